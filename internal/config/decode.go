@@ -1,0 +1,351 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// MaxFileBytes bounds the size of a config file.
+const MaxFileBytes = 4 << 20
+
+// decoder walks a yaml.Node tree into config structs, keeping every
+// value's position and collecting every error instead of stopping at the
+// first. yaml's own Node.Decode cannot reject unknown keys (go-yaml#460).
+type decoder struct {
+	file      string
+	errs      Errors
+	positions map[string]Pos
+	secrets   []secretAt
+	aliases   int
+}
+
+type secretAt struct {
+	path string
+	s    *Secret
+}
+
+// maxAliases bounds alias expansion (billion-laughs style configs).
+const maxAliases = 1000
+
+func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
+	d.errs = append(d.errs, &FieldError{Pos: d.pos(n), Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (d *decoder) pos(n *yaml.Node) Pos { return Pos{File: d.file, Line: n.Line, Col: n.Column} }
+
+// parse decodes data into a Config without semantic validation.
+func parse(file string, data []byte) (*Config, *decoder) {
+	d := &decoder{file: file, positions: map[string]Pos{}}
+	cfg := &Config{File: file, positions: d.positions}
+	d.positions[""] = Pos{File: file, Line: 1, Col: 1}
+	if len(data) > MaxFileBytes {
+		d.errs = append(d.errs, &FieldError{Pos: Pos{File: file, Line: 1, Col: 1}, Msg: fmt.Sprintf("config file is larger than %d bytes", MaxFileBytes)})
+		return cfg, d
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			d.errs = append(d.errs, &FieldError{Pos: Pos{File: file, Line: 1, Col: 1}, Msg: "config file is empty"})
+			return cfg, d
+		}
+		d.errs = append(d.errs, syntaxError(file, err))
+		return cfg, d
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		d.errorf(&extra, "", "a config file holds one YAML document; remove the extra document")
+	} else if !errors.Is(err, io.EOF) {
+		d.errs = append(d.errs, syntaxError(file, err))
+	}
+	root := &doc
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = root.Content[0]
+	}
+	d.decode(root, reflect.ValueOf(cfg).Elem(), "")
+	return cfg, d
+}
+
+// syntaxError turns a yaml parse error ("yaml: line 3: ...") into a
+// positioned FieldError.
+func syntaxError(file string, err error) *FieldError {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := 1
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if i := strings.IndexByte(rest, ':'); i > 0 {
+			if n, err := strconv.Atoi(rest[:i]); err == nil {
+				line, msg = n, strings.TrimSpace(rest[i+1:])
+			}
+		}
+	}
+	return &FieldError{Pos: Pos{File: file, Line: line, Col: 1}, Msg: "invalid YAML: " + msg}
+}
+
+var (
+	posType    = reflect.TypeOf(Pos{})
+	scalarType = reflect.TypeOf((*scalar)(nil)).Elem()
+	secretType = reflect.TypeOf(Secret{})
+)
+
+func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind == yaml.AliasNode {
+		d.aliases++
+		if d.aliases > maxAliases {
+			d.errorf(n, path, "too many aliases")
+			return
+		}
+		n = n.Alias
+	}
+	d.positions[path] = d.pos(n)
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return // an explicit null leaves the zero value
+	}
+	if v.Kind() == reflect.Pointer {
+		if v.IsNil() {
+			v.Set(reflect.New(v.Type().Elem()))
+		}
+		d.decode(n, v.Elem(), path)
+		return
+	}
+	if v.CanAddr() && v.Addr().Type().Implements(scalarType) {
+		if n.Kind != yaml.ScalarNode {
+			d.errorf(n, path, "expected a single value, found %s", kindName(n))
+			return
+		}
+		if err := v.Addr().Interface().(scalar).decodeScalar(n.Value); err != nil {
+			d.errorf(n, path, "%v", err)
+			return
+		}
+		if v.Type() == secretType {
+			d.secrets = append(d.secrets, secretAt{path, v.Addr().Interface().(*Secret)})
+		}
+		return
+	}
+	switch v.Kind() {
+	case reflect.Struct:
+		d.decodeStruct(n, v, path)
+	case reflect.Map:
+		d.decodeMap(n, v, path)
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			d.errorf(n, path, "expected a list, found %s", kindName(n))
+			return
+		}
+		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+		for i, c := range n.Content {
+			d.decode(c, s.Index(i), fmt.Sprintf("%s[%d]", path, i))
+		}
+		v.Set(s)
+	case reflect.String:
+		if n.Kind != yaml.ScalarNode {
+			d.errorf(n, path, "expected a string, found %s", kindName(n))
+			return
+		}
+		v.SetString(n.Value)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(n.Value)
+		if n.Kind != yaml.ScalarNode || err != nil || (n.Value != "true" && n.Value != "false") {
+			d.errorf(n, path, "expected true or false, found %s", describe(n))
+			return
+		}
+		v.SetBool(b)
+	case reflect.Int, reflect.Int64:
+		i, err := strconv.ParseInt(n.Value, 10, 64)
+		if n.Kind != yaml.ScalarNode || err != nil {
+			d.errorf(n, path, "expected an integer, found %s", describe(n))
+			return
+		}
+		v.SetInt(i)
+	case reflect.Float64:
+		f, err := strconv.ParseFloat(n.Value, 64)
+		if n.Kind != yaml.ScalarNode || err != nil {
+			d.errorf(n, path, "expected a number, found %s", describe(n))
+			return
+		}
+		v.SetFloat(f)
+	default:
+		panic("config: unsupported field kind " + v.Kind().String())
+	}
+}
+
+func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, path, "expected a mapping of keys, found %s", kindName(n))
+		return
+	}
+	fields := structFields(v.Type())
+	seen := make(map[string]bool, len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		key := k.Value
+		fpath := join(path, key)
+		if seen[key] {
+			d.errorf(k, fpath, "duplicate key %q", key)
+			continue
+		}
+		seen[key] = true
+		f, ok := fields.byName[key]
+		if !ok {
+			if key == "<<" {
+				d.errorf(k, path, "YAML merge keys are not supported; write the keys out")
+				continue
+			}
+			msg := fmt.Sprintf("unknown key %q", key)
+			if s := closest(key, fields.names); s != "" {
+				msg += fmt.Sprintf("; did you mean %q?", s)
+			}
+			d.errorf(k, path, "%s", msg)
+			continue
+		}
+		d.positions[fpath+"#key"] = d.pos(k)
+		d.decode(val, v.Field(f.index), fpath)
+	}
+	for _, f := range fields.list {
+		if f.required && !seen[f.name] {
+			d.errorf(n, join(path, f.name), "required key %q is missing", f.name)
+		}
+	}
+	if fields.pos >= 0 {
+		v.Field(fields.pos).Set(reflect.ValueOf(d.pos(n)))
+	}
+}
+
+func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, path, "expected a mapping, found %s", kindName(n))
+		return
+	}
+	if v.IsNil() {
+		v.Set(reflect.MakeMapWithSize(v.Type(), len(n.Content)/2))
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode || k.Value == "" {
+			d.errorf(k, path, "map keys must be non-empty strings")
+			continue
+		}
+		key := reflect.ValueOf(k.Value)
+		epath := join(path, k.Value)
+		if v.MapIndex(key).IsValid() {
+			d.errorf(k, epath, "duplicate key %q", k.Value)
+			continue
+		}
+		d.positions[epath+"#key"] = d.pos(k)
+		elem := reflect.New(v.Type().Elem()).Elem()
+		d.decode(val, elem, epath)
+		v.SetMapIndex(key, elem)
+	}
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+type field struct {
+	name     string
+	index    int
+	required bool
+}
+
+type fieldSet struct {
+	list   []field
+	byName map[string]field
+	names  []string
+	pos    int
+}
+
+func structFields(t reflect.Type) fieldSet {
+	fs := fieldSet{byName: map[string]field{}, pos: -1}
+	for i := 0; i < t.NumField(); i++ {
+		sf := t.Field(i)
+		if sf.Type == posType && sf.Name == "Pos" {
+			fs.pos = i
+			continue
+		}
+		tag := sf.Tag.Get("yaml")
+		if tag == "" || tag == "-" || !sf.IsExported() {
+			continue
+		}
+		name, opts, _ := strings.Cut(tag, ",")
+		f := field{name: name, index: i, required: opts == "required"}
+		fs.list = append(fs.list, f)
+		fs.byName[name] = f
+		fs.names = append(fs.names, name)
+	}
+	return fs
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return describe(n)
+	}
+	return "an unsupported node"
+}
+
+func describe(n *yaml.Node) string {
+	if n.Kind != yaml.ScalarNode {
+		return kindName(n)
+	}
+	v := n.Value
+	if len(v) > 40 {
+		v = v[:40] + "..."
+	}
+	return strconv.Quote(v)
+}
+
+// closest returns the candidate within edit distance 2 of s, if any.
+func closest(s string, candidates []string) string {
+	best, bestD := "", 3
+	for _, c := range candidates {
+		if d := editDistance(s, c); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return 99
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+func resolvePath(baseDir, p string) string {
+	if filepath.IsAbs(p) || baseDir == "" {
+		return p
+	}
+	return filepath.Join(baseDir, p)
+}

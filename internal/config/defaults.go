@@ -1,0 +1,124 @@
+package config
+
+import "time"
+
+// Defaults, named so docs and tests can refer to them.
+const (
+	DefaultListen              = ":8080"
+	DefaultAdminListen         = "127.0.0.1:9901"
+	DefaultMaxHeaderBytes      = 32 << 10
+	DefaultReadHeaderTimeout   = 5 * time.Second
+	DefaultIdleTimeout         = 60 * time.Second
+	DefaultMaxBodyBytes        = 1 << 20
+	DefaultMaxConnectionsPerIP = 256
+	DefaultShutdownTimeout     = 30 * time.Second
+	DefaultConnectTimeout      = 2 * time.Second
+	DefaultResponseHeader      = 15 * time.Second
+	DefaultMaxIdleConns        = 256
+	DefaultHSTSMaxAge          = 365 * 24 * time.Hour
+)
+
+func setDur(d *Duration, v time.Duration) {
+	if *d == 0 {
+		*d = Duration(v)
+	}
+}
+
+func setInt(i *int, v int) {
+	if *i == 0 {
+		*i = v
+	}
+}
+
+func setFloat(f *float64, v float64) {
+	if *f == 0 {
+		*f = v
+	}
+}
+
+func applyDefaults(c *Config) {
+	s := &c.Server
+	if len(s.Listen) == 0 && s.TLS == nil {
+		s.Listen = []string{DefaultListen}
+	}
+	l := &s.Limits
+	if l.MaxHeaderBytes == 0 {
+		l.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if l.MaxBodyBytes == 0 {
+		l.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	setDur(&l.ReadHeaderTimeout, DefaultReadHeaderTimeout)
+	setDur(&l.IdleTimeout, DefaultIdleTimeout)
+	setInt(&l.MaxConnectionsPerIP, DefaultMaxConnectionsPerIP)
+	setDur(&s.ShutdownTimeout, DefaultShutdownTimeout)
+	if t := s.TLS; t != nil {
+		if t.MinVersion == "" {
+			t.MinVersion = "1.2"
+		}
+		if t.ClientAuth.Mode == "" {
+			t.ClientAuth.Mode = "none"
+		}
+		if t.HSTS == nil {
+			t.HSTS = &HSTS{}
+		}
+		setDur(&t.HSTS.MaxAge, DefaultHSTSMaxAge)
+	}
+	if c.Admin.Listen == "" {
+		c.Admin.Listen = DefaultAdminListen
+	}
+	if c.AccessLog.Path == "" {
+		c.AccessLog.Path = "stdout"
+	}
+	if len(c.Events.Sinks) == 0 {
+		c.Events.Sinks = []EventSink{{Type: "jsonl", Path: "stderr"}}
+	}
+	for _, u := range c.Upstreams {
+		for i := range u.Targets {
+			setInt(&u.Targets[i].Weight, 1)
+		}
+		if u.Balancer == "" {
+			u.Balancer = "round_robin"
+		}
+		if u.Balancer == "consistent_hash" && u.HashKey == "" {
+			u.HashKey = "client_ip"
+		}
+		setDur(&u.Timeouts.Connect, DefaultConnectTimeout)
+		setDur(&u.Timeouts.ResponseHeader, DefaultResponseHeader)
+		setInt(&u.MaxIdleConns, DefaultMaxIdleConns)
+		if a := u.HealthCheck.Active; a != nil {
+			setDur(&a.Interval, 5*time.Second)
+			setDur(&a.Timeout, 2*time.Second)
+			setInt(&a.HealthyThreshold, 2)
+			setInt(&a.UnhealthyThreshold, 3)
+		}
+		if p := u.HealthCheck.Passive; p != nil {
+			setInt(&p.ConsecutiveFailures, 5)
+			setDur(&p.EjectFor, 10*time.Second)
+			setDur(&p.MaxEjectFor, 5*time.Minute)
+		}
+		r := &u.Retries
+		if r.Attempts == nil {
+			one := 1
+			r.Attempts = &one
+		}
+		if r.On == nil {
+			r.On = []string{"connect_failure"}
+		}
+		if r.Budget == nil {
+			r.Budget = &RetryBudget{}
+		}
+		setFloat(&r.Budget.Ratio, 0.2)
+		setInt(&r.Budget.MinPerSecond, 5)
+		if b := u.CircuitBreaker; b != nil {
+			setFloat(&b.FailureRatio, 0.5)
+			setInt(&b.MinRequests, 20)
+			setDur(&b.Window, 10*time.Second)
+			setDur(&b.OpenFor, 30*time.Second)
+			setInt(&b.HalfOpenRequests, 1)
+		}
+		if u.TLS != nil && u.TLS.MinVersion == "" {
+			u.TLS.MinVersion = "1.2"
+		}
+	}
+}

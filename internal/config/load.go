@@ -1,0 +1,93 @@
+package config
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// Load reads, decodes and validates the config file at path. On failure
+// the error is an Errors listing every problem with its position.
+func Load(path string) (*Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, Errors{{Pos: Pos{File: path, Line: 1, Col: 1}, Msg: fmt.Sprintf("cannot read config: %v", errorsWithoutPath(err))}}
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return nil, Errors{{Pos: Pos{File: path, Line: 1, Col: 1}, Msg: fmt.Sprintf("cannot read config: %v", err)}}
+	}
+	return Parse(path, data, os.LookupEnv)
+}
+
+// Parse decodes and validates data as the config file named file. Secrets
+// are looked up with lookupEnv and, for file: secrets, on disk relative to
+// the file's directory.
+func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
+	cfg, d := parse(file, data)
+	cfg.BaseDir = filepath.Dir(file)
+	for _, s := range d.secrets {
+		if err := s.s.resolve(cfg.BaseDir, lookupEnv); err != nil {
+			d.errs = append(d.errs, &FieldError{Pos: cfg.Pos(s.path), Path: s.path, Msg: err.Error()})
+		}
+	}
+	// Validate what did decode too, so one run shows every error; a path
+	// that already failed to decode is not reported twice.
+	failed := map[string]bool{}
+	for _, e := range d.errs {
+		failed[e.Path] = true
+	}
+	v := &validator{cfg: cfg}
+	v.validate()
+	for _, e := range v.errs {
+		if !failed[e.Path] {
+			d.errs = append(d.errs, e)
+		}
+	}
+	if len(d.errs) > 0 {
+		d.errs.sort()
+		return nil, d.errs
+	}
+	applyDefaults(cfg)
+	return cfg, nil
+}
+
+// Pos returns the position of the value at path, or of its nearest
+// ancestor present in the file.
+func (c *Config) Pos(path string) Pos {
+	for {
+		if p, ok := c.positions[path]; ok {
+			return p
+		}
+		i := max(lastIndexAny(path, ".["), 0)
+		if path == "" {
+			return Pos{File: c.File, Line: 1, Col: 1}
+		}
+		path = path[:i]
+	}
+}
+
+// KeyPos returns the position of the key of the value at path, falling
+// back to Pos.
+func (c *Config) KeyPos(path string) Pos {
+	if p, ok := c.positions[path+"#key"]; ok {
+		return p
+	}
+	return c.Pos(path)
+}
+
+func lastIndexAny(s, chars string) int {
+	for i := len(s) - 1; i >= 0; i-- {
+		for j := 0; j < len(chars); j++ {
+			if s[i] == chars[j] {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// Path resolves p relative to the config file's directory.
+func (c *Config) Path(p string) string { return resolvePath(c.BaseDir, p) }

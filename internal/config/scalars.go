@@ -1,0 +1,78 @@
+package config
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// scalar is implemented by config types decoded from one YAML scalar.
+type scalar interface {
+	decodeScalar(s string) error
+}
+
+// Duration is a non-negative Go duration such as 250ms or 5m.
+type Duration time.Duration
+
+func (d *Duration) decodeScalar(s string) error {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("invalid duration %q: use a number with a unit such as 250ms, 5s or 2m", s)
+	}
+	if v < 0 {
+		return fmt.Errorf("duration %q must not be negative", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// D returns d as a time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+// MarshalJSON renders d as a Go duration string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// Size is a byte count written as 512, 32KiB, 1MiB or 1GiB.
+type Size int64
+
+var sizeUnits = []struct {
+	suffix string
+	mult   int64
+}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"B", 1}}
+
+func (z *Size) decodeScalar(s string) error {
+	num, mult := strings.TrimSpace(s), int64(1)
+	for _, u := range sizeUnits {
+		if strings.HasSuffix(num, u.suffix) {
+			num, mult = strings.TrimSpace(strings.TrimSuffix(num, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 {
+		if strings.HasSuffix(s, "KB") || strings.HasSuffix(s, "MB") || strings.HasSuffix(s, "GB") {
+			return fmt.Errorf("invalid size %q: use binary units KiB, MiB or GiB", s)
+		}
+		return fmt.Errorf("invalid size %q: use a byte count such as 512, 32KiB or 1MiB", s)
+	}
+	if n > (1<<62)/mult {
+		return fmt.Errorf("size %q is too large", s)
+	}
+	*z = Size(n * mult)
+	return nil
+}
+
+// String renders z with the largest exact binary unit.
+func (z Size) String() string {
+	for _, u := range sizeUnits {
+		if u.mult > 1 && z != 0 && int64(z)%u.mult == 0 {
+			return strconv.FormatInt(int64(z)/u.mult, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(int64(z), 10)
+}
+
+// MarshalJSON renders z as in the config file.
+func (z Size) MarshalJSON() ([]byte, error) { return json.Marshal(z.String()) }

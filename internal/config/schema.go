@@ -1,0 +1,76 @@
+package config
+
+import (
+	"encoding/json"
+	"reflect"
+	"strings"
+)
+
+// Schema returns a JSON Schema (draft 2020-12) of the config file, built
+// from the same struct tags the decoder reads, so the two cannot drift.
+func Schema() ([]byte, error) {
+	s := schemaOf(reflect.TypeOf(Config{}))
+	s["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+	s["$id"] = "https://rampart.dev/schema/config-v1.json"
+	s["title"] = "Rampart gateway config"
+	return json.MarshalIndent(s, "", "  ")
+}
+
+var (
+	durationType = reflect.TypeOf(Duration(0))
+	sizeType     = reflect.TypeOf(Size(0))
+)
+
+func schemaOf(t reflect.Type) map[string]any {
+	switch t {
+	case durationType:
+		return map[string]any{"type": "string", "pattern": `^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`, "description": "A Go duration such as 250ms, 5s, 2m."}
+	case sizeType:
+		return map[string]any{"type": []string{"string", "integer"}, "pattern": `^[0-9]+ ?(B|KiB|MiB|GiB)?$`, "description": "Bytes: 512, 32KiB, 1MiB, 1GiB."}
+	case secretType:
+		return map[string]any{"type": "string", "pattern": "^(env|file):.+$", "description": "env:NAME or file:PATH; never inline."}
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		return schemaOf(t.Elem())
+	case reflect.Struct:
+		props := map[string]any{}
+		var required []string
+		for i := 0; i < t.NumField(); i++ {
+			sf := t.Field(i)
+			name, opts, _ := strings.Cut(sf.Tag.Get("yaml"), ",")
+			if name == "" || name == "-" {
+				continue
+			}
+			p := schemaOf(sf.Type)
+			if doc := sf.Tag.Get("doc"); doc != "" {
+				p["description"] = doc
+			}
+			if enum := sf.Tag.Get("enum"); enum != "" {
+				p["enum"] = strings.Split(enum, "|")
+			}
+			props[name] = p
+			if opts == "required" {
+				required = append(required, name)
+			}
+		}
+		s := map[string]any{"type": "object", "properties": props, "additionalProperties": false}
+		if len(required) > 0 {
+			s["required"] = required
+		}
+		return s
+	case reflect.Slice:
+		return map[string]any{"type": "array", "items": schemaOf(t.Elem())}
+	case reflect.Map:
+		return map[string]any{"type": "object", "additionalProperties": schemaOf(t.Elem())}
+	case reflect.String:
+		return map[string]any{"type": "string"}
+	case reflect.Bool:
+		return map[string]any{"type": "boolean"}
+	case reflect.Int, reflect.Int64:
+		return map[string]any{"type": "integer"}
+	case reflect.Float64:
+		return map[string]any{"type": "number"}
+	}
+	return map[string]any{}
+}

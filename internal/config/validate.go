@@ -1,0 +1,509 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"reflect"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/rampart-gw/rampart/internal/route"
+)
+
+// PublicPolicy is the built-in anonymous policy.
+const PublicPolicy = "public"
+
+var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$`)
+
+type validator struct {
+	cfg  *Config
+	errs Errors
+}
+
+func (v *validator) errorf(path, format string, args ...any) {
+	v.errs = append(v.errs, &FieldError{Pos: v.cfg.Pos(path), Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) keyErrorf(path, format string, args ...any) {
+	v.errs = append(v.errs, &FieldError{Pos: v.cfg.KeyPos(path), Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) validate() {
+	c := v.cfg
+	if c.Version != 1 {
+		v.errorf("version", "unsupported version %d: this Rampart reads version 1", c.Version)
+	}
+	v.enums(reflect.ValueOf(c).Elem(), "")
+	v.server()
+	v.admin()
+	v.logs()
+	for _, name := range sortedKeys(c.Upstreams) {
+		v.upstream(name, c.Upstreams[name])
+	}
+	for _, name := range sortedKeys(c.Policies) {
+		v.policy(name, c.Policies[name])
+	}
+	v.routes()
+}
+
+// enums checks every string field that has an enum tag.
+func (v *validator) enums(rv reflect.Value, path string) {
+	switch rv.Kind() {
+	case reflect.Pointer:
+		if !rv.IsNil() {
+			v.enums(rv.Elem(), path)
+		}
+	case reflect.Struct:
+		t := rv.Type()
+		for i := 0; i < t.NumField(); i++ {
+			sf := t.Field(i)
+			name, _, _ := strings.Cut(sf.Tag.Get("yaml"), ",")
+			if name == "" || name == "-" {
+				continue
+			}
+			fv, fpath := rv.Field(i), join(path, name)
+			if enum := sf.Tag.Get("enum"); enum != "" && fv.Kind() == reflect.String && fv.String() != "" {
+				allowed := strings.Split(enum, "|")
+				if !slices.Contains(allowed, fv.String()) {
+					msg := fmt.Sprintf("%q is not one of %s", fv.String(), strings.Join(allowed, ", "))
+					if hint := sf.Tag.Get("hint"); hint != "" {
+						msg += ": " + hint
+					}
+					v.errorf(fpath, "%s", msg)
+				}
+				continue
+			}
+			v.enums(fv, fpath)
+		}
+	case reflect.Slice:
+		for i := 0; i < rv.Len(); i++ {
+			v.enums(rv.Index(i), fmt.Sprintf("%s[%d]", path, i))
+		}
+	case reflect.Map:
+		for _, k := range rv.MapKeys() {
+			v.enums(rv.MapIndex(k), join(path, k.String()))
+		}
+	}
+}
+
+func (v *validator) listenAddr(path, addr string) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		v.errorf(path, "invalid listen address %q: use host:port or :port", addr)
+		return
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		v.errorf(path, "invalid port %q", port)
+	}
+	if host != "" && host != "localhost" {
+		if _, err := netip.ParseAddr(host); err != nil {
+			v.errorf(path, "listen host %q must be an IP address or localhost", host)
+		}
+	}
+}
+
+func (v *validator) fileReadable(path, file string) {
+	if file == "" {
+		return
+	}
+	f, err := os.Open(v.cfg.Path(file))
+	if err != nil {
+		v.errorf(path, "cannot read %s: %v", file, errorsWithoutPath(err))
+		return
+	}
+	f.Close()
+}
+
+func (v *validator) server() {
+	s := &v.cfg.Server
+	for i, a := range s.Listen {
+		v.listenAddr(fmt.Sprintf("server.listen[%d]", i), a)
+	}
+	if t := s.TLS; t != nil {
+		if len(t.Listen) == 0 {
+			v.errorf("server.tls.listen", "at least one TLS listen address is required")
+		}
+		for i, a := range t.Listen {
+			v.listenAddr(fmt.Sprintf("server.tls.listen[%d]", i), a)
+		}
+		if len(t.Certificates) == 0 {
+			v.errorf("server.tls.certificates", "at least one certificate is required")
+		}
+		for i, crt := range t.Certificates {
+			p := fmt.Sprintf("server.tls.certificates[%d]", i)
+			v.fileReadable(p+".cert_file", crt.CertFile)
+			v.fileReadable(p+".key_file", crt.KeyFile)
+		}
+		switch t.ClientAuth.Mode {
+		case "request", "require":
+			if t.ClientAuth.CAFile == "" {
+				v.errorf("server.tls.client_auth.ca_file", "client_auth mode %s needs ca_file", t.ClientAuth.Mode)
+			}
+		}
+		v.fileReadable("server.tls.client_auth.ca_file", t.ClientAuth.CAFile)
+	}
+	l := &s.Limits
+	if l.MaxHeaderBytes != 0 && (l.MaxHeaderBytes < 1<<10 || l.MaxHeaderBytes > 1<<20) {
+		v.errorf("server.limits.max_header_bytes", "must be between 1KiB and 1MiB")
+	}
+	if l.MaxConnectionsPerIP < 0 {
+		v.errorf("server.limits.max_connections_per_ip", "must not be negative")
+	}
+	for i, p := range s.TrustedProxies {
+		if _, err := ParsePrefix(p); err != nil {
+			v.errorf(fmt.Sprintf("server.trusted_proxies[%d]", i), "%v", err)
+		}
+	}
+}
+
+// ParsePrefix parses a CIDR or a single address as a prefix.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("invalid CIDR %q", s)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("invalid address %q: use an IP or a CIDR such as 10.0.0.0/8", s)
+	}
+	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
+}
+
+func (v *validator) admin() {
+	a := &v.cfg.Admin
+	if a.Disabled {
+		return
+	}
+	addr := a.Listen
+	if addr == "" {
+		addr = DefaultAdminListen
+	}
+	v.listenAddr("admin.listen", addr)
+	host, _, err := net.SplitHostPort(addr)
+	if err == nil && !IsLoopback(host) && !a.Token.IsSet() {
+		v.errorf("admin.listen", "admin listener %s is reachable from other machines: set admin.token (env:NAME or file:PATH) or listen on 127.0.0.1", addr)
+	}
+}
+
+// IsLoopback reports whether a listen host only accepts local connections.
+func IsLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
+}
+
+func (v *validator) logs() {
+	for i, s := range v.cfg.Events.Sinks {
+		if s.Path == "" {
+			v.errorf(fmt.Sprintf("events.sinks[%d].path", i), "path is required")
+		}
+	}
+}
+
+var retryOn = map[string]bool{"connect_failure": true, "reset": true, "timeout": true}
+
+func (v *validator) upstream(name string, u *Upstream) {
+	base := "upstreams." + name
+	if !nameRE.MatchString(name) {
+		v.keyErrorf(base, "upstream name %q must be letters, digits, '.', '_' or '-'", name)
+	}
+	if u == nil {
+		v.errorf(base, "upstream %q is empty: it needs targets", name)
+		return
+	}
+	if len(u.Targets) == 0 {
+		v.errorf(base+".targets", "at least one target is required")
+	}
+	seen := map[string]bool{}
+	for i, t := range u.Targets {
+		p := fmt.Sprintf("%s.targets[%d]", base, i)
+		if err := checkTargetURL(t.URL); err != nil {
+			v.errorf(p+".url", "%v", err)
+		} else if seen[t.URL] {
+			v.errorf(p+".url", "target %s is listed twice; use weight instead", t.URL)
+		}
+		seen[t.URL] = true
+		if t.Weight < 0 || t.Weight > 1000 {
+			v.errorf(p+".weight", "weight must be between 1 and 1000")
+		}
+	}
+	if u.HashKey != "" {
+		if u.Balancer != "consistent_hash" {
+			v.errorf(base+".hash_key", "hash_key only applies to balancer consistent_hash")
+		}
+		if !validHashKey(u.HashKey) {
+			v.errorf(base+".hash_key", "hash_key %q must be header:NAME, cookie:NAME or client_ip", u.HashKey)
+		}
+	}
+	if a := u.HealthCheck.Active; a != nil {
+		p := base + ".health_check.active"
+		if !strings.HasPrefix(a.Path, "/") {
+			v.errorf(p+".path", "path must start with /")
+		}
+		if a.Interval != 0 && a.Interval.D() < 100_000_000 {
+			v.errorf(p+".interval", "interval must be at least 100ms")
+		}
+		if a.HealthyThreshold < 0 || a.UnhealthyThreshold < 0 {
+			v.errorf(p, "thresholds must be positive")
+		}
+		for i, st := range a.ExpectStatus {
+			if st < 100 || st > 599 {
+				v.errorf(fmt.Sprintf("%s.expect_status[%d]", p, i), "%d is not an HTTP status", st)
+			}
+		}
+	}
+	if p := u.HealthCheck.Passive; p != nil && p.ConsecutiveFailures < 0 {
+		v.errorf(base+".health_check.passive.consecutive_failures", "must be positive")
+	}
+	r := u.Retries
+	if r.Attempts != nil && (*r.Attempts < 0 || *r.Attempts > 5) {
+		v.errorf(base+".retries.attempts", "attempts must be between 0 and 5")
+	}
+	for i, on := range r.On {
+		if retryOn[on] {
+			continue
+		}
+		if st, err := strconv.Atoi(on); err == nil && st >= 500 && st <= 599 {
+			continue
+		}
+		v.errorf(fmt.Sprintf("%s.retries.on[%d]", base, i), "%q: use connect_failure, reset, timeout or a status 500-599", on)
+	}
+	if b := r.Budget; b != nil && (b.Ratio < 0 || b.Ratio > 1 || b.MinPerSecond < 0) {
+		v.errorf(base+".retries.budget", "ratio must be within 0-1 and min_per_second not negative")
+	}
+	if b := u.CircuitBreaker; b != nil {
+		if b.FailureRatio < 0 || b.FailureRatio > 1 {
+			v.errorf(base+".circuit_breaker.failure_ratio", "must be within 0-1")
+		}
+		if b.MinRequests < 0 || b.HalfOpenRequests < 0 {
+			v.errorf(base+".circuit_breaker", "counts must not be negative")
+		}
+	}
+	if t := u.TLS; t != nil {
+		p := base + ".tls"
+		v.fileReadable(p+".ca_file", t.CAFile)
+		v.fileReadable(p+".cert_file", t.CertFile)
+		v.fileReadable(p+".key_file", t.KeyFile)
+		if (t.CertFile == "") != (t.KeyFile == "") {
+			v.errorf(p, "cert_file and key_file go together")
+		}
+	}
+	if u.MaxIdleConns < 0 {
+		v.errorf(base+".max_idle_conns", "must not be negative")
+	}
+}
+
+func checkTargetURL(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("target %q must be an http:// or https:// URL with a host", s)
+	}
+	if u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return fmt.Errorf("target %q must be scheme://host:port only; use route rewrite for paths", s)
+	}
+	return nil
+}
+
+func validHashKey(k string) bool {
+	if k == "client_ip" {
+		return true
+	}
+	kind, name, ok := strings.Cut(k, ":")
+	return ok && (kind == "header" || kind == "cookie") && name != "" && !strings.ContainsAny(name, " :\t")
+}
+
+func (v *validator) policy(name string, p *Policy) {
+	base := "policies." + name
+	if name == PublicPolicy {
+		v.keyErrorf(base, "%q is the built-in anonymous policy and cannot be redefined", name)
+	}
+	if !nameRE.MatchString(name) {
+		v.keyErrorf(base, "policy name %q must be letters, digits, '.', '_' or '-'", name)
+	}
+	if p == nil || p.Validate == nil {
+		return
+	}
+	if limit := v.cfg.Server.Limits.MaxBodyBytes; limit != 0 && p.Validate.MaxBodyBytes > limit {
+		v.errorf(base+".validate.max_body_bytes", "%s is above server.limits.max_body_bytes (%s)", p.Validate.MaxBodyBytes, limit)
+	}
+}
+
+func (v *validator) routes() {
+	c := v.cfg
+	names := map[string]int{}
+	b := route.NewBuilder()
+	for i, r := range c.Routes {
+		base := fmt.Sprintf("routes[%d]", i)
+		if r == nil {
+			v.errorf(base, "empty route")
+			continue
+		}
+		if r.Name != "" && !nameRE.MatchString(r.Name) {
+			v.errorf(base+".name", "route name %q must be letters, digits, '.', '_' or '-'", r.Name)
+		}
+		if j, dup := names[r.Name]; dup && r.Name != "" {
+			v.errorf(base+".name", "duplicate route name %q (also routes[%d])", r.Name, j)
+		}
+		names[r.Name] = i
+		if r.Upstream != "" && c.Upstreams[r.Upstream] == nil {
+			v.errorf(base+".upstream", "unknown upstream %q%s", r.Upstream, suggest(r.Upstream, sortedKeys(c.Upstreams)))
+		}
+		if r.Policy != "" && r.Policy != PublicPolicy && c.Policies[r.Policy] == nil {
+			v.errorf(base+".policy", "unknown policy %q%s", r.Policy, suggest(r.Policy, append(sortedKeys(c.Policies), PublicPolicy)))
+		}
+		rule, ok := v.matchRule(i, r)
+		if ok {
+			for _, cf := range b.Add(rule) {
+				v.errorf(fmt.Sprintf("%s.match.paths[%d]", base, cf.PatternIndex), "route %q %v (route %q at %s)",
+					r.Name, cf, c.Routes[cf.Other].Name, c.Pos(fmt.Sprintf("routes[%d]", cf.Other)))
+			}
+			v.rewrite(base, r, rule.Patterns)
+		}
+	}
+}
+
+func suggest(s string, candidates []string) string {
+	if c := closest(s, candidates); c != "" {
+		return fmt.Sprintf("; did you mean %q?", c)
+	}
+	if len(candidates) > 0 {
+		return "; defined: " + strings.Join(candidates, ", ")
+	}
+	return ""
+}
+
+func (v *validator) matchRule(i int, r *Route) (route.Rule, bool) {
+	base := fmt.Sprintf("routes[%d].match", i)
+	rule := route.Rule{ID: i, Headers: r.Match.Headers}
+	ok := true
+	for j, h := range r.Match.Hosts {
+		nh, err := route.NormalizeHost(h)
+		if err != nil {
+			v.errorf(fmt.Sprintf("%s.hosts[%d]", base, j), "%v", err)
+			ok = false
+		}
+		rule.Hosts = append(rule.Hosts, nh)
+	}
+	if len(r.Match.Paths) == 0 {
+		v.errorf(base+".paths", "at least one path pattern is required")
+		ok = false
+	}
+	for j, p := range r.Match.Paths {
+		pat, err := route.ParsePattern(p)
+		if err != nil {
+			v.errorf(fmt.Sprintf("%s.paths[%d]", base, j), "%v", err)
+			ok = false
+			continue
+		}
+		rule.Patterns = append(rule.Patterns, pat)
+	}
+	for j, m := range r.Match.Methods {
+		bit, known := route.ParseMethod(m)
+		if !known {
+			v.errorf(fmt.Sprintf("%s.methods[%d]", base, j), "unknown method %q: use upper-case GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, TRACE or CONNECT", m)
+			ok = false
+		}
+		rule.Methods |= bit
+	}
+	for _, name := range sortedKeys(r.Match.Headers) {
+		if !validHeaderName(name) {
+			v.keyErrorf(base+".headers."+name, "invalid header name %q", name)
+			ok = false
+		}
+	}
+	return rule, ok
+}
+
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '-' || c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return http.CanonicalHeaderKey(s) != ""
+}
+
+func (v *validator) rewrite(base string, r *Route, pats []*route.Pattern) {
+	rw := r.Rewrite
+	if rw == nil {
+		return
+	}
+	p := base + ".rewrite"
+	if rw.StripPrefix != "" && (!strings.HasPrefix(rw.StripPrefix, "/") || strings.HasSuffix(rw.StripPrefix, "/") && rw.StripPrefix != "/") {
+		v.errorf(p+".strip_prefix", "strip_prefix must start with / and not end with /")
+	}
+	if rw.AddPrefix != "" && (!strings.HasPrefix(rw.AddPrefix, "/") || strings.HasSuffix(rw.AddPrefix, "/")) {
+		v.errorf(p+".add_prefix", "add_prefix must start with / and not end with /")
+	}
+	if rw.Path == "" {
+		return
+	}
+	if rw.StripPrefix != "" || rw.AddPrefix != "" {
+		v.errorf(p+".path", "path replaces the whole path; do not combine it with strip_prefix or add_prefix")
+	}
+	names, err := TemplateParams(rw.Path)
+	if err != nil {
+		v.errorf(p+".path", "%v", err)
+		return
+	}
+	for _, n := range names {
+		for _, pat := range pats {
+			if !slices.Contains(pat.Params, n) {
+				v.errorf(p+".path", "template uses {%s}, but path pattern %s does not capture it", n, pat.Raw)
+			}
+		}
+	}
+}
+
+// TemplateParams returns the {param} names of a rewrite path template.
+func TemplateParams(t string) ([]string, error) {
+	if !strings.HasPrefix(t, "/") {
+		return nil, fmt.Errorf("path template %q must start with /", t)
+	}
+	var names []string
+	rest := t
+	for {
+		i := strings.IndexByte(rest, '{')
+		if i < 0 {
+			if strings.IndexByte(rest, '}') >= 0 {
+				return nil, fmt.Errorf("path template %q has an unmatched }", t)
+			}
+			return names, nil
+		}
+		j := strings.IndexByte(rest[i:], '}')
+		if j < 0 {
+			return nil, fmt.Errorf("path template %q has an unclosed {", t)
+		}
+		name := rest[i+1 : i+j]
+		if name == "" || strings.ContainsAny(name, "{/ ") {
+			return nil, fmt.Errorf("path template %q has an invalid parameter {%s}", t, name)
+		}
+		names = append(names, name)
+		rest = rest[i+j+1:]
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

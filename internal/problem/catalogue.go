@@ -1,0 +1,46 @@
+package problem
+
+import "net/http"
+
+// The catalogue. Slugs are part of the public contract: never rename one.
+var (
+	BadRequest = Type{Slug: "bad-request", Title: "Bad request", Status: http.StatusBadRequest,
+		Cause: "The request could not be understood: a malformed header, a non-canonical path (dot segments, empty segments, encoded slashes) or an invalid value.",
+		Fix:   "Send a well-formed request; use canonical paths such as /v1/orders/42 without `..`, `//` or `%2F`."}
+	NotFound = Type{Slug: "not-found", Title: "No route matches", Status: http.StatusNotFound,
+		Cause: "No route of the gateway matches the request's host and path.",
+		Fix:   "Check the URL and host name against the API documentation."}
+	MethodNotAllowed = Type{Slug: "method-not-allowed", Title: "Method not allowed", Status: http.StatusMethodNotAllowed,
+		Cause: "A route matches the path, but not with this HTTP method.",
+		Fix:   "Use one of the methods listed in the `Allow` response header."}
+	PayloadTooLarge = Type{Slug: "payload-too-large", Title: "Request body too large", Status: http.StatusRequestEntityTooLarge,
+		Cause: "The request body is larger than the route allows. The limit is enforced while the body streams, whatever Content-Length says.",
+		Fix:   "Send a smaller body, or split the upload into several requests."}
+	HeadersTooLarge = Type{Slug: "headers-too-large", Title: "Request headers too large", Status: http.StatusRequestHeaderFieldsTooLarge,
+		Cause: "The request line and headers together exceed the server's limit.",
+		Fix:   "Send fewer or shorter headers and cookies."}
+	TooManyConnections = Type{Slug: "too-many-connections", Title: "Too many connections", Status: http.StatusServiceUnavailable,
+		Cause: "The client address already holds as many open connections as the gateway allows one address.",
+		Fix:   "Reuse connections (HTTP keep-alive or HTTP/2) instead of opening many in parallel."}
+	BadGateway = Type{Slug: "bad-gateway", Title: "Upstream failed", Status: http.StatusBadGateway,
+		Cause: "The upstream service could not be reached or answered with an invalid response.",
+		Fix:   "Retry later; if it persists, contact the API operator with the request id."}
+	NoHealthyUpstream = Type{Slug: "no-healthy-upstream", Title: "Service unavailable", Status: http.StatusServiceUnavailable,
+		Cause: "No healthy instance of the upstream service is available, or its circuit breaker is open.",
+		Fix:   "Retry after the time given in `Retry-After`."}
+	GatewayTimeout = Type{Slug: "gateway-timeout", Title: "Upstream timed out", Status: http.StatusGatewayTimeout,
+		Cause: "The upstream service did not answer in time.",
+		Fix:   "Retry later, or ask for less data per request; contact the API operator with the request id if it persists."}
+	Unavailable = Type{Slug: "unavailable", Title: "Service unavailable", Status: http.StatusServiceUnavailable,
+		Cause: "The gateway is shutting down or not yet ready.",
+		Fix:   "Retry after the time given in `Retry-After`."}
+	Unauthorized = Type{Slug: "unauthorized", Title: "Authentication required", Status: http.StatusUnauthorized,
+		Cause: "The request carries no valid credentials for this endpoint.",
+		Fix:   "Send the credentials described in the `WWW-Authenticate` response header."}
+)
+
+// Catalogue lists every problem type, in documentation order.
+func Catalogue() []Type {
+	return []Type{BadRequest, Unauthorized, NotFound, MethodNotAllowed, PayloadTooLarge, HeadersTooLarge,
+		TooManyConnections, BadGateway, NoHealthyUpstream, GatewayTimeout, Unavailable}
+}

@@ -1,0 +1,96 @@
+// Package problem renders RFC 9457 problem details, the one format of every
+// response Rampart generates itself, and holds the catalogue of problem types.
+//
+// Every type in the catalogue is documented in docs/problems.md; a test keeps
+// the two in step.
+package problem
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+)
+
+// BaseURI prefixes every problem type slug.
+const BaseURI = "https://rampart.dev/problems/"
+
+// ContentType is the media type of every problem response.
+const ContentType = "application/problem+json"
+
+// Type is one entry of the catalogue: a stable URI slug, a title, and the
+// HTTP status it is returned with.
+type Type struct {
+	Slug   string
+	Title  string
+	Status int
+	// Cause and Fix document the type in docs/problems.md.
+	Cause string
+	Fix   string
+}
+
+// URI returns the stable type URI.
+func (t Type) URI() string { return BaseURI + t.Slug }
+
+// FieldError points at one invalid part of a request.
+type FieldError struct {
+	Location string `json:"location"`
+	Message  string `json:"message"`
+}
+
+// Problem is an RFC 9457 body. Detail tells the client what to do.
+type Problem struct {
+	Type      string       `json:"type"`
+	Title     string       `json:"title"`
+	Status    int          `json:"status"`
+	Detail    string       `json:"detail,omitempty"`
+	Instance  string       `json:"instance,omitempty"`
+	RequestID string       `json:"request_id,omitempty"`
+	Errors    []FieldError `json:"errors,omitempty"`
+
+	// Header holds extra response headers (Allow, Retry-After,
+	// WWW-Authenticate). Never encoded in the body.
+	Header http.Header `json:"-"`
+	kind   Type
+}
+
+// New returns a problem of type t with the given detail.
+func New(t Type, detail string) *Problem {
+	return &Problem{Type: t.URI(), Title: t.Title, Status: t.Status, Detail: detail, kind: t}
+}
+
+// Kind returns the catalogue entry the problem was made from.
+func (p *Problem) Kind() Type { return p.kind }
+
+// With sets a response header and returns p.
+func (p *Problem) With(key, value string) *Problem {
+	if p.Header == nil {
+		p.Header = make(http.Header, 1)
+	}
+	p.Header.Set(key, value)
+	return p
+}
+
+// Write renders p on w. The request id, if any, is stamped into the body.
+// Write never fails the caller: an encoding error cannot happen for the
+// fixed shape of Problem.
+func Write(w http.ResponseWriter, p *Problem, requestID string) {
+	p.RequestID = requestID
+	h := w.Header()
+	for k, vs := range p.Header {
+		h[k] = vs
+	}
+	body, _ := json.Marshal(p)
+	body = append(body, '\n')
+	h.Set("Content-Type", ContentType)
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	// The body replaces whatever the request would have produced, so
+	// content negotiation and encodings of a would-be upstream reply must
+	// not survive.
+	h.Del("Content-Encoding")
+	h.Del("ETag")
+	h.Del("Last-Modified")
+	w.WriteHeader(p.Status)
+	_, _ = w.Write(body)
+}
