@@ -85,8 +85,9 @@ type Admin struct {
 
 // AccessLog configures the access log.
 type AccessLog struct {
-	Path     string `yaml:"path" doc:"stdout (default), stderr, or a file path."`
-	Disabled bool   `yaml:"disabled"`
+	Path     string   `yaml:"path" doc:"stdout (default), stderr, or a file path."`
+	Disabled bool     `yaml:"disabled"`
+	Headers  []string `yaml:"headers" doc:"Extra request headers to log; credentials are always redacted."`
 }
 
 // Events configures security event sinks.

@@ -1,0 +1,161 @@
+package observe
+
+import (
+	"net/http"
+	"strconv"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics holds the gateway's Prometheus metrics in a registry of its own
+// (no package-global state).
+type Metrics struct {
+	reg         *prometheus.Registry
+	requests    *prometheus.CounterVec
+	duration    *prometheus.HistogramVec
+	upstreamDur *prometheus.HistogramVec
+	refusals    *prometheus.CounterVec
+	reloads     *prometheus.CounterVec
+	lastReload  prometheus.Gauge
+	configOK    prometheus.Gauge
+	tls         *prometheus.CounterVec
+	dropped     *prometheus.CounterVec
+	connRefused prometheus.Counter
+	retries     *prometheus.CounterVec
+}
+
+// TargetHealth is one upstream target's state, read at scrape time.
+type TargetHealth struct {
+	Upstream, Target string
+	Healthy          bool
+	BreakerOpen      bool
+	InFlight         int64
+}
+
+// NewMetrics registers every metric. health, if not nil, is called at
+// scrape time for upstream target state.
+func NewMetrics(version string, health func() []TargetHealth) *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry()}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_requests_total", Help: "Requests by route and response status."}, []string{"route", "code"})
+	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "rampart_request_duration_seconds", Help: "Total request latency by route.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}, []string{"route"})
+	m.upstreamDur = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "rampart_upstream_duration_seconds", Help: "Upstream response header latency by upstream.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}, []string{"upstream"})
+	m.refusals = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_refusals_total", Help: "Requests and connections refused by the gateway, by reason."}, []string{"reason"})
+	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_config_reloads_total", Help: "Config reloads by result."}, []string{"result"})
+	m.lastReload = prometheus.NewGauge(prometheus.GaugeOpts{Name: "rampart_config_last_reload_success_timestamp_seconds", Help: "When the serving config was applied."})
+	m.configOK = prometheus.NewGauge(prometheus.GaugeOpts{Name: "rampart_config_last_reload_successful", Help: "1 if the last reload attempt applied, 0 if it was refused."})
+	m.tls = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_tls_handshakes_total", Help: "Completed TLS handshakes by version and key-exchange group."}, []string{"version", "group"})
+	m.dropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_events_dropped_total", Help: "Security events dropped because a sink's queue was full."}, []string{"sink"})
+	m.connRefused = prometheus.NewCounter(prometheus.CounterOpts{Name: "rampart_connections_refused_total", Help: "Connections closed by the per-IP connection cap."})
+	m.retries = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_upstream_retries_total", Help: "Upstream retries by upstream and result (done, budget_exhausted)."}, []string{"upstream", "result"})
+	info := prometheus.NewGauge(prometheus.GaugeOpts{Name: "rampart_build_info", Help: "Build information.", ConstLabels: prometheus.Labels{"version": version}})
+	info.Set(1)
+	m.reg.MustRegister(m.requests, m.duration, m.upstreamDur, m.refusals, m.reloads, m.lastReload, m.configOK, m.tls, m.dropped, m.connRefused, m.retries, info,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if health != nil {
+		m.reg.MustRegister(&healthCollector{health: health})
+	}
+	return m
+}
+
+// Handler serves the metrics in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// Refusal counts one refusal.
+func (m *Metrics) Refusal(reason string) { m.refusals.WithLabelValues(reason).Inc() }
+
+// Reload counts one reload attempt.
+func (m *Metrics) Reload(ok bool, unixSeconds float64) {
+	if ok {
+		m.reloads.WithLabelValues("success").Inc()
+		m.lastReload.Set(unixSeconds)
+		m.configOK.Set(1)
+		return
+	}
+	m.reloads.WithLabelValues("failure").Inc()
+	m.configOK.Set(0)
+}
+
+// TLSHandshake counts one handshake.
+func (m *Metrics) TLSHandshake(version, group string) { m.tls.WithLabelValues(version, group).Inc() }
+
+// EventDropped counts one dropped event.
+func (m *Metrics) EventDropped(sink string) { m.dropped.WithLabelValues(sink).Inc() }
+
+// ConnectionRefused counts one connection closed by the per-IP cap.
+func (m *Metrics) ConnectionRefused() { m.connRefused.Inc() }
+
+// Retry counts one retry decision.
+func (m *Metrics) Retry(upstream, result string) { m.retries.WithLabelValues(upstream, result).Inc() }
+
+// Upstream returns the latency observer of an upstream, resolved once.
+func (m *Metrics) Upstream(name string) prometheus.Observer { return m.upstreamDur.WithLabelValues(name) }
+
+// RouteMetrics are one route's series, resolved once per snapshot so the
+// request path does no label hashing for the common statuses.
+type RouteMetrics struct {
+	m        *Metrics
+	route    string
+	duration prometheus.Observer
+	mu       sync.RWMutex
+	byCode   map[int]prometheus.Counter
+}
+
+// Route returns the series of a route ("" for unmatched requests).
+func (m *Metrics) Route(name string) *RouteMetrics {
+	if name == "" {
+		name = "(unmatched)"
+	}
+	return &RouteMetrics{m: m, route: name, duration: m.duration.WithLabelValues(name), byCode: map[int]prometheus.Counter{}}
+}
+
+// Observe records one finished request.
+func (r *RouteMetrics) Observe(code int, seconds float64) {
+	r.duration.Observe(seconds)
+	r.mu.RLock()
+	c := r.byCode[code]
+	r.mu.RUnlock()
+	if c == nil {
+		c = r.m.requests.WithLabelValues(r.route, strconv.Itoa(code))
+		r.mu.Lock()
+		r.byCode[code] = c
+		r.mu.Unlock()
+	}
+	c.Inc()
+}
+
+type healthCollector struct {
+	health func() []TargetHealth
+}
+
+var (
+	healthyDesc  = prometheus.NewDesc("rampart_upstream_target_healthy", "1 if the target takes traffic (health checks pass, not ejected).", []string{"upstream", "target"}, nil)
+	breakerDesc  = prometheus.NewDesc("rampart_upstream_target_breaker_open", "1 if the target's circuit breaker is open.", []string{"upstream", "target"}, nil)
+	inflightDesc = prometheus.NewDesc("rampart_upstream_target_in_flight", "Requests in flight to the target.", []string{"upstream", "target"}, nil)
+)
+
+func (h *healthCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- healthyDesc
+	ch <- breakerDesc
+	ch <- inflightDesc
+}
+
+func (h *healthCollector) Collect(ch chan<- prometheus.Metric) {
+	b := func(v bool) float64 {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	for _, t := range h.health() {
+		ch <- prometheus.MustNewConstMetric(healthyDesc, prometheus.GaugeValue, b(t.Healthy), t.Upstream, t.Target)
+		ch <- prometheus.MustNewConstMetric(breakerDesc, prometheus.GaugeValue, b(t.BreakerOpen), t.Upstream, t.Target)
+		ch <- prometheus.MustNewConstMetric(inflightDesc, prometheus.GaugeValue, float64(t.InFlight), t.Upstream, t.Target)
+	}
+}

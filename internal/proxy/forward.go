@@ -1,0 +1,414 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/rampart-gw/rampart/internal/problem"
+	"github.com/rampart-gw/rampart/internal/reqctx"
+	"github.com/rampart-gw/rampart/internal/route"
+)
+
+// Forwarder is the last stage of a route: it sends the request to the
+// route's pool and streams the answer back.
+type Forwarder struct {
+	Pool *Pool
+	// Rewrite maps the matched path to the upstream path; nil keeps it.
+	Rewrite func(path string, m *route.Match) string
+}
+
+// failure classifies why an attempt failed.
+type failure uint8
+
+const (
+	failNone    failure = iota
+	failConnect         // nothing was sent
+	failReset           // the connection broke before a response
+	failTimeout         // no response headers in time
+	failOther
+)
+
+// StatusClientClosed is logged when the client went away first (nginx's 499).
+const StatusClientClosed = 499
+
+// trackedBody remembers whether the transport read from the request body,
+// and keeps the transport from closing the client's body, so an attempt
+// that failed before sending anything can be retried with the same body.
+type trackedBody struct {
+	io.ReadCloser
+	read bool
+}
+
+func (b *trackedBody) Read(p []byte) (int, error) {
+	b.read = true
+	return b.ReadCloser.Read(p)
+}
+
+func (b *trackedBody) Close() error { return nil } // the server closes the inbound body
+
+// ServeHTTP implements http.Handler.
+func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	st := reqctx.From(r.Context())
+	p := f.Pool
+	st.Upstream = p.Name
+	ctx := r.Context()
+	if p.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, p.timeout)
+		defer cancel()
+	}
+	path := r.URL.Path
+	if f.Rewrite != nil {
+		path = f.Rewrite(path, &st.Match)
+	}
+	hdr := outboundHeader(r, st)
+	var body *trackedBody
+	if r.Body != nil && r.Body != http.NoBody {
+		body = &trackedBody{ReadCloser: r.Body}
+	}
+	idempotent := isIdempotent(r.Method)
+	now := time.Now()
+	p.budget.Request(now)
+
+	var tried uint64
+	var lastFail failure
+	for attempt := 0; ; attempt++ {
+		t := p.pickAllowed(r, st, &tried, now)
+		if t == nil {
+			if attempt > 0 {
+				f.fail(w, r, st, lastFail)
+				return
+			}
+			p.refuseUnavailable(w, r)
+			return
+		}
+		st.Attempts = attempt + 1
+		st.UpstreamTarget = t.URL.Host
+		out := newOutbound(ctx, r, t, path, hdr, body)
+		t.inFlight.Add(1)
+		start := time.Now()
+		res, err := p.transport.RoundTrip(out)
+		st.UpstreamTime = time.Since(start)
+		if p.observer != nil {
+			p.observer.Observe(st.UpstreamTime.Seconds())
+		}
+		if err != nil {
+			t.inFlight.Add(-1)
+			if st.BodyTooLarge {
+				refuseBodyTooLarge(w, r, st)
+				return
+			}
+			if r.Context().Err() != nil {
+				st.Status = StatusClientClosed
+				return
+			}
+			lastFail = classify(err, ctx)
+			t.report(time.Now(), true)
+			if p.mayRetry(attempt, lastFail, 0, idempotent, body) {
+				continue
+			}
+			f.fail(w, r, st, lastFail)
+			return
+		}
+		st.UpstreamStatus = res.StatusCode
+		failed := res.StatusCode >= 500
+		t.report(time.Now(), failed)
+		if failed && p.mayRetry(attempt, failNone, res.StatusCode, idempotent, body) {
+			drain(res.Body)
+			t.inFlight.Add(-1)
+			continue
+		}
+		f.respond(w, r, st, res)
+		t.inFlight.Add(-1)
+		return
+	}
+}
+
+// pickAllowed picks a target whose breaker admits the request, marking
+// every target it considers as tried.
+func (p *Pool) pickAllowed(r *http.Request, st *reqctx.State, tried *uint64, now time.Time) *Target {
+	for range len(p.targets) {
+		i := p.bal.pick(p.targets, r, st.ClientIP, *tried, now)
+		if i < 0 {
+			return nil
+		}
+		if i < 64 {
+			*tried |= 1 << i
+		}
+		t := p.targets[i]
+		if t.breaker == nil || t.breaker.Allow(now) {
+			return t
+		}
+	}
+	return nil
+}
+
+func (p *Pool) mayRetry(attempt int, f failure, status int, idempotent bool, body *trackedBody) bool {
+	rp := &p.retry
+	if attempt >= rp.attempts {
+		return false
+	}
+	bodySent := body != nil && body.read
+	switch {
+	case f == failConnect:
+		// Nothing reached the upstream: safe for any method.
+		if !rp.connect || bodySent {
+			return false
+		}
+	case f == failReset && rp.reset, f == failTimeout && rp.timeout,
+		f == failNone && status >= 500 && rp.statuses[status-500]:
+		if !(idempotent || rp.nonIdempotent) || bodySent {
+			return false
+		}
+	default:
+		return false
+	}
+	if !p.budget.TryRetry(time.Now()) {
+		if p.onRetry != nil {
+			p.onRetry(p.Name, "budget_exhausted")
+		}
+		return false
+	}
+	if p.onRetry != nil {
+		p.onRetry(p.Name, "done")
+	}
+	return true
+}
+
+func isIdempotent(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete, http.MethodTrace:
+		return true
+	}
+	return false
+}
+
+func classify(err error, ctx context.Context) failure {
+	if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+		return failTimeout
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return failConnect
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return failTimeout
+	}
+	if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.EPIPE) {
+		return failReset
+	}
+	return failOther
+}
+
+func (f *Forwarder) fail(w http.ResponseWriter, r *http.Request, st *reqctx.State, why failure) {
+	if why == failTimeout {
+		reqctx.Refuse(w, r, reqctx.Refusal{Type: problem.GatewayTimeout, Reason: "upstream_timeout", Stage: "proxy",
+			Detail: "The upstream service did not answer in time. Retry later; if it persists, report the request id to the API operator."})
+		return
+	}
+	reqctx.Refuse(w, r, reqctx.Refusal{Type: problem.BadGateway, Reason: "upstream_error", Stage: "proxy",
+		Detail: "The upstream service could not be reached or broke the connection. Retry later; if it persists, report the request id to the API operator."})
+}
+
+func (p *Pool) refuseUnavailable(w http.ResponseWriter, r *http.Request) {
+	retry := time.Second
+	now := time.Now()
+	for _, t := range p.targets {
+		if at := t.availableAt(); at.After(now) {
+			if d := at.Sub(now); retry == time.Second || d < retry {
+				retry = d
+			}
+		}
+	}
+	secs := min(max(int(retry.Seconds()+0.999), 1), 300)
+	reqctx.Refuse(w, r, reqctx.Refusal{Type: problem.NoHealthyUpstream, Reason: "no_healthy_upstream", Stage: "proxy",
+		Detail: "No healthy instance of the service is available right now. Retry after the number of seconds in Retry-After.",
+		Header: map[string]string{"Retry-After": strconv.Itoa(secs)}})
+}
+
+func refuseBodyTooLarge(w http.ResponseWriter, r *http.Request, st *reqctx.State) {
+	reqctx.Refuse(w, r, reqctx.Refusal{Type: problem.PayloadTooLarge, Reason: "body_too_large", Stage: "body",
+		Rule:   "max_body_bytes",
+		Detail: "The request body is larger than the " + strconv.FormatInt(st.MaxBodyBytes, 10) + " bytes this endpoint accepts. Send a smaller body."})
+}
+
+func newOutbound(ctx context.Context, r *http.Request, t *Target, path string, hdr http.Header, body *trackedBody) *http.Request {
+	out := &http.Request{
+		Method:        r.Method,
+		URL:           &url.URL{Scheme: t.URL.Scheme, Host: t.URL.Host, Path: path, RawQuery: r.URL.RawQuery},
+		Proto:         "HTTP/1.1",
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        hdr,
+		ContentLength: r.ContentLength,
+		Host:          t.URL.Host,
+	}
+	if body != nil {
+		out.Body = body
+	}
+	return out.WithContext(ctx)
+}
+
+// hopHeaders are connection-specific (RFC 9110 §7.6.1) and never forwarded.
+var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+
+// RemoveHopHeaders deletes hop-by-hop headers, including those named in
+// Connection, from h.
+func RemoveHopHeaders(h http.Header) {
+	for _, v := range h["Connection"] {
+		for name := range strings.SplitSeq(v, ",") {
+			if name = strings.TrimSpace(name); name != "" {
+				h.Del(name)
+			}
+		}
+	}
+	for _, k := range hopHeaders {
+		delete(h, k)
+	}
+}
+
+func outboundHeader(r *http.Request, st *reqctx.State) http.Header {
+	h := r.Header.Clone()
+	if h == nil {
+		h = make(http.Header, 8)
+	}
+	h["X-Forwarded-For"] = []string{st.ClientIP.String()}
+	if st.TLS {
+		h["X-Forwarded-Proto"] = []string{"https"}
+	} else {
+		h["X-Forwarded-Proto"] = []string{"http"}
+	}
+	h["X-Forwarded-Host"] = []string{r.Host}
+	h["X-Request-Id"] = []string{st.RequestID}
+	if st.TraceParent != "" {
+		h["Traceparent"] = []string{st.TraceParent}
+	}
+	for k, v := range st.UpstreamHeader {
+		h[k] = v
+	}
+	if st.Upgrade != "" {
+		h["Connection"] = []string{"Upgrade"}
+		h["Upgrade"] = []string{st.Upgrade}
+	}
+	if _, ok := h["User-Agent"]; !ok {
+		h["User-Agent"] = []string{""} // not Go's default
+	}
+	return h
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+func drain(body io.ReadCloser) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, 64<<10))
+	body.Close()
+}
+
+func (f *Forwarder) respond(w http.ResponseWriter, r *http.Request, st *reqctx.State, res *http.Response) {
+	defer res.Body.Close()
+	if res.StatusCode == http.StatusSwitchingProtocols {
+		f.upgrade(w, r, st, res)
+		return
+	}
+	dst := w.Header()
+	RemoveHopHeaders(res.Header)
+	for k, vs := range res.Header {
+		dst[k] = vs
+	}
+	if len(res.Trailer) > 0 {
+		names := make([]string, 0, len(res.Trailer))
+		for k := range res.Trailer {
+			names = append(names, k)
+		}
+		dst["Trailer"] = []string{strings.Join(names, ", ")}
+	}
+	w.WriteHeader(res.StatusCode)
+	flush := res.ContentLength == -1 || strings.HasPrefix(res.Header.Get("Content-Type"), "text/event-stream")
+	if err := copyBody(w, res.Body, flush); err != nil {
+		if r.Context().Err() != nil {
+			st.Status = StatusClientClosed
+			return
+		}
+		// The status line is gone: the only honest signal left is to
+		// break the connection so the client sees a truncated body.
+		panic(http.ErrAbortHandler)
+	}
+	for k, vs := range res.Trailer {
+		dst[k] = vs
+	}
+}
+
+// errClientWrite marks a failure to write to the client.
+var errClientWrite = errors.New("write to client failed")
+
+func copyBody(w http.ResponseWriter, body io.Reader, flush bool) error {
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	rc := http.NewResponseController(w)
+	for {
+		n, rerr := body.Read(buf)
+		if n > 0 {
+			if _, werr := w.Write(buf[:n]); werr != nil {
+				return errClientWrite
+			}
+			if flush {
+				_ = rc.Flush()
+			}
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+}
+
+func (f *Forwarder) upgrade(w http.ResponseWriter, r *http.Request, st *reqctx.State, res *http.Response) {
+	back, ok := res.Body.(io.ReadWriteCloser)
+	if !ok || st.Upgrade == "" || !strings.EqualFold(res.Header.Get("Upgrade"), st.Upgrade) {
+		f.fail(w, r, st, failOther)
+		return
+	}
+	defer back.Close()
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		f.fail(w, r, st, failOther)
+		return
+	}
+	defer conn.Close()
+	st.Status = http.StatusSwitchingProtocols
+	res.Body = nil
+	if err := res.Write(brw); err != nil {
+		return
+	}
+	if err := brw.Flush(); err != nil {
+		return
+	}
+	done := make(chan struct{}, 2)
+	go func() { _, _ = io.Copy(back, brw); done <- struct{}{} }()
+	go func() { _, _ = io.Copy(conn, back); done <- struct{}{} }()
+	pending := 2
+	select {
+	case <-done:
+		pending--
+	case <-r.Context().Done():
+	}
+	// Closing both ends ends the other copy; wait for it so no goroutine
+	// outlives the request.
+	conn.Close()
+	back.Close()
+	for ; pending > 0; pending-- {
+		<-done
+	}
+}

@@ -1,0 +1,231 @@
+package proxy
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/observe"
+)
+
+// Pool is a compiled upstream: its targets, balancer, transport, retry
+// policy and health checker. A Pool is shared by every route that names
+// its upstream and is reused across reloads while its definition is
+// unchanged, so health and breaker state survive.
+type Pool struct {
+	Name      string
+	targets   []*Target
+	bal       balancer
+	transport *http.Transport
+	retry     retryPolicy
+	budget    *Budget
+	timeout   time.Duration // whole exchange; 0 for none
+	log       *slog.Logger
+	observer  interface{ Observe(float64) }
+	onRetry   func(upstream, result string)
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+type retryPolicy struct {
+	attempts      int
+	connect       bool
+	reset         bool
+	timeout       bool
+	statuses      [100]bool // 500-599
+	nonIdempotent bool
+}
+
+// Options are the pool's dependencies beyond its config.
+type Options struct {
+	// Path resolves a file path from the config (relative to its file).
+	Path     func(string) string
+	Log      *slog.Logger
+	Metrics  *observe.Metrics // may be nil
+	Insecure bool             // tests only: skip upstream TLS verification
+}
+
+// NewPool compiles u. Start must be called to run active health checks.
+func NewPool(name string, u *config.Upstream, o Options) (*Pool, error) {
+	p := &Pool{Name: name, log: o.Log, timeout: u.Timeouts.Request.D()}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	if o.Metrics != nil {
+		p.observer = o.Metrics.Upstream(name)
+		p.onRetry = o.Metrics.Retry
+	}
+	for _, tc := range u.Targets {
+		t, err := newTarget(tc, u)
+		if err != nil {
+			return nil, fmt.Errorf("upstream %s: target %s: %w", name, tc.URL, err)
+		}
+		p.targets = append(p.targets, t)
+	}
+	switch u.Balancer {
+	case "least_requests":
+		p.bal = leastRequests{}
+	case "random":
+		p.bal = newRandomP2C(p.targets)
+	case "consistent_hash":
+		p.bal = newConsistentHash(p.targets, hashKeyFunc(u.HashKey))
+	default:
+		p.bal = newRoundRobin(p.targets)
+	}
+	rp := retryPolicy{attempts: *u.Retries.Attempts, nonIdempotent: u.Retries.NonIdempotent}
+	for _, on := range u.Retries.On {
+		switch on {
+		case "connect_failure":
+			rp.connect = true
+		case "reset":
+			rp.reset = true
+		case "timeout":
+			rp.timeout = true
+		default:
+			if st, err := strconv.Atoi(on); err == nil && st >= 500 && st <= 599 {
+				rp.statuses[st-500] = true
+			}
+		}
+	}
+	p.retry = rp
+	p.budget = NewBudget(u.Retries.Budget.Ratio, u.Retries.Budget.MinPerSecond)
+	tr, err := newTransport(u, o)
+	if err != nil {
+		return nil, fmt.Errorf("upstream %s: %w", name, err)
+	}
+	p.transport = tr
+	return p, nil
+}
+
+func newTransport(u *config.Upstream, o Options) (*http.Transport, error) {
+	dialer := &net.Dialer{Timeout: u.Timeouts.Connect.D(), KeepAlive: 30 * time.Second}
+	tr := &http.Transport{
+		Proxy:                  nil, // never route upstream traffic through an environment proxy
+		DialContext:            dialer.DialContext,
+		MaxIdleConns:           0,
+		MaxIdleConnsPerHost:    u.MaxIdleConns,
+		IdleConnTimeout:        90 * time.Second,
+		ResponseHeaderTimeout:  u.Timeouts.ResponseHeader.D(),
+		TLSHandshakeTimeout:    u.Timeouts.Connect.D(),
+		ExpectContinueTimeout:  time.Second,
+		DisableCompression:     true, // pass the client's Accept-Encoding through untouched
+		MaxResponseHeaderBytes: 64 << 10,
+		WriteBufferSize:        16 << 10,
+		ReadBufferSize:         16 << 10,
+	}
+	if u.TLS != nil || hasHTTPS(u) {
+		tc, err := upstreamTLS(u.TLS, o)
+		if err != nil {
+			return nil, err
+		}
+		tr.TLSClientConfig = tc
+		tr.ForceAttemptHTTP2 = true
+	}
+	return tr, nil
+}
+
+func hasHTTPS(u *config.Upstream) bool {
+	for _, t := range u.Targets {
+		if strings.HasPrefix(t.URL, "https://") {
+			return true
+		}
+	}
+	return false
+}
+
+func upstreamTLS(c *config.UpstreamTLS, o Options) (*tls.Config, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: o.Insecure} //nolint:gosec // tests only
+	if c == nil {
+		return tc, nil
+	}
+	if c.MinVersion == "1.3" {
+		tc.MinVersion = tls.VersionTLS13
+	}
+	tc.ServerName = c.ServerName
+	path := o.Path
+	if path == nil {
+		path = func(s string) string { return s }
+	}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(path(c.CAFile))
+		if err != nil {
+			return nil, fmt.Errorf("read ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("ca_file %s holds no PEM certificates", c.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	if c.CertFile != "" {
+		crt, err := tls.LoadX509KeyPair(path(c.CertFile), path(c.KeyFile))
+		if err != nil {
+			return nil, fmt.Errorf("load client certificate: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{crt}
+	}
+	return tc, nil
+}
+
+func hashKeyFunc(spec string) func(*http.Request, netip.Addr) string {
+	kind, name, _ := strings.Cut(spec, ":")
+	switch kind {
+	case "header":
+		return func(r *http.Request, _ netip.Addr) string { return r.Header.Get(name) }
+	case "cookie":
+		return func(r *http.Request, _ netip.Addr) string {
+			if c, err := r.Cookie(name); err == nil {
+				return c.Value
+			}
+			return ""
+		}
+	}
+	return func(_ *http.Request, ip netip.Addr) string { return ip.String() }
+}
+
+// Start runs active health checks, if configured, until Close.
+func (p *Pool) Start(u *config.Upstream) {
+	ctx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	if a := u.HealthCheck.Active; a != nil {
+		for _, t := range p.targets {
+			p.wg.Add(1)
+			go p.check(ctx, t, a)
+		}
+	}
+}
+
+// Close stops health checks and closes idle connections. Requests still
+// in flight finish.
+func (p *Pool) Close() {
+	if p.cancel != nil {
+		p.cancel()
+	}
+	p.wg.Wait()
+	p.transport.CloseIdleConnections()
+}
+
+// Health returns the state of every target.
+func (p *Pool) Health(now time.Time) []observe.TargetHealth {
+	out := make([]observe.TargetHealth, 0, len(p.targets))
+	for _, t := range p.targets {
+		out = append(out, observe.TargetHealth{Upstream: p.Name, Target: t.URL.Host, Healthy: t.Healthy(now),
+			BreakerOpen: t.breaker != nil && t.breaker.State() == Open, InFlight: t.InFlight()})
+	}
+	return out
+}
+
+// Targets returns the pool's targets.
+func (p *Pool) Targets() []*Target { return p.targets }

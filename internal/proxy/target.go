@@ -1,0 +1,100 @@
+// Package proxy forwards requests to upstream pools: balancers, active and
+// passive health, per-target circuit breakers, retries under a budget,
+// streaming in both directions, and connection upgrades.
+package proxy
+
+import (
+	"net/url"
+	"sync/atomic"
+	"time"
+
+	"github.com/rampart-gw/rampart/internal/config"
+)
+
+// Target is one backend of a pool. Its state is shared by every request
+// and survives reloads that keep the pool's definition.
+type Target struct {
+	URL    *url.URL
+	Weight int
+
+	inFlight    atomic.Int64
+	healthy     atomic.Bool  // active health; true until a check fails
+	ejectUntil  atomic.Int64 // passive health: unix nanos
+	ejections   atomic.Int32 // consecutive ejections, for backoff
+	consecFails atomic.Int32
+	breaker     *Breaker // nil when not configured
+	passive     *config.PassiveCheck
+}
+
+func newTarget(t config.Target, u *config.Upstream) (*Target, error) {
+	parsed, err := url.Parse(t.URL)
+	if err != nil {
+		return nil, err
+	}
+	parsed.Path = ""
+	tg := &Target{URL: parsed, Weight: t.Weight, passive: u.HealthCheck.Passive}
+	if u.CircuitBreaker != nil {
+		tg.breaker = NewBreaker(*u.CircuitBreaker)
+	}
+	tg.healthy.Store(true)
+	return tg, nil
+}
+
+// Available reports whether the target may be picked: healthy, not
+// ejected, and its breaker not open.
+func (t *Target) Available(now time.Time) bool {
+	return t.healthy.Load() && now.UnixNano() >= t.ejectUntil.Load() && (t.breaker == nil || t.breaker.Ready(now))
+}
+
+// Healthy reports the active health state and ejection, for metrics.
+func (t *Target) Healthy(now time.Time) bool {
+	return t.healthy.Load() && now.UnixNano() >= t.ejectUntil.Load()
+}
+
+// InFlight returns the requests in flight to the target.
+func (t *Target) InFlight() int64 { return t.inFlight.Load() }
+
+// report records the outcome of one attempt for passive health and the
+// breaker. It returns true when this failure ejected the target.
+func (t *Target) report(now time.Time, failed bool) (ejected bool) {
+	if t.breaker != nil {
+		t.breaker.Record(now, !failed)
+	}
+	if !failed {
+		if t.consecFails.Load() != 0 {
+			t.consecFails.Store(0)
+		}
+		if t.ejections.Load() != 0 && now.UnixNano() >= t.ejectUntil.Load() {
+			t.ejections.Store(0)
+		}
+		return false
+	}
+	p := t.passive
+	if p == nil {
+		return false
+	}
+	if int(t.consecFails.Add(1)) < p.ConsecutiveFailures {
+		return false
+	}
+	t.consecFails.Store(0)
+	n := t.ejections.Add(1)
+	d := p.EjectFor.D() << min(n-1, 16)
+	if d > p.MaxEjectFor.D() || d <= 0 {
+		d = p.MaxEjectFor.D()
+	}
+	t.ejectUntil.Store(now.Add(d).UnixNano())
+	return true
+}
+
+// availableAt returns when an unavailable target may take traffic again,
+// for Retry-After; zero if unknown.
+func (t *Target) availableAt() time.Time {
+	until := t.ejectUntil.Load()
+	if t.breaker != nil {
+		until = max(until, t.breaker.openUntil.Load())
+	}
+	if until == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, until)
+}

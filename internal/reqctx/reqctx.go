@@ -1,0 +1,101 @@
+// Package reqctx carries one request's state between the stages of the
+// request path, and holds Refuse, the one way a stage turns a request
+// away: a problem+json response, an access-log mark and a security event.
+package reqctx
+
+import (
+	"context"
+	"net/http"
+	"net/netip"
+
+	"github.com/rampart-gw/rampart/internal/observe"
+	"github.com/rampart-gw/rampart/internal/problem"
+	"github.com/rampart-gw/rampart/internal/route"
+)
+
+type ctxKey struct{}
+
+// State is one request's data. Stages keep no per-request fields of their
+// own; what they learn goes here.
+type State struct {
+	observe.AccessRecord
+
+	ClientIP    netip.Addr
+	TraceParent string // the traceparent to send upstream
+	TLS         bool   // arrived on a TLS listener
+	Match       route.Match
+
+	// UpstreamHeader holds headers stages add for the upstream (identity,
+	// trace). The proxy sets them on the outbound request last, so no
+	// client header can override them.
+	UpstreamHeader http.Header
+
+	// Upgrade is the protocol of a connection upgrade the client asked
+	// for (websocket), kept by the sanitizer for the proxy.
+	Upgrade string
+
+	// MaxBodyBytes is the body limit in force for this request;
+	// BodyTooLarge is set once the body read past it.
+	MaxBodyBytes int64
+	BodyTooLarge bool
+
+	Events *observe.Bus
+	// Refused is called once per refusal for metrics; may be nil.
+	Refused func(reason string)
+}
+
+// With returns a context carrying st.
+func With(ctx context.Context, st *State) context.Context {
+	return context.WithValue(ctx, ctxKey{}, st)
+}
+
+// From returns the request's state. Every request served by the gateway
+// has one; From panics otherwise, which is a wiring bug.
+func From(ctx context.Context) *State {
+	return ctx.Value(ctxKey{}).(*State)
+}
+
+// Refusal describes why a stage turned a request away.
+type Refusal struct {
+	Type   problem.Type
+	Reason string // machine-readable: not_found, body_too_large, ...
+	Stage  string // the request-path stage: route, sanitize, body, proxy ...
+	Rule   string // the limit or rule behind it, if any
+	Detail string // what the client should do
+	Header map[string]string
+	Errors []problem.FieldError
+}
+
+// Refuse answers the request with a problem, marks the access record, and
+// emits a security event. Upstream failures (5xx of the proxy stage) are
+// not security decisions and emit no event.
+func Refuse(w http.ResponseWriter, r *http.Request, rf Refusal) {
+	st := From(r.Context())
+	p := problem.New(rf.Type, rf.Detail)
+	p.Errors = rf.Errors
+	for k, v := range rf.Header {
+		p.With(k, v)
+	}
+	st.Problem = rf.Type.Slug
+	problem.Write(w, p, st.RequestID)
+	if st.Refused != nil {
+		st.Refused(rf.Reason)
+	}
+	if rf.Stage == "proxy" {
+		return
+	}
+	st.Events.Publish(observe.Event{
+		Type:      "request.refused",
+		Reason:    rf.Reason,
+		Stage:     rf.Stage,
+		Status:    rf.Type.Status,
+		Rule:      rf.Rule,
+		Detail:    rf.Detail,
+		Consumer:  st.Consumer,
+		ClientIP:  st.ClientIP.String(),
+		RequestID: st.RequestID,
+		Route:     st.Route,
+		Method:    r.Method,
+		Path:      st.Path,
+	})
+}
