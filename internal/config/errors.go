@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -47,4 +48,15 @@ func (es Errors) sort() {
 		}
 		return a.Col < b.Col
 	})
+}
+
+// MarshalJSON renders e for the admin API.
+func (e *FieldError) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		File    string `json:"file"`
+		Line    int    `json:"line"`
+		Col     int    `json:"col"`
+		Path    string `json:"path,omitempty"`
+		Message string `json:"message"`
+	}{e.Pos.File, e.Pos.Line, e.Pos.Col, e.Path, e.Msg})
 }

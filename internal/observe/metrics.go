@@ -95,7 +95,9 @@ func (m *Metrics) ConnectionRefused() { m.connRefused.Inc() }
 func (m *Metrics) Retry(upstream, result string) { m.retries.WithLabelValues(upstream, result).Inc() }
 
 // Upstream returns the latency observer of an upstream, resolved once.
-func (m *Metrics) Upstream(name string) prometheus.Observer { return m.upstreamDur.WithLabelValues(name) }
+func (m *Metrics) Upstream(name string) prometheus.Observer {
+	return m.upstreamDur.WithLabelValues(name)
+}
 
 // RouteMetrics are one route's series, resolved once per snapshot so the
 // request path does no label hashing for the common statuses.

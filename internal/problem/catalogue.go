@@ -34,6 +34,9 @@ var (
 	Unavailable = Type{Slug: "unavailable", Title: "Service unavailable", Status: http.StatusServiceUnavailable,
 		Cause: "The gateway is shutting down or not yet ready.",
 		Fix:   "Retry after the time given in `Retry-After`."}
+	Internal = Type{Slug: "internal-error", Title: "Internal error", Status: http.StatusInternalServerError,
+		Cause: "The gateway failed while handling the request. The cause is logged under the request id.",
+		Fix:   "Retry; if it persists, report the request id to the API operator."}
 	Unauthorized = Type{Slug: "unauthorized", Title: "Authentication required", Status: http.StatusUnauthorized,
 		Cause: "The request carries no valid credentials for this endpoint.",
 		Fix:   "Send the credentials described in the `WWW-Authenticate` response header."}
@@ -42,5 +45,5 @@ var (
 // Catalogue lists every problem type, in documentation order.
 func Catalogue() []Type {
 	return []Type{BadRequest, Unauthorized, NotFound, MethodNotAllowed, PayloadTooLarge, HeadersTooLarge,
-		TooManyConnections, BadGateway, NoHealthyUpstream, GatewayTimeout, Unavailable}
+		TooManyConnections, BadGateway, NoHealthyUpstream, GatewayTimeout, Unavailable, Internal}
 }

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rampart-gw/rampart/internal/guard"
 	"github.com/rampart-gw/rampart/internal/problem"
 	"github.com/rampart-gw/rampart/internal/reqctx"
 	"github.com/rampart-gw/rampart/internal/route"
@@ -104,7 +105,7 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			t.inFlight.Add(-1)
 			if st.BodyTooLarge {
-				refuseBodyTooLarge(w, r, st)
+				guard.RefuseBodyTooLarge(w, r, st.MaxBodyBytes)
 				return
 			}
 			if r.Context().Err() != nil {
@@ -234,12 +235,6 @@ func (p *Pool) refuseUnavailable(w http.ResponseWriter, r *http.Request) {
 	reqctx.Refuse(w, r, reqctx.Refusal{Type: problem.NoHealthyUpstream, Reason: "no_healthy_upstream", Stage: "proxy",
 		Detail: "No healthy instance of the service is available right now. Retry after the number of seconds in Retry-After.",
 		Header: map[string]string{"Retry-After": strconv.Itoa(secs)}})
-}
-
-func refuseBodyTooLarge(w http.ResponseWriter, r *http.Request, st *reqctx.State) {
-	reqctx.Refuse(w, r, reqctx.Refusal{Type: problem.PayloadTooLarge, Reason: "body_too_large", Stage: "body",
-		Rule:   "max_body_bytes",
-		Detail: "The request body is larger than the " + strconv.FormatInt(st.MaxBodyBytes, 10) + " bytes this endpoint accepts. Send a smaller body."})
 }
 
 func newOutbound(ctx context.Context, r *http.Request, t *Target, path string, hdr http.Header, body *trackedBody) *http.Request {

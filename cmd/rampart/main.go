@@ -1,0 +1,233 @@
+// Command rampart is the Rampart API gateway: flags and wiring only.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+	"time"
+
+	"github.com/rampart-gw/rampart/internal/admin"
+	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/demo"
+	"github.com/rampart-gw/rampart/internal/echo"
+	"github.com/rampart-gw/rampart/internal/gateway"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = ""
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+const usage = `Rampart: a security-first API gateway.
+
+Usage:
+  rampart run -c rampart.yaml        serve; SIGHUP or a file change reloads
+  rampart validate -c rampart.yaml   check a config: exit 0, or 1 with FILE:LINE:COL: message lines
+  rampart demo                       gateway + built-in echo upstream on free loopback ports
+  rampart schema                     JSON Schema of the config, for editors
+  rampart echo -listen ADDR          run the built-in echo upstream alone
+  rampart version
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, args := args[0], args[1:]
+	switch cmd {
+	case "run":
+		return cmdRun(args, stderr)
+	case "validate":
+		return cmdValidate(args, stdout, stderr)
+	case "demo":
+		return cmdDemo(args, stdout, stderr)
+	case "schema":
+		b, err := config.Schema()
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return 1
+		}
+		fmt.Fprintln(stdout, string(b))
+		return 0
+	case "echo":
+		return cmdEcho(args, stderr)
+	case "version", "--version", "-v":
+		fmt.Fprintln(stdout, "rampart", versionString())
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "rampart: unknown command %q\n\n%s", cmd, usage)
+	return 2
+}
+
+func configFlag(name string, args []string, stderr io.Writer) (string, bool) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("c", "rampart.yaml", "config file")
+	if err := fs.Parse(args); err != nil {
+		return "", false
+	}
+	return *path, true
+}
+
+func printConfigErrors(w io.Writer, err error) {
+	var errs config.Errors
+	if errors.As(err, &errs) {
+		for _, e := range errs {
+			fmt.Fprintln(w, e.Error())
+		}
+		return
+	}
+	fmt.Fprintln(w, err)
+}
+
+func cmdValidate(args []string, stdout, stderr io.Writer) int {
+	path, ok := configFlag("validate", args, stderr)
+	if !ok {
+		return 2
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		printConfigErrors(stderr, err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d routes, %d upstreams, %d policies)\n", path, len(cfg.Routes), len(cfg.Upstreams), len(cfg.Policies))
+	return 0
+}
+
+func cmdRun(args []string, stderr io.Writer) int {
+	path, ok := configFlag("run", args, stderr)
+	if !ok {
+		return 2
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	cfg, err := config.Load(path)
+	if err != nil {
+		printConfigErrors(stderr, err)
+		fmt.Fprintln(stderr, "rampart: refusing to start with an invalid config")
+		return 1
+	}
+	g, err := gateway.New(cfg, gateway.Options{Version: versionString(), Log: log, ConfigPath: path})
+	if err != nil {
+		log.Error("cannot start", "error", err.Error())
+		return 1
+	}
+	return serve(g, cfg, log)
+}
+
+// serve starts g and its admin API, reloads on SIGHUP and file changes,
+// and drains on SIGTERM or SIGINT.
+func serve(g *gateway.Gateway, cfg *config.Config, log *slog.Logger) int {
+	adminHandlers := map[string]http.Handler{}
+	if !cfg.Admin.Disabled {
+		adminHandlers[cfg.Admin.Listen] = admin.Handler(g, g.Metrics().Handler())
+	}
+	if err := g.Start(adminHandlers); err != nil {
+		log.Error("cannot start", "error", err.Error())
+		_ = g.Shutdown(context.Background())
+		return 1
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	go func() {
+		if err := g.Watch(ctx); err != nil {
+			log.Warn("config file watching is off", "error", err.Error())
+		}
+	}()
+	sig := make(chan os.Signal, 4)
+	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sig)
+	log.Info("ready", "version", versionString())
+	for s := range sig {
+		if s == syscall.SIGHUP {
+			_ = g.Reload("sighup")
+			continue
+		}
+		timeout := g.Config().Server.ShutdownTimeout.D()
+		log.Info("draining", "signal", s.String(), "timeout", timeout.String())
+		sctx, cancel := context.WithTimeout(context.Background(), timeout)
+		err := g.Shutdown(sctx)
+		cancel()
+		if err != nil {
+			log.Warn("shutdown timed out; remaining connections closed", "error", err.Error())
+		}
+		log.Info("stopped")
+		return 0
+	}
+	return 0
+}
+
+func cmdEcho(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("echo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("listen", "127.0.0.1:0", "listen address")
+	name := fs.String("name", "", "name reported in replies (X-Upstream)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	l, err := net.Listen("tcp", *addr)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	fmt.Fprintf(stderr, "echo listening on %s\n", l.Addr())
+	srv := &http.Server{Handler: echo.Handler(*name), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 120 * time.Second}
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	srv.Protocols = &p
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	go func() {
+		<-sig
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}()
+	if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		fmt.Fprintln(stderr, err)
+		return 1
+	}
+	return 0
+}
+
+func cmdDemo(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := demo.Run(ctx, demo.Options{Version: versionString(), Log: log, Out: stdout}); err != nil {
+		fmt.Fprintln(stderr, "rampart demo:", err)
+		return 1
+	}
+	return 0
+}

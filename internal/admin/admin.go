@@ -1,0 +1,87 @@
+// Package admin serves the admin API: health, readiness, the serving
+// config (secrets shown as references only), reload status and metrics.
+// Every call needs the bearer token when one is configured.
+package admin
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/gateway"
+	"github.com/rampart-gw/rampart/internal/problem"
+)
+
+// Source is what the admin API reads from the gateway.
+type Source interface {
+	Config() *config.Config
+	Status() gateway.ReloadStatus
+	Ready() bool
+	Reload(source string) error
+}
+
+// Handler returns the admin API.
+func Handler(g Source, metrics http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !g.Ready() {
+			w.Header().Set("Retry-After", "1")
+			problem.Write(w, problem.New(problem.Unavailable, "The gateway is draining and takes no new traffic."), "")
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+	mux.HandleFunc("GET /config", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, g.Config())
+	})
+	mux.HandleFunc("GET /config/status", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, g.Status())
+	})
+	mux.HandleFunc("POST /config/reload", func(w http.ResponseWriter, _ *http.Request) {
+		err := g.Reload("admin")
+		st := g.Status()
+		if err != nil {
+			writeJSON(w, http.StatusUnprocessableEntity, st)
+			return
+		}
+		writeJSON(w, http.StatusOK, st)
+	})
+	mux.Handle("GET /metrics", metrics)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		problem.Write(w, problem.New(problem.NotFound, "The admin API serves /healthz, /readyz, /config, /config/status, POST /config/reload and /metrics."), "")
+	})
+	return authenticate(g, mux)
+}
+
+func authenticate(g Source, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		want := g.Config().Admin.Token.Value()
+		if want != "" {
+			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			// Compare digests: constant time, and independent of length.
+			a, b := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(want))
+			if !ok || subtle.ConstantTimeCompare(a[:], b[:]) != 1 {
+				p := problem.New(problem.Unauthorized, "The admin API needs the admin token: send Authorization: Bearer <token>.")
+				p.With("WWW-Authenticate", `Bearer realm="rampart-admin"`)
+				problem.Write(w, p, "")
+				return
+			}
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

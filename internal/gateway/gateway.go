@@ -1,0 +1,364 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/observe"
+)
+
+// Options are the Gateway's dependencies beyond its config.
+type Options struct {
+	Version string
+	Log     *slog.Logger
+	// ConfigPath is re-read on Reload; empty for a config built in code.
+	ConfigPath string
+	// InsecureUpstreamTLS skips upstream certificate checks (tests only).
+	InsecureUpstreamTLS bool
+}
+
+// Gateway serves the current Snapshot on its listeners and swaps in a new
+// one on Reload. It owns everything that outlives a snapshot: listeners,
+// the pool set, the event bus, logs and metrics.
+type Gateway struct {
+	opts    Options
+	log     *slog.Logger
+	current atomic.Pointer[Snapshot]
+	pools   *poolSet
+	bus     *observe.Bus
+	access  *observe.AccessLog
+	metrics *observe.Metrics
+	writers []*observe.LineWriter
+
+	reloadMu sync.Mutex
+	statusMu sync.Mutex
+	status   ReloadStatus
+
+	connCap  atomic.Int64
+	draining atomic.Bool
+	servers  []*http.Server
+	addrs    []Addr
+	serveWG  sync.WaitGroup
+}
+
+// Addr is one bound listener.
+type Addr struct {
+	Kind string // http, https, admin
+	Addr net.Addr
+}
+
+// ReloadStatus is the outcome of the last config load attempt.
+type ReloadStatus struct {
+	Time     time.Time            `json:"time"`
+	Source   string               `json:"source"` // startup, sighup, file, admin
+	OK       bool                 `json:"ok"`
+	Errors   []*config.FieldError `json:"errors,omitempty"`
+	Message  string               `json:"message,omitempty"`
+	LoadedAt time.Time            `json:"serving_since"` // when the serving config was applied
+}
+
+// New compiles cfg and prepares logs, metrics and the event bus. Start
+// binds the listeners.
+func New(cfg *config.Config, opts Options) (*Gateway, error) {
+	g := &Gateway{opts: opts, log: opts.Log, pools: newPoolSet()}
+	if g.log == nil {
+		g.log = slog.New(slog.DiscardHandler)
+	}
+	g.metrics = observe.NewMetrics(opts.Version, g.health)
+	if !cfg.AccessLog.Disabled {
+		w, err := observe.OpenLines(cfg.AccessLog.Path, 100*time.Millisecond)
+		if err != nil {
+			return nil, err
+		}
+		g.writers = append(g.writers, w)
+		g.access = observe.NewAccessLog(w, cfg.AccessLog.Headers)
+	}
+	var sinks []observe.Sink
+	for i, s := range cfg.Events.Sinks {
+		w, err := observe.OpenLines(s.Path, 100*time.Millisecond)
+		if err != nil {
+			g.closeWriters()
+			return nil, err
+		}
+		sinks = append(sinks, observe.NewJSONLines(fmt.Sprintf("%s[%d]:%s", s.Type, i, s.Path), w))
+	}
+	g.bus = observe.NewBus(sinks, g.metrics.EventDropped, func(sink string, err error) {
+		g.log.Warn("security event sink failed", "sink", sink, "error", err)
+	})
+	snap, err := g.build(cfg)
+	if err != nil {
+		_ = g.bus.Close()
+		g.closeWriters()
+		return nil, err
+	}
+	g.current.Store(snap)
+	g.connCap.Store(int64(cfg.Server.Limits.MaxConnectionsPerIP))
+	g.setStatus("startup", nil, snap.loadedAt)
+	return g, nil
+}
+
+func (g *Gateway) closeWriters() {
+	for _, w := range g.writers {
+		_ = w.Close()
+	}
+}
+
+// Metrics returns the gateway's metrics.
+func (g *Gateway) Metrics() *observe.Metrics { return g.metrics }
+
+// Config returns the serving config.
+func (g *Gateway) Config() *config.Config { return g.current.Load().cfg }
+
+// Status returns the last reload attempt's outcome.
+func (g *Gateway) Status() ReloadStatus {
+	g.statusMu.Lock()
+	defer g.statusMu.Unlock()
+	return g.status
+}
+
+// Ready reports whether the gateway takes traffic (false while draining).
+func (g *Gateway) Ready() bool { return !g.draining.Load() && g.current.Load() != nil }
+
+// Addrs returns the bound listeners, after Start.
+func (g *Gateway) Addrs() []Addr { return g.addrs }
+
+func (g *Gateway) health() []observe.TargetHealth {
+	now := time.Now()
+	var out []observe.TargetHealth
+	for _, p := range g.pools.all() {
+		out = append(out, p.Health(now)...)
+	}
+	return out
+}
+
+// ServeHTTP serves one request on the current snapshot.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g.current.Load().ServeHTTP(w, r)
+}
+
+// Start binds every listener of the config and serves until Shutdown.
+// extra handlers (the admin API) are served on their own listeners.
+func (g *Gateway) Start(admin map[string]http.Handler) error {
+	cfg := g.Config()
+	bind := func(kind, addr string, h http.Handler, tlsOn bool) error {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("listen %s (%s): %w", addr, kind, err)
+		}
+		g.addrs = append(g.addrs, Addr{Kind: kind, Addr: l.Addr()})
+		srv := g.newServer(cfg, h, tlsOn)
+		g.servers = append(g.servers, srv)
+		if kind != "admin" {
+			l = newCapListener(l, &g.connCap, tlsOn, g.refusedConn)
+		}
+		g.serveWG.Add(1)
+		go func() {
+			defer g.serveWG.Done()
+			var err error
+			if tlsOn {
+				srv.TLSConfig = g.listenerTLS()
+				err = srv.ServeTLS(l, "", "")
+			} else {
+				err = srv.Serve(l)
+			}
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
+				g.log.Error("listener stopped", "addr", addr, "error", err)
+			}
+		}()
+		g.log.Info("listening", "kind", kind, "addr", l.Addr().String())
+		return nil
+	}
+	for _, a := range cfg.Server.Listen {
+		if err := bind("http", a, g, false); err != nil {
+			g.closeServers()
+			return err
+		}
+	}
+	if t := cfg.Server.TLS; t != nil {
+		for _, a := range t.Listen {
+			if err := bind("https", a, g, true); err != nil {
+				g.closeServers()
+				return err
+			}
+		}
+	}
+	for addr, h := range admin {
+		if err := bind("admin", addr, h, false); err != nil {
+			g.closeServers()
+			return err
+		}
+	}
+	return nil
+}
+
+func (g *Gateway) newServer(cfg *config.Config, h http.Handler, tlsOn bool) *http.Server {
+	l := cfg.Server.Limits
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: l.ReadHeaderTimeout.D(),
+		IdleTimeout:       l.IdleTimeout.D(),
+		// The stdlib answers a plain-text 431 past this; the sanitiser
+		// answers a problem+json 431 past the configured limit below it.
+		MaxHeaderBytes: 2 * int(l.MaxHeaderBytes),
+		ErrorLog:       slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),
+		ConnContext: func(ctx context.Context, _ net.Conn) context.Context {
+			return context.WithValue(ctx, connInfoKey{}, &connInfo{})
+		},
+		HTTP2: &http.HTTP2Config{MaxConcurrentStreams: 250},
+	}
+	var p http.Protocols
+	p.SetHTTP1(true)
+	if tlsOn {
+		p.SetHTTP2(true)
+	} else {
+		p.SetUnencryptedHTTP2(true)
+	}
+	srv.Protocols = &p
+	return srv
+}
+
+func (g *Gateway) refusedConn(ip netip.Addr) {
+	g.metrics.ConnectionRefused()
+	g.metrics.Refusal("connection_cap")
+	g.bus.Publish(connRefusedEvent(ip))
+}
+
+func (g *Gateway) closeServers() {
+	for _, s := range g.servers {
+		_ = s.Close()
+	}
+	g.serveWG.Wait()
+}
+
+// Shutdown stops accepting, waits for in-flight requests until ctx ends,
+// then closes what is left, the pools, the bus and the logs.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.draining.Store(true)
+	var wg sync.WaitGroup
+	errs := make([]error, len(g.servers))
+	for i, s := range g.servers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.Shutdown(ctx); err != nil {
+				errs[i] = err
+				_ = s.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	g.serveWG.Wait()
+	if s := g.current.Load(); s != nil {
+		s.release()
+	}
+	_ = g.bus.Close()
+	g.closeWriters()
+	return errors.Join(errs...)
+}
+
+// ImmutableError reports a change to a setting that only a restart
+// applies; the reload is refused and the old config keeps serving.
+type ImmutableError struct{ Setting string }
+
+func (e *ImmutableError) Error() string {
+	return fmt.Sprintf("%s cannot change on reload; restart the gateway to apply it", e.Setting)
+}
+
+func restartOnly(old, cur *config.Config) error {
+	checks := []struct {
+		name string
+		a, b any
+	}{
+		{"server.listen", old.Server.Listen, cur.Server.Listen},
+		{"server.tls.listen", tlsListen(old), tlsListen(cur)},
+		{"server.limits.read_header_timeout", old.Server.Limits.ReadHeaderTimeout, cur.Server.Limits.ReadHeaderTimeout},
+		{"server.limits.idle_timeout", old.Server.Limits.IdleTimeout, cur.Server.Limits.IdleTimeout},
+		{"admin", old.Admin.Listen, cur.Admin.Listen},
+		{"admin.disabled", old.Admin.Disabled, cur.Admin.Disabled},
+		{"access_log", old.AccessLog, cur.AccessLog},
+		{"events", old.Events, cur.Events},
+	}
+	for _, c := range checks {
+		if !reflect.DeepEqual(c.a, c.b) {
+			return &ImmutableError{Setting: c.name}
+		}
+	}
+	if cur.Server.Limits.MaxHeaderBytes > old.Server.Limits.MaxHeaderBytes {
+		return &ImmutableError{Setting: "server.limits.max_header_bytes (raising it)"}
+	}
+	return nil
+}
+
+func tlsListen(c *config.Config) []string {
+	if c.Server.TLS == nil {
+		return nil
+	}
+	return c.Server.TLS.Listen
+}
+
+// Reload reads the config file again and, if it is valid and compiles,
+// swaps it in atomically. On any error the old snapshot keeps serving.
+func (g *Gateway) Reload(source string) error {
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
+	if g.opts.ConfigPath == "" {
+		return errors.New("this gateway was not started from a config file")
+	}
+	old := g.current.Load()
+	cfg, err := config.Load(g.opts.ConfigPath)
+	if err == nil {
+		err = restartOnly(old.cfg, cfg)
+	}
+	var snap *Snapshot
+	if err == nil {
+		snap, err = g.build(cfg)
+	}
+	if err != nil {
+		g.setStatus(source, err, old.loadedAt)
+		g.metrics.Reload(false, 0)
+		g.bus.Publish(observe.Event{Type: "config.reload_failed", Reason: source, Detail: firstLine(err)})
+		g.log.Error("config reload refused; the previous config keeps serving", "source", source, "error", err.Error())
+		return err
+	}
+	g.current.Store(snap)
+	g.connCap.Store(int64(cfg.Server.Limits.MaxConnectionsPerIP))
+	old.release()
+	g.setStatus(source, nil, snap.loadedAt)
+	g.metrics.Reload(true, float64(snap.loadedAt.Unix()))
+	g.bus.Publish(observe.Event{Type: "config.reloaded", Reason: source, Detail: fmt.Sprintf("%d routes, %d upstreams", len(cfg.Routes), len(cfg.Upstreams))})
+	g.log.Info("config reloaded", "source", source, "routes", len(cfg.Routes))
+	return nil
+}
+
+func (g *Gateway) setStatus(source string, err error, loadedAt time.Time) {
+	st := ReloadStatus{Time: time.Now(), Source: source, OK: err == nil, LoadedAt: loadedAt}
+	var fe config.Errors
+	if errors.As(err, &fe) {
+		st.Errors = fe
+	} else if err != nil {
+		st.Message = err.Error()
+	}
+	g.statusMu.Lock()
+	g.status = st
+	g.statusMu.Unlock()
+}
+
+func firstLine(err error) string {
+	s := err.Error()
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\n' {
+			return s[:i] + " (and more)"
+		}
+	}
+	return s
+}

@@ -1,0 +1,223 @@
+package gateway
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/guard"
+	"github.com/rampart-gw/rampart/internal/observe"
+	"github.com/rampart-gw/rampart/internal/problem"
+	"github.com/rampart-gw/rampart/internal/proxy"
+	"github.com/rampart-gw/rampart/internal/reqctx"
+	"github.com/rampart-gw/rampart/internal/route"
+)
+
+// Snapshot is one immutable compiled config: the route table, each
+// route's handler chain, and the pools they use. Requests load the current
+// snapshot once and finish on it even if a reload swaps it meanwhile.
+type Snapshot struct {
+	cfg            *config.Config
+	loadedAt       time.Time
+	table          *route.Table
+	routes         []*compiledRoute
+	pools          []poolKey
+	trusted        guard.Trusted
+	maxHeaderBytes int
+	hsts           string
+	tls            *tls.Config // nil without TLS listeners
+	unmatched      *observe.RouteMetrics
+	g              *Gateway
+}
+
+type compiledRoute struct {
+	name    string
+	handler http.Handler
+	metrics *observe.RouteMetrics
+}
+
+// build compiles cfg. On error every pool it acquired is released.
+func (g *Gateway) build(cfg *config.Config) (s *Snapshot, err error) {
+	s = &Snapshot{cfg: cfg, loadedAt: time.Now(), g: g, maxHeaderBytes: int(cfg.Server.Limits.MaxHeaderBytes)}
+	defer func() {
+		if err != nil {
+			s.release()
+		}
+	}()
+	for _, p := range cfg.Server.TrustedProxies {
+		pfx, perr := config.ParsePrefix(p)
+		if perr != nil {
+			return nil, perr
+		}
+		s.trusted = append(s.trusted, pfx)
+	}
+	if t := cfg.Server.TLS; t != nil {
+		if s.tls, err = g.serverTLS(cfg); err != nil {
+			return nil, err
+		}
+		if !t.HSTS.Disabled {
+			s.hsts = "max-age=" + strconv.FormatInt(int64(t.HSTS.MaxAge.D().Seconds()), 10)
+			if t.HSTS.IncludeSubdomains {
+				s.hsts += "; includeSubDomains"
+			}
+			if t.HSTS.Preload {
+				s.hsts += "; preload"
+			}
+		}
+	}
+	pools := map[string]*proxy.Pool{}
+	for name, u := range cfg.Upstreams {
+		k := keyOf(name, u, cfg.BaseDir)
+		p, perr := g.pools.acquire(k, func() (*proxy.Pool, error) {
+			p, err := proxy.NewPool(name, u, proxy.Options{Path: cfg.Path, Log: g.log, Metrics: g.metrics, Insecure: g.opts.InsecureUpstreamTLS})
+			if err == nil {
+				p.Start(u)
+			}
+			return p, err
+		})
+		if perr != nil {
+			return nil, perr
+		}
+		s.pools = append(s.pools, k)
+		pools[name] = p
+	}
+	b := route.NewBuilder()
+	for i, r := range cfg.Routes {
+		rule := route.Rule{ID: i, Headers: r.Match.Headers}
+		for _, h := range r.Match.Hosts {
+			nh, _ := route.NormalizeHost(h)
+			rule.Hosts = append(rule.Hosts, nh)
+		}
+		for _, p := range r.Match.Paths {
+			pat, perr := route.ParsePattern(p)
+			if perr != nil {
+				return nil, fmt.Errorf("route %s: %w", r.Name, perr)
+			}
+			rule.Patterns = append(rule.Patterns, pat)
+		}
+		for _, m := range r.Match.Methods {
+			bit, _ := route.ParseMethod(m)
+			rule.Methods |= bit
+		}
+		if c := b.Add(rule); len(c) > 0 {
+			return nil, fmt.Errorf("route %s: %w", r.Name, c[0])
+		}
+		stages, serr := routeStages(cfg, r)
+		if serr != nil {
+			return nil, serr
+		}
+		final := &proxy.Forwarder{Pool: pools[r.Upstream], Rewrite: compileRewrite(r.Rewrite)}
+		s.routes = append(s.routes, &compiledRoute{name: r.Name, handler: Chain(final, stages...), metrics: g.metrics.Route(r.Name)})
+	}
+	s.table = b.Build()
+	s.unmatched = g.metrics.Route("")
+	return s, nil
+}
+
+// release gives back the snapshot's pools.
+func (s *Snapshot) release() {
+	for _, k := range s.pools {
+		s.g.pools.release(k)
+	}
+}
+
+// ServeHTTP runs stages 1-3 (request id and trace context, sanitising,
+// route match) and then the matched route's chain.
+func (s *Snapshot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g := s.g
+	st := &reqctx.State{Events: g.bus, Refused: g.metrics.Refusal}
+	rec := &st.AccessRecord
+	rec.Start = time.Now()
+	rec.Method, rec.Host, rec.Path, rec.Query, rec.Proto = r.Method, r.Host, r.URL.Path, r.URL.RawQuery, r.Proto
+	rec.UserAgent = r.UserAgent()
+	if r.TLS != nil {
+		st.TLS = true
+		rec.TLSVersion, rec.TLSGroup = tls.VersionName(r.TLS.Version), r.TLS.CurveID.String()
+		g.countHandshake(r)
+	}
+	rw := &recorder{ResponseWriter: w}
+	metrics := s.unmatched
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler { //nolint:errorlint // sentinel compared by identity, as net/http does
+				s.finish(st, rw, r, metrics)
+				panic(v)
+			}
+			g.log.Error("panic serving request", "request_id", st.RequestID, "panic", fmt.Sprint(v))
+			if rw.status == 0 {
+				problem.Write(rw, problem.New(problem.Internal, "The gateway failed while handling the request. Retry; if it persists, report the request id to the API operator."), st.RequestID)
+			}
+		}
+		s.finish(st, rw, r, metrics)
+	}()
+
+	// 1: request id, trace context.
+	rec.TraceID, st.TraceParent = traceparent(r.Header.Get("Traceparent"))
+	if id := r.Header.Get("X-Request-Id"); validRequestID(id) {
+		rec.RequestID = id
+	} else {
+		rec.RequestID = rec.TraceID
+	}
+	rw.Header()["X-Request-Id"] = []string{rec.RequestID}
+	if s.hsts != "" {
+		rw.Header()["Strict-Transport-Security"] = []string{s.hsts}
+	}
+	ctx := reqctx.With(r.Context(), st)
+	r = r.WithContext(ctx)
+
+	// 2: sanitise.
+	peer, _ := netip.ParseAddrPort(r.RemoteAddr)
+	st.ClientIP = guard.ClientIP(peer.Addr(), r.Header["X-Forwarded-For"], s.trusted)
+	rec.ClientIP = st.ClientIP.String()
+	st.Upgrade = guard.Sanitize(r)
+	if n := guard.HeaderBytes(r); n > s.maxHeaderBytes {
+		reqctx.Refuse(rw, r, reqctx.Refusal{Type: problem.HeadersTooLarge, Reason: "headers_too_large", Stage: "sanitize", Rule: "max_header_bytes",
+			Detail: fmt.Sprintf("The request line and headers are %d bytes; the limit is %d. Send fewer or smaller headers and cookies.", n, s.maxHeaderBytes)})
+		return
+	}
+	if msg := guard.PathProblem(r); msg != "" {
+		reqctx.Refuse(rw, r, reqctx.Refusal{Type: problem.BadRequest, Reason: "non_canonical_path", Stage: "sanitize", Detail: msg})
+		return
+	}
+
+	// 3: route.
+	switch s.table.Lookup(r.Host, r.Method, r.URL.Path, r.Header, &st.Match) {
+	case route.NotFound:
+		reqctx.Refuse(rw, r, reqctx.Refusal{Type: problem.NotFound, Reason: "not_found", Stage: "route",
+			Detail: "No API is served at " + r.Method + " " + truncate(r.URL.Path, 200) + " on this host. Check the URL against the API documentation."})
+		return
+	case route.MethodNotAllowed:
+		allow := st.Match.Allow.String()
+		reqctx.Refuse(rw, r, reqctx.Refusal{Type: problem.MethodNotAllowed, Reason: "method_not_allowed", Stage: "route",
+			Detail: "This endpoint does not accept " + truncate(r.Method, 20) + ". Use one of: " + allow + ".",
+			Header: map[string]string{"Allow": allow}})
+		return
+	}
+	cr := s.routes[st.Match.ID]
+	rec.Route, metrics = cr.name, cr.metrics
+	cr.handler.ServeHTTP(rw, r)
+}
+
+func (s *Snapshot) finish(st *reqctx.State, rw *recorder, r *http.Request, m *observe.RouteMetrics) {
+	rec := &st.AccessRecord
+	if rec.Status == 0 {
+		rec.Status = rw.status
+		if rec.Status == 0 {
+			rec.Status = http.StatusOK
+		}
+	}
+	rec.BytesOut = rw.bytes
+	m.Observe(rec.Status, time.Since(rec.Start).Seconds())
+	s.g.access.Log(rec, r.Header)
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

@@ -1,0 +1,110 @@
+package gateway
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net/http"
+	"os"
+	"sync/atomic"
+
+	"github.com/rampart-gw/rampart/internal/config"
+)
+
+// tls12Suites are the TLS 1.2 suites offered: ECDHE key exchange (forward
+// secrecy) with AEAD ciphers only. No CBC, no RSA key exchange. TLS 1.3
+// suites are not configurable and all qualify.
+var tls12Suites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+}
+
+// curves prefers the hybrid post-quantum key exchange.
+var curves = []tls.CurveID{tls.X25519MLKEM768, tls.X25519, tls.CurveP256, tls.CurveP384}
+
+// serverTLS builds the TLS config of a snapshot, reading the certificate
+// files anew, so a reload (or a change to the files) picks up new ones.
+func (g *Gateway) serverTLS(cfg *config.Config) (*tls.Config, error) {
+	t := cfg.Server.TLS
+	tc := &tls.Config{
+		MinVersion:       tls.VersionTLS12,
+		CipherSuites:     tls12Suites,
+		CurvePreferences: curves,
+		NextProtos:       []string{"h2", "http/1.1"},
+	}
+	if t.MinVersion == "1.3" {
+		tc.MinVersion = tls.VersionTLS13
+	}
+	for _, c := range t.Certificates {
+		crt, err := tls.LoadX509KeyPair(cfg.Path(c.CertFile), cfg.Path(c.KeyFile))
+		if err != nil {
+			return nil, fmt.Errorf("load certificate %s: %w", c.CertFile, err)
+		}
+		tc.Certificates = append(tc.Certificates, crt)
+	}
+	switch t.ClientAuth.Mode {
+	case "request":
+		tc.ClientAuth = tls.VerifyClientCertIfGiven
+	case "require":
+		tc.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	if t.ClientAuth.CAFile != "" {
+		pem, err := os.ReadFile(cfg.Path(t.ClientAuth.CAFile))
+		if err != nil {
+			return nil, fmt.Errorf("read client_auth.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("client_auth.ca_file %s holds no PEM certificates", t.ClientAuth.CAFile)
+		}
+		tc.ClientCAs = pool
+	}
+	return tc, nil
+}
+
+// listenerTLS is the config the TLS listeners start with: every handshake
+// takes the current snapshot's config, so certificates, versions and
+// client-auth settings follow reloads.
+func (g *Gateway) listenerTLS() *tls.Config {
+	current := func() (*tls.Config, error) {
+		if s := g.current.Load(); s != nil && s.tls != nil {
+			return s.tls, nil
+		}
+		return nil, fmt.Errorf("no TLS configuration")
+	}
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		NextProtos: []string{"h2", "http/1.1"},
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			return current()
+		},
+		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			tc, err := current()
+			if err != nil {
+				return nil, err
+			}
+			return &tc.Certificates[0], nil
+		},
+	}
+}
+
+type connInfoKey struct{}
+
+// connInfo is per-connection state, attached by the server's ConnContext.
+type connInfo struct {
+	counted atomic.Bool // TLS handshake counted
+}
+
+// countHandshake counts a connection's TLS handshake once, on its first
+// request, by version and key-exchange group.
+func (g *Gateway) countHandshake(r *http.Request) {
+	ci, _ := r.Context().Value(connInfoKey{}).(*connInfo)
+	if ci == nil || !ci.counted.CompareAndSwap(false, true) {
+		return
+	}
+	g.metrics.TLSHandshake(tls.VersionName(r.TLS.Version), r.TLS.CurveID.String())
+}

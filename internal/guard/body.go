@@ -1,0 +1,72 @@
+package guard
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/rampart-gw/rampart/internal/problem"
+	"github.com/rampart-gw/rampart/internal/reqctx"
+)
+
+// ErrBodyTooLarge is returned by a limited body once it read past its
+// limit.
+var ErrBodyTooLarge = errors.New("request body too large")
+
+// BodyLimit is stage 8's size guard: a declared Content-Length over the
+// limit is refused at once; a chunked or lying body is cut off when it
+// streams past the limit, and the proxy answers 413.
+type BodyLimit struct {
+	Max int64
+}
+
+// Wrap implements the gateway's Stage.
+func (b *BodyLimit) Wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := reqctx.From(r.Context())
+		st.MaxBodyBytes = b.Max
+		if r.ContentLength > b.Max {
+			st.BytesIn = 0
+			RefuseBodyTooLarge(w, r, b.Max)
+			return
+		}
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = &limitedBody{rc: r.Body, left: b.Max, st: st}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// RefuseBodyTooLarge answers 413.
+func RefuseBodyTooLarge(w http.ResponseWriter, r *http.Request, limit int64) {
+	reqctx.Refuse(w, r, reqctx.Refusal{Type: problem.PayloadTooLarge, Reason: "body_too_large", Stage: "body",
+		Rule:   "max_body_bytes",
+		Detail: "The request body is larger than the " + strconv.FormatInt(limit, 10) + " bytes this endpoint accepts. Send a smaller body."})
+}
+
+type limitedBody struct {
+	rc   io.ReadCloser
+	left int64
+	st   *reqctx.State
+}
+
+func (l *limitedBody) Read(p []byte) (int, error) {
+	if l.left < 0 {
+		return 0, ErrBodyTooLarge
+	}
+	// Read one byte past the limit to tell "exactly at" from "over".
+	if int64(len(p)) > l.left+1 {
+		p = p[:l.left+1]
+	}
+	n, err := l.rc.Read(p)
+	l.left -= int64(n)
+	l.st.BytesIn += int64(n)
+	if l.left < 0 {
+		l.st.BodyTooLarge = true
+		return 0, ErrBodyTooLarge
+	}
+	return n, err
+}
+
+func (l *limitedBody) Close() error { return l.rc.Close() }
