@@ -25,6 +25,9 @@ type decoder struct {
 	positions map[string]Pos
 	secrets   []secretAt
 	aliases   int
+	// unreadable is set when the file is not YAML at all; validating the
+	// empty result would only add noise.
+	unreadable bool
 }
 
 type secretAt struct {
@@ -48,11 +51,13 @@ func parse(file string, data []byte) (*Config, *decoder) {
 	d.positions[""] = Pos{File: file, Line: 1, Col: 1}
 	if len(data) > MaxFileBytes {
 		d.errs = append(d.errs, &FieldError{Pos: Pos{File: file, Line: 1, Col: 1}, Msg: fmt.Sprintf("config file is larger than %d bytes", MaxFileBytes)})
+		d.unreadable = true
 		return cfg, d
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil {
+		d.unreadable = true
 		if errors.Is(err, io.EOF) {
 			d.errs = append(d.errs, &FieldError{Pos: Pos{File: file, Line: 1, Col: 1}, Msg: "config file is empty"})
 			return cfg, d

@@ -28,6 +28,9 @@ func Load(path string) (*Config, error) {
 func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
 	cfg, d := parse(file, data)
 	cfg.BaseDir = filepath.Dir(file)
+	if d.unreadable {
+		return nil, d.errs
+	}
 	for _, s := range d.secrets {
 		if err := s.s.resolve(cfg.BaseDir, lookupEnv); err != nil {
 			d.errs = append(d.errs, &FieldError{Pos: cfg.Pos(s.path), Path: s.path, Msg: err.Error()})

@@ -1,0 +1,47 @@
+# Rampart build, test and benchmark targets.
+# `make test` is the one command CI runs (.ci/run); it installs what it needs.
+
+GO          ?= go
+TOOLS       := $(CURDIR)/.tools
+STATICCHECK := $(TOOLS)/staticcheck
+STATICCHECK_VERSION := v0.8.2
+FUZZTIME    ?= 5s
+PKGS        := ./...
+
+.PHONY: all build test lint fmt-check vet staticcheck unit fuzz bench crs-test clean
+
+all: build
+
+build:
+	$(GO) build -o bin/rampart ./cmd/rampart
+
+$(STATICCHECK):
+	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+test: fmt-check vet staticcheck unit fuzz
+	@echo "make test: all checks passed"
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.tools/*')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+staticcheck: $(STATICCHECK)
+	$(STATICCHECK) $(PKGS)
+
+unit:
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+# Each fuzz target runs for FUZZTIME on its own (go test allows one -fuzz
+# target per run).
+fuzz:
+	@scripts/fuzz.sh $(FUZZTIME)
+
+# Load benchmark (DESIGN.md §10): not part of CI.
+bench:
+	@scripts/bench.sh
+
+clean:
+	rm -rf bin .tools

@@ -1,0 +1,221 @@
+package config
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+func noEnv(string) (string, bool) { return "", false }
+
+const minimal = `version: 1
+upstreams:
+  app: {targets: [{url: "http://127.0.0.1:9000"}]}
+routes:
+  - name: r
+    match: {paths: ["/"]}
+    upstream: app
+    policy: public
+`
+
+func TestParseMinimalAppliesDefaults(t *testing.T) {
+	cfg, err := Parse("min.yaml", []byte(minimal), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := cfg.Server.Listen, []string{":8080"}; len(got) != 1 || got[0] != want[0] {
+		t.Errorf("listen = %v, want %v", got, want)
+	}
+	l := cfg.Server.Limits
+	if l.MaxBodyBytes != 1<<20 || l.MaxHeaderBytes != 32<<10 || l.ReadHeaderTimeout.D() != 5*time.Second || l.MaxConnectionsPerIP != 256 {
+		t.Errorf("limits defaults wrong: %+v", l)
+	}
+	u := cfg.Upstreams["app"]
+	if u.Balancer != "round_robin" || u.Targets[0].Weight != 1 || *u.Retries.Attempts != 1 || u.Timeouts.Connect.D() != 2*time.Second {
+		t.Errorf("upstream defaults wrong: %+v", u)
+	}
+	if cfg.Admin.Listen != "127.0.0.1:9901" {
+		t.Errorf("admin listen = %q", cfg.Admin.Listen)
+	}
+}
+
+// TestErrors checks each kind of error is reported at its line and
+// column. Each case is minimal plus one mistake.
+func TestErrors(t *testing.T) {
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"unknown key", minimal + "bogus: 1\n", "x.yaml:9:1: unknown key \"bogus\""},
+		{"typo suggests", strings.Replace(minimal, "upstream: app", "upstrem: app", 1), `did you mean "upstream"?`},
+		{"wrong type", minimal + "server: {listen: \":80\"}\n", "x.yaml:9:18: server.listen: expected a list"},
+		{"bad duration", minimal + "server: {limits: {idle_timeout: 10 minutes}}\n", "x.yaml:9:33: server.limits.idle_timeout: invalid duration"},
+		{"bad size", minimal + "server: {limits: {max_body_bytes: 1MB}}\n", "use binary units KiB, MiB or GiB"},
+		{"unknown upstream", strings.Replace(minimal, "upstream: app", "upstream: ap", 1), "x.yaml:7:15: routes[0].upstream: unknown upstream \"ap\"; did you mean \"app\"?"},
+		{"duplicate route", minimal + "  - name: r\n    match: {paths: [\"/x\"]}\n    upstream: app\n    policy: public\n", "x.yaml:9:11: routes[1].name: duplicate route name \"r\""},
+		{"ambiguous routes", minimal + "  - name: s\n    match: {paths: [\"/\"]}\n    upstream: app\n    policy: public\n", "routes[1].match.paths[0]: route \"s\" matches the same requests as another route"},
+		{"min_version", minimal + "server:\n  tls:\n    listen: [\":8443\"]\n    certificates: []\n    min_version: \"1.1\"\n", "x.yaml:13:18: server.tls.min_version: \"1.1\" is not one of 1.2, 1.3"},
+		{"admin without token", minimal + "admin: {listen: \"0.0.0.0:9901\"}\n", "x.yaml:9:17: admin.listen: admin listener 0.0.0.0:9901 is reachable from other machines"},
+		{"missing policy", strings.Replace(minimal, "    policy: public\n", "", 1), "routes[0].policy: required key \"policy\" is missing"},
+		{"unknown policy", strings.Replace(minimal, "policy: public", "policy: strict", 1), "unknown policy \"strict\""},
+		{"inline secret", minimal + "admin: {token: hunter2}\n", "secrets must be given as env:NAME or file:PATH, never inline"},
+		{"missing env secret", minimal + "admin: {token: env:RAMPART_TEST_NOPE}\n", "environment variable RAMPART_TEST_NOPE is not set"},
+		{"missing file secret", minimal + "admin: {token: file:/nonexistent/token}\n", "cannot read secret file /nonexistent/token"},
+		{"bad target", strings.Replace(minimal, "http://127.0.0.1:9000", "ftp://x", 1), "must be an http:// or https:// URL"},
+		{"bad pattern", strings.Replace(minimal, `paths: ["/"]`, `paths: ["/a/**/b"]`, 1), "** may only be the last segment"},
+		{"bad method", strings.Replace(minimal, `match: {paths: ["/"]}`, `match: {paths: ["/"], methods: [get]}`, 1), "unknown method \"get\""},
+		{"duplicate key", minimal + "version: 1\n", "duplicate key \"version\""},
+		{"version", strings.Replace(minimal, "version: 1", "version: 2", 1), "unsupported version 2"},
+		{"syntax", "version: 1\nroutes: [\n", "x.yaml:2:1: invalid YAML"},
+		{"rewrite param", strings.Replace(minimal, "    policy: public\n", "    policy: public\n    rewrite: {path: \"/x/{id}\"}\n", 1), "template uses {id}, but path pattern / does not capture it"},
+		{"public redefined", minimal + "policies: {public: {}}\n", "\"public\" is the built-in anonymous policy"},
+		{"empty file", "", "config file is empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("x.yaml", []byte(tt.yaml), noEnv)
+			if err == nil {
+				t.Fatalf("Parse succeeded, want error containing %q", tt.want)
+			}
+			var errs Errors
+			if !errors.As(err, &errs) {
+				t.Fatalf("error is %T, want Errors", err)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("errors:\n%v\nwant one containing %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestSecretsNeverPrinted(t *testing.T) {
+	dir := t.TempDir()
+	tokenFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte("s3cr3t-from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := func(k string) (string, bool) {
+		if k == "ADMIN_TOKEN" {
+			return "s3cr3t-from-env", true
+		}
+		return "", false
+	}
+	for _, ref := range []string{"env:ADMIN_TOKEN", "file:token"} {
+		yaml := minimal + "admin: {listen: \"0.0.0.0:9901\", token: " + ref + "}\n"
+		cfg, err := Parse(filepath.Join(dir, "rampart.yaml"), []byte(yaml), env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v := cfg.Admin.Token.Value(); !strings.HasPrefix(v, "s3cr3t-from-") {
+			t.Errorf("%s resolved to %q", ref, v)
+		}
+		b, _ := json.Marshal(cfg)
+		if strings.Contains(string(b), "s3cr3t") {
+			t.Errorf("config JSON leaks the secret: %s", b)
+		}
+		if !strings.Contains(string(b), ref) {
+			t.Errorf("config JSON should show the reference %s", ref)
+		}
+	}
+	// An invalid config that holds a secret reference never prints a value.
+	_, err := Parse("x.yaml", []byte(minimal+"admin: {token: env:ADMIN_TOKEN}\nbogus: 1\n"), env)
+	if err == nil || strings.Contains(err.Error(), "s3cr3t") {
+		t.Errorf("error leaks or is missing: %v", err)
+	}
+}
+
+// TestValidateGolden pins the exact output of a config with many errors,
+// the text users see from `rampart validate`.
+func TestValidateGolden(t *testing.T) {
+	_, err := Load("testdata/invalid.yaml")
+	if err == nil {
+		t.Fatal("testdata/invalid.yaml should be invalid")
+	}
+	got := err.Error() + "\n"
+	golden := "testdata/invalid.golden"
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("validate output changed (run go test -update to accept):\n--- got\n%s--- want\n%s", got, want)
+	}
+}
+
+func TestSchemaIsValidJSON(t *testing.T) {
+	b, err := Schema()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s map[string]any
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatal(err)
+	}
+	props := s["properties"].(map[string]any)
+	for _, k := range []string{"version", "server", "admin", "upstreams", "routes", "policies"} {
+		if props[k] == nil {
+			t.Errorf("schema lacks %s", k)
+		}
+	}
+	if s["additionalProperties"] != false {
+		t.Error("schema must reject unknown keys")
+	}
+}
+
+func TestSizes(t *testing.T) {
+	tests := []struct {
+		in   string
+		want Size
+		ok   bool
+	}{
+		{"512", 512, true}, {"32KiB", 32 << 10, true}, {"1MiB", 1 << 20, true}, {"2 GiB", 2 << 30, true},
+		{"1MB", 0, false}, {"-1", 0, false}, {"x", 0, false}, {"99999999999GiB", 0, false},
+	}
+	for _, tt := range tests {
+		var z Size
+		err := z.decodeScalar(tt.in)
+		if (err == nil) != tt.ok || (tt.ok && z != tt.want) {
+			t.Errorf("Size(%q) = %d, %v; want %d ok=%v", tt.in, z, err, tt.want, tt.ok)
+		}
+	}
+}
+
+// FuzzParse: any input yields a config or positioned errors, never a
+// panic, and every error position lies inside the input.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(minimal))
+	f.Add([]byte("version: 1\nroutes: [{name: a, match: {paths: ['/{x}']}, upstream: u, policy: public}]\n"))
+	f.Add([]byte("a: &a [*a]\n"))
+	f.Add([]byte("version: 1\nserver: {limits: {max_body_bytes: 1KiB}}\n"))
+	if b, err := os.ReadFile("testdata/invalid.yaml"); err == nil {
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, err := Parse("fuzz.yaml", data, noEnv)
+		if err == nil {
+			return
+		}
+		var errs Errors
+		if !errors.As(err, &errs) || len(errs) == 0 {
+			t.Fatalf("error %T is not a non-empty Errors", err)
+		}
+		// YAML breaks lines at \n, \r\n and a lone \r.
+		lines := strings.Count(strings.ReplaceAll(string(data), "\r\n", "\n"), "\n") + strings.Count(strings.ReplaceAll(string(data), "\r\n", ""), "\r") + 2
+		for _, e := range errs {
+			if e.Pos.Line < 1 || e.Pos.Line > lines || e.Pos.Col < 1 {
+				t.Fatalf("position %v outside the input (%d lines)", e.Pos, lines)
+			}
+		}
+	})
+}

@@ -1,0 +1,147 @@
+package guard
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+func prefixes(t testing.TB, ss ...string) Trusted {
+	var out Trusted
+	for _, s := range ss {
+		out = append(out, netip.MustParsePrefix(s))
+	}
+	return out
+}
+
+func TestClientIP(t *testing.T) {
+	trusted := prefixes(t, "10.0.0.0/8", "2001:db8::/32")
+	tests := []struct {
+		name, peer string
+		xff        []string
+		trusted    Trusted
+		want       string
+	}{
+		{"no proxies configured ignores XFF", "203.0.113.9", []string{"1.2.3.4"}, nil, "203.0.113.9"},
+		{"untrusted peer ignores XFF", "203.0.113.9", []string{"1.2.3.4"}, trusted, "203.0.113.9"},
+		{"trusted peer, one hop", "10.0.0.1", []string{"198.51.100.7"}, trusted, "198.51.100.7"},
+		{"rightmost untrusted wins over forged left", "10.0.0.1", []string{"6.6.6.6, 198.51.100.7, 10.1.1.1"}, trusted, "198.51.100.7"},
+		{"several header lines", "10.0.0.1", []string{"6.6.6.6", "198.51.100.7"}, trusted, "198.51.100.7"},
+		{"all trusted takes leftmost", "10.0.0.1", []string{"10.9.9.9, 10.1.1.1"}, trusted, "10.9.9.9"},
+		{"garbage stops the walk", "10.0.0.1", []string{"6.6.6.6, not-an-ip, 10.1.1.1"}, trusted, "10.1.1.1"},
+		{"port and spaces", "10.0.0.1", []string{" 198.51.100.7:5555 "}, trusted, "198.51.100.7"},
+		{"ipv6 bracketed", "2001:db8::1", []string{"[2001:db8:ffff::1]:443, [2a00::5]"}, trusted, "2a00::5"},
+		{"mapped v4 peer", "::ffff:10.0.0.1", []string{"198.51.100.7"}, trusted, "198.51.100.7"},
+		{"zone rejected", "10.0.0.1", []string{"fe80::1%eth0"}, trusted, "10.0.0.1"},
+		{"empty elements", "10.0.0.1", []string{",,"}, trusted, "10.0.0.1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := ClientIP(netip.MustParseAddr(tt.peer), tt.xff, tt.trusted)
+			if got.String() != tt.want {
+				t.Errorf("ClientIP = %s, want %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestClientIPDoesNotAllocate(t *testing.T) {
+	trusted := prefixes(t, "10.0.0.0/8")
+	peer := netip.MustParseAddr("10.0.0.1")
+	xff := []string{"6.6.6.6, 198.51.100.7, 10.1.1.1"}
+	if n := testing.AllocsPerRun(100, func() { ClientIP(peer, xff, trusted) }); n != 0 {
+		t.Errorf("ClientIP allocates %.0f times", n)
+	}
+}
+
+// FuzzClientIP: the result is always the peer or an address that appears
+// in the header, and never a trusted proxy unless every hop is trusted.
+func FuzzClientIP(f *testing.F) {
+	for _, s := range []string{"1.2.3.4", "6.6.6.6, 198.51.100.7, 10.1.1.1", "[::1]:80", ",,,", "10.1.1.1, garbage", "::ffff:1.2.3.4"} {
+		f.Add(s)
+	}
+	trusted := prefixes(f, "10.0.0.0/8")
+	peer := netip.MustParseAddr("10.0.0.1")
+	f.Fuzz(func(t *testing.T, xff string) {
+		got := ClientIP(peer, []string{xff}, trusted)
+		if !got.IsValid() {
+			t.Fatal("invalid address returned")
+		}
+		if got == peer {
+			return
+		}
+		found := false
+		for hop := range strings.SplitSeq(xff, ",") {
+			if a, ok := parseHop(hop); ok && a == got {
+				found = true
+			}
+		}
+		if !found {
+			t.Fatalf("ClientIP = %s, not in %q", got, xff)
+		}
+	})
+}
+
+func TestSanitize(t *testing.T) {
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header = http.Header{
+		"X-Forwarded-For":        {"6.6.6.6"},
+		"Forwarded":              {"for=6.6.6.6"},
+		"X-Real-Ip":              {"6.6.6.6"},
+		"X-Original-Url":         {"/admin"},
+		"X-Http-Method-Override": {"DELETE"},
+		"X-Rampart-Consumer":     {"admin"},
+		"X-Rampart-Scopes":       {"*"},
+		"Connection":             {"keep-alive, X-Secret-Hop, X-Request-Id"},
+		"X-Secret-Hop":           {"1"},
+		"X-Request-Id":           {"keep-me"},
+		"Keep-Alive":             {"timeout=5"},
+		"Te":                     {"trailers"},
+		"Accept":                 {"application/json"},
+	}
+	if up := Sanitize(r); up != "" {
+		t.Errorf("upgrade = %q for a plain request", up)
+	}
+	for _, k := range []string{"X-Forwarded-For", "Forwarded", "X-Real-Ip", "X-Original-Url", "X-Http-Method-Override", "X-Rampart-Consumer", "X-Rampart-Scopes", "Connection", "X-Secret-Hop", "Keep-Alive", "Te"} {
+		if _, ok := r.Header[k]; ok {
+			t.Errorf("%s survived sanitising", k)
+		}
+	}
+	for _, k := range []string{"Accept", "X-Request-Id"} {
+		if r.Header.Get(k) == "" {
+			t.Errorf("%s was removed", k)
+		}
+	}
+	ws := httptest.NewRequest("GET", "/ws", nil)
+	ws.Header.Set("Connection", "keep-alive, Upgrade")
+	ws.Header.Set("Upgrade", "websocket")
+	if up := Sanitize(ws); up != "websocket" {
+		t.Errorf("websocket upgrade = %q", up)
+	}
+	h2c := httptest.NewRequest("GET", "/", nil)
+	h2c.Header.Set("Connection", "Upgrade, HTTP2-Settings")
+	h2c.Header.Set("Upgrade", "h2c")
+	if up := Sanitize(h2c); up != "" || h2c.Header.Get("Upgrade") != "" {
+		t.Errorf("h2c upgrade must not pass: %q", up)
+	}
+}
+
+func TestPathProblem(t *testing.T) {
+	tests := []struct {
+		target string
+		ok     bool
+	}{
+		{"/v1/orders/1", true}, {"/", true}, {"/a/b/", true}, {"/a%20b", true}, {"/a.b/c..d", true},
+		{"/a/../b", false}, {"/a/./b", false}, {"/a/..", false}, {"/..", false}, {"/a//b", false},
+		{"/a%2fb", false}, {"/a%2Fb", false}, {"/a%5cb", false}, {"/a\\b", false}, {"/a%00b", false},
+		{"/a/%2e%2e/b", false},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest("GET", "http://x"+tt.target, nil)
+		if got := PathProblem(r) == ""; got != tt.ok {
+			t.Errorf("PathProblem(%q) ok = %v, want %v (%s)", tt.target, got, tt.ok, PathProblem(r))
+		}
+	}
+}
