@@ -9,6 +9,7 @@ const (
 	DefaultMaxHeaderBytes      = 32 << 10
 	DefaultReadHeaderTimeout   = 5 * time.Second
 	DefaultIdleTimeout         = 60 * time.Second
+	DefaultBodyTimeout         = 60 * time.Second
 	DefaultMaxBodyBytes        = 1 << 20
 	DefaultMaxConnectionsPerIP = 256
 	DefaultShutdownTimeout     = 30 * time.Second
@@ -50,6 +51,7 @@ func applyDefaults(c *Config) {
 	}
 	setDur(&l.ReadHeaderTimeout, DefaultReadHeaderTimeout)
 	setDur(&l.IdleTimeout, DefaultIdleTimeout)
+	setDur(&l.BodyTimeout, DefaultBodyTimeout)
 	setInt(&l.MaxConnectionsPerIP, DefaultMaxConnectionsPerIP)
 	setDur(&s.ShutdownTimeout, DefaultShutdownTimeout)
 	if t := s.TLS; t != nil {

@@ -73,6 +73,7 @@ type Limits struct {
 	ReadHeaderTimeout   Duration `yaml:"read_header_timeout" doc:"Time allowed to send the headers (slowloris guard). Default 5s."`
 	IdleTimeout         Duration `yaml:"idle_timeout" doc:"Keep-alive idle time. Default 60s."`
 	MaxBodyBytes        Size     `yaml:"max_body_bytes" doc:"Request body limit, enforced while streaming. Default 1MiB."`
+	BodyTimeout         Duration `yaml:"body_timeout" doc:"Time allowed to send a request body (slow-body guard); 408 after. Default 60s."`
 	MaxConnectionsPerIP int      `yaml:"max_connections_per_ip" doc:"Open connections one client address may hold. Default 256; 0 keeps the default."`
 }
 

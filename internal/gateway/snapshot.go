@@ -28,6 +28,7 @@ type Snapshot struct {
 	pools          []poolKey
 	trusted        guard.Trusted
 	maxHeaderBytes int
+	bodyTimeout    time.Duration
 	hsts           string
 	tls            *tls.Config // nil without TLS listeners
 	unmatched      *observe.RouteMetrics
@@ -42,7 +43,8 @@ type compiledRoute struct {
 
 // build compiles cfg. On error every pool it acquired is released.
 func (g *Gateway) build(cfg *config.Config) (s *Snapshot, err error) {
-	s = &Snapshot{cfg: cfg, loadedAt: time.Now(), g: g, maxHeaderBytes: int(cfg.Server.Limits.MaxHeaderBytes)}
+	s = &Snapshot{cfg: cfg, loadedAt: time.Now(), g: g, maxHeaderBytes: int(cfg.Server.Limits.MaxHeaderBytes),
+		bodyTimeout: cfg.Server.Limits.BodyTimeout.D()}
 	defer func() {
 		if err != nil {
 			s.release()
@@ -165,6 +167,10 @@ func (s *Snapshot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rw.Header()["X-Request-Id"] = []string{rec.RequestID}
 	if s.hsts != "" {
 		rw.Header()["Strict-Transport-Security"] = []string{s.hsts}
+	}
+	if r.ContentLength != 0 && s.bodyTimeout > 0 {
+		// Slow-body guard: the body must arrive within bodyTimeout.
+		_ = http.NewResponseController(w).SetReadDeadline(rec.Start.Add(s.bodyTimeout))
 	}
 	ctx := reqctx.With(r.Context(), st)
 	r = r.WithContext(ctx)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"strconv"
 
 	"github.com/rampart-gw/rampart/internal/problem"
@@ -38,6 +39,13 @@ func (b *BodyLimit) Wrap(next http.Handler) http.Handler {
 	})
 }
 
+// RefuseBodyTimeout answers 408.
+func RefuseBodyTimeout(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Connection", "close")
+	reqctx.Refuse(w, r, reqctx.Refusal{Type: problem.RequestTimeout, Reason: "body_timeout", Stage: "body", Rule: "body_timeout",
+		Detail: "The request body did not arrive in time. Send the body promptly after the headers."})
+}
+
 // RefuseBodyTooLarge answers 413.
 func RefuseBodyTooLarge(w http.ResponseWriter, r *http.Request, limit int64) {
 	reqctx.Refuse(w, r, reqctx.Refusal{Type: problem.PayloadTooLarge, Reason: "body_too_large", Stage: "body",
@@ -60,6 +68,9 @@ func (l *limitedBody) Read(p []byte) (int, error) {
 		p = p[:l.left+1]
 	}
 	n, err := l.rc.Read(p)
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		l.st.BodyTimedOut = true
+	}
 	l.left -= int64(n)
 	l.st.BytesIn += int64(n)
 	if l.left < 0 {

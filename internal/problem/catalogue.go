@@ -16,6 +16,9 @@ var (
 	PayloadTooLarge = Type{Slug: "payload-too-large", Title: "Request body too large", Status: http.StatusRequestEntityTooLarge,
 		Cause: "The request body is larger than the route allows. The limit is enforced while the body streams, whatever Content-Length says.",
 		Fix:   "Send a smaller body, or split the upload into several requests."}
+	RequestTimeout = Type{Slug: "request-timeout", Title: "Request body too slow", Status: http.StatusRequestTimeout,
+		Cause: "The request body did not arrive within the time the gateway allows (slow-body guard).",
+		Fix:   "Send the body promptly after the headers; for large uploads use a faster link or smaller parts."}
 	HeadersTooLarge = Type{Slug: "headers-too-large", Title: "Request headers too large", Status: http.StatusRequestHeaderFieldsTooLarge,
 		Cause: "The request line and headers together exceed the server's limit.",
 		Fix:   "Send fewer or shorter headers and cookies."}
@@ -44,6 +47,6 @@ var (
 
 // Catalogue lists every problem type, in documentation order.
 func Catalogue() []Type {
-	return []Type{BadRequest, Unauthorized, NotFound, MethodNotAllowed, PayloadTooLarge, HeadersTooLarge,
+	return []Type{BadRequest, Unauthorized, NotFound, MethodNotAllowed, PayloadTooLarge, RequestTimeout, HeadersTooLarge,
 		TooManyConnections, BadGateway, NoHealthyUpstream, GatewayTimeout, Unavailable, Internal}
 }

@@ -108,6 +108,10 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				guard.RefuseBodyTooLarge(w, r, st.MaxBodyBytes)
 				return
 			}
+			if st.BodyTimedOut {
+				guard.RefuseBodyTimeout(w, r)
+				return
+			}
 			if r.Context().Err() != nil {
 				st.Status = StatusClientClosed
 				return
@@ -382,6 +386,9 @@ func (f *Forwarder) upgrade(w http.ResponseWriter, r *http.Request, st *reqctx.S
 		return
 	}
 	defer conn.Close()
+	// The server's read deadline (slow-body guard) must not end the
+	// upgraded stream.
+	_ = conn.SetDeadline(time.Time{})
 	st.Status = http.StatusSwitchingProtocols
 	res.Body = nil
 	if err := res.Write(brw); err != nil {

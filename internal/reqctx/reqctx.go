@@ -38,6 +38,8 @@ type State struct {
 	// BodyTooLarge is set once the body read past it.
 	MaxBodyBytes int64
 	BodyTooLarge bool
+	// BodyTimedOut is set when the body did not arrive in time.
+	BodyTimedOut bool
 
 	Events *observe.Bus
 	// Refused is called once per refusal for metrics; may be nil.

@@ -1,0 +1,206 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+func basicConfig(upstreamURL string) string {
+	return fmt.Sprintf(`version: 1
+server:
+  listen: ["127.0.0.1:0"]
+  limits: {max_body_bytes: 64KiB, max_header_bytes: 8KiB}
+admin:
+  listen: 127.0.0.1:0
+upstreams:
+  echo:
+    targets: [{url: %s}]
+policies:
+  small:
+    validate: {max_body_bytes: 1KiB}
+routes:
+  - name: orders
+    match: {paths: ["/v1/orders", "/v1/orders/{id}"], methods: [GET, POST]}
+    upstream: echo
+    policy: public
+    rewrite: {strip_prefix: /v1}
+  - name: order-lines
+    match: {paths: ["/v1/orders/{id}/lines/{line}"], methods: [GET]}
+    upstream: echo
+    policy: public
+    rewrite: {path: "/lines/{line}/of/{id}"}
+  - name: small
+    match: {paths: ["/small/**"]}
+    upstream: echo
+    policy: small
+  - name: host-specific
+    match: {hosts: ["*.example.com"], paths: ["/v1/orders/{id}"], methods: [GET]}
+    upstream: echo
+    policy: public
+    rewrite: {add_prefix: /tenant}
+  - name: stream
+    match: {paths: ["/sse", "/ws", "/status/{code}", "/delay/{ms}", "/bytes/{n}"]}
+    upstream: echo
+    policy: public
+`, upstreamURL)
+}
+
+func TestProxyBasics(t *testing.T) {
+	up := startUpstream(t, "u1")
+	g := startGateway(t, basicConfig(up.url()))
+
+	t.Run("forwarded with clean headers", func(t *testing.T) {
+		r := do(t, client, "GET", g.url("/v1/orders/42?x=1"), nil, map[string]string{
+			"X-Forwarded-For": "6.6.6.6", "X-Rampart-Consumer": "admin", "X-Original-URL": "/admin",
+			"X-Request-Id": "client-id-1", "Traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		})
+		e := echoOf(t, r)
+		if e.Path != "/orders/42" || e.Query != "x=1" {
+			t.Errorf("upstream saw %s?%s, want /orders/42?x=1 (strip_prefix)", e.Path, e.Query)
+		}
+		if got := e.Headers["X-Forwarded-For"]; got != "127.0.0.1" {
+			t.Errorf("X-Forwarded-For = %q, want the real client 127.0.0.1", got)
+		}
+		for _, h := range []string{"X-Rampart-Consumer", "X-Original-Url"} {
+			if _, ok := e.Headers[h]; ok {
+				t.Errorf("%s reached the upstream", h)
+			}
+		}
+		if e.Headers["X-Request-Id"] != "client-id-1" || r.header.Get("X-Request-Id") != "client-id-1" {
+			t.Errorf("request id not kept: upstream %q, response %q", e.Headers["X-Request-Id"], r.header.Get("X-Request-Id"))
+		}
+		tp := e.Headers["Traceparent"]
+		if !strings.HasPrefix(tp, "00-4bf92f3577b34da6a3ce929d0e0e4736-") || strings.Contains(tp, "00f067aa0ba902b7") || !strings.HasSuffix(tp, "-01") {
+			t.Errorf("traceparent %q should continue the trace with the gateway as parent", tp)
+		}
+		if e.Headers["X-Forwarded-Proto"] != "http" || e.Headers["X-Forwarded-Host"] != g.http {
+			t.Errorf("forwarded proto/host wrong: %v", e.Headers)
+		}
+	})
+	t.Run("unsafe request id replaced", func(t *testing.T) {
+		r := do(t, client, "GET", g.url("/v1/orders"), nil, map[string]string{"X-Request-Id": "bad id\twith<script>"})
+		if id := r.header.Get("X-Request-Id"); len(id) != 32 {
+			t.Errorf("request id = %q, want a generated 32-hex id", id)
+		}
+	})
+	t.Run("path template", func(t *testing.T) {
+		e := echoOf(t, get(t, g.url("/v1/orders/7/lines/3")))
+		if e.Path != "/lines/3/of/7" {
+			t.Errorf("path = %s", e.Path)
+		}
+	})
+	t.Run("wildcard host and add_prefix", func(t *testing.T) {
+		e := echoOf(t, do(t, client, "GET", g.url("/v1/orders/9"), nil, map[string]string{"Host": "eu.example.com"}))
+		if e.Path != "/tenant/v1/orders/9" {
+			t.Errorf("path = %s", e.Path)
+		}
+	})
+	t.Run("404", func(t *testing.T) {
+		p := problemOf(t, get(t, g.url("/nope")), 404)
+		if p["type"] != "https://rampart.dev/problems/not-found" {
+			t.Errorf("type = %v", p["type"])
+		}
+	})
+	t.Run("405 with Allow", func(t *testing.T) {
+		r := do(t, client, "DELETE", g.url("/v1/orders/1"), nil, nil)
+		problemOf(t, r, 405)
+		if a := r.header.Get("Allow"); a != "GET, HEAD, POST" {
+			t.Errorf("Allow = %q", a)
+		}
+	})
+	t.Run("413 by Content-Length", func(t *testing.T) {
+		problemOf(t, do(t, client, "POST", g.url("/small/x"), bytes.NewReader(make([]byte, 2048)), nil), 413)
+	})
+	t.Run("413 while streaming a chunked body", func(t *testing.T) {
+		// A body with no Content-Length must be cut off as it streams.
+		body := io.MultiReader(strings.NewReader(strings.Repeat("a", 800)), strings.NewReader(strings.Repeat("b", 800)))
+		req, _ := http.NewRequest("POST", g.url("/small/x"), io.NopCloser(body))
+		req.ContentLength = -1
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		problemOf(t, response{status: res.StatusCode, header: res.Header, body: b}, 413)
+	})
+	t.Run("body at the limit passes", func(t *testing.T) {
+		e := echoOf(t, do(t, client, "POST", g.url("/small/x"), bytes.NewReader(make([]byte, 1024)), nil))
+		if e.BodyBytes != 1024 {
+			t.Errorf("upstream got %d bytes", e.BodyBytes)
+		}
+	})
+	t.Run("431 problem for large headers", func(t *testing.T) {
+		p := problemOf(t, do(t, client, "GET", g.url("/v1/orders"), nil, map[string]string{"X-Big": strings.Repeat("x", 9000)}), 431)
+		if !strings.Contains(p["detail"].(string), "limit is 8192") {
+			t.Errorf("detail = %v", p["detail"])
+		}
+	})
+	t.Run("non-canonical paths refused", func(t *testing.T) {
+		for _, path := range []string{"/v1/orders/..%2f..%2fadmin", "/v1//orders", "/v1/orders/%2e%2e/x"} {
+			resp := rawRequest(t, g.http, "GET "+path+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+			if !strings.HasPrefix(resp, "HTTP/1.1 400") || !strings.Contains(resp, "application/problem+json") {
+				t.Errorf("%s: got %q", path, tail(resp, 300))
+			}
+		}
+	})
+	t.Run("CL+TE is framed by Transfer-Encoding only", func(t *testing.T) {
+		// RFC 9112 §6.1. The smuggled second request, if any, would be
+		// read by the gateway as its own request and routed like any other;
+		// the upstream gets a re-framed request and cannot desync.
+		resp := rawRequest(t, g.http, "POST /v1/orders HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+		if !strings.HasPrefix(resp, "HTTP/1.1 200") || !strings.Contains(resp, `"body_bytes": 5`) {
+			t.Errorf("got %q", tail(resp, 400))
+		}
+	})
+	t.Run("malformed request line gets a clean 400", func(t *testing.T) {
+		resp := rawRequest(t, g.http, "GET /x HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n")
+		if !strings.HasPrefix(resp, "HTTP/1.1 400") {
+			t.Errorf("got %q", tail(resp, 200))
+		}
+	})
+	t.Run("upstream error statuses pass through", func(t *testing.T) {
+		if r := get(t, g.url("/status/503")); r.status != 503 || r.header.Get("X-Upstream") != "u1" {
+			t.Errorf("status = %d", r.status)
+		}
+	})
+	t.Run("events for refusals", func(t *testing.T) {
+		waitFor(t, 5e9, "security events", func() bool {
+			reasons := map[string]bool{}
+			for _, e := range g.events() {
+				reasons[e["reason"].(string)] = true
+			}
+			return reasons["not_found"] && reasons["method_not_allowed"] && reasons["body_too_large"] && reasons["headers_too_large"] && reasons["non_canonical_path"]
+		})
+	})
+	t.Run("access log", func(t *testing.T) {
+		waitFor(t, 5e9, "access log", func() bool { return len(g.accessLog(t)) >= 10 })
+		for _, l := range g.accessLog(t) {
+			if l["request_id"] == "" || l["status"] == nil || l["duration_ms"] == nil {
+				t.Errorf("incomplete access log line: %v", l)
+			}
+		}
+	})
+}
+
+func TestAccessLogRedactsCredentials(t *testing.T) {
+	up := startUpstream(t, "u1")
+	cfg := strings.Replace(basicConfig(up.url()), "admin:\n", "access_log: {headers: [Authorization, X-Trace-Me]}\nadmin:\n", 1)
+	g := startGateway(t, cfg)
+	do(t, client, "GET", g.url("/v1/orders?api_key=sekrit-key&page=2&access_token=tok-123"), nil, map[string]string{
+		"Authorization": "Bearer sekrit-bearer", "X-Trace-Me": "visible", "Cookie": "session=sekrit-cookie"})
+	waitFor(t, 5e9, "access log line", func() bool { return len(g.accessLog(t)) > 0 })
+	out := g.stdout.String()
+	for _, secret := range []string{"sekrit-key", "tok-123", "sekrit-bearer", "sekrit-cookie"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("access log leaks %q:\n%s", secret, out)
+		}
+	}
+	if !strings.Contains(out, "visible") || !strings.Contains(out, "page=2") {
+		t.Errorf("access log lost non-secret data:\n%s", out)
+	}
+}
