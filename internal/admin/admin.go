@@ -4,6 +4,7 @@
 package admin
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -29,10 +30,10 @@ func Handler(g Source, metrics http.Handler) http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if !g.Ready() {
 			w.Header().Set("Retry-After", "1")
-			problem.Write(w, problem.New(problem.Unavailable, "The gateway is draining and takes no new traffic."), "")
+			problem.Write(w, problem.New(problem.Unavailable, "The gateway is draining and takes no new traffic."), requestID(r))
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
@@ -54,13 +55,16 @@ func Handler(g Source, metrics http.Handler) http.Handler {
 	})
 	mux.Handle("GET /metrics", metrics)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		problem.Write(w, problem.New(problem.NotFound, "The admin API serves /healthz, /readyz, /config, /config/status, POST /config/reload and /metrics."), "")
+		problem.Write(w, problem.New(problem.NotFound, "The admin API serves /healthz, /readyz, /config, /config/status, POST /config/reload and /metrics."), requestID(r))
 	})
 	return authenticate(g, mux)
 }
 
 func authenticate(g Source, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := gateway.NewRequestID()
+		w.Header().Set("X-Request-Id", id)
+		r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
 		want := g.Config().Admin.Token.Value()
 		if want != "" {
 			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -69,13 +73,20 @@ func authenticate(g Source, next http.Handler) http.Handler {
 			if !ok || subtle.ConstantTimeCompare(a[:], b[:]) != 1 {
 				p := problem.New(problem.Unauthorized, "The admin API needs the admin token: send Authorization: Bearer <token>.")
 				p.With("WWW-Authenticate", `Bearer realm="rampart-admin"`)
-				problem.Write(w, p, "")
+				problem.Write(w, p, id)
 				return
 			}
 		}
 		w.Header().Set("Cache-Control", "no-store")
 		next.ServeHTTP(w, r)
 	})
+}
+
+type requestIDKey struct{}
+
+func requestID(r *http.Request) string {
+	id, _ := r.Context().Value(requestIDKey{}).(string)
+	return id
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

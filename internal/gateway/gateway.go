@@ -41,6 +41,7 @@ type Gateway struct {
 	writers []*observe.LineWriter
 
 	reloadMu sync.Mutex
+	loadedFP [32]byte // files as the last load attempt read them; under reloadMu
 	statusMu sync.Mutex
 	status   ReloadStatus
 
@@ -104,6 +105,9 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	g.current.Store(snap)
 	g.connCap.Store(int64(cfg.Server.Limits.MaxConnectionsPerIP))
 	g.setStatus("startup", nil, snap.loadedAt)
+	if opts.ConfigPath != "" {
+		g.loadedFP = fingerprint(g.watchedFiles())
+	}
 	return g, nil
 }
 
@@ -315,6 +319,7 @@ func (g *Gateway) Reload(source string) error {
 		return errors.New("this gateway was not started from a config file")
 	}
 	old := g.current.Load()
+	g.loadedFP = fingerprint(g.watchedFiles())
 	cfg, err := config.Load(g.opts.ConfigPath)
 	if err == nil {
 		err = restartOnly(old.cfg, cfg)
@@ -322,6 +327,10 @@ func (g *Gateway) Reload(source string) error {
 	var snap *Snapshot
 	if err == nil {
 		snap, err = g.build(cfg)
+	}
+	if err == nil {
+		// Certificate files named by the new config count too.
+		defer func() { g.loadedFP = fingerprint(g.watchedFiles()) }()
 	}
 	if err != nil {
 		g.setStatus(source, err, old.loadedAt)

@@ -67,6 +67,9 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b[:n])
 }
 
+// NewRequestID returns a fresh 32-hex request id.
+func NewRequestID() string { return randomHex(16) }
+
 // traceparent returns the traceparent to send upstream: the inbound trace
 // continued with the gateway as the new parent span, or a new trace.
 func traceparent(inbound string) (traceID, out string) {

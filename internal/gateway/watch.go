@@ -43,7 +43,8 @@ func fingerprint(files []string) [32]byte {
 
 // Watch reloads when the config file or a certificate file changes, until
 // ctx ends. It watches the files' directories, so renames and symlink
-// swaps are seen.
+// swaps are seen, and reloads only when the files differ from those of the
+// last load attempt, whatever triggered it.
 func (g *Gateway) Watch(ctx context.Context) error {
 	if g.opts.ConfigPath == "" {
 		return nil
@@ -67,7 +68,6 @@ func (g *Gateway) Watch(ctx context.Context) error {
 		}
 	}
 	add()
-	last := fingerprint(g.watchedFiles())
 	const settle = 300 * time.Millisecond
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
@@ -87,16 +87,20 @@ func (g *Gateway) Watch(ctx context.Context) error {
 			}
 			timer.Reset(settle)
 		case <-timer.C:
-			files := g.watchedFiles()
-			fp := fingerprint(files)
-			if fp == last {
+			if g.filesUnchanged() {
 				continue
 			}
-			last = fp
 			if err := g.Reload("file"); err == nil {
 				add()
-				last = fingerprint(g.watchedFiles())
 			}
 		}
 	}
+}
+
+// filesUnchanged reports whether the watched files are as the last load
+// attempt read them.
+func (g *Gateway) filesUnchanged() bool {
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
+	return fingerprint(g.watchedFiles()) == g.loadedFP
 }
