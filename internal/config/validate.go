@@ -476,6 +476,9 @@ func TemplateParams(t string) ([]string, error) {
 	if !strings.HasPrefix(t, "/") {
 		return nil, fmt.Errorf("path template %q must start with /", t)
 	}
+	if strings.ContainsAny(t, "?#") {
+		return nil, fmt.Errorf("path template %q must be a path only: the query is passed through as sent", t)
+	}
 	var names []string
 	rest := t
 	for {

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+func runCLI(args ...string) (code int, stdout, stderr string) {
+	var out, errb bytes.Buffer
+	code = run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+// TestExamplesValidate runs `rampart validate` on every file in examples/.
+// TLS files the examples name are generated beside a copy.
+func TestExamplesValidate(t *testing.T) {
+	files, err := filepath.Glob("../../examples/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no examples: %v", err)
+	}
+	t.Setenv("RAMPART_ADMIN_TOKEN", "example-token")
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			dir := t.TempDir()
+			data, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range regexp.MustCompile(`certs/[a-z-]+\.(pem|key)`).FindAllString(string(data), -1) {
+				writePEM(t, filepath.Join(dir, m), strings.HasSuffix(m, ".key"))
+			}
+			path := filepath.Join(dir, filepath.Base(f))
+			if err := os.WriteFile(path, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			code, out, errs := runCLI("validate", "-c", path)
+			if code != 0 {
+				t.Fatalf("validate exit %d:\n%s%s", code, out, errs)
+			}
+			if !strings.Contains(out, ": ok (") {
+				t.Errorf("stdout = %q", out)
+			}
+		})
+	}
+}
+
+// writePEM writes a throwaway certificate or key: validate only checks the
+// files can be read; `run` would load them.
+func writePEM(t *testing.T, path string, key bool) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	var block *pem.Block
+	if key {
+		b, _ := x509.MarshalECPrivateKey(k)
+		block = &pem.Block{Type: "EC PRIVATE KEY", Bytes: b}
+	} else {
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "example"}, NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
+		der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+		block = &pem.Block{Type: "CERTIFICATE", Bytes: der}
+	}
+	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestValidateReportsPositions(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(path, []byte("version: 1\nroutes:\n  - name: a\n    match: {paths: [\"/a\"]}\n    upstream: missing\n    policy: public\nextra: true\n"), 0o600)
+	code, out, errs := runCLI("validate", "-c", path)
+	if code != 1 || out != "" {
+		t.Fatalf("exit %d, stdout %q", code, out)
+	}
+	want := []string{
+		path + `:5:15: routes[0].upstream: unknown upstream "missing"`,
+		path + `:7:1: unknown key "extra"`,
+	}
+	lines := strings.Split(strings.TrimSpace(errs), "\n")
+	if len(lines) != len(want) {
+		t.Fatalf("got %d lines:\n%s", len(lines), errs)
+	}
+	for i, w := range want {
+		if !strings.HasPrefix(lines[i], w) {
+			t.Errorf("line %d = %q, want prefix %q", i, lines[i], w)
+		}
+	}
+}
+
+func TestRunRefusesInvalidConfig(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(path, []byte("version: 1\nserver: {tls: {listen: [':8443'], certificates: [], min_version: '1.0'}}\n"), 0o600)
+	code, _, errs := runCLI("run", "-c", path)
+	if code != 1 || !strings.Contains(errs, `bad.yaml:2:66: server.tls.min_version: "1.0" is not one of 1.2, 1.3`) || !strings.Contains(errs, "refusing to start") {
+		t.Errorf("exit %d:\n%s", code, errs)
+	}
+	code, _, errs = runCLI("run", "-c", filepath.Join(dir, "missing.yaml"))
+	if code != 1 || !strings.Contains(errs, "cannot read config") {
+		t.Errorf("missing file: exit %d: %s", code, errs)
+	}
+}
+
+func TestSchemaVersionUsage(t *testing.T) {
+	code, out, _ := runCLI("schema")
+	var s map[string]any
+	if code != 0 || json.Unmarshal([]byte(out), &s) != nil || s["title"] != "Rampart gateway config" {
+		t.Errorf("schema: exit %d, %.200s", code, out)
+	}
+	if code, out, _ := runCLI("version"); code != 0 || !strings.HasPrefix(out, "rampart ") {
+		t.Errorf("version: %d %q", code, out)
+	}
+	if code, _, errs := runCLI("bogus"); code != 2 || !strings.Contains(errs, "unknown command") {
+		t.Errorf("unknown command: %d %q", code, errs)
+	}
+	if code, _, _ := runCLI(); code != 2 {
+		t.Errorf("no args: exit %d", code)
+	}
+}
