@@ -132,3 +132,38 @@ func TestSchemaVersionUsage(t *testing.T) {
 		t.Errorf("no args: exit %d", code)
 	}
 }
+
+// TestDocsQuoteExamples: a YAML block in docs/ that starts with
+// "# examples/NAME.yaml" must be that file, verbatim, so the docs show
+// configs that the example test validates.
+func TestDocsQuoteExamples(t *testing.T) {
+	docs, _ := filepath.Glob("../../docs/*.md")
+	quoted := map[string]bool{}
+	for _, d := range docs {
+		b, err := os.ReadFile(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, block := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(string(b), -1) {
+			m := regexp.MustCompile(`^# (examples/[a-z0-9-]+\.yaml)`).FindStringSubmatch(block[1])
+			if m == nil {
+				continue
+			}
+			want, err := os.ReadFile("../../" + m[1])
+			if err != nil {
+				t.Errorf("%s quotes %s, which does not exist", d, m[1])
+				continue
+			}
+			if block[1] != string(want) {
+				t.Errorf("%s quotes %s, but the file differs", filepath.Base(d), m[1])
+			}
+			quoted[m[1]] = true
+		}
+	}
+	examples, _ := filepath.Glob("../../examples/*.yaml")
+	for _, e := range examples {
+		if name := "examples/" + filepath.Base(e); !quoted[name] {
+			t.Errorf("%s is not explained in docs/", name)
+		}
+	}
+}
