@@ -41,7 +41,7 @@ fuzz:
 
 # Load benchmark (DESIGN.md §10): not part of CI.
 bench:
-	@scripts/bench.sh
+	@scripts/bench.sh $(BENCH_FLAGS)
 
 clean:
 	rm -rf bin .tools

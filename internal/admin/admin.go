@@ -9,6 +9,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 
 	"github.com/rampart-gw/rampart/internal/config"
@@ -54,6 +55,10 @@ func Handler(g Source, metrics http.Handler) http.Handler {
 		writeJSON(w, http.StatusOK, st)
 	})
 	mux.Handle("GET /metrics", metrics)
+	// Profiles for operators, behind the admin token like everything here.
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, problem.New(problem.NotFound, "The admin API serves /healthz, /readyz, /config, /config/status, POST /config/reload and /metrics."), requestID(r))
 	})

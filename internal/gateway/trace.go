@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"encoding/hex"
 	"math/rand/v2"
 )
 
@@ -53,18 +52,28 @@ func allZero(s string) bool {
 	return true
 }
 
+// appendRandomHex appends n random bytes (n <= 16) as lowercase hex.
+func appendRandomHex(b []byte, n int) []byte {
+	a, c := rand.Uint64(), rand.Uint64()
+	for i := range n {
+		v := a
+		if i >= 8 {
+			v = c
+		}
+		x := byte(v >> (8 * (i % 8)))
+		b = append(b, hexDigits[x>>4], hexDigits[x&0xf])
+	}
+	return b
+}
+
+const hexDigits = "0123456789abcdef"
+
 // randomHex returns n random bytes as lowercase hex. Trace and span ids
 // need uniqueness, not secrecy: the runtime's per-thread ChaCha8 is
 // enough and never blocks.
 func randomHex(n int) string {
-	var b [16]byte
-	for i := 0; i < n; i += 8 {
-		v := rand.Uint64()
-		for j := 0; j < 8 && i+j < n; j++ {
-			b[i+j] = byte(v >> (8 * j))
-		}
-	}
-	return hex.EncodeToString(b[:n])
+	var buf [32]byte
+	return string(appendRandomHex(buf[:0], n))
 }
 
 // NewRequestID returns a fresh 32-hex request id.
@@ -73,9 +82,18 @@ func NewRequestID() string { return randomHex(16) }
 // traceparent returns the traceparent to send upstream: the inbound trace
 // continued with the gateway as the new parent span, or a new trace.
 func traceparent(inbound string) (traceID, out string) {
+	var buf [55]byte
+	b := append(buf[:0], "00-"...)
 	tid, flags, ok := traceContext(inbound)
-	if !ok {
-		tid, flags = randomHex(16), "00"
+	if ok {
+		b = append(b, tid...)
+	} else {
+		b, flags = appendRandomHex(b, 16), "00"
 	}
-	return tid, "00-" + tid + "-" + randomHex(8) + "-" + flags
+	b = append(b, '-')
+	b = appendRandomHex(b, 8)
+	b = append(b, '-')
+	b = append(b, flags...)
+	out = string(b)
+	return out[3:35], out
 }

@@ -42,6 +42,9 @@ func RedactQuery(raw string) string {
 	if !strings.ContainsAny(raw, "=") {
 		return raw
 	}
+	if !anySensitive(raw) {
+		return raw
+	}
 	var b strings.Builder
 	for part := range strings.SplitSeq(raw, "&") {
 		if b.Len() > 0 {
@@ -62,10 +65,42 @@ func RedactQuery(raw string) string {
 	return b.String()
 }
 
+// anySensitive reports whether some parameter name of raw looks like a
+// credential, without allocating for the common case where none does.
+func anySensitive(raw string) bool {
+	for part := range strings.SplitSeq(raw, "&") {
+		k, _, _ := strings.Cut(part, "=")
+		if strings.ContainsAny(k, "%+") || sensitiveParam(k) {
+			return true // encoded names are checked decoded, the slow way
+		}
+	}
+	return false
+}
+
 func sensitiveParam(name string) bool {
-	n := strings.ToLower(name)
 	for _, s := range sensitiveParams {
-		if strings.Contains(n, s) {
+		if containsFold(name, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// containsFold reports whether sub (lower-case ASCII) occurs in s, ignoring
+// ASCII case.
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		j := 0
+		for ; j < len(sub); j++ {
+			c := s[i+j]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != sub[j] {
+				break
+			}
+		}
+		if j == len(sub) {
 			return true
 		}
 	}

@@ -276,21 +276,33 @@ func RemoveHopHeaders(h http.Header) {
 	}
 }
 
+var (
+	protoHTTP  = []string{"http"}
+	protoHTTPS = []string{"https"}
+	emptyUA    = []string{""}
+)
+
+// outboundHeader builds the upstream request's header. The inbound value
+// slices are shared, not copied: neither the sanitised inbound header nor
+// the outbound one is modified after this, and the transport only reads.
 func outboundHeader(r *http.Request, st *reqctx.State) http.Header {
-	h := r.Header.Clone()
-	if h == nil {
-		h = make(http.Header, 8)
+	h := make(http.Header, len(r.Header)+6+len(st.UpstreamHeader))
+	for k, v := range r.Header {
+		h[k] = v
 	}
-	h["X-Forwarded-For"] = []string{st.ClientIP.String()}
+	// Values the gateway sets go in one backing array: one allocation.
+	vals := [4]string{st.AccessRecord.ClientIP, r.Host, st.RequestID, st.TraceParent}
+	own := vals[:]
+	h["X-Forwarded-For"] = own[0:1:1]
 	if st.TLS {
-		h["X-Forwarded-Proto"] = []string{"https"}
+		h["X-Forwarded-Proto"] = protoHTTPS
 	} else {
-		h["X-Forwarded-Proto"] = []string{"http"}
+		h["X-Forwarded-Proto"] = protoHTTP
 	}
-	h["X-Forwarded-Host"] = []string{r.Host}
-	h["X-Request-Id"] = []string{st.RequestID}
+	h["X-Forwarded-Host"] = own[1:2:2]
+	h["X-Request-Id"] = own[2:3:3]
 	if st.TraceParent != "" {
-		h["Traceparent"] = []string{st.TraceParent}
+		h["Traceparent"] = own[3:4:4]
 	}
 	for k, v := range st.UpstreamHeader {
 		h[k] = v
@@ -300,7 +312,7 @@ func outboundHeader(r *http.Request, st *reqctx.State) http.Header {
 		h["Upgrade"] = []string{st.Upgrade}
 	}
 	if _, ok := h["User-Agent"]; !ok {
-		h["User-Agent"] = []string{""} // not Go's default
+		h["User-Agent"] = emptyUA // not Go's default
 	}
 	return h
 }

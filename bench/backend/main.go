@@ -1,0 +1,56 @@
+// Command backend is the benchmark's upstream: the same process serves the
+// direct baseline and sits behind Rampart and nginx. It answers any GET with
+// a small JSON body and any POST by reading the body and answering the same.
+package main
+
+import (
+	"crypto/tls"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+)
+
+func main() {
+	plain := flag.String("listen", "127.0.0.1:0", "cleartext address")
+	tlsAddr := flag.String("tls", "", "TLS address (h2 and HTTP/1.1)")
+	cert := flag.String("cert", "", "certificate file")
+	key := flag.String("key", "", "key file")
+	flag.Parse()
+	body := []byte(`{"items":[{"id":1,"name":"widget"},{"id":2,"name":"gadget"}],"page":2}` + "\n")
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil {
+			_, _ = io.Copy(io.Discard, r.Body)
+		}
+		hd := w.Header()
+		hd["Content-Type"] = []string{"application/json"}
+		hd["Content-Length"] = []string{strconv.Itoa(len(body))}
+		_, _ = w.Write(body)
+	})
+	l, err := net.Listen("tcp", *plain)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Fprintf(os.Stderr, "backend http %s\n", l.Addr())
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 120 * time.Second}
+	if *tlsAddr != "" {
+		tl, err := net.Listen("tcp", *tlsAddr)
+		if err != nil {
+			log.Fatal(err)
+		}
+		crt, err := tls.LoadX509KeyPair(*cert, *key)
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Fprintf(os.Stderr, "backend https %s\n", tl.Addr())
+		tsrv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 120 * time.Second,
+			TLSConfig: &tls.Config{Certificates: []tls.Certificate{crt}, MinVersion: tls.VersionTLS12}}
+		go func() { log.Fatal(tsrv.ServeTLS(tl, "", "")) }()
+	}
+	log.Fatal(srv.Serve(l))
+}

@@ -1,0 +1,182 @@
+// Command harness is `make bench` (DESIGN.md §10, shared BENCH.md): one
+// backend process, measured directly, through Rampart and through nginx
+// as a peer reverse proxy, with the same load tool per scenario, in
+// interleaved rounds (direct, rampart, nginx, direct, ...), medians
+// reported with their ratio to direct.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+type target struct {
+	name  string
+	plain string // http://host:port
+	tls   string // https://host:port
+}
+
+type scenario struct {
+	name string
+	run  func(t target, d time.Duration) (result, error)
+}
+
+type result struct {
+	rps      float64
+	p50, p99 time.Duration // zero when the tool does not report them
+	note     string
+}
+
+func main() {
+	rounds := flag.Int("rounds", 3, "interleaved rounds per scenario")
+	dur := flag.Duration("duration", 8*time.Second, "measurement per run")
+	warm := flag.Duration("warmup", 2*time.Second, "warm-up before the first round of each scenario and target")
+	rate := flag.Int("rate", 2000, "fixed request rate for the latency run")
+	only := flag.String("only", "", "run only scenarios whose name contains this")
+	flag.Parse()
+
+	env, err := setup()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench setup:", err)
+		os.Exit(1)
+	}
+	defer env.stop()
+
+	targets := []target{env.direct, env.rampart, env.nginx}
+	path := "/api/v1/items?page=2&sort=name&q=widget"
+	scenarios := []scenario{
+		{"GET small, keep-alive, HTTP/1.1", func(t target, d time.Duration) (result, error) {
+			return wrk(t.plain+path, d, 50, "")
+		}},
+		{"POST 16 KiB, keep-alive, HTTP/1.1", func(t target, d time.Duration) (result, error) {
+			return wrk(t.plain+"/api/v1/items", d, 50, env.postScript)
+		}},
+		{"GET small, new connection each", func(t target, d time.Duration) (result, error) {
+			waitTimeWait(8000)
+			return wrk(t.plain+path, d/2, 8, env.closeScript)
+		}},
+		{"GET small, HTTP/1.1 over TLS", func(t target, d time.Duration) (result, error) {
+			return wrk(t.tls+path, d, 50, "")
+		}},
+		{"GET small, h2 over TLS (h2load)", func(t target, d time.Duration) (result, error) {
+			return h2load(t.tls+path, d, 50)
+		}},
+	}
+	fmt.Printf("Rampart benchmark: %d cores, %s, %d rounds of %v, medians. Backend, Rampart and nginx %s on one machine.\n\n",
+		runtime.NumCPU(), runtime.Version(), *rounds, *dur, env.nginxVersion)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\ttarget\treq/s\tp50\tp99\tratio to direct\t")
+	for _, sc := range scenarios {
+		if *only != "" && !strings.Contains(sc.name, *only) {
+			continue
+		}
+		all := map[string][]result{}
+		for r := 0; r < *rounds; r++ {
+			for _, t := range targets {
+				if r == 0 && *warm > 0 {
+					_, _ = sc.run(t, *warm)
+				}
+				res, err := sc.run(t, *dur)
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "%s / %s: %v\n", sc.name, t.name, err)
+					continue
+				}
+				all[t.name] = append(all[t.name], res)
+			}
+		}
+		base := median(all["direct"]).rps
+		for _, t := range targets {
+			m := median(all[t.name])
+			ratio := "-"
+			if base > 0 {
+				ratio = fmt.Sprintf("%.2f", m.rps/base)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%s\t\n", sc.name, t.name, m.rps, ms(m.p50), ms(m.p99), ratio)
+		}
+	}
+	tw.Flush()
+
+	if *only == "" || strings.Contains("fixed rate", *only) {
+		fmt.Printf("\nFixed rate %d req/s, GET small, keep-alive, vegeta (open loop, 64 connections), %d rounds of %v, medians:\n\n", *rate, *rounds, *dur)
+		tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "target\tp50\tp99\tp99 added over direct\tsuccess\t")
+		all := map[string][]result{}
+		for r := 0; r < *rounds; r++ {
+			for _, t := range targets {
+				res, err := vegeta(env.tools, t.plain+path, *rate, *dur)
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "fixed rate / %s: %v\n", t.name, err)
+					continue
+				}
+				all[t.name] = append(all[t.name], res)
+			}
+		}
+		base := median(all["direct"])
+		for _, t := range targets {
+			m := median(all[t.name])
+			added := "-"
+			if t.name != "direct" {
+				added = fmt.Sprintf("%+.2fms", float64(m.p99-base.p99)/1e6)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t\n", t.name, ms(m.p50), ms(m.p99), added, m.note)
+		}
+		tw.Flush()
+	}
+}
+
+// median returns the run with the median throughput (latencies taken as
+// the medians of their own).
+func median(rs []result) result {
+	if len(rs) == 0 {
+		return result{}
+	}
+	pick := func(f func(result) float64) float64 {
+		v := make([]float64, len(rs))
+		for i, r := range rs {
+			v[i] = f(r)
+		}
+		sort.Float64s(v)
+		return v[len(v)/2]
+	}
+	return result{
+		rps:  pick(func(r result) float64 { return r.rps }),
+		p50:  time.Duration(pick(func(r result) float64 { return float64(r.p50) })),
+		p99:  time.Duration(pick(func(r result) float64 { return float64(r.p99) })),
+		note: rs[len(rs)/2].note,
+	}
+}
+
+func ms(d time.Duration) string {
+	if d == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.2fms", float64(d)/1e6)
+}
+
+func runCmd(name string, args ...string) (string, error) {
+	cmd := exec.Command(name, args...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out), nil
+}
+
+func writeFile(dir, name, content string) string {
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		panic(err)
+	}
+	return p
+}
+
+var _ = io.Discard

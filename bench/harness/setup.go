@@ -1,0 +1,235 @@
+package main
+
+import (
+	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type env struct {
+	dir                     string
+	tools                   string
+	procs                   []*exec.Cmd
+	direct, rampart, nginx  target
+	postScript, closeScript string
+	nginxVersion            string
+}
+
+func (e *env) stop() {
+	for _, p := range e.procs {
+		_ = p.Process.Signal(syscall.SIGTERM)
+	}
+	for _, p := range e.procs {
+		done := make(chan struct{})
+		go func() { _ = p.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = p.Process.Kill()
+		}
+	}
+	os.RemoveAll(e.dir)
+}
+
+func freePort() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// start runs a process and waits until its stderr has a line with ready,
+// returning that line.
+func (e *env) start(ready string, name string, args ...string) (string, error) {
+	cmd := exec.Command(name, args...)
+	pr, pw, _ := os.Pipe()
+	cmd.Stderr = pw
+	cmd.Stdout = nil
+	if err := cmd.Start(); err != nil {
+		return "", err
+	}
+	pw.Close()
+	e.procs = append(e.procs, cmd)
+	lines := make(chan string, 64)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			default:
+			}
+		}
+		close(lines)
+	}()
+	var seen []string
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				return "", fmt.Errorf("%s exited:\n%s", name, strings.Join(seen, "\n"))
+			}
+			seen = append(seen, l)
+			if strings.Contains(l, ready) {
+				go func() {
+					for range lines {
+					}
+				}()
+				return l, nil
+			}
+		case <-timeout:
+			return "", fmt.Errorf("%s not ready:\n%s", name, strings.Join(seen, "\n"))
+		}
+	}
+}
+
+func waitPort(addr string) error {
+	for i := 0; i < 100; i++ {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("%s not listening", addr)
+}
+
+func setup() (*env, error) {
+	dir, err := os.MkdirTemp("", "rampart-bench")
+	if err != nil {
+		return nil, err
+	}
+	root, _ := os.Getwd()
+	e := &env{dir: dir, tools: filepath.Join(root, ".tools")}
+	fail := func(err error) (*env, error) { e.stop(); return nil, err }
+	for _, b := range [][2]string{{"rampart", "./cmd/rampart"}, {"backend", "./bench/backend"}} {
+		if out, err := runCmd("go", "build", "-o", filepath.Join(dir, b[0]), b[1]); err != nil {
+			return fail(fmt.Errorf("build %s: %v %s", b[0], err, out))
+		}
+	}
+	cert, key, err := selfSigned(dir)
+	if err != nil {
+		return fail(err)
+	}
+	e.postScript = writeFile(dir, "post.lua", `wrk.method = "POST"
+wrk.body = string.rep("a", 16384)
+wrk.headers["Content-Type"] = "application/octet-stream"
+`)
+	e.closeScript = writeFile(dir, "close.lua", `wrk.headers["Connection"] = "close"
+`)
+
+	bPlain, bTLS := freePort(), freePort()
+	if _, err := e.start("backend http", filepath.Join(dir, "backend"), "-listen", bPlain, "-tls", bTLS, "-cert", cert, "-key", key); err != nil {
+		return fail(err)
+	}
+	if err := waitPort(bTLS); err != nil {
+		return fail(err)
+	}
+	e.direct = target{name: "direct", plain: "http://" + bPlain, tls: "https://" + bTLS}
+
+	gPlain, gTLS := freePort(), freePort()
+	cfg := writeFile(dir, "rampart.yaml", fmt.Sprintf(`version: 1
+server:
+  listen: [%q]
+  tls:
+    listen: [%q]
+    certificates: [{cert_file: %s, key_file: %s}]
+  limits: {max_connections_per_ip: 4096}
+admin: {listen: "127.0.0.1:0"}
+access_log: {path: %s/rampart-access.log}
+events: {sinks: [{type: jsonl, path: %s/rampart-events.jsonl}]}
+upstreams:
+  backend: {targets: [{url: "http://%s"}]}
+routes:
+  - {name: api, match: {paths: ["/**"]}, upstream: backend, policy: public}
+`, gPlain, gTLS, cert, key, dir, dir, bPlain))
+	if _, err := e.start(`"msg":"ready"`, filepath.Join(dir, "rampart"), "run", "-c", cfg); err != nil {
+		return fail(err)
+	}
+	e.rampart = target{name: "rampart", plain: "http://" + gPlain, tls: "https://" + gTLS}
+
+	nPlain, nTLS := freePort(), freePort()
+	for _, d := range []string{"tmp", "logs"} {
+		_ = os.MkdirAll(filepath.Join(dir, d), 0o755)
+	}
+	// BENCH.md: keepalive to the upstream, HTTP/1.1 and an empty
+	// Connection header, or nginx opens a connection per request.
+	ncfg := writeFile(dir, "nginx.conf", fmt.Sprintf(`user root;
+worker_processes 2;
+pid %[1]s/nginx.pid;
+error_log %[1]s/logs/nginx-error.log warn;
+events { worker_connections 8192; }
+http {
+  access_log %[1]s/logs/nginx-access.log;
+  client_body_temp_path %[1]s/tmp/body;
+  proxy_temp_path %[1]s/tmp/proxy;
+  fastcgi_temp_path %[1]s/tmp/fcgi;
+  uwsgi_temp_path %[1]s/tmp/uwsgi;
+  scgi_temp_path %[1]s/tmp/scgi;
+  keepalive_requests 100000;
+  upstream backend { server %[2]s; keepalive 256; }
+  server {
+    listen %[3]s;
+    listen %[4]s ssl http2;
+    ssl_certificate %[5]s;
+    ssl_certificate_key %[6]s;
+    ssl_protocols TLSv1.2 TLSv1.3;
+    client_max_body_size 1m;
+    proxy_request_buffering off;        # stream bodies, as Rampart does
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header X-Forwarded-For $remote_addr;
+    }
+  }
+}
+`, dir, bPlain, nPlain, nTLS, cert, key))
+	cmd := exec.Command("nginx", "-c", ncfg, "-p", dir, "-g", "daemon off;")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return fail(fmt.Errorf("nginx: %w", err))
+	}
+	e.procs = append(e.procs, cmd)
+	if err := waitPort(nTLS); err != nil {
+		return fail(err)
+	}
+	e.nginx = target{name: "nginx", plain: "http://" + nPlain, tls: "https://" + nTLS}
+	v, _ := runCmd("nginx", "-v")
+	e.nginxVersion = strings.TrimSpace(strings.TrimPrefix(v, "nginx version: "))
+	return e, nil
+}
+
+func selfSigned(dir string) (certFile, keyFile string, err error) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", "", err
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		return "", "", err
+	}
+	kb, _ := x509.MarshalECPrivateKey(k)
+	certFile = writeFile(dir, "cert.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
+	keyFile = writeFile(dir, "key.pem", string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})))
+	return certFile, keyFile, nil
+}

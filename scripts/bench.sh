@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# make bench: installs the load tools and nginx when missing, then runs the
+# harness. Extra flags pass through: scripts/bench.sh -rounds 5 -only TLS
+set -euo pipefail
+cd "$(dirname "$0")/.."
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+command -v nginx >/dev/null || missing+=(nginx)
+command -v h2load >/dev/null || missing+=(nghttp2-client)
+if [ ${#missing[@]} -gt 0 ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+fi
+[ -x .tools/vegeta ] || GOBIN="$PWD/.tools" go install github.com/tsenart/vegeta/v12@v12.13.0
+mkdir -p bench/results
+out="bench/results/$(date -u +%Y%m%dT%H%M%SZ).txt"
+go run ./bench/harness "$@" | tee "$out"
+echo "saved to $out"
