@@ -110,6 +110,11 @@ func main() {
 		tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "target\tp50\tp99\tp99 added over direct\tsuccess\t")
 		all := map[string][]result{}
+		for _, t := range targets {
+			if *warm > 0 { // connections, pools and caches warm
+				_, _ = vegeta(env.tools, t.plain+path, *rate, *warm)
+			}
+		}
 		for r := 0; r < *rounds; r++ {
 			for _, t := range targets {
 				res, err := vegeta(env.tools, t.plain+path, *rate, *dur)

@@ -15,7 +15,7 @@ import (
 // after HealthyThreshold successes.
 func (p *Pool) check(ctx context.Context, t *Target, a *config.ActiveCheck) {
 	defer p.wg.Done()
-	client := &http.Client{Transport: p.transport, Timeout: a.Timeout.D(),
+	client := &http.Client{Transport: p.transport.std, Timeout: a.Timeout.D(),
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	url := t.URL.String() + a.Path
 	ok, fail := 0, 0

@@ -27,7 +27,7 @@ type Pool struct {
 	Name      string
 	targets   []*Target
 	bal       balancer
-	transport *http.Transport
+	transport *transport
 	retry     retryPolicy
 	budget    *Budget
 	timeout   time.Duration // whole exchange; 0 for none
@@ -101,11 +101,14 @@ func NewPool(name string, u *config.Upstream, o Options) (*Pool, error) {
 	}
 	p.retry = rp
 	p.budget = NewBudget(u.Retries.Budget.Ratio, u.Retries.Budget.MinPerSecond)
-	tr, err := newTransport(u, o)
+	std, err := newTransport(u, o)
 	if err != nil {
 		return nil, fmt.Errorf("upstream %s: %w", name, err)
 	}
-	p.transport = tr
+	p.transport = &transport{std: std}
+	if std.TLSClientConfig == nil {
+		p.transport.fast = newH1Transport(std.DialContext, u.MaxIdleConns, u.Timeouts.ResponseHeader.D())
+	}
 	return p, nil
 }
 

@@ -1,0 +1,282 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// h1Transport is a synchronous HTTP/1.1 client for cleartext upstreams:
+// the calling goroutine writes the request and reads the response itself.
+// net/http's Transport hands every request to a writer and a reader
+// goroutine per connection; on a small machine those handoffs were a large
+// share of the proxy's CPU. It serves requests without a body or with a
+// declared body of at most h1MaxBody bytes and no upgrade; RoundTrip
+// returns errNotFast for the rest, which the caller sends through
+// net/http's Transport (concurrent body writing, upgrades, h2).
+type h1Transport struct {
+	dial          func(ctx context.Context, network, addr string) (net.Conn, error)
+	maxIdle       int
+	headerTimeout time.Duration
+	idleTimeout   time.Duration
+
+	mu   sync.Mutex
+	idle map[string][]*h1Conn // by host:port, most recently used last
+}
+
+// h1MaxBody bounds the bodies the synchronous client writes: small enough
+// to fit in socket buffers, so writing cannot stall against an upstream
+// that answers before reading.
+const h1MaxBody = 64 << 10
+
+// staleAfter is how long a connection may sit idle before it is checked
+// for a close by the upstream before reuse.
+const staleAfter = time.Second
+
+var errNotFast = errors.New("request not eligible for the synchronous client")
+
+type h1Conn struct {
+	net.Conn
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	idleAt time.Time
+}
+
+func newH1Transport(dial func(context.Context, string, string) (net.Conn, error), maxIdle int, headerTimeout time.Duration) *h1Transport {
+	return &h1Transport{dial: dial, maxIdle: maxIdle, headerTimeout: headerTimeout, idleTimeout: 90 * time.Second, idle: map[string][]*h1Conn{}}
+}
+
+func eligible(req *http.Request) bool {
+	if req.URL.Scheme != "http" || req.Header["Upgrade"] != nil {
+		return false
+	}
+	return req.Body == nil || (req.ContentLength > 0 && req.ContentLength <= h1MaxBody)
+}
+
+// RoundTrip sends req on a pooled or new connection. A reused connection
+// that turns out closed before anything of the request was consumed is
+// replaced once, as net/http does.
+func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !eligible(req) {
+		return nil, errNotFast
+	}
+	ctx := req.Context()
+	key := req.URL.Host
+	for try := 0; ; try++ {
+		pc, reused := t.get(key)
+		if pc == nil {
+			c, err := t.dial(ctx, "tcp", key)
+			if err != nil {
+				return nil, err
+			}
+			pc = &h1Conn{Conn: c, br: bufio.NewReaderSize(c, 16<<10), bw: bufio.NewWriterSize(c, 16<<10)}
+		}
+		res, err := t.exchange(ctx, pc, req, key)
+		if err == nil {
+			return res, nil
+		}
+		pc.Close()
+		body, _ := req.Body.(*trackedBody)
+		if reused && try == 0 && ctx.Err() == nil && (body == nil || !body.read) && !errors.Is(err, errHeaderTimeout) {
+			continue // the upstream closed the idle connection: try a fresh one
+		}
+		return nil, err
+	}
+}
+
+var errHeaderTimeout = &timeoutError{"timeout awaiting response headers"}
+
+type timeoutError struct{ msg string }
+
+func (e *timeoutError) Error() string { return e.msg }
+func (e *timeoutError) Timeout() bool { return true }
+func (e *timeoutError) Temporary() bool { return true }
+
+func (t *h1Transport) exchange(ctx context.Context, pc *h1Conn, req *http.Request, key string) (*http.Response, error) {
+	// Cancellation (client gone, request timeout) unblocks any read or
+	// write by moving the deadline into the past.
+	stop := context.AfterFunc(ctx, func() { _ = pc.SetDeadline(time.Unix(1, 0)) })
+	release := func(err error) error {
+		stop()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return err
+	}
+	if err := req.Write(pc.bw); err != nil {
+		return nil, release(err)
+	}
+	if err := pc.bw.Flush(); err != nil {
+		return nil, release(err)
+	}
+	if t.headerTimeout > 0 {
+		_ = pc.SetReadDeadline(time.Now().Add(t.headerTimeout))
+	}
+	var res *http.Response
+	for {
+		var err error
+		res, err = http.ReadResponse(pc.br, req)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil {
+				err = errHeaderTimeout
+			}
+			return nil, release(err)
+		}
+		// 1xx interim responses (100 Continue, 103 Early Hints) are not
+		// forwarded; 101 never comes here (no upgrades on this path).
+		if res.StatusCode >= 100 && res.StatusCode < 200 && res.StatusCode != http.StatusSwitchingProtocols {
+			continue
+		}
+		break
+	}
+	if t.headerTimeout > 0 {
+		_ = pc.SetReadDeadline(time.Time{})
+	}
+	reuse := !res.Close && !req.Close && res.ProtoAtLeast(1, 1)
+	res.Body = &h1Body{rc: res.Body, pc: pc, t: t, key: key, reuse: reuse, stop: stop}
+	return res, nil
+}
+
+// h1Body returns the connection to the pool once the response body has
+// been read to the end, and closes it if the body is abandoned early.
+type h1Body struct {
+	rc    io.ReadCloser
+	pc    *h1Conn
+	t     *h1Transport
+	key   string
+	reuse bool
+	stop  func() bool
+	eof   bool
+	done  bool
+}
+
+func (b *h1Body) Read(p []byte) (int, error) {
+	if b.done {
+		return 0, io.ErrUnexpectedEOF
+	}
+	n, err := b.rc.Read(p)
+	if err == io.EOF {
+		b.eof = true
+		b.finish()
+	} else if err != nil {
+		b.reuse = false
+		b.finish()
+	}
+	return n, err
+}
+
+func (b *h1Body) Close() error {
+	if !b.eof {
+		b.reuse = false
+	}
+	b.finish()
+	return nil
+}
+
+func (b *h1Body) finish() {
+	if b.done {
+		return
+	}
+	b.done = true
+	// If the cancellation hook already fired, the connection's deadline
+	// is in the past: it must not be reused.
+	if !b.stop() {
+		b.reuse = false
+	}
+	if !b.reuse {
+		b.pc.Close()
+		return
+	}
+	b.t.put(b.key, b.pc)
+}
+
+func (t *h1Transport) get(key string) (*h1Conn, bool) {
+	now := time.Now()
+	for {
+		t.mu.Lock()
+		list := t.idle[key]
+		if len(list) == 0 {
+			t.mu.Unlock()
+			return nil, false
+		}
+		pc := list[len(list)-1]
+		list[len(list)-1] = nil
+		t.idle[key] = list[:len(list)-1]
+		t.mu.Unlock()
+		idle := now.Sub(pc.idleAt)
+		if idle > t.idleTimeout || (idle > staleAfter && !pc.alive()) {
+			pc.Close()
+			continue
+		}
+		return pc, true
+	}
+}
+
+// alive checks, without blocking, that the upstream has not closed the
+// connection (or sent something unsolicited) while it sat idle.
+func (pc *h1Conn) alive() bool {
+	if pc.br.Buffered() > 0 {
+		return false
+	}
+	_ = pc.SetReadDeadline(time.Now())
+	_, err := pc.br.Peek(1)
+	_ = pc.SetReadDeadline(time.Time{})
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func (t *h1Transport) put(key string, pc *h1Conn) {
+	pc.idleAt = time.Now()
+	t.mu.Lock()
+	list := t.idle[key]
+	if len(list) >= t.maxIdle {
+		t.mu.Unlock()
+		pc.Close()
+		return
+	}
+	t.idle[key] = append(list, pc)
+	t.mu.Unlock()
+}
+
+// CloseIdleConnections closes every pooled connection.
+func (t *h1Transport) CloseIdleConnections() {
+	t.mu.Lock()
+	idle := t.idle
+	t.idle = map[string][]*h1Conn{}
+	t.mu.Unlock()
+	for _, list := range idle {
+		for _, pc := range list {
+			pc.Close()
+		}
+	}
+}
+
+// transport sends eligible requests through the synchronous client and
+// the rest through net/http's Transport.
+type transport struct {
+	fast *h1Transport // nil for TLS upstreams
+	std  *http.Transport
+}
+
+func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if t.fast != nil {
+		res, err := t.fast.RoundTrip(req)
+		if err != errNotFast { //nolint:errorlint // sentinel returned as is
+			return res, err
+		}
+	}
+	return t.std.RoundTrip(req)
+}
+
+func (t *transport) CloseIdleConnections() {
+	if t.fast != nil {
+		t.fast.CloseIdleConnections()
+	}
+	t.std.CloseIdleConnections()
+}
