@@ -93,8 +93,8 @@ var errHeaderTimeout = &timeoutError{"timeout awaiting response headers"}
 
 type timeoutError struct{ msg string }
 
-func (e *timeoutError) Error() string { return e.msg }
-func (e *timeoutError) Timeout() bool { return true }
+func (e *timeoutError) Error() string   { return e.msg }
+func (e *timeoutError) Timeout() bool   { return true }
 func (e *timeoutError) Temporary() bool { return true }
 
 func (t *h1Transport) exchange(ctx context.Context, pc *h1Conn, req *http.Request, key string) (*http.Response, error) {
