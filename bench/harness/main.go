@@ -11,10 +11,12 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"sort"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 )
@@ -50,6 +52,14 @@ func main() {
 		os.Exit(1)
 	}
 	defer env.stop()
+	// Ctrl-C or a kill must not leave the backend, Rampart or nginx behind.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-sig
+		env.stop()
+		os.Exit(130)
+	}()
 
 	targets := []target{env.direct, env.rampart, env.nginx}
 	path := "/api/v1/items?page=2&sort=name&q=widget"
@@ -61,7 +71,7 @@ func main() {
 			return wrk(t.plain+"/api/v1/items", d, 50, env.postScript)
 		}},
 		{"GET small, new connection each", func(t target, d time.Duration) (result, error) {
-			waitTimeWait(8000)
+			waitTimeWait(25000)
 			return wrk(t.plain+path, d/2, 8, env.closeScript)
 		}},
 		{"GET small, HTTP/1.1 over TLS", func(t target, d time.Duration) (result, error) {
@@ -102,6 +112,7 @@ func main() {
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%s\t\n", sc.name, t.name, m.rps, ms(m.p50), ms(m.p99), ratio)
 		}
+		fmt.Fprintf(os.Stderr, "done: %s\n", sc.name)
 	}
 	tw.Flush()
 

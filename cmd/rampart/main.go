@@ -160,12 +160,20 @@ func serve(g *gateway.Gateway, cfg *config.Config, log *slog.Logger) int {
 		}
 	}()
 	sig := make(chan os.Signal, 4)
-	signal.Notify(sig, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	signal.Notify(sig, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sig)
 	log.Info("ready", "version", versionString())
 	for s := range sig {
-		if s == syscall.SIGHUP {
+		switch s {
+		case syscall.SIGHUP:
 			_ = g.Reload("sighup")
+			continue
+		case syscall.SIGUSR1:
+			if err := g.ReopenLogs(); err != nil {
+				log.Error("reopening log files failed", "error", err.Error())
+			} else {
+				log.Info("log files reopened")
+			}
 			continue
 		}
 		timeout := g.Config().Server.ShutdownTimeout.D()

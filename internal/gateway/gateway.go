@@ -38,7 +38,10 @@ type Gateway struct {
 	bus     *observe.Bus
 	access  *observe.AccessLog
 	metrics *observe.Metrics
-	writers []*observe.LineWriter
+	writers []*observe.LineWriter // closed by Shutdown
+	// reopeners are the event sink files: closed by the bus, reopened on
+	// SIGUSR1 like the access log.
+	reopeners []*observe.LineWriter
 
 	reloadMu sync.Mutex
 	loadedFP [32]byte // files as the last load attempt read them; under reloadMu
@@ -91,6 +94,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 			g.closeWriters()
 			return nil, err
 		}
+		g.reopeners = append(g.reopeners, w)
 		sinks = append(sinks, observe.NewJSONLines(fmt.Sprintf("%s[%d]:%s", s.Type, i, s.Path), w))
 	}
 	g.bus = observe.NewBus(sinks, g.metrics.EventDropped, func(sink string, err error) {
@@ -115,6 +119,15 @@ func (g *Gateway) closeWriters() {
 	for _, w := range g.writers {
 		_ = w.Close()
 	}
+}
+
+// ReopenLogs reopens the access log and event files, for log rotation.
+func (g *Gateway) ReopenLogs() error {
+	var errs []error
+	for _, w := range append(g.writers, g.reopeners...) {
+		errs = append(errs, w.Reopen())
+	}
+	return errors.Join(errs...)
 }
 
 // Metrics returns the gateway's metrics.

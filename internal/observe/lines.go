@@ -19,6 +19,7 @@ type LineWriter struct {
 	mu     sync.Mutex
 	buf    *bufio.Writer
 	closer io.Closer
+	path   string // a file path, or "" for stdout/stderr
 	done   chan struct{}
 	wg     sync.WaitGroup
 }
@@ -26,24 +27,50 @@ type LineWriter struct {
 // OpenLines opens stdout, stderr or a file (appended, created 0600) as a
 // LineWriter flushed every interval.
 func OpenLines(path string, interval time.Duration) (*LineWriter, error) {
-	var w io.Writer
-	var c io.Closer
 	switch path {
 	case "stdout":
-		w = os.Stdout
+		return NewLineWriter(os.Stdout, nil, interval), nil
 	case "stderr":
-		w = os.Stderr
-	default:
-		if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-			return nil, fmt.Errorf("open log %s: %w", path, err)
-		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-		if err != nil {
-			return nil, fmt.Errorf("open log %s: %w", path, err)
-		}
-		w, c = f, f
+		return NewLineWriter(os.Stderr, nil, interval), nil
 	}
-	return NewLineWriter(w, c, interval), nil
+	f, err := openLog(path)
+	if err != nil {
+		return nil, err
+	}
+	lw := NewLineWriter(f, f, interval)
+	lw.path = path
+	return lw, nil
+}
+
+func openLog(path string) (*os.File, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("open log %s: %w", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open log %s: %w", path, err)
+	}
+	return f, nil
+}
+
+// Reopen flushes to the current file and switches to a newly opened one
+// at the same path, for log rotation (SIGUSR1). Standard streams are left
+// alone.
+func (lw *LineWriter) Reopen() error {
+	if lw.path == "" {
+		return nil
+	}
+	f, err := openLog(lw.path)
+	if err != nil {
+		return err
+	}
+	lw.mu.Lock()
+	_ = lw.buf.Flush()
+	old := lw.closer
+	lw.buf.Reset(f)
+	lw.closer = f
+	lw.mu.Unlock()
+	return old.Close()
 }
 
 // NewLineWriter wraps w; closer, if not nil, is closed by Close.
