@@ -3,6 +3,7 @@ package observe
 import (
 	"encoding/json"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -63,3 +64,29 @@ func BenchmarkAccessLog(b *testing.B) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+func TestLineWriterReopen(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/access.log"
+	lw, err := OpenLines(path, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lw.Write([]byte("one\n"))
+	if err := os.Rename(path, path+".1"); err != nil { // logrotate moves the file
+		t.Fatal(err)
+	}
+	lw.Write([]byte("two\n"))
+	if err := lw.Reopen(); err != nil {
+		t.Fatal(err)
+	}
+	lw.Write([]byte("three\n"))
+	if err := lw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rotated, _ := os.ReadFile(path + ".1")
+	current, _ := os.ReadFile(path)
+	if string(rotated) != "one\ntwo\n" || string(current) != "three\n" {
+		t.Errorf("rotated %q, current %q", rotated, current)
+	}
+}
