@@ -158,7 +158,10 @@ type h1Body struct {
 
 func (b *h1Body) Read(p []byte) (int, error) {
 	if b.done {
-		return 0, io.ErrUnexpectedEOF
+		if b.eof {
+			return 0, io.EOF
+		}
+		return 0, io.ErrUnexpectedEOF // abandoned: the connection is gone
 	}
 	n, err := b.rc.Read(p)
 	if err == io.EOF {
