@@ -8,7 +8,6 @@ package main
 import (
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -194,5 +193,3 @@ func writeFile(dir, name, content string) string {
 	}
 	return p
 }
-
-var _ = io.Discard

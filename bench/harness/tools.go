@@ -17,7 +17,6 @@ var (
 	wrkPct     = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([0-9.]+)(us|ms|s)\s*$`)
 	wrkErrors  = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)|Socket errors: (.*)`)
 	h2RPS      = regexp.MustCompile(`finished in [0-9.]+s, ([0-9.]+) req/s`)
-	h2Mean     = regexp.MustCompile(`time for request:\s+\S+\s+\S+\s+(\S+)`)
 	h2Failures = regexp.MustCompile(`requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed`)
 )
 
