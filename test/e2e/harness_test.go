@@ -416,3 +416,37 @@ func rawRequest(t *testing.T, addr, raw string) string {
 	_, _ = io.Copy(&b, bufio.NewReader(c))
 	return b.String()
 }
+
+// rawUpstream listens on a loopback port and hands each accepted
+// connection to handle; connections handle leaves open are closed when the
+// test ends. It returns host:port.
+func rawUpstream(t *testing.T, handle func(net.Conn)) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			handle(c)
+		}
+	}()
+	return l.Addr().String()
+}

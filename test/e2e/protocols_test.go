@@ -214,37 +214,13 @@ func TestH2CAndStreaming(t *testing.T) {
 
 func TestUpstreamFailures(t *testing.T) {
 	up := startUpstream(t, "u1")
-	// A listener that accepts and never answers: a hung upstream.
-	hang, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hang.Close()
-	go func() {
-		for {
-			c, err := hang.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
-	// A listener that resets every connection.
-	reset, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reset.Close()
-	go func() {
-		for {
-			c, err := reset.Accept()
-			if err != nil {
-				return
-			}
-			c.(*net.TCPConn).SetLinger(0)
-			c.Close()
-		}
-	}()
+	// An upstream that accepts and never answers, and one that resets
+	// every connection.
+	hang := rawUpstream(t, func(net.Conn) {})
+	reset := rawUpstream(t, func(c net.Conn) {
+		c.(*net.TCPConn).SetLinger(0)
+		c.Close()
+	})
 	g := startGateway(t, fmt.Sprintf(`version: 1
 server:
   listen: ["127.0.0.1:0"]
@@ -261,7 +237,7 @@ routes:
   - {name: echo, match: {paths: ["/echo/**"]}, upstream: echo, policy: public}
   - {name: hung, match: {paths: ["/hung"]}, upstream: hung, policy: public}
   - {name: broken, match: {paths: ["/broken"]}, upstream: broken, policy: public}
-`, up.url(), hang.Addr(), reset.Addr()))
+`, up.url(), hang, reset))
 
 	t.Run("hung upstream: 504 problem", func(t *testing.T) {
 		start := time.Now()
@@ -269,14 +245,14 @@ routes:
 		if d := time.Since(start); d > 3*time.Second {
 			t.Errorf("took %v", d)
 		}
-		if strings.Contains(fmt.Sprint(p), hang.Addr().String()) {
+		if strings.Contains(fmt.Sprint(p), hang) {
 			t.Error("problem reveals the upstream address")
 		}
 	})
 	t.Run("resetting upstream: 502 problem without internals", func(t *testing.T) {
 		r := get(t, g.url("/broken"))
 		problemOf(t, r, 502)
-		for _, leak := range []string{reset.Addr().String(), "connection reset", "EOF", "dial"} {
+		for _, leak := range []string{reset, "connection reset", "EOF", "dial"} {
 			if strings.Contains(string(r.body), leak) {
 				t.Errorf("problem leaks %q: %s", leak, r.body)
 			}
