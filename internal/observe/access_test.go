@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -88,5 +89,42 @@ func TestLineWriterReopen(t *testing.T) {
 	current, _ := os.ReadFile(path)
 	if string(rotated) != "one\ntwo\n" || string(current) != "three\n" {
 		t.Errorf("rotated %q, current %q", rotated, current)
+	}
+}
+
+// stallWriter blocks every write until released.
+type stallWriter struct {
+	release chan struct{}
+	mu      sync.Mutex
+	got     []byte
+}
+
+func (s *stallWriter) Write(p []byte) (int, error) {
+	<-s.release
+	s.mu.Lock()
+	s.got = append(s.got, p...)
+	s.mu.Unlock()
+	return len(p), nil
+}
+
+// TestLineWriterStalledDiskDoesNotBlockWriters: while a flush is stuck in
+// a write, appending lines still returns at once, and nothing is lost.
+func TestLineWriterStalledDiskDoesNotBlockWriters(t *testing.T) {
+	sw := &stallWriter{release: make(chan struct{})}
+	lw := NewLineWriter(sw, nil, time.Millisecond)
+	line := []byte(strings.Repeat("x", 99) + "\n")
+	lw.Write(line)
+	time.Sleep(20 * time.Millisecond) // the flusher is now stuck in Write
+	start := time.Now()
+	for range 5000 { // 500 KB: past flushAt, below maxPending
+		lw.Write(line)
+	}
+	if d := time.Since(start); d > 100*time.Millisecond {
+		t.Errorf("writes took %v while the disk was stalled", d)
+	}
+	close(sw.release)
+	lw.Close()
+	if n := len(sw.got); n != 5001*100 {
+		t.Errorf("wrote %d bytes, want %d", n, 5001*100)
 	}
 }

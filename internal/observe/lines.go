@@ -3,7 +3,6 @@
 package observe
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"os"
@@ -13,16 +12,29 @@ import (
 )
 
 // LineWriter batches writes of whole lines and flushes them on an
-// interval, so logging a request costs a buffer copy, not a syscall.
-// Lines are never split. Close flushes what is left.
+// interval, so logging a request costs a copy into memory, not a system
+// call. It is double-buffered: a flush swaps the buffer out under the lock
+// and writes it outside, so a slow disk never holds up the requests that
+// append lines. Only when maxPending bytes wait unwritten does Write block
+// (back-pressure rather than unbounded memory or lost lines). Lines are
+// never split. Close flushes what is left.
 type LineWriter struct {
-	mu     sync.Mutex
-	buf    *bufio.Writer
-	closer io.Closer
-	path   string // a file path, or "" for stdout/stderr
-	done   chan struct{}
-	wg     sync.WaitGroup
+	mu      sync.Mutex // guards cur
+	cur     []byte
+	writeMu sync.Mutex // serialises writes to out; guards out, closer, spare
+	spare   []byte
+	out     io.Writer
+	closer  io.Closer
+	path    string // a file path, or "" for stdout/stderr
+	kick    chan struct{}
+	done    chan struct{}
+	wg      sync.WaitGroup
 }
+
+const (
+	flushAt    = 64 << 10 // wake the flusher early past this
+	maxPending = 8 << 20  // block writers past this
+)
 
 // OpenLines opens stdout, stderr or a file (appended, created 0600) as a
 // LineWriter flushed every interval.
@@ -64,18 +76,18 @@ func (lw *LineWriter) Reopen() error {
 	if err != nil {
 		return err
 	}
-	lw.mu.Lock()
-	_ = lw.buf.Flush()
+	lw.Flush()
+	lw.writeMu.Lock()
 	old := lw.closer
-	lw.buf.Reset(f)
-	lw.closer = f
-	lw.mu.Unlock()
+	lw.out, lw.closer = f, f
+	lw.writeMu.Unlock()
 	return old.Close()
 }
 
 // NewLineWriter wraps w; closer, if not nil, is closed by Close.
 func NewLineWriter(w io.Writer, closer io.Closer, interval time.Duration) *LineWriter {
-	lw := &LineWriter{buf: bufio.NewWriterSize(w, 64<<10), closer: closer, done: make(chan struct{})}
+	lw := &LineWriter{out: w, closer: closer, cur: make([]byte, 0, flushAt), spare: make([]byte, 0, flushAt),
+		kick: make(chan struct{}, 1), done: make(chan struct{})}
 	lw.wg.Add(1)
 	go lw.loop(interval)
 	return lw
@@ -88,25 +100,45 @@ func (lw *LineWriter) loop(interval time.Duration) {
 	for {
 		select {
 		case <-t.C:
-			lw.Flush()
+		case <-lw.kick:
 		case <-lw.done:
 			return
 		}
+		lw.Flush()
 	}
 }
 
 // Write appends one or more whole lines.
 func (lw *LineWriter) Write(p []byte) (int, error) {
 	lw.mu.Lock()
-	defer lw.mu.Unlock()
-	return lw.buf.Write(p)
+	lw.cur = append(lw.cur, p...)
+	n := len(lw.cur)
+	lw.mu.Unlock()
+	switch {
+	case n >= maxPending:
+		lw.Flush() // the disk is far behind: wait for it
+	case n >= flushAt:
+		select {
+		case lw.kick <- struct{}{}:
+		default:
+		}
+	}
+	return len(p), nil
 }
 
 // Flush writes buffered lines out.
 func (lw *LineWriter) Flush() {
+	lw.writeMu.Lock()
+	defer lw.writeMu.Unlock()
 	lw.mu.Lock()
-	_ = lw.buf.Flush()
+	lw.cur, lw.spare = lw.spare[:0], lw.cur
 	lw.mu.Unlock()
+	if len(lw.spare) > 0 {
+		_, _ = lw.out.Write(lw.spare)
+	}
+	if cap(lw.spare) > 4*flushAt {
+		lw.spare = make([]byte, 0, flushAt) // give back a burst's memory
+	}
 }
 
 // Close stops the flusher, flushes, and closes the file if any.
@@ -114,6 +146,8 @@ func (lw *LineWriter) Close() error {
 	close(lw.done)
 	lw.wg.Wait()
 	lw.Flush()
+	lw.writeMu.Lock()
+	defer lw.writeMu.Unlock()
 	if lw.closer != nil {
 		return lw.closer.Close()
 	}
