@@ -80,6 +80,18 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
 	p.budget.Request(now)
 
+	// active is the target of the attempt in flight. Its count is given
+	// back on every path out, a panic included (an upstream that breaks
+	// mid-body aborts the response with http.ErrAbortHandler).
+	var active *Target
+	release := func() {
+		if active != nil {
+			active.inFlight.Add(-1)
+			active = nil
+		}
+	}
+	defer release()
+
 	var tried uint64
 	var lastFail failure
 	for attempt := 0; ; attempt++ {
@@ -95,6 +107,7 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		st.Attempts = attempt + 1
 		st.UpstreamTarget = t.URL.Host
 		out := newOutbound(ctx, r, t, path, hdr, body)
+		active = t
 		t.inFlight.Add(1)
 		start := time.Now()
 		res, err := p.transport.RoundTrip(out)
@@ -103,7 +116,7 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			p.observer.Observe(st.UpstreamTime.Seconds())
 		}
 		if err != nil {
-			t.inFlight.Add(-1)
+			release()
 			if st.BodyTooLarge {
 				guard.RefuseBodyTooLarge(w, r, st.MaxBodyBytes)
 				return
@@ -129,11 +142,10 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		t.report(time.Now(), failed)
 		if failed && p.mayRetry(attempt, failNone, res.StatusCode, idempotent, body) {
 			drain(res.Body)
-			t.inFlight.Add(-1)
+			release()
 			continue
 		}
 		f.respond(w, r, st, res)
-		t.inFlight.Add(-1)
 		return
 	}
 }

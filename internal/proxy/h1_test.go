@@ -228,3 +228,46 @@ func TestH1Eligibility(t *testing.T) {
 		}
 	}
 }
+
+// TestInFlightReleasedWhenUpstreamBreaksMidBody: the response is aborted
+// (the status line is already sent), and the target's in-flight count
+// must still return to zero.
+func TestInFlightReleasedWhenUpstreamBreaksMidBody(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				http.ReadRequest(bufio.NewReader(c))
+				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+				c.Close()
+			}()
+		}
+	}()
+	u := testUpstream("http://" + l.Addr().String())
+	p, err := NewPool("u", u, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	srv := httptest.NewServer(withState(&Forwarder{Pool: p}))
+	defer srv.Close()
+	res, err := http.Get(srv.URL + "/x")
+	if err == nil {
+		_, err = io.ReadAll(res.Body)
+		res.Body.Close()
+	}
+	if err == nil {
+		t.Error("a truncated body reached the client as complete")
+	}
+	if n := p.targets[0].InFlight(); n != 0 {
+		t.Errorf("in flight = %d after the request ended, want 0", n)
+	}
+}

@@ -1,0 +1,31 @@
+package proxy
+
+import (
+	"net/http"
+	"net/netip"
+
+	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/reqctx"
+)
+
+// testUpstream is an upstream definition with the defaults config.Load
+// would apply.
+func testUpstream(target string) *config.Upstream {
+	zero := 0
+	return &config.Upstream{
+		Targets:      []config.Target{{URL: target, Weight: 1}},
+		Balancer:     "round_robin",
+		Timeouts:     config.Timeouts{Connect: config.Duration(1e9), ResponseHeader: config.Duration(5e9)},
+		Retries:      config.Retries{Attempts: &zero, Budget: &config.RetryBudget{Ratio: 0.2, MinPerSecond: 5}},
+		MaxIdleConns: 4,
+	}
+}
+
+// withState gives each request the state the gateway's front stages would.
+func withState(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := &reqctx.State{ClientIP: netip.MustParseAddr("127.0.0.1")}
+		st.AccessRecord.ClientIP = "127.0.0.1"
+		h.ServeHTTP(w, r.WithContext(reqctx.With(r.Context(), st)))
+	})
+}
