@@ -150,6 +150,7 @@ func (s *Snapshot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				panic(v)
 			}
 			g.log.Error("panic serving request", "request_id", st.RequestID, "panic", fmt.Sprint(v))
+			st.Problem = problem.Internal.Slug
 			if rw.status == 0 {
 				problem.Write(rw, problem.New(problem.Internal, "The gateway failed while handling the request. Retry; if it persists, report the request id to the API operator."), st.RequestID)
 			}
@@ -179,12 +180,13 @@ func (s *Snapshot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	peer, _ := netip.ParseAddrPort(r.RemoteAddr)
 	st.ClientIP = guard.ClientIP(peer.Addr(), r.Header["X-Forwarded-For"], s.trusted)
 	rec.ClientIP = st.ClientIP.String()
-	st.Upgrade = guard.Sanitize(r)
+	// Measured before sanitising: headers the gateway strips count too.
 	if n := guard.HeaderBytes(r); n > s.maxHeaderBytes {
 		reqctx.Refuse(rw, r, reqctx.Refusal{Type: problem.HeadersTooLarge, Reason: "headers_too_large", Stage: "sanitize", Rule: "max_header_bytes",
 			Detail: fmt.Sprintf("The request line and headers are %d bytes; the limit is %d. Send fewer or smaller headers and cookies.", n, s.maxHeaderBytes)})
 		return
 	}
+	st.Upgrade = guard.Sanitize(r)
 	if msg := guard.PathProblem(r); msg != "" {
 		reqctx.Refuse(rw, r, reqctx.Refusal{Type: problem.BadRequest, Reason: "non_canonical_path", Stage: "sanitize", Detail: msg})
 		return

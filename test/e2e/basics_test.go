@@ -140,6 +140,9 @@ func TestProxyBasics(t *testing.T) {
 			t.Errorf("detail = %v", p["detail"])
 		}
 	})
+	t.Run("431 counts headers the gateway strips", func(t *testing.T) {
+		problemOf(t, do(t, client, "GET", g.url("/v1/orders"), nil, map[string]string{"X-Forwarded-For": strings.Repeat("1.2.3.4, ", 1000)}), 431)
+	})
 	t.Run("non-canonical paths refused", func(t *testing.T) {
 		for _, path := range []string{"/v1/orders/..%2f..%2fadmin", "/v1//orders", "/v1/orders/%2e%2e/x"} {
 			resp := rawRequest(t, g.http, "GET "+path+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
