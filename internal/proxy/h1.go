@@ -25,8 +25,9 @@ type h1Transport struct {
 	headerTimeout time.Duration
 	idleTimeout   time.Duration
 
-	mu   sync.Mutex
-	idle map[string][]*h1Conn // by host:port, most recently used last
+	mu     sync.Mutex
+	idle   map[string][]*h1Conn // by host:port, most recently used last
+	closed bool                 // after CloseIdleConnections: pool nothing
 }
 
 // h1MaxBody bounds the bodies the synchronous client writes: small enough
@@ -238,7 +239,7 @@ func (t *h1Transport) put(key string, pc *h1Conn) {
 	pc.idleAt = time.Now()
 	t.mu.Lock()
 	list := t.idle[key]
-	if len(list) >= t.maxIdle {
+	if t.closed || len(list) >= t.maxIdle {
 		t.mu.Unlock()
 		pc.Close()
 		return
@@ -247,11 +248,15 @@ func (t *h1Transport) put(key string, pc *h1Conn) {
 	t.mu.Unlock()
 }
 
-// CloseIdleConnections closes every pooled connection.
+// CloseIdleConnections closes every pooled connection, and those that
+// finish later instead of pooling them: the pool is being retired (a
+// reload replaced it) and requests still in flight on it must not leave
+// connections behind.
 func (t *h1Transport) CloseIdleConnections() {
 	t.mu.Lock()
 	idle := t.idle
 	t.idle = map[string][]*h1Conn{}
+	t.closed = true
 	t.mu.Unlock()
 	for _, list := range idle {
 		for _, pc := range list {

@@ -271,3 +271,21 @@ func TestInFlightReleasedWhenUpstreamBreaksMidBody(t *testing.T) {
 		t.Errorf("in flight = %d after the request ended, want 0", n)
 	}
 }
+
+func TestH1RetiredPoolKeepsNothing(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok")) }))
+	defer srv.Close()
+	tr := newTestH1(time.Second)
+	req, _ := http.NewRequest("GET", srv.URL, nil)
+	req.Body = nil
+	res, err := tr.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.CloseIdleConnections() // retired while the response is in flight
+	io.ReadAll(res.Body)
+	res.Body.Close()
+	if n := len(tr.idle[strings.TrimPrefix(srv.URL, "http://")]); n != 0 {
+		t.Errorf("%d connections pooled after retirement", n)
+	}
+}
