@@ -76,6 +76,7 @@ func TestErrors(t *testing.T) {
 		{"rewrite param", strings.Replace(minimal, "    policy: public\n", "    policy: public\n    rewrite: {path: \"/x/{id}\"}\n", 1), "template uses {id}, but path pattern / does not capture it"},
 		{"public redefined", minimal + "policies: {public: {}}\n", "\"public\" is the built-in anonymous policy"},
 		{"empty file", "", "config file is empty"},
+		{"bad rewrite host", strings.Replace(minimal, "    policy: public\n", "    policy: public\n    rewrite: {host: \"*.x.com\"}\n", 1), "must be preserve or a host name"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

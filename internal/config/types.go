@@ -218,4 +218,5 @@ type Rewrite struct {
 	StripPrefix string `yaml:"strip_prefix" json:"strip_prefix,omitempty"`
 	AddPrefix   string `yaml:"add_prefix" json:"add_prefix,omitempty"`
 	Path        string `yaml:"path" json:"path,omitempty" doc:"A template such as /orders/{id}; params come from the matched pattern."`
+	Host        string `yaml:"host" json:"host,omitempty" doc:"Host header sent upstream: empty for the target's host:port (default), preserve for the client's, or a host name."`
 }

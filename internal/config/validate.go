@@ -451,6 +451,11 @@ func (v *validator) rewrite(base string, r *Route, pats []*route.Pattern) {
 	if rw.AddPrefix != "" && (!strings.HasPrefix(rw.AddPrefix, "/") || strings.HasSuffix(rw.AddPrefix, "/")) {
 		v.errorf(p+".add_prefix", "add_prefix must start with / and not end with /")
 	}
+	if h := rw.Host; h != "" && h != "preserve" {
+		if _, err := route.NormalizeHost(strings.Split(h, ":")[0]); err != nil || strings.HasPrefix(h, "*") || strings.Count(h, ":") > 1 {
+			v.errorf(p+".host", "host %q must be preserve or a host name, optionally with :port", h)
+		}
+	}
 	if rw.Path == "" {
 		return
 	}

@@ -10,6 +10,7 @@ import (
 // compileRewrite returns the route's path rewrite, or nil when it keeps
 // the path. Config validation has checked prefixes and template params.
 func compileRewrite(rw *config.Rewrite) func(string, *route.Match) string {
+	// A rewrite of the Host header alone keeps the path.
 	if rw == nil || (rw.StripPrefix == "" && rw.AddPrefix == "" && rw.Path == "") {
 		return nil
 	}

@@ -113,6 +113,9 @@ func (g *Gateway) build(cfg *config.Config) (s *Snapshot, err error) {
 			return nil, serr
 		}
 		final := &proxy.Forwarder{Pool: pools[r.Upstream], Rewrite: compileRewrite(r.Rewrite)}
+		if r.Rewrite != nil {
+			final.Host = r.Rewrite.Host
+		}
 		s.routes = append(s.routes, &compiledRoute{name: r.Name, handler: Chain(final, stages...), metrics: g.metrics.Route(r.Name)})
 	}
 	s.table = b.Build()

@@ -25,7 +25,13 @@ type Forwarder struct {
 	Pool *Pool
 	// Rewrite maps the matched path to the upstream path; nil keeps it.
 	Rewrite func(path string, m *route.Match) string
+	// Host is the Host header sent upstream: "" for the target's
+	// host:port, PreserveHost for the client's, or a literal.
+	Host string
 }
+
+// PreserveHost makes the Forwarder send the client's Host header.
+const PreserveHost = "preserve"
 
 // failure classifies why an attempt failed.
 type failure uint8
@@ -107,6 +113,13 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		st.Attempts = attempt + 1
 		st.UpstreamTarget = t.URL.Host
 		out := newOutbound(ctx, r, t, path, hdr, body)
+		switch f.Host {
+		case "":
+		case PreserveHost:
+			out.Host = r.Host
+		default:
+			out.Host = f.Host
+		}
 		active = t
 		t.inFlight.Add(1)
 		start := time.Now()

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -46,6 +47,16 @@ routes:
     match: {paths: ["/sse", "/ws", "/status/{code}", "/delay/{ms}", "/bytes/{n}"]}
     upstream: echo
     policy: public
+  - name: keep-host
+    match: {paths: ["/keep-host"]}
+    upstream: echo
+    policy: public
+    rewrite: {host: preserve}
+  - name: set-host
+    match: {paths: ["/set-host"]}
+    upstream: echo
+    policy: public
+    rewrite: {host: "orders.internal:8080"}
 `, upstreamURL)
 }
 
@@ -91,6 +102,15 @@ func TestProxyBasics(t *testing.T) {
 		e := echoOf(t, get(t, g.url("/v1/orders/7/lines/3")))
 		if e.Path != "/lines/3/of/7" {
 			t.Errorf("path = %s", e.Path)
+		}
+	})
+	t.Run("Host header upstream", func(t *testing.T) {
+		for path, want := range map[string]string{"/v1/orders": up.addr, "/keep-host": "shop.example.com", "/set-host": "orders.internal:8080"} {
+			r := do(t, client, "GET", g.url(path), nil, map[string]string{"Host": "shop.example.com"})
+			var e struct{ Host string }
+			if err := json.Unmarshal(r.body, &e); err != nil || e.Host != want {
+				t.Errorf("%s: upstream saw Host %q, want %q (%s)", path, e.Host, want, r.body)
+			}
 		}
 	})
 	t.Run("wildcard host and add_prefix", func(t *testing.T) {
