@@ -177,6 +177,15 @@ func serve(g *gateway.Gateway, cfg *config.Config, log *slog.Logger) int {
 			continue
 		}
 		timeout := g.Config().Server.ShutdownTimeout.D()
+		g.BeginDrain()
+		if d := g.Config().Server.DrainDelay.D(); d > 0 {
+			log.Info("draining: still serving while load balancers notice", "signal", s.String(), "drain_delay", d.String())
+			select {
+			case <-time.After(d):
+			case s2 := <-sig: // a second signal skips the delay
+				log.Info("drain delay cut short", "signal", s2.String())
+			}
+		}
 		log.Info("draining", "signal", s.String(), "timeout", timeout.String())
 		sctx, cancel := context.WithTimeout(context.Background(), timeout)
 		err := g.Shutdown(sctx)

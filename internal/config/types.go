@@ -33,6 +33,7 @@ type Server struct {
 	TLS             *TLS     `yaml:"tls" json:"tls,omitempty" doc:"TLS listeners (HTTP/1.1 and h2 via ALPN)."`
 	Limits          Limits   `yaml:"limits" json:"limits,omitempty"`
 	TrustedProxies  []string `yaml:"trusted_proxies" json:"trusted_proxies,omitempty" doc:"CIDRs or addresses whose X-Forwarded-For is believed."`
+	DrainDelay      Duration `yaml:"drain_delay" json:"drain_delay,omitempty" doc:"After SIGTERM, keep serving this long with /readyz at 503 and Connection: close, so load balancers stop sending, before closing the listeners. Default 0."`
 	ShutdownTimeout Duration `yaml:"shutdown_timeout" json:"shutdown_timeout,omitempty" doc:"How long SIGTERM waits for in-flight requests. Default 30s."`
 }
 

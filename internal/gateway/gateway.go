@@ -143,6 +143,11 @@ func (g *Gateway) Status() ReloadStatus {
 	return g.status
 }
 
+// BeginDrain marks the gateway as draining: /readyz answers 503 and
+// HTTP/1.1 responses close their connection, while requests are still
+// served. Shutdown follows.
+func (g *Gateway) BeginDrain() { g.draining.Store(true) }
+
 // Ready reports whether the gateway takes traffic (false while draining).
 func (g *Gateway) Ready() bool { return !g.draining.Load() && g.current.Load() != nil }
 

@@ -172,6 +172,9 @@ func (s *Snapshot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.hsts != "" {
 		rw.Header()["Strict-Transport-Security"] = []string{s.hsts}
 	}
+	if g.draining.Load() {
+		rw.Header()["Connection"] = []string{"close"} // clients reconnect elsewhere
+	}
 	if r.ContentLength != 0 && s.bodyTimeout > 0 {
 		// Slow-body guard: the body must arrive within bodyTimeout.
 		_ = http.NewResponseController(w).SetReadDeadline(rec.Start.Add(s.bodyTimeout))

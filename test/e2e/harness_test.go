@@ -267,6 +267,7 @@ type response struct {
 	status int
 	header http.Header
 	body   []byte
+	close  bool // the server asked to close the connection
 }
 
 func do(t *testing.T, c *http.Client, method, url string, body io.Reader, hdr map[string]string) response {
@@ -291,7 +292,7 @@ func do(t *testing.T, c *http.Client, method, url string, body io.Reader, hdr ma
 	if err != nil {
 		t.Fatalf("read body of %s %s: %v", method, url, err)
 	}
-	return response{status: res.StatusCode, header: res.Header, body: b}
+	return response{status: res.StatusCode, header: res.Header, body: b, close: res.Close}
 }
 
 func get(t *testing.T, url string) response { return do(t, client, "GET", url, nil, nil) }

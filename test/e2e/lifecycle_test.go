@@ -192,6 +192,27 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 }
 
+func TestDrainDelay(t *testing.T) {
+	up := startUpstream(t, "u1")
+	g := startGateway(t, strings.Replace(basicConfig(up.url()), "server:\n", "server:\n  drain_delay: 1s\n", 1))
+	if r := get(t, "http://"+g.admin+"/readyz"); r.status != 200 {
+		t.Fatalf("readyz %d before drain", r.status)
+	}
+	start := time.Now()
+	g.signal(t, syscall.SIGTERM)
+	waitFor(t, 2*time.Second, "readyz 503", func() bool { return get(t, "http://"+g.admin+"/readyz").status == 503 })
+	r := get(t, g.url("/v1/orders"))
+	if r.status != 200 || !r.close {
+		t.Errorf("during the drain delay: status %d, connection close %v", r.status, r.close)
+	}
+	if code := g.wait(t, 10*time.Second); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	if d := time.Since(start); d < time.Second {
+		t.Errorf("exited after %v, before the drain delay", d)
+	}
+}
+
 // TestUpstreamKilled kills one of two upstream processes under load:
 // passive health ejects it and retries on connect failure hide it, so no
 // client sees an error.
