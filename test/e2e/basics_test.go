@@ -154,6 +154,21 @@ func TestProxyBasics(t *testing.T) {
 			t.Errorf("upstream got %d bytes", e.BodyBytes)
 		}
 	})
+	t.Run("streamed bodies of unknown length reach the upstream whole", func(t *testing.T) {
+		// No Content-Length: this takes net/http's Transport (the
+		// synchronous client only writes small declared bodies).
+		req, _ := http.NewRequest("POST", g.url("/v1/orders"), io.NopCloser(strings.NewReader(strings.Repeat("z", 50000))))
+		req.ContentLength = -1
+		res, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if e := echoOf(t, response{status: res.StatusCode, header: res.Header, body: b}); e.BodyBytes != 50000 {
+			t.Errorf("upstream got %d bytes", e.BodyBytes)
+		}
+	})
 	t.Run("431 problem for large headers", func(t *testing.T) {
 		p := problemOf(t, do(t, client, "GET", g.url("/v1/orders"), nil, map[string]string{"X-Big": strings.Repeat("x", 9000)}), 431)
 		if !strings.Contains(p["detail"].(string), "limit is 8192") {
