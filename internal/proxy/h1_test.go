@@ -114,30 +114,17 @@ func TestH1ChunkedHeadAndClose(t *testing.T) {
 // TestH1StaleConnectionRetried: the upstream closes an idle keep-alive
 // connection; the next request must not fail.
 func TestH1StaleConnectionRetried(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
 	// Answers one request per connection, then closes it without saying so.
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
-					return
-				}
-				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-			}()
+	addr := rawServer(t, func(c net.Conn) {
+		defer c.Close()
+		if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+			return
 		}
-	}()
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	})
 	tr := newTestH1(time.Second)
 	defer tr.CloseIdleConnections()
-	url := "http://" + l.Addr().String() + "/"
+	url := "http://" + addr + "/"
 	for i := range 5 {
 		if _, b := roundTrip(t, tr, "GET", url, nil, 0); b != "ok" {
 			t.Fatalf("request %d: %q", i, b)
@@ -233,25 +220,12 @@ func TestH1Eligibility(t *testing.T) {
 // (the status line is already sent), and the target's in-flight count
 // must still return to zero.
 func TestInFlightReleasedWhenUpstreamBreaksMidBody(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				http.ReadRequest(bufio.NewReader(c))
-				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
-				c.Close()
-			}()
-		}
-	}()
-	u := testUpstream("http://" + l.Addr().String())
+	addr := rawServer(t, func(c net.Conn) {
+		defer c.Close()
+		http.ReadRequest(bufio.NewReader(c))
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial")
+	})
+	u := testUpstream("http://" + addr)
 	p, err := NewPool("u", u, Options{})
 	if err != nil {
 		t.Fatal(err)

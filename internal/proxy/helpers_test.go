@@ -1,8 +1,10 @@
 package proxy
 
 import (
+	"net"
 	"net/http"
 	"net/netip"
+	"testing"
 
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/reqctx"
@@ -28,4 +30,25 @@ func withState(h http.Handler) http.Handler {
 		st.AccessRecord.ClientIP = "127.0.0.1"
 		h.ServeHTTP(w, r.WithContext(reqctx.With(r.Context(), st)))
 	})
+}
+
+// rawServer serves each accepted connection with handle, on its own
+// goroutine, until the test ends. It returns host:port.
+func rawServer(t *testing.T, handle func(net.Conn)) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go handle(c)
+		}
+	}()
+	return l.Addr().String()
 }

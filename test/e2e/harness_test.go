@@ -295,6 +295,23 @@ func do(t *testing.T, c *http.Client, method, url string, body io.Reader, hdr ma
 	return response{status: res.StatusCode, header: res.Header, body: b, close: res.Close}
 }
 
+// postStreamed POSTs body chunked, with no Content-Length.
+func postStreamed(t *testing.T, url, body string) response {
+	t.Helper()
+	req, err := http.NewRequest("POST", url, io.NopCloser(strings.NewReader(body)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = -1
+	res, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("POST %s: %v", url, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return response{status: res.StatusCode, header: res.Header, body: b, close: res.Close}
+}
+
 func get(t *testing.T, url string) response { return do(t, client, "GET", url, nil, nil) }
 
 // problemOf checks r is a problem+json of the given status and returns it.
