@@ -23,8 +23,6 @@ type Options struct {
 	Log     *slog.Logger
 	// ConfigPath is re-read on Reload; empty for a config built in code.
 	ConfigPath string
-	// InsecureUpstreamTLS skips upstream certificate checks (tests only).
-	InsecureUpstreamTLS bool
 }
 
 // Gateway serves the current Snapshot on its listeners and swaps in a new

@@ -75,7 +75,7 @@ func (g *Gateway) build(cfg *config.Config) (s *Snapshot, err error) {
 	for name, u := range cfg.Upstreams {
 		k := keyOf(name, u, cfg.BaseDir)
 		p, perr := g.pools.acquire(k, func() (*proxy.Pool, error) {
-			p, err := proxy.NewPool(name, u, proxy.Options{Path: cfg.Path, Log: g.log, Metrics: g.metrics, Insecure: g.opts.InsecureUpstreamTLS})
+			p, err := proxy.NewPool(name, u, proxy.Options{Path: cfg.Path, Log: g.log, Metrics: g.metrics})
 			if err == nil {
 				p.Start(u)
 			}

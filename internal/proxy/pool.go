@@ -51,10 +51,9 @@ type retryPolicy struct {
 // Options are the pool's dependencies beyond its config.
 type Options struct {
 	// Path resolves a file path from the config (relative to its file).
-	Path     func(string) string
-	Log      *slog.Logger
-	Metrics  *observe.Metrics // may be nil
-	Insecure bool             // tests only: skip upstream TLS verification
+	Path    func(string) string
+	Log     *slog.Logger
+	Metrics *observe.Metrics // may be nil
 }
 
 // NewPool compiles u. Start must be called to run active health checks.
@@ -149,7 +148,7 @@ func hasHTTPS(u *config.Upstream) bool {
 }
 
 func upstreamTLS(c *config.UpstreamTLS, o Options) (*tls.Config, error) {
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: o.Insecure} //nolint:gosec // tests only
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
 	if c == nil {
 		return tc, nil
 	}
