@@ -66,10 +66,6 @@ func (s Secret) String() string { return s.Ref }
 // MarshalJSON shows the reference, never the value.
 func (s Secret) MarshalJSON() ([]byte, error) { return json.Marshal(s.Ref) }
 
-// NewSecretValue returns a resolved secret for programmatic configs (demo,
-// tests); ref names where it came from.
-func NewSecretValue(ref, value string) *Secret { return &Secret{Ref: ref, value: value} }
-
 func errorsWithoutPath(err error) error {
 	if pe, ok := err.(*os.PathError); ok {
 		return pe.Err

@@ -99,15 +99,6 @@ func (b *Bus) Publish(e Event) {
 	}
 }
 
-// Dropped returns the events each sink lost to a full queue.
-func (b *Bus) Dropped() map[string]uint64 {
-	m := map[string]uint64{}
-	for _, s := range b.subs {
-		m[s.sink.Name()] = s.dropped.Load()
-	}
-	return m
-}
-
 // Close delivers queued events and closes the sinks. Publish after Close
 // is a no-op.
 func (b *Bus) Close() error {

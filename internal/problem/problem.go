@@ -50,16 +50,12 @@ type Problem struct {
 	// Header holds extra response headers (Allow, Retry-After,
 	// WWW-Authenticate). Never encoded in the body.
 	Header http.Header `json:"-"`
-	kind   Type
 }
 
 // New returns a problem of type t with the given detail.
 func New(t Type, detail string) *Problem {
-	return &Problem{Type: t.URI(), Title: t.Title, Status: t.Status, Detail: detail, kind: t}
+	return &Problem{Type: t.URI(), Title: t.Title, Status: t.Status, Detail: detail}
 }
-
-// Kind returns the catalogue entry the problem was made from.
-func (p *Problem) Kind() Type { return p.kind }
 
 // With sets a response header and returns p.
 func (p *Problem) With(key, value string) *Problem {

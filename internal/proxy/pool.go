@@ -228,6 +228,3 @@ func (p *Pool) Health(now time.Time) []observe.TargetHealth {
 	}
 	return out
 }
-
-// Targets returns the pool's targets.
-func (p *Pool) Targets() []*Target { return p.targets }

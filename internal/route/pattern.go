@@ -86,24 +86,6 @@ func ParsePattern(s string) (*Pattern, error) {
 	return p, nil
 }
 
-// Shape renders the pattern with parameter names erased, so two patterns
-// that match the same paths have the same shape.
-func (p *Pattern) Shape() string {
-	var b strings.Builder
-	for _, s := range p.segs {
-		b.WriteByte('/')
-		switch s.kind {
-		case segStatic:
-			b.WriteString(s.text)
-		case segParam:
-			b.WriteString("{}")
-		case segCatchAll:
-			b.WriteString("**")
-		}
-	}
-	return b.String()
-}
-
 func validName(s string) bool {
 	if s == "" || len(s) > 64 {
 		return false
