@@ -92,14 +92,18 @@ func TestLineWriterReopen(t *testing.T) {
 	}
 }
 
-// stallWriter blocks every write until released.
+// stallWriter blocks every write until released, and says when the
+// first write has entered.
 type stallWriter struct {
+	entered chan struct{}
 	release chan struct{}
+	once    sync.Once
 	mu      sync.Mutex
 	got     []byte
 }
 
 func (s *stallWriter) Write(p []byte) (int, error) {
+	s.once.Do(func() { close(s.entered) })
 	<-s.release
 	s.mu.Lock()
 	s.got = append(s.got, p...)
@@ -108,19 +112,25 @@ func (s *stallWriter) Write(p []byte) (int, error) {
 }
 
 // TestLineWriterStalledDiskDoesNotBlockWriters: while a flush is stuck in
-// a write, appending lines still returns at once, and nothing is lost.
+// a write to the disk, appending lines still completes (the stall lasts
+// until every append has returned), and nothing is lost.
 func TestLineWriterStalledDiskDoesNotBlockWriters(t *testing.T) {
-	sw := &stallWriter{release: make(chan struct{})}
+	sw := &stallWriter{entered: make(chan struct{}), release: make(chan struct{})}
 	lw := NewLineWriter(sw, nil, time.Millisecond)
 	line := []byte(strings.Repeat("x", 99) + "\n")
 	lw.Write(line)
-	time.Sleep(20 * time.Millisecond) // the flusher is now stuck in Write
-	start := time.Now()
-	for range 5000 { // 500 KB: past flushAt, below maxPending
-		lw.Write(line)
-	}
-	if d := time.Since(start); d > 100*time.Millisecond {
-		t.Errorf("writes took %v while the disk was stalled", d)
+	<-sw.entered // the flusher is now stuck in the disk write
+	done := make(chan struct{})
+	go func() {
+		for range 5000 { // 500 KB: past flushAt, below maxPending
+			lw.Write(line)
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("writes blocked behind the stalled disk")
 	}
 	close(sw.release)
 	lw.Close()
