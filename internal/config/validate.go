@@ -43,6 +43,7 @@ func (v *validator) validate() {
 	v.enums(reflect.ValueOf(c).Elem(), "")
 	v.server()
 	v.admin()
+	v.listenersDistinct()
 	v.logs()
 	for _, name := range sortedKeys(c.Upstreams) {
 		v.upstream(name, c.Upstreams[name])
@@ -160,6 +161,51 @@ func (v *validator) server() {
 		if _, err := ParsePrefix(p); err != nil {
 			v.errorf(fmt.Sprintf("server.trusted_proxies[%d]", i), "%v", err)
 		}
+	}
+}
+
+// listenersDistinct reports an address bound twice (cleartext, TLS, admin),
+// which would otherwise only fail at start with "address already in use".
+// Port 0 (pick a free port) may repeat.
+func (v *validator) listenersDistinct() {
+	type bound struct {
+		path string
+		port string
+		host string
+	}
+	var all []bound
+	add := func(path, addr string) {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil || port == "0" {
+			return
+		}
+		for _, b := range all {
+			// An unspecified host (":8080", "0.0.0.0:8080") overlaps every
+			// address on that port.
+			if b.port == port && (b.host == host || b.host == "" || host == "" || b.host == "0.0.0.0" || host == "0.0.0.0" || b.host == "::" || host == "::") {
+				v.errorf(path, "address %s is also bound by %s", addr, b.path)
+				return
+			}
+		}
+		all = append(all, bound{path, port, host})
+	}
+	// A defaulted admin address is added first, so a clash is reported on
+	// the line the user wrote.
+	adminDefault := !v.cfg.Admin.Disabled && v.cfg.Admin.Listen == ""
+	if adminDefault {
+		add("admin.listen (default "+DefaultAdminListen+")", DefaultAdminListen)
+	}
+	s := &v.cfg.Server
+	for i, a := range s.Listen {
+		add(fmt.Sprintf("server.listen[%d]", i), a)
+	}
+	if s.TLS != nil {
+		for i, a := range s.TLS.Listen {
+			add(fmt.Sprintf("server.tls.listen[%d]", i), a)
+		}
+	}
+	if !v.cfg.Admin.Disabled && !adminDefault {
+		add("admin.listen", v.cfg.Admin.Listen)
 	}
 }
 
