@@ -76,6 +76,7 @@ func TestErrors(t *testing.T) {
 		{"rewrite param", strings.Replace(minimal, "    policy: public\n", "    policy: public\n    rewrite: {path: \"/x/{id}\"}\n", 1), "template uses {id}, but path pattern / does not capture it"},
 		{"public redefined", minimal + "policies: {public: {}}\n", "\"public\" is the built-in anonymous policy"},
 		{"empty file", "", "config file is empty"},
+		{"redirect without TLS", minimal + "server: {https_redirect: true}\n", "https_redirect needs a TLS listener"},
 		{"listener twice", minimal + "server: {listen: [\":9901\"]}\n", "x.yaml:9:19: server.listen[0]: address :9901 is also bound by admin.listen (default 127.0.0.1:9901)"},
 		{"same address twice", minimal + "server: {listen: [\"127.0.0.1:80\", \"127.0.0.1:80\"]}\n", "server.listen[1]: address 127.0.0.1:80 is also bound by server.listen[0]"},
 		{"bad rewrite host", strings.Replace(minimal, "    policy: public\n", "    policy: public\n    rewrite: {host: \"*.x.com\"}\n", 1), "must be preserve or a host name"},

@@ -32,6 +32,7 @@ type Server struct {
 	Listen          []string `yaml:"listen" json:"listen,omitempty" doc:"Cleartext listen addresses (HTTP/1.1 and h2c). Default [\":8080\"] when no TLS listener is set."`
 	TLS             *TLS     `yaml:"tls" json:"tls,omitempty" doc:"TLS listeners (HTTP/1.1 and h2 via ALPN)."`
 	Limits          Limits   `yaml:"limits" json:"limits,omitempty"`
+	HTTPSRedirect   bool     `yaml:"https_redirect" json:"https_redirect,omitempty" doc:"Cleartext listeners answer every request with a 308 to the same URL on the first TLS listener."`
 	TrustedProxies  []string `yaml:"trusted_proxies" json:"trusted_proxies,omitempty" doc:"CIDRs or addresses whose X-Forwarded-For is believed."`
 	DrainDelay      Duration `yaml:"drain_delay" json:"drain_delay,omitempty" doc:"After SIGTERM, keep serving this long with /readyz at 503 and Connection: close, so load balancers stop sending, before closing the listeners. Default 0."`
 	ShutdownTimeout Duration `yaml:"shutdown_timeout" json:"shutdown_timeout,omitempty" doc:"How long SIGTERM waits for in-flight requests. Default 30s."`

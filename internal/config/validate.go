@@ -150,6 +150,9 @@ func (v *validator) server() {
 		}
 		v.fileReadable("server.tls.client_auth.ca_file", t.ClientAuth.CAFile)
 	}
+	if s.HTTPSRedirect && (s.TLS == nil || len(s.TLS.Listen) == 0) {
+		v.errorf("server.https_redirect", "https_redirect needs a TLS listener (server.tls.listen)")
+	}
 	l := &s.Limits
 	if l.MaxHeaderBytes != 0 && (l.MaxHeaderBytes < 1<<10 || l.MaxHeaderBytes > 1<<20) {
 		v.errorf("server.limits.max_header_bytes", "must be between 1KiB and 1MiB")

@@ -47,6 +47,7 @@ type Gateway struct {
 	status   ReloadStatus
 
 	connCap  atomic.Int64
+	tlsPort  atomic.Value // string: the first TLS listener's bound port
 	draining atomic.Bool
 	servers  []*http.Server
 	addrs    []Addr
@@ -176,6 +177,10 @@ func (g *Gateway) Start(admin map[string]http.Handler) error {
 			return fmt.Errorf("listen %s (%s): %w", addr, kind, err)
 		}
 		g.addrs = append(g.addrs, Addr{Kind: kind, Addr: l.Addr()})
+		if tlsOn && g.tlsPort.Load() == nil {
+			_, port, _ := net.SplitHostPort(l.Addr().String())
+			g.tlsPort.Store(port)
+		}
 		srv := g.newServer(cfg, h, tlsOn)
 		g.servers = append(g.servers, srv)
 		if kind != "admin" {

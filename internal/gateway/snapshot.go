@@ -3,9 +3,11 @@ package gateway
 import (
 	"crypto/tls"
 	"fmt"
+	"net"
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rampart-gw/rampart/internal/config"
@@ -29,6 +31,7 @@ type Snapshot struct {
 	trusted        guard.Trusted
 	maxHeaderBytes int
 	bodyTimeout    time.Duration
+	httpsPort      string // non-empty: cleartext requests are redirected to this TLS port
 	hsts           string
 	tls            *tls.Config // nil without TLS listeners
 	unmatched      *observe.RouteMetrics
@@ -60,6 +63,9 @@ func (g *Gateway) build(cfg *config.Config) (s *Snapshot, err error) {
 	if t := cfg.Server.TLS; t != nil {
 		if s.tls, err = g.serverTLS(cfg); err != nil {
 			return nil, err
+		}
+		if cfg.Server.HTTPSRedirect {
+			_, s.httpsPort, _ = net.SplitHostPort(t.Listen[0])
 		}
 		if !t.HSTS.Disabled {
 			s.hsts = "max-age=" + strconv.FormatInt(int64(t.HSTS.MaxAge.D().Seconds()), 10)
@@ -181,6 +187,10 @@ func (s *Snapshot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := reqctx.With(r.Context(), st)
 	r = r.WithContext(ctx)
+	if s.httpsPort != "" && !st.TLS {
+		s.redirectHTTPS(rw, r)
+		return
+	}
 
 	// 2: sanitise.
 	peer, _ := netip.ParseAddrPort(r.RemoteAddr)
@@ -227,6 +237,33 @@ func (s *Snapshot) finish(st *reqctx.State, rw *recorder, r *http.Request, m *ob
 	rec.BytesOut = rw.bytes
 	m.Observe(rec.Status, time.Since(rec.Start).Seconds())
 	s.g.access.Log(rec, r.Header)
+}
+
+// redirectHTTPS answers a cleartext request with a 308 to the same URL on
+// the TLS listener (308 keeps the method and body, unlike 301/302).
+func (s *Snapshot) redirectHTTPS(w http.ResponseWriter, r *http.Request) {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if host == "" || strings.ContainsAny(host, "/\\@ ") {
+		reqctx.Refuse(w, r, reqctx.Refusal{Type: problem.BadRequest, Reason: "bad_host", Stage: "sanitize",
+			Detail: "This listener redirects to HTTPS and needs a valid Host header."})
+		return
+	}
+	if strings.Contains(host, ":") { // IPv6 literal
+		host = "[" + host + "]"
+	}
+	port := s.httpsPort
+	if p, ok := s.g.tlsPort.Load().(string); ok && port == "0" {
+		port = p // listen addresses cannot change on reload, so this holds
+	}
+	if port != "443" {
+		host += ":" + port
+	}
+	w.Header().Set("Location", "https://"+host+r.URL.RequestURI())
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusPermanentRedirect)
 }
 
 func truncate(s string, n int) string {

@@ -126,6 +126,23 @@ func grep(s, sub string) string {
 	return strings.Join(out, "\n")
 }
 
+func TestHTTPSRedirect(t *testing.T) {
+	up := startUpstream(t, "u1")
+	dir := t.TempDir()
+	newPKI(t, dir)
+	cfg := strings.Replace(tlsConfig(up.url(), "server.pem", "server.key", ""), "server:\n", "server:\n  https_redirect: true\n", 1)
+	g := startGatewayIn(t, dir, cfg)
+	noFollow := &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	r := do(t, noFollow, "POST", g.url("/orders/1?x=2"), strings.NewReader("body"), map[string]string{"Host": "api.example.com:8080"})
+	_, port, _ := net.SplitHostPort(g.https)
+	if want := "https://api.example.com:" + port + "/orders/1?x=2"; r.status != 308 || r.header.Get("Location") != want {
+		t.Errorf("got %d Location %q, want 308 %q", r.status, r.header.Get("Location"), want)
+	}
+	if strings.Contains(string(up.stderr.String()), "POST") {
+		t.Error("a cleartext request reached the upstream")
+	}
+}
+
 func TestTLSMinVersion13(t *testing.T) {
 	up := startUpstream(t, "u1")
 	dir := t.TempDir()
