@@ -184,7 +184,9 @@ func (g *Gateway) Start(admin map[string]http.Handler) error {
 		srv := g.newServer(cfg, h, tlsOn)
 		g.servers = append(g.servers, srv)
 		if kind != "admin" {
-			l = newCapListener(l, &g.connCap, tlsOn, g.refusedConn)
+			cl := newCapListener(l, &g.connCap, tlsOn, g.refusedConn)
+			cl.onOpen, cl.onClose = g.metrics.ConnOpened, g.metrics.ConnClosed
+			l = cl
 		}
 		g.serveWG.Add(1)
 		go func() {

@@ -21,6 +21,8 @@ type capListener struct {
 	max      *atomic.Int64
 	tls      bool
 	onRefuse func(ip netip.Addr)
+	onOpen   func()
+	onClose  func()
 
 	mu     sync.Mutex
 	counts map[netip.Addr]int
@@ -54,6 +56,9 @@ func (l *capListener) Accept() (net.Conn, error) {
 		}
 		l.counts[ip]++
 		l.mu.Unlock()
+		if l.onOpen != nil {
+			l.onOpen()
+		}
 		return &cappedConn{Conn: c, release: func() { l.release(ip) }}, nil
 	}
 }
@@ -73,6 +78,9 @@ func (l *capListener) refuse(c net.Conn, ip netip.Addr) {
 }
 
 func (l *capListener) release(ip netip.Addr) {
+	if l.onClose != nil {
+		l.onClose()
+	}
 	l.mu.Lock()
 	if n := l.counts[ip] - 1; n > 0 {
 		l.counts[ip] = n

@@ -152,6 +152,8 @@ func (s *Snapshot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rw := &recorder{ResponseWriter: w}
 	metrics := s.unmatched
+	g.metrics.RequestStarted()
+	defer g.metrics.RequestDone()
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler { //nolint:errorlint // sentinel compared by identity, as net/http does

@@ -25,6 +25,8 @@ type Metrics struct {
 	dropped     *prometheus.CounterVec
 	connRefused prometheus.Counter
 	retries     *prometheus.CounterVec
+	connsOpen   prometheus.Gauge
+	inFlight    prometheus.Gauge
 }
 
 // TargetHealth is one upstream target's state, read at scrape time.
@@ -51,10 +53,12 @@ func NewMetrics(version string, health func() []TargetHealth) *Metrics {
 	m.tls = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_tls_handshakes_total", Help: "Completed TLS handshakes by version and key-exchange group."}, []string{"version", "group"})
 	m.dropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_events_dropped_total", Help: "Security events dropped because a sink's queue was full."}, []string{"sink"})
 	m.connRefused = prometheus.NewCounter(prometheus.CounterOpts{Name: "rampart_connections_refused_total", Help: "Connections closed by the per-IP connection cap."})
+	m.connsOpen = prometheus.NewGauge(prometheus.GaugeOpts{Name: "rampart_connections_open", Help: "Client connections open on the traffic listeners."})
+	m.inFlight = prometheus.NewGauge(prometheus.GaugeOpts{Name: "rampart_requests_in_flight", Help: "Requests being served."})
 	m.retries = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_upstream_retries_total", Help: "Upstream retries by upstream and result (done, budget_exhausted)."}, []string{"upstream", "result"})
 	info := prometheus.NewGauge(prometheus.GaugeOpts{Name: "rampart_build_info", Help: "Build information.", ConstLabels: prometheus.Labels{"version": version}})
 	info.Set(1)
-	m.reg.MustRegister(m.requests, m.duration, m.upstreamDur, m.refusals, m.reloads, m.lastReload, m.configOK, m.tls, m.dropped, m.connRefused, m.retries, info,
+	m.reg.MustRegister(m.requests, m.duration, m.upstreamDur, m.refusals, m.reloads, m.lastReload, m.configOK, m.tls, m.dropped, m.connRefused, m.retries, m.connsOpen, m.inFlight, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if health != nil {
 		m.reg.MustRegister(&healthCollector{health: health})
@@ -90,6 +94,18 @@ func (m *Metrics) EventDropped(sink string) { m.dropped.WithLabelValues(sink).In
 
 // ConnectionRefused counts one connection closed by the per-IP cap.
 func (m *Metrics) ConnectionRefused() { m.connRefused.Inc() }
+
+// ConnOpened and ConnClosed track open client connections.
+func (m *Metrics) ConnOpened() { m.connsOpen.Inc() }
+
+// ConnClosed is the counterpart of ConnOpened.
+func (m *Metrics) ConnClosed() { m.connsOpen.Dec() }
+
+// RequestStarted and RequestDone track requests in flight.
+func (m *Metrics) RequestStarted() { m.inFlight.Inc() }
+
+// RequestDone is the counterpart of RequestStarted.
+func (m *Metrics) RequestDone() { m.inFlight.Dec() }
 
 // Retry counts one retry decision.
 func (m *Metrics) Retry(upstream, result string) { m.retries.WithLabelValues(upstream, result).Inc() }

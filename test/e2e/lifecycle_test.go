@@ -383,7 +383,9 @@ func TestAdminAPI(t *testing.T) {
 	}
 	auth := map[string]string{"Authorization": "Bearer t0ken-value"}
 	get(t, g.url("/v1/orders"))
-	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready", "/config": "file:admin.token", "/config/status": `"ok": true`, "/metrics": `rampart_requests_total{code="200",route="orders"}`} {
+	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready", "/config": "file:admin.token", "/config/status": `"ok": true`,
+		"/metrics": `rampart_requests_total{code="200",route="orders"}`, "/metrics#conns": "rampart_connections_open 1", "/metrics#inflight": "rampart_requests_in_flight 0"} {
+		path, _, _ = strings.Cut(path, "#")
 		r := do(t, client, "GET", base+path, nil, auth)
 		if r.status != 200 || !strings.Contains(string(r.body), want) {
 			t.Errorf("%s: %d, want %q in %s", path, r.status, want, tail(string(r.body), 300))
