@@ -20,8 +20,9 @@ var spoofable = []string{
 // the caller's identity; inbound ones are always removed.
 const IdentityPrefix = "X-Rampart-"
 
-// hopByHop are connection-specific headers (RFC 9110 §7.6.1).
-var hopByHop = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
+// HopByHop are connection-specific headers (RFC 9110 §7.6.1), never
+// forwarded in either direction.
+var HopByHop = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
 
 // Sanitize removes hop-by-hop, spoofable and identity headers from h in
 // place. It returns the upgrade protocol to pass on ("websocket") when the
@@ -44,7 +45,7 @@ func Sanitize(r *http.Request) (upgrade string) {
 			}
 		}
 	}
-	for _, k := range hopByHop {
+	for _, k := range HopByHop {
 		delete(h, k)
 	}
 	for _, k := range spoofable {

@@ -283,9 +283,6 @@ func newOutbound(ctx context.Context, r *http.Request, t *Target, path string, h
 	return out.WithContext(ctx)
 }
 
-// hopHeaders are connection-specific (RFC 9110 §7.6.1) and never forwarded.
-var hopHeaders = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
-
 // RemoveHopHeaders deletes hop-by-hop headers, including those named in
 // Connection, from h.
 func RemoveHopHeaders(h http.Header) {
@@ -296,7 +293,7 @@ func RemoveHopHeaders(h http.Header) {
 			}
 		}
 	}
-	for _, k := range hopHeaders {
+	for _, k := range guard.HopByHop {
 		delete(h, k)
 	}
 }
