@@ -5,6 +5,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/rampart-gw/rampart/internal/route"
 )
 
 // Load reads, decodes and validates the config file at path. On failure
@@ -56,6 +58,10 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 	applyDefaults(cfg)
 	return cfg, nil
 }
+
+// MatchRule returns the compiled match rule of routes[i], built once by
+// validation, so the gateway never parses patterns or hosts again.
+func (c *Config) MatchRule(i int) route.Rule { return c.rules[i] }
 
 // Pos returns the position of the value at path, or of its nearest
 // ancestor present in the file.

@@ -1,5 +1,7 @@
 package config
 
+import "github.com/rampart-gw/rampart/internal/route"
+
 // The config vocabulary of DESIGN.md §3. Struct tags:
 //
 //	yaml:"name[,required]" json:"name[,omitempty"  the key, and whether it must be present
@@ -25,6 +27,7 @@ type Config struct {
 	BaseDir string `yaml:"-" json:"-"`
 
 	positions map[string]Pos
+	rules     []route.Rule // routes[i]'s match rule, built by validation
 }
 
 // Server configures the client-facing side.

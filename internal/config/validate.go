@@ -393,6 +393,7 @@ func (v *validator) routes() {
 	c := v.cfg
 	names := map[string]int{}
 	b := route.NewBuilder()
+	c.rules = make([]route.Rule, len(c.Routes))
 	for i, r := range c.Routes {
 		base := fmt.Sprintf("routes[%d]", i)
 		if r == nil {
@@ -413,6 +414,7 @@ func (v *validator) routes() {
 			v.errorf(base+".policy", "unknown policy %q%s", r.Policy, suggest(r.Policy, append(sortedKeys(c.Policies), PublicPolicy)))
 		}
 		rule, ok := v.matchRule(i, r)
+		c.rules[i] = rule
 		if ok {
 			for _, cf := range b.Add(rule) {
 				v.errorf(fmt.Sprintf("%s.match.paths[%d]", base, cf.PatternIndex), "route %q %v (route %q at %s)",

@@ -95,23 +95,7 @@ func (g *Gateway) build(cfg *config.Config) (s *Snapshot, err error) {
 	}
 	b := route.NewBuilder()
 	for i, r := range cfg.Routes {
-		rule := route.Rule{ID: i, Headers: r.Match.Headers}
-		for _, h := range r.Match.Hosts {
-			nh, _ := route.NormalizeHost(h)
-			rule.Hosts = append(rule.Hosts, nh)
-		}
-		for _, p := range r.Match.Paths {
-			pat, perr := route.ParsePattern(p)
-			if perr != nil {
-				return nil, fmt.Errorf("route %s: %w", r.Name, perr)
-			}
-			rule.Patterns = append(rule.Patterns, pat)
-		}
-		for _, m := range r.Match.Methods {
-			bit, _ := route.ParseMethod(m)
-			rule.Methods |= bit
-		}
-		if c := b.Add(rule); len(c) > 0 {
+		if c := b.Add(cfg.MatchRule(i)); len(c) > 0 {
 			return nil, fmt.Errorf("route %s: %w", r.Name, c[0])
 		}
 		stages, serr := routeStages(cfg, r)
