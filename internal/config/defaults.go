@@ -17,6 +17,10 @@ const (
 	DefaultResponseHeader      = 15 * time.Second
 	DefaultMaxIdleConns        = 256
 	DefaultHSTSMaxAge          = 365 * 24 * time.Hour
+	DefaultStoreSync           = 2 * time.Second
+	DefaultAssertionTTL        = 60 * time.Second
+	DefaultKeyRotation         = 24 * time.Hour
+	DefaultTokenBytes          = 8 << 10
 )
 
 func setDur(d *Duration, v time.Duration) {
@@ -75,6 +79,17 @@ func applyDefaults(c *Config) {
 	if len(c.Events.Sinks) == 0 {
 		c.Events.Sinks = []EventSink{{Type: "jsonl", Path: "stderr"}}
 	}
+	if st := c.Store; st != nil {
+		setDur(&st.SyncInterval, DefaultStoreSync)
+	}
+	setDur(&c.Identity.AssertionTTL, DefaultAssertionTTL)
+	setDur(&c.Identity.KeyRotation, DefaultKeyRotation)
+	if c.Identity.Issuer == "" {
+		c.Identity.Issuer = "rampart"
+	}
+	for _, a := range c.Authenticators {
+		authenticatorDefaults(a)
+	}
 	for _, u := range c.Upstreams {
 		for i := range u.Targets {
 			setInt(&u.Targets[i].Weight, 1)
@@ -123,4 +138,35 @@ func applyDefaults(c *Config) {
 			u.TLS.MinVersion = "1.2"
 		}
 	}
+}
+
+func authenticatorDefaults(a *Authenticator) {
+	switch a.Type {
+	case "jwt", "oidc":
+		if len(a.Algorithms) == 0 {
+			a.Algorithms = []string{"RS256", "ES256"}
+		}
+		setDur(&a.ClockSkew, 30*time.Second)
+		setDur(&a.JWKSRefresh, 5*time.Minute)
+		setDur(&a.JWKSStaleFor, time.Hour)
+		setDur(&a.CacheTTL, 5*time.Minute)
+	case "oauth2_introspection":
+		setDur(&a.CacheTTL, 60*time.Second)
+		setDur(&a.NegativeCacheTTL, 10*time.Second)
+	case "api_key":
+		if a.In == "" {
+			a.In = "header:X-API-Key"
+		}
+	case "mtls":
+		if a.ConsumerFrom == "" {
+			a.ConsumerFrom = "subject_cn"
+		}
+	}
+	if a.ConsumerClaim == "" && a.Type != "api_key" && a.Type != "mtls" {
+		a.ConsumerClaim = "sub"
+	}
+	if a.MaxTokenBytes == 0 && a.Type != "api_key" && a.Type != "mtls" {
+		a.MaxTokenBytes = DefaultTokenBytes
+	}
+	setDur(&a.Timeout, 5*time.Second)
 }

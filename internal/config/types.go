@@ -12,14 +12,18 @@ import "github.com/rampart-gw/rampart/internal/route"
 
 // Config is one decoded, validated config file.
 type Config struct {
-	Version   int                  `yaml:"version,required" json:"version,omitempty" doc:"Config format version; always 1."`
-	Server    Server               `yaml:"server" json:"server,omitempty" doc:"Client-facing listeners and their limits."`
-	Admin     Admin                `yaml:"admin" json:"admin,omitempty" doc:"The admin API listener."`
-	AccessLog AccessLog            `yaml:"access_log" json:"access_log,omitempty" doc:"One JSON line per request."`
-	Events    Events               `yaml:"events" json:"events,omitempty" doc:"Where security events go."`
-	Upstreams map[string]*Upstream `yaml:"upstreams" json:"upstreams,omitempty" doc:"Named pools of backend targets."`
-	Policies  map[string]*Policy   `yaml:"policies" json:"policies,omitempty" doc:"Named bundles of checks that routes refer to. 'public' is built in."`
-	Routes    []*Route             `yaml:"routes" json:"routes,omitempty" doc:"Routes, matched most specific first."`
+	Version        int                       `yaml:"version,required" json:"version,omitempty" doc:"Config format version; always 1."`
+	Server         Server                    `yaml:"server" json:"server,omitempty" doc:"Client-facing listeners and their limits."`
+	Admin          Admin                     `yaml:"admin" json:"admin,omitempty" doc:"The admin API listener."`
+	AccessLog      AccessLog                 `yaml:"access_log" json:"access_log,omitempty" doc:"One JSON line per request."`
+	Events         Events                    `yaml:"events" json:"events,omitempty" doc:"Where security events go."`
+	Store          *Store                    `yaml:"store" json:"store,omitempty" doc:"Where consumers and API keys live. Default: no store (consumers from this file only)."`
+	Identity       Identity                  `yaml:"identity" json:"identity,omitempty" doc:"The signed identity assertion sent to upstreams."`
+	Upstreams      map[string]*Upstream      `yaml:"upstreams" json:"upstreams,omitempty" doc:"Named pools of backend targets."`
+	Authenticators map[string]*Authenticator `yaml:"authenticators" json:"authenticators,omitempty" doc:"Named authenticators that policies list under authenticate."`
+	Consumers      []*Consumer               `yaml:"consumers" json:"consumers,omitempty" doc:"Consumers known from this file; on an id also in the store, this file wins."`
+	Policies       map[string]*Policy        `yaml:"policies" json:"policies,omitempty" doc:"Named bundles of checks that routes refer to. 'public' is built in."`
+	Routes         []*Route                  `yaml:"routes" json:"routes,omitempty" doc:"Routes, matched most specific first."`
 
 	// File is the path the config was read from; BaseDir resolves
 	// relative paths in it.
@@ -191,8 +195,70 @@ type UpstreamTLS struct {
 
 // Policy is a named bundle of checks. Later stages add their sections here.
 type Policy struct {
-	Validate *Validate `yaml:"validate" json:"validate,omitempty"`
-	Pos      Pos       `yaml:"-" json:"-"`
+	Authenticate []string  `yaml:"authenticate" json:"authenticate,omitempty" doc:"Authenticator names, any of which may accept the request; empty allows anonymous requests."`
+	Validate     *Validate `yaml:"validate" json:"validate,omitempty"`
+	Pos          Pos       `yaml:"-" json:"-"`
+}
+
+// Store configures where consumers and API keys are kept.
+type Store struct {
+	Driver       string   `yaml:"driver,required" json:"driver,omitempty" enum:"embedded|postgres" doc:"embedded: one local file, nothing to install; postgres: shared by several gateways."`
+	Path         string   `yaml:"path" json:"path,omitempty" doc:"embedded: the database file, created when missing."`
+	DSN          *Secret  `yaml:"dsn" json:"dsn,omitempty" doc:"postgres: the connection string, as env:NAME or file:PATH."`
+	SyncInterval Duration `yaml:"sync_interval" json:"sync_interval,omitempty" doc:"How often the gateway picks up key and consumer changes; the bound on how long a revoked key keeps working. Default 2s."`
+	HashKey      *Secret  `yaml:"hash_key" json:"hash_key,omitempty" doc:"Optional pepper for the keyed hash of API keys (HMAC-SHA256); keeps a stolen database from confirming keys. Set it before creating keys: changing it invalidates them."`
+	Pos          Pos      `yaml:"-" json:"-"`
+}
+
+// Identity configures what the gateway tells upstreams about the caller.
+type Identity struct {
+	AssertionTTL Duration `yaml:"assertion_ttl" json:"assertion_ttl,omitempty" doc:"Lifetime of X-Rampart-Assertion. Default 60s."`
+	Issuer       string   `yaml:"issuer" json:"issuer,omitempty" doc:"iss of the assertion. Default rampart."`
+	KeyRotation  Duration `yaml:"key_rotation" json:"key_rotation,omitempty" doc:"How often the assertion signing key is replaced; the old key stays in the JWKS for one more period. Default 24h."`
+}
+
+// Authenticator is one way to establish who is calling. Type selects
+// which of the other keys apply.
+type Authenticator struct {
+	Type string `yaml:"type,required" json:"type,omitempty" enum:"jwt|oidc|oauth2_introspection|api_key|mtls"`
+
+	// jwt, oidc
+	Issuer        string   `yaml:"issuer" json:"issuer,omitempty" doc:"jwt, oidc: the exact iss every token must carry; oidc discovers its JWKS from it."`
+	JWKSURI       string   `yaml:"jwks_uri" json:"jwks_uri,omitempty" doc:"jwt: where the signing keys are published (https, or http on loopback)."`
+	Audiences     []string `yaml:"audiences" json:"audiences,omitempty" doc:"jwt, oidc: a token's aud must contain one of these."`
+	Algorithms    []string `yaml:"algorithms" json:"algorithms,omitempty" doc:"jwt, oidc: accepted signature algorithms (RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA). Default [RS256, ES256]. none and HMAC are never accepted."`
+	ClockSkew     Duration `yaml:"clock_skew" json:"clock_skew,omitempty" doc:"jwt, oidc: leeway for exp, nbf and iat. Default 30s, at most 5m."`
+	ConsumerClaim string   `yaml:"consumer_claim" json:"consumer_claim,omitempty" doc:"jwt, oidc, oauth2_introspection: the claim naming the consumer. Default sub."`
+	MaxTokenBytes Size     `yaml:"max_token_bytes" json:"max_token_bytes,omitempty" doc:"jwt, oidc, oauth2_introspection: longer tokens are refused unread. Default 8KiB."`
+	JWKSRefresh   Duration `yaml:"jwks_refresh" json:"jwks_refresh,omitempty" doc:"jwt, oidc: refresh interval when the JWKS response sets no max-age. Default 5m."`
+	JWKSStaleFor  Duration `yaml:"jwks_stale_for" json:"jwks_stale_for,omitempty" doc:"jwt, oidc: how long keys stay usable when the IdP cannot be reached; after that requests get 503. Default 1h."`
+	CacheTTL      Duration `yaml:"cache_ttl" json:"cache_ttl,omitempty" doc:"jwt, oidc: verified tokens are cached by a hash of the whole token for at most this long and never past their exp. oauth2_introspection: cap on caching an active result. Default 5m for jwt, 60s for introspection; 0 keeps the default."`
+
+	// oauth2_introspection
+	Endpoint         string   `yaml:"endpoint" json:"endpoint,omitempty" doc:"oauth2_introspection: the RFC 7662 endpoint."`
+	ClientID         string   `yaml:"client_id" json:"client_id,omitempty" doc:"oauth2_introspection: the gateway's client id at the endpoint."`
+	ClientSecret     *Secret  `yaml:"client_secret" json:"client_secret,omitempty" doc:"oauth2_introspection: as env:NAME or file:PATH."`
+	NegativeCacheTTL Duration `yaml:"negative_cache_ttl" json:"negative_cache_ttl,omitempty" doc:"oauth2_introspection: how long an inactive result is remembered. Default 10s."`
+	Timeout          Duration `yaml:"timeout" json:"timeout,omitempty" doc:"oidc, jwt, oauth2_introspection: timeout of one call to the IdP. Default 5s."`
+
+	// api_key
+	In string `yaml:"in" json:"in,omitempty" doc:"api_key: where the key is: header:NAME, query:NAME or cookie:NAME. Default header:X-API-Key."`
+
+	// mtls
+	ConsumerFrom string `yaml:"consumer_from" json:"consumer_from,omitempty" enum:"subject_cn|san_uri|san_dns|fingerprint" doc:"mtls: which part of the verified client certificate names the consumer. Default subject_cn."`
+	CRLFile      string `yaml:"crl_file" json:"crl_file,omitempty" doc:"mtls: a PEM or DER CRL; certificates it lists are refused. Reloaded with the config."`
+
+	Pos Pos `yaml:"-" json:"-"`
+}
+
+// Consumer is a caller the gateway knows by id.
+type Consumer struct {
+	ID         string            `yaml:"id,required" json:"id,omitempty"`
+	Roles      []string          `yaml:"roles" json:"roles,omitempty"`
+	Scopes     []string          `yaml:"scopes" json:"scopes,omitempty" doc:"Scopes granted to the consumer whatever the credential."`
+	Attributes map[string]string `yaml:"attributes" json:"attributes,omitempty"`
+	Disabled   bool              `yaml:"disabled" json:"disabled,omitempty" doc:"Refuse every credential of this consumer."`
+	Pos        Pos               `yaml:"-" json:"-"`
 }
 
 // Validate holds request body guards.
@@ -207,7 +273,9 @@ type Route struct {
 	Upstream string   `yaml:"upstream,required" json:"upstream,omitempty"`
 	Policy   string   `yaml:"policy,required" json:"policy,omitempty" doc:"A policy name, or 'public' for anonymous access."`
 	Rewrite  *Rewrite `yaml:"rewrite" json:"rewrite,omitempty"`
-	Pos      Pos      `yaml:"-" json:"-"`
+	// ForwardAuthorization passes the client's Authorization header on.
+	ForwardAuthorization bool `yaml:"forward_authorization" json:"forward_authorization,omitempty" doc:"Send the client's Authorization header upstream. Off by default: upstreams get X-Rampart-Assertion instead."`
+	Pos                  Pos  `yaml:"-" json:"-"`
 }
 
 // Match selects requests.

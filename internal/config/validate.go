@@ -48,6 +48,7 @@ func (v *validator) validate() {
 	for _, name := range sortedKeys(c.Upstreams) {
 		v.upstream(name, c.Upstreams[name])
 	}
+	v.identity()
 	for _, name := range sortedKeys(c.Policies) {
 		v.policy(name, c.Policies[name])
 	}
@@ -381,7 +382,11 @@ func (v *validator) policy(name string, p *Policy) {
 	if !nameRE.MatchString(name) {
 		v.keyErrorf(base, "policy name %q must be letters, digits, '.', '_' or '-'", name)
 	}
-	if p == nil || p.Validate == nil {
+	if p == nil {
+		return
+	}
+	v.policyAuthenticate(base, p)
+	if p.Validate == nil {
 		return
 	}
 	if limit := v.cfg.Server.Limits.MaxBodyBytes; limit != 0 && p.Validate.MaxBodyBytes > limit {
