@@ -25,6 +25,8 @@ type Metrics struct {
 	dropped     *prometheus.CounterVec
 	connRefused prometheus.Counter
 	retries     *prometheus.CounterVec
+	authn       *prometheus.CounterVec
+	idp         *prometheus.CounterVec
 	connsOpen   prometheus.Gauge
 	inFlight    prometheus.Gauge
 }
@@ -58,6 +60,9 @@ func NewMetrics(version string, health func() []TargetHealth) *Metrics {
 	m.retries = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_upstream_retries_total", Help: "Upstream retries by upstream and result (done, budget_exhausted)."}, []string{"upstream", "result"})
 	info := prometheus.NewGauge(prometheus.GaugeOpts{Name: "rampart_build_info", Help: "Build information.", ConstLabels: prometheus.Labels{"version": version}})
 	info.Set(1)
+	m.authn = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_authn_total", Help: "Authentication outcomes by authenticator and result (accepted, invalid, unavailable, missing)."}, []string{"authenticator", "result"})
+	m.idp = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_idp_fetches_total", Help: "Fetches of IdP documents (JWKS, discovery, introspection) by authenticator and result."}, []string{"authenticator", "result"})
+	m.reg.MustRegister(m.authn, m.idp)
 	m.reg.MustRegister(m.requests, m.duration, m.upstreamDur, m.refusals, m.reloads, m.lastReload, m.configOK, m.tls, m.dropped, m.connRefused, m.retries, m.connsOpen, m.inFlight, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if health != nil {
@@ -106,6 +111,12 @@ func (m *Metrics) RequestStarted() { m.inFlight.Inc() }
 
 // RequestDone is the counterpart of RequestStarted.
 func (m *Metrics) RequestDone() { m.inFlight.Dec() }
+
+// Authn counts one authentication outcome.
+func (m *Metrics) Authn(authenticator, result string) { m.authn.WithLabelValues(authenticator, result).Inc() }
+
+// IdPFetch counts one call to an identity provider.
+func (m *Metrics) IdPFetch(authenticator, result string) { m.idp.WithLabelValues(authenticator, result).Inc() }
 
 // Retry counts one retry decision.
 func (m *Metrics) Retry(upstream, result string) { m.retries.WithLabelValues(upstream, result).Inc() }

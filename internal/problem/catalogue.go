@@ -43,10 +43,16 @@ var (
 	Unauthorized = Type{Slug: "unauthorized", Title: "Authentication required", Status: http.StatusUnauthorized,
 		Cause: "The request carries no valid credentials for this endpoint.",
 		Fix:   "Send the credentials described in the `WWW-Authenticate` response header."}
+	InvalidCredentials = Type{Slug: "invalid-credentials", Title: "Credentials refused", Status: http.StatusUnauthorized,
+		Cause: "The request carries a token, key or certificate that the gateway refused: expired, not yet valid, for another audience or issuer, revoked, or not signed by a trusted key. `detail` and the `WWW-Authenticate` header say which check failed, never more.",
+		Fix:   "Obtain a fresh token or key from your identity provider or API operator and retry."}
+	IdentityUnavailable = Type{Slug: "identity-provider-unavailable", Title: "Identity provider unavailable", Status: http.StatusServiceUnavailable,
+		Cause: "The gateway could not reach the identity provider needed to check the credentials (its signing keys or its introspection endpoint), so it neither accepted nor refused them.",
+		Fix:   "Retry after the time given in `Retry-After`; the credentials themselves may be fine."}
 )
 
 // Catalogue lists every problem type, in documentation order.
 func Catalogue() []Type {
-	return []Type{BadRequest, Unauthorized, NotFound, MethodNotAllowed, PayloadTooLarge, RequestTimeout, HeadersTooLarge,
-		TooManyConnections, BadGateway, NoHealthyUpstream, GatewayTimeout, Unavailable, Internal}
+	return []Type{BadRequest, Unauthorized, InvalidCredentials, NotFound, MethodNotAllowed, PayloadTooLarge, RequestTimeout, HeadersTooLarge,
+		TooManyConnections, BadGateway, NoHealthyUpstream, GatewayTimeout, IdentityUnavailable, Unavailable, Internal}
 }

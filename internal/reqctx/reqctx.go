@@ -7,6 +7,7 @@ import (
 	"context"
 	"net/http"
 	"net/netip"
+	"time"
 
 	"github.com/rampart-gw/rampart/internal/observe"
 	"github.com/rampart-gw/rampart/internal/problem"
@@ -41,9 +42,26 @@ type State struct {
 	// BodyTimedOut is set when the body did not arrive in time.
 	BodyTimedOut bool
 
+	// Identity is who the request was authenticated as; nil when
+	// anonymous. Set by the authenticate stage, read by later ones.
+	Identity *Identity
+
 	Events *observe.Bus
 	// Refused is called once per refusal for metrics; may be nil.
 	Refused func(reason string)
+}
+
+// Identity is an authenticated caller.
+type Identity struct {
+	Consumer      string            // the consumer id
+	Authenticator string            // the configured authenticator's name
+	Method        string            // jwt, oidc, oauth2_introspection, api_key, mtls
+	Scopes        []string          // from the credential and the consumer record
+	Roles         []string          // from the consumer record
+	Attributes    map[string]string // from the consumer record
+	Claims        map[string]any    // token claims, when a token authenticated
+	KeyID         string            // the API key id, when a key authenticated
+	ExpiresAt     time.Time         // when the credential stops being valid; zero if never
 }
 
 // With returns a context carrying st.

@@ -1,0 +1,275 @@
+package jwt
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v3/jwk"
+
+	"github.com/rampart-gw/rampart/internal/authn"
+	"github.com/rampart-gw/rampart/internal/authn/jwks"
+)
+
+const issuer = "https://idp.test"
+
+type keys struct {
+	rsa, rsaOther *rsa.PrivateKey
+	ec            *ecdsa.PrivateKey
+}
+
+func newKeys(t testing.TB) *keys {
+	r1, _ := rsa.GenerateKey(rand.Reader, 2048)
+	r2, _ := rsa.GenerateKey(rand.Reader, 2048)
+	e, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	return &keys{rsa: r1, rsaOther: r2, ec: e}
+}
+
+// jwksServer serves the public halves of k over real HTTP.
+func jwksServer(t testing.TB, k *keys) *httptest.Server {
+	set := jwk.NewSet()
+	for kid, pub := range map[string]any{"rsa1": &k.rsa.PublicKey, "ec1": &k.ec.PublicKey} {
+		jk, err := jwk.Import(pub)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = jk.Set(jwk.KeyIDKey, kid)
+		_ = set.AddKey(jk)
+	}
+	body, _ := json.Marshal(set)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "max-age=300")
+		_, _ = w.Write(body)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func token(hdr, claims map[string]any, sign func([]byte) []byte) string {
+	hb, _ := json.Marshal(hdr)
+	cb, _ := json.Marshal(claims)
+	input := b64.EncodeToString(hb) + "." + b64.EncodeToString(cb)
+	return input + "." + b64.EncodeToString(sign([]byte(input)))
+}
+
+func rs256(k *rsa.PrivateKey) func([]byte) []byte {
+	return func(in []byte) []byte {
+		h := sha256.Sum256(in)
+		sig, _ := rsa.SignPKCS1v15(rand.Reader, k, crypto.SHA256, h[:])
+		return sig
+	}
+}
+
+func es256(k *ecdsa.PrivateKey, highS bool) func([]byte) []byte {
+	return func(in []byte) []byte {
+		h := sha256.Sum256(in)
+		r, s, _ := ecdsa.Sign(rand.Reader, k, h[:])
+		half := new(big.Int).Rsh(k.Curve.Params().N, 1)
+		if (s.Cmp(half) > 0) != highS { // put s in the asked half
+			s = new(big.Int).Sub(k.Curve.Params().N, s)
+		}
+		out := make([]byte, 64)
+		r.FillBytes(out[:32])
+		s.FillBytes(out[32:])
+		return out
+	}
+}
+
+func claimsNow(now time.Time) map[string]any {
+	return map[string]any{"iss": issuer, "aud": "orders", "sub": "alice", "scope": "orders:read orders:write",
+		"exp": now.Add(time.Hour).Unix(), "iat": now.Unix(), "nbf": now.Add(-time.Minute).Unix()}
+}
+
+func with(m map[string]any, kv ...any) map[string]any {
+	out := map[string]any{}
+	for k, v := range m {
+		out[k] = v
+	}
+	for i := 0; i < len(kv); i += 2 {
+		if kv[i+1] == nil {
+			delete(out, kv[i].(string))
+			continue
+		}
+		out[kv[i].(string)] = kv[i+1]
+	}
+	return out
+}
+
+func newAuth(t testing.TB, srv *httptest.Server, now time.Time) *Authenticator {
+	set := jwks.New(jwks.Options{Name: "corp", JWKSURI: srv.URL, Refresh: time.Minute, StaleFor: time.Hour, Timeout: 2 * time.Second})
+	set.Start()
+	t.Cleanup(set.Close)
+	return New(Options{Name: "corp", Method: "jwt", Issuer: issuer, Audiences: []string{"orders"}, Algorithms: []string{"RS256", "ES256"},
+		ClockSkew: 30 * time.Second, ConsumerClaim: "sub", MaxTokenBytes: 8 << 10, CacheTTL: 5 * time.Minute, Keys: set,
+		Now: func() time.Time { return now }})
+}
+
+func request(tok string) *http.Request {
+	r := httptest.NewRequest(http.MethodGet, "/v1/orders", nil)
+	r.Header.Set("Authorization", "Bearer "+tok)
+	return r
+}
+
+func TestAttacks(t *testing.T) {
+	k := newKeys(t)
+	srv := jwksServer(t, k)
+	now := time.Now()
+	a := newAuth(t, srv, now)
+	c := claimsNow(now)
+	rsaHdr := map[string]any{"alg": "RS256", "kid": "rsa1", "typ": "JWT"}
+	ecHdr := map[string]any{"alg": "ES256", "kid": "ec1"}
+	pubPEM := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: must(x509.MarshalPKIXPublicKey(&k.rsa.PublicKey))})
+	hs256 := func(secret []byte) func([]byte) []byte {
+		return func(in []byte) []byte { m := hmac.New(sha256.New, secret); m.Write(in); return m.Sum(nil) }
+	}
+	attackerJWK, _ := jwk.Import(&k.rsaOther.PublicKey)
+	valid := token(rsaHdr, c, rs256(k.rsa))
+
+	tests := []struct {
+		name, tok, reason string
+	}{
+		{"valid RS256", valid, ""},
+		{"valid ES256", token(ecHdr, c, es256(k.ec, false)), ""},
+		{"alg none", token(with(rsaHdr, "alg", "none"), c, func([]byte) []byte { return nil }), "bad_alg"},
+		{"alg none, empty signature part", strings.TrimSuffix(token(with(rsaHdr, "alg", "none"), c, func([]byte) []byte { return nil }), "."), "malformed"},
+		{"RS256 to HS256 with the public key as secret", token(with(rsaHdr, "alg", "HS256"), c, hs256(pubPEM)), "bad_alg"},
+		{"unknown kid", token(with(rsaHdr, "kid", "nope"), c, rs256(k.rsa)), "unknown_key"},
+		{"kid path traversal", token(with(rsaHdr, "kid", "../../../../dev/null"), c, rs256(k.rsa)), "unknown_key"},
+		{"jku elsewhere", token(with(rsaHdr, "jku", "https://evil.test/keys"), c, rs256(k.rsaOther)), "foreign_key_source"},
+		{"x5u elsewhere", token(with(rsaHdr, "x5u", "https://evil.test/cert"), c, rs256(k.rsaOther)), "foreign_key_source"},
+		{"embedded jwk", token(with(rsaHdr, "jwk", attackerJWK), c, rs256(k.rsaOther)), "foreign_key_source"},
+		{"expired", token(rsaHdr, with(c, "exp", now.Add(-time.Minute).Unix()), rs256(k.rsa)), "expired"},
+		{"expired within skew is accepted", token(rsaHdr, with(c, "exp", now.Add(-10*time.Second).Unix()), rs256(k.rsa)), ""},
+		{"no exp", token(rsaHdr, with(c, "exp", nil), rs256(k.rsa)), "no_expiry"},
+		{"not yet valid", token(rsaHdr, with(c, "nbf", now.Add(time.Hour).Unix()), rs256(k.rsa)), "not_yet_valid"},
+		{"issued in the future", token(rsaHdr, with(c, "iat", now.Add(time.Hour).Unix()), rs256(k.rsa)), "issued_in_future"},
+		{"wrong issuer", token(rsaHdr, with(c, "iss", "https://other.test"), rs256(k.rsa)), "wrong_issuer"},
+		{"wrong audience", token(rsaHdr, with(c, "aud", "billing"), rs256(k.rsa)), "wrong_audience"},
+		{"audience list without ours", token(rsaHdr, with(c, "aud", []string{"billing", "ledger"}), rs256(k.rsa)), "wrong_audience"},
+		{"audience list with ours", token(rsaHdr, with(c, "aud", []string{"billing", "orders"}), rs256(k.rsa)), ""},
+		{"unknown crit", token(with(rsaHdr, "crit", []string{"exp-ext"}, "exp-ext", 1), c, rs256(k.rsa)), "unsupported_crit"},
+		{"truncated signature", valid[:len(valid)-10], "bad_signature"},
+		{"signature of another key", token(rsaHdr, c, rs256(k.rsaOther)), "bad_signature"},
+		{"claims changed after signing", strings.Split(valid, ".")[0] + "." + b64.EncodeToString(must(json.Marshal(with(c, "sub", "admin")))) + "." + strings.Split(valid, ".")[2], "bad_signature"},
+		{"ES256 high-S twin", token(ecHdr, c, es256(k.ec, true)), "bad_signature"},
+		{"RS256 header on the EC key", token(with(rsaHdr, "kid", "ec1"), c, rs256(k.rsa)), "bad_signature"},
+		{"no subject", token(rsaHdr, with(c, "sub", nil), rs256(k.rsa)), "no_consumer"},
+		{"DPoP-bound without proof", token(rsaHdr, with(c, "cnf", map[string]string{"jkt": "abc"}), rs256(k.rsa)), "dpop_required"},
+		{"certificate-bound without TLS", token(rsaHdr, with(c, "cnf", map[string]string{"x5t#S256": "abc"}), rs256(k.rsa)), "certificate_required"},
+		{"1 MiB token", "eyJ" + strings.Repeat("A", 1<<20), "too_large"},
+		{"not a JWT", "opaque-token", "malformed"},
+		{"typ of a DPoP proof", token(with(rsaHdr, "typ", "dpop+jwt"), c, rs256(k.rsa)), "bad_type"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			id, err := a.Authenticate(request(tt.tok))
+			if tt.reason == "" {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				if id.Consumer != "alice" || strings.Join(id.Scopes, " ") != "orders:read orders:write" {
+					t.Fatalf("identity %+v", id)
+				}
+				return
+			}
+			var f *authn.Failure
+			if !errors.As(err, &f) || f.Unavailable || f.Reason != tt.reason {
+				t.Fatalf("got %v, want refusal %s", err, tt.reason)
+			}
+			if strings.Contains(f.Description, "crypto") || strings.Contains(f.Description, "verification error") {
+				t.Fatalf("description leaks library text: %s", f.Description)
+			}
+		})
+	}
+}
+
+func TestCacheHonoursExpiry(t *testing.T) {
+	k := newKeys(t)
+	srv := jwksServer(t, k)
+	now := time.Now()
+	clock := now
+	a := newAuth(t, srv, now)
+	a.o.Now = func() time.Time { return clock }
+	tok := token(map[string]any{"alg": "ES256", "kid": "ec1"}, with(claimsNow(now), "exp", now.Add(2*time.Minute).Unix()), es256(k.ec, false))
+	for i := 0; i < 3; i++ {
+		id, err := a.Authenticate(request(tok))
+		if err != nil {
+			t.Fatal(err)
+		}
+		id.Scopes = append(id.Scopes, "mutated") // a caller's change must not reach the cache
+	}
+	if id, _ := a.Authenticate(request(tok)); len(id.Scopes) != 2 {
+		t.Fatalf("cached identity was mutated: %v", id.Scopes)
+	}
+	clock = now.Add(3 * time.Minute)
+	if _, err := a.Authenticate(request(tok)); err == nil {
+		t.Fatal("expired token served from the cache")
+	}
+}
+
+func TestUnreachableIdPIsUnavailable(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	srv.Close()
+	set := jwks.New(jwks.Options{Name: "corp", JWKSURI: srv.URL, Refresh: time.Minute, StaleFor: time.Hour, Timeout: time.Second})
+	set.Start()
+	defer set.Close()
+	k := newKeys(t)
+	a := New(Options{Name: "corp", Issuer: issuer, Audiences: []string{"orders"}, Algorithms: []string{"RS256"}, ConsumerClaim: "sub",
+		MaxTokenBytes: 8 << 10, Keys: set})
+	_, err := a.Authenticate(request(token(map[string]any{"alg": "RS256", "kid": "rsa1"}, claimsNow(time.Now()), rs256(k.rsa))))
+	var f *authn.Failure
+	if !errors.As(err, &f) || !f.Unavailable {
+		t.Fatalf("got %v, want unavailable", err)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+func BenchmarkAuthenticateCached(b *testing.B) {
+	k := newKeys(b)
+	srv := jwksServer(b, k)
+	a := newAuth(b, srv, time.Now())
+	r := request(token(map[string]any{"alg": "ES256", "kid": "ec1"}, claimsNow(time.Now()), es256(k.ec, false)))
+	if _, err := a.Authenticate(r); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := a.Authenticate(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkAuthenticateUncachedES256(b *testing.B) {
+	k := newKeys(b)
+	srv := jwksServer(b, k)
+	a := newAuth(b, srv, time.Now())
+	a.cache = nil
+	r := request(token(map[string]any{"alg": "ES256", "kid": "ec1"}, claimsNow(time.Now()), es256(k.ec, false)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := a.Authenticate(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
