@@ -42,6 +42,8 @@ Usage:
   rampart run -c rampart.yaml        serve; SIGHUP or a file change reloads
   rampart validate -c rampart.yaml   check a config: exit 0, or 1 with FILE:LINE:COL: message lines
   rampart demo                       gateway + built-in echo upstream on free loopback ports
+  rampart keys create|list|revoke|rotate --consumer ID [-c rampart.yaml]
+                                     manage API keys in the configured store
   rampart schema                     JSON Schema of the config, for editors
   rampart echo -listen ADDR          run the built-in echo upstream alone
   rampart version
@@ -64,6 +66,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdValidate(args, stdout, stderr)
 	case "demo":
 		return cmdDemo(args, stdout, stderr)
+	case "keys":
+		return cmdKeys(args, stdout, stderr)
 	case "schema":
 		b, err := config.Schema()
 		if err != nil {

@@ -23,11 +23,19 @@ type Source interface {
 	Status() gateway.ReloadStatus
 	Ready() bool
 	Reload(source string) error
+	// JWKS serves the public keys of the identity assertion.
+	JWKS() http.Handler
 }
+
+// JWKSPath is where upstreams fetch the keys that verify
+// X-Rampart-Assertion; it is the one admin path without the token.
+const JWKSPath = "/.well-known/jwks.json"
 
 // Handler returns the admin API.
 func Handler(g Source, metrics http.Handler) http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("GET "+JWKSPath, g.JWKS())
+	(&keysAPI{g: g, open: gateway.OpenDriver}).routes(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -60,7 +68,7 @@ func Handler(g Source, metrics http.Handler) http.Handler {
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		problem.Write(w, problem.New(problem.NotFound, "The admin API serves /healthz, /readyz, /config, /config/status, POST /config/reload and /metrics."), requestID(r))
+		problem.Write(w, problem.New(problem.NotFound, "The admin API serves /healthz, /readyz, /config, /config/status, POST /config/reload, /metrics, /keys and "+JWKSPath+"."), requestID(r))
 	})
 	return authenticate(g, mux)
 }
@@ -71,7 +79,7 @@ func authenticate(g Source, next http.Handler) http.Handler {
 		w.Header().Set("X-Request-Id", id)
 		r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
 		want := g.Config().Admin.Token.Value()
-		if want != "" {
+		if want != "" && r.URL.Path != JWKSPath { // public keys are public
 			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 			// Compare digests: constant time, and independent of length.
 			a, b := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(want))

@@ -70,7 +70,9 @@ func (v *validator) identity() {
 	if id.AssertionTTL != 0 && (id.AssertionTTL.D() < time.Second || id.AssertionTTL.D() > time.Hour) {
 		v.errorf("identity.assertion_ttl", "assertion_ttl %s must be between 1s and 1h", id.AssertionTTL.D())
 	}
-	if id.KeyRotation != 0 && id.KeyRotation.D() < time.Minute {
+	if ttl := max(id.AssertionTTL.D(), DefaultAssertionTTL); id.KeyRotation != 0 && id.KeyRotation.D() < 2*ttl {
+		v.errorf("identity.key_rotation", "key_rotation %s must be at least twice assertion_ttl (%s), so a signed assertion's key stays published while it is valid", id.KeyRotation.D(), ttl)
+	} else if id.KeyRotation != 0 && id.KeyRotation.D() < time.Minute {
 		v.errorf("identity.key_rotation", "key_rotation %s is below 1m", id.KeyRotation.D())
 	}
 }

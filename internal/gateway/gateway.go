@@ -13,7 +13,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rampart-gw/rampart/internal/authn/jwks"
 	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/identity"
+	"github.com/rampart-gw/rampart/internal/proxy"
+	"github.com/rampart-gw/rampart/internal/store"
 	"github.com/rampart-gw/rampart/internal/observe"
 )
 
@@ -32,7 +36,10 @@ type Gateway struct {
 	opts    Options
 	log     *slog.Logger
 	current atomic.Pointer[Snapshot]
-	pools   *poolSet
+	pools   *refSet[*proxy.Pool]
+	keySets *refSet[*jwks.Set]
+	stores  *refSet[*store.Directory]
+	signer  *identity.Signer
 	bus     *observe.Bus
 	access  *observe.AccessLog
 	metrics *observe.Metrics
@@ -54,6 +61,9 @@ type Gateway struct {
 	serveWG  sync.WaitGroup
 }
 
+// JWKS serves the public keys of X-Rampart-Assertion.
+func (g *Gateway) JWKS() http.Handler { return g.signer.JWKS() }
+
 // Addr is one bound listener.
 type Addr struct {
 	Kind string // http, https, admin
@@ -73,10 +83,17 @@ type ReloadStatus struct {
 // New compiles cfg and prepares logs, metrics and the event bus. Start
 // binds the listeners.
 func New(cfg *config.Config, opts Options) (*Gateway, error) {
-	g := &Gateway{opts: opts, log: opts.Log, pools: newPoolSet()}
+	g := &Gateway{opts: opts, log: opts.Log, pools: newRefSet(func(p *proxy.Pool) { p.Close() }),
+		keySets: newRefSet(func(s *jwks.Set) { s.Close() }),
+		stores:  newRefSet(func(d *store.Directory) { _ = d.Close() })}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
+	signer, err := identity.NewSigner(cfg.Identity.KeyRotation.D())
+	if err != nil {
+		return nil, err
+	}
+	g.signer = signer
 	g.metrics = observe.NewMetrics(opts.Version, g.health)
 	if !cfg.AccessLog.Disabled {
 		w, err := observe.OpenLines(cfg.AccessLog.Path, 100*time.Millisecond)
@@ -314,6 +331,7 @@ func restartOnly(old, cur *config.Config) error {
 		{"admin.disabled", old.Admin.Disabled, cur.Admin.Disabled},
 		{"access_log", old.AccessLog, cur.AccessLog},
 		{"events", old.Events, cur.Events},
+		{"identity.key_rotation", old.Identity.KeyRotation, cur.Identity.KeyRotation},
 	}
 	for _, c := range checks {
 		if !reflect.DeepEqual(c.a, c.b) {

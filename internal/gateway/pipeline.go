@@ -5,13 +5,14 @@ import (
 
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/guard"
+	"github.com/rampart-gw/rampart/internal/identity"
 )
 
 // routeStages returns a route's stages 4-15 of the request path
 // (DESIGN.md §1), in order. Stages 1-3 run before routing (Snapshot.ServeHTTP)
 // and stage 16, the proxy, is the final handler. A later capability adds
 // its stage here: one package, one line.
-func routeStages(cfg *config.Config, r *config.Route) ([]Stage, error) {
+func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity) ([]Stage, error) {
 	pol := cfg.Policies[r.Policy] // nil for the built-in public policy
 	var stages []Stage
 	// 4 IP and geo allow/deny          (threats)
@@ -21,12 +22,17 @@ func routeStages(cfg *config.Config, r *config.Route) ([]Stage, error) {
 	// 8 body guards: size, then content type and structure (threats)
 	stages = append(stages, &guard.BodyLimit{Max: bodyLimit(cfg, pol)})
 	// 9 authenticate                    (identity)
+	if pol != nil && len(pol.Authenticate) > 0 {
+		stages = append(stages, auth.stage(pol.Authenticate))
+	}
 	// 10 authorize                      (access)
 	// 11 consumer limits, quotas        (traffic)
 	// 12 schema validation              (threats)
 	// 13 WAF                            (threats)
 	// 14 cache lookup
 	// 15 request transform, identity to upstream
+	stages = append(stages, &identity.Stage{Signer: auth.signer, Issuer: cfg.Identity.Issuer, Audience: r.Upstream,
+		TTL: cfg.Identity.AssertionTTL.D(), ForwardAuthorization: r.ForwardAuthorization})
 	for _, s := range stages {
 		if s == nil {
 			return nil, fmt.Errorf("route %s: internal error: nil stage", r.Name)

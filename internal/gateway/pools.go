@@ -5,75 +5,77 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"sync"
-
-	"github.com/rampart-gw/rampart/internal/config"
-	"github.com/rampart-gw/rampart/internal/proxy"
 )
 
-// poolKey names a pool by its upstream name and a hash of its definition,
-// so a changed upstream starts fresh and an unchanged one keeps its health
-// and breaker state across reloads.
-type poolKey struct{ Name, Hash string }
+// resKey names a long-lived resource (an upstream pool, an IdP key set,
+// the store directory) by its config name and a hash of its definition,
+// so a changed definition starts fresh and an unchanged one keeps its
+// state (health, breakers, fetched keys) across reloads.
+type resKey struct{ Name, Hash string }
 
-func keyOf(name string, u *config.Upstream, baseDir string) poolKey {
+func keyOf(name string, def any, baseDir string) resKey {
 	b, _ := json.Marshal(struct {
-		U    *config.Upstream
+		D    any
 		Base string
-	}{u, baseDir})
+	}{def, baseDir})
 	sum := sha256.Sum256(b)
-	return poolKey{Name: name, Hash: hex.EncodeToString(sum[:8])}
+	return resKey{Name: name, Hash: hex.EncodeToString(sum[:8])}
 }
 
-// poolSet is a refcounted set of pools owned by the Gateway. A snapshot
-// acquires the pools it uses; the last release closes a pool.
-type poolSet struct {
+// refSet is a refcounted set of resources owned by the Gateway. A
+// snapshot acquires what it uses; the last release closes it.
+type refSet[V any] struct {
 	mu    sync.Mutex
-	pools map[poolKey]*pooled
+	items map[resKey]*ref[V]
+	close func(V)
 }
 
-type pooled struct {
-	pool *proxy.Pool
+type ref[V any] struct {
+	v    V
 	refs int
 }
 
-func newPoolSet() *poolSet { return &poolSet{pools: map[poolKey]*pooled{}} }
-
-func (s *poolSet) acquire(k poolKey, create func() (*proxy.Pool, error)) (*proxy.Pool, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if p, ok := s.pools[k]; ok {
-		p.refs++
-		return p.pool, nil
-	}
-	p, err := create()
-	if err != nil {
-		return nil, err
-	}
-	s.pools[k] = &pooled{pool: p, refs: 1}
-	return p, nil
+func newRefSet[V any](closeFn func(V)) *refSet[V] {
+	return &refSet[V]{items: map[resKey]*ref[V]{}, close: closeFn}
 }
 
-func (s *poolSet) release(k poolKey) {
+func (s *refSet[V]) acquire(k resKey, create func() (V, error)) (V, error) {
 	s.mu.Lock()
-	p, ok := s.pools[k]
+	defer s.mu.Unlock()
+	if r, ok := s.items[k]; ok {
+		r.refs++
+		return r.v, nil
+	}
+	v, err := create()
+	if err != nil {
+		return v, err
+	}
+	s.items[k] = &ref[V]{v: v, refs: 1}
+	return v, nil
+}
+
+func (s *refSet[V]) release(k resKey) {
+	s.mu.Lock()
+	r, ok := s.items[k]
+	last := ok && r.refs == 1
 	if ok {
-		p.refs--
-		if p.refs == 0 {
-			delete(s.pools, k)
+		r.refs--
+		if last {
+			delete(s.items, k)
 		}
 	}
 	s.mu.Unlock()
-	if ok && p.refs == 0 {
-		p.pool.Close()
+	if last {
+		s.close(r.v)
 	}
 }
 
-func (s *poolSet) all() []*proxy.Pool {
+func (s *refSet[V]) all() []V {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]*proxy.Pool, 0, len(s.pools))
-	for _, p := range s.pools {
-		out = append(out, p.pool)
+	out := make([]V, 0, len(s.items))
+	for _, r := range s.items {
+		out = append(out, r.v)
 	}
 	return out
 }

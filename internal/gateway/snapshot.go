@@ -27,7 +27,7 @@ type Snapshot struct {
 	loadedAt       time.Time
 	table          *route.Table
 	routes         []*compiledRoute
-	pools          []poolKey
+	releases       []func() // give back the shared resources acquired
 	trusted        guard.Trusted
 	maxHeaderBytes int
 	bodyTimeout    time.Duration
@@ -90,15 +90,19 @@ func (g *Gateway) build(cfg *config.Config) (s *Snapshot, err error) {
 		if perr != nil {
 			return nil, perr
 		}
-		s.pools = append(s.pools, k)
+		s.releases = append(s.releases, func() { g.pools.release(k) })
 		pools[name] = p
+	}
+	auth, err := g.compileIdentity(cfg, s)
+	if err != nil {
+		return nil, err
 	}
 	b := route.NewBuilder()
 	for i, r := range cfg.Routes {
 		if c := b.Add(cfg.MatchRule(i)); len(c) > 0 {
 			return nil, fmt.Errorf("route %s: %w", r.Name, c[0])
 		}
-		stages, serr := routeStages(cfg, r)
+		stages, serr := routeStages(cfg, r, auth)
 		if serr != nil {
 			return nil, serr
 		}
@@ -113,10 +117,10 @@ func (g *Gateway) build(cfg *config.Config) (s *Snapshot, err error) {
 	return s, nil
 }
 
-// release gives back the snapshot's pools.
+// release gives back the snapshot's shared resources.
 func (s *Snapshot) release() {
-	for _, k := range s.pools {
-		s.g.pools.release(k)
+	for _, rel := range s.releases {
+		rel()
 	}
 }
 

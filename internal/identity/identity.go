@@ -1,0 +1,242 @@
+// Package identity is stage 15's identity propagation: it tells the
+// upstream who the caller is with X-Rampart-Consumer, X-Rampart-Scopes and
+// X-Rampart-Assertion, a short-lived ES256 JWT signed by the gateway, whose
+// public keys the gateway publishes as a JWKS. The client's Authorization
+// header is dropped unless the route forwards it.
+package identity
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"math/big"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rampart-gw/rampart/internal/problem"
+	"github.com/rampart-gw/rampart/internal/reqctx"
+)
+
+// Upstream header names.
+const (
+	HeaderConsumer  = "X-Rampart-Consumer"
+	HeaderScopes    = "X-Rampart-Scopes"
+	HeaderAssertion = "X-Rampart-Assertion"
+)
+
+// Signer signs assertions with an ECDSA P-256 key that it replaces every
+// rotation period; the previous key stays published for one more period,
+// so assertions signed just before a rotation still verify.
+type Signer struct {
+	rotation time.Duration
+	now      func() time.Time
+
+	mu        sync.RWMutex
+	cur, prev *signingKey
+	jwks      []byte
+
+	cacheMu sync.Mutex
+	cache   map[string]cachedAssertion
+}
+
+type signingKey struct {
+	kid     string
+	priv    *ecdsa.PrivateKey
+	created time.Time
+}
+
+type cachedAssertion struct {
+	token     string
+	renewAt   time.Time
+	expiresAt time.Time
+}
+
+// NewSigner returns a Signer with a fresh key.
+func NewSigner(rotation time.Duration) (*Signer, error) {
+	s := &Signer{rotation: rotation, now: time.Now, cache: map[string]cachedAssertion{}}
+	if err := s.rotate(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Signer) rotate() error {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	pub, _ := priv.PublicKey.ECDH() // for the uncompressed point
+	sum := sha256.Sum256(pub.Bytes())
+	k := &signingKey{kid: b64.EncodeToString(sum[:12]), priv: priv, created: s.now()}
+	s.mu.Lock()
+	s.prev, s.cur = s.cur, k
+	s.jwks = s.buildJWKS()
+	s.mu.Unlock()
+	return nil
+}
+
+// key returns the current key, rotating first when it is due.
+func (s *Signer) key() (*signingKey, error) {
+	s.mu.RLock()
+	k := s.cur
+	s.mu.RUnlock()
+	if s.now().Sub(k.created) < s.rotation {
+		return k, nil
+	}
+	if err := s.rotate(); err != nil {
+		return nil, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.cur, nil
+}
+
+var b64 = base64.RawURLEncoding
+
+func (s *Signer) buildJWKS() []byte {
+	type jwk struct {
+		Kty string `json:"kty"`
+		Crv string `json:"crv"`
+		X   string `json:"x"`
+		Y   string `json:"y"`
+		Kid string `json:"kid"`
+		Use string `json:"use"`
+		Alg string `json:"alg"`
+	}
+	var keys []jwk
+	for _, k := range []*signingKey{s.cur, s.prev} {
+		if k == nil {
+			continue
+		}
+		x, y := make([]byte, 32), make([]byte, 32)
+		pub, _ := k.priv.PublicKey.ECDH()
+		raw := pub.Bytes() // 0x04 || X || Y
+		copy(x, raw[1:33])
+		copy(y, raw[33:65])
+		keys = append(keys, jwk{Kty: "EC", Crv: "P-256", X: b64.EncodeToString(x), Y: b64.EncodeToString(y), Kid: k.kid, Use: "sig", Alg: "ES256"})
+	}
+	b, _ := json.Marshal(map[string]any{"keys": keys})
+	return b
+}
+
+// JWKS serves the public keys. Upstreams fetch it to verify assertions.
+func (s *Signer) JWKS() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := s.key(); err != nil { // rotate if due, so the set is current
+			http.Error(w, "signing key unavailable", http.StatusInternalServerError)
+			return
+		}
+		s.mu.RLock()
+		body := s.jwks
+		s.mu.RUnlock()
+		w.Header().Set("Content-Type", "application/jwk-set+json")
+		w.Header().Set("Cache-Control", "max-age=300")
+		_, _ = w.Write(body)
+	})
+}
+
+// Claims of an assertion beyond the registered ones.
+type assertion struct {
+	Iss           string   `json:"iss"`
+	Sub           string   `json:"sub"`
+	Aud           string   `json:"aud"`
+	Iat           int64    `json:"iat"`
+	Exp           int64    `json:"exp"`
+	Scope         string   `json:"scope,omitempty"`
+	Roles         []string `json:"roles,omitempty"`
+	Authenticator string   `json:"authenticator"`
+	Method        string   `json:"auth_method"`
+	KeyID         string   `json:"key_id,omitempty"`
+}
+
+// Sign returns an assertion of id for audience, valid for ttl. Signed
+// assertions are reused until half their lifetime has passed, so a
+// consumer's steady traffic costs one signature per ttl/2, not one per
+// request.
+func (s *Signer) Sign(id *reqctx.Identity, issuer, audience string, ttl time.Duration) (string, error) {
+	scope := strings.Join(id.Scopes, " ")
+	ck := strings.Join([]string{issuer, audience, id.Consumer, id.Authenticator, id.KeyID, scope, strings.Join(id.Roles, " ")}, "\x00")
+	now := s.now()
+	s.cacheMu.Lock()
+	c, ok := s.cache[ck]
+	s.cacheMu.Unlock()
+	if ok && now.Before(c.renewAt) && now.Before(c.expiresAt) {
+		return c.token, nil
+	}
+	k, err := s.key()
+	if err != nil {
+		return "", err
+	}
+	claims := assertion{Iss: issuer, Sub: id.Consumer, Aud: audience, Iat: now.Unix(), Exp: now.Add(ttl).Unix(), Scope: scope,
+		Roles: id.Roles, Authenticator: id.Authenticator, Method: id.Method, KeyID: id.KeyID}
+	if !id.ExpiresAt.IsZero() && id.ExpiresAt.Unix() < claims.Exp {
+		claims.Exp = id.ExpiresAt.Unix() // never outlive the credential
+	}
+	hb, _ := json.Marshal(map[string]string{"alg": "ES256", "typ": "JWT", "kid": k.kid})
+	cb, err := json.Marshal(claims)
+	if err != nil {
+		return "", err
+	}
+	input := b64.EncodeToString(hb) + "." + b64.EncodeToString(cb)
+	sum := sha256.Sum256([]byte(input))
+	r, sv, err := ecdsa.Sign(rand.Reader, k.priv, sum[:])
+	if err != nil {
+		return "", err
+	}
+	if half := new(big.Int).Rsh(elliptic.P256().Params().N, 1); sv.Cmp(half) > 0 {
+		sv.Sub(elliptic.P256().Params().N, sv) // low-S, as strict verifiers want
+	}
+	sig := make([]byte, 64)
+	r.FillBytes(sig[:32])
+	sv.FillBytes(sig[32:])
+	tok := input + "." + b64.EncodeToString(sig)
+	s.cacheMu.Lock()
+	if len(s.cache) > 10000 {
+		clear(s.cache)
+	}
+	s.cache[ck] = cachedAssertion{token: tok, renewAt: now.Add(ttl / 2), expiresAt: time.Unix(claims.Exp, 0)}
+	s.cacheMu.Unlock()
+	return tok, nil
+}
+
+// Stage sets the identity headers for the upstream.
+type Stage struct {
+	Signer               *Signer
+	Issuer, Audience     string // Audience: the upstream's name
+	TTL                  time.Duration
+	ForwardAuthorization bool
+}
+
+// Wrap implements the gateway's Stage.
+func (s *Stage) Wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !s.ForwardAuthorization {
+			r.Header.Del("Authorization")
+		}
+		st := reqctx.From(r.Context())
+		if id := st.Identity; id != nil {
+			if st.UpstreamHeader == nil {
+				st.UpstreamHeader = http.Header{}
+			}
+			st.UpstreamHeader.Set(HeaderConsumer, id.Consumer)
+			if len(id.Scopes) > 0 {
+				st.UpstreamHeader.Set(HeaderScopes, strings.Join(id.Scopes, " "))
+			}
+			if s.Signer != nil {
+				tok, err := s.Signer.Sign(id, s.Issuer, s.Audience, s.TTL)
+				if err != nil {
+					reqctx.Refuse(w, r, reqctx.Refusal{Type: problem.Internal, Reason: "assertion_failed", Stage: "identity",
+						Detail: "The gateway could not sign the identity assertion. Retry; report the request id if it persists."})
+					return
+				}
+				st.UpstreamHeader.Set(HeaderAssertion, tok)
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,129 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// drivers returns every driver the contract runs against; the postgres
+// driver joins when its server is available.
+func drivers(t *testing.T) map[string]Driver {
+	e, err := OpenEmbedded(filepath.Join(t.TempDir(), "rampart.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]Driver{"embedded": e}
+}
+
+func TestContract(t *testing.T) {
+	for name, d := range drivers(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			clock := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+			ks := &Keys{D: d, Hasher: NewHasher("pepper"), Now: func() time.Time { return clock }}
+			v0, err := d.Version(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			plain, k, err := ks.Create(ctx, "acme", CreateOptions{Scopes: []string{"orders:read"}, ExpiresIn: 30 * 24 * time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			id, secret, ok := ParseKey(plain)
+			if !ok || id != k.ID || !strings.HasPrefix(plain, "rk_"+k.ID+"_") {
+				t.Fatalf("key %q does not parse to id %s", plain, k.ID)
+			}
+			if v1, _ := d.Version(ctx); v1 == v0 {
+				t.Fatal("version did not change on create")
+			}
+			got, err := d.GetKey(ctx, id)
+			if err != nil || !ks.Hasher.Match(secret, got.Hash) || got.Consumer != "acme" || got.Scopes[0] != "orders:read" {
+				t.Fatalf("stored key %+v, %v", got, err)
+			}
+			if strings.Contains(string(got.Hash), secret) || NewHasher("other").Match(secret, got.Hash) {
+				t.Fatal("hash does not depend on the hash key")
+			}
+			if _, err := d.GetConsumer(ctx, "acme"); err != nil {
+				t.Fatalf("consumer not created: %v", err)
+			}
+			if _, err := d.GetKey(ctx, "missing"); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("missing key: %v", err)
+			}
+
+			// Rotation: the old key works for the overlap, then expires.
+			plain2, next, old, err := ks.Rotate(ctx, id, time.Hour)
+			if err != nil || plain2 == plain || old.ReplacedBy != next.ID {
+				t.Fatalf("rotate: %v %+v", err, old)
+			}
+			if st := old.State(clock.Add(59 * time.Minute)); st != "active" {
+				t.Fatalf("old key during overlap: %s", st)
+			}
+			if st := old.State(clock.Add(61 * time.Minute)); st != "expired" {
+				t.Fatalf("old key after overlap: %s", st)
+			}
+			if !next.ExpiresAt.Equal(clock.Add(30 * 24 * time.Hour)) {
+				t.Fatalf("successor lifetime %v", next.ExpiresAt)
+			}
+			if _, err := ks.Revoke(ctx, next.ID); err != nil {
+				t.Fatal(err)
+			}
+			if k, _ := d.GetKey(ctx, next.ID); k.State(clock) != "revoked" {
+				t.Fatalf("revoked key is %s", k.State(clock))
+			}
+			list, err := d.ListKeys(ctx, "acme")
+			if err != nil || len(list) != 2 {
+				t.Fatalf("list: %v %d", err, len(list))
+			}
+			if other, _ := d.ListKeys(ctx, "nobody"); len(other) != 0 {
+				t.Fatal("list by consumer leaks other keys")
+			}
+
+			// A directory picks changes up within its interval.
+			dir, err := OpenDirectory(ctx, d, 50*time.Millisecond, slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer dir.Close()
+			_, k3, _ := ks.Create(ctx, "beta", CreateOptions{})
+			deadline := time.Now().Add(2 * time.Second)
+			for {
+				if _, ok := dir.Key(k3.ID); ok {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("directory did not pick up a new key")
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
+	}
+}
+
+func TestParseKey(t *testing.T) {
+	good := "rk_abcdefghijklmnop_" + strings.Repeat("a", 52)
+	for _, s := range []string{good[:len(good)-1], strings.Replace(good, "rk_", "xk_", 1), strings.ToUpper(good),
+		strings.Replace(good, "_a", "-a", 1), good + "a", ""} {
+		if _, _, ok := ParseKey(s); ok {
+			t.Errorf("ParseKey(%q) accepted", s)
+		}
+	}
+	if id, _, ok := ParseKey(good); !ok || id != "abcdefghijklmnop" {
+		t.Fatal("good key refused")
+	}
+}
+
+func FuzzParseKey(f *testing.F) {
+	f.Add("rk_abcdefghijklmnop_" + strings.Repeat("a", 52))
+	f.Add("rk__")
+	f.Fuzz(func(t *testing.T, s string) {
+		id, secret, ok := ParseKey(s)
+		if ok && (len(id) != idLen || len(secret) != secLen || "rk_"+id+"_"+secret != s) {
+			t.Fatalf("inconsistent parse of %q", s)
+		}
+	})
+}

@@ -1,0 +1,106 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Directory is a gateway's in-memory copy of the store: requests read it
+// without touching the driver, and a background loop reloads it when the
+// store's version changes. The sync interval therefore bounds how long a
+// revoked key keeps working; while the store cannot be read, the last
+// copy stays in force (and a warning is logged every interval).
+type Directory struct {
+	d        Driver
+	interval time.Duration
+	log      *slog.Logger
+	snap     atomic.Pointer[dirSnapshot]
+	stop     chan struct{}
+	wg       sync.WaitGroup
+}
+
+type dirSnapshot struct {
+	version   uint64
+	keys      map[string]Key
+	consumers map[string]Consumer
+}
+
+// OpenDirectory loads the store once, then keeps the copy current.
+func OpenDirectory(ctx context.Context, d Driver, interval time.Duration, log *slog.Logger) (*Directory, error) {
+	dir := &Directory{d: d, interval: interval, log: log, stop: make(chan struct{})}
+	if err := dir.reload(ctx); err != nil {
+		return nil, err
+	}
+	dir.wg.Add(1)
+	go dir.loop()
+	return dir, nil
+}
+
+func (dir *Directory) loop() {
+	defer dir.wg.Done()
+	t := time.NewTicker(dir.interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-dir.stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), max(dir.interval, 5*time.Second))
+		v, err := dir.d.Version(ctx)
+		if err == nil && v != dir.snap.Load().version {
+			err = dir.reload(ctx)
+		}
+		cancel()
+		if err != nil {
+			dir.log.Warn("store unreadable; serving the last copy of keys and consumers", "error", err)
+		}
+	}
+}
+
+func (dir *Directory) reload(ctx context.Context) error {
+	v, err := dir.d.Version(ctx)
+	if err != nil {
+		return err
+	}
+	keys, err := dir.d.ListKeys(ctx, "")
+	if err != nil {
+		return fmt.Errorf("list keys: %w", err)
+	}
+	consumers, err := dir.d.ListConsumers(ctx)
+	if err != nil {
+		return fmt.Errorf("list consumers: %w", err)
+	}
+	s := &dirSnapshot{version: v, keys: make(map[string]Key, len(keys)), consumers: make(map[string]Consumer, len(consumers))}
+	for _, k := range keys {
+		s.keys[k.ID] = k
+	}
+	for _, c := range consumers {
+		s.consumers[c.ID] = c
+	}
+	dir.snap.Store(s)
+	return nil
+}
+
+// Key returns a key record by id.
+func (dir *Directory) Key(id string) (Key, bool) {
+	k, ok := dir.snap.Load().keys[id]
+	return k, ok
+}
+
+// Consumer returns a consumer record by id.
+func (dir *Directory) Consumer(id string) (Consumer, bool) {
+	c, ok := dir.snap.Load().consumers[id]
+	return c, ok
+}
+
+// Close stops the sync loop and closes the driver.
+func (dir *Directory) Close() error {
+	close(dir.stop)
+	dir.wg.Wait()
+	return dir.d.Close()
+}
