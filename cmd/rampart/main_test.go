@@ -32,6 +32,7 @@ func TestExamplesValidate(t *testing.T) {
 		t.Fatalf("no examples: %v", err)
 	}
 	t.Setenv("RAMPART_ADMIN_TOKEN", "example-token")
+	t.Setenv("RAMPART_KEY_HASH_SECRET", "example-pepper")
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			dir := t.TempDir()

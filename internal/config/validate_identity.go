@@ -153,6 +153,7 @@ func (v *validator) authenticator(name string, a *Authenticator) {
 			v.errorf(base+".jwks_refresh", "jwks_refresh %s is below 10s", a.JWKSRefresh.D())
 		}
 	case "oauth2_introspection":
+		v.errorf(base+".type", "oauth2_introspection is not available in this version yet; use jwt or oidc for JWT access tokens")
 		if a.Endpoint == "" {
 			v.errorf(base, "an oauth2_introspection authenticator needs endpoint")
 		} else {

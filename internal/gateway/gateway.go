@@ -16,9 +16,9 @@ import (
 	"github.com/rampart-gw/rampart/internal/authn/jwks"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/identity"
+	"github.com/rampart-gw/rampart/internal/observe"
 	"github.com/rampart-gw/rampart/internal/proxy"
 	"github.com/rampart-gw/rampart/internal/store"
-	"github.com/rampart-gw/rampart/internal/observe"
 )
 
 // Options are the Gateway's dependencies beyond its config.

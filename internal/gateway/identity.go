@@ -89,7 +89,10 @@ func (g *Gateway) compileIdentity(cfg *config.Config, s *Snapshot) (*compiledIde
 		a := cfg.Authenticators[name]
 		switch a.Type {
 		case "jwt", "oidc":
-			k := keyOf(name, struct{ Type, Issuer, URI string; Refresh, Stale, Timeout config.Duration }{
+			k := keyOf(name, struct {
+				Type, Issuer, URI       string
+				Refresh, Stale, Timeout config.Duration
+			}{
 				a.Type, a.Issuer, a.JWKSURI, a.JWKSRefresh, a.JWKSStaleFor, a.Timeout}, "")
 			set, err := g.keySets.acquire(k, func() (*jwks.Set, error) {
 				set := jwks.New(jwks.Options{Name: name, JWKSURI: a.JWKSURI, Issuer: a.Issuer, Discover: a.Type == "oidc",

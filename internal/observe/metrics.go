@@ -113,10 +113,14 @@ func (m *Metrics) RequestStarted() { m.inFlight.Inc() }
 func (m *Metrics) RequestDone() { m.inFlight.Dec() }
 
 // Authn counts one authentication outcome.
-func (m *Metrics) Authn(authenticator, result string) { m.authn.WithLabelValues(authenticator, result).Inc() }
+func (m *Metrics) Authn(authenticator, result string) {
+	m.authn.WithLabelValues(authenticator, result).Inc()
+}
 
 // IdPFetch counts one call to an identity provider.
-func (m *Metrics) IdPFetch(authenticator, result string) { m.idp.WithLabelValues(authenticator, result).Inc() }
+func (m *Metrics) IdPFetch(authenticator, result string) {
+	m.idp.WithLabelValues(authenticator, result).Inc()
+}
 
 // Retry counts one retry decision.
 func (m *Metrics) Retry(upstream, result string) { m.retries.WithLabelValues(upstream, result).Inc() }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	boltErrors "go.etcd.io/bbolt/errors"
 )
 
 var (
@@ -55,7 +56,7 @@ func OpenEmbedded(path string) (*Embedded, error) {
 
 func (e *Embedded) open(readOnly bool) (*bolt.DB, error) {
 	db, err := bolt.Open(e.path, 0o600, &bolt.Options{Timeout: lockWait, ReadOnly: readOnly})
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, boltErrors.ErrTimeout) {
 		return nil, fmt.Errorf("store %s is locked by another process for more than %s", e.path, lockWait)
 	}
 	if err != nil {

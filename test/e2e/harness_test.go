@@ -29,7 +29,7 @@ import (
 	"time"
 )
 
-var binary string
+var binary, idpBinary string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "rampart-e2e")
@@ -42,6 +42,13 @@ func TestMain(m *testing.M) {
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build rampart:", err)
+		os.Exit(1)
+	}
+	idpBinary = filepath.Join(dir, "idp")
+	build = exec.Command("go", "build", "-o", idpBinary, "../idp")
+	build.Stdout, build.Stderr = os.Stdout, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build idp:", err)
 		os.Exit(1)
 	}
 	code := m.Run()
@@ -78,8 +85,14 @@ type proc struct {
 
 func start(t *testing.T, args ...string) *proc {
 	t.Helper()
+	return startBin(t, binary, args...)
+}
+
+// startBin runs bin with args, killed by PID when the test ends.
+func startBin(t *testing.T, bin string, args ...string) *proc {
+	t.Helper()
 	p := &proc{stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(binary, args...)
+	p.cmd = exec.Command(bin, args...)
 	p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)

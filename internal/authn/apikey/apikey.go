@@ -110,4 +110,3 @@ func removeCookie(r *http.Request, name string) {
 		r.Header.Set("Cookie", strings.Join(kept, "; "))
 	}
 }
-
