@@ -21,11 +21,24 @@ func main() {
 	tlsAddr := flag.String("tls", "", "TLS address (h2 and HTTP/1.1)")
 	cert := flag.String("cert", "", "certificate file")
 	key := flag.String("key", "", "key file")
+	jwksFile := flag.String("jwks", "", "a JWKS file to serve at /.well-known/jwks.json (the security scenarios' IdP keys)")
 	flag.Parse()
+	var jwks []byte
+	if *jwksFile != "" {
+		var err error
+		if jwks, err = os.ReadFile(*jwksFile); err != nil {
+			log.Fatal(err)
+		}
+	}
 	body := []byte(`{"items":[{"id":1,"name":"widget"},{"id":2,"name":"gadget"}],"page":2}` + "\n")
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body != nil {
 			_, _ = io.Copy(io.Discard, r.Body)
+		}
+		if jwks != nil && r.URL.Path == "/.well-known/jwks.json" {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = w.Write(jwks)
+			return
 		}
 		hd := w.Header()
 		hd["Content-Type"] = []string{"application/json"}

@@ -115,6 +115,10 @@ func main() {
 	}
 	tw.Flush()
 
+	if *only == "" || strings.Contains("security", *only) {
+		securityTable(env, path, *rounds, *dur, *warm)
+	}
+
 	if *only == "" || strings.Contains("fixed rate", *only) {
 		fmt.Printf("\nFixed rate %d req/s, GET small, keep-alive, vegeta (open loop, 64 connections), %d rounds of %v, medians:\n\n", *rate, *rounds, *dur)
 		tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -192,4 +196,49 @@ func writeFile(dir, name, content string) string {
 		panic(err)
 	}
 	return p
+}
+
+// securityTable measures each security stage against the plain proxy:
+// the same Rampart, the same backend and wrk, interleaved rounds.
+func securityTable(env *env, path string, rounds int, dur, warm time.Duration) {
+	type row struct {
+		name    string
+		url     string
+		headers []string
+	}
+	base := env.rampart.plain
+	rows := []row{
+		{"plain proxy", base + path, nil},
+		{"jwt ES256", base + "/jwt" + path, []string{"Authorization: Bearer " + env.sec.es256}},
+		{"jwt RS256", base + "/jwt" + path, []string{"Authorization: Bearer " + env.sec.rs256}},
+		{"api_key", base + "/key" + path, []string{"X-API-Key: " + env.sec.apiKey}},
+	}
+	all := map[string][]result{}
+	for r := 0; r < rounds; r++ {
+		for _, rw := range rows {
+			if r == 0 && warm > 0 {
+				_, _ = wrk(rw.url, warm, 50, "", rw.headers...)
+			}
+			res, err := wrk(rw.url, dur, 50, "", rw.headers...)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "security / %s: %v\n", rw.name, err)
+				continue
+			}
+			all[rw.name] = append(all[rw.name], res)
+		}
+	}
+	fmt.Printf("\nSecurity stages through Rampart, GET small, keep-alive, wrk, %d rounds of %v, medians (verified tokens are cached by hash):\n\n", rounds, dur)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\treq/s\tp50\tp99\tratio to plain proxy\t")
+	plain := median(all["plain proxy"]).rps
+	for _, rw := range rows {
+		m := median(all[rw.name])
+		ratio := "-"
+		if plain > 0 {
+			ratio = fmt.Sprintf("%.2f", m.rps/plain)
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t\n", rw.name, m.rps, ms(m.p50), ms(m.p99), ratio)
+	}
+	tw.Flush()
+	fmt.Fprintln(os.Stderr, "done: security")
 }

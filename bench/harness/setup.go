@@ -24,6 +24,7 @@ type env struct {
 	tools                   string
 	procs                   []*exec.Cmd
 	direct, rampart, nginx  target
+	sec                     *security
 	postScript, closeScript string
 	nginxVersion            string
 }
@@ -133,8 +134,11 @@ wrk.headers["Content-Type"] = "application/octet-stream"
 	e.closeScript = writeFile(dir, "close.lua", `wrk.headers["Connection"] = "close"
 `)
 
+	if e.sec, err = prepareSecurity(dir); err != nil {
+		return fail(err)
+	}
 	bPlain, bTLS := freePort(), freePort()
-	if _, err := e.start("backend http", filepath.Join(dir, "backend"), "-listen", bPlain, "-tls", bTLS, "-cert", cert, "-key", key); err != nil {
+	if _, err := e.start("backend http", filepath.Join(dir, "backend"), "-listen", bPlain, "-tls", bTLS, "-cert", cert, "-key", key, "-jwks", e.sec.jwksFile); err != nil {
 		return fail(err)
 	}
 	if err := waitPort(bTLS); err != nil {
@@ -155,9 +159,12 @@ access_log: {path: %s/rampart-access.log}
 events: {sinks: [{type: jsonl, path: %s/rampart-events.jsonl}]}
 upstreams:
   backend: {targets: [{url: "http://%s"}]}
-routes:
-  - {name: api, match: {paths: ["/**"]}, upstream: backend, policy: public}
-`, gPlain, gTLS, cert, key, dir, dir, bPlain))
+%sroutes:
+%s  - {name: api, match: {paths: ["/**"]}, upstream: backend, policy: public}
+`, gPlain, gTLS, cert, key, dir, dir, bPlain, e.sec.config(dir, bPlain), e.sec.routes()))
+	if err := e.sec.createKey(filepath.Join(dir, "rampart"), cfg); err != nil {
+		return fail(err)
+	}
 	if _, err := e.start(`"msg":"ready"`, filepath.Join(dir, "rampart"), "run", "-c", cfg); err != nil {
 		return fail(err)
 	}

@@ -33,9 +33,12 @@ func parseDur(v, unit string) time.Duration {
 
 // wrk runs one closed-loop measurement with one thread (the load tool's
 // own CPU is part of the result on a small machine).
-func wrk(url string, d time.Duration, conns int, script string) (result, error) {
+func wrk(url string, d time.Duration, conns int, script string, headers ...string) (result, error) {
 	args := []string{"-t1", fmt.Sprintf("-c%d", conns), fmt.Sprintf("-d%ds", int(d.Seconds())), "--latency",
 		"-H", "Accept: application/json", "-H", "User-Agent: rampart-bench/1", "-H", "X-Client-Version: 4.2"}
+	for _, h := range headers {
+		args = append(args, "-H", h)
+	}
 	if script != "" {
 		args = append(args, "-s", script)
 	}

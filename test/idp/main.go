@@ -8,10 +8,12 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"log"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -99,6 +101,7 @@ func main() {
 			http.Error(w, err.Error(), 500)
 			return
 		}
+		tok = lowS(tok)
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{"access_token": string(tok), "token_type": "Bearer", "expires_in": ttl})
 	})
@@ -117,4 +120,22 @@ func main() {
 	log.SetFlags(0)
 	fmt.Fprintf(os.Stderr, "idp listening on %s\n", strings.TrimPrefix(p.issuer, "http://"))
 	log.Fatal((&http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}).Serve(ln))
+}
+
+// lowS rewrites an ES256 signature to its low-S form, as strict verifiers
+// (Rampart among them) require; jwx signs with either half.
+func lowS(tok []byte) []byte {
+	parts := strings.Split(string(tok), ".")
+	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	if err != nil || len(sig) != 64 {
+		return tok
+	}
+	n := elliptic.P256().Params().N
+	sv := new(big.Int).SetBytes(sig[32:])
+	if sv.Cmp(new(big.Int).Rsh(n, 1)) > 0 {
+		sv.Sub(n, sv)
+		sv.FillBytes(sig[32:])
+	}
+	parts[2] = base64.RawURLEncoding.EncodeToString(sig)
+	return []byte(strings.Join(parts, "."))
 }

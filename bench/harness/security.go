@@ -1,0 +1,108 @@
+package main
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// security holds what the security scenarios need: tokens signed by
+// keys whose JWKS the backend serves, and an API key from the store.
+type security struct {
+	jwksFile   string
+	es256      string
+	rs256      string
+	apiKey     string
+	configPart string // authenticators, store and routes for rampart.yaml
+}
+
+const benchIssuer = "https://idp.bench.local"
+
+func prepareSecurity(dir string) (*security, error) {
+	ec, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	rk, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	b64 := base64.RawURLEncoding
+	pt, _ := ec.PublicKey.ECDH()
+	raw := pt.Bytes()
+	keys := []map[string]string{
+		{"kty": "EC", "crv": "P-256", "kid": "ec", "alg": "ES256", "use": "sig", "x": b64.EncodeToString(raw[1:33]), "y": b64.EncodeToString(raw[33:])},
+		{"kty": "RSA", "kid": "rsa", "alg": "RS256", "use": "sig", "n": b64.EncodeToString(rk.N.Bytes()), "e": b64.EncodeToString(big.NewInt(int64(rk.E)).Bytes())},
+	}
+	body, _ := json.Marshal(map[string]any{"keys": keys})
+	s := &security{jwksFile: writeFile(dir, "jwks.json", string(body))}
+	claims, _ := json.Marshal(map[string]any{"iss": benchIssuer, "aud": "bench", "sub": "bench-client", "scope": "items:read",
+		"iat": time.Now().Unix(), "exp": time.Now().Add(6 * time.Hour).Unix()})
+	sign := func(alg, kid string, f func([]byte) []byte) string {
+		h, _ := json.Marshal(map[string]string{"alg": alg, "kid": kid, "typ": "JWT"})
+		in := b64.EncodeToString(h) + "." + b64.EncodeToString(claims)
+		return in + "." + b64.EncodeToString(f([]byte(in)))
+	}
+	s.es256 = sign("ES256", "ec", func(in []byte) []byte {
+		sum := sha256.Sum256(in)
+		r, sv, _ := ecdsa.Sign(rand.Reader, ec, sum[:])
+		if half := new(big.Int).Rsh(ec.Curve.Params().N, 1); sv.Cmp(half) > 0 {
+			sv.Sub(ec.Curve.Params().N, sv)
+		}
+		out := make([]byte, 64)
+		r.FillBytes(out[:32])
+		sv.FillBytes(out[32:])
+		return out
+	})
+	s.rs256 = sign("RS256", "rsa", func(in []byte) []byte {
+		sum := sha256.Sum256(in)
+		sig, _ := rsa.SignPKCS1v15(rand.Reader, rk, crypto.SHA256, sum[:])
+		return sig
+	})
+	return s, nil
+}
+
+// config returns the rampart.yaml sections of the security scenarios;
+// backend is the backend's cleartext host:port, which also serves the JWKS.
+func (s *security) config(dir, backend string) string {
+	return fmt.Sprintf(`store: {driver: embedded, path: %s}
+authenticators:
+  idp: {type: jwt, issuer: %q, jwks_uri: "http://%s/.well-known/jwks.json", audiences: [bench], algorithms: [ES256, RS256]}
+  keys: {type: api_key}
+policies:
+  jwt: {authenticate: [idp]}
+  key: {authenticate: [keys]}
+`, filepath.Join(dir, "rampart.db"), benchIssuer, backend)
+}
+
+// routes are the security routes, before the catch-all.
+func (s *security) routes() string {
+	return `  - {name: jwt, match: {paths: ["/jwt/**"]}, upstream: backend, policy: jwt, rewrite: {strip_prefix: /jwt}}
+  - {name: key, match: {paths: ["/key/**"]}, upstream: backend, policy: key, rewrite: {strip_prefix: /key}}
+`
+}
+
+// createKey issues the API key with the built binary.
+func (s *security) createKey(rampart, cfg string) error {
+	out, err := runCmd(rampart, "keys", "create", "--consumer", "bench", "-c", cfg)
+	if err != nil {
+		return fmt.Errorf("rampart keys create: %v %s", err, out)
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "rk_") {
+			s.apiKey = strings.TrimSpace(line)
+			return nil
+		}
+	}
+	return fmt.Errorf("rampart keys create printed no key: %s", out)
+}
