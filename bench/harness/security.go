@@ -19,11 +19,10 @@ import (
 // security holds what the security scenarios need: tokens signed by
 // keys whose JWKS the backend serves, and an API key from the store.
 type security struct {
-	jwksFile   string
-	es256      string
-	rs256      string
-	apiKey     string
-	configPart string // authenticators, store and routes for rampart.yaml
+	jwksFile string
+	es256    string
+	rs256    string
+	apiKey   string
 }
 
 const benchIssuer = "https://idp.bench.local"
