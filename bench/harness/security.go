@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/rampart-gw/rampart/internal/identity"
 )
 
 // security holds what the security scenarios need: tokens signed by
@@ -53,15 +55,8 @@ func prepareSecurity(dir string) (*security, error) {
 		return in + "." + b64.EncodeToString(f([]byte(in)))
 	}
 	s.es256 = sign("ES256", "ec", func(in []byte) []byte {
-		sum := sha256.Sum256(in)
-		r, sv, _ := ecdsa.Sign(rand.Reader, ec, sum[:])
-		if half := new(big.Int).Rsh(ec.Curve.Params().N, 1); sv.Cmp(half) > 0 {
-			sv.Sub(ec.Curve.Params().N, sv)
-		}
-		out := make([]byte, 64)
-		r.FillBytes(out[:32])
-		sv.FillBytes(out[32:])
-		return out
+		sig, _ := identity.SignES256(ec, in)
+		return sig
 	})
 	s.rs256 = sign("RS256", "rsa", func(in []byte) []byte {
 		sum := sha256.Sum256(in)

@@ -102,14 +102,10 @@ func (k *keysAPI) create(w http.ResponseWriter, r *http.Request) {
 		k.fail(w, r, errors.New("consumer must be 1-128 letters, digits, '.', '_', '-', '@' or ':'"))
 		return
 	}
-	var ttl time.Duration
-	if req.ExpiresIn != "" {
-		d, err := time.ParseDuration(req.ExpiresIn)
-		if err != nil || d <= 0 {
-			k.fail(w, r, errors.New("expires_in must be a positive duration such as 720h"))
-			return
-		}
-		ttl = d
+	ttl, err := duration(req.ExpiresIn, 0, false)
+	if err != nil {
+		k.fail(w, r, errors.New("expires_in must be a positive duration such as 720h"))
+		return
 	}
 	ks, done, ok := k.keys(w, r)
 	if !ok {
@@ -146,14 +142,10 @@ func (k *keysAPI) rotate(w http.ResponseWriter, r *http.Request) {
 		k.fail(w, r, err)
 		return
 	}
-	overlap := 24 * time.Hour
-	if req.Overlap != "" {
-		d, err := time.ParseDuration(req.Overlap)
-		if err != nil || d < 0 {
-			k.fail(w, r, errors.New("overlap must be a duration such as 24h"))
-			return
-		}
-		overlap = d
+	overlap, err := duration(req.Overlap, 24*time.Hour, true)
+	if err != nil {
+		k.fail(w, r, errors.New("overlap must be a duration such as 24h"))
+		return
 	}
 	ks, done, ok := k.keys(w, r)
 	if !ok {
@@ -168,4 +160,17 @@ func (k *keysAPI) rotate(w http.ResponseWriter, r *http.Request) {
 	now := time.Now()
 	oldInfo := old.Info(now)
 	writeJSON(w, http.StatusCreated, issued{Key: plain, Info: next.Info(now), Replaced: &oldInfo})
+}
+
+// duration parses an optional duration field: def when empty; negative
+// values are refused, and zero unless zeroOK.
+func duration(s string, def time.Duration, zeroOK bool) (time.Duration, error) {
+	if s == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 || (d == 0 && !zeroOK) {
+		return 0, errors.New("bad duration")
+	}
+	return d, nil
 }

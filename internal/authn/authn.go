@@ -59,6 +59,9 @@ type Authenticator interface {
 	// Challenge is this authenticator's WWW-Authenticate challenge for a
 	// request without credentials, e.g. `Bearer realm="rampart"`.
 	Challenge() string
+	// Hint says in words what credential this authenticator wants, for a
+	// problem's detail: "a bearer token in the Authorization header".
+	Hint() string
 	// Authenticate returns the identity, ErrNoCredentials, or a *Failure.
 	// It may remove the credential from r once accepted, so that it does
 	// not travel upstream.
@@ -203,40 +206,11 @@ func invalidChallenge(a Authenticator, f *Failure) string {
 }
 
 func describe(list []Authenticator) string {
-	var parts []string
-	for _, a := range list {
-		c := a.Challenge()
-		scheme, _, _ := strings.Cut(c, " ")
-		switch scheme {
-		case "Bearer":
-			parts = append(parts, "a bearer token in the Authorization header")
-		case "ApiKey":
-			parts = append(parts, "an API key ("+keyPlace(c)+")")
-		case "Certificate":
-			parts = append(parts, "a TLS client certificate")
-		default:
-			parts = append(parts, scheme)
-		}
+	parts := make([]string, len(list))
+	for i, a := range list {
+		parts[i] = a.Hint()
 	}
 	return strings.Join(slices.Compact(parts), ", or ")
-}
-
-// keyPlace pulls the location out of an ApiKey challenge.
-func keyPlace(c string) string {
-	in, name := attr(c, "in"), attr(c, "name")
-	if in == "" {
-		return "see WWW-Authenticate"
-	}
-	return in + " " + name
-}
-
-func attr(c, key string) string {
-	_, rest, ok := strings.Cut(c, key+`="`)
-	if !ok {
-		return ""
-	}
-	v, _, _ := strings.Cut(rest, `"`)
-	return v
 }
 
 // BearerToken returns the token of an `Authorization: Bearer` header, or

@@ -183,17 +183,10 @@ func (s *Signer) Sign(id *reqctx.Identity, issuer, audience string, ttl time.Dur
 		return "", err
 	}
 	input := b64.EncodeToString(hb) + "." + b64.EncodeToString(cb)
-	sum := sha256.Sum256([]byte(input))
-	r, sv, err := ecdsa.Sign(rand.Reader, k.priv, sum[:])
+	sig, err := SignES256(k.priv, []byte(input))
 	if err != nil {
 		return "", err
 	}
-	if half := new(big.Int).Rsh(elliptic.P256().Params().N, 1); sv.Cmp(half) > 0 {
-		sv.Sub(elliptic.P256().Params().N, sv) // low-S, as strict verifiers want
-	}
-	sig := make([]byte, 64)
-	r.FillBytes(sig[:32])
-	sv.FillBytes(sig[32:])
 	tok := input + "." + b64.EncodeToString(sig)
 	s.cacheMu.Lock()
 	if len(s.cache) > 10000 {
@@ -202,6 +195,25 @@ func (s *Signer) Sign(id *reqctx.Identity, issuer, audience string, ttl time.Dur
 	s.cache[ck] = cachedAssertion{token: tok, renewAt: now.Add(ttl / 2), expiresAt: time.Unix(claims.Exp, 0)}
 	s.cacheMu.Unlock()
 	return tok, nil
+}
+
+// SignES256 returns the JWS ES256 signature of input: r||s, 32 bytes
+// each, with s in the lower half of the group order, the one form strict
+// verifiers (Rampart's among them) accept.
+func SignES256(k *ecdsa.PrivateKey, input []byte) ([]byte, error) {
+	sum := sha256.Sum256(input)
+	r, s, err := ecdsa.Sign(rand.Reader, k, sum[:])
+	if err != nil {
+		return nil, err
+	}
+	n := k.Curve.Params().N
+	if s.Cmp(new(big.Int).Rsh(n, 1)) > 0 {
+		s.Sub(n, s)
+	}
+	sig := make([]byte, 64)
+	r.FillBytes(sig[:32])
+	s.FillBytes(sig[32:])
+	return sig, nil
 }
 
 // Stage sets the identity headers for the upstream.

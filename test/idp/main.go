@@ -13,7 +13,6 @@ import (
 	"flag"
 	"fmt"
 	"log"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -24,23 +23,31 @@ import (
 
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/lestrrat-go/jwx/v3/jwk"
-	"github.com/lestrrat-go/jwx/v3/jws"
+
+	"github.com/rampart-gw/rampart/internal/identity"
 )
 
 type provider struct {
 	issuer string
 	mu     sync.Mutex
-	keys   []jwk.Key // keys[len-1] signs; all are published
+	keys   []signingKey // keys[len-1] signs; all are published
 	n      int
+}
+
+type signingKey struct {
+	kid  string
+	priv *ecdsa.PrivateKey
+	pub  jwk.Key
 }
 
 func (p *provider) rotate() {
 	priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	k, _ := jwk.Import(priv)
 	p.n++
-	_ = k.Set(jwk.KeyIDKey, "key-"+strconv.Itoa(p.n))
-	_ = k.Set(jwk.AlgorithmKey, jwa.ES256())
-	p.keys = append(p.keys, k)
+	kid := "key-" + strconv.Itoa(p.n)
+	pub, _ := jwk.Import(&priv.PublicKey)
+	_ = pub.Set(jwk.KeyIDKey, kid)
+	_ = pub.Set(jwk.AlgorithmKey, jwa.ES256())
+	p.keys = append(p.keys, signingKey{kid: kid, priv: priv, pub: pub})
 }
 
 func main() {
@@ -61,8 +68,7 @@ func main() {
 		p.mu.Lock()
 		set := jwk.NewSet()
 		for _, k := range p.keys {
-			pub, _ := k.PublicKey()
-			_ = set.AddKey(pub)
+			_ = set.AddKey(k.pub)
 		}
 		p.mu.Unlock()
 		w.Header().Set("Cache-Control", "max-age=300")
@@ -92,18 +98,17 @@ func main() {
 		p.mu.Lock()
 		key := p.keys[len(p.keys)-1]
 		p.mu.Unlock()
-		kid, _ := key.KeyID()
-		hdr := jws.NewHeaders()
-		_ = hdr.Set(jws.KeyIDKey, kid)
-		_ = hdr.Set(jws.TypeKey, "at+jwt")
-		tok, err := jws.Sign(payload, jws.WithKey(jwa.ES256(), key, jws.WithProtectedHeaders(hdr)))
+		hdr, _ := json.Marshal(map[string]string{"alg": "ES256", "kid": key.kid, "typ": "at+jwt"})
+		b64 := base64.RawURLEncoding
+		input := b64.EncodeToString(hdr) + "." + b64.EncodeToString(payload)
+		sig, err := identity.SignES256(key.priv, []byte(input))
 		if err != nil {
 			http.Error(w, err.Error(), 500)
 			return
 		}
-		tok = lowS(tok)
+		tok := input + "." + b64.EncodeToString(sig)
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]any{"access_token": string(tok), "token_type": "Bearer", "expires_in": ttl})
+		_ = json.NewEncoder(w).Encode(map[string]any{"access_token": tok, "token_type": "Bearer", "expires_in": ttl})
 	})
 	// POST /rotate: a new signing key; the old ones stay published.
 	mux.HandleFunc("POST /rotate", func(w http.ResponseWriter, r *http.Request) {
@@ -120,22 +125,4 @@ func main() {
 	log.SetFlags(0)
 	fmt.Fprintf(os.Stderr, "idp listening on %s\n", strings.TrimPrefix(p.issuer, "http://"))
 	log.Fatal((&http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}).Serve(ln))
-}
-
-// lowS rewrites an ES256 signature to its low-S form, as strict verifiers
-// (Rampart among them) require; jwx signs with either half.
-func lowS(tok []byte) []byte {
-	parts := strings.Split(string(tok), ".")
-	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
-	if err != nil || len(sig) != 64 {
-		return tok
-	}
-	n := elliptic.P256().Params().N
-	sv := new(big.Int).SetBytes(sig[32:])
-	if sv.Cmp(new(big.Int).Rsh(n, 1)) > 0 {
-		sv.Sub(n, sv)
-		sv.FillBytes(sig[32:])
-	}
-	parts[2] = base64.RawURLEncoding.EncodeToString(sig)
-	return []byte(strings.Join(parts, "."))
 }

@@ -44,6 +44,9 @@ func (a *Authenticator) Challenge() string {
 	return `ApiKey realm="rampart", in="` + a.kind + `", name="` + a.from + `"`
 }
 
+// Hint implements authn.Authenticator.
+func (a *Authenticator) Hint() string { return "an API key (" + a.kind + " " + a.from + ")" }
+
 // Authenticate implements authn.Authenticator.
 func (a *Authenticator) Authenticate(r *http.Request) (*reqctx.Identity, error) {
 	presented, ok := a.take(r)

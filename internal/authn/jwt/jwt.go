@@ -88,6 +88,9 @@ func (a *Authenticator) Name() string { return a.o.Name }
 // Challenge implements authn.Authenticator.
 func (a *Authenticator) Challenge() string { return `Bearer realm="rampart"` }
 
+// Hint implements authn.Authenticator.
+func (a *Authenticator) Hint() string { return "a bearer token in the Authorization header" }
+
 // Authenticate implements authn.Authenticator.
 func (a *Authenticator) Authenticate(r *http.Request) (*reqctx.Identity, error) {
 	tok := authn.BearerToken(r)

@@ -58,6 +58,9 @@ func (a *Authenticator) Name() string { return a.name }
 // client certificate; this one tells a human what is missing.
 func (a *Authenticator) Challenge() string { return `Certificate realm="rampart"` }
 
+// Hint implements authn.Authenticator.
+func (a *Authenticator) Hint() string { return "a TLS client certificate" }
+
 // Authenticate implements authn.Authenticator.
 func (a *Authenticator) Authenticate(r *http.Request) (*reqctx.Identity, error) {
 	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
