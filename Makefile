@@ -8,7 +8,7 @@ STATICCHECK_VERSION := v0.8.2
 FUZZTIME    ?= 5s
 PKGS        := ./...
 
-.PHONY: all build test lint fmt-check vet staticcheck unit fuzz bench crs-test clean
+.PHONY: all build test deps lint fmt-check vet staticcheck unit fuzz bench crs-test clean
 
 all: build
 
@@ -18,8 +18,16 @@ build:
 $(STATICCHECK):
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
-test: fmt-check vet staticcheck unit fuzz
+test: deps fmt-check vet staticcheck unit fuzz
 	@echo "make test: all checks passed"
+
+# The tests start real servers of their own (PostgreSQL: initdb + postgres
+# in a temp dir on a free port); install the binaries when they are missing.
+deps:
+	@if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		echo "installing postgresql for the store tests"; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql; \
+	fi
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.tools/*')); \

@@ -53,15 +53,15 @@ func cmdKeys(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s has no store: add store: {driver: embedded, path: data/rampart.db}\n", *path)
 		return 1
 	}
-	d, err := gateway.OpenDriver(cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	d, err := gateway.OpenDriver(ctx, cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "rampart keys:", err)
 		return 1
 	}
 	defer d.Close()
 	ks := &store.Keys{D: d, Hasher: store.NewHasher(cfg.Store.HashKey.Value())}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	now := time.Now()
 	switch sub {
 	case "create":

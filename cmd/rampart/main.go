@@ -149,7 +149,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 func serve(g *gateway.Gateway, cfg *config.Config, log *slog.Logger) int {
 	adminHandlers := map[string]http.Handler{}
 	if !cfg.Admin.Disabled {
-		adminHandlers[cfg.Admin.Listen] = admin.Handler(g, g.Metrics().Handler())
+		adminHandlers[cfg.Admin.Listen] = admin.Handler(g, g.Metrics().Handler(), log)
 	}
 	if err := g.Start(adminHandlers); err != nil {
 		log.Error("cannot start", "error", err.Error())

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/pprof"
 	"strings"
@@ -32,10 +33,10 @@ type Source interface {
 const JWKSPath = "/.well-known/jwks.json"
 
 // Handler returns the admin API.
-func Handler(g Source, metrics http.Handler) http.Handler {
+func Handler(g Source, metrics http.Handler, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET "+JWKSPath, g.JWKS())
-	(&keysAPI{g: g, open: gateway.OpenDriver}).routes(mux)
+	(&keysAPI{g: g, open: gateway.OpenDriver, log: log}).routes(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

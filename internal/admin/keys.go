@@ -2,9 +2,11 @@ package admin
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -16,7 +18,8 @@ import (
 // keysAPI offers what `rampart keys` does, behind the admin token.
 type keysAPI struct {
 	g    Source
-	open func(*config.Config) (store.Driver, error)
+	open func(context.Context, *config.Config) (store.Driver, error)
+	log  *slog.Logger
 }
 
 func (k *keysAPI) routes(mux *http.ServeMux) {
@@ -32,8 +35,9 @@ func (k *keysAPI) keys(w http.ResponseWriter, r *http.Request) (*store.Keys, fun
 		problem.Write(w, problem.New(problem.NotFound, "No store is configured: add store: {driver: embedded, path: ...} to manage API keys."), requestID(r))
 		return nil, nil, false
 	}
-	d, err := k.open(cfg)
+	d, err := k.open(r.Context(), cfg)
 	if err != nil {
+		k.log.Error("admin: store cannot be opened", "error", err)
 		problem.Write(w, problem.New(problem.Unavailable, "The store cannot be opened; see the gateway log."), requestID(r))
 		return nil, nil, false
 	}

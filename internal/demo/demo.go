@@ -80,7 +80,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	if err := g.Start(map[string]http.Handler{cfg.Admin.Listen: admin.Handler(g, g.Metrics().Handler())}); err != nil {
+	if err := g.Start(map[string]http.Handler{cfg.Admin.Listen: admin.Handler(g, g.Metrics().Handler(), o.Log)}); err != nil {
 		_ = g.Shutdown(context.Background())
 		return err
 	}

@@ -70,13 +70,17 @@ func (g *Gateway) compileIdentity(cfg *config.Config, s *Snapshot) (*compiledIde
 	if st := cfg.Store; st != nil {
 		k := keyOf("store", st, cfg.BaseDir)
 		dir, err := g.stores.acquire(k, func() (*store.Directory, error) {
-			d, err := OpenDriver(cfg)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			d, err := OpenDriver(ctx, cfg)
 			if err != nil {
 				return nil, err
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			return store.OpenDirectory(ctx, d, st.SyncInterval.D(), g.log)
+			dir, err := store.OpenDirectory(ctx, d, st.SyncInterval.D(), g.log)
+			if err != nil {
+				_ = d.Close()
+			}
+			return dir, err
 		})
 		if err != nil {
 			return nil, err
@@ -129,11 +133,14 @@ func (g *Gateway) compileIdentity(cfg *config.Config, s *Snapshot) (*compiledIde
 	return c, nil
 }
 
-// OpenDriver opens the configured store's driver.
-func OpenDriver(cfg *config.Config) (store.Driver, error) {
+// OpenDriver opens the configured store's driver; for postgres that
+// includes applying pending schema migrations.
+func OpenDriver(ctx context.Context, cfg *config.Config) (store.Driver, error) {
 	switch cfg.Store.Driver {
 	case "embedded":
 		return store.OpenEmbedded(cfg.Path(cfg.Store.Path))
+	case "postgres":
+		return store.OpenPostgres(ctx, cfg.Store.DSN.Value())
 	}
 	return nil, fmt.Errorf("store driver %s is not available in this build", cfg.Store.Driver)
 }

@@ -5,19 +5,28 @@ import (
 	"errors"
 	"log/slog"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rampart-gw/rampart/internal/testenv"
 )
 
-// drivers returns every driver the contract runs against; the postgres
-// driver joins when its server is available.
+// drivers returns every driver the contract runs against: the embedded
+// file and a real PostgreSQL server started for the test.
 func drivers(t *testing.T) map[string]Driver {
 	e, err := OpenEmbedded(filepath.Join(t.TempDir(), "rampart.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return map[string]Driver{"embedded": e}
+	pg := testenv.StartPostgres(t)
+	p, err := OpenPostgres(context.Background(), pg.DSN)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, pg.Log())
+	}
+	t.Cleanup(func() { p.Close() })
+	return map[string]Driver{"embedded": e, "postgres": p}
 }
 
 func TestContract(t *testing.T) {
@@ -53,6 +62,22 @@ func TestContract(t *testing.T) {
 			}
 			if _, err := d.GetKey(ctx, "missing"); !errors.Is(err, ErrNotFound) {
 				t.Fatalf("missing key: %v", err)
+			}
+			if _, err := d.GetConsumer(ctx, "missing"); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("missing consumer: %v", err)
+			}
+
+			// Records round-trip unchanged.
+			want := Consumer{ID: "globex", Roles: []string{"admin", "reader"}, Scopes: []string{"a:b"},
+				Attributes: map[string]string{"account": "42", "tier": "gold"}, Disabled: true, CreatedAt: clock}
+			if err := d.PutConsumer(ctx, want); err != nil {
+				t.Fatal(err)
+			}
+			if c, err := d.GetConsumer(ctx, "globex"); err != nil || !reflect.DeepEqual(c, want) {
+				t.Fatalf("consumer round trip:\n got %+v %v\nwant %+v", c, err, want)
+			}
+			if !reflect.DeepEqual(got, k) {
+				t.Fatalf("key round trip:\n got %+v\nwant %+v", got, k)
 			}
 
 			// Rotation: the old key works for the overlap, then expires.

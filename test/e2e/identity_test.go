@@ -8,12 +8,15 @@ import (
 	"net/http"
 	"net/url"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jwt"
+
+	"github.com/rampart-gw/rampart/internal/testenv"
 )
 
 // idp is the test identity provider process.
@@ -301,5 +304,53 @@ routes:
 	}
 	if strings.Contains(string(r.body), dead) {
 		t.Fatal("the problem leaks the IdP address")
+	}
+}
+
+// TestIdentityPostgresStore: two gateways share one real PostgreSQL
+// store. A key made with the CLI works on both; a revocation through one
+// gateway's admin API is refused by the other within its sync interval.
+func TestIdentityPostgresStore(t *testing.T) {
+	pg := testenv.StartPostgres(t)
+	ip := startIdP(t)
+	up := startUpstream(t, "orders")
+	cfg := strings.Replace(identityConfig(ip.issuer, up.url()),
+		"store: {driver: embedded, path: data/rampart.db, sync_interval: 200ms}",
+		"store: {driver: postgres, dsn: file:pg.dsn, sync_interval: 200ms}", 1)
+	var nodes []*gw
+	for range 2 {
+		dir := t.TempDir()
+		writeFile(t, filepath.Join(dir, "pg.dsn"), pg.DSN+"\n")
+		nodes = append(nodes, startGatewayIn(t, dir, cfg))
+	}
+	out, err := exec.Command(binary, "keys", "create", "--consumer", "acme", "-c", nodes[0].cfg).Output()
+	if err != nil {
+		t.Fatalf("rampart keys create: %v", err)
+	}
+	key := strings.TrimSpace(string(out))
+	id := strings.Split(key, "_")[1]
+	call := func(g *gw) int {
+		return do(t, client, "GET", g.url("/v1/orders"), nil, map[string]string{"X-API-Key": key}).status
+	}
+	for i, g := range nodes {
+		waitFor(t, 5*time.Second, fmt.Sprintf("key usable on node %d", i), func() bool { return call(g) == 200 })
+	}
+	res, err := http.Post("http://"+nodes[1].admin+"/keys/"+id+"/revoke", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Fatalf("admin revoke: %d", res.StatusCode)
+	}
+	revoked := time.Now()
+	waitFor(t, 5*time.Second, "revocation on the other node", func() bool { return call(nodes[0]) == 401 })
+	if d := time.Since(revoked); d > 2*time.Second {
+		t.Fatalf("revocation reached the other node after %v", d)
+	}
+	t.Logf("revocation reached the other node after %v (sync_interval 200ms)", time.Since(revoked).Round(time.Millisecond))
+	list, err := exec.Command(binary, "keys", "list", "-c", nodes[1].cfg).Output()
+	if err != nil || !strings.Contains(string(list), "revoked") {
+		t.Fatalf("keys list: %v\n%s", err, list)
 	}
 }
