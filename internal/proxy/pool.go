@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"github.com/rampart-gw/rampart/internal/breaker"
 	"log/slog"
 	"net"
 	"net/http"
@@ -224,7 +225,7 @@ func (p *Pool) Health(now time.Time) []observe.TargetHealth {
 	out := make([]observe.TargetHealth, 0, len(p.targets))
 	for _, t := range p.targets {
 		out = append(out, observe.TargetHealth{Upstream: p.Name, Target: t.URL.Host, Healthy: t.Healthy(now),
-			BreakerOpen: t.breaker != nil && t.breaker.State() == Open, InFlight: t.InFlight()})
+			BreakerOpen: t.breaker != nil && t.breaker.State() == breaker.Open, InFlight: t.InFlight()})
 	}
 	return out
 }

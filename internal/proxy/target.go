@@ -4,6 +4,7 @@
 package proxy
 
 import (
+	"github.com/rampart-gw/rampart/internal/breaker"
 	"net/url"
 	"sync/atomic"
 	"time"
@@ -22,7 +23,7 @@ type Target struct {
 	ejectUntil  atomic.Int64 // passive health: unix nanos
 	ejections   atomic.Int32 // consecutive ejections, for backoff
 	consecFails atomic.Int32
-	breaker     *Breaker // nil when not configured
+	breaker     *breaker.Breaker // nil when not configured
 	passive     *config.PassiveCheck
 }
 
@@ -34,7 +35,7 @@ func newTarget(t config.Target, u *config.Upstream) (*Target, error) {
 	parsed.Path = ""
 	tg := &Target{URL: parsed, Weight: t.Weight, passive: u.HealthCheck.Passive}
 	if u.CircuitBreaker != nil {
-		tg.breaker = NewBreaker(*u.CircuitBreaker)
+		tg.breaker = breaker.New(*u.CircuitBreaker)
 	}
 	tg.healthy.Store(true)
 	return tg, nil
@@ -91,7 +92,9 @@ func (t *Target) report(now time.Time, failed bool) (ejected bool) {
 func (t *Target) availableAt() time.Time {
 	until := t.ejectUntil.Load()
 	if t.breaker != nil {
-		until = max(until, t.breaker.openUntil.Load())
+		if o := t.breaker.OpenUntil(); !o.IsZero() {
+			until = max(until, o.UnixNano())
+		}
 	}
 	if until == 0 {
 		return time.Time{}

@@ -1,4 +1,6 @@
-package proxy
+// Package breaker is a circuit breaker: for each upstream target, and for
+// the identity provider endpoints the gateway calls on a request's path.
+package breaker
 
 import (
 	"sync"
@@ -8,21 +10,21 @@ import (
 	"github.com/rampart-gw/rampart/internal/config"
 )
 
-// BreakerState is the state of a circuit breaker.
-type BreakerState int32
+// State is the state of a circuit breaker.
+type State int32
 
 // Breaker states.
 const (
-	Closed BreakerState = iota
+	Closed State = iota
 	Open
 	HalfOpen
 )
 
-func (s BreakerState) String() string {
+func (s State) String() string {
 	return [...]string{"closed", "open", "half-open"}[s]
 }
 
-// Breaker is a per-target circuit breaker. Closed, it counts outcomes in
+// Breaker is a circuit breaker. Closed, it counts outcomes in
 // a fixed window and opens when the failing share reaches FailureRatio
 // (after MinRequests). Open, it refuses until OpenFor has passed, then lets
 // HalfOpenRequests probes through: all succeed closes it, any failure
@@ -38,15 +40,15 @@ type Breaker struct {
 	probes, ok  int
 }
 
-// NewBreaker returns a closed breaker.
-func NewBreaker(cfg config.CircuitBreaker) *Breaker { return &Breaker{cfg: cfg} }
+// New returns a closed breaker.
+func New(cfg config.CircuitBreaker) *Breaker { return &Breaker{cfg: cfg} }
 
 // State returns the current state.
-func (b *Breaker) State() BreakerState { return BreakerState(b.state.Load()) }
+func (b *Breaker) State() State { return State(b.state.Load()) }
 
 // Ready reports, without changing state, whether Allow could succeed.
 func (b *Breaker) Ready(now time.Time) bool {
-	switch BreakerState(b.state.Load()) {
+	switch State(b.state.Load()) {
 	case Closed:
 		return true
 	case Open:
@@ -60,12 +62,12 @@ func (b *Breaker) Ready(now time.Time) bool {
 // Allow reports whether a request may go to the target now, taking a
 // probe slot when half-open.
 func (b *Breaker) Allow(now time.Time) bool {
-	if BreakerState(b.state.Load()) == Closed {
+	if State(b.state.Load()) == Closed {
 		return true
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	switch BreakerState(b.state.Load()) {
+	switch State(b.state.Load()) {
 	case Closed:
 		return true
 	case Open:
@@ -82,11 +84,20 @@ func (b *Breaker) Allow(now time.Time) bool {
 	return true
 }
 
+// OpenUntil is when an open breaker lets probes through again; zero
+// when it has never opened.
+func (b *Breaker) OpenUntil() time.Time {
+	if n := b.openUntil.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
+}
+
 // Record counts the outcome of one request.
 func (b *Breaker) Record(now time.Time, success bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	switch BreakerState(b.state.Load()) {
+	switch State(b.state.Load()) {
 	case Closed:
 		if now.Sub(b.windowStart) >= b.cfg.Window.D() {
 			b.windowStart, b.total, b.fail = now, 0, 0
