@@ -151,8 +151,12 @@ func authenticatorDefaults(a *Authenticator) {
 		setDur(&a.JWKSStaleFor, time.Hour)
 		setDur(&a.CacheTTL, 5*time.Minute)
 	case "oauth2_introspection":
+		setDur(&a.ClockSkew, 30*time.Second)
 		setDur(&a.CacheTTL, 60*time.Second)
 		setDur(&a.NegativeCacheTTL, 10*time.Second)
+		if a.ClientAuth == "" {
+			a.ClientAuth = "basic"
+		}
 	case "api_key":
 		if a.In == "" {
 			a.In = "header:X-API-Key"

@@ -223,11 +223,11 @@ type Authenticator struct {
 	Type string `yaml:"type,required" json:"type,omitempty" enum:"jwt|oidc|oauth2_introspection|api_key|mtls"`
 
 	// jwt, oidc
-	Issuer        string   `yaml:"issuer" json:"issuer,omitempty" doc:"jwt, oidc: the exact iss every token must carry; oidc discovers its JWKS from it."`
+	Issuer        string   `yaml:"issuer" json:"issuer,omitempty" doc:"jwt, oidc: the exact iss every token must carry; oidc discovers its JWKS from it. oauth2_introspection: when set, the answer's iss must equal it."`
 	JWKSURI       string   `yaml:"jwks_uri" json:"jwks_uri,omitempty" doc:"jwt: where the signing keys are published (https, or http on loopback)."`
-	Audiences     []string `yaml:"audiences" json:"audiences,omitempty" doc:"jwt, oidc: a token's aud must contain one of these."`
+	Audiences     []string `yaml:"audiences" json:"audiences,omitempty" doc:"jwt, oidc: a token's aud must contain one of these. oauth2_introspection: when set, the answer's aud must contain one (recommended)."`
 	Algorithms    []string `yaml:"algorithms" json:"algorithms,omitempty" doc:"jwt, oidc: accepted signature algorithms (RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA). Default [RS256, ES256]. none and HMAC are never accepted."`
-	ClockSkew     Duration `yaml:"clock_skew" json:"clock_skew,omitempty" doc:"jwt, oidc: leeway for exp, nbf and iat. Default 30s, at most 5m."`
+	ClockSkew     Duration `yaml:"clock_skew" json:"clock_skew,omitempty" doc:"jwt, oidc, oauth2_introspection: leeway for exp, nbf and iat. Default 30s, at most 5m."`
 	ConsumerClaim string   `yaml:"consumer_claim" json:"consumer_claim,omitempty" doc:"jwt, oidc, oauth2_introspection: the claim naming the consumer. Default sub."`
 	MaxTokenBytes Size     `yaml:"max_token_bytes" json:"max_token_bytes,omitempty" doc:"jwt, oidc, oauth2_introspection: longer tokens are refused unread. Default 8KiB."`
 	JWKSRefresh   Duration `yaml:"jwks_refresh" json:"jwks_refresh,omitempty" doc:"jwt, oidc: refresh interval when the JWKS response sets no max-age. Default 5m."`
@@ -238,6 +238,7 @@ type Authenticator struct {
 	Endpoint         string   `yaml:"endpoint" json:"endpoint,omitempty" doc:"oauth2_introspection: the RFC 7662 endpoint."`
 	ClientID         string   `yaml:"client_id" json:"client_id,omitempty" doc:"oauth2_introspection: the gateway's client id at the endpoint."`
 	ClientSecret     *Secret  `yaml:"client_secret" json:"client_secret,omitempty" doc:"oauth2_introspection: as env:NAME or file:PATH."`
+	ClientAuth       string   `yaml:"client_auth" json:"client_auth,omitempty" enum:"basic|post" doc:"oauth2_introspection: how the gateway authenticates to the endpoint: basic (client_secret_basic) or post (client_secret_post). Default basic."`
 	NegativeCacheTTL Duration `yaml:"negative_cache_ttl" json:"negative_cache_ttl,omitempty" doc:"oauth2_introspection: how long an inactive result is remembered. Default 10s."`
 	Timeout          Duration `yaml:"timeout" json:"timeout,omitempty" doc:"oidc, jwt, oauth2_introspection: timeout of one call to the IdP. Default 5s."`
 

@@ -20,7 +20,7 @@ var SignatureAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", 
 var authenticatorKeys = map[string][]string{
 	"jwt":                  {"issuer", "jwks_uri", "audiences", "algorithms", "clock_skew", "consumer_claim", "max_token_bytes", "jwks_refresh", "jwks_stale_for", "cache_ttl", "timeout"},
 	"oidc":                 {"issuer", "audiences", "algorithms", "clock_skew", "consumer_claim", "max_token_bytes", "jwks_refresh", "jwks_stale_for", "cache_ttl", "timeout"},
-	"oauth2_introspection": {"endpoint", "client_id", "client_secret", "consumer_claim", "max_token_bytes", "cache_ttl", "negative_cache_ttl", "timeout"},
+	"oauth2_introspection": {"endpoint", "client_id", "client_secret", "client_auth", "issuer", "audiences", "clock_skew", "consumer_claim", "max_token_bytes", "cache_ttl", "negative_cache_ttl", "timeout"},
 	"api_key":              {"in"},
 	"mtls":                 {"consumer_from", "crl_file"},
 }
@@ -146,14 +146,10 @@ func (v *validator) authenticator(name string, a *Authenticator) {
 				v.errorf(fmt.Sprintf("%s.algorithms[%d]", base, i), "algorithm %q is not accepted%s; use %s", alg, hint, strings.Join(SignatureAlgorithms, ", "))
 			}
 		}
-		if a.ClockSkew.D() > 5*time.Minute {
-			v.errorf(base+".clock_skew", "clock_skew %s is above 5m", a.ClockSkew.D())
-		}
 		if a.JWKSRefresh != 0 && a.JWKSRefresh.D() < 10*time.Second {
 			v.errorf(base+".jwks_refresh", "jwks_refresh %s is below 10s", a.JWKSRefresh.D())
 		}
 	case "oauth2_introspection":
-		v.errorf(base+".type", "oauth2_introspection is not available in this version yet; use jwt or oidc for JWT access tokens")
 		if a.Endpoint == "" {
 			v.errorf(base, "an oauth2_introspection authenticator needs endpoint")
 		} else {
@@ -161,6 +157,12 @@ func (v *validator) authenticator(name string, a *Authenticator) {
 		}
 		if a.ClientID == "" || a.ClientSecret == nil {
 			v.errorf(base, "an oauth2_introspection authenticator needs client_id and client_secret (env:NAME or file:PATH) to authenticate to the endpoint")
+		}
+		if a.NegativeCacheTTL.D() > 5*time.Minute {
+			v.errorf(base+".negative_cache_ttl", "negative_cache_ttl %s is above 5m: a token the issuer has just activated would stay refused that long", a.NegativeCacheTTL.D())
+		}
+		if a.CacheTTL.D() > time.Hour {
+			v.errorf(base+".cache_ttl", "cache_ttl %s is above 1h: a revoked token would keep working that long", a.CacheTTL.D())
 		}
 	case "api_key":
 		if a.In != "" {
@@ -176,6 +178,9 @@ func (v *validator) authenticator(name string, a *Authenticator) {
 			v.errorf(base, "an mtls authenticator needs server.tls.client_auth with mode request or require and a ca_file")
 		}
 		v.fileReadable(base+".crl_file", a.CRLFile)
+	}
+	if a.ClockSkew.D() > 5*time.Minute {
+		v.errorf(base+".clock_skew", "clock_skew %s is above 5m", a.ClockSkew.D())
 	}
 	if a.MaxTokenBytes != 0 && (a.MaxTokenBytes < 256 || a.MaxTokenBytes > 64<<10) {
 		v.errorf(base+".max_token_bytes", "max_token_bytes %s must be between 256 and 64KiB", a.MaxTokenBytes)

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rampart-gw/rampart/internal/authn/introspect"
 	"github.com/rampart-gw/rampart/internal/authn/jwks"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/identity"
@@ -39,11 +40,13 @@ type Gateway struct {
 	pools   *refSet[*proxy.Pool]
 	keySets *refSet[*jwks.Set]
 	stores  *refSet[*store.Directory]
-	signer  *identity.Signer
-	bus     *observe.Bus
-	access  *observe.AccessLog
-	metrics *observe.Metrics
-	writers []*observe.LineWriter // closed by Shutdown
+	// introspectors keep their token cache and breaker across reloads.
+	introspectors *refSet[*introspect.Authenticator]
+	signer        *identity.Signer
+	bus           *observe.Bus
+	access        *observe.AccessLog
+	metrics       *observe.Metrics
+	writers       []*observe.LineWriter // closed by Shutdown
 	// reopeners are the event sink files: closed by the bus, reopened on
 	// SIGUSR1 like the access log.
 	reopeners []*observe.LineWriter
@@ -84,8 +87,9 @@ type ReloadStatus struct {
 // binds the listeners.
 func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	g := &Gateway{opts: opts, log: opts.Log, pools: newRefSet(func(p *proxy.Pool) { p.Close() }),
-		keySets: newRefSet(func(s *jwks.Set) { s.Close() }),
-		stores:  newRefSet(func(d *store.Directory) { _ = d.Close() })}
+		keySets:       newRefSet(func(s *jwks.Set) { s.Close() }),
+		stores:        newRefSet(func(d *store.Directory) { _ = d.Close() }),
+		introspectors: newRefSet(func(*introspect.Authenticator) {})}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}

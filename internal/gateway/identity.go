@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"maps"
 	"net/http"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/rampart-gw/rampart/internal/authn"
 	"github.com/rampart-gw/rampart/internal/authn/apikey"
+	"github.com/rampart-gw/rampart/internal/authn/introspect"
 	"github.com/rampart-gw/rampart/internal/authn/jwks"
 	"github.com/rampart-gw/rampart/internal/authn/jwt"
 	"github.com/rampart-gw/rampart/internal/authn/mtls"
@@ -113,6 +115,27 @@ func (g *Gateway) compileIdentity(cfg *config.Config, s *Snapshot) (*compiledIde
 			c.byName[name] = jwt.New(jwt.Options{Name: name, Method: a.Type, Issuer: a.Issuer, Audiences: a.Audiences,
 				Algorithms: a.Algorithms, ClockSkew: a.ClockSkew.D(), ConsumerClaim: a.ConsumerClaim,
 				MaxTokenBytes: int(a.MaxTokenBytes), CacheTTL: a.CacheTTL.D(), Keys: set})
+		case "oauth2_introspection":
+			secret := a.ClientSecret.Value()
+			sum := sha256.Sum256([]byte(secret))
+			// The secret's hash joins the key so that a changed secret file
+			// takes effect on reload.
+			k := keyOf(name, struct {
+				A      *config.Authenticator
+				Secret []byte
+			}{a, sum[:]}, cfg.BaseDir)
+			ia, err := g.introspectors.acquire(k, func() (*introspect.Authenticator, error) {
+				return introspect.New(introspect.Options{Name: name, Endpoint: a.Endpoint, ClientID: a.ClientID, ClientSecret: secret,
+					ClientAuth: a.ClientAuth, Issuer: a.Issuer, Audiences: a.Audiences, ClockSkew: a.ClockSkew.D(),
+					ConsumerClaim: a.ConsumerClaim, MaxTokenBytes: int(a.MaxTokenBytes), CacheTTL: a.CacheTTL.D(),
+					NegativeTTL: a.NegativeCacheTTL.D(), Timeout: a.Timeout.D(), Log: g.log,
+					Count: func(result string) { g.metrics.IdPFetch(name, result) }}), nil
+			})
+			if err != nil {
+				return nil, err
+			}
+			s.releases = append(s.releases, func() { g.introspectors.release(k) })
+			c.byName[name] = ia
 		case "api_key":
 			kind, from, _ := config.ParseKeyLocation(a.In)
 			c.byName[name] = apikey.New(name, kind, from, c.consumers.dir, hasher)

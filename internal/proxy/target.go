@@ -4,11 +4,11 @@
 package proxy
 
 import (
-	"github.com/rampart-gw/rampart/internal/breaker"
 	"net/url"
 	"sync/atomic"
 	"time"
 
+	"github.com/rampart-gw/rampart/internal/breaker"
 	"github.com/rampart-gw/rampart/internal/config"
 )
 

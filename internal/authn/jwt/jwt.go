@@ -11,12 +11,9 @@
 package jwt
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
-	"crypto/sha256"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -31,6 +28,7 @@ import (
 
 	"github.com/rampart-gw/rampart/internal/authn"
 	"github.com/rampart-gw/rampart/internal/authn/jwks"
+	"github.com/rampart-gw/rampart/internal/authn/tokencache"
 	"github.com/rampart-gw/rampart/internal/reqctx"
 )
 
@@ -59,7 +57,7 @@ type Options struct {
 type Authenticator struct {
 	o     Options
 	algs  map[string]jwa.SignatureAlgorithm
-	cache *cache
+	cache *tokencache.Cache[*verified]
 }
 
 // New returns an Authenticator. Algorithms must already be validated.
@@ -77,7 +75,7 @@ func New(o Options) *Authenticator {
 		}
 	}
 	if o.CacheTTL > 0 {
-		a.cache = newCache(o.CacheSize)
+		a.cache = tokencache.New[*verified](o.CacheSize)
 	}
 	return a
 }
@@ -103,9 +101,9 @@ func (a *Authenticator) Authenticate(r *http.Request) (*reqctx.Identity, error) 
 	now := a.o.Now()
 	var sum [32]byte
 	if a.cache != nil {
-		sum = sha256.Sum256([]byte(tok))
-		if v, ok := a.cache.get(sum, now); ok {
-			if err := checkBinding(v.cnf, r); err != nil {
+		sum = tokencache.Sum(tok)
+		if v, ok := a.cache.Get(sum, now); ok {
+			if err := v.cnf.Check(r); err != nil {
 				return nil, err
 			}
 			return v.identity(), nil
@@ -115,7 +113,7 @@ func (a *Authenticator) Authenticate(r *http.Request) (*reqctx.Identity, error) 
 	if err != nil {
 		return nil, err
 	}
-	if err := checkBinding(v.cnf, r); err != nil {
+	if err := v.cnf.Check(r); err != nil {
 		return nil, err
 	}
 	if a.cache != nil {
@@ -123,7 +121,7 @@ func (a *Authenticator) Authenticate(r *http.Request) (*reqctx.Identity, error) 
 		if v.id.ExpiresAt.Before(until) {
 			until = v.id.ExpiresAt
 		}
-		a.cache.put(sum, v, until)
+		a.cache.Put(sum, v, until)
 	}
 	return v.identity(), nil
 }
@@ -131,7 +129,7 @@ func (a *Authenticator) Authenticate(r *http.Request) (*reqctx.Identity, error) 
 // verified is a token that passed every check, as cached.
 type verified struct {
 	id  reqctx.Identity
-	cnf confirmation
+	cnf authn.Confirmation
 }
 
 // identity returns a copy the stage may change.
@@ -139,36 +137,6 @@ func (v *verified) identity() *reqctx.Identity {
 	id := v.id
 	id.Scopes = slices.Clone(v.id.Scopes)
 	return &id
-}
-
-type confirmation struct {
-	X5t string `json:"x5t#S256"`
-	JKT string `json:"jkt"`
-}
-
-// header is the JOSE header, with the members we refuse kept as raw
-// presence markers.
-type header struct {
-	Alg  string          `json:"alg"`
-	Kid  string          `json:"kid"`
-	Typ  string          `json:"typ"`
-	Crit json.RawMessage `json:"crit"`
-	JKU  json.RawMessage `json:"jku"`
-	X5U  json.RawMessage `json:"x5u"`
-	X5C  json.RawMessage `json:"x5c"`
-	JWK  json.RawMessage `json:"jwk"`
-	B64  json.RawMessage `json:"b64"`
-}
-
-type claims struct {
-	Iss   string          `json:"iss"`
-	Aud   json.RawMessage `json:"aud"`
-	Exp   *json.Number    `json:"exp"`
-	Nbf   *json.Number    `json:"nbf"`
-	Iat   *json.Number    `json:"iat"`
-	Scope string          `json:"scope"`
-	Scp   json.RawMessage `json:"scp"`
-	Cnf   *confirmation   `json:"cnf"`
 }
 
 var b64 = base64.RawURLEncoding
@@ -184,35 +152,36 @@ func (a *Authenticator) verify(ctx context.Context, tok string, now time.Time) (
 	if err := errors.Join(err1, err2, err3); err != nil {
 		return nil, authn.Invalid("malformed", "the token is not valid base64url")
 	}
-	var h header
-	if err := json.Unmarshal(hb, &h); err != nil {
-		return nil, authn.Invalid("malformed", "the token header is not a JSON object")
+	// Both halves are read by exact member name, with repeated members
+	// refused (see authn.Object): no parser differential with whoever
+	// reads the token after us.
+	h, err := authn.ParseObject(hb)
+	if err != nil {
+		return nil, authn.Invalid("malformed", "the token header is not a JSON object with unique member names")
 	}
-	var c claims
-	dec := json.NewDecoder(bytes.NewReader(pb))
-	dec.UseNumber()
-	if err := dec.Decode(&c); err != nil {
-		return nil, authn.Invalid("malformed", "the token claims are not a JSON object")
+	c, err := authn.ParseObject(pb)
+	if err != nil {
+		return nil, authn.Invalid("malformed", "the token claims are not a JSON object with unique member names")
 	}
 	// The issuer is read before the signature only to tell whose token it
 	// is: a token of another issuer may be for another authenticator.
-	if c.Iss != a.o.Issuer {
+	if iss, err := c.String("iss"); err != nil || iss != a.o.Issuer {
 		f := authn.Invalid("wrong_issuer", "the token was not issued by the expected issuer")
 		f.Foreign = true
 		return nil, f
 	}
-	if err := a.checkHeader(&h); err != nil {
+	alg, kid, err := a.checkHeader(h)
+	if err != nil {
 		return nil, err
 	}
-	alg := a.algs[h.Alg]
-	key, err := a.o.Keys.Lookup(ctx, h.Kid)
+	key, err := a.o.Keys.Lookup(ctx, kid)
 	switch {
 	case errors.Is(err, jwks.ErrUnknownKey):
 		return nil, authn.Invalid("unknown_key", "the token is not signed by a key of the issuer")
 	case err != nil:
 		return nil, authn.Unavailable("jwks_unavailable", "the identity provider's signing keys cannot be fetched")
 	}
-	if key.Alg != "" && key.Alg != h.Alg {
+	if key.Alg != "" && key.Alg != alg.String() {
 		return nil, authn.Invalid("bad_signature", "the token's signature does not verify")
 	}
 	if ek, ok := key.Public.(*ecdsa.PublicKey); ok && !lowS(ek.Curve, sig) {
@@ -221,106 +190,88 @@ func (a *Authenticator) verify(ctx context.Context, tok string, now time.Time) (
 	if _, err := jws.VerifyCompactFast(key.Public, []byte(tok), alg); err != nil {
 		return nil, authn.Invalid("bad_signature", "the token's signature does not verify")
 	}
-	return a.checkClaims(&c, pb, now)
+	return a.checkClaims(c, now)
 }
 
 // accepted typ values: none, a JWT, or an RFC 9068 access token.
 var typs = []string{"", "jwt", "at+jwt", "application/jwt", "application/at+jwt"}
 
-func (a *Authenticator) checkHeader(h *header) error {
-	if _, ok := a.algs[h.Alg]; !ok {
-		return authn.Invalid("bad_alg", "the token's signature algorithm is not accepted")
+func (a *Authenticator) checkHeader(h authn.Object) (jwa.SignatureAlgorithm, string, error) {
+	name, e1 := h.String("alg")
+	kid, e2 := h.String("kid")
+	typ, e3 := h.String("typ")
+	if err := errors.Join(e1, e2, e3); err != nil {
+		return jwa.SignatureAlgorithm{}, "", authn.Invalid("malformed", "the token header has a member of the wrong type")
 	}
+	alg, ok := a.algs[name]
 	switch {
-	case h.JKU != nil || h.X5U != nil || h.X5C != nil || h.JWK != nil:
-		return authn.Invalid("foreign_key_source", "the token names its own signing key; keys come only from the issuer's JWKS")
-	case h.Crit != nil || h.B64 != nil:
-		return authn.Invalid("unsupported_crit", "the token requires header extensions this gateway does not understand")
-	case !slices.Contains(typs, strings.ToLower(h.Typ)):
-		return authn.Invalid("bad_type", "the token is not an access token (typ "+safe(h.Typ)+")")
+	case !ok:
+		return alg, "", authn.Invalid("bad_alg", "the token's signature algorithm is not accepted")
+	case h.Has("jku") || h.Has("x5u") || h.Has("x5c") || h.Has("jwk"):
+		return alg, "", authn.Invalid("foreign_key_source", "the token names its own signing key; keys come only from the issuer's JWKS")
+	case h.Has("crit") || h.Has("b64"):
+		return alg, "", authn.Invalid("unsupported_crit", "the token requires header extensions this gateway does not understand")
+	case !slices.Contains(typs, strings.ToLower(typ)):
+		return alg, "", authn.Invalid("bad_type", "the token is not an access token (typ "+safe(typ)+")")
 	}
-	return nil
+	return alg, kid, nil
 }
 
-func (a *Authenticator) checkClaims(c *claims, raw []byte, now time.Time) (*verified, error) {
+func (a *Authenticator) checkClaims(c authn.Object, now time.Time) (*verified, error) {
 	skew := a.o.ClockSkew
-	if !a.audienceOK(c.Aud) {
+	if !authn.AudienceOK(a.o.Audiences, c["aud"]) {
 		return nil, authn.Invalid("wrong_audience", "the token is not meant for this API (aud)")
 	}
-	exp, ok := seconds(c.Exp)
-	if !ok {
+	exp, hasExp, err := c.Date("exp")
+	if !hasExp || err != nil {
 		return nil, authn.Invalid("no_expiry", "the token has no valid exp claim")
 	}
 	if now.After(exp.Add(skew)) {
 		return nil, authn.Invalid("expired", "the token has expired")
 	}
-	if c.Nbf != nil {
-		nbf, ok := seconds(c.Nbf)
-		if !ok || now.Add(skew).Before(nbf) {
-			return nil, authn.Invalid("not_yet_valid", "the token is not valid yet (nbf)")
-		}
+	if nbf, ok, err := c.Date("nbf"); err != nil || ok && now.Add(skew).Before(nbf) {
+		return nil, authn.Invalid("not_yet_valid", "the token is not valid yet (nbf)")
 	}
-	if c.Iat != nil {
-		iat, ok := seconds(c.Iat)
-		if !ok || now.Add(skew).Before(iat) {
-			return nil, authn.Invalid("issued_in_future", "the token's iat is in the future")
-		}
+	if iat, ok, err := c.Date("iat"); err != nil || ok && now.Add(skew).Before(iat) {
+		return nil, authn.Invalid("issued_in_future", "the token's iat is in the future")
 	}
-	var all map[string]any
-	if err := json.Unmarshal(raw, &all); err != nil {
-		return nil, authn.Invalid("malformed", "the token claims are not a JSON object")
-	}
-	consumer, _ := all[a.o.ConsumerClaim].(string)
-	if consumer == "" {
+	consumer, err := c.String(a.o.ConsumerClaim)
+	if err != nil || consumer == "" {
 		return nil, authn.Invalid("no_consumer", "the token has no "+a.o.ConsumerClaim+" claim")
 	}
-	v := &verified{id: reqctx.Identity{Consumer: consumer, Method: a.o.Method, Claims: all, ExpiresAt: exp}}
-	v.id.Scopes = scopes(c)
-	if c.Cnf != nil {
-		v.cnf = *c.Cnf
+	sc, err := scopes(c)
+	if err != nil {
+		return nil, authn.Invalid("malformed", "the token's scope or scp claim is neither a string nor a list of strings")
 	}
-	return v, nil
+	cnf, err := c.Confirmation()
+	if err != nil {
+		return nil, authn.Invalid("malformed", "the token's cnf claim is not a confirmation object")
+	}
+	return &verified{id: reqctx.Identity{Consumer: consumer, Method: a.o.Method, Claims: c.Any(), ExpiresAt: exp, Scopes: sc}, cnf: cnf}, nil
 }
 
-func (a *Authenticator) audienceOK(raw json.RawMessage) bool {
-	var one string
-	if json.Unmarshal(raw, &one) == nil {
-		return slices.Contains(a.o.Audiences, one)
+// scopes reads scope (a space-separated string) and scp (a string or a
+// list of strings).
+func scopes(c authn.Object) ([]string, error) {
+	scope, err := c.String("scope")
+	if err != nil {
+		return nil, err
 	}
-	var many []string
-	if json.Unmarshal(raw, &many) == nil {
-		for _, aud := range many {
-			if slices.Contains(a.o.Audiences, aud) {
-				return true
-			}
+	out := strings.Fields(scope)
+	if raw, ok := c["scp"]; ok {
+		var one string
+		var many []string
+		switch {
+		case json.Unmarshal(raw, &one) == nil:
+			out = append(out, strings.Fields(one)...)
+		case json.Unmarshal(raw, &many) == nil:
+			out = append(out, many...)
+		default:
+			return nil, errors.New("scp")
 		}
 	}
-	return false
-}
-
-func scopes(c *claims) []string {
-	out := strings.Fields(c.Scope)
-	var one string
-	var many []string
-	if json.Unmarshal(c.Scp, &one) == nil {
-		out = append(out, strings.Fields(one)...)
-	} else if json.Unmarshal(c.Scp, &many) == nil {
-		out = append(out, many...)
-	}
 	slices.Sort(out)
-	return slices.Compact(out)
-}
-
-// seconds reads a NumericDate; fractions are allowed, absurd values are not.
-func seconds(n *json.Number) (time.Time, bool) {
-	if n == nil {
-		return time.Time{}, false
-	}
-	f, err := n.Float64()
-	if err != nil || f < 0 || f > 1e11 {
-		return time.Time{}, false
-	}
-	return time.Unix(0, 0).Add(time.Duration(f * float64(time.Second))), true
+	return slices.Compact(out), nil
 }
 
 // lowS reports whether an ECDSA JWS signature (r||s) is well-formed with
@@ -334,32 +285,6 @@ func lowS(curve elliptic.Curve, sig []byte) bool {
 	s := new(big.Int).SetBytes(sig[size:])
 	half := new(big.Int).Rsh(curve.Params().N, 1)
 	return s.Sign() > 0 && s.Cmp(half) <= 0
-}
-
-// checkBinding enforces the token's confirmation claim: RFC 8705
-// certificate-bound tokens must come over TLS with that client
-// certificate; DPoP-bound tokens (RFC 9449) need a proof this gateway
-// does not check yet, so they are refused rather than taken as bearer.
-func checkBinding(cnf confirmation, r *http.Request) error {
-	if cnf.JKT != "" {
-		return authn.Invalid("dpop_required", "the token is bound to a DPoP key; DPoP proofs are not accepted here")
-	}
-	if cnf.X5t == "" {
-		return nil
-	}
-	if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
-		return authn.Invalid("certificate_required", "the token is bound to a client certificate; present it over TLS")
-	}
-	if Thumbprint(r.TLS.PeerCertificates[0]) != cnf.X5t {
-		return authn.Invalid("certificate_mismatch", "the token is bound to another client certificate")
-	}
-	return nil
-}
-
-// Thumbprint is the RFC 8705 x5t#S256 of a certificate.
-func Thumbprint(c *x509.Certificate) string {
-	sum := sha256.Sum256(c.Raw)
-	return b64.EncodeToString(sum[:])
 }
 
 // safe trims a token-supplied string for a client message.

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -63,6 +64,13 @@ func token(hdr, claims map[string]any, sign func([]byte) []byte) string {
 	hb, _ := json.Marshal(hdr)
 	cb, _ := json.Marshal(claims)
 	input := b64.EncodeToString(hb) + "." + b64.EncodeToString(cb)
+	return input + "." + b64.EncodeToString(sign([]byte(input)))
+}
+
+// rawToken signs JSON exactly as given, for what json.Marshal of a map
+// cannot produce: repeated members, odd spellings.
+func rawToken(hdr, claims string, sign func([]byte) []byte) string {
+	input := b64.EncodeToString([]byte(hdr)) + "." + b64.EncodeToString([]byte(claims))
 	return input + "." + b64.EncodeToString(sign([]byte(input)))
 }
 
@@ -172,6 +180,14 @@ func TestAttacks(t *testing.T) {
 		{"certificate-bound without TLS", token(rsaHdr, with(c, "cnf", map[string]string{"x5t#S256": "abc"}), rs256(k.rsa)), "certificate_required"},
 		{"1 MiB token", "eyJ" + strings.Repeat("A", 1<<20), "too_large"},
 		{"not a JWT", "opaque-token", "malformed"},
+		// Parser differentials: members are matched by exact name, once.
+		{"repeated sub (a last-wins reader sees admin)", rawToken(`{"alg":"RS256","kid":"rsa1"}`, fmt.Sprintf(`{"iss":%q,"aud":"orders","exp":%d,"sub":"alice","sub":"admin"}`, issuer, now.Add(time.Hour).Unix()), rs256(k.rsa)), "malformed"},
+		{"repeated alg", rawToken(`{"alg":"RS256","kid":"rsa1","alg":"none"}`, string(must(json.Marshal(c))), rs256(k.rsa)), "malformed"},
+		{"EXP in capitals only", rawToken(`{"alg":"RS256","kid":"rsa1"}`, fmt.Sprintf(`{"iss":%q,"aud":"orders","EXP":%d,"sub":"alice"}`, issuer, now.Add(time.Hour).Unix()), rs256(k.rsa)), "no_expiry"},
+		{"exp as a quoted number", rawToken(`{"alg":"RS256","kid":"rsa1"}`, fmt.Sprintf(`{"iss":%q,"aud":"orders","exp":"%d","sub":"alice"}`, issuer, now.Add(time.Hour).Unix()), rs256(k.rsa)), "no_expiry"},
+		{"ALG in capitals only", rawToken(`{"ALG":"RS256","kid":"rsa1"}`, string(must(json.Marshal(c))), rs256(k.rsa)), "bad_alg"},
+		{"trailing data after the claims", rawToken(`{"alg":"RS256","kid":"rsa1"}`, string(must(json.Marshal(c)))+`{}`, rs256(k.rsa)), "malformed"},
+		{"sub not a string", token(rsaHdr, with(c, "sub", 7), rs256(k.rsa)), "no_consumer"},
 		{"typ of a DPoP proof", token(with(rsaHdr, "typ", "dpop+jwt"), c, rs256(k.rsa)), "bad_type"},
 	}
 	for _, tt := range tests {
