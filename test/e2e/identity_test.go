@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -352,5 +353,111 @@ func TestIdentityPostgresStore(t *testing.T) {
 	list, err := exec.Command(binary, "keys", "list", "-c", nodes[1].cfg).Output()
 	if err != nil || !strings.Contains(string(list), "revoked") {
 		t.Fatalf("keys list: %v\n%s", err, list)
+	}
+}
+
+// opaqueToken mints a token known only through introspection.
+func (i *idp) opaqueToken(t *testing.T, sub string) string {
+	return i.token(t, map[string]string{"sub": sub, "aud": "orders", "scope": "orders:read", "format": "opaque"})
+}
+
+func (i *idp) introspections(t *testing.T) int {
+	t.Helper()
+	res, err := http.Get(i.issuer + "/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var st struct{ Introspections int }
+	_ = json.NewDecoder(res.Body).Decode(&st)
+	return st.Introspections
+}
+
+// TestIdentityIntrospection: opaque tokens checked at the IdP's RFC 7662
+// endpoint with the gateway's client credentials; answers cached; a token
+// revoked at the IdP is refused once the cache TTL has passed; JWTs of the
+// same IdP still go to the JWT authenticator; a dead endpoint is a 503.
+func TestIdentityIntrospection(t *testing.T) {
+	ip := startIdP(t)
+	up := startUpstream(t, "orders")
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "introspection.secret"), "introspection-secret\n")
+	g := startGatewayIn(t, dir, fmt.Sprintf(`version: 1
+server:
+  listen: ["127.0.0.1:0"]
+admin: {listen: "127.0.0.1:0"}
+authenticators:
+  idp: {type: oidc, issuer: %[1]q, audiences: [orders], algorithms: [ES256]}
+  opaque:
+    type: oauth2_introspection
+    endpoint: %[1]s/introspect
+    client_id: rampart
+    client_secret: file:introspection.secret
+    issuer: %[1]q
+    audiences: [orders]
+    cache_ttl: 1s
+    negative_cache_ttl: 1s
+    timeout: 1s
+upstreams:
+  echo: {targets: [{url: %[2]s}]}
+policies:
+  api: {authenticate: [idp, opaque]}
+routes:
+  - {name: orders, match: {paths: ["/v1/**"]}, upstream: echo, policy: api}
+`, ip.issuer, up.url()))
+	call := func(tok string) response { return do(t, client, "GET", g.url("/v1/orders"), nil, bearer(tok)) }
+
+	tok := ip.opaqueToken(t, "alice")
+	r := call(tok)
+	if r.status != 200 {
+		t.Fatalf("opaque token: %d %s", r.status, r.body)
+	}
+	e := echoOf(t, r)
+	if e.Headers["X-Rampart-Consumer"] != "alice" || e.Headers["X-Rampart-Scopes"] != "orders:read" || e.Headers["Authorization"] != "" {
+		t.Fatalf("upstream saw %v", e.Headers)
+	}
+	before := ip.introspections(t)
+	for range 5 {
+		if r := call(tok); r.status != 200 {
+			t.Fatalf("cached token: %d", r.status)
+		}
+	}
+	if n := ip.introspections(t) - before; n > 1 {
+		t.Fatalf("%d introspections for 5 uses within cache_ttl", n)
+	}
+	// A JWT of the same IdP is still verified locally.
+	if r := call(ip.token(t, map[string]string{"sub": "bob", "aud": "orders"})); r.status != 200 {
+		t.Fatalf("JWT beside introspection: %d %s", r.status, r.body)
+	}
+
+	// Revoked at the IdP: refused within cache_ttl (1s).
+	res, err := http.PostForm(ip.issuer+"/revoke", url.Values{"token": {tok}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	revoked := time.Now()
+	waitFor(t, 5*time.Second, "revoked token refused", func() bool { return call(tok).status == 401 })
+	if d := time.Since(revoked); d > 2*time.Second {
+		t.Fatalf("revocation took %v with cache_ttl 1s", d)
+	}
+	r = call(tok)
+	p := problemOf(t, r, 401)
+	if !strings.Contains(p["detail"].(string), "not active") ||
+		!strings.Contains(r.header.Get("WWW-Authenticate"), `error="invalid_token"`) {
+		t.Fatalf("refusal: %v %q", p["detail"], r.header.Get("WWW-Authenticate"))
+	}
+	if strings.Contains(string(r.body), tok) {
+		t.Fatal("the problem repeats the token")
+	}
+
+	// The endpoint gone: an uncached token gets 503, never 401 or 200.
+	fresh := ip.opaqueToken(t, "carol")
+	ip.signal(t, syscall.SIGKILL)
+	ip.wait(t, 5*time.Second)
+	r = call(fresh)
+	p = problemOf(t, r, 503)
+	if p["type"] != "https://rampart.dev/problems/identity-provider-unavailable" || r.header.Get("Retry-After") == "" {
+		t.Fatalf("problem %v", p)
 	}
 }

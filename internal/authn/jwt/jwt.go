@@ -144,7 +144,10 @@ var b64 = base64.RawURLEncoding
 func (a *Authenticator) verify(ctx context.Context, tok string, now time.Time) (*verified, error) {
 	parts := strings.Split(tok, ".")
 	if len(parts) != 3 {
-		return nil, authn.Invalid("malformed", "the token is not a signed JWT (header.payload.signature)")
+		// Not a JWT at all: perhaps an opaque token for introspection.
+		f := authn.Invalid("malformed", "the token is not a signed JWT (header.payload.signature)")
+		f.Foreign = true
+		return nil, f
 	}
 	hb, err1 := b64.DecodeString(parts[0])
 	pb, err2 := b64.DecodeString(parts[1])
