@@ -37,6 +37,9 @@ type Failure struct {
 	// Consumer and KeyID identify whose credential it was, when known;
 	// they go to the event and access log, never a secret.
 	Consumer, KeyID string
+	// Challenge, when set, is the WWW-Authenticate value to send instead
+	// of the authenticator's own (a DPoP error names the DPoP scheme).
+	Challenge string
 }
 
 func (f *Failure) Error() string { return f.Reason + ": " + f.Description }
@@ -197,6 +200,9 @@ func (s *Stage) count(name, result string) {
 // invalidChallenge adds RFC 6750's error attributes to a Bearer
 // challenge; other schemes carry the description alone.
 func invalidChallenge(a Authenticator, f *Failure) string {
+	if f.Challenge != "" {
+		return f.Challenge
+	}
 	c := a.Challenge()
 	desc := strings.ReplaceAll(f.Description, `"`, `'`)
 	if strings.HasPrefix(c, "Bearer") {
@@ -213,12 +219,15 @@ func describe(list []Authenticator) string {
 	return strings.Join(slices.Compact(parts), ", or ")
 }
 
-// BearerToken returns the token of an `Authorization: Bearer` header, or
-// "" when there is none.
-func BearerToken(r *http.Request) string {
+// AccessToken returns the token of an `Authorization: Bearer` or
+// `Authorization: DPoP` header (RFC 9449), and whether it was DPoP.
+func AccessToken(r *http.Request) (token string, dpop bool) {
 	h := r.Header.Get("Authorization")
-	if len(h) < 7 || !strings.EqualFold(h[:7], "bearer ") {
-		return ""
+	switch {
+	case len(h) > 7 && strings.EqualFold(h[:7], "bearer "):
+		return strings.TrimSpace(h[7:]), false
+	case len(h) > 5 && strings.EqualFold(h[:5], "dpop "):
+		return strings.TrimSpace(h[5:]), true
 	}
-	return strings.TrimSpace(h[7:])
+	return "", false
 }

@@ -232,6 +232,7 @@ type Authenticator struct {
 	MaxTokenBytes Size     `yaml:"max_token_bytes" json:"max_token_bytes,omitempty" doc:"jwt, oidc, oauth2_introspection: longer tokens are refused unread. Default 8KiB."`
 	JWKSRefresh   Duration `yaml:"jwks_refresh" json:"jwks_refresh,omitempty" doc:"jwt, oidc: refresh interval when the JWKS response sets no max-age. Default 5m."`
 	JWKSStaleFor  Duration `yaml:"jwks_stale_for" json:"jwks_stale_for,omitempty" doc:"jwt, oidc: how long keys stay usable when the IdP cannot be reached; after that requests get 503. Default 1h."`
+	DPoPRequired  bool     `yaml:"dpop_required" json:"dpop_required,omitempty" doc:"jwt, oidc, oauth2_introspection: accept only DPoP-bound tokens (cnf.jkt) with a valid DPoP proof (RFC 9449). DPoP-bound tokens are checked whatever this says; this refuses bearer ones."`
 	CacheTTL      Duration `yaml:"cache_ttl" json:"cache_ttl,omitempty" doc:"jwt, oidc: verified tokens are cached by a hash of the whole token for at most this long and never past their exp. oauth2_introspection: cap on caching an active result. Default 5m for jwt, 60s for introspection; 0 keeps the default."`
 
 	// oauth2_introspection

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rampart-gw/rampart/internal/authn/dpop"
 	"github.com/rampart-gw/rampart/internal/authn/introspect"
 	"github.com/rampart-gw/rampart/internal/authn/jwks"
 	"github.com/rampart-gw/rampart/internal/config"
@@ -42,11 +43,13 @@ type Gateway struct {
 	stores  *refSet[*store.Directory]
 	// introspectors keep their token cache and breaker across reloads.
 	introspectors *refSet[*introspect.Authenticator]
-	signer        *identity.Signer
-	bus           *observe.Bus
-	access        *observe.AccessLog
-	metrics       *observe.Metrics
-	writers       []*observe.LineWriter // closed by Shutdown
+	// dpop checks DPoP proofs; its jti memory outlives reloads.
+	dpop    *dpop.Verifier
+	signer  *identity.Signer
+	bus     *observe.Bus
+	access  *observe.AccessLog
+	metrics *observe.Metrics
+	writers []*observe.LineWriter // closed by Shutdown
 	// reopeners are the event sink files: closed by the bus, reopened on
 	// SIGUSR1 like the access log.
 	reopeners []*observe.LineWriter
@@ -98,6 +101,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		return nil, err
 	}
 	g.signer = signer
+	g.dpop = dpop.New(nil)
 	g.metrics = observe.NewMetrics(opts.Version, g.health)
 	if !cfg.AccessLog.Disabled {
 		w, err := observe.OpenLines(cfg.AccessLog.Path, 100*time.Millisecond)

@@ -114,7 +114,7 @@ func (g *Gateway) compileIdentity(cfg *config.Config, s *Snapshot) (*compiledIde
 			s.releases = append(s.releases, func() { g.keySets.release(k) })
 			c.byName[name] = jwt.New(jwt.Options{Name: name, Method: a.Type, Issuer: a.Issuer, Audiences: a.Audiences,
 				Algorithms: a.Algorithms, ClockSkew: a.ClockSkew.D(), ConsumerClaim: a.ConsumerClaim,
-				MaxTokenBytes: int(a.MaxTokenBytes), CacheTTL: a.CacheTTL.D(), Keys: set})
+				MaxTokenBytes: int(a.MaxTokenBytes), CacheTTL: a.CacheTTL.D(), Keys: set, Proofs: g.dpop, DPoPRequired: a.DPoPRequired})
 		case "oauth2_introspection":
 			secret := a.ClientSecret.Value()
 			sum := sha256.Sum256([]byte(secret))
@@ -128,7 +128,7 @@ func (g *Gateway) compileIdentity(cfg *config.Config, s *Snapshot) (*compiledIde
 				return introspect.New(introspect.Options{Name: name, Endpoint: a.Endpoint, ClientID: a.ClientID, ClientSecret: secret,
 					ClientAuth: a.ClientAuth, Issuer: a.Issuer, Audiences: a.Audiences, ClockSkew: a.ClockSkew.D(),
 					ConsumerClaim: a.ConsumerClaim, MaxTokenBytes: int(a.MaxTokenBytes), CacheTTL: a.CacheTTL.D(),
-					NegativeTTL: a.NegativeCacheTTL.D(), Timeout: a.Timeout.D(), Log: g.log,
+					NegativeTTL: a.NegativeCacheTTL.D(), Timeout: a.Timeout.D(), Log: g.log, Proofs: g.dpop, DPoPRequired: a.DPoPRequired,
 					Count: func(result string) { g.metrics.IdPFetch(name, result) }}), nil
 			})
 			if err != nil {

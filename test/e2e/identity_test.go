@@ -17,6 +17,7 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwk"
 	"github.com/lestrrat-go/jwx/v3/jwt"
 
+	"github.com/rampart-gw/rampart/internal/authn/dpop/dpoptest"
 	"github.com/rampart-gw/rampart/internal/testenv"
 )
 
@@ -460,4 +461,39 @@ routes:
 	if p["type"] != "https://rampart.dev/problems/identity-provider-unavailable" || r.header.Get("Retry-After") == "" {
 		t.Fatalf("problem %v", p)
 	}
+}
+
+// TestIdentityDPoP: a DPoP-bound token from the IdP works only with a
+// fresh proof by the client's key for this very request; the proof does
+// not travel upstream.
+func TestIdentityDPoP(t *testing.T) {
+	ip := startIdP(t)
+	up := startUpstream(t, "orders")
+	g := startGateway(t, identityConfig(ip.issuer, up.url()))
+	key := dpoptest.NewClient(t, "ES256")
+	tok := ip.token(t, map[string]string{"sub": "alice", "aud": "orders", "extra": `{"cnf":{"jkt":"` + key.JKT + `"}}`})
+	htu := g.url("/v1/orders")
+	proof := key.Proof("GET", htu, tok, time.Now(), nil)
+	call := func(scheme, proof string) response {
+		h := map[string]string{"Authorization": scheme + " " + tok}
+		if proof != "" {
+			h["DPoP"] = proof
+		}
+		return do(t, client, "GET", htu, nil, h)
+	}
+	r := call("DPoP", proof)
+	if r.status != 200 {
+		t.Fatalf("DPoP request: %d %s", r.status, r.body)
+	}
+	if e := echoOf(t, r); e.Headers["Dpop"] != "" || e.Headers["X-Rampart-Consumer"] != "alice" {
+		t.Fatalf("upstream saw %v", e.Headers)
+	}
+	r = call("DPoP", proof)
+	p := problemOf(t, r, 401)
+	if !strings.Contains(p["detail"].(string), "already used") || !strings.Contains(r.header.Get("WWW-Authenticate"), `DPoP realm="rampart"`) ||
+		!strings.Contains(r.header.Get("WWW-Authenticate"), `error="invalid_dpop_proof"`) {
+		t.Fatalf("replay: %v %q", p["detail"], r.header.Get("WWW-Authenticate"))
+	}
+	problemOf(t, call("Bearer", ""), 401)
+	problemOf(t, call("DPoP", key.Proof("POST", htu, tok, time.Now(), nil)), 401)
 }

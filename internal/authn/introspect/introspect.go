@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/rampart-gw/rampart/internal/authn"
+	"github.com/rampart-gw/rampart/internal/authn/dpop"
 	"github.com/rampart-gw/rampart/internal/authn/tokencache"
 	"github.com/rampart-gw/rampart/internal/breaker"
 	"github.com/rampart-gw/rampart/internal/config"
@@ -53,6 +54,9 @@ type Options struct {
 	CacheSize     int           // default 10,000 tokens
 	Timeout       time.Duration
 	Client        *http.Client
+	// Proofs checks DPoP proofs of DPoP-bound tokens; nil refuses them.
+	Proofs       authn.ProofChecker
+	DPoPRequired bool // refuse tokens that are not DPoP-bound
 	// Count records each call's outcome (ok, inactive, error,
 	// breaker_open, saturated) for metrics. May be nil.
 	Count func(result string)
@@ -121,14 +125,24 @@ func New(o Options) *Authenticator {
 func (a *Authenticator) Name() string { return a.o.Name }
 
 // Challenge implements authn.Authenticator.
-func (a *Authenticator) Challenge() string { return `Bearer realm="rampart"` }
+func (a *Authenticator) Challenge() string {
+	if a.o.DPoPRequired {
+		return dpop.Challenge()
+	}
+	return `Bearer realm="rampart"`
+}
 
 // Hint implements authn.Authenticator.
-func (a *Authenticator) Hint() string { return "a bearer token in the Authorization header" }
+func (a *Authenticator) Hint() string {
+	if a.o.DPoPRequired {
+		return "a DPoP-bound access token in the Authorization header with a DPoP proof"
+	}
+	return "a bearer token in the Authorization header"
+}
 
 // Authenticate implements authn.Authenticator.
 func (a *Authenticator) Authenticate(r *http.Request) (*reqctx.Identity, error) {
-	tok := authn.BearerToken(r)
+	tok, dpopScheme := authn.AccessToken(r)
 	if tok == "" {
 		return nil, authn.ErrNoCredentials
 	}
@@ -153,7 +167,7 @@ func (a *Authenticator) Authenticate(r *http.Request) (*reqctx.Identity, error) 
 	if !ans.id.ExpiresAt.IsZero() && a.o.Now().After(ans.id.ExpiresAt.Add(a.o.ClockSkew)) {
 		return nil, authn.Invalid("expired", "the token has expired")
 	}
-	if err := ans.cnf.Check(r); err != nil {
+	if err := ans.cnf.Check(r, authn.Presented{Token: tok, DPoP: dpopScheme, Proofs: a.o.Proofs, DPoPRequired: a.o.DPoPRequired}); err != nil {
 		return nil, err
 	}
 	id := ans.id

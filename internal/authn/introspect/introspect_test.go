@@ -49,7 +49,7 @@ func newAS(t *testing.T, clientAuth string) *as {
 			id, secret, ok = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret"), true
 		}
 		if !ok || id != "gateway" || secret != "s3cret:&" {
-			http.Error(w, `{"error":"invalid_client"}`, 401)
+			http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized)
 			return
 		}
 		if status != 0 {

@@ -27,6 +27,7 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jws"
 
 	"github.com/rampart-gw/rampart/internal/authn"
+	"github.com/rampart-gw/rampart/internal/authn/dpop"
 	"github.com/rampart-gw/rampart/internal/authn/jwks"
 	"github.com/rampart-gw/rampart/internal/authn/tokencache"
 	"github.com/rampart-gw/rampart/internal/reqctx"
@@ -50,7 +51,10 @@ type Options struct {
 	CacheTTL      time.Duration
 	CacheSize     int // default 10,000 tokens
 	Keys          Keys
-	Now           func() time.Time // default time.Now
+	// Proofs checks DPoP proofs of DPoP-bound tokens; nil refuses them.
+	Proofs       authn.ProofChecker
+	DPoPRequired bool             // refuse tokens that are not DPoP-bound
+	Now          func() time.Time // default time.Now
 }
 
 // Authenticator verifies bearer JWTs.
@@ -84,14 +88,24 @@ func New(o Options) *Authenticator {
 func (a *Authenticator) Name() string { return a.o.Name }
 
 // Challenge implements authn.Authenticator.
-func (a *Authenticator) Challenge() string { return `Bearer realm="rampart"` }
+func (a *Authenticator) Challenge() string {
+	if a.o.DPoPRequired {
+		return dpop.Challenge()
+	}
+	return `Bearer realm="rampart"`
+}
 
 // Hint implements authn.Authenticator.
-func (a *Authenticator) Hint() string { return "a bearer token in the Authorization header" }
+func (a *Authenticator) Hint() string {
+	if a.o.DPoPRequired {
+		return "a DPoP-bound access token in the Authorization header with a DPoP proof"
+	}
+	return "a bearer token in the Authorization header"
+}
 
 // Authenticate implements authn.Authenticator.
 func (a *Authenticator) Authenticate(r *http.Request) (*reqctx.Identity, error) {
-	tok := authn.BearerToken(r)
+	tok, dpopScheme := authn.AccessToken(r)
 	if tok == "" {
 		return nil, authn.ErrNoCredentials
 	}
@@ -103,7 +117,7 @@ func (a *Authenticator) Authenticate(r *http.Request) (*reqctx.Identity, error) 
 	if a.cache != nil {
 		sum = tokencache.Sum(tok)
 		if v, ok := a.cache.Get(sum, now); ok {
-			if err := v.cnf.Check(r); err != nil {
+			if err := v.cnf.Check(r, authn.Presented{Token: tok, DPoP: dpopScheme, Proofs: a.o.Proofs, DPoPRequired: a.o.DPoPRequired}); err != nil {
 				return nil, err
 			}
 			return v.identity(), nil
@@ -113,7 +127,7 @@ func (a *Authenticator) Authenticate(r *http.Request) (*reqctx.Identity, error) 
 	if err != nil {
 		return nil, err
 	}
-	if err := v.cnf.Check(r); err != nil {
+	if err := v.cnf.Check(r, authn.Presented{Token: tok, DPoP: dpopScheme, Proofs: a.o.Proofs, DPoPRequired: a.o.DPoPRequired}); err != nil {
 		return nil, err
 	}
 	if a.cache != nil {

@@ -23,6 +23,8 @@ import (
 	"github.com/lestrrat-go/jwx/v3/jwk"
 
 	"github.com/rampart-gw/rampart/internal/authn"
+	"github.com/rampart-gw/rampart/internal/authn/dpop"
+	"github.com/rampart-gw/rampart/internal/authn/dpop/dpoptest"
 	"github.com/rampart-gw/rampart/internal/authn/jwks"
 )
 
@@ -287,5 +289,56 @@ func BenchmarkAuthenticateUncachedES256(b *testing.B) {
 		if _, err := a.Authenticate(r); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestDPoPBoundTokens: a token with cnf.jkt needs the DPoP scheme and a
+// fresh proof by that key on every use, cached or not.
+func TestDPoPBoundTokens(t *testing.T) {
+	k := newKeys(t)
+	srv := jwksServer(t, k)
+	now := time.Now()
+	a := newAuth(t, srv, now)
+	a.o.Proofs = dpop.New(func() time.Time { return now })
+	client := dpoptest.NewClient(t, "ES256")
+	hdr := map[string]any{"alg": "RS256", "kid": "rsa1", "typ": "at+jwt"}
+	bound := token(hdr, with(claimsNow(now), "cnf", map[string]string{"jkt": client.JKT}), rs256(k.rsa))
+	plain := token(hdr, claimsNow(now), rs256(k.rsa))
+	const htu = "http://example.com/v1/orders"
+	use := func(scheme, tok, proof string) string {
+		r := httptest.NewRequest(http.MethodGet, "/v1/orders", nil)
+		r.Header.Set("Authorization", scheme+" "+tok)
+		if proof != "" {
+			r.Header.Set("DPoP", proof)
+		}
+		_, err := a.Authenticate(r)
+		var f *authn.Failure
+		if errors.As(err, &f) {
+			return f.Reason
+		}
+		if err != nil {
+			return err.Error()
+		}
+		return "ok"
+	}
+	first := client.Proof("GET", htu, bound, now, nil)
+	for _, tc := range []struct{ name, scheme, tok, proof, want string }{
+		{"bound, with a proof", "DPoP", bound, first, "ok"},
+		{"bound, cached, a new proof", "DPoP", bound, client.Proof("GET", htu, bound, now, nil), "ok"},
+		{"bound, cached, the proof replayed", "DPoP", bound, first, "dpop_replay"},
+		{"bound, no proof", "DPoP", bound, "", "dpop_proof_missing"},
+		{"bound, sent as Bearer", "Bearer", bound, client.Proof("GET", htu, bound, now, nil), "dpop_required"},
+		{"bound, proof by another key", "DPoP", bound, dpoptest.NewClient(t, "ES256").Proof("GET", htu, bound, now, nil), "dpop_key_mismatch"},
+		{"bound, proof for another token", "DPoP", bound, client.Proof("GET", htu, plain, now, nil), "dpop_proof_invalid"},
+		{"unbound, sent as DPoP", "DPoP", plain, client.Proof("GET", htu, plain, now, nil), "not_dpop_bound"},
+		{"unbound, Bearer", "Bearer", plain, "", "ok"},
+	} {
+		if got := use(tc.scheme, tc.tok, tc.proof); got != tc.want {
+			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
+		}
+	}
+	a.o.DPoPRequired = true
+	if got := use("Bearer", plain, ""); got != "dpop_required" || !strings.HasPrefix(a.Challenge(), "DPoP ") {
+		t.Errorf("dpop_required: %s, challenge %q", got, a.Challenge())
 	}
 }
