@@ -264,3 +264,41 @@ func orSlash(p string) string {
 	}
 	return p
 }
+
+// Tokens is how the access-token authenticators (jwt, oidc,
+// oauth2_introspection) take a token: Bearer or DPoP scheme, a size
+// bound, and whether only DPoP-bound tokens are accepted.
+type Tokens struct {
+	MaxBytes int
+	Required bool // dpop_required
+}
+
+// Challenge is the authenticator's WWW-Authenticate challenge.
+func (t Tokens) Challenge() string {
+	if t.Required {
+		return Challenge()
+	}
+	return `Bearer realm="rampart"`
+}
+
+// Hint says in words what credential is wanted.
+func (t Tokens) Hint() string {
+	if t.Required {
+		return "a DPoP-bound access token in the Authorization header with a DPoP proof"
+	}
+	return "a bearer token in the Authorization header"
+}
+
+// Read returns the request's access token and whether it came with the
+// DPoP scheme: authn.ErrNoCredentials without one, a refusal when it is
+// longer than MaxBytes.
+func (t Tokens) Read(r *http.Request) (string, bool, error) {
+	tok, dpopScheme := authn.AccessToken(r)
+	if tok == "" {
+		return "", false, authn.ErrNoCredentials
+	}
+	if len(tok) > t.MaxBytes {
+		return "", false, authn.Invalid("too_large", "the token is longer than this API accepts")
+	}
+	return tok, dpopScheme, nil
+}

@@ -125,29 +125,20 @@ func New(o Options) *Authenticator {
 func (a *Authenticator) Name() string { return a.o.Name }
 
 // Challenge implements authn.Authenticator.
-func (a *Authenticator) Challenge() string {
-	if a.o.DPoPRequired {
-		return dpop.Challenge()
-	}
-	return `Bearer realm="rampart"`
-}
+func (a *Authenticator) Challenge() string { return a.tokens().Challenge() }
 
 // Hint implements authn.Authenticator.
-func (a *Authenticator) Hint() string {
-	if a.o.DPoPRequired {
-		return "a DPoP-bound access token in the Authorization header with a DPoP proof"
-	}
-	return "a bearer token in the Authorization header"
+func (a *Authenticator) Hint() string { return a.tokens().Hint() }
+
+func (a *Authenticator) tokens() dpop.Tokens {
+	return dpop.Tokens{MaxBytes: a.o.MaxTokenBytes, Required: a.o.DPoPRequired}
 }
 
 // Authenticate implements authn.Authenticator.
 func (a *Authenticator) Authenticate(r *http.Request) (*reqctx.Identity, error) {
-	tok, dpopScheme := authn.AccessToken(r)
-	if tok == "" {
-		return nil, authn.ErrNoCredentials
-	}
-	if len(tok) > a.o.MaxTokenBytes {
-		return nil, authn.Invalid("too_large", "the token is longer than this API accepts")
+	tok, dpopScheme, err := a.tokens().Read(r)
+	if err != nil {
+		return nil, err
 	}
 	if !b64token(tok) {
 		return nil, authn.Invalid("malformed", "the token has characters a bearer token cannot have (RFC 6750 b64token)")
