@@ -29,7 +29,7 @@ import (
 	"time"
 )
 
-var binary, idpBinary string
+var binary, idpBinary, opBinary string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "rampart-e2e")
@@ -44,12 +44,14 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "build rampart:", err)
 		os.Exit(1)
 	}
-	idpBinary = filepath.Join(dir, "idp")
-	build = exec.Command("go", "build", "-o", idpBinary, "../idp")
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build idp:", err)
-		os.Exit(1)
+	for bin, pkg := range map[*string]string{&idpBinary: "idp", &opBinary: "op"} {
+		*bin = filepath.Join(dir, pkg)
+		build = exec.Command("go", "build", "-o", *bin, "../"+pkg)
+		build.Stdout, build.Stderr = os.Stdout, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build", pkg+":", err)
+			os.Exit(1)
+		}
 	}
 	code := m.Run()
 	os.RemoveAll(dir)

@@ -12,8 +12,11 @@ package jwt
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
+	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -107,7 +110,7 @@ func (a *Authenticator) Authenticate(r *http.Request) (*reqctx.Identity, error) 
 	var sum [32]byte
 	if a.cache != nil {
 		sum = tokencache.Sum(tok)
-		if v, ok := a.cache.Get(sum, now); ok {
+		if v, ok := a.cache.Get(sum, now); ok && a.stillPublished(r.Context(), v.key) {
 			if err := v.cnf.Check(r, authn.Presented{Token: tok, DPoP: dpopScheme, Proofs: a.o.Proofs, DPoPRequired: a.o.DPoPRequired}); err != nil {
 				return nil, err
 			}
@@ -135,6 +138,32 @@ func (a *Authenticator) Authenticate(r *http.Request) (*reqctx.Identity, error) 
 type verified struct {
 	id  reqctx.Identity
 	cnf authn.Confirmation
+	key jwks.Key // the key that verified it
+}
+
+// stillPublished says whether the issuer still publishes the key that
+// verified a cached token. A cached verification is only as good as its
+// key: once the issuer retires or replaces it (say, after a compromise),
+// the token goes through full verification again, and is refused.
+func (a *Authenticator) stillPublished(ctx context.Context, key jwks.Key) bool {
+	k, err := a.o.Keys.Lookup(ctx, key.ID)
+	return err == nil && samePublicKey(k.Public, key.Public)
+}
+
+// samePublicKey compares keys, by pointer first: a key set between two
+// refreshes hands out the same pointers, and rsa's Equal allocates.
+func samePublicKey(a, b crypto.PublicKey) bool {
+	switch a := a.(type) {
+	case *rsa.PublicKey:
+		b, ok := b.(*rsa.PublicKey)
+		return ok && (a == b || a.Equal(b))
+	case *ecdsa.PublicKey:
+		b, ok := b.(*ecdsa.PublicKey)
+		return ok && (a == b || a.Equal(b))
+	case ed25519.PublicKey:
+		return a.Equal(b)
+	}
+	return false
 }
 
 // identity returns a copy the stage may change.
@@ -198,7 +227,12 @@ func (a *Authenticator) verify(ctx context.Context, tok string, now time.Time) (
 	if _, err := jws.VerifyCompactFast(key.Public, []byte(tok), alg); err != nil {
 		return nil, authn.Invalid("bad_signature", "the token's signature does not verify")
 	}
-	return a.checkClaims(c, now)
+	v, err := a.checkClaims(c, now)
+	if err != nil {
+		return nil, err
+	}
+	v.key = key
+	return v, nil
 }
 
 // accepted typ values: none, a JWT, or an RFC 9068 access token.

@@ -239,6 +239,38 @@ func TestCacheHonoursExpiry(t *testing.T) {
 	}
 }
 
+// TestCacheHonoursKeyRetirement: a verified token stays cached only while
+// the key that verified it is published; retired or replaced, the token
+// is verified again and refused.
+func TestCacheHonoursKeyRetirement(t *testing.T) {
+	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	now := time.Now()
+	keys := staticKeys{"ec1": {ID: "ec1", Public: &ec.PublicKey}}
+	a := New(Options{Name: "corp", Method: "jwt", Issuer: issuer, Audiences: []string{"orders"}, Algorithms: []string{"ES256"},
+		ConsumerClaim: "sub", MaxTokenBytes: 8 << 10, CacheTTL: 5 * time.Minute, Keys: keys, Now: func() time.Time { return now }})
+	tok := token(map[string]any{"alg": "ES256", "kid": "ec1"}, claimsNow(now), es256(ec, false))
+	if _, err := a.Authenticate(request(tok)); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		key  *jwks.Key
+	}{
+		{"replaced under the same kid", &jwks.Key{ID: "ec1", Public: &other.PublicKey}},
+		{"retired", nil},
+	} {
+		if tc.key != nil {
+			keys["ec1"] = *tc.key
+		} else {
+			delete(keys, "ec1")
+		}
+		if _, err := a.Authenticate(request(tok)); err == nil {
+			t.Fatalf("%s: a cached token outlived its key", tc.name)
+		}
+	}
+}
+
 func TestUnreachableIdPIsUnavailable(t *testing.T) {
 	srv := httptest.NewServer(http.NotFoundHandler())
 	srv.Close()
