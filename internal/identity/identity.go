@@ -41,7 +41,13 @@ type Signer struct {
 	jwks      []byte
 
 	cacheMu sync.Mutex
-	cache   map[string]cachedAssertion
+	cache   map[assertionKey]cachedAssertion
+}
+
+// assertionKey is what an assertion says; a struct of strings hashes
+// without building a key string per request.
+type assertionKey struct {
+	issuer, audience, consumer, authenticator, keyID, scope, roles string
 }
 
 type signingKey struct {
@@ -58,7 +64,7 @@ type cachedAssertion struct {
 
 // NewSigner returns a Signer with a fresh key.
 func NewSigner(rotation time.Duration) (*Signer, error) {
-	s := &Signer{rotation: rotation, now: time.Now, cache: map[string]cachedAssertion{}}
+	s := &Signer{rotation: rotation, now: time.Now, cache: map[assertionKey]cachedAssertion{}}
 	if err := s.rotate(); err != nil {
 		return nil, err
 	}
@@ -66,21 +72,26 @@ func NewSigner(rotation time.Duration) (*Signer, error) {
 }
 
 func (s *Signer) rotate() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rotateLocked()
+}
+
+func (s *Signer) rotateLocked() error {
 	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return err
 	}
 	pub, _ := priv.PublicKey.ECDH() // for the uncompressed point
 	sum := sha256.Sum256(pub.Bytes())
-	k := &signingKey{kid: b64.EncodeToString(sum[:12]), priv: priv, created: s.now()}
-	s.mu.Lock()
-	s.prev, s.cur = s.cur, k
+	s.prev, s.cur = s.cur, &signingKey{kid: b64.EncodeToString(sum[:12]), priv: priv, created: s.now()}
 	s.jwks = s.buildJWKS()
-	s.mu.Unlock()
 	return nil
 }
 
-// key returns the current key, rotating first when it is due.
+// key returns the current key, rotating first when it is due. Requests
+// that find it due together rotate once: a second rotation would
+// unpublish the key that signed assertions a moment ago.
 func (s *Signer) key() (*signingKey, error) {
 	s.mu.RLock()
 	k := s.cur
@@ -88,11 +99,13 @@ func (s *Signer) key() (*signingKey, error) {
 	if s.now().Sub(k.created) < s.rotation {
 		return k, nil
 	}
-	if err := s.rotate(); err != nil {
-		return nil, err
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.now().Sub(s.cur.created) >= s.rotation {
+		if err := s.rotateLocked(); err != nil {
+			return nil, err
+		}
 	}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
 	return s.cur, nil
 }
 
@@ -154,13 +167,17 @@ type assertion struct {
 	KeyID         string   `json:"key_id,omitempty"`
 }
 
-// Sign returns an assertion of id for audience, valid for ttl. Signed
+// Sign returns an assertion of id for audience, valid for ttl; scope is
+// id.Scopes space-separated, which the caller has already joined. Signed
 // assertions are reused until half their lifetime has passed, so a
 // consumer's steady traffic costs one signature per ttl/2, not one per
 // request.
-func (s *Signer) Sign(id *reqctx.Identity, issuer, audience string, ttl time.Duration) (string, error) {
-	scope := strings.Join(id.Scopes, " ")
-	ck := strings.Join([]string{issuer, audience, id.Consumer, id.Authenticator, id.KeyID, scope, strings.Join(id.Roles, " ")}, "\x00")
+func (s *Signer) Sign(id *reqctx.Identity, scope, issuer, audience string, ttl time.Duration) (string, error) {
+	ck := assertionKey{issuer: issuer, audience: audience, consumer: id.Consumer, authenticator: id.Authenticator,
+		keyID: id.KeyID, scope: scope}
+	if len(id.Roles) > 0 {
+		ck.roles = strings.Join(id.Roles, " ")
+	}
 	now := s.now()
 	s.cacheMu.Lock()
 	c, ok := s.cache[ck]
@@ -234,20 +251,24 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 		st := reqctx.From(r.Context())
 		if id := st.Identity; id != nil {
 			if st.UpstreamHeader == nil {
-				st.UpstreamHeader = http.Header{}
+				st.UpstreamHeader = make(http.Header, 3)
 			}
-			st.UpstreamHeader.Set(HeaderConsumer, id.Consumer)
+			// The three values share one backing array: one allocation.
+			vals := new([3]string)
+			vals[0], vals[1] = id.Consumer, strings.Join(id.Scopes, " ")
+			st.UpstreamHeader[HeaderConsumer] = vals[0:1:1]
 			if len(id.Scopes) > 0 {
-				st.UpstreamHeader.Set(HeaderScopes, strings.Join(id.Scopes, " "))
+				st.UpstreamHeader[HeaderScopes] = vals[1:2:2]
 			}
 			if s.Signer != nil {
-				tok, err := s.Signer.Sign(id, s.Issuer, s.Audience, s.TTL)
+				tok, err := s.Signer.Sign(id, vals[1], s.Issuer, s.Audience, s.TTL)
 				if err != nil {
 					reqctx.Refuse(w, r, reqctx.Refusal{Type: problem.Internal, Reason: "assertion_failed", Stage: "identity",
 						Detail: "The gateway could not sign the identity assertion. Retry; report the request id if it persists."})
 					return
 				}
-				st.UpstreamHeader.Set(HeaderAssertion, tok)
+				vals[2] = tok
+				st.UpstreamHeader[HeaderAssertion] = vals[2:3:3]
 			}
 		}
 		next.ServeHTTP(w, r)

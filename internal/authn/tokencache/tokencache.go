@@ -33,8 +33,16 @@ func New[V any](size int) *Cache[V] {
 	return &Cache[V]{entries: make(map[[32]byte]entry[V], min(size, 1024)), size: size}
 }
 
-// Sum is the cache key of a token.
-func Sum(token string) [32]byte { return sha256.Sum256([]byte(token)) }
+// Sum is the cache key of a token. Tokens of usual size are hashed from
+// a stack copy: converting the string would allocate on every request.
+func Sum(token string) [32]byte {
+	var buf [2048]byte
+	if len(token) <= len(buf) {
+		n := copy(buf[:], token)
+		return sha256.Sum256(buf[:n])
+	}
+	return sha256.Sum256([]byte(token))
+}
 
 // Get returns the value stored for sum if its deadline is after now.
 func (c *Cache[V]) Get(sum [32]byte, now time.Time) (V, bool) {
