@@ -74,8 +74,8 @@ authenticators:
   idp: {type: jwt, issuer: %q, jwks_uri: "http://%s/.well-known/jwks.json", audiences: [bench], algorithms: [ES256, RS256]}
   keys: {type: api_key}
 policies:
-  jwt: {authenticate: [idp]}
-  key: {authenticate: [keys]}
+  jwt: {authenticate: [idp], authorize: {any_authenticated: true}}
+  key: {authenticate: [keys], authorize: {any_authenticated: true}}
 `, filepath.Join(dir, "rampart.db"), benchIssuer, backend)
 }
 

@@ -21,8 +21,10 @@ const MaxFileBytes = 4 << 20
 // first. yaml's own Node.Decode cannot reject unknown keys (go-yaml#460).
 type decoder struct {
 	file      string
+	data      []byte
 	errs      Errors
 	positions map[string]Pos
+	scalars   map[string]scalarLayout
 	secrets   []secretAt
 	aliases   int
 	// unreadable is set when the file is not YAML at all; validating the
@@ -46,8 +48,8 @@ func (d *decoder) pos(n *yaml.Node) Pos { return Pos{File: d.file, Line: n.Line,
 
 // parse decodes data into a Config without semantic validation.
 func parse(file string, data []byte) (*Config, *decoder) {
-	d := &decoder{file: file, positions: map[string]Pos{}}
-	cfg := &Config{File: file, positions: d.positions}
+	d := &decoder{file: file, data: data, positions: map[string]Pos{}, scalars: map[string]scalarLayout{}}
+	cfg := &Config{File: file, positions: d.positions, scalars: d.scalars}
 	d.positions[""] = Pos{File: file, Line: 1, Col: 1}
 	if len(data) > MaxFileBytes {
 		d.errs = append(d.errs, &FieldError{Pos: Pos{File: file, Line: 1, Col: 1}, Msg: fmt.Sprintf("config file is larger than %d bytes", MaxFileBytes)})
@@ -155,6 +157,9 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		v.SetString(n.Value)
+		if n.Style&(yaml.LiteralStyle|yaml.FoldedStyle|yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
+			d.scalars[path] = scalarLayout{style: n.Style, indent: d.blockIndent(n)}
+		}
 	case reflect.Bool:
 		b, err := strconv.ParseBool(n.Value)
 		if n.Kind != yaml.ScalarNode || err != nil || (n.Value != "true" && n.Value != "false") {
@@ -353,4 +358,25 @@ func resolvePath(baseDir, p string) string {
 		return p
 	}
 	return filepath.Join(baseDir, p)
+}
+
+// scalarLayout is how a string scalar sits in the file, so that a
+// position inside its text (a CEL expression's error) can be mapped back.
+type scalarLayout struct {
+	style  yaml.Style
+	indent int // block scalars: the column (0-based) their lines start at
+}
+
+// blockIndent returns the indentation of a block scalar's first content
+// line, or 0.
+func (d *decoder) blockIndent(n *yaml.Node) int {
+	if n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) == 0 {
+		return 0
+	}
+	lines := bytes.SplitN(d.data, []byte("\n"), n.Line+2)
+	if len(lines) <= n.Line {
+		return 0
+	}
+	line := lines[n.Line] // the line after the indicator
+	return len(line) - len(bytes.TrimLeft(line, " "))
 }

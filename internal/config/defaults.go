@@ -70,6 +70,11 @@ func applyDefaults(c *Config) {
 		}
 		setDur(&t.HSTS.MaxAge, DefaultHSTSMaxAge)
 	}
+	for _, p := range c.Policies {
+		if p != nil && p.Authorize != nil && p.Authorize.External != nil {
+			setDur(&p.Authorize.External.Timeout, DefaultExternalTimeout)
+		}
+	}
 	if c.Admin.Listen == "" {
 		c.Admin.Listen = DefaultAdminListen
 	}

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/rampart-gw/rampart/internal/route"
 )
 
@@ -76,6 +78,26 @@ func (c *Config) Pos(path string) Pos {
 		}
 		path = path[:i]
 	}
+}
+
+// ExprPos returns the file position of line:col (1-based) of the text of
+// the string at path: where an error inside an expression is.
+func (c *Config) ExprPos(path string, line, col int) Pos {
+	p := c.Pos(path)
+	l := c.scalars[path]
+	switch {
+	case l.style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0:
+		p.Line += line
+		p.Col = l.indent + col
+	case line > 1:
+		p.Line += line - 1
+		p.Col = col
+	case l.style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0:
+		p.Col += col // past the quote
+	default:
+		p.Col += col - 1
+	}
+	return p
 }
 
 // KeyPos returns the position of the key of the value at path, falling

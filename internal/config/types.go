@@ -22,6 +22,7 @@ type Config struct {
 	Upstreams      map[string]*Upstream      `yaml:"upstreams" json:"upstreams,omitempty" doc:"Named pools of backend targets."`
 	Authenticators map[string]*Authenticator `yaml:"authenticators" json:"authenticators,omitempty" doc:"Named authenticators that policies list under authenticate."`
 	Consumers      []*Consumer               `yaml:"consumers" json:"consumers,omitempty" doc:"Consumers known from this file; on an id also in the store, this file wins."`
+	Roles          map[string]*Role          `yaml:"roles" json:"roles,omitempty" doc:"Named roles: what a consumer holding one may call. Policies require them under authorize.roles."`
 	Policies       map[string]*Policy        `yaml:"policies" json:"policies,omitempty" doc:"Named bundles of checks that routes refer to. 'public' is built in."`
 	Routes         []*Route                  `yaml:"routes" json:"routes,omitempty" doc:"Routes, matched most specific first."`
 
@@ -31,7 +32,8 @@ type Config struct {
 	BaseDir string `yaml:"-" json:"-"`
 
 	positions map[string]Pos
-	rules     []route.Rule // routes[i]'s match rule, built by validation
+	scalars   map[string]scalarLayout // how multi-character scalars sit in the file, for ExprPos
+	rules     []route.Rule            // routes[i]'s match rule, built by validation
 }
 
 // Server configures the client-facing side.
@@ -195,9 +197,45 @@ type UpstreamTLS struct {
 
 // Policy is a named bundle of checks. Later stages add their sections here.
 type Policy struct {
-	Authenticate []string  `yaml:"authenticate" json:"authenticate,omitempty" doc:"Authenticator names, any of which may accept the request; empty allows anonymous requests."`
-	Validate     *Validate `yaml:"validate" json:"validate,omitempty"`
-	Pos          Pos       `yaml:"-" json:"-"`
+	Authenticate []string   `yaml:"authenticate" json:"authenticate,omitempty" doc:"Authenticator names, any of which may accept the request; empty allows anonymous requests."`
+	Authorize    *Authorize `yaml:"authorize" json:"authorize,omitempty" doc:"What an authenticated caller must also satisfy. Required when authenticate is not empty: least privilege by default."`
+	Validate     *Validate  `yaml:"validate" json:"validate,omitempty"`
+	Pos          Pos        `yaml:"-" json:"-"`
+}
+
+// Authorize is stage 10: every check listed must pass.
+type Authorize struct {
+	AnyAuthenticated bool           `yaml:"any_authenticated" json:"any_authenticated,omitempty" doc:"Admit any authenticated caller with no further check. Must be said explicitly: a policy that authenticates but authorizes nothing is refused."`
+	Roles            []string       `yaml:"roles" json:"roles,omitempty" doc:"The consumer must hold one of these roles, and that role must allow the request's method and path."`
+	Scopes           []string       `yaml:"scopes" json:"scopes,omitempty" doc:"The credential (token, introspection answer, API key or consumer record) must carry every one of these scopes."`
+	When             string         `yaml:"when" json:"when,omitempty" doc:"A CEL condition that must be true; see docs/access-control.md for its variables (request, consumer, claims, tls)."`
+	RequireACR       []string       `yaml:"require_acr" json:"require_acr,omitempty" doc:"The token's acr claim must be one of these (RFC 9470 step-up); otherwise 401 insufficient_user_authentication."`
+	MaxAuthAge       Duration       `yaml:"max_auth_age" json:"max_auth_age,omitempty" doc:"The token's auth_time must be at most this old (RFC 9470 step-up); otherwise 401 insufficient_user_authentication."`
+	External         *ExternalAuthz `yaml:"external" json:"external,omitempty" doc:"Ask an HTTP authorization service (like Envoy's ext_authz) after the other checks pass."`
+	Pos              Pos            `yaml:"-" json:"-"`
+}
+
+// ExternalAuthz is an HTTP authorization service.
+type ExternalAuthz struct {
+	URL      string   `yaml:"url,required" json:"url,omitempty" doc:"Where the decision request is POSTed (https, or http on loopback)."`
+	Timeout  Duration `yaml:"timeout" json:"timeout,omitempty" doc:"One call. Default 1s."`
+	Headers  []string `yaml:"headers" json:"headers,omitempty" doc:"Request headers sent to the service besides method, path and identity. Default none."`
+	CacheTTL Duration `yaml:"cache_ttl" json:"cache_ttl,omitempty" doc:"How long a decision is reused for the same consumer, method, path and sent headers. Default 0: not cached. At most 10m."`
+	FailOpen bool     `yaml:"fail_open" json:"fail_open,omitempty" doc:"Admit requests when the service cannot be asked. Default false: such requests get a 503."`
+	Pos      Pos      `yaml:"-" json:"-"`
+}
+
+// Role is what a consumer holding it may call.
+type Role struct {
+	Allow []*AllowRule `yaml:"allow,required" json:"allow,omitempty" doc:"Rules, any of which may allow a request."`
+	Pos   Pos          `yaml:"-" json:"-"`
+}
+
+// AllowRule allows methods on paths.
+type AllowRule struct {
+	Methods []string `yaml:"methods" json:"methods,omitempty" doc:"Empty allows every method."`
+	Paths   []string `yaml:"paths,required" json:"paths,omitempty" doc:"Patterns as in routes: exact, {param} for one segment, /** for any suffix. Matched against the path the client sent."`
+	Pos     Pos      `yaml:"-" json:"-"`
 }
 
 // Store configures where consumers and API keys are kept.

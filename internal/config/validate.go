@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/rampart-gw/rampart/internal/authz/condition"
 	"github.com/rampart-gw/rampart/internal/route"
 )
 
@@ -25,6 +26,7 @@ var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$`)
 type validator struct {
 	cfg  *Config
 	errs Errors
+	cel  *condition.Env // made on the first when condition
 }
 
 func (v *validator) errorf(path, format string, args ...any) {
@@ -49,6 +51,7 @@ func (v *validator) validate() {
 		v.upstream(name, c.Upstreams[name])
 	}
 	v.identity()
+	v.roles()
 	for _, name := range sortedKeys(c.Policies) {
 		v.policy(name, c.Policies[name])
 	}
@@ -386,6 +389,7 @@ func (v *validator) policy(name string, p *Policy) {
 		return
 	}
 	v.policyAuthenticate(base, p)
+	v.policyAuthorize(name, base, p)
 	if p.Validate == nil {
 		return
 	}

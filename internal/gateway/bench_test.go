@@ -51,7 +51,7 @@ authenticators:
 upstreams:
   api: {targets: [{url: %[2]s}]}
 policies:
-  jwt: {authenticate: [idp]}
+  jwt: {authenticate: [idp], authorize: {any_authenticated: true}}
 routes:
   - {name: jwt, match: {paths: ["/jwt/items"]}, upstream: api, policy: jwt}
   - {name: items, match: {paths: ["/api/v1/items", "/api/v1/items/{id}"]}, upstream: api, policy: public}

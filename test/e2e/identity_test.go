@@ -86,7 +86,7 @@ consumers:
 upstreams:
   echo: {targets: [{url: %s}]}
 policies:
-  api: {authenticate: [idp, keys]}
+  api: {authenticate: [idp, keys], authorize: {any_authenticated: true}}
 routes:
   - {name: orders, match: {paths: ["/v1/**"]}, upstream: echo, policy: api}
   - {name: open, match: {paths: ["/open/**"]}, upstream: echo, policy: public}
@@ -294,7 +294,7 @@ authenticators:
 upstreams:
   echo: {targets: [{url: %s}]}
 policies:
-  api: {authenticate: [corp]}
+  api: {authenticate: [corp], authorize: {any_authenticated: true}}
 routes:
   - {name: orders, match: {paths: ["/v1/**"]}, upstream: echo, policy: api}
 `, ip.issuer, dead, up.url()))
@@ -402,7 +402,7 @@ authenticators:
 upstreams:
   echo: {targets: [{url: %[2]s}]}
 policies:
-  api: {authenticate: [idp, opaque]}
+  api: {authenticate: [idp, opaque], authorize: {any_authenticated: true}}
 routes:
   - {name: orders, match: {paths: ["/v1/**"]}, upstream: echo, policy: api}
 `, ip.issuer, up.url()))

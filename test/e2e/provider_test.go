@@ -102,8 +102,8 @@ authenticators:
 upstreams:
   echo: {targets: [{url: %[2]s}]}
 policies:
-  api: {authenticate: [op, opaque]}
-  local: {authenticate: [op]}
+  api: {authenticate: [op, opaque], authorize: {any_authenticated: true}}
+  local: {authenticate: [op], authorize: {any_authenticated: true}}
 routes:
   - {name: orders, match: {paths: ["/v1/**"]}, upstream: echo, policy: api}
   - {name: local, match: {paths: ["/local/**"]}, upstream: echo, policy: local}

@@ -1,0 +1,143 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/rampart-gw/rampart/internal/authz/condition"
+	"github.com/rampart-gw/rampart/internal/route"
+)
+
+// Bounds of the authorize section.
+const (
+	DefaultExternalTimeout = time.Second
+	MaxExternalTimeout     = 10 * time.Second
+	MaxExternalCacheTTL    = 10 * time.Minute
+)
+
+func (v *validator) roles() {
+	for _, name := range sortedKeys(v.cfg.Roles) {
+		base := "roles." + name
+		if !nameRE.MatchString(name) {
+			v.keyErrorf(base, "role name %q must be letters, digits, '.', '_' or '-'", name)
+		}
+		r := v.cfg.Roles[name]
+		if r == nil || r.Allow == nil {
+			continue // reported as a missing required key
+		}
+		if len(r.Allow) == 0 {
+			v.errorf(base, "role %q allows nothing: give it allow: [{methods: [GET], paths: [\"/v1/orders/**\"]}]", name)
+			continue
+		}
+		for i, a := range r.Allow {
+			path := fmt.Sprintf("%s.allow[%d]", base, i)
+			if a == nil {
+				v.errorf(path, "an allow rule needs paths")
+				continue
+			}
+			for j, m := range a.Methods {
+				if _, ok := route.ParseMethod(m); !ok {
+					v.errorf(fmt.Sprintf("%s.methods[%d]", path, j), "unknown method %q (methods are upper case: GET, POST, ...)", m)
+				}
+			}
+			for j, p := range a.Paths {
+				if _, err := route.ParsePattern(p); err != nil {
+					v.errorf(fmt.Sprintf("%s.paths[%d]", path, j), "%v", err)
+				}
+			}
+		}
+	}
+}
+
+// policyAuthorize checks a policy's authorize section, and that a policy
+// that authenticates says what it authorizes: least privilege by default.
+func (v *validator) policyAuthorize(name, base string, p *Policy) {
+	a := p.Authorize
+	authenticates := len(p.Authenticate) > 0
+	if a == nil {
+		if authenticates {
+			v.keyErrorf(base, "policy %q authenticates but authorizes nothing; least privilege needs an explicit choice: "+
+				"add authorize: {any_authenticated: true} to admit every authenticated caller, or require roles, scopes or a when condition", name)
+		}
+		return
+	}
+	ab := base + ".authorize"
+	checks := len(a.Roles) > 0 || len(a.Scopes) > 0 || a.When != "" || a.External != nil || len(a.RequireACR) > 0 || a.MaxAuthAge > 0
+	switch {
+	case a.AnyAuthenticated && !authenticates:
+		v.errorf(ab+".any_authenticated", "any_authenticated needs an authenticate list; for anonymous access use policy: public")
+	case a.AnyAuthenticated && checks:
+		v.errorf(ab+".any_authenticated", "any_authenticated admits every authenticated caller and cannot be combined with other checks: remove it, the checks listed are the authorization")
+	case !a.AnyAuthenticated && !checks:
+		v.errorf(ab, "authorize lists no check: require roles, scopes, a when condition or an external service, or say any_authenticated: true")
+	}
+	needsIdentity := func(key string, set bool) {
+		if set && !authenticates {
+			v.errorf(ab+"."+key, "%s needs an authenticated caller: add authenticate to the policy", key)
+		}
+	}
+	needsIdentity("roles", len(a.Roles) > 0)
+	needsIdentity("scopes", len(a.Scopes) > 0)
+	needsIdentity("require_acr", len(a.RequireACR) > 0)
+	needsIdentity("max_auth_age", a.MaxAuthAge > 0)
+	seen := map[string]bool{}
+	for i, r := range a.Roles {
+		path := fmt.Sprintf("%s.roles[%d]", ab, i)
+		if v.cfg.Roles[r] == nil {
+			v.errorf(path, "unknown role %q%s", r, suggest(r, sortedKeys(v.cfg.Roles)))
+		}
+		if seen[r] {
+			v.errorf(path, "role %q is listed twice", r)
+		}
+		seen[r] = true
+	}
+	for i, s := range a.Scopes {
+		if s == "" || strings.ContainsAny(s, " \t\"\\") {
+			v.errorf(fmt.Sprintf("%s.scopes[%d]", ab, i), "scope %q must be one non-empty word (RFC 6749 scope-token)", s)
+		}
+	}
+	for i, s := range a.RequireACR {
+		if strings.TrimSpace(s) == "" {
+			v.errorf(fmt.Sprintf("%s.require_acr[%d]", ab, i), "an acr value cannot be empty")
+		}
+	}
+	if a.MaxAuthAge < 0 {
+		v.errorf(ab+".max_auth_age", "max_auth_age must be positive")
+	}
+	if a.When != "" {
+		v.condition(ab+".when", a.When)
+	}
+	if e := a.External; e != nil {
+		eb := ab + ".external"
+		v.endpointURL(eb+".url", e.URL)
+		if e.Timeout.D() > MaxExternalTimeout || e.Timeout < 0 {
+			v.errorf(eb+".timeout", "timeout %s must be between 0 and %s", e.Timeout.D(), MaxExternalTimeout)
+		}
+		if e.CacheTTL.D() > MaxExternalCacheTTL || e.CacheTTL < 0 {
+			v.errorf(eb+".cache_ttl", "cache_ttl %s must be between 0 and %s", e.CacheTTL.D(), MaxExternalCacheTTL)
+		}
+		for i, h := range e.Headers {
+			if !validHeaderName(h) {
+				v.errorf(fmt.Sprintf("%s.headers[%d]", eb, i), "%q is not a header name", h)
+			}
+		}
+	}
+}
+
+// condition type-checks a CEL condition, reporting issues where they are
+// in the file.
+func (v *validator) condition(path, src string) {
+	if v.cel == nil {
+		env, err := condition.NewEnv()
+		if err != nil {
+			v.errorf(path, "internal error: %v", err)
+			return
+		}
+		v.cel = env
+	}
+	_, issues := v.cel.Compile(src)
+	for _, is := range issues {
+		v.errs = append(v.errs, &FieldError{Pos: v.cfg.ExprPos(path, is.Line, is.Col), Path: path, Msg: "condition: " + is.Msg})
+	}
+}
