@@ -15,6 +15,7 @@ import (
 
 	"github.com/rampart-gw/rampart/internal/authn/dpop"
 	"github.com/rampart-gw/rampart/internal/authn/introspect"
+	"github.com/rampart-gw/rampart/internal/authz"
 	"github.com/rampart-gw/rampart/internal/authn/jwks"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/identity"
@@ -43,6 +44,8 @@ type Gateway struct {
 	stores  *refSet[*store.Directory]
 	// introspectors keep their token cache and breaker across reloads.
 	introspectors *refSet[*introspect.Authenticator]
+	// externals (authorize.external) keep their decision cache and breaker.
+	externals *refSet[*authz.External]
 	// dpop checks DPoP proofs; its jti memory outlives reloads.
 	dpop    *dpop.Verifier
 	signer  *identity.Signer
@@ -92,7 +95,8 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	g := &Gateway{opts: opts, log: opts.Log, pools: newRefSet(func(p *proxy.Pool) { p.Close() }),
 		keySets:       newRefSet(func(s *jwks.Set) { s.Close() }),
 		stores:        newRefSet(func(d *store.Directory) { _ = d.Close() }),
-		introspectors: newRefSet(func(*introspect.Authenticator) {})}
+		introspectors: newRefSet(func(*introspect.Authenticator) {}),
+		externals:     newRefSet(func(*authz.External) {})}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}

@@ -3,6 +3,7 @@ package gateway
 import (
 	"fmt"
 
+	"github.com/rampart-gw/rampart/internal/authz"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/guard"
 	"github.com/rampart-gw/rampart/internal/identity"
@@ -12,7 +13,7 @@ import (
 // (DESIGN.md §1), in order. Stages 1-3 run before routing (Snapshot.ServeHTTP)
 // and stage 16, the proxy, is the final handler. A later capability adds
 // its stage here: one package, one line.
-func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity) ([]Stage, error) {
+func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, access map[string]*authz.Stage) ([]Stage, error) {
 	pol := cfg.Policies[r.Policy] // nil for the built-in public policy
 	var stages []Stage
 	// 4 IP and geo allow/deny          (threats)
@@ -26,6 +27,9 @@ func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity) ([
 		stages = append(stages, auth.stage(pol.Authenticate))
 	}
 	// 10 authorize                      (access)
+	if a, ok := access[r.Policy]; ok {
+		stages = append(stages, a)
+	}
 	// 11 consumer limits, quotas        (traffic)
 	// 12 schema validation              (threats)
 	// 13 WAF                            (threats)

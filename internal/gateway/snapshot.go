@@ -97,12 +97,16 @@ func (g *Gateway) build(cfg *config.Config) (s *Snapshot, err error) {
 	if err != nil {
 		return nil, err
 	}
+	access, err := g.compileAccess(cfg, s)
+	if err != nil {
+		return nil, err
+	}
 	b := route.NewBuilder()
 	for i, r := range cfg.Routes {
 		if c := b.Add(cfg.MatchRule(i)); len(c) > 0 {
 			return nil, fmt.Errorf("route %s: %w", r.Name, c[0])
 		}
-		stages, serr := routeStages(cfg, r, auth)
+		stages, serr := routeStages(cfg, r, auth, access)
 		if serr != nil {
 			return nil, serr
 		}

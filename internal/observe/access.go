@@ -22,6 +22,7 @@ type AccessRecord struct {
 	Proto          string
 	Route          string
 	Consumer       string
+	Authz          string // the authorization decision: "allow roles:orders.reader", "deny scopes:orders:write"
 	Status         int
 	BytesIn        int64
 	BytesOut       int64
@@ -99,6 +100,9 @@ func AppendAccessJSON(b []byte, rec *AccessRecord, now time.Time) []byte {
 	}
 	if rec.Consumer != "" {
 		b = appendStr(b, "consumer", rec.Consumer)
+	}
+	if rec.Authz != "" {
+		b = appendStr(b, "authz", rec.Authz)
 	}
 	if rec.Upstream != "" {
 		b = appendStr(b, "upstream", rec.Upstream)

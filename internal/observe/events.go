@@ -18,6 +18,7 @@ type Event struct {
 	Rule      string    `json:"rule,omitempty"` // the limit or rule id behind the decision
 	Detail    string    `json:"detail,omitempty"`
 	Consumer  string    `json:"consumer,omitempty"`
+	Authz     string    `json:"authz,omitempty"` // the authorization decision, once made
 	ClientIP  string    `json:"client_ip,omitempty"`
 	RequestID string    `json:"request_id,omitempty"`
 	Route     string    `json:"route,omitempty"`

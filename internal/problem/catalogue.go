@@ -46,6 +46,15 @@ var (
 	InvalidCredentials = Type{Slug: "invalid-credentials", Title: "Credentials refused", Status: http.StatusUnauthorized,
 		Cause: "The request carries a token, key or certificate that the gateway refused: expired, not yet valid, for another audience or issuer, revoked, or not signed by a trusted key. `detail` and the `WWW-Authenticate` header say which check failed, never more.",
 		Fix:   "Obtain a fresh token or key from your identity provider or API operator and retry."}
+	Forbidden = Type{Slug: "forbidden", Title: "Not allowed", Status: http.StatusForbidden,
+		Cause: "The caller is authenticated but the access policy of this endpoint does not allow the request: a scope or role it needs is missing, or a condition on the request (such as owning the resource) is not met. `detail` names what is missing when the client can act on it.",
+		Fix:   "Request a token or key with the scope or role named in `detail`, or ask the API operator for access; do not retry unchanged."}
+	InsufficientAuthentication = Type{Slug: "insufficient-authentication", Title: "Stronger authentication required", Status: http.StatusUnauthorized,
+		Cause: "The token is valid but was obtained with an authentication too weak (acr) or too long ago (auth_time) for this endpoint (RFC 9470 step-up).",
+		Fix:   "Authenticate again at the identity provider with the `acr_values` and `max_age` given in the `WWW-Authenticate` header, and retry with the new token."}
+	AuthorizationUnavailable = Type{Slug: "authorization-unavailable", Title: "Authorization service unavailable", Status: http.StatusServiceUnavailable,
+		Cause: "The external authorization service this endpoint relies on could not be asked, so the gateway neither allowed nor refused the request (it fails closed).",
+		Fix:   "Retry after the time given in `Retry-After`."}
 	IdentityUnavailable = Type{Slug: "identity-provider-unavailable", Title: "Identity provider unavailable", Status: http.StatusServiceUnavailable,
 		Cause: "The gateway could not reach the identity provider needed to check the credentials (its signing keys or its introspection endpoint), so it neither accepted nor refused them.",
 		Fix:   "Retry after the time given in `Retry-After`; the credentials themselves may be fine."}
@@ -53,6 +62,6 @@ var (
 
 // Catalogue lists every problem type, in documentation order.
 func Catalogue() []Type {
-	return []Type{BadRequest, Unauthorized, InvalidCredentials, NotFound, MethodNotAllowed, PayloadTooLarge, RequestTimeout, HeadersTooLarge,
-		TooManyConnections, BadGateway, NoHealthyUpstream, GatewayTimeout, IdentityUnavailable, Unavailable, Internal}
+	return []Type{BadRequest, Unauthorized, InvalidCredentials, InsufficientAuthentication, Forbidden, NotFound, MethodNotAllowed, PayloadTooLarge, RequestTimeout, HeadersTooLarge,
+		TooManyConnections, BadGateway, NoHealthyUpstream, GatewayTimeout, IdentityUnavailable, AuthorizationUnavailable, Unavailable, Internal}
 }

@@ -112,6 +112,7 @@ func Refuse(w http.ResponseWriter, r *http.Request, rf Refusal) {
 		Rule:      rf.Rule,
 		Detail:    rf.Detail,
 		Consumer:  st.Consumer,
+		Authz:     st.Authz,
 		ClientIP:  st.ClientIP.String(),
 		RequestID: st.RequestID,
 		Route:     st.Route,

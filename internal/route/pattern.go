@@ -98,3 +98,32 @@ func validName(s string) bool {
 	}
 	return true
 }
+
+// Match reports whether path (decoded, canonical, as the table sees it)
+// matches the pattern, by the same rules as a table holding only it.
+func (p *Pattern) Match(path string) bool {
+	if path == "" || path[0] != '/' {
+		return false
+	}
+	rest := path[1:]
+	for i, s := range p.segs {
+		if s.kind == segCatchAll {
+			return true
+		}
+		seg, tail, more := strings.Cut(rest, "/")
+		switch {
+		case s.kind == segStatic && seg != s.text:
+			return false
+		case s.kind == segParam && seg == "":
+			return false
+		}
+		if !more {
+			// The path ends here: the pattern must too, or go on with
+			// only a ** (zero segments).
+			left := p.segs[i+1:]
+			return len(left) == 0 || len(left) == 1 && left[0].kind == segCatchAll
+		}
+		rest = tail
+	}
+	return false // the path is longer than the pattern
+}

@@ -222,6 +222,18 @@ func (m *Match) Param(name string) string {
 	return ""
 }
 
+// Params returns the path parameters as a new map.
+func (m *Match) Params() map[string]string {
+	out := make(map[string]string, m.n)
+	if m.e == nil {
+		return out
+	}
+	for i := 0; i < m.n && i < len(m.e.params); i++ {
+		out[m.e.params[i]] = m.values[i]
+	}
+	return out
+}
+
 // Pattern returns the matched path pattern.
 func (m *Match) Pattern() string {
 	if m.e == nil {

@@ -215,3 +215,25 @@ func FuzzLookup(f *testing.F) {
 		}
 	})
 }
+
+// TestPatternMatchAgreesWithTable: Pattern.Match, which role rules use,
+// says yes exactly when a table holding only that pattern finds it.
+func TestPatternMatchAgreesWithTable(t *testing.T) {
+	patterns := []string{"/", "/v1/orders", "/v1/orders/{id}", "/v1/orders/**", "/v1/{a}/x/{b}", "/**", "/v1/orders/"}
+	paths := []string{"/", "/v1", "/v1/orders", "/v1/orders/", "/v1/orders/42", "/v1/orders/42/items", "/v1/x/x/y",
+		"/v1/a/x/", "/v1/a/x/b/c", "/v2/orders", "//", "/v1//orders"}
+	for _, ps := range patterns {
+		p, err := ParsePattern(ps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tab := build(t, Rule{ID: 0, Patterns: []*Pattern{p}})
+		for _, path := range paths {
+			var m Match
+			want := tab.Lookup("h", "GET", path, http.Header{}, &m) == Found
+			if got := p.Match(path); got != want {
+				t.Errorf("pattern %s, path %s: Match %v, table %v", ps, path, got, want)
+			}
+		}
+	}
+}

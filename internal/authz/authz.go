@@ -1,0 +1,298 @@
+// Package authz is stage 10 of the request path: what an authenticated
+// caller may do. A policy's authorize section compiles into a Policy
+// whose checks run in a fixed order, cheapest and most actionable first:
+// step-up (acr, auth_time: a 401 the client fixes by signing in again),
+// scopes, roles, the CEL condition, then the external service. Every
+// check listed must pass. The decision, allow or deny and which rule, goes
+// to the access log (`authz`) and into security events.
+package authz
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rampart-gw/rampart/internal/authz/condition"
+	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/problem"
+	"github.com/rampart-gw/rampart/internal/reqctx"
+	"github.com/rampart-gw/rampart/internal/route"
+)
+
+// Policy is a compiled authorize section, shared by every request of the
+// routes that use it.
+type Policy struct {
+	anyAuthenticated bool
+	roles            []role // the consumer needs one of them
+	scopes           []string
+	when             *condition.Condition
+	acr              []string
+	maxAuthAge       time.Duration
+	external         *External
+	now              func() time.Time
+}
+
+type role struct {
+	name  string
+	allow []allowRule
+}
+
+type allowRule struct {
+	methods  route.Methods // 0: any
+	patterns []*route.Pattern
+}
+
+func (a allowRule) allows(method, path string) bool {
+	if a.methods != 0 {
+		m, ok := route.ParseMethod(method)
+		if !ok || a.methods&m == 0 && !(m == route.HEAD && a.methods&route.GET != 0) {
+			return false
+		}
+	}
+	for _, p := range a.patterns {
+		if p.Match(path) {
+			return true
+		}
+	}
+	return false
+}
+
+// Compile builds the Policy of a validated authorize section. env
+// compiles the when condition; ext is the external service, or nil.
+func Compile(env *condition.Env, cfg *config.Config, a *config.Authorize, ext *External) (*Policy, error) {
+	p := &Policy{anyAuthenticated: a.AnyAuthenticated, scopes: a.Scopes, acr: a.RequireACR,
+		maxAuthAge: a.MaxAuthAge.D(), external: ext, now: time.Now}
+	for _, name := range a.Roles {
+		def := cfg.Roles[name]
+		if def == nil {
+			return nil, fmt.Errorf("unknown role %q", name)
+		}
+		r := role{name: name}
+		for _, rule := range def.Allow {
+			var ar allowRule
+			for _, m := range rule.Methods {
+				bit, ok := route.ParseMethod(m)
+				if !ok {
+					return nil, fmt.Errorf("role %s: unknown method %q", name, m)
+				}
+				ar.methods |= bit
+			}
+			for _, ps := range rule.Paths {
+				pat, err := route.ParsePattern(ps)
+				if err != nil {
+					return nil, fmt.Errorf("role %s: %w", name, err)
+				}
+				ar.patterns = append(ar.patterns, pat)
+			}
+			r.allow = append(r.allow, ar)
+		}
+		p.roles = append(p.roles, r)
+	}
+	if a.When != "" {
+		c, issues := env.Compile(a.When)
+		if len(issues) > 0 {
+			return nil, fmt.Errorf("when: %s", issues[0].Msg)
+		}
+		p.when = c
+	}
+	return p, nil
+}
+
+// Decision is the outcome of a Policy for one request.
+type Decision struct {
+	Allow bool
+	// Check is the check that decided: the last that passed on an allow,
+	// the one that failed on a deny.
+	Check string
+	// Rule says which rule within it: the role that allowed, the scope
+	// that is missing, ...
+	Rule string
+	// On a deny: the problem, what the client can do, and headers
+	// (WWW-Authenticate for step-up, Retry-After).
+	Type   problem.Type
+	Detail string
+	Header map[string]string
+	// On an allow: headers for the upstream, from the external service.
+	Upstream http.Header
+}
+
+// String is the decision as the access log shows it.
+func (d *Decision) String() string {
+	verdict := "deny"
+	if d.Allow {
+		verdict = "allow"
+	}
+	if d.Rule == "" {
+		return verdict + " " + d.Check
+	}
+	return verdict + " " + d.Check + ":" + d.Rule
+}
+
+func deny(check, rule string, t problem.Type, detail string) *Decision {
+	return &Decision{Check: check, Rule: rule, Type: t, Detail: detail}
+}
+
+// Decide runs the policy's checks for r.
+func (p *Policy) Decide(r *http.Request, st *reqctx.State) *Decision {
+	id := st.Identity
+	if p.anyAuthenticated {
+		if id == nil {
+			return deny("any_authenticated", "", problem.Forbidden, "This endpoint is for authenticated callers only.")
+		}
+		return &Decision{Allow: true, Check: "any_authenticated"}
+	}
+	allowed := &Decision{Allow: true}
+	if len(p.acr) > 0 || p.maxAuthAge > 0 {
+		if d := p.stepUp(id); d != nil {
+			return d
+		}
+		allowed.Check = "step_up"
+	}
+	if len(p.scopes) > 0 {
+		var missing []string
+		for _, s := range p.scopes {
+			if id == nil || !slices.Contains(id.Scopes, s) {
+				missing = append(missing, s)
+			}
+		}
+		if len(missing) > 0 {
+			return deny("scopes", strings.Join(missing, " "), problem.Forbidden,
+				"The credentials lack the scope "+quoteList(missing)+" that this endpoint requires. Request a token or key that grants it.")
+		}
+		allowed.Check = "scopes"
+	}
+	if len(p.roles) > 0 {
+		d := p.role(r, st)
+		if !d.Allow {
+			return d
+		}
+		allowed.Check, allowed.Rule = d.Check, d.Rule
+	}
+	if p.when != nil {
+		ok, err := p.when.Eval(p.input(r, st))
+		switch {
+		case err != nil:
+			return deny("when", "error", problem.Forbidden,
+				"The request does not meet a condition of this endpoint's access policy: a value the condition needs is missing.")
+		case !ok:
+			return deny("when", "false", problem.Forbidden,
+				"The request does not meet a condition of this endpoint's access policy (for example, the resource belongs to another account).")
+		}
+		allowed.Check, allowed.Rule = "when", ""
+	}
+	if p.external != nil {
+		d := p.external.Decide(r, st)
+		if !d.Allow {
+			return d
+		}
+		allowed.Check, allowed.Rule, allowed.Upstream = d.Check, d.Rule, d.Upstream
+	}
+	return allowed
+}
+
+// role: the consumer holds one of the required roles, and that role
+// allows the method and path.
+func (p *Policy) role(r *http.Request, st *reqctx.State) *Decision {
+	var held bool
+	if id := st.Identity; id != nil {
+		for _, rl := range p.roles {
+			if !slices.Contains(id.Roles, rl.name) {
+				continue
+			}
+			held = true
+			for _, a := range rl.allow {
+				if a.allows(r.Method, r.URL.Path) {
+					return &Decision{Allow: true, Check: "roles", Rule: rl.name}
+				}
+			}
+		}
+	}
+	if !held {
+		names := make([]string, len(p.roles))
+		for i, rl := range p.roles {
+			names[i] = rl.name
+		}
+		return deny("roles", "none_held", problem.Forbidden,
+			"This endpoint requires one of the roles "+quoteList(names)+", which the consumer does not hold. Ask the API operator for the role.")
+	}
+	return deny("roles", "not_allowed", problem.Forbidden,
+		"The consumer's roles do not allow "+r.Method+" on this path.")
+}
+
+// stepUp checks acr and auth_time (RFC 9470).
+func (p *Policy) stepUp(id *reqctx.Identity) *Decision {
+	var claims map[string]any
+	if id != nil {
+		claims = id.Claims
+	}
+	var attrs []string
+	if len(p.acr) > 0 {
+		acr, _ := claims["acr"].(string)
+		if !slices.Contains(p.acr, acr) {
+			attrs = append(attrs, `acr_values="`+strings.Join(p.acr, " ")+`"`)
+		}
+	}
+	if p.maxAuthAge > 0 {
+		at, ok := claims["auth_time"].(float64)
+		if !ok || p.now().Sub(time.Unix(int64(at), 0)) > p.maxAuthAge {
+			attrs = append(attrs, "max_age="+strconv.FormatInt(int64(p.maxAuthAge/time.Second), 10))
+		}
+	}
+	if len(attrs) == 0 {
+		return nil
+	}
+	desc := "A stronger or more recent authentication is required"
+	d := deny("step_up", strings.Join(attrs, ","), problem.InsufficientAuthentication,
+		desc+": sign in again at the identity provider with "+strings.Join(attrs, " and ")+", then retry with the new token.")
+	d.Header = map[string]string{"WWW-Authenticate": `Bearer realm="rampart", error="insufficient_user_authentication", error_description="` +
+		desc + `", ` + strings.Join(attrs, ", ")}
+	return d
+}
+
+func (p *Policy) input(r *http.Request, st *reqctx.State) *condition.Input {
+	in := &condition.Input{Request: r, Path: r.URL.Path, Params: st.Match.Params, ClientIP: st.AccessRecord.ClientIP, Now: p.now()}
+	if id := st.Identity; id != nil {
+		in.ConsumerID, in.Authenticator, in.Roles, in.Scopes = id.Consumer, id.Authenticator, id.Roles, id.Scopes
+		in.Attributes, in.Claims = id.Attributes, id.Claims
+	}
+	return in
+}
+
+func quoteList(s []string) string {
+	q := make([]string, len(s))
+	for i, v := range s {
+		q[i] = "`" + v + "`"
+	}
+	return strings.Join(q, ", ")
+}
+
+// Stage is stage 10 for one route.
+type Stage struct {
+	Policy *Policy
+}
+
+// Wrap implements the gateway's Stage.
+func (s *Stage) Wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := reqctx.From(r.Context())
+		d := s.Policy.Decide(r, st)
+		st.Authz = d.String()
+		if !d.Allow {
+			reqctx.Refuse(w, r, reqctx.Refusal{Type: d.Type, Reason: "authz_" + d.Check, Stage: "authorize",
+				Rule: d.Check + ":" + d.Rule, Detail: d.Detail, Header: d.Header})
+			return
+		}
+		if len(d.Upstream) > 0 {
+			if st.UpstreamHeader == nil {
+				st.UpstreamHeader = make(http.Header, len(d.Upstream))
+			}
+			for k, v := range d.Upstream {
+				st.UpstreamHeader[k] = v
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,0 +1,51 @@
+package gateway
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/rampart-gw/rampart/internal/authz"
+	"github.com/rampart-gw/rampart/internal/authz/condition"
+	"github.com/rampart-gw/rampart/internal/config"
+)
+
+// compileAccess builds each policy's authorize stage. External services
+// keep their decision cache and breaker across reloads that leave them
+// unchanged.
+func (g *Gateway) compileAccess(cfg *config.Config, s *Snapshot) (map[string]*authz.Stage, error) {
+	out := map[string]*authz.Stage{}
+	var env *condition.Env
+	for _, name := range slices.Sorted(maps.Keys(cfg.Policies)) {
+		p := cfg.Policies[name]
+		if p == nil || p.Authorize == nil {
+			continue
+		}
+		a := p.Authorize
+		if a.When != "" && env == nil {
+			var err error
+			if env, err = condition.NewEnv(); err != nil {
+				return nil, err
+			}
+		}
+		var ext *authz.External
+		if e := a.External; e != nil {
+			k := keyOf(name, e, cfg.BaseDir)
+			var err error
+			ext, err = g.externals.acquire(k, func() (*authz.External, error) {
+				return authz.NewExternal(authz.ExternalOptions{Name: name, URL: e.URL, Timeout: e.Timeout.D(),
+					Headers: slices.Clone(e.Headers), CacheTTL: e.CacheTTL.D(), FailOpen: e.FailOpen, Log: g.log}), nil
+			})
+			if err != nil {
+				return nil, err
+			}
+			s.releases = append(s.releases, func() { g.externals.release(k) })
+		}
+		pol, err := authz.Compile(env, cfg, a, ext)
+		if err != nil {
+			return nil, fmt.Errorf("policy %s: %w", name, err)
+		}
+		out[name] = &authz.Stage{Policy: pol}
+	}
+	return out, nil
+}

@@ -1,0 +1,204 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func accessConfig(issuer, upstream, authzURL string) string {
+	return fmt.Sprintf(`version: 1
+server:
+  listen: ["127.0.0.1:0"]
+admin: {listen: "127.0.0.1:0"}
+authenticators:
+  idp: {type: oidc, issuer: %[1]q, audiences: [orders], algorithms: [ES256]}
+consumers:
+  - {id: alice, roles: [orders.reader], attributes: {account: acme}}
+  - {id: bob, roles: [orders.reader, orders.writer], attributes: {account: globex}}
+  - {id: carol}
+  - {id: dave, roles: [admin]}
+roles:
+  orders.reader: {allow: [{methods: [GET], paths: ["/v1/accounts/{account}/orders", "/v1/accounts/{account}/orders/**"]}]}
+  orders.writer: {allow: [{methods: [POST, PUT, DELETE], paths: ["/v1/accounts/{account}/orders/**"]}]}
+  admin: {allow: [{paths: ["/admin/**"]}]}
+upstreams:
+  echo: {targets: [{url: %[2]s}]}
+policies:
+  orders:
+    authenticate: [idp]
+    authorize:
+      scopes: [orders]
+      roles: [orders.reader, orders.writer]
+      # object-level authorization (OWASP API1): only your own account
+      when: request.params.account == consumer.attributes.account
+  admin:
+    authenticate: [idp]
+    authorize: {roles: [admin], require_acr: [mfa], max_auth_age: 5m}
+  partner:
+    authenticate: [idp]
+    authorize: {external: {url: %[3]q, cache_ttl: 2s, timeout: 500ms, headers: [X-Tenant]}}
+routes:
+  - {name: orders, match: {paths: ["/v1/accounts/{account}/orders", "/v1/accounts/{account}/orders/**"]}, upstream: echo, policy: orders}
+  - {name: admin, match: {paths: ["/admin/**"]}, upstream: echo, policy: admin}
+  - {name: partner, match: {paths: ["/partner/**"]}, upstream: echo, policy: partner}
+`, issuer, upstream, authzURL)
+}
+
+// TestAccessControl drives roles, scopes, a BOLA condition and step-up
+// through the running gateway with real tokens, as a matrix of
+// consumers x routes x methods.
+func TestAccessControl(t *testing.T) {
+	ip := startIdP(t)
+	up := startUpstream(t, "orders")
+	g := startGateway(t, accessConfig(ip.issuer, up.url(), "http://127.0.0.1:1/unused"))
+	tokens := map[string]string{}
+	token := func(sub, scope string) string {
+		k := sub + "|" + scope
+		if tokens[k] == "" {
+			tokens[k] = ip.token(t, map[string]string{"sub": sub, "aud": "orders", "scope": scope})
+		}
+		return tokens[k]
+	}
+	for _, tc := range []struct {
+		who, scope, method, path string
+		status                   int
+		detail, authz            string
+	}{
+		{"alice", "orders", "GET", "/v1/accounts/acme/orders", 200, "", "allow when"},
+		{"alice", "orders", "GET", "/v1/accounts/acme/orders/7", 200, "", "allow when"},
+		{"alice", "orders", "HEAD", "/v1/accounts/acme/orders/7", 200, "", "allow when"},
+		{"alice", "orders", "GET", "/v1/accounts/globex/orders", 403, "condition", "deny when:false"},
+		{"alice", "orders", "POST", "/v1/accounts/acme/orders/7", 403, "do not allow POST", "deny roles:not_allowed"},
+		{"alice", "profile", "GET", "/v1/accounts/acme/orders", 403, "scope `orders`", "deny scopes:orders"},
+		{"bob", "orders", "POST", "/v1/accounts/globex/orders/1", 200, "", "allow when"},
+		{"bob", "orders", "DELETE", "/v1/accounts/acme/orders/1", 403, "condition", "deny when:false"},
+		{"carol", "orders", "GET", "/v1/accounts/acme/orders", 403, "`orders.reader`, `orders.writer`", "deny roles:none_held"},
+		{"dave", "orders", "GET", "/v1/accounts/acme/orders", 403, "roles", "deny roles:none_held"},
+	} {
+		name := fmt.Sprintf("%s %s %s", tc.who, tc.method, tc.path)
+		r := do(t, client, tc.method, g.url(tc.path), nil, bearer(token(tc.who, tc.scope)))
+		if r.status != tc.status {
+			t.Fatalf("%s: %d, want %d: %s", name, r.status, tc.status, r.body)
+		}
+		if tc.status == 403 {
+			p := problemOf(t, r, 403)
+			if p["type"] != "https://rampart.dev/problems/forbidden" || !strings.Contains(p["detail"].(string), tc.detail) {
+				t.Fatalf("%s: problem %v", name, p)
+			}
+			// Never the rule's text, never another consumer's data.
+			for _, secret := range []string{"consumer.attributes", "globex", "acme"} {
+				if strings.Contains(p["detail"].(string), secret) {
+					t.Fatalf("%s: detail reveals %q: %s", name, secret, p["detail"])
+				}
+			}
+		}
+		rid := r.header.Get("X-Request-Id")
+		waitFor(t, 5*time.Second, name+": access log", func() bool {
+			for _, l := range g.accessLog(t) {
+				if l["request_id"] == rid {
+					if l["authz"] != tc.authz {
+						t.Fatalf("%s: authz %v, want %q", name, l["authz"], tc.authz)
+					}
+					return true
+				}
+			}
+			return false
+		})
+	}
+
+	// Step-up (RFC 9470): the admin route wants acr mfa within 5 minutes.
+	now := time.Now().Unix()
+	stepUp := func(acr string, authTime int64) response {
+		extra, _ := json.Marshal(map[string]any{"acr": acr, "auth_time": authTime})
+		return do(t, client, "GET", g.url("/admin/users"), nil,
+			bearer(ip.token(t, map[string]string{"sub": "dave", "aud": "orders", "extra": string(extra)})))
+	}
+	if r := stepUp("mfa", now-60); r.status != 200 {
+		t.Fatalf("step-up satisfied: %d %s", r.status, r.body)
+	}
+	for name, r := range map[string]response{"weak acr": stepUp("pwd", now-60), "old auth_time": stepUp("mfa", now-3600)} {
+		p := problemOf(t, r, 401)
+		ch := r.header.Get("WWW-Authenticate")
+		if p["type"] != "https://rampart.dev/problems/insufficient-authentication" ||
+			!strings.Contains(ch, `error="insufficient_user_authentication"`) {
+			t.Fatalf("%s: %v %q", name, p, ch)
+		}
+		if name == "weak acr" && !strings.Contains(ch, `acr_values="mfa"`) || name == "old auth_time" && !strings.Contains(ch, "max_age=300") {
+			t.Fatalf("%s: challenge %q", name, ch)
+		}
+	}
+
+	// Every denial is a security event carrying the decision.
+	waitFor(t, 5*time.Second, "authorize events", func() bool {
+		n := 0
+		for _, ev := range g.events() {
+			if ev["stage"] == "authorize" && ev["authz"] != nil && ev["rule"] != nil {
+				n++
+			}
+		}
+		return n >= 8
+	})
+}
+
+// TestAccessExternal: an external authorization service decides, adds
+// headers for the upstream, is cached, and when it is gone the gateway
+// fails closed with a 503.
+func TestAccessExternal(t *testing.T) {
+	var calls atomic.Int32
+	authz := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		var req struct {
+			Method   string
+			Path     string
+			Headers  map[string]string
+			Consumer struct{ ID string }
+		}
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		w.Header().Set("Content-Type", "application/json")
+		if req.Headers["X-Tenant"] == "acme" && req.Consumer.ID == "alice" {
+			_, _ = w.Write([]byte(`{"allow": true, "headers": {"X-Partner-Tier": "gold"}}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"allow": false, "reason": "tenant not linked to this consumer"}`))
+	}))
+	ip := startIdP(t)
+	up := startUpstream(t, "orders")
+	g := startGateway(t, accessConfig(ip.issuer, up.url(), authz.URL+"/check"))
+	tok := bearer(ip.token(t, map[string]string{"sub": "alice", "aud": "orders"}))
+	call := func(tenant string) response {
+		h := map[string]string{"X-Tenant": tenant, "Authorization": tok["Authorization"]}
+		return do(t, client, "GET", g.url("/partner/reports"), nil, h)
+	}
+	r := call("acme")
+	if r.status != 200 {
+		t.Fatalf("allowed by the service: %d %s", r.status, r.body)
+	}
+	if e := echoOf(t, r); e.Headers["X-Partner-Tier"] != "gold" {
+		t.Fatalf("the service's header did not reach the upstream: %v", e.Headers)
+	}
+	for range 3 {
+		call("acme")
+	}
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("%d calls to the service for 4 identical requests within cache_ttl", n)
+	}
+	r = call("globex")
+	p := problemOf(t, r, 403)
+	if !strings.Contains(p["detail"].(string), "tenant not linked") {
+		t.Fatalf("denial: %v", p)
+	}
+
+	// The service gone: fail closed.
+	authz.Close()
+	r = call("initech")
+	p = problemOf(t, r, 503)
+	if p["type"] != "https://rampart.dev/problems/authorization-unavailable" || r.header.Get("Retry-After") == "" {
+		t.Fatalf("service down: %v", p)
+	}
+}
