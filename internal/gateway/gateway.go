@@ -15,8 +15,8 @@ import (
 
 	"github.com/rampart-gw/rampart/internal/authn/dpop"
 	"github.com/rampart-gw/rampart/internal/authn/introspect"
-	"github.com/rampart-gw/rampart/internal/authz"
 	"github.com/rampart-gw/rampart/internal/authn/jwks"
+	"github.com/rampart-gw/rampart/internal/authz"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/identity"
 	"github.com/rampart-gw/rampart/internal/observe"
