@@ -5,49 +5,30 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 )
 
-func accessConfig(issuer, upstream, authzURL string) string {
-	return fmt.Sprintf(`version: 1
-server:
-  listen: ["127.0.0.1:0"]
-admin: {listen: "127.0.0.1:0"}
-authenticators:
-  idp: {type: oidc, issuer: %[1]q, audiences: [orders], algorithms: [ES256]}
-consumers:
-  - {id: alice, roles: [orders.reader], attributes: {account: acme}}
-  - {id: bob, roles: [orders.reader, orders.writer], attributes: {account: globex}}
-  - {id: carol}
-  - {id: dave, roles: [admin]}
-roles:
-  orders.reader: {allow: [{methods: [GET], paths: ["/v1/accounts/{account}/orders", "/v1/accounts/{account}/orders/**"]}]}
-  orders.writer: {allow: [{methods: [POST, PUT, DELETE], paths: ["/v1/accounts/{account}/orders/**"]}]}
-  admin: {allow: [{paths: ["/admin/**"]}]}
-upstreams:
-  echo: {targets: [{url: %[2]s}]}
-policies:
-  orders:
-    authenticate: [idp]
-    authorize:
-      scopes: [orders]
-      roles: [orders.reader, orders.writer]
-      # object-level authorization (OWASP API1): only your own account
-      when: request.params.account == consumer.attributes.account
-  admin:
-    authenticate: [idp]
-    authorize: {roles: [admin], require_acr: [mfa], max_auth_age: 5m}
-  partner:
-    authenticate: [idp]
-    authorize: {external: {url: %[3]q, cache_ttl: 2s, timeout: 500ms, headers: [X-Tenant]}}
-routes:
-  - {name: orders, match: {paths: ["/v1/accounts/{account}/orders", "/v1/accounts/{account}/orders/**"]}, upstream: echo, policy: orders}
-  - {name: admin, match: {paths: ["/admin/**"]}, upstream: echo, policy: admin}
-  - {name: partner, match: {paths: ["/partner/**"]}, upstream: echo, policy: partner}
-`, issuer, upstream, authzURL)
+// accessConfig is examples/access-control.yaml, pointed at the test's
+// provider, upstream and authorization service: the documented example
+// is the one tested.
+func accessConfig(t *testing.T, issuer, upstream, authzURL string) string {
+	t.Helper()
+	data, err := os.ReadFile("../../examples/access-control.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.NewReplacer(
+		`"https://login.example.com"`, strconv.Quote(issuer),
+		"http://127.0.0.1:9001", upstream,
+		"https://authz.internal.example.com/check", authzURL,
+		"127.0.0.1:8080", "127.0.0.1:0",
+		"127.0.0.1:9901", "127.0.0.1:0",
+	).Replace(string(data))
 }
 
 // TestAccessControl drives roles, scopes, a BOLA condition and step-up
@@ -56,7 +37,7 @@ routes:
 func TestAccessControl(t *testing.T) {
 	ip := startIdP(t)
 	up := startUpstream(t, "orders")
-	g := startGateway(t, accessConfig(ip.issuer, up.url(), "http://127.0.0.1:1/unused"))
+	g := startGateway(t, accessConfig(t, ip.issuer, up.url(), "http://127.0.0.1:1/unused"))
 	tokens := map[string]string{}
 	token := func(sub, scope string) string {
 		k := sub + "|" + scope
@@ -169,7 +150,7 @@ func TestAccessExternal(t *testing.T) {
 	}))
 	ip := startIdP(t)
 	up := startUpstream(t, "orders")
-	g := startGateway(t, accessConfig(ip.issuer, up.url(), authz.URL+"/check"))
+	g := startGateway(t, accessConfig(t, ip.issuer, up.url(), authz.URL+"/check"))
 	tok := bearer(ip.token(t, map[string]string{"sub": "alice", "aud": "orders"}))
 	call := func(tenant string) response {
 		h := map[string]string{"X-Tenant": tenant, "Authorization": tok["Authorization"]}
