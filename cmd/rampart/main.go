@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/rampart-gw/rampart/internal/admin"
+	"github.com/rampart-gw/rampart/internal/audit"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/demo"
 	"github.com/rampart-gw/rampart/internal/echo"
@@ -41,6 +42,9 @@ const usage = `Rampart: a security-first API gateway.
 Usage:
   rampart run -c rampart.yaml        serve; SIGHUP or a file change reloads
   rampart validate -c rampart.yaml   check a config: exit 0, or 1 with FILE:LINE:COL: message lines
+           [--explain ROUTE]         print the chain of checks a request to ROUTE meets
+  rampart audit -c rampart.yaml      security review: FILE:LINE:COL: severity: [id] finding lines;
+           [--fail-on high]          exit 1 when one is at least that severe
   rampart demo                       gateway + built-in echo upstream on free loopback ports
   rampart keys create|list|revoke|rotate --consumer ID [-c rampart.yaml]
                                      manage API keys in the configured store
@@ -68,6 +72,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdDemo(args, stdout, stderr)
 	case "keys":
 		return cmdKeys(args, stdout, stderr)
+	case "audit":
+		return cmdAudit(args, stdout, stderr)
 	case "schema":
 		b, err := config.Schema()
 		if err != nil {
@@ -111,16 +117,63 @@ func printConfigErrors(w io.Writer, err error) {
 }
 
 func cmdValidate(args []string, stdout, stderr io.Writer) int {
-	path, ok := configFlag("validate", args, stderr)
-	if !ok {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("c", "rampart.yaml", "config file")
+	explain := fs.String("explain", "", "print the chain of checks a request to this route meets")
+	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	cfg, err := config.Load(path)
+	cfg, err := config.Load(*path)
 	if err != nil {
 		printConfigErrors(stderr, err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "%s: ok (%d routes, %d upstreams, %d policies)\n", path, len(cfg.Routes), len(cfg.Upstreams), len(cfg.Policies))
+	if *explain != "" {
+		if err := audit.Explain(stdout, cfg, *explain); err != nil {
+			fmt.Fprintln(stderr, "rampart validate:", err)
+			return 1
+		}
+		return 0
+	}
+	fmt.Fprintf(stdout, "%s: ok (%d routes, %d upstreams, %d policies)\n", *path, len(cfg.Routes), len(cfg.Upstreams), len(cfg.Policies))
+	return 0
+}
+
+// cmdAudit lists the config's weaknesses. Exit 0: none at or above
+// --fail-on; 1: some; 2: usage or an invalid config.
+func cmdAudit(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("c", "rampart.yaml", "config file")
+	failOn := fs.String("fail-on", "high", "exit 1 when a finding is at least this severe: info, low, medium or high")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	threshold, ok := audit.ParseSeverity(*failOn)
+	if !ok {
+		fmt.Fprintf(stderr, "rampart audit: --fail-on %q: want info, low, medium or high\n", *failOn)
+		return 2
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		printConfigErrors(stderr, err)
+		fmt.Fprintln(stderr, "rampart audit: the config is invalid; fix it first (rampart validate)")
+		return 2
+	}
+	findings := audit.Audit(cfg)
+	worst := audit.Severity(-1)
+	counts := map[audit.Severity]int{}
+	for _, f := range findings {
+		fmt.Fprintln(stdout, f)
+		counts[f.Severity]++
+		worst = max(worst, f.Severity)
+	}
+	fmt.Fprintf(stdout, "%s: %d findings (%d high, %d medium, %d low, %d info)\n", *path, len(findings),
+		counts[audit.High], counts[audit.Medium], counts[audit.Low], counts[audit.Info])
+	if len(findings) > 0 && worst >= threshold {
+		return 1
+	}
 	return 0
 }
 

@@ -170,3 +170,37 @@ func TestDocsQuoteExamples(t *testing.T) {
 		}
 	}
 }
+
+func TestAuditAndExplain(t *testing.T) {
+	dir := t.TempDir()
+	weak := filepath.Join(dir, "weak.yaml")
+	os.WriteFile(weak, []byte(`version: 1
+server: {listen: ["127.0.0.1:8080"]}
+admin: {disabled: true}
+upstreams:
+  u: {targets: [{url: "http://127.0.0.1:9001"}]}
+routes:
+  - {name: login, match: {paths: ["/login"], methods: [POST]}, upstream: u, policy: public}
+`), 0o600)
+	code, out, _ := runCLI("audit", "-c", weak)
+	if code != 1 || !strings.Contains(out, weak+":7:35: high: [login-without-rate-limit]") || !strings.Contains(out, "[anonymous-route]") {
+		t.Fatalf("audit of a weak config: exit %d\n%s", code, out)
+	}
+	// The threshold decides the exit code.
+	if code, out, _ := runCLI("audit", "-c", "../../examples/access-control.yaml"); code != 0 || !strings.Contains(out, "(0 high, 1 medium") {
+		t.Fatalf("audit --fail-on high of the example: exit %d\n%s", code, out)
+	}
+	if code, _, _ := runCLI("audit", "-c", "../../examples/access-control.yaml", "--fail-on", "medium"); code != 1 {
+		t.Fatalf("audit --fail-on medium: exit %d", code)
+	}
+	if code, _, errs := runCLI("audit", "-c", weak, "--fail-on", "severe"); code != 2 || !strings.Contains(errs, "want info, low, medium or high") {
+		t.Fatalf("bad --fail-on: exit %d %s", code, errs)
+	}
+	code, out, _ = runCLI("validate", "-c", "../../examples/access-control.yaml", "--explain", "orders")
+	if code != 0 || !strings.Contains(out, "  10  authorize, all of: scopes orders (else 403); one of the roles orders.reader") {
+		t.Fatalf("explain: exit %d\n%s", code, out)
+	}
+	if code, _, errs := runCLI("validate", "-c", "../../examples/access-control.yaml", "--explain", "ordres"); code != 1 || !strings.Contains(errs, "no route named") {
+		t.Fatalf("explain of an unknown route: exit %d %s", code, errs)
+	}
+}

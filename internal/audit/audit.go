@@ -1,0 +1,265 @@
+// Package audit reads a valid config the way a security reviewer would:
+// Audit lists weaknesses with their position and a severity, and Explain
+// prints, for one route, the chain of checks a request meets. Validation
+// (internal/config) refuses what is wrong; audit reports what is allowed
+// but risky.
+package audit
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/rampart-gw/rampart/internal/config"
+)
+
+// Severity orders findings.
+type Severity int
+
+// Severities, lowest first.
+const (
+	Info Severity = iota
+	Low
+	Medium
+	High
+)
+
+var severityNames = [...]string{"info", "low", "medium", "high"}
+
+func (s Severity) String() string { return severityNames[s] }
+
+// ParseSeverity reads info, low, medium or high.
+func ParseSeverity(s string) (Severity, bool) {
+	for i, n := range severityNames {
+		if n == s {
+			return Severity(i), true
+		}
+	}
+	return 0, false
+}
+
+// Finding is one weakness.
+type Finding struct {
+	Pos      config.Pos
+	Path     string // the config path, e.g. routes[2].policy
+	Severity Severity
+	ID       string // stable: anonymous-route, ...
+	Msg      string // what and what to do
+}
+
+func (f Finding) String() string {
+	return fmt.Sprintf("%s: %s: [%s] %s: %s", f.Pos, f.Severity, f.ID, f.Path, f.Msg)
+}
+
+type auditor struct {
+	cfg *config.Config
+	out []Finding
+}
+
+func (a *auditor) add(path string, sev Severity, id, format string, args ...any) {
+	a.out = append(a.out, Finding{Pos: a.cfg.Pos(path), Path: path, Severity: sev, ID: id, Msg: fmt.Sprintf(format, args...)})
+}
+
+// loginPath matches paths where credentials are presented.
+var loginPath = regexp.MustCompile(`(?i)(^|/)(login|signin|sign-in|logon|auth|authenticate|token|oauth2?|password|session|otp|mfa)(/|$|\*)`)
+
+// Audit returns cfg's findings, most severe first, then in file order.
+func Audit(cfg *config.Config) []Finding {
+	a := &auditor{cfg: cfg}
+	a.listeners()
+	a.admin()
+	a.authenticators()
+	a.store()
+	a.policies()
+	a.routes()
+	a.upstreams()
+	sort.SliceStable(a.out, func(i, j int) bool {
+		if a.out[i].Severity != a.out[j].Severity {
+			return a.out[i].Severity > a.out[j].Severity
+		}
+		return a.out[i].Pos.Line < a.out[j].Pos.Line || a.out[i].Pos.Line == a.out[j].Pos.Line && a.out[i].Pos.Col < a.out[j].Pos.Col
+	})
+	return a.out
+}
+
+func (a *auditor) listeners() {
+	s := a.cfg.Server
+	for i, l := range s.Listen {
+		host, _, err := net.SplitHostPort(l)
+		if err != nil || isLoopback(host) {
+			continue
+		}
+		path := fmt.Sprintf("server.listen[%d]", i)
+		switch {
+		case s.HTTPSRedirect:
+		case len(s.TrustedProxies) > 0:
+			a.add(path, Low, "cleartext-listener", "cleartext HTTP on %s; acceptable only behind the trusted TLS-terminating proxy, make sure nothing else can reach it", l)
+		default:
+			a.add(path, High, "cleartext-listener", "cleartext HTTP on %s, reachable from the network: tokens and keys travel in clear. Serve TLS (server.tls) or set https_redirect", l)
+		}
+	}
+	if t := s.TLS; t != nil {
+		if t.MinVersion == "1.2" {
+			a.add("server.tls.min_version", Info, "tls12-allowed", "TLS 1.2 is accepted (with ECDHE and AEAD suites only); set min_version: \"1.3\" when every client supports it")
+		}
+		if t.HSTS != nil && t.HSTS.Disabled {
+			a.add("server.tls.hsts.disabled", Medium, "hsts-disabled", "HSTS is off: a browser can be downgraded to cleartext on its first visit")
+		}
+	}
+}
+
+func (a *auditor) admin() {
+	ad := a.cfg.Admin
+	if ad.Disabled {
+		return
+	}
+	if !ad.Token.IsSet() {
+		a.add("admin.listen", Medium, "admin-without-token", "the admin API (keys, consumers, reloads) has no token: any local process or user can call it. Set admin.token: env:RAMPART_ADMIN_TOKEN")
+	}
+	a.secretFile("admin.token", ad.Token)
+}
+
+func (a *auditor) authenticators() {
+	for _, name := range sortedKeys(a.cfg.Authenticators) {
+		au := a.cfg.Authenticators[name]
+		base := "authenticators." + name
+		switch au.Type {
+		case "jwt", "oidc":
+			if au.CacheTTL.D() > 15*time.Minute {
+				a.add(base+".cache_ttl", Low, "long-token-cache", "verified tokens are reused for %s without checking the JWKS for retired keys beyond its refresh; keep it at 15m or less", au.CacheTTL.D())
+			}
+			if au.JWKSStaleFor.D() > 24*time.Hour {
+				a.add(base+".jwks_stale_for", Low, "long-stale-keys", "signing keys stay usable for %s while the IdP is unreachable, including keys it may have revoked meanwhile", au.JWKSStaleFor.D())
+			}
+		case "oauth2_introspection":
+			if len(au.Audiences) == 0 {
+				a.add(base, Medium, "introspection-without-audience", "the introspection answer's aud is not checked: a token the server issued for another API is accepted here. Set audiences")
+			}
+			a.secretFile(base+".client_secret", au.ClientSecret)
+		case "api_key":
+			if strings.HasPrefix(au.In, "query:") {
+				a.add(base+".in", Medium, "api-key-in-query", "API keys in the query string end up in proxy, browser and server logs; take them from a header")
+			}
+		}
+		if au.ClockSkew.D() > 2*time.Minute {
+			a.add(base+".clock_skew", Low, "wide-clock-skew", "tokens are accepted %s past their exp", au.ClockSkew.D())
+		}
+	}
+}
+
+func (a *auditor) store() {
+	st := a.cfg.Store
+	if st == nil {
+		return
+	}
+	if st.SyncInterval.D() > 30*time.Second {
+		a.add("store.sync_interval", Low, "slow-revocation", "a revoked API key keeps working up to %s on other nodes", st.SyncInterval.D())
+	}
+	if st.HashKey == nil {
+		a.add("store", Info, "no-hash-key", "API keys are hashed without a pepper: a stolen database lets an attacker confirm a guessed key. Set store.hash_key before creating keys")
+	}
+	a.secretFile("store.dsn", st.DSN)
+	a.secretFile("store.hash_key", st.HashKey)
+}
+
+func (a *auditor) policies() {
+	for _, name := range sortedKeys(a.cfg.Policies) {
+		p := a.cfg.Policies[name]
+		if p == nil || p.Authorize == nil {
+			continue
+		}
+		base := "policies." + name + ".authorize"
+		az := p.Authorize
+		if az.AnyAuthenticated && len(p.Authenticate) > 0 {
+			a.add(base+".any_authenticated", Low, "any-authenticated", "any caller the authenticators %s accept is allowed every route of this policy; prefer scopes or roles", strings.Join(p.Authenticate, ", "))
+		}
+		if e := az.External; e != nil && e.FailOpen {
+			a.add(base+".external.fail_open", High, "authz-fail-open", "requests are allowed whenever the authorization service cannot be asked: an attacker who can slow it down gets in")
+		}
+	}
+}
+
+func (a *auditor) routes() {
+	for i, r := range a.cfg.Routes {
+		base := fmt.Sprintf("routes[%d]", i)
+		pol := a.cfg.Policies[r.Policy]
+		anonymous := r.Policy == config.PublicPolicy || pol != nil && len(pol.Authenticate) == 0
+		if anonymous {
+			sev := Medium
+			if writes(r.Match.Methods) {
+				sev = High
+			}
+			a.add(base+".policy", sev, "anonymous-route", "route %s is open to anyone%s; if that is intended, keep it read-only and rate-limited", r.Name, methodsNote(r.Match.Methods))
+		}
+		for j, p := range r.Match.Paths {
+			if loginPath.MatchString(p) {
+				a.add(fmt.Sprintf("%s.match.paths[%d]", base, j), High, "login-without-rate-limit",
+					"route %s takes credentials (%s) and has no rate limit: credential stuffing and brute force go unchecked. Limit requests per client IP on it", r.Name, p)
+				break
+			}
+		}
+		if r.ForwardAuthorization {
+			a.add(base+".forward_authorization", Medium, "token-forwarded", "the client's Authorization header reaches upstream %s, which can replay it elsewhere; upstreams should use X-Rampart-Assertion", r.Upstream)
+		}
+	}
+}
+
+func (a *auditor) upstreams() {
+	for _, name := range sortedKeys(a.cfg.Upstreams) {
+		u := a.cfg.Upstreams[name]
+		for i, t := range u.Targets {
+			pu, err := url.Parse(t.URL)
+			if err != nil || pu.Scheme != "http" || isLoopback(pu.Hostname()) {
+				continue
+			}
+			a.add(fmt.Sprintf("upstreams.%s.targets[%d].url", name, i), Low, "cleartext-upstream",
+				"traffic to %s, identity headers included, crosses the network in clear; use https (and upstream mTLS)", t.URL)
+		}
+	}
+}
+
+// secretFile reports a file: secret others can read.
+func (a *auditor) secretFile(path string, s *config.Secret) {
+	if !s.IsSet() {
+		return
+	}
+	f, ok := strings.CutPrefix(s.Ref, "file:")
+	if !ok {
+		return
+	}
+	fi, err := os.Stat(a.cfg.Path(f))
+	if err == nil && fi.Mode().Perm()&0o077 != 0 {
+		a.add(path, Medium, "secret-file-readable", "the secret file %s is readable by group or others (mode %o): chmod 600", f, fi.Mode().Perm())
+	}
+}
+
+func writes(methods []string) bool {
+	if len(methods) == 0 {
+		return true
+	}
+	return slices.ContainsFunc(methods, func(m string) bool { return m != "GET" && m != "HEAD" && m != "OPTIONS" })
+}
+
+func methodsNote(methods []string) string {
+	if len(methods) == 0 {
+		return " with every method"
+	}
+	return " (" + strings.Join(methods, ", ") + ")"
+}
+
+func isLoopback(host string) bool { return config.IsLoopback(host) }
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,99 @@
+package audit
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rampart-gw/rampart/internal/config"
+)
+
+func load(t *testing.T, name string) *config.Config {
+	t.Helper()
+	dir := t.TempDir()
+	data, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, name)
+	for _, f := range []struct {
+		name string
+		mode os.FileMode
+	}{{"secret.txt", 0o644}, {"certs/tls.pem", 0o600}, {"certs/tls.key", 0o600}} {
+		_ = os.MkdirAll(filepath.Dir(filepath.Join(dir, f.name)), 0o755)
+		if err := os.WriteFile(filepath.Join(dir, f.name), []byte("x\n"), f.mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse(path, data, func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func TestAudit(t *testing.T) {
+	cfg := load(t, "weak.yaml")
+	got := map[string]Finding{}
+	for _, f := range Audit(cfg) {
+		got[f.ID+" "+f.Path] = f
+	}
+	for _, want := range []struct {
+		id, path  string
+		sev       Severity
+		line, col int
+	}{
+		{"cleartext-listener", "server.listen[0]", High, 3, 12},
+		{"tls12-allowed", "server.tls.min_version", Info, 5, 5},
+		{"hsts-disabled", "server.tls.hsts.disabled", Medium, 7, 22},
+		{"admin-without-token", "admin.listen", Medium, 8, 17},
+		{"slow-revocation", "store.sync_interval", Low, 9, 65},
+		{"no-hash-key", "store", Info, 9, 8},
+		{"long-token-cache", "authenticators.corp.cache_ttl", Low, 11, 127},
+		{"wide-clock-skew", "authenticators.corp.clock_skew", Low, 11, 143},
+		{"introspection-without-audience", "authenticators.opaque", Medium, 12, 11},
+		{"secret-file-readable", "authenticators.opaque.client_secret", Medium, 12, 118},
+		{"api-key-in-query", "authenticators.keys.in", Medium, 13, 29},
+		{"cleartext-upstream", "upstreams.orders.targets[0].url", Low, 15, 28},
+		{"any-authenticated", "policies.staff.authorize.any_authenticated", Low, 17, 78},
+		{"authz-fail-open", "policies.partners.authorize.external.fail_open", High, 20, 79},
+		{"anonymous-route", "routes[0].policy", High, 22, 78},
+		{"login-without-rate-limit", "routes[0].match.paths[0]", High, 22, 35},
+		{"anonymous-route", "routes[1].policy", Medium, 23, 90},
+		{"token-forwarded", "routes[2].forward_authorization", Medium, 24, 111},
+	} {
+		f, ok := got[want.id+" "+want.path]
+		if !ok {
+			t.Errorf("missing %s at %s", want.id, want.path)
+			continue
+		}
+		if f.Severity != want.sev || f.Pos.Line != want.line || f.Pos.Col != want.col {
+			t.Errorf("%s %s: %s at %d:%d, want %s at %d:%d", want.id, want.path, f.Severity, f.Pos.Line, f.Pos.Col, want.sev, want.line, want.col)
+		}
+		delete(got, want.id+" "+want.path)
+	}
+	for k := range got {
+		t.Errorf("unexpected finding %s", k)
+	}
+}
+
+func TestExplain(t *testing.T) {
+	cfg := load(t, "weak.yaml")
+	var b strings.Builder
+	if err := Explain(&b, cfg, "partner"); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"route partner (policy partners", "authenticate, any of: corp (jwt from https://idp.example.com for api",
+		"external service https://authz.example.com/check (timeout 1s, cached 0s, fails open)", "Authorization header is removed"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("explain lacks %q:\n%s", want, b.String())
+		}
+	}
+	if err := Explain(&b, cfg, "nope"); err == nil || !strings.Contains(err.Error(), "login, docs, orders, partner") {
+		t.Fatalf("unknown route: %v", err)
+	}
+}

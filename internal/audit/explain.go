@@ -1,0 +1,137 @@
+package audit
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/rampart-gw/rampart/internal/config"
+)
+
+// Explain writes, for the route named name, the chain of checks a request
+// meets, stage by stage (DESIGN.md §1), in the words of the config.
+func Explain(w io.Writer, cfg *config.Config, name string) error {
+	var r *config.Route
+	var names []string
+	for _, rt := range cfg.Routes {
+		names = append(names, rt.Name)
+		if rt.Name == name {
+			r = rt
+		}
+	}
+	if r == nil {
+		return fmt.Errorf("no route named %q; the routes are: %s", name, strings.Join(names, ", "))
+	}
+	pol := cfg.Policies[r.Policy]
+	lim := cfg.Server.Limits
+	step := func(n, format string, args ...any) { fmt.Fprintf(w, "%4s  %s\n", n, fmt.Sprintf(format, args...)) }
+
+	fmt.Fprintf(w, "route %s (policy %s, upstream %s)\n", r.Name, r.Policy, r.Upstream)
+	step("conn", "headers within %s and %s; at most %d connections per client address", lim.ReadHeaderTimeout.D(), lim.MaxHeaderBytes, lim.MaxConnectionsPerIP)
+	proxies := "none: the peer address is the client"
+	if len(cfg.Server.TrustedProxies) > 0 {
+		proxies = strings.Join(cfg.Server.TrustedProxies, ", ")
+	}
+	step("2", "sanitise: client IP from trusted proxies (%s); hop-by-hop, spoofable X-Forwarded-* and X-Rampart-* headers removed; non-canonical paths refused (400)", proxies)
+	hosts, methods := "any host", "any method"
+	if len(r.Match.Hosts) > 0 {
+		hosts = strings.Join(r.Match.Hosts, ", ")
+	}
+	if len(r.Match.Methods) > 0 {
+		methods = strings.Join(r.Match.Methods, ", ")
+	}
+	step("3", "match: %s; %s; paths %s (otherwise 404, or 405 with Allow)", hosts, methods, strings.Join(r.Match.Paths, ", "))
+	body := int64(lim.MaxBodyBytes)
+	if pol != nil && pol.Validate != nil && pol.Validate.MaxBodyBytes > 0 {
+		body = min(body, int64(pol.Validate.MaxBodyBytes))
+	}
+	step("8", "body: at most %s (413), sent within %s (408)", config.Size(body), lim.BodyTimeout.D())
+	if pol == nil || len(pol.Authenticate) == 0 {
+		step("9", "authenticate: none, anonymous requests are admitted")
+	} else {
+		var ways []string
+		for _, n := range pol.Authenticate {
+			ways = append(ways, describeAuthenticator(n, cfg.Authenticators[n]))
+		}
+		step("9", "authenticate, any of: %s; no credentials: 401, refused: 401, IdP unreachable: 503", strings.Join(ways, "; "))
+	}
+	if pol != nil && pol.Authorize != nil {
+		step("10", "authorize, all of: %s", strings.Join(describeAuthorize(cfg, pol.Authorize), "; "))
+	} else if pol != nil {
+		step("10", "authorize: nothing beyond authentication")
+	}
+	auth := "the client's Authorization header is removed"
+	if r.ForwardAuthorization {
+		auth = "the client's Authorization header is forwarded (forward_authorization)"
+	}
+	step("15", "to the upstream: X-Rampart-Consumer, X-Rampart-Scopes and X-Rampart-Assertion (ES256, %s, aud %s); %s", cfg.Identity.AssertionTTL.D(), r.Upstream, auth)
+	if u := cfg.Upstreams[r.Upstream]; u != nil {
+		var targets []string
+		for _, t := range u.Targets {
+			targets = append(targets, t.URL)
+		}
+		step("16", "proxy to %s (%s), response headers within %s", strings.Join(targets, ", "), u.Balancer, u.Timeouts.ResponseHeader.D())
+	}
+	return nil
+}
+
+func describeAuthenticator(name string, a *config.Authenticator) string {
+	if a == nil {
+		return name
+	}
+	switch a.Type {
+	case "jwt", "oidc":
+		return fmt.Sprintf("%s (%s from %s for %s, %s)", name, a.Type, a.Issuer, strings.Join(a.Audiences, " or "), strings.Join(a.Algorithms, "/"))
+	case "oauth2_introspection":
+		return fmt.Sprintf("%s (introspection at %s)", name, a.Endpoint)
+	case "api_key":
+		return fmt.Sprintf("%s (API key in %s)", name, a.In)
+	case "mtls":
+		return fmt.Sprintf("%s (client certificate, consumer from %s)", name, a.ConsumerFrom)
+	}
+	return name
+}
+
+func describeAuthorize(cfg *config.Config, a *config.Authorize) []string {
+	if a.AnyAuthenticated {
+		return []string{"any authenticated caller"}
+	}
+	var out []string
+	if len(a.RequireACR) > 0 {
+		out = append(out, "acr one of "+strings.Join(a.RequireACR, ", ")+" (else 401 step-up)")
+	}
+	if a.MaxAuthAge > 0 {
+		out = append(out, fmt.Sprintf("signed in within %s (else 401 step-up)", a.MaxAuthAge.D()))
+	}
+	if len(a.Scopes) > 0 {
+		out = append(out, "scopes "+strings.Join(a.Scopes, " and ")+" (else 403)")
+	}
+	if len(a.Roles) > 0 {
+		var roles []string
+		for _, name := range a.Roles {
+			var rules []string
+			if r := cfg.Roles[name]; r != nil {
+				for _, al := range r.Allow {
+					m := "any method"
+					if len(al.Methods) > 0 {
+						m = strings.Join(al.Methods, ",")
+					}
+					rules = append(rules, m+" "+strings.Join(al.Paths, " "))
+				}
+			}
+			roles = append(roles, name+" ["+strings.Join(rules, "; ")+"]")
+		}
+		out = append(out, "one of the roles "+strings.Join(roles, ", ")+" allowing the method and path (else 403)")
+	}
+	if a.When != "" {
+		out = append(out, "condition `"+strings.Join(strings.Fields(a.When), " ")+"` (else 403)")
+	}
+	if e := a.External; e != nil {
+		mode := "fails closed: 503"
+		if e.FailOpen {
+			mode = "fails open"
+		}
+		out = append(out, fmt.Sprintf("external service %s (timeout %s, cached %s, %s)", e.URL, e.Timeout.D(), e.CacheTTL.D(), mode))
+	}
+	return out
+}
