@@ -73,9 +73,19 @@ func (s *security) config(dir, backend string) string {
 authenticators:
   idp: {type: jwt, issuer: %q, jwks_uri: "http://%s/.well-known/jwks.json", audiences: [bench], algorithms: [ES256, RS256]}
   keys: {type: api_key}
+consumers:
+  - {id: bench-client, roles: [reader], attributes: {account: acme}}
+roles:
+  reader: {allow: [{methods: [GET], paths: ["/authz/{account}/**"]}]}
 policies:
   jwt: {authenticate: [idp], authorize: {any_authenticated: true}}
   key: {authenticate: [keys], authorize: {any_authenticated: true}}
+  authz:
+    authenticate: [idp]
+    authorize:
+      scopes: [items:read]
+      roles: [reader]
+      when: request.params.account == consumer.attributes.account
 `, filepath.Join(dir, "rampart.db"), benchIssuer, backend)
 }
 
@@ -83,6 +93,7 @@ policies:
 func (s *security) routes() string {
 	return `  - {name: jwt, match: {paths: ["/jwt/**"]}, upstream: backend, policy: jwt, rewrite: {strip_prefix: /jwt}}
   - {name: key, match: {paths: ["/key/**"]}, upstream: backend, policy: key, rewrite: {strip_prefix: /key}}
+  - {name: authz, match: {paths: ["/authz/{account}/**"]}, upstream: backend, policy: authz}
 `
 }
 
