@@ -36,8 +36,9 @@ type Policy struct {
 }
 
 type role struct {
-	name  string
-	allow []allowRule
+	name    string
+	allow   []allowRule
+	allowed *Decision // shared: decisions are never changed once made
 }
 
 type allowRule struct {
@@ -70,7 +71,7 @@ func Compile(env *condition.Env, cfg *config.Config, a *config.Authorize, ext *E
 		if def == nil {
 			return nil, fmt.Errorf("unknown role %q", name)
 		}
-		r := role{name: name}
+		r := role{name: name, allowed: fixed(&Decision{Allow: true, Check: "roles", Rule: name})}
 		for _, rule := range def.Allow {
 			var ar allowRule
 			for _, m := range rule.Methods {
@@ -117,10 +118,30 @@ type Decision struct {
 	Header map[string]string
 	// On an allow: headers for the upstream, from the external service.
 	Upstream http.Header
+
+	log string // String, when computed ahead
 }
+
+// fixed computes d's String once, for a decision many requests share.
+func fixed(d *Decision) *Decision {
+	d.log = d.String()
+	return d
+}
+
+// Decisions that carry nothing request-specific, shared.
+var (
+	allowAny      = fixed(&Decision{Allow: true, Check: "any_authenticated"})
+	allowStepUp   = fixed(&Decision{Allow: true, Check: "step_up"})
+	allowScopes   = fixed(&Decision{Allow: true, Check: "scopes"})
+	allowWhen     = fixed(&Decision{Allow: true, Check: "when"})
+	allowExternal = fixed(&Decision{Allow: true, Check: "external"})
+)
 
 // String is the decision as the access log shows it.
 func (d *Decision) String() string {
+	if d.log != "" {
+		return d.log
+	}
 	verdict := "deny"
 	if d.Allow {
 		verdict = "allow"
@@ -142,14 +163,15 @@ func (p *Policy) Decide(r *http.Request, st *reqctx.State) *Decision {
 		if id == nil {
 			return deny("any_authenticated", "", problem.Forbidden, "This endpoint is for authenticated callers only.")
 		}
-		return &Decision{Allow: true, Check: "any_authenticated"}
+		return allowAny
 	}
-	allowed := &Decision{Allow: true}
+	// allowed is the last check passed: the one an allow names.
+	var allowed *Decision
 	if len(p.acr) > 0 || p.maxAuthAge > 0 {
 		if d := p.stepUp(id); d != nil {
 			return d
 		}
-		allowed.Check = "step_up"
+		allowed = allowStepUp
 	}
 	if len(p.scopes) > 0 {
 		var missing []string
@@ -162,14 +184,14 @@ func (p *Policy) Decide(r *http.Request, st *reqctx.State) *Decision {
 			return deny("scopes", strings.Join(missing, " "), problem.Forbidden,
 				"The credentials lack the scope "+quoteList(missing)+" that this endpoint requires. Request a token or key that grants it.")
 		}
-		allowed.Check = "scopes"
+		allowed = allowScopes
 	}
 	if len(p.roles) > 0 {
 		d := p.role(r, st)
 		if !d.Allow {
 			return d
 		}
-		allowed.Check, allowed.Rule = d.Check, d.Rule
+		allowed = d
 	}
 	if p.when != nil {
 		ok, err := p.when.Eval(p.input(r, st))
@@ -181,14 +203,13 @@ func (p *Policy) Decide(r *http.Request, st *reqctx.State) *Decision {
 			return deny("when", "false", problem.Forbidden,
 				"The request does not meet a condition of this endpoint's access policy (for example, the resource belongs to another account).")
 		}
-		allowed.Check, allowed.Rule = "when", ""
+		allowed = allowWhen
 	}
 	if p.external != nil {
-		d := p.external.Decide(r, st)
-		if !d.Allow {
-			return d
-		}
-		allowed.Check, allowed.Rule, allowed.Upstream = d.Check, d.Rule, d.Upstream
+		return p.external.Decide(r, st)
+	}
+	if allowed == nil { // a policy with no check; validation refuses one
+		return deny("none", "", problem.Forbidden, "This endpoint's access policy allows nothing.")
 	}
 	return allowed
 }
@@ -205,7 +226,7 @@ func (p *Policy) role(r *http.Request, st *reqctx.State) *Decision {
 			held = true
 			for _, a := range rl.allow {
 				if a.allows(r.Method, r.URL.Path) {
-					return &Decision{Allow: true, Check: "roles", Rule: rl.name}
+					return rl.allowed
 				}
 			}
 		}
@@ -253,7 +274,7 @@ func (p *Policy) stepUp(id *reqctx.Identity) *Decision {
 }
 
 func (p *Policy) input(r *http.Request, st *reqctx.State) *condition.Input {
-	in := &condition.Input{Request: r, Path: r.URL.Path, Params: st.Match.Params, ClientIP: st.AccessRecord.ClientIP, Now: p.now()}
+	in := &condition.Input{Request: r, Path: r.URL.Path, Match: &st.Match, ClientIP: st.AccessRecord.ClientIP, Now: p.now()}
 	if id := st.Identity; id != nil {
 		in.ConsumerID, in.Authenticator, in.Roles, in.Scopes = id.Consumer, id.Authenticator, id.Roles, id.Scopes
 		in.Attributes, in.Claims = id.Attributes, id.Claims

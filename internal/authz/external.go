@@ -175,6 +175,9 @@ func (e *External) call(ctx context.Context, body []byte) (*Decision, error) {
 		}
 		return deny("external", "deny", problem.Forbidden, detail), nil
 	}
+	if len(a.Headers) == 0 {
+		return allowExternal, nil
+	}
 	d := &Decision{Allow: true, Check: "external"}
 	for k, v := range a.Headers {
 		k = textproto.CanonicalMIMEHeaderKey(k)

@@ -40,9 +40,12 @@ import (
 
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/checker"
+	celast "cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/interpreter"
+
+	"github.com/rampart-gw/rampart/internal/route"
 )
 
 // MaxCost bounds an expression's cost, in CEL's units (about one per
@@ -147,11 +150,36 @@ func (e *Env) Compile(src string) (*Condition, []Issue) {
 	if est.Max > MaxCost {
 		return nil, []Issue{{Line: 1, Col: 1, Msg: fmt.Sprintf("the condition could cost up to %d units per request, more than the limit of %d: avoid nested loops over headers, query or claims, and regular expressions over whole maps", est.Max, MaxCost)}}
 	}
-	prg, err := e.env.Program(ast, cel.EvalOptions(cel.OptOptimize), cel.CostLimit(MaxCost))
+	opts := []cel.ProgramOption{cel.EvalOptions(cel.OptOptimize)}
+	if !linear(ast) {
+		// Loops and regular expressions are where the estimate's size
+		// assumptions matter; their actual cost is tracked and cut off.
+		// Other expressions cost time linear in their inputs, which the
+		// server's header and URL limits bound, and skip the tracking.
+		opts = append(opts, cel.CostLimit(MaxCost))
+	}
+	prg, err := e.env.Program(ast, opts...)
 	if err != nil {
 		return nil, []Issue{{Line: 1, Col: 1, Msg: err.Error()}}
 	}
 	return &Condition{Source: src, prg: prg, MaxCost: est.Max}, nil
+}
+
+// linear reports whether the expression has no comprehension (all,
+// exists, map, filter ...) and no regular expression.
+func linear(a *cel.Ast) bool {
+	ok := true
+	celast.PreOrderVisit(a.NativeRep().Expr(), celast.NewExprVisitor(func(e celast.Expr) {
+		switch e.Kind() {
+		case celast.ComprehensionKind:
+			ok = false
+		case celast.CallKind:
+			if e.AsCall().FunctionName() == "matches" {
+				ok = false
+			}
+		}
+	}))
+	return ok
 }
 
 // sizes tells the cost estimator how large inputs can be.
@@ -199,7 +227,7 @@ func (c *Condition) Eval(in *Input) (bool, error) {
 type Input struct {
 	Request  *http.Request
 	Path     string                   // the decoded path the gateway routed on
-	Params   func() map[string]string // the route's parameters
+	Match    *route.Match // the route match, for its parameters
 	ClientIP string
 	Now      time.Time
 
@@ -227,10 +255,10 @@ func (a *activation) ResolveName(name string) (any, bool) {
 	case "request.host":
 		return hostOnly(r.Host), true
 	case "request.params":
-		if in.Params == nil {
+		if in.Match == nil {
 			return map[string]string{}, true
 		}
-		return in.Params(), true
+		return in.Match.Params(), true
 	case "request.query":
 		q := map[string]string{}
 		for k, v := range r.URL.Query() {

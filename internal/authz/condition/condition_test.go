@@ -1,10 +1,14 @@
 package condition
 
 import (
+	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rampart-gw/rampart/internal/route"
 )
 
 func newEnv(t testing.TB) *Env {
@@ -16,6 +20,24 @@ func newEnv(t testing.TB) *Env {
 	return e
 }
 
+// accounts is a route table with one parameterised pattern.
+var accounts = func() *route.Table {
+	p, err := route.ParsePattern("/v1/accounts/{account}/orders")
+	if err != nil {
+		panic(err)
+	}
+	b := route.NewBuilder()
+	b.Add(route.Rule{ID: 0, Patterns: []*route.Pattern{p}})
+	return b.Build()
+}()
+
+// match looks path up in tab; no match leaves the parameters empty.
+func match(tab *route.Table, path string) *route.Match {
+	var m route.Match
+	tab.Lookup("h", "GET", path, http.Header{}, &m)
+	return &m
+}
+
 func input() *Input {
 	r := httptest.NewRequest("GET", "http://api.example.com:8080/v1/accounts/acme/orders?status=open&status=closed", nil)
 	r.Header.Set("X-Tenant", "acme")
@@ -23,7 +45,7 @@ func input() *Input {
 	r.Header.Add("Accept", "text/plain")
 	return &Input{
 		Request: r, Path: "/v1/accounts/acme/orders",
-		Params:     func() map[string]string { return map[string]string{"account": "acme"} },
+		Match:      match(accounts, "/v1/accounts/acme/orders"),
 		ClientIP:   "192.0.2.7",
 		Now:        time.Date(2026, 11, 24, 10, 0, 0, 0, time.UTC),
 		ConsumerID: "alice", Authenticator: "idp", Roles: []string{"orders.reader"}, Scopes: []string{"orders:read"},
@@ -157,10 +179,27 @@ func FuzzBindings(f *testing.F) {
 		r.Method, r.Host, r.URL.RawQuery = method, host, query
 		r.Header[hname] = []string{hval}
 		in := &Input{Request: r, Path: path, ClientIP: hval,
-			Params:     func() map[string]string { return map[string]string{"account": hval} },
+			Match:      match(accounts, "/v1/accounts/"+hval+"/orders"),
 			Attributes: map[string]string{"account": query}, Claims: map[string]any{"groups": []any{hval}}}
 		for _, c := range conds {
 			_, _ = c.Eval(in)
 		}
 	})
+}
+
+// TestRuntimeCostLimit: where inputs exceed the estimate's assumptions,
+// a loop is cut off at MaxCost instead of running on.
+func TestRuntimeCostLimit(t *testing.T) {
+	e := newEnv(t)
+	c, iss := e.Compile(`request.headers.exists(k, k == "never")`)
+	if iss != nil {
+		t.Fatal(iss)
+	}
+	in := input()
+	for i := range 100_000 {
+		in.Request.Header[fmt.Sprintf("X-H%d", i)] = []string{"v"}
+	}
+	if ok, err := c.Eval(in); err == nil || ok {
+		t.Fatalf("a loop over 100,000 headers ran to the end: %v %v", ok, err)
+	}
 }
