@@ -104,9 +104,11 @@ upstreams:
 policies:
   api: {authenticate: [op, opaque], authorize: {any_authenticated: true}}
   local: {authenticate: [op], authorize: {any_authenticated: true}}
+  write: {authenticate: [op], authorize: {scopes: ["orders:write"]}}
 routes:
   - {name: orders, match: {paths: ["/v1/**"]}, upstream: echo, policy: api}
   - {name: local, match: {paths: ["/local/**"]}, upstream: echo, policy: local}
+  - {name: write, match: {paths: ["/write/**"]}, upstream: echo, policy: write}
 `, o.issuer, up.url()))
 	// /local takes JWTs only: a JWT the local checks refuse is not handed
 	// on to introspection, so this is where JWKS handling shows.
@@ -158,6 +160,15 @@ routes:
 	acceptedSoon("token of the newest key", third, "orders-svc", "orders:write")
 	refused("token of a retired key", first)
 	refused("token of a retired key", second)
+
+	// Scopes granted by the provider decide access.
+	if r := do(t, client, "POST", g.url("/write/orders"), nil, bearer(third)); r.status != 200 {
+		t.Fatalf("token with orders:write: %d %s", r.status, r.body)
+	}
+	r := do(t, client, "POST", g.url("/write/orders"), nil, bearer(o.token(t, "orders-svc", "orders-secret", "orders:read")))
+	if p := problemOf(t, r, 403); !strings.Contains(p["detail"].(string), "`orders:write`") {
+		t.Fatalf("token without orders:write: %v", p)
+	}
 
 	// A JWT the local checks refuse goes on to introspection where the
 	// policy lists it; the provider, which no longer publishes the key
