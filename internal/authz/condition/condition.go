@@ -226,7 +226,7 @@ func (c *Condition) Eval(in *Input) (bool, error) {
 // the variables an expression reads.
 type Input struct {
 	Request  *http.Request
-	Path     string                   // the decoded path the gateway routed on
+	Path     string       // the decoded path the gateway routed on
 	Match    *route.Match // the route match, for its parameters
 	ClientIP string
 	Now      time.Time
