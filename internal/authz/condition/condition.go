@@ -39,8 +39,8 @@ import (
 	"time"
 
 	"cel.dev/cel-go/cel"
-	"cel.dev/cel-go/checker"
 	celast "cel.dev/cel-go/common/ast"
+	"cel.dev/cel-go/common/cost"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/interpreter"
@@ -185,22 +185,22 @@ func linear(a *cel.Ast) bool {
 // sizes tells the cost estimator how large inputs can be.
 type sizes struct{}
 
-func (sizes) EstimateSize(n checker.AstNode) *checker.SizeEstimate {
+func (sizes) EstimateSize(n cost.AstNode) *cost.SizeEstimate {
 	path := n.Path()
 	if len(path) == 0 {
 		return nil
 	}
 	switch n.Type().Kind() {
 	case types.StringKind, types.BytesKind:
-		return &checker.SizeEstimate{Min: 0, Max: maxString}
+		return &cost.SizeEstimate{Min: 0, Max: maxString}
 	case types.MapKind, types.ListKind:
-		return &checker.SizeEstimate{Min: 0, Max: maxEntries}
+		return &cost.SizeEstimate{Min: 0, Max: maxEntries}
 	}
 	// dyn values inside claims may be strings, lists or maps.
-	return &checker.SizeEstimate{Min: 0, Max: maxString}
+	return &cost.SizeEstimate{Min: 0, Max: maxString}
 }
 
-func (sizes) EstimateCallCost(string, string, *checker.AstNode, []checker.AstNode) *checker.CallEstimate {
+func (sizes) EstimateCallCost(string, string, *cost.AstNode, []cost.AstNode) *cost.CallEstimate {
 	return nil
 }
 
