@@ -48,6 +48,8 @@ Usage:
   rampart demo                       gateway + built-in echo upstream on free loopback ports
   rampart keys create|list|revoke|rotate --consumer ID [-c rampart.yaml]
                                      manage API keys in the configured store
+  rampart consumers put|get|list --id ID [--roles a,b] [--scopes a,b] [--attr k=v]
+                                     manage consumer records (roles, attributes) in the store
   rampart schema                     JSON Schema of the config, for editors
   rampart echo -listen ADDR          run the built-in echo upstream alone
   rampart version
@@ -72,6 +74,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdDemo(args, stdout, stderr)
 	case "keys":
 		return cmdKeys(args, stdout, stderr)
+	case "consumers":
+		return cmdConsumers(args, stdout, stderr)
 	case "audit":
 		return cmdAudit(args, stdout, stderr)
 	case "schema":

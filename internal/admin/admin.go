@@ -36,7 +36,9 @@ const JWKSPath = "/.well-known/jwks.json"
 func Handler(g Source, metrics http.Handler, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET "+JWKSPath, g.JWKS())
-	(&keysAPI{g: g, open: gateway.OpenDriver, log: log}).routes(mux)
+	keys := &keysAPI{g: g, open: gateway.OpenDriver, log: log}
+	keys.routes(mux)
+	keys.consumerRoutes(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -69,7 +71,7 @@ func Handler(g Source, metrics http.Handler, log *slog.Logger) http.Handler {
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		problem.Write(w, problem.New(problem.NotFound, "The admin API serves /healthz, /readyz, /config, /config/status, POST /config/reload, /metrics, /keys and "+JWKSPath+"."), requestID(r))
+		problem.Write(w, problem.New(problem.NotFound, "The admin API serves /healthz, /readyz, /config, /config/status, POST /config/reload, /metrics, /keys, /consumers and "+JWKSPath+"."), requestID(r))
 	})
 	return authenticate(g, mux)
 }

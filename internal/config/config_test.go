@@ -223,3 +223,29 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestCheckConsumer(t *testing.T) {
+	cfg, err := Parse("c.yaml", []byte("version: 1\nroles:\n  reader: {allow: [{paths: [\"/**\"]}]}\n"), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		id     string
+		roles  []string
+		scopes []string
+		attrs  map[string]string
+		err    string
+	}{
+		{"acme", []string{"reader"}, []string{"orders:read"}, map[string]string{"account": "acme"}, ""},
+		{"bad id", nil, nil, nil, "consumer id"},
+		{"acme", []string{"raeder"}, nil, nil, `did you mean "reader"`},
+		{"acme", nil, []string{"a b"}, nil, "one non-empty word"},
+		{"acme", nil, nil, map[string]string{"x": "line\nbreak"}, "one line"},
+		{"acme", nil, nil, map[string]string{"": "v"}, "names are 1-64"},
+	} {
+		err := cfg.CheckConsumer(tc.id, tc.roles, tc.scopes, tc.attrs)
+		if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("%s %v %v %v: %v, want %q", tc.id, tc.roles, tc.scopes, tc.attrs, err, tc.err)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -181,5 +182,82 @@ func TestAccessExternal(t *testing.T) {
 	p = problemOf(t, r, 503)
 	if p["type"] != "https://rampart.dev/problems/authorization-unavailable" || r.header.Get("Retry-After") == "" {
 		t.Fatalf("service down: %v", p)
+	}
+}
+
+// TestAccessStoreConsumers: roles and attributes of consumers kept in the
+// store, set with `rampart consumers` and the admin API, decide access,
+// and a change reaches the gateway within store.sync_interval.
+func TestAccessStoreConsumers(t *testing.T) {
+	up := startUpstream(t, "orders")
+	g := startGateway(t, fmt.Sprintf(`version: 1
+server:
+  listen: ["127.0.0.1:0"]
+admin: {listen: "127.0.0.1:0"}
+store: {driver: embedded, path: data/rampart.db, sync_interval: 200ms}
+authenticators:
+  keys: {type: api_key, in: "header:X-API-Key"}
+roles:
+  reader: {allow: [{methods: [GET], paths: ["/v1/accounts/{account}/**"]}]}
+upstreams:
+  echo: {targets: [{url: %s}]}
+policies:
+  api:
+    authenticate: [keys]
+    authorize: {roles: [reader], when: "request.params.account == consumer.attributes.account"}
+routes:
+  - {name: accounts, match: {paths: ["/v1/accounts/{account}/**"]}, upstream: echo, policy: api}
+`, up.url()))
+	cli := func(args ...string) (int, string, string) {
+		cmd := exec.Command(binary, append(args, "-c", g.cfg)...)
+		var out, errb strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		return code, strings.TrimSpace(out.String()), errb.String()
+	}
+	// An unknown role is refused with a suggestion, not stored.
+	if code, _, errs := cli("consumers", "put", "--id", "acme", "--roles", "raeder"); code != 2 || !strings.Contains(errs, `did you mean "reader"`) {
+		t.Fatalf("unknown role: exit %d %s", code, errs)
+	}
+	if code, out, errs := cli("consumers", "put", "--id", "acme", "--roles", "reader", "--attr", "account=acme"); code != 0 {
+		t.Fatalf("consumers put: %d %s %s", code, out, errs)
+	}
+	_, key, _ := cli("keys", "create", "--consumer", "acme")
+	call := func(path string) int {
+		return do(t, client, "GET", g.url(path), nil, map[string]string{"X-API-Key": key}).status
+	}
+	waitFor(t, 5*time.Second, "store consumer allowed", func() bool { return call("/v1/accounts/acme/orders") == 200 })
+	if s := call("/v1/accounts/globex/orders"); s != 403 {
+		t.Fatalf("another account: %d", s)
+	}
+	if _, out, _ := cli("consumers", "list"); !strings.Contains(out, "acme") || !strings.Contains(out, "account=acme") {
+		t.Fatalf("consumers list:\n%s", out)
+	}
+
+	// The admin API takes the role away; the next sync refuses.
+	req, _ := http.NewRequest("PUT", "http://"+g.admin+"/consumers/acme", strings.NewReader(`{"attributes": {"account": "acme"}}`))
+	res, err := http.DefaultClient.Do(req)
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("PUT /consumers/acme: %v %v", err, res)
+	}
+	res.Body.Close()
+	changed := time.Now()
+	waitFor(t, 5*time.Second, "role removal applied", func() bool { return call("/v1/accounts/acme/orders") == 403 })
+	if d := time.Since(changed); d > 2*time.Second {
+		t.Fatalf("role removal took %v with sync_interval 200ms", d)
+	}
+	res, err = http.Get("http://" + g.admin + "/consumers/acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c struct{ Roles []string }
+	_ = json.NewDecoder(res.Body).Decode(&c)
+	res.Body.Close()
+	if len(c.Roles) != 0 {
+		t.Fatalf("GET /consumers/acme: roles %v", c.Roles)
 	}
 }
