@@ -293,6 +293,9 @@ func quoteList(s []string) string {
 // Stage is stage 10 for one route.
 type Stage struct {
 	Policy *Policy
+	// Count, if not nil, counts each decision: allow or deny, and the
+	// check that decided.
+	Count func(decision, check string)
 }
 
 // Wrap implements the gateway's Stage.
@@ -301,6 +304,13 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 		st := reqctx.From(r.Context())
 		d := s.Policy.Decide(r, st)
 		st.Authz = d.String()
+		if s.Count != nil {
+			verdict := "deny"
+			if d.Allow {
+				verdict = "allow"
+			}
+			s.Count(verdict, d.Check)
+		}
 		if !d.Allow {
 			reqctx.Refuse(w, r, reqctx.Refusal{Type: d.Type, Reason: "authz_" + d.Check, Stage: "authorize",
 				Rule: d.Check + ":" + d.Rule, Detail: d.Detail, Header: d.Header})

@@ -45,7 +45,7 @@ func (g *Gateway) compileAccess(cfg *config.Config, s *Snapshot) (map[string]*au
 		if err != nil {
 			return nil, fmt.Errorf("policy %s: %w", name, err)
 		}
-		out[name] = &authz.Stage{Policy: pol}
+		out[name] = &authz.Stage{Policy: pol, Count: g.metrics.Authz(name)}
 	}
 	return out, nil
 }

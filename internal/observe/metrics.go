@@ -26,6 +26,7 @@ type Metrics struct {
 	connRefused prometheus.Counter
 	retries     *prometheus.CounterVec
 	authn       *prometheus.CounterVec
+	authz       *prometheus.CounterVec
 	idp         *prometheus.CounterVec
 	connsOpen   prometheus.Gauge
 	inFlight    prometheus.Gauge
@@ -62,7 +63,8 @@ func NewMetrics(version string, health func() []TargetHealth) *Metrics {
 	info.Set(1)
 	m.authn = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_authn_total", Help: "Authentication outcomes by authenticator and result (accepted, invalid, unavailable, missing)."}, []string{"authenticator", "result"})
 	m.idp = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_idp_fetches_total", Help: "Fetches of IdP documents (JWKS, discovery, introspection) by authenticator and result."}, []string{"authenticator", "result"})
-	m.reg.MustRegister(m.authn, m.idp)
+	m.authz = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_authz_total", Help: "Authorization decisions by policy, decision (allow, deny) and the check that decided."}, []string{"policy", "decision", "check"})
+	m.reg.MustRegister(m.authn, m.idp, m.authz)
 	m.reg.MustRegister(m.requests, m.duration, m.upstreamDur, m.refusals, m.reloads, m.lastReload, m.configOK, m.tls, m.dropped, m.connRefused, m.retries, m.connsOpen, m.inFlight, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if health != nil {
@@ -115,6 +117,13 @@ func (m *Metrics) RequestDone() { m.inFlight.Dec() }
 // Authn counts one authentication outcome.
 func (m *Metrics) Authn(authenticator, result string) {
 	m.authn.WithLabelValues(authenticator, result).Inc()
+}
+
+// Authz returns the counter of one policy's decisions, by decision and
+// check.
+func (m *Metrics) Authz(policy string) func(decision, check string) {
+	vec := m.authz.MustCurryWith(prometheus.Labels{"policy": policy})
+	return func(decision, check string) { vec.WithLabelValues(decision, check).Inc() }
 }
 
 // IdPFetch counts one call to an identity provider.
