@@ -71,8 +71,25 @@ func applyDefaults(c *Config) {
 		setDur(&t.HSTS.MaxAge, DefaultHSTSMaxAge)
 	}
 	for _, p := range c.Policies {
-		if p != nil && p.Authorize != nil && p.Authorize.External != nil {
+		if p == nil {
+			continue
+		}
+		if p.Authorize != nil && p.Authorize.External != nil {
 			setDur(&p.Authorize.External.Timeout, DefaultExternalTimeout)
+		}
+		for _, rl := range p.RateLimits {
+			if rl == nil {
+				continue
+			}
+			if rl.Burst == 0 {
+				rl.Burst = 1
+			}
+			if rl.Scope == "" {
+				rl.Scope = "policy"
+			}
+			if rl.Mode == "" {
+				rl.Mode = "enforce"
+			}
 		}
 	}
 	if c.Admin.Listen == "" {

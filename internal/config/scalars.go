@@ -76,3 +76,38 @@ func (z Size) String() string {
 
 // MarshalJSON renders z as in the config file.
 func (z Size) MarshalJSON() ([]byte, error) { return json.Marshal(z.String()) }
+
+// Rate is a request rate written N/s, N/m, N/h or N/d.
+type Rate struct {
+	N   int64
+	Per time.Duration
+}
+
+var ratePeriods = map[string]time.Duration{"s": time.Second, "m": time.Minute, "h": time.Hour, "d": 24 * time.Hour}
+
+func (r *Rate) decodeScalar(s string) error {
+	num, unit, ok := strings.Cut(strings.TrimSpace(s), "/")
+	per, known := ratePeriods[strings.TrimSpace(unit)]
+	n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+	if !ok || !known || err != nil || n <= 0 || n > 1e9 {
+		return fmt.Errorf("invalid rate %q: use a positive count per s, m, h or d, such as 100/s or 1000/m", s)
+	}
+	*r = Rate{N: n, Per: per}
+	return nil
+}
+
+// Interval is the time one request uses up: Per / N.
+func (r Rate) Interval() time.Duration { return r.Per / time.Duration(r.N) }
+
+// String renders r as in the config file.
+func (r Rate) String() string {
+	for u, d := range ratePeriods {
+		if d == r.Per {
+			return strconv.FormatInt(r.N, 10) + "/" + u
+		}
+	}
+	return strconv.FormatInt(r.N, 10) + "/" + r.Per.String()
+}
+
+// MarshalJSON renders r as in the config file.
+func (r Rate) MarshalJSON() ([]byte, error) { return json.Marshal(r.String()) }

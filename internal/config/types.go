@@ -197,10 +197,22 @@ type UpstreamTLS struct {
 
 // Policy is a named bundle of checks. Later stages add their sections here.
 type Policy struct {
-	Authenticate []string   `yaml:"authenticate" json:"authenticate,omitempty" doc:"Authenticator names, any of which may accept the request; empty allows anonymous requests."`
-	Authorize    *Authorize `yaml:"authorize" json:"authorize,omitempty" doc:"What an authenticated caller must also satisfy. Required when authenticate is not empty: least privilege by default."`
-	Validate     *Validate  `yaml:"validate" json:"validate,omitempty"`
-	Pos          Pos        `yaml:"-" json:"-"`
+	Authenticate []string     `yaml:"authenticate" json:"authenticate,omitempty" doc:"Authenticator names, any of which may accept the request; empty allows anonymous requests."`
+	Authorize    *Authorize   `yaml:"authorize" json:"authorize,omitempty" doc:"What an authenticated caller must also satisfy. Required when authenticate is not empty: least privilege by default."`
+	RateLimits   []*RateLimit `yaml:"rate_limits" json:"rate_limits,omitempty" doc:"Limits on request rate, each per key; all must admit a request."`
+	Validate     *Validate    `yaml:"validate" json:"validate,omitempty"`
+	Pos          Pos          `yaml:"-" json:"-"`
+}
+
+// RateLimit is one request-rate limit (GCRA), counted per key.
+type RateLimit struct {
+	Key   string `yaml:"key,required" json:"key,omitempty" doc:"What is counted: consumer, ip, route, header:NAME, claim:NAME, or several joined with + (consumer+route)."`
+	Rate  Rate   `yaml:"rate,required" json:"rate,omitempty" doc:"Sustained rate: N/s, N/m, N/h or N/d."`
+	Burst int64  `yaml:"burst" json:"burst,omitempty" doc:"Requests admitted at once above the sustained rate's spacing. Default 1 (none beyond the rate)."`
+	Scope string `yaml:"scope" json:"scope,omitempty" enum:"policy|route" doc:"policy (default): one budget per key across every route of the policy; route: a budget per key and route."`
+	Mode  string `yaml:"mode" json:"mode,omitempty" enum:"enforce|shadow" doc:"shadow counts and reports what it would refuse (header, event, metric) and refuses nothing. Default enforce."`
+	Name  string `yaml:"name" json:"name,omitempty" doc:"Name in RateLimit headers, events and metrics. Default the key and rate, e.g. consumer-100-per-s."`
+	Pos   Pos    `yaml:"-" json:"-"`
 }
 
 // Authorize is stage 10: every check listed must pass.

@@ -390,6 +390,7 @@ func (v *validator) policy(name string, p *Policy) {
 	}
 	v.policyAuthenticate(base, p)
 	v.policyAuthorize(name, base, p)
+	v.policyRateLimits(base, p)
 	if p.Validate == nil {
 		return
 	}

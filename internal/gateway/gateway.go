@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"log/slog"
 	"net"
 	"net/http"
@@ -21,6 +22,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/identity"
 	"github.com/rampart-gw/rampart/internal/observe"
 	"github.com/rampart-gw/rampart/internal/proxy"
+	"github.com/rampart-gw/rampart/internal/ratelimit"
 	"github.com/rampart-gw/rampart/internal/store"
 )
 
@@ -47,12 +49,19 @@ type Gateway struct {
 	// externals (authorize.external) keep their decision cache and breaker.
 	externals *refSet[*authz.External]
 	// dpop checks DPoP proofs; its jti memory outlives reloads.
-	dpop    *dpop.Verifier
-	signer  *identity.Signer
-	bus     *observe.Bus
-	access  *observe.AccessLog
-	metrics *observe.Metrics
-	writers []*observe.LineWriter // closed by Shutdown
+	dpop *dpop.Verifier
+	// limits holds rate-limit state; it outlives reloads, and a limit
+	// whose definition did not change keeps its budgets.
+	limits    *ratelimit.Memory
+	limitSeed maphash.Seed
+	stopSweep chan struct{}
+	// stopSweepOnce closes stopSweep once.
+	stopSweepOnce sync.Once
+	signer        *identity.Signer
+	bus           *observe.Bus
+	access        *observe.AccessLog
+	metrics       *observe.Metrics
+	writers       []*observe.LineWriter // closed by Shutdown
 	// reopeners are the event sink files: closed by the bus, reopened on
 	// SIGUSR1 like the access log.
 	reopeners []*observe.LineWriter
@@ -106,6 +115,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	}
 	g.signer = signer
 	g.dpop = dpop.New(nil)
+	g.limits, g.limitSeed, g.stopSweep = ratelimit.NewMemory(0), maphash.MakeSeed(), make(chan struct{})
 	g.metrics = observe.NewMetrics(opts.Version, g.health)
 	if !cfg.AccessLog.Disabled {
 		w, err := observe.OpenLines(cfg.AccessLog.Path, 100*time.Millisecond)
@@ -140,6 +150,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	if opts.ConfigPath != "" {
 		g.loadedFP = fingerprint(g.watchedFiles())
 	}
+	go g.sweepLimits()
 	return g, nil
 }
 
@@ -317,9 +328,24 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	if s := g.current.Load(); s != nil {
 		s.release()
 	}
+	g.stopSweepOnce.Do(func() { close(g.stopSweep) })
 	_ = g.bus.Close()
 	g.closeWriters()
 	return errors.Join(errs...)
+}
+
+// sweepLimits returns the memory of idle rate-limit keys every 10s.
+func (g *Gateway) sweepLimits() {
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-g.stopSweep:
+			return
+		case now := <-t.C:
+			g.limits.Sweep(now.UnixNano())
+		}
+	}
 }
 
 // ImmutableError reports a change to a setting that only a restart

@@ -2,24 +2,33 @@ package gateway
 
 import (
 	"fmt"
+	"hash/maphash"
 
 	"github.com/rampart-gw/rampart/internal/authz"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/guard"
 	"github.com/rampart-gw/rampart/internal/identity"
+	"github.com/rampart-gw/rampart/internal/ratelimit"
 )
 
 // routeStages returns a route's stages 4-15 of the request path
 // (DESIGN.md §1), in order. Stages 1-3 run before routing (Snapshot.ServeHTTP)
 // and stage 16, the proxy, is the final handler. A later capability adds
 // its stage here: one package, one line.
-func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, access map[string]*authz.Stage) ([]Stage, error) {
+func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, access map[string]*authz.Stage, limits *limitStages) ([]Stage, error) {
 	pol := cfg.Policies[r.Policy] // nil for the built-in public policy
 	var stages []Stage
 	// 4 IP and geo allow/deny          (threats)
 	// 5 CORS, preflight answered here   (threats)
 	// 6 bans and bot checks             (traffic)
 	// 7 pre-auth rate limit per IP      (traffic)
+	pre, post, err := rateLimits(pol, r, limits)
+	if err != nil {
+		return nil, err
+	}
+	if pre != nil {
+		stages = append(stages, pre)
+	}
 	// 8 body guards: size, then content type and structure (threats)
 	stages = append(stages, &guard.BodyLimit{Max: bodyLimit(cfg, pol)})
 	// 9 authenticate                    (identity)
@@ -31,6 +40,9 @@ func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, ac
 		stages = append(stages, a)
 	}
 	// 11 consumer limits, quotas        (traffic)
+	if post != nil {
+		stages = append(stages, post)
+	}
 	// 12 schema validation              (threats)
 	// 13 WAF                            (threats)
 	// 14 cache lookup
@@ -51,4 +63,43 @@ func bodyLimit(cfg *config.Config, pol *config.Policy) int64 {
 		limit = min(limit, int64(pol.Validate.MaxBodyBytes))
 	}
 	return limit
+}
+
+// limitStages builds rate-limit stages over the gateway's shared state.
+type limitStages struct {
+	store ratelimit.Store
+	seed  maphash.Seed
+	count func(policy string) func(rule, outcome string)
+}
+
+// rateLimits returns the route's stage 7 (limits keyed by what is known
+// before authentication: ip, route, headers) and stage 11 (the others).
+func rateLimits(pol *config.Policy, r *config.Route, l *limitStages) (pre, post *ratelimit.Stage, err error) {
+	if pol == nil || len(pol.RateLimits) == 0 {
+		return nil, nil, nil
+	}
+	var before, after []*ratelimit.Rule
+	for i, rl := range pol.RateLimits {
+		route := ""
+		if rl.Scope == "route" {
+			route = r.Name
+		}
+		rule, err := ratelimit.Compile(r.Policy, i, rl, route)
+		if err != nil {
+			return nil, nil, fmt.Errorf("route %s: rate_limits[%d]: %w", r.Name, i, err)
+		}
+		if rule.PreAuth() && len(pol.Authenticate) > 0 {
+			before = append(before, rule)
+		} else {
+			after = append(after, rule)
+		}
+	}
+	count := l.count(r.Policy)
+	if len(before) > 0 {
+		pre = ratelimit.NewStage(before, l.store, l.seed, count)
+	}
+	if len(after) > 0 {
+		post = ratelimit.NewStage(after, l.store, l.seed, count)
+	}
+	return pre, post, nil
 }

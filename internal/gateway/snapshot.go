@@ -101,12 +101,13 @@ func (g *Gateway) build(cfg *config.Config) (s *Snapshot, err error) {
 	if err != nil {
 		return nil, err
 	}
+	limits := &limitStages{store: g.limits, seed: g.limitSeed, count: g.metrics.RateLimit}
 	b := route.NewBuilder()
 	for i, r := range cfg.Routes {
 		if c := b.Add(cfg.MatchRule(i)); len(c) > 0 {
 			return nil, fmt.Errorf("route %s: %w", r.Name, c[0])
 		}
-		stages, serr := routeStages(cfg, r, auth, access)
+		stages, serr := routeStages(cfg, r, auth, access, limits)
 		if serr != nil {
 			return nil, serr
 		}

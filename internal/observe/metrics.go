@@ -27,6 +27,7 @@ type Metrics struct {
 	retries     *prometheus.CounterVec
 	authn       *prometheus.CounterVec
 	authz       *prometheus.CounterVec
+	ratelimit   *prometheus.CounterVec
 	idp         *prometheus.CounterVec
 	connsOpen   prometheus.Gauge
 	inFlight    prometheus.Gauge
@@ -64,7 +65,8 @@ func NewMetrics(version string, health func() []TargetHealth) *Metrics {
 	m.authn = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_authn_total", Help: "Authentication outcomes by authenticator and result (accepted, invalid, unavailable, missing)."}, []string{"authenticator", "result"})
 	m.idp = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_idp_fetches_total", Help: "Fetches of IdP documents (JWKS, discovery, introspection) by authenticator and result."}, []string{"authenticator", "result"})
 	m.authz = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_authz_total", Help: "Authorization decisions by policy, decision (allow, deny) and the check that decided."}, []string{"policy", "decision", "check"})
-	m.reg.MustRegister(m.authn, m.idp, m.authz)
+	m.ratelimit = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_ratelimit_total", Help: "Rate-limit checks by policy, limit and outcome (admitted, refused, shadow_refused)."}, []string{"policy", "limit", "outcome"})
+	m.reg.MustRegister(m.authn, m.idp, m.authz, m.ratelimit)
 	m.reg.MustRegister(m.requests, m.duration, m.upstreamDur, m.refusals, m.reloads, m.lastReload, m.configOK, m.tls, m.dropped, m.connRefused, m.retries, m.connsOpen, m.inFlight, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if health != nil {
@@ -124,6 +126,12 @@ func (m *Metrics) Authn(authenticator, result string) {
 func (m *Metrics) Authz(policy string) func(decision, check string) {
 	vec := m.authz.MustCurryWith(prometheus.Labels{"policy": policy})
 	return func(decision, check string) { vec.WithLabelValues(decision, check).Inc() }
+}
+
+// RateLimit returns the counter of one policy's rate-limit checks.
+func (m *Metrics) RateLimit(policy string) func(limit, outcome string) {
+	vec := m.ratelimit.MustCurryWith(prometheus.Labels{"policy": policy})
+	return func(limit, outcome string) { vec.WithLabelValues(limit, outcome).Inc() }
 }
 
 // IdPFetch counts one call to an identity provider.

@@ -22,6 +22,9 @@ var (
 	HeadersTooLarge = Type{Slug: "headers-too-large", Title: "Request headers too large", Status: http.StatusRequestHeaderFieldsTooLarge,
 		Cause: "The request line and headers together exceed the server's limit.",
 		Fix:   "Send fewer or shorter headers and cookies."}
+	RateLimited = Type{Slug: "rate-limited", Title: "Too many requests", Status: http.StatusTooManyRequests,
+		Cause: "The client sent more requests than a rate limit of this endpoint allows. `detail` names the limit; the `RateLimit` and `RateLimit-Policy` headers give the budget and when it refills.",
+		Fix:   "Wait for the time given in `Retry-After`, then spread requests out; watch the `RateLimit` header's `r` (remaining) to stay under the limit."}
 	TooManyConnections = Type{Slug: "too-many-connections", Title: "Too many connections", Status: http.StatusServiceUnavailable,
 		Cause: "The client address already holds as many open connections as the gateway allows one address.",
 		Fix:   "Reuse connections (HTTP keep-alive or HTTP/2) instead of opening many in parallel."}
@@ -62,6 +65,6 @@ var (
 
 // Catalogue lists every problem type, in documentation order.
 func Catalogue() []Type {
-	return []Type{BadRequest, Unauthorized, InvalidCredentials, InsufficientAuthentication, Forbidden, NotFound, MethodNotAllowed, PayloadTooLarge, RequestTimeout, HeadersTooLarge,
+	return []Type{BadRequest, Unauthorized, InvalidCredentials, InsufficientAuthentication, Forbidden, NotFound, MethodNotAllowed, PayloadTooLarge, RequestTimeout, HeadersTooLarge, RateLimited,
 		TooManyConnections, BadGateway, NoHealthyUpstream, GatewayTimeout, IdentityUnavailable, AuthorizationUnavailable, Unavailable, Internal}
 }

@@ -1,0 +1,59 @@
+package config
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// sfKey is a structured-field key, the form a limit's name takes in the
+// RateLimit headers.
+var sfKey = regexp.MustCompile(`^[a-z*][a-z0-9_.*-]{0,63}$`)
+
+// policyRateLimits checks a policy's rate limits.
+func (v *validator) policyRateLimits(base string, p *Policy) {
+	names := map[string]int{}
+	for i, rl := range p.RateLimits {
+		path := fmt.Sprintf("%s.rate_limits[%d]", base, i)
+		if rl == nil {
+			v.errorf(path, "a rate limit needs key and rate")
+			continue
+		}
+		seen := map[string]bool{}
+		for _, part := range strings.Split(rl.Key, "+") {
+			kind, name, hasName := strings.Cut(part, ":")
+			switch {
+			case !hasName && (kind == "consumer" || kind == "ip" || kind == "route"):
+			case kind == "header" && validHeaderName(name):
+			case kind == "claim" && name != "" && !strings.ContainsAny(name, " +"):
+			default:
+				v.errorf(path+".key", "key part %q is not consumer, ip, route, header:NAME or claim:NAME (join parts with +, e.g. consumer+route)", part)
+				continue
+			}
+			if seen[part] {
+				v.errorf(path+".key", "key part %q is listed twice", part)
+			}
+			seen[part] = true
+			if (kind == "consumer" || kind == "claim") && len(p.Authenticate) == 0 {
+				v.errorf(path+".key", "key %s needs an authenticated caller, but the policy authenticates nobody: every request would share one budget. Use ip, or add authenticate", part)
+			}
+		}
+		if rl.Burst < 0 || rl.Burst > 1_000_000 {
+			v.errorf(path+".burst", "burst %d must be between 1 and 1000000", rl.Burst)
+		}
+		if rl.Rate.N > 0 && rl.Rate.Interval() <= 0 {
+			v.errorf(path+".rate", "rate %s is too fast to count: at most 1000000000/s", rl.Rate)
+		}
+		name := rl.Name
+		if name != "" && !sfKey.MatchString(name) {
+			v.errorf(path+".name", "name %q must be lower case letters, digits, '_', '-', '.' or '*', starting with a letter (it appears in the RateLimit headers)", name)
+		}
+		if name == "" {
+			name = strings.NewReplacer("+", "-", ":", "-").Replace(strings.ToLower(rl.Key)) + "-" + strings.ReplaceAll(rl.Rate.String(), "/", "-per-")
+		}
+		if j, dup := names[name]; dup {
+			v.errorf(path+".name", "limit name %q is also used by rate_limits[%d]: give each limit its own name", name, j)
+		}
+		names[name] = i
+	}
+}

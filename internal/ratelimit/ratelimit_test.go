@@ -1,0 +1,152 @@
+package ratelimit
+
+import (
+	"hash/maphash"
+	"math"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/reqctx"
+)
+
+// TestExactness: at a steady 2x the limit, what is admitted over a run is
+// limit x time + burst, within 2%.
+func TestExactness(t *testing.T) {
+	for _, tc := range []struct {
+		n     int64
+		per   time.Duration
+		burst int64
+		run   time.Duration
+	}{
+		{100, time.Second, 1, 60 * time.Second},
+		{100, time.Second, 50, 60 * time.Second},
+		{1000, time.Minute, 100, time.Hour},
+		{7, time.Second, 3, 10 * time.Minute},
+		{5000, time.Second, 1, 10 * time.Second},
+	} {
+		l := Limit{Interval: tc.per / time.Duration(tc.n), Burst: tc.burst}
+		m := NewMemory(0)
+		step := l.Interval / 2 // twice the rate
+		var admitted int64
+		start := time.Unix(1_800_000_000, 0).UnixNano()
+		for now := start; now < start+int64(tc.run); now += int64(step) {
+			if m.Take(42, l, now).Allowed {
+				admitted++
+			}
+		}
+		want := float64(tc.n)*tc.run.Seconds()/tc.per.Seconds() + float64(tc.burst)
+		if math.Abs(float64(admitted)-want)/want > 0.02 {
+			t.Errorf("%d/%v burst %d over %v: admitted %d, want %.0f ±2%%", tc.n, tc.per, tc.burst, tc.run, admitted, want)
+		}
+	}
+}
+
+func TestResult(t *testing.T) {
+	l := Limit{Interval: 100 * time.Millisecond, Burst: 3} // 10/s, burst 3
+	m := NewMemory(0)
+	now := time.Unix(1_800_000_000, 0).UnixNano()
+	for i, want := range []int64{2, 1, 0} {
+		r := m.Take(1, l, now)
+		if !r.Allowed || r.Remaining != want {
+			t.Fatalf("request %d: %+v, want allowed with %d remaining", i, r, want)
+		}
+	}
+	r := m.Take(1, l, now)
+	if r.Allowed || r.RetryAfter != 100*time.Millisecond || r.Reset != 300*time.Millisecond {
+		t.Fatalf("over the burst: %+v", r)
+	}
+	if r := m.Take(1, l, now+int64(100*time.Millisecond)); !r.Allowed {
+		t.Fatalf("after one interval: %+v", r)
+	}
+	if r := m.Take(2, l, now); !r.Allowed || r.Remaining != 2 {
+		t.Fatalf("another key: %+v", r)
+	}
+}
+
+// TestMemoryBounded: a flood of distinct keys never grows the store past
+// its bound, and a sweep returns idle keys.
+func TestMemoryBounded(t *testing.T) {
+	m := NewMemory(6400)
+	l := Limit{Interval: time.Second, Burst: 1}
+	now := time.Unix(1_800_000_000, 0).UnixNano()
+	for k := range uint64(100_000) {
+		m.Take(k*0x9E3779B97F4A7C15, l, now)
+	}
+	if n := m.Len(); n > 6400 {
+		t.Fatalf("%d keys held, bound 6400", n)
+	}
+	m.Sweep(now + int64(2*time.Second))
+	if n := m.Len(); n != 0 {
+		t.Fatalf("%d keys after a sweep past every TAT", n)
+	}
+}
+
+func rule(t testing.TB, policy, key, route string) *Rule {
+	t.Helper()
+	var rl config.RateLimit
+	rl.Key, rl.Rate, rl.Burst = key, config.Rate{N: 10, Per: time.Second}, 1
+	r, err := Compile(policy, 0, &rl, route)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestKeys: a policy-scoped limit is one budget across routes, a
+// route-scoped one a budget per route; keys separate what they name.
+func TestKeys(t *testing.T) {
+	seed := maphash.MakeSeed()
+	req := httptest.NewRequest("GET", "/", nil)
+	req.Header.Set("X-Tenant", "acme")
+	st := func(consumer, ip, route string) *reqctx.State {
+		s := &reqctx.State{}
+		s.Consumer, s.AccessRecord.ClientIP, s.Route = consumer, ip, route
+		return s
+	}
+	key := func(r *Rule, s *reqctx.State) uint64 { return r.key(seed, req, s) }
+	byConsumer := rule(t, "api", "consumer", "")
+	if key(byConsumer, st("a", "1.1.1.1", "orders")) != key(byConsumer, st("a", "2.2.2.2", "billing")) {
+		t.Error("a policy-scoped consumer limit is not one budget across routes and addresses")
+	}
+	if key(byConsumer, st("a", "", "")) == key(byConsumer, st("b", "", "")) {
+		t.Error("two consumers share a budget")
+	}
+	perRoute := rule(t, "api", "consumer", "orders")
+	if key(perRoute, st("a", "", "orders")) == key(rule(t, "api", "consumer", "billing"), st("a", "", "billing")) {
+		t.Error("route-scoped limits of two routes share a budget")
+	}
+	if key(byConsumer, st("a", "", "")) == key(rule(t, "other", "consumer", ""), st("a", "", "")) {
+		t.Error("two policies' limits share a budget")
+	}
+	combo := rule(t, "api", "consumer+header:X-Tenant", "")
+	other := httptest.NewRequest("GET", "/", nil)
+	other.Header.Set("X-Tenant", "globex")
+	if combo.key(seed, req, st("a", "", "")) == combo.key(seed, other, st("a", "", "")) {
+		t.Error("consumer+header does not separate header values")
+	}
+	if !rule(t, "api", "ip+route", "").PreAuth() || rule(t, "api", "consumer", "").PreAuth() {
+		t.Error("PreAuth")
+	}
+}
+
+// BenchmarkCheck is one limit check as the stage makes it: the key hash
+// and the store's Take.
+func BenchmarkCheck(b *testing.B) {
+	seed := maphash.MakeSeed()
+	r := rule(b, "api", "consumer+route", "")
+	req := httptest.NewRequest("GET", "/", nil)
+	s := &reqctx.State{}
+	s.Consumer, s.Route = "acme-mobile", "orders"
+	m := NewMemory(0)
+	l := Limit{Interval: time.Nanosecond, Burst: 1}
+	now := time.Now().UnixNano()
+	b.ReportAllocs()
+	for b.Loop() {
+		now += 10
+		if !m.Take(r.key(seed, req, s), l, now).Allowed {
+			b.Fatal("refused")
+		}
+	}
+}

@@ -1,0 +1,222 @@
+package ratelimit
+
+import (
+	"fmt"
+	"hash/maphash"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/observe"
+	"github.com/rampart-gw/rampart/internal/problem"
+	"github.com/rampart-gw/rampart/internal/reqctx"
+)
+
+// Store keeps TATs. Memory is node-local; a shared store lets several
+// gateways enforce one limit.
+type Store interface {
+	Take(key uint64, l Limit, now int64) Result
+}
+
+type partKind uint8
+
+const (
+	partConsumer partKind = iota
+	partIP
+	partRoute
+	partHeader
+	partClaim
+)
+
+type part struct {
+	kind partKind
+	name string // header or claim name
+}
+
+// Rule is one compiled rate limit.
+type Rule struct {
+	Name   string
+	Limit  Limit
+	Shadow bool
+	N      int64         // the configured count ...
+	Per    time.Duration // ... per this period, for RateLimit-Policy
+	parts  []part
+	id     string // what makes the budget this rule's: policy, definition, and route when scoped to one
+}
+
+// PreAuth reports whether the rule's key needs no identity, so the rule
+// can run before authentication (stage 7) and protect it.
+func (r *Rule) PreAuth() bool {
+	for _, p := range r.parts {
+		if p.kind == partConsumer || p.kind == partClaim {
+			return false
+		}
+	}
+	return true
+}
+
+// DefaultName is a limit's name when the config gives none: its key and
+// rate, as a structured-field key (consumer-100-per-s).
+func DefaultName(rl *config.RateLimit) string {
+	k := strings.NewReplacer("+", "-", ":", "-").Replace(strings.ToLower(rl.Key))
+	return k + "-" + strings.ReplaceAll(rl.Rate.String(), "/", "-per-")
+}
+
+// Compile builds the rule of limit i of policy; route is set when the
+// limit's scope is route.
+func Compile(policy string, i int, rl *config.RateLimit, route string) (*Rule, error) {
+	r := &Rule{Name: rl.Name, Limit: Limit{Interval: rl.Rate.Interval(), Burst: max(rl.Burst, 1)}, Shadow: rl.Mode == "shadow",
+		N: rl.Rate.N, Per: rl.Rate.Per}
+	if r.Name == "" {
+		r.Name = DefaultName(rl)
+	}
+	if r.Limit.Interval <= 0 {
+		return nil, fmt.Errorf("rate %s is too fast: at most 1e9 per second", rl.Rate)
+	}
+	for _, p := range strings.Split(rl.Key, "+") {
+		kind, name, _ := strings.Cut(p, ":")
+		switch kind {
+		case "consumer":
+			r.parts = append(r.parts, part{kind: partConsumer})
+		case "ip":
+			r.parts = append(r.parts, part{kind: partIP})
+		case "route":
+			r.parts = append(r.parts, part{kind: partRoute})
+		case "header":
+			r.parts = append(r.parts, part{kind: partHeader, name: http.CanonicalHeaderKey(name)})
+		case "claim":
+			r.parts = append(r.parts, part{kind: partClaim, name: name})
+		default:
+			return nil, fmt.Errorf("unknown key part %q", p)
+		}
+	}
+	r.id = fmt.Sprintf("%s\x00%d\x00%s\x00%s\x00%d\x00%s", policy, i, rl.Key, rl.Rate, r.Limit.Burst, route)
+	return r, nil
+}
+
+// key hashes the rule's identity and the request's key values: no
+// allocation, and with a per-process seed no client can aim two keys at
+// one budget.
+func (r *Rule) key(seed maphash.Seed, req *http.Request, st *reqctx.State) uint64 {
+	var h maphash.Hash
+	h.SetSeed(seed)
+	h.WriteString(r.id)
+	for _, p := range r.parts {
+		h.WriteByte(0)
+		switch p.kind {
+		case partConsumer:
+			h.WriteString(st.Consumer)
+		case partIP:
+			h.WriteString(st.AccessRecord.ClientIP)
+		case partRoute:
+			h.WriteString(st.Route)
+		case partHeader:
+			if v := req.Header[p.name]; len(v) > 0 {
+				h.WriteString(v[0])
+			}
+		case partClaim:
+			if id := st.Identity; id != nil {
+				switch v := id.Claims[p.name].(type) {
+				case string:
+					h.WriteString(v)
+				case nil:
+				default:
+					h.WriteString(fmt.Sprint(v)) // numbers, lists: rare
+				}
+			}
+		}
+	}
+	return h.Sum64()
+}
+
+// Stage enforces rules; stage 7 holds a policy's pre-auth rules, stage 11
+// the others.
+type Stage struct {
+	Rules  []*Rule
+	Store  Store
+	Seed   maphash.Seed
+	Now    func() time.Time
+	Count  func(rule, outcome string) // admitted, refused, shadow_refused; may be nil
+	policy string                     // RateLimit-Policy, computed once
+}
+
+// NewStage returns a stage for rules.
+func NewStage(rules []*Rule, store Store, seed maphash.Seed, count func(rule, outcome string)) *Stage {
+	s := &Stage{Rules: rules, Store: store, Seed: seed, Now: time.Now, Count: count}
+	var items []string
+	for _, r := range rules {
+		if !r.Shadow {
+			items = append(items, fmt.Sprintf("%q;q=%d;w=%d", r.Name, r.N, int64(r.Per/time.Second)))
+		}
+	}
+	s.policy = strings.Join(items, ", ")
+	return s
+}
+
+// Wrap implements the gateway's Stage.
+func (s *Stage) Wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := reqctx.From(r.Context())
+		now := s.Now().UnixNano()
+		var tightest *Rule
+		var tight Result
+		for _, rule := range s.Rules {
+			res := s.Store.Take(rule.key(s.Seed, r, st), rule.Limit, now)
+			switch {
+			case !res.Allowed && rule.Shadow:
+				s.count(rule.Name, "shadow_refused")
+				st.Events.Publish(observe.Event{Type: "ratelimit.shadow", Reason: "rate_limited", Stage: "rate_limit", Rule: rule.Name,
+					Detail: "A shadow limit would have refused this request.", Consumer: st.Consumer, ClientIP: st.ClientIP.String(),
+					RequestID: st.RequestID, Route: st.Route, Method: r.Method, Path: st.Path})
+			case !res.Allowed:
+				s.count(rule.Name, "refused")
+				h := w.Header()
+				if s.policy != "" {
+					h.Set("RateLimit-Policy", s.policy)
+				}
+				h.Set("RateLimit", fmt.Sprintf("%q;r=0;t=%d", rule.Name, seconds(res.Reset)))
+				retry := strconv.FormatInt(seconds(res.RetryAfter), 10)
+				reqctx.Refuse(w, r, reqctx.Refusal{Type: problem.RateLimited, Reason: "rate_limited", Stage: "rate_limit", Rule: rule.Name,
+					Detail: "Too many requests: the limit " + rule.Name + " allows " + strconv.FormatInt(rule.N, 10) + " per " + per(rule.Per) +
+						". Retry after " + retry + " s, and spread requests out.", Header: map[string]string{"Retry-After": retry}})
+				return
+			default:
+				s.count(rule.Name, "admitted")
+				if !rule.Shadow && (tightest == nil || res.Remaining < tight.Remaining) {
+					tightest, tight = rule, res
+				}
+			}
+		}
+		if tightest != nil {
+			h := w.Header()
+			h.Set("RateLimit-Policy", s.policy)
+			h.Set("RateLimit", fmt.Sprintf("%q;r=%d;t=%d", tightest.Name, tight.Remaining, seconds(tight.Reset)))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Stage) count(rule, outcome string) {
+	if s.Count != nil {
+		s.Count(rule, outcome)
+	}
+}
+
+// seconds rounds up, and is at least 1: a client told 0 retries at once.
+func seconds(d time.Duration) int64 {
+	return max(int64((d+time.Second-1)/time.Second), 1)
+}
+
+func per(d time.Duration) string {
+	switch d {
+	case time.Second:
+		return "second"
+	case time.Minute:
+		return "minute"
+	case time.Hour:
+		return "hour"
+	}
+	return "day"
+}
