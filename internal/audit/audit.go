@@ -192,15 +192,15 @@ func (a *auditor) routes() {
 		anonymous := r.Policy == config.PublicPolicy || pol != nil && len(pol.Authenticate) == 0
 		if anonymous {
 			sev := Medium
-			if writes(r.Match.Methods) {
+			if writes(r.Match.Methods) && !limitsPerIP(pol) {
 				sev = High
 			}
 			a.add(base+".policy", sev, "anonymous-route", "route %s is open to anyone%s; if that is intended, keep it read-only and rate-limited", r.Name, methodsNote(r.Match.Methods))
 		}
 		for j, p := range r.Match.Paths {
-			if loginPath.MatchString(p) {
+			if loginPath.MatchString(p) && !limitsPerIP(pol) {
 				a.add(fmt.Sprintf("%s.match.paths[%d]", base, j), High, "login-without-rate-limit",
-					"route %s takes credentials (%s) and has no rate limit: credential stuffing and brute force go unchecked. Limit requests per client IP on it", r.Name, p)
+					"route %s takes credentials (%s) and has no rate limit per client IP: credential stuffing and brute force go unchecked. Give its policy rate_limits: [{key: ip, rate: 10/m}]", r.Name, p)
 				break
 			}
 		}
@@ -237,6 +237,20 @@ func (a *auditor) secretFile(path string, s *config.Secret) {
 	if err == nil && fi.Mode().Perm()&0o077 != 0 {
 		a.add(path, Medium, "secret-file-readable", "the secret file %s is readable by group or others (mode %o): chmod 600", f, fi.Mode().Perm())
 	}
+}
+
+// limitsPerIP reports whether a policy limits requests per client IP, a
+// limit that applies before authentication.
+func limitsPerIP(p *config.Policy) bool {
+	if p == nil {
+		return false
+	}
+	for _, rl := range p.RateLimits {
+		if rl != nil && slices.Contains(strings.Split(rl.Key, "+"), "ip") && rl.Mode != "shadow" {
+			return true
+		}
+	}
+	return false
 }
 
 func writes(methods []string) bool {

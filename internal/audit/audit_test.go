@@ -97,3 +97,24 @@ func TestExplain(t *testing.T) {
 		t.Fatalf("unknown route: %v", err)
 	}
 }
+
+func TestLoginRouteWithIPLimit(t *testing.T) {
+	cfg, err := config.Parse("c.yaml", []byte(`version: 1
+server: {listen: ["127.0.0.1:8080"]}
+admin: {disabled: true}
+upstreams:
+  u: {targets: [{url: "http://127.0.0.1:9001"}]}
+policies:
+  login: {authenticate: [], rate_limits: [{key: ip, rate: 10/m}]}
+routes:
+  - {name: login, match: {paths: ["/oauth/token"], methods: [POST]}, upstream: u, policy: login}
+`), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range Audit(cfg) {
+		if f.ID == "login-without-rate-limit" {
+			t.Fatalf("reported although the policy limits per IP: %s", f)
+		}
+	}
+}
