@@ -214,6 +214,8 @@ func securityTable(env *env, path string, rounds int, dur, warm time.Duration) {
 		{"api_key", base + "/key" + path, []string{"X-API-Key: " + env.sec.apiKey}},
 		// JWT (ES256) + scope + role + a CEL condition on a path parameter.
 		{"authorize", base + "/authz/acme" + path, []string{"Authorization: Bearer " + env.sec.es256}},
+		// A per-IP limit high enough never to refuse: the cost of the check.
+		{"ratelimit-memory", base + "/rl" + path, nil},
 	}
 	all := map[string][]result{}
 	for r := 0; r < rounds; r++ {

@@ -80,6 +80,9 @@ roles:
 policies:
   jwt: {authenticate: [idp], authorize: {any_authenticated: true}}
   key: {authenticate: [keys], authorize: {any_authenticated: true}}
+  limited:
+    authenticate: []
+    rate_limits: [{key: ip, rate: 1000000/s, burst: 1000000, name: bench-ip}]
   authz:
     authenticate: [idp]
     authorize:
@@ -94,6 +97,7 @@ func (s *security) routes() string {
 	return `  - {name: jwt, match: {paths: ["/jwt/**"]}, upstream: backend, policy: jwt, rewrite: {strip_prefix: /jwt}}
   - {name: key, match: {paths: ["/key/**"]}, upstream: backend, policy: key, rewrite: {strip_prefix: /key}}
   - {name: authz, match: {paths: ["/authz/{account}/**"]}, upstream: backend, policy: authz}
+  - {name: limited, match: {paths: ["/rl/**"]}, upstream: backend, policy: limited, rewrite: {strip_prefix: /rl}}
 `
 }
 
