@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -248,4 +249,30 @@ func TestCheckConsumer(t *testing.T) {
 			t.Errorf("%s %v %v %v: %v, want %q", tc.id, tc.roles, tc.scopes, tc.attrs, err, tc.err)
 		}
 	}
+}
+
+// FuzzRateLimit: any rate and key text is either refused with a
+// positioned error or yields a limit whose interval is positive.
+func FuzzRateLimit(f *testing.F) {
+	for _, s := range [][2]string{{"100/s", "consumer"}, {"1/d", "ip+route"}, {"1000000000/s", "header:X-Tenant"},
+		{"0/s", "claim:sub"}, {"5/x", "consumer+consumer"}, {"-1/m", "header:"}, {"9999999999/s", "claim:a b"}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, rate, key string) {
+		doc := fmt.Sprintf("version: 1\nauthenticators:\n  idp: {type: jwt, issuer: \"https://i\", jwks_uri: \"https://i/k\", audiences: [a]}\n"+
+			"upstreams:\n  u: {targets: [{url: \"http://127.0.0.1:1\"}]}\npolicies:\n  p:\n    authenticate: [idp]\n    authorize: {any_authenticated: true}\n"+
+			"    rate_limits: [{key: %q, rate: %q}]\nroutes:\n  - {name: r, match: {paths: [\"/\"]}, upstream: u, policy: p}\n", key, rate)
+		cfg, err := Parse("fuzz.yaml", []byte(doc), noEnv)
+		if err != nil {
+			var errs Errors
+			if !errors.As(err, &errs) || len(errs) == 0 {
+				t.Fatalf("error %T is not a non-empty Errors", err)
+			}
+			return
+		}
+		rl := cfg.Policies["p"].RateLimits[0]
+		if rl.Rate.Interval() <= 0 || rl.Burst < 1 {
+			t.Fatalf("accepted rate %q key %q with interval %v burst %d", rate, key, rl.Rate.Interval(), rl.Burst)
+		}
+	})
 }

@@ -20,7 +20,12 @@ func (v *validator) policyRateLimits(base string, p *Policy) {
 			continue
 		}
 		seen := map[string]bool{}
-		for _, part := range strings.Split(rl.Key, "+") {
+		parts := strings.Split(rl.Key, "+")
+		if len(parts) > 8 {
+			v.errorf(path+".key", "a key joins at most 8 parts, this one %d", len(parts))
+			parts = nil
+		}
+		for _, part := range parts {
 			kind, name, hasName := strings.Cut(part, ":")
 			switch {
 			case !hasName && (kind == "consumer" || kind == "ip" || kind == "route"):
