@@ -43,8 +43,12 @@ func NewMemory(maxKeys int) *Memory {
 	return m
 }
 
+// Shared implements Store: the state is this node's.
+func (m *Memory) Shared() bool { return false }
+
 // Take applies l to key at now (unix nanoseconds).
-func (m *Memory) Take(key uint64, l Limit, now int64) Result {
+func (m *Memory) Take(k Key, l Limit, now int64) Result {
+	key := k.Local
 	s := &m.shard[key%shards]
 	s.mu.Lock()
 	tat, ok := s.tat[key]

@@ -32,7 +32,7 @@ func TestExactness(t *testing.T) {
 		var admitted int64
 		start := time.Unix(1_800_000_000, 0).UnixNano()
 		for now := start; now < start+int64(tc.run); now += int64(step) {
-			if m.Take(42, l, now).Allowed {
+			if m.Take(Key{Local: 42}, l, now).Allowed {
 				admitted++
 			}
 		}
@@ -48,19 +48,19 @@ func TestResult(t *testing.T) {
 	m := NewMemory(0)
 	now := time.Unix(1_800_000_000, 0).UnixNano()
 	for i, want := range []int64{2, 1, 0} {
-		r := m.Take(1, l, now)
+		r := m.Take(Key{Local: 1}, l, now)
 		if !r.Allowed || r.Remaining != want {
 			t.Fatalf("request %d: %+v, want allowed with %d remaining", i, r, want)
 		}
 	}
-	r := m.Take(1, l, now)
+	r := m.Take(Key{Local: 1}, l, now)
 	if r.Allowed || r.RetryAfter != 100*time.Millisecond || r.Reset != 300*time.Millisecond {
 		t.Fatalf("over the burst: %+v", r)
 	}
-	if r := m.Take(1, l, now+int64(100*time.Millisecond)); !r.Allowed {
+	if r := m.Take(Key{Local: 1}, l, now+int64(100*time.Millisecond)); !r.Allowed {
 		t.Fatalf("after one interval: %+v", r)
 	}
-	if r := m.Take(2, l, now); !r.Allowed || r.Remaining != 2 {
+	if r := m.Take(Key{Local: 2}, l, now); !r.Allowed || r.Remaining != 2 {
 		t.Fatalf("another key: %+v", r)
 	}
 }
@@ -72,7 +72,7 @@ func TestMemoryBounded(t *testing.T) {
 	l := Limit{Interval: time.Second, Burst: 1}
 	now := time.Unix(1_800_000_000, 0).UnixNano()
 	for k := range uint64(100_000) {
-		m.Take(k*0x9E3779B97F4A7C15, l, now)
+		m.Take(Key{Local: k * 0x9E3779B97F4A7C15}, l, now)
 	}
 	if n := m.Len(); n > 6400 {
 		t.Fatalf("%d keys held, bound 6400", n)
@@ -105,7 +105,7 @@ func TestKeys(t *testing.T) {
 		s.Consumer, s.AccessRecord.ClientIP, s.Route = consumer, ip, route
 		return s
 	}
-	key := func(r *Rule, s *reqctx.State) uint64 { return r.key(seed, req, s) }
+	key := func(r *Rule, s *reqctx.State) uint64 { return r.key(seed, req, s, false).Local }
 	byConsumer := rule(t, "api", "consumer", "")
 	if key(byConsumer, st("a", "1.1.1.1", "orders")) != key(byConsumer, st("a", "2.2.2.2", "billing")) {
 		t.Error("a policy-scoped consumer limit is not one budget across routes and addresses")
@@ -123,7 +123,7 @@ func TestKeys(t *testing.T) {
 	combo := rule(t, "api", "consumer+header:X-Tenant", "")
 	other := httptest.NewRequest("GET", "/", nil)
 	other.Header.Set("X-Tenant", "globex")
-	if combo.key(seed, req, st("a", "", "")) == combo.key(seed, other, st("a", "", "")) {
+	if combo.key(seed, req, st("a", "", ""), true) == combo.key(seed, other, st("a", "", ""), true) {
 		t.Error("consumer+header does not separate header values")
 	}
 	if !rule(t, "api", "ip+route", "").PreAuth() || rule(t, "api", "consumer", "").PreAuth() {
@@ -145,7 +145,7 @@ func BenchmarkCheck(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		now += 10
-		if !m.Take(r.key(seed, req, s), l, now).Allowed {
+		if !m.Take(r.key(seed, req, s, false), l, now).Allowed {
 			b.Fatal("refused")
 		}
 	}

@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"hash/maphash"
 	"net/http"
@@ -17,7 +18,10 @@ import (
 // Store keeps TATs. Memory is node-local; a shared store lets several
 // gateways enforce one limit.
 type Store interface {
-	Take(key uint64, l Limit, now int64) Result
+	Take(key Key, l Limit, now int64) Result
+	// Shared reports whether the store is shared between nodes: then it
+	// needs Key.Shared.
+	Shared() bool
 }
 
 type partKind uint8
@@ -96,39 +100,56 @@ func Compile(policy string, i int, rl *config.RateLimit, route string) (*Rule, e
 	return r, nil
 }
 
-// key hashes the rule's identity and the request's key values: no
-// allocation, and with a per-process seed no client can aim two keys at
-// one budget.
-func (r *Rule) key(seed maphash.Seed, req *http.Request, st *reqctx.State) uint64 {
-	var h maphash.Hash
-	h.SetSeed(seed)
-	h.WriteString(r.id)
+// appendKey appends the rule's identity and the request's key values.
+func (r *Rule) appendKey(b []byte, req *http.Request, st *reqctx.State) []byte {
+	b = append(b, r.id...)
 	for _, p := range r.parts {
-		h.WriteByte(0)
+		b = append(b, 0)
 		switch p.kind {
 		case partConsumer:
-			h.WriteString(st.Consumer)
+			b = append(b, st.Consumer...)
 		case partIP:
-			h.WriteString(st.AccessRecord.ClientIP)
+			b = append(b, st.AccessRecord.ClientIP...)
 		case partRoute:
-			h.WriteString(st.Route)
+			b = append(b, st.Route...)
 		case partHeader:
 			if v := req.Header[p.name]; len(v) > 0 {
-				h.WriteString(v[0])
+				b = append(b, v[0]...)
 			}
 		case partClaim:
 			if id := st.Identity; id != nil {
 				switch v := id.Claims[p.name].(type) {
 				case string:
-					h.WriteString(v)
+					b = append(b, v...)
 				case nil:
 				default:
-					h.WriteString(fmt.Sprint(v)) // numbers, lists: rare
+					b = fmt.Append(b, v) // numbers, lists: rare
 				}
 			}
 		}
 	}
-	return h.Sum64()
+	return b
+}
+
+// Key is a request's key for one rule, as a store needs it.
+type Key struct {
+	Local  uint64   // maphash with a per-process seed: no client can aim two keys at one budget
+	Shared [16]byte // SHA-256, the same on every node, collision-free in practice
+}
+
+// key computes the rule's key for req: the node-local form, or with
+// shared the cross-node one. Keys of usual size are built on the stack.
+func (r *Rule) key(seed maphash.Seed, req *http.Request, st *reqctx.State, shared bool) Key {
+	var buf [512]byte
+	b := r.appendKey(buf[:0], req, st)
+	var k Key
+	if shared {
+		sum := sha256.Sum256(b)
+		copy(k.Shared[:], sum[:16])
+		return k
+	}
+	k.Local = maphash.Bytes(seed, b)
+	return k
 }
 
 // Stage enforces rules; stage 7 holds a policy's pre-auth rules, stage 11
@@ -140,11 +161,12 @@ type Stage struct {
 	Now    func() time.Time
 	Count  func(rule, outcome string) // admitted, refused, shadow_refused; may be nil
 	policy string                     // RateLimit-Policy, computed once
+	shared bool
 }
 
 // NewStage returns a stage for rules.
 func NewStage(rules []*Rule, store Store, seed maphash.Seed, count func(rule, outcome string)) *Stage {
-	s := &Stage{Rules: rules, Store: store, Seed: seed, Now: time.Now, Count: count}
+	s := &Stage{Rules: rules, Store: store, Seed: seed, Now: time.Now, Count: count, shared: store.Shared()}
 	var items []string
 	for _, r := range rules {
 		if !r.Shadow {
@@ -163,7 +185,7 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 		var tightest *Rule
 		var tight Result
 		for _, rule := range s.Rules {
-			res := s.Store.Take(rule.key(s.Seed, r, st), rule.Limit, now)
+			res := s.Store.Take(rule.key(s.Seed, r, st, s.shared), rule.Limit, now)
 			switch {
 			case !res.Allowed && rule.Shadow:
 				s.count(rule.Name, "shadow_refused")
