@@ -24,9 +24,12 @@ test: deps fmt-check vet staticcheck unit fuzz
 # The tests start real servers of their own (PostgreSQL: initdb + postgres
 # in a temp dir on a free port); install the binaries when they are missing.
 deps:
-	@if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
-		echo "installing postgresql for the store tests"; \
-		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql; \
+	@missing=""; \
+	if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then missing="postgresql"; fi; \
+	if ! command -v redis-server >/dev/null; then missing="$$missing redis-server"; fi; \
+	if [ -n "$$missing" ]; then \
+		echo "installing$$missing for the store and rate-limit tests"; \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
 	fi
 
 fmt-check:

@@ -70,6 +70,13 @@ func applyDefaults(c *Config) {
 		}
 		setDur(&t.HSTS.MaxAge, DefaultHSTSMaxAge)
 	}
+	if c.State.Driver == "" {
+		c.State.Driver = "memory"
+	}
+	if c.State.OnStateError == "" {
+		c.State.OnStateError = "local"
+	}
+	setDur(&c.State.Timeout, 100*time.Millisecond)
 	for _, p := range c.Policies {
 		if p == nil {
 			continue

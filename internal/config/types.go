@@ -18,6 +18,7 @@ type Config struct {
 	AccessLog      AccessLog                 `yaml:"access_log" json:"access_log,omitempty" doc:"One JSON line per request."`
 	Events         Events                    `yaml:"events" json:"events,omitempty" doc:"Where security events go."`
 	Store          *Store                    `yaml:"store" json:"store,omitempty" doc:"Where consumers and API keys live. Default: no store (consumers from this file only)."`
+	State          State                     `yaml:"state" json:"state,omitempty" doc:"Where rate-limit counters live: this node's memory, or a Redis shared by every node."`
 	Identity       Identity                  `yaml:"identity" json:"identity,omitempty" doc:"The signed identity assertion sent to upstreams."`
 	Upstreams      map[string]*Upstream      `yaml:"upstreams" json:"upstreams,omitempty" doc:"Named pools of backend targets."`
 	Authenticators map[string]*Authenticator `yaml:"authenticators" json:"authenticators,omitempty" doc:"Named authenticators that policies list under authenticate."`
@@ -257,6 +258,18 @@ type Store struct {
 	DSN          *Secret  `yaml:"dsn" json:"dsn,omitempty" doc:"postgres: the connection string, as env:NAME or file:PATH."`
 	SyncInterval Duration `yaml:"sync_interval" json:"sync_interval,omitempty" doc:"How often the gateway picks up key and consumer changes; the bound on how long a revoked key keeps working. Default 2s."`
 	HashKey      *Secret  `yaml:"hash_key" json:"hash_key,omitempty" doc:"Optional pepper for the keyed hash of API keys (HMAC-SHA256); keeps a stolen database from confirming keys. Set it before creating keys: changing it invalidates them."`
+	Pos          Pos      `yaml:"-" json:"-"`
+}
+
+// State configures where rate-limit state lives.
+type State struct {
+	Driver       string   `yaml:"driver" json:"driver,omitempty" enum:"memory|redis" doc:"memory (default): per node; redis: shared, so several nodes enforce one limit."`
+	Addrs        []string `yaml:"addrs" json:"addrs,omitempty" doc:"redis: host:port, or several for a cluster."`
+	Username     string   `yaml:"username" json:"username,omitempty" doc:"redis: ACL user."`
+	Password     *Secret  `yaml:"password" json:"password,omitempty" doc:"redis: as env:NAME or file:PATH."`
+	DB           int      `yaml:"db" json:"db,omitempty" doc:"redis: database number."`
+	Timeout      Duration `yaml:"timeout" json:"timeout,omitempty" doc:"redis: one call. Default 100ms."`
+	OnStateError string   `yaml:"on_state_error" json:"on_state_error,omitempty" enum:"local|allow|deny" doc:"When Redis cannot be asked: local (default) enforces limits per node meanwhile; allow admits; deny refuses with 429. Never a 500."`
 	Pos          Pos      `yaml:"-" json:"-"`
 }
 

@@ -52,6 +52,7 @@ func (v *validator) validate() {
 	}
 	v.identity()
 	v.roles()
+	v.state()
 	for _, name := range sortedKeys(c.Policies) {
 		v.policy(name, c.Policies[name])
 	}

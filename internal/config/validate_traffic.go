@@ -2,8 +2,10 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // sfKey is a structured-field key, the form a limit's name takes in the
@@ -60,5 +62,27 @@ func (v *validator) policyRateLimits(base string, p *Policy) {
 			v.errorf(path+".name", "limit name %q is also used by rate_limits[%d]: give each limit its own name", name, j)
 		}
 		names[name] = i
+	}
+}
+
+func (v *validator) state() {
+	st := v.cfg.State
+	switch st.Driver {
+	case "redis":
+		if len(st.Addrs) == 0 {
+			v.errorf("state.addrs", "state.driver redis needs addrs: [\"127.0.0.1:6379\"]")
+		}
+		for i, a := range st.Addrs {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				v.errorf(fmt.Sprintf("state.addrs[%d]", i), "%q is not host:port", a)
+			}
+		}
+		if st.Timeout.D() > 5*time.Second {
+			v.errorf("state.timeout", "timeout %s is above 5s: every limited request would wait that long when Redis is unreachable", st.Timeout.D())
+		}
+	default:
+		if len(st.Addrs) > 0 || st.Password.IsSet() {
+			v.errorf("state.addrs", "addrs and password apply to state.driver redis")
+		}
 	}
 }

@@ -52,7 +52,7 @@ type Gateway struct {
 	dpop *dpop.Verifier
 	// limits holds rate-limit state; it outlives reloads, and a limit
 	// whose definition did not change keeps its budgets.
-	limits    *ratelimit.Memory
+	limits    ratelimit.Store // *ratelimit.Memory or *ratelimit.Redis
 	limitSeed maphash.Seed
 	stopSweep chan struct{}
 	// stopSweepOnce closes stopSweep once.
@@ -115,7 +115,13 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	}
 	g.signer = signer
 	g.dpop = dpop.New(nil)
-	g.limits, g.limitSeed, g.stopSweep = ratelimit.NewMemory(0), maphash.MakeSeed(), make(chan struct{})
+	g.limitSeed, g.stopSweep = maphash.MakeSeed(), make(chan struct{})
+	g.limits = ratelimit.NewMemory(0)
+	if st := cfg.State; st.Driver == "redis" {
+		g.limits = ratelimit.NewRedis(ratelimit.RedisOptions{Addrs: st.Addrs, Username: st.Username, Password: st.Password.Value(),
+			DB: st.DB, Timeout: st.Timeout.D(), OnError: ratelimit.OnError(st.OnStateError), Log: g.log,
+			Failures: func() { g.metrics.StateError() }})
+	}
 	g.metrics = observe.NewMetrics(opts.Version, g.health)
 	if !cfg.AccessLog.Disabled {
 		w, err := observe.OpenLines(cfg.AccessLog.Path, 100*time.Millisecond)
@@ -329,6 +335,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		s.release()
 	}
 	g.stopSweepOnce.Do(func() { close(g.stopSweep) })
+	if c, ok := g.limits.(interface{ Close() error }); ok {
+		_ = c.Close()
+	}
 	_ = g.bus.Close()
 	g.closeWriters()
 	return errors.Join(errs...)
@@ -343,7 +352,9 @@ func (g *Gateway) sweepLimits() {
 		case <-g.stopSweep:
 			return
 		case now := <-t.C:
-			g.limits.Sweep(now.UnixNano())
+			if sw, ok := g.limits.(interface{ Sweep(int64) }); ok {
+				sw.Sweep(now.UnixNano())
+			}
 		}
 	}
 }
@@ -368,6 +379,7 @@ func restartOnly(old, cur *config.Config) error {
 		{"admin", old.Admin.Listen, cur.Admin.Listen},
 		{"admin.disabled", old.Admin.Disabled, cur.Admin.Disabled},
 		{"access_log", old.AccessLog, cur.AccessLog},
+		{"state", stateOf(old), stateOf(cur)},
 		{"events", old.Events, cur.Events},
 		{"identity.key_rotation", old.Identity.KeyRotation, cur.Identity.KeyRotation},
 	}
@@ -449,4 +461,10 @@ func firstLine(err error) string {
 		}
 	}
 	return s
+}
+
+// stateOf is what of the state section a reload cannot change.
+func stateOf(c *config.Config) string {
+	st := c.State
+	return fmt.Sprint(st.Driver, st.Addrs, st.Username, st.Password, st.DB, st.Timeout, st.OnStateError)
 }

@@ -28,6 +28,7 @@ type Metrics struct {
 	authn       *prometheus.CounterVec
 	authz       *prometheus.CounterVec
 	ratelimit   *prometheus.CounterVec
+	stateErrors prometheus.Counter
 	idp         *prometheus.CounterVec
 	connsOpen   prometheus.Gauge
 	inFlight    prometheus.Gauge
@@ -66,7 +67,8 @@ func NewMetrics(version string, health func() []TargetHealth) *Metrics {
 	m.idp = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_idp_fetches_total", Help: "Fetches of IdP documents (JWKS, discovery, introspection) by authenticator and result."}, []string{"authenticator", "result"})
 	m.authz = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_authz_total", Help: "Authorization decisions by policy, decision (allow, deny) and the check that decided."}, []string{"policy", "decision", "check"})
 	m.ratelimit = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_ratelimit_total", Help: "Rate-limit checks by policy, limit and outcome (admitted, refused, shadow_refused)."}, []string{"policy", "limit", "outcome"})
-	m.reg.MustRegister(m.authn, m.idp, m.authz, m.ratelimit)
+	m.stateErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "rampart_state_errors_total", Help: "Calls to the shared rate-limit state (Redis) that failed; state.on_state_error decided those requests."})
+	m.reg.MustRegister(m.authn, m.idp, m.authz, m.ratelimit, m.stateErrors)
 	m.reg.MustRegister(m.requests, m.duration, m.upstreamDur, m.refusals, m.reloads, m.lastReload, m.configOK, m.tls, m.dropped, m.connRefused, m.retries, m.connsOpen, m.inFlight, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if health != nil {
@@ -133,6 +135,9 @@ func (m *Metrics) RateLimit(policy string) func(limit, outcome string) {
 	vec := m.ratelimit.MustCurryWith(prometheus.Labels{"policy": policy})
 	return func(limit, outcome string) { vec.WithLabelValues(limit, outcome).Inc() }
 }
+
+// StateError counts one failed call to the shared state.
+func (m *Metrics) StateError() { m.stateErrors.Inc() }
 
 // IdPFetch counts one call to an identity provider.
 func (m *Metrics) IdPFetch(authenticator, result string) {

@@ -1,0 +1,135 @@
+package ratelimit
+
+import (
+	"context"
+	"encoding/hex"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// gcraScript is GCRA in Redis: one atomic read-modify-write per check,
+// on Redis's clock (so nodes with skewed clocks agree), in microseconds.
+// The key expires when its TAT passes: idle keys cost Redis nothing.
+//
+// Returns {allowed, remaining, reset_us, retry_after_us}.
+var gcraScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local tau = interval * (tonumber(ARGV[2]) - 1)
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+if tat - now > tau then
+  return {0, 0, tat - now, tat - now - tau}
+end
+local nxt = tat + interval
+redis.call('SET', KEYS[1], nxt, 'PX', math.ceil((nxt - now) / 1000) + 1)
+return {1, math.floor((now + tau + interval - nxt) / interval), nxt - now, 0}
+`)
+
+// OnError says what a shared store does when Redis cannot be asked.
+type OnError string
+
+// The choices of state.on_state_error.
+const (
+	// FallbackLocal enforces the limit per node meanwhile.
+	FallbackLocal OnError = "local"
+	// FailOpen admits.
+	FailOpen OnError = "allow"
+	// FailClosed refuses (429 with a short Retry-After).
+	FailClosed OnError = "deny"
+)
+
+// Redis is a store shared by every gateway node using the same Redis,
+// so that they enforce one limit together.
+type Redis struct {
+	c        redis.UniversalClient
+	timeout  time.Duration
+	onError  OnError
+	fallback *Memory
+	log      *slog.Logger
+	// downUntil (unix ns): after a failure, Redis is left alone for a
+	// second instead of costing every request a timeout.
+	downUntil atomic.Int64
+	failures  func() // counts a failed call; may be nil
+}
+
+// RedisOptions configures a Redis store.
+type RedisOptions struct {
+	Addrs    []string
+	Username string
+	Password string
+	DB       int
+	Timeout  time.Duration // one call; default 100ms
+	OnError  OnError
+	Log      *slog.Logger
+	Failures func()
+}
+
+// NewRedis returns a store over the Redis at o.Addrs (one address, or
+// several for a cluster).
+func NewRedis(o RedisOptions) *Redis {
+	if o.Timeout <= 0 {
+		o.Timeout = 100 * time.Millisecond
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	c := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: o.Addrs, Username: o.Username, Password: o.Password, DB: o.DB,
+		DialTimeout: o.Timeout, ReadTimeout: o.Timeout, WriteTimeout: o.Timeout, MaxRetries: -1, PoolSize: 64})
+	return &Redis{c: c, timeout: o.Timeout, onError: o.OnError, fallback: NewMemory(0), log: o.Log, failures: o.Failures}
+}
+
+// Shared implements Store.
+func (r *Redis) Shared() bool { return true }
+
+// Close closes the client.
+func (r *Redis) Close() error { return r.c.Close() }
+
+// Take applies l to k in Redis; now is used only by the fallback.
+func (r *Redis) Take(k Key, l Limit, now int64) Result {
+	if now < r.downUntil.Load() {
+		return r.unavailable(k, l, now)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
+	defer cancel()
+	var name [len("rampart:rl:") + 32]byte
+	copy(name[:], "rampart:rl:")
+	hex.Encode(name[len("rampart:rl:"):], k.Shared[:])
+	interval := max(int64(l.Interval/time.Microsecond), 1)
+	v, err := gcraScript.Run(ctx, r.c, []string{string(name[:])}, interval, l.Burst).Int64Slice()
+	if err != nil || len(v) != 4 {
+		if err == nil {
+			err = redis.Nil
+		}
+		r.downUntil.Store(now + int64(time.Second))
+		r.log.Warn("rate-limit state unavailable", "error", err, "on_state_error", string(r.onError))
+		if r.failures != nil {
+			r.failures()
+		}
+		return r.unavailable(k, l, now)
+	}
+	us := time.Microsecond
+	return Result{Allowed: v[0] == 1, Remaining: v[1], Reset: time.Duration(v[2]) * us, RetryAfter: time.Duration(v[3]) * us}
+}
+
+func (r *Redis) unavailable(k Key, l Limit, now int64) Result {
+	switch r.onError {
+	case FailOpen:
+		return Result{Allowed: true, Remaining: l.Burst - 1, Reset: l.Interval}
+	case FailClosed:
+		return Result{RetryAfter: time.Second, Reset: time.Second}
+	}
+	// Per node meanwhile, keyed as Redis keys it.
+	var local Key
+	for _, b := range k.Shared[:8] {
+		local.Local = local.Local<<8 | uint64(b)
+	}
+	return r.fallback.Take(local, l, now)
+}
+
+// Sweep sweeps the per-node fallback.
+func (r *Redis) Sweep(now int64) { r.fallback.Sweep(now) }
