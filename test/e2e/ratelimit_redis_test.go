@@ -1,0 +1,87 @@
+package e2e
+
+import (
+	"fmt"
+	"math"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rampart-gw/rampart/internal/testenv"
+)
+
+// TestRateLimitsTwoNodes: two gateway processes share one Redis and so
+// one limit; a load split across both is admitted at the configured rate
+// within 5%. With Redis stopped mid-run each node limits on its own (no
+// 5xx); restarted, the limit is shared again.
+func TestRateLimitsTwoNodes(t *testing.T) {
+	rs := testenv.StartRedis(t)
+	up := startUpstream(t, "orders")
+	cfg := fmt.Sprintf(`version: 1
+server:
+  listen: ["127.0.0.1:0"]
+admin: {listen: "127.0.0.1:0"}
+state: {driver: redis, addrs: [%q], timeout: 200ms, on_state_error: local}
+upstreams:
+  echo: {targets: [{url: %s}]}
+policies:
+  open:
+    authenticate: []
+    rate_limits: [{key: "header:X-Client", rate: 100/s, burst: 10, name: per-client}]
+routes:
+  - {name: all, match: {paths: ["/**"]}, upstream: echo, policy: open}
+`, rs.Addr, up.url())
+	nodes := []*gw{startGateway(t, cfg), startGateway(t, cfg)}
+
+	// run sends from 2 workers per node for d, as fast as they can, and
+	// returns what was admitted and the time it took.
+	run := func(who string, d time.Duration) (int64, time.Duration) {
+		var admitted atomic.Int64
+		var wg sync.WaitGroup
+		start := time.Now()
+		deadline := start.Add(d)
+		for i := range 4 {
+			g := nodes[i%2]
+			wg.Go(func() {
+				for time.Now().Before(deadline) {
+					r := do(t, client, "GET", g.url("/x"), nil, map[string]string{"X-Client": who})
+					switch r.status {
+					case 200:
+						admitted.Add(1)
+					case 429:
+					default:
+						t.Errorf("status %d: %s", r.status, r.body)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		return admitted.Load(), time.Since(start)
+	}
+	within := func(what string, got int64, want, tolerance float64) {
+		t.Helper()
+		if math.Abs(float64(got)-want) > want*tolerance {
+			t.Fatalf("%s: admitted %d, want %.0f ±%.0f%%", what, got, want, tolerance*100)
+		}
+		t.Logf("%s: admitted %d, want %.0f", what, got, want)
+	}
+
+	got, took := run("shared", 3*time.Second)
+	within("two nodes, one Redis", got, 10+100*took.Seconds(), 0.05)
+
+	// Redis down: each node limits alone, so up to twice the rate, and
+	// every request is still answered 200 or 429.
+	rs.Stop()
+	got, took = run("down", 2*time.Second)
+	if max := 2 * (10 + 100*took.Seconds()) * 1.05; float64(got) > max || float64(got) < 100*took.Seconds()*0.9 {
+		t.Fatalf("Redis down: admitted %d in %v, want between one node's and two nodes' limit", got, took)
+	}
+
+	// Back: one shared limit again (after the 1s back-off).
+	rs.Start()
+	time.Sleep(1200 * time.Millisecond)
+	got, took = run("again", 2*time.Second)
+	within("Redis back", got, 10+100*took.Seconds(), 0.05)
+}
