@@ -217,6 +217,10 @@ func securityTable(env *env, path string, rounds int, dur, warm time.Duration) {
 		// A per-IP limit high enough never to refuse: the cost of the check.
 		{"ratelimit-memory", base + "/rl" + path, nil},
 	}
+	if env.rampartRedis != "" {
+		// The same limit in Redis, through a second Rampart process.
+		rows = append(rows, row{"ratelimit-redis", env.rampartRedis + "/rl" + path, nil})
+	}
 	all := map[string][]result{}
 	for r := 0; r < rounds; r++ {
 		// Each round starts one scenario later, so none always runs in

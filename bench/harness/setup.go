@@ -20,10 +20,13 @@ import (
 )
 
 type env struct {
-	dir                     string
-	tools                   string
-	procs                   []*exec.Cmd
-	direct, rampart, nginx  target
+	dir                    string
+	tools                  string
+	procs                  []*exec.Cmd
+	direct, rampart, nginx target
+	// rampartRedis is a second Rampart whose rate limits live in Redis;
+	// empty when redis-server is not installed.
+	rampartRedis            string
 	sec                     *security
 	postScript, closeScript string
 	nginxVersion            string
@@ -169,6 +172,9 @@ upstreams:
 		return fail(err)
 	}
 	e.rampart = target{name: "rampart", plain: "http://" + gPlain, tls: "https://" + gTLS}
+	if err := e.startRedisRampart(dir, bPlain); err != nil {
+		return fail(err)
+	}
 
 	nPlain, nTLS := freePort(), freePort()
 	for _, d := range []string{"tmp", "logs"} {
@@ -239,4 +245,44 @@ func selfSigned(dir string) (certFile, keyFile string, err error) {
 	certFile = writeFile(dir, "cert.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
 	keyFile = writeFile(dir, "key.pem", string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})))
 	return certFile, keyFile, nil
+}
+
+// startRedisRampart starts redis-server and a Rampart whose state is in
+// it, serving one route with a per-IP limit too high to refuse: the
+// ratelimit-redis scenario. It does nothing without redis-server.
+func (e *env) startRedisRampart(dir, backend string) error {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		return nil
+	}
+	rPort := freePort()
+	_, port, _ := net.SplitHostPort(rPort)
+	cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir)
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	e.procs = append(e.procs, cmd)
+	if err := waitPort(rPort); err != nil {
+		return err
+	}
+	listen := freePort()
+	cfg := writeFile(dir, "rampart-redis.yaml", fmt.Sprintf(`version: 1
+server: {listen: [%q], limits: {max_connections_per_ip: 4096}}
+admin: {listen: "127.0.0.1:0"}
+access_log: {path: %s/rampart-redis-access.log}
+events: {sinks: [{type: jsonl, path: %s/rampart-redis-events.jsonl}]}
+state: {driver: redis, addrs: [%q]}
+upstreams:
+  backend: {targets: [{url: "http://%s"}]}
+policies:
+  limited:
+    authenticate: []
+    rate_limits: [{key: ip, rate: 1000000/s, burst: 1000000, name: bench-ip}]
+routes:
+  - {name: limited, match: {paths: ["/rl/**"]}, upstream: backend, policy: limited, rewrite: {strip_prefix: /rl}}
+`, listen, dir, dir, rPort, backend))
+	if _, err := e.start(`"msg":"ready"`, filepath.Join(dir, "rampart"), "run", "-c", cfg); err != nil {
+		return err
+	}
+	e.rampartRedis = "http://" + listen
+	return nil
 }
