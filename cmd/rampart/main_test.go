@@ -34,6 +34,7 @@ func TestExamplesValidate(t *testing.T) {
 	t.Setenv("RAMPART_ADMIN_TOKEN", "example-token")
 	t.Setenv("RAMPART_KEY_HASH_SECRET", "example-pepper")
 	t.Setenv("RAMPART_INTROSPECTION_SECRET", "example-secret")
+	t.Setenv("RAMPART_REDIS_PASSWORD", "example-redis-password")
 	t.Setenv("RAMPART_STORE_DSN", "postgres://rampart:example@127.0.0.1:5432/rampart")
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
