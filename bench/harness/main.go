@@ -119,6 +119,10 @@ func main() {
 		securityTable(env, path, *rounds, *dur, *warm)
 	}
 
+	if env.rampartRedis != "" && (*only == "" || strings.Contains("ratelimit latency", *only)) {
+		rateLimitLatency(env, path, *rate, *rounds, *dur, *warm)
+	}
+
 	if *only == "" || strings.Contains("fixed rate", *only) {
 		fmt.Printf("\nFixed rate %d req/s, GET small, keep-alive, vegeta (open loop, 64 connections), %d rounds of %v, medians:\n\n", *rate, *rounds, *dur)
 		tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -255,4 +259,39 @@ func securityTable(env *env, path string, rounds int, dur, warm time.Duration) {
 		fmt.Printf("\nauthorize on top of jwt ES256 (same token): %.2f of its throughput\n", median(all["authorize"]).rps/jwt)
 	}
 	fmt.Fprintln(os.Stderr, "done: security")
+}
+
+// rateLimitLatency measures, at a fixed rate, the p99 a limit adds to the
+// plain route: in memory, and in Redis.
+func rateLimitLatency(env *env, path string, rate, rounds int, dur, warm time.Duration) {
+	rows := []struct{ name, url string }{
+		{"plain proxy", env.rampart.plain + path},
+		{"ratelimit-memory", env.rampart.plain + "/rl" + path},
+		{"ratelimit-redis", env.rampartRedis + "/rl" + path},
+	}
+	all := map[string][]result{}
+	for _, rw := range rows {
+		if warm > 0 {
+			_, _ = vegeta(env.tools, rw.url, rate, warm)
+		}
+	}
+	for r := 0; r < rounds; r++ {
+		for _, rw := range rows {
+			res, err := vegeta(env.tools, rw.url, rate, dur)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "ratelimit latency / %s: %v\n", rw.name, err)
+				continue
+			}
+			all[rw.name] = append(all[rw.name], res)
+		}
+	}
+	fmt.Printf("\nRate-limit latency at a fixed %d req/s, vegeta, %d rounds of %v, medians:\n\n", rate, rounds, dur)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\tp50\tp99\tp99 added over plain proxy\tsuccess\t")
+	base := median(all["plain proxy"])
+	for _, rw := range rows {
+		m := median(all[rw.name])
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%+.2fms\t%s\t\n", rw.name, ms(m.p50), ms(m.p99), float64(m.p99-base.p99)/1e6, m.note)
+	}
+	tw.Flush()
 }
