@@ -84,6 +84,15 @@ func applyDefaults(c *Config) {
 		if p.Authorize != nil && p.Authorize.External != nil {
 			setDur(&p.Authorize.External.Timeout, DefaultExternalTimeout)
 		}
+		if c := p.Concurrency; c != nil {
+			if c.Key == "" {
+				c.Key = "consumer"
+				if len(p.Authenticate) == 0 {
+					c.Key = "ip"
+				}
+			}
+			setDur(&c.QueueTimeout, time.Second)
+		}
 		for _, rl := range p.RateLimits {
 			if rl == nil {
 				continue

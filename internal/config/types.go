@@ -201,6 +201,7 @@ type Policy struct {
 	Authenticate []string     `yaml:"authenticate" json:"authenticate,omitempty" doc:"Authenticator names, any of which may accept the request; empty allows anonymous requests."`
 	Authorize    *Authorize   `yaml:"authorize" json:"authorize,omitempty" doc:"What an authenticated caller must also satisfy. Required when authenticate is not empty: least privilege by default."`
 	RateLimits   []*RateLimit `yaml:"rate_limits" json:"rate_limits,omitempty" doc:"Limits on request rate, each per key; all must admit a request."`
+	Concurrency  *Concurrency `yaml:"concurrency" json:"concurrency,omitempty" doc:"A cap on requests in flight per key, with a bounded queue."`
 	Validate     *Validate    `yaml:"validate" json:"validate,omitempty"`
 	Pos          Pos          `yaml:"-" json:"-"`
 }
@@ -214,6 +215,15 @@ type RateLimit struct {
 	Mode  string `yaml:"mode" json:"mode,omitempty" enum:"enforce|shadow" doc:"shadow counts and reports what it would refuse (header, event, metric) and refuses nothing. Default enforce."`
 	Name  string `yaml:"name" json:"name,omitempty" doc:"Name in RateLimit headers, events and metrics. Default the key and rate, e.g. consumer-100-per-s."`
 	Pos   Pos    `yaml:"-" json:"-"`
+}
+
+// Concurrency caps requests in flight per key.
+type Concurrency struct {
+	Limit        int      `yaml:"limit,required" json:"limit,omitempty" doc:"Requests in flight at once per key."`
+	Key          string   `yaml:"key" json:"key,omitempty" doc:"As for rate limits. Default consumer (ip on an anonymous policy)."`
+	Queue        int      `yaml:"queue" json:"queue,omitempty" doc:"Requests that may wait for a slot per key; more are refused at once. Default 0: no waiting."`
+	QueueTimeout Duration `yaml:"queue_timeout" json:"queue_timeout,omitempty" doc:"How long a request waits for a slot before a 503. Default 1s; at most 30s."`
+	Pos          Pos      `yaml:"-" json:"-"`
 }
 
 // Authorize is stage 10: every check listed must pass.

@@ -392,6 +392,7 @@ func (v *validator) policy(name string, p *Policy) {
 	v.policyAuthenticate(base, p)
 	v.policyAuthorize(name, base, p)
 	v.policyRateLimits(base, p)
+	v.policyConcurrency(base, p)
 	if p.Validate == nil {
 		return
 	}

@@ -12,6 +12,55 @@ import (
 // RateLimit headers.
 var sfKey = regexp.MustCompile(`^[a-z*][a-z0-9_.*-]{0,63}$`)
 
+// keyParts checks a key spec, reporting at path.
+func (v *validator) keyParts(path, key string, authenticates bool) {
+	parts := strings.Split(key, "+")
+	if len(parts) > 8 {
+		v.errorf(path, "a key joins at most 8 parts, this one %d", len(parts))
+		return
+	}
+	seen := map[string]bool{}
+	for _, part := range parts {
+		kind, name, hasName := strings.Cut(part, ":")
+		switch {
+		case !hasName && (kind == "consumer" || kind == "ip" || kind == "route"):
+		case kind == "header" && validHeaderName(name):
+		case kind == "claim" && name != "" && !strings.ContainsAny(name, " +"):
+		default:
+			v.errorf(path, "key part %q is not consumer, ip, route, header:NAME or claim:NAME (join parts with +, e.g. consumer+route)", part)
+			continue
+		}
+		if seen[part] {
+			v.errorf(path, "key part %q is listed twice", part)
+		}
+		seen[part] = true
+		if (kind == "consumer" || kind == "claim") && !authenticates {
+			v.errorf(path, "key %s needs an authenticated caller, but the policy authenticates nobody: every request would share one budget. Use ip, or add authenticate", part)
+		}
+	}
+}
+
+// policyConcurrency checks a policy's concurrency cap.
+func (v *validator) policyConcurrency(base string, p *Policy) {
+	c := p.Concurrency
+	if c == nil {
+		return
+	}
+	path := base + ".concurrency"
+	if c.Limit < 1 || c.Limit > 1_000_000 {
+		v.errorf(path+".limit", "limit %d must be between 1 and 1000000", c.Limit)
+	}
+	if c.Queue < 0 || c.Queue > 100_000 {
+		v.errorf(path+".queue", "queue %d must be between 0 and 100000", c.Queue)
+	}
+	if c.QueueTimeout.D() > 30*time.Second {
+		v.errorf(path+".queue_timeout", "queue_timeout %s is above 30s", c.QueueTimeout.D())
+	}
+	if c.Key != "" { // empty: consumer, or ip on an anonymous policy
+		v.keyParts(path+".key", c.Key, len(p.Authenticate) > 0)
+	}
+}
+
 // policyRateLimits checks a policy's rate limits.
 func (v *validator) policyRateLimits(base string, p *Policy) {
 	names := map[string]int{}
@@ -21,30 +70,7 @@ func (v *validator) policyRateLimits(base string, p *Policy) {
 			v.errorf(path, "a rate limit needs key and rate")
 			continue
 		}
-		seen := map[string]bool{}
-		parts := strings.Split(rl.Key, "+")
-		if len(parts) > 8 {
-			v.errorf(path+".key", "a key joins at most 8 parts, this one %d", len(parts))
-			parts = nil
-		}
-		for _, part := range parts {
-			kind, name, hasName := strings.Cut(part, ":")
-			switch {
-			case !hasName && (kind == "consumer" || kind == "ip" || kind == "route"):
-			case kind == "header" && validHeaderName(name):
-			case kind == "claim" && name != "" && !strings.ContainsAny(name, " +"):
-			default:
-				v.errorf(path+".key", "key part %q is not consumer, ip, route, header:NAME or claim:NAME (join parts with +, e.g. consumer+route)", part)
-				continue
-			}
-			if seen[part] {
-				v.errorf(path+".key", "key part %q is listed twice", part)
-			}
-			seen[part] = true
-			if (kind == "consumer" || kind == "claim") && len(p.Authenticate) == 0 {
-				v.errorf(path+".key", "key %s needs an authenticated caller, but the policy authenticates nobody: every request would share one budget. Use ip, or add authenticate", part)
-			}
-		}
+		v.keyParts(path+".key", rl.Key, len(p.Authenticate) > 0)
 		if rl.Burst < 0 || rl.Burst > 1_000_000 {
 			v.errorf(path+".burst", "burst %d must be between 1 and 1000000", rl.Burst)
 		}

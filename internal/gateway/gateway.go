@@ -52,7 +52,8 @@ type Gateway struct {
 	dpop *dpop.Verifier
 	// limits holds rate-limit state; it outlives reloads, and a limit
 	// whose definition did not change keeps its budgets.
-	limits    ratelimit.Store // *ratelimit.Memory or *ratelimit.Redis
+	limits    ratelimit.Store  // *ratelimit.Memory or *ratelimit.Redis
+	gates     *ratelimit.Gates // concurrency caps; in-flight counts outlive reloads
 	limitSeed maphash.Seed
 	stopSweep chan struct{}
 	// stopSweepOnce closes stopSweep once.
@@ -116,7 +117,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	g.signer = signer
 	g.dpop = dpop.New(nil)
 	g.limitSeed, g.stopSweep = maphash.MakeSeed(), make(chan struct{})
-	g.limits = ratelimit.NewMemory(0)
+	g.limits, g.gates = ratelimit.NewMemory(0), ratelimit.NewGates()
 	if st := cfg.State; st.Driver == "redis" {
 		g.limits = ratelimit.NewRedis(ratelimit.RedisOptions{Addrs: st.Addrs, Username: st.Username, Password: st.Password.Value(),
 			DB: st.DB, Timeout: st.Timeout.D(), OnError: ratelimit.OnError(st.OnStateError), Log: g.log,

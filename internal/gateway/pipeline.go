@@ -43,6 +43,13 @@ func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, ac
 	if post != nil {
 		stages = append(stages, post)
 	}
+	if pol != nil && pol.Concurrency != nil {
+		c, err := ratelimit.NewConcurrencyStage(r.Policy, pol.Concurrency, limits.gates, limits.seed, limits.countConcurrency(r.Policy))
+		if err != nil {
+			return nil, fmt.Errorf("route %s: concurrency: %w", r.Name, err)
+		}
+		stages = append(stages, c)
+	}
 	// 12 schema validation              (threats)
 	// 13 WAF                            (threats)
 	// 14 cache lookup
@@ -67,9 +74,11 @@ func bodyLimit(cfg *config.Config, pol *config.Policy) int64 {
 
 // limitStages builds rate-limit stages over the gateway's shared state.
 type limitStages struct {
-	store ratelimit.Store
-	seed  maphash.Seed
-	count func(policy string) func(rule, outcome string)
+	store            ratelimit.Store
+	gates            *ratelimit.Gates
+	seed             maphash.Seed
+	count            func(policy string) func(rule, outcome string)
+	countConcurrency func(policy string) func(outcome string)
 }
 
 // rateLimits returns the route's stage 7 (limits keyed by what is known

@@ -29,6 +29,7 @@ type Metrics struct {
 	authz       *prometheus.CounterVec
 	ratelimit   *prometheus.CounterVec
 	stateErrors prometheus.Counter
+	concurrency *prometheus.CounterVec
 	idp         *prometheus.CounterVec
 	connsOpen   prometheus.Gauge
 	inFlight    prometheus.Gauge
@@ -68,7 +69,8 @@ func NewMetrics(version string, health func() []TargetHealth) *Metrics {
 	m.authz = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_authz_total", Help: "Authorization decisions by policy, decision (allow, deny) and the check that decided."}, []string{"policy", "decision", "check"})
 	m.ratelimit = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_ratelimit_total", Help: "Rate-limit checks by policy, limit and outcome (admitted, refused, shadow_refused)."}, []string{"policy", "limit", "outcome"})
 	m.stateErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "rampart_state_errors_total", Help: "Calls to the shared rate-limit state (Redis) that failed; state.on_state_error decided those requests."})
-	m.reg.MustRegister(m.authn, m.idp, m.authz, m.ratelimit, m.stateErrors)
+	m.concurrency = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_concurrency_total", Help: "Concurrency-cap decisions by policy and outcome (admitted, refused)."}, []string{"policy", "outcome"})
+	m.reg.MustRegister(m.authn, m.idp, m.authz, m.ratelimit, m.stateErrors, m.concurrency)
 	m.reg.MustRegister(m.requests, m.duration, m.upstreamDur, m.refusals, m.reloads, m.lastReload, m.configOK, m.tls, m.dropped, m.connRefused, m.retries, m.connsOpen, m.inFlight, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if health != nil {
@@ -134,6 +136,12 @@ func (m *Metrics) Authz(policy string) func(decision, check string) {
 func (m *Metrics) RateLimit(policy string) func(limit, outcome string) {
 	vec := m.ratelimit.MustCurryWith(prometheus.Labels{"policy": policy})
 	return func(limit, outcome string) { vec.WithLabelValues(limit, outcome).Inc() }
+}
+
+// Concurrency returns the counter of one policy's concurrency decisions.
+func (m *Metrics) Concurrency(policy string) func(outcome string) {
+	vec := m.concurrency.MustCurryWith(prometheus.Labels{"policy": policy})
+	return func(outcome string) { vec.WithLabelValues(outcome).Inc() }
 }
 
 // StateError counts one failed call to the shared state.

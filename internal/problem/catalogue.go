@@ -25,6 +25,9 @@ var (
 	RateLimited = Type{Slug: "rate-limited", Title: "Too many requests", Status: http.StatusTooManyRequests,
 		Cause: "The client sent more requests than a rate limit of this endpoint allows. `detail` names the limit; the `RateLimit` and `RateLimit-Policy` headers give the budget and when it refills.",
 		Fix:   "Wait for the time given in `Retry-After`, then spread requests out; watch the `RateLimit` header's `r` (remaining) to stay under the limit."}
+	ConcurrencyLimited = Type{Slug: "concurrency-limited", Title: "Too many requests in progress", Status: http.StatusServiceUnavailable,
+		Cause: "The client already has as many requests in progress as this endpoint allows at once, and no slot freed up within the wait the gateway allows.",
+		Fix:   "Wait for earlier requests to finish before sending more; retry after the time given in `Retry-After`."}
 	TooManyConnections = Type{Slug: "too-many-connections", Title: "Too many connections", Status: http.StatusServiceUnavailable,
 		Cause: "The client address already holds as many open connections as the gateway allows one address.",
 		Fix:   "Reuse connections (HTTP keep-alive or HTTP/2) instead of opening many in parallel."}
@@ -65,6 +68,6 @@ var (
 
 // Catalogue lists every problem type, in documentation order.
 func Catalogue() []Type {
-	return []Type{BadRequest, Unauthorized, InvalidCredentials, InsufficientAuthentication, Forbidden, NotFound, MethodNotAllowed, PayloadTooLarge, RequestTimeout, HeadersTooLarge, RateLimited,
+	return []Type{BadRequest, Unauthorized, InvalidCredentials, InsufficientAuthentication, Forbidden, NotFound, MethodNotAllowed, PayloadTooLarge, RequestTimeout, HeadersTooLarge, RateLimited, ConcurrencyLimited,
 		TooManyConnections, BadGateway, NoHealthyUpstream, GatewayTimeout, IdentityUnavailable, AuthorizationUnavailable, Unavailable, Internal}
 }

@@ -79,31 +79,24 @@ func Compile(policy string, i int, rl *config.RateLimit, route string) (*Rule, e
 	if r.Limit.Interval <= 0 {
 		return nil, fmt.Errorf("rate %s is too fast: at most 1e9 per second", rl.Rate)
 	}
-	for _, p := range strings.Split(rl.Key, "+") {
-		kind, name, _ := strings.Cut(p, ":")
-		switch kind {
-		case "consumer":
-			r.parts = append(r.parts, part{kind: partConsumer})
-		case "ip":
-			r.parts = append(r.parts, part{kind: partIP})
-		case "route":
-			r.parts = append(r.parts, part{kind: partRoute})
-		case "header":
-			r.parts = append(r.parts, part{kind: partHeader, name: http.CanonicalHeaderKey(name)})
-		case "claim":
-			r.parts = append(r.parts, part{kind: partClaim, name: name})
-		default:
-			return nil, fmt.Errorf("unknown key part %q", p)
-		}
+	parts, err := parseKey(rl.Key)
+	if err != nil {
+		return nil, err
 	}
+	r.parts = parts
 	r.id = fmt.Sprintf("%s\x00%d\x00%s\x00%s\x00%d\x00%s", policy, i, rl.Key, rl.Rate, r.Limit.Burst, route)
 	return r, nil
 }
 
 // appendKey appends the rule's identity and the request's key values.
 func (r *Rule) appendKey(b []byte, req *http.Request, st *reqctx.State) []byte {
-	b = append(b, r.id...)
-	for _, p := range r.parts {
+	return appendKey(b, r.id, r.parts, req, st)
+}
+
+// appendKey appends id and the request's values of parts.
+func appendKey(b []byte, id string, parts []part, req *http.Request, st *reqctx.State) []byte {
+	b = append(b, id...)
+	for _, p := range parts {
 		b = append(b, 0)
 		switch p.kind {
 		case partConsumer:
@@ -135,6 +128,29 @@ func (r *Rule) appendKey(b []byte, req *http.Request, st *reqctx.State) []byte {
 type Key struct {
 	Local  uint64   // maphash with a per-process seed: no client can aim two keys at one budget
 	Shared [16]byte // SHA-256, the same on every node, collision-free in practice
+}
+
+// parseKey reads a key spec: parts joined with +.
+func parseKey(spec string) ([]part, error) {
+	var parts []part
+	for _, p := range strings.Split(spec, "+") {
+		kind, name, _ := strings.Cut(p, ":")
+		switch kind {
+		case "consumer":
+			parts = append(parts, part{kind: partConsumer})
+		case "ip":
+			parts = append(parts, part{kind: partIP})
+		case "route":
+			parts = append(parts, part{kind: partRoute})
+		case "header":
+			parts = append(parts, part{kind: partHeader, name: http.CanonicalHeaderKey(name)})
+		case "claim":
+			parts = append(parts, part{kind: partClaim, name: name})
+		default:
+			return nil, fmt.Errorf("unknown key part %q", p)
+		}
+	}
+	return parts, nil
 }
 
 // key computes the rule's key for req: the node-local form, or with

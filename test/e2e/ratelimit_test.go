@@ -122,3 +122,40 @@ routes:
 		}
 	}
 }
+
+// TestConcurrencyCap: a cap of 2 in flight per client with a queue of
+// 1: of 4 slow requests at once, 2 run, 1 waits for a slot, 1 is refused
+// at once with a 503 problem.
+func TestConcurrencyCap(t *testing.T) {
+	up := startUpstream(t, "orders")
+	g := startGateway(t, fmt.Sprintf(`version: 1
+server:
+  listen: ["127.0.0.1:0"]
+admin: {listen: "127.0.0.1:0"}
+upstreams:
+  echo: {targets: [{url: %s}]}
+policies:
+  capped:
+    authenticate: []
+    concurrency: {limit: 2, queue: 1, queue_timeout: 2s}
+routes:
+  - {name: slow, match: {paths: ["/**"]}, upstream: echo, policy: capped}
+`, up.url()))
+	results := make(chan response, 4)
+	for range 4 {
+		go func() { results <- do(t, client, "GET", g.url("/delay/600"), nil, nil) }()
+	}
+	counts := map[int]int{}
+	for range 4 {
+		r := <-results
+		counts[r.status]++
+		if r.status == 503 {
+			if p := problemOf(t, r, 503); p["type"] != "https://rampart.dev/problems/concurrency-limited" || r.header.Get("Retry-After") == "" {
+				t.Fatalf("refusal: %v", p)
+			}
+		}
+	}
+	if counts[200] != 3 || counts[503] != 1 {
+		t.Fatalf("statuses %v, want three 200 (two at once, one after waiting) and one 503", counts)
+	}
+}
