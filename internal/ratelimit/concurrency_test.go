@@ -12,8 +12,10 @@ func TestGates(t *testing.T) {
 	g := NewGates()
 	ctx := context.Background()
 	// The cap, then the queue, then refusal.
-	if !g.Acquire(ctx, 1, 2, 1, time.Second) || !g.Acquire(ctx, 1, 2, 1, time.Second) {
-		t.Fatal("under the cap: refused")
+	for i := range 2 {
+		if !g.Acquire(ctx, 1, 2, 1, time.Second) {
+			t.Fatalf("request %d under the cap: refused", i)
+		}
 	}
 	got := make(chan bool)
 	go func() { got <- g.Acquire(ctx, 1, 2, 1, time.Second) }() // queued
