@@ -84,6 +84,14 @@ func applyDefaults(c *Config) {
 		if p.Authorize != nil && p.Authorize.External != nil {
 			setDur(&p.Authorize.External.Timeout, DefaultExternalTimeout)
 		}
+		if q := p.Quota; q != nil {
+			if q.Key == "" {
+				q.Key = "consumer"
+			}
+			if q.TimeZone == "" {
+				q.TimeZone = "UTC"
+			}
+		}
 		if c := p.Concurrency; c != nil {
 			if c.Key == "" {
 				c.Key = "consumer"

@@ -201,6 +201,7 @@ type Policy struct {
 	Authenticate []string     `yaml:"authenticate" json:"authenticate,omitempty" doc:"Authenticator names, any of which may accept the request; empty allows anonymous requests."`
 	Authorize    *Authorize   `yaml:"authorize" json:"authorize,omitempty" doc:"What an authenticated caller must also satisfy. Required when authenticate is not empty: least privilege by default."`
 	RateLimits   []*RateLimit `yaml:"rate_limits" json:"rate_limits,omitempty" doc:"Limits on request rate, each per key; all must admit a request."`
+	Quota        *Quota       `yaml:"quota" json:"quota,omitempty" doc:"A number of requests per calendar hour, day or month, per key."`
 	Concurrency  *Concurrency `yaml:"concurrency" json:"concurrency,omitempty" doc:"A cap on requests in flight per key, with a bounded queue."`
 	Validate     *Validate    `yaml:"validate" json:"validate,omitempty"`
 	Pos          Pos          `yaml:"-" json:"-"`
@@ -215,6 +216,15 @@ type RateLimit struct {
 	Mode  string `yaml:"mode" json:"mode,omitempty" enum:"enforce|shadow" doc:"shadow counts and reports what it would refuse (header, event, metric) and refuses nothing. Default enforce."`
 	Name  string `yaml:"name" json:"name,omitempty" doc:"Name in RateLimit headers, events and metrics. Default the key and rate, e.g. consumer-100-per-s."`
 	Pos   Pos    `yaml:"-" json:"-"`
+}
+
+// Quota is a request budget per calendar period.
+type Quota struct {
+	Key      string `yaml:"key" json:"key,omitempty" doc:"As for rate limits. Default consumer."`
+	Limit    int64  `yaml:"limit,required" json:"limit,omitempty" doc:"Requests per period."`
+	Period   string `yaml:"period,required" json:"period,omitempty" enum:"hour|day|month" doc:"Calendar period; a new one starts on the hour, at midnight, or on the 1st."`
+	TimeZone string `yaml:"time_zone" json:"time_zone,omitempty" doc:"IANA zone the periods are aligned in, e.g. Europe/Paris. Default UTC."`
+	Pos      Pos    `yaml:"-" json:"-"`
 }
 
 // Concurrency caps requests in flight per key.

@@ -393,6 +393,7 @@ func (v *validator) policy(name string, p *Policy) {
 	v.policyAuthorize(name, base, p)
 	v.policyRateLimits(base, p)
 	v.policyConcurrency(base, p)
+	v.policyQuota(base, p)
 	if p.Validate == nil {
 		return
 	}

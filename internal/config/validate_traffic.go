@@ -40,6 +40,28 @@ func (v *validator) keyParts(path, key string, authenticates bool) {
 	}
 }
 
+// policyQuota checks a policy's quota.
+func (v *validator) policyQuota(base string, p *Policy) {
+	q := p.Quota
+	if q == nil {
+		return
+	}
+	path := base + ".quota"
+	if q.Limit < 1 {
+		v.errorf(path+".limit", "limit %d must be at least 1", q.Limit)
+	}
+	if q.TimeZone != "" {
+		if _, err := time.LoadLocation(q.TimeZone); err != nil {
+			v.errorf(path+".time_zone", "unknown time zone %q: use an IANA name such as UTC or Europe/Paris", q.TimeZone)
+		}
+	}
+	if q.Key != "" {
+		v.keyParts(path+".key", q.Key, len(p.Authenticate) > 0)
+	} else if len(p.Authenticate) == 0 {
+		v.errorf(path+".key", "a quota on an anonymous policy needs a key such as ip: the default, consumer, needs an authenticated caller")
+	}
+}
+
 // policyConcurrency checks a policy's concurrency cap.
 func (v *validator) policyConcurrency(base string, p *Policy) {
 	c := p.Concurrency

@@ -52,8 +52,9 @@ type Gateway struct {
 	dpop *dpop.Verifier
 	// limits holds rate-limit state; it outlives reloads, and a limit
 	// whose definition did not change keeps its budgets.
-	limits    ratelimit.Store  // *ratelimit.Memory or *ratelimit.Redis
-	gates     *ratelimit.Gates // concurrency caps; in-flight counts outlive reloads
+	limits    ratelimit.Store        // *ratelimit.Memory or *ratelimit.Redis
+	gates     *ratelimit.Gates       // concurrency caps; in-flight counts outlive reloads
+	quotas    ratelimit.QuotaCounter // *ratelimit.MemoryQuotas or the Redis store
 	limitSeed maphash.Seed
 	stopSweep chan struct{}
 	// stopSweepOnce closes stopSweep once.
@@ -118,10 +119,13 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	g.dpop = dpop.New(nil)
 	g.limitSeed, g.stopSweep = maphash.MakeSeed(), make(chan struct{})
 	g.limits, g.gates = ratelimit.NewMemory(0), ratelimit.NewGates()
+	mq := ratelimit.NewMemoryQuotas(0)
+	g.quotas = mq
 	if st := cfg.State; st.Driver == "redis" {
-		g.limits = ratelimit.NewRedis(ratelimit.RedisOptions{Addrs: st.Addrs, Username: st.Username, Password: st.Password.Value(),
+		rd := ratelimit.NewRedis(ratelimit.RedisOptions{Addrs: st.Addrs, Username: st.Username, Password: st.Password.Value(),
 			DB: st.DB, Timeout: st.Timeout.D(), OnError: ratelimit.OnError(st.OnStateError), Log: g.log,
 			Failures: func() { g.metrics.StateError() }})
+		g.limits, g.quotas = rd, rd
 	}
 	g.metrics = observe.NewMetrics(opts.Version, g.health)
 	if !cfg.AccessLog.Disabled {
@@ -353,8 +357,10 @@ func (g *Gateway) sweepLimits() {
 		case <-g.stopSweep:
 			return
 		case now := <-t.C:
-			if sw, ok := g.limits.(interface{ Sweep(int64) }); ok {
-				sw.Sweep(now.UnixNano())
+			for _, st := range []any{g.limits, g.quotas} {
+				if sw, ok := st.(interface{ Sweep(int64) }); ok {
+					sw.Sweep(now.UnixNano())
+				}
 			}
 		}
 	}

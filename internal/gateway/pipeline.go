@@ -43,6 +43,13 @@ func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, ac
 	if post != nil {
 		stages = append(stages, post)
 	}
+	if pol != nil && pol.Quota != nil {
+		q, err := ratelimit.NewQuotaStage(r.Policy, pol.Quota, limits.quotas, limits.seed, limits.countQuota(r.Policy))
+		if err != nil {
+			return nil, fmt.Errorf("route %s: quota: %w", r.Name, err)
+		}
+		stages = append(stages, q)
+	}
 	if pol != nil && pol.Concurrency != nil {
 		c, err := ratelimit.NewConcurrencyStage(r.Policy, pol.Concurrency, limits.gates, limits.seed, limits.countConcurrency(r.Policy))
 		if err != nil {
@@ -79,6 +86,8 @@ type limitStages struct {
 	seed             maphash.Seed
 	count            func(policy string) func(rule, outcome string)
 	countConcurrency func(policy string) func(outcome string)
+	quotas           ratelimit.QuotaCounter
+	countQuota       func(policy string) func(outcome string)
 }
 
 // rateLimits returns the route's stage 7 (limits keyed by what is known

@@ -30,6 +30,7 @@ type Metrics struct {
 	ratelimit   *prometheus.CounterVec
 	stateErrors prometheus.Counter
 	concurrency *prometheus.CounterVec
+	quota       *prometheus.CounterVec
 	idp         *prometheus.CounterVec
 	connsOpen   prometheus.Gauge
 	inFlight    prometheus.Gauge
@@ -70,7 +71,8 @@ func NewMetrics(version string, health func() []TargetHealth) *Metrics {
 	m.ratelimit = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_ratelimit_total", Help: "Rate-limit checks by policy, limit and outcome (admitted, refused, shadow_refused)."}, []string{"policy", "limit", "outcome"})
 	m.stateErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "rampart_state_errors_total", Help: "Calls to the shared rate-limit state (Redis) that failed; state.on_state_error decided those requests."})
 	m.concurrency = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_concurrency_total", Help: "Concurrency-cap decisions by policy and outcome (admitted, refused)."}, []string{"policy", "outcome"})
-	m.reg.MustRegister(m.authn, m.idp, m.authz, m.ratelimit, m.stateErrors, m.concurrency)
+	m.quota = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_quota_total", Help: "Quota decisions by policy and outcome (admitted, refused)."}, []string{"policy", "outcome"})
+	m.reg.MustRegister(m.authn, m.idp, m.authz, m.ratelimit, m.stateErrors, m.concurrency, m.quota)
 	m.reg.MustRegister(m.requests, m.duration, m.upstreamDur, m.refusals, m.reloads, m.lastReload, m.configOK, m.tls, m.dropped, m.connRefused, m.retries, m.connsOpen, m.inFlight, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if health != nil {
@@ -141,6 +143,12 @@ func (m *Metrics) RateLimit(policy string) func(limit, outcome string) {
 // Concurrency returns the counter of one policy's concurrency decisions.
 func (m *Metrics) Concurrency(policy string) func(outcome string) {
 	vec := m.concurrency.MustCurryWith(prometheus.Labels{"policy": policy})
+	return func(outcome string) { vec.WithLabelValues(outcome).Inc() }
+}
+
+// Quota returns the counter of one policy's quota decisions.
+func (m *Metrics) Quota(policy string) func(outcome string) {
+	vec := m.quota.MustCurryWith(prometheus.Labels{"policy": policy})
 	return func(outcome string) { vec.WithLabelValues(outcome).Inc() }
 }
 

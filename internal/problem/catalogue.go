@@ -25,6 +25,9 @@ var (
 	RateLimited = Type{Slug: "rate-limited", Title: "Too many requests", Status: http.StatusTooManyRequests,
 		Cause: "The client sent more requests than a rate limit of this endpoint allows. `detail` names the limit; the `RateLimit` and `RateLimit-Policy` headers give the budget and when it refills.",
 		Fix:   "Wait for the time given in `Retry-After`, then spread requests out; watch the `RateLimit` header's `r` (remaining) to stay under the limit."}
+	QuotaExceeded = Type{Slug: "quota-exceeded", Title: "Quota used up", Status: http.StatusTooManyRequests,
+		Cause: "The client has used the whole quota of requests this endpoint allows per hour, day or month. Quotas renew at the start of the next period.",
+		Fix:   "Wait until the time given in `Retry-After` (the next period), or ask the API operator for a larger quota."}
 	ConcurrencyLimited = Type{Slug: "concurrency-limited", Title: "Too many requests in progress", Status: http.StatusServiceUnavailable,
 		Cause: "The client already has as many requests in progress as this endpoint allows at once, and no slot freed up within the wait the gateway allows.",
 		Fix:   "Wait for earlier requests to finish before sending more; retry after the time given in `Retry-After`."}
@@ -68,6 +71,6 @@ var (
 
 // Catalogue lists every problem type, in documentation order.
 func Catalogue() []Type {
-	return []Type{BadRequest, Unauthorized, InvalidCredentials, InsufficientAuthentication, Forbidden, NotFound, MethodNotAllowed, PayloadTooLarge, RequestTimeout, HeadersTooLarge, RateLimited, ConcurrencyLimited,
+	return []Type{BadRequest, Unauthorized, InvalidCredentials, InsufficientAuthentication, Forbidden, NotFound, MethodNotAllowed, PayloadTooLarge, RequestTimeout, HeadersTooLarge, RateLimited, QuotaExceeded, ConcurrencyLimited,
 		TooManyConnections, BadGateway, NoHealthyUpstream, GatewayTimeout, IdentityUnavailable, AuthorizationUnavailable, Unavailable, Internal}
 }

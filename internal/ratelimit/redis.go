@@ -50,6 +50,7 @@ type Redis struct {
 	timeout  time.Duration
 	onError  OnError
 	fallback *Memory
+	quotas   *MemoryQuotas // the quota fallback
 	log      *slog.Logger
 	// downUntil (unix ns): after a failure, Redis is left alone for a
 	// second instead of costing every request a timeout.
@@ -80,7 +81,7 @@ func NewRedis(o RedisOptions) *Redis {
 	}
 	c := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: o.Addrs, Username: o.Username, Password: o.Password, DB: o.DB,
 		DialTimeout: o.Timeout, ReadTimeout: o.Timeout, WriteTimeout: o.Timeout, MaxRetries: -1, PoolSize: 64})
-	return &Redis{c: c, timeout: o.Timeout, onError: o.OnError, fallback: NewMemory(0), log: o.Log, failures: o.Failures}
+	return &Redis{c: c, timeout: o.Timeout, onError: o.OnError, fallback: NewMemory(0), quotas: NewMemoryQuotas(0), log: o.Log, failures: o.Failures}
 }
 
 // Shared implements Store.
@@ -131,5 +132,8 @@ func (r *Redis) unavailable(k Key, l Limit, now int64) Result {
 	return r.fallback.Take(local, l, now)
 }
 
-// Sweep sweeps the per-node fallback.
-func (r *Redis) Sweep(now int64) { r.fallback.Sweep(now) }
+// Sweep sweeps the per-node fallbacks.
+func (r *Redis) Sweep(now int64) {
+	r.fallback.Sweep(now)
+	r.quotas.Sweep(now)
+}

@@ -157,7 +157,11 @@ func parseKey(spec string) ([]part, error) {
 // shared the cross-node one. Keys of usual size are built on the stack.
 func (r *Rule) key(seed maphash.Seed, req *http.Request, st *reqctx.State, shared bool) Key {
 	var buf [512]byte
-	b := r.appendKey(buf[:0], req, st)
+	return hashKey(seed, r.appendKey(buf[:0], req, st), shared)
+}
+
+// hashKey hashes key material for a store.
+func hashKey(seed maphash.Seed, b []byte, shared bool) Key {
 	var k Key
 	if shared {
 		sum := sha256.Sum256(b)

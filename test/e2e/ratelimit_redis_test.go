@@ -3,8 +3,11 @@ package e2e
 import (
 	"fmt"
 	"math"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -84,4 +87,60 @@ routes:
 	time.Sleep(1200 * time.Millisecond)
 	got, took = run("again", 2*time.Second)
 	within("Redis back", got, 10+100*took.Seconds(), 0.05)
+}
+
+// TestQuota: a daily quota per consumer, shown in the RateLimit headers,
+// refused with a quota-exceeded problem until the next day; with state
+// in Redis the count survives a gateway restart.
+func TestQuota(t *testing.T) {
+	rs := testenv.StartRedis(t)
+	ip := startIdP(t)
+	up := startUpstream(t, "orders")
+	cfg := fmt.Sprintf(`version: 1
+server:
+  listen: ["127.0.0.1:0"]
+admin: {listen: "127.0.0.1:0"}
+state: {driver: redis, addrs: [%q]}
+authenticators:
+  idp: {type: oidc, issuer: %q, audiences: [orders], algorithms: [ES256]}
+upstreams:
+  echo: {targets: [{url: %s}]}
+policies:
+  metered:
+    authenticate: [idp]
+    authorize: {any_authenticated: true}
+    quota: {limit: 3, period: day}
+routes:
+  - {name: all, match: {paths: ["/**"]}, upstream: echo, policy: metered}
+`, rs.Addr, ip.issuer, up.url())
+	tok := bearer(ip.token(t, map[string]string{"sub": "alice", "aud": "orders"}))
+	g := startGateway(t, cfg)
+	for i := range 2 {
+		r := do(t, client, "GET", g.url("/x"), nil, tok)
+		if r.status != 200 || r.header.Get("RateLimit-Policy") != `"quota";q=3;w=86400` ||
+			!strings.HasPrefix(r.header.Get("RateLimit"), fmt.Sprintf(`"quota";r=%d;t=`, 1-i+1)) {
+			t.Fatalf("request %d: %d %q %q", i, r.status, r.header.Get("RateLimit-Policy"), r.header.Get("RateLimit"))
+		}
+	}
+	// Restart: the count is in Redis.
+	g.signal(t, syscall.SIGTERM)
+	g.wait(t, 10*time.Second)
+	g = startGateway(t, cfg)
+	if r := do(t, client, "GET", g.url("/x"), nil, tok); r.status != 200 || !strings.HasPrefix(r.header.Get("RateLimit"), `"quota";r=0;`) {
+		t.Fatalf("third request after a restart: %d %q", r.status, r.header.Get("RateLimit"))
+	}
+	r := do(t, client, "GET", g.url("/x"), nil, tok)
+	p := problemOf(t, r, 429)
+	_, end := ratelimitDay(time.Now())
+	retry, _ := strconv.Atoi(r.header.Get("Retry-After"))
+	if p["type"] != "https://rampart.dev/problems/quota-exceeded" || math.Abs(float64(retry)-time.Until(end).Seconds()) > 5 {
+		t.Fatalf("over the quota: %v, Retry-After %d, next period in %v", p, retry, time.Until(end))
+	}
+}
+
+// ratelimitDay is the UTC day holding t.
+func ratelimitDay(t time.Time) (time.Time, time.Time) {
+	t = t.UTC()
+	start := time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
+	return start, start.AddDate(0, 0, 1)
 }

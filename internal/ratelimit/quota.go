@@ -1,0 +1,225 @@
+package ratelimit
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"hash/maphash"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/problem"
+	"github.com/rampart-gw/rampart/internal/reqctx"
+)
+
+// Period returns the calendar period holding t in loc: an hour, a day
+// from midnight, or a month from the 1st.
+func Period(period string, t time.Time, loc *time.Location) (start, end time.Time) {
+	t = t.In(loc)
+	switch period {
+	case "hour":
+		start = time.Date(t.Year(), t.Month(), t.Day(), t.Hour(), 0, 0, 0, loc)
+		return start, start.Add(time.Hour)
+	case "day":
+		start = time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, loc)
+		return start, start.AddDate(0, 0, 1)
+	}
+	start = time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, loc)
+	return start, start.AddDate(0, 1, 0)
+}
+
+// QuotaCounter counts requests per key and period. Count adds one to
+// key's count unless it has reached limit, and returns the count after.
+type QuotaCounter interface {
+	Count(k Key, limit int64, end time.Time, now time.Time) (count int64, ok bool)
+	Shared() bool
+}
+
+// MemoryQuotas counts per node. Counts live as long as their period and
+// are lost when the gateway restarts: persisted quotas need state
+// driver redis.
+type MemoryQuotas struct {
+	mu     sync.Mutex
+	counts map[uint64]quotaEntry
+	max    int
+}
+
+type quotaEntry struct {
+	count int64
+	end   int64
+}
+
+// NewMemoryQuotas returns counters for at most maxKeys keys.
+func NewMemoryQuotas(maxKeys int) *MemoryQuotas {
+	if maxKeys <= 0 {
+		maxKeys = DefaultMaxKeys
+	}
+	return &MemoryQuotas{counts: map[uint64]quotaEntry{}, max: maxKeys}
+}
+
+// Shared implements QuotaCounter: counts are this node's.
+func (m *MemoryQuotas) Shared() bool { return false }
+
+// Count implements QuotaCounter.
+func (m *MemoryQuotas) Count(k Key, limit int64, end, now time.Time) (int64, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, ok := m.counts[k.Local]
+	if !ok && len(m.counts) >= m.max {
+		// Of a sample of 8, the entry whose period ends first (an ended
+		// one if any) makes room, in constant time.
+		var victim uint64
+		first, n := int64(1<<63-1), 0
+		for key, old := range m.counts {
+			if old.end < first {
+				victim, first = key, old.end
+			}
+			if n++; n == 8 {
+				break
+			}
+		}
+		delete(m.counts, victim)
+	}
+	if e.count >= limit {
+		return e.count, false
+	}
+	e.count++
+	e.end = end.UnixNano()
+	m.counts[k.Local] = e
+	return e.count, true
+}
+
+// Sweep drops counts of ended periods.
+func (m *MemoryQuotas) Sweep(now int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k, e := range m.counts {
+		if e.end <= now {
+			delete(m.counts, k)
+		}
+	}
+}
+
+// quotaScript counts in Redis: the key holds the period's count and
+// expires a minute after the period ends.
+var quotaScript = redis.NewScript(`
+local c = tonumber(redis.call('GET', KEYS[1]) or '0')
+if c >= tonumber(ARGV[1]) then return {0, c} end
+c = redis.call('INCR', KEYS[1])
+if c == 1 then redis.call('PEXPIREAT', KEYS[1], ARGV[2]) end
+return {1, c}
+`)
+
+// Count implements QuotaCounter in Redis, so a quota holds across nodes
+// and restarts. When Redis cannot be asked, on_state_error applies as for
+// rate limits (local: count on this node meanwhile).
+func (r *Redis) Count(k Key, limit int64, end, now time.Time) (int64, bool) {
+	if now.UnixNano() < r.downUntil.Load() {
+		return r.quotaUnavailable(k, limit, end, now)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
+	defer cancel()
+	name := "rampart:quota:" + hex.EncodeToString(k.Shared[:])
+	v, err := quotaScript.Run(ctx, r.c, []string{name}, limit, end.Add(time.Minute).UnixMilli()).Int64Slice()
+	if err != nil || len(v) != 2 {
+		r.downUntil.Store(now.UnixNano() + int64(time.Second))
+		r.log.Warn("quota state unavailable", "error", err, "on_state_error", string(r.onError))
+		if r.failures != nil {
+			r.failures()
+		}
+		return r.quotaUnavailable(k, limit, end, now)
+	}
+	return v[1], v[0] == 1
+}
+
+func (r *Redis) quotaUnavailable(k Key, limit int64, end, now time.Time) (int64, bool) {
+	switch r.onError {
+	case FailOpen:
+		return 0, true
+	case FailClosed:
+		return limit, false
+	}
+	var local Key
+	for _, b := range k.Shared[:8] {
+		local.Local = local.Local<<8 | uint64(b)
+	}
+	return r.quotas.Count(local, limit, end, now)
+}
+
+// QuotaStage enforces a policy's quota.
+type QuotaStage struct {
+	Counter QuotaCounter
+	Seed    maphash.Seed
+	Limit   int64
+	period  string
+	loc     *time.Location
+	id      string
+	parts   []part
+	shared  bool
+	Now     func() time.Time
+	Count   func(outcome string) // admitted, refused; may be nil
+}
+
+// NewQuotaStage compiles a policy's quota section.
+func NewQuotaStage(policy string, q *config.Quota, counter QuotaCounter, seed maphash.Seed, count func(string)) (*QuotaStage, error) {
+	parts, err := parseKey(q.Key)
+	if err != nil {
+		return nil, err
+	}
+	loc, err := time.LoadLocation(q.TimeZone)
+	if err != nil {
+		return nil, err
+	}
+	return &QuotaStage{Counter: counter, Seed: seed, Limit: q.Limit, period: q.Period, loc: loc, parts: parts, shared: counter.Shared(),
+		id: fmt.Sprintf("%s\x00quota\x00%s\x00%s\x00%s", policy, q.Key, q.Period, q.TimeZone), Now: time.Now, Count: count}, nil
+}
+
+// periodKey is the key of the request's values in the period that
+// starts at start: each period counts under a key of its own.
+func (s *QuotaStage) periodKey(r *http.Request, st *reqctx.State, start time.Time) Key {
+	var buf [512]byte
+	b := appendKey(buf[:0], s.id, s.parts, r, st)
+	b = strconv.AppendInt(append(b, 0), start.Unix(), 10)
+	return hashKey(s.Seed, b, s.shared)
+}
+
+// Wrap implements the gateway's Stage.
+func (s *QuotaStage) Wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := reqctx.From(r.Context())
+		now := s.Now()
+		start, end := Period(s.period, now, s.loc)
+		count, ok := s.Counter.Count(s.periodKey(r, st, start), s.Limit, end, now)
+		reset := strconv.FormatInt(seconds(end.Sub(now)), 10)
+		h := w.Header()
+		item := fmt.Sprintf(`"quota";q=%d;w=%d`, s.Limit, int64(end.Sub(start)/time.Second))
+		if p := h.Get("RateLimit-Policy"); p != "" {
+			item = p + ", " + item
+		}
+		h.Set("RateLimit-Policy", item)
+		if !ok {
+			s.count("refused")
+			h.Set("RateLimit", `"quota";r=0;t=`+reset)
+			reqctx.Refuse(w, r, reqctx.Refusal{Type: problem.QuotaExceeded, Reason: "quota_exceeded", Stage: "quota", Rule: "quota",
+				Detail: "The quota of " + strconv.FormatInt(s.Limit, 10) + " requests per " + s.period + " is used up. It renews in " + reset +
+					" s; ask the API operator for a larger quota if you need one sooner.", Header: map[string]string{"Retry-After": reset}})
+			return
+		}
+		s.count("admitted")
+		if h.Get("RateLimit") == "" {
+			h.Set("RateLimit", `"quota";r=`+strconv.FormatInt(s.Limit-count, 10)+`;t=`+reset)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *QuotaStage) count(outcome string) {
+	if s.Count != nil {
+		s.Count(outcome)
+	}
+}
