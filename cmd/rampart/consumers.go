@@ -12,8 +12,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/rampart-gw/rampart/internal/config"
-	"github.com/rampart-gw/rampart/internal/gateway"
 	"github.com/rampart-gw/rampart/internal/store"
 )
 
@@ -74,20 +72,10 @@ func cmdConsumers(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	cfg, err := config.Load(*path)
-	if err != nil {
-		printConfigErrors(stderr, err)
-		return 1
-	}
-	if cfg.Store == nil {
-		fmt.Fprintf(stderr, "%s has no store: add store: {driver: embedded, path: data/rampart.db}\n", *path)
-		return 1
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	d, err := gateway.OpenDriver(ctx, cfg)
-	if err != nil {
-		fmt.Fprintln(stderr, "rampart consumers:", err)
+	cfg, d, ok := openStore(ctx, "consumers", *path, stderr)
+	if !ok {
 		return 1
 	}
 	defer d.Close()
