@@ -7,6 +7,7 @@ package audit
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
 	"os"
@@ -126,7 +127,7 @@ func (a *auditor) admin() {
 }
 
 func (a *auditor) authenticators() {
-	for _, name := range sortedKeys(a.cfg.Authenticators) {
+	for _, name := range slices.Sorted(maps.Keys(a.cfg.Authenticators)) {
 		au := a.cfg.Authenticators[name]
 		base := "authenticators." + name
 		switch au.Type {
@@ -169,7 +170,7 @@ func (a *auditor) store() {
 }
 
 func (a *auditor) policies() {
-	for _, name := range sortedKeys(a.cfg.Policies) {
+	for _, name := range slices.Sorted(maps.Keys(a.cfg.Policies)) {
 		p := a.cfg.Policies[name]
 		if p == nil || p.Authorize == nil {
 			continue
@@ -211,7 +212,7 @@ func (a *auditor) routes() {
 }
 
 func (a *auditor) upstreams() {
-	for _, name := range sortedKeys(a.cfg.Upstreams) {
+	for _, name := range slices.Sorted(maps.Keys(a.cfg.Upstreams)) {
 		u := a.cfg.Upstreams[name]
 		for i, t := range u.Targets {
 			pu, err := url.Parse(t.URL)
@@ -268,12 +269,3 @@ func methodsNote(methods []string) string {
 }
 
 func isLoopback(host string) bool { return config.IsLoopback(host) }
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}

@@ -29,7 +29,8 @@ func (c *Config) CheckConsumer(id string, roles, scopes []string, attrs map[stri
 		}
 	}
 	for _, s := range scopes {
-		if s == "" || strings.ContainsAny(s, " \t\"\\,") {
+		// A comma would split the scope in `rampart consumers --scopes`.
+		if !scopeToken(s) || strings.Contains(s, ",") {
 			return fmt.Errorf("scope %q must be one non-empty word", s)
 		}
 	}

@@ -81,19 +81,9 @@ func (v *validator) policyAuthorize(name, base string, p *Policy) {
 	needsIdentity("scopes", len(a.Scopes) > 0)
 	needsIdentity("require_acr", len(a.RequireACR) > 0)
 	needsIdentity("max_auth_age", a.MaxAuthAge > 0)
-	seen := map[string]bool{}
-	for i, r := range a.Roles {
-		path := fmt.Sprintf("%s.roles[%d]", ab, i)
-		if v.cfg.Roles[r] == nil {
-			v.errorf(path, "unknown role %q%s", r, suggest(r, sortedKeys(v.cfg.Roles)))
-		}
-		if seen[r] {
-			v.errorf(path, "role %q is listed twice", r)
-		}
-		seen[r] = true
-	}
+	v.nameList(ab+".roles", "role", a.Roles, sortedKeys(v.cfg.Roles))
 	for i, s := range a.Scopes {
-		if s == "" || strings.ContainsAny(s, " \t\"\\") {
+		if !scopeToken(s) {
 			v.errorf(fmt.Sprintf("%s.scopes[%d]", ab, i), "scope %q must be one non-empty word (RFC 6749 scope-token)", s)
 		}
 	}
@@ -123,6 +113,12 @@ func (v *validator) policyAuthorize(name, base string, p *Policy) {
 			}
 		}
 	}
+}
+
+// scopeToken reports whether s can be one scope: a non-empty word
+// without spaces, quotes or backslashes (RFC 6749 scope-token).
+func scopeToken(s string) bool {
+	return s != "" && !strings.ContainsAny(s, " \t\"\\")
 }
 
 // condition type-checks a CEL condition, reporting issues where they are

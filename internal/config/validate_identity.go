@@ -216,14 +216,20 @@ func ParseKeyLocation(s string) (kind, name string, err error) {
 
 // policyAuthenticate checks a policy's authenticate list.
 func (v *validator) policyAuthenticate(base string, p *Policy) {
+	v.nameList(base+".authenticate", "authenticator", p.Authenticate, sortedKeys(v.cfg.Authenticators))
+}
+
+// nameList checks a list of names that refer to definitions: each must
+// be defined (else a suggestion follows) and listed once.
+func (v *validator) nameList(path, what string, names, defined []string) {
 	seen := map[string]bool{}
-	for i, name := range p.Authenticate {
-		path := fmt.Sprintf("%s.authenticate[%d]", base, i)
-		if v.cfg.Authenticators[name] == nil {
-			v.errorf(path, "unknown authenticator %q%s", name, suggest(name, sortedKeys(v.cfg.Authenticators)))
+	for i, name := range names {
+		at := fmt.Sprintf("%s[%d]", path, i)
+		if !slices.Contains(defined, name) {
+			v.errorf(at, "unknown %s %q%s", what, name, suggest(name, defined))
 		}
 		if seen[name] {
-			v.errorf(path, "authenticator %q is listed twice", name)
+			v.errorf(at, "%s %q is listed twice", what, name)
 		}
 		seen[name] = true
 	}
