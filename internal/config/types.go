@@ -1,6 +1,10 @@
 package config
 
-import "github.com/rampart-gw/rampart/internal/route"
+import (
+	"strings"
+
+	"github.com/rampart-gw/rampart/internal/route"
+)
 
 // The config vocabulary of DESIGN.md §3. Struct tags:
 //
@@ -216,6 +220,16 @@ type RateLimit struct {
 	Mode  string `yaml:"mode" json:"mode,omitempty" enum:"enforce|shadow" doc:"shadow counts and reports what it would refuse (header, event, metric) and refuses nothing. Default enforce."`
 	Name  string `yaml:"name" json:"name,omitempty" doc:"Name in RateLimit headers, events and metrics. Default the key and rate, e.g. consumer-100-per-s."`
 	Pos   Pos    `yaml:"-" json:"-"`
+}
+
+// DisplayName is the limit's name, or when the config gives none its key
+// and rate as a structured-field key: consumer-100-per-s.
+func (rl *RateLimit) DisplayName() string {
+	if rl.Name != "" {
+		return rl.Name
+	}
+	k := strings.NewReplacer("+", "-", ":", "-").Replace(strings.ToLower(rl.Key))
+	return k + "-" + strings.ReplaceAll(rl.Rate.String(), "/", "-per-")
 }
 
 // Quota is a request budget per calendar period.

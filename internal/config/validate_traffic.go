@@ -99,13 +99,10 @@ func (v *validator) policyRateLimits(base string, p *Policy) {
 		if rl.Rate.N > 0 && rl.Rate.Interval() <= 0 {
 			v.errorf(path+".rate", "rate %s is too fast to count: at most 1000000000/s", rl.Rate)
 		}
-		name := rl.Name
-		if name != "" && !sfKey.MatchString(name) {
-			v.errorf(path+".name", "name %q must be lower case letters, digits, '_', '-', '.' or '*', starting with a letter (it appears in the RateLimit headers)", name)
+		if rl.Name != "" && !sfKey.MatchString(rl.Name) {
+			v.errorf(path+".name", "name %q must be lower case letters, digits, '_', '-', '.' or '*', starting with a letter (it appears in the RateLimit headers)", rl.Name)
 		}
-		if name == "" {
-			name = strings.NewReplacer("+", "-", ":", "-").Replace(strings.ToLower(rl.Key)) + "-" + strings.ReplaceAll(rl.Rate.String(), "/", "-per-")
-		}
+		name := rl.DisplayName()
 		if j, dup := names[name]; dup {
 			v.errorf(path+".name", "limit name %q is also used by rate_limits[%d]: give each limit its own name", name, j)
 		}

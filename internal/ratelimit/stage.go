@@ -61,21 +61,11 @@ func (r *Rule) PreAuth() bool {
 	return true
 }
 
-// DefaultName is a limit's name when the config gives none: its key and
-// rate, as a structured-field key (consumer-100-per-s).
-func DefaultName(rl *config.RateLimit) string {
-	k := strings.NewReplacer("+", "-", ":", "-").Replace(strings.ToLower(rl.Key))
-	return k + "-" + strings.ReplaceAll(rl.Rate.String(), "/", "-per-")
-}
-
 // Compile builds the rule of limit i of policy; route is set when the
 // limit's scope is route.
 func Compile(policy string, i int, rl *config.RateLimit, route string) (*Rule, error) {
-	r := &Rule{Name: rl.Name, Limit: Limit{Interval: rl.Rate.Interval(), Burst: max(rl.Burst, 1)}, Shadow: rl.Mode == "shadow",
+	r := &Rule{Name: rl.DisplayName(), Limit: Limit{Interval: rl.Rate.Interval(), Burst: max(rl.Burst, 1)}, Shadow: rl.Mode == "shadow",
 		N: rl.Rate.N, Per: rl.Rate.Per}
-	if r.Name == "" {
-		r.Name = DefaultName(rl)
-	}
 	if r.Limit.Interval <= 0 {
 		return nil, fmt.Errorf("rate %s is too fast: at most 1e9 per second", rl.Rate)
 	}
