@@ -1,8 +1,6 @@
 package ratelimit
 
 import (
-	"context"
-	"encoding/hex"
 	"fmt"
 	"hash/maphash"
 	"net/http"
@@ -119,36 +117,17 @@ return {1, c}
 // and restarts. When Redis cannot be asked, on_state_error applies as for
 // rate limits (local: count on this node meanwhile).
 func (r *Redis) Count(k Key, limit int64, end, now time.Time) (int64, bool) {
-	if now.UnixNano() < r.downUntil.Load() {
-		return r.quotaUnavailable(k, limit, end, now)
+	v, ok := r.run(quotaScript, "rampart:quota:", k, 2, now.UnixNano(), limit, end.Add(time.Minute).UnixMilli())
+	if ok {
+		return v[1], v[0] == 1
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
-	defer cancel()
-	name := "rampart:quota:" + hex.EncodeToString(k.Shared[:])
-	v, err := quotaScript.Run(ctx, r.c, []string{name}, limit, end.Add(time.Minute).UnixMilli()).Int64Slice()
-	if err != nil || len(v) != 2 {
-		r.downUntil.Store(now.UnixNano() + int64(time.Second))
-		r.log.Warn("quota state unavailable", "error", err, "on_state_error", string(r.onError))
-		if r.failures != nil {
-			r.failures()
-		}
-		return r.quotaUnavailable(k, limit, end, now)
-	}
-	return v[1], v[0] == 1
-}
-
-func (r *Redis) quotaUnavailable(k Key, limit int64, end, now time.Time) (int64, bool) {
 	switch r.onError {
 	case FailOpen:
 		return 0, true
 	case FailClosed:
 		return limit, false
 	}
-	var local Key
-	for _, b := range k.Shared[:8] {
-		local.Local = local.Local<<8 | uint64(b)
-	}
-	return r.quotas.Count(local, limit, end, now)
+	return r.quotas.Count(localKey(k), limit, end, now)
 }
 
 // QuotaStage enforces a policy's quota.

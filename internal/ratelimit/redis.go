@@ -3,6 +3,7 @@ package ratelimit
 import (
 	"context"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -92,44 +93,52 @@ func (r *Redis) Close() error { return r.c.Close() }
 
 // Take applies l to k in Redis; now is used only by the fallback.
 func (r *Redis) Take(k Key, l Limit, now int64) Result {
-	if now < r.downUntil.Load() {
-		return r.unavailable(k, l, now)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
-	defer cancel()
-	var name [len("rampart:rl:") + 32]byte
-	copy(name[:], "rampart:rl:")
-	hex.Encode(name[len("rampart:rl:"):], k.Shared[:])
 	interval := max(int64(l.Interval/time.Microsecond), 1)
-	v, err := gcraScript.Run(ctx, r.c, []string{string(name[:])}, interval, l.Burst).Int64Slice()
-	if err != nil || len(v) != 4 {
-		if err == nil {
-			err = redis.Nil
+	v, ok := r.run(gcraScript, "rampart:rl:", k, 4, now, interval, l.Burst)
+	if !ok {
+		switch r.onError {
+		case FailOpen:
+			return Result{Allowed: true, Remaining: l.Burst - 1, Reset: l.Interval}
+		case FailClosed:
+			return Result{RetryAfter: time.Second, Reset: time.Second}
 		}
-		r.downUntil.Store(now + int64(time.Second))
-		r.log.Warn("rate-limit state unavailable", "error", err, "on_state_error", string(r.onError))
-		if r.failures != nil {
-			r.failures()
-		}
-		return r.unavailable(k, l, now)
+		return r.fallback.Take(localKey(k), l, now) // per node meanwhile
 	}
 	us := time.Microsecond
 	return Result{Allowed: v[0] == 1, Remaining: v[1], Reset: time.Duration(v[2]) * us, RetryAfter: time.Duration(v[3]) * us}
 }
 
-func (r *Redis) unavailable(k Key, l Limit, now int64) Result {
-	switch r.onError {
-	case FailOpen:
-		return Result{Allowed: true, Remaining: l.Burst - 1, Reset: l.Interval}
-	case FailClosed:
-		return Result{RetryAfter: time.Second, Reset: time.Second}
+// run runs script on the key prefix+k and returns its n integers, or ok
+// false when Redis cannot be asked: during the back-off after a failure,
+// or on an error, which starts one.
+func (r *Redis) run(script *redis.Script, prefix string, k Key, n int, now int64, args ...any) (v []int64, ok bool) {
+	if now < r.downUntil.Load() {
+		return nil, false
 	}
-	// Per node meanwhile, keyed as Redis keys it.
+	ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
+	defer cancel()
+	v, err := script.Run(ctx, r.c, []string{prefix + hex.EncodeToString(k.Shared[:])}, args...).Int64Slice()
+	if err == nil && len(v) == n {
+		return v, true
+	}
+	if err == nil {
+		err = fmt.Errorf("script answered %d values, want %d", len(v), n)
+	}
+	r.downUntil.Store(now + int64(time.Second))
+	r.log.Warn("rate-limit state unavailable", "key", prefix, "error", err, "on_state_error", string(r.onError))
+	if r.failures != nil {
+		r.failures()
+	}
+	return nil, false
+}
+
+// localKey is k for the per-node fallback, keyed as Redis keys it.
+func localKey(k Key) Key {
 	var local Key
 	for _, b := range k.Shared[:8] {
 		local.Local = local.Local<<8 | uint64(b)
 	}
-	return r.fallback.Take(local, l, now)
+	return local
 }
 
 // Sweep sweeps the per-node fallbacks.
