@@ -53,7 +53,7 @@ func (m *Memory) Take(k Key, l Limit, now int64) Result {
 	s.mu.Lock()
 	tat, ok := s.tat[key]
 	if !ok && len(s.tat) >= m.perShard {
-		s.makeRoom()
+		evictEarliest(s.tat, tatOf)
 	}
 	res, next := l.decide(tat, now)
 	if res.Allowed {
@@ -63,23 +63,25 @@ func (m *Memory) Take(k Key, l Limit, now int64) Result {
 	return res
 }
 
-// makeRoom evicts, of a sample of 8 entries, the one with the earliest
-// TAT: a stale one if the sample has one, else the most idle. It costs
-// the same however full the shard and whatever keys a flood brings;
-// Sweep returns stale entries in bulk.
-func (s *memShard) makeRoom() {
+// evictEarliest deletes, of a sample of 8 entries, the one whose time
+// (a TAT, or a period's end) is earliest: a stale one if the sample has
+// one, else the most idle. It costs the same however full the map and
+// whatever keys a flood brings; Sweep returns stale entries in bulk.
+func evictEarliest[V any](m map[uint64]V, at func(V) int64) {
 	var victim uint64
-	oldest, n := int64(1<<63-1), 0
-	for k, t := range s.tat { // map order is randomised: a sample
-		if t < oldest {
-			victim, oldest = k, t
+	earliest, n := int64(1<<63-1), 0
+	for k, v := range m { // map order is randomised: a sample
+		if t := at(v); t < earliest {
+			victim, earliest = k, t
 		}
 		if n++; n == 8 {
 			break
 		}
 	}
-	delete(s.tat, victim)
+	delete(m, victim)
 }
+
+func tatOf(t int64) int64 { return t }
 
 // Sweep drops every entry whose TAT has passed; Memory works without it,
 // a periodic sweep only returns memory sooner.

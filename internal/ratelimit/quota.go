@@ -69,19 +69,8 @@ func (m *MemoryQuotas) Count(k Key, limit int64, end, now time.Time) (int64, boo
 	defer m.mu.Unlock()
 	e, ok := m.counts[k.Local]
 	if !ok && len(m.counts) >= m.max {
-		// Of a sample of 8, the entry whose period ends first (an ended
-		// one if any) makes room, in constant time.
-		var victim uint64
-		first, n := int64(1<<63-1), 0
-		for key, old := range m.counts {
-			if old.end < first {
-				victim, first = key, old.end
-			}
-			if n++; n == 8 {
-				break
-			}
-		}
-		delete(m.counts, victim)
+		// The entry whose period ends first, of a sample, makes room.
+		evictEarliest(m.counts, func(e quotaEntry) int64 { return e.end })
 	}
 	if e.count >= limit {
 		return e.count, false
