@@ -42,7 +42,6 @@ import (
 	celast "cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/cost"
 	"cel.dev/cel-go/common/types"
-	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/interpreter"
 
 	"github.com/rampart-gw/rampart/internal/route"
@@ -347,5 +346,3 @@ func hostOnly(h string) string {
 	}
 	return h
 }
-
-var _ ref.Val = types.Bool(true)
