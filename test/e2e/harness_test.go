@@ -264,6 +264,18 @@ func (g *gw) accessLog(t *testing.T) []map[string]any {
 	return out
 }
 
+// metricsHave fails the test unless the admin /metrics output holds
+// every one of want, each a whole sample line's text.
+func (g *gw) metricsHave(t *testing.T, want ...string) {
+	t.Helper()
+	m := string(get(t, "http://"+g.admin+"/metrics").body)
+	for _, w := range want {
+		if !strings.Contains(m, w) {
+			t.Fatalf("metrics lack %s", w)
+		}
+	}
+}
+
 // events returns the parsed security events so far (stderr sink).
 func (g *gw) events() []map[string]any {
 	var out []map[string]any

@@ -362,9 +362,13 @@ func (i *idp) opaqueToken(t *testing.T, sub string) string {
 	return i.token(t, map[string]string{"sub": sub, "aud": "orders", "scope": "orders:read", "format": "opaque"})
 }
 
-func (i *idp) introspections(t *testing.T) int {
+func (i *idp) introspections(t *testing.T) int { return introspections(t, i.issuer+"/stats") }
+
+// introspections reads the introspection count a test provider reports
+// at statsURL.
+func introspections(t *testing.T, statsURL string) int {
 	t.Helper()
-	res, err := http.Get(i.issuer + "/stats")
+	res, err := http.Get(statsURL)
 	if err != nil {
 		t.Fatal(err)
 	}

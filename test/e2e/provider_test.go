@@ -63,17 +63,7 @@ func (o *op) admin(t *testing.T, what string) {
 	res.Body.Close()
 }
 
-func (o *op) introspections(t *testing.T) int {
-	t.Helper()
-	res, err := http.Get(o.issuer + "/admin/stats")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	var st struct{ Introspections int }
-	_ = json.NewDecoder(res.Body).Decode(&st)
-	return st.Introspections
-}
+func (o *op) introspections(t *testing.T) int { return introspections(t, o.issuer+"/admin/stats") }
 
 // TestIdentityCertifiedProvider runs the gateway against a provider it
 // shares no code with: discovery, RS256 JWT access tokens from the
