@@ -61,9 +61,9 @@ func (a allowRule) allows(method, path string) bool {
 	return false
 }
 
-// Compile builds the Policy of a validated authorize section. env
-// compiles the when condition; ext is the external service, or nil.
-func Compile(env *condition.Env, cfg *config.Config, a *config.Authorize, ext *External) (*Policy, error) {
+// Compile builds the Policy of a validated authorize section, whose when
+// condition validation has compiled; ext is the external service, or nil.
+func Compile(cfg *config.Config, a *config.Authorize, ext *External) (*Policy, error) {
 	p := &Policy{anyAuthenticated: a.AnyAuthenticated, scopes: a.Scopes, acr: a.RequireACR,
 		maxAuthAge: a.MaxAuthAge.D(), external: ext, now: time.Now}
 	for _, name := range a.Roles {
@@ -93,11 +93,9 @@ func Compile(env *condition.Env, cfg *config.Config, a *config.Authorize, ext *E
 		p.roles = append(p.roles, r)
 	}
 	if a.When != "" {
-		c, issues := env.Compile(a.When)
-		if len(issues) > 0 {
-			return nil, fmt.Errorf("when: %s", issues[0].Msg)
+		if p.when = a.Condition(); p.when == nil {
+			return nil, fmt.Errorf("when: the condition was not compiled by validation")
 		}
-		p.when = c
 	}
 	return p, nil
 }

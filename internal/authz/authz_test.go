@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rampart-gw/rampart/internal/authz/condition"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/reqctx"
 	"github.com/rampart-gw/rampart/internal/route"
@@ -39,13 +38,9 @@ func compile(t testing.TB) (map[string]*Policy, *route.Table) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, err := condition.NewEnv()
-	if err != nil {
-		t.Fatal(err)
-	}
 	out := map[string]*Policy{}
 	for name, p := range cfg.Policies {
-		pol, err := Compile(env, cfg, p.Authorize, nil)
+		pol, err := Compile(cfg, p.Authorize, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

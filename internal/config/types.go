@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 
+	"github.com/rampart-gw/rampart/internal/authz/condition"
 	"github.com/rampart-gw/rampart/internal/route"
 )
 
@@ -260,7 +261,13 @@ type Authorize struct {
 	MaxAuthAge       Duration       `yaml:"max_auth_age" json:"max_auth_age,omitempty" doc:"The token's auth_time must be at most this old (RFC 9470 step-up); otherwise 401 insufficient_user_authentication."`
 	External         *ExternalAuthz `yaml:"external" json:"external,omitempty" doc:"Ask an HTTP authorization service (like Envoy's ext_authz) after the other checks pass."`
 	Pos              Pos            `yaml:"-" json:"-"`
+
+	when *condition.Condition // When, as validation compiled it
 }
+
+// Condition returns When compiled, or nil when there is none. Validation
+// compiles it once; the gateway runs that program.
+func (a *Authorize) Condition() *condition.Condition { return a.when }
 
 // ExternalAuthz is an HTTP authorization service.
 type ExternalAuthz struct {

@@ -96,7 +96,7 @@ func (v *validator) policyAuthorize(name, base string, p *Policy) {
 		v.errorf(ab+".max_auth_age", "max_auth_age must be positive")
 	}
 	if a.When != "" {
-		v.condition(ab+".when", a.When)
+		a.when = v.condition(ab+".when", a.When)
 	}
 	if e := a.External; e != nil {
 		eb := ab + ".external"
@@ -121,19 +121,20 @@ func scopeToken(s string) bool {
 	return s != "" && !strings.ContainsAny(s, " \t\"\\")
 }
 
-// condition type-checks a CEL condition, reporting issues where they are
-// in the file.
-func (v *validator) condition(path, src string) {
+// condition compiles and type-checks a CEL condition, reporting issues
+// where they are in the file; nil when it has any.
+func (v *validator) condition(path, src string) *condition.Condition {
 	if v.cel == nil {
 		env, err := condition.NewEnv()
 		if err != nil {
 			v.errorf(path, "internal error: %v", err)
-			return
+			return nil
 		}
 		v.cel = env
 	}
-	_, issues := v.cel.Compile(src)
+	c, issues := v.cel.Compile(src)
 	for _, is := range issues {
 		v.errs = append(v.errs, &FieldError{Pos: v.cfg.ExprPos(path, is.Line, is.Col), Path: path, Msg: "condition: " + is.Msg})
 	}
+	return c
 }

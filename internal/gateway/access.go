@@ -6,7 +6,6 @@ import (
 	"slices"
 
 	"github.com/rampart-gw/rampart/internal/authz"
-	"github.com/rampart-gw/rampart/internal/authz/condition"
 	"github.com/rampart-gw/rampart/internal/config"
 )
 
@@ -15,19 +14,12 @@ import (
 // unchanged.
 func (g *Gateway) compileAccess(cfg *config.Config, s *Snapshot) (map[string]*authz.Stage, error) {
 	out := map[string]*authz.Stage{}
-	var env *condition.Env
 	for _, name := range slices.Sorted(maps.Keys(cfg.Policies)) {
 		p := cfg.Policies[name]
 		if p == nil || p.Authorize == nil {
 			continue
 		}
 		a := p.Authorize
-		if a.When != "" && env == nil {
-			var err error
-			if env, err = condition.NewEnv(); err != nil {
-				return nil, err
-			}
-		}
 		var ext *authz.External
 		if e := a.External; e != nil {
 			k := keyOf(name, e, cfg.BaseDir)
@@ -41,7 +33,7 @@ func (g *Gateway) compileAccess(cfg *config.Config, s *Snapshot) (map[string]*au
 			}
 			s.releases = append(s.releases, func() { g.externals.release(k) })
 		}
-		pol, err := authz.Compile(env, cfg, a, ext)
+		pol, err := authz.Compile(cfg, a, ext)
 		if err != nil {
 			return nil, fmt.Errorf("policy %s: %w", name, err)
 		}
