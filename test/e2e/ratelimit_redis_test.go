@@ -18,6 +18,14 @@ import (
 // one limit; a load split across both is admitted at the configured rate
 // within 5%. With Redis stopped mid-run each node limits on its own (no
 // 5xx); restarted, the limit is shared again.
+//
+// The burst is half a second of the rate on purpose: the load comes from
+// four client loops on a machine that also runs other tests, and GCRA
+// (rightly) does not bank more than the burst, so a pause of every client
+// longer than burst/rate would lose admissions the limiter never saw
+// asked for. A 0.5 s burst absorbs such pauses and keeps this a test of
+// the limiter, not of the scheduler; one shared budget (≈250 in 2 s)
+// stays far from two per-node budgets (≈500).
 func TestRateLimitsTwoNodes(t *testing.T) {
 	rs := testenv.StartRedis(t)
 	up := startUpstream(t, "orders")
@@ -31,7 +39,7 @@ upstreams:
 policies:
   open:
     authenticate: []
-    rate_limits: [{key: "header:X-Client", rate: 100/s, burst: 10, name: per-client}]
+    rate_limits: [{key: "header:X-Client", rate: 100/s, burst: 50, name: per-client}]
 routes:
   - {name: all, match: {paths: ["/**"]}, upstream: echo, policy: open}
 `, rs.Addr, up.url())
@@ -72,13 +80,13 @@ routes:
 	}
 
 	got, took := run("shared", 3*time.Second)
-	within("two nodes, one Redis", got, 10+100*took.Seconds(), 0.05)
+	within("two nodes, one Redis", got, 50+100*took.Seconds(), 0.05)
 
 	// Redis down: each node limits alone, so up to twice the rate, and
 	// every request is still answered 200 or 429.
 	rs.Stop()
 	got, took = run("down", 2*time.Second)
-	if max := 2 * (10 + 100*took.Seconds()) * 1.05; float64(got) > max || float64(got) < 100*took.Seconds()*0.9 {
+	if max := 2 * (50 + 100*took.Seconds()) * 1.05; float64(got) > max || float64(got) < 100*took.Seconds()*0.9 {
 		t.Fatalf("Redis down: admitted %d in %v, want between one node's and two nodes' limit", got, took)
 	}
 
@@ -86,7 +94,7 @@ routes:
 	rs.Start()
 	time.Sleep(1200 * time.Millisecond)
 	got, took = run("again", 2*time.Second)
-	within("Redis back", got, 10+100*took.Seconds(), 0.05)
+	within("Redis back", got, 50+100*took.Seconds(), 0.05)
 }
 
 // TestQuota: a daily quota per consumer, shown in the RateLimit headers,
