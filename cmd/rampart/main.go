@@ -50,6 +50,7 @@ Usage:
                                      manage API keys in the configured store
   rampart consumers put|get|list --id ID [--roles a,b] [--scopes a,b] [--attr k=v]
                                      manage consumer records (roles, attributes) in the store
+  rampart bans list|lift [ID]        list or lift graduated-response bans (asks the admin API)
   rampart schema                     JSON Schema of the config, for editors
   rampart echo -listen ADDR          run the built-in echo upstream alone
   rampart version
@@ -76,6 +77,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdKeys(args, stdout, stderr)
 	case "consumers":
 		return cmdConsumers(args, stdout, stderr)
+	case "bans":
+		return cmdBans(args, stdout, stderr)
 	case "audit":
 		return cmdAudit(args, stdout, stderr)
 	case "schema":

@@ -26,6 +26,7 @@ type Source interface {
 	Reload(source string) error
 	// JWKS serves the public keys of the identity assertion.
 	JWKS() http.Handler
+	Bans
 }
 
 // JWKSPath is where upstreams fetch the keys that verify
@@ -39,13 +40,13 @@ func Handler(g Source, metrics http.Handler, log *slog.Logger) http.Handler {
 	keys := &keysAPI{g: g, open: gateway.OpenDriver, log: log}
 	keys.routes(mux)
 	keys.consumerRoutes(mux)
+	banRoutes(mux, g)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if !g.Ready() {
-			w.Header().Set("Retry-After", "1")
-			problem.Write(w, problem.New(problem.Unavailable, "The gateway is draining and takes no new traffic."), requestID(r))
+			unavailable(w, r, "The gateway is draining and takes no new traffic.")
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
@@ -71,7 +72,7 @@ func Handler(g Source, metrics http.Handler, log *slog.Logger) http.Handler {
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		problem.Write(w, problem.New(problem.NotFound, "The admin API serves /healthz, /readyz, /config, /config/status, POST /config/reload, /metrics, /keys, /consumers and "+JWKSPath+"."), requestID(r))
+		problem.Write(w, problem.New(problem.NotFound, "The admin API serves /healthz, /readyz, /config, /config/status, POST /config/reload, /metrics, /keys, /consumers, /bans and "+JWKSPath+"."), requestID(r))
 	})
 	return authenticate(g, mux)
 }

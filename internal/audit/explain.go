@@ -41,6 +41,10 @@ func Explain(w io.Writer, cfg *config.Config, name string) error {
 		methods = strings.Join(r.Match.Methods, ", ")
 	}
 	step("3", "match: %s; %s; paths %s (otherwise 404, or 405 with Allow)", hosts, methods, strings.Join(r.Match.Paths, ", "))
+	pre, post := traffic(pol)
+	for _, t := range pre {
+		step(t.stage, "%s", t.text)
+	}
 	body := int64(lim.MaxBodyBytes)
 	if pol != nil && pol.Validate != nil && pol.Validate.MaxBodyBytes > 0 {
 		body = min(body, int64(pol.Validate.MaxBodyBytes))
@@ -60,6 +64,9 @@ func Explain(w io.Writer, cfg *config.Config, name string) error {
 	} else if pol != nil {
 		step("10", "authorize: nothing beyond authentication")
 	}
+	for _, t := range post {
+		step(t.stage, "%s", t.text)
+	}
 	auth := "the client's Authorization header is removed"
 	if r.ForwardAuthorization {
 		auth = "the client's Authorization header is forwarded (forward_authorization)"
@@ -73,6 +80,65 @@ func Explain(w io.Writer, cfg *config.Config, name string) error {
 		step("16", "proxy to %s (%s), response headers within %s", strings.Join(targets, ", "), u.Balancer, u.Timeouts.ResponseHeader.D())
 	}
 	return nil
+}
+
+type trafficStep struct{ stage, text string }
+
+// traffic describes a policy's graduated response, limits, quota and
+// concurrency cap: those keyed before authentication (stages 6 and 7)
+// and those after it (stage 11).
+func traffic(pol *config.Policy) (pre, post []trafficStep) {
+	if pol == nil {
+		return nil, nil
+	}
+	anonymous := len(pol.Authenticate) == 0
+	preAuth := func(key string) bool { return !strings.Contains(key, "consumer") && !strings.Contains(key, "claim:") }
+	if g := pol.Graduated; g != nil {
+		var levels []string
+		if g.Warn > 0 {
+			levels = append(levels, fmt.Sprintf("from %d warn (Rampart-Warning)", g.Warn))
+		}
+		if t := g.Throttle; t != nil {
+			levels = append(levels, fmt.Sprintf("from %d delay %s", t.After, t.Delay.D()))
+		}
+		if g.Block > 0 {
+			levels = append(levels, fmt.Sprintf("from %d refuse (429 blocked)", g.Block))
+		}
+		if b := g.Ban; b != nil {
+			var ps []string
+			for _, p := range b.Periods {
+				ps = append(ps, p.D().String())
+			}
+			levels = append(levels, fmt.Sprintf("from %d ban (403) for %s", b.After, strings.Join(ps, ", then ")))
+		}
+		t := trafficStep{"6", fmt.Sprintf("graduated response per %s on %s in %s: %s", g.Key, strings.Join(g.Offences, ", "), g.Window.D(), strings.Join(levels, "; "))}
+		if preAuth(g.Key) {
+			pre = append(pre, t)
+		} else {
+			t.stage = "11"
+			post = append(post, t)
+		}
+	}
+	for _, rl := range pol.RateLimits {
+		mode := "429 with Retry-After"
+		if rl.Mode == "shadow" {
+			mode = "shadow: reported, never refused"
+		}
+		t := trafficStep{"11", fmt.Sprintf("rate limit %s: %s per %s, burst %d, one budget per %s (%s)", rl.DisplayName(), rl.Rate, rl.Key, rl.Burst, rl.Scope, mode)}
+		if preAuth(rl.Key) && !anonymous {
+			t.stage = "7"
+			pre = append(pre, t)
+		} else {
+			post = append(post, t)
+		}
+	}
+	if q := pol.Quota; q != nil {
+		post = append(post, trafficStep{"11", fmt.Sprintf("quota: %d per %s per %s, calendar-aligned in %s (429 quota-exceeded)", q.Limit, q.Period, q.Key, q.TimeZone)})
+	}
+	if c := pol.Concurrency; c != nil {
+		post = append(post, trafficStep{"11", fmt.Sprintf("concurrency: %d in flight per %s, %d more wait up to %s (503)", c.Limit, c.Key, c.Queue, c.QueueTimeout.D())})
+	}
+	return pre, post
 }
 
 func describeAuthenticator(name string, a *config.Authenticator) string {

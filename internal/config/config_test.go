@@ -276,3 +276,43 @@ func FuzzRateLimit(f *testing.F) {
 		}
 	})
 }
+
+// TestTrafficErrors: each traffic section's mistakes are reported at the
+// offending key with what to write instead.
+func TestTrafficErrors(t *testing.T) {
+	policy := func(body string) string {
+		return strings.Replace(minimal, "policy: public", "policy: p", 1) + "policies:\n  p:\n    authenticate: []\n" + body
+	}
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"consumer key on an anonymous policy", policy("    rate_limits: [{key: consumer, rate: 1/s}]\n"), "key consumer needs an authenticated caller"},
+		{"unknown key part", policy("    rate_limits: [{key: cookie:x, rate: 1/s}]\n"), `key part "cookie:x" is not consumer, ip, route, header:NAME or claim:NAME`},
+		{"graduated levels out of order", policy("    graduated: {warn: 5, block: 3}\n"), "x.yaml:12:33: policies.p.graduated.block: block at 3 offences must come after warn at 5"},
+		{"graduated ban before throttle", policy("    graduated: {throttle: {after: 10}, ban: {after: 4}}\n"), "policies.p.graduated.ban.after: ban at 4 offences must come after throttle at 10"},
+		{"graduated with no level", policy("    graduated: {key: ip}\n"), "graduated needs at least one of warn, throttle, block or ban"},
+		{"graduated unknown offence", policy("    graduated: {offences: [rate_limited], block: 3}\n"), `"rate_limited" is not a problem type a client's requests cause; use one of rate-limited,`},
+		{"graduated long throttle", policy("    graduated: {throttle: {after: 1, delay: 1m}}\n"), "delay 1m0s is above 10s"},
+		{"graduated ban period", policy("    graduated: {ban: {after: 3, periods: [1m, 500ms]}}\n"), "policies.p.graduated.ban.periods[1]: a ban period must be between 1s and 365 days"},
+		{"graduated window", policy("    graduated: {window: 48h, block: 3}\n"), "window 48h0m0s must be between 1s and 24h"},
+		{"graduated consumer key anonymous", policy("    graduated: {key: consumer, block: 3}\n"), "key consumer needs an authenticated caller"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("x.yaml", []byte(tt.yaml), noEnv)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("errors:\n%v\nwant one containing %q", err, tt.want)
+			}
+		})
+	}
+	ok := policy("    graduated: {warn: 1, throttle: {after: 2}, block: 3, ban: {after: 4}}\n")
+	cfg, err := Parse("x.yaml", []byte(ok), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gr := cfg.Policies["p"].Graduated
+	if gr.Key != "ip" || gr.Window.D() != time.Minute || gr.Throttle.Delay.D() != time.Second || len(gr.Ban.Periods) != 3 ||
+		gr.Ban.Forget.D() != 24*time.Hour || gr.Offences[0] != "rate-limited" {
+		t.Fatalf("defaults: %+v %+v %+v", gr, gr.Throttle, gr.Ban)
+	}
+}

@@ -101,6 +101,9 @@ func applyDefaults(c *Config) {
 			}
 			setDur(&c.QueueTimeout, time.Second)
 		}
+		if gr := p.Graduated; gr != nil {
+			graduatedDefaults(gr)
+		}
 		for _, rl := range p.RateLimits {
 			if rl == nil {
 				continue
@@ -219,4 +222,28 @@ func authenticatorDefaults(a *Authenticator) {
 		a.MaxTokenBytes = DefaultTokenBytes
 	}
 	setDur(&a.Timeout, 5*time.Second)
+}
+
+// DefaultBanPeriods returns the lengths of a key's first, second and later bans.
+func DefaultBanPeriods() []Duration {
+	return []Duration{Duration(time.Minute), Duration(10 * time.Minute), Duration(time.Hour)}
+}
+
+func graduatedDefaults(gr *Graduated) {
+	if gr.Key == "" {
+		gr.Key = "ip"
+	}
+	if len(gr.Offences) == 0 {
+		gr.Offences = []string{"rate-limited"}
+	}
+	setDur(&gr.Window, time.Minute)
+	if gr.Throttle != nil {
+		setDur(&gr.Throttle.Delay, time.Second)
+	}
+	if b := gr.Ban; b != nil {
+		if len(b.Periods) == 0 {
+			b.Periods = DefaultBanPeriods()
+		}
+		setDur(&b.Forget, 24*time.Hour)
+	}
 }

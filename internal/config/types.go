@@ -208,6 +208,7 @@ type Policy struct {
 	RateLimits   []*RateLimit `yaml:"rate_limits" json:"rate_limits,omitempty" doc:"Limits on request rate, each per key; all must admit a request."`
 	Quota        *Quota       `yaml:"quota" json:"quota,omitempty" doc:"A number of requests per calendar hour, day or month, per key."`
 	Concurrency  *Concurrency `yaml:"concurrency" json:"concurrency,omitempty" doc:"A cap on requests in flight per key, with a bounded queue."`
+	Graduated    *Graduated   `yaml:"graduated" json:"graduated,omitempty" doc:"Escalation against a key that keeps offending: warn, throttle, block, then ban for growing periods."`
 	Validate     *Validate    `yaml:"validate" json:"validate,omitempty"`
 	Pos          Pos          `yaml:"-" json:"-"`
 }
@@ -249,6 +250,35 @@ type Concurrency struct {
 	Queue        int      `yaml:"queue" json:"queue,omitempty" doc:"Requests that may wait for a slot per key; more are refused at once. Default 0: no waiting."`
 	QueueTimeout Duration `yaml:"queue_timeout" json:"queue_timeout,omitempty" doc:"How long a request waits for a slot before a 503. Default 1s; at most 30s."`
 	Pos          Pos      `yaml:"-" json:"-"`
+}
+
+// Graduated is a policy's graduated response: a key's offences (requests
+// the gateway refused for the reasons listed) are counted over a sliding
+// window, and each level applies from its threshold on.
+type Graduated struct {
+	Key      string    `yaml:"key" json:"key,omitempty" doc:"As for rate limits: whose offences count. Default ip."`
+	Offences []string  `yaml:"offences" json:"offences,omitempty" doc:"Problem types that count as an offence, e.g. rate-limited, quota-exceeded, invalid-credentials, forbidden. Default [rate-limited]. Requests refused while blocked always count."`
+	Window   Duration  `yaml:"window" json:"window,omitempty" doc:"Offences are counted over this sliding window. Default 1m."`
+	Warn     int64     `yaml:"warn" json:"warn,omitempty" doc:"From this many offences: a Rampart-Warning response header and an abuse.warn event. 0: off."`
+	Throttle *Throttle `yaml:"throttle" json:"throttle,omitempty" doc:"From a number of offences, every request is delayed."`
+	Block    int64     `yaml:"block" json:"block,omitempty" doc:"From this many offences every request is refused with 429 until the count falls. 0: off."`
+	Ban      *Ban      `yaml:"ban" json:"ban,omitempty" doc:"From a number of offences the key is banned: 403 to every request for a period that grows with each ban."`
+	Pos      Pos       `yaml:"-" json:"-"`
+}
+
+// Throttle delays a key's requests.
+type Throttle struct {
+	After int64    `yaml:"after,required" json:"after,omitempty" doc:"Offences from which requests are delayed."`
+	Delay Duration `yaml:"delay" json:"delay,omitempty" doc:"Delay added to each request. Default 1s; at most 10s."`
+	Pos   Pos      `yaml:"-" json:"-"`
+}
+
+// Ban bans a key for escalating periods.
+type Ban struct {
+	After   int64      `yaml:"after,required" json:"after,omitempty" doc:"Offences that start a ban."`
+	Periods []Duration `yaml:"periods" json:"periods,omitempty" doc:"Length of the first, second, ... ban; repeat offenders keep the last. Default [1m, 10m, 1h]."`
+	Forget  Duration   `yaml:"forget" json:"forget,omitempty" doc:"Past bans count towards the next period for this long after the last one ended. Default 24h."`
+	Pos     Pos        `yaml:"-" json:"-"`
 }
 
 // Authorize is stage 10: every check listed must pass.

@@ -394,6 +394,7 @@ func (v *validator) policy(name string, p *Policy) {
 	v.policyRateLimits(base, p)
 	v.policyConcurrency(base, p)
 	v.policyQuota(base, p)
+	v.policyGraduated(base, p)
 	if p.Validate == nil {
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -59,6 +60,79 @@ func (v *validator) policyQuota(base string, p *Policy) {
 		v.keyParts(path+".key", q.Key, len(p.Authenticate) > 0)
 	} else if len(p.Authenticate) == 0 {
 		v.errorf(path+".key", "a quota on an anonymous policy needs a key such as ip: the default, consumer, needs an authenticated caller")
+	}
+}
+
+// offenceTypes are the problem types a graduated response may count:
+// refusals a client causes by what it sends, not the gateway's or an
+// upstream's failures.
+var offenceTypes = []string{"rate-limited", "quota-exceeded", "concurrency-limited", "unauthorized", "invalid-credentials",
+	"forbidden", "insufficient-authentication", "bad-request", "not-found", "method-not-allowed", "payload-too-large", "headers-too-large"}
+
+// policyGraduated checks a policy's graduated response: the levels in
+// use must escalate (warn < throttle < block < ban).
+func (v *validator) policyGraduated(base string, p *Policy) {
+	gr := p.Graduated
+	if gr == nil {
+		return
+	}
+	path := base + ".graduated"
+	if gr.Key != "" {
+		v.keyParts(path+".key", gr.Key, len(p.Authenticate) > 0)
+	}
+	for i, o := range gr.Offences {
+		if !slices.Contains(offenceTypes, o) {
+			v.errorf(fmt.Sprintf("%s.offences[%d]", path, i), "%q is not a problem type a client's requests cause; use one of %s", o, strings.Join(offenceTypes, ", "))
+		}
+	}
+	if w := gr.Window.D(); w != 0 && (w < time.Second || w > 24*time.Hour) {
+		v.errorf(path+".window", "window %s must be between 1s and 24h", w)
+	}
+	type level struct {
+		name, path string
+		at         int64
+	}
+	var levels []level
+	add := func(name, p string, at int64) {
+		if at < 0 || at > 1_000_000 {
+			v.errorf(p, "%s %d must be between 1 and 1000000 offences (0 turns the level off)", name, at)
+		} else if at > 0 {
+			levels = append(levels, level{name, p, at})
+		}
+	}
+	add("warn", path+".warn", gr.Warn)
+	if t := gr.Throttle; t != nil {
+		if t.After < 1 {
+			v.errorf(path+".throttle.after", "after %d must be at least 1", t.After)
+		}
+		add("throttle", path+".throttle.after", t.After)
+		if d := t.Delay.D(); d > 10*time.Second {
+			v.errorf(path+".throttle.delay", "delay %s is above 10s: a throttled request holds a connection that long", d)
+		}
+	}
+	add("block", path+".block", gr.Block)
+	if b := gr.Ban; b != nil {
+		if b.After < 1 {
+			v.errorf(path+".ban.after", "after %d must be at least 1", b.After)
+		}
+		add("ban", path+".ban.after", b.After)
+		for i, d := range b.Periods {
+			if d.D() < time.Second || d.D() > 365*24*time.Hour {
+				v.errorf(fmt.Sprintf("%s.ban.periods[%d]", path, i), "a ban period must be between 1s and 365 days, not %s", d.D())
+			}
+		}
+		if len(b.Periods) > 16 {
+			v.errorf(path+".ban.periods", "at most 16 periods, not %d", len(b.Periods))
+		}
+	}
+	if len(levels) == 0 {
+		v.errorf(path, "graduated needs at least one of warn, throttle, block or ban")
+	}
+	for i := 1; i < len(levels); i++ {
+		if levels[i].at <= levels[i-1].at {
+			v.errorf(levels[i].path, "%s at %d offences must come after %s at %d: the levels escalate warn < throttle < block < ban",
+				levels[i].name, levels[i].at, levels[i-1].name, levels[i-1].at)
+		}
 	}
 }
 

@@ -55,6 +55,7 @@ type Gateway struct {
 	limits    ratelimit.Store        // *ratelimit.Memory or *ratelimit.Redis
 	gates     *ratelimit.Gates       // concurrency caps; in-flight counts outlive reloads
 	quotas    ratelimit.QuotaCounter // *ratelimit.MemoryQuotas or the Redis store
+	abuse     ratelimit.Abuse        // graduated response: *ratelimit.MemoryAbuse or the Redis store
 	limitSeed maphash.Seed
 	stopSweep chan struct{}
 	// stopSweepOnce closes stopSweep once.
@@ -80,6 +81,12 @@ type Gateway struct {
 	addrs    []Addr
 	serveWG  sync.WaitGroup
 }
+
+// Bans lists the keys the graduated response has banned.
+func (g *Gateway) Bans() ([]ratelimit.Ban, error) { return g.abuse.Bans(time.Now().UnixNano()) }
+
+// LiftBan ends a ban; it reports whether the key was banned.
+func (g *Gateway) LiftBan(id string) (bool, error) { return g.abuse.Lift(id, time.Now().UnixNano()) }
 
 // JWKS serves the public keys of X-Rampart-Assertion.
 func (g *Gateway) JWKS() http.Handler { return g.signer.JWKS() }
@@ -120,12 +127,12 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	g.limitSeed, g.stopSweep = maphash.MakeSeed(), make(chan struct{})
 	g.limits, g.gates = ratelimit.NewMemory(0), ratelimit.NewGates()
 	mq := ratelimit.NewMemoryQuotas(0)
-	g.quotas = mq
+	g.quotas, g.abuse = mq, ratelimit.NewMemoryAbuse(0)
 	if st := cfg.State; st.Driver == "redis" {
 		rd := ratelimit.NewRedis(ratelimit.RedisOptions{Addrs: st.Addrs, Username: st.Username, Password: st.Password.Value(),
 			DB: st.DB, Timeout: st.Timeout.D(), OnError: ratelimit.OnError(st.OnStateError), Log: g.log,
 			Failures: func() { g.metrics.StateError() }})
-		g.limits, g.quotas = rd, rd
+		g.limits, g.quotas, g.abuse = rd, rd, rd
 	}
 	g.metrics = observe.NewMetrics(opts.Version, g.health)
 	if !cfg.AccessLog.Disabled {
@@ -357,7 +364,7 @@ func (g *Gateway) sweepLimits() {
 		case <-g.stopSweep:
 			return
 		case now := <-t.C:
-			for _, st := range []any{g.limits, g.quotas} {
+			for _, st := range []any{g.limits, g.quotas, g.abuse} {
 				if sw, ok := st.(interface{ Sweep(int64) }); ok {
 					sw.Sweep(now.UnixNano())
 				}

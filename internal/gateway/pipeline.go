@@ -21,6 +21,13 @@ func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, ac
 	// 4 IP and geo allow/deny          (threats)
 	// 5 CORS, preflight answered here   (threats)
 	// 6 bans and bot checks             (traffic)
+	graduated, err := limits.graduated(r.Policy, pol)
+	if err != nil {
+		return nil, fmt.Errorf("route %s: graduated: %w", r.Name, err)
+	}
+	if graduated != nil && graduated.G.PreAuth() {
+		stages = append(stages, graduated)
+	}
 	// 7 pre-auth rate limit per IP      (traffic)
 	pre, post, err := rateLimits(pol, r, limits)
 	if err != nil {
@@ -39,7 +46,11 @@ func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, ac
 	if a, ok := access[r.Policy]; ok {
 		stages = append(stages, a)
 	}
-	// 11 consumer limits, quotas        (traffic)
+	// 11 consumer limits, quotas        (traffic); a graduated response
+	// keyed by identity runs first, so a banned consumer costs no budget
+	if graduated != nil && !graduated.G.PreAuth() {
+		stages = append(stages, graduated)
+	}
 	if post != nil {
 		stages = append(stages, post)
 	}
@@ -88,6 +99,20 @@ type limitStages struct {
 	countConcurrency func(policy string) func(outcome string)
 	quotas           ratelimit.QuotaCounter
 	countQuota       func(policy string) func(outcome string)
+	abuse            ratelimit.Abuse
+	countAbuse       func(policy string) func(outcome string)
+}
+
+// graduated returns the policy's graduated-response stage, or nil.
+func (l *limitStages) graduated(name string, pol *config.Policy) (*ratelimit.AbuseStage, error) {
+	if pol == nil || pol.Graduated == nil {
+		return nil, nil
+	}
+	g, err := ratelimit.CompileGraduated(name, pol.Graduated)
+	if err != nil {
+		return nil, err
+	}
+	return ratelimit.NewAbuseStage(g, l.abuse, l.seed, l.countAbuse(name)), nil
 }
 
 // rateLimits returns the route's stage 7 (limits keyed by what is known

@@ -102,7 +102,7 @@ func (g *Gateway) build(cfg *config.Config) (s *Snapshot, err error) {
 		return nil, err
 	}
 	limits := &limitStages{store: g.limits, gates: g.gates, seed: g.limitSeed, count: g.metrics.RateLimit, countConcurrency: g.metrics.Concurrency,
-		quotas: g.quotas, countQuota: g.metrics.Quota}
+		quotas: g.quotas, countQuota: g.metrics.Quota, abuse: g.abuse, countAbuse: g.metrics.Abuse}
 	b := route.NewBuilder()
 	for i, r := range cfg.Routes {
 		if c := b.Add(cfg.MatchRule(i)); len(c) > 0 {

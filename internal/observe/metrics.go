@@ -31,6 +31,7 @@ type Metrics struct {
 	stateErrors prometheus.Counter
 	concurrency *prometheus.CounterVec
 	quota       *prometheus.CounterVec
+	abuse       *prometheus.CounterVec
 	idp         *prometheus.CounterVec
 	connsOpen   prometheus.Gauge
 	inFlight    prometheus.Gauge
@@ -72,7 +73,8 @@ func NewMetrics(version string, health func() []TargetHealth) *Metrics {
 	m.stateErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "rampart_state_errors_total", Help: "Calls to the shared rate-limit state (Redis) that failed; state.on_state_error decided those requests."})
 	m.concurrency = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_concurrency_total", Help: "Concurrency-cap decisions by policy and outcome (admitted, refused)."}, []string{"policy", "outcome"})
 	m.quota = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_quota_total", Help: "Quota decisions by policy and outcome (admitted, refused)."}, []string{"policy", "outcome"})
-	m.reg.MustRegister(m.authn, m.idp, m.authz, m.ratelimit, m.stateErrors, m.concurrency, m.quota)
+	m.abuse = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_abuse_total", Help: "Graduated-response actions by policy and outcome (warned, throttled, blocked, banned, refused_banned)."}, []string{"policy", "outcome"})
+	m.reg.MustRegister(m.authn, m.idp, m.authz, m.ratelimit, m.stateErrors, m.concurrency, m.quota, m.abuse)
 	m.reg.MustRegister(m.requests, m.duration, m.upstreamDur, m.refusals, m.reloads, m.lastReload, m.configOK, m.tls, m.dropped, m.connRefused, m.retries, m.connsOpen, m.inFlight, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if health != nil {
@@ -142,14 +144,19 @@ func (m *Metrics) RateLimit(policy string) func(limit, outcome string) {
 
 // Concurrency returns the counter of one policy's concurrency decisions.
 func (m *Metrics) Concurrency(policy string) func(outcome string) {
-	vec := m.concurrency.MustCurryWith(prometheus.Labels{"policy": policy})
-	return func(outcome string) { vec.WithLabelValues(outcome).Inc() }
+	return byOutcome(m.concurrency, policy)
 }
 
 // Quota returns the counter of one policy's quota decisions.
-func (m *Metrics) Quota(policy string) func(outcome string) {
-	vec := m.quota.MustCurryWith(prometheus.Labels{"policy": policy})
-	return func(outcome string) { vec.WithLabelValues(outcome).Inc() }
+func (m *Metrics) Quota(policy string) func(outcome string) { return byOutcome(m.quota, policy) }
+
+// Abuse returns the counter of one policy's graduated-response actions.
+func (m *Metrics) Abuse(policy string) func(outcome string) { return byOutcome(m.abuse, policy) }
+
+// byOutcome is vec's counter for one policy, by outcome.
+func byOutcome(vec *prometheus.CounterVec, policy string) func(outcome string) {
+	v := vec.MustCurryWith(prometheus.Labels{"policy": policy})
+	return func(outcome string) { v.WithLabelValues(outcome).Inc() }
 }
 
 // StateError counts one failed call to the shared state.

@@ -31,6 +31,12 @@ var (
 	ConcurrencyLimited = Type{Slug: "concurrency-limited", Title: "Too many requests in progress", Status: http.StatusServiceUnavailable,
 		Cause: "The client already has as many requests in progress as this endpoint allows at once, and no slot freed up within the wait the gateway allows.",
 		Fix:   "Wait for earlier requests to finish before sending more; retry after the time given in `Retry-After`."}
+	AbuseBlocked = Type{Slug: "blocked", Title: "Refused for repeated abuse", Status: http.StatusTooManyRequests,
+		Cause: "This client kept sending requests the gateway refused (over its limits, or with bad credentials), so for now every request from it is refused (graduated response).",
+		Fix:   "Stop sending for the time given in `Retry-After`, then respect the rate limits; requests sent while blocked count as further offences and lead to a ban."}
+	Banned = Type{Slug: "banned", Title: "Client banned", Status: http.StatusForbidden,
+		Cause: "This client was banned for a period after repeated abuse; each new ban lasts longer.",
+		Fix:   "Wait until the ban ends (`Retry-After`). If the ban is a mistake, ask the API operator, who can list and lift bans."}
 	TooManyConnections = Type{Slug: "too-many-connections", Title: "Too many connections", Status: http.StatusServiceUnavailable,
 		Cause: "The client address already holds as many open connections as the gateway allows one address.",
 		Fix:   "Reuse connections (HTTP keep-alive or HTTP/2) instead of opening many in parallel."}
@@ -71,6 +77,6 @@ var (
 
 // Catalogue lists every problem type, in documentation order.
 func Catalogue() []Type {
-	return []Type{BadRequest, Unauthorized, InvalidCredentials, InsufficientAuthentication, Forbidden, NotFound, MethodNotAllowed, PayloadTooLarge, RequestTimeout, HeadersTooLarge, RateLimited, QuotaExceeded, ConcurrencyLimited,
+	return []Type{BadRequest, Unauthorized, InvalidCredentials, InsufficientAuthentication, Forbidden, NotFound, MethodNotAllowed, PayloadTooLarge, RequestTimeout, HeadersTooLarge, RateLimited, QuotaExceeded, ConcurrencyLimited, AbuseBlocked, Banned,
 		TooManyConnections, BadGateway, NoHealthyUpstream, GatewayTimeout, IdentityUnavailable, AuthorizationUnavailable, Unavailable, Internal}
 }

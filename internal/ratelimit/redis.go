@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -52,6 +53,7 @@ type Redis struct {
 	onError  OnError
 	fallback *Memory
 	quotas   *MemoryQuotas // the quota fallback
+	abuse    *MemoryAbuse  // the graduated-response fallback
 	log      *slog.Logger
 	// downUntil (unix ns): after a failure, Redis is left alone for a
 	// second instead of costing every request a timeout.
@@ -82,7 +84,7 @@ func NewRedis(o RedisOptions) *Redis {
 	}
 	c := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: o.Addrs, Username: o.Username, Password: o.Password, DB: o.DB,
 		DialTimeout: o.Timeout, ReadTimeout: o.Timeout, WriteTimeout: o.Timeout, MaxRetries: -1, PoolSize: 64})
-	return &Redis{c: c, timeout: o.Timeout, onError: o.OnError, fallback: NewMemory(0), quotas: NewMemoryQuotas(0), log: o.Log, failures: o.Failures}
+	return &Redis{c: c, timeout: o.Timeout, onError: o.OnError, fallback: NewMemory(0), quotas: NewMemoryQuotas(0), abuse: NewMemoryAbuse(0), log: o.Log, failures: o.Failures}
 }
 
 // Shared implements Store.
@@ -112,24 +114,42 @@ func (r *Redis) Take(k Key, l Limit, now int64) Result {
 // false when Redis cannot be asked: during the back-off after a failure,
 // or on an error, which starts one.
 func (r *Redis) run(script *redis.Script, prefix string, k Key, n int, now int64, args ...any) (v []int64, ok bool) {
-	if now < r.downUntil.Load() {
+	return r.runKeys(script, []string{prefix + hex.EncodeToString(k.Shared[:])}, n, now, args...)
+}
+
+// runKeys is run on any keys.
+func (r *Redis) runKeys(script *redis.Script, keys []string, n int, now int64, args ...any) (v []int64, ok bool) {
+	if !r.up(now) {
 		return nil, false
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
 	defer cancel()
-	v, err := script.Run(ctx, r.c, []string{prefix + hex.EncodeToString(k.Shared[:])}, args...).Int64Slice()
-	if err == nil && len(v) == n {
-		return v, true
-	}
-	if err == nil {
+	v, err := script.Run(ctx, r.c, keys, args...).Int64Slice()
+	if err == nil && len(v) != n {
 		err = fmt.Errorf("script answered %d values, want %d", len(v), n)
 	}
+	if err != nil {
+		r.failed(now, keys[0], err)
+		return nil, false
+	}
+	return v, true
+}
+
+// up reports whether Redis may be asked: not during the back-off after
+// a failure.
+func (r *Redis) up(now int64) bool { return now >= r.downUntil.Load() }
+
+// failed starts a back-off: Redis is left alone for a second instead of
+// costing every request a timeout.
+func (r *Redis) failed(now int64, key string, err error) {
 	r.downUntil.Store(now + int64(time.Second))
-	r.log.Warn("rate-limit state unavailable", "key", prefix, "error", err, "on_state_error", string(r.onError))
+	if i := strings.LastIndexByte(key, ':'); i > 0 {
+		key = key[:i+1] // the prefix, not the hashed key
+	}
+	r.log.Warn("rate-limit state unavailable", "key", key, "error", err, "on_state_error", string(r.onError))
 	if r.failures != nil {
 		r.failures()
 	}
-	return nil, false
 }
 
 // localKey is k for the per-node fallback, keyed as Redis keys it.
@@ -145,4 +165,5 @@ func localKey(k Key) Key {
 func (r *Redis) Sweep(now int64) {
 	r.fallback.Sweep(now)
 	r.quotas.Sweep(now)
+	r.abuse.Sweep(now)
 }

@@ -52,8 +52,11 @@ type Rule struct {
 
 // PreAuth reports whether the rule's key needs no identity, so the rule
 // can run before authentication (stage 7) and protect it.
-func (r *Rule) PreAuth() bool {
-	for _, p := range r.parts {
+func (r *Rule) PreAuth() bool { return preAuth(r.parts) }
+
+// preAuth reports whether parts need no identity.
+func preAuth(parts []part) bool {
+	for _, p := range parts {
 		if p.kind == partConsumer || p.kind == partClaim {
 			return false
 		}

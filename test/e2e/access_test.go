@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -211,17 +210,7 @@ policies:
 routes:
   - {name: accounts, match: {paths: ["/v1/accounts/{account}/**"]}, upstream: echo, policy: api}
 `, up.url()))
-	cli := func(args ...string) (int, string, string) {
-		cmd := exec.Command(binary, append(args, "-c", g.cfg)...)
-		var out, errb strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		}
-		return code, strings.TrimSpace(out.String()), errb.String()
-	}
+	cli := g.cli
 	// An unknown role is refused with a suggestion, not stored.
 	if code, _, errs := cli("consumers", "put", "--id", "acme", "--roles", "raeder"); code != 2 || !strings.Contains(errs, `did you mean "reader"`) {
 		t.Fatalf("unknown role: exit %d %s", code, errs)

@@ -236,6 +236,22 @@ func startGatewayIn(t *testing.T, dir, yaml string) *gw {
 
 func (g *gw) url(path string) string { return "http://" + g.http + path }
 
+// cli runs the rampart command with args and -c on this gateway's
+// config, and returns its exit code, stdout (trimmed) and stderr.
+func (g *gw) cli(args ...string) (int, string, string) {
+	cmd := exec.Command(binary, append(args, "-c", g.cfg)...)
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		code = -1
+	}
+	return code, strings.TrimSpace(out.String()), errb.String()
+}
+
 // rewrite replaces the config file and signals a reload.
 func (g *gw) rewrite(t *testing.T, yaml string, sighup bool) {
 	t.Helper()

@@ -194,13 +194,11 @@ func TestIdentityAPIKeys(t *testing.T) {
 	up := startUpstream(t, "orders")
 	g := startGateway(t, identityConfig(ip.issuer, up.url()))
 	keys := func(args ...string) (string, string) {
-		cmd := exec.Command(binary, append(append([]string{"keys"}, args...), "-c", g.cfg)...)
-		var out, errb strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("rampart keys %v: %v\n%s", args, err, errb.String())
+		code, out, errs := g.cli(append([]string{"keys"}, args...)...)
+		if code != 0 {
+			t.Fatalf("rampart keys %v: exit %d\n%s", args, code, errs)
 		}
-		return strings.TrimSpace(out.String()), errb.String()
+		return out, errs
 	}
 	key, _ := keys("create", "--consumer", "acme", "--scopes", "orders:read,orders:write")
 	if !strings.HasPrefix(key, "rk_") {

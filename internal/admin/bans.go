@@ -1,0 +1,47 @@
+package admin
+
+import (
+	"net/http"
+
+	"github.com/rampart-gw/rampart/internal/problem"
+	"github.com/rampart-gw/rampart/internal/ratelimit"
+)
+
+// Bans is the graduated-response state the admin API lists and lifts.
+type Bans interface {
+	Bans() ([]ratelimit.Ban, error)
+	LiftBan(id string) (bool, error)
+}
+
+// banRoutes serves GET /bans and DELETE /bans/{id}, what `rampart bans`
+// calls. With state driver redis they show and lift the bans of every
+// node; with memory, this node's.
+func banRoutes(mux *http.ServeMux, b Bans) {
+	mux.HandleFunc("GET /bans", func(w http.ResponseWriter, r *http.Request) {
+		list, err := b.Bans()
+		if err != nil {
+			unavailable(w, r, "The ban list could not be read from the shared state: "+err.Error()+". Retry shortly.")
+			return
+		}
+		if list == nil {
+			list = []ratelimit.Ban{}
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"bans": list})
+	})
+	mux.HandleFunc("DELETE /bans/{id}", func(w http.ResponseWriter, r *http.Request) {
+		ok, err := b.LiftBan(r.PathValue("id"))
+		switch {
+		case err != nil:
+			unavailable(w, r, "The ban could not be lifted in the shared state: "+err.Error()+". Retry shortly.")
+		case !ok:
+			problem.Write(w, problem.New(problem.NotFound, "No key with this id is banned now; list bans with GET /bans (a ban may have ended meanwhile)."), requestID(r))
+		default:
+			w.WriteHeader(http.StatusNoContent)
+		}
+	})
+}
+
+func unavailable(w http.ResponseWriter, r *http.Request, detail string) {
+	w.Header().Set("Retry-After", "1")
+	problem.Write(w, problem.New(problem.Unavailable, detail), requestID(r))
+}
