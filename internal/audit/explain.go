@@ -67,6 +67,15 @@ func Explain(w io.Writer, cfg *config.Config, name string) error {
 	for _, t := range post {
 		step(t.stage, "%s", t.text)
 	}
+	if u := cfg.Upstreams[r.Upstream]; u != nil && u.LoadShedding != nil {
+		prio := "normal for authenticated callers, low for anonymous ones"
+		if pol != nil && pol.Priority != "" {
+			prio = pol.Priority
+		}
+		ls := u.LoadShedding
+		step("14", "load shedding: adaptive limit on requests in flight to %s (%d..%d, latency up to %gx its baseline); priority %s (a consumer's priority attribute wins); shed: 503 overloaded",
+			r.Upstream, ls.MinLimit, ls.MaxLimit, ls.Tolerance, prio)
+	}
 	auth := "the client's Authorization header is removed"
 	if r.ForwardAuthorization {
 		auth = "the client's Authorization header is forwarded (forward_authorization)"

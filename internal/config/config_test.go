@@ -295,6 +295,11 @@ func TestTrafficErrors(t *testing.T) {
 		{"graduated long throttle", policy("    graduated: {throttle: {after: 1, delay: 1m}}\n"), "delay 1m0s is above 10s"},
 		{"graduated ban period", policy("    graduated: {ban: {after: 3, periods: [1m, 500ms]}}\n"), "policies.p.graduated.ban.periods[1]: a ban period must be between 1s and 365 days"},
 		{"graduated window", policy("    graduated: {window: 48h, block: 3}\n"), "window 48h0m0s must be between 1s and 24h"},
+		{"unknown priority", policy("    priority: urgent\n"), `"urgent" is not one of critical, high, normal, low`},
+		{"shedding tolerance", strings.Replace(minimal, `url: "http://127.0.0.1:9000"}]}`, `url: "http://127.0.0.1:9000"}], load_shedding: {tolerance: 1}}`, 1),
+			"upstreams.app.load_shedding.tolerance: tolerance 1 must be above 1"},
+		{"shedding bounds", strings.Replace(minimal, `url: "http://127.0.0.1:9000"}]}`, `url: "http://127.0.0.1:9000"}], load_shedding: {min_limit: 50, max_limit: 10}}`, 1),
+			"max_limit 10 is below min_limit 50"},
 		{"graduated consumer key anonymous", policy("    graduated: {key: consumer, block: 3}\n"), "key consumer needs an authenticated caller"},
 	}
 	for _, tt := range tests {

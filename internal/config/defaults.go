@@ -143,6 +143,15 @@ func applyDefaults(c *Config) {
 		for i := range u.Targets {
 			setInt(&u.Targets[i].Weight, 1)
 		}
+		if ls := u.LoadShedding; ls != nil {
+			setInt(&ls.MinLimit, 4)
+			setInt(&ls.MaxLimit, max(1000, ls.MinLimit))
+			setInt(&ls.InitialLimit, min(max(32, ls.MinLimit), ls.MaxLimit))
+			if ls.Tolerance == 0 {
+				ls.Tolerance = 2
+			}
+			setDur(&ls.Window, time.Minute)
+		}
 		if u.Balancer == "" {
 			u.Balancer = "round_robin"
 		}

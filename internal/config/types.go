@@ -130,7 +130,18 @@ type Upstream struct {
 	CircuitBreaker *CircuitBreaker `yaml:"circuit_breaker" json:"circuit_breaker,omitempty"`
 	TLS            *UpstreamTLS    `yaml:"tls" json:"tls,omitempty"`
 	MaxIdleConns   int             `yaml:"max_idle_conns" json:"max_idle_conns,omitempty" doc:"Idle keep-alive connections kept per target. Default 256."`
+	LoadShedding   *LoadShedding   `yaml:"load_shedding" json:"load_shedding,omitempty" doc:"An adaptive concurrency limit that follows the upstream's latency and sheds low-priority requests first."`
 	Pos            Pos             `yaml:"-" json:"-"`
+}
+
+// LoadShedding is an upstream's adaptive concurrency limit.
+type LoadShedding struct {
+	MinLimit     int      `yaml:"min_limit" json:"min_limit,omitempty" doc:"The limit never goes below this many requests in flight. Default 4."`
+	MaxLimit     int      `yaml:"max_limit" json:"max_limit,omitempty" doc:"Nor above this. Default 1000."`
+	InitialLimit int      `yaml:"initial_limit" json:"initial_limit,omitempty" doc:"The limit at start. Default 32."`
+	Tolerance    float64  `yaml:"tolerance" json:"tolerance,omitempty" doc:"Median latency above tolerance x the baseline (the lowest median over window) cuts the limit. Default 2; more than 1."`
+	Window       Duration `yaml:"window" json:"window,omitempty" doc:"How far back the baseline latency looks; an upstream slower for good is the new normal after this long. Default 1m."`
+	Pos          Pos      `yaml:"-" json:"-"`
 }
 
 // Target is one backend address.
@@ -208,6 +219,7 @@ type Policy struct {
 	RateLimits   []*RateLimit `yaml:"rate_limits" json:"rate_limits,omitempty" doc:"Limits on request rate, each per key; all must admit a request."`
 	Quota        *Quota       `yaml:"quota" json:"quota,omitempty" doc:"A number of requests per calendar hour, day or month, per key."`
 	Concurrency  *Concurrency `yaml:"concurrency" json:"concurrency,omitempty" doc:"A cap on requests in flight per key, with a bounded queue."`
+	Priority     string       `yaml:"priority" json:"priority,omitempty" enum:"critical|high|normal|low" doc:"Load-shedding priority of this policy's requests. Default normal for authenticated callers, low for anonymous ones; a consumer's priority attribute overrides it."`
 	Graduated    *Graduated   `yaml:"graduated" json:"graduated,omitempty" doc:"Escalation against a key that keeps offending: warn, throttle, block, then ban for growing periods."`
 	Validate     *Validate    `yaml:"validate" json:"validate,omitempty"`
 	Pos          Pos          `yaml:"-" json:"-"`

@@ -269,6 +269,7 @@ func (v *validator) logs() {
 var retryOn = map[string]bool{"connect_failure": true, "reset": true, "timeout": true}
 
 func (v *validator) upstream(name string, u *Upstream) {
+	v.loadShedding("upstreams."+name+".load_shedding", u.LoadShedding)
 	base := "upstreams." + name
 	if !nameRE.MatchString(name) {
 		v.keyErrorf(base, "upstream name %q must be letters, digits, '.', '_' or '-'", name)

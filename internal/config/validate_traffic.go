@@ -136,6 +136,30 @@ func (v *validator) policyGraduated(base string, p *Policy) {
 	}
 }
 
+// loadShedding checks an upstream's adaptive limit.
+func (v *validator) loadShedding(path string, ls *LoadShedding) {
+	if ls == nil {
+		return
+	}
+	for _, f := range []struct {
+		key string
+		n   int
+	}{{"min_limit", ls.MinLimit}, {"max_limit", ls.MaxLimit}, {"initial_limit", ls.InitialLimit}} {
+		if f.n < 0 || f.n > 1_000_000 {
+			v.errorf(path+"."+f.key, "%s %d must be between 1 and 1000000", f.key, f.n)
+		}
+	}
+	if ls.MinLimit > 0 && ls.MaxLimit > 0 && ls.MinLimit > ls.MaxLimit {
+		v.errorf(path+".max_limit", "max_limit %d is below min_limit %d", ls.MaxLimit, ls.MinLimit)
+	}
+	if ls.Tolerance != 0 && (ls.Tolerance <= 1 || ls.Tolerance > 100) {
+		v.errorf(path+".tolerance", "tolerance %g must be above 1 (latency may rise to tolerance x its baseline) and at most 100", ls.Tolerance)
+	}
+	if w := ls.Window.D(); w != 0 && (w < 10*time.Second || w > 24*time.Hour) {
+		v.errorf(path+".window", "window %s must be between 10s and 24h", w)
+	}
+}
+
 // policyConcurrency checks a policy's concurrency cap.
 func (v *validator) policyConcurrency(base string, p *Policy) {
 	c := p.Concurrency

@@ -23,6 +23,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/observe"
 	"github.com/rampart-gw/rampart/internal/proxy"
 	"github.com/rampart-gw/rampart/internal/ratelimit"
+	"github.com/rampart-gw/rampart/internal/shed"
 	"github.com/rampart-gw/rampart/internal/store"
 )
 
@@ -48,6 +49,9 @@ type Gateway struct {
 	introspectors *refSet[*introspect.Authenticator]
 	// externals (authorize.external) keep their decision cache and breaker.
 	externals *refSet[*authz.External]
+	// shedders are the upstreams' adaptive limits; they keep what they
+	// learnt while the upstream's load_shedding is unchanged.
+	shedders *refSet[*shed.Limiter]
 	// dpop checks DPoP proofs; its jti memory outlives reloads.
 	dpop *dpop.Verifier
 	// limits holds rate-limit state; it outlives reloads, and a limit
@@ -114,7 +118,8 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		keySets:       newRefSet(func(s *jwks.Set) { s.Close() }),
 		stores:        newRefSet(func(d *store.Directory) { _ = d.Close() }),
 		introspectors: newRefSet(func(*introspect.Authenticator) {}),
-		externals:     newRefSet(func(*authz.External) {})}
+		externals:     newRefSet(func(*authz.External) {}),
+		shedders:      newRefSet(func(*shed.Limiter) {})}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/guard"
 	"github.com/rampart-gw/rampart/internal/identity"
 	"github.com/rampart-gw/rampart/internal/ratelimit"
+	"github.com/rampart-gw/rampart/internal/shed"
 )
 
 // routeStages returns a route's stages 4-15 of the request path
@@ -71,6 +72,16 @@ func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, ac
 	// 12 schema validation              (threats)
 	// 13 WAF                            (threats)
 	// 14 cache lookup
+	// adaptive load shedding: last before the upstream, so its limit
+	// counts only requests the upstream will see
+	if l := limits.shedders[r.Upstream]; l != nil {
+		st := &shed.Stage{L: l, Upstream: r.Upstream, Count: limits.countShed(r.Upstream)}
+		if pol != nil && pol.Priority != "" {
+			st.Priority, _ = shed.ParsePriority(pol.Priority)
+			st.PolicySet = true
+		}
+		stages = append(stages, st)
+	}
 	// 15 request transform, identity to upstream
 	stages = append(stages, &identity.Stage{Signer: auth.signer, Issuer: cfg.Identity.Issuer, Audience: r.Upstream,
 		TTL: cfg.Identity.AssertionTTL.D(), ForwardAuthorization: r.ForwardAuthorization})
@@ -101,6 +112,8 @@ type limitStages struct {
 	countQuota       func(policy string) func(outcome string)
 	abuse            ratelimit.Abuse
 	countAbuse       func(policy string) func(outcome string)
+	shedders         map[string]*shed.Limiter // by upstream
+	countShed        func(upstream string) func(priority string)
 }
 
 // graduated returns the policy's graduated-response stage, or nil.

@@ -17,6 +17,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/proxy"
 	"github.com/rampart-gw/rampart/internal/reqctx"
 	"github.com/rampart-gw/rampart/internal/route"
+	"github.com/rampart-gw/rampart/internal/shed"
 )
 
 // Snapshot is one immutable compiled config: the route table, each
@@ -93,6 +94,20 @@ func (g *Gateway) build(cfg *config.Config) (s *Snapshot, err error) {
 		s.releases = append(s.releases, func() { g.pools.release(k) })
 		pools[name] = p
 	}
+	shedders := map[string]*shed.Limiter{}
+	for name, u := range cfg.Upstreams {
+		ls := u.LoadShedding
+		if ls == nil {
+			continue
+		}
+		k := keyOf(name, ls, "")
+		l, _ := g.shedders.acquire(k, func() (*shed.Limiter, error) {
+			return shed.New(shed.Options{Min: ls.MinLimit, Max: ls.MaxLimit, Initial: ls.InitialLimit, Tolerance: ls.Tolerance,
+				Window: ls.Window.D(), OnAdjust: g.metrics.ShedLimit(name)}), nil
+		})
+		s.releases = append(s.releases, func() { g.shedders.release(k) })
+		shedders[name] = l
+	}
 	auth, err := g.compileIdentity(cfg, s)
 	if err != nil {
 		return nil, err
@@ -102,7 +117,7 @@ func (g *Gateway) build(cfg *config.Config) (s *Snapshot, err error) {
 		return nil, err
 	}
 	limits := &limitStages{store: g.limits, gates: g.gates, seed: g.limitSeed, count: g.metrics.RateLimit, countConcurrency: g.metrics.Concurrency,
-		quotas: g.quotas, countQuota: g.metrics.Quota, abuse: g.abuse, countAbuse: g.metrics.Abuse}
+		quotas: g.quotas, countQuota: g.metrics.Quota, abuse: g.abuse, countAbuse: g.metrics.Abuse, shedders: shedders, countShed: g.metrics.Shed}
 	b := route.NewBuilder()
 	for i, r := range cfg.Routes {
 		if c := b.Add(cfg.MatchRule(i)); len(c) > 0 {

@@ -32,6 +32,8 @@ type Metrics struct {
 	concurrency *prometheus.CounterVec
 	quota       *prometheus.CounterVec
 	abuse       *prometheus.CounterVec
+	shed        *prometheus.CounterVec
+	shedLimit   *prometheus.GaugeVec
 	idp         *prometheus.CounterVec
 	connsOpen   prometheus.Gauge
 	inFlight    prometheus.Gauge
@@ -74,7 +76,9 @@ func NewMetrics(version string, health func() []TargetHealth) *Metrics {
 	m.concurrency = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_concurrency_total", Help: "Concurrency-cap decisions by policy and outcome (admitted, refused)."}, []string{"policy", "outcome"})
 	m.quota = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_quota_total", Help: "Quota decisions by policy and outcome (admitted, refused)."}, []string{"policy", "outcome"})
 	m.abuse = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_abuse_total", Help: "Graduated-response actions by policy and outcome (warned, throttled, blocked, banned, refused_banned)."}, []string{"policy", "outcome"})
-	m.reg.MustRegister(m.authn, m.idp, m.authz, m.ratelimit, m.stateErrors, m.concurrency, m.quota, m.abuse)
+	m.shed = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_shed_total", Help: "Requests shed by adaptive load shedding, by upstream and priority."}, []string{"upstream", "priority"})
+	m.shedLimit = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "rampart_shed_limit", Help: "The adaptive concurrency limit of each upstream with load shedding."}, []string{"upstream"})
+	m.reg.MustRegister(m.authn, m.idp, m.authz, m.ratelimit, m.stateErrors, m.concurrency, m.quota, m.abuse, m.shed, m.shedLimit)
 	m.reg.MustRegister(m.requests, m.duration, m.upstreamDur, m.refusals, m.reloads, m.lastReload, m.configOK, m.tls, m.dropped, m.connRefused, m.retries, m.connsOpen, m.inFlight, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if health != nil {
@@ -152,6 +156,18 @@ func (m *Metrics) Quota(policy string) func(outcome string) { return byOutcome(m
 
 // Abuse returns the counter of one policy's graduated-response actions.
 func (m *Metrics) Abuse(policy string) func(outcome string) { return byOutcome(m.abuse, policy) }
+
+// Shed returns the counter of one upstream's shed requests, by priority.
+func (m *Metrics) Shed(upstream string) func(priority string) {
+	v := m.shed.MustCurryWith(prometheus.Labels{"upstream": upstream})
+	return func(priority string) { v.WithLabelValues(priority).Inc() }
+}
+
+// ShedLimit returns the setter of one upstream's adaptive limit gauge.
+func (m *Metrics) ShedLimit(upstream string) func(limit int) {
+	g := m.shedLimit.WithLabelValues(upstream)
+	return func(limit int) { g.Set(float64(limit)) }
+}
 
 // byOutcome is vec's counter for one policy, by outcome.
 func byOutcome(vec *prometheus.CounterVec, policy string) func(outcome string) {

@@ -37,6 +37,9 @@ var (
 	Banned = Type{Slug: "banned", Title: "Client banned", Status: http.StatusForbidden,
 		Cause: "This client was banned for a period after repeated abuse; each new ban lasts longer.",
 		Fix:   "Wait until the ban ends (`Retry-After`). If the ban is a mistake, ask the API operator, who can list and lift bans."}
+	Overloaded = Type{Slug: "overloaded", Title: "Service overloaded", Status: http.StatusServiceUnavailable,
+		Cause: "The service behind this endpoint is answering slower than usual, so the gateway admits fewer requests to it (adaptive load shedding) and turned this one away; anonymous and low-priority requests are turned away first.",
+		Fix:   "Retry after the time given in `Retry-After`, with exponential backoff and jitter; retrying at once adds to the overload."}
 	TooManyConnections = Type{Slug: "too-many-connections", Title: "Too many connections", Status: http.StatusServiceUnavailable,
 		Cause: "The client address already holds as many open connections as the gateway allows one address.",
 		Fix:   "Reuse connections (HTTP keep-alive or HTTP/2) instead of opening many in parallel."}
@@ -78,5 +81,5 @@ var (
 // Catalogue lists every problem type, in documentation order.
 func Catalogue() []Type {
 	return []Type{BadRequest, Unauthorized, InvalidCredentials, InsufficientAuthentication, Forbidden, NotFound, MethodNotAllowed, PayloadTooLarge, RequestTimeout, HeadersTooLarge, RateLimited, QuotaExceeded, ConcurrencyLimited, AbuseBlocked, Banned,
-		TooManyConnections, BadGateway, NoHealthyUpstream, GatewayTimeout, IdentityUnavailable, AuthorizationUnavailable, Unavailable, Internal}
+		TooManyConnections, Overloaded, BadGateway, NoHealthyUpstream, GatewayTimeout, IdentityUnavailable, AuthorizationUnavailable, Unavailable, Internal}
 }
