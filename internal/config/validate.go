@@ -269,7 +269,6 @@ func (v *validator) logs() {
 var retryOn = map[string]bool{"connect_failure": true, "reset": true, "timeout": true}
 
 func (v *validator) upstream(name string, u *Upstream) {
-	v.loadShedding("upstreams."+name+".load_shedding", u.LoadShedding)
 	base := "upstreams." + name
 	if !nameRE.MatchString(name) {
 		v.keyErrorf(base, "upstream name %q must be letters, digits, '.', '_' or '-'", name)
@@ -278,6 +277,7 @@ func (v *validator) upstream(name string, u *Upstream) {
 		v.errorf(base, "upstream %q is empty: it needs targets", name)
 		return
 	}
+	v.loadShedding(base+".load_shedding", u.LoadShedding)
 	if len(u.Targets) == 0 {
 		v.errorf(base+".targets", "at least one target is required")
 	}
