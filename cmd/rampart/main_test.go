@@ -36,6 +36,7 @@ func TestExamplesValidate(t *testing.T) {
 	t.Setenv("RAMPART_INTROSPECTION_SECRET", "example-secret")
 	t.Setenv("RAMPART_REDIS_PASSWORD", "example-redis-password")
 	t.Setenv("RAMPART_STORE_DSN", "postgres://rampart:example@127.0.0.1:5432/rampart")
+	t.Setenv("RAMPART_CHALLENGE_SECRET", "example-challenge-secret-of-32-bytes-or-more")
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			dir := t.TempDir()

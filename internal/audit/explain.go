@@ -45,6 +45,16 @@ func Explain(w io.Writer, cfg *config.Config, name string) error {
 	for _, t := range pre {
 		step(t.stage, "%s", t.text)
 	}
+	if pol != nil && pol.Bots != nil {
+		var parts []string
+		for _, g := range pol.Bots.GoodBots {
+			parts = append(parts, "good bot "+g.Name+" let through")
+		}
+		for _, r := range pol.Bots.Rules {
+			parts = append(parts, r.Action+" when `"+strings.Join(strings.Fields(r.When), " ")+"` ("+r.Name+")")
+		}
+		step("6", "bot defence, in order: %s", strings.Join(parts, "; "))
+	}
 	body := int64(lim.MaxBodyBytes)
 	if pol != nil && pol.Validate != nil && pol.Validate.MaxBodyBytes > 0 {
 		body = min(body, int64(pol.Validate.MaxBodyBytes))

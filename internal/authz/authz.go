@@ -272,7 +272,7 @@ func (p *Policy) stepUp(id *reqctx.Identity) *Decision {
 }
 
 func (p *Policy) input(r *http.Request, st *reqctx.State) *condition.Input {
-	in := &condition.Input{Request: r, Path: r.URL.Path, Match: &st.Match, ClientIP: st.AccessRecord.ClientIP, Now: p.now()}
+	in := &condition.Input{Request: r, Path: r.URL.Path, Match: &st.Match, ClientIP: st.AccessRecord.ClientIP, Now: p.now(), JA4: st.JA4}
 	if id := st.Identity; id != nil {
 		in.ConsumerID, in.Authenticator, in.Roles, in.Scopes = id.Consumer, id.Authenticator, id.Roles, id.Scopes
 		in.Attributes, in.Claims = id.Attributes, id.Claims

@@ -300,6 +300,12 @@ func TestTrafficErrors(t *testing.T) {
 			"upstreams.app.load_shedding.tolerance: tolerance 1 must be above 1"},
 		{"shedding bounds", strings.Replace(minimal, `url: "http://127.0.0.1:9000"}]}`, `url: "http://127.0.0.1:9000"}], load_shedding: {min_limit: 50, max_limit: 10}}`, 1),
 			"max_limit 10 is below min_limit 50"},
+		{"bot rule type error", policy("    bots: {rules: [{name: r, action: block, when: 'client.ja4 == 1'}]}\n"), "x.yaml:12:63: policies.p.bots.rules[0].when: condition: found no matching overload"},
+		{"bot rule unknown variable", policy("    bots: {rules: [{name: r, action: flag, when: 'client.ja3 == \"x\"'}]}\n"), "undeclared reference to 'client.ja3'"},
+		{"challenge without secret", policy("    bots: {rules: [{name: r, action: challenge, when: 'true'}]}\n"), "a rule's action is challenge, so bots needs challenge"},
+		{"challenge difficulty", policy("    bots: {challenge: {secret: env:RAMPART_TEST_NOPE, difficulty: 40}}\n"), "difficulty 40 must be between 8 and 24 bits"},
+		{"good bot by user agent only", policy("    bots: {good_bots: [{name: g, user_agent: Googlebot}]}\n"), "a User-Agent alone is trivially forged"},
+		{"good bot bad cidr", policy("    bots: {good_bots: [{name: g, cidrs: [10.0.0.0/33]}]}\n"), "policies.p.bots.good_bots[0].cidrs[0]"},
 		{"graduated consumer key anonymous", policy("    graduated: {key: consumer, block: 3}\n"), "key consumer needs an authenticated caller"},
 	}
 	for _, tt := range tests {

@@ -101,6 +101,10 @@ func applyDefaults(c *Config) {
 			}
 			setDur(&c.QueueTimeout, time.Second)
 		}
+		if b := p.Bots; b != nil && b.Challenge != nil {
+			setInt(&b.Challenge.Difficulty, 16)
+			setDur(&b.Challenge.TTL, 30*time.Minute)
+		}
 		if gr := p.Graduated; gr != nil {
 			graduatedDefaults(gr)
 		}

@@ -220,6 +220,7 @@ type Policy struct {
 	Quota        *Quota       `yaml:"quota" json:"quota,omitempty" doc:"A number of requests per calendar hour, day or month, per key."`
 	Concurrency  *Concurrency `yaml:"concurrency" json:"concurrency,omitempty" doc:"A cap on requests in flight per key, with a bounded queue."`
 	Priority     string       `yaml:"priority" json:"priority,omitempty" enum:"critical|high|normal|low" doc:"Load-shedding priority of this policy's requests. Default normal for authenticated callers, low for anonymous ones; a consumer's priority attribute overrides it."`
+	Bots         *Bots        `yaml:"bots" json:"bots,omitempty" doc:"Bot defence: rules on client fingerprints (JA4, User-Agent, header consistency), a proof-of-work challenge for browsers, and an allow-list of good bots."`
 	Graduated    *Graduated   `yaml:"graduated" json:"graduated,omitempty" doc:"Escalation against a key that keeps offending: warn, throttle, block, then ban for growing periods."`
 	Validate     *Validate    `yaml:"validate" json:"validate,omitempty"`
 	Pos          Pos          `yaml:"-" json:"-"`
@@ -276,6 +277,44 @@ type Graduated struct {
 	Block    int64     `yaml:"block" json:"block,omitempty" doc:"From this many offences every request is refused with 429 until the count falls. 0: off."`
 	Ban      *Ban      `yaml:"ban" json:"ban,omitempty" doc:"From a number of offences the key is banned: 403 to every request for a period that grows with each ban."`
 	Pos      Pos       `yaml:"-" json:"-"`
+}
+
+// Bots is a policy's bot defence, stage 6 of the request path.
+type Bots struct {
+	Rules     []*BotRule `yaml:"rules" json:"rules,omitempty" doc:"Checked in order; flag goes on to the next rule, challenge and block end the check."`
+	Challenge *Challenge `yaml:"challenge" json:"challenge,omitempty" doc:"The proof-of-work challenge; required when a rule's action is challenge."`
+	GoodBots  []*GoodBot `yaml:"good_bots" json:"good_bots,omitempty" doc:"Crawlers and monitors let through without rules or challenge, once verified by IP range or reverse DNS."`
+	Pos       Pos        `yaml:"-" json:"-"`
+}
+
+// BotRule is one bot rule: a CEL condition and what to do when it holds.
+type BotRule struct {
+	Name   string `yaml:"name,required" json:"name,omitempty" doc:"Named in events, metrics and problems."`
+	When   string `yaml:"when,required" json:"when,omitempty" doc:"A CEL condition over request, client (ja4, user_agent, ua_family, browser_claimed, inconsistencies) and tls; see docs/bot-defence.md."`
+	Action string `yaml:"action,required" json:"action,omitempty" enum:"flag|challenge|block" doc:"flag: a bot.flag event, then the next rule; challenge: a proof of work for browsers, a 403 problem for other clients; block: a 403 problem."`
+	Pos    Pos    `yaml:"-" json:"-"`
+
+	when *condition.Condition
+}
+
+// Condition returns When as validation compiled it.
+func (b *BotRule) Condition() *condition.Condition { return b.when }
+
+// Challenge configures the proof-of-work interstitial.
+type Challenge struct {
+	Secret     *Secret  `yaml:"secret,required" json:"secret,omitempty" doc:"HMAC key signing challenges and pass cookies, as env:NAME or file:PATH; at least 32 bytes. Every node needs the same one."`
+	Difficulty int      `yaml:"difficulty" json:"difficulty,omitempty" doc:"Leading zero bits the solution's SHA-256 needs: each bit doubles the work. Default 16 (about 65,000 hashes, a second or less in a browser); 8 to 24."`
+	TTL        Duration `yaml:"ttl" json:"ttl,omitempty" doc:"How long a solved challenge's pass cookie lets the client through. Default 30m; at most 24h."`
+	Pos        Pos      `yaml:"-" json:"-"`
+}
+
+// GoodBot is one allowed crawler or monitor.
+type GoodBot struct {
+	Name      string   `yaml:"name,required" json:"name,omitempty"`
+	UserAgent string   `yaml:"user_agent" json:"user_agent,omitempty" doc:"Text the User-Agent must contain, e.g. Googlebot."`
+	Domains   []string `yaml:"domains" json:"domains,omitempty" doc:"The client address's reverse DNS name must be in one of these domains, and that name must resolve back to the address."`
+	CIDRs     []string `yaml:"cidrs" json:"cidrs,omitempty" doc:"Address ranges the bot calls from."`
+	Pos       Pos      `yaml:"-" json:"-"`
 }
 
 // Throttle delays a key's requests.

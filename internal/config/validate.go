@@ -396,6 +396,7 @@ func (v *validator) policy(name string, p *Policy) {
 	v.policyConcurrency(base, p)
 	v.policyQuota(base, p)
 	v.policyGraduated(base, p)
+	v.policyBots(base, p)
 	if p.Validate == nil {
 		return
 	}

@@ -67,7 +67,69 @@ func (v *validator) policyQuota(base string, p *Policy) {
 // refusals a client causes by what it sends, not the gateway's or an
 // upstream's failures.
 var offenceTypes = []string{"rate-limited", "quota-exceeded", "concurrency-limited", "unauthorized", "invalid-credentials",
-	"forbidden", "insufficient-authentication", "bad-request", "not-found", "method-not-allowed", "payload-too-large", "headers-too-large"}
+	"forbidden", "insufficient-authentication", "bad-request", "not-found", "method-not-allowed", "payload-too-large", "headers-too-large",
+	"bot-blocked", "challenge-required"}
+
+// policyBots checks a policy's bot defence.
+func (v *validator) policyBots(base string, p *Policy) {
+	b := p.Bots
+	if b == nil {
+		return
+	}
+	path := base + ".bots"
+	names := map[string]bool{}
+	challenged := false
+	for i, r := range b.Rules {
+		rp := fmt.Sprintf("%s.rules[%d]", path, i)
+		if r == nil {
+			v.errorf(rp, "a rule needs name, when and action")
+			continue
+		}
+		if !sfKey.MatchString(r.Name) {
+			v.errorf(rp+".name", "name %q must be lower case letters, digits, '_', '-' or '.'", r.Name)
+		} else if names[r.Name] {
+			v.errorf(rp+".name", "rule name %q is used twice", r.Name)
+		}
+		names[r.Name] = true
+		r.when = v.condition(rp+".when", r.When)
+		challenged = challenged || r.Action == "challenge"
+	}
+	if c := b.Challenge; c != nil {
+		if c.Difficulty != 0 && (c.Difficulty < 8 || c.Difficulty > 24) {
+			v.errorf(path+".challenge.difficulty", "difficulty %d must be between 8 and 24 bits", c.Difficulty)
+		}
+		if c.TTL.D() > 24*time.Hour {
+			v.errorf(path+".challenge.ttl", "ttl %s is above 24h", c.TTL.D())
+		}
+		if c.Secret.IsSet() && len(c.Secret.Value()) < 32 {
+			v.errorf(path+".challenge.secret", "the challenge secret must be at least 32 bytes (e.g. openssl rand -hex 32)")
+		}
+	} else if challenged {
+		v.errorf(path+".challenge", "a rule's action is challenge, so bots needs challenge: {secret: env:NAME}")
+	}
+	for i, g := range b.GoodBots {
+		gp := fmt.Sprintf("%s.good_bots[%d]", path, i)
+		if g == nil {
+			continue
+		}
+		if len(g.Domains) == 0 && len(g.CIDRs) == 0 {
+			v.errorf(gp, "good bot %s needs domains (verified by reverse DNS) or cidrs: a User-Agent alone is trivially forged", g.Name)
+		}
+		if len(g.Domains) > 0 && g.UserAgent == "" {
+			v.errorf(gp+".user_agent", "good bot %s verified by domains needs user_agent, so only clients claiming to be it cost a DNS lookup", g.Name)
+		}
+		for j, d := range g.Domains {
+			if d == "" || strings.HasPrefix(d, ".") || strings.ContainsAny(d, " /*") {
+				v.errorf(fmt.Sprintf("%s.domains[%d]", gp, j), "%q is not a domain such as googlebot.com", d)
+			}
+		}
+		for j, c := range g.CIDRs {
+			if _, err := ParsePrefix(c); err != nil {
+				v.errorf(fmt.Sprintf("%s.cidrs[%d]", gp, j), "%v", err)
+			}
+		}
+	}
+}
 
 // policyGraduated checks a policy's graduated response: the levels in
 // use must escalate (warn < throttle < block < ban).

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -18,6 +19,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/authn/introspect"
 	"github.com/rampart-gw/rampart/internal/authn/jwks"
 	"github.com/rampart-gw/rampart/internal/authz"
+	"github.com/rampart-gw/rampart/internal/bots"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/identity"
 	"github.com/rampart-gw/rampart/internal/observe"
@@ -60,6 +62,8 @@ type Gateway struct {
 	gates     *ratelimit.Gates       // concurrency caps; in-flight counts outlive reloads
 	quotas    ratelimit.QuotaCounter // *ratelimit.MemoryQuotas or the Redis store
 	abuse     ratelimit.Abuse        // graduated response: *ratelimit.MemoryAbuse or the Redis store
+	once      ratelimit.Once         // spent bot-challenge solutions: *ratelimit.MemoryOnce or the Redis store
+	goodBots  *bots.DNSCache         // reverse-DNS verifications of good bots
 	limitSeed maphash.Seed
 	stopSweep chan struct{}
 	// stopSweepOnce closes stopSweep once.
@@ -132,12 +136,12 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	g.limitSeed, g.stopSweep = maphash.MakeSeed(), make(chan struct{})
 	g.limits, g.gates = ratelimit.NewMemory(0), ratelimit.NewGates()
 	mq := ratelimit.NewMemoryQuotas(0)
-	g.quotas, g.abuse = mq, ratelimit.NewMemoryAbuse(0)
+	g.quotas, g.abuse, g.once, g.goodBots = mq, ratelimit.NewMemoryAbuse(0), ratelimit.NewMemoryOnce(0), bots.NewDNSCache()
 	if st := cfg.State; st.Driver == "redis" {
 		rd := ratelimit.NewRedis(ratelimit.RedisOptions{Addrs: st.Addrs, Username: st.Username, Password: st.Password.Value(),
 			DB: st.DB, Timeout: st.Timeout.D(), OnError: ratelimit.OnError(st.OnStateError), Log: g.log,
 			Failures: func() { g.metrics.StateError() }})
-		g.limits, g.quotas, g.abuse = rd, rd, rd
+		g.limits, g.quotas, g.abuse, g.once = rd, rd, rd, rd
 	}
 	g.metrics = observe.NewMetrics(opts.Version, g.health)
 	if !cfg.AccessLog.Disabled {
@@ -301,8 +305,12 @@ func (g *Gateway) newServer(cfg *config.Config, h http.Handler, tlsOn bool) *htt
 		// answers a problem+json 431 past the configured limit below it.
 		MaxHeaderBytes: 2 * int(l.MaxHeaderBytes),
 		ErrorLog:       slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),
-		ConnContext: func(ctx context.Context, _ net.Conn) context.Context {
-			return context.WithValue(ctx, connInfoKey{}, &connInfo{})
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			ci := &connInfo{}
+			if tc, ok := c.(*tls.Conn); ok {
+				ci.conn, _ = tc.NetConn().(*cappedConn)
+			}
+			return context.WithValue(ctx, connInfoKey{}, ci)
 		},
 		HTTP2: &http.HTTP2Config{MaxConcurrentStreams: 250},
 	}
@@ -369,7 +377,7 @@ func (g *Gateway) sweepLimits() {
 		case <-g.stopSweep:
 			return
 		case now := <-t.C:
-			for _, st := range []any{g.limits, g.quotas, g.abuse} {
+			for _, st := range []any{g.limits, g.quotas, g.abuse, g.once} {
 				if sw, ok := st.(interface{ Sweep(int64) }); ok {
 					sw.Sweep(now.UnixNano())
 				}

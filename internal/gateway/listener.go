@@ -94,6 +94,9 @@ type cappedConn struct {
 	net.Conn
 	once    sync.Once
 	release func()
+	// ja4 is the JA4 fingerprint of the connection's ClientHello, set
+	// during the TLS handshake, before any request is read.
+	ja4 string
 }
 
 func (c *cappedConn) Close() error {

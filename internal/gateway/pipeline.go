@@ -5,6 +5,7 @@ import (
 	"hash/maphash"
 
 	"github.com/rampart-gw/rampart/internal/authz"
+	"github.com/rampart-gw/rampart/internal/bots"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/guard"
 	"github.com/rampart-gw/rampart/internal/identity"
@@ -27,7 +28,12 @@ func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, ac
 		return nil, fmt.Errorf("route %s: graduated: %w", r.Name, err)
 	}
 	if graduated != nil && graduated.G.PreAuth() {
-		stages = append(stages, graduated)
+		stages = append(stages, graduated) // wraps the bot checks: their refusals can be offences
+	}
+	if pol != nil && pol.Bots != nil {
+		o := limits.bots
+		o.Count = limits.countBots(r.Policy)
+		stages = append(stages, bots.New(r.Policy, pol.Bots, o))
 	}
 	// 7 pre-auth rate limit per IP      (traffic)
 	pre, post, err := rateLimits(pol, r, limits)
@@ -114,6 +120,8 @@ type limitStages struct {
 	countAbuse       func(policy string) func(outcome string)
 	shedders         map[string]*shed.Limiter // by upstream
 	countShed        func(upstream string) func(priority string)
+	bots             bots.Options
+	countBots        func(policy string) func(rule, outcome string)
 }
 
 // graduated returns the policy's graduated-response stage, or nil.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rampart-gw/rampart/internal/bots"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/guard"
 	"github.com/rampart-gw/rampart/internal/observe"
@@ -117,7 +118,8 @@ func (g *Gateway) build(cfg *config.Config) (s *Snapshot, err error) {
 		return nil, err
 	}
 	limits := &limitStages{store: g.limits, gates: g.gates, seed: g.limitSeed, count: g.metrics.RateLimit, countConcurrency: g.metrics.Concurrency,
-		quotas: g.quotas, countQuota: g.metrics.Quota, abuse: g.abuse, countAbuse: g.metrics.Abuse, shedders: shedders, countShed: g.metrics.Shed}
+		quotas: g.quotas, countQuota: g.metrics.Quota, abuse: g.abuse, countAbuse: g.metrics.Abuse, shedders: shedders, countShed: g.metrics.Shed,
+		bots: bots.Options{Once: g.once, DNS: g.goodBots}, countBots: g.metrics.Bots}
 	b := route.NewBuilder()
 	for i, r := range cfg.Routes {
 		if c := b.Add(cfg.MatchRule(i)); len(c) > 0 {
@@ -157,6 +159,7 @@ func (s *Snapshot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.TLS != nil {
 		st.TLS = true
 		rec.TLSVersion, rec.TLSGroup = tls.VersionName(r.TLS.Version), r.TLS.CurveID.String()
+		st.JA4 = ja4(r)
 		g.countHandshake(r)
 	}
 	rw := &recorder{ResponseWriter: w}

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/rampart-gw/rampart/internal/config"
+	clientfp "github.com/rampart-gw/rampart/internal/fingerprint"
 )
 
 // tls12Suites are the TLS 1.2 suites offered: ECDHE key exchange (forward
@@ -79,7 +80,10 @@ func (g *Gateway) listenerTLS() *tls.Config {
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		NextProtos: []string{"h2", "http/1.1"},
-		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			if c, ok := hello.Conn.(*cappedConn); ok {
+				c.ja4 = clientfp.JA4(hello)
+			}
 			return current()
 		},
 		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
@@ -97,6 +101,15 @@ type connInfoKey struct{}
 // connInfo is per-connection state, attached by the server's ConnContext.
 type connInfo struct {
 	counted atomic.Bool // TLS handshake counted
+	conn    *cappedConn // the TLS connection's own, for its JA4; nil on cleartext
+}
+
+// ja4 returns the JA4 fingerprint of the request's TLS connection.
+func ja4(r *http.Request) string {
+	if ci, _ := r.Context().Value(connInfoKey{}).(*connInfo); ci != nil && ci.conn != nil {
+		return ci.conn.ja4
+	}
+	return ""
 }
 
 // countHandshake counts a connection's TLS handshake once, on its first

@@ -33,6 +33,7 @@ type Metrics struct {
 	quota       *prometheus.CounterVec
 	abuse       *prometheus.CounterVec
 	shed        *prometheus.CounterVec
+	bots        *prometheus.CounterVec
 	shedLimit   *prometheus.GaugeVec
 	idp         *prometheus.CounterVec
 	connsOpen   prometheus.Gauge
@@ -78,7 +79,8 @@ func NewMetrics(version string, health func() []TargetHealth) *Metrics {
 	m.abuse = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_abuse_total", Help: "Graduated-response actions by policy and outcome (warned, throttled, blocked, banned, refused_banned)."}, []string{"policy", "outcome"})
 	m.shed = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_shed_total", Help: "Requests shed by adaptive load shedding, by upstream and priority."}, []string{"upstream", "priority"})
 	m.shedLimit = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "rampart_shed_limit", Help: "The adaptive concurrency limit of each upstream with load shedding."}, []string{"upstream"})
-	m.reg.MustRegister(m.authn, m.idp, m.authz, m.ratelimit, m.stateErrors, m.concurrency, m.quota, m.abuse, m.shed, m.shedLimit)
+	m.bots = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_bots_total", Help: "Bot-defence decisions by policy, rule (or good bot) and outcome (flagged, challenged, solved, passed, blocked, good_bot)."}, []string{"policy", "rule", "outcome"})
+	m.reg.MustRegister(m.authn, m.idp, m.authz, m.ratelimit, m.stateErrors, m.concurrency, m.quota, m.abuse, m.shed, m.shedLimit, m.bots)
 	m.reg.MustRegister(m.requests, m.duration, m.upstreamDur, m.refusals, m.reloads, m.lastReload, m.configOK, m.tls, m.dropped, m.connRefused, m.retries, m.connsOpen, m.inFlight, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if health != nil {
@@ -156,6 +158,12 @@ func (m *Metrics) Quota(policy string) func(outcome string) { return byOutcome(m
 
 // Abuse returns the counter of one policy's graduated-response actions.
 func (m *Metrics) Abuse(policy string) func(outcome string) { return byOutcome(m.abuse, policy) }
+
+// Bots returns the counter of one policy's bot-defence decisions.
+func (m *Metrics) Bots(policy string) func(rule, outcome string) {
+	v := m.bots.MustCurryWith(prometheus.Labels{"policy": policy})
+	return func(rule, outcome string) { v.WithLabelValues(rule, outcome).Inc() }
+}
 
 // Shed returns the counter of one upstream's shed requests, by priority.
 func (m *Metrics) Shed(upstream string) func(priority string) {

@@ -40,6 +40,12 @@ var (
 	Overloaded = Type{Slug: "overloaded", Title: "Service overloaded", Status: http.StatusServiceUnavailable,
 		Cause: "The service behind this endpoint is answering slower than usual, so the gateway admits fewer requests to it (adaptive load shedding) and turned this one away; anonymous and low-priority requests are turned away first.",
 		Fix:   "Retry after the time given in `Retry-After`, with exponential backoff and jitter; retrying at once adds to the overload."}
+	BotBlocked = Type{Slug: "bot-blocked", Title: "Automated client refused", Status: http.StatusForbidden,
+		Cause: "The request matched a bot-defence rule of this endpoint (named in `detail`): for example a script presenting itself as a browser.",
+		Fix:   "Call the API as what you are: an honest User-Agent and, for automated access, the credentials the API operator issues for it."}
+	ChallengeRequired = Type{Slug: "challenge-required", Title: "Browser challenge required", Status: http.StatusForbidden,
+		Cause: "This endpoint asks clients that look automated to solve a browser challenge first, and this client does not accept HTML, so it cannot.",
+		Fix:   "Open the page in a browser, or for automated access use the API credentials the API operator issues; a verified crawler is let through by its operator's allow-list."}
 	TooManyConnections = Type{Slug: "too-many-connections", Title: "Too many connections", Status: http.StatusServiceUnavailable,
 		Cause: "The client address already holds as many open connections as the gateway allows one address.",
 		Fix:   "Reuse connections (HTTP keep-alive or HTTP/2) instead of opening many in parallel."}
@@ -80,6 +86,6 @@ var (
 
 // Catalogue lists every problem type, in documentation order.
 func Catalogue() []Type {
-	return []Type{BadRequest, Unauthorized, InvalidCredentials, InsufficientAuthentication, Forbidden, NotFound, MethodNotAllowed, PayloadTooLarge, RequestTimeout, HeadersTooLarge, RateLimited, QuotaExceeded, ConcurrencyLimited, AbuseBlocked, Banned,
+	return []Type{BadRequest, Unauthorized, InvalidCredentials, InsufficientAuthentication, Forbidden, NotFound, MethodNotAllowed, PayloadTooLarge, RequestTimeout, HeadersTooLarge, RateLimited, QuotaExceeded, ConcurrencyLimited, AbuseBlocked, Banned, BotBlocked, ChallengeRequired,
 		TooManyConnections, Overloaded, BadGateway, NoHealthyUpstream, GatewayTimeout, IdentityUnavailable, AuthorizationUnavailable, Unavailable, Internal}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"strconv"
 	"sync"
@@ -299,4 +300,71 @@ func (r *Redis) Lift(id string, now int64) (bool, error) {
 		return false, fmt.Errorf("lifting a ban in redis: %w", err)
 	}
 	return len(v) == 1 && v[0] == 1, nil
+}
+
+// Once records key as used until ttl passes, and reports whether it was
+// unused: the replay guard of solved bot challenges. The memory form
+// is per node; Redis holds it for every node.
+type Once interface {
+	Once(key string, ttl time.Duration, now int64) bool
+}
+
+// MemoryOnce is Once per node, bounded: when full, the entry that
+// expires first of a sample makes room.
+type MemoryOnce struct {
+	mu  sync.Mutex
+	m   map[uint64]int64
+	max int
+	h   maphash.Seed
+}
+
+// NewMemoryOnce returns a Once for at most maxKeys live keys.
+func NewMemoryOnce(maxKeys int) *MemoryOnce {
+	if maxKeys <= 0 {
+		maxKeys = DefaultMaxKeys / 4
+	}
+	return &MemoryOnce{m: map[uint64]int64{}, max: maxKeys, h: maphash.MakeSeed()}
+}
+
+// Once implements Once.
+func (o *MemoryOnce) Once(key string, ttl time.Duration, now int64) bool {
+	k := maphash.String(o.h, key)
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if exp, ok := o.m[k]; ok && exp > now {
+		return false
+	}
+	if len(o.m) >= o.max {
+		evictEarliest(o.m, tatOf)
+	}
+	o.m[k] = now + int64(ttl)
+	return true
+}
+
+// Sweep drops expired keys.
+func (o *MemoryOnce) Sweep(now int64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for k, exp := range o.m {
+		if exp <= now {
+			delete(o.m, k)
+		}
+	}
+}
+
+// Once implements Once in Redis (SET NX with an expiry). When Redis
+// cannot be asked, the per-node memory stands in (whatever
+// on_state_error says: refusing every solved challenge would lock out
+// every browser).
+func (r *Redis) Once(key string, ttl time.Duration, now int64) bool {
+	if r.up(now) {
+		ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
+		ok, err := r.c.SetNX(ctx, "rampart:once:"+key, 1, ttl).Result()
+		cancel()
+		if err == nil {
+			return ok
+		}
+		r.failed(now, "rampart:once:", err)
+	}
+	return r.once.Once(key, ttl, now)
 }

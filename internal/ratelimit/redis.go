@@ -54,6 +54,7 @@ type Redis struct {
 	fallback *Memory
 	quotas   *MemoryQuotas // the quota fallback
 	abuse    *MemoryAbuse  // the graduated-response fallback
+	once     *MemoryOnce   // the challenge replay-guard fallback
 	log      *slog.Logger
 	// downUntil (unix ns): after a failure, Redis is left alone for a
 	// second instead of costing every request a timeout.
@@ -84,7 +85,7 @@ func NewRedis(o RedisOptions) *Redis {
 	}
 	c := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: o.Addrs, Username: o.Username, Password: o.Password, DB: o.DB,
 		DialTimeout: o.Timeout, ReadTimeout: o.Timeout, WriteTimeout: o.Timeout, MaxRetries: -1, PoolSize: 64})
-	return &Redis{c: c, timeout: o.Timeout, onError: o.OnError, fallback: NewMemory(0), quotas: NewMemoryQuotas(0), abuse: NewMemoryAbuse(0), log: o.Log, failures: o.Failures}
+	return &Redis{c: c, timeout: o.Timeout, onError: o.OnError, fallback: NewMemory(0), quotas: NewMemoryQuotas(0), abuse: NewMemoryAbuse(0), once: NewMemoryOnce(0), log: o.Log, failures: o.Failures}
 }
 
 // Shared implements Store.
@@ -166,4 +167,5 @@ func (r *Redis) Sweep(now int64) {
 	r.fallback.Sweep(now)
 	r.quotas.Sweep(now)
 	r.abuse.Sweep(now)
+	r.once.Sweep(now)
 }

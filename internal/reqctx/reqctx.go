@@ -24,6 +24,7 @@ type State struct {
 	ClientIP    netip.Addr
 	TraceParent string // the traceparent to send upstream
 	TLS         bool   // arrived on a TLS listener
+	JA4         string // the JA4 fingerprint of the TLS ClientHello; "" on cleartext
 	Match       route.Match
 
 	// UpstreamHeader holds headers stages add for the upstream (identity,

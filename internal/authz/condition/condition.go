@@ -27,6 +27,11 @@
 //	tls.san_uris        list(string)
 //	tls.san_dns         list(string)
 //	tls.fingerprint     string   SHA-256 of the certificate, hex
+//	client.ja4          string   JA4 of the TLS ClientHello; "" on cleartext
+//	client.user_agent   string
+//	client.ua_family    string   chrome, edge, firefox, safari, curl, wget, python, go, java, node, postman, bot, other, ""
+//	client.browser_claimed bool  the User-Agent claims a browser
+//	client.inconsistencies list(string)  how a claimed browser does not look like one (see package fingerprint)
 package condition
 
 import (
@@ -44,6 +49,7 @@ import (
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/interpreter"
 
+	"github.com/rampart-gw/rampart/internal/fingerprint"
 	"github.com/rampart-gw/rampart/internal/route"
 )
 
@@ -88,6 +94,11 @@ var variables = []struct {
 	{"tls.san_uris", cel.ListType(cel.StringType)},
 	{"tls.san_dns", cel.ListType(cel.StringType)},
 	{"tls.fingerprint", cel.StringType},
+	{"client.ja4", cel.StringType},
+	{"client.user_agent", cel.StringType},
+	{"client.ua_family", cel.StringType},
+	{"client.browser_claimed", cel.BoolType},
+	{"client.inconsistencies", cel.ListType(cel.StringType)},
 }
 
 // Issue is a problem with an expression, at a 1-based line and column
@@ -236,6 +247,8 @@ type Input struct {
 	Scopes        []string
 	Attributes    map[string]string
 	Claims        map[string]any
+
+	JA4 string // of the TLS ClientHello; "" on cleartext
 }
 
 // activation resolves variables on demand.
@@ -298,6 +311,16 @@ func (a *activation) ResolveName(name string) (any, bool) {
 		return r.TLS != nil && len(r.TLS.VerifiedChains) > 0, true
 	case "tls.subject", "tls.san_uris", "tls.san_dns", "tls.fingerprint":
 		return clientCert(r, name), true
+	case "client.ja4":
+		return in.JA4, true
+	case "client.user_agent":
+		return r.UserAgent(), true
+	case "client.ua_family":
+		return fingerprint.Family(r.UserAgent()), true
+	case "client.browser_claimed":
+		return fingerprint.Browser(fingerprint.Family(r.UserAgent())), true
+	case "client.inconsistencies":
+		return orEmpty(fingerprint.Inconsistencies(r.Header, fingerprint.Family(r.UserAgent()), in.JA4)), true
 	}
 	return nil, false
 }
