@@ -7,6 +7,7 @@ package bots
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
@@ -44,14 +45,16 @@ type goodBot struct {
 
 // Stage is one policy's bot defence.
 type Stage struct {
-	policy    string
-	rules     []rule
-	good      []goodBot
-	challenge *Challenge
-	resolver  Resolver
-	verified  *DNSCache
-	Now       func() time.Time
-	Count     func(rule, outcome string) // flagged, challenged, blocked, passed, good_bot; may be nil
+	policy         string
+	rules          []rule
+	good           []goodBot
+	challenge      *Challenge
+	resolver       Resolver
+	verified       *DNSCache
+	anomaly        *Anomaly
+	blockAnomalies bool
+	Now            func() time.Time
+	Count          func(rule, outcome string) // flagged, challenged, blocked, passed, good_bot; may be nil
 }
 
 // Options are the stage's dependencies.
@@ -84,6 +87,10 @@ func New(policy string, b *config.Bots, o Options) *Stage {
 		}
 		s.good = append(s.good, gb)
 	}
+	if a := b.Anomaly; a != nil {
+		s.anomaly = NewAnomaly(a.Factor, float64(a.MinRate.N)/a.MinRate.Per.Seconds(), 0)
+		s.blockAnomalies = a.Action == "block"
+	}
 	if c := b.Challenge; c != nil {
 		s.challenge = NewChallenge([]byte(c.Secret.Value()), c.Difficulty, c.TTL.D(), o.Once)
 	}
@@ -98,6 +105,20 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 			s.count(name, "good_bot")
 			next.ServeHTTP(w, r)
 			return
+		}
+		if s.anomaly != nil {
+			if bad, rate, median := s.anomaly.Observe(st.ClientIP, s.Now().UnixNano()); bad {
+				st.Offence = "rate-anomaly"
+				detail := fmt.Sprintf("This address sends %.1f requests/s; the median of active addresses is %.1f.", rate, median)
+				if s.blockAnomalies {
+					s.count("anomaly", "blocked")
+					reqctx.Refuse(w, r, reqctx.Refusal{Type: problem.RateLimited, Reason: "rate_anomaly", Stage: "bots", Rule: "anomaly",
+						Detail: detail + " Slow down to a rate like other clients'; retry after the time in Retry-After.", Header: map[string]string{"Retry-After": "10"}})
+					return
+				}
+				s.count("anomaly", "flagged")
+				s.event(r, st, "bot.anomaly", "anomaly", detail)
+			}
 		}
 		in := condition.Input{Request: r, Path: r.URL.Path, Match: &st.Match, ClientIP: st.AccessRecord.ClientIP, Now: s.Now(), JA4: st.JA4}
 		for _, rl := range s.rules {

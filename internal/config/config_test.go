@@ -304,6 +304,7 @@ func TestTrafficErrors(t *testing.T) {
 		{"bot rule unknown variable", policy("    bots: {rules: [{name: r, action: flag, when: 'client.ja3 == \"x\"'}]}\n"), "undeclared reference to 'client.ja3'"},
 		{"challenge without secret", policy("    bots: {rules: [{name: r, action: challenge, when: 'true'}]}\n"), "a rule's action is challenge, so bots needs challenge"},
 		{"challenge difficulty", policy("    bots: {challenge: {secret: env:RAMPART_TEST_NOPE, difficulty: 40}}\n"), "difficulty 40 must be between 8 and 24 bits"},
+		{"anomaly factor", policy("    bots: {anomaly: {factor: 1.5}}\n"), "factor 1.5 must be between 2 and 1000"},
 		{"good bot by user agent only", policy("    bots: {good_bots: [{name: g, user_agent: Googlebot}]}\n"), "a User-Agent alone is trivially forged"},
 		{"good bot bad cidr", policy("    bots: {good_bots: [{name: g, cidrs: [10.0.0.0/33]}]}\n"), "policies.p.bots.good_bots[0].cidrs[0]"},
 		{"graduated consumer key anonymous", policy("    graduated: {key: consumer, block: 3}\n"), "key consumer needs an authenticated caller"},

@@ -101,6 +101,18 @@ func applyDefaults(c *Config) {
 			}
 			setDur(&c.QueueTimeout, time.Second)
 		}
+		if b := p.Bots; b != nil && b.Anomaly != nil {
+			a := b.Anomaly
+			if a.Factor == 0 {
+				a.Factor = 10
+			}
+			if a.MinRate.N == 0 {
+				a.MinRate = Rate{N: 5, Per: time.Second}
+			}
+			if a.Action == "" {
+				a.Action = "flag"
+			}
+		}
 		if b := p.Bots; b != nil && b.Challenge != nil {
 			setInt(&b.Challenge.Difficulty, 16)
 			setDur(&b.Challenge.TTL, 30*time.Minute)

@@ -284,7 +284,16 @@ type Bots struct {
 	Rules     []*BotRule `yaml:"rules" json:"rules,omitempty" doc:"Checked in order; flag goes on to the next rule, challenge and block end the check."`
 	Challenge *Challenge `yaml:"challenge" json:"challenge,omitempty" doc:"The proof-of-work challenge; required when a rule's action is challenge."`
 	GoodBots  []*GoodBot `yaml:"good_bots" json:"good_bots,omitempty" doc:"Crawlers and monitors let through without rules or challenge, once verified by IP range or reverse DNS."`
+	Anomaly   *Anomaly   `yaml:"anomaly" json:"anomaly,omitempty" doc:"Flag or refuse client addresses whose request rate stands far above the median of the active addresses."`
 	Pos       Pos        `yaml:"-" json:"-"`
+}
+
+// Anomaly is per-address request-rate anomaly detection.
+type Anomaly struct {
+	Factor  float64 `yaml:"factor" json:"factor,omitempty" doc:"An address is anomalous above factor x the median rate of active addresses. Default 10; at least 2."`
+	MinRate Rate    `yaml:"min_rate" json:"min_rate,omitempty" doc:"...and above this rate, so a quiet site flags nobody. Default 5/s."`
+	Action  string  `yaml:"action" json:"action,omitempty" enum:"flag|block" doc:"flag (default): a bot.anomaly event and a rate-anomaly offence for the graduated response; block: also 429."`
+	Pos     Pos     `yaml:"-" json:"-"`
 }
 
 // BotRule is one bot rule: a CEL condition and what to do when it holds.

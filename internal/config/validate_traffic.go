@@ -68,7 +68,7 @@ func (v *validator) policyQuota(base string, p *Policy) {
 // upstream's failures.
 var offenceTypes = []string{"rate-limited", "quota-exceeded", "concurrency-limited", "unauthorized", "invalid-credentials",
 	"forbidden", "insufficient-authentication", "bad-request", "not-found", "method-not-allowed", "payload-too-large", "headers-too-large",
-	"bot-blocked", "challenge-required"}
+	"bot-blocked", "challenge-required", "rate-anomaly"}
 
 // policyBots checks a policy's bot defence.
 func (v *validator) policyBots(base string, p *Policy) {
@@ -106,6 +106,9 @@ func (v *validator) policyBots(base string, p *Policy) {
 		}
 	} else if challenged {
 		v.errorf(path+".challenge", "a rule's action is challenge, so bots needs challenge: {secret: env:NAME}")
+	}
+	if a := b.Anomaly; a != nil && a.Factor != 0 && (a.Factor < 2 || a.Factor > 1000) {
+		v.errorf(path+".anomaly.factor", "factor %g must be between 2 and 1000", a.Factor)
 	}
 	for i, g := range b.GoodBots {
 		gp := fmt.Sprintf("%s.good_bots[%d]", path, i)

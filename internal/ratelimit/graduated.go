@@ -188,7 +188,7 @@ func (s *AbuseStage) Wrap(next http.Handler) http.Handler {
 			s.flag(w, r, st, "abuse.warn", n, fmt.Sprintf("%d refused requests in the last %s.", n, g.Window))
 		}
 		next.ServeHTTP(w, r)
-		if st.Problem != "" && g.offences[st.Problem] {
+		if (st.Problem != "" && g.offences[st.Problem]) || (st.Offence != "" && g.offences[st.Offence]) {
 			s.offend(k, r, st, s.Now().UnixNano())
 		}
 	})

@@ -47,6 +47,11 @@ type State struct {
 	// anonymous. Set by the authenticate stage, read by later ones.
 	Identity *Identity
 
+	// Offence names something the client did wrong that a stage noted
+	// without refusing (a rate anomaly); the graduated response counts
+	// it when its offences list it, as it counts refusals by problem type.
+	Offence string
+
 	Events *observe.Bus
 	// Refused is called once per refusal for metrics; may be nil.
 	Refused func(reason string)

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -162,4 +164,74 @@ func with(h map[string]string, k, v string) map[string]string {
 		}
 	}
 	return out
+}
+
+// TestRateAnomaly: among a dozen addresses calling a few times a second,
+// one calling as fast as it can is flagged as anomalous, and the
+// graduated response counting rate-anomaly offences bans it; the others
+// are never refused.
+func TestRateAnomaly(t *testing.T) {
+	up := startUpstream(t, "web")
+	g := startGateway(t, fmt.Sprintf(`version: 1
+server:
+  listen: ["127.0.0.1:0"]
+  trusted_proxies: [127.0.0.1/32]
+admin: {listen: 127.0.0.1:0}
+upstreams:
+  web: {targets: [{url: %s}]}
+policies:
+  site:
+    authenticate: []
+    bots:
+      anomaly: {factor: 5, min_rate: 5/s}
+    graduated: {offences: [rate-anomaly], window: 1m, ban: {after: 30, periods: [1m]}}
+routes:
+  - {name: site, match: {paths: ["/**"]}, upstream: web, policy: site}
+`, up.url()))
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var refusedNormal atomic.Int64
+	for i := range 12 {
+		wg.Go(func() {
+			ip := fmt.Sprintf("198.51.100.%d", i+1)
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(300 * time.Millisecond):
+				}
+				if r := do(t, client, "GET", g.url("/"), nil, map[string]string{"X-Forwarded-For": ip}); r.status != 200 {
+					refusedNormal.Add(1)
+				}
+			}
+		})
+	}
+	time.Sleep(1500 * time.Millisecond) // a crowd to compare with
+	var banned bool
+	deadline := time.Now().Add(8 * time.Second)
+	for !banned && time.Now().Before(deadline) {
+		r := do(t, client, "GET", g.url("/"), nil, map[string]string{"X-Forwarded-For": "203.0.113.66"})
+		banned = r.status == 403
+	}
+	close(stop)
+	wg.Wait()
+	if !banned {
+		t.Fatal("the fast address was not banned within 8s")
+	}
+	if n := refusedNormal.Load(); n > 0 {
+		t.Fatalf("%d requests of ordinary addresses were refused", n)
+	}
+	seen := false
+	for _, e := range g.events() {
+		if e["type"] == "bot.anomaly" && e["client_ip"] == "203.0.113.66" {
+			seen = true
+		}
+		if e["type"] == "bot.anomaly" && e["client_ip"] != "203.0.113.66" {
+			t.Fatalf("an ordinary address flagged: %v", e)
+		}
+	}
+	if !seen {
+		t.Fatal("no bot.anomaly event for the fast address")
+	}
+	g.metricsHave(t, `rampart_bots_total{outcome="flagged",policy="site",rule="anomaly"}`, `rampart_abuse_total{outcome="banned",policy="site"}`)
 }
