@@ -144,15 +144,14 @@ routes:
 	g.metricsHave(t, `rampart_bots_total{outcome="solved",policy="site",rule="fake-browser"}`,
 		`rampart_bots_total{outcome="good_bot",policy="site",rule="uptime-monitor"}`,
 		`rampart_bots_total{outcome="flagged",policy="site",rule="curl"}`)
-	types := map[string]bool{}
-	for _, e := range g.events() {
-		types[fmt.Sprint(e["type"])] = true
-	}
-	for _, want := range []string{"bot.flag", "bot.challenge", "bot.challenge_solved", "request.refused"} {
-		if !types[want] {
-			t.Errorf("no %s event: %v", want, types)
+	// Events reach their sink asynchronously.
+	waitFor(t, 5*time.Second, "bot events", func() bool {
+		types := map[string]bool{}
+		for _, e := range g.events() {
+			types[fmt.Sprint(e["type"])] = true
 		}
-	}
+		return types["bot.flag"] && types["bot.challenge"] && types["bot.challenge_solved"] && types["request.refused"]
+	})
 }
 
 // with returns a copy of h with k set to v.
@@ -221,17 +220,18 @@ routes:
 	if n := refusedNormal.Load(); n > 0 {
 		t.Fatalf("%d requests of ordinary addresses were refused", n)
 	}
-	seen := false
-	for _, e := range g.events() {
-		if e["type"] == "bot.anomaly" && e["client_ip"] == "203.0.113.66" {
-			seen = true
+	waitFor(t, 5*time.Second, "a bot.anomaly event for the fast address", func() bool {
+		for _, e := range g.events() {
+			if e["type"] == "bot.anomaly" && e["client_ip"] == "203.0.113.66" {
+				return true
+			}
 		}
+		return false
+	})
+	for _, e := range g.events() {
 		if e["type"] == "bot.anomaly" && e["client_ip"] != "203.0.113.66" {
 			t.Fatalf("an ordinary address flagged: %v", e)
 		}
-	}
-	if !seen {
-		t.Fatal("no bot.anomaly event for the fast address")
 	}
 	g.metricsHave(t, `rampart_bots_total{outcome="flagged",policy="site",rule="anomaly"}`, `rampart_abuse_total{outcome="banned",policy="site"}`)
 }

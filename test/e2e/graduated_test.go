@@ -142,20 +142,25 @@ routes:
 				}
 			}
 
-			seen := map[string]bool{}
-			for _, g := range nodes {
-				for _, e := range g.events() {
-					if e["client_ip"] == abuser {
-						seen[fmt.Sprint(e["type"], "/", e["reason"])] = true
+			// Events reach their sink asynchronously.
+			wanted := []string{"abuse.warn/repeated_offences", "abuse.throttle/repeated_offences", "abuse.ban/repeated_offences",
+				"request.refused/blocked", "request.refused/banned"}
+			waitFor(t, 5*time.Second, fmt.Sprint("events ", wanted), func() bool {
+				seen := map[string]bool{}
+				for _, g := range nodes {
+					for _, e := range g.events() {
+						if e["client_ip"] == abuser {
+							seen[fmt.Sprint(e["type"], "/", e["reason"])] = true
+						}
 					}
 				}
-			}
-			for _, want := range []string{"abuse.warn/repeated_offences", "abuse.throttle/repeated_offences", "abuse.ban/repeated_offences",
-				"request.refused/blocked", "request.refused/banned"} {
-				if !seen[want] {
-					t.Errorf("no %s event; saw %v", want, seen)
+				for _, w := range wanted {
+					if !seen[w] {
+						return false
+					}
 				}
-			}
+				return true
+			})
 			nodes[0].metricsHave(t, `rampart_abuse_total{outcome="banned",policy="login"}`)
 		})
 	}
