@@ -27,6 +27,7 @@ type Source interface {
 	// JWKS serves the public keys of the identity assertion.
 	JWKS() http.Handler
 	Bans
+	Quotas
 }
 
 // JWKSPath is where upstreams fetch the keys that verify
@@ -41,6 +42,7 @@ func Handler(g Source, metrics http.Handler, log *slog.Logger) http.Handler {
 	keys.routes(mux)
 	keys.consumerRoutes(mux)
 	banRoutes(mux, g)
+	quotaRoutes(mux, g)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})

@@ -13,6 +13,25 @@ type Bans interface {
 	LiftBan(id string) (bool, error)
 }
 
+// Quotas is what the admin API reads of consumers' quota usage.
+type Quotas interface {
+	QuotaUsage(consumer string) ([]ratelimit.QuotaUsage, error)
+}
+
+// quotaRoutes serves GET /consumers/{id}/quotas: the consumer's usage of
+// every quota keyed by consumer, in the current period.
+func quotaRoutes(mux *http.ServeMux, q Quotas) {
+	mux.HandleFunc("GET /consumers/{id}/quotas", func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		list, err := q.QuotaUsage(id)
+		if err != nil {
+			unavailable(w, r, "Quota usage could not be read from the shared state: "+err.Error()+". Retry shortly.")
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"consumer": id, "quotas": list})
+	})
+}
+
 // banRoutes serves GET /bans and DELETE /bans/{id}, what `rampart bans`
 // calls. With state driver redis they show and lift the bans of every
 // node; with memory, this node's.

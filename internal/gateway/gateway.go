@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
 	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -92,6 +94,25 @@ type Gateway struct {
 
 // Bans lists the keys the graduated response has banned.
 func (g *Gateway) Bans() ([]ratelimit.Ban, error) { return g.abuse.Bans(time.Now().UnixNano()) }
+
+// QuotaUsage reads consumer's usage of every quota keyed by consumer
+// in the serving config, by policy name.
+func (g *Gateway) QuotaUsage(consumer string) ([]ratelimit.QuotaUsage, error) {
+	s := g.current.Load()
+	out := []ratelimit.QuotaUsage{}
+	for _, name := range slices.Sorted(maps.Keys(s.quotas)) {
+		q := s.quotas[name]
+		if !q.PerConsumer() {
+			continue
+		}
+		u, err := q.Usage(name, consumer)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, nil
+}
 
 // LiftBan ends a ban; it reports whether the key was banned.
 func (g *Gateway) LiftBan(id string) (bool, error) { return g.abuse.Lift(id, time.Now().UnixNano()) }

@@ -62,7 +62,7 @@ func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, ac
 		stages = append(stages, post)
 	}
 	if pol != nil && pol.Quota != nil {
-		q, err := ratelimit.NewQuotaStage(r.Policy, pol.Quota, limits.quotas, limits.seed, limits.countQuota(r.Policy))
+		q, err := limits.quota(r.Policy, pol.Quota)
 		if err != nil {
 			return nil, fmt.Errorf("route %s: quota: %w", r.Name, err)
 		}
@@ -122,6 +122,20 @@ type limitStages struct {
 	countShed        func(upstream string) func(priority string)
 	bots             bots.Options
 	countBots        func(policy string) func(rule, outcome string)
+	quotaStages      map[string]*ratelimit.QuotaStage // by policy, filled by quota
+}
+
+// quota returns the policy's quota stage, one per policy: the admin API
+// reads consumers' usage through it.
+func (l *limitStages) quota(name string, q *config.Quota) (*ratelimit.QuotaStage, error) {
+	if s, ok := l.quotaStages[name]; ok {
+		return s, nil
+	}
+	s, err := ratelimit.NewQuotaStage(name, q, l.quotas, l.seed, l.countQuota(name))
+	if err == nil {
+		l.quotaStages[name] = s
+	}
+	return s, err
 }
 
 // graduated returns the policy's graduated-response stage, or nil.

@@ -16,6 +16,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/observe"
 	"github.com/rampart-gw/rampart/internal/problem"
 	"github.com/rampart-gw/rampart/internal/proxy"
+	"github.com/rampart-gw/rampart/internal/ratelimit"
 	"github.com/rampart-gw/rampart/internal/reqctx"
 	"github.com/rampart-gw/rampart/internal/route"
 	"github.com/rampart-gw/rampart/internal/shed"
@@ -37,6 +38,7 @@ type Snapshot struct {
 	hsts           string
 	tls            *tls.Config // nil without TLS listeners
 	unmatched      *observe.RouteMetrics
+	quotas         map[string]*ratelimit.QuotaStage // by policy
 	g              *Gateway
 }
 
@@ -119,7 +121,7 @@ func (g *Gateway) build(cfg *config.Config) (s *Snapshot, err error) {
 	}
 	limits := &limitStages{store: g.limits, gates: g.gates, seed: g.limitSeed, count: g.metrics.RateLimit, countConcurrency: g.metrics.Concurrency,
 		quotas: g.quotas, countQuota: g.metrics.Quota, abuse: g.abuse, countAbuse: g.metrics.Abuse, shedders: shedders, countShed: g.metrics.Shed,
-		bots: bots.Options{Once: g.once, DNS: g.goodBots}, countBots: g.metrics.Bots}
+		bots: bots.Options{Once: g.once, DNS: g.goodBots}, countBots: g.metrics.Bots, quotaStages: map[string]*ratelimit.QuotaStage{}}
 	b := route.NewBuilder()
 	for i, r := range cfg.Routes {
 		if c := b.Add(cfg.MatchRule(i)); len(c) > 0 {
@@ -135,6 +137,7 @@ func (g *Gateway) build(cfg *config.Config) (s *Snapshot, err error) {
 		}
 		s.routes = append(s.routes, &compiledRoute{name: r.Name, handler: Chain(final, stages...), metrics: g.metrics.Route(r.Name)})
 	}
+	s.quotas = limits.quotaStages
 	s.table = b.Build()
 	s.unmatched = g.metrics.Route("")
 	return s, nil

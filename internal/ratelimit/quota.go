@@ -1,6 +1,9 @@
 package ratelimit
 
 import (
+	"context"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash/maphash"
 	"net/http"
@@ -35,6 +38,8 @@ func Period(period string, t time.Time, loc *time.Location) (start, end time.Tim
 // key's count unless it has reached limit, and returns the count after.
 type QuotaCounter interface {
 	Count(k Key, limit int64, end time.Time, now time.Time) (count int64, ok bool)
+	// Used returns key's count without counting.
+	Used(k Key) (int64, error)
 	Shared() bool
 }
 
@@ -81,6 +86,13 @@ func (m *MemoryQuotas) Count(k Key, limit int64, end, now time.Time) (int64, boo
 	return e.count, true
 }
 
+// Used implements QuotaCounter.
+func (m *MemoryQuotas) Used(k Key) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.counts[k.Local].count, nil
+}
+
 // Sweep drops counts of ended periods.
 func (m *MemoryQuotas) Sweep(now int64) {
 	m.mu.Lock()
@@ -117,6 +129,44 @@ func (r *Redis) Count(k Key, limit int64, end, now time.Time) (int64, bool) {
 		return limit, false
 	}
 	return r.quotas.Count(localKey(k), limit, end, now)
+}
+
+// Used implements QuotaCounter in Redis.
+func (r *Redis) Used(k Key) (int64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*r.timeout)
+	defer cancel()
+	n, err := r.c.Get(ctx, "rampart:quota:"+hex.EncodeToString(k.Shared[:])).Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("reading a quota in redis: %w", err)
+	}
+	return n, nil
+}
+
+// QuotaUsage is one quota's state for a consumer, as the admin API shows it.
+type QuotaUsage struct {
+	Policy    string    `json:"policy"`
+	Limit     int64     `json:"limit"`
+	Period    string    `json:"period"`
+	Used      int64     `json:"used"`
+	Remaining int64     `json:"remaining"`
+	ResetsAt  time.Time `json:"resets_at"`
+}
+
+// PerConsumer reports whether the quota is keyed by consumer alone, so
+// a consumer's usage can be read without a request.
+func (s *QuotaStage) PerConsumer() bool { return len(s.parts) == 1 && s.parts[0].kind == partConsumer }
+
+// Usage reads consumer's usage of the quota in the current period.
+func (s *QuotaStage) Usage(policy, consumer string) (QuotaUsage, error) {
+	now := s.Now()
+	start, end := Period(s.period, now, s.loc)
+	st := &reqctx.State{}
+	st.Consumer = consumer
+	used, err := s.Counter.Used(s.periodKey(&http.Request{Header: http.Header{}}, st, start))
+	return QuotaUsage{Policy: policy, Limit: s.Limit, Period: s.period, Used: used, Remaining: max(s.Limit-used, 0), ResetsAt: end.UTC()}, err
 }
 
 // QuotaStage enforces a policy's quota.

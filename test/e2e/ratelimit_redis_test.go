@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
@@ -143,6 +144,22 @@ routes:
 	retry, _ := strconv.Atoi(r.header.Get("Retry-After"))
 	if p["type"] != "https://rampart.dev/problems/quota-exceeded" || math.Abs(float64(retry)-time.Until(end).Seconds()) > 5 {
 		t.Fatalf("over the quota: %v, Retry-After %d, next period in %v", p, retry, time.Until(end))
+	}
+	// The operator sees the usage through the admin API.
+	var usage struct {
+		Consumer string
+		Quotas   []struct {
+			Policy, Period         string
+			Limit, Used, Remaining int64
+			ResetsAt               time.Time `json:"resets_at"`
+		}
+	}
+	body := get(t, "http://"+g.admin+"/consumers/alice/quotas").body
+	if err := json.Unmarshal(body, &usage); err != nil || len(usage.Quotas) != 1 {
+		t.Fatalf("quota usage: %s %v", body, err)
+	}
+	if q := usage.Quotas[0]; q.Policy != "metered" || q.Period != "day" || q.Limit != 3 || q.Used != 3 || q.Remaining != 0 || !q.ResetsAt.Equal(end) {
+		t.Fatalf("quota usage: %+v, want 3 of 3 used, resetting at %v", q, end)
 	}
 }
 
