@@ -56,3 +56,14 @@ func TestAnomalyBounded(t *testing.T) {
 		t.Fatalf("%d addresses tracked, bound 1024", n)
 	}
 }
+
+func BenchmarkAnomalyObserve(b *testing.B) {
+	a := NewAnomaly(10, 5, 0)
+	now := time.Now().UnixNano()
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		a.Observe(netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}), now+int64(i)*1000)
+	}
+}

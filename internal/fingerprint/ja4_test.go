@@ -84,3 +84,13 @@ func TestFamilyAndInconsistencies(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkJA4 is the per-connection cost of fingerprinting a handshake.
+func BenchmarkJA4(b *testing.B) {
+	h := Hello{Versions: []uint16{0x0304, 0x0303}, Ciphers: []uint16{0x1301, 0x1302, 0x1303, 0xc02b, 0xc02f}, Extensions: []uint16{0, 0x10, 0x2b, 0x33, 0x0d, 0x0a},
+		SignatureAlgorithms: []uint16{0x0403, 0x0804}, ALPN: []string{"h2"}, SNI: true}
+	b.ReportAllocs()
+	for b.Loop() {
+		JA4Of(h)
+	}
+}

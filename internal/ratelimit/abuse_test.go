@@ -8,7 +8,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/testenv"
 )
 
-func testGraduation(t *testing.T) *Graduation {
+func testGraduation(t testing.TB) *Graduation {
 	t.Helper()
 	g, err := CompileGraduated("login", &config.Graduated{Key: "ip", Offences: []string{"rate-limited"}, Window: config.Duration(time.Minute),
 		Warn: 2, Block: 4, Ban: &config.Ban{After: 6, Forget: config.Duration(time.Hour),
@@ -131,5 +131,22 @@ func TestAbuseMemoryBounded(t *testing.T) {
 	m.Sweep(now + int64(3*time.Minute))
 	if s := m.Standing(banned, g, now+int64(30*time.Second)); s.BannedUntil <= now {
 		t.Fatalf("the ban was lost: %+v", s)
+	}
+}
+
+// BenchmarkAbuseStanding is the graduated response's per-request cost
+// with memory state: one standing lookup.
+func BenchmarkAbuseStanding(b *testing.B) {
+	m := NewMemoryAbuse(0)
+	g := testGraduation(b)
+	now := time.Now().UnixNano()
+	for i := range 1000 {
+		m.Offend(Key{Local: uint64(i)}, g, "ip=x", now)
+	}
+	b.ReportAllocs()
+	i := uint64(0)
+	for b.Loop() {
+		i++
+		m.Standing(Key{Local: i % 2000}, g, now)
 	}
 }
