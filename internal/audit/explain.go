@@ -41,6 +41,15 @@ func Explain(w io.Writer, cfg *config.Config, name string) error {
 		methods = strings.Join(r.Match.Methods, ", ")
 	}
 	step("3", "match: %s; %s; paths %s (otherwise 404, or 405 with Allow)", hosts, methods, strings.Join(r.Match.Paths, ", "))
+	if pol != nil && pol.CORS != nil {
+		c := pol.CORS
+		creds := "without credentials"
+		if c.AllowCredentials {
+			creds = "with credentials"
+		}
+		step("5", "CORS: preflights from %s for %s answered here (204, max-age %s; others 403); %s; headers %s",
+			strings.Join(c.AllowOrigins, ", "), strings.Join(c.AllowMethods, ", "), c.MaxAge.D(), creds, strings.Join(c.AllowHeaders, ", "))
+	}
 	pre, post := traffic(pol)
 	for _, t := range pre {
 		step(t.stage, "%s", t.text)

@@ -101,6 +101,15 @@ func applyDefaults(c *Config) {
 			}
 			setDur(&c.QueueTimeout, time.Second)
 		}
+		if c := p.CORS; c != nil {
+			if len(c.AllowMethods) == 0 {
+				c.AllowMethods = []string{"GET", "HEAD", "POST"}
+			}
+			if len(c.AllowHeaders) == 0 {
+				c.AllowHeaders = []string{"Accept", "Accept-Language", "Content-Language", "Content-Type"}
+			}
+			setDur(&c.MaxAge, 10*time.Minute)
+		}
 		if b := p.Bots; b != nil && b.Anomaly != nil {
 			a := b.Anomaly
 			if a.Factor == 0 {

@@ -220,6 +220,7 @@ type Policy struct {
 	Quota        *Quota       `yaml:"quota" json:"quota,omitempty" doc:"A number of requests per calendar hour, day or month, per key."`
 	Concurrency  *Concurrency `yaml:"concurrency" json:"concurrency,omitempty" doc:"A cap on requests in flight per key, with a bounded queue."`
 	Priority     string       `yaml:"priority" json:"priority,omitempty" enum:"critical|high|normal|low" doc:"Load-shedding priority of this policy's requests. Default normal for authenticated callers, low for anonymous ones; a consumer's priority attribute overrides it."`
+	CORS         *CORS        `yaml:"cors" json:"cors,omitempty" doc:"Cross-origin access from browsers: preflights answered by the gateway, Access-Control-* headers owned by it."`
 	Bots         *Bots        `yaml:"bots" json:"bots,omitempty" doc:"Bot defence: rules on client fingerprints (JA4, User-Agent, header consistency), a proof-of-work challenge for browsers, and an allow-list of good bots."`
 	Graduated    *Graduated   `yaml:"graduated" json:"graduated,omitempty" doc:"Escalation against a key that keeps offending: warn, throttle, block, then ban for growing periods."`
 	Validate     *Validate    `yaml:"validate" json:"validate,omitempty"`
@@ -277,6 +278,17 @@ type Graduated struct {
 	Block    int64     `yaml:"block" json:"block,omitempty" doc:"From this many offences every request is refused with 429 until the count falls. 0: off."`
 	Ban      *Ban      `yaml:"ban" json:"ban,omitempty" doc:"From a number of offences the key is banned: 403 to every request for a period that grows with each ban."`
 	Pos      Pos       `yaml:"-" json:"-"`
+}
+
+// CORS is a policy's cross-origin settings, stage 5 of the request path.
+type CORS struct {
+	AllowOrigins     []string `yaml:"allow_origins,required" json:"allow_origins,omitempty" doc:"Exact origins (https://app.example.com), subdomain patterns (https://*.example.com), or * for any (never with credentials)."`
+	AllowMethods     []string `yaml:"allow_methods" json:"allow_methods,omitempty" doc:"Methods allowed cross-origin. Default [GET, HEAD, POST]."`
+	AllowHeaders     []string `yaml:"allow_headers" json:"allow_headers,omitempty" doc:"Request headers allowed cross-origin, e.g. Authorization; * for any (never with credentials). Default [Accept, Accept-Language, Content-Language, Content-Type]."`
+	ExposeHeaders    []string `yaml:"expose_headers" json:"expose_headers,omitempty" doc:"Response headers scripts may read beyond the safelisted ones, e.g. RateLimit, X-Request-Id."`
+	AllowCredentials bool     `yaml:"allow_credentials" json:"allow_credentials,omitempty" doc:"Let browsers send cookies and HTTP authentication. Never with a wildcard origin or header."`
+	MaxAge           Duration `yaml:"max_age" json:"max_age,omitempty" doc:"How long browsers may cache a preflight. Default 10m; at most 24h."`
+	Pos              Pos      `yaml:"-" json:"-"`
 }
 
 // Bots is a policy's bot defence, stage 6 of the request path.

@@ -397,6 +397,7 @@ func (v *validator) policy(name string, p *Policy) {
 	v.policyQuota(base, p)
 	v.policyGraduated(base, p)
 	v.policyBots(base, p)
+	v.policyCORS(base, p)
 	if p.Validate == nil {
 		return
 	}

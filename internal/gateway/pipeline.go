@@ -7,6 +7,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/authz"
 	"github.com/rampart-gw/rampart/internal/bots"
 	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/cors"
 	"github.com/rampart-gw/rampart/internal/guard"
 	"github.com/rampart-gw/rampart/internal/identity"
 	"github.com/rampart-gw/rampart/internal/ratelimit"
@@ -22,6 +23,9 @@ func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, ac
 	var stages []Stage
 	// 4 IP and geo allow/deny          (threats)
 	// 5 CORS, preflight answered here   (threats)
+	if pol != nil && pol.CORS != nil {
+		stages = append(stages, cors.New(pol.CORS))
+	}
 	// 6 bans and bot checks             (traffic)
 	graduated, err := limits.graduated(r.Policy, pol)
 	if err != nil {

@@ -46,6 +46,7 @@ type compiledRoute struct {
 	name    string
 	handler http.Handler
 	metrics *observe.RouteMetrics
+	cors    bool // its policy answers CORS preflights
 }
 
 // build compiles cfg. On error every pool it acquired is released.
@@ -135,7 +136,9 @@ func (g *Gateway) build(cfg *config.Config) (s *Snapshot, err error) {
 		if r.Rewrite != nil {
 			final.Host = r.Rewrite.Host
 		}
-		s.routes = append(s.routes, &compiledRoute{name: r.Name, handler: Chain(final, stages...), metrics: g.metrics.Route(r.Name)})
+		pol := cfg.Policies[r.Policy]
+		s.routes = append(s.routes, &compiledRoute{name: r.Name, handler: Chain(final, stages...), metrics: g.metrics.Route(r.Name),
+			cors: pol != nil && pol.CORS != nil})
 	}
 	s.quotas = limits.quotaStages
 	s.table = b.Build()
@@ -226,7 +229,18 @@ func (s *Snapshot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	// 3: route.
-	switch s.table.Lookup(r.Host, r.Method, r.URL.Path, r.Header, &st.Match) {
+	res := s.table.Lookup(r.Host, r.Method, r.URL.Path, r.Header, &st.Match)
+	if res == route.MethodNotAllowed && r.Method == http.MethodOptions && r.Header.Get("Origin") != "" {
+		// A CORS preflight is routed as the request it asks about, when
+		// that route's policy answers preflights (stage 5).
+		if m := r.Header.Get("Access-Control-Request-Method"); m != "" {
+			var pre route.Match
+			if s.table.Lookup(r.Host, m, r.URL.Path, r.Header, &pre) == route.Found && s.routes[pre.ID].cors {
+				res, st.Match = route.Found, pre
+			}
+		}
+	}
+	switch res {
 	case route.NotFound:
 		reqctx.Refuse(rw, r, reqctx.Refusal{Type: problem.NotFound, Reason: "not_found", Stage: "route",
 			Detail: "No API is served at " + r.Method + " " + truncate(r.URL.Path, 200) + " on this host. Check the URL against the API documentation."})

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -356,6 +357,20 @@ func (f *Forwarder) respond(w http.ResponseWriter, r *http.Request, st *reqctx.S
 	RemoveHopHeaders(res.Header)
 	for k, vs := range res.Header {
 		dst[k] = vs
+	}
+	for k, vs := range st.ResponseHeader {
+		switch {
+		case k == "Vary":
+			for _, v := range vs {
+				if !slices.Contains(dst[k], v) {
+					dst[k] = append(dst[k], v)
+				}
+			}
+		case len(vs) == 0:
+			delete(dst, k)
+		default:
+			dst[k] = vs
+		}
 	}
 	if len(res.Trailer) > 0 {
 		names := make([]string, 0, len(res.Trailer))

@@ -32,6 +32,13 @@ type State struct {
 	// client header can override them.
 	UpstreamHeader http.Header
 
+	// ResponseHeader holds response headers stages own (CORS, later
+	// security headers). The proxy sets them after copying the
+	// upstream's, so they replace the upstream's; a key with no values
+	// removes the upstream's header, and Vary values are added to the
+	// upstream's instead.
+	ResponseHeader http.Header
+
 	// Upgrade is the protocol of a connection upgrade the client asked
 	// for (websocket), kept by the sanitizer for the proxy.
 	Upgrade string

@@ -1,0 +1,76 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/rampart-gw/rampart/internal/route"
+)
+
+// policyCORS checks a policy's CORS: origins are scheme://host[:port]
+// with at most a leading *. label, and credentials never go with a
+// wildcard (browsers refuse it, and it would hand every site the
+// user's session).
+func (v *validator) policyCORS(base string, p *Policy) {
+	c := p.CORS
+	if c == nil {
+		return
+	}
+	path := base + ".cors"
+	if len(c.AllowOrigins) == 0 {
+		v.errorf(path+".allow_origins", "allow_origins lists no origin: name the sites whose pages may call this API, e.g. [\"https://app.example.com\"]")
+	}
+	for i, o := range c.AllowOrigins {
+		op := fmt.Sprintf("%s.allow_origins[%d]", path, i)
+		if o == "*" {
+			if c.AllowCredentials {
+				v.errorf(op, "origin * with allow_credentials would let every site on the web act as the signed-in user; list the origins")
+			}
+			continue
+		}
+		if msg := originProblem(o); msg != "" {
+			v.errorf(op, "%q %s", o, msg)
+		}
+	}
+	for i, m := range c.AllowMethods {
+		if _, known := route.ParseMethod(m); !known {
+			v.errorf(fmt.Sprintf("%s.allow_methods[%d]", path, i), "unknown method %q: use upper-case GET, HEAD, POST, PUT, PATCH or DELETE", m)
+		}
+	}
+	for i, h := range c.AllowHeaders {
+		switch {
+		case h == "*" && c.AllowCredentials:
+			v.errorf(fmt.Sprintf("%s.allow_headers[%d]", path, i), "allow_headers * cannot go with allow_credentials (browsers ignore it); list the headers")
+		case h != "*" && !validHeaderName(h):
+			v.errorf(fmt.Sprintf("%s.allow_headers[%d]", path, i), "%q is not a header name", h)
+		}
+	}
+	for i, h := range c.ExposeHeaders {
+		if !validHeaderName(h) {
+			v.errorf(fmt.Sprintf("%s.expose_headers[%d]", path, i), "%q is not a header name", h)
+		}
+	}
+	if c.MaxAge.D() > 24*time.Hour {
+		v.errorf(path+".max_age", "max_age %s is above 24h", c.MaxAge.D())
+	}
+}
+
+// originProblem says what is wrong with an origin or origin pattern.
+func originProblem(o string) string {
+	u, err := url.Parse(strings.Replace(o, "://*.", "://wildcard.", 1))
+	switch {
+	case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+		return "is not an origin such as https://app.example.com"
+	case u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+		return "is not an origin: an origin is scheme://host[:port], with no path, not even a trailing /"
+	case strings.Count(o, "*") > 1 || (strings.Contains(o, "*") && !strings.Contains(o, "://*.")):
+		return "has a wildcard other than a leading *. label (https://*.example.com)"
+	case strings.Contains(o, "://*.") && strings.Count(u.Hostname(), ".") < 2:
+		return "would match subdomains of a public suffix; name a registrable domain, e.g. https://*.example.com"
+	case strings.ToLower(o) != o:
+		return "must be lower case, as browsers send it"
+	}
+	return ""
+}
