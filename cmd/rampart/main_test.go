@@ -47,6 +47,15 @@ func TestExamplesValidate(t *testing.T) {
 			for _, m := range regexp.MustCompile(`certs/[a-z-]+\.(pem|key)`).FindAllString(string(data), -1) {
 				writePEM(t, filepath.Join(dir, m), strings.HasSuffix(m, ".key"))
 			}
+			// Country databases: validate checks they can be read.
+			for _, m := range regexp.MustCompile(`geo/[A-Za-z0-9-]+\.mmdb`).FindAllString(string(data), -1) {
+				if err := os.MkdirAll(filepath.Join(dir, "geo"), 0o700); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(dir, m), nil, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
 			path := filepath.Join(dir, filepath.Base(f))
 			if err := os.WriteFile(path, data, 0o600); err != nil {
 				t.Fatal(err)

@@ -41,6 +41,12 @@ func Explain(w io.Writer, cfg *config.Config, name string) error {
 		methods = strings.Join(r.Match.Methods, ", ")
 	}
 	step("3", "match: %s; %s; paths %s (otherwise 404, or 405 with Allow)", hosts, methods, strings.Join(r.Match.Paths, ", "))
+	if pol != nil && pol.IP != nil {
+		step("4", "addresses: allow %s; deny %s (403 address-denied)", orAny(pol.IP.Allow), orNone(pol.IP.Deny))
+	}
+	if pol != nil && pol.Geo != nil {
+		step("4", "countries: allow %s; deny %s; unknown %s (403 address-denied)", orAny(pol.Geo.Allow), orNone(pol.Geo.Deny), pol.Geo.Unknown)
+	}
 	if pol != nil && pol.CORS != nil {
 		c := pol.CORS
 		creds := "without credentials"
@@ -228,4 +234,18 @@ func describeAuthorize(cfg *config.Config, a *config.Authorize) []string {
 		out = append(out, fmt.Sprintf("external service %s (timeout %s, cached %s, %s)", e.URL, e.Timeout.D(), e.CacheTTL.D(), mode))
 	}
 	return out
+}
+
+func orAny(list []string) string {
+	if len(list) == 0 {
+		return "any"
+	}
+	return strings.Join(list, ", ")
+}
+
+func orNone(list []string) string {
+	if len(list) == 0 {
+		return "none"
+	}
+	return strings.Join(list, ", ")
 }

@@ -101,6 +101,12 @@ func applyDefaults(c *Config) {
 			}
 			setDur(&c.QueueTimeout, time.Second)
 		}
+		if g := p.Geo; g != nil && g.Unknown == "" {
+			g.Unknown = "allow"
+			if len(g.Allow) > 0 {
+				g.Unknown = "deny"
+			}
+		}
 		if c := p.CORS; c != nil {
 			if len(c.AllowMethods) == 0 {
 				c.AllowMethods = []string{"GET", "HEAD", "POST"}

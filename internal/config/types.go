@@ -24,6 +24,7 @@ type Config struct {
 	Events         Events                    `yaml:"events" json:"events,omitempty" doc:"Where security events go."`
 	Store          *Store                    `yaml:"store" json:"store,omitempty" doc:"Where consumers and API keys live. Default: no store (consumers from this file only)."`
 	State          State                     `yaml:"state" json:"state,omitempty" doc:"Where rate-limit counters live: this node's memory, or a Redis shared by every node."`
+	GeoIP          *GeoIP                    `yaml:"geoip" json:"geoip,omitempty" doc:"The country database policies' geo rules look addresses up in."`
 	Identity       Identity                  `yaml:"identity" json:"identity,omitempty" doc:"The signed identity assertion sent to upstreams."`
 	Upstreams      map[string]*Upstream      `yaml:"upstreams" json:"upstreams,omitempty" doc:"Named pools of backend targets."`
 	Authenticators map[string]*Authenticator `yaml:"authenticators" json:"authenticators,omitempty" doc:"Named authenticators that policies list under authenticate."`
@@ -220,6 +221,8 @@ type Policy struct {
 	Quota        *Quota       `yaml:"quota" json:"quota,omitempty" doc:"A number of requests per calendar hour, day or month, per key."`
 	Concurrency  *Concurrency `yaml:"concurrency" json:"concurrency,omitempty" doc:"A cap on requests in flight per key, with a bounded queue."`
 	Priority     string       `yaml:"priority" json:"priority,omitempty" enum:"critical|high|normal|low" doc:"Load-shedding priority of this policy's requests. Default normal for authenticated callers, low for anonymous ones; a consumer's priority attribute overrides it."`
+	IP           *IPRules     `yaml:"ip" json:"ip,omitempty" doc:"Client addresses allowed or denied (CIDR), checked at stage 4 on the address derived through trusted proxies."`
+	Geo          *GeoRules    `yaml:"geo" json:"geo,omitempty" doc:"Countries allowed or denied, looked up in the geoip database."`
 	CORS         *CORS        `yaml:"cors" json:"cors,omitempty" doc:"Cross-origin access from browsers: preflights answered by the gateway, Access-Control-* headers owned by it."`
 	Bots         *Bots        `yaml:"bots" json:"bots,omitempty" doc:"Bot defence: rules on client fingerprints (JA4, User-Agent, header consistency), a proof-of-work challenge for browsers, and an allow-list of good bots."`
 	Graduated    *Graduated   `yaml:"graduated" json:"graduated,omitempty" doc:"Escalation against a key that keeps offending: warn, throttle, block, then ban for growing periods."`
@@ -278,6 +281,28 @@ type Graduated struct {
 	Block    int64     `yaml:"block" json:"block,omitempty" doc:"From this many offences every request is refused with 429 until the count falls. 0: off."`
 	Ban      *Ban      `yaml:"ban" json:"ban,omitempty" doc:"From a number of offences the key is banned: 403 to every request for a period that grows with each ban."`
 	Pos      Pos       `yaml:"-" json:"-"`
+}
+
+// GeoIP is the country database.
+type GeoIP struct {
+	Database string `yaml:"database,required" json:"database,omitempty" doc:"A MaxMind-format file (GeoLite2-Country.mmdb or any with country.iso_code), relative to the config file. Reloads reopen it."`
+	Pos      Pos    `yaml:"-" json:"-"`
+}
+
+// IPRules are a policy's address lists: deny wins, and a non-empty allow
+// list admits only its addresses.
+type IPRules struct {
+	Allow []string `yaml:"allow" json:"allow,omitempty" doc:"Only these addresses or CIDR ranges, when set."`
+	Deny  []string `yaml:"deny" json:"deny,omitempty" doc:"Never these, even when allowed."`
+	Pos   Pos      `yaml:"-" json:"-"`
+}
+
+// GeoRules are a policy's country rules.
+type GeoRules struct {
+	Allow   []string `yaml:"allow" json:"allow,omitempty" doc:"Only these ISO 3166-1 alpha-2 countries (FR, DE ...), when set."`
+	Deny    []string `yaml:"deny" json:"deny,omitempty" doc:"Not these countries. Give allow or deny, not both."`
+	Unknown string   `yaml:"unknown" json:"unknown,omitempty" enum:"allow|deny" doc:"Addresses the database places in no country (private ranges, new allocations). Default deny with an allow list, allow with a deny list."`
+	Pos     Pos      `yaml:"-" json:"-"`
 }
 
 // CORS is a policy's cross-origin settings, stage 5 of the request path.

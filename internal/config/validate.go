@@ -53,6 +53,7 @@ func (v *validator) validate() {
 	v.identity()
 	v.roles()
 	v.state()
+	v.geoip()
 	for _, name := range sortedKeys(c.Policies) {
 		v.policy(name, c.Policies[name])
 	}
@@ -398,6 +399,7 @@ func (v *validator) policy(name string, p *Policy) {
 	v.policyGraduated(base, p)
 	v.policyBots(base, p)
 	v.policyCORS(base, p)
+	v.policyIP(base, p)
 	if p.Validate == nil {
 		return
 	}

@@ -74,3 +74,46 @@ func originProblem(o string) string {
 	}
 	return ""
 }
+
+// policyIP checks a policy's address and country rules.
+func (v *validator) policyIP(base string, p *Policy) {
+	if ip := p.IP; ip != nil {
+		for key, list := range map[string][]string{"allow": ip.Allow, "deny": ip.Deny} {
+			for i, c := range list {
+				if _, err := ParsePrefix(c); err != nil {
+					v.errorf(fmt.Sprintf("%s.ip.%s[%d]", base, key, i), "%v", err)
+				}
+			}
+		}
+		if len(ip.Allow) == 0 && len(ip.Deny) == 0 {
+			v.errorf(base+".ip", "ip lists no address: give allow or deny")
+		}
+	}
+	g := p.Geo
+	if g == nil {
+		return
+	}
+	if v.cfg.GeoIP == nil {
+		v.errorf(base+".geo", "geo rules need a country database: add geoip: {database: GeoLite2-Country.mmdb}")
+	}
+	switch {
+	case len(g.Allow) > 0 && len(g.Deny) > 0:
+		v.errorf(base+".geo", "give allow or deny, not both: with an allow list every other country is denied already")
+	case len(g.Allow) == 0 && len(g.Deny) == 0:
+		v.errorf(base+".geo", "geo lists no country: give allow or deny")
+	}
+	for key, list := range map[string][]string{"allow": g.Allow, "deny": g.Deny} {
+		for i, c := range list {
+			if len(c) != 2 || strings.ToUpper(c) != c || strings.Trim(c, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != "" {
+				v.errorf(fmt.Sprintf("%s.geo.%s[%d]", base, key, i), "%q is not an ISO 3166-1 alpha-2 country code such as FR", c)
+			}
+		}
+	}
+}
+
+// geoip checks the country database can be read.
+func (v *validator) geoip() {
+	if g := v.cfg.GeoIP; g != nil {
+		v.fileReadable("geoip.database", g.Database)
+	}
+}

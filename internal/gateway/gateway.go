@@ -24,6 +24,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/bots"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/identity"
+	"github.com/rampart-gw/rampart/internal/ipfilter"
 	"github.com/rampart-gw/rampart/internal/observe"
 	"github.com/rampart-gw/rampart/internal/proxy"
 	"github.com/rampart-gw/rampart/internal/ratelimit"
@@ -56,6 +57,8 @@ type Gateway struct {
 	// shedders are the upstreams' adaptive limits; they keep what they
 	// learnt while the upstream's load_shedding is unchanged.
 	shedders *refSet[*shed.Limiter]
+	// geoDBs is the open country database, reopened when its file changes.
+	geoDBs *refSet[*ipfilter.DB]
 	// dpop checks DPoP proofs; its jti memory outlives reloads.
 	dpop *dpop.Verifier
 	// limits holds rate-limit state; it outlives reloads, and a limit
@@ -144,7 +147,8 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		stores:        newRefSet(func(d *store.Directory) { _ = d.Close() }),
 		introspectors: newRefSet(func(*introspect.Authenticator) {}),
 		externals:     newRefSet(func(*authz.External) {}),
-		shedders:      newRefSet(func(*shed.Limiter) {})}
+		shedders:      newRefSet(func(*shed.Limiter) {}),
+		geoDBs:        newRefSet(func(d *ipfilter.DB) { _ = d.Close() })}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}

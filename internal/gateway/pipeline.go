@@ -10,6 +10,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/cors"
 	"github.com/rampart-gw/rampart/internal/guard"
 	"github.com/rampart-gw/rampart/internal/identity"
+	"github.com/rampart-gw/rampart/internal/ipfilter"
 	"github.com/rampart-gw/rampart/internal/ratelimit"
 	"github.com/rampart-gw/rampart/internal/shed"
 )
@@ -18,10 +19,17 @@ import (
 // (DESIGN.md §1), in order. Stages 1-3 run before routing (Snapshot.ServeHTTP)
 // and stage 16, the proxy, is the final handler. A later capability adds
 // its stage here: one package, one line.
-func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, access map[string]*authz.Stage, limits *limitStages) ([]Stage, error) {
+func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, access map[string]*authz.Stage, limits *stageDeps) ([]Stage, error) {
 	pol := cfg.Policies[r.Policy] // nil for the built-in public policy
 	var stages []Stage
 	// 4 IP and geo allow/deny          (threats)
+	if pol != nil && (pol.IP != nil || pol.Geo != nil) {
+		var geo ipfilter.Countries
+		if limits.geo != nil {
+			geo = limits.geo
+		}
+		stages = append(stages, ipfilter.New(pol.IP, pol.Geo, geo))
+	}
 	// 5 CORS, preflight answered here   (threats)
 	if pol != nil && pol.CORS != nil {
 		stages = append(stages, cors.New(pol.CORS))
@@ -111,8 +119,10 @@ func bodyLimit(cfg *config.Config, pol *config.Policy) int64 {
 	return limit
 }
 
-// limitStages builds rate-limit stages over the gateway's shared state.
-type limitStages struct {
+// stageDeps is what stages are built over: the gateway's long-lived
+// state (limit counters, bans, adaptive limits, the country database)
+// and its metrics.
+type stageDeps struct {
 	store            ratelimit.Store
 	gates            *ratelimit.Gates
 	seed             maphash.Seed
@@ -127,11 +137,12 @@ type limitStages struct {
 	bots             bots.Options
 	countBots        func(policy string) func(rule, outcome string)
 	quotaStages      map[string]*ratelimit.QuotaStage // by policy, filled by quota
+	geo              *ipfilter.DB                     // the country database; nil without geoip
 }
 
 // quota returns the policy's quota stage, one per policy: the admin API
 // reads consumers' usage through it.
-func (l *limitStages) quota(name string, q *config.Quota) (*ratelimit.QuotaStage, error) {
+func (l *stageDeps) quota(name string, q *config.Quota) (*ratelimit.QuotaStage, error) {
 	if s, ok := l.quotaStages[name]; ok {
 		return s, nil
 	}
@@ -143,7 +154,7 @@ func (l *limitStages) quota(name string, q *config.Quota) (*ratelimit.QuotaStage
 }
 
 // graduated returns the policy's graduated-response stage, or nil.
-func (l *limitStages) graduated(name string, pol *config.Policy) (*ratelimit.AbuseStage, error) {
+func (l *stageDeps) graduated(name string, pol *config.Policy) (*ratelimit.AbuseStage, error) {
 	if pol == nil || pol.Graduated == nil {
 		return nil, nil
 	}
@@ -156,7 +167,7 @@ func (l *limitStages) graduated(name string, pol *config.Policy) (*ratelimit.Abu
 
 // rateLimits returns the route's stage 7 (limits keyed by what is known
 // before authentication: ip, route, headers) and stage 11 (the others).
-func rateLimits(pol *config.Policy, r *config.Route, l *limitStages) (pre, post *ratelimit.Stage, err error) {
+func rateLimits(pol *config.Policy, r *config.Route, l *stageDeps) (pre, post *ratelimit.Stage, err error) {
 	if pol == nil || len(pol.RateLimits) == 0 {
 		return nil, nil, nil
 	}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/bots"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/guard"
+	"github.com/rampart-gw/rampart/internal/ipfilter"
 	"github.com/rampart-gw/rampart/internal/observe"
 	"github.com/rampart-gw/rampart/internal/problem"
 	"github.com/rampart-gw/rampart/internal/proxy"
@@ -98,6 +100,19 @@ func (g *Gateway) build(cfg *config.Config) (s *Snapshot, err error) {
 		s.releases = append(s.releases, func() { g.pools.release(k) })
 		pools[name] = p
 	}
+	var geo *ipfilter.DB
+	if gi := cfg.GeoIP; gi != nil {
+		path := cfg.Path(gi.Database)
+		var stamp string
+		if fi, serr := os.Stat(path); serr == nil {
+			stamp = fi.ModTime().String() + "/" + strconv.FormatInt(fi.Size(), 10)
+		}
+		k := keyOf("geoip", path+"@"+stamp, "")
+		if geo, err = g.geoDBs.acquire(k, func() (*ipfilter.DB, error) { return ipfilter.Open(path) }); err != nil {
+			return nil, err
+		}
+		s.releases = append(s.releases, func() { g.geoDBs.release(k) })
+	}
 	shedders := map[string]*shed.Limiter{}
 	for name, u := range cfg.Upstreams {
 		ls := u.LoadShedding
@@ -120,9 +135,9 @@ func (g *Gateway) build(cfg *config.Config) (s *Snapshot, err error) {
 	if err != nil {
 		return nil, err
 	}
-	limits := &limitStages{store: g.limits, gates: g.gates, seed: g.limitSeed, count: g.metrics.RateLimit, countConcurrency: g.metrics.Concurrency,
+	limits := &stageDeps{store: g.limits, gates: g.gates, seed: g.limitSeed, count: g.metrics.RateLimit, countConcurrency: g.metrics.Concurrency,
 		quotas: g.quotas, countQuota: g.metrics.Quota, abuse: g.abuse, countAbuse: g.metrics.Abuse, shedders: shedders, countShed: g.metrics.Shed,
-		bots: bots.Options{Once: g.once, DNS: g.goodBots}, countBots: g.metrics.Bots, quotaStages: map[string]*ratelimit.QuotaStage{}}
+		bots: bots.Options{Once: g.once, DNS: g.goodBots}, countBots: g.metrics.Bots, quotaStages: map[string]*ratelimit.QuotaStage{}, geo: geo}
 	b := route.NewBuilder()
 	for i, r := range cfg.Routes {
 		if c := b.Add(cfg.MatchRule(i)); len(c) > 0 {

@@ -23,6 +23,9 @@ func (g *Gateway) watchedFiles() []string {
 			files = append(files, cfg.Path(t.ClientAuth.CAFile))
 		}
 	}
+	if cfg.GeoIP != nil {
+		files = append(files, cfg.Path(cfg.GeoIP.Database)) // a new database edition reloads
+	}
 	return files
 }
 

@@ -46,6 +46,9 @@ var (
 	ChallengeRequired = Type{Slug: "challenge-required", Title: "Browser challenge required", Status: http.StatusForbidden,
 		Cause: "This endpoint asks clients that look automated to solve a browser challenge first, and this client does not accept HTML, so it cannot.",
 		Fix:   "Open the page in a browser, or for automated access use the API credentials the API operator issues; a verified crawler is let through by its operator's allow-list."}
+	AddressDenied = Type{Slug: "address-denied", Title: "Address not allowed", Status: http.StatusForbidden,
+		Cause: "The client's address, or the country it is in, is not allowed to call this endpoint by the API's address or country rules.",
+		Fix:   "Call from an allowed network. If you should be allowed, give the API operator the request id; the rules themselves are not disclosed."}
 	CORSRejected = Type{Slug: "cors-rejected", Title: "Cross-origin request not allowed", Status: http.StatusForbidden,
 		Cause: "A browser asked (CORS preflight) whether a page on another origin may make this request, and the API's CORS settings do not allow that origin, method or header.",
 		Fix:   "Call the API from an allowed origin, or ask the API operator to allow yours; server-side clients do not need CORS."}
@@ -89,6 +92,6 @@ var (
 
 // Catalogue lists every problem type, in documentation order.
 func Catalogue() []Type {
-	return []Type{BadRequest, Unauthorized, InvalidCredentials, InsufficientAuthentication, Forbidden, NotFound, MethodNotAllowed, PayloadTooLarge, RequestTimeout, HeadersTooLarge, RateLimited, QuotaExceeded, ConcurrencyLimited, AbuseBlocked, Banned, BotBlocked, ChallengeRequired, CORSRejected,
+	return []Type{BadRequest, Unauthorized, InvalidCredentials, InsufficientAuthentication, Forbidden, NotFound, MethodNotAllowed, PayloadTooLarge, RequestTimeout, HeadersTooLarge, RateLimited, QuotaExceeded, ConcurrencyLimited, AbuseBlocked, Banned, BotBlocked, ChallengeRequired, CORSRejected, AddressDenied,
 		TooManyConnections, Overloaded, BadGateway, NoHealthyUpstream, GatewayTimeout, IdentityUnavailable, AuthorizationUnavailable, Unavailable, Internal}
 }
