@@ -338,3 +338,18 @@ func TestTrafficErrors(t *testing.T) {
 		t.Fatalf("defaults: %+v %+v %+v", gr, gr.Throttle, gr.Ban)
 	}
 }
+
+// TestStripResponseHeaders: the default list, and [] to keep them all.
+func TestStripResponseHeaders(t *testing.T) {
+	cfg, err := Parse("x.yaml", []byte(minimal), noEnv)
+	if err != nil || len(cfg.Server.StripResponseHeaders) != 6 || cfg.Server.StripResponseHeaders[0] != "Server" {
+		t.Fatalf("default: %v %v", cfg.Server.StripResponseHeaders, err)
+	}
+	cfg, err = Parse("x.yaml", []byte(minimal+"server: {strip_response_headers: []}\n"), noEnv)
+	if err != nil || len(cfg.Server.StripResponseHeaders) != 0 {
+		t.Fatalf("[]: %v %v", cfg.Server.StripResponseHeaders, err)
+	}
+	if _, err := Parse("x.yaml", []byte(minimal+"server: {strip_response_headers: [\"Bad Header\"]}\n"), noEnv); err == nil || !strings.Contains(err.Error(), "is not a header name") {
+		t.Fatalf("bad name: %v", err)
+	}
+}

@@ -73,6 +73,9 @@ func applyDefaults(c *Config) {
 	if c.State.Driver == "" {
 		c.State.Driver = "memory"
 	}
+	if c.Server.StripResponseHeaders == nil {
+		c.Server.StripResponseHeaders = []string{"Server", "X-Powered-By", "X-AspNet-Version", "X-AspNetMvc-Version", "X-Generator", "X-Runtime"}
+	}
 	if c.State.OnStateError == "" {
 		c.State.OnStateError = "local"
 	}

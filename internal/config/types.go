@@ -45,13 +45,14 @@ type Config struct {
 
 // Server configures the client-facing side.
 type Server struct {
-	Listen          []string `yaml:"listen" json:"listen,omitempty" doc:"Cleartext listen addresses (HTTP/1.1 and h2c). Default [\":8080\"] when no TLS listener is set."`
-	TLS             *TLS     `yaml:"tls" json:"tls,omitempty" doc:"TLS listeners (HTTP/1.1 and h2 via ALPN)."`
-	Limits          Limits   `yaml:"limits" json:"limits,omitempty"`
-	HTTPSRedirect   bool     `yaml:"https_redirect" json:"https_redirect,omitempty" doc:"Cleartext listeners answer every request with a 308 to the same URL on the first TLS listener."`
-	TrustedProxies  []string `yaml:"trusted_proxies" json:"trusted_proxies,omitempty" doc:"CIDRs or addresses whose X-Forwarded-For is believed."`
-	DrainDelay      Duration `yaml:"drain_delay" json:"drain_delay,omitempty" doc:"After SIGTERM, keep serving this long with /readyz at 503 and Connection: close, so load balancers stop sending, before closing the listeners. Default 0."`
-	ShutdownTimeout Duration `yaml:"shutdown_timeout" json:"shutdown_timeout,omitempty" doc:"How long SIGTERM waits for in-flight requests. Default 30s."`
+	Listen               []string `yaml:"listen" json:"listen,omitempty" doc:"Cleartext listen addresses (HTTP/1.1 and h2c). Default [\":8080\"] when no TLS listener is set."`
+	TLS                  *TLS     `yaml:"tls" json:"tls,omitempty" doc:"TLS listeners (HTTP/1.1 and h2 via ALPN)."`
+	Limits               Limits   `yaml:"limits" json:"limits,omitempty"`
+	HTTPSRedirect        bool     `yaml:"https_redirect" json:"https_redirect,omitempty" doc:"Cleartext listeners answer every request with a 308 to the same URL on the first TLS listener."`
+	TrustedProxies       []string `yaml:"trusted_proxies" json:"trusted_proxies,omitempty" doc:"CIDRs or addresses whose X-Forwarded-For is believed."`
+	DrainDelay           Duration `yaml:"drain_delay" json:"drain_delay,omitempty" doc:"After SIGTERM, keep serving this long with /readyz at 503 and Connection: close, so load balancers stop sending, before closing the listeners. Default 0."`
+	ShutdownTimeout      Duration `yaml:"shutdown_timeout" json:"shutdown_timeout,omitempty" doc:"How long SIGTERM waits for in-flight requests. Default 30s."`
+	StripResponseHeaders []string `yaml:"strip_response_headers" json:"strip_response_headers,omitempty" doc:"Upstream response headers removed because they tell attackers what runs behind the gateway. Default [Server, X-Powered-By, X-AspNet-Version, X-AspNetMvc-Version, X-Generator, X-Runtime]; [] keeps them all."`
 }
 
 // TLS configures the TLS listeners.
@@ -215,19 +216,20 @@ type UpstreamTLS struct {
 
 // Policy is a named bundle of checks. Later stages add their sections here.
 type Policy struct {
-	Authenticate []string     `yaml:"authenticate" json:"authenticate,omitempty" doc:"Authenticator names, any of which may accept the request; empty allows anonymous requests."`
-	Authorize    *Authorize   `yaml:"authorize" json:"authorize,omitempty" doc:"What an authenticated caller must also satisfy. Required when authenticate is not empty: least privilege by default."`
-	RateLimits   []*RateLimit `yaml:"rate_limits" json:"rate_limits,omitempty" doc:"Limits on request rate, each per key; all must admit a request."`
-	Quota        *Quota       `yaml:"quota" json:"quota,omitempty" doc:"A number of requests per calendar hour, day or month, per key."`
-	Concurrency  *Concurrency `yaml:"concurrency" json:"concurrency,omitempty" doc:"A cap on requests in flight per key, with a bounded queue."`
-	Priority     string       `yaml:"priority" json:"priority,omitempty" enum:"critical|high|normal|low" doc:"Load-shedding priority of this policy's requests. Default normal for authenticated callers, low for anonymous ones; a consumer's priority attribute overrides it."`
-	IP           *IPRules     `yaml:"ip" json:"ip,omitempty" doc:"Client addresses allowed or denied (CIDR), checked at stage 4 on the address derived through trusted proxies."`
-	Geo          *GeoRules    `yaml:"geo" json:"geo,omitempty" doc:"Countries allowed or denied, looked up in the geoip database."`
-	CORS         *CORS        `yaml:"cors" json:"cors,omitempty" doc:"Cross-origin access from browsers: preflights answered by the gateway, Access-Control-* headers owned by it."`
-	Bots         *Bots        `yaml:"bots" json:"bots,omitempty" doc:"Bot defence: rules on client fingerprints (JA4, User-Agent, header consistency), a proof-of-work challenge for browsers, and an allow-list of good bots."`
-	Graduated    *Graduated   `yaml:"graduated" json:"graduated,omitempty" doc:"Escalation against a key that keeps offending: warn, throttle, block, then ban for growing periods."`
-	Validate     *Validate    `yaml:"validate" json:"validate,omitempty"`
-	Pos          Pos          `yaml:"-" json:"-"`
+	Authenticate    []string         `yaml:"authenticate" json:"authenticate,omitempty" doc:"Authenticator names, any of which may accept the request; empty allows anonymous requests."`
+	Authorize       *Authorize       `yaml:"authorize" json:"authorize,omitempty" doc:"What an authenticated caller must also satisfy. Required when authenticate is not empty: least privilege by default."`
+	RateLimits      []*RateLimit     `yaml:"rate_limits" json:"rate_limits,omitempty" doc:"Limits on request rate, each per key; all must admit a request."`
+	Quota           *Quota           `yaml:"quota" json:"quota,omitempty" doc:"A number of requests per calendar hour, day or month, per key."`
+	Concurrency     *Concurrency     `yaml:"concurrency" json:"concurrency,omitempty" doc:"A cap on requests in flight per key, with a bounded queue."`
+	Priority        string           `yaml:"priority" json:"priority,omitempty" enum:"critical|high|normal|low" doc:"Load-shedding priority of this policy's requests. Default normal for authenticated callers, low for anonymous ones; a consumer's priority attribute overrides it."`
+	IP              *IPRules         `yaml:"ip" json:"ip,omitempty" doc:"Client addresses allowed or denied (CIDR), checked at stage 4 on the address derived through trusted proxies."`
+	Geo             *GeoRules        `yaml:"geo" json:"geo,omitempty" doc:"Countries allowed or denied, looked up in the geoip database."`
+	SecurityHeaders *SecurityHeaders `yaml:"security_headers" json:"security_headers,omitempty" doc:"Security headers added to this policy's responses when the upstream sent none."`
+	CORS            *CORS            `yaml:"cors" json:"cors,omitempty" doc:"Cross-origin access from browsers: preflights answered by the gateway, Access-Control-* headers owned by it."`
+	Bots            *Bots            `yaml:"bots" json:"bots,omitempty" doc:"Bot defence: rules on client fingerprints (JA4, User-Agent, header consistency), a proof-of-work challenge for browsers, and an allow-list of good bots."`
+	Graduated       *Graduated       `yaml:"graduated" json:"graduated,omitempty" doc:"Escalation against a key that keeps offending: warn, throttle, block, then ban for growing periods."`
+	Validate        *Validate        `yaml:"validate" json:"validate,omitempty"`
+	Pos             Pos              `yaml:"-" json:"-"`
 }
 
 // RateLimit is one request-rate limit (GCRA), counted per key.
@@ -281,6 +283,19 @@ type Graduated struct {
 	Block    int64     `yaml:"block" json:"block,omitempty" doc:"From this many offences every request is refused with 429 until the count falls. 0: off."`
 	Ban      *Ban      `yaml:"ban" json:"ban,omitempty" doc:"From a number of offences the key is banned: 403 to every request for a period that grows with each ban."`
 	Pos      Pos       `yaml:"-" json:"-"`
+}
+
+// SecurityHeaders are response headers a policy adds when the upstream
+// did not set them. Every route also gets X-Content-Type-Options:
+// nosniff and, on authenticated responses, Cache-Control: no-store
+// unless the upstream marked them private.
+type SecurityHeaders struct {
+	FrameOptions          string `yaml:"frame_options" json:"frame_options,omitempty" enum:"DENY|SAMEORIGIN" doc:"X-Frame-Options: whether pages may frame the responses."`
+	ReferrerPolicy        string `yaml:"referrer_policy" json:"referrer_policy,omitempty" enum:"no-referrer|no-referrer-when-downgrade|origin|origin-when-cross-origin|same-origin|strict-origin|strict-origin-when-cross-origin|unsafe-url"`
+	ContentSecurityPolicy string `yaml:"content_security_policy" json:"content_security_policy,omitempty" doc:"Content-Security-Policy, e.g. default-src 'none'; frame-ancestors 'none' for a JSON API."`
+	PermissionsPolicy     string `yaml:"permissions_policy" json:"permissions_policy,omitempty"`
+	CacheAuthenticated    bool   `yaml:"cache_authenticated" json:"cache_authenticated,omitempty" doc:"Keep the upstream's Cache-Control on authenticated responses even when it allows shared caches (public). Default false: no-store."`
+	Pos                   Pos    `yaml:"-" json:"-"`
 }
 
 // GeoIP is the country database.

@@ -54,6 +54,7 @@ func (v *validator) validate() {
 	v.roles()
 	v.state()
 	v.geoip()
+	v.responseHeaders()
 	for _, name := range sortedKeys(c.Policies) {
 		v.policy(name, c.Policies[name])
 	}
@@ -400,6 +401,7 @@ func (v *validator) policy(name string, p *Policy) {
 	v.policyBots(base, p)
 	v.policyCORS(base, p)
 	v.policyIP(base, p)
+	v.policySecurityHeaders(base, p)
 	if p.Validate == nil {
 		return
 	}

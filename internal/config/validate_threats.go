@@ -117,3 +117,24 @@ func (v *validator) geoip() {
 		v.fileReadable("geoip.database", g.Database)
 	}
 }
+
+// responseHeaders checks the strip list and policies' security headers.
+func (v *validator) responseHeaders() {
+	for i, h := range v.cfg.Server.StripResponseHeaders {
+		if !validHeaderName(h) {
+			v.errorf(fmt.Sprintf("server.strip_response_headers[%d]", i), "%q is not a header name", h)
+		}
+	}
+}
+
+func (v *validator) policySecurityHeaders(base string, p *Policy) {
+	sh := p.SecurityHeaders
+	if sh == nil {
+		return
+	}
+	for key, val := range map[string]string{"content_security_policy": sh.ContentSecurityPolicy, "permissions_policy": sh.PermissionsPolicy} {
+		if strings.ContainsAny(val, "\r\n\x00") || len(val) > 4096 {
+			v.errorf(base+".security_headers."+key, "the value must be one line of at most 4096 characters")
+		}
+	}
+}

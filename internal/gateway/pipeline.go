@@ -12,6 +12,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/identity"
 	"github.com/rampart-gw/rampart/internal/ipfilter"
 	"github.com/rampart-gw/rampart/internal/ratelimit"
+	"github.com/rampart-gw/rampart/internal/secheaders"
 	"github.com/rampart-gw/rampart/internal/shed"
 )
 
@@ -100,6 +101,8 @@ func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, ac
 		}
 		stages = append(stages, st)
 	}
+	// 17 response filters: leaky headers removed, security headers added
+	stages = append(stages, secheaders.New(cfg.Server.StripResponseHeaders, securityHeaders(pol)))
 	// 15 request transform, identity to upstream
 	stages = append(stages, &identity.Stage{Signer: auth.signer, Issuer: cfg.Identity.Issuer, Audience: r.Upstream,
 		TTL: cfg.Identity.AssertionTTL.D(), ForwardAuthorization: r.ForwardAuthorization})
@@ -109,6 +112,13 @@ func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, ac
 		}
 	}
 	return stages, nil
+}
+
+func securityHeaders(pol *config.Policy) *config.SecurityHeaders {
+	if pol == nil {
+		return nil
+	}
+	return pol.SecurityHeaders
 }
 
 func bodyLimit(cfg *config.Config, pol *config.Policy) int64 {

@@ -372,6 +372,9 @@ func (f *Forwarder) respond(w http.ResponseWriter, r *http.Request, st *reqctx.S
 			dst[k] = vs
 		}
 	}
+	for _, f := range st.ResponseFilters {
+		f(dst, st)
+	}
 	if len(res.Trailer) > 0 {
 		names := make([]string, 0, len(res.Trailer))
 		for k := range res.Trailer {

@@ -38,6 +38,11 @@ type State struct {
 	// removes the upstream's header, and Vary values are added to the
 	// upstream's instead.
 	ResponseHeader http.Header
+	// ResponseFilters run on the upstream's response headers after
+	// ResponseHeader is applied, before they are sent (stage 17). Add
+	// them with AddResponseFilter.
+	ResponseFilters []func(h http.Header, st *State)
+	filterBuf       [2]func(h http.Header, st *State)
 
 	// Upgrade is the protocol of a connection upgrade the client asked
 	// for (websocket), kept by the sanitizer for the proxy.
@@ -75,6 +80,15 @@ type Identity struct {
 	Claims        map[string]any    // token claims, when a token authenticated
 	KeyID         string            // the API key id, when a key authenticated
 	ExpiresAt     time.Time         // when the credential stops being valid; zero if never
+}
+
+// AddResponseFilter adds f to ResponseFilters; the first two cost no
+// allocation.
+func (st *State) AddResponseFilter(f func(h http.Header, st *State)) {
+	if st.ResponseFilters == nil {
+		st.ResponseFilters = st.filterBuf[:0]
+	}
+	st.ResponseFilters = append(st.ResponseFilters, f)
 }
 
 // With returns a context carrying st.
