@@ -75,6 +75,19 @@ func Explain(w io.Writer, cfg *config.Config, name string) error {
 		body = min(body, int64(pol.Validate.MaxBodyBytes))
 	}
 	step("8", "body: at most %s (413), sent within %s (408)", config.Size(body), lim.BodyTimeout.D())
+	if pol != nil && pol.Validate != nil {
+		if ct := pol.Validate.ContentTypes; len(ct) > 0 {
+			step("8", "body type: %s (else 415)", strings.Join(ct, ", "))
+		}
+		if j := pol.Validate.JSON; j != nil {
+			dups := "refused"
+			if j.AllowDuplicateKeys {
+				dups = "allowed"
+			}
+			step("8", "JSON structure: depth %d, %d keys per object, %d items per array, strings up to %s, duplicate keys %s (else 400 invalid-body)",
+				j.MaxDepth, j.MaxKeys, j.MaxArray, j.MaxString, dups)
+		}
+	}
 	if pol == nil || len(pol.Authenticate) == 0 {
 		step("9", "authenticate: none, anonymous requests are admitted")
 	} else {

@@ -104,6 +104,15 @@ func applyDefaults(c *Config) {
 			}
 			setDur(&c.QueueTimeout, time.Second)
 		}
+		if v := p.Validate; v != nil && v.JSON != nil {
+			j := v.JSON
+			setInt(&j.MaxDepth, 32)
+			setInt(&j.MaxKeys, 1000)
+			setInt(&j.MaxArray, 10000)
+			if j.MaxString == 0 {
+				j.MaxString = 64 << 10
+			}
+		}
 		if g := p.Geo; g != nil && g.Unknown == "" {
 			g.Unknown = "allow"
 			if len(g.Allow) > 0 {

@@ -511,7 +511,18 @@ type Consumer struct {
 
 // Validate holds request body guards.
 type Validate struct {
-	MaxBodyBytes Size `yaml:"max_body_bytes" json:"max_body_bytes,omitempty" doc:"Body limit for routes of this policy; at most server.limits.max_body_bytes."`
+	MaxBodyBytes Size        `yaml:"max_body_bytes" json:"max_body_bytes,omitempty" doc:"Body limit for routes of this policy; at most server.limits.max_body_bytes."`
+	ContentTypes []string    `yaml:"content_types" json:"content_types,omitempty" doc:"Media types a request body may have, e.g. [application/json]; others get 415. Parameters such as charset are ignored."`
+	JSON         *JSONLimits `yaml:"json" json:"json,omitempty" doc:"Structure limits for JSON bodies, checked in one streaming pass before the upstream sees the body."`
+}
+
+// JSONLimits bound a JSON request body's structure.
+type JSONLimits struct {
+	MaxDepth           int  `yaml:"max_depth" json:"max_depth,omitempty" doc:"Nesting of objects and arrays. Default 32."`
+	MaxKeys            int  `yaml:"max_keys" json:"max_keys,omitempty" doc:"Keys per object. Default 1000."`
+	MaxArray           int  `yaml:"max_array" json:"max_array,omitempty" doc:"Items per array. Default 10000."`
+	MaxString          Size `yaml:"max_string" json:"max_string,omitempty" doc:"Length of a key or string value. Default 64KiB."`
+	AllowDuplicateKeys bool `yaml:"allow_duplicate_keys" json:"allow_duplicate_keys,omitempty" doc:"Duplicate keys are refused by default: parsers disagree on which value wins, which attackers use to slip a value past a check."`
 }
 
 // Route maps matching requests to an upstream under a policy.

@@ -402,6 +402,7 @@ func (v *validator) policy(name string, p *Policy) {
 	v.policyCORS(base, p)
 	v.policyIP(base, p)
 	v.policySecurityHeaders(base, p)
+	v.policyValidate(base, p)
 	if p.Validate == nil {
 		return
 	}

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"mime"
 	"net/url"
 	"strings"
 	"time"
@@ -135,6 +136,29 @@ func (v *validator) policySecurityHeaders(base string, p *Policy) {
 	for key, val := range map[string]string{"content_security_policy": sh.ContentSecurityPolicy, "permissions_policy": sh.PermissionsPolicy} {
 		if strings.ContainsAny(val, "\r\n\x00") || len(val) > 4096 {
 			v.errorf(base+".security_headers."+key, "the value must be one line of at most 4096 characters")
+		}
+	}
+}
+
+// policyValidate checks a policy's body rules.
+func (v *validator) policyValidate(base string, p *Policy) {
+	val := p.Validate
+	if val == nil {
+		return
+	}
+	for i, ct := range val.ContentTypes {
+		if mt, params, err := mime.ParseMediaType(ct); err != nil || len(params) > 0 || mt != ct || !strings.Contains(ct, "/") {
+			v.errorf(fmt.Sprintf("%s.validate.content_types[%d]", base, i), "%q is not a lower-case media type such as application/json", ct)
+		}
+	}
+	if j := val.JSON; j != nil {
+		for key, n := range map[string]int{"max_depth": j.MaxDepth, "max_keys": j.MaxKeys, "max_array": j.MaxArray} {
+			if n < 0 || n > 1_000_000 {
+				v.errorf(base+".validate.json."+key, "%s %d must be between 1 and 1000000", key, n)
+			}
+		}
+		if j.MaxDepth > 10000 {
+			v.errorf(base+".validate.json.max_depth", "max_depth %d is above 10000, the deepest JSON the parser reads", j.MaxDepth)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"hash/maphash"
 
 	"github.com/rampart-gw/rampart/internal/authz"
+	"github.com/rampart-gw/rampart/internal/bodyguard"
 	"github.com/rampart-gw/rampart/internal/bots"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/cors"
@@ -58,6 +59,11 @@ func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, ac
 	}
 	// 8 body guards: size, then content type and structure (threats)
 	stages = append(stages, &guard.BodyLimit{Max: bodyLimit(cfg, pol)})
+	if pol != nil {
+		if bg := bodyguard.New(pol.Validate); bg != nil {
+			stages = append(stages, bg)
+		}
+	}
 	// 9 authenticate                    (identity)
 	if pol != nil && len(pol.Authenticate) > 0 {
 		stages = append(stages, auth.stage(pol.Authenticate))

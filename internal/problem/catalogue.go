@@ -46,6 +46,12 @@ var (
 	ChallengeRequired = Type{Slug: "challenge-required", Title: "Browser challenge required", Status: http.StatusForbidden,
 		Cause: "This endpoint asks clients that look automated to solve a browser challenge first, and this client does not accept HTML, so it cannot.",
 		Fix:   "Open the page in a browser, or for automated access use the API credentials the API operator issues; a verified crawler is let through by its operator's allow-list."}
+	UnsupportedMediaType = Type{Slug: "unsupported-media-type", Title: "Unsupported body type", Status: http.StatusUnsupportedMediaType,
+		Cause: "The request body's Content-Type is not one this endpoint accepts.",
+		Fix:   "Send the body in one of the media types listed in `detail`, with a matching Content-Type header."}
+	InvalidBody = Type{Slug: "invalid-body", Title: "Request body rejected", Status: http.StatusBadRequest,
+		Cause: "The request body is malformed, or breaks a structure limit of this endpoint (nesting depth, keys, array length, string length, duplicate keys).",
+		Fix:   "Fix the body at the places given in `errors` (JSON pointers) and send it again."}
 	AddressDenied = Type{Slug: "address-denied", Title: "Address not allowed", Status: http.StatusForbidden,
 		Cause: "The client's address, or the country it is in, is not allowed to call this endpoint by the API's address or country rules.",
 		Fix:   "Call from an allowed network. If you should be allowed, give the API operator the request id; the rules themselves are not disclosed."}
@@ -92,6 +98,6 @@ var (
 
 // Catalogue lists every problem type, in documentation order.
 func Catalogue() []Type {
-	return []Type{BadRequest, Unauthorized, InvalidCredentials, InsufficientAuthentication, Forbidden, NotFound, MethodNotAllowed, PayloadTooLarge, RequestTimeout, HeadersTooLarge, RateLimited, QuotaExceeded, ConcurrencyLimited, AbuseBlocked, Banned, BotBlocked, ChallengeRequired, CORSRejected, AddressDenied,
+	return []Type{BadRequest, Unauthorized, InvalidCredentials, InsufficientAuthentication, Forbidden, NotFound, MethodNotAllowed, PayloadTooLarge, RequestTimeout, HeadersTooLarge, RateLimited, QuotaExceeded, ConcurrencyLimited, AbuseBlocked, Banned, BotBlocked, ChallengeRequired, CORSRejected, AddressDenied, UnsupportedMediaType, InvalidBody,
 		TooManyConnections, Overloaded, BadGateway, NoHealthyUpstream, GatewayTimeout, IdentityUnavailable, AuthorizationUnavailable, Unavailable, Internal}
 }

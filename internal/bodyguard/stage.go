@@ -1,0 +1,95 @@
+package bodyguard
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/guard"
+	"github.com/rampart-gw/rampart/internal/problem"
+	"github.com/rampart-gw/rampart/internal/reqctx"
+)
+
+// Stage checks a request body's type and structure. It runs after the
+// size guard, so the body it buffers is bounded by the body limit.
+type Stage struct {
+	types   []string // allowed media types; nil: any
+	json    *JSONLimits
+	allowed string // for the 415 detail
+}
+
+// New compiles a policy's validate section (defaults applied); it
+// returns nil when there is nothing to check.
+func New(v *config.Validate) *Stage {
+	if v == nil || (len(v.ContentTypes) == 0 && v.JSON == nil) {
+		return nil
+	}
+	s := &Stage{types: v.ContentTypes, allowed: strings.Join(v.ContentTypes, ", ")}
+	if j := v.JSON; j != nil {
+		s.json = &JSONLimits{MaxDepth: j.MaxDepth, MaxKeys: j.MaxKeys, MaxArray: j.MaxArray, MaxString: int(j.MaxString), AllowDuplicateKeys: j.AllowDuplicateKeys}
+	}
+	return s
+}
+
+// isJSON reports application/json and the +json structured syntax.
+func isJSON(mt string) bool { return mt == "application/json" || strings.HasSuffix(mt, "+json") }
+
+func hasBody(r *http.Request) bool {
+	return r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
+}
+
+// Wrap implements the gateway's Stage.
+func (s *Stage) Wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !hasBody(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if err != nil {
+			mt = ""
+		}
+		if s.types != nil && !slices.Contains(s.types, mt) {
+			reqctx.Refuse(w, r, reqctx.Refusal{Type: problem.UnsupportedMediaType, Reason: "unsupported_media_type", Stage: "body", Rule: "content_types",
+				Detail: "This endpoint accepts request bodies of type " + s.allowed + "; send one of them with a matching Content-Type."})
+			return
+		}
+		if s.json == nil || !isJSON(mt) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, err := io.ReadAll(r.Body)
+		st := reqctx.From(r.Context())
+		switch {
+		case err == nil:
+		case st.BodyTooLarge || errors.Is(err, guard.ErrBodyTooLarge):
+			guard.RefuseBodyTooLarge(w, r, st.MaxBodyBytes)
+			return
+		case st.BodyTimedOut:
+			guard.RefuseBodyTimeout(w, r)
+			return
+		default:
+			panic(http.ErrAbortHandler) // the client went away mid-body
+		}
+		var v *Violation
+		if !utf8.Valid(body) {
+			v = &Violation{Message: "the body is not valid UTF-8, as JSON must be"}
+		} else if v, err = CheckJSON(bytes.NewReader(body), *s.json); err != nil {
+			panic(http.ErrAbortHandler) // not reachable: a bytes.Reader does not fail
+		}
+		if v != nil {
+			reqctx.Refuse(w, r, reqctx.Refusal{Type: problem.InvalidBody, Reason: "invalid_body", Stage: "body", Rule: "json",
+				Detail: "The JSON body was refused: " + v.Message + ". See errors for where.",
+				Errors: []problem.FieldError{{Location: "#" + v.Pointer, Message: v.Message}}})
+			return
+		}
+		r.Body, r.ContentLength, r.TransferEncoding = io.NopCloser(bytes.NewReader(body)), int64(len(body)), nil
+		next.ServeHTTP(w, r)
+	})
+}
