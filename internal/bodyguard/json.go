@@ -6,12 +6,11 @@
 package bodyguard
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
 )
 
 // JSONLimits bound a JSON body's structure; 0 means no limit.
@@ -32,121 +31,350 @@ type Violation struct {
 
 func (v *Violation) Error() string { return v.Pointer + ": " + v.Message }
 
+// frame is one open object or array.
 type frame struct {
-	object  bool
-	wantKey bool
-	n       int    // keys or items so far
-	key     string // the current key (object)
-	keys    map[string]struct{}
+	object bool
+	n      int    // keys or items so far
+	key    string // the current key (object), decoded
+	keys   map[string]struct{}
 }
 
-// CheckJSON reads r to its end and reports the first violation of
-// syntax or limits, or nil. Work is linear in the body's size; memory is
-// one token and, when duplicate keys are refused, the keys of the open
-// objects. Read errors other than malformed JSON are returned as error.
-// (encoding/json reads invalid UTF-8 as U+FFFD: callers holding the raw
-// bytes check utf8.Valid first.)
-func CheckJSON(r io.Reader, lim JSONLimits) (*Violation, error) {
-	dec := json.NewDecoder(r)
-	dec.UseNumber()
-	var stack []frame
-	pointer := func() string {
-		var b strings.Builder
-		for _, f := range stack {
-			b.WriteByte('/')
-			if f.object {
-				b.WriteString(strings.NewReplacer("~", "~0", "/", "~1").Replace(f.key))
-			} else {
-				b.WriteString(strconv.Itoa(f.n - 1))
-			}
+// scanner checks a JSON document held in memory: a hand-written
+// recursive-descent parser with an explicit stack, so depth costs no Go
+// stack, and no token is materialised except keys for the duplicate
+// check. It follows RFC 8259 exactly (what encoding/json accepts).
+type scanner struct {
+	b     []byte
+	i     int
+	lim   JSONLimits
+	stack []frame
+}
+
+// CheckJSON checks body, which must be valid UTF-8, and reports the
+// first violation of syntax or limits, or nil. Work is linear in its
+// size; memory is the stack of open containers and, when duplicate keys
+// are refused, the keys of the objects still open.
+func CheckJSON(body []byte, lim JSONLimits) *Violation {
+	s := &scanner{b: body, lim: lim}
+	return s.document()
+}
+
+func (s *scanner) pointer() string {
+	var b strings.Builder
+	for _, f := range s.stack {
+		b.WriteByte('/')
+		if f.object {
+			b.WriteString(strings.NewReplacer("~", "~0", "/", "~1").Replace(f.key))
+		} else {
+			b.WriteString(strconv.Itoa(f.n - 1))
 		}
-		return b.String()
 	}
-	top := true // the next value is the document's
+	return b.String()
+}
+
+func (s *scanner) fail(format string, args ...any) *Violation {
+	return &Violation{Pointer: s.pointer(), Message: fmt.Sprintf(format, args...)}
+}
+
+func (s *scanner) malformed(what string) *Violation {
+	if s.i >= len(s.b) {
+		return s.fail("malformed JSON: the body ends before %s", what)
+	}
+	return s.fail("malformed JSON at byte %d: expected %s", s.i, what)
+}
+
+func (s *scanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+func (s *scanner) document() *Violation {
+	s.ws()
+	if s.i == len(s.b) {
+		return s.fail("the body is empty; send a JSON value")
+	}
 	for {
-		tok, err := dec.Token()
-		if err == io.EOF {
+		// A value starts here.
+		if v := s.value(); v != nil {
+			return v
+		}
+		// After a value: close containers or go on to the next value.
+		for {
+			s.ws()
+			n := len(s.stack)
+			if n == 0 {
+				if s.i != len(s.b) {
+					return s.fail("more than one JSON value, or trailing bytes at byte %d; send exactly one", s.i)
+				}
+				return nil
+			}
+			f := &s.stack[n-1]
+			if s.i >= len(s.b) {
+				return s.malformed("the end of an object or array")
+			}
+			c := s.b[s.i]
 			switch {
-			case top:
-				return &Violation{Pointer: "", Message: "the body is empty; send a JSON value"}, nil
-			case len(stack) > 0:
-				return &Violation{Pointer: pointer(), Message: "malformed JSON: the body ends before its closing brackets"}, nil
-			}
-			return nil, nil
-		}
-		if err != nil {
-			var se *json.SyntaxError
-			if errors.As(err, &se) || errors.Is(err, io.ErrUnexpectedEOF) {
-				return &Violation{Pointer: pointer(), Message: "malformed JSON: " + strings.TrimPrefix(err.Error(), "json: ")}, nil
-			}
-			return nil, err
-		}
-		if !top && len(stack) == 0 {
-			return &Violation{Pointer: "", Message: "more than one JSON value; send exactly one"}, nil
-		}
-		// A key of the innermost object?
-		if n := len(stack); n > 0 && stack[n-1].object && stack[n-1].wantKey {
-			f := &stack[n-1]
-			if d, ok := tok.(json.Delim); ok && d == '}' {
-				stack = stack[:n-1]
-				valueDone(stack)
-				continue
-			}
-			k, _ := tok.(string)
-			f.n++
-			f.key = k
-			f.wantKey = false
-			if lim.MaxKeys > 0 && f.n > lim.MaxKeys {
-				return &Violation{Pointer: pointer(), Message: fmt.Sprintf("object has more than %d keys", lim.MaxKeys)}, nil
-			}
-			if lim.MaxString > 0 && len(k) > lim.MaxString {
-				return &Violation{Pointer: pointer(), Message: fmt.Sprintf("key is longer than %d bytes", lim.MaxString)}, nil
-			}
-			if !lim.AllowDuplicateKeys {
-				if _, dup := f.keys[k]; dup {
-					return &Violation{Pointer: pointer(), Message: "duplicate key: parsers disagree on which value wins, so it is refused"}, nil
+			case c == ',':
+				s.i++
+				s.ws()
+				if f.object {
+					if v := s.key(f); v != nil {
+						return v
+					}
+				} else if v := s.item(f); v != nil {
+					return v
 				}
-				if f.keys == nil {
-					f.keys = map[string]struct{}{}
-				}
-				f.keys[k] = struct{}{}
-			}
-			continue
-		}
-		top = false
-		// A value, in an array or as an object's value.
-		if n := len(stack); n > 0 && !stack[n-1].object {
-			if d, ok := tok.(json.Delim); ok && d == ']' {
-				stack = stack[:n-1]
-				valueDone(stack)
+			case f.object && c == '}', !f.object && c == ']':
+				s.i++
+				s.stack = s.stack[:n-1]
 				continue
+			case f.object:
+				return s.malformed("',' or '}'")
+			default:
+				return s.malformed("',' or ']'")
 			}
-			f := &stack[n-1]
-			f.n++
-			if lim.MaxArray > 0 && f.n > lim.MaxArray {
-				return &Violation{Pointer: pointer(), Message: fmt.Sprintf("array has more than %d items", lim.MaxArray)}, nil
-			}
+			break // a value follows
 		}
-		switch t := tok.(type) {
-		case json.Delim: // { or [
-			if lim.MaxDepth > 0 && len(stack) >= lim.MaxDepth {
-				return &Violation{Pointer: pointer(), Message: fmt.Sprintf("nested deeper than %d levels", lim.MaxDepth)}, nil
-			}
-			stack = append(stack, frame{object: t == '{', wantKey: t == '{'})
-			continue
-		case string:
-			if lim.MaxString > 0 && len(t) > lim.MaxString {
-				return &Violation{Pointer: pointer(), Message: fmt.Sprintf("string is longer than %d bytes", lim.MaxString)}, nil
-			}
-		}
-		valueDone(stack)
 	}
 }
 
-// valueDone notes that a value of the innermost object is complete, so
-// a key comes next.
-func valueDone(stack []frame) {
-	if n := len(stack); n > 0 && stack[n-1].object {
-		stack[n-1].wantKey = true
+// item counts a new array item.
+func (s *scanner) item(f *frame) *Violation {
+	f.n++
+	if s.lim.MaxArray > 0 && f.n > s.lim.MaxArray {
+		return s.fail("array has more than %d items", s.lim.MaxArray)
 	}
+	return nil
+}
+
+// key reads an object key and the colon after it.
+func (s *scanner) key(f *frame) *Violation {
+	if s.i >= len(s.b) || s.b[s.i] != '"' {
+		return s.malformed("a key in double quotes")
+	}
+	start := s.i
+	if v := s.str(); v != nil {
+		return v
+	}
+	raw := s.b[start+1 : s.i-1]
+	f.n++
+	if s.lim.MaxKeys > 0 && f.n > s.lim.MaxKeys {
+		f.key = decode(raw)
+		return s.fail("object has more than %d keys", s.lim.MaxKeys)
+	}
+	if !s.lim.AllowDuplicateKeys || s.lim.MaxString > 0 {
+		f.key = decode(raw)
+	}
+	if s.lim.MaxString > 0 && len(raw) > s.lim.MaxString {
+		return s.fail("key is longer than %d bytes", s.lim.MaxString)
+	}
+	if !s.lim.AllowDuplicateKeys {
+		if _, dup := f.keys[f.key]; dup {
+			return s.fail("duplicate key: parsers disagree on which value wins, so it is refused")
+		}
+		if f.keys == nil {
+			f.keys = map[string]struct{}{}
+		}
+		f.keys[f.key] = struct{}{}
+	}
+	s.ws()
+	if s.i >= len(s.b) || s.b[s.i] != ':' {
+		return s.malformed("':' after the key")
+	}
+	s.i++
+	s.ws()
+	return nil
+}
+
+// value reads one value; a container is opened and left on the stack
+// with its first key or item read up to the next value.
+func (s *scanner) value() *Violation {
+	for {
+		if s.i >= len(s.b) {
+			return s.malformed("a value")
+		}
+		switch c := s.b[s.i]; {
+		case c == '{' || c == '[':
+			if s.lim.MaxDepth > 0 && len(s.stack) >= s.lim.MaxDepth {
+				return s.fail("nested deeper than %d levels", s.lim.MaxDepth)
+			}
+			s.i++
+			s.stack = append(s.stack, frame{object: c == '{'})
+			f := &s.stack[len(s.stack)-1]
+			s.ws()
+			if s.i < len(s.b) && (c == '{' && s.b[s.i] == '}' || c == '[' && s.b[s.i] == ']') {
+				s.i++
+				s.stack = s.stack[:len(s.stack)-1]
+				return nil
+			}
+			if c == '{' {
+				if v := s.key(f); v != nil {
+					return v
+				}
+			} else if v := s.item(f); v != nil {
+				return v
+			}
+			continue // the first member's value
+		case c == '"':
+			start := s.i
+			if v := s.str(); v != nil {
+				return v
+			}
+			if s.lim.MaxString > 0 && s.i-start-2 > s.lim.MaxString {
+				return s.fail("string is longer than %d bytes", s.lim.MaxString)
+			}
+			return nil
+		case c == '-' || c >= '0' && c <= '9':
+			return s.number()
+		case c == 't':
+			return s.literal("true")
+		case c == 'f':
+			return s.literal("false")
+		case c == 'n':
+			return s.literal("null")
+		default:
+			return s.malformed("a value")
+		}
+	}
+}
+
+func (s *scanner) literal(word string) *Violation {
+	if !strings.HasPrefix(string(s.b[s.i:min(len(s.b), s.i+len(word))]), word) {
+		return s.malformed(word)
+	}
+	s.i += len(word)
+	return nil
+}
+
+// number reads -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func (s *scanner) number() *Violation {
+	b := s.b
+	if b[s.i] == '-' {
+		s.i++
+	}
+	digits := func() int {
+		n := 0
+		for s.i < len(b) && b[s.i] >= '0' && b[s.i] <= '9' {
+			s.i++
+			n++
+		}
+		return n
+	}
+	switch {
+	case s.i < len(b) && b[s.i] == '0':
+		s.i++
+	case digits() == 0:
+		return s.malformed("a digit")
+	}
+	if s.i < len(b) && b[s.i] == '.' {
+		s.i++
+		if digits() == 0 {
+			return s.malformed("a digit after '.'")
+		}
+	}
+	if s.i < len(b) && (b[s.i] == 'e' || b[s.i] == 'E') {
+		s.i++
+		if s.i < len(b) && (b[s.i] == '+' || b[s.i] == '-') {
+			s.i++
+		}
+		if digits() == 0 {
+			return s.malformed("a digit in the exponent")
+		}
+	}
+	return nil
+}
+
+// str reads a string from its opening quote past its closing one.
+func (s *scanner) str() *Violation {
+	b := s.b
+	s.i++
+	for s.i < len(b) {
+		switch c := b[s.i]; {
+		case c == '"':
+			s.i++
+			return nil
+		case c == '\\':
+			if s.i+1 >= len(b) {
+				return s.malformed("an escape")
+			}
+			switch b[s.i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				s.i += 2
+			case 'u':
+				if s.i+6 > len(b) || !isHex4(b[s.i+2:s.i+6]) {
+					s.i += 2
+					return s.malformed("four hex digits after \\u")
+				}
+				s.i += 6
+			default:
+				s.i++
+				return s.malformed("a valid escape")
+			}
+		case c < 0x20:
+			return s.malformed("no control character in a string (escape it)")
+		default:
+			s.i++
+		}
+	}
+	return s.malformed("the closing quote of a string")
+}
+
+func isHex4(h []byte) bool {
+	for _, c := range h {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+// decode returns the text of a string's raw (already checked) contents.
+func decode(raw []byte) string {
+	if !strings.Contains(string(raw), `\`) {
+		return string(raw)
+	}
+	var b strings.Builder
+	for i := 0; i < len(raw); {
+		c := raw[i]
+		if c != '\\' {
+			b.WriteByte(c)
+			i++
+			continue
+		}
+		switch raw[i+1] {
+		case 'b':
+			b.WriteByte('\b')
+		case 'f':
+			b.WriteByte('\f')
+		case 'n':
+			b.WriteByte('\n')
+		case 'r':
+			b.WriteByte('\r')
+		case 't':
+			b.WriteByte('\t')
+		case 'u':
+			r, _ := strconv.ParseUint(string(raw[i+2:i+6]), 16, 16)
+			i += 6
+			if utf16.IsSurrogate(rune(r)) && i+6 <= len(raw) && raw[i] == '\\' && raw[i+1] == 'u' {
+				r2, _ := strconv.ParseUint(string(raw[i+2:i+6]), 16, 16)
+				if p := utf16.DecodeRune(rune(r), rune(r2)); p != utf8.RuneError {
+					b.WriteRune(p)
+					i += 6
+					continue
+				}
+			}
+			b.WriteRune(rune(r)) // a lone surrogate becomes U+FFFD, as in encoding/json
+			continue
+		default: // " \ /
+			b.WriteByte(raw[i+1])
+		}
+		i += 2
+	}
+	return b.String()
 }

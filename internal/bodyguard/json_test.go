@@ -28,12 +28,13 @@ func TestCheckJSON(t *testing.T) {
 		{"truncated", `{"a": [1, 2`, "/a/1", "malformed JSON"},
 		{"two values", `{} {}`, "", "more than one JSON value"},
 		{"empty", ``, "", "the body is empty"},
-		{"trailing garbage", `{"a": 1} x`, "", "malformed JSON"},
+		{"trailing garbage", `{"a": 1} x`, "", "trailing bytes at byte 9"},
+		{"duplicate key spelt with an escape", `{"a": 1, "\u0061": 2}`, "/a", "duplicate key"},
+		{"control character", "{\"a\": \"x\ty\"}", "/a", "no control character"},
+		{"bad number", `{"n": 01}`, "/n", "expected ',' or '}'"},
+		{"bad escape", `["\x"]`, "/0", "a valid escape"},
 	} {
-		v, err := CheckJSON(strings.NewReader(tc.body), lim)
-		if err != nil {
-			t.Fatalf("%s: %v", tc.name, err)
-		}
+		v := CheckJSON([]byte(tc.body), lim)
 		switch {
 		case tc.msg == "" && v != nil:
 			t.Errorf("%s: %v", tc.name, v)
@@ -54,14 +55,11 @@ func FuzzCheckJSON(f *testing.F) {
 		if !utf8.Valid(body) {
 			return // callers check UTF-8 on the raw bytes first
 		}
-		v, err := CheckJSON(strings.NewReader(string(body)), JSONLimits{AllowDuplicateKeys: true})
-		if err != nil {
-			t.Fatal(err)
-		}
+		v := CheckJSON(body, JSONLimits{AllowDuplicateKeys: true})
 		if valid := json.Valid(body); valid != (v == nil) {
 			t.Fatalf("%q: json.Valid %v, guard %v", body, valid, v)
 		}
-		if v2, _ := CheckJSON(strings.NewReader(string(body)), JSONLimits{MaxDepth: 3, MaxKeys: 2, MaxArray: 2, MaxString: 4}); v2 == nil && v != nil {
+		if v2 := CheckJSON(body, JSONLimits{MaxDepth: 3, MaxKeys: 2, MaxArray: 2, MaxString: 4}); v2 == nil && v != nil {
 			t.Fatalf("%q: accepted with limits but malformed: %v", body, v)
 		}
 	})
@@ -71,10 +69,11 @@ func BenchmarkCheckJSON(b *testing.B) {
 	body := `{"order": {"id": "ord_123", "items": [{"sku": "A-1", "qty": 2, "price": 12.5}, {"sku": "B-7", "qty": 1, "price": 99}],` +
 		`"customer": {"email": "a@example.com", "name": "Ada", "tags": ["vip", "eu"]}, "note": "leave at the door"}}`
 	lim := JSONLimits{MaxDepth: 32, MaxKeys: 1000, MaxArray: 10000, MaxString: 65536}
+	b2 := []byte(body)
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if v, _ := CheckJSON(strings.NewReader(body), lim); v != nil {
+		if v := CheckJSON(b2, lim); v != nil {
 			b.Fatal(v)
 		}
 	}
