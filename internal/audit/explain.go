@@ -87,6 +87,10 @@ func Explain(w io.Writer, cfg *config.Config, name string) error {
 			step("8", "JSON structure: depth %d, %d keys per object, %d items per array, strings up to %s, duplicate keys %s (else 400 invalid-body)",
 				j.MaxDepth, j.MaxKeys, j.MaxArray, j.MaxString, dups)
 		}
+		if x := pol.Validate.XML; x != nil {
+			step("8", "XML structure: no DTD, depth %d, %d elements, %d attributes per element, text up to %s (else 400 invalid-body)",
+				x.MaxDepth, x.MaxElements, x.MaxAttributes, x.MaxText)
+		}
 	}
 	if pol == nil || len(pol.Authenticate) == 0 {
 		step("9", "authenticate: none, anonymous requests are admitted")

@@ -21,24 +21,31 @@ import (
 type Stage struct {
 	types   []string // allowed media types; nil: any
 	json    *JSONLimits
+	xml     *XMLLimits
 	allowed string // for the 415 detail
 }
 
 // New compiles a policy's validate section (defaults applied); it
 // returns nil when there is nothing to check.
 func New(v *config.Validate) *Stage {
-	if v == nil || (len(v.ContentTypes) == 0 && v.JSON == nil) {
+	if v == nil || (len(v.ContentTypes) == 0 && v.JSON == nil && v.XML == nil) {
 		return nil
 	}
 	s := &Stage{types: v.ContentTypes, allowed: strings.Join(v.ContentTypes, ", ")}
 	if j := v.JSON; j != nil {
 		s.json = &JSONLimits{MaxDepth: j.MaxDepth, MaxKeys: j.MaxKeys, MaxArray: j.MaxArray, MaxString: int(j.MaxString), AllowDuplicateKeys: j.AllowDuplicateKeys}
 	}
+	if x := v.XML; x != nil {
+		s.xml = &XMLLimits{MaxDepth: x.MaxDepth, MaxElements: x.MaxElements, MaxAttributes: x.MaxAttributes, MaxText: int(x.MaxText)}
+	}
 	return s
 }
 
 // isJSON reports application/json and the +json structured syntax.
 func isJSON(mt string) bool { return mt == "application/json" || strings.HasSuffix(mt, "+json") }
+
+// isXML reports application/xml, text/xml and the +xml structured syntax.
+func isXML(mt string) bool { return mt == "application/xml" || mt == "text/xml" || strings.HasSuffix(mt, "+xml") }
 
 func hasBody(r *http.Request) bool {
 	return r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
@@ -60,7 +67,8 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 				Detail: "This endpoint accepts request bodies of type " + s.allowed + "; send one of them with a matching Content-Type."})
 			return
 		}
-		if s.json == nil || !isJSON(mt) {
+		checkJSON, checkXML := s.json != nil && isJSON(mt), s.xml != nil && isXML(mt)
+		if !checkJSON && !checkXML {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -78,15 +86,25 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 			panic(http.ErrAbortHandler) // the client went away mid-body
 		}
 		var v *Violation
-		if !utf8.Valid(body) {
-			v = &Violation{Message: "the body is not valid UTF-8, as JSON must be"}
-		} else {
+		kind, location := "JSON", "#" // JSON pointers in URI-fragment form; XML paths as they are
+		if !checkJSON {
+			kind, location = "XML", ""
+		}
+		switch {
+		case !utf8.Valid(body):
+			v = &Violation{Message: "the body is not valid UTF-8"}
+			if !checkJSON {
+				v.Pointer = "/"
+			}
+		case checkJSON:
 			v = CheckJSON(body, *s.json)
+		default:
+			v = CheckXML(body, *s.xml)
 		}
 		if v != nil {
-			reqctx.Refuse(w, r, reqctx.Refusal{Type: problem.InvalidBody, Reason: "invalid_body", Stage: "body", Rule: "json",
-				Detail: "The JSON body was refused: " + v.Message + ". See errors for where.",
-				Errors: []problem.FieldError{{Location: "#" + v.Pointer, Message: v.Message}}})
+			reqctx.Refuse(w, r, reqctx.Refusal{Type: problem.InvalidBody, Reason: "invalid_body", Stage: "body", Rule: strings.ToLower(kind),
+				Detail: "The " + kind + " body was refused: " + v.Message + ". See errors for where.",
+				Errors: []problem.FieldError{{Location: location + v.Pointer, Message: v.Message}}})
 			return
 		}
 		r.Body, r.ContentLength, r.TransferEncoding = io.NopCloser(bytes.NewReader(body)), int64(len(body)), nil

@@ -113,6 +113,15 @@ func applyDefaults(c *Config) {
 				j.MaxString = 64 << 10
 			}
 		}
+		if v := p.Validate; v != nil && v.XML != nil {
+			x := v.XML
+			setInt(&x.MaxDepth, 32)
+			setInt(&x.MaxElements, 10000)
+			setInt(&x.MaxAttributes, 32)
+			if x.MaxText == 0 {
+				x.MaxText = 64 << 10
+			}
+		}
 		if g := p.Geo; g != nil && g.Unknown == "" {
 			g.Unknown = "allow"
 			if len(g.Allow) > 0 {

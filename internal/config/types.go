@@ -514,6 +514,15 @@ type Validate struct {
 	MaxBodyBytes Size        `yaml:"max_body_bytes" json:"max_body_bytes,omitempty" doc:"Body limit for routes of this policy; at most server.limits.max_body_bytes."`
 	ContentTypes []string    `yaml:"content_types" json:"content_types,omitempty" doc:"Media types a request body may have, e.g. [application/json]; others get 415. Parameters such as charset are ignored."`
 	JSON         *JSONLimits `yaml:"json" json:"json,omitempty" doc:"Structure limits for JSON bodies, checked in one streaming pass before the upstream sees the body."`
+	XML          *XMLLimits  `yaml:"xml" json:"xml,omitempty" doc:"Structure limits for XML bodies; a DTD is never accepted (no entity expansion, no external entities)."`
+}
+
+// XMLLimits bound an XML request body's structure.
+type XMLLimits struct {
+	MaxDepth      int  `yaml:"max_depth" json:"max_depth,omitempty" doc:"Nesting of elements. Default 32."`
+	MaxElements   int  `yaml:"max_elements" json:"max_elements,omitempty" doc:"Elements in the document. Default 10000."`
+	MaxAttributes int  `yaml:"max_attributes" json:"max_attributes,omitempty" doc:"Attributes per element. Default 32."`
+	MaxText       Size `yaml:"max_text" json:"max_text,omitempty" doc:"Length of one text node or attribute value. Default 64KiB."`
 }
 
 // JSONLimits bound a JSON request body's structure.

@@ -22,8 +22,9 @@ policies:
     authenticate: []
     validate:
       max_body_bytes: 64KiB
-      content_types: [application/json]
+      content_types: [application/json, application/xml]
       json: {max_depth: 8, max_keys: 50, max_array: 100, max_string: 1KiB}
+      xml: {max_depth: 8, max_elements: 100}
 routes:
   - {name: orders, match: {paths: ["/orders"], methods: [GET, POST]}, upstream: orders, policy: json-api}
 `, up.url()))
@@ -56,6 +57,21 @@ routes:
 	} {
 		r := post("application/json", tc.body)
 		p := problemOf(t, r, 400)
+		errs, _ := p["errors"].([]any)
+		if p["type"] != "https://rampart.dev/problems/invalid-body" || len(errs) != 1 || errs[0].(map[string]any)["location"] != tc.location {
+			t.Errorf("%s: %v", tc.name, p)
+		}
+	}
+	// XML: a good document passes; a DTD (billion laughs, XXE) never does.
+	if r := post("application/xml", `<order id="1"><item sku="a">2</item></order>`); r.status != 200 {
+		t.Fatalf("a good XML body: %d %s", r.status, r.body)
+	}
+	for _, tc := range []struct{ name, body, location string }{
+		{"billion laughs", `<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]><lolz>&lol1;</lolz>`, "/"},
+		{"XXE", `<?xml version="1.0"?><!DOCTYPE foo [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><foo>&xxe;</foo>`, "/"},
+		{"deep XML", strings.Repeat("<a>", 20) + strings.Repeat("</a>", 20), "/a/a/a/a/a/a/a/a/a"},
+	} {
+		p := problemOf(t, post("application/xml", tc.body), 400)
 		errs, _ := p["errors"].([]any)
 		if p["type"] != "https://rampart.dev/problems/invalid-body" || len(errs) != 1 || errs[0].(map[string]any)["location"] != tc.location {
 			t.Errorf("%s: %v", tc.name, p)
