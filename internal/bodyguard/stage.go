@@ -45,7 +45,9 @@ func New(v *config.Validate) *Stage {
 func isJSON(mt string) bool { return mt == "application/json" || strings.HasSuffix(mt, "+json") }
 
 // isXML reports application/xml, text/xml and the +xml structured syntax.
-func isXML(mt string) bool { return mt == "application/xml" || mt == "text/xml" || strings.HasSuffix(mt, "+xml") }
+func isXML(mt string) bool {
+	return mt == "application/xml" || mt == "text/xml" || strings.HasSuffix(mt, "+xml")
+}
 
 func hasBody(r *http.Request) bool {
 	return r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0

@@ -62,7 +62,8 @@ func CheckXML(body []byte, lim XMLLimits) *Violation {
 			if d := strings.ToUpper(strings.TrimSpace(string(t))); strings.HasPrefix(d, "DOCTYPE") || strings.HasPrefix(d, "ENTITY") {
 				return fail("a DTD (<!DOCTYPE ...>) is not accepted: it enables entity expansion and external entities")
 			}
-			return fail("an XML directive <!%s> is not accepted", strings.Fields(string(t)+" x")[0])
+			name, _, _ := strings.Cut(strings.TrimSpace(string(t)), " ")
+			return fail("an XML directive <!%.32s> is not accepted", name)
 		case xml.StartElement:
 			if len(path) == 0 {
 				if roots++; roots > 1 {
