@@ -2,6 +2,7 @@ package bodyguard
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"mime"
@@ -22,18 +23,23 @@ type Stage struct {
 	types   []string // allowed media types; nil: any
 	json    *JSONLimits
 	xml     *XMLLimits
+	graphql *GraphQLLimits
 	allowed string // for the 415 detail
 }
 
 // New compiles a policy's validate section (defaults applied); it
 // returns nil when there is nothing to check.
 func New(v *config.Validate) *Stage {
-	if v == nil || (len(v.ContentTypes) == 0 && v.JSON == nil && v.XML == nil) {
+	if v == nil || (len(v.ContentTypes) == 0 && v.JSON == nil && v.XML == nil && v.GraphQL == nil) {
 		return nil
 	}
 	s := &Stage{types: v.ContentTypes, allowed: strings.Join(v.ContentTypes, ", ")}
 	if j := v.JSON; j != nil {
 		s.json = &JSONLimits{MaxDepth: j.MaxDepth, MaxKeys: j.MaxKeys, MaxArray: j.MaxArray, MaxString: int(j.MaxString), AllowDuplicateKeys: j.AllowDuplicateKeys}
+	}
+	if g := v.GraphQL; g != nil {
+		s.graphql = &GraphQLLimits{MaxDepth: g.MaxDepth, MaxAliases: g.MaxAliases, MaxFields: g.MaxFields, MaxCost: g.MaxCost,
+			MaxBatch: g.MaxBatch, MaxTokens: g.MaxTokens, Introspection: g.Introspection}
 	}
 	if x := v.XML; x != nil {
 		s.xml = &XMLLimits{MaxDepth: x.MaxDepth, MaxElements: x.MaxElements, MaxAttributes: x.MaxAttributes, MaxText: int(x.MaxText)}
@@ -57,6 +63,11 @@ func hasBody(r *http.Request) bool {
 func (s *Stage) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !hasBody(r) {
+			if s.graphql != nil && r.Method == http.MethodGet && r.URL.Query().Has("query") {
+				if !s.checkGraphQLQuery(w, r) {
+					return
+				}
+			}
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -70,46 +81,98 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 			return
 		}
 		checkJSON, checkXML := s.json != nil && isJSON(mt), s.xml != nil && isXML(mt)
-		if !checkJSON && !checkXML {
+		checkGraphQL := s.graphql != nil && (isJSON(mt) || mt == "application/graphql")
+		if !checkJSON && !checkXML && !checkGraphQL {
 			next.ServeHTTP(w, r)
 			return
 		}
-		body, err := io.ReadAll(r.Body)
-		st := reqctx.From(r.Context())
-		switch {
-		case err == nil:
-		case st.BodyTooLarge || errors.Is(err, guard.ErrBodyTooLarge):
-			guard.RefuseBodyTooLarge(w, r, st.MaxBodyBytes)
+		body, ok := readBody(w, r)
+		if !ok {
 			return
-		case st.BodyTimedOut:
-			guard.RefuseBodyTimeout(w, r)
-			return
-		default:
-			panic(http.ErrAbortHandler) // the client went away mid-body
 		}
-		var v *Violation
-		kind, location := "JSON", "#" // JSON pointers in URI-fragment form; XML paths as they are
-		if !checkJSON {
-			kind, location = "XML", ""
-		}
-		switch {
-		case !utf8.Valid(body):
-			v = &Violation{Message: "the body is not valid UTF-8"}
+		if checkJSON || checkXML {
+			kind, location := "JSON", "#" // JSON pointers in URI-fragment form; XML paths as they are
 			if !checkJSON {
-				v.Pointer = "/"
+				kind, location = "XML", ""
 			}
-		case checkJSON:
-			v = CheckJSON(body, *s.json)
-		default:
-			v = CheckXML(body, *s.xml)
+			var v *Violation
+			switch {
+			case !utf8.Valid(body):
+				v = &Violation{Message: "the body is not valid UTF-8"}
+				if !checkJSON {
+					v.Pointer = "/"
+				}
+			case checkJSON:
+				v = CheckJSON(body, *s.json)
+			default:
+				v = CheckXML(body, *s.xml)
+			}
+			if v != nil {
+				reqctx.Refuse(w, r, reqctx.Refusal{Type: problem.InvalidBody, Reason: "invalid_body", Stage: "body", Rule: strings.ToLower(kind),
+					Detail: "The " + kind + " body was refused: " + v.Message + ". See errors for where.",
+					Errors: []problem.FieldError{{Location: location + v.Pointer, Message: v.Message}}})
+				return
+			}
 		}
-		if v != nil {
-			reqctx.Refuse(w, r, reqctx.Refusal{Type: problem.InvalidBody, Reason: "invalid_body", Stage: "body", Rule: strings.ToLower(kind),
-				Detail: "The " + kind + " body was refused: " + v.Message + ". See errors for where.",
-				Errors: []problem.FieldError{{Location: location + v.Pointer, Message: v.Message}}})
-			return
+		if checkGraphQL {
+			var reqs []GraphQLRequest
+			var v *Violation
+			if mt == "application/graphql" {
+				reqs = []GraphQLRequest{{Query: string(body)}}
+			} else {
+				reqs, v = ParseGraphQLBody(body)
+			}
+			if v == nil {
+				v = CheckGraphQLBatch(reqs, *s.graphql)
+			}
+			if v != nil {
+				refuseGraphQL(w, r, v)
+				return
+			}
 		}
 		r.Body, r.ContentLength, r.TransferEncoding = io.NopCloser(bytes.NewReader(body)), int64(len(body)), nil
 		next.ServeHTTP(w, r)
 	})
+}
+
+// readBody reads the whole (size-limited) body, or answers the request
+// and reports false.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, err := io.ReadAll(r.Body)
+	st := reqctx.From(r.Context())
+	switch {
+	case err == nil:
+		return body, true
+	case st.BodyTooLarge || errors.Is(err, guard.ErrBodyTooLarge):
+		guard.RefuseBodyTooLarge(w, r, st.MaxBodyBytes)
+	case st.BodyTimedOut:
+		guard.RefuseBodyTimeout(w, r)
+	default:
+		panic(http.ErrAbortHandler) // the client went away mid-body
+	}
+	return nil, false
+}
+
+// checkGraphQLQuery checks a GET request's query parameters; it answers
+// and reports false when they are refused.
+func (s *Stage) checkGraphQLQuery(w http.ResponseWriter, r *http.Request) bool {
+	q := r.URL.Query()
+	var vars map[string]any
+	if raw := q.Get("variables"); raw != "" {
+		if err := json.Unmarshal([]byte(raw), &vars); err != nil {
+			refuseGraphQL(w, r, &Violation{Message: "variables must be a JSON object"})
+			return false
+		}
+	}
+	if v := CheckGraphQL(q.Get("query"), vars, *s.graphql); v != nil {
+		refuseGraphQL(w, r, v)
+		return false
+	}
+	return true
+}
+
+func refuseGraphQL(w http.ResponseWriter, r *http.Request, v *Violation) {
+	reqctx.Refuse(w, r, reqctx.Refusal{Type: problem.GraphQLRefused, Reason: "graphql_refused", Stage: "body", Rule: "graphql",
+		Detail: "The GraphQL request was refused: " + v.Message + ". Ask for less in one request, or split it.",
+		Errors: []problem.FieldError{{Location: v.Pointer, Message: v.Message}}})
 }

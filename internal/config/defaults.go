@@ -113,6 +113,15 @@ func applyDefaults(c *Config) {
 				j.MaxString = 64 << 10
 			}
 		}
+		if v := p.Validate; v != nil && v.GraphQL != nil {
+			g := v.GraphQL
+			setInt(&g.MaxDepth, 10)
+			setInt(&g.MaxAliases, 30)
+			setInt(&g.MaxFields, 500)
+			setInt(&g.MaxCost, 10000)
+			setInt(&g.MaxBatch, 5)
+			setInt(&g.MaxTokens, 15000)
+		}
 		if v := p.Validate; v != nil && v.XML != nil {
 			x := v.XML
 			setInt(&x.MaxDepth, 32)

@@ -511,10 +511,22 @@ type Consumer struct {
 
 // Validate holds request body guards.
 type Validate struct {
-	MaxBodyBytes Size        `yaml:"max_body_bytes" json:"max_body_bytes,omitempty" doc:"Body limit for routes of this policy; at most server.limits.max_body_bytes."`
-	ContentTypes []string    `yaml:"content_types" json:"content_types,omitempty" doc:"Media types a request body may have, e.g. [application/json]; others get 415. Parameters such as charset are ignored."`
-	JSON         *JSONLimits `yaml:"json" json:"json,omitempty" doc:"Structure limits for JSON bodies, checked in one streaming pass before the upstream sees the body."`
-	XML          *XMLLimits  `yaml:"xml" json:"xml,omitempty" doc:"Structure limits for XML bodies; a DTD is never accepted (no entity expansion, no external entities)."`
+	MaxBodyBytes Size           `yaml:"max_body_bytes" json:"max_body_bytes,omitempty" doc:"Body limit for routes of this policy; at most server.limits.max_body_bytes."`
+	ContentTypes []string       `yaml:"content_types" json:"content_types,omitempty" doc:"Media types a request body may have, e.g. [application/json]; others get 415. Parameters such as charset are ignored."`
+	JSON         *JSONLimits    `yaml:"json" json:"json,omitempty" doc:"Structure limits for JSON bodies, checked in one streaming pass before the upstream sees the body."`
+	GraphQL      *GraphQLLimits `yaml:"graphql" json:"graphql,omitempty" doc:"The routes serve GraphQL: each request (GET query, POST JSON or a batch, application/graphql) is parsed and held to these limits."`
+	XML          *XMLLimits     `yaml:"xml" json:"xml,omitempty" doc:"Structure limits for XML bodies; a DTD is never accepted (no entity expansion, no external entities)."`
+}
+
+// GraphQLLimits bound what one GraphQL request may ask for.
+type GraphQLLimits struct {
+	MaxDepth      int  `yaml:"max_depth" json:"max_depth,omitempty" doc:"Field nesting. Default 10."`
+	MaxAliases    int  `yaml:"max_aliases" json:"max_aliases,omitempty" doc:"Aliased fields per request. Default 30."`
+	MaxFields     int  `yaml:"max_fields" json:"max_fields,omitempty" doc:"Fields selected, fragments expanded. Default 500."`
+	MaxCost       int  `yaml:"max_cost" json:"max_cost,omitempty" doc:"Fields weighted by the page sizes (first, last, limit) above them. Default 10000."`
+	MaxBatch      int  `yaml:"max_batch" json:"max_batch,omitempty" doc:"Operations in one batched request. Default 5."`
+	MaxTokens     int  `yaml:"max_tokens" json:"max_tokens,omitempty" doc:"Lexer tokens in one document: bounds parsing work. Default 15000."`
+	Introspection bool `yaml:"introspection" json:"introspection,omitempty" doc:"Allow __schema and __type queries. Off by default: the schema is not published to anyone who asks."`
 }
 
 // XMLLimits bound an XML request body's structure.

@@ -161,6 +161,14 @@ func (v *validator) policyValidate(base string, p *Policy) {
 			v.errorf(base+".validate.json.max_depth", "max_depth %d is above 10000, the deepest JSON the parser reads", j.MaxDepth)
 		}
 	}
+	if g := val.GraphQL; g != nil {
+		for key, n := range map[string]int{"max_depth": g.MaxDepth, "max_aliases": g.MaxAliases, "max_fields": g.MaxFields,
+			"max_cost": g.MaxCost, "max_batch": g.MaxBatch, "max_tokens": g.MaxTokens} {
+			if n < 0 || n > 1_000_000 {
+				v.errorf(base+".validate.graphql."+key, "%s %d must be between 1 and 1000000", key, n)
+			}
+		}
+	}
 	if x := val.XML; x != nil {
 		for key, n := range map[string]int{"max_depth": x.MaxDepth, "max_elements": x.MaxElements, "max_attributes": x.MaxAttributes} {
 			if n < 0 || n > 1_000_000 {

@@ -52,6 +52,9 @@ var (
 	InvalidBody = Type{Slug: "invalid-body", Title: "Request body rejected", Status: http.StatusBadRequest,
 		Cause: "The request body is malformed, or breaks a structure limit of this endpoint (nesting depth, keys, array length, string length, duplicate keys).",
 		Fix:   "Fix the body at the places given in `errors` (JSON pointers) and send it again."}
+	GraphQLRefused = Type{Slug: "graphql-refused", Title: "GraphQL request refused", Status: http.StatusBadRequest,
+		Cause: "The GraphQL request is malformed, asks for more than this endpoint allows in one request (depth, aliases, fields, cost, batch size), or uses introspection where it is off.",
+		Fix:   "Ask for less in one request (smaller pages, fewer nested fields and aliases) or split it; the place is in `errors`."}
 	AddressDenied = Type{Slug: "address-denied", Title: "Address not allowed", Status: http.StatusForbidden,
 		Cause: "The client's address, or the country it is in, is not allowed to call this endpoint by the API's address or country rules.",
 		Fix:   "Call from an allowed network. If you should be allowed, give the API operator the request id; the rules themselves are not disclosed."}
@@ -98,6 +101,6 @@ var (
 
 // Catalogue lists every problem type, in documentation order.
 func Catalogue() []Type {
-	return []Type{BadRequest, Unauthorized, InvalidCredentials, InsufficientAuthentication, Forbidden, NotFound, MethodNotAllowed, PayloadTooLarge, RequestTimeout, HeadersTooLarge, RateLimited, QuotaExceeded, ConcurrencyLimited, AbuseBlocked, Banned, BotBlocked, ChallengeRequired, CORSRejected, AddressDenied, UnsupportedMediaType, InvalidBody,
+	return []Type{BadRequest, Unauthorized, InvalidCredentials, InsufficientAuthentication, Forbidden, NotFound, MethodNotAllowed, PayloadTooLarge, RequestTimeout, HeadersTooLarge, RateLimited, QuotaExceeded, ConcurrencyLimited, AbuseBlocked, Banned, BotBlocked, ChallengeRequired, CORSRejected, AddressDenied, UnsupportedMediaType, InvalidBody, GraphQLRefused,
 		TooManyConnections, Overloaded, BadGateway, NoHealthyUpstream, GatewayTimeout, IdentityUnavailable, AuthorizationUnavailable, Unavailable, Internal}
 }
