@@ -47,6 +47,19 @@ func TestExamplesValidate(t *testing.T) {
 			for _, m := range regexp.MustCompile(`certs/[a-z-]+\.(pem|key)`).FindAllString(string(data), -1) {
 				writePEM(t, filepath.Join(dir, m), strings.HasSuffix(m, ".key"))
 			}
+			// OpenAPI documents are read from examples/specs.
+			for _, m := range regexp.MustCompile(`specs/[a-z0-9-]+\.(yaml|json)`).FindAllString(string(data), -1) {
+				spec, err := os.ReadFile(filepath.Join("../../examples", m))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.MkdirAll(filepath.Join(dir, "specs"), 0o700); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(dir, m), spec, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
 			// Country databases: validate checks they can be read.
 			for _, m := range regexp.MustCompile(`geo/[A-Za-z0-9-]+\.mmdb`).FindAllString(string(data), -1) {
 				if err := os.MkdirAll(filepath.Join(dir, "geo"), 0o700); err != nil {

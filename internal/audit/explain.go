@@ -109,6 +109,13 @@ func Explain(w io.Writer, cfg *config.Config, name string) error {
 	for _, t := range post {
 		step(t.stage, "%s", t.text)
 	}
+	if pol != nil && pol.Validate != nil && pol.Validate.OpenAPI != "" {
+		undocumented := "pass unchecked"
+		if pol.Validate.Strict {
+			undocumented = "refused (404/405)"
+		}
+		step("12", "OpenAPI %s: parameters, headers, cookies and body checked (else 400 schema-violation); undocumented operations %s", pol.Validate.OpenAPI, undocumented)
+	}
 	if u := cfg.Upstreams[r.Upstream]; u != nil && u.LoadShedding != nil {
 		prio := "normal for authenticated callers, low for anonymous ones"
 		if pol != nil && pol.Priority != "" {

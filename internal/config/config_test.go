@@ -316,6 +316,8 @@ func TestTrafficErrors(t *testing.T) {
 		{"ip empty", policy("    ip: {}\n"), "ip lists no address"},
 		{"content type with parameters", policy("    validate: {content_types: [\"application/json; charset=utf-8\"]}\n"), "is not a lower-case media type"},
 		{"json depth", policy("    validate: {json: {max_depth: 20000}}\n"), "max_depth 20000 is above 10000"},
+		{"strict without openapi", policy("    validate: {strict: true}\n"), "strict refuses operations the OpenAPI document does not describe; give validate.openapi"},
+		{"missing openapi document", policy("    validate: {openapi: nope.yaml}\n"), "policies.p.validate.openapi: nope.yaml: cannot be read as OpenAPI"},
 		{"anomaly factor", policy("    bots: {anomaly: {factor: 1.5}}\n"), "factor 1.5 must be between 2 and 1000"},
 		{"good bot by user agent only", policy("    bots: {good_bots: [{name: g, user_agent: Googlebot}]}\n"), "a User-Agent alone is trivially forged"},
 		{"good bot bad cidr", policy("    bots: {good_bots: [{name: g, cidrs: [10.0.0.0/33]}]}\n"), "policies.p.bots.good_bots[0].cidrs[0]"},

@@ -3,6 +3,8 @@ package config
 import (
 	"strings"
 
+	"github.com/getkin/kin-openapi/openapi3"
+
 	"github.com/rampart-gw/rampart/internal/authz/condition"
 	"github.com/rampart-gw/rampart/internal/route"
 )
@@ -514,9 +516,16 @@ type Validate struct {
 	MaxBodyBytes Size           `yaml:"max_body_bytes" json:"max_body_bytes,omitempty" doc:"Body limit for routes of this policy; at most server.limits.max_body_bytes."`
 	ContentTypes []string       `yaml:"content_types" json:"content_types,omitempty" doc:"Media types a request body may have, e.g. [application/json]; others get 415. Parameters such as charset are ignored."`
 	JSON         *JSONLimits    `yaml:"json" json:"json,omitempty" doc:"Structure limits for JSON bodies, checked in one streaming pass before the upstream sees the body."`
+	OpenAPI      string         `yaml:"openapi" json:"openapi,omitempty" doc:"An OpenAPI 3.0 or 3.1 document (YAML or JSON, relative to the config file) the requests must match: parameters, headers, cookies and body."`
+	Strict       bool           `yaml:"strict" json:"strict,omitempty" doc:"With openapi: refuse operations the document does not describe (404/405). Default false: they pass unchecked."`
 	GraphQL      *GraphQLLimits `yaml:"graphql" json:"graphql,omitempty" doc:"The routes serve GraphQL: each request (GET query, POST JSON or a batch, application/graphql) is parsed and held to these limits."`
 	XML          *XMLLimits     `yaml:"xml" json:"xml,omitempty" doc:"Structure limits for XML bodies; a DTD is never accepted (no entity expansion, no external entities)."`
+
+	openapi *openapi3.T // OpenAPI, as validation loaded it
 }
+
+// Document returns the OpenAPI document as validation loaded it, or nil.
+func (v *Validate) Document() *openapi3.T { return v.openapi }
 
 // GraphQLLimits bound what one GraphQL request may ask for.
 type GraphQLLimits struct {

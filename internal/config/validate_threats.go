@@ -1,11 +1,14 @@
 package config
 
 import (
+	"context"
 	"fmt"
 	"mime"
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/rampart-gw/rampart/internal/route"
 )
@@ -151,6 +154,15 @@ func (v *validator) policyValidate(base string, p *Policy) {
 			v.errorf(fmt.Sprintf("%s.validate.content_types[%d]", base, i), "%q is not a lower-case media type such as application/json", ct)
 		}
 	}
+	if val.OpenAPI != "" {
+		doc, err := loadOpenAPI(v.cfg.Path(val.OpenAPI))
+		if err != nil {
+			v.errorf(base+".validate.openapi", "%s: %v", val.OpenAPI, errorsWithoutPath(err))
+		}
+		val.openapi = doc
+	} else if val.Strict {
+		v.errorf(base+".validate.strict", "strict refuses operations the OpenAPI document does not describe; give validate.openapi")
+	}
 	if j := val.JSON; j != nil {
 		for key, n := range map[string]int{"max_depth": j.MaxDepth, "max_keys": j.MaxKeys, "max_array": j.MaxArray} {
 			if n < 0 || n > 1_000_000 {
@@ -176,4 +188,23 @@ func (v *validator) policyValidate(base string, p *Policy) {
 			}
 		}
 	}
+}
+
+// loadOpenAPI reads and validates an OpenAPI 3.0 or 3.1 document.
+// References to other files or URLs are refused: the gateway does not
+// fetch what a document points at. Its servers are replaced by "/", so
+// operations match the paths clients send to the gateway, whatever host
+// it serves.
+func loadOpenAPI(path string) (*openapi3.T, error) {
+	loader := openapi3.NewLoader()
+	loader.IsExternalRefsAllowed = false
+	doc, err := loader.LoadFromFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot be read as OpenAPI: %w", err)
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		return nil, fmt.Errorf("is not a valid OpenAPI document: %w", err)
+	}
+	doc.Servers = openapi3.Servers{{URL: "/"}}
+	return doc, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/identity"
 	"github.com/rampart-gw/rampart/internal/ipfilter"
 	"github.com/rampart-gw/rampart/internal/ratelimit"
+	"github.com/rampart-gw/rampart/internal/schema"
 	"github.com/rampart-gw/rampart/internal/secheaders"
 	"github.com/rampart-gw/rampart/internal/shed"
 )
@@ -95,6 +96,13 @@ func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, ac
 		stages = append(stages, c)
 	}
 	// 12 schema validation              (threats)
+	if pol != nil && pol.Validate != nil && pol.Validate.Document() != nil {
+		sv, err := schema.New(pol.Validate.Document(), pol.Validate.Strict)
+		if err != nil {
+			return nil, fmt.Errorf("route %s: openapi: %w", r.Name, err)
+		}
+		stages = append(stages, sv)
+	}
 	// 13 WAF                            (threats)
 	// 14 cache lookup
 	// adaptive load shedding: last before the upstream, so its limit

@@ -52,6 +52,9 @@ var (
 	InvalidBody = Type{Slug: "invalid-body", Title: "Request body rejected", Status: http.StatusBadRequest,
 		Cause: "The request body is malformed, or breaks a structure limit of this endpoint (nesting depth, keys, array length, string length, duplicate keys).",
 		Fix:   "Fix the body at the places given in `errors` (JSON pointers) and send it again."}
+	SchemaViolation = Type{Slug: "schema-violation", Title: "Request does not match the API description", Status: http.StatusBadRequest,
+		Cause: "A parameter, header, cookie or the body of the request does not match the endpoint's OpenAPI description.",
+		Fix:   "Fix the places listed in `errors` (path.NAME, query.NAME, header.NAME, body#/json/pointer) as the API documentation describes them."}
 	GraphQLRefused = Type{Slug: "graphql-refused", Title: "GraphQL request refused", Status: http.StatusBadRequest,
 		Cause: "The GraphQL request is malformed, asks for more than this endpoint allows in one request (depth, aliases, fields, cost, batch size), or uses introspection where it is off.",
 		Fix:   "Ask for less in one request (smaller pages, fewer nested fields and aliases) or split it; the place is in `errors`."}
@@ -101,6 +104,6 @@ var (
 
 // Catalogue lists every problem type, in documentation order.
 func Catalogue() []Type {
-	return []Type{BadRequest, Unauthorized, InvalidCredentials, InsufficientAuthentication, Forbidden, NotFound, MethodNotAllowed, PayloadTooLarge, RequestTimeout, HeadersTooLarge, RateLimited, QuotaExceeded, ConcurrencyLimited, AbuseBlocked, Banned, BotBlocked, ChallengeRequired, CORSRejected, AddressDenied, UnsupportedMediaType, InvalidBody, GraphQLRefused,
+	return []Type{BadRequest, Unauthorized, InvalidCredentials, InsufficientAuthentication, Forbidden, NotFound, MethodNotAllowed, PayloadTooLarge, RequestTimeout, HeadersTooLarge, RateLimited, QuotaExceeded, ConcurrencyLimited, AbuseBlocked, Banned, BotBlocked, ChallengeRequired, CORSRejected, AddressDenied, UnsupportedMediaType, InvalidBody, SchemaViolation, GraphQLRefused,
 		TooManyConnections, Overloaded, BadGateway, NoHealthyUpstream, GatewayTimeout, IdentityUnavailable, AuthorizationUnavailable, Unavailable, Internal}
 }

@@ -1,0 +1,128 @@
+// Package schema is stage 12 of the request path: requests are checked
+// against the API's OpenAPI 3 description (path and query parameters,
+// headers, cookies, body) before they reach the upstream; with strict,
+// operations the description does not document are refused.
+package schema
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/legacy"
+
+	"github.com/rampart-gw/rampart/internal/problem"
+	"github.com/rampart-gw/rampart/internal/reqctx"
+)
+
+// Stage validates requests against one document.
+type Stage struct {
+	router routers.Router
+	strict bool
+	opts   *openapi3filter.Options
+}
+
+// New compiles a stage for doc, as config validation loaded it (its
+// servers replaced by "/", so operations match the paths clients send to
+// the gateway).
+func New(doc *openapi3.T, strict bool) (*Stage, error) {
+	r, err := legacy.NewRouter(doc)
+	if err != nil {
+		return nil, err
+	}
+	return &Stage{router: r, strict: strict, opts: &openapi3filter.Options{MultiError: true,
+		AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}, nil // authentication is stage 9's
+}
+
+// Wrap implements the gateway's Stage.
+func (s *Stage) Wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		route, params, err := s.router.FindRoute(r)
+		if err != nil {
+			if !s.strict {
+				next.ServeHTTP(w, r) // undocumented, and allowed to be
+				return
+			}
+			typ, detail := problem.NotFound, "The API description documents no "+r.Method+" "+truncate(r.URL.Path, 200)+"; check the URL against it."
+			// The router returns a fresh RouteError: compare the reason.
+			if err.Error() == routers.ErrMethodNotAllowed.Error() {
+				typ, detail = problem.MethodNotAllowed, "The API description documents no "+r.Method+" on this path."
+			}
+			reqctx.Refuse(w, r, reqctx.Refusal{Type: typ, Reason: "undocumented_operation", Stage: "schema", Rule: "openapi", Detail: detail})
+			return
+		}
+		in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route, Options: s.opts}
+		if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {
+			errs := fieldErrors(err)
+			reqctx.Refuse(w, r, reqctx.Refusal{Type: problem.SchemaViolation, Reason: "schema_violation", Stage: "schema", Rule: "openapi",
+				Detail: fmt.Sprintf("The request does not match the API description (%d problems). Fix the places in errors.", len(errs)), Errors: errs})
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// fieldErrors turns validation errors into problem entries: where
+// (path.id, query.limit, header.X-Tenant, body#/items/0/qty) and what.
+// Values the client sent are never echoed.
+func fieldErrors(err error) []problem.FieldError {
+	var list []error
+	var multi openapi3.MultiError
+	if errors.As(err, &multi) {
+		list = multi
+	} else {
+		list = []error{err}
+	}
+	out := make([]problem.FieldError, 0, len(list))
+	for _, e := range list {
+		out = append(out, fieldError(e))
+		if len(out) == 20 {
+			break
+		}
+	}
+	return out
+}
+
+func fieldError(err error) problem.FieldError {
+	var re *openapi3filter.RequestError
+	var se *openapi3.SchemaError
+	loc, msg := "request", "does not match the API description"
+	if errors.As(err, &re) {
+		switch {
+		case re.Parameter != nil:
+			loc = re.Parameter.In + "." + re.Parameter.Name
+		case re.RequestBody != nil:
+			loc = "body"
+		}
+		if re.Reason != "" {
+			msg = re.Reason
+		}
+	}
+	if errors.As(err, &se) {
+		if p := se.JSONPointer(); len(p) > 0 && loc == "body" {
+			loc += "#/" + strings.Join(escape(p), "/")
+		}
+		msg = se.Reason
+	}
+	return problem.FieldError{Location: loc, Message: msg}
+}
+
+func escape(p []string) []string {
+	out := make([]string, len(p))
+	r := strings.NewReplacer("~", "~0", "/", "~1")
+	for i, s := range p {
+		out[i] = r.Replace(s)
+	}
+	return out
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}
