@@ -172,6 +172,9 @@ func (a *auditor) store() {
 func (a *auditor) policies() {
 	for _, name := range slices.Sorted(maps.Keys(a.cfg.Policies)) {
 		p := a.cfg.Policies[name]
+		if p != nil && p.WAF != nil && p.WAF.Mode == "detect" {
+			a.add("policies."+name+".waf.mode", Medium, "waf-detect", "the WAF only reports attacks on this policy and blocks none; switch to block once the events show no false positives")
+		}
 		if p != nil && p.CORS != nil && slices.Contains(p.CORS.AllowOrigins, "*") && len(p.Authenticate) > 0 {
 			a.add("policies."+name+".cors.allow_origins", Medium, "wide-cors", "any web site may call this authenticated API from its visitors' browsers (with tokens a page holds); list the origins of your own front ends")
 		}

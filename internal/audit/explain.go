@@ -116,6 +116,14 @@ func Explain(w io.Writer, cfg *config.Config, name string) error {
 		}
 		step("12", "OpenAPI %s: parameters, headers, cookies and body checked (else 400 schema-violation); undocumented operations %s", pol.Validate.OpenAPI, undocumented)
 	}
+	if pol != nil && pol.WAF != nil {
+		w := pol.WAF
+		action := "403 waf-blocked"
+		if w.Mode == "detect" {
+			action = "detect only: waf.detect events, nothing blocked"
+		}
+		step("13", "WAF: OWASP CRS at paranoia %d, inbound threshold %d, %d exclusions; %s", w.Paranoia, w.InboundThreshold, len(w.Exclusions), action)
+	}
 	if u := cfg.Upstreams[r.Upstream]; u != nil && u.LoadShedding != nil {
 		prio := "normal for authenticated callers, low for anonymous ones"
 		if pol != nil && pol.Priority != "" {

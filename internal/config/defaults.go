@@ -137,6 +137,13 @@ func applyDefaults(c *Config) {
 				g.Unknown = "deny"
 			}
 		}
+		if wf := p.WAF; wf != nil {
+			setInt(&wf.Paranoia, 1)
+			setInt(&wf.InboundThreshold, 5)
+			if wf.Mode == "" {
+				wf.Mode = "block"
+			}
+		}
 		if c := p.CORS; c != nil {
 			if len(c.AllowMethods) == 0 {
 				c.AllowMethods = []string{"GET", "HEAD", "POST"}

@@ -226,6 +226,7 @@ type Policy struct {
 	Priority        string           `yaml:"priority" json:"priority,omitempty" enum:"critical|high|normal|low" doc:"Load-shedding priority of this policy's requests. Default normal for authenticated callers, low for anonymous ones; a consumer's priority attribute overrides it."`
 	IP              *IPRules         `yaml:"ip" json:"ip,omitempty" doc:"Client addresses allowed or denied (CIDR), checked at stage 4 on the address derived through trusted proxies."`
 	Geo             *GeoRules        `yaml:"geo" json:"geo,omitempty" doc:"Countries allowed or denied, looked up in the geoip database."`
+	WAF             *WAF             `yaml:"waf" json:"waf,omitempty" doc:"The OWASP Core Rule Set (Coraza) on this policy's requests."`
 	SecurityHeaders *SecurityHeaders `yaml:"security_headers" json:"security_headers,omitempty" doc:"Security headers added to this policy's responses when the upstream sent none."`
 	CORS            *CORS            `yaml:"cors" json:"cors,omitempty" doc:"Cross-origin access from browsers: preflights answered by the gateway, Access-Control-* headers owned by it."`
 	Bots            *Bots            `yaml:"bots" json:"bots,omitempty" doc:"Bot defence: rules on client fingerprints (JA4, User-Agent, header consistency), a proof-of-work challenge for browsers, and an allow-list of good bots."`
@@ -298,6 +299,21 @@ type SecurityHeaders struct {
 	PermissionsPolicy     string `yaml:"permissions_policy" json:"permissions_policy,omitempty"`
 	CacheAuthenticated    bool   `yaml:"cache_authenticated" json:"cache_authenticated,omitempty" doc:"Keep the upstream's Cache-Control on authenticated responses even when it allows shared caches (public). Default false: no-store."`
 	Pos                   Pos    `yaml:"-" json:"-"`
+}
+
+// WAF runs the OWASP Core Rule Set on a policy's requests.
+type WAF struct {
+	Paranoia         int             `yaml:"paranoia" json:"paranoia,omitempty" doc:"CRS paranoia level 1-4: higher catches more and misfires more. Default 1."`
+	Mode             string          `yaml:"mode" json:"mode,omitempty" enum:"block|detect" doc:"block (default): 403 waf-blocked; detect: a waf.detect event, the request goes on."`
+	InboundThreshold int             `yaml:"inbound_threshold" json:"inbound_threshold,omitempty" doc:"Inbound anomaly score that blocks (CRS: critical 5, error 4, warning 3, notice 2). Default 5."`
+	Exclusions       []*WAFExclusion `yaml:"exclusions" json:"exclusions,omitempty" doc:"Rules turned off for known false positives, everywhere or for one target."`
+	Pos              Pos             `yaml:"-" json:"-"`
+}
+
+// WAFExclusion turns one CRS rule off, or off for one target.
+type WAFExclusion struct {
+	Rule   int    `yaml:"rule,required" json:"rule,omitempty" doc:"The CRS rule id, as the waf.detect or request.refused event names it."`
+	Target string `yaml:"target" json:"target,omitempty" doc:"Only for this target, e.g. ARGS:json.comment (a JSON field) or REQUEST_COOKIES:prefs; empty: everywhere."`
 }
 
 // GeoIP is the country database.

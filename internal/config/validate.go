@@ -403,6 +403,7 @@ func (v *validator) policy(name string, p *Policy) {
 	v.policyIP(base, p)
 	v.policySecurityHeaders(base, p)
 	v.policyValidate(base, p)
+	v.policyWAF(base, p)
 	if p.Validate == nil {
 		return
 	}

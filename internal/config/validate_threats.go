@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"mime"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -207,4 +208,33 @@ func loadOpenAPI(path string) (*openapi3.T, error) {
 	}
 	doc.Servers = openapi3.Servers{{URL: "/"}}
 	return doc, nil
+}
+
+// wafTarget is a CRS exclusion target: a collection, optionally :key.
+var wafTarget = regexp.MustCompile(`^[A-Z_]+(:[A-Za-z0-9_.\-\[\]/]+)?$`)
+
+// policyWAF checks a policy's WAF settings.
+func (v *validator) policyWAF(base string, p *Policy) {
+	w := p.WAF
+	if w == nil {
+		return
+	}
+	if w.Paranoia < 0 || w.Paranoia > 4 {
+		v.errorf(base+".waf.paranoia", "paranoia %d must be 1, 2, 3 or 4", w.Paranoia)
+	}
+	if w.InboundThreshold < 0 || w.InboundThreshold > 1000 {
+		v.errorf(base+".waf.inbound_threshold", "inbound_threshold %d must be between 1 and 1000", w.InboundThreshold)
+	}
+	for i, e := range w.Exclusions {
+		ep := fmt.Sprintf("%s.waf.exclusions[%d]", base, i)
+		if e == nil {
+			continue
+		}
+		if e.Rule < 900000 || e.Rule > 999999 {
+			v.errorf(ep+".rule", "rule %d is not a CRS rule id (900000-999999)", e.Rule)
+		}
+		if e.Target != "" && !wafTarget.MatchString(e.Target) {
+			v.errorf(ep+".target", "%q is not a target such as ARGS:json.comment or REQUEST_COOKIES:prefs", e.Target)
+		}
+	}
 }

@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/corazawaf/coraza/v3"
+
 	"github.com/rampart-gw/rampart/internal/authn/dpop"
 	"github.com/rampart-gw/rampart/internal/authn/introspect"
 	"github.com/rampart-gw/rampart/internal/authn/jwks"
@@ -57,6 +59,9 @@ type Gateway struct {
 	// shedders are the upstreams' adaptive limits; they keep what they
 	// learnt while the upstream's load_shedding is unchanged.
 	shedders *refSet[*shed.Limiter]
+	// wafs are compiled rule sets (about a second each), kept while a
+	// policy's waf section is unchanged.
+	wafs *refSet[coraza.WAF]
 	// geoDBs is the open country database, reopened when its file changes.
 	geoDBs *refSet[*ipfilter.DB]
 	// dpop checks DPoP proofs; its jti memory outlives reloads.
@@ -148,7 +153,8 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		introspectors: newRefSet(func(*introspect.Authenticator) {}),
 		externals:     newRefSet(func(*authz.External) {}),
 		shedders:      newRefSet(func(*shed.Limiter) {}),
-		geoDBs:        newRefSet(func(d *ipfilter.DB) { _ = d.Close() })}
+		geoDBs:        newRefSet(func(d *ipfilter.DB) { _ = d.Close() }),
+		wafs:          newRefSet(func(coraza.WAF) {})}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}

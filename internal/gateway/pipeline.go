@@ -16,6 +16,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/schema"
 	"github.com/rampart-gw/rampart/internal/secheaders"
 	"github.com/rampart-gw/rampart/internal/shed"
+	"github.com/rampart-gw/rampart/internal/waf"
 )
 
 // routeStages returns a route's stages 4-15 of the request path
@@ -104,6 +105,9 @@ func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, ac
 		stages = append(stages, sv)
 	}
 	// 13 WAF                            (threats)
+	if ws := limits.wafs[r.Policy]; ws != nil {
+		stages = append(stages, ws)
+	}
 	// 14 cache lookup
 	// adaptive load shedding: last before the upstream, so its limit
 	// counts only requests the upstream will see
@@ -162,6 +166,7 @@ type stageDeps struct {
 	countBots        func(policy string) func(rule, outcome string)
 	quotaStages      map[string]*ratelimit.QuotaStage // by policy, filled by quota
 	geo              *ipfilter.DB                     // the country database; nil without geoip
+	wafs             map[string]*waf.Stage            // by policy
 }
 
 // quota returns the policy's quota stage, one per policy: the admin API

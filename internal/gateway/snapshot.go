@@ -3,13 +3,17 @@ package gateway
 import (
 	"crypto/tls"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/corazawaf/coraza/v3"
 
 	"github.com/rampart-gw/rampart/internal/bots"
 	"github.com/rampart-gw/rampart/internal/config"
@@ -22,6 +26,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/reqctx"
 	"github.com/rampart-gw/rampart/internal/route"
 	"github.com/rampart-gw/rampart/internal/shed"
+	"github.com/rampart-gw/rampart/internal/waf"
 )
 
 // Snapshot is one immutable compiled config: the route table, each
@@ -113,6 +118,21 @@ func (g *Gateway) build(cfg *config.Config) (s *Snapshot, err error) {
 		}
 		s.releases = append(s.releases, func() { g.geoDBs.release(k) })
 	}
+	wafs := map[string]*waf.Stage{}
+	for _, name := range slices.Sorted(maps.Keys(cfg.Policies)) {
+		p := cfg.Policies[name]
+		if p == nil || p.WAF == nil {
+			continue
+		}
+		o := wafOptions(p, int64(cfg.Server.Limits.MaxBodyBytes))
+		k := keyOf("waf", waf.Directives(o), "")
+		rs, werr := g.wafs.acquire(k, func() (coraza.WAF, error) { return waf.New(o) })
+		if werr != nil {
+			return nil, fmt.Errorf("policy %s: waf: %w", name, werr)
+		}
+		s.releases = append(s.releases, func() { g.wafs.release(k) })
+		wafs[name] = &waf.Stage{WAF: rs, Detect: o.Detect, Policy: name, Count: g.metrics.WAF(name)}
+	}
 	shedders := map[string]*shed.Limiter{}
 	for name, u := range cfg.Upstreams {
 		ls := u.LoadShedding
@@ -137,7 +157,7 @@ func (g *Gateway) build(cfg *config.Config) (s *Snapshot, err error) {
 	}
 	limits := &stageDeps{store: g.limits, gates: g.gates, seed: g.limitSeed, count: g.metrics.RateLimit, countConcurrency: g.metrics.Concurrency,
 		quotas: g.quotas, countQuota: g.metrics.Quota, abuse: g.abuse, countAbuse: g.metrics.Abuse, shedders: shedders, countShed: g.metrics.Shed,
-		bots: bots.Options{Once: g.once, DNS: g.goodBots}, countBots: g.metrics.Bots, quotaStages: map[string]*ratelimit.QuotaStage{}, geo: geo}
+		bots: bots.Options{Once: g.once, DNS: g.goodBots}, countBots: g.metrics.Bots, quotaStages: map[string]*ratelimit.QuotaStage{}, geo: geo, wafs: wafs}
 	b := route.NewBuilder()
 	for i, r := range cfg.Routes {
 		if c := b.Add(cfg.MatchRule(i)); len(c) > 0 {
@@ -159,6 +179,22 @@ func (g *Gateway) build(cfg *config.Config) (s *Snapshot, err error) {
 	s.table = b.Build()
 	s.unmatched = g.metrics.Route("")
 	return s, nil
+}
+
+// wafOptions are a policy's WAF settings; the body inspected is the
+// policy's body limit.
+func wafOptions(p *config.Policy, serverLimit int64) waf.Options {
+	w := p.WAF
+	o := waf.Options{Paranoia: w.Paranoia, Detect: w.Mode == "detect", Threshold: w.InboundThreshold, BodyLimit: serverLimit}
+	if p.Validate != nil && p.Validate.MaxBodyBytes > 0 {
+		o.BodyLimit = min(o.BodyLimit, int64(p.Validate.MaxBodyBytes))
+	}
+	for _, e := range w.Exclusions {
+		if e != nil {
+			o.Exclusions = append(o.Exclusions, waf.Exclusion{Rule: e.Rule, Target: e.Target})
+		}
+	}
+	return o
 }
 
 // release gives back the snapshot's shared resources.

@@ -34,6 +34,7 @@ type Metrics struct {
 	abuse       *prometheus.CounterVec
 	shed        *prometheus.CounterVec
 	bots        *prometheus.CounterVec
+	waf         *prometheus.CounterVec
 	shedLimit   *prometheus.GaugeVec
 	idp         *prometheus.CounterVec
 	connsOpen   prometheus.Gauge
@@ -80,7 +81,8 @@ func NewMetrics(version string, health func() []TargetHealth) *Metrics {
 	m.shed = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_shed_total", Help: "Requests shed by adaptive load shedding, by upstream and priority."}, []string{"upstream", "priority"})
 	m.shedLimit = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "rampart_shed_limit", Help: "The adaptive concurrency limit of each upstream with load shedding."}, []string{"upstream"})
 	m.bots = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_bots_total", Help: "Bot-defence decisions by policy, rule (or good bot) and outcome (flagged, challenged, solved, passed, blocked, good_bot)."}, []string{"policy", "rule", "outcome"})
-	m.reg.MustRegister(m.authn, m.idp, m.authz, m.ratelimit, m.stateErrors, m.concurrency, m.quota, m.abuse, m.shed, m.shedLimit, m.bots)
+	m.waf = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_waf_total", Help: "WAF decisions by policy and outcome (blocked, detected, passed)."}, []string{"policy", "outcome"})
+	m.reg.MustRegister(m.authn, m.idp, m.authz, m.ratelimit, m.stateErrors, m.concurrency, m.quota, m.abuse, m.shed, m.shedLimit, m.bots, m.waf)
 	m.reg.MustRegister(m.requests, m.duration, m.upstreamDur, m.refusals, m.reloads, m.lastReload, m.configOK, m.tls, m.dropped, m.connRefused, m.retries, m.connsOpen, m.inFlight, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if health != nil {
@@ -155,6 +157,9 @@ func (m *Metrics) Concurrency(policy string) func(outcome string) {
 
 // Quota returns the counter of one policy's quota decisions.
 func (m *Metrics) Quota(policy string) func(outcome string) { return byOutcome(m.quota, policy) }
+
+// WAF returns the counter of one policy's WAF decisions.
+func (m *Metrics) WAF(policy string) func(outcome string) { return byOutcome(m.waf, policy) }
 
 // Abuse returns the counter of one policy's graduated-response actions.
 func (m *Metrics) Abuse(policy string) func(outcome string) { return byOutcome(m.abuse, policy) }

@@ -55,6 +55,9 @@ var (
 	SchemaViolation = Type{Slug: "schema-violation", Title: "Request does not match the API description", Status: http.StatusBadRequest,
 		Cause: "A parameter, header, cookie or the body of the request does not match the endpoint's OpenAPI description.",
 		Fix:   "Fix the places listed in `errors` (path.NAME, query.NAME, header.NAME, body#/json/pointer) as the API documentation describes them."}
+	WAFBlocked = Type{Slug: "waf-blocked", Title: "Request refused by the web application firewall", Status: http.StatusForbidden,
+		Cause: "The request matched attack signatures of the OWASP Core Rule Set (SQL injection, script injection, path traversal, command injection ...) above the endpoint's threshold.",
+		Fix:   "If the request is legitimate, give the API operator the request id: the rule can be excluded for the field concerned. Otherwise, do not retry."}
 	GraphQLRefused = Type{Slug: "graphql-refused", Title: "GraphQL request refused", Status: http.StatusBadRequest,
 		Cause: "The GraphQL request is malformed, asks for more than this endpoint allows in one request (depth, aliases, fields, cost, batch size), or uses introspection where it is off.",
 		Fix:   "Ask for less in one request (smaller pages, fewer nested fields and aliases) or split it; the place is in `errors`."}
@@ -104,6 +107,6 @@ var (
 
 // Catalogue lists every problem type, in documentation order.
 func Catalogue() []Type {
-	return []Type{BadRequest, Unauthorized, InvalidCredentials, InsufficientAuthentication, Forbidden, NotFound, MethodNotAllowed, PayloadTooLarge, RequestTimeout, HeadersTooLarge, RateLimited, QuotaExceeded, ConcurrencyLimited, AbuseBlocked, Banned, BotBlocked, ChallengeRequired, CORSRejected, AddressDenied, UnsupportedMediaType, InvalidBody, SchemaViolation, GraphQLRefused,
+	return []Type{BadRequest, Unauthorized, InvalidCredentials, InsufficientAuthentication, Forbidden, NotFound, MethodNotAllowed, PayloadTooLarge, RequestTimeout, HeadersTooLarge, RateLimited, QuotaExceeded, ConcurrencyLimited, AbuseBlocked, Banned, BotBlocked, ChallengeRequired, CORSRejected, AddressDenied, UnsupportedMediaType, InvalidBody, SchemaViolation, GraphQLRefused, WAFBlocked,
 		TooManyConnections, Overloaded, BadGateway, NoHealthyUpstream, GatewayTimeout, IdentityUnavailable, AuthorizationUnavailable, Unavailable, Internal}
 }
