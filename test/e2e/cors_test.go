@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -16,18 +15,12 @@ import (
 // the gateway's own error responses; a disallowed origin gets none.
 func TestCORS(t *testing.T) {
 	var calls atomic.Int64
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	addr := serveUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		calls.Add(1)
 		w.Header().Set("Access-Control-Allow-Origin", "*") // a lax upstream
 		w.Header().Set("Vary", "Accept-Encoding")
 		_, _ = w.Write([]byte(`{"ok":true}`))
-	}), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Close() })
+	}))
 	g := startGateway(t, fmt.Sprintf(`version: 1
 server:
   listen: ["127.0.0.1:0"]
@@ -50,7 +43,7 @@ policies:
       max_age: 5m
 routes:
   - {name: api, match: {paths: ["/api/**"], methods: [GET, POST, PUT]}, upstream: app, policy: spa}
-`, l.Addr()))
+`, addr))
 	code, key, errs := g.cli("keys", "create", "--consumer", "web")
 	if code != 0 {
 		t.Fatalf("keys create: %s", errs)

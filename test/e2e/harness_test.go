@@ -236,6 +236,21 @@ func startGatewayIn(t *testing.T, dir, yaml string) *gw {
 
 func (g *gw) url(path string) string { return "http://" + g.http + path }
 
+// serveUpstream runs h as an upstream on a free loopback port for the
+// test's life and returns its host:port: for upstreams whose behaviour a
+// test shapes itself.
+func serveUpstream(t *testing.T, h http.Handler) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return l.Addr().String()
+}
+
 // cli runs the rampart command with args and -c on this gateway's
 // config, and returns its exit code, stdout (trimmed) and stderr.
 func (g *gw) cli(args ...string) (int, string, string) {

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -14,11 +13,7 @@ import (
 // upstream set none; authenticated responses are not left to shared
 // caches unless the upstream made them private.
 func TestResponseHeaders(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	addr := serveUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Server", "Apache/2.4.1 (Unix) PHP/8.1.2")
 		h.Set("X-Powered-By", "PHP/8.1.2")
@@ -30,9 +25,7 @@ func TestResponseHeaders(t *testing.T) {
 			h.Set("X-Frame-Options", "SAMEORIGIN")
 		}
 		_, _ = w.Write([]byte(`{"ok":true}`))
-	}), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Close() })
+	}))
 	g := startGateway(t, fmt.Sprintf(`version: 1
 server:
   listen: ["127.0.0.1:0"]
@@ -53,7 +46,7 @@ policies:
 routes:
   - {name: open, match: {paths: ["/open/**"]}, upstream: app, policy: public}
   - {name: members, match: {paths: ["/members/**"]}, upstream: app, policy: members}
-`, l.Addr()))
+`, addr))
 	_, key, _ := g.cli("keys", "create", "--consumer", "member")
 	r := get(t, g.url("/open/x"))
 	if r.status != 200 || r.header.Get("Server") != "" || r.header.Get("X-Powered-By") != "" ||

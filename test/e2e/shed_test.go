@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"slices"
 	"sync"
@@ -24,11 +23,7 @@ func startCapacityUpstream(t *testing.T, workers int, work time.Duration) *capac
 	t.Helper()
 	u := &capacityUpstream{workers: make(chan struct{}, workers)}
 	u.work.Store(int64(work))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	u.addr = serveUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case u.workers <- struct{}{}:
 		case <-r.Context().Done():
@@ -38,10 +33,7 @@ func startCapacityUpstream(t *testing.T, workers int, work time.Duration) *capac
 		<-u.workers
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"ok":true}`))
-	}), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { _ = srv.Close() })
-	u.addr = l.Addr().String()
+	}))
 	return u
 }
 
