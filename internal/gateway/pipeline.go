@@ -23,14 +23,14 @@ import (
 // (DESIGN.md §1), in order. Stages 1-3 run before routing (Snapshot.ServeHTTP)
 // and stage 16, the proxy, is the final handler. A later capability adds
 // its stage here: one package, one line.
-func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, access map[string]*authz.Stage, limits *stageDeps) ([]Stage, error) {
+func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, access map[string]*authz.Stage, deps *stageDeps) ([]Stage, error) {
 	pol := cfg.Policies[r.Policy] // nil for the built-in public policy
 	var stages []Stage
 	// 4 IP and geo allow/deny          (threats)
 	if pol != nil && (pol.IP != nil || pol.Geo != nil) {
 		var geo ipfilter.Countries
-		if limits.geo != nil {
-			geo = limits.geo
+		if deps.geo != nil {
+			geo = deps.geo
 		}
 		stages = append(stages, ipfilter.New(pol.IP, pol.Geo, geo))
 	}
@@ -39,7 +39,7 @@ func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, ac
 		stages = append(stages, cors.New(pol.CORS))
 	}
 	// 6 bans and bot checks             (traffic)
-	graduated, err := limits.graduated(r.Policy, pol)
+	graduated, err := deps.graduated(r.Policy, pol)
 	if err != nil {
 		return nil, fmt.Errorf("route %s: graduated: %w", r.Name, err)
 	}
@@ -47,12 +47,12 @@ func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, ac
 		stages = append(stages, graduated) // wraps the bot checks: their refusals can be offences
 	}
 	if pol != nil && pol.Bots != nil {
-		o := limits.bots
-		o.Count = limits.countBots(r.Policy)
+		o := deps.bots
+		o.Count = deps.countBots(r.Policy)
 		stages = append(stages, bots.New(r.Policy, pol.Bots, o))
 	}
 	// 7 pre-auth rate limit per IP      (traffic)
-	pre, post, err := rateLimits(pol, r, limits)
+	pre, post, err := rateLimits(pol, r, deps)
 	if err != nil {
 		return nil, err
 	}
@@ -83,14 +83,14 @@ func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, ac
 		stages = append(stages, post)
 	}
 	if pol != nil && pol.Quota != nil {
-		q, err := limits.quota(r.Policy, pol.Quota)
+		q, err := deps.quota(r.Policy, pol.Quota)
 		if err != nil {
 			return nil, fmt.Errorf("route %s: quota: %w", r.Name, err)
 		}
 		stages = append(stages, q)
 	}
 	if pol != nil && pol.Concurrency != nil {
-		c, err := ratelimit.NewConcurrencyStage(r.Policy, pol.Concurrency, limits.gates, limits.seed, limits.countConcurrency(r.Policy))
+		c, err := ratelimit.NewConcurrencyStage(r.Policy, pol.Concurrency, deps.gates, deps.seed, deps.countConcurrency(r.Policy))
 		if err != nil {
 			return nil, fmt.Errorf("route %s: concurrency: %w", r.Name, err)
 		}
@@ -105,14 +105,14 @@ func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, ac
 		stages = append(stages, sv)
 	}
 	// 13 WAF                            (threats)
-	if ws := limits.wafs[r.Policy]; ws != nil {
+	if ws := deps.wafs[r.Policy]; ws != nil {
 		stages = append(stages, ws)
 	}
 	// 14 cache lookup
 	// adaptive load shedding: last before the upstream, so its limit
 	// counts only requests the upstream will see
-	if l := limits.shedders[r.Upstream]; l != nil {
-		st := &shed.Stage{L: l, Upstream: r.Upstream, Count: limits.countShed(r.Upstream)}
+	if l := deps.shedders[r.Upstream]; l != nil {
+		st := &shed.Stage{L: l, Upstream: r.Upstream, Count: deps.countShed(r.Upstream)}
 		if pol != nil && pol.Priority != "" {
 			st.Priority, _ = shed.ParsePriority(pol.Priority)
 			st.PolicySet = true

@@ -155,7 +155,7 @@ func (g *Gateway) build(cfg *config.Config) (s *Snapshot, err error) {
 	if err != nil {
 		return nil, err
 	}
-	limits := &stageDeps{store: g.limits, gates: g.gates, seed: g.limitSeed, count: g.metrics.RateLimit, countConcurrency: g.metrics.Concurrency,
+	deps := &stageDeps{store: g.limits, gates: g.gates, seed: g.limitSeed, count: g.metrics.RateLimit, countConcurrency: g.metrics.Concurrency,
 		quotas: g.quotas, countQuota: g.metrics.Quota, abuse: g.abuse, countAbuse: g.metrics.Abuse, shedders: shedders, countShed: g.metrics.Shed,
 		bots: bots.Options{Once: g.once, DNS: g.goodBots}, countBots: g.metrics.Bots, quotaStages: map[string]*ratelimit.QuotaStage{}, geo: geo, wafs: wafs}
 	b := route.NewBuilder()
@@ -163,7 +163,7 @@ func (g *Gateway) build(cfg *config.Config) (s *Snapshot, err error) {
 		if c := b.Add(cfg.MatchRule(i)); len(c) > 0 {
 			return nil, fmt.Errorf("route %s: %w", r.Name, c[0])
 		}
-		stages, serr := routeStages(cfg, r, auth, access, limits)
+		stages, serr := routeStages(cfg, r, auth, access, deps)
 		if serr != nil {
 			return nil, serr
 		}
@@ -175,7 +175,7 @@ func (g *Gateway) build(cfg *config.Config) (s *Snapshot, err error) {
 		s.routes = append(s.routes, &compiledRoute{name: r.Name, handler: Chain(final, stages...), metrics: g.metrics.Route(r.Name),
 			cors: pol != nil && pol.CORS != nil})
 	}
-	s.quotas = limits.quotaStages
+	s.quotas = deps.quotaStages
 	s.table = b.Build()
 	s.unmatched = g.metrics.Route("")
 	return s, nil
