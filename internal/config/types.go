@@ -307,6 +307,7 @@ type WAF struct {
 	Mode             string          `yaml:"mode" json:"mode,omitempty" enum:"block|detect" doc:"block (default): 403 waf-blocked; detect: a waf.detect event, the request goes on."`
 	InboundThreshold int             `yaml:"inbound_threshold" json:"inbound_threshold,omitempty" doc:"Inbound anomaly score that blocks (CRS: critical 5, error 4, warning 3, notice 2). Default 5."`
 	Exclusions       []*WAFExclusion `yaml:"exclusions" json:"exclusions,omitempty" doc:"Rules turned off for known false positives, everywhere or for one target."`
+	LogFile          string          `yaml:"log_file" json:"log_file,omitempty" doc:"Every rule match also goes here as one line in Coraza's (ModSecurity's) error-log format, for the CRS tooling; relative to the config file, or stderr. SIGUSR1 reopens it."`
 	Pos              Pos             `yaml:"-" json:"-"`
 }
 

@@ -62,6 +62,8 @@ type Gateway struct {
 	// wafs are compiled rule sets (about a second each), kept while a
 	// policy's waf section is unchanged.
 	wafs *refSet[coraza.WAF]
+	// wafLogs are the waf.log_file writers, by path; SIGUSR1 reopens them.
+	wafLogs *refSet[*observe.LineWriter]
 	// geoDBs is the open country database, reopened when its file changes.
 	geoDBs *refSet[*ipfilter.DB]
 	// dpop checks DPoP proofs; its jti memory outlives reloads.
@@ -154,7 +156,8 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		externals:     newRefSet(func(*authz.External) {}),
 		shedders:      newRefSet(func(*shed.Limiter) {}),
 		geoDBs:        newRefSet(func(d *ipfilter.DB) { _ = d.Close() }),
-		wafs:          newRefSet(func(coraza.WAF) {})}
+		wafs:          newRefSet(func(coraza.WAF) {}),
+		wafLogs:       newRefSet(func(w *observe.LineWriter) { _ = w.Close() })}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
@@ -221,7 +224,7 @@ func (g *Gateway) closeWriters() {
 // ReopenLogs reopens the access log and event files, for log rotation.
 func (g *Gateway) ReopenLogs() error {
 	var errs []error
-	for _, w := range append(g.writers, g.reopeners...) {
+	for _, w := range append(append(g.writers, g.reopeners...), g.wafLogs.all()...) {
 		errs = append(errs, w.Reopen())
 	}
 	return errors.Join(errs...)

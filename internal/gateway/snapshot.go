@@ -125,7 +125,21 @@ func (g *Gateway) build(cfg *config.Config) (s *Snapshot, err error) {
 			continue
 		}
 		o := wafOptions(p, int64(cfg.Server.Limits.MaxBodyBytes))
-		k := keyOf("waf", waf.Directives(o), "")
+		logPath := ""
+		if lf := p.WAF.LogFile; lf != "" {
+			logPath = lf
+			if lf != "stderr" && lf != "stdout" {
+				logPath = cfg.Path(lf)
+			}
+			lk := keyOf("waf-log", logPath, "")
+			lw, lerr := g.wafLogs.acquire(lk, func() (*observe.LineWriter, error) { return observe.OpenLines(logPath, 100*time.Millisecond) })
+			if lerr != nil {
+				return nil, fmt.Errorf("policy %s: waf.log_file: %w", name, lerr)
+			}
+			s.releases = append(s.releases, func() { g.wafLogs.release(lk) })
+			o.Log = lw
+		}
+		k := keyOf("waf", waf.Directives(o)+"\x00log:"+logPath, "")
 		rs, werr := g.wafs.acquire(k, func() (coraza.WAF, error) { return waf.New(o) })
 		if werr != nil {
 			return nil, fmt.Errorf("policy %s: waf: %w", name, werr)

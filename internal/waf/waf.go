@@ -36,6 +36,9 @@ type Options struct {
 	Threshold  int  // inbound anomaly score that blocks
 	BodyLimit  int64
 	Exclusions []Exclusion
+	// Log, if set, gets one line per rule match in Coraza's error-log
+	// format (the ModSecurity one the CRS tooling reads).
+	Log io.Writer
 }
 
 // Directives is the Coraza configuration for o: the recommended engine
@@ -73,8 +76,19 @@ Include @owasp_crs/*.conf
 
 // New compiles the rule set for o (about a second: the CRS is large).
 func New(o Options) (coraza.WAF, error) {
-	return coraza.NewWAF(coraza.NewWAFConfig().WithRootFS(coreruleset.FS).WithDirectives(Directives(o)))
+	c := coraza.NewWAFConfig().WithRootFS(coreruleset.FS).WithDirectives(Directives(o))
+	if o.Log != nil {
+		c = c.WithErrorCallback(func(mr types.MatchedRule) {
+			if id := mr.Rule().ID(); attack(id) || id == blockingEvaluation {
+				_, _ = io.WriteString(o.Log, mr.ErrorLog()+"\n")
+			}
+		})
+	}
+	return coraza.NewWAF(c)
 }
+
+// blockingEvaluation is the CRS rule that blocks on the anomaly score.
+const blockingEvaluation = 949110
 
 // Stage inspects requests with one WAF.
 type Stage struct {

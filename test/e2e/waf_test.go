@@ -3,6 +3,8 @@ package e2e
 import (
 	"fmt"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,7 +24,7 @@ admin: {listen: "127.0.0.1:0"}
 upstreams:
   app: {targets: [{url: %s}]}
 policies:
-  guarded: {authenticate: [], waf: {paranoia: 1, mode: block}}
+  guarded: {authenticate: [], waf: {paranoia: 1, mode: block, log_file: waf.log}}
   watched: {authenticate: [], waf: {paranoia: 1, mode: detect}}
   tuned:
     authenticate: []
@@ -97,6 +99,11 @@ routes:
 			}
 		}
 		return blocked && detected
+	})
+	// Each match is also a ModSecurity-format error-log line, for the CRS tooling.
+	waitFor(t, 5*time.Second, "waf.log lines", func() bool {
+		b, _ := os.ReadFile(filepath.Join(g.dir, "waf.log"))
+		return strings.Contains(string(b), `[id "942100"]`) && strings.Contains(string(b), `[id "949110"]`)
 	})
 	g.metricsHave(t, `rampart_waf_total{outcome="blocked",policy="guarded"}`, `rampart_waf_total{outcome="detected",policy="watched"}`)
 }
