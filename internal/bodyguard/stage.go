@@ -1,10 +1,7 @@
 package bodyguard
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
-	"io"
 	"mime"
 	"net/http"
 	"slices"
@@ -86,7 +83,7 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		body, ok := readBody(w, r)
+		body, ok := guard.ReadBody(w, r)
 		if !ok {
 			return
 		}
@@ -130,27 +127,8 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 				return
 			}
 		}
-		r.Body, r.ContentLength, r.TransferEncoding = io.NopCloser(bytes.NewReader(body)), int64(len(body)), nil
 		next.ServeHTTP(w, r)
 	})
-}
-
-// readBody reads the whole (size-limited) body, or answers the request
-// and reports false.
-func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
-	body, err := io.ReadAll(r.Body)
-	st := reqctx.From(r.Context())
-	switch {
-	case err == nil:
-		return body, true
-	case st.BodyTooLarge || errors.Is(err, guard.ErrBodyTooLarge):
-		guard.RefuseBodyTooLarge(w, r, st.MaxBodyBytes)
-	case st.BodyTimedOut:
-		guard.RefuseBodyTimeout(w, r)
-	default:
-		panic(http.ErrAbortHandler) // the client went away mid-body
-	}
-	return nil, false
 }
 
 // checkGraphQLQuery checks a GET request's query parameters; it answers

@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"net/http"
@@ -37,6 +38,34 @@ func (b *BodyLimit) Wrap(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// ReadBody returns the whole request body, read once through the size
+// guard and kept in the request state for the stages after (body
+// structure, schema, WAF). Each call leaves r.Body reading from the
+// start, for whoever consumes it next (the proxy last). When the body is
+// over the limit or too slow it answers 413 or 408 and reports false; a
+// client gone mid-body aborts the handler.
+func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	st := reqctx.From(r.Context())
+	if !st.BodyBuffered {
+		body, err := io.ReadAll(r.Body)
+		switch {
+		case err == nil:
+		case st.BodyTooLarge || errors.Is(err, ErrBodyTooLarge):
+			RefuseBodyTooLarge(w, r, st.MaxBodyBytes)
+			return nil, false
+		case st.BodyTimedOut:
+			RefuseBodyTimeout(w, r)
+			return nil, false
+		default:
+			panic(http.ErrAbortHandler) // the client went away mid-body
+		}
+		st.Body, st.BodyBuffered = body, true
+		r.ContentLength, r.TransferEncoding = int64(len(body)), nil
+	}
+	r.Body = io.NopCloser(bytes.NewReader(st.Body))
+	return st.Body, true
 }
 
 // RefuseBodyTimeout answers 408.

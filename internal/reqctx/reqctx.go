@@ -54,6 +54,10 @@ type State struct {
 	BodyTooLarge bool
 	// BodyTimedOut is set when the body did not arrive in time.
 	BodyTimedOut bool
+	// Body is the request body once a stage buffered it (guard.ReadBody),
+	// so later stages inspect the same bytes instead of reading again.
+	Body         []byte
+	BodyBuffered bool
 
 	// Identity is who the request was authenticated as; nil when
 	// anonymous. Set by the authenticate stage, read by later ones.

@@ -15,6 +15,7 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/legacy"
 
+	"github.com/rampart-gw/rampart/internal/guard"
 	"github.com/rampart-gw/rampart/internal/problem"
 	"github.com/rampart-gw/rampart/internal/reqctx"
 )
@@ -54,6 +55,13 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 			}
 			reqctx.Refuse(w, r, reqctx.Refusal{Type: typ, Reason: "undocumented_operation", Stage: "schema", Rule: "openapi", Detail: detail})
 			return
+		}
+		if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
+			// Read once through the size guard: an oversized body is a
+			// 413, not a schema violation, and later stages reuse it.
+			if _, ok := guard.ReadBody(w, r); !ok {
+				return
+			}
 		}
 		in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route, Options: s.opts}
 		if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {

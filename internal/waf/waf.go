@@ -4,7 +4,6 @@
 package waf
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,6 +16,7 @@ import (
 	"github.com/corazawaf/coraza/v3"
 	"github.com/corazawaf/coraza/v3/types"
 
+	"github.com/rampart-gw/rampart/internal/guard"
 	"github.com/rampart-gw/rampart/internal/observe"
 	"github.com/rampart-gw/rampart/internal/problem"
 	"github.com/rampart-gw/rampart/internal/reqctx"
@@ -107,9 +107,9 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 			tx.ProcessLogging()
 			_ = tx.Close()
 		}()
-		it, err := s.inspect(tx, r, st)
-		if err != nil {
-			panic(http.ErrAbortHandler) // the client went away mid-body
+		it, answered := s.inspect(tx, w, r)
+		if answered {
+			return // the body was over its limit or too slow
 		}
 		matched := tx.MatchedRules()
 		switch {
@@ -132,8 +132,10 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 	})
 }
 
-// inspect runs the request phases; it restores the body it read.
-func (s *Stage) inspect(tx types.Transaction, r *http.Request, st *reqctx.State) (*types.Interruption, error) {
+// inspect runs the request phases on the request and its buffered body;
+// answered reports that reading the body already answered the request.
+func (s *Stage) inspect(tx types.Transaction, w http.ResponseWriter, r *http.Request) (it *types.Interruption, answered bool) {
+	st := reqctx.From(r.Context())
 	client, cport := st.ClientIP.String(), 0
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
 		cport = int(ap.Port())
@@ -147,19 +149,26 @@ func (s *Stage) inspect(tx types.Transaction, r *http.Request, st *reqctx.State)
 	}
 	tx.AddRequestHeader("Host", r.Host)
 	if it := tx.ProcessRequestHeaders(); it != nil {
-		return it, nil
+		return it, false
 	}
 	if r.Body != nil && r.Body != http.NoBody && tx.IsRequestBodyAccessible() {
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			return nil, err
+		body, ok := guard.ReadBody(w, r)
+		if !ok {
+			return nil, true
 		}
-		r.Body, r.ContentLength, r.TransferEncoding = io.NopCloser(bytes.NewReader(body)), int64(len(body)), nil
-		if it, _, err := tx.WriteRequestBody(body); it != nil || err != nil {
-			return it, err
+		it, _, err := tx.WriteRequestBody(body)
+		if err != nil {
+			panic(http.ErrAbortHandler) // the engine cannot hold the body: never pass it uninspected
+		}
+		if it != nil {
+			return it, false
 		}
 	}
-	return tx.ProcessRequestBody()
+	it, err := tx.ProcessRequestBody()
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	return it, false
 }
 
 func (s *Stage) count(outcome string) {

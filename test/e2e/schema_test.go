@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -88,6 +89,11 @@ routes:
 		if strings.Contains(string(r.body), "drop table") {
 			t.Errorf("%s: the problem echoes the value", tc.name)
 		}
+	}
+	// A chunked body past the body limit is a 413, not a schema violation.
+	big := io.MultiReader(strings.NewReader(`{"sku": "ABC-1", "qty": 1, "note": "`), strings.NewReader(strings.Repeat("x", 1<<20)), strings.NewReader(`"}`))
+	if p := problemOf(t, do(t, client, "POST", g.url("/v1/orders"), big, map[string]string{"Content-Type": "application/json"}), 413); p["type"] != "https://rampart.dev/problems/payload-too-large" {
+		t.Errorf("an oversized chunked body: %v", p)
 	}
 	// strict: undocumented operations.
 	if p := problemOf(t, send("DELETE", "/v1/orders", ""), 405); p["type"] != "https://rampart.dev/problems/method-not-allowed" {

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -61,6 +62,12 @@ routes:
 	}
 	if p := problemOf(t, postJSON(`{"note": "x' UNION SELECT password FROM users --"}`), 403); p["type"] != "https://rampart.dev/problems/waf-blocked" {
 		t.Errorf("SQL injection in a JSON field: %v", p)
+	}
+	// A chunked body past the body limit is a 413 problem, not a dropped
+	// connection, when the WAF is the stage that reads it.
+	big := io.MultiReader(strings.NewReader(`{"pad": "`), strings.NewReader(strings.Repeat("x", 1<<20)), strings.NewReader(`"}`))
+	if p := problemOf(t, do(t, client, "POST", g.url("/api/orders"), big, with(hdr, "Content-Type", "application/json")), 413); p["type"] != "https://rampart.dev/problems/payload-too-large" {
+		t.Errorf("an oversized chunked body: %v", p)
 	}
 	// A JSON API's usual content passes at paranoia 1.
 	for _, body := range []string{
