@@ -157,13 +157,13 @@ func (s *Stage) preflight(w http.ResponseWriter, r *http.Request, origin string,
 	var refused string
 	switch {
 	case !allowed:
-		refused = "Browsers on " + truncate(origin, 100) + " may not call this API."
+		refused = "Browsers on " + problem.Clip(origin, 100) + " may not call this API."
 	case !slices.Contains(s.methods, method):
-		refused = "Cross-origin " + truncate(method, 20) + " requests are not allowed here; allowed: " + s.methodsList + "."
+		refused = "Cross-origin " + problem.Clip(method, 20) + " requests are not allowed here; allowed: " + s.methodsList + "."
 	default:
 		for _, name := range requestedHeaders(r) {
 			if !s.anyHeader && !s.headers[name] {
-				refused = "The request header " + truncate(name, 64) + " is not allowed cross-origin here."
+				refused = "The request header " + problem.Clip(name, 64) + " is not allowed cross-origin here."
 				break
 			}
 		}
@@ -198,11 +198,4 @@ func requestedHeaders(r *http.Request) []string {
 		}
 	}
 	return out
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }

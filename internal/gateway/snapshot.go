@@ -308,12 +308,12 @@ func (s *Snapshot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch res {
 	case route.NotFound:
 		reqctx.Refuse(rw, r, reqctx.Refusal{Type: problem.NotFound, Reason: "not_found", Stage: "route",
-			Detail: "No API is served at " + r.Method + " " + truncate(r.URL.Path, 200) + " on this host. Check the URL against the API documentation."})
+			Detail: "No API is served at " + r.Method + " " + problem.Clip(r.URL.Path, 200) + " on this host. Check the URL against the API documentation."})
 		return
 	case route.MethodNotAllowed:
 		allow := st.Match.Allow.String()
 		reqctx.Refuse(rw, r, reqctx.Refusal{Type: problem.MethodNotAllowed, Reason: "method_not_allowed", Stage: "route",
-			Detail: "This endpoint does not accept " + truncate(r.Method, 20) + ". Use one of: " + allow + ".",
+			Detail: "This endpoint does not accept " + problem.Clip(r.Method, 20) + ". Use one of: " + allow + ".",
 			Header: map[string]string{"Allow": allow}})
 		return
 	}
@@ -360,11 +360,4 @@ func (s *Snapshot) redirectHTTPS(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Location", "https://"+host+r.URL.RequestURI())
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusPermanentRedirect)
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }

@@ -90,3 +90,13 @@ func Write(w http.ResponseWriter, p *Problem, requestID string) {
 	w.WriteHeader(p.Status)
 	_, _ = w.Write(body)
 }
+
+// Clip shortens text a client sent (a path, an origin, a header name) to
+// at most n bytes and an ellipsis before a detail quotes it, so a detail
+// stays short whatever was sent.
+func Clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

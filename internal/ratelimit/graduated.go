@@ -251,15 +251,8 @@ func subject(parts []part, r *http.Request, st *reqctx.State) string {
 			if id := st.Identity; id != nil && id.Claims[p.name] != nil {
 				v = fmt.Sprint(id.Claims[p.name])
 			}
-			b.WriteString("claim:" + p.name + "=" + truncate(v, 64))
+			b.WriteString("claim:" + p.name + "=" + problem.Clip(v, 64))
 		}
 	}
 	return b.String()
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }

@@ -48,7 +48,7 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 				next.ServeHTTP(w, r) // undocumented, and allowed to be
 				return
 			}
-			typ, detail := problem.NotFound, "The API description documents no "+r.Method+" "+truncate(r.URL.Path, 200)+"; check the URL against it."
+			typ, detail := problem.NotFound, "The API description documents no "+r.Method+" "+problem.Clip(r.URL.Path, 200)+"; check the URL against it."
 			// The router returns a fresh RouteError: compare the reason.
 			if err.Error() == routers.ErrMethodNotAllowed.Error() {
 				typ, detail = problem.MethodNotAllowed, "The API description documents no "+r.Method+" on this path."
@@ -126,11 +126,4 @@ func escape(p []string) []string {
 		out[i] = r.Replace(s)
 	}
 	return out
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "..."
 }
