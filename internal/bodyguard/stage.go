@@ -52,14 +52,10 @@ func isXML(mt string) bool {
 	return mt == "application/xml" || mt == "text/xml" || strings.HasSuffix(mt, "+xml")
 }
 
-func hasBody(r *http.Request) bool {
-	return r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
-}
-
 // Wrap implements the gateway's Stage.
 func (s *Stage) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !hasBody(r) {
+		if !guard.HasBody(r) {
 			if s.graphql != nil && r.Method == http.MethodGet && r.URL.Query().Has("query") {
 				if !s.checkGraphQLQuery(w, r) {
 					return

@@ -40,6 +40,12 @@ func (b *BodyLimit) Wrap(next http.Handler) http.Handler {
 	})
 }
 
+// HasBody reports whether the request carries a body: a declared
+// non-zero length, or chunked.
+func HasBody(r *http.Request) bool {
+	return r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
+}
+
 // ReadBody returns the whole request body, read once through the size
 // guard and kept in the request state for the stages after (body
 // structure, schema, WAF). Each call leaves r.Body reading from the

@@ -56,7 +56,7 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 			reqctx.Refuse(w, r, reqctx.Refusal{Type: typ, Reason: "undocumented_operation", Stage: "schema", Rule: "openapi", Detail: detail})
 			return
 		}
-		if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
+		if guard.HasBody(r) {
 			// Read once through the size guard: an oversized body is a
 			// 413, not a schema violation, and later stages reuse it.
 			if _, ok := guard.ReadBody(w, r); !ok {

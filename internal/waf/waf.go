@@ -151,7 +151,7 @@ func (s *Stage) inspect(tx types.Transaction, w http.ResponseWriter, r *http.Req
 	if it := tx.ProcessRequestHeaders(); it != nil {
 		return it, false
 	}
-	if r.Body != nil && r.Body != http.NoBody && tx.IsRequestBodyAccessible() {
+	if guard.HasBody(r) && tx.IsRequestBodyAccessible() {
 		body, ok := guard.ReadBody(w, r)
 		if !ok {
 			return nil, true
