@@ -288,17 +288,19 @@ func (g *Gateway) Start(admin map[string]http.Handler) error {
 			cl := newCapListener(l, &g.connCap, tlsOn, g.refusedConn)
 			cl.onOpen, cl.onClose = g.metrics.ConnOpened, g.metrics.ConnClosed
 			l = cl
+			if tlsOn {
+				srv.TLSConfig = g.listenerTLS()
+				l = newTLSListener(l, srv.TLSConfig, g.handshakeTimeout, g.wireMaxHeader)
+			} else {
+				l = wireListener{Listener: l, maxHeader: g.wireMaxHeader}
+			}
 		}
 		g.serveWG.Add(1)
 		go func() {
 			defer g.serveWG.Done()
-			var err error
-			if tlsOn {
-				srv.TLSConfig = g.listenerTLS()
-				err = srv.ServeTLS(l, "", "")
-			} else {
-				err = srv.Serve(l)
-			}
+			// TLS listeners complete the handshake themselves
+			// (tlsListener), so every listener is served as is.
+			err := srv.Serve(l)
 			if err != nil && !errors.Is(err, http.ErrServerClosed) {
 				g.log.Error("listener stopped", "addr", addr, "error", err)
 			}
@@ -341,8 +343,16 @@ func (g *Gateway) newServer(cfg *config.Config, h http.Handler, tlsOn bool) *htt
 		ErrorLog:       slog.NewLogLogger(g.log.Handler(), slog.LevelDebug),
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			ci := &connInfo{}
-			if tc, ok := c.(*tls.Conn); ok {
-				ci.conn, _ = tc.NetConn().(*cappedConn)
+			switch c := c.(type) {
+			case *tls.Conn: // HTTP/2
+				ci.conn, _ = c.NetConn().(*cappedConn)
+			case *tlsWireConn:
+				ci.wire = c.wireConn
+				if tc, ok := c.Conn.(*tls.Conn); ok {
+					ci.conn, _ = tc.NetConn().(*cappedConn)
+				}
+			case *wireConn:
+				ci.wire = c
 			}
 			return context.WithValue(ctx, connInfoKey{}, ci)
 		},
@@ -357,6 +367,22 @@ func (g *Gateway) newServer(cfg *config.Config, h http.Handler, tlsOn bool) *htt
 	}
 	srv.Protocols = &p
 	return srv
+}
+
+// handshakeTimeout bounds a TLS handshake as the header timeout bounds
+// the request head.
+func (g *Gateway) handshakeTimeout() time.Duration {
+	if d := g.Config().Server.Limits.ReadHeaderTimeout.D(); d > 0 {
+		return d
+	}
+	return 10 * time.Second
+}
+
+// wireMaxHeader is the header block size past which guard.Wire refuses a
+// request head: net/http's own limit (MaxHeaderBytes, twice the configured
+// one), so that the sanitiser's 431 with the exact size answers the rest.
+func (g *Gateway) wireMaxHeader() int {
+	return 2 * int(g.Config().Server.Limits.MaxHeaderBytes)
 }
 
 func (g *Gateway) refusedConn(ip netip.Addr) {

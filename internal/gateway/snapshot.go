@@ -272,15 +272,23 @@ func (s *Snapshot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := reqctx.With(r.Context(), st)
 	r = r.WithContext(ctx)
+	peer, _ := netip.ParseAddrPort(r.RemoteAddr)
+	st.ClientIP = guard.ClientIP(peer.Addr(), r.Header["X-Forwarded-For"], s.trusted)
+	rec.ClientIP = st.ClientIP.String()
+	if wr := wireRefusal(r); wr != nil {
+		// A stand-in for a request head guard.Wire refused: nothing of
+		// the client's request is known but its connection.
+		rec.Method, rec.Host, rec.Path, rec.Query = "", "", "", ""
+		rw.Header()["Connection"] = []string{"close"}
+		reqctx.Refuse(rw, r, reqctx.Refusal{Type: wr.Type, Reason: wr.Reason, Stage: "sanitize", Rule: "http1_framing", Detail: wr.Detail})
+		return
+	}
 	if s.httpsPort != "" && !st.TLS {
 		s.redirectHTTPS(rw, r)
 		return
 	}
 
 	// 2: sanitise.
-	peer, _ := netip.ParseAddrPort(r.RemoteAddr)
-	st.ClientIP = guard.ClientIP(peer.Addr(), r.Header["X-Forwarded-For"], s.trusted)
-	rec.ClientIP = st.ClientIP.String()
 	// Measured before sanitising: headers the gateway strips count too.
 	if n := guard.HeaderBytes(r); n > s.maxHeaderBytes {
 		reqctx.Refuse(rw, r, reqctx.Refusal{Type: problem.HeadersTooLarge, Reason: "headers_too_large", Stage: "sanitize", Rule: "max_header_bytes",

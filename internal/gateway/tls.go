@@ -102,6 +102,7 @@ type connInfoKey struct{}
 type connInfo struct {
 	counted atomic.Bool // TLS handshake counted
 	conn    *cappedConn // the TLS connection's own, for its JA4; nil on cleartext
+	wire    *wireConn   // HTTP/1 framing check; nil on HTTP/2 over TLS and admin
 }
 
 // ja4 returns the JA4 fingerprint of the request's TLS connection.

@@ -1,0 +1,217 @@
+package gateway
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rampart-gw/rampart/internal/guard"
+)
+
+// wireHeader carries a refused connection's nonce on the stand-in request
+// (see wireConn). It has the identity prefix, so a client's own copy is
+// stripped like any other.
+const wireHeader = "X-Rampart-Wire"
+
+// wireConn checks the HTTP/1.1 framing of a connection's requests before
+// net/http reads them (guard.Wire). A refused header block never reaches
+// the server: in its place the server reads a stand-in request carrying
+// the connection's random nonce and Connection: close.
+// The gateway answers the stand-in with the refusal as a problem, in the
+// same path as every other refusal (request id, access log, event,
+// metrics), and the connection closes.
+type wireConn struct {
+	net.Conn
+	wire    guard.Wire
+	nonce   string
+	buf     []byte // what the client sent, read from Conn
+	out     []byte // checked bytes not yet read by the server
+	off     int
+	ended   bool // the stand-in is queued; nothing follows it
+	refusal atomic.Pointer[guard.WireError]
+}
+
+// tlsWireConn is a wireConn over a *tls.Conn whose handshake the listener
+// completed. net/http sets Request.TLS from ConnectionState.
+type tlsWireConn struct {
+	*wireConn
+	state tls.ConnectionState
+}
+
+func (c *tlsWireConn) ConnectionState() tls.ConnectionState { return c.state }
+
+func newWireConn(c net.Conn, maxHeader int) *wireConn {
+	var n [16]byte
+	_, _ = rand.Read(n[:])
+	return &wireConn{Conn: c, nonce: hex.EncodeToString(n[:]), wire: guard.Wire{MaxHeader: maxHeader}}
+}
+
+func (c *wireConn) Read(p []byte) (int, error) {
+	for c.off == len(c.out) {
+		if c.ended {
+			// What the client sends after a refused head is never
+			// passed on. Reading on (and dropping it) rather than
+			// answering end of file keeps a request still in flight on
+			// this connection alive: net/http's background read takes
+			// end of file for the client going away. The server closes
+			// the connection after answering the stand-in.
+			if _, err := c.Conn.Read(c.buf); err != nil {
+				return 0, err
+			}
+			continue
+		}
+		if c.wire.Off() {
+			return c.Conn.Read(p)
+		}
+		if c.buf == nil {
+			c.buf = make([]byte, 4096)
+		}
+		n, err := c.Conn.Read(c.buf)
+		if n > 0 {
+			var refused *guard.WireError
+			c.out, refused = c.wire.Feed(c.out[:0], c.buf[:n])
+			c.off = 0
+			if refused != nil {
+				c.refusal.Store(refused)
+				c.out = append(c.out, "GET / HTTP/1.1\r\nHost: rampart.invalid\r\nConnection: close\r\n"+wireHeader+": "+c.nonce+"\r\n\r\n"...)
+				c.ended = true
+			}
+		}
+		if err != nil && c.off == len(c.out) {
+			// A deadline error keeps what is held: the server resets the
+			// deadline and reads again (its background read does this).
+			return 0, err
+		}
+	}
+	n := copy(p, c.out[c.off:])
+	c.off += n
+	return n, nil
+}
+
+// CloseWrite lets net/http half-close as it does on a bare connection.
+func (c *wireConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// wireRefusal returns the refusal a request stands in for, or nil when it
+// is a request the client sent.
+func wireRefusal(r *http.Request) *guard.WireError {
+	ci, _ := r.Context().Value(connInfoKey{}).(*connInfo)
+	if ci == nil || ci.wire == nil || r.ProtoMajor != 1 {
+		return nil
+	}
+	if v := r.Header[wireHeader]; len(v) == 1 && v[0] == ci.wire.nonce {
+		return ci.wire.refusal.Load()
+	}
+	return nil
+}
+
+// tlsListener completes TLS handshakes itself, off the accept loop, so
+// that HTTP/1.1 connections can be wrapped in a wireConn: net/http hands
+// HTTP/2 to its h2 server, and sets Request.TLS, only for a *tls.Conn it
+// holds directly. HTTP/2 connections are passed on as *tls.Conn (HTTP/2
+// framing has no such ambiguity and net/http checks its header fields).
+type tlsListener struct {
+	inner     net.Listener
+	config    *tls.Config
+	timeout   func() time.Duration // for the handshake
+	maxHeader func() int
+
+	conns     chan net.Conn
+	done      chan struct{}
+	closeOnce sync.Once
+	err       error // why accepting stopped; set before done closes
+}
+
+func newTLSListener(inner net.Listener, config *tls.Config, timeout func() time.Duration, maxHeader func() int) *tlsListener {
+	l := &tlsListener{inner: inner, config: config, timeout: timeout, maxHeader: maxHeader,
+		conns: make(chan net.Conn), done: make(chan struct{})}
+	go l.acceptLoop()
+	return l
+}
+
+// acceptLoop accepts until the listener closes. Each handshake runs in
+// its own goroutine and ends within the handshake timeout.
+func (l *tlsListener) acceptLoop() {
+	for {
+		c, err := l.inner.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				l.closeWith(err)
+				return
+			}
+			// As net/http does: a failed accept (out of descriptors) is
+			// retried after a pause.
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		go l.handshake(c)
+	}
+}
+
+func (l *tlsListener) handshake(c net.Conn) {
+	tc := tls.Server(c, l.config)
+	ctx, cancel := context.WithTimeout(context.Background(), l.timeout())
+	err := tc.HandshakeContext(ctx)
+	cancel()
+	if err != nil {
+		_ = c.Close()
+		return
+	}
+	var out net.Conn = tc
+	if st := tc.ConnectionState(); st.NegotiatedProtocol != "h2" {
+		out = &tlsWireConn{wireConn: newWireConn(tc, l.maxHeader()), state: st}
+	}
+	select {
+	case l.conns <- out:
+	case <-l.done:
+		_ = out.Close()
+	}
+}
+
+func (l *tlsListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.done:
+		return nil, l.err
+	}
+}
+
+func (l *tlsListener) Close() error { return l.closeWith(net.ErrClosed) }
+
+func (l *tlsListener) closeWith(why error) error {
+	var err error
+	l.closeOnce.Do(func() {
+		l.err = why
+		close(l.done)
+		err = l.inner.Close()
+	})
+	return err
+}
+
+func (l *tlsListener) Addr() net.Addr { return l.inner.Addr() }
+
+// wireListener wraps each cleartext connection in a wireConn.
+type wireListener struct {
+	net.Listener
+	maxHeader func() int
+}
+
+func (l wireListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return newWireConn(c, l.maxHeader()), nil
+}
