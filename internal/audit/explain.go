@@ -32,7 +32,7 @@ func Explain(w io.Writer, cfg *config.Config, name string) error {
 	if len(cfg.Server.TrustedProxies) > 0 {
 		proxies = strings.Join(cfg.Server.TrustedProxies, ", ")
 	}
-	step("2", "sanitise: client IP from trusted proxies (%s); hop-by-hop, spoofable X-Forwarded-* and X-Rampart-* headers removed; non-canonical paths refused (400)", proxies)
+	step("2", "sanitise: client IP from trusted proxies (%s); hop-by-hop, spoofable X-Forwarded-* and X-Rampart-* headers removed; path normalised (encoded slashes, NUL, climbing above the root refused: 400)", proxies)
 	hosts, methods := "any host", "any method"
 	if len(r.Match.Hosts) > 0 {
 		hosts = strings.Join(r.Match.Hosts, ", ")

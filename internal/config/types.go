@@ -581,7 +581,10 @@ type Route struct {
 	Rewrite  *Rewrite `yaml:"rewrite" json:"rewrite,omitempty"`
 	// ForwardAuthorization passes the client's Authorization header on.
 	ForwardAuthorization bool `yaml:"forward_authorization" json:"forward_authorization,omitempty" doc:"Send the client's Authorization header upstream. Off by default: upstreams get X-Rampart-Assertion instead."`
-	Pos                  Pos  `yaml:"-" json:"-"`
+	// AllowEncodedSlashes accepts %2F and %5C in paths, passed upstream
+	// still encoded.
+	AllowEncodedSlashes bool `yaml:"allow_encoded_slashes" json:"allow_encoded_slashes,omitempty" doc:"Accept %2F and %5C in request paths (for example object keys); they reach the upstream still encoded. Off by default: such paths get a 400 problem."`
+	Pos                 Pos  `yaml:"-" json:"-"`
 }
 
 // Match selects requests.

@@ -54,6 +54,8 @@ type compiledRoute struct {
 	handler http.Handler
 	metrics *observe.RouteMetrics
 	cors    bool // its policy answers CORS preflights
+	// encodedSlashes: the route accepts %2F and %5C in paths.
+	encodedSlashes bool
 }
 
 // build compiles cfg. On error every pool it acquired is released.
@@ -186,7 +188,7 @@ func (g *Gateway) build(cfg *config.Config) (s *Snapshot, err error) {
 			final.Host = r.Rewrite.Host
 		}
 		pol := cfg.Policies[r.Policy]
-		s.routes = append(s.routes, &compiledRoute{name: r.Name, handler: Chain(final, stages...), metrics: g.metrics.Route(r.Name),
+		s.routes = append(s.routes, &compiledRoute{name: r.Name, handler: Chain(final, stages...), metrics: g.metrics.Route(r.Name), encodedSlashes: r.AllowEncodedSlashes,
 			cors: pol != nil && pol.CORS != nil})
 	}
 	s.quotas = deps.quotaStages
@@ -296,7 +298,8 @@ func (s *Snapshot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st.Upgrade = guard.Sanitize(r)
-	if msg := guard.PathProblem(r); msg != "" {
+	encodedSlash, msg := guard.NormalizePath(r)
+	if msg != "" {
 		reqctx.Refuse(rw, r, reqctx.Refusal{Type: problem.BadRequest, Reason: "non_canonical_path", Stage: "sanitize", Detail: msg})
 		return
 	}
@@ -312,6 +315,11 @@ func (s *Snapshot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				res, st.Match = route.Found, pre
 			}
 		}
+	}
+	if encodedSlash && (res != route.Found || !s.routes[st.Match.ID].encodedSlashes) {
+		reqctx.Refuse(rw, r, reqctx.Refusal{Type: problem.BadRequest, Reason: "non_canonical_path", Stage: "route", Rule: "allow_encoded_slashes",
+			Detail: "The path contains an encoded slash or a backslash (%2F, %5C), which this endpoint does not accept. Send / between segments, or ask the API operator to allow encoded slashes on the route."})
+		return
 	}
 	switch res {
 	case route.NotFound:

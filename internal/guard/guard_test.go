@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -128,20 +129,83 @@ func TestSanitize(t *testing.T) {
 	}
 }
 
-func TestPathProblem(t *testing.T) {
+func TestNormalizePath(t *testing.T) {
 	tests := []struct {
-		target string
-		ok     bool
+		target, path, raw string // raw: the escaped form, when it differs from path
+		encodedSlash      bool
+		refused           bool
 	}{
-		{"/v1/orders/1", true}, {"/", true}, {"/a/b/", true}, {"/a%20b", true}, {"/a.b/c..d", true},
-		{"/a/../b", false}, {"/a/./b", false}, {"/a/..", false}, {"/..", false}, {"/a//b", false},
-		{"/a%2fb", false}, {"/a%2Fb", false}, {"/a%5cb", false}, {"/a\\b", false}, {"/a%00b", false},
-		{"/a/%2e%2e/b", false},
+		{target: "/v1/orders/1", path: "/v1/orders/1"},
+		{target: "/", path: "/"},
+		{target: "/a/b/", path: "/a/b/"},
+		{target: "/a.b/c..d/.e", path: "/a.b/c..d/.e"},
+		{target: "/a%20b", path: "/a b"},
+		{target: "/a%7eb%41", path: "/a~bA"},
+		{target: "/a%3bb", path: "/a;b", raw: "/a%3Bb"},
+		{target: "/a/../b", path: "/b"},
+		{target: "/a/./b", path: "/a/b"},
+		{target: "/a/b/..", path: "/a/"},
+		{target: "/a/.", path: "/a/"},
+		{target: "/a//b///c", path: "/a/b/c"},
+		{target: "//a", path: "/a"},
+		{target: "/a/%2e%2e/b", path: "/b"},
+		{target: "/a/%2E/b", path: "/a/b"},
+		{target: "/a%2fb", path: "/a/b", raw: "/a%2Fb", encodedSlash: true},
+		{target: "/a%5Cb/../c", path: "/c", encodedSlash: true},
+		{target: "/a/..%2fb", path: "/a/../b", raw: "/a/..%2Fb", encodedSlash: true},
+		{target: "/..", refused: true},
+		{target: "/a/../../etc/passwd", refused: true},
+		{target: "/%2e%2e/x", refused: true},
+		{target: "/a\\b", path: "/a\\b", raw: "/a%5Cb", encodedSlash: true}, // a raw backslash is escaped as %5C
+		{target: "/a%00b", refused: true},
 	}
 	for _, tt := range tests {
 		r := httptest.NewRequest("GET", "http://x"+tt.target, nil)
-		if got := PathProblem(r) == ""; got != tt.ok {
-			t.Errorf("PathProblem(%q) ok = %v, want %v (%s)", tt.target, got, tt.ok, PathProblem(r))
+		slash, msg := NormalizePath(r)
+		if (msg != "") != tt.refused {
+			t.Errorf("%q: refused = %q, want refused %v", tt.target, msg, tt.refused)
+			continue
+		}
+		if tt.refused {
+			continue
+		}
+		raw := tt.raw
+		if raw == "" {
+			raw = (&url.URL{Path: tt.path}).EscapedPath()
+		}
+		if r.URL.Path != tt.path || r.URL.EscapedPath() != raw || slash != tt.encodedSlash {
+			t.Errorf("%q: path %q escaped %q slash %v, want %q %q %v", tt.target, r.URL.Path, r.URL.EscapedPath(), slash, tt.path, raw, tt.encodedSlash)
 		}
 	}
+}
+
+// FuzzNormalizePath checks that a normalised path is in normal form (a
+// second pass changes nothing), never climbs above the root and keeps no
+// dot or empty segment.
+func FuzzNormalizePath(f *testing.F) {
+	for _, s := range []string{"/a/../b", "/a%2fb/./c//", "/%2e%2E/x", "/a%7e%41%3b"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		u, err := url.ParseRequestURI(p)
+		if err != nil || u.Path == "" || u.Path[0] != '/' {
+			return
+		}
+		r := &http.Request{Method: "GET", URL: u, RequestURI: p}
+		if _, msg := NormalizePath(r); msg != "" {
+			return
+		}
+		once := r.URL.EscapedPath()
+		if _, msg := NormalizePath(r); msg != "" || r.URL.EscapedPath() != once {
+			t.Fatalf("%q: first pass %q, second %q (%s)", p, once, r.URL.EscapedPath(), msg)
+		}
+		for seg := range strings.SplitSeq(once[1:], "/") {
+			if seg == "." || seg == ".." {
+				t.Fatalf("%q normalised to %q, which keeps a dot segment", p, once)
+			}
+		}
+		if strings.Contains(once, "//") {
+			t.Fatalf("%q normalised to %q, which keeps an empty segment", p, once)
+		}
+	})
 }

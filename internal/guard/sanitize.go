@@ -2,6 +2,7 @@ package guard
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 )
 
@@ -87,49 +88,115 @@ func HeaderBytes(r *http.Request) int {
 	return n
 }
 
-// PathProblem explains why a path is not canonical, or returns "" when it
-// is. Non-canonical paths are refused rather than normalised: a gateway
-// and an upstream that normalise differently disagree on which resource
-// was authorised (path confusion).
-func PathProblem(r *http.Request) string {
-	p := r.URL.Path
-	if p == "" || p[0] != '/' {
+// NormalizePath puts the request path into the one form that routing,
+// authorization, the WAF's view of arguments and the upstream all see:
+// percent-encoded unreserved characters decoded (%41 is A, %7E is ~),
+// other escapes in upper case, dot segments resolved and empty segments
+// (//) merged (RFC 3986 §6.2.2). r.URL.Path and RawPath are rewritten in
+// place; the proxy sends the normalised path.
+//
+// Some paths are refused, with a message saying why: a NUL byte (encoded
+// or not) and a ".." that would climb above the root. An encoded slash or
+// a backslash, encoded or not (%2F, %5C: some servers take a backslash
+// for a slash), is kept encoded, never turned into a separator, and
+// reported in encodedSlash: the route decides whether it accepts one.
+//
+// A path already in normal form, nearly every request, costs one scan
+// and no allocation.
+func NormalizePath(r *http.Request) (encodedSlash bool, msg string) {
+	u := r.URL
+	if u.Path == "" || u.Path[0] != '/' {
 		if r.Method == http.MethodOptions && r.RequestURI == "*" {
-			return ""
+			return false, ""
 		}
-		return "The request path must start with /."
+		return false, "The request path must start with /."
 	}
-	raw := r.URL.RawPath
-	if raw == "" {
-		raw = r.URL.EscapedPath()
+	esc := u.EscapedPath()
+	if pathIsNormal(esc) {
+		return false, ""
 	}
-	if containsFold(raw, "%2f") || containsFold(raw, "%5c") {
-		return "The path contains an encoded slash or backslash (%2F, %5C); send the path unencoded."
-	}
-	for i := 0; i < len(p); i++ {
-		switch p[i] {
+	// Pass 1: escapes.
+	b := make([]byte, 0, len(esc))
+	for i := 0; i < len(esc); i++ {
+		c := esc[i]
+		switch c {
 		case 0:
-			return "The path contains a NUL byte."
-		case '\\':
-			return "The path contains a backslash; use / to separate segments."
-		case '/':
-			if i+1 < len(p) && p[i+1] == '/' {
-				return "The path contains an empty segment (//); remove the duplicate slash."
+			return false, "The path contains a NUL byte."
+		case '%':
+			if i+2 >= len(esc) || unhex(esc[i+1]) < 0 || unhex(esc[i+2]) < 0 {
+				return false, "The path contains a % that does not start an escape such as %20."
 			}
-			rest := p[i+1:]
-			if rest == "." || rest == ".." || strings.HasPrefix(rest, "./") || strings.HasPrefix(rest, "../") {
-				return "The path contains a dot segment (. or ..); send the resolved path."
+			v := byte(unhex(esc[i+1])<<4 | unhex(esc[i+2]))
+			i += 2
+			switch {
+			case v == 0:
+				return false, "The path contains an encoded NUL byte (%00)."
+			case v == '/' || v == '\\':
+				encodedSlash = true
+				b = append(b, '%', upperHex[v>>4], upperHex[v&15])
+			case unreserved(v):
+				b = append(b, v)
+			default:
+				b = append(b, '%', upperHex[v>>4], upperHex[v&15])
 			}
+		default:
+			b = append(b, c)
 		}
 	}
-	return ""
+	// Pass 2: segments. b starts with /.
+	segs := make([]string, 0, 8)
+	trailing := false
+	for seg := range strings.SplitSeq(string(b[1:]), "/") {
+		trailing = false
+		switch seg {
+		case "", ".":
+			trailing = true
+		case "..":
+			if len(segs) == 0 {
+				return false, "The path climbs above the root with \"..\"; send the resolved path."
+			}
+			segs = segs[:len(segs)-1]
+			trailing = true
+		default:
+			segs = append(segs, seg)
+		}
+	}
+	norm := "/" + strings.Join(segs, "/")
+	if trailing && len(segs) > 0 {
+		norm += "/"
+	}
+	path, err := url.PathUnescape(norm)
+	if err != nil {
+		return false, "The path is not a valid percent-encoded path."
+	}
+	u.Path, u.RawPath = path, ""
+	if u.EscapedPath() != norm {
+		u.RawPath = norm
+	}
+	return encodedSlash, ""
 }
 
-func containsFold(s, sub string) bool {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if strings.EqualFold(s[i:i+len(sub)], sub) {
-			return true
+const upperHex = "0123456789ABCDEF"
+
+// pathIsNormal reports whether an escaped path needs no normalising: no
+// escape, backslash, empty or dot segment.
+func pathIsNormal(p string) bool {
+	for i := 0; i < len(p); i++ {
+		switch p[i] {
+		case '%', '\\', 0:
+			return false
+		case '/':
+			rest := p[i+1:]
+			if strings.HasPrefix(rest, "/") || rest == "." || rest == ".." || strings.HasPrefix(rest, "./") || strings.HasPrefix(rest, "../") {
+				return false
+			}
 		}
 	}
-	return false
+	return true
+}
+
+// unreserved reports RFC 3986 unreserved characters, which an escape
+// never needs to hide.
+func unreserved(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~'
 }

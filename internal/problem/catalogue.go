@@ -5,8 +5,8 @@ import "net/http"
 // The catalogue. Slugs are part of the public contract: never rename one.
 var (
 	BadRequest = Type{Slug: "bad-request", Title: "Bad request", Status: http.StatusBadRequest,
-		Cause: "The request could not be understood: a malformed header, a non-canonical path (dot segments, empty segments, encoded slashes) or an invalid value.",
-		Fix:   "Send a well-formed request; use canonical paths such as /v1/orders/42 without `..`, `//` or `%2F`."}
+		Cause: "The request could not be understood: a malformed header, a path the gateway will not normalise (an encoded slash or backslash, a NUL, a `..` climbing above the root) or an invalid value.",
+		Fix:   "Send a well-formed request; use plain paths such as /v1/orders/42, with / between segments and no `%2F`, `%5C` or `%00`."}
 	MalformedRequest = Type{Slug: "malformed-request", Title: "Malformed HTTP request", Status: http.StatusBadRequest,
 		Cause: "The request's HTTP/1.1 framing or header syntax is ambiguous: both Content-Length and Transfer-Encoding, more than one Content-Length, a transfer coding other than chunked, a folded header line, a bare CR or LF, a NUL or other control byte, or an invalid header name. Proxies that read such a request differently disagree on where it ends, which is how request smuggling works, so the gateway refuses it and closes the connection.",
 		Fix:   "Frame the body with exactly one Content-Length or with Transfer-Encoding: chunked, put each header on its own line ending in CRLF, and use token characters in header names. A well-behaved HTTP client library does all of this; look for a proxy or hand-written code that rewrites requests."}

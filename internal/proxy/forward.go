@@ -270,7 +270,7 @@ func (p *Pool) refuseUnavailable(w http.ResponseWriter, r *http.Request) {
 func newOutbound(ctx context.Context, r *http.Request, t *Target, path string, hdr http.Header, body *trackedBody) *http.Request {
 	out := &http.Request{
 		Method:        r.Method,
-		URL:           &url.URL{Scheme: t.URL.Scheme, Host: t.URL.Host, Path: path, RawQuery: r.URL.RawQuery},
+		URL:           &url.URL{Scheme: t.URL.Scheme, Host: t.URL.Host, Path: path, RawPath: rawPath(r, path), RawQuery: r.URL.RawQuery},
 		Proto:         "HTTP/1.1",
 		ProtoMajor:    1,
 		ProtoMinor:    1,
@@ -465,4 +465,13 @@ func (f *Forwarder) upgrade(w http.ResponseWriter, r *http.Request, st *reqctx.S
 	for ; pending > 0; pending-- {
 		<-done
 	}
+}
+
+// rawPath keeps the client's (normalised) escaping of the path, such as
+// an allowed %2F, when the route did not rewrite it.
+func rawPath(r *http.Request, path string) string {
+	if path == r.URL.Path {
+		return r.URL.RawPath
+	}
+	return ""
 }

@@ -141,7 +141,13 @@ func (s *Stage) inspect(tx types.Transaction, w http.ResponseWriter, r *http.Req
 		cport = int(ap.Port())
 	}
 	tx.ProcessConnection(client, cport, "", 0)
-	tx.ProcessURI(r.URL.RequestURI(), r.Method, r.Proto)
+	// The rules see the target as the client sent it, before the path
+	// was normalised: "../" and odd escapes are signals in themselves.
+	uri := r.RequestURI
+	if uri == "" {
+		uri = r.URL.RequestURI()
+	}
+	tx.ProcessURI(uri, r.Method, r.Proto)
 	for k, vs := range r.Header {
 		for _, v := range vs {
 			tx.AddRequestHeader(k, v)

@@ -46,6 +46,10 @@ func TestSmuggling(t *testing.T) {
 	var seen atomic.Int64
 	var smuggledSeen atomic.Bool
 	up := serveUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/files/") {
+			fmt.Fprint(w, r.RequestURI)
+			return
+		}
 		seen.Add(1)
 		if r.URL.Path == "/api/smuggled" {
 			smuggledSeen.Store(true)
@@ -66,6 +70,7 @@ upstreams:
   app: {targets: [{url: "http://%s"}]}
 routes:
   - {name: api, match: {paths: ["/api/**"]}, upstream: app, policy: public}
+  - {name: files, match: {paths: ["/files/**"]}, upstream: app, policy: public, allow_encoded_slashes: true}
 `, up))
 
 	dialers := map[string]func() (net.Conn, error){
@@ -134,6 +139,12 @@ routes:
 		if n := strings.Count(resp, "HTTP/1.1 200"); n != 2 {
 			t.Errorf("want two 200s, got %q", tail(resp, 400))
 		}
+	})
+	t.Run("a route may allow encoded slashes, which stay encoded", func(t *testing.T) {
+		if r := get(t, g.url("/files/a%2Fb/../c%2fd")); r.status != 200 || string(r.body) != "/files/c%2Fd" {
+			t.Errorf("got %d %s", r.status, r.body)
+		}
+		problemOf(t, get(t, g.url("/api/a%2Fb")), 400)
 	})
 	t.Run("headers past twice the limit: 431 problem", func(t *testing.T) {
 		resp := rawRequest(t, g.http, "GET /api/x HTTP/1.1\r\nHost: x\r\nX-Big: "+strings.Repeat("a", 70<<10)+"\r\n\r\n")
