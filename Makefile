@@ -50,6 +50,13 @@ unit:
 fuzz:
 	@scripts/fuzz.sh $(FUZZTIME)
 
+# The OWASP CRS regression tests through a real gateway (go-ftw as a
+# library, log mode), outside the default run: test/crs is its own module.
+# CRS_PARANOIA=N picks the level; CRS_MIN_PASS=P fails below P percent.
+CRS_PARANOIA ?= 1
+crs-test:
+	cd test/crs && CRS_PARANOIA=$(CRS_PARANOIA) CRS_REPORT=$(CURDIR)/bench/results/crs-pl$(CRS_PARANOIA).txt $(GO) test -count=1 -timeout 60m -v -run TestCRSRegression .
+
 # Load benchmark (DESIGN.md §10): not part of CI.
 bench:
 	@scripts/bench.sh $(BENCH_FLAGS)

@@ -42,6 +42,7 @@ func main() {
 	dur := flag.Duration("duration", 8*time.Second, "measurement per run")
 	warm := flag.Duration("warmup", 2*time.Second, "warm-up before the first round of each scenario and target")
 	rate := flag.Int("rate", 2000, "fixed request rate for the latency run")
+	threatRate := flag.Int("threat-rate", 300, "fixed request rate for the waf and openapi latency run")
 	only := flag.String("only", "", "run only scenarios whose name contains this")
 	flag.Parse()
 
@@ -117,6 +118,10 @@ func main() {
 
 	if *only == "" || strings.Contains("security", *only) {
 		securityTable(env, path, *rounds, *dur, *warm)
+	}
+
+	if *only == "" || strings.Contains("threats waf openapi", *only) {
+		threatTable(env, *rounds, *threatRate, *dur, *warm)
 	}
 
 	if env.rampartRedis != "" && (*only == "" || strings.Contains("ratelimit latency", *only)) {

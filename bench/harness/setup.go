@@ -27,6 +27,7 @@ type env struct {
 	// rampartRedis is a second Rampart whose rate limits live in Redis;
 	// empty when redis-server is not installed.
 	rampartRedis            string
+	coraza                  string // the stock-Coraza baseline proxy, http://host:port
 	sec                     *security
 	postScript, closeScript string
 	nginxVersion            string
@@ -150,6 +151,7 @@ wrk.headers["Content-Type"] = "application/octet-stream"
 	e.direct = target{name: "direct", plain: "http://" + bPlain, tls: "https://" + bTLS}
 
 	gPlain, gTLS := freePort(), freePort()
+	threatPolicies, threatRoutes := threatsConfig(dir)
 	cfg := writeFile(dir, "rampart.yaml", fmt.Sprintf(`version: 1
 server:
   listen: [%q]
@@ -162,9 +164,9 @@ access_log: {path: %s/rampart-access.log}
 events: {sinks: [{type: jsonl, path: %s/rampart-events.jsonl}]}
 upstreams:
   backend: {targets: [{url: "http://%s"}]}
-%sroutes:
-%s  - {name: api, match: {paths: ["/**"]}, upstream: backend, policy: public}
-`, gPlain, gTLS, cert, key, dir, dir, bPlain, e.sec.config(dir, bPlain), e.sec.routes()))
+%s%sroutes:
+%s%s  - {name: api, match: {paths: ["/**"]}, upstream: backend, policy: public}
+`, gPlain, gTLS, cert, key, dir, dir, bPlain, e.sec.config(dir, bPlain), threatPolicies, e.sec.routes(), threatRoutes))
 	if err := e.sec.createKey(filepath.Join(dir, "rampart"), cfg); err != nil {
 		return fail(err)
 	}
@@ -173,6 +175,9 @@ upstreams:
 	}
 	e.rampart = target{name: "rampart", plain: "http://" + gPlain, tls: "https://" + gTLS}
 	if err := e.startRedisRampart(dir, bPlain); err != nil {
+		return fail(err)
+	}
+	if err := e.startCorazaProxy(bPlain); err != nil {
 		return fail(err)
 	}
 

@@ -89,9 +89,14 @@ func h2load(url string, d time.Duration, conns int) (result, error) {
 
 // vegeta runs an open-loop fixed-rate attack with capped connections.
 func vegeta(tools, url string, rate int, d time.Duration) (result, error) {
+	return vegetaTargets(tools, "GET "+url+"\n", rate, d)
+}
+
+// vegetaTargets is vegeta with targets in its HTTP format.
+func vegetaTargets(tools, targets string, rate int, d time.Duration) (result, error) {
 	attack := exec.Command(filepath.Join(tools, "vegeta"), "attack", "-rate", strconv.Itoa(rate), "-duration", d.String(),
 		"-max-connections", "64", "-max-workers", "64", "-header", "Accept: application/json", "-header", "User-Agent: rampart-bench/1")
-	attack.Stdin = strings.NewReader("GET " + url + "\n")
+	attack.Stdin = strings.NewReader(targets)
 	report := exec.Command(filepath.Join(tools, "vegeta"), "report", "-type", "json")
 	pipe, err := attack.StdoutPipe()
 	if err != nil {

@@ -308,6 +308,7 @@ type WAF struct {
 	InboundThreshold int             `yaml:"inbound_threshold" json:"inbound_threshold,omitempty" doc:"Inbound anomaly score that blocks (CRS: critical 5, error 4, warning 3, notice 2). Default 5."`
 	Exclusions       []*WAFExclusion `yaml:"exclusions" json:"exclusions,omitempty" doc:"Rules turned off for known false positives, everywhere or for one target."`
 	LogFile          string          `yaml:"log_file" json:"log_file,omitempty" doc:"Every rule match also goes here as one line in Coraza's (ModSecurity's) error-log format, for the CRS tooling; relative to the config file, or stderr. SIGUSR1 reopens it."`
+	Rules            string          `yaml:"rules" json:"rules,omitempty" doc:"Your own SecLang rules (virtual patches), run after the CRS; ids below 900000, which the CRS reserves. Matches with the log action go to log_file."`
 	Pos              Pos             `yaml:"-" json:"-"`
 }
 

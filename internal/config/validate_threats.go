@@ -6,6 +6,8 @@ import (
 	"mime"
 	"net/url"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -237,4 +239,34 @@ func (v *validator) policyWAF(base string, p *Policy) {
 			v.errorf(ep+".target", "%q is not a target such as ARGS:json.comment or REQUEST_COOKIES:prefs", e.Target)
 		}
 	}
+	if msg := wafRulesProblem(w.Rules); msg != "" {
+		v.errorf(base+".waf.rules", "%s", msg)
+	}
+}
+
+// wafDirectives are the directives waf.rules may use: rules and their
+// tuning, never engine settings or includes (which read files).
+var wafDirectives = []string{"SecRule ", "SecAction ", "SecMarker ", "SecRuleRemoveById ", "SecRuleRemoveByTag ", "SecRuleUpdateTargetById ", "SecRuleUpdateTargetByTag "}
+
+var wafRuleID = regexp.MustCompile(`\bid:\s*'?(\d+)`)
+
+// wafRulesProblem explains what is wrong with an operator's rules, or
+// returns "". Coraza compiles them when the config is applied.
+func wafRulesProblem(rules string) string {
+	lines := strings.Split(strings.ReplaceAll(rules, "\\\n", " "), "\n")
+	for i, l := range lines {
+		l = strings.TrimSpace(l)
+		if l == "" || l[0] == '#' {
+			continue
+		}
+		if !slices.ContainsFunc(wafDirectives, func(d string) bool { return strings.HasPrefix(l, d) }) {
+			return fmt.Sprintf("directive %d (%.40q) is not one of SecRule, SecAction, SecMarker, SecRuleRemoveBy*, SecRuleUpdateTargetBy*", i+1, l)
+		}
+		for _, m := range wafRuleID.FindAllStringSubmatch(l, -1) {
+			if id, _ := strconv.Atoi(m[1]); id <= 0 || id >= 900000 {
+				return fmt.Sprintf("rule id %s is in the range the CRS reserves (900000-999999) or not positive; use 1-899999", m[1])
+			}
+		}
+	}
+	return ""
 }

@@ -134,7 +134,7 @@ func (g *Gateway) build(cfg *config.Config) (s *Snapshot, err error) {
 				logPath = cfg.Path(lf)
 			}
 			lk := keyOf("waf-log", logPath, "")
-			lw, lerr := g.wafLogs.acquire(lk, func() (*observe.LineWriter, error) { return observe.OpenLines(logPath, 100*time.Millisecond) })
+			lw, lerr := g.wafLogs.acquire(lk, func() (*observe.LineWriter, error) { return observe.OpenLines(logPath, wafLogFlush) })
 			if lerr != nil {
 				return nil, fmt.Errorf("policy %s: waf.log_file: %w", name, lerr)
 			}
@@ -201,7 +201,7 @@ func (g *Gateway) build(cfg *config.Config) (s *Snapshot, err error) {
 // policy's body limit.
 func wafOptions(p *config.Policy, serverLimit int64) waf.Options {
 	w := p.WAF
-	o := waf.Options{Paranoia: w.Paranoia, Detect: w.Mode == "detect", Threshold: w.InboundThreshold, BodyLimit: serverLimit}
+	o := waf.Options{Paranoia: w.Paranoia, Detect: w.Mode == "detect", Threshold: w.InboundThreshold, BodyLimit: serverLimit, Rules: w.Rules}
 	if p.Validate != nil && p.Validate.MaxBodyBytes > 0 {
 		o.BodyLimit = min(o.BodyLimit, int64(p.Validate.MaxBodyBytes))
 	}
@@ -377,3 +377,8 @@ func (s *Snapshot) redirectHTTPS(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusPermanentRedirect)
 }
+
+// wafLogFlush bounds how long a WAF match waits before it is in
+// waf.log_file: the CRS tooling (go-ftw) reads the file right after each
+// request. Matches are rare, so the writes stay few.
+const wafLogFlush = 10 * time.Millisecond

@@ -36,6 +36,8 @@ type Options struct {
 	Threshold  int  // inbound anomaly score that blocks
 	BodyLimit  int64
 	Exclusions []Exclusion
+	// Rules are the operator's own SecLang rules, after the CRS.
+	Rules string
 	// Log, if set, gets one line per rule match in Coraza's error-log
 	// format (the ModSecurity one the CRS tooling reads).
 	Log io.Writer
@@ -43,7 +45,8 @@ type Options struct {
 
 // Directives is the Coraza configuration for o: the recommended engine
 // settings, the CRS setup with o's paranoia level and threshold, the
-// rules, then the exclusions (which must follow the rules they change).
+// rules, the operator's rules, then the exclusions (which must follow the
+// rules they change).
 func Directives(o Options) string {
 	engine := "On"
 	if o.Detect {
@@ -58,12 +61,17 @@ SecRequestBodyInMemoryLimit %d
 SecRequestBodyLimitAction ProcessPartial
 SecResponseBodyAccess Off
 SecAuditEngine Off
+SecRxPreFilter On
 Include @crs-setup.conf.example
 SecAction "id:900000,phase:1,pass,t:none,nolog,setvar:tx.blocking_paranoia_level=%d"
 SecAction "id:900001,phase:1,pass,t:none,nolog,setvar:tx.detection_paranoia_level=%d"
 SecAction "id:900110,phase:1,pass,t:none,nolog,setvar:tx.inbound_anomaly_score_threshold=%d"
 Include @owasp_crs/*.conf
 `, engine, o.BodyLimit, o.BodyLimit, o.Paranoia, o.Paranoia, o.Threshold)
+	if o.Rules != "" {
+		b.WriteString(o.Rules)
+		b.WriteString("\n")
+	}
 	for _, e := range o.Exclusions {
 		if e.Target == "" {
 			fmt.Fprintf(&b, "SecRuleRemoveById %d\n", e.Rule)
@@ -79,7 +87,7 @@ func New(o Options) (coraza.WAF, error) {
 	c := coraza.NewWAFConfig().WithRootFS(coreruleset.FS).WithDirectives(Directives(o))
 	if o.Log != nil {
 		c = c.WithErrorCallback(func(mr types.MatchedRule) {
-			if id := mr.Rule().ID(); attack(id) || id == blockingEvaluation {
+			if id := mr.Rule().ID(); attack(id) || id == blockingEvaluation || custom(id) {
 				_, _ = io.WriteString(o.Log, mr.ErrorLog()+"\n")
 			}
 		})
@@ -187,6 +195,9 @@ func (s *Stage) count(outcome string) {
 // paranoia-level markers (NNN011-NNN018) every request passes; the
 // 900s and 949/959/980 rules set up and evaluate scores.
 func attack(id int) bool { return id >= 910000 && id < 949000 && id%1000 >= 100 }
+
+// custom reports an operator's own rule: the CRS reserves 900000-999999.
+func custom(id int) bool { return id > 0 && id < 900000 }
 
 func hasAttack(m []types.MatchedRule) bool {
 	return slices.ContainsFunc(m, func(r types.MatchedRule) bool { return attack(r.Rule().ID()) })

@@ -53,9 +53,68 @@ func TestCRS(t *testing.T) {
 			t.Errorf("%s: blocked %v, want %v", tc.name, got, tc.blocked)
 		}
 	}
+	// An operator's rule (a virtual patch) runs after the CRS and blocks.
+	patched, err := New(Options{Paranoia: 1, Threshold: 5, BodyLimit: 1 << 20,
+		Rules: `SecRule ARGS:legacy_cmd "@streq reboot" "id:1001,phase:2,deny,status:403,log,msg:'virtual patch'"`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps := &Stage{WAF: patched}
+	for q, want := range map[string]bool{"/admin?legacy_cmd=reboot": true, "/admin?legacy_cmd=status": false} {
+		r := httptest.NewRequest("GET", q, nil)
+		r = r.WithContext(reqctx.With(r.Context(), &reqctx.State{ClientIP: netip.MustParseAddr("192.0.2.1")}))
+		tx := patched.NewTransaction()
+		it, _ := ps.inspect(tx, httptest.NewRecorder(), r)
+		_ = tx.Close()
+		if (it != nil) != want {
+			t.Errorf("%s: interrupted %v, want %v", q, it != nil, want)
+		}
+	}
 	if d := Directives(Options{Paranoia: 2, Threshold: 7, Exclusions: []Exclusion{{Rule: 942100}, {Rule: 941100, Target: "ARGS:json.note"}}}); !strings.Contains(d, "SecRuleRemoveById 942100") ||
 		!strings.Contains(d, `SecRuleUpdateTargetById 941100 "!ARGS:json.note"`) || !strings.Contains(d, "blocking_paranoia_level=2") ||
 		strings.Index(d, "SecRuleRemoveById") < strings.Index(d, "Include @owasp_crs") {
 		t.Errorf("directives:\n%s", d)
+	}
+}
+
+// benchOrder is a 1 KiB JSON order, the bench's waf scenario body.
+var benchOrder = `{"coupon":"WINTER-2026","customer":{"email":"jane.doe@example.com","id":"c-8f14e45f","name":"Jane Doe"},` +
+	`"lines":[{"name":"Widget, brushed steel","quantity":1,"sku":"WID-0037","unit_price":12.5},{"name":"Widget, brushed steel","quantity":2,"sku":"WID-0074","unit_price":25},` +
+	`{"name":"Widget, brushed steel","quantity":3,"sku":"WID-0111","unit_price":37.5},{"name":"Widget, brushed steel","quantity":4,"sku":"WID-0148","unit_price":50},` +
+	`{"name":"Widget, brushed steel","quantity":5,"sku":"WID-0185","unit_price":62.5},{"name":"Widget, brushed steel","quantity":6,"sku":"WID-0222","unit_price":75}],` +
+	`"note":"Please leave the parcel with the neighbour at number 14 if nobody is home.` + strings.Repeat(" Thanks!", 50) + `",` +
+	`"shipping":{"city":"Bristol","country":"GB","postcode":"BS1 5DB","street":"12 Harbour Road"}}`
+
+// BenchmarkInspect is the WAF stage's work on one request at paranoia 1:
+// a GET with a query, and a 1 KiB JSON POST.
+func BenchmarkInspect(b *testing.B) {
+	w, err := New(Options{Paranoia: 1, Threshold: 5, BodyLimit: 1 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := &Stage{WAF: w}
+	for _, tc := range []struct{ name, method, target, ct, body string }{
+		{"GET", "GET", "/api/v1/items?page=2&sort=name&q=widget", "", ""},
+		{"POST 1KiB JSON", "POST", "/items", "application/json", benchOrder},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				r := httptest.NewRequest(tc.method, tc.target, strings.NewReader(tc.body))
+				if tc.ct != "" {
+					r.Header.Set("Content-Type", tc.ct)
+				}
+				r.Header.Set("User-Agent", "rampart-bench/1")
+				r.Header.Set("Accept", "application/json")
+				st := &reqctx.State{ClientIP: netip.MustParseAddr("192.0.2.1")}
+				r = r.WithContext(reqctx.With(r.Context(), st))
+				tx := w.NewTransaction()
+				if it, _ := s.inspect(tx, httptest.NewRecorder(), r); it != nil {
+					b.Fatal("blocked")
+				}
+				tx.ProcessLogging()
+				_ = tx.Close()
+			}
+		})
 	}
 }

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+)
+
+// orderBody is the threat scenarios' request: a 1 KiB JSON order of the
+// kind an API takes, nested objects and an array included.
+func orderBody() string {
+	lines := []map[string]any{}
+	for i := 1; len(lines) < 6; i++ {
+		lines = append(lines, map[string]any{"sku": fmt.Sprintf("WID-%04d", i*37), "name": "Widget, brushed steel", "quantity": i, "unit_price": 12.5 * float64(i)})
+	}
+	order := map[string]any{
+		"customer": map[string]any{"id": "c-8f14e45f", "email": "jane.doe@example.com", "name": "Jane Doe"},
+		"shipping": map[string]any{"street": "12 Harbour Road", "city": "Bristol", "postcode": "BS1 5DB", "country": "GB"},
+		"lines":    lines,
+		"note":     "Please leave the parcel with the neighbour at number 14 if nobody is home.",
+		"coupon":   "WINTER-2026",
+	}
+	b, _ := json.Marshal(order)
+	for len(b) < 1024 { // pad the note to 1 KiB exactly
+		order["note"] = order["note"].(string) + " Thanks!"
+		b, _ = json.Marshal(order)
+	}
+	return string(b)
+}
+
+// orderSpec is the OpenAPI document of the openapi scenario: POST
+// /oas/items (paths as the client sends them) with the order's schema,
+// strict (no additional properties).
+const orderSpec = `openapi: 3.0.3
+info: {title: bench orders, version: "1"}
+paths:
+  /oas/items:
+    post:
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              additionalProperties: false
+              required: [customer, lines]
+              properties:
+                customer:
+                  type: object
+                  required: [id, email]
+                  properties:
+                    id: {type: string, maxLength: 64}
+                    email: {type: string, format: email}
+                    name: {type: string, maxLength: 200}
+                shipping:
+                  type: object
+                  properties:
+                    street: {type: string}
+                    city: {type: string}
+                    postcode: {type: string, maxLength: 16}
+                    country: {type: string, pattern: "^[A-Z]{2}$"}
+                lines:
+                  type: array
+                  maxItems: 100
+                  items:
+                    type: object
+                    required: [sku, quantity]
+                    properties:
+                      sku: {type: string}
+                      name: {type: string}
+                      quantity: {type: integer, minimum: 1}
+                      unit_price: {type: number, minimum: 0}
+                note: {type: string, maxLength: 2000}
+                coupon: {type: string}
+      responses:
+        "200": {description: ok}
+`
+
+// threatsConfig returns the policies and routes of the waf and openapi
+// scenarios, and writes the spec into dir.
+func threatsConfig(dir string) (policies, routes string) {
+	spec := writeFile(dir, "orders.yaml", orderSpec)
+	return `  waf: {authenticate: [], waf: {paranoia: 1}}
+  oas: {authenticate: [], validate: {openapi: ` + spec + `, strict: true}}
+`, `  - {name: waf, match: {paths: ["/waf/**"]}, upstream: backend, policy: waf, rewrite: {strip_prefix: /waf}}
+  - {name: oas, match: {paths: ["/oas/**"]}, upstream: backend, policy: oas, rewrite: {strip_prefix: /oas}}
+`
+}
+
+// startCorazaProxy builds and runs the stock-Coraza baseline in front of
+// the backend.
+func (e *env) startCorazaProxy(backend string) error {
+	bin := filepath.Join(e.dir, "corazaproxy")
+	if out, err := runCmd("go", "build", "-o", bin, "./bench/corazaproxy"); err != nil {
+		return fmt.Errorf("build corazaproxy: %v %s", err, out)
+	}
+	addr := freePort()
+	if _, err := e.start("corazaproxy http", bin, "-listen", addr, "-backend", "http://"+backend); err != nil {
+		return err
+	}
+	e.coraza = "http://" + addr
+	return nil
+}
+
+// threatTable measures the waf and openapi scenarios: a 1 KiB JSON POST
+// to the backend directly, through Rampart's plain route, its WAF route
+// (CRS paranoia 1), its OpenAPI route and the stock-Coraza proxy; wrk
+// closed loop for throughput, then vegeta at a fixed rate for the p99 each
+// adds over the plain proxy.
+func threatTable(env *env, rounds, rate int, dur, warm time.Duration) {
+	body := orderBody()
+	script := writeFile(env.dir, "order.lua", fmt.Sprintf("wrk.method = \"POST\"\nwrk.body = %q\nwrk.headers[\"Content-Type\"] = \"application/json\"\n", body))
+	bodyFile := writeFile(env.dir, "order.json", body)
+	rows := []struct{ name, url string }{
+		{"direct", env.direct.plain + "/items"},
+		{"plain proxy", env.rampart.plain + "/items"},
+		{"waf (rampart)", env.rampart.plain + "/waf/items"},
+		{"waf (stock coraza)", env.coraza + "/items"},
+		{"openapi", env.rampart.plain + "/oas/items"},
+	}
+	all := map[string][]result{}
+	for r := 0; r < rounds; r++ {
+		for i := range rows {
+			rw := rows[(i+r)%len(rows)]
+			if r == 0 && warm > 0 {
+				_, _ = wrk(rw.url, warm, 50, script)
+			}
+			res, err := wrk(rw.url, dur, 50, script)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "threats / %s: %v\n", rw.name, err)
+				continue
+			}
+			all[rw.name] = append(all[rw.name], res)
+		}
+	}
+	fmt.Printf("\nThreat stages, POST 1 KiB JSON, keep-alive, wrk, %d rounds of %v, medians:\n\n", rounds, dur)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\treq/s\tp50\tp99\tratio to direct\tratio to plain proxy\t")
+	direct, plain := median(all["direct"]).rps, median(all["plain proxy"]).rps
+	for _, rw := range rows {
+		m := median(all[rw.name])
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t\n", rw.name, m.rps, ms(m.p50), ms(m.p99), ratio(m.rps, direct), ratio(m.rps, plain))
+	}
+	tw.Flush()
+	if stock := median(all["waf (stock coraza)"]).rps; stock > 0 {
+		fmt.Printf("\nwaf: Rampart %.2fx the throughput of the stock-Coraza proxy (target >= 2x)\n", median(all["waf (rampart)"]).rps/stock)
+	}
+
+	fixed := rows[1:]
+	lat := map[string][]result{}
+	for _, rw := range fixed {
+		if warm > 0 {
+			_, _ = vegetaPost(env.tools, rw.url, bodyFile, rate, warm)
+		}
+	}
+	for r := 0; r < rounds; r++ {
+		for i := range fixed {
+			rw := fixed[(i+r)%len(fixed)]
+			res, err := vegetaPost(env.tools, rw.url, bodyFile, rate, dur)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "threats fixed rate / %s: %v\n", rw.name, err)
+				continue
+			}
+			lat[rw.name] = append(lat[rw.name], res)
+		}
+	}
+	fmt.Printf("\nThreat stages at a fixed %d req/s, POST 1 KiB JSON, vegeta, %d rounds of %v, medians:\n\n", rate, rounds, dur)
+	tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\tp50\tp99\tp99 added over plain proxy\tsuccess\t")
+	base := median(lat["plain proxy"])
+	for _, rw := range fixed {
+		m := median(lat[rw.name])
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%+.2fms\t%s\t\n", rw.name, ms(m.p50), ms(m.p99), float64(m.p99-base.p99)/1e6, m.note)
+	}
+	tw.Flush()
+	fmt.Fprintln(os.Stderr, "done: threats")
+}
+
+func ratio(v, base float64) string {
+	if base <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", v/base)
+}
+
+// vegetaPost is vegeta with a JSON POST body from a file.
+func vegetaPost(tools, url, bodyFile string, rate int, d time.Duration) (result, error) {
+	targets := "POST " + url + "\nContent-Type: application/json\n@" + bodyFile + "\n"
+	return vegetaTargets(tools, targets, rate, d)
+}

@@ -1,0 +1,243 @@
+// Package crs runs the OWASP CRS project's own regression tests (shipped
+// in github.com/corazawaf/coraza-coreruleset/v4/tests) through a real
+// Rampart process, with go-ftw as a library in log mode: each test's
+// requests go to the gateway, and the rule ids it expects (or expects
+// not to see) are looked up in the gateway's waf.log_file. It is its own
+// module so that go-ftw's dependencies stay out of the gateway's build;
+// `make crs-test` runs it.
+//
+// CRS_PARANOIA (default 1) sets the policy's paranoia level; tests of
+// rules above that level are left out, since those rules do not run.
+// CRS_MIN_PASS (a percentage) fails the run when the pass rate drops
+// below it.
+package crs
+
+import (
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	coreruleset "github.com/corazawaf/coraza-coreruleset/v4"
+	crstests "github.com/corazawaf/coraza-coreruleset/v4/tests"
+	"github.com/coreruleset/go-ftw/v2/config"
+	"github.com/coreruleset/go-ftw/v2/output"
+	"github.com/coreruleset/go-ftw/v2/runner"
+	"github.com/coreruleset/go-ftw/v2/test"
+	"github.com/rs/zerolog"
+)
+
+// marker is the rule go-ftw needs in log mode: it logs the X-CRS-Test
+// header of the requests that delimit each test in the log, on a line
+// that names the header (go-ftw looks for both).
+const marker = `SecRule REQUEST_HEADERS:X-CRS-Test "@rx ^.*$" "id:10001,phase:1,pass,t:none,log,msg:'X-CRS-Test %{MATCHED_VAR}'"`
+
+func TestCRSRegression(t *testing.T) {
+	paranoia := envInt("CRS_PARANOIA", 1)
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "rampart")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/rampart")
+	build.Dir = "../.." // the gateway's own module, with its own dependency versions
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build rampart: %v\n%s", err, out)
+	}
+	upstream := serveUpstream(t)
+	listen := freePort(t)
+	logFile := filepath.Join(dir, "waf.log")
+	cfg := filepath.Join(dir, "rampart.yaml")
+	write(t, cfg, fmt.Sprintf(`version: 1
+server:
+  listen: [%q]
+  limits: {max_connections_per_ip: 1024}
+upstreams:
+  httpbin: {targets: [{url: "http://%s"}]}
+policies:
+  crs:
+    authenticate: []
+    waf:
+      paranoia: %d
+      log_file: %s
+      rules: |
+        %s
+routes:
+  - {name: all, match: {paths: ["/**"]}, upstream: httpbin, policy: crs}
+`, listen, upstream, paranoia, logFile, marker))
+	gw := exec.Command(bin, "run", "-c", cfg)
+	gw.Stdout, gw.Stderr = io.Discard, io.Discard
+	if err := gw.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = gw.Process.Kill(); _ = gw.Wait() })
+	waitPort(t, listen)
+
+	levels := ruleLevels(t)
+	var tests []*test.FTWTest
+	var left int
+	err := fs.WalkDir(crstests.FS, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".yaml") {
+			return err
+		}
+		b, err := fs.ReadFile(crstests.FS, path)
+		if err != nil {
+			return err
+		}
+		ft, err := test.GetTestFromYaml(b, path)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		if levels[ft.RuleId] > paranoia {
+			left += len(ft.Tests)
+			return nil
+		}
+		// go-ftw aborts the whole run when a retry_once test fails
+		// twice; such a test is run once and counted like any other.
+		for i := range ft.Tests {
+			for j := range ft.Tests[i].Stages {
+				ft.Tests[i].Stages[j].Output.RetryOnce = nil
+			}
+		}
+		tests = append(tests, ft)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	host, port, _ := net.SplitHostPort(listen)
+	p, _ := strconv.Atoi(port)
+	ftwCfg, err := config.NewConfigFromString(fmt.Sprintf(`---
+logfile: %s
+logmarkerheadername: X-CRS-Test
+maxmarkerretries: 50
+testoverride:
+  input:
+    dest_addr: %s
+    port: %d
+`, logFile, host, p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zerolog.SetGlobalLevel(zerolog.WarnLevel) // go-ftw traces every request otherwise
+	rc := config.NewRunnerConfiguration(ftwCfg)
+	rc.ConnectTimeout, rc.ReadTimeout = 3*time.Second, 10*time.Second
+	rc.ShowOnlyFailed = true
+	var report strings.Builder
+	res, err := runner.Run(rc, tests, output.NewOutput("plain", &report))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := res.Stats
+	counted := len(st.Success) + len(st.Failed)
+	rate := 100 * float64(len(st.Success)) / float64(max(counted, 1))
+	byFile := map[string]int{}
+	for _, f := range st.Failed {
+		id, _ := strconv.Atoi(strings.SplitN(f, "-", 2)[0])
+		byFile[strconv.Itoa(id/1000)]++
+	}
+	var groups []string
+	for g, n := range byFile {
+		groups = append(groups, fmt.Sprintf("%s: %d", g, n))
+	}
+	sort.Strings(groups)
+	summary := fmt.Sprintf("CRS regression at paranoia %d through Rampart: %d of %d tests passed (%.1f%%); %d skipped by the tests themselves; %d tests of rules above paranoia %d left out.\nFailures by rule file: %s\nFailed: %s",
+		paranoia, len(st.Success), counted, rate, len(st.Skipped), left, paranoia, strings.Join(groups, ", "), strings.Join(st.Failed, " "))
+	t.Log(summary)
+	if out := os.Getenv("CRS_REPORT"); out != "" {
+		write(t, out, summary+"\n\n"+report.String())
+	}
+	if min := envInt("CRS_MIN_PASS", 0); rate < float64(min) {
+		t.Errorf("pass rate %.1f%% is below CRS_MIN_PASS=%d%%", rate, min)
+	}
+}
+
+// ruleLevels maps each CRS rule id to its paranoia level, from the
+// rules' paranoia-level/N tags (rules without one run at every level).
+func ruleLevels(t *testing.T) map[uint]int {
+	t.Helper()
+	idRe := regexp.MustCompile(`id:(\d+)`)
+	plRe := regexp.MustCompile(`paranoia-level/(\d)`)
+	levels := map[uint]int{}
+	files, err := fs.Glob(coreruleset.FS, "@owasp_crs/*.conf")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("CRS rule files: %v", err)
+	}
+	for _, f := range files {
+		b, err := fs.ReadFile(coreruleset.FS, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A rule runs from SecRule to the next blank line.
+		for _, rule := range strings.Split(string(b), "\n\n") {
+			id := idRe.FindStringSubmatch(rule)
+			pl := plRe.FindStringSubmatch(rule)
+			if id == nil || pl == nil {
+				continue
+			}
+			n, _ := strconv.Atoi(id[1])
+			l, _ := strconv.Atoi(pl[1])
+			levels[uint(n)] = l
+		}
+	}
+	return levels
+}
+
+// serveUpstream answers every request with 200 and a short body, as the
+// httpbin the CRS test setup uses does for /status/200 and the like.
+func serveUpstream(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "text/plain")
+		_, _ = io.WriteString(w, "ok\n")
+	})}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return l.Addr().String()
+}
+
+func freePort(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func waitPort(t *testing.T, addr string) {
+	for i := 0; i < 200; i++ {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("gateway not listening on %s", addr)
+}
+
+func write(t *testing.T, path, s string) {
+	if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
+}
