@@ -53,9 +53,11 @@ fuzz:
 # The OWASP CRS regression tests through a real gateway (go-ftw as a
 # library, log mode), outside the default run: test/crs is its own module.
 # CRS_PARANOIA=N picks the level; CRS_MIN_PASS=P fails below P percent.
+# 95.5% passed at paranoia 1 when this target was added (2640 of 2763).
 CRS_PARANOIA ?= 1
+CRS_MIN_PASS ?= 95
 crs-test:
-	cd test/crs && CRS_PARANOIA=$(CRS_PARANOIA) CRS_REPORT=$(CURDIR)/bench/results/crs-pl$(CRS_PARANOIA).txt $(GO) test -count=1 -timeout 60m -v -run TestCRSRegression .
+	cd test/crs && CRS_PARANOIA=$(CRS_PARANOIA) CRS_MIN_PASS=$(CRS_MIN_PASS) CRS_REPORT=$(CURDIR)/bench/results/crs-pl$(CRS_PARANOIA).txt $(GO) test -count=1 -timeout 60m -v -run TestCRSRegression .
 
 # Load benchmark (DESIGN.md §10): not part of CI.
 bench:

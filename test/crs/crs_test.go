@@ -176,14 +176,19 @@ func ruleLevels(t *testing.T) map[uint]int {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// A rule runs from SecRule to the next blank line.
-		for _, rule := range strings.Split(string(b), "\n\n") {
-			id := idRe.FindStringSubmatch(rule)
-			pl := plRe.FindStringSubmatch(rule)
-			if id == nil || pl == nil {
+		// A rule's tags follow its id, before the next rule's id.
+		text := string(b)
+		ids := idRe.FindAllStringSubmatchIndex(text, -1)
+		for i, m := range ids {
+			end := len(text)
+			if i+1 < len(ids) {
+				end = ids[i+1][0]
+			}
+			pl := plRe.FindStringSubmatch(text[m[1]:end])
+			if pl == nil {
 				continue
 			}
-			n, _ := strconv.Atoi(id[1])
+			n, _ := strconv.Atoi(text[m[2]:m[3]])
 			l, _ := strconv.Atoi(pl[1])
 			levels[uint(n)] = l
 		}
