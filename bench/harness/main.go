@@ -6,6 +6,7 @@
 package main
 
 import (
+	"cmp"
 	"flag"
 	"fmt"
 	"os"
@@ -161,6 +162,36 @@ func main() {
 	}
 }
 
+// interleave measures each named row rounds times. Each round starts one
+// row later, so none always runs in the same position (first after a
+// pause, last before one); with warm > 0 each row is warmed before its
+// first run. Failed runs are reported on stderr under label and left out.
+func interleave(label string, names []string, rounds int, warm time.Duration, run func(i int, d time.Duration) (result, error)) map[string][]result {
+	all := map[string][]result{}
+	for r := 0; r < rounds; r++ {
+		for k := range names {
+			i := (k + r) % len(names)
+			if r == 0 && warm > 0 {
+				_, _ = run(i, warm)
+			}
+			res, err := run(i, 0)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "%s / %s: %v\n", label, names[i], err)
+				continue
+			}
+			all[names[i]] = append(all[names[i]], res)
+		}
+	}
+	return all
+}
+
+func ratio(v, base float64) string {
+	if base <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", v/base)
+}
+
 // median returns the run with the median throughput (latencies taken as
 // the medians of their own).
 func median(rs []result) result {
@@ -230,34 +261,20 @@ func securityTable(env *env, path string, rounds int, dur, warm time.Duration) {
 		// The same limit in Redis, through a second Rampart process.
 		rows = append(rows, row{"ratelimit-redis", env.rampartRedis + "/rl" + path, nil})
 	}
-	all := map[string][]result{}
-	for r := 0; r < rounds; r++ {
-		// Each round starts one scenario later, so none always runs in
-		// the same position (first after a pause, last before one).
-		for i := range rows {
-			rw := rows[(i+r)%len(rows)]
-			if r == 0 && warm > 0 {
-				_, _ = wrk(rw.url, warm, 50, "", rw.headers...)
-			}
-			res, err := wrk(rw.url, dur, 50, "", rw.headers...)
-			if err != nil {
-				fmt.Fprintf(os.Stderr, "security / %s: %v\n", rw.name, err)
-				continue
-			}
-			all[rw.name] = append(all[rw.name], res)
-		}
+	names := make([]string, len(rows))
+	for i, rw := range rows {
+		names[i] = rw.name
 	}
+	all := interleave("security", names, rounds, warm, func(i int, d time.Duration) (result, error) {
+		return wrk(rows[i].url, cmp.Or(d, dur), 50, "", rows[i].headers...)
+	})
 	fmt.Printf("\nSecurity stages through Rampart, GET small, keep-alive, wrk, %d rounds of %v, medians (verified tokens are cached by hash):\n\n", rounds, dur)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\treq/s\tp50\tp99\tratio to plain proxy\t")
 	plain := median(all["plain proxy"]).rps
 	for _, rw := range rows {
 		m := median(all[rw.name])
-		ratio := "-"
-		if plain > 0 {
-			ratio = fmt.Sprintf("%.2f", m.rps/plain)
-		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t\n", rw.name, m.rps, ms(m.p50), ms(m.p99), ratio)
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t\n", rw.name, m.rps, ms(m.p50), ms(m.p99), ratio(m.rps, plain))
 	}
 	tw.Flush()
 	if jwt := median(all["jwt ES256"]).rps; jwt > 0 {

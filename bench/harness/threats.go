@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -121,21 +122,13 @@ func threatTable(env *env, rounds, rate int, dur, warm time.Duration) {
 		{"waf (stock coraza)", env.coraza + "/items"},
 		{"openapi", env.rampart.plain + "/oas/items"},
 	}
-	all := map[string][]result{}
-	for r := 0; r < rounds; r++ {
-		for i := range rows {
-			rw := rows[(i+r)%len(rows)]
-			if r == 0 && warm > 0 {
-				_, _ = wrk(rw.url, warm, 50, script)
-			}
-			res, err := wrk(rw.url, dur, 50, script)
-			if err != nil {
-				fmt.Fprintf(os.Stderr, "threats / %s: %v\n", rw.name, err)
-				continue
-			}
-			all[rw.name] = append(all[rw.name], res)
-		}
+	names := make([]string, len(rows))
+	for i, rw := range rows {
+		names[i] = rw.name
 	}
+	all := interleave("threats", names, rounds, warm, func(i int, d time.Duration) (result, error) {
+		return wrk(rows[i].url, cmp.Or(d, dur), 50, script)
+	})
 	fmt.Printf("\nThreat stages, POST 1 KiB JSON, keep-alive, wrk, %d rounds of %v, medians:\n\n", rounds, dur)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\treq/s\tp50\tp99\tratio to direct\tratio to plain proxy\t")
@@ -149,24 +142,17 @@ func threatTable(env *env, rounds, rate int, dur, warm time.Duration) {
 		fmt.Printf("\nwaf: Rampart %.2fx the throughput of the stock-Coraza proxy (target >= 2x)\n", median(all["waf (rampart)"]).rps/stock)
 	}
 
+	// Every row warms before the first round: an open-loop run needs
+	// warm connections from its first request.
 	fixed := rows[1:]
-	lat := map[string][]result{}
 	for _, rw := range fixed {
 		if warm > 0 {
 			_, _ = vegetaPost(env.tools, rw.url, bodyFile, rate, warm)
 		}
 	}
-	for r := 0; r < rounds; r++ {
-		for i := range fixed {
-			rw := fixed[(i+r)%len(fixed)]
-			res, err := vegetaPost(env.tools, rw.url, bodyFile, rate, dur)
-			if err != nil {
-				fmt.Fprintf(os.Stderr, "threats fixed rate / %s: %v\n", rw.name, err)
-				continue
-			}
-			lat[rw.name] = append(lat[rw.name], res)
-		}
-	}
+	lat := interleave("threats fixed rate", names[1:], rounds, 0, func(i int, _ time.Duration) (result, error) {
+		return vegetaPost(env.tools, fixed[i].url, bodyFile, rate, dur)
+	})
 	fmt.Printf("\nThreat stages at a fixed %d req/s, POST 1 KiB JSON, vegeta, %d rounds of %v, medians:\n\n", rate, rounds, dur)
 	tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\tp50\tp99\tp99 added over plain proxy\tsuccess\t")
@@ -177,13 +163,6 @@ func threatTable(env *env, rounds, rate int, dur, warm time.Duration) {
 	}
 	tw.Flush()
 	fmt.Fprintln(os.Stderr, "done: threats")
-}
-
-func ratio(v, base float64) string {
-	if base <= 0 {
-		return "-"
-	}
-	return fmt.Sprintf("%.2f", v/base)
 }
 
 // vegetaPost is vegeta with a JSON POST body from a file.
