@@ -8,6 +8,8 @@ command -v wrk >/dev/null || missing+=(wrk)
 command -v nginx >/dev/null || missing+=(nginx)
 command -v h2load >/dev/null || missing+=(nghttp2-client)
 command -v redis-server >/dev/null || missing+=(redis-server)
+# Rampart is built as `make build` builds it: the WAF's @rx on RE2 (cgo).
+pkg-config --exists re2 2>/dev/null || missing+=(libre2-dev pkg-config g++)
 if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"

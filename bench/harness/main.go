@@ -45,9 +45,10 @@ func main() {
 	rate := flag.Int("rate", 2000, "fixed request rate for the latency run")
 	threatRate := flag.Int("threat-rate", 300, "fixed request rate for the waf and openapi latency run")
 	only := flag.String("only", "", "run only scenarios whose name contains this")
+	tags := flag.String("tags", "re2_cgo", "build tags for Rampart (re2_cgo: the WAF's @rx on RE2, as `make build` does when libre2 is installed)")
 	flag.Parse()
 
-	env, err := setup()
+	env, err := setup(*tags)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench setup:", err)
 		os.Exit(1)

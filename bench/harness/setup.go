@@ -114,7 +114,7 @@ func waitPort(addr string) error {
 	return fmt.Errorf("%s not listening", addr)
 }
 
-func setup() (*env, error) {
+func setup(tags string) (*env, error) {
 	dir, err := os.MkdirTemp("", "rampart-bench")
 	if err != nil {
 		return nil, err
@@ -122,11 +122,12 @@ func setup() (*env, error) {
 	root, _ := os.Getwd()
 	e := &env{dir: dir, tools: filepath.Join(root, ".tools")}
 	fail := func(err error) (*env, error) { e.stop(); return nil, err }
-	for _, b := range [][2]string{{"rampart", "./cmd/rampart"}, {"backend", "./bench/backend"}} {
-		if out, err := runCmd("go", "build", "-o", filepath.Join(dir, b[0]), b[1]); err != nil {
+	for _, b := range [][3]string{{"rampart", "./cmd/rampart", tags}, {"backend", "./bench/backend", ""}} {
+		if out, err := runCmd("go", "build", "-tags", b[2], "-o", filepath.Join(dir, b[0]), b[1]); err != nil {
 			return fail(fmt.Errorf("build %s: %v %s", b[0], err, out))
 		}
 	}
+	fmt.Printf("Rampart built with tags %q\n", tags)
 	cert, key, err := selfSigned(dir)
 	if err != nil {
 		return fail(err)

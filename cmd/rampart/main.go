@@ -22,6 +22,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/demo"
 	"github.com/rampart-gw/rampart/internal/echo"
 	"github.com/rampart-gw/rampart/internal/gateway"
+	"github.com/rampart-gw/rampart/internal/waf"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -92,7 +93,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "echo":
 		return cmdEcho(args, stderr)
 	case "version", "--version", "-v":
-		fmt.Fprintln(stdout, "rampart", versionString())
+		fmt.Fprintf(stdout, "rampart %s (WAF regex engine: %s)\n", versionString(), waf.RegexEngine)
 		return 0
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
@@ -226,7 +227,7 @@ func serve(g *gateway.Gateway, cfg *config.Config, log *slog.Logger) int {
 	sig := make(chan os.Signal, 4)
 	signal.Notify(sig, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sig)
-	log.Info("ready", "version", versionString())
+	log.Info("ready", "version", versionString(), "waf_regex_engine", waf.RegexEngine)
 	for s := range sig {
 		switch s {
 		case syscall.SIGHUP:

@@ -317,6 +317,8 @@ func TestTrafficErrors(t *testing.T) {
 		{"content type with parameters", policy("    validate: {content_types: [\"application/json; charset=utf-8\"]}\n"), "is not a lower-case media type"},
 		{"json depth", policy("    validate: {json: {max_depth: 20000}}\n"), "max_depth 20000 is above 10000"},
 		{"strict without openapi", policy("    validate: {strict: true}\n"), "strict refuses operations the OpenAPI document does not describe; give validate.openapi"},
+		{"responses without openapi", policy("    validate: {responses: detect}\n"), "responses are checked against the OpenAPI document; give validate.openapi"},
+		{"responses: block", policy("    validate: {responses: block}\n"), `"block" is not one of off, detect`},
 		{"missing openapi document", policy("    validate: {openapi: nope.yaml}\n"), "policies.p.validate.openapi: nope.yaml: cannot be read as OpenAPI"},
 		{"waf paranoia", policy("    waf: {paranoia: 5}\n"), "paranoia 5 must be 1, 2, 3 or 4"},
 		{"waf mode", policy("    waf: {mode: log}\n"), `"log" is not one of block, detect`},

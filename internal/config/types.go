@@ -536,6 +536,7 @@ type Validate struct {
 	JSON         *JSONLimits    `yaml:"json" json:"json,omitempty" doc:"Structure limits for JSON bodies, checked in one streaming pass before the upstream sees the body."`
 	OpenAPI      string         `yaml:"openapi" json:"openapi,omitempty" doc:"An OpenAPI 3.0 or 3.1 document (YAML or JSON, relative to the config file) the requests must match: parameters, headers, cookies and body."`
 	Strict       bool           `yaml:"strict" json:"strict,omitempty" doc:"With openapi: refuse operations the document does not describe (404/405). Default false: they pass unchecked."`
+	Responses    string         `yaml:"responses" json:"responses,omitempty" enum:"off|detect" doc:"With openapi: detect checks the upstream's responses to documented operations (status, headers, content type, body up to 1 MiB) and reports a mismatch as a schema.response event; the response is passed on unchanged. Default off."`
 	GraphQL      *GraphQLLimits `yaml:"graphql" json:"graphql,omitempty" doc:"The routes serve GraphQL: each request (GET query, POST JSON or a batch, application/graphql) is parsed and held to these limits."`
 	XML          *XMLLimits     `yaml:"xml" json:"xml,omitempty" doc:"Structure limits for XML bodies; a DTD is never accepted (no entity expansion, no external entities)."`
 

@@ -166,6 +166,9 @@ func (v *validator) policyValidate(base string, p *Policy) {
 	} else if val.Strict {
 		v.errorf(base+".validate.strict", "strict refuses operations the OpenAPI document does not describe; give validate.openapi")
 	}
+	if val.Responses == "detect" && val.OpenAPI == "" {
+		v.errorf(base+".validate.responses", "responses are checked against the OpenAPI document; give validate.openapi")
+	}
 	if j := val.JSON; j != nil {
 		for key, n := range map[string]int{"max_depth": j.MaxDepth, "max_keys": j.MaxKeys, "max_array": j.MaxArray} {
 			if n < 0 || n > 1_000_000 {

@@ -98,7 +98,8 @@ func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, ac
 	}
 	// 12 schema validation              (threats)
 	if pol != nil && pol.Validate != nil && pol.Validate.Document() != nil {
-		sv, err := schema.New(pol.Validate.Document(), pol.Validate.Strict)
+		sv, err := schema.New(pol.Validate.Document(), schema.Options{Strict: pol.Validate.Strict,
+			Responses: pol.Validate.Responses == "detect", Count: deps.countSchemaResponses(r.Policy)})
 		if err != nil {
 			return nil, fmt.Errorf("route %s: openapi: %w", r.Name, err)
 		}
@@ -151,22 +152,23 @@ func bodyLimit(cfg *config.Config, pol *config.Policy) int64 {
 // state (limit counters, bans, adaptive limits, the country database)
 // and its metrics.
 type stageDeps struct {
-	store            ratelimit.Store
-	gates            *ratelimit.Gates
-	seed             maphash.Seed
-	count            func(policy string) func(rule, outcome string)
-	countConcurrency func(policy string) func(outcome string)
-	quotas           ratelimit.QuotaCounter
-	countQuota       func(policy string) func(outcome string)
-	abuse            ratelimit.Abuse
-	countAbuse       func(policy string) func(outcome string)
-	shedders         map[string]*shed.Limiter // by upstream
-	countShed        func(upstream string) func(priority string)
-	bots             bots.Options
-	countBots        func(policy string) func(rule, outcome string)
-	quotaStages      map[string]*ratelimit.QuotaStage // by policy, filled by quota
-	geo              *ipfilter.DB                     // the country database; nil without geoip
-	wafs             map[string]*waf.Stage            // by policy
+	store                ratelimit.Store
+	gates                *ratelimit.Gates
+	seed                 maphash.Seed
+	count                func(policy string) func(rule, outcome string)
+	countConcurrency     func(policy string) func(outcome string)
+	quotas               ratelimit.QuotaCounter
+	countQuota           func(policy string) func(outcome string)
+	abuse                ratelimit.Abuse
+	countAbuse           func(policy string) func(outcome string)
+	shedders             map[string]*shed.Limiter // by upstream
+	countShed            func(upstream string) func(priority string)
+	countSchemaResponses func(policy string) func(outcome string)
+	bots                 bots.Options
+	countBots            func(policy string) func(rule, outcome string)
+	quotaStages          map[string]*ratelimit.QuotaStage // by policy, filled by quota
+	geo                  *ipfilter.DB                     // the country database; nil without geoip
+	wafs                 map[string]*waf.Stage            // by policy
 }
 
 // quota returns the policy's quota stage, one per policy: the admin API

@@ -35,6 +35,7 @@ type Metrics struct {
 	shed        *prometheus.CounterVec
 	bots        *prometheus.CounterVec
 	waf         *prometheus.CounterVec
+	schemaResp  *prometheus.CounterVec
 	shedLimit   *prometheus.GaugeVec
 	idp         *prometheus.CounterVec
 	connsOpen   prometheus.Gauge
@@ -82,7 +83,8 @@ func NewMetrics(version string, health func() []TargetHealth) *Metrics {
 	m.shedLimit = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "rampart_shed_limit", Help: "The adaptive concurrency limit of each upstream with load shedding."}, []string{"upstream"})
 	m.bots = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_bots_total", Help: "Bot-defence decisions by policy, rule (or good bot) and outcome (flagged, challenged, solved, passed, blocked, good_bot)."}, []string{"policy", "rule", "outcome"})
 	m.waf = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_waf_total", Help: "WAF decisions by policy and outcome (blocked, detected, passed)."}, []string{"policy", "outcome"})
-	m.reg.MustRegister(m.authn, m.idp, m.authz, m.ratelimit, m.stateErrors, m.concurrency, m.quota, m.abuse, m.shed, m.shedLimit, m.bots, m.waf)
+	m.schemaResp = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_schema_responses_total", Help: "Upstream responses checked against the OpenAPI description (validate.responses: detect), by policy and outcome (valid, invalid, unchecked)."}, []string{"policy", "outcome"})
+	m.reg.MustRegister(m.authn, m.idp, m.authz, m.ratelimit, m.stateErrors, m.concurrency, m.quota, m.abuse, m.shed, m.shedLimit, m.bots, m.waf, m.schemaResp)
 	m.reg.MustRegister(m.requests, m.duration, m.upstreamDur, m.refusals, m.reloads, m.lastReload, m.configOK, m.tls, m.dropped, m.connRefused, m.retries, m.connsOpen, m.inFlight, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if health != nil {
@@ -160,6 +162,11 @@ func (m *Metrics) Quota(policy string) func(outcome string) { return byOutcome(m
 
 // WAF returns the counter of one policy's WAF decisions.
 func (m *Metrics) WAF(policy string) func(outcome string) { return byOutcome(m.waf, policy) }
+
+// SchemaResponses returns the counter of one policy's response checks.
+func (m *Metrics) SchemaResponses(policy string) func(outcome string) {
+	return byOutcome(m.schemaResp, policy)
+}
 
 // Abuse returns the counter of one policy's graduated-response actions.
 func (m *Metrics) Abuse(policy string) func(outcome string) { return byOutcome(m.abuse, policy) }

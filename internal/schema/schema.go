@@ -1,7 +1,9 @@
 // Package schema is stage 12 of the request path: requests are checked
 // against the API's OpenAPI 3 description (path and query parameters,
 // headers, cookies, body) before they reach the upstream; with strict,
-// operations the description does not document are refused.
+// operations the description does not document are refused. Responses
+// may be checked too, in detect mode: a mismatch is reported, never
+// blocked.
 package schema
 
 import (
@@ -20,22 +22,36 @@ import (
 	"github.com/rampart-gw/rampart/internal/reqctx"
 )
 
+// Options configure a stage.
+type Options struct {
+	// Strict refuses operations the document does not describe.
+	Strict bool
+	// Responses checks the upstream's responses to documented operations
+	// and reports those that do not match (event schema.response).
+	Responses bool
+	// Count, if set, counts checked responses by outcome: valid,
+	// invalid, unchecked (the gateway answered itself).
+	Count func(outcome string)
+}
+
 // Stage validates requests against one document.
 type Stage struct {
-	router routers.Router
-	strict bool
-	opts   *openapi3filter.Options
+	router    routers.Router
+	strict    bool
+	responses bool
+	count     func(outcome string)
+	opts      *openapi3filter.Options
 }
 
 // New compiles a stage for doc, as config validation loaded it (its
 // servers replaced by "/", so operations match the paths clients send to
 // the gateway).
-func New(doc *openapi3.T, strict bool) (*Stage, error) {
+func New(doc *openapi3.T, o Options) (*Stage, error) {
 	r, err := legacy.NewRouter(doc)
 	if err != nil {
 		return nil, err
 	}
-	return &Stage{router: r, strict: strict, opts: &openapi3filter.Options{MultiError: true,
+	return &Stage{router: r, strict: o.Strict, responses: o.Responses, count: o.Count, opts: &openapi3filter.Options{MultiError: true,
 		AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}, nil // authentication is stage 9's
 }
 
@@ -68,6 +84,10 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 			errs := fieldErrors(err)
 			reqctx.Refuse(w, r, reqctx.Refusal{Type: problem.SchemaViolation, Reason: "schema_violation", Stage: "schema", Rule: "openapi",
 				Detail: fmt.Sprintf("The request does not match the API description (%d problems). Fix the places in errors.", len(errs)), Errors: errs})
+			return
+		}
+		if s.responses {
+			s.checkResponse(next, w, r, in)
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 const ordersSpec = `openapi: 3.0.3
@@ -102,4 +103,107 @@ routes:
 	if p := problemOf(t, send("GET", "/v1/admin", ""), 404); p["type"] != "https://rampart.dev/problems/not-found" {
 		t.Errorf("undocumented path: %v", p)
 	}
+}
+
+// echoSpec describes the echo upstream's answers, one of them wrongly (ok
+// is a boolean, not a string), for the response check.
+const echoSpec = `openapi: 3.0.3
+info: {title: Echo, version: "1"}
+paths:
+  /v1/items/{id}:
+    get:
+      parameters:
+        - {name: id, in: path, required: true, schema: {type: string}}
+      responses:
+        "200":
+          description: the echo of the request
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [method, path, headers]
+                properties:
+                  method: {type: string, enum: [GET]}
+                  path: {type: string}
+                  headers: {type: object, additionalProperties: {type: string}}
+  /v1/small:
+    get:
+      responses:
+        "200":
+          description: a small document
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [ok]
+                properties: {ok: {type: string}}
+  /v1/status/{code}:
+    get:
+      parameters:
+        - {name: code, in: path, required: true, schema: {type: integer}}
+      responses: {"200": {description: ok}}
+  /v1/bytes/{n}:
+    get:
+      parameters:
+        - {name: n, in: path, required: true, schema: {type: integer}}
+      responses:
+        "200":
+          description: a JSON document, it says
+          content:
+            application/json:
+              schema: {type: object}
+`
+
+// TestOpenAPIResponses: with validate.responses: detect the upstream's
+// responses are checked against the description and a mismatch is
+// reported (event, metric) while the client gets the response unchanged.
+func TestOpenAPIResponses(t *testing.T) {
+	up := startUpstream(t, "echo")
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "echo.yaml"), echoSpec)
+	g := startGatewayIn(t, dir, fmt.Sprintf(`version: 1
+server:
+  listen: ["127.0.0.1:0"]
+admin: {listen: "127.0.0.1:0"}
+upstreams:
+  echo: {targets: [{url: %s}]}
+policies:
+  echo-api:
+    authenticate: []
+    validate: {openapi: echo.yaml, strict: true, responses: detect}
+routes:
+  - {name: echo, match: {paths: ["/v1/**"]}, upstream: echo, policy: echo-api, rewrite: {strip_prefix: /v1}}
+`, up.url()))
+	for _, tc := range []struct {
+		path   string
+		status int
+		body   string
+	}{
+		{"/v1/items/a1", 200, `"method": "GET"`},
+		{"/v1/small", 200, `{"ok":true}`},
+		{"/v1/status/503", 503, ""},
+		{"/v1/bytes/16", 200, ""},
+	} {
+		r := get(t, g.url(tc.path))
+		if r.status != tc.status || !strings.Contains(string(r.body), tc.body) {
+			t.Errorf("%s: %d %s: detect mode must pass the response on", tc.path, r.status, r.body)
+		}
+	}
+	want := map[string]string{"/small": "body#/ok: ", "/status/503": "status: ", "/bytes/16": "content-type: "}
+	waitFor(t, 5*time.Second, "schema.response events", func() bool {
+		n := 0
+		for _, e := range g.events() {
+			if e["type"] == "schema.response" && strings.Contains(e["detail"].(string), want[strings.TrimPrefix(e["path"].(string), "/v1")]) {
+				n++
+			}
+		}
+		return n == len(want)
+	})
+	for _, e := range g.events() {
+		if e["type"] == "schema.response" && strings.HasPrefix(e["path"].(string), "/v1/items") {
+			t.Errorf("a matching response was reported: %v", e)
+		}
+	}
+	g.metricsHave(t, `rampart_schema_responses_total{outcome="valid",policy="echo-api"} 1`,
+		`rampart_schema_responses_total{outcome="invalid",policy="echo-api"} 3`)
 }
