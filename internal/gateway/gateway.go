@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/netip"
 	"reflect"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -32,6 +33,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/ratelimit"
 	"github.com/rampart-gw/rampart/internal/shed"
 	"github.com/rampart-gw/rampart/internal/store"
+	"github.com/rampart-gw/rampart/internal/waf"
 )
 
 // Options are the Gateway's dependencies beyond its config.
@@ -62,6 +64,9 @@ type Gateway struct {
 	// wafs are compiled rule sets (about a second each), kept while a
 	// policy's waf section is unchanged.
 	wafs *refSet[coraza.WAF]
+	// wafGate admits as many WAF inspections at once as there are CPUs,
+	// for every policy together (waf.Gate).
+	wafGate waf.Gate
 	// wafLogs are the waf.log_file writers, by path; SIGUSR1 reopens them.
 	wafLogs *refSet[*observe.LineWriter]
 	// geoDBs is the open country database, reopened when its file changes.
@@ -157,6 +162,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		shedders:      newRefSet(func(*shed.Limiter) {}),
 		geoDBs:        newRefSet(func(d *ipfilter.DB) { _ = d.Close() }),
 		wafs:          newRefSet(func(coraza.WAF) {}),
+		wafGate:       waf.NewGate(runtime.GOMAXPROCS(0)),
 		wafLogs:       newRefSet(func(w *observe.LineWriter) { _ = w.Close() })}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)

@@ -132,7 +132,7 @@ func TestInvalidUTF8DoesNotHideAttacks(t *testing.T) {
 		r := httptest.NewRequest("GET", "/search?"+q, nil)
 		r = r.WithContext(reqctx.With(r.Context(), &reqctx.State{ClientIP: netip.MustParseAddr("192.0.2.1")}))
 		tx := w.NewTransaction()
-		it, _ := s.inspect(tx, httptest.NewRecorder(), r)
+		it := s.inspect(tx, r, nil)
 		_ = tx.Close()
 		if it == nil {
 			t.Errorf("%s: not blocked", q)

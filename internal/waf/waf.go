@@ -98,39 +98,73 @@ func New(o Options) (coraza.WAF, error) {
 // blockingEvaluation is the CRS rule that blocks on the anomaly score.
 const blockingEvaluation = 949110
 
+// Gate admits a bounded number of inspections at once, first come first
+// served. Inspection is pure CPU work (milliseconds of it for a JSON
+// body): running more at once than there are CPUs gains no throughput and
+// costs each request the time of all the others, besides the cache and
+// memory of that many live transactions. Behind the gate they finish one
+// after another instead. A nil Gate admits everything.
+type Gate chan struct{}
+
+// NewGate admits n inspections at once.
+func NewGate(n int) Gate { return make(Gate, max(n, 1)) }
+
+// enter waits for a slot; false if the request was cancelled first.
+func (g Gate) enter(done <-chan struct{}) bool {
+	if g == nil {
+		return true
+	}
+	select {
+	case g <- struct{}{}:
+		return true
+	case <-done:
+		return false
+	}
+}
+
+func (g Gate) leave() {
+	if g != nil {
+		<-g
+	}
+}
+
 // Stage inspects requests with one WAF.
 type Stage struct {
 	WAF    coraza.WAF
 	Detect bool
 	Policy string
 	Count  func(outcome string) // blocked, detected, passed; may be nil
+	// Gate bounds inspections at once, shared by every policy's stage;
+	// the body is read before a slot is taken, so a slow client holds
+	// none.
+	Gate Gate
 }
 
 // Wrap implements the gateway's Stage.
 func (s *Stage) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := reqctx.From(r.Context())
-		tx := s.WAF.NewTransactionWithID(st.RequestID)
-		defer func() {
-			tx.ProcessLogging()
-			_ = tx.Close()
-		}()
-		it, answered := s.inspect(tx, w, r)
-		if answered {
-			return // the body was over its limit or too slow
+		var body []byte
+		if guard.HasBody(r) {
+			var ok bool
+			if body, ok = guard.ReadBody(w, r); !ok {
+				return // the body was over its limit or too slow
+			}
 		}
-		matched := tx.MatchedRules()
+		if !s.Gate.enter(r.Context().Done()) {
+			return // the client went away while waiting
+		}
+		blocked, detected, ids := s.verdict(r, body)
 		switch {
-		case it != nil:
+		case blocked:
 			s.count("blocked")
-			ids := ruleIDs(matched)
 			reqctx.Refuse(w, r, reqctx.Refusal{Type: problem.WAFBlocked, Reason: "waf", Stage: "waf", Rule: ids,
 				Detail: "The request looks like an attack (for example SQL or script injection) and was refused. If it is legitimate, " +
 					"give the API operator the request id so the rule can be tuned."})
 			return
-		case len(matched) > 0 && hasAttack(matched):
+		case detected:
 			s.count("detected")
-			st.Events.Publish(observe.Event{Type: "waf.detect", Reason: "waf", Stage: "waf", Rule: ruleIDs(matched),
+			st.Events.Publish(observe.Event{Type: "waf.detect", Reason: "waf", Stage: "waf", Rule: ids,
 				Detail: "The WAF (detect mode) matched attack rules; the request was let through.", Consumer: st.Consumer,
 				ClientIP: st.ClientIP.String(), RequestID: st.RequestID, Route: st.Route, Method: r.Method, Path: st.Path})
 		default:
@@ -140,9 +174,28 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 	})
 }
 
-// inspect runs the request phases on the request and its buffered body;
-// answered reports that reading the body already answered the request.
-func (s *Stage) inspect(tx types.Transaction, w http.ResponseWriter, r *http.Request) (it *types.Interruption, answered bool) {
+// verdict inspects r in a transaction of its own, holding a gate slot
+// until the transaction is closed; ids names the matched rules when the
+// request is blocked or detected.
+func (s *Stage) verdict(r *http.Request, body []byte) (blocked, detected bool, ids string) {
+	tx := s.WAF.NewTransactionWithID(reqctx.From(r.Context()).RequestID)
+	defer func() {
+		tx.ProcessLogging()
+		_ = tx.Close()
+		s.Gate.leave()
+	}()
+	it := s.inspect(tx, r, body)
+	matched := tx.MatchedRules()
+	blocked, detected = it != nil, len(matched) > 0 && hasAttack(matched)
+	if blocked || detected {
+		ids = ruleIDs(matched)
+	}
+	return blocked, detected, ids
+}
+
+// inspect runs the request phases on the request and its body, already
+// read (nil when it has none).
+func (s *Stage) inspect(tx types.Transaction, r *http.Request, body []byte) *types.Interruption {
 	st := reqctx.From(r.Context())
 	client, cport := st.ClientIP.String(), 0
 	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
@@ -163,26 +216,22 @@ func (s *Stage) inspect(tx types.Transaction, w http.ResponseWriter, r *http.Req
 	}
 	tx.AddRequestHeader("Host", r.Host)
 	if it := tx.ProcessRequestHeaders(); it != nil {
-		return it, false
+		return it
 	}
-	if guard.HasBody(r) && tx.IsRequestBodyAccessible() {
-		body, ok := guard.ReadBody(w, r)
-		if !ok {
-			return nil, true
-		}
+	if body != nil && tx.IsRequestBodyAccessible() {
 		it, _, err := tx.WriteRequestBody(body)
 		if err != nil {
 			panic(http.ErrAbortHandler) // the engine cannot hold the body: never pass it uninspected
 		}
 		if it != nil {
-			return it, false
+			return it
 		}
 	}
 	it, err := tx.ProcessRequestBody()
 	if err != nil {
 		panic(http.ErrAbortHandler)
 	}
-	return it, false
+	return it
 }
 
 func (s *Stage) count(outcome string) {

@@ -1,11 +1,16 @@
 package waf
 
 import (
+	"context"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/rampart-gw/rampart/internal/observe"
 	"github.com/rampart-gw/rampart/internal/reqctx"
 )
 
@@ -30,11 +35,7 @@ func TestCRS(t *testing.T) {
 		r = r.WithContext(reqctx.With(r.Context(), st))
 		tx := w.NewTransaction()
 		defer tx.Close()
-		it, answered := s.inspect(tx, httptest.NewRecorder(), r)
-		if answered {
-			t.Fatal("reading the body answered the request")
-		}
-		return it != nil
+		return s.inspect(tx, r, bodyOf(body)) != nil
 	}
 	for _, tc := range []struct {
 		name, method, target, ct, body string
@@ -64,7 +65,7 @@ func TestCRS(t *testing.T) {
 		r := httptest.NewRequest("GET", q, nil)
 		r = r.WithContext(reqctx.With(r.Context(), &reqctx.State{ClientIP: netip.MustParseAddr("192.0.2.1")}))
 		tx := patched.NewTransaction()
-		it, _ := ps.inspect(tx, httptest.NewRecorder(), r)
+		it := ps.inspect(tx, r, nil)
 		_ = tx.Close()
 		if (it != nil) != want {
 			t.Errorf("%s: interrupted %v, want %v", q, it != nil, want)
@@ -109,7 +110,7 @@ func BenchmarkInspect(b *testing.B) {
 				st := &reqctx.State{ClientIP: netip.MustParseAddr("192.0.2.1")}
 				r = r.WithContext(reqctx.With(r.Context(), st))
 				tx := w.NewTransaction()
-				if it, _ := s.inspect(tx, httptest.NewRecorder(), r); it != nil {
+				if it := s.inspect(tx, r, bodyOf(tc.body)); it != nil {
 					b.Fatal("blocked")
 				}
 				tx.ProcessLogging()
@@ -117,4 +118,107 @@ func BenchmarkInspect(b *testing.B) {
 			}
 		})
 	}
+}
+
+// bodyOf is a request body as the stage hands it to inspect: nil for none.
+func bodyOf(s string) []byte {
+	if s == "" {
+		return nil
+	}
+	return []byte(s)
+}
+
+// TestGate: no more inspections at once than the gate has slots, served
+// in turn; a request cancelled while waiting takes no slot.
+func TestGate(t *testing.T) {
+	g := NewGate(2)
+	never := make(chan struct{})
+	for i := range 2 {
+		if !g.enter(never) {
+			t.Fatalf("entry %d of two refused", i+1)
+		}
+	}
+	cancelled := make(chan struct{})
+	close(cancelled)
+	if g.enter(cancelled) {
+		t.Fatal("a third entry while two are inside")
+	}
+	entered := make(chan struct{})
+	go func() {
+		g.enter(never)
+		close(entered)
+	}()
+	select {
+	case <-entered:
+		t.Fatal("entered a full gate")
+	case <-time.After(20 * time.Millisecond):
+	}
+	g.leave()
+	select {
+	case <-entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a slot left, and the waiter did not enter")
+	}
+	g.leave()
+	g.leave()
+	if len(g) != 0 {
+		t.Errorf("%d slots still taken", len(g))
+	}
+	var none Gate // nil: no bound
+	if !none.enter(cancelled) {
+		t.Error("a nil gate refused")
+	}
+	none.leave()
+}
+
+// TestStageGate: the stage takes a slot only for the inspection, gives it
+// back whether the request passes or is blocked, and never while a
+// client is still sending its body.
+func TestStageGate(t *testing.T) {
+	w, err := New(Options{Paranoia: 1, Threshold: 5, BodyLimit: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := NewGate(1)
+	s := &Stage{WAF: w, Gate: g}
+	h := s.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(g) != 0 {
+			t.Error("the slot is held while the upstream answers")
+		}
+	}))
+	for _, target := range []string{"/items?q=widget", "/items?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E"} {
+		r := httptest.NewRequest("GET", target, nil)
+		r = r.WithContext(reqctx.With(r.Context(), &reqctx.State{ClientIP: netip.MustParseAddr("192.0.2.1"), Events: observe.NewBus(nil, nil, nil)}))
+		h.ServeHTTP(httptest.NewRecorder(), r)
+		if len(g) != 0 {
+			t.Errorf("%s: the slot was not given back", target)
+		}
+	}
+	// A body still arriving holds no slot: the gate is full, and the
+	// stage is waiting on the body, not on the gate.
+	g <- struct{}{}
+	pr, pw := io.Pipe()
+	r := httptest.NewRequest("POST", "/items", pr)
+	r.Header.Set("Content-Type", "application/json")
+	ctx, cancel := context.WithCancel(r.Context())
+	r = r.WithContext(reqctx.With(ctx, &reqctx.State{ClientIP: netip.MustParseAddr("192.0.2.1"), MaxBodyBytes: 1 << 20}))
+	done := make(chan struct{})
+	go func() {
+		h.ServeHTTP(httptest.NewRecorder(), r)
+		close(done)
+	}()
+	_, _ = pw.Write([]byte(`{"a":1}`)) // read while the gate is full
+	_ = pw.Close()
+	select {
+	case <-done:
+		t.Fatal("inspected with no slot free")
+	case <-time.After(50 * time.Millisecond): // the body is read; waiting for a slot
+	}
+	cancel() // the client gives up
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a cancelled request kept waiting for a slot")
+	}
+	<-g
 }
