@@ -2,7 +2,10 @@ package guard
 
 import (
 	"bytes"
+	"net/url"
 	"strconv"
+
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/rampart-gw/rampart/internal/problem"
 )
@@ -214,6 +217,8 @@ func (w *Wire) check(block []byte) (wireState, *WireError) {
 		clSeen     bool
 		teSeen     bool
 		contentLen int64
+		hosts      int
+		connect    bool
 	)
 	w.left = 0
 	for len(block) > 0 {
@@ -245,9 +250,13 @@ func (w *Wire) check(block []byte) (wireState, *WireError) {
 			if string(line) == "PRI * HTTP/2.0" {
 				return wireOff, nil // HTTP/2 with prior knowledge
 			}
-			method, version, ok := requestLine(line)
+			method, target, version, ok := requestLine(line)
 			if !ok {
 				return 0, malformed("malformed_request_line", "The request line is not METHOD SP TARGET SP HTTP/1.1. Send one space between its three parts.")
+			}
+			if !validTarget(method, target) {
+				return 0, malformed("invalid_request_target", "The request target "+strconv.Quote(problem.Clip(string(target), 60))+
+					" is not a valid URI: a % must begin an escape of two hex digits (send a literal % as %25), and a target starts with /.")
 			}
 			switch string(version) {
 			case "HTTP/1.1":
@@ -257,7 +266,7 @@ func (w *Wire) check(block []byte) (wireState, *WireError) {
 				return wireOff, nil // the server answers 505 and closes
 			}
 			if string(method) == "CONNECT" {
-				next = wireOff
+				next, connect = wireOff, true
 			}
 			continue
 		}
@@ -292,6 +301,13 @@ func (w *Wire) check(block []byte) (wireState, *WireError) {
 			if !bytes.EqualFold(value, []byte("chunked")) {
 				return 0, malformed("unsupported_transfer_encoding", "Transfer-Encoding "+strconv.Quote(problem.Clip(string(value), 40))+" is refused; the only transfer coding accepted is chunked. Compress with Content-Encoding instead.")
 			}
+		case bytes.EqualFold(name, []byte("Host")):
+			if hosts++; hosts > 1 {
+				return 0, malformed("duplicate_host", "The request has more than one Host header. Send exactly one.")
+			}
+			if !httpguts.ValidHostHeader(string(value)) {
+				return 0, malformed("invalid_host", "The Host header "+strconv.Quote(problem.Clip(string(value), 60))+" is not a valid host[:port].")
+			}
 		case bytes.EqualFold(name, []byte("Upgrade")):
 			if len(value) > 0 {
 				next = wireOff // the connection may change protocol
@@ -303,6 +319,8 @@ func (w *Wire) check(block []byte) (wireState, *WireError) {
 		return 0, malformed("content_length_and_transfer_encoding", "The request has both Content-Length and Transfer-Encoding, which frame its body differently. Send one of them.")
 	case teSeen && http10:
 		return 0, malformed("transfer_encoding_http10", "HTTP/1.0 has no Transfer-Encoding. Use HTTP/1.1, or send a Content-Length.")
+	case hosts == 0 && !http10 && !connect:
+		return 0, malformed("missing_host", "An HTTP/1.1 request must have a Host header. Send Host: with the name the gateway serves.")
 	case teSeen:
 		if next == wireOff {
 			return wireOff, nil
@@ -315,17 +333,38 @@ func (w *Wire) check(block []byte) (wireState, *WireError) {
 
 // requestLine splits METHOD SP TARGET SP VERSION, each part non-empty and
 // separated by exactly one space.
-func requestLine(line []byte) (method, version []byte, ok bool) {
+func requestLine(line []byte) (method, target, version []byte, ok bool) {
 	sp1 := bytes.IndexByte(line, ' ')
 	if sp1 <= 0 || !isToken(line[:sp1]) {
-		return nil, nil, false
+		return nil, nil, nil, false
 	}
 	rest := line[sp1+1:]
 	sp2 := bytes.IndexByte(rest, ' ')
 	if sp2 <= 0 || bytes.IndexByte(rest[sp2+1:], ' ') >= 0 || bytes.IndexByte(rest, '\t') >= 0 {
-		return nil, nil, false
+		return nil, nil, nil, false
 	}
-	return line[:sp1], rest[sp2+1:], true
+	return line[:sp1], rest[:sp2], rest[sp2+1:], true
+}
+
+// validTarget reports a request target net/http would parse: the path of
+// an origin-form target ("/a%20b?q") may hold % only as an escape of two
+// hex digits (the query is the application's to decode); other forms
+// (absolute, "*", a CONNECT authority) are rare and checked the way
+// net/http checks them.
+func validTarget(method, target []byte) bool {
+	if target[0] != '/' {
+		if string(method) == "CONNECT" {
+			return true // authority-form; the server checks it
+		}
+		_, err := url.ParseRequestURI(string(target))
+		return err == nil
+	}
+	for i := 0; i < len(target) && target[i] != '?'; i++ {
+		if target[i] == '%' && (i+2 >= len(target) || unhex(target[i+1]) < 0 || unhex(target[i+2]) < 0) {
+			return false
+		}
+	}
+	return true
 }
 
 func decimal(b []byte) (int64, bool) {

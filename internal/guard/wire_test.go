@@ -63,8 +63,22 @@ func TestWire(t *testing.T) {
 		{"two spaces in request line", "GET  / HTTP/1.1\r\nHost: x\r\n\r\n", "malformed_request_line", ""},
 		{"headers too large", "GET / HTTP/1.1\r\nX-A: " + string(bytes.Repeat([]byte("a"), 2000)) + "\r\n\r\n", "headers_too_large", ""},
 		{"smuggled after a good request", get + "POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n", "content_length_and_transfer_encoding", get},
-		{"smuggled after a chunked body", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n",
-			"obs_fold", "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"},
+		{"smuggled after a chunked body", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n",
+			"obs_fold", "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"},
+		// What net/http would answer in plain text is refused here, as a
+		// problem: the request target and Host.
+		{"a bad escape in the path", "GET /a%zzb HTTP/1.1\r\nHost: x\r\n\r\n", "invalid_request_target", ""},
+		{"a % at the end of the path", "GET /a% HTTP/1.1\r\nHost: x\r\n\r\n", "invalid_request_target", ""},
+		{"a relative target", "GET a/b HTTP/1.1\r\nHost: x\r\n\r\n", "invalid_request_target", ""},
+		{"an absolute target with a bad escape", "GET http://x/%g0 HTTP/1.1\r\nHost: x\r\n\r\n", "invalid_request_target", ""},
+		{"no Host on HTTP/1.1", "GET / HTTP/1.1\r\nAccept: */*\r\n\r\n", "missing_host", ""},
+		{"two Hosts", "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", "duplicate_host", ""},
+		{"a Host with a space", "GET / HTTP/1.1\r\nHost: a b\r\n\r\n", "invalid_host", ""},
+		{"escapes, a bad one in the query", "GET /a%20b/%2F?q=%zz&r=100% HTTP/1.1\r\nHost: x\r\n\r\n", "", ""},
+		{"absolute-form", "GET http://x:8080/a%20b HTTP/1.1\r\nHost: x:8080\r\n\r\n", "", ""},
+		{"asterisk-form", "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n", "", ""},
+		{"HTTP/1.0 without Host", "GET / HTTP/1.0\r\n\r\n", "", ""},
+		{"CONNECT without Host", "CONNECT x:443 HTTP/1.1\r\n\r\n", "", ""},
 	}
 	for _, tt := range tests {
 		for _, step := range []int{0, 1, 7} {

@@ -34,6 +34,10 @@ var smuggling = []struct{ name, head, reason string }{
 	{"bare CR", "GET /api/x HTTP/1.1\r\nHost: x\r\nX-Note: a\rTransfer-Encoding: chunked\r\n\r\n", "bare_cr"},
 	{"NUL in a header", "GET /api/x HTTP/1.1\r\nHost: x\r\nX-Note: a\x00b\r\n\r\n", "nul_byte"},
 	{"invalid header name", "GET /api/x HTTP/1.1\r\nHost: x\r\nX[Note]: a\r\n\r\n", "invalid_header_name"},
+	// net/http would answer these in plain text; they get a problem too.
+	{"bad escape in the path", "GET /api/%zz HTTP/1.1\r\nHost: x\r\n\r\n", "invalid_request_target"},
+	{"no Host", "GET /api/x HTTP/1.1\r\nAccept: */*\r\n\r\n", "missing_host"},
+	{"two Hosts", "GET /api/x HTTP/1.1\r\nHost: x\r\nHost: evil.example\r\n\r\n", "duplicate_host"},
 }
 
 const smuggled = "GET /api/smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
