@@ -147,7 +147,7 @@ func (g *Gateway) build(cfg *config.Config) (s *Snapshot, err error) {
 			return nil, fmt.Errorf("policy %s: waf: %w", name, werr)
 		}
 		s.releases = append(s.releases, func() { g.wafs.release(k) })
-		wafs[name] = &waf.Stage{WAF: rs, Detect: o.Detect, Policy: name, Count: g.metrics.WAF(name), Gate: g.wafGate}
+		wafs[name] = &waf.Stage{WAF: rs, Detect: o.Detect, Policy: name, Count: g.metrics.WAF(name), Gate: g.wafGate, LogPhase: o.LogPhase()}
 	}
 	shedders := map[string]*shed.Limiter{}
 	for name, u := range cfg.Upstreams {

@@ -113,10 +113,24 @@ func BenchmarkInspect(b *testing.B) {
 				if it := s.inspect(tx, r, bodyOf(tc.body)); it != nil {
 					b.Fatal("blocked")
 				}
-				tx.ProcessLogging()
 				_ = tx.Close()
 			}
 		})
+	}
+}
+
+// TestLogPhase: the logging phase runs only for an operator's phase-5 rules.
+func TestLogPhase(t *testing.T) {
+	for rules, want := range map[string]bool{
+		"": false,
+		`SecRule ARGS:a "@streq b" "id:1,phase:2,deny"`:                   false,
+		`SecRule RESPONSE_STATUS "@streq 500" "id:2,phase:5,pass,log"`:    true,
+		`SecAction "id:3,phase:logging,pass,log"`:                         true,
+		`SecRule ARGS:a "@streq b" "id:4,phase: '5',pass,log,msg:'late'"`: true,
+	} {
+		if got := (Options{Rules: rules}).LogPhase(); got != want {
+			t.Errorf("%q: LogPhase %v, want %v", rules, got, want)
+		}
 	}
 }
 
