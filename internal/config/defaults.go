@@ -140,6 +140,9 @@ func applyDefaults(c *Config) {
 		if wf := p.WAF; wf != nil {
 			setInt(&wf.Paranoia, 1)
 			setInt(&wf.InboundThreshold, 5)
+			if wf.ResponseBodyLimit == 0 {
+				wf.ResponseBodyLimit = 512 << 10
+			}
 			if wf.Mode == "" {
 				wf.Mode = "block"
 			}

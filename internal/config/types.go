@@ -303,13 +303,15 @@ type SecurityHeaders struct {
 
 // WAF runs the OWASP Core Rule Set on a policy's requests.
 type WAF struct {
-	Paranoia         int             `yaml:"paranoia" json:"paranoia,omitempty" doc:"CRS paranoia level 1-4: higher catches more and misfires more. Default 1."`
-	Mode             string          `yaml:"mode" json:"mode,omitempty" enum:"block|detect" doc:"block (default): 403 waf-blocked; detect: a waf.detect event, the request goes on."`
-	InboundThreshold int             `yaml:"inbound_threshold" json:"inbound_threshold,omitempty" doc:"Inbound anomaly score that blocks (CRS: critical 5, error 4, warning 3, notice 2). Default 5."`
-	Exclusions       []*WAFExclusion `yaml:"exclusions" json:"exclusions,omitempty" doc:"Rules turned off for known false positives, everywhere or for one target."`
-	LogFile          string          `yaml:"log_file" json:"log_file,omitempty" doc:"Every rule match also goes here as one line in Coraza's (ModSecurity's) error-log format, for the CRS tooling; relative to the config file, or stderr. SIGUSR1 reopens it."`
-	Rules            string          `yaml:"rules" json:"rules,omitempty" doc:"Your own SecLang rules (virtual patches), run after the CRS; ids below 900000, which the CRS reserves. Matches with the log action go to log_file."`
-	Pos              Pos             `yaml:"-" json:"-"`
+	Paranoia          int             `yaml:"paranoia" json:"paranoia,omitempty" doc:"CRS paranoia level 1-4: higher catches more and misfires more. Default 1."`
+	Mode              string          `yaml:"mode" json:"mode,omitempty" enum:"block|detect" doc:"block (default): 403 waf-blocked; detect: a waf.detect event, the request goes on."`
+	InboundThreshold  int             `yaml:"inbound_threshold" json:"inbound_threshold,omitempty" doc:"Inbound anomaly score that blocks (CRS: critical 5, error 4, warning 3, notice 2). Default 5."`
+	Exclusions        []*WAFExclusion `yaml:"exclusions" json:"exclusions,omitempty" doc:"Rules turned off for known false positives, everywhere or for one target."`
+	LogFile           string          `yaml:"log_file" json:"log_file,omitempty" doc:"Every rule match also goes here as one line in Coraza's (ModSecurity's) error-log format, for the CRS tooling; relative to the config file, or stderr. SIGUSR1 reopens it."`
+	Rules             string          `yaml:"rules" json:"rules,omitempty" doc:"Your own SecLang rules (virtual patches), run after the CRS; ids below 900000, which the CRS reserves. Matches with the log action go to log_file."`
+	InspectResponses  bool            `yaml:"inspect_responses" json:"inspect_responses,omitempty" doc:"Also run the CRS's data-leakage rules (950-959: SQL, PHP, Java, IIS and Ruby errors, source code, web shells) on the upstream's responses, holding each response until inspected; a leak gets 502 response-withheld. Default false."`
+	ResponseBodyLimit Size            `yaml:"response_body_limit" json:"response_body_limit,omitempty" doc:"With inspect_responses: how much of a text, HTML, XML or JSON body is held and inspected; the rest passes uninspected. Default 512KiB, at most 16MiB."`
+	Pos               Pos             `yaml:"-" json:"-"`
 }
 
 // WAFExclusion turns one CRS rule off, or off for one target.

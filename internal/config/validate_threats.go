@@ -230,6 +230,9 @@ func (v *validator) policyWAF(base string, p *Policy) {
 	if w.InboundThreshold < 0 || w.InboundThreshold > 1000 {
 		v.errorf(base+".waf.inbound_threshold", "inbound_threshold %d must be between 1 and 1000", w.InboundThreshold)
 	}
+	if w.ResponseBodyLimit < 0 || w.ResponseBodyLimit > 16<<20 {
+		v.errorf(base+".waf.response_body_limit", "response_body_limit %s must be between 1 byte and 16MiB: each held response is kept in memory until inspected", w.ResponseBodyLimit)
+	}
 	for i, e := range w.Exclusions {
 		ep := fmt.Sprintf("%s.waf.exclusions[%d]", base, i)
 		if e == nil {

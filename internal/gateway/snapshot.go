@@ -147,7 +147,8 @@ func (g *Gateway) build(cfg *config.Config) (s *Snapshot, err error) {
 			return nil, fmt.Errorf("policy %s: waf: %w", name, werr)
 		}
 		s.releases = append(s.releases, func() { g.wafs.release(k) })
-		wafs[name] = &waf.Stage{WAF: rs, Detect: o.Detect, Policy: name, Count: g.metrics.WAF(name), Gate: g.wafGate, LogPhase: o.LogPhase()}
+		wafs[name] = &waf.Stage{WAF: rs, Detect: o.Detect, Policy: name, Count: g.metrics.WAF(name), Gate: g.wafGate, LogPhase: o.LogPhase(),
+			Responses: o.Responses, ResponseBodyLimit: int(o.ResponseBodyLimit)}
 	}
 	shedders := map[string]*shed.Limiter{}
 	for name, u := range cfg.Upstreams {
@@ -201,7 +202,8 @@ func (g *Gateway) build(cfg *config.Config) (s *Snapshot, err error) {
 // policy's body limit.
 func wafOptions(p *config.Policy, serverLimit int64) waf.Options {
 	w := p.WAF
-	o := waf.Options{Paranoia: w.Paranoia, Detect: w.Mode == "detect", Threshold: w.InboundThreshold, BodyLimit: serverLimit, Rules: w.Rules}
+	o := waf.Options{Paranoia: w.Paranoia, Detect: w.Mode == "detect", Threshold: w.InboundThreshold, BodyLimit: serverLimit, Rules: w.Rules,
+		Responses: w.InspectResponses, ResponseBodyLimit: int64(w.ResponseBodyLimit)}
 	if p.Validate != nil && p.Validate.MaxBodyBytes > 0 {
 		o.BodyLimit = min(o.BodyLimit, int64(p.Validate.MaxBodyBytes))
 	}

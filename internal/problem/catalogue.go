@@ -61,6 +61,9 @@ var (
 	WAFBlocked = Type{Slug: "waf-blocked", Title: "Request refused by the web application firewall", Status: http.StatusForbidden,
 		Cause: "The request matched attack signatures of the OWASP Core Rule Set (SQL injection, script injection, path traversal, command injection ...) above the endpoint's threshold.",
 		Fix:   "If the request is legitimate, give the API operator the request id: the rule can be excluded for the field concerned. Otherwise, do not retry."}
+	ResponseWithheld = Type{Slug: "response-withheld", Title: "Response withheld by the web application firewall", Status: http.StatusBadGateway,
+		Cause: "The upstream's response matched the data-leakage rules of the OWASP Core Rule Set (an SQL, PHP, Java or IIS error page, a stack trace, source code, a web shell), so the gateway did not pass it on.",
+		Fix:   "The request itself was not refused: the upstream failed in a way that would have exposed its internals. Give the API operator the request id; retrying may get a normal answer."}
 	GraphQLRefused = Type{Slug: "graphql-refused", Title: "GraphQL request refused", Status: http.StatusBadRequest,
 		Cause: "The GraphQL request is malformed, asks for more than this endpoint allows in one request (depth, aliases, fields, cost, batch size), or uses introspection where it is off.",
 		Fix:   "Ask for less in one request (smaller pages, fewer nested fields and aliases) or split it; the place is in `errors`."}
@@ -110,6 +113,6 @@ var (
 
 // Catalogue lists every problem type, in documentation order.
 func Catalogue() []Type {
-	return []Type{BadRequest, MalformedRequest, Unauthorized, InvalidCredentials, InsufficientAuthentication, Forbidden, NotFound, MethodNotAllowed, PayloadTooLarge, RequestTimeout, HeadersTooLarge, RateLimited, QuotaExceeded, ConcurrencyLimited, AbuseBlocked, Banned, BotBlocked, ChallengeRequired, CORSRejected, AddressDenied, UnsupportedMediaType, InvalidBody, SchemaViolation, GraphQLRefused, WAFBlocked,
+	return []Type{BadRequest, MalformedRequest, Unauthorized, InvalidCredentials, InsufficientAuthentication, Forbidden, NotFound, MethodNotAllowed, PayloadTooLarge, RequestTimeout, HeadersTooLarge, RateLimited, QuotaExceeded, ConcurrencyLimited, AbuseBlocked, Banned, BotBlocked, ChallengeRequired, CORSRejected, AddressDenied, UnsupportedMediaType, InvalidBody, SchemaViolation, GraphQLRefused, WAFBlocked, ResponseWithheld,
 		TooManyConnections, Overloaded, BadGateway, NoHealthyUpstream, GatewayTimeout, IdentityUnavailable, AuthorizationUnavailable, Unavailable, Internal}
 }

@@ -385,6 +385,9 @@ func (f *Forwarder) respond(w http.ResponseWriter, r *http.Request, st *reqctx.S
 	w.WriteHeader(res.StatusCode)
 	flush := res.ContentLength == -1 || strings.HasPrefix(res.Header.Get("Content-Type"), "text/event-stream")
 	if err := copyBody(w, res.Body, flush); err != nil {
+		if err == reqctx.ErrResponseReplaced {
+			return // a stage answered instead; its answer is complete
+		}
 		if r.Context().Err() != nil {
 			st.Status = StatusClientClosed
 			return
@@ -410,6 +413,9 @@ func copyBody(w http.ResponseWriter, body io.Reader, flush bool) error {
 		n, rerr := body.Read(buf)
 		if n > 0 {
 			if _, werr := w.Write(buf[:n]); werr != nil {
+				if werr == reqctx.ErrResponseReplaced {
+					return werr
+				}
 				return errClientWrite
 			}
 			if flush {

@@ -5,6 +5,7 @@ package reqctx
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/netip"
 	"time"
@@ -15,6 +16,12 @@ import (
 )
 
 type ctxKey struct{}
+
+// ErrResponseReplaced is what a stage's ResponseWriter returns from Write
+// once it has sent a response of its own in place of the upstream's (the
+// WAF withholding a leak): the proxy stops copying and ends the request
+// normally, since the client has a complete answer.
+var ErrResponseReplaced = errors.New("the response was replaced by a stage")
 
 // State is one request's data. Stages keep no per-request fields of their
 // own; what they learn goes here.

@@ -39,6 +39,11 @@ type Options struct {
 	Exclusions []Exclusion
 	// Rules are the operator's own SecLang rules, after the CRS.
 	Rules string
+	// Responses runs the response phases too: the CRS's data-leakage
+	// rules (950-959) on the upstream's headers and, up to
+	// ResponseBodyLimit, on bodies of text, HTML, XML and JSON.
+	Responses         bool
+	ResponseBodyLimit int64
 	// Log, if set, gets one line per rule match in Coraza's error-log
 	// format (the ModSecurity one the CRS tooling reads).
 	Log io.Writer
@@ -60,7 +65,7 @@ SecRequestBodyAccess On
 SecRequestBodyLimit %d
 SecRequestBodyInMemoryLimit %d
 SecRequestBodyLimitAction ProcessPartial
-SecResponseBodyAccess Off
+%s
 SecAuditEngine Off
 SecRxPreFilter On
 Include @crs-setup.conf.example
@@ -68,7 +73,7 @@ SecAction "id:900000,phase:1,pass,t:none,nolog,setvar:tx.blocking_paranoia_level
 SecAction "id:900001,phase:1,pass,t:none,nolog,setvar:tx.detection_paranoia_level=%d"
 SecAction "id:900110,phase:1,pass,t:none,nolog,setvar:tx.inbound_anomaly_score_threshold=%d"
 Include @owasp_crs/*.conf
-`, engine, o.BodyLimit, o.BodyLimit, o.Paranoia, o.Paranoia, o.Threshold)
+`, engine, o.BodyLimit, o.BodyLimit, responseDirectives(o), o.Paranoia, o.Paranoia, o.Threshold)
 	if o.Rules != "" {
 		b.WriteString(o.Rules)
 		b.WriteString("\n")
@@ -83,12 +88,25 @@ Include @owasp_crs/*.conf
 	return b.String()
 }
 
+// responseDirectives turn response inspection on or off. Bodies are
+// inspected up to the limit, the rest passes uninspected (as ModSecurity's
+// ProcessPartial); only media types the leakage rules are written for.
+func responseDirectives(o Options) string {
+	if !o.Responses {
+		return "SecResponseBodyAccess Off"
+	}
+	return fmt.Sprintf(`SecResponseBodyAccess On
+SecResponseBodyLimit %d
+SecResponseBodyLimitAction ProcessPartial
+SecResponseBodyMimeType text/plain text/html text/xml application/json application/xml application/problem+json`, o.ResponseBodyLimit)
+}
+
 // New compiles the rule set for o (about a second: the CRS is large).
 func New(o Options) (coraza.WAF, error) {
 	c := coraza.NewWAFConfig().WithRootFS(coreruleset.FS).WithDirectives(Directives(o))
 	if o.Log != nil {
 		c = c.WithErrorCallback(func(mr types.MatchedRule) {
-			if id := mr.Rule().ID(); attack(id) || id == blockingEvaluation || custom(id) {
+			if id := mr.Rule().ID(); attack(id) || id == blockingEvaluation || id == outboundEvaluation || custom(id) {
 				_, _ = io.WriteString(o.Log, mr.ErrorLog()+"\n")
 			}
 		})
@@ -106,8 +124,12 @@ var logPhaseRule = regexp.MustCompile(`phase:\s*'?(?:5|logging)\b`)
 // inspection.
 func (o Options) LogPhase() bool { return logPhaseRule.MatchString(o.Rules) }
 
-// blockingEvaluation is the CRS rule that blocks on the anomaly score.
-const blockingEvaluation = 949110
+// blockingEvaluation and outboundEvaluation are the CRS rules that block
+// on the inbound and the outbound anomaly score.
+const (
+	blockingEvaluation = 949110
+	outboundEvaluation = 959100
+)
 
 // Gate admits a bounded number of inspections at once, first come first
 // served. Inspection is pure CPU work (milliseconds of it for a JSON
@@ -151,6 +173,11 @@ type Stage struct {
 	Gate Gate
 	// LogPhase runs the logging phase after inspection (Options.LogPhase).
 	LogPhase bool
+	// Responses inspects the upstream's responses (Options.Responses),
+	// holding each until inspected: headers always, the body up to
+	// ResponseBodyLimit when its media type is one the rules read.
+	Responses         bool
+	ResponseBodyLimit int
 }
 
 // Wrap implements the gateway's Stage.
@@ -167,7 +194,14 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 		if !s.Gate.enter(r.Context().Done()) {
 			return // the client went away while waiting
 		}
-		blocked, detected, ids := s.verdict(r, body)
+		tx := s.WAF.NewTransactionWithID(st.RequestID)
+		defer func() {
+			if s.LogPhase {
+				tx.ProcessLogging()
+			}
+			_ = tx.Close()
+		}()
+		blocked, detected, ids := s.verdict(tx, r, body)
 		switch {
 		case blocked:
 			s.count("blocked")
@@ -177,28 +211,32 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 			return
 		case detected:
 			s.count("detected")
-			st.Events.Publish(observe.Event{Type: "waf.detect", Reason: "waf", Stage: "waf", Rule: ids,
-				Detail: "The WAF (detect mode) matched attack rules; the request was let through.", Consumer: st.Consumer,
-				ClientIP: st.ClientIP.String(), RequestID: st.RequestID, Route: st.Route, Method: r.Method, Path: st.Path})
+			s.detected(r, ids, "The WAF matched attack rules, in detect mode or below the blocking threshold; the request was let through.")
 		default:
 			s.count("passed")
 		}
-		next.ServeHTTP(w, r)
+		if !s.Responses {
+			next.ServeHTTP(w, r)
+			return
+		}
+		h := &heldResponse{ResponseWriter: w, s: s, tx: tx, r: r}
+		next.ServeHTTP(h, r)
+		h.finish()
 	})
 }
 
-// verdict inspects r in a transaction of its own, holding a gate slot
-// until the transaction is closed; ids names the matched rules when the
-// request is blocked or detected.
-func (s *Stage) verdict(r *http.Request, body []byte) (blocked, detected bool, ids string) {
-	tx := s.WAF.NewTransactionWithID(reqctx.From(r.Context()).RequestID)
-	defer func() {
-		if s.LogPhase {
-			tx.ProcessLogging()
-		}
-		_ = tx.Close()
-		s.Gate.leave()
-	}()
+// detected publishes a waf.detect event for rules matched in detect mode.
+func (s *Stage) detected(r *http.Request, ids, detail string) {
+	st := reqctx.From(r.Context())
+	st.Events.Publish(observe.Event{Type: "waf.detect", Reason: "waf", Stage: "waf", Rule: ids, Detail: detail, Consumer: st.Consumer,
+		ClientIP: st.ClientIP.String(), RequestID: st.RequestID, Route: st.Route, Method: r.Method, Path: st.Path})
+}
+
+// verdict runs the request phases holding a gate slot (the caller took
+// it); ids names the matched rules when the request is blocked or
+// detected.
+func (s *Stage) verdict(tx types.Transaction, r *http.Request, body []byte) (blocked, detected bool, ids string) {
+	defer s.Gate.leave()
 	it := s.inspect(tx, r, body)
 	matched := tx.MatchedRules()
 	blocked, detected = it != nil, len(matched) > 0 && hasAttack(matched)
@@ -255,10 +293,16 @@ func (s *Stage) count(outcome string) {
 	}
 }
 
-// attack reports a CRS attack rule: 910000-948999, and not one of the
-// paranoia-level markers (NNN011-NNN018) every request passes; the
-// 900s and 949/959/980 rules set up and evaluate scores.
-func attack(id int) bool { return id >= 910000 && id < 949000 && id%1000 >= 100 }
+// attack reports a CRS attack rule: 910000-948999 on requests,
+// 950000-958999 on responses (data leakage), and not one of the
+// paranoia-level markers (NNN011-NNN018) every request passes; the 900s
+// and 949/959/980 rules set up and evaluate scores.
+func attack(id int) bool {
+	return (id >= 910000 && id < 949000 || id >= 950000 && id < 959000) && id%1000 >= 100
+}
+
+// leak reports a CRS response (data-leakage) rule.
+func leak(id int) bool { return id >= 950000 && id < 959000 && id%1000 >= 100 }
 
 // custom reports an operator's own rule: the CRS reserves 900000-999999.
 func custom(id int) bool { return id > 0 && id < 900000 }
@@ -269,10 +313,21 @@ func hasAttack(m []types.MatchedRule) bool {
 
 // ruleIDs lists the attack rules that matched, for the event.
 func ruleIDs(m []types.MatchedRule) string {
+	return idsOf(m, func(r types.MatchedRule) bool { return attack(r.Rule().ID()) })
+}
+
+// leakIDs lists the data-leakage rules that matched: those with a
+// message, not the response files' flow-control rules (951100 ...).
+func leakIDs(m []types.MatchedRule) string {
+	return idsOf(m, func(r types.MatchedRule) bool { return leak(r.Rule().ID()) && r.Message() != "" })
+}
+
+// idsOf lists the ids of the matched rules that keep picks.
+func idsOf(m []types.MatchedRule, keep func(types.MatchedRule) bool) string {
 	var ids []string
 	for _, r := range m {
-		if id := r.Rule().ID(); attack(id) {
-			ids = append(ids, strconv.Itoa(id))
+		if keep(r) {
+			ids = append(ids, strconv.Itoa(r.Rule().ID()))
 		}
 	}
 	return strings.Join(ids, ",")
