@@ -38,6 +38,7 @@ type heldResponse struct {
 	state  holdState
 	status int
 	body   bytes.Buffer
+	own    http.Header // the gateway's headers before the upstream's were added
 }
 
 func (h *heldResponse) WriteHeader(code int) {
@@ -148,9 +149,9 @@ func (h *heldResponse) decide() bool {
 		h.refuse()
 		return false
 	}
-	if ids := leakIDs(h.tx.MatchedRules()); ids != "" {
+	if ids := leakIDs(h.tx.MatchedRules()); ids != "" && h.s.Detect {
 		h.s.count("response_detected")
-		h.s.detected(h.r, ids, "The WAF matched data-leakage rules on the upstream's response, in detect mode or below the blocking threshold; it was passed on.")
+		h.s.detected(h.r, ids, "The WAF (detect mode) matched data-leakage rules on the upstream's response; it was passed on.")
 	}
 	h.pass()
 	_, werr := h.ResponseWriter.Write(h.body.Bytes())
@@ -170,6 +171,9 @@ func (h *heldResponse) refuse() {
 	hdr := h.Header()
 	for k := range hdr {
 		delete(hdr, k)
+	}
+	for k, vs := range h.own {
+		hdr[k] = vs
 	}
 	reqctx.Refuse(h.ResponseWriter, h.r, reqctx.Refusal{Type: problem.ResponseWithheld, Reason: "waf_response", Stage: "waf",
 		Rule: leakIDs(h.tx.MatchedRules()),

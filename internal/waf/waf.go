@@ -95,10 +95,14 @@ func responseDirectives(o Options) string {
 	if !o.Responses {
 		return "SecResponseBodyAccess Off"
 	}
+	// The CRS setup gives default actions for the request phases only;
+	// without these the response rules' matches would not be logged.
 	return fmt.Sprintf(`SecResponseBodyAccess On
 SecResponseBodyLimit %d
 SecResponseBodyLimitAction ProcessPartial
-SecResponseBodyMimeType text/plain text/html text/xml application/json application/xml application/problem+json`, o.ResponseBodyLimit)
+SecResponseBodyMimeType text/plain text/html text/xml application/json application/xml application/problem+json
+SecDefaultAction "phase:3,log,auditlog,pass"
+SecDefaultAction "phase:4,log,auditlog,pass"`, o.ResponseBodyLimit)
 }
 
 // New compiles the rule set for o (about a second: the CRS is large).
@@ -211,7 +215,7 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 			return
 		case detected:
 			s.count("detected")
-			s.detected(r, ids, "The WAF matched attack rules, in detect mode or below the blocking threshold; the request was let through.")
+			s.detected(r, ids, "The WAF (detect mode) matched attack rules; the request was let through.")
 		default:
 			s.count("passed")
 		}
@@ -219,7 +223,9 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		h := &heldResponse{ResponseWriter: w, s: s, tx: tx, r: r}
+		// The headers the gateway set so far (request id, rate limits) are
+		// the ones a withheld response keeps, as any refusal does.
+		h := &heldResponse{ResponseWriter: w, s: s, tx: tx, r: r, own: w.Header().Clone()}
 		next.ServeHTTP(h, r)
 		h.finish()
 	})
@@ -239,7 +245,7 @@ func (s *Stage) verdict(tx types.Transaction, r *http.Request, body []byte) (blo
 	defer s.Gate.leave()
 	it := s.inspect(tx, r, body)
 	matched := tx.MatchedRules()
-	blocked, detected = it != nil, len(matched) > 0 && hasAttack(matched)
+	blocked, detected = it != nil, s.Detect && hasAttack(matched)
 	if blocked || detected {
 		ids = ruleIDs(matched)
 	}

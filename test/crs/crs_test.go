@@ -13,6 +13,9 @@
 package crs
 
 import (
+	"cmp"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"io/fs"
@@ -42,6 +45,13 @@ import (
 // that names the header (go-ftw looks for both).
 const marker = `SecRule REQUEST_HEADERS:X-CRS-Test "@rx ^.*$" "id:10001,phase:1,pass,t:none,log,msg:'X-CRS-Test %{MATCHED_VAR}'"`
 
+// crsTestSetup is the rest of the CRS project's own test configuration
+// (its rule 900005): the limits the argument-size tests (920360-920410)
+// and the UTF-8 test (920250) are written against. With the WAF in
+// detect mode, as there, a request the rules would block still reaches
+// the rules after it and the upstream, so every rule a test expects runs.
+const crsTestSetup = `SecAction "id:10002,phase:1,pass,nolog,setvar:tx.crs_validate_utf8_encoding=1,setvar:tx.arg_name_length=100,setvar:tx.arg_length=400,setvar:tx.total_arg_length=64000,setvar:tx.max_num_args=255,setvar:tx.combined_file_sizes=65535"`
+
 func TestCRSRegression(t *testing.T) {
 	paranoia := envInt("CRS_PARANOIA", 1)
 	dir := t.TempDir()
@@ -68,13 +78,16 @@ policies:
   crs:
     authenticate: []
     waf:
+      mode: detect
+      inspect_responses: true
       paranoia: %d
       log_file: %s
       rules: |
         %s
+        %s
 routes:
   - {name: all, match: {paths: ["/**"]}, upstream: httpbin, policy: crs}
-`, listen, upstream, paranoia, logFile, marker))
+`, listen, upstream, paranoia, logFile, marker, crsTestSetup))
 	gw := exec.Command(bin, "run", "-c", cfg)
 	gw.Stdout, gw.Stderr = io.Discard, io.Discard
 	if err := gw.Start(); err != nil {
@@ -208,6 +221,10 @@ func serveUpstream(t *testing.T) string {
 		t.Fatal(err)
 	}
 	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/reflect" {
+			reflect(w, r)
+			return
+		}
 		_, _ = io.Copy(io.Discard, r.Body)
 		w.Header().Set("Content-Type", "text/plain")
 		_, _ = io.WriteString(w, "ok\n")
@@ -215,6 +232,36 @@ func serveUpstream(t *testing.T) string {
 	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(func() { _ = srv.Close() })
 	return l.Addr().String()
+}
+
+// reflect is the CRS test backend's (albedo's) /reflect: the response the
+// test wants, from a JSON description, so the response rules have
+// something to find.
+func reflect(w http.ResponseWriter, r *http.Request) {
+	var spec struct {
+		Status      int               `json:"status"`
+		Headers     map[string]string `json:"headers"`
+		Body        string            `json:"body"`
+		EncodedBody string            `json:"encodedBody"`
+	}
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&spec); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	body := []byte(spec.Body)
+	if spec.EncodedBody != "" {
+		if b, err := base64.StdEncoding.DecodeString(spec.EncodedBody); err == nil {
+			body = b
+		}
+	}
+	for k, v := range spec.Headers {
+		w.Header().Set(k, v)
+	}
+	if w.Header().Get("Content-Type") == "" {
+		w.Header().Set("Content-Type", http.DetectContentType(body))
+	}
+	w.WriteHeader(cmp.Or(spec.Status, http.StatusOK))
+	_, _ = w.Write(body)
 }
 
 func freePort(t *testing.T) string {

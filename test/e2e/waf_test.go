@@ -3,6 +3,8 @@ package e2e
 import (
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -113,4 +115,58 @@ routes:
 		return strings.Contains(string(b), `[id "942100"]`) && strings.Contains(string(b), `[id "949110"]`)
 	})
 	g.metricsHave(t, `rampart_waf_total{outcome="blocked",policy="guarded"}`, `rampart_waf_total{outcome="detected",policy="watched"}`)
+}
+
+// TestWAFResponses: with inspect_responses the upstream's responses go
+// through the CRS's data-leakage rules before the client sees a byte: a
+// page leaking an SQL error is withheld (502 response-withheld, counted,
+// evented and in the WAF log), a normal page passes unchanged, and in
+// detect mode the leak passes with a waf.detect event.
+func TestWAFResponses(t *testing.T) {
+	leaky := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		if strings.HasSuffix(r.URL.Path, "/report") {
+			_, _ = io.WriteString(w, "<html><body>Warning: You have an error in your SQL syntax; check the manual that corresponds to your MySQL server version for the right syntax to use near ''' at line 1</body></html>")
+			return
+		}
+		_, _ = io.WriteString(w, "<html><body>Report ready.</body></html>")
+	}))
+	t.Cleanup(leaky.Close)
+	g := startGateway(t, fmt.Sprintf(`version: 1
+server:
+  listen: ["127.0.0.1:0"]
+admin: {listen: "127.0.0.1:0"}
+upstreams:
+  legacy: {targets: [{url: %s}]}
+policies:
+  guarded: {authenticate: [], waf: {paranoia: 1, inspect_responses: true, log_file: waf.log}}
+  watched: {authenticate: [], waf: {paranoia: 1, mode: detect, inspect_responses: true}}
+routes:
+  - {name: legacy, match: {paths: ["/legacy/**"]}, upstream: legacy, policy: guarded}
+  - {name: watched, match: {paths: ["/watched/**"]}, upstream: legacy, policy: watched}
+`, leaky.URL))
+	hdr := map[string]string{"User-Agent": "rampart-e2e/1.0", "Accept": "text/html"}
+	if r := do(t, client, "GET", g.url("/legacy/status"), nil, hdr); r.status != 200 || string(r.body) != "<html><body>Report ready.</body></html>" {
+		t.Errorf("a clean page: %d %s", r.status, r.body)
+	}
+	r := do(t, client, "GET", g.url("/legacy/report"), nil, hdr)
+	if p := problemOf(t, r, 502); p["type"] != "https://rampart.dev/problems/response-withheld" || strings.Contains(string(r.body), "SQL syntax") {
+		t.Errorf("a leak: %v", p)
+	}
+	if r := do(t, client, "GET", g.url("/watched/report"), nil, hdr); r.status != 200 || !strings.Contains(string(r.body), "SQL syntax") {
+		t.Errorf("detect mode: %d %s", r.status, r.body)
+	}
+	waitFor(t, 5*time.Second, "the refusal and the detection", func() bool {
+		var refused, detected bool
+		for _, e := range g.events() {
+			refused = refused || e["type"] == "request.refused" && e["reason"] == "waf_response" && strings.Contains(e["rule"].(string), "951")
+			detected = detected || e["type"] == "waf.detect" && e["route"] == "watched" && strings.Contains(e["rule"].(string), "951")
+		}
+		return refused && detected
+	})
+	waitFor(t, 5*time.Second, "the WAF log line", func() bool {
+		b, _ := os.ReadFile(filepath.Join(g.dir, "waf.log"))
+		return strings.Contains(string(b), `[id "951`)
+	})
+	g.metricsHave(t, `rampart_waf_total{outcome="response_blocked",policy="guarded"} 1`, `rampart_waf_total{outcome="response_detected",policy="watched"} 1`)
 }
