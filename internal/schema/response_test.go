@@ -6,13 +6,13 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/rampart-gw/rampart/internal/observe"
 	"github.com/rampart-gw/rampart/internal/reqctx"
+	"github.com/rampart-gw/rampart/internal/testenv"
 )
 
 const itemsSpec = `openapi: 3.0.3
@@ -38,21 +38,6 @@ paths:
                   tags: {type: array, items: {type: string}}
         "404": {description: not found}
 `
-
-// events collects what the stage publishes.
-type events struct {
-	mu  sync.Mutex
-	got []observe.Event
-}
-
-func (e *events) Name() string { return "test" }
-func (e *events) Close() error { return nil }
-func (e *events) Write(ev *observe.Event) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.got = append(e.got, *ev)
-	return nil
-}
 
 // TestResponseCheck: in detect mode a response that does not match the
 // description is passed on byte for byte and reported, with the place
@@ -80,7 +65,7 @@ func TestResponseCheck(t *testing.T) {
 		{name: "the gateway's own answer", ct: "application/problem+json", body: `{"status":502}`, status: 502, gateway: true, outcome: "unchecked"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			sink := &events{}
+			sink := &testenv.Events{}
 			bus := observe.NewBus([]observe.Sink{sink}, nil, nil)
 			counts := map[string]int{}
 			s, err := New(doc, Options{Responses: true, Count: func(o string) { counts[o]++ }})
@@ -116,15 +101,15 @@ func TestResponseCheck(t *testing.T) {
 				t.Errorf("counts = %v, want one %s", counts, tc.outcome)
 			}
 			if tc.outcome != "invalid" {
-				if len(sink.got) != 0 {
-					t.Errorf("events: %v", sink.got)
+				if len(sink.Got()) != 0 {
+					t.Errorf("events: %v", sink.Got())
 				}
 				return
 			}
-			if len(sink.got) != 1 {
-				t.Fatalf("events: %v", sink.got)
+			if len(sink.Got()) != 1 {
+				t.Fatalf("events: %v", sink.Got())
 			}
-			e := sink.got[0]
+			e := sink.Got()[0]
 			if e.Type != "schema.response" || e.Status != tc.status || !strings.Contains(e.Detail, tc.where+": ") {
 				t.Errorf("event: %+v", e)
 			}

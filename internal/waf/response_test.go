@@ -6,29 +6,15 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/rampart-gw/rampart/internal/observe"
 	"github.com/rampart-gw/rampart/internal/reqctx"
+	"github.com/rampart-gw/rampart/internal/testenv"
 )
 
 // sqlError is a response leaking a database error (CRS 951220, MySQL).
 const sqlError = "<html><body>Warning: You have an error in your SQL syntax; check the manual that corresponds to your MySQL server version for the right syntax to use near ''' at line 1</body></html>"
-
-type sink struct {
-	mu  sync.Mutex
-	got []observe.Event
-}
-
-func (s *sink) Name() string { return "test" }
-func (s *sink) Close() error { return nil }
-func (s *sink) Write(e *observe.Event) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.got = append(s.got, *e)
-	return nil
-}
 
 // TestResponseInspection: with inspect_responses a response leaking an
 // SQL error is withheld (502 response-withheld, no byte of it sent); a
@@ -94,7 +80,7 @@ func TestResponseInspection(t *testing.T) {
 					}
 				}
 			}))
-			ev := &sink{}
+			ev := &testenv.Events{}
 			bus := observe.NewBus([]observe.Sink{ev}, nil, nil)
 			r := httptest.NewRequest("GET", "/orders/1", nil)
 			r = r.WithContext(reqctx.With(r.Context(), &reqctx.State{ClientIP: netip.MustParseAddr("192.0.2.1"), Events: bus}))
@@ -116,13 +102,13 @@ func TestResponseInspection(t *testing.T) {
 				t.Errorf("counts %v, want one %s", counts, tc.outcomeKey)
 			}
 			var detected bool
-			for _, e := range ev.got {
+			for _, e := range ev.Got() {
 				if e.Type == "waf.detect" && strings.Contains(e.Rule, "951") {
 					detected = true
 				}
 			}
 			if detected != tc.event {
-				t.Errorf("waf.detect event %v, want %v (%v)", detected, tc.event, ev.got)
+				t.Errorf("waf.detect event %v, want %v (%v)", detected, tc.event, ev.Got())
 			}
 			if len(s.Gate) != 0 {
 				t.Error("a gate slot was kept")

@@ -199,12 +199,17 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 			return // the client went away while waiting
 		}
 		tx := s.WAF.NewTransactionWithID(st.RequestID)
-		defer func() {
-			if s.LogPhase {
-				tx.ProcessLogging()
+		closed := false
+		closeTx := func() { // back to Coraza's pool: about a megabyte for a JSON body
+			if !closed {
+				closed = true
+				if s.LogPhase {
+					tx.ProcessLogging()
+				}
+				_ = tx.Close()
 			}
-			_ = tx.Close()
-		}()
+		}
+		defer closeTx()
 		blocked, detected, ids := s.verdict(tx, r, body)
 		switch {
 		case blocked:
@@ -220,6 +225,7 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 			s.count("passed")
 		}
 		if !s.Responses {
+			closeTx() // not held while the upstream answers
 			next.ServeHTTP(w, r)
 			return
 		}
