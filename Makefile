@@ -64,7 +64,8 @@ fuzz:
 
 # The OWASP CRS regression tests through a real gateway (go-ftw as a
 # library, log mode), outside the default run: test/crs is its own module.
-# CRS_PARANOIA=N picks the level; CRS_MIN_PASS=P fails below P percent.
+# CRS_PARANOIA=N picks the level; CRS_MIN_PASS=P fails below P percent;
+# CRS_INCLUDE=regexp runs only the tests whose id (942100-3) matches.
 # 95.5% passed at paranoia 1 when this target was added (2640 of 2763);
 # 98.2% (2712) with response inspection and the CRS's own test setup.
 CRS_PARANOIA ?= 1
