@@ -309,12 +309,22 @@ func rateLimitLatency(env *env, path string, rate, rounds int, dur, warm time.Du
 		}
 	}
 	fmt.Printf("\nRate-limit latency at a fixed %d req/s, vegeta, %d rounds of %v, medians:\n\n", rate, rounds, dur)
+	names := make([]string, len(rows))
+	for i, rw := range rows {
+		names[i] = rw.name
+	}
+	addedLatency(names, all)
+}
+
+// addedLatency prints a fixed-rate table: each scenario's median p50 and
+// p99, and the p99 it adds over the "plain proxy" row.
+func addedLatency(names []string, all map[string][]result) {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\tp50\tp99\tp99 added over plain proxy\tsuccess\t")
 	base := median(all["plain proxy"])
-	for _, rw := range rows {
-		m := median(all[rw.name])
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%+.2fms\t%s\t\n", rw.name, ms(m.p50), ms(m.p99), float64(m.p99-base.p99)/1e6, m.note)
+	for _, name := range names {
+		m := median(all[name])
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%+.2fms\t%s\t\n", name, ms(m.p50), ms(m.p99), float64(m.p99-base.p99)/1e6, m.note)
 	}
 	tw.Flush()
 }

@@ -154,14 +154,7 @@ func threatTable(env *env, rounds, rate int, dur, warm time.Duration) {
 		return vegetaPost(env.tools, fixed[i].url, bodyFile, rate, dur)
 	})
 	fmt.Printf("\nThreat stages at a fixed %d req/s, POST 1 KiB JSON, vegeta, %d rounds of %v, medians:\n\n", rate, rounds, dur)
-	tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tp50\tp99\tp99 added over plain proxy\tsuccess\t")
-	base := median(lat["plain proxy"])
-	for _, rw := range fixed {
-		m := median(lat[rw.name])
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%+.2fms\t%s\t\n", rw.name, ms(m.p50), ms(m.p99), float64(m.p99-base.p99)/1e6, m.note)
-	}
-	tw.Flush()
+	addedLatency(names[1:], lat)
 	fmt.Fprintln(os.Stderr, "done: threats")
 }
 

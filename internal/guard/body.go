@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/rampart-gw/rampart/internal/problem"
 	"github.com/rampart-gw/rampart/internal/reqctx"
@@ -72,6 +73,14 @@ func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	}
 	r.Body = io.NopCloser(bytes.NewReader(st.Body))
 	return st.Body, true
+}
+
+// IdentityEncoded reports whether a message with header h carries its body
+// as is (no Content-Encoding, or identity), so a stage can read it without
+// decompressing.
+func IdentityEncoded(h http.Header) bool {
+	ce := h.Get("Content-Encoding")
+	return ce == "" || strings.EqualFold(ce, "identity")
 }
 
 // RefuseBodyTimeout answers 408.

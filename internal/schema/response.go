@@ -11,6 +11,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 
+	"github.com/rampart-gw/rampart/internal/guard"
 	"github.com/rampart-gw/rampart/internal/observe"
 	"github.com/rampart-gw/rampart/internal/problem"
 	"github.com/rampart-gw/rampart/internal/reqctx"
@@ -37,7 +38,7 @@ func (s *Stage) checkResponse(next http.Handler, w http.ResponseWriter, r *http.
 	header := w.Header()
 	opts := *s.opts
 	opts.IncludeResponseStatus = true
-	if cw.over || !identityEncoded(header) {
+	if cw.over || !guard.IdentityEncoded(header) {
 		opts.ExcludeResponseBody = true // too long to hold, or compressed: status and headers only
 	}
 	status := cw.status
@@ -66,12 +67,6 @@ func (s *Stage) countResponse(outcome string) {
 	if s.count != nil {
 		s.count(outcome)
 	}
-}
-
-// identityEncoded reports a body sent as is, which the check can decode.
-func identityEncoded(h http.Header) bool {
-	ce := h.Get("Content-Encoding")
-	return ce == "" || strings.EqualFold(ce, "identity")
 }
 
 // responseErrors turns response validation errors into field errors:

@@ -3,10 +3,10 @@ package waf
 import (
 	"bytes"
 	"net/http"
-	"strings"
 
 	"github.com/corazawaf/coraza/v3/types"
 
+	"github.com/rampart-gw/rampart/internal/guard"
 	"github.com/rampart-gw/rampart/internal/problem"
 	"github.com/rampart-gw/rampart/internal/reqctx"
 )
@@ -69,17 +69,11 @@ func (h *heldResponse) WriteHeader(code int) {
 	switch {
 	case it != nil:
 		h.refuse()
-	case h.r.Method != http.MethodHead && h.tx.IsResponseBodyAccessible() && h.tx.IsResponseBodyProcessable() && identity(h.Header()):
+	case h.r.Method != http.MethodHead && h.tx.IsResponseBodyAccessible() && h.tx.IsResponseBodyProcessable() && guard.IdentityEncoded(h.Header()): // compressed bodies are not read
 		h.state = holdBody
 	default:
 		h.pass() // nothing the body rules can read: inspected at finish, with no body
 	}
-}
-
-// identity reports a body sent as is: compressed ones are not inspected.
-func identity(h http.Header) bool {
-	ce := h.Get("Content-Encoding")
-	return ce == "" || strings.EqualFold(ce, "identity")
 }
 
 func (h *heldResponse) Write(p []byte) (int, error) {
