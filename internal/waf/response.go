@@ -72,7 +72,9 @@ func (h *heldResponse) WriteHeader(code int) {
 	case h.r.Method != http.MethodHead && h.tx.IsResponseBodyAccessible() && h.tx.IsResponseBodyProcessable() && guard.IdentityEncoded(h.Header()): // compressed bodies are not read
 		h.state = holdBody
 	default:
-		h.pass() // nothing the body rules can read: inspected at finish, with no body
+		// Nothing the body rules can read; the body phase still runs,
+		// on no body, for the outbound score the header rules added.
+		h.decide()
 	}
 }
 

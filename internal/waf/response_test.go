@@ -116,3 +116,29 @@ func TestResponseInspection(t *testing.T) {
 		})
 	}
 }
+
+// TestResponseHeaderScore: a body the rules cannot read still goes through
+// the body phase (with no body), where the outbound score is weighed: at
+// paranoia 2 a 500 adds to it (rule 950100, a header rule) and the
+// evaluation (959100) withholds the response, whatever its media type.
+func TestResponseHeaderScore(t *testing.T) {
+	w, err := New(Options{Paranoia: 2, Threshold: 5, BodyLimit: 1 << 20, Responses: true, ResponseBodyLimit: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ct := range []string{"text/html", "image/png"} {
+		s := &Stage{WAF: w, Responses: true, ResponseBodyLimit: 4096}
+		h := s.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", ct)
+			w.WriteHeader(http.StatusInternalServerError)
+			_, _ = w.Write([]byte("internal error"))
+		}))
+		r := httptest.NewRequest("GET", "/orders/1", nil)
+		r = r.WithContext(reqctx.With(r.Context(), &reqctx.State{ClientIP: netip.MustParseAddr("192.0.2.1"), Events: observe.NewBus(nil, nil, nil)}))
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		if rec.Code != http.StatusBadGateway || strings.Contains(rec.Body.String(), "internal error") {
+			t.Errorf("%s: %d %s, want the 500 withheld", ct, rec.Code, rec.Body)
+		}
+	}
+}
