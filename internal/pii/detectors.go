@@ -1,0 +1,704 @@
+package pii
+
+import (
+	"bytes"
+	"net/netip"
+	"strings"
+)
+
+// Character classes of the scanners.
+const (
+	cDigit = 1 << iota
+	cUpper
+	cLower
+	cLocal  // an email local part: letters, digits, . _ % + -
+	cDomain // a domain name: letters, digits, . -
+	cB64URL // base64url: letters, digits, - _
+	cHex
+	cToken68 // RFC 7235 token68: letters, digits, - . _ ~ + / =
+)
+
+// Triggers: a byte a detector's values cannot do without. Mask first
+// notes which of them a text holds, in one pass, and runs only the
+// detectors whose trigger is there.
+const (
+	tDigit = 1 << iota
+	tAt
+	tColon
+	tLetter
+	tPhone // + ( or a digit: where a phone number may start
+	tAny   = 0xff
+)
+
+var trigger = func() (t [256]uint8) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = tDigit | tPhone
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-32] = tLetter, tLetter
+	}
+	t['@'], t[':'], t['+'], t['('] = tAt, tColon, tPhone, tPhone
+	return t
+}()
+
+// triggers returns the triggers present in s.
+func triggers(s []byte) uint8 {
+	var acc uint8
+	for _, c := range s {
+		acc |= trigger[c]
+	}
+	return acc
+}
+
+var class = func() (t [256]uint8) {
+	for c := 0; c < 256; c++ {
+		b := byte(c)
+		switch {
+		case '0' <= b && b <= '9':
+			t[c] |= cDigit | cLocal | cDomain | cB64URL | cHex | cToken68
+		case 'A' <= b && b <= 'Z':
+			t[c] |= cUpper | cLocal | cDomain | cB64URL | cToken68
+		case 'a' <= b && b <= 'z':
+			t[c] |= cLower | cLocal | cDomain | cB64URL | cToken68
+		}
+		if 'a' <= b|0x20 && b|0x20 <= 'f' {
+			t[c] |= cHex
+		}
+	}
+	for _, b := range []byte("._%+-") {
+		t[b] |= cLocal
+	}
+	for _, b := range []byte(".-") {
+		t[b] |= cDomain
+	}
+	for _, b := range []byte("-_") {
+		t[b] |= cB64URL
+	}
+	for _, b := range []byte("-._~+/=") {
+		t[b] |= cToken68
+	}
+	return t
+}()
+
+func is(c byte, cl uint8) bool { return class[c]&cl != 0 }
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// isWord reports whether c would join a value to its neighbour: an ASCII
+// letter or digit, or any byte of a multi-byte UTF-8 character.
+func isWord(c byte) bool { return class[c]&(cDigit|cUpper|cLower) != 0 || c >= 0x80 }
+
+// wordBefore and wordAfter tell whether s[i-1] or s[i] joins a value.
+func wordBefore(s []byte, i int) bool { return i > 0 && isWord(s[i-1]) }
+func wordAfter(s []byte, i int) bool  { return i < len(s) && isWord(s[i]) }
+
+// nextDigit returns the index of the first digit in s at or after i, or -1.
+func nextDigit(s []byte, i int) int {
+	for ; i < len(s); i++ {
+		if isDigit(s[i]) {
+			return i
+		}
+	}
+	return -1
+}
+
+// findEmails finds addr-spec email addresses: a local part of letters,
+// digits and . _ % + -, an @, and a domain with a dot and a TLD of two
+// letters or more.
+func findEmails(s []byte, spans []span) []span {
+	for i := 0; i < len(s); {
+		j := bytes.IndexByte(s[i:], '@')
+		if j < 0 {
+			break
+		}
+		at := i + j
+		i = at + 1
+		l := at
+		for l > 0 && is(s[l-1], cLocal) {
+			l--
+		}
+		for l < at && s[l] == '.' {
+			l++
+		}
+		r := at + 1
+		for r < len(s) && is(s[r], cDomain) {
+			r++
+		}
+		for r > at+1 && (s[r-1] == '.' || s[r-1] == '-') {
+			r--
+		}
+		if l == at || r == at+1 || !is(s[at+1], cUpper|cLower|cDigit) {
+			continue
+		}
+		dot := bytes.LastIndexByte(s[at+1:r], '.')
+		if dot < 0 {
+			continue
+		}
+		tld := s[at+1+dot+1 : r]
+		if len(tld) < 2 || !letters(tld) {
+			continue
+		}
+		spans = append(spans, span{start: l, end: r})
+		i = r
+	}
+	return spans
+}
+
+func letters(s []byte) bool {
+	for _, c := range s {
+		if !is(c, cUpper|cLower) {
+			return false
+		}
+	}
+	return true
+}
+
+// maskEmail keeps the first character of the local part and the domain.
+func maskEmail(v []byte) {
+	at := bytes.IndexByte(v, '@')
+	for i := 1; i < at; i++ {
+		v[i] = MaskChar
+	}
+}
+
+// digitGroups reads a run of digit groups from s[i] (a digit): groups of
+// digits joined by one separator from seps. It returns each group's end
+// (after its last digit) and digit count so far, up to max groups.
+func digitGroups(s []byte, i int, seps string, ends, counts []int) (int, []int, []int) {
+	n := 0
+	for i < len(s) {
+		for i < len(s) && isDigit(s[i]) {
+			i++
+			n++
+		}
+		ends, counts = append(ends, i), append(counts, n)
+		if i+1 < len(s) && strings.IndexByte(seps, s[i]) >= 0 && isDigit(s[i+1]) && len(ends) < cap(ends) {
+			i++
+			continue
+		}
+		break
+	}
+	return i, ends, counts
+}
+
+// findCards finds payment card numbers: 13-19 digits, alone or in groups
+// joined by single spaces or hyphens, starting with 2-6 (the major
+// networks' ranges) and passing the Luhn check. In a run of groups the
+// longest valid prefix is taken, so a card followed by a year still is.
+func findCards(s []byte, spans []span) []span {
+	var ebuf, cbuf [8]int
+	for i := nextDigit(s, 0); i >= 0; i = nextDigit(s, i) {
+		start := i
+		end, ends, counts := digitGroups(s, i, " -", ebuf[:0], cbuf[:0])
+		i = end
+		if wordBefore(s, start) || s[start] < '2' || s[start] > '6' {
+			i = skipDigits(s, i)
+			continue
+		}
+		for g := len(ends) - 1; g >= 0; g-- {
+			if counts[g] < 13 || counts[g] > 19 || wordAfter(s, ends[g]) && g == len(ends)-1 {
+				continue
+			}
+			if luhn(s[start:ends[g]]) {
+				spans = append(spans, span{start: start, end: ends[g]})
+				break
+			}
+		}
+		i = skipDigits(s, i)
+	}
+	return spans
+}
+
+// skipDigits returns the index of the first non-digit at or after i.
+func skipDigits(s []byte, i int) int {
+	for i < len(s) && isDigit(s[i]) {
+		i++
+	}
+	return i
+}
+
+// luhn checks the digits of v (other characters are ignored).
+func luhn(v []byte) bool {
+	sum, double := 0, false
+	for i := len(v) - 1; i >= 0; i-- {
+		c := v[i]
+		if !isDigit(c) {
+			continue
+		}
+		d := int(c - '0')
+		if double {
+			d *= 2
+			if d > 9 {
+				d -= 9
+			}
+		}
+		sum += d
+		double = !double
+	}
+	return sum%10 == 0
+}
+
+// keepDigits masks every digit but the first and last few.
+func keepDigits(first, last int) func(v []byte) {
+	return func(v []byte) {
+		n := 0
+		for _, c := range v {
+			if isDigit(c) {
+				n++
+			}
+		}
+		k := 0
+		for i, c := range v {
+			if isDigit(c) {
+				if k >= first && k < n-last {
+					v[i] = MaskChar
+				}
+				k++
+			}
+		}
+	}
+}
+
+// findPhones finds phone numbers written as people write them, not every
+// run of digits (an order number, a date or a timestamp is not one):
+// international (+ and 7-15 digits, groups joined by spaces, hyphens or a
+// parenthesised group), North American ((555) 123-4567, 555-123-4567,
+// 555 123 4567) and national trunk-prefixed (020 7946 0958: a 0 and 10-11
+// digits in spaced groups).
+func findPhones(s []byte, spans []span) []span {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if trigger[c]&tPhone == 0 {
+			continue
+		}
+		var end int
+		switch {
+		case c == '+' && i+1 < len(s) && isDigit(s[i+1]) && !wordBefore(s, i):
+			end = international(s, i+1)
+		case c == '(' && !wordBefore(s, i):
+			end = nanp(s, i)
+		case isDigit(c) && !wordBefore(s, i) && (i == 0 || s[i-1] != '-' && s[i-1] != '.' && s[i-1] != '+'):
+			if end = nanp(s, i); end < 0 && c == '0' {
+				end = trunk(s, i)
+			}
+			if end < 0 {
+				i = skipDigits(s, i) - 1
+				continue
+			}
+		default:
+			continue
+		}
+		if end > 0 {
+			spans = append(spans, span{start: i, end: end})
+			i = end - 1
+		}
+	}
+	return spans
+}
+
+// international reads the digits of an international number from s[i];
+// the end of the number, or -1.
+func international(s []byte, i int) int {
+	n, end := 0, -1
+	for i < len(s) {
+		switch c := s[i]; {
+		case isDigit(c):
+			n++
+			i++
+			end = i
+		case (c == ' ' || c == '-') && i+1 < len(s) && (isDigit(s[i+1]) || s[i+1] == '('):
+			i++
+		case c == '(' && i+2 < len(s) && isDigit(s[i+1]):
+			j := i + 1
+			for j < len(s) && isDigit(s[j]) {
+				j++
+			}
+			if j >= len(s) || s[j] != ')' {
+				return -1
+			}
+			n += j - i - 1
+			i = j + 1
+			end = i
+			if i < len(s) && s[i] == ' ' {
+				i++
+			}
+		default:
+			goto done
+		}
+	}
+done:
+	if n < 7 || n > 15 || end < 0 || wordAfter(s, end) {
+		return -1
+	}
+	return end
+}
+
+// nanp reads a North American number at s[i]: (555) 123-4567,
+// 555-123-4567, 555 123 4567, 555.123.4567; its end, or -1.
+func nanp(s []byte, i int) int {
+	d := func(j, n int) bool {
+		if j+n > len(s) {
+			return false
+		}
+		for k := j; k < j+n; k++ {
+			if !isDigit(s[k]) {
+				return false
+			}
+		}
+		return true
+	}
+	var j int
+	var sep byte
+	if s[i] == '(' {
+		if !d(i+1, 3) || i+4 >= len(s) || s[i+4] != ')' {
+			return -1
+		}
+		j = i + 5
+		if j < len(s) && s[j] == ' ' {
+			j++
+		}
+		if !d(j, 3) {
+			return -1
+		}
+		j += 3
+		if j >= len(s) || s[j] != '-' && s[j] != ' ' && s[j] != '.' {
+			return -1
+		}
+		sep = s[j]
+	} else {
+		if !d(i, 3) || i+3 >= len(s) {
+			return -1
+		}
+		sep = s[i+3]
+		if sep != '-' && sep != ' ' && sep != '.' || !d(i+4, 3) || i+7 >= len(s) || s[i+7] != sep {
+			return -1
+		}
+		j = i + 7
+	}
+	if s[j] != sep || !d(j+1, 4) {
+		return -1
+	}
+	end := j + 5
+	if wordAfter(s, end) || end+1 < len(s) && (s[end] == '-' || s[end] == '.') && isDigit(s[end+1]) {
+		return -1
+	}
+	return end
+}
+
+// trunk reads a national number with a trunk prefix at s[i] (a '0'):
+// 10-11 digits in groups of two or more joined by single spaces, at
+// least two groups; its end (the longest such prefix), or -1.
+func trunk(s []byte, i int) int {
+	n, groups, best := 0, 0, -1
+	for n <= 11 {
+		g := skipDigits(s, i) - i
+		if g < 2 {
+			break
+		}
+		n += g
+		i += g
+		groups++
+		if n >= 10 && n <= 11 && groups >= 2 && !wordAfter(s, i) {
+			best = i
+		}
+		if i+1 >= len(s) || s[i] != ' ' || !isDigit(s[i+1]) {
+			break
+		}
+		i++
+	}
+	return best
+}
+
+// findIBANs finds IBANs: a country code, two check digits and 11-30
+// letters or digits, alone or in groups of four joined by single spaces,
+// passing the mod-97 check.
+func findIBANs(s []byte, spans []span) []span {
+	for k := nextDigit(s, 2); k >= 0 && k+1 < len(s); k = nextDigit(s, k+1) {
+		i := k - 2
+		if !isDigit(s[k+1]) || !is(s[i], cUpper) || !is(s[i+1], cUpper) || wordBefore(s, i) {
+			continue
+		}
+		n, j, end := 4, k+2, k+2
+		for j < len(s) && n < 34 {
+			c := s[j]
+			switch {
+			case is(c, cUpper|cDigit):
+				n++
+				j++
+				end = j
+				continue
+			case c == ' ' && j+1 < len(s) && is(s[j+1], cUpper|cDigit) && (end-i)%5 == 4:
+				j++
+				continue
+			}
+			break
+		}
+		if n < 15 || wordAfter(s, end) || !mod97(s[i:end]) {
+			continue
+		}
+		spans = append(spans, span{start: i, end: end})
+		k = end - 1
+	}
+	return spans
+}
+
+// mod97 is the IBAN check (ISO 13616): the number with its first four
+// characters moved to the end, letters as 10-35, is 1 modulo 97.
+func mod97(v []byte) bool {
+	r := 0
+	add := func(c byte) {
+		switch {
+		case isDigit(c):
+			r = (r*10 + int(c-'0')) % 97
+		case is(c, cUpper):
+			r = (r*100 + int(c-'A'+10)) % 97
+		}
+	}
+	var head []byte
+	for i, c := range v {
+		if c == ' ' {
+			continue
+		}
+		if len(head) < 4 {
+			head = v[:i+1]
+			continue
+		}
+		add(c)
+	}
+	for _, c := range head {
+		add(c)
+	}
+	return r == 1
+}
+
+// maskIBAN keeps the country code and the last four characters.
+func maskIBAN(v []byte) {
+	n := 0
+	for _, c := range v {
+		if c != ' ' {
+			n++
+		}
+	}
+	k := 0
+	for i, c := range v {
+		if c == ' ' {
+			continue
+		}
+		if k >= 2 && k < n-4 {
+			v[i] = MaskChar
+		}
+		k++
+	}
+}
+
+// findSSNs finds US social security numbers written 123-45-6789, with
+// the numbers the SSA never issues (area 000, 666 or 900-999, group 00,
+// serial 0000) left alone.
+func findSSNs(s []byte, spans []span) []span {
+	for i := nextDigit(s, 0); i >= 0; i = nextDigit(s, i+1) {
+		if i+11 > len(s) || wordBefore(s, i) || i > 0 && s[i-1] == '-' {
+			continue
+		}
+		v := s[i : i+11]
+		if !digits(v[0:3]) || v[3] != '-' || !digits(v[4:6]) || v[6] != '-' || !digits(v[7:11]) {
+			i = skipDigits(s, i) - 1
+			continue
+		}
+		if wordAfter(s, i+11) || i+11 < len(s) && s[i+11] == '-' {
+			continue
+		}
+		area := string(v[0:3])
+		if area == "000" || area == "666" || v[0] == '9' || string(v[4:6]) == "00" || string(v[7:11]) == "0000" {
+			continue
+		}
+		spans = append(spans, span{start: i, end: i + 11})
+		i += 10
+	}
+	return spans
+}
+
+func digits(v []byte) bool {
+	for _, c := range v {
+		if !isDigit(c) {
+			return false
+		}
+	}
+	return len(v) > 0
+}
+
+// findIPs finds IPv4 addresses in dotted-quad form and IPv6 addresses.
+func findIPs(s []byte, spans []span) []span {
+	for i := nextDigit(s, 0); i >= 0; i = nextDigit(s, i) {
+		if wordBefore(s, i) || i > 0 && s[i-1] == '.' {
+			i = skipDigits(s, i)
+			continue
+		}
+		if end := ipv4(s, i); end > 0 {
+			spans = append(spans, span{start: i, end: end})
+			i = end
+			continue
+		}
+		i = skipDigits(s, i)
+	}
+	for i := 0; i < len(s); {
+		j := bytes.IndexByte(s[i:], ':')
+		if j < 0 {
+			break
+		}
+		p := i + j
+		l, r := p, p
+		for l > 0 && (is(s[l-1], cHex) || s[l-1] == ':' || s[l-1] == '.') {
+			l--
+		}
+		for r < len(s) && (is(s[r], cHex) || s[r] == ':' || s[r] == '.') {
+			r++
+		}
+		i = r
+		for r > p && (s[r-1] == '.' || s[r-1] == ':' && (r-2 < 0 || s[r-2] != ':')) {
+			r--
+		}
+		if wordBefore(s, l) || wordAfter(s, r) || bytes.Count(s[l:r], []byte{':'}) < 2 || r-l < 6 {
+			continue
+		}
+		if a, err := netip.ParseAddr(string(s[l:r])); err == nil && a.Is6() && !a.IsUnspecified() && !overlaps(spans, l, r) {
+			spans = append(spans, span{start: l, end: r})
+		}
+	}
+	return spans
+}
+
+func overlaps(spans []span, l, r int) bool {
+	for _, sp := range spans {
+		if sp.start < r && l < sp.end {
+			return true
+		}
+	}
+	return false
+}
+
+// ipv4 reads a dotted quad at s[i]; its end, or -1.
+func ipv4(s []byte, i int) int {
+	for octet := 0; octet < 4; octet++ {
+		if octet > 0 {
+			if i >= len(s) || s[i] != '.' {
+				return -1
+			}
+			i++
+		}
+		j := skipDigits(s, i)
+		n := j - i
+		if n == 0 || n > 3 || n > 1 && s[i] == '0' {
+			return -1
+		}
+		v := 0
+		for _, c := range s[i:j] {
+			v = v*10 + int(c-'0')
+		}
+		if v > 255 {
+			return -1
+		}
+		i = j
+	}
+	if wordAfter(s, i) || i+1 < len(s) && s[i] == '.' && isDigit(s[i+1]) {
+		return -1
+	}
+	return i
+}
+
+// maskIP keeps an IPv4 address's first two octets and an IPv6 address's
+// first two groups (the network, roughly); the rest is masked.
+func maskIP(v []byte) {
+	sep := byte('.')
+	if bytes.IndexByte(v, ':') >= 0 {
+		sep = ':'
+	}
+	seen := 0
+	for i, c := range v {
+		if c == sep {
+			seen++
+			continue
+		}
+		if seen >= 2 && c != '.' && c != ':' {
+			v[i] = MaskChar
+		}
+	}
+}
+
+// findJWTs finds JWS (three segments) and JWE (five) compact
+// serialisations: base64url segments joined by dots, the first a JSON
+// object ("eyJ"). A sentence's full stop after one is not part of it.
+func findJWTs(s []byte, spans []span) []span {
+	for i := 0; i < len(s); {
+		j := bytes.Index(s[i:], []byte("eyJ"))
+		if j < 0 {
+			break
+		}
+		start := i + j
+		i = start + 3
+		if start > 0 && (is(s[start-1], cB64URL) || s[start-1] == '.') {
+			continue
+		}
+		end, dots := start, 0
+		for end < len(s) && (is(s[end], cB64URL) || s[end] == '.') {
+			if s[end] == '.' {
+				dots++
+			}
+			end++
+		}
+		if (dots == 3 || dots == 5) && s[end-1] == '.' {
+			end--
+			dots--
+		}
+		first := bytes.IndexByte(s[start:end], '.')
+		if dots != 2 && dots != 4 || first < 4 || wordAfter(s, end) || end < len(s) && s[end] == '=' {
+			continue
+		}
+		spans = append(spans, span{start: start, end: end})
+		i = end
+	}
+	return spans
+}
+
+// maskAfterFirst masks every character after the first sep, but sep
+// characters themselves.
+func maskAfterFirst(sep byte) func(v []byte) {
+	return func(v []byte) {
+		i := bytes.IndexByte(v, sep)
+		if i < 0 {
+			return
+		}
+		for j := i + 1; j < len(v); j++ {
+			if v[j] != sep {
+				v[j] = MaskChar
+			}
+		}
+	}
+}
+
+// findBearers finds "Bearer <token>" (any case), as in an Authorization
+// header echoed in a body: the token is masked, the word kept.
+func findBearers(s []byte, spans []span) []span {
+	const word = "bearer"
+	for i := 0; i+len(word)+2 <= len(s); i++ {
+		if s[i]|0x20 != 'b' || wordBefore(s, i) || !bytes.EqualFold(s[i:i+len(word)], []byte(word)) {
+			continue
+		}
+		j := i + len(word)
+		if s[j] != ' ' {
+			continue
+		}
+		for j < len(s) && s[j] == ' ' {
+			j++
+		}
+		k := j
+		for k < len(s) && is(s[k], cToken68) {
+			k++
+		}
+		if k-j < 8 || wordAfter(s, k) {
+			continue
+		}
+		spans = append(spans, span{start: i, end: k})
+		i = k - 1
+	}
+	return spans
+}
