@@ -1,0 +1,471 @@
+package fieldpath
+
+import (
+	"bytes"
+	"fmt"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// Edits says what Rewrite changes in a document.
+type Edits struct {
+	// Remove names members and elements to leave out.
+	Remove *Set
+	// Replace names values handed to ReplaceValue, whose result (valid
+	// JSON, appended to dst) takes their place.
+	Replace      *Set
+	ReplaceValue func(dst, raw []byte) ([]byte, error)
+	// MaskString, if set, is given the content of every string value
+	// (not member names) left in the document, unescaped; it may
+	// overwrite bytes with characters that need no escaping in JSON,
+	// keeping the length, and reports whether it did.
+	MaskString func(v []byte) bool
+	// MaskNumbers also hands integers of 12 digits or more (a card
+	// number sent as a number) to MaskString; a masked one becomes a
+	// string.
+	MaskNumbers bool
+	// MaxDepth bounds nesting; 0 means 512.
+	MaxDepth int
+}
+
+// SyntaxError is a document Rewrite could not read.
+type SyntaxError struct {
+	Offset int
+	Msg    string
+}
+
+func (e *SyntaxError) Error() string {
+	return fmt.Sprintf("invalid JSON at byte %d: %s", e.Offset, e.Msg)
+}
+
+// Rewrite walks the JSON document in once, applying e. String masking
+// happens in place, in in itself; removals and replacements are spliced
+// into a copy appended to dst. It returns the edited document (in itself
+// when nothing was spliced) and whether anything changed. A document that
+// is not valid JSON is an error, and nothing of it should be sent on: the
+// walk stops where it stopped understanding.
+func Rewrite(in []byte, e *Edits, dst []byte) (out []byte, changed bool, err error) {
+	w := rewriter{in: in, e: e, out: dst, maxDepth: e.MaxDepth}
+	if w.maxDepth == 0 {
+		w.maxDepth = 512
+	}
+	w.ws()
+	if err := w.value(e.Remove.Start(), e.Replace.Start(), 0); err != nil {
+		return nil, false, err
+	}
+	w.ws()
+	if w.pos != len(in) {
+		return nil, false, w.fail("data after the document")
+	}
+	if !w.spliced {
+		return in, w.changed, nil
+	}
+	return append(w.out, in[w.copied:]...), true, nil
+}
+
+type rewriter struct {
+	in       []byte
+	pos      int
+	e        *Edits
+	out      []byte
+	copied   int // in[:copied] is accounted for in out
+	spliced  bool
+	changed  bool
+	maxDepth int
+	scratch  []byte
+	quiet    int // > 0 while reading a value that is left out or replaced: nothing in it is masked
+}
+
+func (w *rewriter) fail(msg string) error { return &SyntaxError{Offset: w.pos, Msg: msg} }
+
+// splice replaces in[from:to] with repl in the output.
+func (w *rewriter) splice(from, to int, repl []byte) {
+	w.out = append(w.out, w.in[w.copied:from]...)
+	w.out = append(w.out, repl...)
+	w.copied = to
+	w.spliced, w.changed = true, true
+}
+
+func (w *rewriter) ws() {
+	for w.pos < len(w.in) {
+		switch w.in[w.pos] {
+		case ' ', '\t', '\n', '\r':
+			w.pos++
+		default:
+			return
+		}
+	}
+}
+
+// active reports whether anything below a value with these states can
+// change.
+func (w *rewriter) active(rs, rp State) bool {
+	return w.e.MaskString != nil || !rs.Empty() || !rp.Empty()
+}
+
+func (w *rewriter) value(rs, rp State, depth int) error {
+	if w.pos >= len(w.in) {
+		return w.fail("unexpected end")
+	}
+	switch c := w.in[w.pos]; {
+	case c == '{':
+		return w.object(rs, rp, depth+1)
+	case c == '[':
+		return w.array(rs, rp, depth+1)
+	case c == '"':
+		start := w.pos
+		escaped, err := w.str()
+		if err != nil || w.e.MaskString == nil || w.quiet > 0 {
+			return err
+		}
+		w.maskString(start, escaped)
+		return nil
+	case c == '-' || '0' <= c && c <= '9':
+		return w.number()
+	case c == 't':
+		return w.literal("true")
+	case c == 'f':
+		return w.literal("false")
+	case c == 'n':
+		return w.literal("null")
+	}
+	return w.fail(fmt.Sprintf("unexpected %q", w.in[w.pos]))
+}
+
+func (w *rewriter) literal(lit string) error {
+	if !bytes.HasPrefix(w.in[w.pos:], []byte(lit)) {
+		return w.fail("invalid literal")
+	}
+	w.pos += len(lit)
+	return nil
+}
+
+// container walks the members of an object or the elements of an array,
+// from just past its opening bracket: member reads one (name and value)
+// and returns the states below it and its name's start.
+func (w *rewriter) container(rs, rp State, depth int, closer byte, member func(i int) (State, State, int, error)) error {
+	if depth > w.maxDepth {
+		return w.fail("nested too deep")
+	}
+	w.pos++
+	w.ws()
+	if w.pos < len(w.in) && w.in[w.pos] == closer {
+		w.pos++
+		return nil
+	}
+	on := w.active(rs, rp)
+	prevEnd, cutFrom := -1, -1 // end of the last value kept; start of leading members left out
+	for i := 0; ; i++ {
+		w.ws()
+		crs, crp, start, err := member(i)
+		if err != nil {
+			return err
+		}
+		switch {
+		case !on:
+			err = w.value(0, 0, depth)
+		case w.e.Remove.Matched(crs):
+			if err = w.skip(depth); err == nil {
+				if prevEnd >= 0 {
+					w.splice(prevEnd, w.pos, nil) // the comma before it, and it
+				} else if cutFrom < 0 {
+					cutFrom = start // it and the comma after it, once known
+				}
+			}
+		default:
+			if cutFrom >= 0 {
+				w.splice(cutFrom, start, nil)
+				cutFrom = -1
+			}
+			if w.e.Replace.Matched(crp) {
+				err = w.replace(depth)
+			} else {
+				err = w.value(crs, crp, depth)
+			}
+			prevEnd = w.pos
+		}
+		if err != nil {
+			return err
+		}
+		w.ws()
+		if w.pos >= len(w.in) {
+			return w.fail("unexpected end")
+		}
+		switch w.in[w.pos] {
+		case ',':
+			w.pos++
+			continue
+		case closer:
+			if cutFrom >= 0 {
+				w.splice(cutFrom, w.pos, nil)
+			}
+			w.pos++
+			return nil
+		}
+		return w.fail(fmt.Sprintf("expected , or %c", closer))
+	}
+}
+
+func (w *rewriter) object(rs, rp State, depth int) error {
+	on := w.active(rs, rp)
+	return w.container(rs, rp, depth, '}', func(int) (State, State, int, error) {
+		start := w.pos
+		if w.pos >= len(w.in) || w.in[w.pos] != '"' {
+			return 0, 0, 0, w.fail("expected a member name")
+		}
+		escaped, err := w.str()
+		if err != nil {
+			return 0, 0, 0, err
+		}
+		name := w.in[start+1 : w.pos-1]
+		w.ws()
+		if w.pos >= len(w.in) || w.in[w.pos] != ':' {
+			return 0, 0, 0, w.fail("expected :")
+		}
+		w.pos++
+		w.ws()
+		if !on || rs.Empty() && rp.Empty() {
+			return 0, 0, start, nil
+		}
+		if escaped {
+			w.scratch = unescape(w.scratch[:0], name)
+			name = w.scratch
+		}
+		var crs, crp State
+		if !rs.Empty() {
+			crs = w.e.Remove.Member(rs, name)
+		}
+		if !rp.Empty() {
+			crp = w.e.Replace.Member(rp, name)
+		}
+		return crs, crp, start, nil
+	})
+}
+
+func (w *rewriter) array(rs, rp State, depth int) error {
+	return w.container(rs, rp, depth, ']', func(i int) (State, State, int, error) {
+		var crs, crp State
+		if !rs.Empty() {
+			crs = w.e.Remove.Element(rs, i)
+		}
+		if !rp.Empty() {
+			crp = w.e.Replace.Element(rp, i)
+		}
+		return crs, crp, w.pos, nil
+	})
+}
+
+// skip reads a value, changing nothing in it.
+func (w *rewriter) skip(depth int) error {
+	w.quiet++
+	err := w.value(0, 0, depth)
+	w.quiet--
+	return err
+}
+
+// replace hands the value at pos to ReplaceValue.
+func (w *rewriter) replace(depth int) error {
+	start := w.pos
+	if err := w.skip(depth); err != nil {
+		return err
+	}
+	mark := len(w.out)
+	w.out = append(w.out, w.in[w.copied:start]...)
+	repl, err := w.e.ReplaceValue(w.out, w.in[start:w.pos])
+	if err != nil {
+		w.out = w.out[:mark]
+		return err
+	}
+	w.out, w.copied = repl, w.pos
+	w.spliced, w.changed = true, true
+	return nil
+}
+
+// str reads a string from its opening quote; escaped says whether it
+// holds escape sequences.
+func (w *rewriter) str() (escaped bool, err error) {
+	w.pos++
+	for {
+		q := bytes.IndexByte(w.in[w.pos:], '"')
+		if q < 0 {
+			return false, w.fail("unterminated string")
+		}
+		b := bytes.IndexByte(w.in[w.pos:w.pos+q], '\\')
+		if b < 0 {
+			w.pos += q + 1
+			return escaped, nil
+		}
+		escaped = true
+		w.pos += b + 1
+		if w.pos >= len(w.in) {
+			return false, w.fail("unterminated string")
+		}
+		switch w.in[w.pos] {
+		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			w.pos++
+		case 'u':
+			if w.pos+5 > len(w.in) || !hex4(w.in[w.pos+1:w.pos+5]) {
+				return false, w.fail(`invalid \u escape`)
+			}
+			w.pos += 5
+		default:
+			return false, w.fail("invalid escape")
+		}
+	}
+}
+
+func hex4(b []byte) bool {
+	for _, c := range b {
+		if !('0' <= c && c <= '9' || 'a' <= c|0x20 && c|0x20 <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// maskString masks the string value that spans in[start:pos].
+func (w *rewriter) maskString(start int, escaped bool) {
+	content := w.in[start+1 : w.pos-1]
+	if !escaped {
+		if w.e.MaskString(content) {
+			w.changed = true
+		}
+		return
+	}
+	w.scratch = unescape(w.scratch[:0], content)
+	if !w.e.MaskString(w.scratch) {
+		return
+	}
+	w.out = append(w.out, w.in[w.copied:start]...)
+	w.out = appendQuoted(w.out, w.scratch)
+	w.copied = w.pos
+	w.spliced, w.changed = true, true
+}
+
+func (w *rewriter) number() error {
+	start := w.pos
+	if w.in[w.pos] == '-' {
+		w.pos++
+	}
+	digits := w.pos
+	switch {
+	case w.pos < len(w.in) && w.in[w.pos] == '0':
+		w.pos++
+	case w.pos < len(w.in) && '1' <= w.in[w.pos] && w.in[w.pos] <= '9':
+		w.pos = skipDigits(w.in, w.pos)
+	default:
+		return w.fail("invalid number")
+	}
+	integer := w.pos - digits
+	frac := false
+	if w.pos < len(w.in) && w.in[w.pos] == '.' {
+		frac = true
+		if w.pos = skipDigits(w.in, w.pos+1); w.in[w.pos-1] == '.' {
+			return w.fail("invalid number")
+		}
+	}
+	if w.pos < len(w.in) && w.in[w.pos]|0x20 == 'e' {
+		frac = true
+		w.pos++
+		if w.pos < len(w.in) && (w.in[w.pos] == '+' || w.in[w.pos] == '-') {
+			w.pos++
+		}
+		d := w.pos
+		if w.pos = skipDigits(w.in, w.pos); w.pos == d {
+			return w.fail("invalid number")
+		}
+	}
+	if w.e.MaskNumbers && w.e.MaskString != nil && w.quiet == 0 && !frac && integer >= 12 {
+		w.scratch = append(w.scratch[:0], w.in[start:w.pos]...)
+		if w.e.MaskString(w.scratch) {
+			w.out = append(w.out, w.in[w.copied:start]...)
+			w.out = append(w.out, '"')
+			w.out = append(w.out, w.scratch...)
+			w.out = append(w.out, '"')
+			w.copied = w.pos
+			w.spliced, w.changed = true, true
+		}
+	}
+	return nil
+}
+
+func skipDigits(b []byte, i int) int {
+	for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+		i++
+	}
+	return i
+}
+
+// unescape appends the content of a JSON string (escapes checked by str)
+// to dst, decoded.
+func unescape(dst, s []byte) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '\\' {
+			dst = append(dst, c)
+			continue
+		}
+		i++
+		switch s[i] {
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			r := rune(hexVal(s[i+1 : i+5]))
+			i += 4
+			if utf16.IsSurrogate(r) && i+6 < len(s) && s[i+1] == '\\' && s[i+2] == 'u' {
+				if r2 := rune(hexVal(s[i+3 : i+7])); utf16.IsSurrogate(r2) {
+					r = utf16.DecodeRune(r, r2)
+					i += 6
+				}
+			}
+			dst = utf8.AppendRune(dst, r)
+		default: // " \ /
+			dst = append(dst, s[i])
+		}
+	}
+	return dst
+}
+
+func hexVal(b []byte) int {
+	v := 0
+	for _, c := range b {
+		switch {
+		case '0' <= c && c <= '9':
+			v = v<<4 | int(c-'0')
+		default:
+			v = v<<4 | int(c|0x20-'a'+10)
+		}
+	}
+	return v
+}
+
+// appendQuoted appends s as a JSON string.
+func appendQuoted(dst, s []byte) []byte {
+	const hexDigits = "0123456789abcdef"
+	dst = append(dst, '"')
+	for _, c := range s {
+		switch {
+		case c == '"' || c == '\\':
+			dst = append(dst, '\\', c)
+		case c == '\n':
+			dst = append(dst, '\\', 'n')
+		case c == '\r':
+			dst = append(dst, '\\', 'r')
+		case c == '\t':
+			dst = append(dst, '\\', 't')
+		case c < 0x20:
+			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return append(dst, '"')
+}
