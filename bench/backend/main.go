@@ -31,6 +31,7 @@ func main() {
 		}
 	}
 	body := []byte(`{"items":[{"id":1,"name":"widget"},{"id":2,"name":"gadget"}],"page":2}` + "\n")
+	customers := customerList()
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body != nil {
 			_, _ = io.Copy(io.Discard, r.Body)
@@ -40,10 +41,14 @@ func main() {
 			_, _ = w.Write(jwks)
 			return
 		}
+		out := body
+		if r.URL.Path == "/customers" {
+			out = customers
+		}
 		hd := w.Header()
 		hd["Content-Type"] = []string{"application/json"}
-		hd["Content-Length"] = []string{strconv.Itoa(len(body))}
-		_, _ = w.Write(body)
+		hd["Content-Length"] = []string{strconv.Itoa(len(out))}
+		_, _ = w.Write(out)
 	})
 	l, err := net.Listen("tcp", *plain)
 	if err != nil {
@@ -66,4 +71,25 @@ func main() {
 		go func() { log.Fatal(tsrv.ServeTLS(tl, "", "")) }()
 	}
 	log.Fatal(srv.Serve(l))
+}
+
+// customerList is the mask scenario's response: 16 KiB of JSON, a page of
+// customers, each with an email address and a phone number, every tenth
+// with a card on file, among fields with nothing to mask.
+func customerList() []byte {
+	var b []byte
+	b = append(b, `{"page":1,"customers":[`...)
+	for i := 1; len(b) < 16<<10-300; i++ {
+		if i > 1 {
+			b = append(b, ',')
+		}
+		b = fmt.Appendf(b, `{"id":"c-%05d","name":"Customer %d","email":"customer%d@example.com","phone":"+44 20 7946 %04d",`+
+			`"city":"Bristol","tier":"gold","orders":%d,"created":"2026-01-15T10:00:00Z"`, i, i, i, i, i%40)
+		if i%10 == 0 {
+			b = append(b, `,"card":"4111 1111 1111 1111"`...)
+		}
+		b = append(b, '}')
+	}
+	b = append(b, "]}\n"...)
+	return b
 }

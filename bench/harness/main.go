@@ -126,6 +126,10 @@ func main() {
 		threatTable(env, *rounds, *threatRate, *dur, *warm)
 	}
 
+	if *only == "" || strings.Contains("data mask", *only) {
+		dataTable(env, *rounds, *dur, *warm)
+	}
+
 	if env.rampartRedis != "" && (*only == "" || strings.Contains("ratelimit latency", *only)) {
 		rateLimitLatency(env, path, *rate, *rounds, *dur, *warm)
 	}

@@ -153,6 +153,8 @@ wrk.headers["Content-Type"] = "application/octet-stream"
 
 	gPlain, gTLS := freePort(), freePort()
 	threatPolicies, threatRoutes := threatsConfig(dir)
+	threatPolicies += dataPolicies
+	threatRoutes += dataRoutes
 	cfg := writeFile(dir, "rampart.yaml", fmt.Sprintf(`version: 1
 server:
   listen: [%q]

@@ -33,6 +33,7 @@ type Config struct {
 	Consumers      []*Consumer               `yaml:"consumers" json:"consumers,omitempty" doc:"Consumers known from this file; on an id also in the store, this file wins."`
 	Roles          map[string]*Role          `yaml:"roles" json:"roles,omitempty" doc:"Named roles: what a consumer holding one may call. Policies require them under authorize.roles."`
 	Policies       map[string]*Policy        `yaml:"policies" json:"policies,omitempty" doc:"Named bundles of checks that routes refer to. 'public' is built in."`
+	Detectors      map[string]*Detector      `yaml:"detectors" json:"detectors,omitempty" doc:"Your own kinds of sensitive value, as patterns, for policies' response.mask beside the built-in detectors."`
 	Routes         []*Route                  `yaml:"routes" json:"routes,omitempty" doc:"Routes, matched most specific first."`
 
 	// File is the path the config was read from; BaseDir resolves
@@ -232,7 +233,25 @@ type Policy struct {
 	Bots            *Bots            `yaml:"bots" json:"bots,omitempty" doc:"Bot defence: rules on client fingerprints (JA4, User-Agent, header consistency), a proof-of-work challenge for browsers, and an allow-list of good bots."`
 	Graduated       *Graduated       `yaml:"graduated" json:"graduated,omitempty" doc:"Escalation against a key that keeps offending: warn, throttle, block, then ban for growing periods."`
 	Validate        *Validate        `yaml:"validate" json:"validate,omitempty"`
+	Response        *Response        `yaml:"response" json:"response,omitempty" doc:"What leaves the gateway in this policy's responses: fields removed, personal data and credentials masked."`
 	Pos             Pos              `yaml:"-" json:"-"`
+}
+
+// Response configures the response filters (stage 17) of a policy.
+type Response struct {
+	RemoveFields []string `yaml:"remove_fields" json:"remove_fields,omitempty" doc:"JSON fields left out of responses, as field patterns: user.ssn, items[*].internal_cost, **.password."`
+	Mask         []string `yaml:"mask" json:"mask,omitempty" doc:"Detectors whose values are masked in JSON and text responses: email, card, phone, iban, us_ssn, ip, jwt, bearer, or a name under detectors."`
+	MaxBodyBytes Size     `yaml:"max_body_bytes" json:"max_body_bytes,omitempty" doc:"Responses are held and filtered up to this size. Default 1MiB, at most 64MiB."`
+	OnOversize   string   `yaml:"on_oversize" json:"on_oversize,omitempty" enum:"refuse|pass" doc:"A larger response: refuse (default) answers a 502 response-not-filtered problem; pass sends it on unfiltered."`
+	Pos          Pos      `yaml:"-" json:"-"`
+}
+
+// Detector is an operator-defined kind of sensitive value.
+type Detector struct {
+	Pattern   string `yaml:"pattern,required" json:"pattern,omitempty" doc:"A regular expression (RE2 syntax) matching the values."`
+	KeepFirst int    `yaml:"keep_first" json:"keep_first,omitempty" doc:"Characters left unmasked at the start of a value. Default 0."`
+	KeepLast  int    `yaml:"keep_last" json:"keep_last,omitempty" doc:"Characters left unmasked at the end of a value. Default 0."`
+	Pos       Pos    `yaml:"-" json:"-"`
 }
 
 // RateLimit is one request-rate limit (GCRA), counted per key.

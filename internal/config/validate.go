@@ -55,6 +55,7 @@ func (v *validator) validate() {
 	v.state()
 	v.geoip()
 	v.responseHeaders()
+	v.detectors()
 	for _, name := range sortedKeys(c.Policies) {
 		v.policy(name, c.Policies[name])
 	}
@@ -404,6 +405,7 @@ func (v *validator) policy(name string, p *Policy) {
 	v.policySecurityHeaders(base, p)
 	v.policyValidate(base, p)
 	v.policyWAF(base, p)
+	v.policyResponse(base, p)
 	if p.Validate == nil {
 		return
 	}

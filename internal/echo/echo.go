@@ -34,6 +34,7 @@ type Reply struct {
 //	/bytes/{n}      n bytes of body
 //	/sse            three server-sent events, 50ms apart
 //	/ws             a raw upgrade (websocket) that echoes bytes back
+//	/customers/{id} a customer record full of personal data (JSON; .txt: text)
 //	anything else   echoes method, path, headers and body size
 func Handler(name string) http.Handler {
 	small := []byte(`{"ok":true}` + "\n")
@@ -85,6 +86,9 @@ func Handler(name string) http.Handler {
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = w.Write(small)
 			return
+		case strings.HasPrefix(p, "/customers/"):
+			customer(w, strings.TrimPrefix(p, "/customers/"))
+			return
 		}
 		n, _ := io.Copy(io.Discard, r.Body)
 		rep := Reply{Method: r.Method, Path: p, Query: r.URL.RawQuery, Host: r.Host, BodyBytes: n, Server: name, Headers: map[string]string{}}
@@ -101,6 +105,30 @@ func Handler(name string) http.Handler {
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(rep)
 	})
+}
+
+// customer answers with a made-up customer record of the kind response
+// filters are for: contact details, a card, an IBAN, a national id,
+// internal fields and a password hash.
+func customer(w http.ResponseWriter, id string) {
+	if text, ok := strings.CutSuffix(id, ".txt"); ok {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintf(w, "Customer %s: Jane Doe <jane.doe@example.com>, phone +44 20 7946 0958, card 4111 1111 1111 1111, IBAN GB82 WEST 1234 5698 7654 32, SSN 078-05-1120, last login from 192.0.2.44.\n", text)
+		return
+	}
+	rec := map[string]any{
+		"id": id, "name": "Jane Doe", "email": "jane.doe@example.com", "phone": "+44 20 7946 0958",
+		"ssn": "078-05-1120", "card": "4111 1111 1111 1111", "iban": "GB82 WEST 1234 5698 7654 32",
+		"note":     "Order ORD-20261124 was paid; receipt sent to jane.doe@example.com.",
+		"account":  map[string]any{"login": "jane", "password": "$2a$10$N9qo8uLOickgx2ZMRZoMye", "last_ip": "192.0.2.44"},
+		"internal": map[string]any{"risk_score": 0.12, "crm_id": "CRM-7781"},
+		"orders": []map[string]any{
+			{"id": "ORD-20261124", "total": 42.5, "internal_cost": 17.2},
+			{"id": "ORD-20261101", "total": 12.0, "internal_cost": 4.9},
+		},
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(rec)
 }
 
 func sse(w http.ResponseWriter, r *http.Request) {

@@ -9,10 +9,13 @@ import (
 	"github.com/rampart-gw/rampart/internal/bots"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/cors"
+	"github.com/rampart-gw/rampart/internal/fieldpath"
 	"github.com/rampart-gw/rampart/internal/guard"
 	"github.com/rampart-gw/rampart/internal/identity"
 	"github.com/rampart-gw/rampart/internal/ipfilter"
+	"github.com/rampart-gw/rampart/internal/pii"
 	"github.com/rampart-gw/rampart/internal/ratelimit"
+	"github.com/rampart-gw/rampart/internal/respfilter"
 	"github.com/rampart-gw/rampart/internal/schema"
 	"github.com/rampart-gw/rampart/internal/secheaders"
 	"github.com/rampart-gw/rampart/internal/shed"
@@ -120,7 +123,17 @@ func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, ac
 		}
 		stages = append(stages, st)
 	}
-	// 17 response filters: leaky headers removed, security headers added
+	// 17 response filters: fields removed and values masked in the
+	// upstream's body (innermost, so the WAF's and the schema's response
+	// checks see what the client will), leaky headers removed, security
+	// headers added
+	if pol != nil && pol.Response != nil {
+		rf, err := responseFilter(cfg, r.Policy, pol.Response, deps)
+		if err != nil {
+			return nil, fmt.Errorf("route %s: response: %w", r.Name, err)
+		}
+		stages = append(stages, rf)
+	}
 	stages = append(stages, secheaders.New(cfg.Server.StripResponseHeaders, securityHeaders(pol)))
 	// 15 request transform, identity to upstream
 	stages = append(stages, &identity.Stage{Signer: auth.signer, Issuer: cfg.Identity.Issuer, Audience: r.Upstream,
@@ -131,6 +144,31 @@ func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, ac
 		}
 	}
 	return stages, nil
+}
+
+// responseFilter builds a policy's response body filters.
+func responseFilter(cfg *config.Config, policy string, rc *config.Response, deps *stageDeps) (*respfilter.Stage, error) {
+	o := respfilter.Options{Policy: policy, Limit: int64(rc.MaxBodyBytes), PassOversize: rc.OnOversize == "pass",
+		Count: deps.countResponseFilter(policy), CountMasked: deps.countMasked(policy)}
+	if len(rc.RemoveFields) > 0 {
+		set, err := fieldpath.Compile(rc.RemoveFields)
+		if err != nil {
+			return nil, err
+		}
+		o.Remove = set
+	}
+	if len(rc.Mask) > 0 {
+		ds := make([]*pii.Detector, len(rc.Mask))
+		for i, name := range rc.Mask {
+			d, err := cfg.Detector(name)
+			if err != nil {
+				return nil, err
+			}
+			ds[i] = d
+		}
+		o.Mask = pii.NewSet(ds...)
+	}
+	return respfilter.New(o), nil
 }
 
 func securityHeaders(pol *config.Policy) *config.SecurityHeaders {
@@ -164,6 +202,8 @@ type stageDeps struct {
 	shedders             map[string]*shed.Limiter // by upstream
 	countShed            func(upstream string) func(priority string)
 	countSchemaResponses func(policy string) func(outcome string)
+	countResponseFilter  func(policy string) func(outcome string)
+	countMasked          func(policy string) func(detector string, n int)
 	bots                 bots.Options
 	countBots            func(policy string) func(rule, outcome string)
 	quotaStages          map[string]*ratelimit.QuotaStage // by policy, filled by quota

@@ -24,6 +24,9 @@ type Event struct {
 	Route     string    `json:"route,omitempty"`
 	Method    string    `json:"method,omitempty"`
 	Path      string    `json:"path,omitempty"`
+	// Masked counts the values masked in a response by detector
+	// (data.masked); never the values.
+	Masked map[string]int `json:"masked,omitempty"`
 }
 
 // Sink receives events on its own goroutine. Write must not keep e.

@@ -36,6 +36,8 @@ type Metrics struct {
 	bots        *prometheus.CounterVec
 	waf         *prometheus.CounterVec
 	schemaResp  *prometheus.CounterVec
+	respFilter  *prometheus.CounterVec
+	masked      *prometheus.CounterVec
 	shedLimit   *prometheus.GaugeVec
 	idp         *prometheus.CounterVec
 	connsOpen   prometheus.Gauge
@@ -84,7 +86,9 @@ func NewMetrics(version string, health func() []TargetHealth) *Metrics {
 	m.bots = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_bots_total", Help: "Bot-defence decisions by policy, rule (or good bot) and outcome (flagged, challenged, solved, passed, blocked, good_bot)."}, []string{"policy", "rule", "outcome"})
 	m.waf = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_waf_total", Help: "WAF decisions by policy and outcome: blocked, detected, passed (requests); response_blocked, response_detected (inspect_responses)."}, []string{"policy", "outcome"})
 	m.schemaResp = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_schema_responses_total", Help: "Upstream responses checked against the OpenAPI description (validate.responses: detect), by policy and outcome (valid, invalid, unchecked)."}, []string{"policy", "outcome"})
-	m.reg.MustRegister(m.authn, m.idp, m.authz, m.ratelimit, m.stateErrors, m.concurrency, m.quota, m.abuse, m.shed, m.shedLimit, m.bots, m.waf, m.schemaResp)
+	m.respFilter = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_response_filter_total", Help: "Upstream responses through a policy's response filters, by policy and outcome: filtered (something removed or masked), clean (nothing to change), skipped (not JSON or text), oversize_passed, refused."}, []string{"policy", "outcome"})
+	m.masked = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_masked_values_total", Help: "Values masked in responses, by policy and detector (email, card, ...). The values themselves are never recorded."}, []string{"policy", "detector"})
+	m.reg.MustRegister(m.authn, m.idp, m.authz, m.ratelimit, m.stateErrors, m.concurrency, m.quota, m.abuse, m.shed, m.shedLimit, m.bots, m.waf, m.schemaResp, m.respFilter, m.masked)
 	m.reg.MustRegister(m.requests, m.duration, m.upstreamDur, m.refusals, m.reloads, m.lastReload, m.configOK, m.tls, m.dropped, m.connRefused, m.retries, m.connsOpen, m.inFlight, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if health != nil {
@@ -166,6 +170,17 @@ func (m *Metrics) WAF(policy string) func(outcome string) { return byOutcome(m.w
 // SchemaResponses returns the counter of one policy's response checks.
 func (m *Metrics) SchemaResponses(policy string) func(outcome string) {
 	return byOutcome(m.schemaResp, policy)
+}
+
+// ResponseFilter returns the counter of one policy's filtered responses.
+func (m *Metrics) ResponseFilter(policy string) func(outcome string) {
+	return byOutcome(m.respFilter, policy)
+}
+
+// Masked returns the counter of one policy's masked values, by detector.
+func (m *Metrics) Masked(policy string) func(detector string, n int) {
+	v := m.masked.MustCurryWith(prometheus.Labels{"policy": policy})
+	return func(detector string, n int) { v.WithLabelValues(detector).Add(float64(n)) }
 }
 
 // Abuse returns the counter of one policy's graduated-response actions.

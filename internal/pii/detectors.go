@@ -189,6 +189,10 @@ func findCards(s []byte, spans []span) []span {
 	var ebuf, cbuf [8]int
 	for i := nextDigit(s, 0); i >= 0; i = nextDigit(s, i) {
 		start := i
+		if skipDigits(s, i)-i < 4 { // every card format starts with four digits or more
+			i = skipDigits(s, i)
+			continue
+		}
 		end, ends, counts := digitGroups(s, i, " -", ebuf[:0], cbuf[:0])
 		i = end
 		if wordBefore(s, start) || s[start] < '2' || s[start] > '6' {

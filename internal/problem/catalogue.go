@@ -64,6 +64,9 @@ var (
 	ResponseWithheld = Type{Slug: "response-withheld", Title: "Response withheld by the web application firewall", Status: http.StatusBadGateway,
 		Cause: "The upstream's response matched the data-leakage rules of the OWASP Core Rule Set (an SQL, PHP, Java or IIS error page, a stack trace, source code, a web shell), so the gateway did not pass it on.",
 		Fix:   "The request itself was not refused: the upstream failed in a way that would have exposed its internals. Give the API operator the request id; retrying may get a normal answer."}
+	ResponseNotFiltered = Type{Slug: "response-not-filtered", Title: "Response could not be filtered", Status: http.StatusBadGateway,
+		Cause: "This endpoint removes fields from, or masks personal data in, the upstream's responses, and this response could not go through those filters: it was larger than the filter holds, not valid JSON though labelled so, or compressed in a way the gateway cannot read. Rather than pass it on unfiltered, the gateway withheld it.",
+		Fix:   "The request itself was fine. Ask for less at once (a smaller page), or give the API operator the request id: the upstream's response or the route's response limit needs fixing."}
 	GraphQLRefused = Type{Slug: "graphql-refused", Title: "GraphQL request refused", Status: http.StatusBadRequest,
 		Cause: "The GraphQL request is malformed, asks for more than this endpoint allows in one request (depth, aliases, fields, cost, batch size), or uses introspection where it is off.",
 		Fix:   "Ask for less in one request (smaller pages, fewer nested fields and aliases) or split it; the place is in `errors`."}
@@ -113,6 +116,6 @@ var (
 
 // Catalogue lists every problem type, in documentation order.
 func Catalogue() []Type {
-	return []Type{BadRequest, MalformedRequest, Unauthorized, InvalidCredentials, InsufficientAuthentication, Forbidden, NotFound, MethodNotAllowed, PayloadTooLarge, RequestTimeout, HeadersTooLarge, RateLimited, QuotaExceeded, ConcurrencyLimited, AbuseBlocked, Banned, BotBlocked, ChallengeRequired, CORSRejected, AddressDenied, UnsupportedMediaType, InvalidBody, SchemaViolation, GraphQLRefused, WAFBlocked, ResponseWithheld,
+	return []Type{BadRequest, MalformedRequest, Unauthorized, InvalidCredentials, InsufficientAuthentication, Forbidden, NotFound, MethodNotAllowed, PayloadTooLarge, RequestTimeout, HeadersTooLarge, RateLimited, QuotaExceeded, ConcurrencyLimited, AbuseBlocked, Banned, BotBlocked, ChallengeRequired, CORSRejected, AddressDenied, UnsupportedMediaType, InvalidBody, SchemaViolation, GraphQLRefused, WAFBlocked, ResponseWithheld, ResponseNotFiltered,
 		TooManyConnections, Overloaded, BadGateway, NoHealthyUpstream, GatewayTimeout, IdentityUnavailable, AuthorizationUnavailable, Unavailable, Internal}
 }

@@ -1,0 +1,134 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestResponseFilters: through the running gateway, fields are removed
+// from and personal data masked in the upstream's JSON and text
+// responses, a response too large to filter is withheld with a problem,
+// and every masked value is counted (metrics, a data.masked event) with
+// no value itself anywhere in the gateway's output.
+func TestResponseFilters(t *testing.T) {
+	up := startUpstream(t, "crm")
+	g := startGateway(t, fmt.Sprintf(`version: 1
+server:
+  listen: ["127.0.0.1:0"]
+admin: {listen: "127.0.0.1:0"}
+upstreams:
+  crm: {targets: [{url: %s}]}
+detectors:
+  order_ref: {pattern: 'ORD-[0-9]{8}', keep_first: 4, keep_last: 2}
+policies:
+  support:
+    authenticate: []
+    response:
+      remove_fields: [ssn, internal, "orders[*].internal_cost", "**.password"]
+      mask: [email, phone, card, iban, ip, order_ref]
+  tight:
+    authenticate: []
+    response: {mask: [email], max_body_bytes: 256}
+  tight-pass:
+    authenticate: []
+    response: {mask: [email], max_body_bytes: 256, on_oversize: pass}
+routes:
+  - {name: support, match: {paths: ["/v1/**"]}, upstream: crm, policy: support, rewrite: {strip_prefix: /v1}}
+  - {name: tight, match: {paths: ["/v2/**"]}, upstream: crm, policy: tight, rewrite: {strip_prefix: /v2}}
+  - {name: tight-pass, match: {paths: ["/v3/**"]}, upstream: crm, policy: tight-pass, rewrite: {strip_prefix: /v3}}
+`, up.url()))
+
+	// JSON: removed and masked; the client's Accept-Encoding: gzip (Go's
+	// client sends it) did not stop the filter.
+	r := get(t, g.url("/v1/customers/42"))
+	if r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), "application/json") {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	var c map[string]any
+	if err := json.Unmarshal(r.body, &c); err != nil {
+		t.Fatalf("not JSON: %v: %s", err, r.body)
+	}
+	for _, gone := range []string{"ssn", "internal"} {
+		if _, ok := c[gone]; ok {
+			t.Errorf("%s not removed: %s", gone, r.body)
+		}
+	}
+	if acct := c["account"].(map[string]any); acct["password"] != nil || acct["last_ip"] != "192.0.*.**" || acct["login"] != "jane" {
+		t.Errorf("account: %v", acct)
+	}
+	for _, o := range c["orders"].([]any) {
+		if _, ok := o.(map[string]any)["internal_cost"]; ok {
+			t.Errorf("internal_cost not removed: %v", o)
+		}
+	}
+	for field, want := range map[string]string{"email": "j*******@example.com", "phone": "+** ** **** **58", "card": "4111 **** **** 1111",
+		"iban": "GB** **** **** **** **54 32", "name": "Jane Doe", "note": "Order ORD-******24 was paid; receipt sent to j*******@example.com."} {
+		if c[field] != want {
+			t.Errorf("%s = %q, want %q", field, c[field], want)
+		}
+	}
+	for _, leak := range []string{"jane.doe@", "7946 0958", "1111 1111 1111", "078-05-1120", "hunter", "$2a$", "CRM-7781", "20261124", "192.0.2.44"} {
+		if strings.Contains(string(r.body), leak) {
+			t.Errorf("%q reached the client: %s", leak, r.body)
+		}
+	}
+
+	// text
+	r = get(t, g.url("/v1/customers/42.txt"))
+	want := "Customer 42: Jane Doe <j*******@example.com>, phone +** ** **** **58, card 4111 **** **** 1111, IBAN GB** **** **** **** **54 32, SSN 078-05-1120, last login from 192.0.*.**.\n"
+	if r.status != 200 || string(r.body) != want {
+		t.Errorf("text: %d\n got %q\nwant %q", r.status, r.body, want)
+	}
+
+	// neither JSON nor text: untouched
+	if r = get(t, g.url("/v1/bytes/100")); r.status != 200 || len(r.body) != 100 {
+		t.Errorf("bytes: %d, %d bytes", r.status, len(r.body))
+	}
+
+	// too large to hold: withheld, or passed when the policy says so
+	r = get(t, g.url("/v2/customers/42"))
+	p := problemOf(t, r, 502)
+	if p["type"] != "https://rampart.dev/problems/response-not-filtered" || strings.Contains(string(r.body), "jane") {
+		t.Errorf("oversize: %s", r.body)
+	}
+	if r = get(t, g.url("/v3/customers/42")); r.status != 200 || !strings.Contains(string(r.body), "jane.doe@example.com") {
+		t.Errorf("on_oversize pass: %d %s", r.status, r.body)
+	}
+
+	waitFor(t, 5*time.Second, "data.masked events", func() bool {
+		n := 0
+		for _, e := range g.events() {
+			if e["type"] == "data.masked" {
+				n++
+			}
+		}
+		return n == 2
+	})
+	for _, e := range g.events() {
+		b, _ := json.Marshal(e)
+		if strings.Contains(string(b), "jane") || strings.Contains(string(b), "4111") {
+			t.Errorf("an event holds a masked value: %s", b)
+		}
+		if e["type"] == "data.masked" && e["path"] == "/v1/customers/42" {
+			m := e["masked"].(map[string]any)
+			if m["email"] != 2.0 || m["card"] != 1.0 || m["order_ref"] != 3.0 || m["ip"] != 1.0 {
+				t.Errorf("counts: %v", m)
+			}
+		}
+	}
+	g.metricsHave(t,
+		`rampart_masked_values_total{detector="email",policy="support"} 3`,
+		`rampart_response_filter_total{outcome="filtered",policy="support"} 2`,
+		`rampart_response_filter_total{outcome="skipped",policy="support"} 1`,
+		`rampart_response_filter_total{outcome="refused",policy="tight"} 1`,
+		`rampart_response_filter_total{outcome="oversize_passed",policy="tight-pass"} 1`)
+	for _, line := range g.accessLog(t) {
+		b, _ := json.Marshal(line)
+		if strings.Contains(string(b), "jane") {
+			t.Errorf("the access log holds a masked value: %s", b)
+		}
+	}
+}
