@@ -152,6 +152,7 @@ func FuzzRewrite(f *testing.F) {
 		f.Add(s, "a.b[1]")
 		f.Add(s, "[*].token")
 	}
+	f.Add(`{"n":-123456789012345,"e":1.5e123456789012345,"f":123456789012345.5,"k":[123456789012345]}`, "k")
 	f.Fuzz(func(t *testing.T, in, pattern string) {
 		set, err := Compile([]string{pattern})
 		if err != nil {
@@ -176,6 +177,20 @@ func FuzzRewrite(f *testing.F) {
 		d.UseNumber()
 		if err := d.Decode(&got); err != nil {
 			t.Fatal(err)
+		}
+		// the light pass (masking only) masks as the full walk does
+		light := []byte(in)
+		lightOut, _, err := Rewrite(light, &Edits{MaskString: maskDigits, MaskNumbers: true}, nil)
+		if err != nil {
+			t.Fatalf("light pass: %v", err)
+		}
+		full := []byte(in)
+		fullOut, _, err := Rewrite(full, &Edits{MaskString: maskDigits, MaskNumbers: true, full: true}, nil)
+		if err != nil {
+			t.Fatalf("full walk: %v", err)
+		}
+		if !bytes.Equal(lightOut, fullOut) {
+			t.Fatalf("%q: light pass %q, full walk %q", in, lightOut, fullOut)
 		}
 		want = reference(set, set.Start(), want)
 		if !reflect.DeepEqual(got, want) {

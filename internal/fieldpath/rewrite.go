@@ -26,7 +26,14 @@ type Edits struct {
 	MaskNumbers bool
 	// MaxDepth bounds nesting; 0 means 512.
 	MaxDepth int
+
+	full bool // tests: the full walk even when only masking
 }
+
+// maskOnly reports whether the edits only mask: then Rewrite takes a
+// light pass that finds strings and numbers without checking the
+// document's structure (masking needs no more; removing does).
+func (e *Edits) maskOnly() bool { return !e.full && e.Remove == nil && e.Replace == nil }
 
 // SyntaxError is a document Rewrite could not read.
 type SyntaxError struct {
@@ -41,13 +48,22 @@ func (e *SyntaxError) Error() string {
 // Rewrite walks the JSON document in once, applying e. String masking
 // happens in place, in in itself; removals and replacements are spliced
 // into a copy appended to dst. It returns the edited document (in itself
-// when nothing was spliced) and whether anything changed. A document that
-// is not valid JSON is an error, and nothing of it should be sent on: the
-// walk stops where it stopped understanding.
+// when nothing was spliced) and whether anything changed. When e removes
+// or replaces, a document that is not valid JSON is an error, and nothing
+// of it should be sent on: the walk stops where it stopped understanding.
+// When e only masks, Rewrite takes a lighter pass that does not check the
+// structure: every string that is not a member name is masked, and so is
+// every long integer, wherever it is.
 func Rewrite(in []byte, e *Edits, dst []byte) (out []byte, changed bool, err error) {
 	w := rewriter{in: in, e: e, out: dst, maxDepth: e.MaxDepth}
 	if w.maxDepth == 0 {
 		w.maxDepth = 512
+	}
+	if e.maskOnly() {
+		if e.MaskString != nil {
+			w.maskAll()
+		}
+		return w.result()
 	}
 	w.ws()
 	if err := w.value(e.Remove.Start(), e.Replace.Start(), 0); err != nil {
@@ -57,10 +73,83 @@ func Rewrite(in []byte, e *Edits, dst []byte) (out []byte, changed bool, err err
 	if w.pos != len(in) {
 		return nil, false, w.fail("data after the document")
 	}
+	return w.result()
+}
+
+func (w *rewriter) result() ([]byte, bool, error) {
 	if !w.spliced {
-		return in, w.changed, nil
+		return w.in, w.changed, nil
 	}
-	return append(w.out, in[w.copied:]...), true, nil
+	return append(w.out, w.in[w.copied:]...), true, nil
+}
+
+// maskAll is the light pass: strings are found by their quotes, member
+// names by the ':' after them, numbers between strings. The loops are
+// plain byte loops: most strings and most gaps between them are a few
+// bytes, shorter than a vectorised search pays off for.
+func (w *rewriter) maskAll() {
+	in := w.in
+	for w.pos < len(in) {
+		q := w.pos
+		for q < len(in) && in[q] != '"' {
+			q++
+		}
+		if w.e.MaskNumbers {
+			w.maskNumbersIn(w.pos, q)
+		}
+		if q >= len(in) {
+			return
+		}
+		start, escaped := q, false
+		q++
+		for q < len(in) && in[q] != '"' {
+			if in[q] == '\\' {
+				escaped = true
+				q++
+			}
+			q++
+		}
+		if q >= len(in) { // unterminated: mask to the end as text
+			w.pos = len(in)
+			if w.e.MaskString(in[start+1:]) {
+				w.changed = true
+			}
+			return
+		}
+		w.pos = q + 1
+		j := w.pos
+		for j < len(in) && (in[j] == ' ' || in[j] == '\t' || in[j] == '\n' || in[j] == '\r') {
+			j++
+		}
+		if j < len(in) && in[j] == ':' {
+			continue // a member name
+		}
+		w.maskString(start, escaped)
+	}
+}
+
+// maskNumbersIn masks the long integers among in[from:to] (JSON
+// structure between strings).
+func (w *rewriter) maskNumbersIn(from, to int) {
+	for i := from; i < to; i++ {
+		c := w.in[i]
+		if c < '0' || c > '9' {
+			continue
+		}
+		end := skipDigits(w.in[:to], i)
+		start := i
+		if start > from && w.in[start-1] == '-' {
+			start-- // the sign of a negative number, not of an exponent (checked next)
+		}
+		if end-i >= 12 && (start == from || w.in[start-1] != '.' && w.in[start-1]|0x20 != 'e' && w.in[start-1] != '+' && w.in[start-1] != '-') &&
+			(end == to || w.in[end] != '.' && w.in[end]|0x20 != 'e') {
+			save := w.pos
+			w.pos = end
+			w.maskNumber(start)
+			w.pos = save
+		}
+		i = end
+	}
 }
 
 type rewriter struct {
@@ -376,17 +465,23 @@ func (w *rewriter) number() error {
 		}
 	}
 	if w.e.MaskNumbers && w.e.MaskString != nil && w.quiet == 0 && !frac && integer >= 12 {
-		w.scratch = append(w.scratch[:0], w.in[start:w.pos]...)
-		if w.e.MaskString(w.scratch) {
-			w.out = append(w.out, w.in[w.copied:start]...)
-			w.out = append(w.out, '"')
-			w.out = append(w.out, w.scratch...)
-			w.out = append(w.out, '"')
-			w.copied = w.pos
-			w.spliced, w.changed = true, true
-		}
+		w.maskNumber(start)
 	}
 	return nil
+}
+
+// maskNumber masks the integer in[start:pos]; a masked one becomes a
+// string.
+func (w *rewriter) maskNumber(start int) {
+	w.scratch = append(w.scratch[:0], w.in[start:w.pos]...)
+	if w.e.MaskString(w.scratch) {
+		w.out = append(w.out, w.in[w.copied:start]...)
+		w.out = append(w.out, '"')
+		w.out = append(w.out, w.scratch...)
+		w.out = append(w.out, '"')
+		w.copied = w.pos
+		w.spliced, w.changed = true, true
+	}
 }
 
 func skipDigits(b []byte, i int) int {
@@ -405,6 +500,10 @@ func unescape(dst, s []byte) []byte {
 			dst = append(dst, c)
 			continue
 		}
+		if i+1 >= len(s) { // a lone backslash (the light pass does not check escapes)
+			dst = append(dst, c)
+			break
+		}
 		i++
 		switch s[i] {
 		case 'b':
@@ -418,17 +517,23 @@ func unescape(dst, s []byte) []byte {
 		case 't':
 			dst = append(dst, '\t')
 		case 'u':
+			if i+5 > len(s) || !hex4(s[i+1:i+5]) {
+				dst = append(dst, '\\', 'u')
+				continue
+			}
 			r := rune(hexVal(s[i+1 : i+5]))
 			i += 4
-			if utf16.IsSurrogate(r) && i+6 < len(s) && s[i+1] == '\\' && s[i+2] == 'u' {
+			if utf16.IsSurrogate(r) && i+6 < len(s) && s[i+1] == '\\' && s[i+2] == 'u' && hex4(s[i+3:i+7]) {
 				if r2 := rune(hexVal(s[i+3 : i+7])); utf16.IsSurrogate(r2) {
 					r = utf16.DecodeRune(r, r2)
 					i += 6
 				}
 			}
 			dst = utf8.AppendRune(dst, r)
-		default: // " \ /
+		case '"', '\\', '/':
 			dst = append(dst, s[i])
+		default: // not an escape (the light pass does not check): as it is
+			dst = append(dst, '\\', s[i])
 		}
 	}
 	return dst

@@ -18,38 +18,6 @@ const (
 	cToken68 // RFC 7235 token68: letters, digits, - . _ ~ + / =
 )
 
-// Triggers: a byte a detector's values cannot do without. Mask first
-// notes which of them a text holds, in one pass, and runs only the
-// detectors whose trigger is there.
-const (
-	tDigit = 1 << iota
-	tAt
-	tColon
-	tLetter
-	tPhone // + ( or a digit: where a phone number may start
-	tAny   = 0xff
-)
-
-var trigger = func() (t [256]uint8) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = tDigit | tPhone
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c], t[c-32] = tLetter, tLetter
-	}
-	t['@'], t[':'], t['+'], t['('] = tAt, tColon, tPhone, tPhone
-	return t
-}()
-
-// triggers returns the triggers present in s.
-func triggers(s []byte) uint8 {
-	var acc uint8
-	for _, c := range s {
-		acc |= trigger[c]
-	}
-	return acc
-}
-
 var class = func() (t [256]uint8) {
 	for c := 0; c < 256; c++ {
 		b := byte(c)
@@ -92,56 +60,51 @@ func isWord(c byte) bool { return class[c]&(cDigit|cUpper|cLower) != 0 || c >= 0
 func wordBefore(s []byte, i int) bool { return i > 0 && isWord(s[i-1]) }
 func wordAfter(s []byte, i int) bool  { return i < len(s) && isWord(s[i]) }
 
-// nextDigit returns the index of the first digit in s at or after i, or -1.
-func nextDigit(s []byte, i int) int {
-	for ; i < len(s); i++ {
-		if isDigit(s[i]) {
-			return i
-		}
+// skipWord returns the end of the word that starts at s[i].
+func skipWord(s []byte, i int) int {
+	for i < len(s) && isWord(s[i]) {
+		i++
 	}
-	return -1
+	return i
 }
 
-// findEmails finds addr-spec email addresses: a local part of letters,
-// digits and . _ % + -, an @, and a domain with a dot and a TLD of two
-// letters or more.
-func findEmails(s []byte, spans []span) []span {
-	for i := 0; i < len(s); {
-		j := bytes.IndexByte(s[i:], '@')
-		if j < 0 {
-			break
-		}
-		at := i + j
-		i = at + 1
-		l := at
-		for l > 0 && is(s[l-1], cLocal) {
-			l--
-		}
-		for l < at && s[l] == '.' {
-			l++
-		}
-		r := at + 1
-		for r < len(s) && is(s[r], cDomain) {
-			r++
-		}
-		for r > at+1 && (s[r-1] == '.' || s[r-1] == '-') {
-			r--
-		}
-		if l == at || r == at+1 || !is(s[at+1], cUpper|cLower|cDigit) {
-			continue
-		}
-		dot := bytes.LastIndexByte(s[at+1:r], '.')
-		if dot < 0 {
-			continue
-		}
-		tld := s[at+1+dot+1 : r]
-		if len(tld) < 2 || !letters(tld) {
-			continue
-		}
-		spans = append(spans, span{start: l, end: r})
-		i = r
+// Bounds on how far a scanner reads from its start byte, so a hostile
+// text (16 KiB of one character) costs linear time.
+const (
+	maxLocal  = 64  // an email's local part (RFC 5321)
+	maxDomain = 255 // a domain name
+	maxIPv6   = 45  // the longest IPv6 text form
+)
+
+// emailAt finds an addr-spec email address around the '@' at s[at]: a
+// local part of letters, digits and . _ % + -, and a domain with a dot
+// and a TLD of two letters or more.
+func emailAt(s []byte, at int) (int, int, bool) {
+	l := at
+	for l > 0 && at-l < maxLocal && is(s[l-1], cLocal) {
+		l--
 	}
-	return spans
+	for l < at && s[l] == '.' {
+		l++
+	}
+	r := at + 1
+	for r < len(s) && r-at <= maxDomain && is(s[r], cDomain) {
+		r++
+	}
+	for r > at+1 && (s[r-1] == '.' || s[r-1] == '-') {
+		r--
+	}
+	if l == at || r == at+1 || !is(s[at+1], cUpper|cLower|cDigit) {
+		return 0, 0, false
+	}
+	dot := bytes.LastIndexByte(s[at+1:r], '.')
+	if dot < 0 {
+		return 0, 0, false
+	}
+	if tld := s[at+1+dot+1 : r]; len(tld) < 2 || !letters(tld) {
+		return 0, 0, false
+	}
+	return l, r, true
 }
 
 func letters(s []byte) bool {
@@ -181,36 +144,26 @@ func digitGroups(s []byte, i int, seps string, ends, counts []int) (int, []int, 
 	return i, ends, counts
 }
 
-// findCards finds payment card numbers: 13-19 digits, alone or in groups
-// joined by single spaces or hyphens, starting with 2-6 (the major
-// networks' ranges) and passing the Luhn check. In a run of groups the
-// longest valid prefix is taken, so a card followed by a year still is.
-func findCards(s []byte, spans []span) []span {
-	var ebuf, cbuf [8]int
-	for i := nextDigit(s, 0); i >= 0; i = nextDigit(s, i) {
-		start := i
-		if skipDigits(s, i)-i < 4 { // every card format starts with four digits or more
-			i = skipDigits(s, i)
-			continue
-		}
-		end, ends, counts := digitGroups(s, i, " -", ebuf[:0], cbuf[:0])
-		i = end
-		if wordBefore(s, start) || s[start] < '2' || s[start] > '6' {
-			i = skipDigits(s, i)
-			continue
-		}
-		for g := len(ends) - 1; g >= 0; g-- {
-			if counts[g] < 13 || counts[g] > 19 || wordAfter(s, ends[g]) && g == len(ends)-1 {
-				continue
-			}
-			if luhn(s[start:ends[g]]) {
-				spans = append(spans, span{start: start, end: ends[g]})
-				break
-			}
-		}
-		i = skipDigits(s, i)
+// cardAt finds a payment card number starting at s[i]: 13-19 digits,
+// alone or in groups joined by single spaces or hyphens, starting with
+// 2-6 (the major networks' ranges) and passing the Luhn check. In a run of
+// groups the longest valid prefix is taken, so a card followed by a year
+// still is.
+func cardAt(s []byte, i int) (int, int, bool) {
+	if wordBefore(s, i) || skipDigits(s, i)-i < 4 { // every card format starts with four digits or more
+		return 0, 0, false
 	}
-	return spans
+	var ebuf, cbuf [8]int
+	_, ends, counts := digitGroups(s, i, " -", ebuf[:0], cbuf[:0])
+	for g := len(ends) - 1; g >= 0; g-- {
+		if counts[g] < 13 || counts[g] > 19 || g == len(ends)-1 && wordAfter(s, ends[g]) {
+			continue
+		}
+		if luhn(s[i:ends[g]]) {
+			return i, ends[g], true
+		}
+	}
+	return 0, 0, false
 }
 
 // skipDigits returns the index of the first non-digit at or after i.
@@ -263,48 +216,38 @@ func keepDigits(first, last int) func(v []byte) {
 	}
 }
 
-// findPhones finds phone numbers written as people write them, not every
-// run of digits (an order number, a date or a timestamp is not one):
-// international (+ and 7-15 digits, groups joined by spaces, hyphens or a
-// parenthesised group), North American ((555) 123-4567, 555-123-4567,
-// 555 123 4567) and national trunk-prefixed (020 7946 0958: a 0 and 10-11
-// digits in spaced groups).
-func findPhones(s []byte, spans []span) []span {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if trigger[c]&tPhone == 0 {
-			continue
-		}
-		var end int
-		switch {
-		case c == '+' && i+1 < len(s) && isDigit(s[i+1]) && !wordBefore(s, i):
+// phoneAt finds a phone number starting at s[i], written as people
+// write them, not every run of digits (an order number, a date or a
+// timestamp is not one): international (+ and 7-15 digits, groups joined
+// by spaces, hyphens or a parenthesised group), North American ((555)
+// 123-4567, 555-123-4567, 555 123 4567) and national trunk-prefixed (020
+// 7946 0958: a 0 and 10-11 digits in spaced groups).
+func phoneAt(s []byte, i int) (int, int, bool) {
+	if wordBefore(s, i) {
+		return 0, 0, false
+	}
+	end := -1
+	switch c := s[i]; {
+	case c == '+':
+		if i+1 < len(s) && isDigit(s[i+1]) {
 			end = international(s, i+1)
-		case c == '(' && !wordBefore(s, i):
-			end = nanp(s, i)
-		case isDigit(c) && !wordBefore(s, i) && (i == 0 || s[i-1] != '-' && s[i-1] != '.' && s[i-1] != '+'):
-			if end = nanp(s, i); end < 0 && c == '0' {
-				end = trunk(s, i)
-			}
-			if end < 0 {
-				i = skipDigits(s, i) - 1
-				continue
-			}
-		default:
-			continue
 		}
-		if end > 0 {
-			spans = append(spans, span{start: i, end: end})
-			i = end - 1
+	case c == '(':
+		end = nanp(s, i)
+	case i > 0 && (s[i-1] == '-' || s[i-1] == '.' || s[i-1] == '+'):
+	default:
+		if end = nanp(s, i); end < 0 && c == '0' {
+			end = trunk(s, i)
 		}
 	}
-	return spans
+	return i, end, end > 0
 }
 
 // international reads the digits of an international number from s[i];
 // the end of the number, or -1.
 func international(s []byte, i int) int {
 	n, end := 0, -1
-	for i < len(s) {
+	for i < len(s) && n <= 15 {
 		switch c := s[i]; {
 		case isDigit(c):
 			n++
@@ -413,37 +356,32 @@ func trunk(s []byte, i int) int {
 	return best
 }
 
-// findIBANs finds IBANs: a country code, two check digits and 11-30
-// letters or digits, alone or in groups of four joined by single spaces,
-// passing the mod-97 check.
-func findIBANs(s []byte, spans []span) []span {
-	for k := nextDigit(s, 2); k >= 0 && k+1 < len(s); k = nextDigit(s, k+1) {
-		i := k - 2
-		if !isDigit(s[k+1]) || !is(s[i], cUpper) || !is(s[i+1], cUpper) || wordBefore(s, i) {
-			continue
-		}
-		n, j, end := 4, k+2, k+2
-		for j < len(s) && n < 34 {
-			c := s[j]
-			switch {
-			case is(c, cUpper|cDigit):
-				n++
-				j++
-				end = j
-				continue
-			case c == ' ' && j+1 < len(s) && is(s[j+1], cUpper|cDigit) && (end-i)%5 == 4:
-				j++
-				continue
-			}
-			break
-		}
-		if n < 15 || wordAfter(s, end) || !mod97(s[i:end]) {
-			continue
-		}
-		spans = append(spans, span{start: i, end: end})
-		k = end - 1
+// ibanAt finds an IBAN starting at s[i]: a country code, two check
+// digits and 11-30 letters or digits, alone or in groups of four joined
+// by single spaces, passing the mod-97 check.
+func ibanAt(s []byte, i int) (int, int, bool) {
+	if i+4 > len(s) || !is(s[i+1], cUpper) || !isDigit(s[i+2]) || !isDigit(s[i+3]) || wordBefore(s, i) {
+		return 0, 0, false
 	}
-	return spans
+	n, j, end := 4, i+4, i+4
+	for j < len(s) && n < 34 {
+		c := s[j]
+		if is(c, cUpper|cDigit) {
+			n++
+			j++
+			end = j
+			continue
+		}
+		if c == ' ' && j+1 < len(s) && is(s[j+1], cUpper|cDigit) && (end-i)%5 == 4 {
+			j++
+			continue
+		}
+		break
+	}
+	if n < 15 || wordAfter(s, end) || !mod97(s[i:end]) {
+		return 0, 0, false
+	}
+	return i, end, true
 }
 
 // mod97 is the IBAN check (ISO 13616): the number with its first four
@@ -495,30 +433,23 @@ func maskIBAN(v []byte) {
 	}
 }
 
-// findSSNs finds US social security numbers written 123-45-6789, with
-// the numbers the SSA never issues (area 000, 666 or 900-999, group 00,
-// serial 0000) left alone.
-func findSSNs(s []byte, spans []span) []span {
-	for i := nextDigit(s, 0); i >= 0; i = nextDigit(s, i+1) {
-		if i+11 > len(s) || wordBefore(s, i) || i > 0 && s[i-1] == '-' {
-			continue
-		}
-		v := s[i : i+11]
-		if !digits(v[0:3]) || v[3] != '-' || !digits(v[4:6]) || v[6] != '-' || !digits(v[7:11]) {
-			i = skipDigits(s, i) - 1
-			continue
-		}
-		if wordAfter(s, i+11) || i+11 < len(s) && s[i+11] == '-' {
-			continue
-		}
-		area := string(v[0:3])
-		if area == "000" || area == "666" || v[0] == '9' || string(v[4:6]) == "00" || string(v[7:11]) == "0000" {
-			continue
-		}
-		spans = append(spans, span{start: i, end: i + 11})
-		i += 10
+// ssnAt finds a US social security number written 123-45-6789 at s[i],
+// leaving alone the numbers the SSA never issues (area 000, 666 or
+// 900-999, group 00, serial 0000).
+func ssnAt(s []byte, i int) (int, int, bool) {
+	if i+11 > len(s) || wordBefore(s, i) || i > 0 && s[i-1] == '-' {
+		return 0, 0, false
 	}
-	return spans
+	v := s[i : i+11]
+	if !digits(v[0:3]) || v[3] != '-' || !digits(v[4:6]) || v[6] != '-' || !digits(v[7:11]) ||
+		wordAfter(s, i+11) || i+11 < len(s) && s[i+11] == '-' {
+		return 0, 0, false
+	}
+	area := string(v[0:3])
+	if area == "000" || area == "666" || v[0] == '9' || string(v[4:6]) == "00" || string(v[7:11]) == "0000" {
+		return 0, 0, false
+	}
+	return i, i + 11, true
 }
 
 func digits(v []byte) bool {
@@ -530,54 +461,33 @@ func digits(v []byte) bool {
 	return len(v) > 0
 }
 
-// findIPs finds IPv4 addresses in dotted-quad form and IPv6 addresses.
-func findIPs(s []byte, spans []span) []span {
-	for i := nextDigit(s, 0); i >= 0; i = nextDigit(s, i) {
+// ipAt finds an IPv4 address in dotted-quad form starting at the digit
+// s[i], or an IPv6 address around the ':' at s[i].
+func ipAt(s []byte, i int) (int, int, bool) {
+	if s[i] != ':' {
 		if wordBefore(s, i) || i > 0 && s[i-1] == '.' {
-			i = skipDigits(s, i)
-			continue
+			return 0, 0, false
 		}
-		if end := ipv4(s, i); end > 0 {
-			spans = append(spans, span{start: i, end: end})
-			i = end
-			continue
-		}
-		i = skipDigits(s, i)
+		end := ipv4(s, i)
+		return i, end, end > 0
 	}
-	for i := 0; i < len(s); {
-		j := bytes.IndexByte(s[i:], ':')
-		if j < 0 {
-			break
-		}
-		p := i + j
-		l, r := p, p
-		for l > 0 && (is(s[l-1], cHex) || s[l-1] == ':' || s[l-1] == '.') {
-			l--
-		}
-		for r < len(s) && (is(s[r], cHex) || s[r] == ':' || s[r] == '.') {
-			r++
-		}
-		i = r
-		for r > p && (s[r-1] == '.' || s[r-1] == ':' && (r-2 < 0 || s[r-2] != ':')) {
-			r--
-		}
-		if wordBefore(s, l) || wordAfter(s, r) || bytes.Count(s[l:r], []byte{':'}) < 2 || r-l < 6 {
-			continue
-		}
-		if a, err := netip.ParseAddr(string(s[l:r])); err == nil && a.Is6() && !a.IsUnspecified() && !overlaps(spans, l, r) {
-			spans = append(spans, span{start: l, end: r})
-		}
+	l, r := i, i
+	for l > 0 && i-l < maxIPv6 && (is(s[l-1], cHex) || s[l-1] == ':' || s[l-1] == '.') {
+		l--
 	}
-	return spans
-}
-
-func overlaps(spans []span, l, r int) bool {
-	for _, sp := range spans {
-		if sp.start < r && l < sp.end {
-			return true
-		}
+	for r < len(s) && r-l < maxIPv6 && (is(s[r], cHex) || s[r] == ':' || s[r] == '.') {
+		r++
 	}
-	return false
+	for r > i && (s[r-1] == '.' || s[r-1] == ':' && (r-2 < 0 || s[r-2] != ':')) {
+		r--
+	}
+	if wordBefore(s, l) || wordAfter(s, r) || bytes.Count(s[l:r], []byte{':'}) < 2 || r-l < 6 {
+		return 0, 0, false
+	}
+	if a, err := netip.ParseAddr(string(s[l:r])); err != nil || !a.Is6() || a.IsUnspecified() {
+		return 0, 0, false
+	}
+	return l, r, true
 }
 
 // ipv4 reads a dotted quad at s[i]; its end, or -1.
@@ -628,39 +538,30 @@ func maskIP(v []byte) {
 	}
 }
 
-// findJWTs finds JWS (three segments) and JWE (five) compact
-// serialisations: base64url segments joined by dots, the first a JSON
-// object ("eyJ"). A sentence's full stop after one is not part of it.
-func findJWTs(s []byte, spans []span) []span {
-	for i := 0; i < len(s); {
-		j := bytes.Index(s[i:], []byte("eyJ"))
-		if j < 0 {
-			break
-		}
-		start := i + j
-		i = start + 3
-		if start > 0 && (is(s[start-1], cB64URL) || s[start-1] == '.') {
-			continue
-		}
-		end, dots := start, 0
-		for end < len(s) && (is(s[end], cB64URL) || s[end] == '.') {
-			if s[end] == '.' {
-				dots++
-			}
-			end++
-		}
-		if (dots == 3 || dots == 5) && s[end-1] == '.' {
-			end--
-			dots--
-		}
-		first := bytes.IndexByte(s[start:end], '.')
-		if dots != 2 && dots != 4 || first < 4 || wordAfter(s, end) || end < len(s) && s[end] == '=' {
-			continue
-		}
-		spans = append(spans, span{start: start, end: end})
-		i = end
+// jwtAt finds a JWS (three segments) or JWE (five) compact
+// serialisation starting at s[i]: base64url segments joined by dots, the
+// first a JSON object ("eyJ"). A sentence's full stop after one is not
+// part of it.
+func jwtAt(s []byte, i int) (int, int, bool) {
+	if !bytes.HasPrefix(s[i:], []byte("eyJ")) || i > 0 && (is(s[i-1], cB64URL) || s[i-1] == '.') {
+		return 0, 0, false
 	}
-	return spans
+	end, dots := i, 0
+	for end < len(s) && (is(s[end], cB64URL) || s[end] == '.') {
+		if s[end] == '.' {
+			dots++
+		}
+		end++
+	}
+	if (dots == 3 || dots == 5) && s[end-1] == '.' {
+		end--
+		dots--
+	}
+	first := bytes.IndexByte(s[i:end], '.')
+	if dots != 2 && dots != 4 || first < 4 || wordAfter(s, end) || end < len(s) && s[end] == '=' {
+		return 0, 0, false
+	}
+	return i, end, true
 }
 
 // maskAfterFirst masks every character after the first sep, but sep
@@ -679,30 +580,24 @@ func maskAfterFirst(sep byte) func(v []byte) {
 	}
 }
 
-// findBearers finds "Bearer <token>" (any case), as in an Authorization
-// header echoed in a body: the token is masked, the word kept.
-func findBearers(s []byte, spans []span) []span {
+// bearerAt finds "Bearer <token>" (any case) starting at s[i], as in an
+// Authorization header echoed in a body: the token is masked, the word
+// kept.
+func bearerAt(s []byte, i int) (int, int, bool) {
 	const word = "bearer"
-	for i := 0; i+len(word)+2 <= len(s); i++ {
-		if s[i]|0x20 != 'b' || wordBefore(s, i) || !bytes.EqualFold(s[i:i+len(word)], []byte(word)) {
-			continue
-		}
-		j := i + len(word)
-		if s[j] != ' ' {
-			continue
-		}
-		for j < len(s) && s[j] == ' ' {
-			j++
-		}
-		k := j
-		for k < len(s) && is(s[k], cToken68) {
-			k++
-		}
-		if k-j < 8 || wordAfter(s, k) {
-			continue
-		}
-		spans = append(spans, span{start: i, end: k})
-		i = k - 1
+	if i+len(word)+2 > len(s) || wordBefore(s, i) || !bytes.EqualFold(s[i:i+len(word)], []byte(word)) || s[i+len(word)] != ' ' {
+		return 0, 0, false
 	}
-	return spans
+	j := i + len(word)
+	for j < len(s) && s[j] == ' ' {
+		j++
+	}
+	k := j
+	for k < len(s) && is(s[k], cToken68) {
+		k++
+	}
+	if k-j < 8 || wordAfter(s, k) {
+		return 0, 0, false
+	}
+	return i, k, true
 }

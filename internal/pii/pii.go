@@ -16,6 +16,7 @@ package pii
 import (
 	"bytes"
 	"fmt"
+	"math/bits"
 	"regexp"
 	"slices"
 )
@@ -26,10 +27,15 @@ const MaskChar = '*'
 // A Detector finds one kind of value.
 type Detector struct {
 	name string
-	// find appends the [start, end) spans of the values in s to spans.
-	find func(s []byte, spans []span) []span
-	// trigger: the bytes (triggers) one of which every value holds.
-	trigger uint8
+	// Built-in detectors are scanners: at looks for a value around s[i]
+	// when s[i] is one of starts (a byte every value has at a known
+	// place: an email's '@', a card's first digit).
+	starts string
+	at     func(s []byte, i int) (start, end int, ok bool)
+	// Custom detectors are regular expressions, with the literal prefix
+	// of their matches, if any, to skip texts without it.
+	re     *regexp.Regexp
+	prefix []byte
 	// mask overwrites the characters of v (one found value) that are not
 	// kept with MaskChar.
 	mask func(v []byte)
@@ -43,27 +49,35 @@ type span struct{ start, end, det int }
 // Builtin names the built-in detectors, in documentation order.
 var Builtin = []string{"email", "card", "phone", "iban", "us_ssn", "ip", "jwt", "bearer"}
 
+const (
+	digitBytes = "0123456789"
+	upperBytes = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+)
+
 // Lookup returns the built-in detector called name.
 func Lookup(name string) (*Detector, bool) {
+	d := &Detector{name: name}
 	switch name {
 	case "email":
-		return &Detector{name: name, trigger: tAt, find: findEmails, mask: maskEmail}, true
+		d.starts, d.at, d.mask = "@", emailAt, maskEmail
 	case "card":
-		return &Detector{name: name, trigger: tDigit, find: findCards, mask: keepDigits(4, 4)}, true
+		d.starts, d.at, d.mask = "23456", cardAt, keepDigits(4, 4)
 	case "phone":
-		return &Detector{name: name, trigger: tDigit, find: findPhones, mask: keepDigits(0, 2)}, true
+		d.starts, d.at, d.mask = "+("+digitBytes, phoneAt, keepDigits(0, 2)
 	case "iban":
-		return &Detector{name: name, trigger: tDigit, find: findIBANs, mask: maskIBAN}, true
+		d.starts, d.at, d.mask = upperBytes, ibanAt, maskIBAN
 	case "us_ssn":
-		return &Detector{name: name, trigger: tDigit, find: findSSNs, mask: keepDigits(0, 4)}, true
+		d.starts, d.at, d.mask = digitBytes, ssnAt, keepDigits(0, 4)
 	case "ip":
-		return &Detector{name: name, trigger: tDigit | tColon, find: findIPs, mask: maskIP}, true
+		d.starts, d.at, d.mask = ":"+digitBytes, ipAt, maskIP
 	case "jwt":
-		return &Detector{name: name, trigger: tLetter, find: findJWTs, mask: maskAfterFirst('.')}, true
+		d.starts, d.at, d.mask = "e", jwtAt, maskAfterFirst('.')
 	case "bearer":
-		return &Detector{name: name, trigger: tLetter, find: findBearers, mask: maskAfterFirst(' ')}, true
+		d.starts, d.at, d.mask = "bB", bearerAt, maskAfterFirst(' ')
+	default:
+		return nil, false
 	}
-	return nil, false
+	return d, true
 }
 
 // Custom returns a detector for an operator's pattern (RE2 syntax): each
@@ -81,16 +95,6 @@ func Custom(name, pattern string, keepFirst, keepLast int) (*Detector, error) {
 		return nil, fmt.Errorf("keep_first and keep_last must not be negative")
 	}
 	lit, _ := re.LiteralPrefix()
-	prefix := []byte(lit)
-	find := func(s []byte, spans []span) []span {
-		if len(prefix) > 0 && !bytes.Contains(s, prefix) {
-			return spans
-		}
-		for _, m := range re.FindAllIndex(s, -1) {
-			spans = append(spans, span{start: m[0], end: m[1]})
-		}
-		return spans
-	}
 	mask := func(v []byte) {
 		n := len(v)
 		for i := range v {
@@ -99,16 +103,35 @@ func Custom(name, pattern string, keepFirst, keepLast int) (*Detector, error) {
 			}
 		}
 	}
-	return &Detector{name: name, trigger: tLetter, find: find, mask: mask}, nil
+	return &Detector{name: name, re: re, prefix: []byte(lit), mask: mask}, nil
 }
 
-// A Set masks with several detectors at once.
+// MaxSet is the most detectors one Set holds.
+const MaxSet = 32
+
+// A Set masks with several detectors at once: one pass over a text runs
+// every built-in scanner, each called only at its start bytes, and only
+// at the start of a word (no value of theirs begins inside one).
 type Set struct {
-	ds []*Detector
+	ds     []*Detector
+	starts [256]uint32 // starts[c]: the built-in detectors (bits) that begin at c
+	custom []int       // the custom detectors
 }
 
-// NewSet returns a set of the detectors given.
-func NewSet(ds ...*Detector) *Set { return &Set{ds: ds} }
+// NewSet returns a set of the detectors given (at most MaxSet).
+func NewSet(ds ...*Detector) *Set {
+	s := &Set{ds: ds[:min(len(ds), MaxSet)]}
+	for k, d := range s.ds {
+		if d.re != nil {
+			s.custom = append(s.custom, k)
+			continue
+		}
+		for i := 0; i < len(d.starts); i++ {
+			s.starts[d.starts[i]] |= 1 << k
+		}
+	}
+	return s
+}
 
 // Names are the detectors' names, in the order Mask counts them.
 func (s *Set) Names() []string {
@@ -155,42 +178,64 @@ func (m *Masker) Total() int {
 // Mask masks every value found in v in place and reports how many it
 // masked. Where values overlap the earliest wins, then the longest.
 func (m *Masker) Mask(v []byte) int {
+	set := m.set
 	spans := m.spans[:0]
-	present := triggers(v)
-	for i, d := range m.set.ds {
-		if d.trigger&present == 0 {
+	sorted := true
+	for i := 0; i < len(v); {
+		c := v[i]
+		next := i + 1
+		if isWord(c) {
+			next = skipWord(v, i) // a value starts at the start of a word, or at a non-word byte
+		}
+		for b := set.starts[c]; b != 0; b &= b - 1 {
+			k := bits.TrailingZeros32(b)
+			start, end, ok := set.ds[k].at(v, i)
+			if !ok {
+				continue
+			}
+			if n := len(spans); n > 0 && start < spans[n-1].end {
+				sorted = false
+			}
+			spans = append(spans, span{start: start, end: end, det: k})
+			next = max(next, end)
+		}
+		i = next
+	}
+	for _, k := range set.custom {
+		d := set.ds[k]
+		if len(d.prefix) > 0 && !bytes.Contains(v, d.prefix) {
 			continue
 		}
-		n := len(spans)
-		spans = d.find(v, spans)
-		for j := n; j < len(spans); j++ {
-			spans[j].det = i
+		for _, loc := range d.re.FindAllIndex(v, -1) {
+			spans = append(spans, span{start: loc[0], end: loc[1], det: k})
+			sorted = false
 		}
 	}
 	m.spans = spans[:0]
 	if len(spans) == 0 {
 		return 0
 	}
-	if len(spans) > 1 {
+	if !sorted {
 		slices.SortFunc(spans, func(a, b span) int {
 			if a.start != b.start {
 				return a.start - b.start
 			}
 			return b.end - a.end
 		})
-		kept := spans[:1]
-		for _, sp := range spans[1:] {
-			if sp.start >= kept[len(kept)-1].end {
-				kept = append(kept, sp)
-			}
-		}
-		spans = kept
 	}
-	for _, sp := range spans {
-		m.set.ds[sp.det].mask(v[sp.start:sp.end])
+	n := 0
+	for i, sp := range spans {
+		if i > 0 && sp.start < spans[n-1].end {
+			continue // overlaps the one kept before it
+		}
+		spans[n] = sp
+		n++
+	}
+	for _, sp := range spans[:n] {
+		set.ds[sp.det].mask(v[sp.start:sp.end])
 		m.counts[sp.det]++
 	}
-	return len(spans)
+	return n
 }
 
 // MaskString returns v with every value the set finds masked.
