@@ -31,7 +31,7 @@ func main() {
 		}
 	}
 	body := []byte(`{"items":[{"id":1,"name":"widget"},{"id":2,"name":"gadget"}],"page":2}` + "\n")
-	customers := customerList()
+	customers, orders := customerList(), orderList()
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body != nil {
 			_, _ = io.Copy(io.Discard, r.Body)
@@ -42,8 +42,11 @@ func main() {
 			return
 		}
 		out := body
-		if r.URL.Path == "/customers" {
+		switch r.URL.Path {
+		case "/customers":
 			out = customers
+		case "/orders":
+			out = orders
 		}
 		hd := w.Header()
 		hd["Content-Type"] = []string{"application/json"}
@@ -73,7 +76,31 @@ func main() {
 	log.Fatal(srv.Serve(l))
 }
 
-// customerList is the mask scenario's response: 16 KiB of JSON, a page of
+// orderList is the mask scenario's response: 16 KiB of JSON, a page of
+// orders of the kind a shop's API returns, each with the customer's email
+// address and a delivery phone number among ids, amounts, dates, an
+// address and order lines.
+func orderList() []byte {
+	var b []byte
+	b = append(b, `{"page":1,"per_page":20,"orders":[`...)
+	for i := 1; len(b) < 16<<10-600; i++ {
+		if i > 1 {
+			b = append(b, ',')
+		}
+		b = fmt.Appendf(b, `{"id":"ord_%06d","status":"shipped","created_at":"2026-11-%02dT09:%02d:00Z","currency":"GBP",`+
+			`"customer":{"id":"cus_%05d","name":"Customer %d","email":"customer%d@example.com"},`+
+			`"shipping":{"name":"Customer %d","street":"%d Harbour Road","city":"Bristol","postcode":"BS1 5DB","country":"GB","phone":"+44 20 7946 %04d"},`+
+			`"lines":[{"sku":"WID-%04d","name":"Widget, brushed steel","quantity":%d,"unit_price":12.50},`+
+			`{"sku":"GAD-%04d","name":"Gadget, matt black","quantity":1,"unit_price":24.00},`+
+			`{"sku":"SHP-0001","name":"Standard delivery","quantity":1,"unit_price":3.95}],`+
+			`"totals":{"subtotal":%d.45,"tax":%d.29,"total":%d.74},"payment":{"method":"card","brand":"visa","last4":"1111"}}`,
+			i, 1+i%28, i%60, i*7, i, i, i, i, i, i*37, 1+i%5, i*11, 40+i%5, 8+i%5, 48+i%5)
+	}
+	b = append(b, "]}\n"...)
+	return b
+}
+
+// customerList is the mask scenario's dense response: 16 KiB of JSON, a page of
 // customers, each with an email address and a phone number, every tenth
 // with a card on file, among fields with nothing to mask.
 func customerList() []byte {

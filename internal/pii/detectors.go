@@ -195,22 +195,25 @@ func luhn(v []byte) bool {
 	return sum%10 == 0
 }
 
-// keepDigits masks every digit but the first and last few.
+// keepDigits masks every digit but the first and last few, in one pass
+// from each end.
 func keepDigits(first, last int) func(v []byte) {
 	return func(v []byte) {
-		n := 0
-		for _, c := range v {
-			if isDigit(c) {
-				n++
+		lo := 0
+		for k := 0; lo < len(v) && k < first; lo++ {
+			if isDigit(v[lo]) {
+				k++
 			}
 		}
-		k := 0
-		for i, c := range v {
-			if isDigit(c) {
-				if k >= first && k < n-last {
-					v[i] = MaskChar
-				}
+		hi := len(v)
+		for k := 0; hi > lo && k < last; hi-- {
+			if isDigit(v[hi-1]) {
 				k++
+			}
+		}
+		for i := lo; i < hi; i++ {
+			if isDigit(v[i]) {
+				v[i] = MaskChar
 			}
 		}
 	}
