@@ -2,7 +2,9 @@ package fieldpath
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -84,14 +86,12 @@ func (w *rewriter) result() ([]byte, bool, error) {
 }
 
 // maskAll is the light pass: strings are found by their quotes, member
-// names by the ':' after them, numbers between strings. The loops are
-// plain byte loops: most strings and most gaps between them are a few
-// bytes, shorter than a vectorised search pays off for.
+// names by the ':' after them, numbers between strings.
 func (w *rewriter) maskAll() {
 	in := w.in
 	for w.pos < len(in) {
 		q := w.pos
-		for q < len(in) && in[q] != '"' {
+		for q < len(in) && in[q] != '"' { // a gap between strings is a few bytes
 			q++
 		}
 		if w.e.MaskNumbers {
@@ -101,13 +101,8 @@ func (w *rewriter) maskAll() {
 			return
 		}
 		start, escaped := q, false
-		q++
-		for q < len(in) && in[q] != '"' {
-			if in[q] == '\\' {
-				escaped = true
-				q++
-			}
-			q++
+		for q = quoteOrBackslash(in, q+1); q < len(in) && in[q] == '\\'; q = quoteOrBackslash(in, q+2) {
+			escaped = true
 		}
 		if q >= len(in) { // unterminated: mask to the end as text
 			w.pos = len(in)
@@ -126,6 +121,29 @@ func (w *rewriter) maskAll() {
 		}
 		w.maskString(start, escaped)
 	}
+}
+
+// quoteOrBackslash returns the index of the first '"' or '\\' in s at or
+// after i, or len(s). It reads eight bytes at a time (SWAR): JSON strings
+// are mostly a few words long, too short for a vectorised search to pay
+// off, too long for a byte loop to be cheap.
+func quoteOrBackslash(s []byte, i int) int {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for ; i+8 <= len(s); i += 8 {
+		x := binary.LittleEndian.Uint64(s[i:])
+		q, b := x^(ones*'"'), x^(ones*'\\')
+		// a byte of q or b is zero where s has a quote or a backslash;
+		// the lowest flagged byte is exact (borrows only run upwards)
+		if m := ((q-ones)&^q | (b-ones)&^b) & highs; m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for ; i < len(s); i++ {
+		if s[i] == '"' || s[i] == '\\' {
+			return i
+		}
+	}
+	return len(s)
 }
 
 // maskNumbersIn masks the long integers among in[from:to] (JSON
