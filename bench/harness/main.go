@@ -126,7 +126,7 @@ func main() {
 		threatTable(env, *rounds, *threatRate, *dur, *warm)
 	}
 
-	if *only == "" || strings.Contains("data mask", *only) {
+	if *only == "" || strings.Contains("data mask encrypt", *only) {
 		dataTable(env, *rounds, *dur, *warm)
 	}
 

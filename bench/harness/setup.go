@@ -169,7 +169,7 @@ upstreams:
   backend: {targets: [{url: "http://%s"}]}
 %s%sroutes:
 %s%s  - {name: api, match: {paths: ["/**"]}, upstream: backend, policy: public}
-`, gPlain, gTLS, cert, key, dir, dir, bPlain, e.sec.config(dir, bPlain), threatPolicies, e.sec.routes(), threatRoutes))
+`, gPlain, gTLS, cert, key, dir, dir, bPlain, dataTop(dir)+e.sec.config(dir, bPlain), threatPolicies, e.sec.routes(), threatRoutes))
 	if err := e.sec.createKey(filepath.Join(dir, "rampart"), cfg); err != nil {
 		return fail(err)
 	}

@@ -33,6 +33,7 @@ type Config struct {
 	Consumers      []*Consumer               `yaml:"consumers" json:"consumers,omitempty" doc:"Consumers known from this file; on an id also in the store, this file wins."`
 	Roles          map[string]*Role          `yaml:"roles" json:"roles,omitempty" doc:"Named roles: what a consumer holding one may call. Policies require them under authorize.roles."`
 	Policies       map[string]*Policy        `yaml:"policies" json:"policies,omitempty" doc:"Named bundles of checks that routes refer to. 'public' is built in."`
+	Keysets        map[string]*Keyset        `yaml:"keysets" json:"keysets,omitempty" doc:"Named sets of AES-256 keys for field-level encryption: a primary key for new ciphertexts, older ones kept to decrypt."`
 	Detectors      map[string]*Detector      `yaml:"detectors" json:"detectors,omitempty" doc:"Your own kinds of sensitive value, as patterns, for policies' response.mask beside the built-in detectors."`
 	Routes         []*Route                  `yaml:"routes" json:"routes,omitempty" doc:"Routes, matched most specific first."`
 
@@ -233,17 +234,42 @@ type Policy struct {
 	Bots            *Bots            `yaml:"bots" json:"bots,omitempty" doc:"Bot defence: rules on client fingerprints (JA4, User-Agent, header consistency), a proof-of-work challenge for browsers, and an allow-list of good bots."`
 	Graduated       *Graduated       `yaml:"graduated" json:"graduated,omitempty" doc:"Escalation against a key that keeps offending: warn, throttle, block, then ban for growing periods."`
 	Validate        *Validate        `yaml:"validate" json:"validate,omitempty"`
+	Request         *RequestFilters  `yaml:"request" json:"request,omitempty" doc:"What the gateway changes in this policy's request bodies before the upstream sees them."`
 	Response        *Response        `yaml:"response" json:"response,omitempty" doc:"What leaves the gateway in this policy's responses: fields removed, personal data and credentials masked."`
 	Pos             Pos              `yaml:"-" json:"-"`
 }
 
 // Response configures the response filters (stage 17) of a policy.
 type Response struct {
-	RemoveFields []string `yaml:"remove_fields" json:"remove_fields,omitempty" doc:"JSON fields left out of responses, as field patterns: user.ssn, items[*].internal_cost, **.password."`
-	Mask         []string `yaml:"mask" json:"mask,omitempty" doc:"Detectors whose values are masked in JSON and text responses: email, card, phone, iban, us_ssn, ip, jwt, bearer, or a name under detectors."`
-	MaxBodyBytes Size     `yaml:"max_body_bytes" json:"max_body_bytes,omitempty" doc:"Responses are held and filtered up to this size. Default 1MiB, at most 64MiB."`
-	OnOversize   string   `yaml:"on_oversize" json:"on_oversize,omitempty" enum:"refuse|pass" doc:"A larger response: refuse (default) answers a 502 response-not-filtered problem; pass sends it on unfiltered."`
-	Pos          Pos      `yaml:"-" json:"-"`
+	RemoveFields  []string `yaml:"remove_fields" json:"remove_fields,omitempty" doc:"JSON fields left out of responses, as field patterns: user.ssn, items[*].internal_cost, **.password."`
+	Mask          []string `yaml:"mask" json:"mask,omitempty" doc:"Detectors whose values are masked in JSON and text responses: email, card, phone, iban, us_ssn, ip, jwt, bearer, or a name under detectors."`
+	MaxBodyBytes  Size     `yaml:"max_body_bytes" json:"max_body_bytes,omitempty" doc:"Responses are held and filtered up to this size. Default 1MiB, at most 64MiB."`
+	OnOversize    string   `yaml:"on_oversize" json:"on_oversize,omitempty" enum:"refuse|pass" doc:"A larger response: refuse (default) answers a 502 response-not-filtered problem; pass sends it on unfiltered."`
+	DecryptFields []string `yaml:"decrypt_fields" json:"decrypt_fields,omitempty" doc:"JSON fields, encrypted by request.encrypt_fields, decrypted in responses for consumers holding a role in decrypt_for; everyone else gets the ciphertext."`
+	DecryptFor    []string `yaml:"decrypt_for" json:"decrypt_for,omitempty" doc:"Roles whose consumers see decrypt_fields decrypted."`
+	Keyset        string   `yaml:"keyset" json:"keyset,omitempty" doc:"The keyset decrypt_fields were encrypted with."`
+	Pos           Pos      `yaml:"-" json:"-"`
+}
+
+// RequestFilters configures what a policy changes in request bodies.
+type RequestFilters struct {
+	EncryptFields []string `yaml:"encrypt_fields,required" json:"encrypt_fields,omitempty" doc:"JSON fields of request bodies encrypted (JWE, dir + A256GCM) before the upstream sees them, as field patterns."`
+	Keyset        string   `yaml:"keyset,required" json:"keyset,omitempty" doc:"The keyset under keysets whose primary key encrypts."`
+	Pos           Pos      `yaml:"-" json:"-"`
+}
+
+// Keyset is a set of AES-256 keys.
+type Keyset struct {
+	Primary string      `yaml:"primary,required" json:"primary,omitempty" doc:"The id of the key new ciphertexts are made with."`
+	Keys    []KeysetKey `yaml:"keys,required" json:"keys,omitempty" doc:"Every key still accepted for decryption, the primary among them."`
+	Pos     Pos         `yaml:"-" json:"-"`
+}
+
+// KeysetKey is one key of a keyset.
+type KeysetKey struct {
+	ID     string  `yaml:"id,required" json:"id,omitempty" doc:"The key id, written in each ciphertext's header."`
+	Secret *Secret `yaml:"secret,required" json:"secret,omitempty" doc:"32 random bytes, base64-encoded (openssl rand -base64 32), as env:NAME or file:PATH."`
+	Pos    Pos     `yaml:"-" json:"-"`
 }
 
 // Detector is an operator-defined kind of sensitive value.

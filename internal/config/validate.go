@@ -56,6 +56,7 @@ func (v *validator) validate() {
 	v.geoip()
 	v.responseHeaders()
 	v.detectors()
+	v.keysets()
 	for _, name := range sortedKeys(c.Policies) {
 		v.policy(name, c.Policies[name])
 	}
@@ -405,6 +406,7 @@ func (v *validator) policy(name string, p *Policy) {
 	v.policySecurityHeaders(base, p)
 	v.policyValidate(base, p)
 	v.policyWAF(base, p)
+	v.policyRequest(base, p)
 	v.policyResponse(base, p)
 	if p.Validate == nil {
 		return

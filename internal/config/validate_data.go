@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/rampart-gw/rampart/internal/fieldcrypt"
 	"github.com/rampart-gw/rampart/internal/fieldpath"
 	"github.com/rampart-gw/rampart/internal/pii"
 )
@@ -51,23 +52,117 @@ func (v *validator) policyResponse(base string, p *Policy) {
 		return
 	}
 	path := base + ".response"
-	for i, f := range r.RemoveFields {
-		if _, err := fieldpath.Compile([]string{f}); err != nil {
-			v.errorf(fmt.Sprintf("%s.remove_fields[%d]", path, i), "%v", err)
-		}
-	}
-	if _, err := fieldpath.Compile(r.RemoveFields); err != nil && len(r.RemoveFields) > 1 {
-		v.errorf(path+".remove_fields", "%v", err)
-	}
+	v.fieldPatterns(path+".remove_fields", r.RemoveFields)
 	for i, name := range r.Mask {
+		if _, custom := v.cfg.Detectors[name]; custom {
+			continue // checked under detectors
+		}
 		if _, err := v.cfg.Detector(name); err != nil {
 			v.errorf(fmt.Sprintf("%s.mask[%d]", path, i), "unknown detector %q: use one of %s, or define it under detectors", name, strings.Join(pii.Builtin, ", "))
 		}
 	}
-	if len(r.RemoveFields) == 0 && len(r.Mask) == 0 {
-		v.errorf(path, "response filters nothing: list remove_fields, mask, or both")
+	if len(r.RemoveFields) == 0 && len(r.Mask) == 0 && len(r.DecryptFields) == 0 {
+		v.errorf(path, "response filters nothing: list remove_fields, mask or decrypt_fields")
+	}
+	if len(r.DecryptFields) > 0 {
+		v.fieldPatterns(path+".decrypt_fields", r.DecryptFields)
+		v.keysetRef(path+".keyset", r.Keyset)
+		if len(r.DecryptFor) == 0 {
+			v.errorf(path+".decrypt_for", "decrypt_fields needs decrypt_for: the roles whose consumers may read the fields decrypted")
+		}
+		for i, role := range r.DecryptFor {
+			if _, ok := v.cfg.Roles[role]; !ok {
+				v.errorf(fmt.Sprintf("%s.decrypt_for[%d]", path, i), "unknown role %q: define it under roles", role)
+			}
+		}
+	} else if r.Keyset != "" || len(r.DecryptFor) > 0 {
+		v.errorf(path+".decrypt_fields", "keyset and decrypt_for go with decrypt_fields, which lists none")
 	}
 	if r.MaxBodyBytes > MaxResponseFilterBytes {
 		v.errorf(path+".max_body_bytes", "%s is above the most a filter holds (64MiB)", r.MaxBodyBytes)
 	}
+}
+
+// fieldPatterns checks a list of field patterns, each, then together.
+func (v *validator) fieldPatterns(path string, patterns []string) {
+	ok := true
+	for i, f := range patterns {
+		if _, err := fieldpath.Compile([]string{f}); err != nil {
+			v.errorf(fmt.Sprintf("%s[%d]", path, i), "%v", err)
+			ok = false
+		}
+	}
+	if _, err := fieldpath.Compile(patterns); ok && err != nil {
+		v.errorf(path, "%v", err)
+	}
+}
+
+func (v *validator) keysetRef(path, name string) {
+	if name == "" {
+		v.errorf(path, "name the keyset (under keysets) the fields are encrypted with")
+	} else if _, ok := v.cfg.Keysets[name]; !ok {
+		v.errorf(path, "unknown keyset %q: define it under keysets", name)
+	}
+}
+
+func (v *validator) policyRequest(base string, p *Policy) {
+	if p.Request == nil {
+		return
+	}
+	path := base + ".request"
+	if len(p.Request.EncryptFields) == 0 {
+		v.errorf(path+".encrypt_fields", "encrypt_fields lists no field")
+	}
+	v.fieldPatterns(path+".encrypt_fields", p.Request.EncryptFields)
+	v.keysetRef(path+".keyset", p.Request.Keyset)
+}
+
+// keysets checks every keyset: unique ids, the primary among them, and
+// each key 32 bytes of base64.
+func (v *validator) keysets() {
+	for _, name := range sortedKeys(v.cfg.Keysets) {
+		ks, path := v.cfg.Keysets[name], "keysets."+name
+		if !nameRE.MatchString(name) {
+			v.keyErrorf(path, "keyset name %q must be letters, digits, '.', '_' or '-'", name)
+		}
+		if ks == nil {
+			continue
+		}
+		seen := map[string]bool{}
+		for i, k := range ks.Keys {
+			kp := fmt.Sprintf("%s.keys[%d]", path, i)
+			switch {
+			case k.ID == "" || !nameRE.MatchString(k.ID):
+				v.errorf(kp+".id", "key id %q must be letters, digits, '.', '_' or '-'", k.ID)
+			case seen[k.ID]:
+				v.errorf(kp+".id", "key id %q is used twice", k.ID)
+			}
+			seen[k.ID] = true
+			if k.Secret.IsSet() && k.Secret.Value() != "" {
+				if _, err := fieldcrypt.DecodeKey(k.Secret.Value()); err != nil {
+					v.errorf(kp+".secret", "%s: %v", k.Secret.Ref, err)
+				}
+			}
+		}
+		if ks.Primary != "" && !seen[ks.Primary] {
+			v.errorf(path+".primary", "the primary key %q is not among keys", ks.Primary)
+		}
+	}
+}
+
+// FieldKeyset builds the keyset called name (validated).
+func (c *Config) FieldKeyset(name string) (*fieldcrypt.Keyset, error) {
+	ks, ok := c.Keysets[name]
+	if !ok || ks == nil {
+		return nil, fmt.Errorf("no keyset %q", name)
+	}
+	keys := make(map[string][]byte, len(ks.Keys))
+	for _, k := range ks.Keys {
+		b, err := fieldcrypt.DecodeKey(k.Secret.Value())
+		if err != nil {
+			return nil, fmt.Errorf("keyset %s, key %s: %v", name, k.ID, err)
+		}
+		keys[k.ID] = b
+	}
+	return fieldcrypt.NewKeyset(name, ks.Primary, keys)
 }

@@ -35,6 +35,7 @@ type Reply struct {
 //	/sse            three server-sent events, 50ms apart
 //	/ws             a raw upgrade (websocket) that echoes bytes back
 //	/customers/{id} a customer record full of personal data (JSON; .txt: text)
+//	/mirror         answers with the request's body and Content-Type
 //	anything else   echoes method, path, headers and body size
 func Handler(name string) http.Handler {
 	small := []byte(`{"ok":true}` + "\n")
@@ -85,6 +86,14 @@ func Handler(name string) http.Handler {
 		case p == "/small":
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = w.Write(small)
+			return
+		case p == "/mirror":
+			b, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+			if err != nil {
+				return
+			}
+			w.Header().Set("Content-Type", r.Header.Get("Content-Type"))
+			_, _ = w.Write(b)
 			return
 		case strings.HasPrefix(p, "/customers/"):
 			customer(w, strings.TrimPrefix(p, "/customers/"))

@@ -9,6 +9,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/bots"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/cors"
+	"github.com/rampart-gw/rampart/internal/fieldcrypt"
 	"github.com/rampart-gw/rampart/internal/fieldpath"
 	"github.com/rampart-gw/rampart/internal/guard"
 	"github.com/rampart-gw/rampart/internal/identity"
@@ -135,7 +136,19 @@ func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, ac
 		stages = append(stages, rf)
 	}
 	stages = append(stages, secheaders.New(cfg.Server.StripResponseHeaders, securityHeaders(pol)))
-	// 15 request transform, identity to upstream
+	// 15 request transform: fields encrypted (after every check has seen
+	// them in clear), identity to upstream
+	if pol != nil && pol.Request != nil {
+		ks, err := cfg.FieldKeyset(pol.Request.Keyset)
+		if err != nil {
+			return nil, fmt.Errorf("route %s: request: %w", r.Name, err)
+		}
+		fields, err := fieldpath.Compile(pol.Request.EncryptFields)
+		if err != nil {
+			return nil, fmt.Errorf("route %s: request: %w", r.Name, err)
+		}
+		stages = append(stages, &fieldcrypt.RequestStage{Fields: fields, Keys: ks, Count: deps.countFieldCrypto(r.Policy)})
+	}
 	stages = append(stages, &identity.Stage{Signer: auth.signer, Issuer: cfg.Identity.Issuer, Audience: r.Upstream,
 		TTL: cfg.Identity.AssertionTTL.D(), ForwardAuthorization: r.ForwardAuthorization})
 	for _, s := range stages {
@@ -156,6 +169,17 @@ func responseFilter(cfg *config.Config, policy string, rc *config.Response, deps
 			return nil, err
 		}
 		o.Remove = set
+	}
+	if len(rc.DecryptFields) > 0 {
+		set, err := fieldpath.Compile(rc.DecryptFields)
+		if err != nil {
+			return nil, err
+		}
+		ks, err := cfg.FieldKeyset(rc.Keyset)
+		if err != nil {
+			return nil, err
+		}
+		o.Decrypt, o.Keys, o.DecryptFor = set, ks, rc.DecryptFor
 	}
 	if len(rc.Mask) > 0 {
 		ds := make([]*pii.Detector, len(rc.Mask))
@@ -204,6 +228,7 @@ type stageDeps struct {
 	countSchemaResponses func(policy string) func(outcome string)
 	countResponseFilter  func(policy string) func(outcome string)
 	countMasked          func(policy string) func(detector string, n int)
+	countFieldCrypto     func(policy string) func(outcome string)
 	bots                 bots.Options
 	countBots            func(policy string) func(rule, outcome string)
 	quotaStages          map[string]*ratelimit.QuotaStage // by policy, filled by quota

@@ -174,7 +174,7 @@ func (g *Gateway) build(cfg *config.Config) (s *Snapshot, err error) {
 	}
 	deps := &stageDeps{store: g.limits, gates: g.gates, seed: g.limitSeed, count: g.metrics.RateLimit, countConcurrency: g.metrics.Concurrency,
 		quotas: g.quotas, countQuota: g.metrics.Quota, abuse: g.abuse, countAbuse: g.metrics.Abuse, shedders: shedders, countShed: g.metrics.Shed, countSchemaResponses: g.metrics.SchemaResponses,
-		countResponseFilter: g.metrics.ResponseFilter, countMasked: g.metrics.Masked,
+		countResponseFilter: g.metrics.ResponseFilter, countMasked: g.metrics.Masked, countFieldCrypto: g.metrics.FieldEncryption,
 		bots: bots.Options{Once: g.once, DNS: g.goodBots}, countBots: g.metrics.Bots, quotaStages: map[string]*ratelimit.QuotaStage{}, geo: geo, wafs: wafs}
 	b := route.NewBuilder()
 	for i, r := range cfg.Routes {

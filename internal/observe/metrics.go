@@ -38,6 +38,7 @@ type Metrics struct {
 	schemaResp  *prometheus.CounterVec
 	respFilter  *prometheus.CounterVec
 	masked      *prometheus.CounterVec
+	fieldCrypto *prometheus.CounterVec
 	shedLimit   *prometheus.GaugeVec
 	idp         *prometheus.CounterVec
 	connsOpen   prometheus.Gauge
@@ -88,7 +89,8 @@ func NewMetrics(version string, health func() []TargetHealth) *Metrics {
 	m.schemaResp = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_schema_responses_total", Help: "Upstream responses checked against the OpenAPI description (validate.responses: detect), by policy and outcome (valid, invalid, unchecked)."}, []string{"policy", "outcome"})
 	m.respFilter = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_response_filter_total", Help: "Upstream responses through a policy's response filters, by policy and outcome: filtered (something removed or masked), clean (nothing to change), skipped (not JSON or text), oversize_passed, refused."}, []string{"policy", "outcome"})
 	m.masked = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_masked_values_total", Help: "Values masked in responses, by policy and detector (email, card, ...). The values themselves are never recorded."}, []string{"policy", "detector"})
-	m.reg.MustRegister(m.authn, m.idp, m.authz, m.ratelimit, m.stateErrors, m.concurrency, m.quota, m.abuse, m.shed, m.shedLimit, m.bots, m.waf, m.schemaResp, m.respFilter, m.masked)
+	m.fieldCrypto = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_field_encryption_total", Help: "Request bodies through a policy's request.encrypt_fields, by policy and outcome: encrypted, unchanged (no such field), skipped (no JSON body), refused."}, []string{"policy", "outcome"})
+	m.reg.MustRegister(m.authn, m.idp, m.authz, m.ratelimit, m.stateErrors, m.concurrency, m.quota, m.abuse, m.shed, m.shedLimit, m.bots, m.waf, m.schemaResp, m.respFilter, m.masked, m.fieldCrypto)
 	m.reg.MustRegister(m.requests, m.duration, m.upstreamDur, m.refusals, m.reloads, m.lastReload, m.configOK, m.tls, m.dropped, m.connRefused, m.retries, m.connsOpen, m.inFlight, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if health != nil {
@@ -175,6 +177,12 @@ func (m *Metrics) SchemaResponses(policy string) func(outcome string) {
 // ResponseFilter returns the counter of one policy's filtered responses.
 func (m *Metrics) ResponseFilter(policy string) func(outcome string) {
 	return byOutcome(m.respFilter, policy)
+}
+
+// FieldEncryption returns the counter of one policy's request bodies
+// through encrypt_fields.
+func (m *Metrics) FieldEncryption(policy string) func(outcome string) {
+	return byOutcome(m.fieldCrypto, policy)
 }
 
 // Masked returns the counter of one policy's masked values, by detector.

@@ -15,6 +15,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,11 +38,21 @@ type Options struct {
 	Mask         *pii.Set       // nil: nothing masked
 	Limit        int64          // 0: DefaultLimit
 	PassOversize bool
+	// Decrypt names fields whose ciphertext Keys opens for consumers
+	// holding one of DecryptFor's roles; others get the ciphertext.
+	Decrypt    *fieldpath.Set
+	Keys       Opener
+	DecryptFor []string
 	// Count counts outcomes: filtered, clean, skipped, oversize_passed,
 	// refused. CountMasked counts masked values by detector. Both may be
 	// nil.
 	Count       func(outcome string)
 	CountMasked func(detector string, n int)
+}
+
+// Opener decrypts one field's value (fieldcrypt.Keyset).
+type Opener interface {
+	Open(dst, value []byte) ([]byte, error)
 }
 
 // Stage filters the bodies of one policy's responses.
@@ -69,6 +80,10 @@ func New(o Options) *Stage {
 			w.masker = o.Mask.NewMasker()
 			w.edits.MaskString = func(v []byte) bool { return w.masker.Mask(v) > 0 }
 		}
+		w.decrypting = w.edits
+		if o.Decrypt != nil {
+			w.decrypting.Replace, w.decrypting.ReplaceValue = o.Decrypt, o.Keys.Open
+		}
 		return w
 	}
 	return s
@@ -76,9 +91,10 @@ func New(o Options) *Stage {
 
 // work is one response's buffers and masker, pooled.
 type work struct {
-	body, out []byte
-	masker    *pii.Masker
-	edits     fieldpath.Edits
+	body, out  []byte
+	masker     *pii.Masker
+	edits      fieldpath.Edits // for everyone
+	decrypting fieldpath.Edits // for consumers who may read decrypt_fields
 }
 
 // Upstream request headers the filters need: an unencoded response, and a
@@ -306,9 +322,18 @@ func (w *writer) filter() {
 	switch {
 	case len(body) == 0:
 	case w.kind == kindJSON:
+		edits := &wk.edits
+		if w.decrypts() {
+			edits = &wk.decrypting
+		}
 		var err error
-		if out, changed, err = fieldpath.Rewrite(body, &wk.edits, wk.out[:0]); err != nil {
+		var syn *fieldpath.SyntaxError
+		switch out, changed, err = fieldpath.Rewrite(body, edits, wk.out[:0]); {
+		case errors.As(err, &syn):
 			w.refuse("invalid_json", "The upstream's response is labelled JSON but is not valid JSON, so it could not be filtered and was withheld.")
+			return
+		case err != nil:
+			w.refuse("undecryptable", "An encrypted field of the upstream's response does not decrypt (altered, truncated, or made with a key the gateway no longer has), so the response was withheld rather than passed on half decrypted.")
 			return
 		}
 		if len(out) > 0 && &out[0] != &body[0] {
@@ -335,6 +360,20 @@ func (w *writer) filter() {
 	w.pass()
 	_, _ = w.ResponseWriter.Write(out)
 	w.release()
+}
+
+// decrypts reports whether this response's consumer may read the
+// decrypt_fields in clear.
+func (w *writer) decrypts() bool {
+	if w.s.o.Decrypt == nil || w.st.Identity == nil {
+		return false
+	}
+	for _, have := range w.st.Identity.Roles {
+		if slices.Contains(w.s.o.DecryptFor, have) {
+			return true
+		}
+	}
+	return false
 }
 
 // report counts masked values and publishes a data.masked event.

@@ -1,8 +1,11 @@
 package e2e
 
 import (
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -131,4 +134,121 @@ routes:
 			t.Errorf("the access log holds a masked value: %s", b)
 		}
 	}
+}
+
+// TestFieldEncryption: chosen fields of a request body reach the
+// upstream encrypted; in responses they are decrypted for consumers with
+// the decrypt role only; a key rotation keeps old ciphertexts readable;
+// a tampered ciphertext is refused, never passed on half decrypted.
+func TestFieldEncryption(t *testing.T) {
+	up := startUpstream(t, "vault")
+	dir := t.TempDir()
+	k1, k2 := make([]byte, 32), make([]byte, 32)
+	_, _ = rand.Read(k1)
+	_, _ = rand.Read(k2)
+	writeFile(t, filepath.Join(dir, "k1.key"), base64.StdEncoding.EncodeToString(k1))
+	writeFile(t, filepath.Join(dir, "k2.key"), base64.StdEncoding.EncodeToString(k2))
+	config := func(primary string) string {
+		return fmt.Sprintf(`version: 1
+server:
+  listen: ["127.0.0.1:0"]
+admin: {listen: "127.0.0.1:0"}
+store: {driver: embedded, path: data/rampart.db}
+authenticators:
+  keys: {type: api_key, in: "header:X-API-Key"}
+upstreams:
+  vault: {targets: [{url: %s}]}
+keysets:
+  pii:
+    primary: %s
+    keys: [{id: k1, secret: "file:k1.key"}, {id: k2, secret: "file:k2.key"}]
+roles:
+  support.lead: {allow: [{methods: [POST], paths: ["/v1/**", "/v2/**"]}]}
+  support.agent: {allow: [{methods: [POST], paths: ["/v1/**", "/v2/**"]}]}
+consumers:
+  - {id: lead, roles: [support.lead]}
+  - {id: agent, roles: [support.agent]}
+policies:
+  vault:
+    authenticate: [keys]
+    authorize: {roles: [support.lead, support.agent]}
+    request: {encrypt_fields: [card, "**.ssn"], keyset: pii}
+    response: {decrypt_fields: [card, "**.ssn"], decrypt_for: [support.lead], keyset: pii}
+  vault-read:
+    authenticate: [keys]
+    authorize: {roles: [support.lead, support.agent]}
+    response: {decrypt_fields: [card, "**.ssn"], decrypt_for: [support.lead], keyset: pii}
+routes:
+  - {name: vault, match: {paths: ["/v1/**"]}, upstream: vault, policy: vault, rewrite: {strip_prefix: /v1}}
+  - {name: vault-read, match: {paths: ["/v2/**"]}, upstream: vault, policy: vault-read, rewrite: {strip_prefix: /v2}}
+`, up.url(), primary)
+	}
+	g := startGatewayIn(t, dir, config("k1"))
+	_, lead, _ := g.cli("keys", "create", "--consumer", "lead")
+	_, agent, _ := g.cli("keys", "create", "--consumer", "agent")
+	lead, agent = strings.TrimSpace(lead), strings.TrimSpace(agent)
+	post := func(key, path, body string) response {
+		return do(t, client, "POST", g.url(path), strings.NewReader(body), map[string]string{"X-API-Key": key, "Content-Type": "application/json"})
+	}
+	const doc = `{"name":"Jane","card":"4111 1111 1111 1111","kin":{"ssn":"078-05-1120"}}`
+
+	// The upstream (/mirror answers with what it got) saw ciphertext; the
+	// agent gets it back as it is, the lead in clear.
+	waitFor(t, 5*time.Second, "keys usable", func() bool { return post(agent, "/v1/mirror", doc).status == 200 })
+	r := post(agent, "/v1/mirror", doc)
+	var seen struct {
+		Name string `json:"name"`
+		Card string `json:"card"`
+		Kin  struct {
+			SSN string `json:"ssn"`
+		} `json:"kin"`
+	}
+	if err := json.Unmarshal(r.body, &seen); err != nil {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+	if seen.Name != "Jane" || !strings.HasPrefix(seen.Card, "eyJ") || strings.Count(seen.Card, ".") != 4 || !strings.HasPrefix(seen.Kin.SSN, "eyJ") {
+		t.Fatalf("the upstream saw, and the agent got: %s", r.body)
+	}
+	if r = post(lead, "/v1/mirror", doc); r.status != 200 || string(r.body) != doc {
+		t.Fatalf("lead: %d %s", r.status, r.body)
+	}
+	// What was stored under k1 still opens for the lead after k2 becomes
+	// primary (/v2 decrypts responses and leaves requests alone: the
+	// upstream sends back what it stored).
+	stored, _ := json.Marshal(map[string]string{"card": seen.Card})
+	g.rewrite(t, config("k2"), true)
+	waitFor(t, 5*time.Second, "reload to k2", func() bool {
+		r := post(agent, "/v1/mirror", `{"card":"1"}`)
+		return r.status == 200 && strings.Contains(headerOfJWE(t, r.body), `"kid":"k2"`)
+	})
+	if r = post(lead, "/v2/mirror", string(stored)); r.status != 200 || string(r.body) != `{"card":"4111 1111 1111 1111"}` {
+		t.Errorf("old ciphertext after rotation: %d %s", r.status, r.body)
+	}
+	if r = post(agent, "/v2/mirror", string(stored)); r.status != 200 || string(r.body) != string(stored) {
+		t.Errorf("agent: %d %s", r.status, r.body)
+	}
+	// Tampered (the tag's last characters changed): the lead's response is
+	// withheld; the agent, who never gets clear text, gets it as it is.
+	tag := seen.Card[strings.LastIndexByte(seen.Card, '.')+1:]
+	tampered := strings.Replace(string(stored), "."+tag, "."+strings.Repeat("A", len(tag)), 1)
+	r = post(lead, "/v2/mirror", tampered)
+	if p := problemOf(t, r, 502); p["type"] != "https://rampart.dev/problems/response-not-filtered" || !strings.Contains(p["detail"].(string), "does not decrypt") {
+		t.Errorf("tampered: %s", r.body)
+	}
+	if r = post(agent, "/v2/mirror", tampered); r.status != 200 {
+		t.Errorf("tampered, agent: %d %s", r.status, r.body)
+	}
+	g.metricsHave(t, `rampart_field_encryption_total{outcome="encrypted",policy="vault"} 5`)
+}
+
+// headerOfJWE returns the protected header of the card field's JWE.
+func headerOfJWE(t *testing.T, body []byte) string {
+	var v struct {
+		Card string `json:"card"`
+	}
+	if json.Unmarshal(body, &v) != nil || !strings.Contains(v.Card, ".") {
+		return ""
+	}
+	h, _ := base64.RawURLEncoding.DecodeString(v.Card[:strings.IndexByte(v.Card, '.')])
+	return string(h)
 }
