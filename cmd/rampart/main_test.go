@@ -37,6 +37,8 @@ func TestExamplesValidate(t *testing.T) {
 	t.Setenv("RAMPART_REDIS_PASSWORD", "example-redis-password")
 	t.Setenv("RAMPART_STORE_DSN", "postgres://rampart:example@127.0.0.1:5432/rampart")
 	t.Setenv("RAMPART_CHALLENGE_SECRET", "example-challenge-secret-of-32-bytes-or-more")
+	t.Setenv("PII_KEY_2026", "q1Xh4cW0a9bQm0Yx8dV3kz6Nf2Lr7TsJ5uEo1Gi9HpA=")
+	t.Setenv("PII_KEY_2025", "Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGw=")
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			dir := t.TempDir()
