@@ -35,8 +35,9 @@ deps:
 	if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then missing="postgresql"; fi; \
 	if ! command -v redis-server >/dev/null; then missing="$$missing redis-server"; fi; \
 	if ! pkg-config --exists re2 2>/dev/null; then missing="$$missing libre2-dev pkg-config g++"; fi; \
+	if ! command -v rsyslogd >/dev/null && [ ! -x /usr/sbin/rsyslogd ]; then missing="$$missing rsyslog"; fi; \
 	if [ -n "$$missing" ]; then \
-		echo "installing$$missing for the store, rate-limit and RE2 WAF tests"; \
+		echo "installing$$missing for the store, rate-limit, RE2 WAF and syslog tests"; \
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
 	fi
 

@@ -121,8 +121,30 @@ type Events struct {
 
 // EventSink is one subscriber of the security event bus.
 type EventSink struct {
-	Type string `yaml:"type,required" json:"type,omitempty" enum:"jsonl"`
-	Path string `yaml:"path,required" json:"path,omitempty" doc:"stdout, stderr, or a file path."`
+	Type   string `yaml:"type,required" json:"type,omitempty" enum:"jsonl|syslog|http" doc:"jsonl: one JSON object a line to a file or stream; syslog: RFC 5424 over TCP or TLS; http: batches POSTed to a webhook or Splunk HEC."`
+	Format string `yaml:"format" json:"format,omitempty" enum:"rampart|ecs|ocsf" doc:"The events' shape: rampart (default, the gateway's own), ecs (Elastic Common Schema), ocsf (OCSF: Authentication, HTTP Activity, Detection Finding, API Activity)."`
+	// jsonl
+	Path     string `yaml:"path" json:"path,omitempty" doc:"jsonl: stdout, stderr, or a file path."`
+	MaxBytes Size   `yaml:"max_bytes" json:"max_bytes,omitempty" doc:"jsonl file: rotated past this size (PATH.1, PATH.2 ...). Default 0: never (rotate outside with SIGUSR1)."`
+	Keep     int    `yaml:"keep" json:"keep,omitempty" doc:"jsonl file: rotated files kept. Default 5."`
+	// syslog
+	Address string   `yaml:"address" json:"address,omitempty" doc:"syslog: the receiver's host:port."`
+	TLS     *SinkTLS `yaml:"tls" json:"tls,omitempty" doc:"syslog: send over TLS (RFC 5425)."`
+	// http
+	URL           string   `yaml:"url" json:"url,omitempty" doc:"http: where batches are POSTed."`
+	Flavor        string   `yaml:"flavor" json:"flavor,omitempty" enum:"webhook|splunk_hec" doc:"http: webhook (default; a JSON array, Bearer token) or splunk_hec (Splunk HTTP Event Collector)."`
+	Token         *Secret  `yaml:"token" json:"token,omitempty" doc:"http: the Bearer or Splunk HEC token, as env:NAME or file:PATH."`
+	BatchSize     int      `yaml:"batch_size" json:"batch_size,omitempty" doc:"http: events per POST. Default 100."`
+	FlushInterval Duration `yaml:"flush_interval" json:"flush_interval,omitempty" doc:"http: the longest a partial batch waits. Default 1s."`
+	Retries       int      `yaml:"retries" json:"retries,omitempty" doc:"http: further tries of a failed POST, with exponential backoff, before its events are dropped and counted. Default 3."`
+	Timeout       Duration `yaml:"timeout" json:"timeout,omitempty" doc:"syslog and http: one write or POST. Default 5s."`
+	Pos           Pos      `yaml:"-" json:"-"`
+}
+
+// SinkTLS configures TLS to an event receiver.
+type SinkTLS struct {
+	CAFile     string `yaml:"ca_file" json:"ca_file,omitempty" doc:"CA bundle the receiver's certificate must chain to. Default: the system's."`
+	ServerName string `yaml:"server_name" json:"server_name,omitempty" doc:"The name the certificate must carry. Default: the address's host."`
 }
 
 // Upstream is a pool of targets.

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -11,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"reflect"
 	"runtime"
 	"slices"
@@ -32,6 +34,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/proxy"
 	"github.com/rampart-gw/rampart/internal/ratelimit"
 	"github.com/rampart-gw/rampart/internal/shed"
+	"github.com/rampart-gw/rampart/internal/siem"
 	"github.com/rampart-gw/rampart/internal/store"
 	"github.com/rampart-gw/rampart/internal/waf"
 )
@@ -185,26 +188,20 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	}
 	g.metrics = observe.NewMetrics(opts.Version, g.health)
 	if !cfg.AccessLog.Disabled {
-		w, err := observe.OpenLines(cfg.AccessLog.Path, 100*time.Millisecond)
+		w, err := observe.OpenLines(logPath(cfg, cfg.AccessLog.Path), 100*time.Millisecond)
 		if err != nil {
 			return nil, err
 		}
 		g.writers = append(g.writers, w)
 		g.access = observe.NewAccessLog(w, cfg.AccessLog.Headers)
 	}
-	var sinks []observe.Sink
-	for i, s := range cfg.Events.Sinks {
-		w, err := observe.OpenLines(s.Path, 100*time.Millisecond)
-		if err != nil {
-			g.closeWriters()
-			return nil, err
-		}
-		g.reopeners = append(g.reopeners, w)
-		sinks = append(sinks, observe.NewJSONLines(fmt.Sprintf("%s[%d]:%s", s.Type, i, s.Path), w))
+	sinks, err := g.eventSinks(cfg)
+	if err != nil {
+		g.closeWriters()
+		return nil, err
 	}
-	g.bus = observe.NewBus(sinks, g.metrics.EventDropped, func(sink string, err error) {
-		g.log.Warn("security event sink failed", "sink", sink, "error", err)
-	})
+	warn := newSinkWarnings(g.log, 10*time.Second)
+	g.bus = observe.NewBus(sinks, g.metrics.EventDropped, warn.failed)
 	snap, err := g.build(cfg)
 	if err != nil {
 		_ = g.bus.Close()
@@ -560,4 +557,119 @@ func firstLine(err error) string {
 func stateOf(c *config.Config) string {
 	st := c.State
 	return fmt.Sprint(st.Driver, st.Addrs, st.Username, st.Password, st.DB, st.Timeout, st.OnStateError)
+}
+
+// eventSinks opens the configured security event sinks.
+func (g *Gateway) eventSinks(cfg *config.Config) ([]observe.Sink, error) {
+	var sinks []observe.Sink
+	for i, s := range cfg.Events.Sinks {
+		enc, err := siem.EncoderFor(s.Format)
+		if err != nil {
+			return nil, err
+		}
+		switch s.Type {
+		case "syslog":
+			var tc *tls.Config
+			if s.TLS != nil {
+				if tc, err = sinkTLS(cfg, s.Address, s.TLS); err != nil {
+					return nil, fmt.Errorf("events.sinks[%d]: %w", i, err)
+				}
+			}
+			name := fmt.Sprintf("syslog[%d]:%s", i, s.Address)
+			sinks = append(sinks, siem.NewSyslog(name, s.Address, tc, enc, s.Timeout.D(), func() { g.metrics.EventDropped(name) }))
+		case "http":
+			name := fmt.Sprintf("http[%d]:%s", i, s.URL)
+			retries := 3
+			if s.Retries > 0 {
+				retries = s.Retries
+			}
+			sinks = append(sinks, siem.NewHTTPBatch(siem.HTTPOptions{Name: name, URL: s.URL, Flavor: s.Flavor, Token: s.Token.Value(),
+				Encoder: enc, BatchSize: s.BatchSize, FlushInterval: s.FlushInterval.D(), Timeout: s.Timeout.D(), Retries: retries,
+				Dropped: func(n int) {
+					for range n {
+						g.metrics.EventDropped(name)
+					}
+				}}))
+		default:
+			var w *observe.LineWriter
+			path := logPath(cfg, s.Path)
+			if s.MaxBytes > 0 {
+				keep := s.Keep
+				if keep == 0 {
+					keep = 5
+				}
+				w, err = observe.OpenRotating(path, int64(s.MaxBytes), keep, 100*time.Millisecond)
+			} else {
+				w, err = observe.OpenLines(path, 100*time.Millisecond)
+			}
+			if err != nil {
+				for _, o := range sinks {
+					_ = o.Close()
+				}
+				return nil, err
+			}
+			g.reopeners = append(g.reopeners, w)
+			sinks = append(sinks, observe.NewJSONLinesEncoded(fmt.Sprintf("%s[%d]:%s", s.Type, i, s.Path), w, enc))
+		}
+	}
+	return sinks, nil
+}
+
+// logPath resolves a log or event file against the config's directory;
+// stdout and stderr are streams.
+func logPath(cfg *config.Config, p string) string {
+	if p == "stdout" || p == "stderr" {
+		return p
+	}
+	return cfg.Path(p)
+}
+
+// sinkTLS is the TLS configuration to an event receiver at addr.
+func sinkTLS(cfg *config.Config, addr string, c *config.SinkTLS) (*tls.Config, error) {
+	host, _, _ := net.SplitHostPort(addr)
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
+	if c.ServerName != "" {
+		tc.ServerName = c.ServerName
+	}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(cfg.Path(c.CAFile))
+		if err != nil {
+			return nil, err
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s holds no PEM certificate", c.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	return tc, nil
+}
+
+// sinkWarnings logs a sink's failures at most once an interval, with how
+// many it left out: a dead receiver must not flood the gateway's log (the
+// events lost are counted in rampart_events_dropped_total).
+type sinkWarnings struct {
+	log      *slog.Logger
+	interval time.Duration
+	mu       sync.Mutex
+	last     map[string]time.Time
+	skipped  map[string]int
+}
+
+func newSinkWarnings(log *slog.Logger, interval time.Duration) *sinkWarnings {
+	return &sinkWarnings{log: log, interval: interval, last: map[string]time.Time{}, skipped: map[string]int{}}
+}
+
+func (w *sinkWarnings) failed(sink string, err error) {
+	w.mu.Lock()
+	now := time.Now()
+	if now.Sub(w.last[sink]) < w.interval {
+		w.skipped[sink]++
+		w.mu.Unlock()
+		return
+	}
+	skipped := w.skipped[sink]
+	w.last[sink], w.skipped[sink] = now, 0
+	w.mu.Unlock()
+	w.log.Warn("security event sink failed", "sink", sink, "error", err, "failures_not_logged", skipped)
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -136,5 +137,33 @@ func TestLineWriterStalledDiskDoesNotBlockWriters(t *testing.T) {
 	lw.Close()
 	if n := len(sw.got); n != 5001*100 {
 		t.Errorf("wrote %d bytes, want %d", n, 5001*100)
+	}
+}
+
+// TestRotating: past max bytes the file is renamed .1 (.1 to .2 ...),
+// keeping keep of them, and lines are never split across files.
+func TestRotating(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "events.jsonl")
+	w, err := OpenRotating(path, 100, 2, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := []byte(strings.Repeat("x", 59) + "\n") // 60 bytes
+	for range 5 {
+		_, _ = w.Write(line)
+		w.Flush()
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for name, size := range map[string]int64{"events.jsonl": 60, "events.jsonl.1": 60, "events.jsonl.2": 60} {
+		st, err := os.Stat(filepath.Join(dir, name))
+		if err != nil || st.Size() != size {
+			t.Errorf("%s: %v %v", name, err, st)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "events.jsonl.3")); err == nil {
+		t.Error("more files kept than asked")
 	}
 }

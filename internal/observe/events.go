@@ -130,17 +130,26 @@ func (b *Bus) Close() error {
 type JSONLines struct {
 	name string
 	w    *LineWriter
+	enc  func(e *Event) ([]byte, error)
 }
 
-// NewJSONLines returns a sink writing to w.
-func NewJSONLines(name string, w *LineWriter) *JSONLines { return &JSONLines{name: name, w: w} }
+// NewJSONLines returns a sink writing events to w as they are.
+func NewJSONLines(name string, w *LineWriter) *JSONLines {
+	return &JSONLines{name: name, w: w, enc: func(e *Event) ([]byte, error) { return json.Marshal(e) }}
+}
+
+// NewJSONLinesEncoded returns a sink writing events to w as enc encodes
+// them (one JSON document each: ECS, OCSF).
+func NewJSONLinesEncoded(name string, w *LineWriter, enc func(e *Event) ([]byte, error)) *JSONLines {
+	return &JSONLines{name: name, w: w, enc: enc}
+}
 
 // Name implements Sink.
 func (j *JSONLines) Name() string { return j.name }
 
 // Write implements Sink.
 func (j *JSONLines) Write(e *Event) error {
-	b, err := json.Marshal(e)
+	b, err := j.enc(e)
 	if err != nil {
 		return err
 	}

@@ -153,3 +153,61 @@ func (lw *LineWriter) Close() error {
 	}
 	return nil
 }
+
+// OpenRotating opens a file as a LineWriter that rotates it by size:
+// past maxBytes the file is renamed PATH.1 (PATH.1 to PATH.2 and so on,
+// keeping keep of them) and a new one started. Rotation happens between
+// flushes, so lines are never split across files.
+func OpenRotating(path string, maxBytes int64, keep int, interval time.Duration) (*LineWriter, error) {
+	f, err := openLog(path)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	r := &rotatingFile{path: path, max: maxBytes, keep: max(keep, 1), f: f, size: st.Size()}
+	return NewLineWriter(r, r, interval), nil
+}
+
+type rotatingFile struct {
+	path string
+	max  int64
+	keep int
+	f    *os.File
+	size int64
+}
+
+func (r *rotatingFile) Write(p []byte) (int, error) {
+	if r.size > 0 && r.size+int64(len(p)) > r.max {
+		if err := r.rotate(); err != nil {
+			return 0, err
+		}
+	}
+	n, err := r.f.Write(p)
+	r.size += int64(n)
+	return n, err
+}
+
+func (r *rotatingFile) rotate() error {
+	if err := r.f.Close(); err != nil {
+		return err
+	}
+	_ = os.Remove(fmt.Sprintf("%s.%d", r.path, r.keep))
+	for i := r.keep - 1; i >= 1; i-- {
+		_ = os.Rename(fmt.Sprintf("%s.%d", r.path, i), fmt.Sprintf("%s.%d", r.path, i+1))
+	}
+	if err := os.Rename(r.path, r.path+".1"); err != nil {
+		return err
+	}
+	f, err := openLog(r.path)
+	if err != nil {
+		return err
+	}
+	r.f, r.size = f, 0
+	return nil
+}
+
+func (r *rotatingFile) Close() error { return r.f.Close() }

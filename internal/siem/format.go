@@ -210,7 +210,7 @@ func OCSF(e *observe.Event) map[string]any {
 		}
 	case classDetection:
 		classUID, categoryUID, activity = ocsfDetectionFinding, 2, 1 // Create
-		doc["status_id"] = 1 // New
+		doc["status_id"] = 1                                         // New
 		finding := map[string]any{"uid": e.RequestID + ":" + e.Type, "title": e.Detail, "types": []string{e.Reason}}
 		if e.Rule != "" {
 			finding["analytic"] = map[string]any{"uid": e.Rule, "name": e.Stage, "type_id": 1} // Rule
