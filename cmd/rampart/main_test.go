@@ -39,6 +39,7 @@ func TestExamplesValidate(t *testing.T) {
 	t.Setenv("RAMPART_CHALLENGE_SECRET", "example-challenge-secret-of-32-bytes-or-more")
 	t.Setenv("PII_KEY_2026", "q1Xh4cW0a9bQm0Yx8dV3kz6Nf2Lr7TsJ5uEo1Gi9HpA=")
 	t.Setenv("PII_KEY_2025", "Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGw=")
+	t.Setenv("SPLUNK_HEC_TOKEN", "example-hec-token")
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			dir := t.TempDir()
