@@ -54,15 +54,8 @@ func dataTable(env *env, rounds int, dur, warm time.Duration) {
 		return wrk(rows[i].url, cmp.Or(d, dur), 50, "")
 	})
 	fmt.Printf("\nData protection, GET 16 KiB JSON (orders: 48 values to mask; dense: a customer list, about 200), keep-alive, wrk, %d rounds of %v, medians:\n\n", rounds, dur)
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\treq/s\tp50\tp99\tratio to direct\tratio to plain proxy\t")
-	direct, plain := median(all["direct"]).rps, median(all["plain proxy"]).rps
-	for _, rw := range rows {
-		m := median(all[rw.name])
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t\n", rw.name, m.rps, ms(m.p50), ms(m.p99), ratio(m.rps, direct), ratio(m.rps, plain))
-	}
-	tw.Flush()
-	if plain > 0 {
+	throughputTable(names, all)
+	if plain := median(all["plain proxy"]).rps; plain > 0 {
 		fmt.Printf("\nmask: costs %.1f%% of plain-proxy throughput (target under 15%%)\n", 100*(1-median(all["mask"]).rps/plain))
 	}
 	if dense := median(all["plain proxy, dense"]).rps; dense > 0 {
@@ -81,7 +74,7 @@ func dataTable(env *env, rounds int, dur, warm time.Duration) {
 		return wrk(enc[i].url, cmp.Or(d, dur), 50, script)
 	})
 	fmt.Printf("\nField encryption, POST 1 KiB JSON order, three fields encrypted (JWE dir+A256GCM), keep-alive, wrk, %d rounds of %v, medians:\n\n", rounds, dur)
-	tw = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\treq/s\tp50\tp99\tratio to plain proxy\t")
 	base := median(encAll[enc[0].name]).rps
 	for _, rw := range enc {

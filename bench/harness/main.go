@@ -320,6 +320,19 @@ func rateLimitLatency(env *env, path string, rate, rounds int, dur, warm time.Du
 	addedLatency(names, all)
 }
 
+// throughputTable prints each named row's medians with its ratio to the
+// "direct" and "plain proxy" rows.
+func throughputTable(names []string, all map[string][]result) {
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\treq/s\tp50\tp99\tratio to direct\tratio to plain proxy\t")
+	direct, plain := median(all["direct"]).rps, median(all["plain proxy"]).rps
+	for _, name := range names {
+		m := median(all[name])
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t\n", name, m.rps, ms(m.p50), ms(m.p99), ratio(m.rps, direct), ratio(m.rps, plain))
+	}
+	tw.Flush()
+}
+
 // addedLatency prints a fixed-rate table: each scenario's median p50 and
 // p99, and the p99 it adds over the "plain proxy" row.
 func addedLatency(names []string, all map[string][]result) {

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"text/tabwriter"
 	"time"
 )
 
@@ -152,14 +151,7 @@ func threatTable(env *env, rounds, rate int, dur, warm time.Duration) {
 		return wrk(rows[i].url, cmp.Or(d, dur), 50, bodies[rows[i].body].script)
 	})
 	fmt.Printf("\nThreat stages, POST 1 KiB JSON (order: 33 fields; 4 fields: a ticket), keep-alive, wrk, %d rounds of %v, medians:\n\n", rounds, dur)
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\treq/s\tp50\tp99\tratio to direct\tratio to plain proxy\t")
-	direct, plain := median(all["direct"]).rps, median(all["plain proxy"]).rps
-	for _, rw := range rows {
-		m := median(all[rw.name])
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t\n", rw.name, m.rps, ms(m.p50), ms(m.p99), ratio(m.rps, direct), ratio(m.rps, plain))
-	}
-	tw.Flush()
+	throughputTable(names, all)
 	for _, pair := range [][2]string{{"waf (rampart)", "waf (stock coraza)"}, {"waf 4 fields (rampart)", "waf 4 fields (stock coraza)"}} {
 		if stock := median(all[pair[1]]).rps; stock > 0 {
 			fmt.Printf("\n%s: %.2fx the throughput of the stock-Coraza proxy (target >= 2x)", pair[0], median(all[pair[0]]).rps/stock)
