@@ -45,6 +45,10 @@ upstreams:
 policies:
   small-uploads:
     validate: {max_body_bytes: 1KiB}
+  support:
+    response:
+      remove_fields: [ssn, internal, "orders[*].internal_cost", "**.password"]
+      mask: [email, phone, card, iban, ip]
 routes:
   - name: echo
     match: {paths: ["/echo", "/echo/**"], methods: [GET, POST]}
@@ -60,6 +64,10 @@ routes:
     upstream: echo
     policy: public
     rewrite: {path: /sse}
+  - name: customers
+    match: {paths: ["/customers/{id}"], methods: [GET]}
+    upstream: echo
+    policy: support
 `
 
 // Run serves until ctx ends, then drains.
@@ -114,6 +122,10 @@ Try these in another terminal:
 
   # server-sent events, streamed as they happen
   curl -N http://%[2]s/events
+
+  # a customer record with internal fields removed and personal data masked
+  # (the upstream's own: curl -s http://%[3]s/customers/42)
+  curl -s http://%[2]s/customers/42
 
   # the admin API: metrics and the serving config
   curl -s http://%[4]s/metrics | grep rampart_requests_total
