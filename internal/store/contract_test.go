@@ -152,3 +152,47 @@ func FuzzParseKey(f *testing.F) {
 		}
 	})
 }
+
+// TestTrailContract: appends see the last record inside their
+// transaction, so concurrent appenders chain one after another with no
+// gap and no duplicate sequence number; ListTrail pages in order.
+func TestTrailContract(t *testing.T) {
+	for name, d := range drivers(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			if recs, err := d.ListTrail(ctx, 0, 10); err != nil || len(recs) != 0 {
+				t.Fatalf("empty trail: %v %v", recs, err)
+			}
+			appendOne := func() error {
+				return d.AppendTrail(ctx, func(last TrailRecord) ([]TrailRecord, error) {
+					// each record's data names the one before it
+					return []TrailRecord{{Seq: last.Seq + 1, Hash: []byte{byte(last.Seq + 1)}, Data: []byte(strings.Repeat("x", int(last.Seq)))}}, nil
+				})
+			}
+			errs := make(chan error, 8)
+			for range 8 {
+				go func() { errs <- appendOne() }()
+			}
+			for range 8 {
+				if err := <-errs; err != nil {
+					t.Fatal(err)
+				}
+			}
+			recs, err := d.ListTrail(ctx, 0, 100)
+			if err != nil || len(recs) != 8 {
+				t.Fatalf("%d records, %v", len(recs), err)
+			}
+			for i, r := range recs {
+				if r.Seq != uint64(i+1) || len(r.Data) != i || r.Hash[0] != byte(i+1) {
+					t.Errorf("record %d: %+v", i, r)
+				}
+			}
+			if page, _ := d.ListTrail(ctx, 5, 2); len(page) != 2 || page[0].Seq != 6 || page[1].Seq != 7 {
+				t.Errorf("page after 5: %+v", page)
+			}
+			if err := d.AppendTrail(ctx, func(TrailRecord) ([]TrailRecord, error) { return nil, errors.New("refused") }); err == nil {
+				t.Error("a failing build appended")
+			}
+		})
+	}
+}

@@ -57,6 +57,12 @@ var migrations = []string{
 		FOR EACH STATEMENT EXECUTE FUNCTION rampart_bump_version();
 	CREATE TRIGGER rampart_consumers_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rampart_consumers
 		FOR EACH STATEMENT EXECUTE FUNCTION rampart_bump_version();`,
+	// 2: the audit trail (internal/trail gives it meaning).
+	`CREATE TABLE rampart_trail (
+		seq   bigint PRIMARY KEY CHECK (seq > 0),
+		hash  bytea NOT NULL,
+		data  bytea NOT NULL
+	);`,
 }
 
 // migrationLock is the advisory lock id held while migrating ("rampart"

@@ -59,5 +59,9 @@ type Driver interface {
 	// Version changes whenever a record does, so a reader can tell
 	// cheaply whether to reload.
 	Version(ctx context.Context) (uint64, error)
+	// AppendTrail appends audit-trail records built from the last one,
+	// in one transaction; ListTrail lists up to limit records after seq.
+	AppendTrail(ctx context.Context, build TrailBuild) error
+	ListTrail(ctx context.Context, after uint64, limit int) ([]TrailRecord, error)
 	Close() error
 }
