@@ -98,6 +98,7 @@ func cmdConsumers(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "rampart consumers put:", err)
 			return 1
 		}
+		cliTrail(ctx, cfg, d, "admin.consumer_saved", c.ID, "A consumer record (roles, scopes, attributes) was saved.", stderr)
 		fmt.Fprintf(stdout, "stored consumer %s (roles: %s)\n", c.ID, strings.Join(c.Roles, ", "))
 	case "get":
 		c, err := d.GetConsumer(ctx, *id)

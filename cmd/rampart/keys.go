@@ -67,6 +67,7 @@ func cmdKeys(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "rampart keys create:", err)
 			return 1
 		}
+		cliTrail(ctx, cfg, d, "admin.key_created", k.ID, "An API key was created for consumer "+k.Consumer+".", stderr)
 		fmt.Fprintln(stdout, plain)
 		fmt.Fprintf(stderr, "created key %s for consumer %s; it is shown once: store it now\n", k.ID, k.Consumer)
 	case "list":
@@ -101,6 +102,7 @@ func cmdKeys(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "rampart keys revoke %s: %v\n", *id, err)
 			return 1
 		}
+		cliTrail(ctx, cfg, d, "admin.key_revoked", k.ID, "An API key of consumer "+k.Consumer+" was revoked.", stderr)
 		fmt.Fprintf(stdout, "revoked key %s of consumer %s\n", k.ID, k.Consumer)
 	case "rotate":
 		plain, next, old, err := ks.Rotate(ctx, *id, *overlap)
@@ -108,6 +110,7 @@ func cmdKeys(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "rampart keys rotate %s: %v\n", *id, err)
 			return 1
 		}
+		cliTrail(ctx, cfg, d, "admin.key_rotated", old.ID, "An API key of consumer "+old.Consumer+" was rotated; its replacement is "+next.ID+".", stderr)
 		fmt.Fprintln(stdout, plain)
 		fmt.Fprintf(stderr, "created key %s for consumer %s; key %s keeps working until %s\n", next.ID, next.Consumer, old.ID, old.ExpiresAt.Format(time.RFC3339))
 	default:

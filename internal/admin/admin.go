@@ -9,12 +9,14 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/pprof"
 	"strings"
 
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/gateway"
+	"github.com/rampart-gw/rampart/internal/observe"
 	"github.com/rampart-gw/rampart/internal/problem"
 )
 
@@ -28,6 +30,16 @@ type Source interface {
 	JWKS() http.Handler
 	Bans
 	Quotas
+	// Publish puts an event on the gateway's bus: admin actions are
+	// security events (admin.*), and go into the audit trail.
+	Publish(e observe.Event)
+}
+
+// action publishes an admin.* event for an action taken through the API.
+func action(g Source, r *http.Request, typ, subject, consumer, detail string) {
+	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	g.Publish(observe.Event{Type: "admin." + typ, Stage: "admin", Rule: subject, Consumer: consumer, Detail: detail,
+		ClientIP: host, RequestID: requestID(r), Method: r.Method, Path: r.URL.Path})
 }
 
 // JWKSPath is where upstreams fetch the keys that verify
@@ -90,6 +102,7 @@ func authenticate(g Source, next http.Handler) http.Handler {
 			// Compare digests: constant time, and independent of length.
 			a, b := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(want))
 			if !ok || subtle.ConstantTimeCompare(a[:], b[:]) != 1 {
+				action(g, r, "auth_failed", "", "", "A call to the admin API came without the admin token, or with a wrong one.")
 				p := problem.New(problem.Unauthorized, "The admin API needs the admin token: send Authorization: Bearer <token>.")
 				p.With("WWW-Authenticate", `Bearer realm="rampart-admin"`)
 				problem.Write(w, p, id)

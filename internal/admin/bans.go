@@ -35,7 +35,8 @@ func quotaRoutes(mux *http.ServeMux, q Quotas) {
 // banRoutes serves GET /bans and DELETE /bans/{id}, what `rampart bans`
 // calls. With state driver redis they show and lift the bans of every
 // node; with memory, this node's.
-func banRoutes(mux *http.ServeMux, b Bans) {
+func banRoutes(mux *http.ServeMux, g Source) {
+	b := Bans(g)
 	mux.HandleFunc("GET /bans", func(w http.ResponseWriter, r *http.Request) {
 		list, err := b.Bans()
 		if err != nil {
@@ -55,6 +56,7 @@ func banRoutes(mux *http.ServeMux, b Bans) {
 		case !ok:
 			problem.Write(w, problem.New(problem.NotFound, "No key with this id is banned now; list bans with GET /bans (a ban may have ended meanwhile)."), requestID(r))
 		default:
+			action(g, r, "ban_lifted", r.PathValue("id"), "", "A graduated-response ban was lifted.")
 			w.WriteHeader(http.StatusNoContent)
 		}
 	})

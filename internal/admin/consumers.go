@@ -78,6 +78,7 @@ func (k *keysAPI) putConsumer(w http.ResponseWriter, r *http.Request) {
 		k.fail(w, r, err)
 		return
 	}
+	action(k.g, r, "consumer_saved", id, id, "A consumer record (roles, scopes, attributes) was saved.")
 	writeJSON(w, status, c)
 }
 

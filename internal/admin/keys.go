@@ -121,6 +121,7 @@ func (k *keysAPI) create(w http.ResponseWriter, r *http.Request) {
 		k.fail(w, r, err)
 		return
 	}
+	action(k.g, r, "key_created", key.ID, key.Consumer, "An API key was created.")
 	writeJSON(w, http.StatusCreated, issued{Key: plain, Info: key.Info(time.Now())})
 }
 
@@ -135,6 +136,7 @@ func (k *keysAPI) revoke(w http.ResponseWriter, r *http.Request) {
 		k.fail(w, r, err)
 		return
 	}
+	action(k.g, r, "key_revoked", key.ID, key.Consumer, "An API key was revoked.")
 	writeJSON(w, http.StatusOK, key.Info(time.Now()))
 }
 
@@ -161,6 +163,7 @@ func (k *keysAPI) rotate(w http.ResponseWriter, r *http.Request) {
 		k.fail(w, r, err)
 		return
 	}
+	action(k.g, r, "key_rotated", old.ID, old.Consumer, "An API key was rotated; its replacement is "+next.ID+".")
 	now := time.Now()
 	oldInfo := old.Info(now)
 	writeJSON(w, http.StatusCreated, issued{Key: plain, Info: next.Info(now), Replaced: &oldInfo})

@@ -24,6 +24,7 @@ type Config struct {
 	Admin          Admin                     `yaml:"admin" json:"admin,omitempty" doc:"The admin API listener."`
 	AccessLog      AccessLog                 `yaml:"access_log" json:"access_log,omitempty" doc:"One JSON line per request."`
 	Events         Events                    `yaml:"events" json:"events,omitempty" doc:"Where security events go."`
+	Trail          *Trail                    `yaml:"trail" json:"trail,omitempty" doc:"The tamper-evident audit trail of admin actions and security events, hash-chained in the store with signed checkpoints."`
 	Store          *Store                    `yaml:"store" json:"store,omitempty" doc:"Where consumers and API keys live. Default: no store (consumers from this file only)."`
 	State          State                     `yaml:"state" json:"state,omitempty" doc:"Where rate-limit counters live: this node's memory, or a Redis shared by every node."`
 	GeoIP          *GeoIP                    `yaml:"geoip" json:"geoip,omitempty" doc:"The country database policies' geo rules look addresses up in."`
@@ -139,6 +140,15 @@ type EventSink struct {
 	Retries       int      `yaml:"retries" json:"retries,omitempty" doc:"http: further tries of a failed POST, with exponential backoff, before its events are dropped and counted. Default 3."`
 	Timeout       Duration `yaml:"timeout" json:"timeout,omitempty" doc:"syslog and http: one write or POST. Default 5s."`
 	Pos           Pos      `yaml:"-" json:"-"`
+}
+
+// Trail configures the audit trail.
+type Trail struct {
+	SigningKey         *Secret  `yaml:"signing_key,required" json:"signing_key,omitempty" doc:"The Ed25519 key that signs checkpoints: a PEM private key (openssl genpkey -algorithm ed25519) or 32 random bytes in base64, as env:NAME or file:PATH."`
+	CheckpointEvery    int      `yaml:"checkpoint_every" json:"checkpoint_every,omitempty" doc:"A signed checkpoint after this many entries. Default 100."`
+	CheckpointInterval Duration `yaml:"checkpoint_interval" json:"checkpoint_interval,omitempty" doc:"A signed checkpoint at least this often while entries arrive. Default 1m."`
+	MinSeverity        string   `yaml:"min_severity" json:"min_severity,omitempty" enum:"info|low|medium|high" doc:"Security events at or above this severity go into the trail; admin actions and config changes always do. Default medium."`
+	Pos                Pos      `yaml:"-" json:"-"`
 }
 
 // SinkTLS configures TLS to an event receiver.

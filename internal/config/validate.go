@@ -57,6 +57,7 @@ func (v *validator) validate() {
 	v.responseHeaders()
 	v.detectors()
 	v.keysets()
+	v.trail()
 	for _, name := range sortedKeys(c.Policies) {
 		v.policy(name, c.Policies[name])
 	}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/ed25519"
 	"fmt"
 	"slices"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/fieldcrypt"
 	"github.com/rampart-gw/rampart/internal/fieldpath"
 	"github.com/rampart-gw/rampart/internal/pii"
+	"github.com/rampart-gw/rampart/internal/trail"
 )
 
 // MaxResponseFilterBytes bounds response.max_body_bytes: a filtered
@@ -165,4 +167,42 @@ func (c *Config) FieldKeyset(name string) (*fieldcrypt.Keyset, error) {
 		keys[k.ID] = b
 	}
 	return fieldcrypt.NewKeyset(name, ks.Primary, keys)
+}
+
+// trail checks the audit trail: it lives in the store, and its key must
+// be an Ed25519 key.
+func (v *validator) trail() {
+	t := v.cfg.Trail
+	if t == nil {
+		return
+	}
+	if v.cfg.Store == nil {
+		v.errorf("trail", "the trail is kept in the store: add store: {driver: embedded, path: data/rampart.db} (or postgres for several gateways)")
+	}
+	if t.SigningKey.IsSet() && t.SigningKey.Value() != "" {
+		if _, err := trail.ParsePrivateKey(t.SigningKey.Value()); err != nil {
+			v.errorf("trail.signing_key", "%s: %v", t.SigningKey.Ref, err)
+		}
+	}
+	if t.CheckpointEvery < 0 {
+		v.errorf("trail.checkpoint_every", "checkpoint_every cannot be negative")
+	}
+}
+
+// TrailKey returns the trail's signing key (validated).
+func (c *Config) TrailKey() (ed25519.PrivateKey, error) {
+	return trail.ParsePrivateKey(c.Trail.SigningKey.Value())
+}
+
+// TrailSeverity is the trail's min_severity on the 1-4 scale.
+func (c *Config) TrailSeverity() int {
+	switch c.Trail.MinSeverity {
+	case "info":
+		return 1
+	case "low":
+		return 2
+	case "high":
+		return 4
+	}
+	return 3
 }

@@ -35,6 +35,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/ratelimit"
 	"github.com/rampart-gw/rampart/internal/shed"
 	"github.com/rampart-gw/rampart/internal/siem"
+	"github.com/rampart-gw/rampart/internal/trail"
 	"github.com/rampart-gw/rampart/internal/store"
 	"github.com/rampart-gw/rampart/internal/waf"
 )
@@ -53,6 +54,9 @@ type Options struct {
 type Gateway struct {
 	opts    Options
 	log     *slog.Logger
+	// trailStore is the store the audit trail appends to (nil without
+	// a trail); closed after the bus, whose trail sink writes last.
+	trailStore store.Driver
 	current atomic.Pointer[Snapshot]
 	pools   *refSet[*proxy.Pool]
 	keySets *refSet[*jwks.Set]
@@ -197,6 +201,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	}
 	sinks, err := g.eventSinks(cfg)
 	if err != nil {
+		g.closeTrail()
 		g.closeWriters()
 		return nil, err
 	}
@@ -205,6 +210,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	snap, err := g.build(cfg)
 	if err != nil {
 		_ = g.bus.Close()
+		g.closeTrail()
 		g.closeWriters()
 		return nil, err
 	}
@@ -427,6 +433,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		_ = c.Close()
 	}
 	_ = g.bus.Close()
+	g.closeTrail()
 	g.closeWriters()
 	return errors.Join(errs...)
 }
@@ -559,20 +566,55 @@ func stateOf(c *config.Config) string {
 	return fmt.Sprint(st.Driver, st.Addrs, st.Username, st.Password, st.DB, st.Timeout, st.OnStateError)
 }
 
-// eventSinks opens the configured security event sinks.
+// Publish puts an event on the gateway's bus (the admin API's actions).
+func (g *Gateway) Publish(e observe.Event) { g.bus.Publish(e) }
+
+func (g *Gateway) closeTrail() {
+	if g.trailStore != nil {
+		_ = g.trailStore.Close()
+		g.trailStore = nil
+	}
+}
+
+// eventSinks opens the configured security event sinks, and the audit
+// trail's.
 func (g *Gateway) eventSinks(cfg *config.Config) ([]observe.Sink, error) {
 	var sinks []observe.Sink
+	fail := func(err error) ([]observe.Sink, error) {
+		for _, o := range sinks {
+			_ = o.Close()
+		}
+		return nil, err
+	}
+	if t := cfg.Trail; t != nil {
+		key, err := cfg.TrailKey()
+		if err != nil {
+			return nil, err
+		}
+		d, err := OpenDriver(context.Background(), cfg)
+		if err != nil {
+			return nil, fmt.Errorf("trail: %w", err)
+		}
+		g.trailStore = d
+		w := trail.NewWriter(d, trail.Options{Key: key, Actor: "gateway", CheckpointEvery: t.CheckpointEvery, CheckpointInterval: t.CheckpointInterval.D(),
+			Checkpointed: func(seq uint64, hash string) {
+				// the anchor a SIEM keeps: it shows a truncated trail
+				g.bus.Publish(observe.Event{Type: "trail.checkpoint", Rule: fmt.Sprintf("%d:%s", seq, hash),
+					Detail: fmt.Sprintf("The audit trail was signed up to entry %d; `rampart trail verify --anchor %d:%s` checks it was not cut short.", seq, seq, hash)})
+			}})
+		sinks = append(sinks, trail.NewSink(w, cfg.TrailSeverity(), siem.Severity))
+	}
 	for i, s := range cfg.Events.Sinks {
 		enc, err := siem.EncoderFor(s.Format)
 		if err != nil {
-			return nil, err
+			return fail(err)
 		}
 		switch s.Type {
 		case "syslog":
 			var tc *tls.Config
 			if s.TLS != nil {
 				if tc, err = sinkTLS(cfg, s.Address, s.TLS); err != nil {
-					return nil, fmt.Errorf("events.sinks[%d]: %w", i, err)
+					return fail(fmt.Errorf("events.sinks[%d]: %w", i, err))
 				}
 			}
 			name := fmt.Sprintf("syslog[%d]:%s", i, s.Address)
@@ -603,10 +645,7 @@ func (g *Gateway) eventSinks(cfg *config.Config) ([]observe.Sink, error) {
 				w, err = observe.OpenLines(path, 100*time.Millisecond)
 			}
 			if err != nil {
-				for _, o := range sinks {
-					_ = o.Close()
-				}
-				return nil, err
+				return fail(err)
 			}
 			g.reopeners = append(g.reopeners, w)
 			sinks = append(sinks, observe.NewJSONLinesEncoded(fmt.Sprintf("%s[%d]:%s", s.Type, i, s.Path), w, enc))

@@ -42,7 +42,11 @@ func EncoderFor(format string) (Encoder, error) {
 // 3 medium, 4 high.
 func Severity(e *observe.Event) int {
 	switch {
-	case strings.HasPrefix(e.Type, "config."):
+	case e.Type == "admin.auth_failed":
+		return 3
+	case strings.HasPrefix(e.Type, "admin."):
+		return 2
+	case strings.HasPrefix(e.Type, "config."), e.Type == "trail.checkpoint":
 		if e.Type == "config.reload_failed" {
 			return 3
 		}
@@ -67,10 +71,10 @@ const (
 
 func classOf(e *observe.Event) class {
 	switch {
-	case strings.HasPrefix(e.Type, "config."):
-		return classConfig
-	case e.Stage == "authenticate":
+	case e.Stage == "authenticate" || e.Type == "admin.auth_failed":
 		return classAuthentication
+	case strings.HasPrefix(e.Type, "config."), strings.HasPrefix(e.Type, "admin."), strings.HasPrefix(e.Type, "trail."):
+		return classConfig
 	case e.Type == "waf.detect" || e.Type == "data.masked" || e.Type == "schema.response" || e.Stage == "waf" || e.Stage == "bots" || e.Type == "abuse.ban":
 		return classDetection
 	}
@@ -108,7 +112,7 @@ func ECS(e *observe.Event) map[string]any {
 	case refusal(e):
 		ev["outcome"] = "failure"
 		ev["type"] = append(ev["type"].([]string), "denied")
-	case e.Type == "config.reload_failed":
+	case e.Type == "config.reload_failed" || e.Type == "admin.auth_failed":
 		ev["outcome"] = "failure"
 	case e.Type == "config.reloaded":
 		ev["outcome"] = "success"
@@ -196,7 +200,7 @@ func OCSF(e *observe.Event) map[string]any {
 		req["uid"] = e.RequestID
 	}
 	status := 1 // success
-	if refusal(e) || e.Type == "config.reload_failed" {
+	if refusal(e) || e.Type == "config.reload_failed" || e.Type == "admin.auth_failed" {
 		status = 2 // failure
 	}
 	var classUID, categoryUID, activity int
