@@ -35,8 +35,8 @@ import (
 	"github.com/rampart-gw/rampart/internal/ratelimit"
 	"github.com/rampart-gw/rampart/internal/shed"
 	"github.com/rampart-gw/rampart/internal/siem"
-	"github.com/rampart-gw/rampart/internal/trail"
 	"github.com/rampart-gw/rampart/internal/store"
+	"github.com/rampart-gw/rampart/internal/trail"
 	"github.com/rampart-gw/rampart/internal/waf"
 )
 
@@ -52,15 +52,15 @@ type Options struct {
 // one on Reload. It owns everything that outlives a snapshot: listeners,
 // the pool set, the event bus, logs and metrics.
 type Gateway struct {
-	opts    Options
-	log     *slog.Logger
+	opts Options
+	log  *slog.Logger
 	// trailStore is the store the audit trail appends to (nil without
 	// a trail); closed after the bus, whose trail sink writes last.
 	trailStore store.Driver
-	current atomic.Pointer[Snapshot]
-	pools   *refSet[*proxy.Pool]
-	keySets *refSet[*jwks.Set]
-	stores  *refSet[*store.Directory]
+	current    atomic.Pointer[Snapshot]
+	pools      *refSet[*proxy.Pool]
+	keySets    *refSet[*jwks.Set]
+	stores     *refSet[*store.Directory]
 	// introspectors keep their token cache and breaker across reloads.
 	introspectors *refSet[*introspect.Authenticator]
 	// externals (authorize.external) keep their decision cache and breaker.
