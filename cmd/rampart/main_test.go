@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
@@ -96,7 +97,11 @@ func writePEM(t *testing.T, path string, key bool) {
 	}
 	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	var block *pem.Block
-	if key {
+	if key && strings.Contains(path, "trail-signing") { // the audit trail signs with Ed25519
+		_, ed, _ := ed25519.GenerateKey(rand.Reader)
+		b, _ := x509.MarshalPKCS8PrivateKey(ed)
+		block = &pem.Block{Type: "PRIVATE KEY", Bytes: b}
+	} else if key {
 		b, _ := x509.MarshalECPrivateKey(k)
 		block = &pem.Block{Type: "EC PRIVATE KEY", Bytes: b}
 	} else {
