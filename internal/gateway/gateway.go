@@ -602,7 +602,11 @@ func (g *Gateway) eventSinks(cfg *config.Config) ([]observe.Sink, error) {
 				g.bus.Publish(observe.Event{Type: "trail.checkpoint", Rule: fmt.Sprintf("%d:%s", seq, hash),
 					Detail: fmt.Sprintf("The audit trail was signed up to entry %d; `rampart trail verify --anchor %d:%s` checks it was not cut short.", seq, seq, hash)})
 			}})
-		sinks = append(sinks, trail.NewSink(w, cfg.TrailSeverity(), siem.Severity))
+		sinks = append(sinks, trail.NewSink(w, cfg.TrailSeverity(), siem.Severity, func(n int) {
+			for range n {
+				g.metrics.EventDropped("trail")
+			}
+		}))
 	}
 	for i, s := range cfg.Events.Sinks {
 		enc, err := siem.EncoderFor(s.Format)

@@ -18,6 +18,7 @@ type Sink struct {
 	min      int
 	severity func(e *observe.Event) int
 	every    time.Duration
+	dropped  func(n int)
 
 	mu      sync.Mutex
 	pending []Entry
@@ -25,9 +26,13 @@ type Sink struct {
 	wg      sync.WaitGroup
 }
 
-// NewSink returns the sink; severity grades events (siem.Severity).
-func NewSink(w *Writer, minSeverity int, severity func(e *observe.Event) int) *Sink {
-	s := &Sink{w: w, min: minSeverity, severity: severity, every: w.o.CheckpointInterval, done: make(chan struct{})}
+// NewSink returns the sink; severity grades events (siem.Severity);
+// dropped (may be nil) counts entries lost when the store refused a batch.
+func NewSink(w *Writer, minSeverity int, severity func(e *observe.Event) int, dropped func(n int)) *Sink {
+	if dropped == nil {
+		dropped = func(int) {}
+	}
+	s := &Sink{w: w, min: minSeverity, severity: severity, every: w.o.CheckpointInterval, dropped: dropped, done: make(chan struct{})}
 	s.wg.Add(1)
 	go s.loop()
 	return s
@@ -74,7 +79,11 @@ func (s *Sink) flush() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return s.w.Append(ctx, batch...)
+	err := s.w.Append(ctx, batch...)
+	if err != nil {
+		s.dropped(len(batch))
+	}
+	return err
 }
 
 func (s *Sink) loop() {

@@ -189,7 +189,7 @@ func TestSink(t *testing.T) {
 			return 4
 		}
 		return 2
-	})
+	}, nil)
 	for _, e := range []observe.Event{
 		{Type: "admin.key_revoked", Rule: "k1", Detail: "revoked"},
 		{Type: "config.reloaded"},
