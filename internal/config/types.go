@@ -24,6 +24,7 @@ type Config struct {
 	Admin          Admin                     `yaml:"admin" json:"admin,omitempty" doc:"The admin API listener."`
 	AccessLog      AccessLog                 `yaml:"access_log" json:"access_log,omitempty" doc:"One JSON line per request."`
 	Events         Events                    `yaml:"events" json:"events,omitempty" doc:"Where security events go."`
+	Tracing        *Tracing                  `yaml:"tracing" json:"tracing,omitempty" doc:"OpenTelemetry traces of the request path, exported over OTLP."`
 	Trail          *Trail                    `yaml:"trail" json:"trail,omitempty" doc:"The tamper-evident audit trail of admin actions and security events, hash-chained in the store with signed checkpoints."`
 	Store          *Store                    `yaml:"store" json:"store,omitempty" doc:"Where consumers and API keys live. Default: no store (consumers from this file only)."`
 	State          State                     `yaml:"state" json:"state,omitempty" doc:"Where rate-limit counters live: this node's memory, or a Redis shared by every node."`
@@ -140,6 +141,16 @@ type EventSink struct {
 	Retries       int      `yaml:"retries" json:"retries,omitempty" doc:"http: further tries of a failed POST, with exponential backoff, before its events are dropped and counted. Default 3."`
 	Timeout       Duration `yaml:"timeout" json:"timeout,omitempty" doc:"syslog and http: one write or POST. Default 5s."`
 	Pos           Pos      `yaml:"-" json:"-"`
+}
+
+// Tracing configures OpenTelemetry tracing.
+type Tracing struct {
+	Exporter    string  `yaml:"exporter,required" json:"exporter,omitempty" enum:"otlp_grpc|otlp_http" doc:"OTLP over gRPC (a collector's port 4317) or over HTTP (port 4318)."`
+	Endpoint    string  `yaml:"endpoint,required" json:"endpoint,omitempty" doc:"otlp_grpc: host:port; otlp_http: a URL, e.g. https://collector:4318 (/v1/traces is added when the URL has no path)."`
+	Insecure    bool    `yaml:"insecure" json:"insecure,omitempty" doc:"otlp_grpc: plaintext instead of TLS (a collector on the same host). otlp_http follows the URL's scheme."`
+	SampleRatio float64 `yaml:"sample_ratio" json:"sample_ratio,omitempty" doc:"Share of new traces recorded, 0-1; a client's sampled traceparent is always followed. Default 1."`
+	ServiceName string  `yaml:"service_name" json:"service_name,omitempty" doc:"service.name of the spans. Default rampart."`
+	Pos         Pos     `yaml:"-" json:"-"`
 }
 
 // Trail configures the audit trail.

@@ -58,6 +58,7 @@ func (v *validator) validate() {
 	v.detectors()
 	v.keysets()
 	v.trail()
+	v.tracing()
 	for _, name := range sortedKeys(c.Policies) {
 		v.policy(name, c.Policies[name])
 	}

@@ -3,6 +3,8 @@ package config
 import (
 	"crypto/ed25519"
 	"fmt"
+	"net"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -205,4 +207,26 @@ func (c *Config) TrailSeverity() int {
 		return 4
 	}
 	return 3
+}
+
+func (v *validator) tracing() {
+	t := v.cfg.Tracing
+	if t == nil {
+		return
+	}
+	if t.SampleRatio < 0 || t.SampleRatio > 1 {
+		v.errorf("tracing.sample_ratio", "sample_ratio %v is not between 0 and 1", t.SampleRatio)
+	}
+	switch t.Exporter {
+	case "otlp_grpc":
+		if _, _, err := net.SplitHostPort(t.Endpoint); err != nil {
+			v.errorf("tracing.endpoint", "%q is not host:port (otlp_grpc)", t.Endpoint)
+		}
+	case "otlp_http":
+		if u, err := url.Parse(t.Endpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			v.errorf("tracing.endpoint", "%q is not an http(s) URL (otlp_http)", t.Endpoint)
+		} else if t.Insecure {
+			v.errorf("tracing.insecure", "insecure applies to otlp_grpc; for otlp_http the URL's scheme says")
+		}
+	}
 }

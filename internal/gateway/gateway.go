@@ -36,6 +36,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/shed"
 	"github.com/rampart-gw/rampart/internal/siem"
 	"github.com/rampart-gw/rampart/internal/store"
+	"github.com/rampart-gw/rampart/internal/tracing"
 	"github.com/rampart-gw/rampart/internal/trail"
 	"github.com/rampart-gw/rampart/internal/waf"
 )
@@ -57,10 +58,12 @@ type Gateway struct {
 	// trailStore is the store the audit trail appends to (nil without
 	// a trail); closed after the bus, whose trail sink writes last.
 	trailStore store.Driver
-	current    atomic.Pointer[Snapshot]
-	pools      *refSet[*proxy.Pool]
-	keySets    *refSet[*jwks.Set]
-	stores     *refSet[*store.Directory]
+	// tracer exports the request path's spans; nil without tracing.
+	tracer  *tracing.Tracer
+	current atomic.Pointer[Snapshot]
+	pools   *refSet[*proxy.Pool]
+	keySets *refSet[*jwks.Set]
+	stores  *refSet[*store.Directory]
 	// introspectors keep their token cache and breaker across reloads.
 	introspectors *refSet[*introspect.Authenticator]
 	// externals (authorize.external) keep their decision cache and breaker.
@@ -198,6 +201,15 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		}
 		g.writers = append(g.writers, w)
 		g.access = observe.NewAccessLog(w, cfg.AccessLog.Headers)
+	}
+	if t := cfg.Tracing; t != nil {
+		tr, err := tracing.New(context.Background(), tracing.Options{Exporter: t.Exporter, Endpoint: t.Endpoint, Insecure: t.Insecure,
+			SampleRatio: t.SampleRatio, ServiceName: t.ServiceName, Version: opts.Version})
+		if err != nil {
+			g.closeWriters()
+			return nil, fmt.Errorf("tracing: %w", err)
+		}
+		g.tracer = tr
 	}
 	sinks, err := g.eventSinks(cfg)
 	if err != nil {
@@ -434,6 +446,9 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	}
 	_ = g.bus.Close()
 	g.closeTrail()
+	if g.tracer != nil {
+		_ = g.tracer.Shutdown(ctx)
+	}
 	g.closeWriters()
 	return errors.Join(errs...)
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"crypto/tls"
 	"fmt"
 	"maps"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/corazawaf/coraza/v3"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/rampart-gw/rampart/internal/bots"
 	"github.com/rampart-gw/rampart/internal/config"
@@ -26,6 +28,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/reqctx"
 	"github.com/rampart-gw/rampart/internal/route"
 	"github.com/rampart-gw/rampart/internal/shed"
+	"github.com/rampart-gw/rampart/internal/tracing"
 	"github.com/rampart-gw/rampart/internal/waf"
 )
 
@@ -185,9 +188,14 @@ func (g *Gateway) build(cfg *config.Config) (s *Snapshot, err error) {
 		if serr != nil {
 			return nil, serr
 		}
-		final := &proxy.Forwarder{Pool: pools[r.Upstream], Rewrite: compileRewrite(r.Rewrite)}
+		fwd := &proxy.Forwarder{Pool: pools[r.Upstream], Rewrite: compileRewrite(r.Rewrite)}
 		if r.Rewrite != nil {
-			final.Host = r.Rewrite.Host
+			fwd.Host = r.Rewrite.Host
+		}
+		var final http.Handler = fwd
+		if g.tracer != nil {
+			stages = traced(g.tracer, stages)
+			final = g.tracer.Upstream(r.Upstream, fwd)
 		}
 		pol := cfg.Policies[r.Policy]
 		s.routes = append(s.routes, &compiledRoute{name: r.Name, handler: Chain(final, stages...), metrics: g.metrics.Route(r.Name), encodedSlashes: r.AllowEncodedSlashes,
@@ -240,9 +248,13 @@ func (s *Snapshot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rw := &recorder{ResponseWriter: w}
 	metrics := s.unmatched
+	var span trace.Span // the request's span, when tracing
 	g.metrics.RequestStarted()
 	defer g.metrics.RequestDone()
 	defer func() {
+		if span != nil {
+			defer tracing.FinishRequest(span, st) // after finish: the status is known
+		}
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler { //nolint:errorlint // sentinel compared by identity, as net/http does
 				s.finish(st, rw, r, metrics)
@@ -258,7 +270,15 @@ func (s *Snapshot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}()
 
 	// 1: request id, trace context.
-	rec.TraceID, st.TraceParent = traceparent(r.Header.Get("Traceparent"))
+	if g.tracer != nil {
+		var ctx context.Context
+		ctx, span = g.tracer.StartRequest(r)
+		r = r.WithContext(ctx)
+		st.TraceParent = tracing.TraceParent(span)
+		rec.TraceID = span.SpanContext().TraceID().String()
+	} else {
+		rec.TraceID, st.TraceParent = traceparent(r.Header.Get("Traceparent"))
+	}
 	if id := r.Header.Get("X-Request-Id"); validRequestID(id) {
 		rec.RequestID = id
 	} else {
