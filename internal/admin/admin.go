@@ -33,6 +33,8 @@ type Source interface {
 	// Publish puts an event on the gateway's bus: admin actions are
 	// security events (admin.*), and go into the audit trail.
 	Publish(e observe.Event)
+	// Redactor masks what the admin API's JSON output must not show.
+	Redactor() *observe.Redactor
 }
 
 // action publishes an admin.* event for an action taken through the API.
@@ -88,8 +90,35 @@ func Handler(g Source, metrics http.Handler, log *slog.Logger) http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, problem.New(problem.NotFound, "The admin API serves /healthz, /readyz, /config, /config/status, POST /config/reload, /metrics, /keys, /consumers, /bans and "+JWKSPath+"."), requestID(r))
 	})
-	return authenticate(g, mux)
+	return authenticate(g, redacted(g.Redactor(), mux))
 }
+
+// redacted runs every JSON answer through the gateway's redaction, as the
+// logs and events are: what the detectors find (an email address in a
+// consumer's attributes) is masked. Secrets are never in the output to
+// begin with: the config shows env:/file: references, keys their ids.
+func redacted(red *observe.Redactor, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(&redactingWriter{ResponseWriter: w, red: red}, r)
+	})
+}
+
+type redactingWriter struct {
+	http.ResponseWriter
+	red *observe.Redactor
+}
+
+func (rw *redactingWriter) Write(p []byte) (int, error) {
+	if strings.HasPrefix(rw.Header().Get("Content-Type"), "application/json") {
+		q := append([]byte(nil), p...)
+		rw.red.Bytes(q)
+		p = q
+	}
+	return rw.ResponseWriter.Write(p)
+}
+
+// Unwrap lets handlers reach the connection (pprof sets deadlines).
+func (rw *redactingWriter) Unwrap() http.ResponseWriter { return rw.ResponseWriter }
 
 func authenticate(g Source, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -59,11 +59,14 @@ type Gateway struct {
 	// a trail); closed after the bus, whose trail sink writes last.
 	trailStore store.Driver
 	// tracer exports the request path's spans; nil without tracing.
-	tracer  *tracing.Tracer
-	current atomic.Pointer[Snapshot]
-	pools   *refSet[*proxy.Pool]
-	keySets *refSet[*jwks.Set]
-	stores  *refSet[*store.Directory]
+	tracer *tracing.Tracer
+	// redactor is the one redaction of everything that leaves the gateway
+	// but the response: access log, events, traces, admin output.
+	redactor *observe.Redactor
+	current  atomic.Pointer[Snapshot]
+	pools    *refSet[*proxy.Pool]
+	keySets  *refSet[*jwks.Set]
+	stores   *refSet[*store.Directory]
 	// introspectors keep their token cache and breaker across reloads.
 	introspectors *refSet[*introspect.Authenticator]
 	// externals (authorize.external) keep their decision cache and breaker.
@@ -194,17 +197,18 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		g.limits, g.quotas, g.abuse, g.once = rd, rd, rd, rd
 	}
 	g.metrics = observe.NewMetrics(opts.Version, g.health)
+	g.redactor = observe.NewRedactor(nil)
 	if !cfg.AccessLog.Disabled {
 		w, err := observe.OpenLines(logPath(cfg, cfg.AccessLog.Path), 100*time.Millisecond)
 		if err != nil {
 			return nil, err
 		}
 		g.writers = append(g.writers, w)
-		g.access = observe.NewAccessLog(w, cfg.AccessLog.Headers)
+		g.access = observe.NewAccessLog(w, cfg.AccessLog.Headers, g.redactor)
 	}
 	if t := cfg.Tracing; t != nil {
 		tr, err := tracing.New(context.Background(), tracing.Options{Exporter: t.Exporter, Endpoint: t.Endpoint, Insecure: t.Insecure,
-			SampleRatio: t.SampleRatio, ServiceName: t.ServiceName, Version: opts.Version})
+			SampleRatio: t.SampleRatio, ServiceName: t.ServiceName, Version: opts.Version, Redact: g.redactor.Text})
 		if err != nil {
 			g.closeWriters()
 			return nil, fmt.Errorf("tracing: %w", err)
@@ -219,6 +223,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	}
 	warn := newSinkWarnings(g.log, 10*time.Second)
 	g.bus = observe.NewBus(sinks, g.metrics.EventDropped, warn.failed)
+	g.bus.Redact(g.redactor)
 	snap, err := g.build(cfg)
 	if err != nil {
 		_ = g.bus.Close()
@@ -580,6 +585,9 @@ func stateOf(c *config.Config) string {
 	st := c.State
 	return fmt.Sprint(st.Driver, st.Addrs, st.Username, st.Password, st.DB, st.Timeout, st.OnStateError)
 }
+
+// Redactor is the gateway's redaction of what leaves it (admin output).
+func (g *Gateway) Redactor() *observe.Redactor { return g.redactor }
 
 // Publish puts an event on the gateway's bus (the admin API's actions).
 func (g *Gateway) Publish(e observe.Event) { g.bus.Publish(e) }

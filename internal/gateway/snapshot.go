@@ -253,7 +253,7 @@ func (s *Snapshot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer g.metrics.RequestDone()
 	defer func() {
 		if span != nil {
-			defer tracing.FinishRequest(span, st) // after finish: the status is known
+			defer g.tracer.FinishRequest(span, st) // after finish: the status is known
 		}
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler { //nolint:errorlint // sentinel compared by identity, as net/http does

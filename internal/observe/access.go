@@ -44,13 +44,16 @@ type AccessRecord struct {
 type AccessLog struct {
 	w       *LineWriter
 	headers []string
+	red     *Redactor
 	bufs    sync.Pool
 }
 
 // NewAccessLog writes to w. headers lists extra request headers to log;
-// sensitive ones are always redacted.
-func NewAccessLog(w *LineWriter, headers []string) *AccessLog {
-	a := &AccessLog{w: w, headers: headers}
+// sensitive ones are always redacted, and red (may be nil) masks what
+// its detectors find in the path, query, user agent, consumer and
+// headers.
+func NewAccessLog(w *LineWriter, headers []string, red *Redactor) *AccessLog {
+	a := &AccessLog{w: w, headers: headers, red: red}
 	a.bufs.New = func() any { b := make([]byte, 0, 1024); return &b }
 	return a
 }
@@ -62,10 +65,15 @@ func (a *AccessLog) Log(rec *AccessRecord, h http.Header) {
 		return
 	}
 	bp := a.bufs.Get().(*[]byte)
+	if a.red != nil {
+		r := *rec
+		r.Path, r.Query, r.UserAgent, r.Consumer = a.red.Text(r.Path), a.red.Query(r.Query), a.red.Text(r.UserAgent), a.red.Text(r.Consumer)
+		rec = &r
+	}
 	b := AppendAccessJSON((*bp)[:0], rec, time.Now())
 	for _, name := range a.headers {
 		if v := h.Get(name); v != "" {
-			b = appendStr(b, "h_"+name, RedactHeader(name, v))
+			b = appendStr(b, "h_"+name, a.red.Header(name, v))
 		}
 	}
 	b = append(b, '}', '\n')

@@ -52,7 +52,7 @@ func FuzzAppendJSONString(f *testing.F) {
 func BenchmarkAccessLog(b *testing.B) {
 	lw := NewLineWriter(discard{}, nil, time.Hour)
 	defer lw.Close()
-	a := NewAccessLog(lw, nil)
+	a := NewAccessLog(lw, nil, nil)
 	rec := &AccessRecord{Start: time.Now(), RequestID: "d4d16364b265dc6daf71c4d27df01515", ClientIP: "127.0.0.1", Method: "GET",
 		Host: "api.example.com", Path: "/api/v1/items", Query: "page=2&sort=name&q=widget", Proto: "HTTP/1.1", Status: 200,
 		BytesOut: 70, Route: "api", Upstream: "backend", UpstreamTarget: "127.0.0.1:9001", UpstreamStatus: 200, Attempts: 1, UserAgent: "wrk"}

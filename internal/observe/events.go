@@ -40,6 +40,7 @@ type Sink interface {
 // each sink has a bounded queue, and an event that does not fit is dropped
 // and counted.
 type Bus struct {
+	red     *Redactor // applied to every event before any sink sees it
 	subs    []*subscription
 	wg      sync.WaitGroup
 	mu      sync.RWMutex // Publish holds it shared; Close exclusively
@@ -78,11 +79,17 @@ func (b *Bus) run(sub *subscription) {
 	}
 }
 
+// Redact makes the bus apply red to every event before it is queued, so
+// no sink (log, SIEM, audit trail) sees what red masks. Call it before
+// the first Publish.
+func (b *Bus) Redact(red *Redactor) { b.red = red }
+
 // Publish queues e for every sink and returns at once.
 func (b *Bus) Publish(e Event) {
 	if b == nil {
 		return
 	}
+	b.red.Event(&e)
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	if b.closed {

@@ -41,13 +41,17 @@ type Options struct {
 	SampleRatio float64
 	ServiceName string
 	Version     string
+	// Redact is applied to every string attribute (observe.Redactor.Text);
+	// nil leaves them.
+	Redact func(string) string
 }
 
 // Tracer makes the gateway's spans.
 type Tracer struct {
-	tp   *sdktrace.TracerProvider
-	t    trace.Tracer
-	prop propagation.TraceContext
+	tp     *sdktrace.TracerProvider
+	t      trace.Tracer
+	prop   propagation.TraceContext
+	redact func(string) string
 }
 
 // New starts the exporter and the batching span processor.
@@ -93,7 +97,11 @@ func New(ctx context.Context, o Options) (*Tracer, error) {
 	res := resource.NewWithAttributes(semconv.SchemaURL, semconv.ServiceName(name), semconv.ServiceVersion(o.Version))
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp, sdktrace.WithBatchTimeout(2*time.Second)), sdktrace.WithResource(res),
 		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(ratio))))
-	return &Tracer{tp: tp, t: tp.Tracer("github.com/rampart-gw/rampart")}, nil
+	redact := o.Redact
+	if redact == nil {
+		redact = func(s string) string { return s }
+	}
+	return &Tracer{tp: tp, t: tp.Tracer("github.com/rampart-gw/rampart"), redact: redact}, nil
 }
 
 // Shutdown sends the spans still queued and stops the exporter.
@@ -108,7 +116,7 @@ func (t *Tracer) StartRequest(r *http.Request) (context.Context, trace.Span) {
 }
 
 // FinishRequest names the span after the route and records the outcome.
-func FinishRequest(span trace.Span, st *reqctx.State) {
+func (t *Tracer) FinishRequest(span trace.Span, st *reqctx.State) {
 	rec := &st.AccessRecord
 	attrs := []attribute.KeyValue{attribute.Int("http.response.status_code", rec.Status), attribute.String("client.address", rec.ClientIP),
 		attribute.String("rampart.request_id", rec.RequestID)}
@@ -117,7 +125,7 @@ func FinishRequest(span trace.Span, st *reqctx.State) {
 		attrs = append(attrs, attribute.String("http.route", rec.Route))
 	}
 	if st.Consumer != "" {
-		attrs = append(attrs, attribute.String("enduser.id", st.Consumer))
+		attrs = append(attrs, attribute.String("enduser.id", t.redact(st.Consumer)))
 	}
 	if st.Problem != "" {
 		attrs = append(attrs, attribute.String("rampart.problem", st.Problem))
