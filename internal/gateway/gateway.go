@@ -413,7 +413,7 @@ func (g *Gateway) wireMaxHeader() int {
 
 func (g *Gateway) refusedConn(ip netip.Addr) {
 	g.metrics.ConnectionRefused()
-	g.metrics.Refusal("connection_cap")
+	g.metrics.Refusal("", "connection", "connection_cap")
 	g.bus.Publish(connRefusedEvent(ip))
 }
 

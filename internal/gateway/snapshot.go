@@ -150,7 +150,7 @@ func (g *Gateway) build(cfg *config.Config) (s *Snapshot, err error) {
 			return nil, fmt.Errorf("policy %s: waf: %w", name, werr)
 		}
 		s.releases = append(s.releases, func() { g.wafs.release(k) })
-		wafs[name] = &waf.Stage{WAF: rs, Detect: o.Detect, Policy: name, Count: g.metrics.WAF(name), Gate: g.wafGate, LogPhase: o.LogPhase(),
+		wafs[name] = &waf.Stage{WAF: rs, Detect: o.Detect, Policy: name, Count: g.metrics.WAF(name), CountGroup: g.metrics.WAFGroups(name), Gate: g.wafGate, LogPhase: o.LogPhase(),
 			Responses: o.Responses, ResponseBodyLimit: int(o.ResponseBodyLimit)}
 	}
 	shedders := map[string]*shed.Limiter{}

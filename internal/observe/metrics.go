@@ -38,6 +38,7 @@ type Metrics struct {
 	schemaResp  *prometheus.CounterVec
 	respFilter  *prometheus.CounterVec
 	masked      *prometheus.CounterVec
+	wafGroups   *prometheus.CounterVec
 	fieldCrypto *prometheus.CounterVec
 	shedLimit   *prometheus.GaugeVec
 	idp         *prometheus.CounterVec
@@ -62,7 +63,7 @@ func NewMetrics(version string, health func() []TargetHealth) *Metrics {
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}, []string{"route"})
 	m.upstreamDur = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "rampart_upstream_duration_seconds", Help: "Upstream response header latency by upstream.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}, []string{"upstream"})
-	m.refusals = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_refusals_total", Help: "Requests and connections refused by the gateway, by reason."}, []string{"reason"})
+	m.refusals = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_refusals_total", Help: "Requests and connections refused by the gateway, by route (\"\" before routing), stage and reason. Every label comes from the config or the code: no client, consumer or address."}, []string{"route", "stage", "reason"})
 	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_config_reloads_total", Help: "Config reloads by result."}, []string{"result"})
 	m.lastReload = prometheus.NewGauge(prometheus.GaugeOpts{Name: "rampart_config_last_reload_success_timestamp_seconds", Help: "When the serving config was applied."})
 	m.configOK = prometheus.NewGauge(prometheus.GaugeOpts{Name: "rampart_config_last_reload_successful", Help: "1 if the last reload attempt applied, 0 if it was refused."})
@@ -89,8 +90,9 @@ func NewMetrics(version string, health func() []TargetHealth) *Metrics {
 	m.schemaResp = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_schema_responses_total", Help: "Upstream responses checked against the OpenAPI description (validate.responses: detect), by policy and outcome (valid, invalid, unchecked)."}, []string{"policy", "outcome"})
 	m.respFilter = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_response_filter_total", Help: "Upstream responses through a policy's response filters, by policy and outcome: filtered (something removed or masked), clean (nothing to change), skipped (not JSON or text), oversize_passed, refused."}, []string{"policy", "outcome"})
 	m.masked = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_masked_values_total", Help: "Values masked in responses, by policy and detector (email, card, ...). The values themselves are never recorded."}, []string{"policy", "detector"})
+	m.wafGroups = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_waf_rule_groups_total", Help: "Blocked or detected requests by policy and the CRS rule group they matched (sqli, xss, rce, lfi, php, protocol-enforcement ...; custom for your own rules)."}, []string{"policy", "group"})
 	m.fieldCrypto = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_field_encryption_total", Help: "Request bodies through a policy's request.encrypt_fields, by policy and outcome: encrypted, unchanged (no such field), skipped (no JSON body), refused."}, []string{"policy", "outcome"})
-	m.reg.MustRegister(m.authn, m.idp, m.authz, m.ratelimit, m.stateErrors, m.concurrency, m.quota, m.abuse, m.shed, m.shedLimit, m.bots, m.waf, m.schemaResp, m.respFilter, m.masked, m.fieldCrypto)
+	m.reg.MustRegister(m.authn, m.idp, m.authz, m.ratelimit, m.stateErrors, m.concurrency, m.quota, m.abuse, m.shed, m.shedLimit, m.bots, m.waf, m.schemaResp, m.respFilter, m.masked, m.fieldCrypto, m.wafGroups)
 	m.reg.MustRegister(m.requests, m.duration, m.upstreamDur, m.refusals, m.reloads, m.lastReload, m.configOK, m.tls, m.dropped, m.connRefused, m.retries, m.connsOpen, m.inFlight, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if health != nil {
@@ -105,7 +107,9 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 // Refusal counts one refusal.
-func (m *Metrics) Refusal(reason string) { m.refusals.WithLabelValues(reason).Inc() }
+func (m *Metrics) Refusal(route, stage, reason string) {
+	m.refusals.WithLabelValues(route, stage, reason).Inc()
+}
 
 // Reload counts one reload attempt.
 func (m *Metrics) Reload(ok bool, unixSeconds float64) {
@@ -165,6 +169,9 @@ func (m *Metrics) Concurrency(policy string) func(outcome string) {
 
 // Quota returns the counter of one policy's quota decisions.
 func (m *Metrics) Quota(policy string) func(outcome string) { return byOutcome(m.quota, policy) }
+
+// WAFGroups returns the counter of one policy's WAF matches by rule group.
+func (m *Metrics) WAFGroups(policy string) func(group string) { return byOutcome(m.wafGroups, policy) }
 
 // WAF returns the counter of one policy's WAF decisions.
 func (m *Metrics) WAF(policy string) func(outcome string) { return byOutcome(m.waf, policy) }

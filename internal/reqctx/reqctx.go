@@ -77,7 +77,7 @@ type State struct {
 
 	Events *observe.Bus
 	// Refused is called once per refusal for metrics; may be nil.
-	Refused func(reason string)
+	Refused func(route, stage, reason string)
 }
 
 // Identity is an authenticated caller.
@@ -137,7 +137,7 @@ func Refuse(w http.ResponseWriter, r *http.Request, rf Refusal) {
 	st.Problem = rf.Type.Slug
 	problem.Write(w, p, st.RequestID)
 	if st.Refused != nil {
-		st.Refused(rf.Reason)
+		st.Refused(st.Route, rf.Stage, rf.Reason)
 	}
 	if rf.Stage == "proxy" {
 		return

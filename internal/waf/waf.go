@@ -171,6 +171,9 @@ type Stage struct {
 	Detect bool
 	Policy string
 	Count  func(outcome string) // blocked, detected, passed; may be nil
+	// CountGroup counts the CRS rule groups (RuleGroup) of the rules a
+	// blocked or detected request matched; may be nil.
+	CountGroup func(group string)
 	// Gate bounds inspections at once, shared by every policy's stage;
 	// the body is read before a slot is taken, so a slow client holds
 	// none.
@@ -214,12 +217,14 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 		switch {
 		case blocked:
 			s.count("blocked")
+			s.countGroups(ids)
 			reqctx.Refuse(w, r, reqctx.Refusal{Type: problem.WAFBlocked, Reason: "waf", Stage: "waf", Rule: ids,
 				Detail: "The request looks like an attack (for example SQL or script injection) and was refused. If it is legitimate, " +
 					"give the API operator the request id so the rule can be tuned."})
 			return
 		case detected:
 			s.count("detected")
+			s.countGroups(ids)
 			s.detected(r, ids, "The WAF (detect mode) matched attack rules; the request was let through.")
 		default:
 			s.count("passed")
@@ -321,6 +326,40 @@ func custom(id int) bool { return id > 0 && id < 900000 }
 
 func hasAttack(m []types.MatchedRule) bool {
 	return slices.ContainsFunc(m, func(r types.MatchedRule) bool { return attack(r.Rule().ID()) })
+}
+
+// ruleGroups names the CRS rule files by their number (the first three
+// digits of a rule id).
+var ruleGroups = map[string]string{"911": "method-enforcement", "913": "scanner-detection", "920": "protocol-enforcement",
+	"921": "protocol-attack", "922": "multipart-attack", "930": "lfi", "931": "rfi", "932": "rce", "933": "php", "934": "generic",
+	"941": "xss", "942": "sqli", "943": "session-fixation", "944": "java", "949": "anomaly-evaluation"}
+
+// RuleGroup is the CRS group of a rule id: sqli, xss, rce ...; data-leakage
+// for the response rules (950-959); custom for the operator's own.
+func RuleGroup(id string) string {
+	if len(id) == 6 {
+		if g, ok := ruleGroups[id[:3]]; ok {
+			return g
+		}
+		if id[:2] == "95" {
+			return "data-leakage"
+		}
+	}
+	return "custom"
+}
+
+// countGroups counts each group among ids (comma-separated) once.
+func (s *Stage) countGroups(ids string) {
+	if s.CountGroup == nil || ids == "" {
+		return
+	}
+	seen := map[string]bool{}
+	for id := range strings.SplitSeq(ids, ",") {
+		if g := RuleGroup(id); !seen[g] && g != "anomaly-evaluation" {
+			seen[g] = true
+			s.CountGroup(g)
+		}
+	}
 }
 
 // ruleIDs lists the attack rules that matched, for the event.

@@ -243,3 +243,12 @@ func TestStageGate(t *testing.T) {
 	}
 	<-g
 }
+
+func TestRuleGroup(t *testing.T) {
+	for id, want := range map[string]string{"942100": "sqli", "941110": "xss", "932160": "rce", "930120": "lfi", "920350": "protocol-enforcement",
+		"951220": "data-leakage", "959100": "data-leakage", "1001": "custom", "100001": "custom"} {
+		if got := RuleGroup(id); got != want {
+			t.Errorf("RuleGroup(%s) = %s, want %s", id, got, want)
+		}
+	}
+}

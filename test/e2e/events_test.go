@@ -108,6 +108,11 @@ routes:
 		return n >= 13 && m >= 13 && len(rs.Messages()) >= 13
 	})
 
+	// refusals by route, stage and reason: labels from the config and the
+	// code only
+	g.metricsHave(t, `rampart_refusals_total{reason="not_found",route="",stage="route"} 1`,
+		`rampart_refusals_total{reason="invalid_credentials",route="keyed",stage="authenticate"} 12`)
+
 	// syslog: OCSF Authentication events for the bad keys.
 	auth := 0
 	for _, m := range rs.Messages() {

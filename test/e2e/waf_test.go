@@ -114,7 +114,8 @@ routes:
 		b, _ := os.ReadFile(filepath.Join(g.dir, "waf.log"))
 		return strings.Contains(string(b), `[id "942100"]`) && strings.Contains(string(b), `[id "949110"]`)
 	})
-	g.metricsHave(t, `rampart_waf_total{outcome="blocked",policy="guarded"}`, `rampart_waf_total{outcome="detected",policy="watched"}`)
+	g.metricsHave(t, `rampart_waf_total{outcome="blocked",policy="guarded"}`, `rampart_waf_total{outcome="detected",policy="watched"}`,
+		`rampart_waf_rule_groups_total{group="sqli",policy="guarded"}`, `rampart_waf_rule_groups_total{group="xss",policy="guarded"}`)
 }
 
 // TestWAFResponses: with inspect_responses the upstream's responses go
