@@ -1,10 +1,19 @@
 package siem
 
 import (
+	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"io"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -228,5 +237,61 @@ func TestHTTPBatch(t *testing.T) {
 	_ = h.Close()
 	if dropped.Load() != 1 {
 		t.Errorf("dropped %d, want 1", dropped.Load())
+	}
+}
+
+// TestSyslogTLS: over TLS (RFC 5425) to a receiver with a certificate
+// from the test's own CA, which the sink trusts through its config.
+func TestSyslogTLS(t *testing.T) {
+	ca, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+	caDER, _ := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &ca.PublicKey, ca)
+	caCert, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "siem.test"}, DNSNames: []string{"siem.test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, _ := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, ca)
+	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}, MinVersion: tls.VersionTLS12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	got := make(chan string, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		n, _ := br.ReadString(' ')
+		size, _ := strconv.Atoi(strings.TrimSpace(n))
+		msg := make([]byte, size)
+		_, _ = io.ReadFull(br, msg)
+		got <- string(msg)
+	}()
+	pool := x509.NewCertPool()
+	pool.AddCert(caCert)
+	enc, _ := EncoderFor(FormatECS)
+	s := NewSyslog("tls", l.Addr().String(), &tls.Config{RootCAs: pool, ServerName: "siem.test", MinVersion: tls.VersionTLS12}, enc, 2*time.Second, nil)
+	defer s.Close()
+	e := events()["waf"]
+	if err := s.Write(&e); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-got:
+		if !strings.HasPrefix(m, "<107>1 ") || !strings.Contains(m, `"rule":{"id":"942100,949110"`) {
+			t.Errorf("got %q", m)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("nothing received over TLS")
+	}
+	// an untrusted certificate is refused
+	bad := NewSyslog("bad", l.Addr().String(), &tls.Config{ServerName: "siem.test", MinVersion: tls.VersionTLS12}, enc, time.Second, nil)
+	defer bad.Close()
+	if err := bad.Write(&e); err == nil {
+		t.Error("a certificate from an unknown CA was accepted")
 	}
 }
