@@ -18,18 +18,7 @@ import (
 func TestRedactionEverywhere(t *testing.T) {
 	dir := t.TempDir()
 	spans := filepath.Join(dir, "spans.jsonl")
-	p := startBin(t, otlpBinary, "-out", spans)
-	var grpcAddr string
-	waitFor(t, 20*time.Second, "otlp receiver", func() bool {
-		s := p.stderr.String()
-		if i := strings.Index(s, "otlp receiver grpc "); i >= 0 {
-			if f := strings.Fields(s[i:]); len(f) >= 4 {
-				grpcAddr = f[3]
-				return true
-			}
-		}
-		return false
-	})
+	grpcAddr, _ := startOTLP(t, spans)
 	up := startUpstream(t, "api")
 	g := startGatewayIn(t, dir, fmt.Sprintf(`version: 1
 server:

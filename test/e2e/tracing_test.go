@@ -20,6 +20,24 @@ type span struct {
 	Via        string            `json:"via"`
 }
 
+// startOTLP runs the OTLP receiver process writing spans to out, and
+// returns its gRPC and HTTP addresses.
+func startOTLP(t *testing.T, out string) (grpcAddr, httpAddr string) {
+	t.Helper()
+	p := startBin(t, otlpBinary, "-out", out)
+	waitFor(t, 20*time.Second, "otlp receiver", func() bool {
+		s := p.stderr.String()
+		if i := strings.Index(s, "otlp receiver grpc "); i >= 0 {
+			if f := strings.Fields(s[i:]); len(f) >= 6 {
+				grpcAddr, httpAddr = f[3], f[5]
+				return true
+			}
+		}
+		return false
+	})
+	return grpcAddr, httpAddr
+}
+
 func spansIn(out string) []span {
 	b, _ := os.ReadFile(out)
 	var spans []span
@@ -41,19 +59,7 @@ func spansIn(out string) []span {
 func TestTracing(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "spans.jsonl")
-	p := startBin(t, otlpBinary, "-out", out)
-	var grpcAddr, httpAddr string
-	waitFor(t, 20*time.Second, "otlp receiver", func() bool {
-		s := p.stderr.String()
-		if i := strings.Index(s, "otlp receiver grpc "); i >= 0 {
-			f := strings.Fields(s[i:])
-			if len(f) >= 6 {
-				grpcAddr, httpAddr = f[3], f[5]
-				return true
-			}
-		}
-		return false
-	})
+	grpcAddr, httpAddr := startOTLP(t, out)
 	up := startUpstream(t, "api")
 	for _, exporter := range []struct{ name, block string }{
 		{"grpc", fmt.Sprintf(`{exporter: otlp_grpc, endpoint: %q, insecure: true, service_name: rampart-grpc}`, grpcAddr)},
