@@ -90,11 +90,20 @@ func (w *rewriter) result() ([]byte, bool, error) {
 func (w *rewriter) maskAll() {
 	in := w.in
 	for w.pos < len(in) {
-		q := w.pos
-		for q < len(in) && in[q] != '"' { // a gap between strings is a few bytes
+		// a gap between strings is a few bytes; it holds a number long
+		// enough to mask (12 digits in a row) rarely, so only then is it
+		// looked at again
+		q, run, long := w.pos, 0, false
+		for q < len(in) && in[q] != '"' {
+			if c := in[q]; '0' <= c && c <= '9' {
+				run++
+				long = long || run >= 12
+			} else {
+				run = 0
+			}
 			q++
 		}
-		if w.e.MaskNumbers {
+		if long && w.e.MaskNumbers {
 			w.maskNumbersIn(w.pos, q)
 		}
 		if q >= len(in) {

@@ -179,9 +179,22 @@ func (m *Masker) Total() int {
 // masked. Where values overlap the earliest wins, then the longest.
 func (m *Masker) Mask(v []byte) int {
 	set := m.set
+	// Most texts (a city, a status, a name) hold no start byte at all: a
+	// tight loop finds that, or where the first one is, before the
+	// scanners' loop with its word skipping.
+	first := 0
+	for first < len(v) && set.starts[v[first]] == 0 {
+		first++
+	}
+	if first == len(v) && len(set.custom) == 0 {
+		return 0
+	}
+	for first > 0 && isWord(v[first-1]) { // the scanners start at word starts
+		first--
+	}
 	spans := m.spans[:0]
 	sorted := true
-	for i := 0; i < len(v); {
+	for i := first; i < len(v); {
 		c := v[i]
 		next := i + 1
 		if isWord(c) {
