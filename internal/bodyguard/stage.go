@@ -44,14 +44,6 @@ func New(v *config.Validate) *Stage {
 	return s
 }
 
-// isJSON reports application/json and the +json structured syntax.
-func isJSON(mt string) bool { return mt == "application/json" || strings.HasSuffix(mt, "+json") }
-
-// isXML reports application/xml, text/xml and the +xml structured syntax.
-func isXML(mt string) bool {
-	return mt == "application/xml" || mt == "text/xml" || strings.HasSuffix(mt, "+xml")
-}
-
 // Wrap implements the gateway's Stage.
 func (s *Stage) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -73,8 +65,8 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 				Detail: "This endpoint accepts request bodies of type " + s.allowed + "; send one of them with a matching Content-Type."})
 			return
 		}
-		checkJSON, checkXML := s.json != nil && isJSON(mt), s.xml != nil && isXML(mt)
-		checkGraphQL := s.graphql != nil && (isJSON(mt) || mt == "application/graphql")
+		checkJSON, checkXML := s.json != nil && guard.IsJSON(mt), s.xml != nil && guard.IsXML(mt)
+		checkGraphQL := s.graphql != nil && (guard.IsJSON(mt) || mt == "application/graphql")
 		if !checkJSON && !checkXML && !checkGraphQL {
 			next.ServeHTTP(w, r)
 			return

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 
@@ -132,7 +133,11 @@ func (s *RequestStage) Wrap(next http.Handler) http.Handler {
 		count = func(string) {}
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 || !isJSON(r.Header.Get("Content-Type")) {
+		// the media type read leniently (a malformed parameter must not
+		// let a JSON body past unencrypted)
+		mt, _, _ := strings.Cut(r.Header.Get("Content-Type"), ";")
+		mt = strings.ToLower(strings.TrimSpace(mt))
+		if r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 || !guard.IsJSON(mt) {
 			count("skipped") // no JSON body: no field to encrypt
 			next.ServeHTTP(w, r)
 			return
@@ -165,22 +170,10 @@ func (s *RequestStage) Wrap(next http.Handler) http.Handler {
 		count("encrypted")
 		st := reqctx.From(r.Context())
 		st.Body = out
-		r.Body, r.ContentLength = readCloser(out), int64(len(out))
+		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(out)), int64(len(out))
 		for _, h := range []string{"Content-Md5", "Digest", "Content-Digest", "Repr-Digest"} {
 			delete(r.Header, h)
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-func readCloser(b []byte) *bodyReader { return &bodyReader{Reader: bytes.NewReader(b)} }
-
-type bodyReader struct{ *bytes.Reader }
-
-func (bodyReader) Close() error { return nil }
-
-func isJSON(ct string) bool {
-	mt, _, _ := strings.Cut(ct, ";")
-	mt = strings.ToLower(strings.TrimSpace(mt))
-	return mt == "application/json" || strings.HasSuffix(mt, "+json")
 }

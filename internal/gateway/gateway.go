@@ -625,11 +625,7 @@ func (g *Gateway) eventSinks(cfg *config.Config) ([]observe.Sink, error) {
 				g.bus.Publish(observe.Event{Type: "trail.checkpoint", Rule: fmt.Sprintf("%d:%s", seq, hash),
 					Detail: fmt.Sprintf("The audit trail was signed up to entry %d; `rampart trail verify --anchor %d:%s` checks it was not cut short.", seq, seq, hash)})
 			}})
-		sinks = append(sinks, trail.NewSink(w, cfg.TrailSeverity(), siem.Severity, func(n int) {
-			for range n {
-				g.metrics.EventDropped("trail")
-			}
-		}))
+		sinks = append(sinks, trail.NewSink(w, cfg.TrailSeverity(), siem.Severity, func(n int) { g.metrics.EventsDropped("trail", n) }))
 	}
 	for i, s := range cfg.Events.Sinks {
 		enc, err := siem.EncoderFor(s.Format)
@@ -654,11 +650,7 @@ func (g *Gateway) eventSinks(cfg *config.Config) ([]observe.Sink, error) {
 			}
 			sinks = append(sinks, siem.NewHTTPBatch(siem.HTTPOptions{Name: name, URL: s.URL, Flavor: s.Flavor, Token: s.Token.Value(),
 				Encoder: enc, BatchSize: s.BatchSize, FlushInterval: s.FlushInterval.D(), Timeout: s.Timeout.D(), Retries: retries,
-				Dropped: func(n int) {
-					for range n {
-						g.metrics.EventDropped(name)
-					}
-				}}))
+				Dropped: func(n int) { g.metrics.EventsDropped(name, n) }}))
 		default:
 			var w *observe.LineWriter
 			path := logPath(cfg, s.Path)

@@ -75,6 +75,16 @@ func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	return st.Body, true
 }
 
+// IsJSON reports whether a media type (as mime.ParseMediaType returns it:
+// lower case, no parameters) is JSON: application/json and the +json
+// structured syntax.
+func IsJSON(mt string) bool { return mt == "application/json" || strings.HasSuffix(mt, "+json") }
+
+// IsXML reports application/xml, text/xml and the +xml structured syntax.
+func IsXML(mt string) bool {
+	return mt == "application/xml" || mt == "text/xml" || strings.HasSuffix(mt, "+xml")
+}
+
 // IdentityEncoded reports whether a message with header h carries its body
 // as is (no Content-Encoding, or identity), so a stage can read it without
 // decompressing.

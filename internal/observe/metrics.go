@@ -129,6 +129,9 @@ func (m *Metrics) TLSHandshake(version, group string) { m.tls.WithLabelValues(ve
 // EventDropped counts one dropped event.
 func (m *Metrics) EventDropped(sink string) { m.dropped.WithLabelValues(sink).Inc() }
 
+// EventsDropped counts n events a sink lost at once (a batch).
+func (m *Metrics) EventsDropped(sink string, n int) { m.dropped.WithLabelValues(sink).Add(float64(n)) }
+
 // ConnectionRefused counts one connection closed by the per-IP cap.
 func (m *Metrics) ConnectionRefused() { m.connRefused.Inc() }
 

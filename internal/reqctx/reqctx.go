@@ -158,3 +158,19 @@ func Refuse(w http.ResponseWriter, r *http.Request, rf Refusal) {
 		Path:      st.Path,
 	})
 }
+
+// RefuseResponse is Refuse in place of an upstream response a stage held
+// back (the WAF's leak check, the response filters): the upstream's
+// headers, already in w's header map, are dropped, and the gateway's own
+// (own, taken before the upstream's were added) are what the problem
+// carries, as any refusal's do.
+func RefuseResponse(w http.ResponseWriter, r *http.Request, own http.Header, rf Refusal) {
+	hdr := w.Header()
+	for k := range hdr {
+		delete(hdr, k)
+	}
+	for k, vs := range own {
+		hdr[k] = vs
+	}
+	Refuse(w, r, rf)
+}

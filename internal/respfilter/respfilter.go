@@ -21,6 +21,7 @@ import (
 	"sync"
 
 	"github.com/rampart-gw/rampart/internal/fieldpath"
+	"github.com/rampart-gw/rampart/internal/guard"
 	"github.com/rampart-gw/rampart/internal/observe"
 	"github.com/rampart-gw/rampart/internal/pii"
 	"github.com/rampart-gw/rampart/internal/problem"
@@ -139,9 +140,9 @@ func (s *Stage) kindOf(contentType string) kind {
 		return kindNone
 	}
 	switch {
-	case mt == "application/json" || strings.HasSuffix(mt, "+json"):
+	case guard.IsJSON(mt):
 		return kindJSON
-	case s.o.Mask != nil && (strings.HasPrefix(mt, "text/") || mt == "application/xml" || strings.HasSuffix(mt, "+xml")):
+	case s.o.Mask != nil && (strings.HasPrefix(mt, "text/") || guard.IsXML(mt)):
 		return kindText
 	}
 	return kindNone
@@ -265,14 +266,7 @@ func (w *writer) refuse(reason, detail string) {
 	w.state = stateRefused
 	w.s.o.Count("refused")
 	w.release()
-	hdr := w.Header()
-	for k := range hdr {
-		delete(hdr, k)
-	}
-	for k, vs := range w.own {
-		hdr[k] = vs
-	}
-	reqctx.Refuse(w.ResponseWriter, w.r, reqctx.Refusal{Type: problem.ResponseNotFiltered, Reason: "response_" + reason, Stage: "response", Detail: detail})
+	reqctx.RefuseResponse(w.ResponseWriter, w.r, w.own, reqctx.Refusal{Type: problem.ResponseNotFiltered, Reason: "response_" + reason, Stage: "response", Detail: detail})
 }
 
 // maxPooled bounds the buffers kept for the next response: a burst of
@@ -343,8 +337,8 @@ func (w *writer) filter() {
 		out, changed = body, wk.masker.Mask(body) > 0
 	}
 	h := w.Header()
+	h.Set("Content-Length", strconv.Itoa(len(out))) // the upstream's was removed or is wrong now
 	if changed || w.gzip {
-		h.Set("Content-Length", strconv.Itoa(len(out)))
 		for _, k := range []string{"Content-Md5", "Digest", "Content-Digest", "Repr-Digest"} {
 			delete(h, k)
 		}
@@ -353,7 +347,6 @@ func (w *writer) filter() {
 		}
 		w.s.o.Count("filtered")
 	} else {
-		h.Set("Content-Length", strconv.Itoa(len(out)))
 		w.s.o.Count("clean")
 	}
 	w.report()

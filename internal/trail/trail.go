@@ -168,11 +168,8 @@ func (w *Writer) Checkpoint(ctx context.Context) error {
 func (w *Writer) append(ctx context.Context, entries []Entry, force bool) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	var signed []struct {
-		seq  uint64
-		hash string
-	}
-	since := w.since
+	var since int
+	var signed *Anchor // the checkpoint written, if one was
 	err := w.d.AppendTrail(ctx, func(last store.TrailRecord) ([]store.TrailRecord, error) {
 		seq, prev := last.Seq, hex.EncodeToString(last.Hash)
 		var recs []store.TrailRecord
@@ -208,10 +205,7 @@ func (w *Writer) append(ctx context.Context, entries []Entry, force bool) error 
 				Checkpoint: &Checkpoint{KeyID: w.keyID, Covers: seq, Signature: base64.StdEncoding.EncodeToString(sig)}}); err != nil {
 				return nil, err
 			}
-			signed = append(signed, struct {
-				seq  uint64
-				hash string
-			}{seq, prev})
+			signed = &Anchor{Seq: seq, Hash: prev}
 			since = 0
 		}
 		return recs, nil
@@ -220,9 +214,9 @@ func (w *Writer) append(ctx context.Context, entries []Entry, force bool) error 
 		return err
 	}
 	w.since = since
-	for _, s := range signed {
+	if signed != nil {
 		w.last = w.o.Now()
-		w.o.Checkpointed(s.seq, s.hash)
+		w.o.Checkpointed(signed.Seq, signed.Hash)
 	}
 	return nil
 }

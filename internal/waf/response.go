@@ -164,14 +164,7 @@ func (h *heldResponse) pass() {
 func (h *heldResponse) refuse() {
 	h.state = holdRefused
 	h.s.count("response_blocked")
-	hdr := h.Header()
-	for k := range hdr {
-		delete(hdr, k)
-	}
-	for k, vs := range h.own {
-		hdr[k] = vs
-	}
-	reqctx.Refuse(h.ResponseWriter, h.r, reqctx.Refusal{Type: problem.ResponseWithheld, Reason: "waf_response", Stage: "waf",
+	reqctx.RefuseResponse(h.ResponseWriter, h.r, h.own, reqctx.Refusal{Type: problem.ResponseWithheld, Reason: "waf_response", Stage: "waf",
 		Rule: leakIDs(h.tx.MatchedRules()),
 		Detail: "The upstream's response looked like a leak of its internals (an error page, a stack trace, source code) and was withheld. " +
 			"Give the API operator the request id."})
