@@ -193,6 +193,14 @@ func applyDefaults(c *Config) {
 	if c.Admin.Listen == "" {
 		c.Admin.Listen = DefaultAdminListen
 	}
+	if c.Portal != nil {
+		if c.Portal.Path == "" {
+			c.Portal.Path = DefaultPortalPath
+		}
+		if c.Portal.Title == "" {
+			c.Portal.Title = "API portal"
+		}
+	}
 	if c.AccessLog.Path == "" {
 		c.AccessLog.Path = "stdout"
 	}

@@ -38,6 +38,7 @@ type Config struct {
 	Keysets        map[string]*Keyset        `yaml:"keysets" json:"keysets,omitempty" doc:"Named sets of AES-256 keys for field-level encryption: a primary key for new ciphertexts, older ones kept to decrypt."`
 	Detectors      map[string]*Detector      `yaml:"detectors" json:"detectors,omitempty" doc:"Your own kinds of sensitive value, as patterns, for policies' response.mask beside the built-in detectors."`
 	Routes         []*Route                  `yaml:"routes" json:"routes,omitempty" doc:"Routes, matched most specific first."`
+	Portal         *Portal                   `yaml:"portal" json:"portal,omitempty" doc:"The developer portal: API reference, try-it console, problem pages and consumer self-service. Off unless set."`
 
 	// File is the path the config was read from; BaseDir resolves
 	// relative paths in it.
@@ -107,7 +108,26 @@ type Admin struct {
 	Listen   string  `yaml:"listen" json:"listen,omitempty" doc:"Default 127.0.0.1:9901. A non-loopback address requires a token."`
 	Token    *Secret `yaml:"token" json:"token,omitempty" doc:"Bearer token for every admin call, as env:NAME or file:PATH."`
 	Disabled bool    `yaml:"disabled" json:"disabled,omitempty"`
+	// Dashboard is the security dashboard served at /dashboard.
+	Dashboard Dashboard `yaml:"dashboard" json:"dashboard,omitempty" doc:"The security dashboard at /dashboard on the admin listener, behind the admin token."`
 }
+
+// Dashboard configures the security dashboard of the admin listener.
+type Dashboard struct {
+	Disabled bool `yaml:"disabled" json:"disabled,omitempty" doc:"Turn the dashboard off; the admin API stays."`
+}
+
+// Portal configures the developer portal.
+type Portal struct {
+	Path   string `yaml:"path" json:"path,omitempty" doc:"Where the portal is served, on the gateway's listeners and on listen. Default /portal; no route may be served under it."`
+	Listen string `yaml:"listen" json:"listen,omitempty" doc:"An extra cleartext listener for the portal. It serves the gateway's routes beside the portal, so try-it requests stay on the portal's origin. Default: none."`
+	Title  string `yaml:"title" json:"title,omitempty" doc:"The portal's name in page titles. Default API portal."`
+	Policy string `yaml:"policy" json:"policy,omitempty" doc:"The policy whose authenticators identify consumers for self-service (their keys, quota usage, key rotation). Default: no self-service."`
+	Pos    Pos    `yaml:"-" json:"-"`
+}
+
+// DefaultPortalPath is where the portal is served unless portal.path says.
+const DefaultPortalPath = "/portal"
 
 // AccessLog configures the access log.
 type AccessLog struct {

@@ -63,6 +63,7 @@ func (v *validator) validate() {
 		v.policy(name, c.Policies[name])
 	}
 	v.routes()
+	v.portal()
 }
 
 // enums checks every string field that has an enum tag.
@@ -220,6 +221,9 @@ func (v *validator) listenersDistinct() {
 	}
 	if !v.cfg.Admin.Disabled && !adminDefault {
 		add("admin.listen", v.cfg.Admin.Listen)
+	}
+	if p := v.cfg.Portal; p != nil && p.Listen != "" {
+		add("portal.listen", p.Listen)
 	}
 }
 

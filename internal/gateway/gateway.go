@@ -39,6 +39,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/tracing"
 	"github.com/rampart-gw/rampart/internal/trail"
 	"github.com/rampart-gw/rampart/internal/waf"
+	"github.com/rampart-gw/rampart/internal/webui"
 )
 
 // Options are the Gateway's dependencies beyond its config.
@@ -99,10 +100,12 @@ type Gateway struct {
 	// stopSweepOnce closes stopSweep once.
 	stopSweepOnce sync.Once
 	signer        *identity.Signer
-	bus           *observe.Bus
-	access        *observe.AccessLog
-	metrics       *observe.Metrics
-	writers       []*observe.LineWriter // closed by Shutdown
+	// portalCSRF signs the portal's CSRF tokens; it outlives reloads.
+	portalCSRF *webui.CSRF
+	bus        *observe.Bus
+	access     *observe.AccessLog
+	metrics    *observe.Metrics
+	writers    []*observe.LineWriter // closed by Shutdown
 	// reopeners are the event sink files: closed by the bus, reopened on
 	// SIGUSR1 like the access log.
 	reopeners []*observe.LineWriter
@@ -174,6 +177,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		externals:     newRefSet(func(*authz.External) {}),
 		shedders:      newRefSet(func(*shed.Limiter) {}),
 		geoDBs:        newRefSet(func(d *ipfilter.DB) { _ = d.Close() }),
+		portalCSRF:    webui.NewCSRF("rampart_portal_csrf", "/"),
 		wafs:          newRefSet(func(coraza.WAF) {}),
 		wafGate:       waf.NewGate(runtime.GOMAXPROCS(0)),
 		wafLogs:       newRefSet(func(w *observe.LineWriter) { _ = w.Close() })}
@@ -348,6 +352,12 @@ func (g *Gateway) Start(admin map[string]http.Handler) error {
 			}
 		}
 	}
+	if a := portalListen(cfg); a != "" {
+		if err := bind("portal", a, g, false); err != nil {
+			g.closeServers()
+			return err
+		}
+	}
 	for addr, h := range admin {
 		if err := bind("admin", addr, h, false); err != nil {
 			g.closeServers()
@@ -495,6 +505,8 @@ func restartOnly(old, cur *config.Config) error {
 		{"server.limits.idle_timeout", old.Server.Limits.IdleTimeout, cur.Server.Limits.IdleTimeout},
 		{"admin", old.Admin.Listen, cur.Admin.Listen},
 		{"admin.disabled", old.Admin.Disabled, cur.Admin.Disabled},
+		{"admin.dashboard", old.Admin.Dashboard, cur.Admin.Dashboard},
+		{"portal.listen", portalListen(old), portalListen(cur)},
 		{"access_log", old.AccessLog, cur.AccessLog},
 		{"state", stateOf(old), stateOf(cur)},
 		{"events", old.Events, cur.Events},
@@ -509,6 +521,13 @@ func restartOnly(old, cur *config.Config) error {
 		return &ImmutableError{Setting: "server.limits.max_header_bytes (raising it)"}
 	}
 	return nil
+}
+
+func portalListen(c *config.Config) string {
+	if c.Portal == nil {
+		return ""
+	}
+	return c.Portal.Listen
 }
 
 func tlsListen(c *config.Config) []string {

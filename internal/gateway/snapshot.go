@@ -49,7 +49,11 @@ type Snapshot struct {
 	tls            *tls.Config // nil without TLS listeners
 	unmatched      *observe.RouteMetrics
 	quotas         map[string]*ratelimit.QuotaStage // by policy
-	g              *Gateway
+	// portal serves the developer portal under portalPath; nil without.
+	portal        http.Handler
+	portalPath    string
+	portalMetrics *observe.RouteMetrics
+	g             *Gateway
 }
 
 type compiledRoute struct {
@@ -202,6 +206,9 @@ func (g *Gateway) build(cfg *config.Config) (s *Snapshot, err error) {
 			cors: pol != nil && pol.CORS != nil})
 	}
 	s.quotas = deps.quotaStages
+	if err := g.buildPortal(cfg, s, auth); err != nil {
+		return nil, fmt.Errorf("portal: %w", err)
+	}
 	s.table = b.Build()
 	s.unmatched = g.metrics.Route("")
 	return s, nil
@@ -325,6 +332,15 @@ func (s *Snapshot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if msg != "" {
 		reqctx.Refuse(rw, r, reqctx.Refusal{Type: problem.BadRequest, Reason: "non_canonical_path", Stage: "sanitize", Detail: msg})
 		return
+	}
+
+	// The developer portal answers under its path, before routing.
+	if s.portal != nil {
+		rec.Route, metrics = portalRoute, s.portalMetrics
+		if s.servePortal(rw, r) {
+			return
+		}
+		rec.Route, metrics = "", s.unmatched
 	}
 
 	// 3: route.

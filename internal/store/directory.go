@@ -21,6 +21,9 @@ type Directory struct {
 	snap     atomic.Pointer[dirSnapshot]
 	stop     chan struct{}
 	wg       sync.WaitGroup
+	// used holds, by key id, when this node last accepted the key (unix
+	// seconds, *atomic.Int64): what self-service shows as "last used".
+	used sync.Map
 }
 
 type dirSnapshot struct {
@@ -96,6 +99,31 @@ func (dir *Directory) Key(id string) (Key, bool) {
 func (dir *Directory) Consumer(id string) (Consumer, bool) {
 	c, ok := dir.snap.Load().consumers[id]
 	return c, ok
+}
+
+// Driver is the store the directory reads.
+func (dir *Directory) Driver() Driver { return dir.d }
+
+// MarkUsed records that key id was accepted at t. It writes at most once
+// a second per key, so busy keys cost a load, not a contended store.
+func (dir *Directory) MarkUsed(id string, t time.Time) {
+	sec := t.Unix()
+	v, ok := dir.used.Load(id)
+	if !ok {
+		v, _ = dir.used.LoadOrStore(id, new(atomic.Int64))
+	}
+	if last := v.(*atomic.Int64); last.Load() != sec {
+		last.Store(sec)
+	}
+}
+
+// LastUsed is when this node last accepted key id since it started; zero
+// when it has not.
+func (dir *Directory) LastUsed(id string) time.Time {
+	if v, ok := dir.used.Load(id); ok {
+		return time.Unix(v.(*atomic.Int64).Load(), 0)
+	}
+	return time.Time{}
 }
 
 // Close stops the sync loop and closes the driver.

@@ -17,6 +17,8 @@ import (
 // Keys finds key records; *store.Directory implements it.
 type Keys interface {
 	Key(id string) (store.Key, bool)
+	// MarkUsed records an accepted use, for self-service's "last used".
+	MarkUsed(id string, t time.Time)
 }
 
 // Authenticator checks API keys.
@@ -67,6 +69,7 @@ func (a *Authenticator) Authenticate(r *http.Request) (*reqctx.Identity, error) 
 	if st := k.State(now); st != "active" {
 		return nil, &authn.Failure{Reason: "key_" + st, Description: "the API key is " + st, Consumer: k.Consumer, KeyID: id}
 	}
+	a.keys.MarkUsed(id, now)
 	return &reqctx.Identity{Consumer: k.Consumer, Method: "api_key", KeyID: id, Scopes: append([]string(nil), k.Scopes...),
 		ExpiresAt: k.ExpiresAt}, nil
 }

@@ -1,0 +1,151 @@
+package portal
+
+import (
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/rampart-gw/rampart/internal/observe"
+	"github.com/rampart-gw/rampart/internal/problem"
+	"github.com/rampart-gw/rampart/internal/ratelimit"
+	"github.com/rampart-gw/rampart/internal/reqctx"
+	"github.com/rampart-gw/rampart/internal/store"
+)
+
+// Account is what self-service shows a consumer of itself. It never holds
+// a secret: keys are listed by id and metadata.
+type Account struct {
+	Consumer      string                 `json:"consumer"`
+	Authenticator string                 `json:"authenticator"`
+	Method        string                 `json:"method"`
+	KeyID         string                 `json:"key_id,omitempty"` // the key this call was made with
+	Scopes        []string               `json:"scopes"`
+	Roles         []string               `json:"roles"`
+	Keys          []KeyView              `json:"keys"`
+	KeysManaged   bool                   `json:"keys_managed"` // a store holds keys
+	Quotas        []ratelimit.QuotaUsage `json:"quotas"`
+}
+
+// KeyView is one of the consumer's keys as self-service shows it.
+type KeyView struct {
+	store.KeyInfo
+	LastUsed time.Time `json:"last_used,omitzero"`
+}
+
+// Rotated is the one answer that shows a key's secret.
+type Rotated struct {
+	Key      string        `json:"key"`
+	Info     store.KeyInfo `json:"info"`
+	Replaced store.KeyInfo `json:"replaced"`
+}
+
+func (p *Portal) selfServiceRoutes() {
+	if p.o.Authenticate == nil {
+		return
+	}
+	b := p.base
+	p.mux.Handle("GET "+b+"/api/me", p.o.Authenticate(http.HandlerFunc(p.account)))
+	rotate := p.o.Authenticate(http.HandlerFunc(p.rotate))
+	p.mux.Handle("POST "+b+"/api/me/keys/{id}/rotate", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if why := p.o.CSRF.Check(r); why != "" {
+			refuseCSRF(w, r, why)
+			return
+		}
+		rotate.ServeHTTP(w, r)
+	}))
+}
+
+// refuseCSRF answers a state-changing call without a valid CSRF token.
+func refuseCSRF(w http.ResponseWriter, r *http.Request, why string) {
+	reqctx.Refuse(w, r, reqctx.Refusal{Type: problem.CSRFRefused, Reason: "csrf", Stage: "portal", Rule: "csrf", Detail: why})
+}
+
+func (p *Portal) account(w http.ResponseWriter, r *http.Request) {
+	id := reqctx.From(r.Context()).Identity
+	acc := Account{Consumer: id.Consumer, Authenticator: id.Authenticator, Method: id.Method, KeyID: id.KeyID,
+		Scopes: nonNil(id.Scopes), Roles: nonNil(id.Roles), Keys: []KeyView{}, Quotas: []ratelimit.QuotaUsage{}}
+	if p.o.Keys != nil {
+		acc.KeysManaged = true
+		keys, err := p.o.Keys.ListKeys(r.Context(), id.Consumer)
+		if err != nil {
+			p.unavailable(w, r, "Your keys could not be read from the store. Retry shortly.")
+			return
+		}
+		now := time.Now()
+		for _, k := range keys {
+			acc.Keys = append(acc.Keys, KeyView{KeyInfo: k.Info(now), LastUsed: p.o.Keys.LastUsed(k.ID)})
+		}
+	}
+	if p.o.Quotas != nil {
+		q, err := p.o.Quotas(id.Consumer)
+		if err != nil {
+			p.unavailable(w, r, "Your quota usage could not be read from the shared state. Retry shortly.")
+			return
+		}
+		acc.Quotas = q
+	}
+	writeJSON(w, http.StatusOK, acc)
+}
+
+func (p *Portal) rotate(w http.ResponseWriter, r *http.Request) {
+	id := reqctx.From(r.Context()).Identity
+	keyID := r.PathValue("id")
+	if p.o.Keys == nil {
+		p.notFound(w, r, "No key store is configured, so there are no keys to rotate here.")
+		return
+	}
+	// The key must be the caller's own. Another consumer's key gets the
+	// same answer as a key that does not exist: ids are not confirmed.
+	keys, err := p.o.Keys.ListKeys(r.Context(), id.Consumer)
+	if err != nil {
+		p.unavailable(w, r, "Your keys could not be read from the store. Retry shortly.")
+		return
+	}
+	own := false
+	for _, k := range keys {
+		own = own || k.ID == keyID
+	}
+	if !own {
+		p.notFound(w, r, "You have no key with this id. Your keys are listed by GET "+p.base+"/api/me.")
+		return
+	}
+	plain, next, old, err := p.o.Keys.Rotate(r.Context(), keyID, RotationOverlap)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		p.notFound(w, r, "You have no key with this id. Your keys are listed by GET "+p.base+"/api/me.")
+		return
+	case err != nil:
+		problem.Write(w, problem.New(problem.BadRequest, "The key was not rotated: "+err.Error()+"."), w.Header().Get("X-Request-Id"))
+		return
+	}
+	if p.o.Publish != nil {
+		host, _, _ := net.SplitHostPort(r.RemoteAddr)
+		p.o.Publish(observe.Event{Type: "consumer.key_rotated", Stage: "portal", Rule: old.ID, Consumer: id.Consumer, ClientIP: host,
+			RequestID: w.Header().Get("X-Request-Id"), Method: r.Method, Path: r.URL.Path,
+			Detail: "A consumer rotated its own API key through the portal; the replacement is " + next.ID + " and the old key works for " + RotationOverlap.String() + "."})
+	}
+	now := time.Now()
+	writeJSON(w, http.StatusCreated, Rotated{Key: plain, Info: next.Info(now), Replaced: old.Info(now)})
+}
+
+func (p *Portal) unavailable(w http.ResponseWriter, r *http.Request, detail string) {
+	w.Header().Set("Retry-After", "1")
+	problem.Write(w, problem.New(problem.Unavailable, detail), w.Header().Get("X-Request-Id"))
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
