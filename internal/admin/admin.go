@@ -15,9 +15,11 @@ import (
 	"strings"
 
 	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/dashboard"
 	"github.com/rampart-gw/rampart/internal/gateway"
 	"github.com/rampart-gw/rampart/internal/observe"
 	"github.com/rampart-gw/rampart/internal/problem"
+	"github.com/rampart-gw/rampart/internal/webui"
 )
 
 // Source is what the admin API reads from the gateway.
@@ -30,6 +32,7 @@ type Source interface {
 	JWKS() http.Handler
 	Bans
 	Quotas
+	Dashboard
 	// Publish puts an event on the gateway's bus: admin actions are
 	// security events (admin.*), and go into the audit trail.
 	Publish(e observe.Event)
@@ -57,6 +60,7 @@ func Handler(g Source, metrics http.Handler, log *slog.Logger) http.Handler {
 	keys.consumerRoutes(mux)
 	banRoutes(mux, g)
 	quotaRoutes(mux, g)
+	dash := dashboardRoutes(mux, g)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -88,9 +92,9 @@ func Handler(g Source, metrics http.Handler, log *slog.Logger) http.Handler {
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		problem.Write(w, problem.New(problem.NotFound, "The admin API serves /healthz, /readyz, /config, /config/status, POST /config/reload, /metrics, /keys, /consumers, /bans and "+JWKSPath+"."), requestID(r))
+		problem.Write(w, problem.New(problem.NotFound, "The admin API serves /healthz, /readyz, /config, /config/status, POST /config/reload, /metrics, /keys, /consumers, /bans, /dashboard and "+JWKSPath+"."), requestID(r))
 	})
-	return authenticate(g, redacted(g.Redactor(), mux))
+	return authenticate(g, dash, redacted(g.Redactor(), mux))
 }
 
 // redacted runs every JSON answer through the gateway's redaction, as the
@@ -120,13 +124,14 @@ func (rw *redactingWriter) Write(p []byte) (int, error) {
 // Unwrap lets handlers reach the connection (pprof sets deadlines).
 func (rw *redactingWriter) Unwrap() http.ResponseWriter { return rw.ResponseWriter }
 
-func authenticate(g Source, next http.Handler) http.Handler {
+func authenticate(g Source, dash bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := gateway.NewRequestID()
 		w.Header().Set("X-Request-Id", id)
 		r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
 		want := g.Config().Admin.Token.Value()
-		if want != "" && r.URL.Path != JWKSPath { // public keys are public
+		// Public keys are public; the dashboard signs browsers in itself.
+		if want != "" && r.URL.Path != JWKSPath && !(dash && webui.Under(r.URL.Path, dashboard.Path)) {
 			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 			// Compare digests: constant time, and independent of length.
 			a, b := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(want))

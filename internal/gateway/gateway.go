@@ -28,6 +28,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/authz"
 	"github.com/rampart-gw/rampart/internal/bots"
 	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/dashboard"
 	"github.com/rampart-gw/rampart/internal/identity"
 	"github.com/rampart-gw/rampart/internal/ipfilter"
 	"github.com/rampart-gw/rampart/internal/observe"
@@ -114,6 +115,11 @@ type Gateway struct {
 	loadedFP [32]byte // files as the last load attempt read them; under reloadMu
 	statusMu sync.Mutex
 	status   ReloadStatus
+	history  []ReloadStatus // the last reloadHistory load attempts, oldest first; under statusMu
+
+	// recorder keeps what the security dashboard plots; nil when the
+	// dashboard is off.
+	recorder *dashboard.Recorder
 
 	connCap  atomic.Int64
 	tlsPort  atomic.Value // string: the first TLS listener's bound port
@@ -224,6 +230,10 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		g.closeTrail()
 		g.closeWriters()
 		return nil, err
+	}
+	if !cfg.Admin.Disabled && !cfg.Admin.Dashboard.Disabled {
+		g.recorder = dashboard.NewRecorder(g.metrics.Gatherer())
+		sinks = append(sinks, g.recorder) // the bus closes it
 	}
 	warn := newSinkWarnings(g.log, 10*time.Second)
 	g.bus = observe.NewBus(sinks, g.metrics.EventDropped, warn.failed)
@@ -586,8 +596,32 @@ func (g *Gateway) setStatus(source string, err error, loadedAt time.Time) {
 	}
 	g.statusMu.Lock()
 	g.status = st
+	if len(g.history) == reloadHistory {
+		g.history = append(g.history[:0], g.history[1:]...)
+	}
+	g.history = append(g.history, st)
 	g.statusMu.Unlock()
 }
+
+// reloadHistory is how many config load attempts the dashboard shows.
+const reloadHistory = 20
+
+// Reloads returns the last config load attempts, newest first.
+func (g *Gateway) Reloads() []ReloadStatus {
+	g.statusMu.Lock()
+	defer g.statusMu.Unlock()
+	out := make([]ReloadStatus, len(g.history))
+	for i, st := range g.history {
+		out[len(g.history)-1-i] = st
+	}
+	return out
+}
+
+// Recorder is what the security dashboard reads; nil when it is off.
+func (g *Gateway) Recorder() *dashboard.Recorder { return g.recorder }
+
+// Health is the state of every upstream target.
+func (g *Gateway) Health() []observe.TargetHealth { return g.health() }
 
 func firstLine(err error) string {
 	s := err.Error()

@@ -48,10 +48,11 @@ type Metrics struct {
 
 // TargetHealth is one upstream target's state, read at scrape time.
 type TargetHealth struct {
-	Upstream, Target string
-	Healthy          bool
-	BreakerOpen      bool
-	InFlight         int64
+	Upstream    string `json:"upstream"`
+	Target      string `json:"target"`
+	Healthy     bool   `json:"healthy"`
+	BreakerOpen bool   `json:"breaker_open"`
+	InFlight    int64  `json:"in_flight"`
 }
 
 // NewMetrics registers every metric. health, if not nil, is called at
@@ -105,6 +106,9 @@ func NewMetrics(version string, health func() []TargetHealth) *Metrics {
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 }
+
+// Gatherer reads the metrics in process (the security dashboard).
+func (m *Metrics) Gatherer() prometheus.Gatherer { return m.reg }
 
 // Refusal counts one refusal.
 func (m *Metrics) Refusal(route, stage, reason string) {

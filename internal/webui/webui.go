@@ -95,11 +95,15 @@ func (c *CSRF) sign(v string) string {
 // Check reports why a state-changing call must be refused, or "" when it
 // carries a valid token and comes from the page's own origin.
 func (c *CSRF) Check(r *http.Request) string {
+	return c.Valid(r, r.Header.Get(TokenHeader))
+}
+
+// Valid is Check for a token the call carries elsewhere (a form field).
+func (c *CSRF) Valid(r *http.Request, got string) string {
 	if err := c.xop.Check(r); err != nil {
 		return "The call came from another site (" + err.Error() + "); state-changing calls are accepted only from the page itself."
 	}
 	ck, err := r.Cookie(c.cookie)
-	got := r.Header.Get(TokenHeader)
 	if err != nil || got == "" {
 		return "The call carries no CSRF token: reload the page and try again (its " + TokenHeader + " header must match the page's token)."
 	}

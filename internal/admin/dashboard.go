@@ -1,0 +1,51 @@
+package admin
+
+import (
+	"net/http"
+
+	"github.com/rampart-gw/rampart/internal/dashboard"
+	"github.com/rampart-gw/rampart/internal/gateway"
+	"github.com/rampart-gw/rampart/internal/observe"
+	"github.com/rampart-gw/rampart/internal/ratelimit"
+)
+
+// Dashboard is what the security dashboard needs beyond the admin API.
+type Dashboard interface {
+	// Recorder is nil when admin.dashboard.disabled is set.
+	Recorder() *dashboard.Recorder
+	Reloads() []gateway.ReloadStatus
+	Health() []observe.TargetHealth
+}
+
+// dashboardSource adapts the gateway to the dashboard's Source.
+type dashboardSource struct{ g Source }
+
+func (d dashboardSource) Bans() ([]ratelimit.Ban, error)  { return d.g.Bans() }
+func (d dashboardSource) LiftBan(id string) (bool, error) { return d.g.LiftBan(id) }
+func (d dashboardSource) Health() []observe.TargetHealth  { return d.g.Health() }
+func (d dashboardSource) Publish(e observe.Event)         { d.g.Publish(e) }
+func (d dashboardSource) Token() string                   { return d.g.Config().Admin.Token.Value() }
+func (d dashboardSource) Reloads() []dashboard.Reload {
+	var out []dashboard.Reload
+	for _, st := range d.g.Reloads() {
+		r := dashboard.Reload{Time: st.Time, Source: st.Source, OK: st.OK, Message: st.Message}
+		for _, e := range st.Errors {
+			r.Errors = append(r.Errors, e.Error())
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// dashboardRoutes mounts the dashboard, which signs browsers in itself
+// (the admin token once, then a session cookie).
+func dashboardRoutes(mux *http.ServeMux, g Source) bool {
+	rec := g.Recorder()
+	if rec == nil {
+		return false
+	}
+	h := dashboard.New(dashboardSource{g}, rec)
+	mux.Handle(dashboard.Path, h)
+	mux.Handle(dashboard.Path+"/", h)
+	return true
+}
