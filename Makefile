@@ -36,8 +36,9 @@ deps:
 	if ! command -v redis-server >/dev/null; then missing="$$missing redis-server"; fi; \
 	if ! pkg-config --exists re2 2>/dev/null; then missing="$$missing libre2-dev pkg-config g++"; fi; \
 	if ! command -v rsyslogd >/dev/null && [ ! -x /usr/sbin/rsyslogd ]; then missing="$$missing rsyslog"; fi; \
+	if ! command -v chromium >/dev/null; then missing="$$missing chromium fonts-dejavu-core"; fi; \
 	if [ -n "$$missing" ]; then \
-		echo "installing$$missing for the store, rate-limit, RE2 WAF and syslog tests"; \
+		echo "installing$$missing for the store, rate-limit, RE2 WAF, syslog and browser tests"; \
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
 	fi
 

@@ -279,6 +279,34 @@ func FuzzRateLimit(f *testing.F) {
 
 // TestTrafficErrors: each traffic section's mistakes are reported at the
 // offending key with what to write instead.
+func TestPortalErrors(t *testing.T) {
+	under := strings.Replace(minimal, `paths: ["/"]`, `paths: ["/portal/x"]`, 1)
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"path not plain", minimal + "portal: {path: /Portal/}\n", `x.yaml:9:16: portal.path: portal path "/Portal/" must be plain lower-case segments`},
+		{"route under the portal", under + "portal: {}\n", `x.yaml:6:21: routes[0].match.paths[0]: route "r" is served under the portal's path /portal`},
+		{"route under a custom path", strings.Replace(minimal, `paths: ["/"]`, `paths: ["/dev"]`, 1) + "portal: {path: /dev}\n", `routes[0].match.paths[0]: route "r" is served under the portal's path /dev`},
+		{"unknown policy", minimal + "portal: {policy: selfservice}\n", `portal.policy: unknown policy "selfservice"`},
+		{"policy without authentication", minimal + "policies: {open: {authenticate: []}}\nportal: {policy: open}\n", `policy "open" authenticates no one`},
+		{"listener clash", minimal + "server: {listen: [\"127.0.0.1:8080\"]}\nportal: {listen: \"127.0.0.1:8080\"}\n", "portal.listen: address 127.0.0.1:8080 is also bound by server.listen[0]"},
+		{"bad listener", minimal + "portal: {listen: \"nowhere\"}\n", "portal.listen"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("x.yaml", []byte(tt.yaml), noEnv)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("errors:\n%v\nwant one containing %q", err, tt.want)
+			}
+		})
+	}
+	// The defaults: /portal and a title; the route at /portalx is not under it.
+	cfg, err := Parse("x.yaml", []byte(strings.Replace(minimal, `paths: ["/"]`, `paths: ["/portalx"]`, 1)+"portal: {}\n"), noEnv)
+	if err != nil || cfg.Portal.Path != "/portal" || cfg.Portal.Title != "API portal" {
+		t.Fatalf("%v %+v", err, cfg)
+	}
+}
+
 func TestTrafficErrors(t *testing.T) {
 	policy := func(body string) string {
 		return strings.Replace(minimal, "policy: public", "policy: p", 1) + "policies:\n  p:\n    authenticate: []\n" + body

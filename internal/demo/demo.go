@@ -4,6 +4,7 @@ package demo
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"io"
@@ -11,12 +12,14 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/rampart-gw/rampart/internal/admin"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/echo"
 	"github.com/rampart-gw/rampart/internal/gateway"
+	"github.com/rampart-gw/rampart/internal/store"
 )
 
 // Options configure the demo.
@@ -36,6 +39,9 @@ admin:
 access_log: {path: stdout}
 events:
   sinks: [{type: jsonl, path: stderr}]
+store: {driver: embedded, path: demo.db, sync_interval: 1s}
+authenticators:
+  demo-keys: {type: api_key, in: "header:X-API-Key"}
 upstreams:
   echo:
     targets: [{url: %s}]
@@ -43,6 +49,14 @@ upstreams:
       active: {path: /health, interval: 5s}
       passive: {consecutive_failures: 5, eject_for: 10s}
 policies:
+  documented:
+    validate: {openapi: demo-api.yaml}
+  keyed:
+    authenticate: [demo-keys]
+    authorize: {any_authenticated: true}
+    rate_limits: [{key: consumer, rate: 5/s, burst: 10}]
+    quota: {limit: 1000, period: day}
+    validate: {openapi: demo-api.yaml}
   small-uploads:
     validate: {max_body_bytes: 1KiB}
   support:
@@ -53,7 +67,11 @@ routes:
   - name: echo
     match: {paths: ["/echo", "/echo/**"], methods: [GET, POST]}
     upstream: echo
-    policy: public
+    policy: documented
+  - name: orders
+    match: {paths: ["/orders/{id}"], methods: [GET]}
+    upstream: echo
+    policy: keyed
   - name: uploads
     match: {paths: ["/upload"], methods: [POST, PUT]}
     upstream: echo
@@ -68,7 +86,22 @@ routes:
     match: {paths: ["/customers/{id}"], methods: [GET]}
     upstream: echo
     policy: support
+portal: {title: Rampart demo, policy: keyed}
 `
+
+//go:embed demo-api.yaml
+var demoAPI []byte
+
+// demoKey creates the demo consumer's API key in the demo's store.
+func demoKey(ctx context.Context, cfg *config.Config) (string, error) {
+	d, err := gateway.OpenDriver(ctx, cfg)
+	if err != nil {
+		return "", err
+	}
+	defer d.Close()
+	plain, _, err := (&store.Keys{D: d, Hasher: store.NewHasher("")}).Create(ctx, "demo", store.CreateOptions{})
+	return plain, err
+}
 
 // Run serves until ctx ends, then drains.
 func Run(ctx context.Context, o Options) error {
@@ -80,7 +113,21 @@ func Run(ctx context.Context, o Options) error {
 	go func() { _ = up.Serve(l) }()
 	defer up.Close()
 
-	cfg, err := config.Parse("demo.yaml", fmt.Appendf(nil, Config, "http://"+l.Addr().String()), os.LookupEnv)
+	// The OpenAPI description and the key store live in a directory of
+	// the demo's own, gone when it stops.
+	dir, err := os.MkdirTemp("", "rampart-demo")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if err := os.WriteFile(filepath.Join(dir, "demo-api.yaml"), demoAPI, 0o600); err != nil {
+		return err
+	}
+	cfg, err := config.Parse(filepath.Join(dir, "demo.yaml"), fmt.Appendf(nil, Config, "http://"+l.Addr().String()), os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	key, err := demoKey(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -127,12 +174,22 @@ Try these in another terminal:
   # (the upstream's own: curl -s http://%[3]s/customers/42)
   curl -s http://%[2]s/customers/42
 
+  # an API key route: 401 without the key, 200 with it (the key is the demo's own)
+  curl -i http://%[2]s/orders/ord_1
+  curl -i -H 'X-API-Key: %[5]s' http://%[2]s/orders/ord_1
+
+  # in a browser: the developer portal (API reference, try-it console, problem pages;
+  # "My account" with the key above shows its usage and rotates it)
+  http://%[2]s/portal/
+  # and the security dashboard (refusals, bans, WAF matches, upstream health, reloads)
+  http://%[4]s/dashboard
+
   # the admin API: metrics and the serving config
   curl -s http://%[4]s/metrics | grep rampart_requests_total
   curl -s http://%[4]s/config/status
 
 Access log lines follow on stdout, security events on stderr. Press Ctrl-C to stop.
-`, o.Version, gw, l.Addr(), adm)
+`, o.Version, gw, l.Addr(), adm, key)
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -115,11 +115,11 @@ func New(o Options) (*Portal, error) {
 // ServeHTTP serves every path under the base; the gateway sends it
 // those requests before routing.
 func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	webui.Secure(w.Header())
 	if r.URL.Path == p.base {
 		http.Redirect(w, r, p.base+"/", http.StatusFound)
 		return
 	}
-	webui.Secure(w.Header())
 	if _, pattern := p.mux.Handler(r); pattern == "" {
 		p.notFound(w, r, "The portal has no "+problem.Clip(r.Method, 20)+" "+problem.Clip(r.URL.Path, 200)+". Its pages start at "+p.base+"/.")
 		return

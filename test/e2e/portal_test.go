@@ -139,8 +139,11 @@ func browser(t *testing.T) context.Context {
 	return ctx
 }
 
+// run runs one step in the browser; a step has 30 seconds.
 func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action) {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
 	if err := chromedp.Run(ctx, actions...); err != nil {
 		t.Fatalf("%s: %v", what, err)
 	}

@@ -49,12 +49,12 @@
     if (!counts || !counts.length) { label(el, 8, 24, empty); return; }
     var max = 1;
     counts.forEach(function (c) { max = Math.max(max, c.count); });
-    var rows = Math.min(counts.length, 8), bh = (H - 8) / rows;
+    var w = el.viewBox.baseVal.width, rows = Math.min(counts.length, 8), bh = Math.min((H - 8) / rows, 30);
     counts.slice(0, rows).forEach(function (c, i) {
       var y = 4 + i * bh;
-      label(el, 4, y + bh * 0.65, c.name.length > 28 ? c.name.slice(0, 27) + "…" : c.name);
-      svg("rect", { x: 220, y: y + 2, width: Math.max(2, (W - 280) * c.count / max), height: bh - 6, "class": "c" + (i % 8), "data-name": c.name }, el);
-      label(el, W - 4, y + bh * 0.65, fmt(c.count), "end");
+      label(el, 4, y + bh * 0.65, c.name.length > 20 ? c.name.slice(0, 19) + "…" : c.name);
+      svg("rect", { x: 130, y: y + 3, width: Math.max(2, (w - 170) * c.count / max), height: bh - 6, "class": "c" + (i % 8), "data-name": c.name }, el);
+      label(el, w - 4, y + bh * 0.65, fmt(c.count), "end");
     });
   }
 
