@@ -32,11 +32,7 @@ func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, ac
 	var stages []Stage
 	// 4 IP and geo allow/deny          (threats)
 	if pol != nil && (pol.IP != nil || pol.Geo != nil) {
-		var geo ipfilter.Countries
-		if deps.geo != nil {
-			geo = deps.geo
-		}
-		stages = append(stages, ipfilter.New(pol.IP, pol.Geo, geo))
+		stages = append(stages, addressFilter(pol, deps))
 	}
 	// 5 CORS, preflight answered here   (threats)
 	if pol != nil && pol.CORS != nil {
@@ -157,6 +153,15 @@ func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, ac
 		}
 	}
 	return stages, nil
+}
+
+// addressFilter is a policy's IP and country rules (stage 4).
+func addressFilter(pol *config.Policy, deps *stageDeps) Stage {
+	var geo ipfilter.Countries
+	if deps.geo != nil {
+		geo = deps.geo
+	}
+	return ipfilter.New(pol.IP, pol.Geo, geo)
 }
 
 // responseFilter builds a policy's response body filters.

@@ -206,7 +206,7 @@ func (g *Gateway) build(cfg *config.Config) (s *Snapshot, err error) {
 			cors: pol != nil && pol.CORS != nil})
 	}
 	s.quotas = deps.quotaStages
-	if err := g.buildPortal(cfg, s, auth); err != nil {
+	if err := g.buildPortal(cfg, s, auth, deps); err != nil {
 		return nil, fmt.Errorf("portal: %w", err)
 	}
 	s.table = b.Build()

@@ -82,7 +82,10 @@ policies:
     authenticate: []
     rate_limits: [{key: ip, rate: 1/m, burst: 1, name: login-ip}]
     graduated: {key: ip, offences: [rate-limited], window: 1m, ban: {after: 2, periods: [10m]}}
-  self-service: {authenticate: [keys], authorize: {any_authenticated: true}}
+  self-service:
+    authenticate: [keys]
+    authorize: {any_authenticated: true}
+    rate_limits: [{key: ip, rate: 1/m, burst: 20, name: self-service-ip}]
 routes:
   - {name: orders, match: {paths: ["/v1/orders", "/v1/orders/{id}"], methods: [GET, POST]}, upstream: orders, policy: orders-api}
   - {name: login, match: {paths: ["/login"]}, upstream: orders, policy: login}
@@ -349,6 +352,17 @@ func TestPortalSecurity(t *testing.T) {
 	var rotated struct{ Key string }
 	if r.status != 201 || json.Unmarshal(r.body, &rotated) != nil || !strings.HasPrefix(rotated.Key, "rk_") {
 		t.Fatalf("rotate: %d %s", r.status, r.body)
+	}
+
+	// Self-service is held to its policy's limits: guessing keys there
+	// runs into the per-address rate limit like anywhere else.
+	limited := false
+	for i := 0; i < 25 && !limited; i++ {
+		r := do(t, client, "GET", g.url("/portal/api/me"), nil, map[string]string{"X-API-Key": "rk_guess000000000_" + strings.Repeat("a", 52)})
+		limited = r.status == 429
+	}
+	if !limited {
+		t.Fatal("wrong keys on self-service were never rate limited")
 	}
 
 	// The dashboard: its data needs a sign-in; sign-in and lifting a ban
