@@ -7,7 +7,6 @@ import (
 	"crypto/subtle"
 	"embed"
 	"encoding/base64"
-	"encoding/json"
 	"html/template"
 	"io/fs"
 	"net"
@@ -251,8 +250,7 @@ func (h *Handler) data(w http.ResponseWriter, _ *http.Request) {
 	if d.Reloads == nil {
 		d.Reloads = []Reload{}
 	}
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(d)
+	webui.WriteJSON(w, http.StatusOK, d)
 }
 
 func (h *Handler) lift(w http.ResponseWriter, r *http.Request) {

@@ -1,7 +1,6 @@
 package portal
 
 import (
-	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -12,6 +11,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/ratelimit"
 	"github.com/rampart-gw/rampart/internal/reqctx"
 	"github.com/rampart-gw/rampart/internal/store"
+	"github.com/rampart-gw/rampart/internal/webui"
 )
 
 // Account is what self-service shows a consumer of itself. It never holds
@@ -86,7 +86,7 @@ func (p *Portal) account(w http.ResponseWriter, r *http.Request) {
 		}
 		acc.Quotas = q
 	}
-	writeJSON(w, http.StatusOK, acc)
+	webui.WriteJSON(w, http.StatusOK, acc)
 }
 
 func (p *Portal) rotate(w http.ResponseWriter, r *http.Request) {
@@ -127,7 +127,7 @@ func (p *Portal) rotate(w http.ResponseWriter, r *http.Request) {
 			Detail: "A consumer rotated its own API key through the portal; the replacement is " + next.ID + " and the old key works for " + RotationOverlap.String() + "."})
 	}
 	now := time.Now()
-	writeJSON(w, http.StatusCreated, Rotated{Key: plain, Info: next.Info(now), Replaced: old.Info(now)})
+	webui.WriteJSON(w, http.StatusCreated, Rotated{Key: plain, Info: next.Info(now), Replaced: old.Info(now)})
 }
 
 func (p *Portal) unavailable(w http.ResponseWriter, r *http.Request, detail string) {
@@ -140,12 +140,4 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
 }
