@@ -173,7 +173,7 @@
       clearRows(keys);
       a.keys.forEach(function (k) {
         var tr = keys.insertRow(-1);
-        cell(tr, k.id + (k.id === a.key_id ? " (this one)" : ""), "mono");
+        cell(tr, "rk_" + k.id + "_…" + (k.id === a.key_id ? " (this one)" : ""), "mono");
         cell(tr, k.state);
         cell(tr, when(k.created_at));
         cell(tr, when(k.expires_at));
