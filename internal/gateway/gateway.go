@@ -16,6 +16,7 @@ import (
 	"reflect"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -246,6 +247,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		return nil, err
 	}
 	g.current.Store(snap)
+	g.redactor.SetCredentials(credentialCarriers(cfg))
 	g.connCap.Store(int64(cfg.Server.Limits.MaxConnectionsPerIP))
 	g.setStatus("startup", nil, snap.loadedAt)
 	if opts.ConfigPath != "" {
@@ -577,6 +579,7 @@ func (g *Gateway) Reload(source string) error {
 		return err
 	}
 	g.current.Store(snap)
+	g.redactor.SetCredentials(credentialCarriers(cfg))
 	g.connCap.Store(int64(cfg.Server.Limits.MaxConnectionsPerIP))
 	old.release()
 	g.setStatus(source, nil, snap.loadedAt)
@@ -601,6 +604,25 @@ func (g *Gateway) setStatus(source string, err error, loadedAt time.Time) {
 	}
 	g.history = append(g.history, st)
 	g.statusMu.Unlock()
+}
+
+// credentialCarriers are the query parameters and headers api_key
+// authenticators read keys from: the access log redacts them by name,
+// whatever the operator called them.
+func credentialCarriers(cfg *config.Config) (params, headers []string) {
+	for _, a := range cfg.Authenticators {
+		if a == nil || a.Type != "api_key" {
+			continue
+		}
+		kind, name, _ := strings.Cut(a.In, ":")
+		switch kind {
+		case "query":
+			params = append(params, name)
+		case "header":
+			headers = append(headers, name)
+		}
+	}
+	return params, headers
 }
 
 // reloadHistory is how many config load attempts the dashboard shows.

@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/rampart-gw/rampart/internal/pii"
 )
@@ -39,15 +40,15 @@ func RedactHeader(name, value string) string {
 // RedactQuery returns a raw query with credential-like parameter values
 // replaced, keeping the rest as sent. Unparseable input is redacted whole.
 func RedactQuery(raw string) string {
-	if raw == "" {
-		return ""
-	}
-	if !strings.ContainsAny(raw, "=") {
+	if raw == "" || !strings.ContainsAny(raw, "=") || !anySensitive(raw) {
 		return raw
 	}
-	if !anySensitive(raw) {
-		return raw
-	}
+	return redactParams(raw, sensitiveParam)
+}
+
+// redactParams replaces the values of the parameters of raw whose decoded
+// name secret reports.
+func redactParams(raw string, secret func(name string) bool) string {
 	var b strings.Builder
 	for part := range strings.SplitSeq(raw, "&") {
 		if b.Len() > 0 {
@@ -58,7 +59,7 @@ func RedactQuery(raw string) string {
 		if err != nil {
 			return Redacted
 		}
-		if hasValue && sensitiveParam(name) {
+		if hasValue && secret(name) {
 			b.WriteString(k)
 			b.WriteString("=" + Redacted)
 			continue
@@ -120,6 +121,46 @@ func containsFold(s, sub string) bool {
 type Redactor struct {
 	set  *pii.Set
 	pool sync.Pool // *redactBuf
+	// creds are the query parameters and headers the config names as
+	// carrying credentials (api_key authenticators' in:), redacted by
+	// name whatever the name is; replaced on every config load.
+	creds atomic.Pointer[credentialNames]
+}
+
+type credentialNames struct {
+	params  map[string]bool // lower case
+	headers map[string]bool // canonical
+}
+
+// named reports whether raw may hold one of the parameters (names with
+// escapes are checked decoded, the slow way).
+func (c *credentialNames) named(raw string) bool {
+	if len(c.params) > 0 && strings.ContainsAny(raw, "%+") {
+		return true
+	}
+	for p := range c.params {
+		if containsFold(raw, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// SetCredentials makes params (query parameters, matched ignoring case)
+// and headers credential carriers from now on, in place of those set
+// before.
+func (r *Redactor) SetCredentials(params, headers []string) {
+	if r == nil {
+		return
+	}
+	c := &credentialNames{params: map[string]bool{}, headers: map[string]bool{}}
+	for _, p := range params {
+		c.params[strings.ToLower(p)] = true
+	}
+	for _, h := range headers {
+		c.headers[http.CanonicalHeaderKey(h)] = true
+	}
+	r.creds.Store(c)
 }
 
 type redactBuf struct {
@@ -174,14 +215,29 @@ func (r *Redactor) Bytes(b []byte) {
 	buf.m.Mask(b)
 }
 
-// Query redacts a raw query: credential parameters, then values found.
-func (r *Redactor) Query(raw string) string { return r.Text(RedactQuery(raw)) }
+// Query redacts a raw query: credential parameters (the built-in names
+// and those of SetCredentials), then values found.
+func (r *Redactor) Query(raw string) string {
+	raw = RedactQuery(raw)
+	if r == nil {
+		return raw
+	}
+	if c := r.creds.Load(); c != nil && c.named(raw) {
+		raw = redactParams(raw, func(name string) bool { return c.params[strings.ToLower(name)] })
+	}
+	return r.Text(raw)
+}
 
 // Header redacts a header value: sensitive headers whole, others by
 // what is found in them.
 func (r *Redactor) Header(name, value string) string {
 	if IsSensitiveHeader(name) {
 		return Redacted
+	}
+	if r != nil {
+		if c := r.creds.Load(); c != nil && c.headers[http.CanonicalHeaderKey(name)] {
+			return Redacted
+		}
 	}
 	return r.Text(value) // a nil Redactor returns value
 }

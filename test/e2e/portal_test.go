@@ -69,11 +69,12 @@ admin: {listen: "127.0.0.1:0", token: "file:admin.token"}
 store: {driver: embedded, path: rampart.db, sync_interval: 200ms}
 authenticators:
   keys: {type: api_key, in: "header:X-API-Key"}
+  partner: {type: api_key, in: "query:ak"}
 upstreams:
   orders: {targets: [{url: %s}]}
 policies:
   orders-api:
-    authenticate: [keys]
+    authenticate: [keys, partner]
     authorize: {any_authenticated: true}
     rate_limits: [{key: consumer, rate: 50/s, burst: 50}]
     quota: {limit: 1000, period: day}
@@ -299,6 +300,23 @@ func TestPortalSecurity(t *testing.T) {
 	}
 	if body := string(get(t, g.url("/portal/")).body); !strings.Contains(body, "&lt;script&gt;window.__xss=1&lt;/script&gt;") {
 		t.Fatalf("escaped description missing")
+	}
+
+	// A key sent in a query parameter of the operator's naming is not
+	// logged: the access log redacts api_key parameters by name.
+	if r := get(t, g.url("/v1/orders/ord_1?ak="+acme+"&page=1")); r.status != 200 {
+		t.Fatalf("key in the query: %d %s", r.status, r.body)
+	}
+	waitFor(t, 5*time.Second, "the access-log line", func() bool {
+		for _, l := range g.accessLog(t) {
+			if l["query"] == "ak=[redacted]&page=1" {
+				return true
+			}
+		}
+		return false
+	})
+	if strings.Contains(g.stdout.String(), acme) || strings.Contains(g.stderr.String(), acme) {
+		t.Fatal("an API key reached the access log or the events")
 	}
 
 	// A browser session of the portal: its CSRF cookie and token.
