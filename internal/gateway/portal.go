@@ -9,6 +9,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/guard"
 	"github.com/rampart-gw/rampart/internal/portal"
 	"github.com/rampart-gw/rampart/internal/store"
+	"github.com/rampart-gw/rampart/internal/webui"
 )
 
 // portalKeys is self-service's view of the store: the snapshot's
@@ -100,8 +101,7 @@ func (s *Snapshot) servePortal(w http.ResponseWriter, r *http.Request) bool {
 	if s.portal == nil {
 		return false
 	}
-	p := r.URL.Path
-	if p != s.portalPath && (len(p) <= len(s.portalPath) || p[len(s.portalPath)] != '/' || p[:len(s.portalPath)] != s.portalPath) {
+	if !webui.Under(r.URL.Path, s.portalPath) {
 		return false
 	}
 	s.portal.ServeHTTP(w, r)
