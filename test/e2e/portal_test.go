@@ -146,10 +146,19 @@ func browser(t *testing.T) context.Context {
 // run runs one step in the browser; a step has 30 seconds.
 func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	step, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := chromedp.Run(ctx, actions...); err != nil {
-		t.Fatalf("%s: %v", what, err)
+	if err := chromedp.Run(step, actions...); err != nil {
+		// What the page showed, for the failure's artifacts.
+		shotCtx, cancelShot := context.WithTimeout(ctx, 10*time.Second)
+		defer cancelShot()
+		var png []byte
+		var url, text string
+		if chromedp.Run(shotCtx, chromedp.Location(&url), chromedp.Evaluate(`document.body ? document.body.innerText.slice(0, 2000) : ""`, &text),
+			chromedp.FullScreenshot(&png, 100)) == nil {
+			artifact(t, "failed-"+strings.ReplaceAll(what, " ", "-")+".png", png)
+		}
+		t.Fatalf("%s: %v (page %s):\n%s", what, err, url, text)
 	}
 }
 
