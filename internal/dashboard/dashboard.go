@@ -7,10 +7,12 @@ import (
 	"crypto/subtle"
 	"embed"
 	"encoding/base64"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -63,6 +65,53 @@ type Handler struct {
 
 	mu       sync.Mutex
 	sessions map[[32]byte]time.Time // session digest -> expiry
+	failures map[string]*failures   // wrong sign-ins by client address; under mu
+}
+
+// failures counts one address's wrong sign-ins in the current minute.
+type failures struct {
+	n     int
+	since time.Time
+}
+
+// Sign-in guessing is bounded: MaxFailures wrong tokens per address per
+// minute, then 429 until the minute is over.
+const (
+	MaxFailures   = 5
+	failureWindow = time.Minute
+)
+
+// guessing reports how long host must wait before its next sign-in, or 0.
+func (h *Handler) guessing(host string, now time.Time) time.Duration {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	f := h.failures[host]
+	if f == nil || now.Sub(f.since) >= failureWindow || f.n < MaxFailures {
+		return 0
+	}
+	return f.since.Add(failureWindow).Sub(now)
+}
+
+// failed counts a wrong sign-in from host.
+func (h *Handler) failed(host string, now time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.failures) >= maxSessions { // bounded: forget windows that are over
+		for k, f := range h.failures {
+			if now.Sub(f.since) >= failureWindow {
+				delete(h.failures, k)
+			}
+		}
+	}
+	f := h.failures[host]
+	if f == nil || now.Sub(f.since) >= failureWindow {
+		if f == nil && len(h.failures) >= maxSessions {
+			return
+		}
+		f = &failures{since: now}
+		h.failures[host] = f
+	}
+	f.n++
 }
 
 //go:embed templates static
@@ -72,7 +121,7 @@ var pages = template.Must(template.ParseFS(files, "templates/*.html"))
 
 // New returns the dashboard over src and rec.
 func New(src Source, rec *Recorder) *Handler {
-	h := &Handler{src: src, rec: rec, csrf: webui.NewCSRF("rampart_dashboard_csrf", Path), mux: http.NewServeMux(), sessions: map[[32]byte]time.Time{}}
+	h := &Handler{src: src, rec: rec, csrf: webui.NewCSRF("rampart_dashboard_csrf", Path), mux: http.NewServeMux(), sessions: map[[32]byte]time.Time{}, failures: map[string]*failures{}}
 	static, _ := fs.Sub(files, "static")
 	h.mux.Handle("GET "+Path+"/static/", http.StripPrefix(Path+"/static/", http.FileServerFS(static)))
 	h.mux.Handle("GET "+Path+"/ui/", webui.Assets(Path+"/ui/"))
@@ -184,10 +233,20 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		h.problem(w, problem.New(problem.CSRFRefused, why))
 		return
 	}
+	host, _, _ := net.SplitHostPort(r.RemoteAddr)
+	now := time.Now()
+	if wait := h.guessing(host, now); wait > 0 {
+		secs := int(wait.Seconds()) + 1
+		h.action(w, r, "auth_throttled", "", "Sign-ins to the security dashboard from this address are refused for a while after repeated wrong admin tokens.")
+		w.Header().Set("Retry-After", strconv.Itoa(secs))
+		h.problem(w, problem.New(problem.RateLimited, fmt.Sprintf("%d wrong admin tokens from this address within a minute; sign in again in %d s.", MaxFailures, secs)))
+		return
+	}
 	want := h.src.Token()
 	a, b := sha256.Sum256([]byte(r.PostForm.Get("token"))), sha256.Sum256([]byte(want))
 	if want == "" || subtle.ConstantTimeCompare(a[:], b[:]) != 1 {
 		if want != "" {
+			h.failed(host, now)
 			h.action(w, r, "auth_failed", "", "A sign-in to the security dashboard gave a wrong admin token.")
 		}
 		h.render(w, r, http.StatusUnauthorized, "login.html", page{Title: "Sign in", Error: "That is not the admin token."})
@@ -197,7 +256,6 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	_, _ = rand.Read(raw[:])
 	v := base64.RawURLEncoding.EncodeToString(raw[:])
 	h.mu.Lock()
-	now := time.Now()
 	for d, exp := range h.sessions {
 		if now.After(exp) || len(h.sessions) >= maxSessions {
 			delete(h.sessions, d)

@@ -157,3 +157,39 @@ func TestHandler(t *testing.T) {
 		t.Fatalf("wrong bearer: %d", w.Code)
 	}
 }
+
+func TestSignInGuessing(t *testing.T) {
+	src := &source{token: "tok"}
+	rec := NewRecorder(prometheus.NewRegistry())
+	defer rec.Close()
+	h := New(src, rec)
+	page := httptest.NewRecorder()
+	h.ServeHTTP(page, httptest.NewRequest("GET", "/dashboard", nil))
+	csrf := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(page.Body.String())[1]
+	login := func(addr, token string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest("POST", "/dashboard/login", strings.NewReader(url.Values{"csrf": {csrf}, "token": {token}}.Encode()))
+		r.RemoteAddr = addr
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		for _, c := range page.Result().Cookies() {
+			r.AddCookie(c)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	for i := 0; i < MaxFailures; i++ {
+		if w := login("192.0.2.7:1000", "guess"); w.Code != 401 {
+			t.Fatalf("guess %d: %d", i, w.Code)
+		}
+	}
+	// Now even the right token waits; another address does not.
+	if w := login("192.0.2.7:1001", "tok"); w.Code != 429 || w.Header().Get("Retry-After") == "" {
+		t.Fatalf("after %d wrong tokens: %d %v", MaxFailures, w.Code, w.Header())
+	}
+	if w := login("192.0.2.8:1000", "tok"); w.Code != 303 {
+		t.Fatalf("another address: %d", w.Code)
+	}
+	if src.events[len(src.events)-2].Type != "admin.auth_throttled" {
+		t.Fatalf("events %+v", src.events)
+	}
+}
