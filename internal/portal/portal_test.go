@@ -9,6 +9,7 @@ import (
 
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/problem"
+	"github.com/rampart-gw/rampart/internal/reqctx"
 	"github.com/rampart-gw/rampart/internal/webui"
 )
 
@@ -142,5 +143,28 @@ func TestPages(t *testing.T) {
 	}
 	if n := len(problem.Catalogue()); strings.Count(serve("GET", "/dev/problems/").Body.String(), `class="mono" href="/dev/problems/`) != n {
 		t.Errorf("the problems page does not list all %d types", n)
+	}
+}
+
+func TestReach(t *testing.T) {
+	apis, err := catalog(load(t, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		id      reqctx.Identity
+		missing string
+	}{
+		{"everything", reqctx.Identity{Authenticator: "keys", Scopes: []string{"orders:read"}, Roles: []string{"reader"}}, ""},
+		{"no scope", reqctx.Identity{Authenticator: "corp", Roles: []string{"reader"}}, "scope orders:read"},
+		{"no role", reqctx.Identity{Authenticator: "keys", Scopes: []string{"orders:read"}}, "one of the roles reader"},
+		{"another authenticator", reqctx.Identity{Authenticator: "elsewhere", Scopes: []string{"orders:read"}, Roles: []string{"reader"}},
+			"a credential it accepts: API key in the key query parameter, or Authorization: Bearer <token> (jwt)"},
+	} {
+		r := reach(apis, &tc.id)
+		if len(r) != 1 || r[0].Callable != (tc.missing == "") || strings.Join(r[0].Missing, "; ") != tc.missing || !r[0].Condition {
+			t.Errorf("%s: %+v", tc.name, r)
+		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/rampart-gw/rampart/internal/observe"
@@ -26,6 +28,50 @@ type Account struct {
 	Keys          []KeyView              `json:"keys"`
 	KeysManaged   bool                   `json:"keys_managed"` // a store holds keys
 	Quotas        []ratelimit.QuotaUsage `json:"quotas"`
+	APIs          []Reach                `json:"apis"`
+}
+
+// Reach says whether the caller, with the credential it signed in with,
+// meets what an API's policy asks, and if not, what is missing.
+type Reach struct {
+	Route     string   `json:"route"`
+	Title     string   `json:"title"`
+	Callable  bool     `json:"callable"`
+	Missing   []string `json:"missing,omitempty"`
+	Condition bool     `json:"condition,omitempty"` // a CEL condition decides each request too
+}
+
+// reach checks id against what each API's policy asks: an authenticator
+// that accepted this credential, every scope, one of the roles. A role
+// must also allow the method and path, and a condition is decided per
+// request: those the gateway checks when the request comes.
+func reach(apis []*API, id *reqctx.Identity) []Reach {
+	out := make([]Reach, 0, len(apis))
+	for _, a := range apis {
+		r := Reach{Route: a.Route, Title: a.Title, Condition: a.Auth.Condition}
+		if !a.Auth.Anonymous {
+			accepted := false
+			var ways []string
+			for _, m := range a.Auth.Methods {
+				accepted = accepted || m.Authenticator == id.Authenticator
+				ways = append(ways, m.Describe())
+			}
+			if !accepted {
+				r.Missing = append(r.Missing, "a credential it accepts: "+strings.Join(ways, ", or "))
+			}
+			for _, sc := range a.Auth.Scopes {
+				if !slices.Contains(id.Scopes, sc) {
+					r.Missing = append(r.Missing, "scope "+sc)
+				}
+			}
+			if len(a.Auth.Roles) > 0 && !slices.ContainsFunc(a.Auth.Roles, func(role string) bool { return slices.Contains(id.Roles, role) }) {
+				r.Missing = append(r.Missing, "one of the roles "+strings.Join(a.Auth.Roles, ", "))
+			}
+		}
+		r.Callable = len(r.Missing) == 0
+		out = append(out, r)
+	}
+	return out
 }
 
 // KeyView is one of the consumer's keys as self-service shows it.
@@ -65,7 +111,7 @@ func refuseCSRF(w http.ResponseWriter, r *http.Request, why string) {
 func (p *Portal) account(w http.ResponseWriter, r *http.Request) {
 	id := reqctx.From(r.Context()).Identity
 	acc := Account{Consumer: id.Consumer, Authenticator: id.Authenticator, Method: id.Method, KeyID: id.KeyID,
-		Scopes: nonNil(id.Scopes), Roles: nonNil(id.Roles), Keys: []KeyView{}, Quotas: []ratelimit.QuotaUsage{}}
+		Scopes: nonNil(id.Scopes), Roles: nonNil(id.Roles), Keys: []KeyView{}, Quotas: []ratelimit.QuotaUsage{}, APIs: reach(p.apis, id)}
 	if p.o.Keys != nil {
 		acc.KeysManaged = true
 		keys, err := p.o.Keys.ListKeys(r.Context(), id.Consumer)

@@ -244,6 +244,10 @@ func TestPortalInBrowser(t *testing.T) {
 	if s != "acme" {
 		t.Fatalf("account of %q", s)
 	}
+	run(t, ctx, "APIs acme can call", chromedp.Text("#me-apis", &s))
+	if !strings.Contains(s, "Orders API") || !strings.Contains(s, "yes") {
+		t.Fatalf("APIs you can call: %q", s)
+	}
 	run(t, ctx, "rotate", chromedp.Click("button.rotate"), chromedp.WaitVisible("#me-new-key-value"), chromedp.Text("#me-new-key-value", &newKey))
 	if !strings.HasPrefix(newKey, "rk_") {
 		t.Fatalf("rotated key %q", newKey)

@@ -190,6 +190,16 @@
           td.appendChild(b);
         }
       });
+      var apis = $("me-apis");
+      clearRows(apis);
+      (a.apis || []).forEach(function (x) {
+        var tr = apis.insertRow(-1);
+        var name = tr.insertCell(-1), link = document.createElement("a");
+        link.href = base + "/apis/" + encodeURIComponent(x.route);
+        link.textContent = x.title;
+        name.appendChild(link);
+        cell(tr, x.callable ? "yes" + (x.condition ? " (a condition applies)" : "") : "no: needs " + x.missing.join("; "), x.callable ? "health-up" : "health-down");
+      });
       var quotas = $("me-quotas");
       clearRows(quotas);
       a.quotas.forEach(function (q) {
