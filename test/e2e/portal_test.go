@@ -90,7 +90,7 @@ policies:
 routes:
   - {name: orders, match: {paths: ["/v1/orders", "/v1/orders/{id}"], methods: [GET, POST]}, upstream: orders, policy: orders-api}
   - {name: login, match: {paths: ["/login"]}, upstream: orders, policy: login}
-portal: {title: Acme APIs, policy: self-service}
+portal: {title: Acme APIs, policy: self-service, listen: "127.0.0.1:0"}
 `, up.url()))
 	key := func(consumer string) string {
 		code, out, errs := g.cli("keys", "create", "--consumer", consumer)
@@ -162,6 +162,23 @@ func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Act
 	}
 }
 
+// follow runs an action that navigates (a link, a form) and waits for
+// the new document's response, so that no later step queries the old one.
+func follow(t *testing.T, ctx context.Context, what string, action chromedp.Action) {
+	t.Helper()
+	step, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	resp, err := chromedp.RunResponse(step, action)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	// The response is nil when the browser did not report it; the new
+	// document has loaded all the same.
+	if resp != nil && resp.Status != http.StatusOK {
+		t.Fatalf("%s: %s answered %d", what, resp.URL, resp.Status)
+	}
+}
+
 func shot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
 	var png []byte
@@ -187,8 +204,8 @@ func TestPortalInBrowser(t *testing.T) {
 	shot(t, ctx, "portal-index.png")
 
 	// Find the operation, and the reference Swagger UI rendered from the spec.
-	run(t, ctx, "open operation", chromedp.Click(`a[href*="GET%20/v1/orders/%7bid%7d"], a[href*="op=GET"]`), chromedp.WaitVisible("#try-form"),
-		chromedp.WaitVisible("#reference .opblock"), chromedp.Text("#reference", &s))
+	follow(t, ctx, "open operation", chromedp.Click(`a[href*="GET%20/v1/orders/%7bid%7d"], a[href*="op=GET"]`))
+	run(t, ctx, "operation page", chromedp.WaitVisible("#try-form"), chromedp.WaitVisible("#reference .opblock"), chromedp.Text("#reference", &s))
 	if !strings.Contains(s, "/v1/orders/{id}") {
 		t.Fatalf("reference lacks the operation: %q", s)
 	}
@@ -220,7 +237,8 @@ func TestPortalInBrowser(t *testing.T) {
 		t.Fatalf("401 rendered as %q, link %q", s, href)
 	}
 	shot(t, ctx, "portal-try-it-401.png")
-	run(t, ctx, "problem page", chromedp.Click("#try-problem-link"), chromedp.WaitVisible("h1"), chromedp.Text("main", &s))
+	follow(t, ctx, "problem page", chromedp.Click("#try-problem-link"))
+	run(t, ctx, "problem page text", chromedp.WaitVisible("main h1"), chromedp.Text("main", &s))
 	if !strings.Contains(s, "Authentication required") || !strings.Contains(s, "What to do") {
 		t.Fatalf("problem page: %q", s)
 	}
@@ -260,8 +278,9 @@ func TestPortalInBrowser(t *testing.T) {
 	// The dashboard: sign in, see a refusal, lift a ban.
 	run(t, ctx, "dashboard sign-in",
 		chromedp.Navigate("http://"+g.admin+"/dashboard"), chromedp.WaitVisible("#login-form"),
-		chromedp.SendKeys("#token", token), chromedp.Click("#login"),
-		chromedp.WaitVisible("#chart-requests"))
+		chromedp.SendKeys("#token", token))
+	follow(t, ctx, "dashboard sign-in", chromedp.Click("#login"))
+	run(t, ctx, "dashboard", chromedp.WaitVisible("#chart-requests"))
 	const abuser = "203.0.113.50"
 	for i := 0; i < 4; i++ {
 		do(t, client, "GET", g.url("/login"), nil, map[string]string{"X-Forwarded-For": abuser})
@@ -313,6 +332,18 @@ func TestPortalSecurity(t *testing.T) {
 	}
 	if body := string(get(t, g.url("/portal/")).body); !strings.Contains(body, "&lt;script&gt;window.__xss=1&lt;/script&gt;") {
 		t.Fatalf("escaped description missing")
+	}
+
+	// portal.listen serves the portal and, beside it, the routes.
+	m := regexp.MustCompile(`"msg":"listening","kind":"portal","addr":"([0-9.:]+)"`).FindStringSubmatch(g.stderr.String())
+	if m == nil {
+		t.Fatalf("no portal listener in the log:\n%s", g.stderr.String())
+	}
+	if r := get(t, "http://"+m[1]+"/portal/"); r.status != 200 || !strings.Contains(string(r.body), "Orders API") {
+		t.Fatalf("portal on its listener: %d", r.status)
+	}
+	if r := do(t, client, "GET", "http://"+m[1]+"/v1/orders/ord_1", nil, map[string]string{"X-API-Key": bob}); r.status != 200 {
+		t.Fatalf("a route on the portal's listener: %d %s", r.status, r.body)
 	}
 
 	// A key sent in a query parameter of the operator's naming is not
