@@ -50,6 +50,11 @@ func (s *Sink) Write(e *observe.Event) error {
 	switch {
 	case strings.HasPrefix(e.Type, "admin."):
 		entry.Kind, entry.Actor, entry.Subject = KindAction, "admin-api", e.Rule
+		if e.Stage == "dashboard" {
+			entry.Actor = "dashboard"
+		}
+	case strings.HasPrefix(e.Type, "consumer."): // a consumer's own change through the portal
+		entry.Kind, entry.Actor, entry.Subject = KindAction, "portal", e.Rule
 	case strings.HasPrefix(e.Type, "config."):
 		entry.Kind, entry.Actor = KindAction, "gateway"
 	case s.severity(e) >= s.min:

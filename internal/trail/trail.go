@@ -43,7 +43,7 @@ type Entry struct {
 	Time       time.Time      `json:"time"`
 	Kind       string         `json:"kind"`
 	Action     string         `json:"action"`            // key.created, config.reloaded, or the event's type
-	Actor      string         `json:"actor,omitempty"`   // admin-api, cli, gateway
+	Actor      string         `json:"actor,omitempty"`   // admin-api, dashboard, portal, cli, gateway
 	Subject    string         `json:"subject,omitempty"` // the key, consumer or ban concerned
 	Detail     string         `json:"detail,omitempty"`
 	Event      *observe.Event `json:"event,omitempty"`

@@ -192,6 +192,8 @@ func TestSink(t *testing.T) {
 	}, nil)
 	for _, e := range []observe.Event{
 		{Type: "admin.key_revoked", Rule: "k1", Detail: "revoked"},
+		{Type: "admin.ban_lifted", Rule: "b1", Stage: "dashboard"},
+		{Type: "consumer.key_rotated", Rule: "k2", Consumer: "acme"},
 		{Type: "config.reloaded"},
 		{Type: "request.refused", Reason: "waf"},
 		{Type: "request.refused", Reason: "not_found"},
@@ -207,7 +209,7 @@ func TestSink(t *testing.T) {
 		got = append(got, e.Kind+":"+e.Action+":"+e.Actor+":"+e.Subject)
 		return nil
 	})
-	want := []string{"action:admin.key_revoked:admin-api:k1", "action:config.reloaded:gateway:", "event:request.refused:gateway:", "checkpoint:trail.checkpoint:gateway:"}
+	want := []string{"action:admin.key_revoked:admin-api:k1", "action:admin.ban_lifted:dashboard:b1", "action:consumer.key_rotated:portal:k2", "action:config.reloaded:gateway:", "event:request.refused:gateway:", "checkpoint:trail.checkpoint:gateway:"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("got  %v\nwant %v", got, want)
 	}

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -61,12 +63,16 @@ func portalGateway(t *testing.T) (g *gw, token, acme, bob string) {
 	writeFile(t, filepath.Join(dir, "specs", "orders.yaml"), portalSpec)
 	token = "dashboard-admin-token-0123456789"
 	writeFile(t, filepath.Join(dir, "admin.token"), token)
+	seed := make([]byte, 32)
+	_, _ = rand.Read(seed)
+	writeFile(t, filepath.Join(dir, "trail.key"), base64.StdEncoding.EncodeToString(seed))
 	g = startGatewayIn(t, dir, fmt.Sprintf(`version: 1
 server:
   listen: ["127.0.0.1:0"]
   trusted_proxies: [127.0.0.1/32]
 admin: {listen: "127.0.0.1:0", token: "file:admin.token"}
 store: {driver: embedded, path: rampart.db, sync_interval: 200ms}
+trail: {signing_key: "file:trail.key", checkpoint_interval: 500ms}
 authenticators:
   keys: {type: api_key, in: "header:X-API-Key"}
   partner: {type: api_key, in: "query:ak"}
@@ -311,6 +317,12 @@ func TestPortalInBrowser(t *testing.T) {
 			}
 		}
 		return false
+	})
+	// The lift and the rotation are in the audit trail.
+	waitFor(t, 10*time.Second, "the trail's entries", func() bool {
+		code, out, _ := g.cli("trail", "export")
+		return code == 0 && strings.Contains(out, `"action":"admin.ban_lifted"`) && strings.Contains(out, `"actor":"dashboard"`) &&
+			strings.Contains(out, `"action":"consumer.key_rotated"`) && strings.Contains(out, `"actor":"portal"`)
 	})
 }
 
