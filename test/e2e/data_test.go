@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -111,7 +112,10 @@ routes:
 		return n == 2
 	})
 	for _, e := range g.events() {
-		b, _ := json.Marshal(e)
+		// The request id is random hex, which can hold "4111" by chance.
+		shown := maps.Clone(e)
+		delete(shown, "request_id")
+		b, _ := json.Marshal(shown)
 		if strings.Contains(string(b), "jane") || strings.Contains(string(b), "4111") {
 			t.Errorf("an event holds a masked value: %s", b)
 		}
