@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"embed"
 	"encoding/base64"
 	"fmt"
@@ -155,8 +154,7 @@ func (h *Handler) authorized(r *http.Request) bool {
 		return true
 	}
 	if got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-		a, b := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(want))
-		return subtle.ConstantTimeCompare(a[:], b[:]) == 1
+		return webui.SameToken(got, want)
 	}
 	ck, err := r.Cookie(sessionCookie)
 	if err != nil {
@@ -243,8 +241,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	want := h.src.Token()
-	a, b := sha256.Sum256([]byte(r.PostForm.Get("token"))), sha256.Sum256([]byte(want))
-	if want == "" || subtle.ConstantTimeCompare(a[:], b[:]) != 1 {
+	if want == "" || !webui.SameToken(r.PostForm.Get("token"), want) {
 		if want != "" {
 			h.failed(host, now)
 			h.action(w, r, "auth_failed", "", "A sign-in to the security dashboard gave a wrong admin token.")

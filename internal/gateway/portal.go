@@ -9,7 +9,6 @@ import (
 	"github.com/rampart-gw/rampart/internal/guard"
 	"github.com/rampart-gw/rampart/internal/portal"
 	"github.com/rampart-gw/rampart/internal/store"
-	"github.com/rampart-gw/rampart/internal/webui"
 )
 
 // portalKeys is self-service's view of the store: the snapshot's
@@ -95,15 +94,3 @@ func portalStages(cfg *config.Config, name string, auth *compiledIdentity, deps 
 // portalRoute is the portal's route label in metrics and the access log:
 // parentheses keep it apart from any configured route's name.
 const portalRoute = "(portal)"
-
-// servePortal reports whether the request is the portal's, serving it.
-func (s *Snapshot) servePortal(w http.ResponseWriter, r *http.Request) bool {
-	if s.portal == nil {
-		return false
-	}
-	if !webui.Under(r.URL.Path, s.portalPath) {
-		return false
-	}
-	s.portal.ServeHTTP(w, r)
-	return true
-}

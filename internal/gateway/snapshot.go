@@ -30,6 +30,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/shed"
 	"github.com/rampart-gw/rampart/internal/tracing"
 	"github.com/rampart-gw/rampart/internal/waf"
+	"github.com/rampart-gw/rampart/internal/webui"
 )
 
 // Snapshot is one immutable compiled config: the route table, each
@@ -335,12 +336,10 @@ func (s *Snapshot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 
 	// The developer portal answers under its path, before routing.
-	if s.portal != nil {
+	if s.portal != nil && webui.Under(r.URL.Path, s.portalPath) {
 		rec.Route, metrics = portalRoute, s.portalMetrics
-		if s.servePortal(rw, r) {
-			return
-		}
-		rec.Route, metrics = "", s.unmatched
+		s.portal.ServeHTTP(rw, r)
+		return
 	}
 
 	// 3: route.

@@ -97,10 +97,8 @@ func New(o Options) (*Portal, error) {
 	}
 	b := p.base
 	static, _ := fs.Sub(files, "static")
-	staticFiles := http.StripPrefix(b+"/static/", http.FileServerFS(static))
-	swagger := http.StripPrefix(b+"/swagger/", statigz.FileServer(swaggerui.FS))
-	p.mux.Handle("GET "+b+"/static/", cached(staticFiles))
-	p.mux.Handle("GET "+b+"/swagger/", cached(swagger))
+	p.mux.Handle("GET "+b+"/static/", webui.Files(b+"/static/", static))
+	p.mux.Handle("GET "+b+"/swagger/", webui.Revalidated(http.StripPrefix(b+"/swagger/", statigz.FileServer(swaggerui.FS))))
 	p.mux.Handle("GET "+b+"/ui/", webui.Assets(b+"/ui/"))
 	p.mux.HandleFunc("GET "+b+"/{$}", p.index)
 	p.mux.HandleFunc("GET "+b+"/apis/{route}", p.api)
@@ -125,14 +123,6 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.mux.ServeHTTP(w, r)
-}
-
-// cached lets browsers keep the static files but check them again.
-func cached(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "no-cache")
-		h.ServeHTTP(w, r)
-	})
 }
 
 // page is what every template gets.

@@ -9,6 +9,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"embed"
 	"encoding/base64"
 	"encoding/json"
@@ -41,12 +42,32 @@ var assets embed.FS
 // Assets serves the shared stylesheet under prefix (e.g. /portal/ui/).
 func Assets(prefix string) http.Handler {
 	sub, _ := fs.Sub(assets, "assets")
-	files := http.StripPrefix(prefix, http.FileServerFS(sub))
+	files := Files(prefix, sub)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		Secure(w.Header())
-		w.Header().Set("Cache-Control", "no-cache")
 		files.ServeHTTP(w, r)
 	})
+}
+
+// Files serves fsys under prefix, Revalidated.
+func Files(prefix string, fsys fs.FS) http.Handler {
+	return Revalidated(http.StripPrefix(prefix, http.FileServerFS(fsys)))
+}
+
+// Revalidated lets browsers keep what h serves (scripts, stylesheets)
+// but check it again each time, so a new gateway's files are used at once.
+func Revalidated(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-cache")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// SameToken reports whether got is want, comparing their digests in
+// constant time (independent of where they differ and of their lengths).
+func SameToken(got, want string) bool {
+	a, b := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(want))
+	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
 }
 
 // WriteJSON answers v as indented JSON with status.
