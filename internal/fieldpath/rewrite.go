@@ -7,6 +7,8 @@ import (
 	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/rampart-gw/rampart/internal/bytescan"
 )
 
 // Edits says what Rewrite changes in a document.
@@ -22,6 +24,12 @@ type Edits struct {
 	// overwrite bytes with characters that need no escaping in JSON,
 	// keeping the length, and reports whether it did.
 	MaskString func(v []byte) bool
+	// MaskBytes, if set, says which strings MaskString can change: those
+	// holding one of its bytes, or at least MaskDigits ASCII digits (0:
+	// digits alone never). Other strings are not handed over, and the
+	// light pass skips over them 64 bytes at a time.
+	MaskBytes  *bytescan.Set
+	MaskDigits int
 	// MaskNumbers also hands integers of 12 digits or more (a card
 	// number sent as a number) to MaskString; a masked one becomes a
 	// string.
@@ -62,7 +70,10 @@ func Rewrite(in []byte, e *Edits, dst []byte) (out []byte, changed bool, err err
 		w.maxDepth = 512
 	}
 	if e.maskOnly() {
-		if e.MaskString != nil {
+		switch {
+		case e.MaskString != nil && e.MaskBytes != nil:
+			w.maskBlocks()
+		case e.MaskString != nil:
 			w.maskAll()
 		}
 		return w.result()
@@ -85,8 +96,8 @@ func (w *rewriter) result() ([]byte, bool, error) {
 	return append(w.out, w.in[w.copied:]...), true, nil
 }
 
-// maskAll is the light pass: strings are found by their quotes, member
-// names by the ':' after them, numbers between strings.
+// maskAll is the light pass, from pos: strings are found by their
+// quotes, member names by the ':' after them, numbers between strings.
 func (w *rewriter) maskAll() {
 	in := w.in
 	for w.pos < len(in) {

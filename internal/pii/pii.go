@@ -39,6 +39,10 @@ type Detector struct {
 	// mask overwrites the characters of v (one found value) that are not
 	// kept with MaskChar.
 	mask func(v []byte)
+	// What every value holds, for Prefilter: one of the bytes of needs,
+	// or at least minDigits digits (either may be unset).
+	needs     string
+	minDigits int
 }
 
 // Name is the detector's name in configs, metrics and events.
@@ -59,21 +63,21 @@ func Lookup(name string) (*Detector, bool) {
 	d := &Detector{name: name}
 	switch name {
 	case "email":
-		d.starts, d.at, d.mask = "@", emailAt, maskEmail
+		d.starts, d.at, d.mask, d.needs = "@", emailAt, maskEmail, "@"
 	case "card":
-		d.starts, d.at, d.mask = "23456", cardAt, keepDigits(4, 4)
+		d.starts, d.at, d.mask, d.minDigits = "23456", cardAt, keepDigits(4, 4), 13
 	case "phone":
-		d.starts, d.at, d.mask = "+("+digitBytes, phoneAt, keepDigits(0, 2)
+		d.starts, d.at, d.mask, d.minDigits = "+("+digitBytes, phoneAt, keepDigits(0, 2), 7
 	case "iban":
-		d.starts, d.at, d.mask = upperBytes, ibanAt, maskIBAN
+		d.starts, d.at, d.mask, d.minDigits = upperBytes, ibanAt, maskIBAN, 2 // the check digits
 	case "us_ssn":
-		d.starts, d.at, d.mask = digitBytes, ssnAt, keepDigits(0, 4)
+		d.starts, d.at, d.mask, d.minDigits = digitBytes, ssnAt, keepDigits(0, 4), 9
 	case "ip":
-		d.starts, d.at, d.mask = ":"+digitBytes, ipAt, maskIP
+		d.starts, d.at, d.mask, d.needs, d.minDigits = ":"+digitBytes, ipAt, maskIP, ":", 4 // IPv6, IPv4
 	case "jwt":
-		d.starts, d.at, d.mask = "e", jwtAt, maskAfterFirst('.')
+		d.starts, d.at, d.mask, d.needs = "e", jwtAt, maskAfterFirst('.'), "J" // of "eyJ"
 	case "bearer":
-		d.starts, d.at, d.mask = "bB", bearerAt, maskAfterFirst(' ')
+		d.starts, d.at, d.mask, d.needs = "bB", bearerAt, maskAfterFirst(' '), "bB"
 	default:
 		return nil, false
 	}
@@ -95,6 +99,10 @@ func Custom(name, pattern string, keepFirst, keepLast int) (*Detector, error) {
 		return nil, fmt.Errorf("keep_first and keep_last must not be negative")
 	}
 	lit, _ := re.LiteralPrefix()
+	needs := allBytes
+	if lit != "" {
+		needs = lit[:1]
+	}
 	mask := func(v []byte) {
 		n := len(v)
 		for i := range v {
@@ -103,8 +111,18 @@ func Custom(name, pattern string, keepFirst, keepLast int) (*Detector, error) {
 			}
 		}
 	}
-	return &Detector{name: name, re: re, prefix: []byte(lit), mask: mask}, nil
+	return &Detector{name: name, re: re, prefix: []byte(lit), mask: mask, needs: needs}, nil
 }
+
+// allBytes holds every byte value: the needs of a pattern with no
+// literal prefix.
+var allBytes = func() string {
+	b := make([]byte, 256)
+	for i := range b {
+		b[i] = byte(i)
+	}
+	return string(b)
+}()
 
 // MaxSet is the most detectors one Set holds.
 const MaxSet = 32
@@ -140,6 +158,26 @@ func (s *Set) Names() []string {
 		names[i] = d.name
 	}
 	return names
+}
+
+// Prefilter says which texts Mask can find a value in: those holding a
+// byte for which needs reports true, or at least digits ASCII digits (0:
+// digits alone never make a text one). Mask leaves any other text as it
+// is, so a caller may skip handing it over. Each detector says what all
+// its values hold: an email address an '@', a card number 13 digits, a
+// phone number 7, a JWT the 'J' of "eyJ", a custom pattern the first
+// byte of its literal prefix (any byte, if it has none).
+func (s *Set) Prefilter() (needs func(c byte) bool, digits int) {
+	var set [256]bool
+	for _, d := range s.ds {
+		for i := 0; i < len(d.needs); i++ {
+			set[d.needs[i]] = true
+		}
+		if d.minDigits > 0 && (digits == 0 || d.minDigits < digits) {
+			digits = d.minDigits
+		}
+	}
+	return func(c byte) bool { return set[c] }, digits
 }
 
 // Len is the number of detectors.

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/rampart-gw/rampart/internal/bytescan"
 	"github.com/rampart-gw/rampart/internal/fieldpath"
 	"github.com/rampart-gw/rampart/internal/guard"
 	"github.com/rampart-gw/rampart/internal/observe"
@@ -75,8 +76,14 @@ func New(o Options) *Stage {
 	if o.Mask != nil {
 		s.names = o.Mask.Names()
 	}
+	var maskBytes *bytescan.Set
+	var maskDigits int
+	if o.Mask != nil {
+		needs, digits := o.Mask.Prefilter()
+		maskBytes, maskDigits = bytescan.NewSet(needs), digits
+	}
 	s.pool.New = func() any {
-		w := &work{edits: fieldpath.Edits{Remove: o.Remove, MaskNumbers: true}}
+		w := &work{edits: fieldpath.Edits{Remove: o.Remove, MaskNumbers: true, MaskBytes: maskBytes, MaskDigits: maskDigits}}
 		if o.Mask != nil {
 			w.masker = o.Mask.NewMasker()
 			w.edits.MaskString = func(v []byte) bool { return w.masker.Mask(v) > 0 }
