@@ -1,9 +1,11 @@
 package observe
 
 import (
+	"maps"
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -13,37 +15,38 @@ import (
 // Metrics holds the gateway's Prometheus metrics in a registry of its own
 // (no package-global state).
 type Metrics struct {
-	reg         *prometheus.Registry
-	requests    *prometheus.CounterVec
-	duration    *prometheus.HistogramVec
-	upstreamDur *prometheus.HistogramVec
-	refusals    *prometheus.CounterVec
-	reloads     *prometheus.CounterVec
-	lastReload  prometheus.Gauge
-	configOK    prometheus.Gauge
-	tls         *prometheus.CounterVec
-	dropped     *prometheus.CounterVec
-	connRefused prometheus.Counter
-	retries     *prometheus.CounterVec
-	authn       *prometheus.CounterVec
-	authz       *prometheus.CounterVec
-	ratelimit   *prometheus.CounterVec
-	stateErrors prometheus.Counter
-	concurrency *prometheus.CounterVec
-	quota       *prometheus.CounterVec
-	abuse       *prometheus.CounterVec
-	shed        *prometheus.CounterVec
-	bots        *prometheus.CounterVec
-	waf         *prometheus.CounterVec
-	schemaResp  *prometheus.CounterVec
-	respFilter  *prometheus.CounterVec
-	masked      *prometheus.CounterVec
-	wafGroups   *prometheus.CounterVec
-	fieldCrypto *prometheus.CounterVec
-	shedLimit   *prometheus.GaugeVec
-	idp         *prometheus.CounterVec
-	connsOpen   prometheus.Gauge
-	inFlight    prometheus.Gauge
+	reg           *prometheus.Registry
+	requests      *prometheus.CounterVec
+	duration      *prometheus.HistogramVec
+	upstreamDur   *prometheus.HistogramVec
+	refusals      *prometheus.CounterVec
+	reloads       *prometheus.CounterVec
+	lastReload    prometheus.Gauge
+	configOK      prometheus.Gauge
+	tls           *prometheus.CounterVec
+	dropped       *prometheus.CounterVec
+	connRefused   prometheus.Counter
+	retries       *prometheus.CounterVec
+	authn         *prometheus.CounterVec
+	authnChildren *counters
+	authz         *prometheus.CounterVec
+	ratelimit     *prometheus.CounterVec
+	stateErrors   prometheus.Counter
+	concurrency   *prometheus.CounterVec
+	quota         *prometheus.CounterVec
+	abuse         *prometheus.CounterVec
+	shed          *prometheus.CounterVec
+	bots          *prometheus.CounterVec
+	waf           *prometheus.CounterVec
+	schemaResp    *prometheus.CounterVec
+	respFilter    *prometheus.CounterVec
+	masked        *prometheus.CounterVec
+	wafGroups     *prometheus.CounterVec
+	fieldCrypto   *prometheus.CounterVec
+	shedLimit     *prometheus.GaugeVec
+	idp           *prometheus.CounterVec
+	connsOpen     prometheus.Gauge
+	inFlight      prometheus.Gauge
 }
 
 // TargetHealth is one upstream target's state, read at scrape time.
@@ -93,6 +96,7 @@ func NewMetrics(version string, health func() []TargetHealth) *Metrics {
 	m.masked = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_masked_values_total", Help: "Values masked in responses, by policy and detector (email, card, ...). The values themselves are never recorded."}, []string{"policy", "detector"})
 	m.wafGroups = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_waf_rule_groups_total", Help: "Blocked or detected requests by policy and the CRS rule group they matched (sqli, xss, rce, lfi, php, protocol-enforcement ...; custom for your own rules)."}, []string{"policy", "group"})
 	m.fieldCrypto = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_field_encryption_total", Help: "Request bodies through a policy's request.encrypt_fields, by policy and outcome: encrypted, unchanged (no such field), skipped (no JSON body), refused."}, []string{"policy", "outcome"})
+	m.authnChildren = &counters{vec: m.authn}
 	m.reg.MustRegister(m.authn, m.idp, m.authz, m.ratelimit, m.stateErrors, m.concurrency, m.quota, m.abuse, m.shed, m.shedLimit, m.bots, m.waf, m.schemaResp, m.respFilter, m.masked, m.fieldCrypto, m.wafGroups)
 	m.reg.MustRegister(m.requests, m.duration, m.upstreamDur, m.refusals, m.reloads, m.lastReload, m.configOK, m.tls, m.dropped, m.connRefused, m.retries, m.connsOpen, m.inFlight, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -153,20 +157,20 @@ func (m *Metrics) RequestDone() { m.inFlight.Dec() }
 
 // Authn counts one authentication outcome.
 func (m *Metrics) Authn(authenticator, result string) {
-	m.authn.WithLabelValues(authenticator, result).Inc()
+	m.authnChildren.inc(authenticator, result)
 }
 
 // Authz returns the counter of one policy's decisions, by decision and
 // check.
 func (m *Metrics) Authz(policy string) func(decision, check string) {
-	vec := m.authz.MustCurryWith(prometheus.Labels{"policy": policy})
-	return func(decision, check string) { vec.WithLabelValues(decision, check).Inc() }
+	c := &counters{vec: m.authz.MustCurryWith(prometheus.Labels{"policy": policy})}
+	return c.inc
 }
 
 // RateLimit returns the counter of one policy's rate-limit checks.
 func (m *Metrics) RateLimit(policy string) func(limit, outcome string) {
-	vec := m.ratelimit.MustCurryWith(prometheus.Labels{"policy": policy})
-	return func(limit, outcome string) { vec.WithLabelValues(limit, outcome).Inc() }
+	c := &counters{vec: m.ratelimit.MustCurryWith(prometheus.Labels{"policy": policy})}
+	return c.inc
 }
 
 // Concurrency returns the counter of one policy's concurrency decisions.
@@ -228,8 +232,49 @@ func (m *Metrics) ShedLimit(upstream string) func(limit int) {
 
 // byOutcome is vec's counter for one policy, by outcome.
 func byOutcome(vec *prometheus.CounterVec, policy string) func(outcome string) {
-	v := vec.MustCurryWith(prometheus.Labels{"policy": policy})
-	return func(outcome string) { v.WithLabelValues(outcome).Inc() }
+	c := &counters{vec: vec.MustCurryWith(prometheus.Labels{"policy": policy}), one: true}
+	return func(outcome string) { c.inc(outcome, "") }
+}
+
+// counters finds a vector's counters by their one or two label values
+// in a map that is only read on the request path (a copy with the new
+// counter replaces it when a pair is first seen): WithLabelValues hashes
+// and checks the values and takes a lock on every call. Label values on
+// these paths come from the config and fixed lists, so the map stays
+// small.
+type counters struct {
+	vec  *prometheus.CounterVec
+	one  bool // one label: the second value is unused
+	mu   sync.Mutex
+	seen atomic.Pointer[map[[2]string]prometheus.Counter]
+}
+
+func (c *counters) inc(a, b string) {
+	k := [2]string{a, b}
+	if m := c.seen.Load(); m != nil {
+		if ctr, ok := (*m)[k]; ok {
+			ctr.Inc()
+			return
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.seen.Load()
+	next := make(map[[2]string]prometheus.Counter, 1)
+	if old != nil {
+		maps.Copy(next, *old)
+	}
+	ctr, ok := next[k]
+	if !ok {
+		if c.one {
+			ctr = c.vec.WithLabelValues(a)
+		} else {
+			ctr = c.vec.WithLabelValues(a, b)
+		}
+		next[k] = ctr
+		c.seen.Store(&next)
+	}
+	ctr.Inc()
 }
 
 // StateError counts one failed call to the shared state.
