@@ -9,9 +9,10 @@ import (
 // maskBlocks is the light pass over bytescan's bit masks: it looks only
 // at the strings that hold a byte of e.MaskBytes or e.MaskDigits digits,
 // and at the gaps between strings that hold 12 digits in a row, jumping
-// from one to the next with bit arithmetic. At the first backslash it hands over to maskAll
-// (byte by byte, escapes being rare and needing the bytes) from the
-// start of the string or gap that holds it; everything before is done.
+// from one to the next with bit arithmetic. At the first backslash it
+// hands over to maskAll (byte by byte, escapes being rare and needing the
+// bytes) from the start of the string or gap that holds it; everything
+// before is done.
 // The result is maskAll's on the whole document, which tests check.
 func (w *rewriter) maskBlocks() {
 	const window = 32 // blocks scanned at a time (2 KiB of text), on the stack
@@ -124,12 +125,7 @@ func (w *rewriter) maskBlocks() {
 // mask for: a member name is left alone, a value is masked.
 func (w *rewriter) candidate(open, close int) {
 	w.pos = close + 1
-	j := w.pos
-	for j < len(w.in) && (w.in[j] == ' ' || w.in[j] == '\t' || w.in[j] == '\n' || w.in[j] == '\r') {
-		j++
+	if !w.nameEnds() {
+		w.maskString(open, false)
 	}
-	if j < len(w.in) && w.in[j] == ':' {
-		return
-	}
-	w.maskString(open, false)
 }

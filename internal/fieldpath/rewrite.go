@@ -132,15 +132,21 @@ func (w *rewriter) maskAll() {
 			return
 		}
 		w.pos = q + 1
-		j := w.pos
-		for j < len(in) && (in[j] == ' ' || in[j] == '\t' || in[j] == '\n' || in[j] == '\r') {
-			j++
-		}
-		if j < len(in) && in[j] == ':' {
-			continue // a member name
+		if w.nameEnds() {
+			continue
 		}
 		w.maskString(start, escaped)
 	}
+}
+
+// nameEnds reports whether the string that ends just before pos is a
+// member name: the light pass knows one by the ':' after it.
+func (w *rewriter) nameEnds() bool {
+	j := w.pos
+	for j < len(w.in) && (w.in[j] == ' ' || w.in[j] == '\t' || w.in[j] == '\n' || w.in[j] == '\r') {
+		j++
+	}
+	return j < len(w.in) && w.in[j] == ':'
 }
 
 // quoteOrBackslash returns the index of the first '"' or '\\' in s at or
