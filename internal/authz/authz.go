@@ -314,13 +314,8 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 				Rule: d.Check + ":" + d.Rule, Detail: d.Detail, Header: d.Header})
 			return
 		}
-		if len(d.Upstream) > 0 {
-			if st.UpstreamHeader == nil {
-				st.UpstreamHeader = make(http.Header, len(d.Upstream))
-			}
-			for k, v := range d.Upstream {
-				st.UpstreamHeader[k] = v
-			}
+		for k, v := range d.Upstream {
+			st.SetUpstream(k, v)
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -250,15 +250,12 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 		}
 		st := reqctx.From(r.Context())
 		if id := st.Identity; id != nil {
-			if st.UpstreamHeader == nil {
-				st.UpstreamHeader = make(http.Header, 3)
-			}
 			// The three values share one backing array: one allocation.
 			vals := new([3]string)
 			vals[0], vals[1] = id.Consumer, strings.Join(id.Scopes, " ")
-			st.UpstreamHeader[HeaderConsumer] = vals[0:1:1]
+			st.SetUpstream(HeaderConsumer, vals[0:1:1])
 			if len(id.Scopes) > 0 {
-				st.UpstreamHeader[HeaderScopes] = vals[1:2:2]
+				st.SetUpstream(HeaderScopes, vals[1:2:2])
 			}
 			if s.Signer != nil {
 				tok, err := s.Signer.Sign(id, vals[1], s.Issuer, s.Audience, s.TTL)
@@ -268,7 +265,7 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 					return
 				}
 				vals[2] = tok
-				st.UpstreamHeader[HeaderAssertion] = vals[2:3:3]
+				st.SetUpstream(HeaderAssertion, vals[2:3:3])
 			}
 		}
 		next.ServeHTTP(w, r)

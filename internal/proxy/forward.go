@@ -78,7 +78,7 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if f.Rewrite != nil {
 		path = f.Rewrite(path, &st.Match)
 	}
-	hdr := outboundHeader(r, st)
+	hd := newHead(r, st)
 	var body *trackedBody
 	if r.Body != nil && r.Body != http.NoBody {
 		body = &trackedBody{ReadCloser: r.Body}
@@ -113,7 +113,7 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		st.Attempts = attempt + 1
 		st.UpstreamTarget = t.URL.Host
-		out := newOutbound(ctx, r, t, path, hdr, body)
+		out := newOutbound(ctx, r, t, path, body)
 		switch f.Host {
 		case "":
 		case PreserveHost:
@@ -124,7 +124,7 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		active = t
 		t.inFlight.Add(1)
 		start := time.Now()
-		res, err := p.transport.RoundTrip(out)
+		res, err := p.transport.RoundTrip(out, hd)
 		st.UpstreamTime = time.Since(start)
 		if p.observer != nil {
 			p.observer.Observe(st.UpstreamTime.Seconds())
@@ -267,14 +267,15 @@ func (p *Pool) refuseUnavailable(w http.ResponseWriter, r *http.Request) {
 		Header: map[string]string{"Retry-After": strconv.Itoa(secs)}})
 }
 
-func newOutbound(ctx context.Context, r *http.Request, t *Target, path string, hdr http.Header, body *trackedBody) *http.Request {
+// newOutbound returns the upstream request of an attempt, without its
+// header: the transport writes the head, or sets it as a map.
+func newOutbound(ctx context.Context, r *http.Request, t *Target, path string, body *trackedBody) *http.Request {
 	out := &http.Request{
 		Method:        r.Method,
 		URL:           &url.URL{Scheme: t.URL.Scheme, Host: t.URL.Host, Path: path, RawPath: rawPath(r, path), RawQuery: r.URL.RawQuery},
 		Proto:         "HTTP/1.1",
 		ProtoMajor:    1,
 		ProtoMinor:    1,
-		Header:        hdr,
 		ContentLength: r.ContentLength,
 		Host:          t.URL.Host,
 	}
@@ -297,47 +298,6 @@ func RemoveHopHeaders(h http.Header) {
 	for _, k := range guard.HopByHop {
 		delete(h, k)
 	}
-}
-
-var (
-	protoHTTP  = []string{"http"}
-	protoHTTPS = []string{"https"}
-	emptyUA    = []string{""}
-)
-
-// outboundHeader builds the upstream request's header. The inbound value
-// slices are shared, not copied: neither the sanitised inbound header nor
-// the outbound one is modified after this, and the transport only reads.
-func outboundHeader(r *http.Request, st *reqctx.State) http.Header {
-	h := make(http.Header, len(r.Header)+6+len(st.UpstreamHeader))
-	for k, v := range r.Header {
-		h[k] = v
-	}
-	// Values the gateway sets go in one backing array: one allocation.
-	vals := [4]string{st.AccessRecord.ClientIP, r.Host, st.RequestID, st.TraceParent}
-	own := vals[:]
-	h["X-Forwarded-For"] = own[0:1:1]
-	if st.TLS {
-		h["X-Forwarded-Proto"] = protoHTTPS
-	} else {
-		h["X-Forwarded-Proto"] = protoHTTP
-	}
-	h["X-Forwarded-Host"] = own[1:2:2]
-	h["X-Request-Id"] = own[2:3:3]
-	if st.TraceParent != "" {
-		h["Traceparent"] = own[3:4:4]
-	}
-	for k, v := range st.UpstreamHeader {
-		h[k] = v
-	}
-	if st.Upgrade != "" {
-		h["Connection"] = []string{"Upgrade"}
-		h["Upgrade"] = []string{st.Upgrade}
-	}
-	if _, ok := h["User-Agent"]; !ok {
-		h["User-Agent"] = emptyUA // not Go's default
-	}
-	return h
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}

@@ -16,9 +16,9 @@ import (
 // net/http's Transport hands every request to a writer and a reader
 // goroutine per connection; on a small machine those handoffs were a large
 // share of the proxy's CPU. It serves requests without a body or with a
-// declared body of at most h1MaxBody bytes and no upgrade; RoundTrip
-// returns errNotFast for the rest, which the caller sends through
-// net/http's Transport (concurrent body writing, upgrades, h2).
+// declared body of at most h1MaxBody bytes and no upgrade (eligible); the
+// rest go through net/http's Transport (concurrent body writing,
+// upgrades, h2). It writes the request head itself (head.write).
 type h1Transport struct {
 	dial          func(ctx context.Context, network, addr string) (net.Conn, error)
 	maxIdle       int
@@ -39,8 +39,6 @@ const h1MaxBody = 64 << 10
 // for a close by the upstream before reuse.
 const staleAfter = time.Second
 
-var errNotFast = errors.New("request not eligible for the synchronous client")
-
 type h1Conn struct {
 	net.Conn
 	br     *bufio.Reader
@@ -52,20 +50,19 @@ func newH1Transport(dial func(context.Context, string, string) (net.Conn, error)
 	return &h1Transport{dial: dial, maxIdle: maxIdle, headerTimeout: headerTimeout, idleTimeout: 90 * time.Second, idle: map[string][]*h1Conn{}}
 }
 
-func eligible(req *http.Request) bool {
-	if req.URL.Scheme != "http" || req.Header["Upgrade"] != nil {
+// eligible says whether the synchronous client can send req with head h.
+func eligible(req *http.Request, h *head) bool {
+	if req.URL.Scheme != "http" || !h.writable(req) {
 		return false
 	}
 	return req.Body == nil || (req.ContentLength > 0 && req.ContentLength <= h1MaxBody)
 }
 
-// RoundTrip sends req on a pooled or new connection. A reused connection
-// that turns out closed before anything of the request was consumed is
-// replaced once, as net/http does.
-func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if !eligible(req) {
-		return nil, errNotFast
-	}
+// RoundTrip sends req, with head h, on a pooled or new connection; the
+// caller has checked that it is eligible. A reused connection that turns
+// out closed before anything of the request was consumed is replaced
+// once, as net/http does.
+func (t *h1Transport) RoundTrip(req *http.Request, h *head) (*http.Response, error) {
 	ctx := req.Context()
 	key := req.URL.Host
 	for try := 0; ; try++ {
@@ -77,7 +74,7 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			pc = &h1Conn{Conn: c, br: bufio.NewReaderSize(c, 16<<10), bw: bufio.NewWriterSize(c, 16<<10)}
 		}
-		res, err := t.exchange(ctx, pc, req, key)
+		res, err := t.exchange(ctx, pc, req, h, key)
 		if err == nil {
 			return res, nil
 		}
@@ -98,7 +95,7 @@ func (e *timeoutError) Error() string   { return e.msg }
 func (e *timeoutError) Timeout() bool   { return true }
 func (e *timeoutError) Temporary() bool { return true }
 
-func (t *h1Transport) exchange(ctx context.Context, pc *h1Conn, req *http.Request, key string) (*http.Response, error) {
+func (t *h1Transport) exchange(ctx context.Context, pc *h1Conn, req *http.Request, h *head, key string) (*http.Response, error) {
 	// Cancellation (client gone, request timeout) unblocks any read or
 	// write by moving the deadline into the past.
 	stop := context.AfterFunc(ctx, func() { _ = pc.SetDeadline(time.Unix(1, 0)) })
@@ -109,7 +106,7 @@ func (t *h1Transport) exchange(ctx context.Context, pc *h1Conn, req *http.Reques
 		}
 		return err
 	}
-	if err := req.Write(pc.bw); err != nil {
+	if err := h.write(pc.bw, req); err != nil {
 		return nil, release(err)
 	}
 	if err := pc.bw.Flush(); err != nil {
@@ -272,13 +269,12 @@ type transport struct {
 	std  *http.Transport
 }
 
-func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if t.fast != nil {
-		res, err := t.fast.RoundTrip(req)
-		if err != errNotFast { //nolint:errorlint // sentinel returned as is
-			return res, err
-		}
+// RoundTrip sends req with head h.
+func (t *transport) RoundTrip(req *http.Request, h *head) (*http.Response, error) {
+	if t.fast != nil && eligible(req, h) {
+		return t.fast.RoundTrip(req, h)
 	}
+	req.Header = h.header()
 	return t.std.RoundTrip(req)
 }
 

@@ -29,7 +29,7 @@ func roundTrip(t *testing.T, tr *h1Transport, method, url string, body io.Reader
 		req.Body = &trackedBody{ReadCloser: io.NopCloser(body)}
 		req.ContentLength = n
 	}
-	res, err := tr.RoundTrip(req)
+	res, err := tr.RoundTrip(req, &head{in: req.Header})
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)
 	}
@@ -136,7 +136,7 @@ func TestH1StaleConnectionRetried(t *testing.T) {
 	req, _ := http.NewRequest("POST", url, nil)
 	body := &trackedBody{ReadCloser: io.NopCloser(strings.NewReader("data"))}
 	req.Body, req.ContentLength = body, 4
-	res, err := tr.RoundTrip(req)
+	res, err := tr.RoundTrip(req, &head{in: req.Header})
 	if err == nil {
 		res.Body.Close()
 		if !body.read {
@@ -164,14 +164,14 @@ func TestH1HeaderTimeoutAndCancel(t *testing.T) {
 	defer tr.CloseIdleConnections()
 	req, _ := http.NewRequest("GET", srv.URL+"/hang", nil)
 	start := time.Now()
-	_, err := tr.RoundTrip(req)
+	_, err := tr.RoundTrip(req, &head{in: req.Header})
 	var ne net.Error
 	if !errors.As(err, &ne) || !ne.Timeout() || time.Since(start) > 2*time.Second {
 		t.Errorf("header timeout: %v after %v", err, time.Since(start))
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	req, _ = http.NewRequestWithContext(ctx, "GET", srv.URL+"/slow-body", nil)
-	res, err := tr.RoundTrip(req)
+	res, err := tr.RoundTrip(req, &head{in: req.Header})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,6 +198,11 @@ func TestH1Eligibility(t *testing.T) {
 		{"POST", "http://x/", h1MaxBody + 1, true, false, false},
 		{"POST", "http://x/", -1, true, false, false},
 		{"GET", "https://x/", 0, false, false, false},
+		// Hosts net/http rewrites (IDN to punycode, an IPv6 zone removed)
+		// go through it.
+		{"GET", "http://bücher.example/", 0, false, false, false},
+		{"GET", "http://[fe80::1%25eth0]:8080/", 0, false, false, false},
+		{"GET", "http://[::1]:8080/", 0, false, false, true},
 		{"GET", "http://x/", 0, false, true, false},
 	}
 	for _, tt := range tests {
@@ -207,10 +212,11 @@ func TestH1Eligibility(t *testing.T) {
 			req.Body = io.NopCloser(strings.NewReader(""))
 		}
 		req.ContentLength = tt.cl
+		h := &head{in: req.Header}
 		if tt.upgrade {
-			req.Header.Set("Upgrade", "websocket")
+			h.upgrade = "websocket"
 		}
-		if got := eligible(req); got != tt.want {
+		if got := eligible(req, h); got != tt.want {
 			t.Errorf("%s %s cl=%d upgrade=%v: eligible %v", tt.method, tt.url, tt.cl, tt.upgrade, got)
 		}
 	}
@@ -252,7 +258,7 @@ func TestH1RetiredPoolKeepsNothing(t *testing.T) {
 	tr := newTestH1(time.Second)
 	req, _ := http.NewRequest("GET", srv.URL, nil)
 	req.Body = nil
-	res, err := tr.RoundTrip(req)
+	res, err := tr.RoundTrip(req, &head{in: req.Header})
 	if err != nil {
 		t.Fatal(err)
 	}

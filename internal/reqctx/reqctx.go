@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net/http"
 	"net/netip"
+	"net/textproto"
 	"time"
 
 	"github.com/rampart-gw/rampart/internal/observe"
@@ -34,10 +35,13 @@ type State struct {
 	JA4         string // the JA4 fingerprint of the TLS ClientHello; "" on cleartext
 	Match       route.Match
 
-	// UpstreamHeader holds headers stages add for the upstream (identity,
-	// trace). The proxy sets them on the outbound request last, so no
-	// client header can override them.
-	UpstreamHeader http.Header
+	// UpstreamHeader holds the headers stages set on the upstream request
+	// (identity, authorization decisions, response-filter needs), in the
+	// order set; add them with SetUpstream. The proxy applies them after
+	// the client's and its own forwarding headers, so no client header
+	// can override them.
+	UpstreamHeader []Field
+	upstreamBuf    [4]Field
 
 	// ResponseHeader holds response headers stages own (CORS, later
 	// security headers). The proxy sets them after copying the
@@ -82,15 +86,54 @@ type State struct {
 
 // Identity is an authenticated caller.
 type Identity struct {
-	Consumer      string            // the consumer id
-	Authenticator string            // the configured authenticator's name
-	Method        string            // jwt, oidc, oauth2_introspection, api_key, mtls
-	Scopes        []string          // from the credential and the consumer record
-	Roles         []string          // from the consumer record
-	Attributes    map[string]string // from the consumer record
-	Claims        map[string]any    // token claims, when a token authenticated
-	KeyID         string            // the API key id, when a key authenticated
-	ExpiresAt     time.Time         // when the credential stops being valid; zero if never
+	Consumer      string // the consumer id
+	Authenticator string // the configured authenticator's name
+	Method        string // jwt, oidc, oauth2_introspection, api_key, mtls
+	// Scopes come from the credential and the consumer record. The
+	// array may be shared with an authenticator's cache (clipped to its
+	// length): append to it, never write its elements.
+	Scopes     []string
+	Roles      []string          // from the consumer record
+	Attributes map[string]string // from the consumer record
+	Claims     map[string]any    // token claims, when a token authenticated
+	KeyID      string            // the API key id, when a key authenticated
+	ExpiresAt  time.Time         // when the credential stops being valid; zero if never
+}
+
+// Field is one header a stage sets on the upstream request. It replaces
+// the client's header of the same name; no Values removes that header.
+type Field struct {
+	Name   string // canonical form, as http.Header keys
+	Values []string
+}
+
+// SetUpstream sets the upstream request's header name to values,
+// replacing what the client sent and what an earlier stage set; empty
+// values remove the header. The first four names cost no allocation.
+func (st *State) SetUpstream(name string, values []string) {
+	name = textproto.CanonicalMIMEHeaderKey(name)
+	for i := range st.UpstreamHeader {
+		if st.UpstreamHeader[i].Name == name {
+			st.UpstreamHeader[i].Values = values
+			return
+		}
+	}
+	if st.UpstreamHeader == nil {
+		st.UpstreamHeader = st.upstreamBuf[:0]
+	}
+	st.UpstreamHeader = append(st.UpstreamHeader, Field{Name: name, Values: values})
+}
+
+// UpstreamValues returns the values a stage set for the upstream header name,
+// and whether one set it.
+func (st *State) UpstreamValues(name string) ([]string, bool) {
+	name = textproto.CanonicalMIMEHeaderKey(name)
+	for _, f := range st.UpstreamHeader {
+		if f.Name == name {
+			return f.Values, true
+		}
+	}
+	return nil, false
 }
 
 // AddResponseFilter adds f to ResponseFilters; the first two cost no

@@ -109,7 +109,6 @@ type work struct {
 // whole one (a byte range of a JSON document cannot be filtered).
 var (
 	identity = []string{"identity"}
-	none     = []string{}
 )
 
 // Wrap implements the stage.
@@ -120,12 +119,9 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if st.UpstreamHeader == nil {
-			st.UpstreamHeader = make(http.Header, 3)
-		}
-		st.UpstreamHeader["Accept-Encoding"] = identity
-		st.UpstreamHeader["Range"] = none
-		st.UpstreamHeader["If-Range"] = none
+		st.SetUpstream("Accept-Encoding", identity)
+		st.SetUpstream("Range", nil)
+		st.SetUpstream("If-Range", nil)
 		fw := &writer{ResponseWriter: w, s: s, r: r, st: st, own: w.Header().Clone()}
 		next.ServeHTTP(fw, r)
 		fw.finish()

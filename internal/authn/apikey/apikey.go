@@ -6,6 +6,7 @@ package apikey
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -70,7 +71,7 @@ func (a *Authenticator) Authenticate(r *http.Request) (*reqctx.Identity, error) 
 		return nil, &authn.Failure{Reason: "key_" + st, Description: "the API key is " + st, Consumer: k.Consumer, KeyID: id}
 	}
 	a.keys.MarkUsed(id, now)
-	return &reqctx.Identity{Consumer: k.Consumer, Method: "api_key", KeyID: id, Scopes: append([]string(nil), k.Scopes...),
+	return &reqctx.Identity{Consumer: k.Consumer, Method: "api_key", KeyID: id, Scopes: slices.Clip(k.Scopes),
 		ExpiresAt: k.ExpiresAt}, nil
 }
 

@@ -162,7 +162,7 @@ func (a *Authenticator) Authenticate(r *http.Request) (*reqctx.Identity, error) 
 		return nil, err
 	}
 	id := ans.id
-	id.Scopes = slices.Clone(ans.id.Scopes)
+	id.Scopes = slices.Clip(ans.id.Scopes) // an append copies, leaving the cache as it is
 	return &id, nil
 }
 

@@ -166,10 +166,12 @@ func samePublicKey(a, b crypto.PublicKey) bool {
 	return false
 }
 
-// identity returns a copy the stage may change.
+// identity returns a copy the stage may change. Its scopes are the
+// cached slice clipped to its length, so the stage's append (a consumer
+// record's scopes) copies them instead of writing into the cache.
 func (v *verified) identity() *reqctx.Identity {
 	id := v.id
-	id.Scopes = slices.Clone(v.id.Scopes)
+	id.Scopes = slices.Clip(v.id.Scopes)
 	return &id
 }
 

@@ -233,6 +233,15 @@ func TestCacheHonoursExpiry(t *testing.T) {
 	if id, _ := a.Authenticate(request(tok)); len(id.Scopes) != 2 {
 		t.Fatalf("cached identity was mutated: %v", id.Scopes)
 	}
+	// Two requests of the same token append their consumers' scopes
+	// without writing into each other's (the cached array's) spare room.
+	id1, _ := a.Authenticate(request(tok))
+	id2, _ := a.Authenticate(request(tok))
+	id1.Scopes = append(id1.Scopes, "one")
+	id2.Scopes = append(id2.Scopes, "two")
+	if id1.Scopes[2] != "one" || id2.Scopes[2] != "two" {
+		t.Fatalf("appends share an array: %v %v", id1.Scopes, id2.Scopes)
+	}
 	clock = now.Add(3 * time.Minute)
 	if _, err := a.Authenticate(request(tok)); err == nil {
 		t.Fatal("expired token served from the cache")

@@ -1,0 +1,263 @@
+package proxy
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/rampart-gw/rampart/internal/reqctx"
+)
+
+// head is the header section of an upstream request: the client's
+// sanitised header, then the fields the gateway sets over it (the
+// forwarding headers, the stages' reqctx.State.UpstreamHeader, an
+// upgrade's Connection and Upgrade). A field replaces the client's header
+// of its name, a later field an earlier one, and a field with no values
+// removes the header.
+//
+// The synchronous client writes a head straight to the connection (write):
+// no header map is built, nothing is sorted, and the inbound value slices
+// are only read. net/http's Transport gets the same header as a map
+// (header).
+type head struct {
+	in      http.Header
+	set     []reqctx.Field
+	upgrade string      // the upgrade the client asked for; "" for none
+	std     http.Header // header(), once built
+
+	own    [4]string // X-Forwarded-For, X-Forwarded-Host, X-Request-Id, Traceparent
+	setBuf [10]reqctx.Field
+}
+
+var (
+	protoHTTP   = []string{"http"}
+	protoHTTPS  = []string{"https"}
+	emptyUA     = []string{""}
+	connUpgrade = []string{"Upgrade"}
+)
+
+// newHead returns the upstream head of r: its header (sanitised by the
+// earlier stages), the forwarding headers, and what the stages set in st.
+func newHead(r *http.Request, st *reqctx.State) *head {
+	h := &head{in: r.Header, upgrade: st.Upgrade, own: [4]string{st.AccessRecord.ClientIP, r.Host, st.RequestID, st.TraceParent}}
+	proto := protoHTTP
+	if st.TLS {
+		proto = protoHTTPS
+	}
+	h.set = append(h.setBuf[:0],
+		reqctx.Field{Name: "X-Forwarded-For", Values: h.own[0:1:1]},
+		reqctx.Field{Name: "X-Forwarded-Proto", Values: proto},
+		reqctx.Field{Name: "X-Forwarded-Host", Values: h.own[1:2:2]},
+		reqctx.Field{Name: "X-Request-Id", Values: h.own[2:3:3]})
+	if st.TraceParent != "" {
+		h.set = append(h.set, reqctx.Field{Name: "Traceparent", Values: h.own[3:4:4]})
+	}
+	for _, f := range st.UpstreamHeader {
+		h.setField(f)
+	}
+	if st.Upgrade != "" {
+		h.setField(reqctx.Field{Name: "Connection", Values: connUpgrade})
+		h.setField(reqctx.Field{Name: "Upgrade", Values: []string{st.Upgrade}})
+	}
+	return h
+}
+
+func (h *head) setField(f reqctx.Field) {
+	for i := range h.set {
+		if h.set[i].Name == f.Name {
+			h.set[i].Values = f.Values
+			return
+		}
+	}
+	h.set = append(h.set, f)
+}
+
+func (h *head) isSet(name string) bool {
+	for i := range h.set {
+		if h.set[i].Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// header returns the head as a map for net/http's Transport. A request
+// without a User-Agent gets an empty one, which keeps net/http from
+// adding its own.
+func (h *head) header() http.Header {
+	if h.std != nil {
+		return h.std
+	}
+	m := make(http.Header, len(h.in)+len(h.set)+1)
+	for k, vs := range h.in {
+		m[k] = vs
+	}
+	for _, f := range h.set {
+		if len(f.Values) == 0 {
+			delete(m, f.Name)
+		} else {
+			m[f.Name] = f.Values
+		}
+	}
+	if _, ok := m["User-Agent"]; !ok {
+		m["User-Agent"] = emptyUA
+	}
+	h.std = m
+	return m
+}
+
+// writable says whether write can send req with this head: a Host header
+// that is ASCII and has no IPv6 zone (net/http rewrites those), and no
+// upgrade.
+func (h *head) writable(req *http.Request) bool {
+	host := hostOf(req)
+	return h.upgrade == "" && httpguts.ValidHostHeader(host) && !strings.Contains(host, "%")
+}
+
+func hostOf(req *http.Request) string {
+	if req.Host != "" {
+		return req.Host
+	}
+	return req.URL.Host
+}
+
+// framedByWriter are the headers write sets itself or never sends.
+func framedByWriter(name string) bool {
+	switch name {
+	case "Host", "Content-Length", "Transfer-Encoding", "Trailer":
+		return true
+	}
+	return false
+}
+
+var errShortBody = errors.New("request body shorter than its Content-Length")
+
+// write sends req's request line, this head and req's body (of
+// req.ContentLength bytes, or none) to w, as HTTP/1.1. What reaches the
+// upstream is what Request.Write would send, in another order: a name
+// that is not a token is dropped, and a value's control characters
+// become spaces, so no value (a consumer id taken from a token, say) can
+// start a header of its own.
+func (h *head) write(w *bufio.Writer, req *http.Request) error {
+	_, _ = w.WriteString(req.Method)
+	_ = w.WriteByte(' ')
+	writeRequestURI(w, req.URL)
+	_, _ = w.WriteString(" HTTP/1.1\r\nHost: ")
+	_, _ = w.WriteString(hostOf(req))
+	_, _ = w.WriteString("\r\n")
+	n := req.ContentLength
+	if req.Body == nil {
+		n = 0
+	}
+	// As net/http: a length for any body, and a zero one for the methods
+	// that usually carry one.
+	if n > 0 || req.Method == http.MethodPost || req.Method == http.MethodPut || req.Method == http.MethodPatch {
+		var b [20]byte
+		_, _ = w.WriteString("Content-Length: ")
+		_, _ = w.Write(strconv.AppendInt(b[:0], n, 10))
+		_, _ = w.WriteString("\r\n")
+	}
+	for k, vs := range h.in {
+		if !framedByWriter(k) && !h.isSet(k) {
+			writeField(w, k, vs)
+		}
+	}
+	for _, f := range h.set {
+		if !framedByWriter(f.Name) {
+			writeField(w, f.Name, f.Values)
+		}
+	}
+	if _, err := w.WriteString("\r\n"); err != nil {
+		return err
+	}
+	if n > 0 {
+		defer req.Body.Close()
+		if _, err := io.CopyN(w, req.Body, n); err != nil {
+			if err == io.EOF {
+				err = errShortBody
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+func writeRequestURI(w *bufio.Writer, u *url.URL) {
+	p := u.EscapedPath()
+	if p == "" {
+		p = "/"
+	}
+	_, _ = w.WriteString(p)
+	if u.ForceQuery || u.RawQuery != "" {
+		_ = w.WriteByte('?')
+		_, _ = w.WriteString(u.RawQuery)
+	}
+}
+
+func writeField(w *bufio.Writer, name string, values []string) {
+	if len(values) == 0 || !httpguts.ValidHeaderFieldName(name) {
+		return
+	}
+	for _, v := range values {
+		_, _ = w.WriteString(name)
+		_, _ = w.WriteString(": ")
+		writeValue(w, v)
+		_, _ = w.WriteString("\r\n")
+	}
+}
+
+// writeValue writes v with each control character (HTAB aside) as a
+// space, and without surrounding whitespace.
+func writeValue(w *bufio.Writer, v string) {
+	if !hasControl(v) && (v == "" || (!isSpace(v[0]) && !isSpace(v[len(v)-1]))) {
+		_, _ = w.WriteString(v) // the common case: nothing to change
+		return
+	}
+	v = strings.Trim(v, " \t\r\n")
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if (c < 0x20 && c != '\t') || c == 0x7f {
+			c = ' '
+		}
+		_ = w.WriteByte(c)
+	}
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
+
+// hasControl says whether s holds a byte below 0x20 or 0x7f (DEL). It
+// looks at eight bytes at a time; a word with an HTAB or a control byte
+// is checked byte by byte.
+func hasControl(s string) bool {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+		del   = 0x7f7f7f7f7f7f7f7f
+	)
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+		// A byte below 0x20, or equal to 0x7f (zero after the XOR).
+		y := x ^ del
+		if ((x-0x20*ones)&^x|(y-ones)&^y)&highs != 0 && controlIn(s[i:i+8]) {
+			return true
+		}
+	}
+	return controlIn(s[i:])
+}
+
+func controlIn(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < 0x20 && c != '\t') || c == 0x7f {
+			return true
+		}
+	}
+	return false
+}
