@@ -152,3 +152,56 @@ func BenchmarkScan(b *testing.B) {
 		s.Scan(dst, src)
 	}
 }
+
+func TestHasControl(t *testing.T) {
+	tests := []struct {
+		s    string
+		want bool
+	}{
+		{"", false},
+		{"abcdefgh", false},
+		{"tab\tinside, and more than eight bytes", false},
+		{"\xff\xfe\x80\x81\x82\x83\x84\x85\x86 obs-text", false},
+		{"abcdefg\x7f", true},
+		{"\x1fabcdefgh", true},
+		{"abcdefghijklmnop\r\n", true},
+		{"abcdefghijklmnop\x00", true},
+		{"ab\x00", true},
+		{"~~~~~~~~ \x20!", false},
+	}
+	for _, tt := range tests {
+		if got := HasControl(tt.s); got != tt.want {
+			t.Errorf("HasControl(%q) = %v", tt.s, got)
+		}
+		if got := HasControl([]byte(tt.s)); got != tt.want {
+			t.Errorf("HasControl([]byte(%q)) = %v", tt.s, got)
+		}
+	}
+}
+
+func FuzzHasControl(f *testing.F) {
+	for _, s := range []string{"", "abcdefgh", "abcdefg\x7f", "\x1fabcdefgh", "abcdefgh\tij", "\xff\xfe\x80\x81\x82\x83\x84\x85\x86"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want := false
+		for i := 0; i < len(s); i++ {
+			if c := s[i]; c < 0x20 && c != '\t' || c == 0x7f {
+				want = true
+			}
+		}
+		if HasControl(s) != want {
+			t.Fatalf("HasControl(%q) = %v", s, !want)
+		}
+	})
+}
+
+func BenchmarkHasControl(b *testing.B) {
+	s := strings.Repeat("eyJhbGciOiJFUzI1NiJ9", 20) // a token's worth of header value
+	b.SetBytes(int64(len(s)))
+	for b.Loop() {
+		if HasControl(s) {
+			b.Fatal("control")
+		}
+	}
+}

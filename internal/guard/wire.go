@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
+	"github.com/rampart-gw/rampart/internal/bytescan"
 	"github.com/rampart-gw/rampart/internal/problem"
 )
 
@@ -209,6 +210,21 @@ func malformed(reason, detail string) *WireError {
 
 // check validates one complete header block and returns the state that
 // follows it, with w.left set for a Content-Length body.
+// controlError names the first control byte of a line of the head.
+func controlError(line []byte) *WireError {
+	for _, c := range line {
+		switch {
+		case c == '\r':
+			return malformed("bare_cr", "The request head holds a CR that does not end a line. Remove it.")
+		case c == 0:
+			return malformed("nul_byte", "The request head holds a NUL byte. Remove it.")
+		case bytescan.IsControl(c):
+			return malformed("control_character", "The request head holds the control byte 0x"+strconv.FormatUint(uint64(c), 16)+". Remove it.")
+		}
+	}
+	return malformed("control_character", "The request head holds a control byte. Remove it.") // not reached: HasControl found one
+}
+
 func (w *Wire) check(block []byte) (wireState, *WireError) {
 	var (
 		first      = true
@@ -235,15 +251,8 @@ func (w *Wire) check(block []byte) (wireState, *WireError) {
 			}
 			break
 		}
-		for _, c := range line {
-			switch {
-			case c == '\r':
-				return 0, malformed("bare_cr", "The request head holds a CR that does not end a line. Remove it.")
-			case c == 0:
-				return 0, malformed("nul_byte", "The request head holds a NUL byte. Remove it.")
-			case (c < ' ' && c != '\t') || c == 0x7f:
-				return 0, malformed("control_character", "The request head holds the control byte 0x"+strconv.FormatUint(uint64(c), 16)+". Remove it.")
-			}
+		if bytescan.HasControl(line) {
+			return 0, controlError(line)
 		}
 		if first {
 			first = false

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
+	"github.com/rampart-gw/rampart/internal/bytescan"
 	"github.com/rampart-gw/rampart/internal/reqctx"
 )
 
@@ -215,14 +216,14 @@ func writeField(w *bufio.Writer, name string, values []string) {
 // writeValue writes v with each control character (HTAB aside) as a
 // space, and without surrounding whitespace.
 func writeValue(w *bufio.Writer, v string) {
-	if !hasControl(v) && (v == "" || (!isSpace(v[0]) && !isSpace(v[len(v)-1]))) {
+	if !bytescan.HasControl(v) && (v == "" || (!isSpace(v[0]) && !isSpace(v[len(v)-1]))) {
 		_, _ = w.WriteString(v) // the common case: nothing to change
 		return
 	}
 	v = strings.Trim(v, " \t\r\n")
 	for i := 0; i < len(v); i++ {
 		c := v[i]
-		if (c < 0x20 && c != '\t') || c == 0x7f {
+		if bytescan.IsControl(c) {
 			c = ' '
 		}
 		_ = w.WriteByte(c)
@@ -230,34 +231,3 @@ func writeValue(w *bufio.Writer, v string) {
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
-
-// hasControl says whether s holds a byte below 0x20 or 0x7f (DEL). It
-// looks at eight bytes at a time; a word with an HTAB or a control byte
-// is checked byte by byte.
-func hasControl(s string) bool {
-	const (
-		ones  = 0x0101010101010101
-		highs = 0x8080808080808080
-		del   = 0x7f7f7f7f7f7f7f7f
-	)
-	i := 0
-	for ; i+8 <= len(s); i += 8 {
-		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-		// A byte below 0x20, or equal to 0x7f (zero after the XOR).
-		y := x ^ del
-		if ((x-0x20*ones)&^x|(y-ones)&^y)&highs != 0 && controlIn(s[i:i+8]) {
-			return true
-		}
-	}
-	return controlIn(s[i:])
-}
-
-func controlIn(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < 0x20 && c != '\t') || c == 0x7f {
-			return true
-		}
-	}
-	return false
-}

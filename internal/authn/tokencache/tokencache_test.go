@@ -1,7 +1,9 @@
 package tokencache
 
 import (
+	"crypto/sha256"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -28,5 +30,29 @@ func TestCache(t *testing.T) {
 	c.Put(Sum("999"), 7, now.Add(time.Hour)) // replacing never evicts
 	if v, _ := c.Get(Sum("999"), now); v != 7 {
 		t.Fatal("replace lost the value")
+	}
+}
+
+func TestSum(t *testing.T) {
+	for _, n := range []int{0, 1, 64, 560, 2048, 2049, 70000} {
+		tok := strings.Repeat("a", n)
+		if Sum(tok) != sha256.Sum256([]byte(tok)) {
+			t.Errorf("Sum of %d bytes differs from SHA-256", n)
+		}
+	}
+	tok := strings.Repeat("eyJ", 200)
+	if a := testing.AllocsPerRun(100, func() { Sum(tok) }); a != 0 {
+		t.Errorf("Sum allocates %v times", a)
+	}
+}
+
+// BenchmarkSum hashes an RS256 token's worth of bytes, the cache key of
+// every request that carries one.
+func BenchmarkSum(b *testing.B) {
+	tok := strings.Repeat("eyJhbGciOiJSUzI1NiJ9", 43)
+	b.SetBytes(int64(len(tok)))
+	b.ReportAllocs()
+	for b.Loop() {
+		Sum(tok)
 	}
 }
