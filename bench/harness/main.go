@@ -36,6 +36,7 @@ type result struct {
 	rps      float64
 	p50, p99 time.Duration // zero when the tool does not report them
 	note     string
+	round    int // set by interleave
 }
 
 func main() {
@@ -184,10 +185,33 @@ func interleave(label string, names []string, rounds int, warm time.Duration, ru
 				fmt.Fprintf(os.Stderr, "%s / %s: %v\n", label, names[i], err)
 				continue
 			}
+			res.round = r
 			all[names[i]] = append(all[names[i]], res)
 		}
 	}
 	return all
+}
+
+// roundRatios returns, for each round in which both ran, rs's
+// throughput over base's: the same round's runs are minutes apart at
+// most, so a drift of the machine over the whole run cancels out of each.
+// It returns the median, the lowest and the highest.
+func roundRatios(rs, base []result) (med, lo, hi float64, ok bool) {
+	byRound := map[int]float64{}
+	for _, b := range base {
+		byRound[b.round] = b.rps
+	}
+	var v []float64
+	for _, r := range rs {
+		if b := byRound[r.round]; b > 0 {
+			v = append(v, r.rps/b)
+		}
+	}
+	if len(v) == 0 {
+		return 0, 0, 0, false
+	}
+	sort.Float64s(v)
+	return v[len(v)/2], v[0], v[len(v)-1], true
 }
 
 func ratio(v, base float64) string {
@@ -275,11 +299,15 @@ func securityTable(env *env, path string, rounds int, dur, warm time.Duration) {
 	})
 	fmt.Printf("\nSecurity stages through Rampart, GET small, keep-alive, wrk, %d rounds of %v, medians (verified tokens are cached by hash):\n\n", rounds, dur)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\treq/s\tp50\tp99\tratio to plain proxy\t")
+	fmt.Fprintln(tw, "scenario\treq/s\tp50\tp99\tratio to plain proxy\tper round: median (lowest-highest)\t")
 	plain := median(all["plain proxy"]).rps
 	for _, rw := range rows {
 		m := median(all[rw.name])
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t\n", rw.name, m.rps, ms(m.p50), ms(m.p99), ratio(m.rps, plain))
+		perRound := "-"
+		if med, lo, hi, ok := roundRatios(all[rw.name], all["plain proxy"]); ok && rw.name != "plain proxy" {
+			perRound = fmt.Sprintf("%.2f (%.2f-%.2f)", med, lo, hi)
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t\n", rw.name, m.rps, ms(m.p50), ms(m.p99), ratio(m.rps, plain), perRound)
 	}
 	tw.Flush()
 	if jwt := median(all["jwt ES256"]).rps; jwt > 0 {
