@@ -17,16 +17,20 @@ import (
 	"github.com/rampart-gw/rampart/internal/identity"
 )
 
-// BenchmarkServeHTTP measures the whole request path in process: stages
-// 1-3, the body guard, authentication where the route asks for it, the
-// proxy to a loopback upstream with pooled connections, the access log and
-// metrics. The HTTP server in front (the client side) is not included.
-// The jwt case is a cached verification (the steady state): what it adds
-// over public is the per-request cost of the identity stages; authorize
-// adds a scope, a role and a CEL condition on a path parameter.
-func BenchmarkServeHTTP(b *testing.B) {
-	const issuer = "https://idp.bench.local"
-	body := []byte(`{"items":[{"id":1}]}`)
+const testIssuer = "https://idp.bench.local"
+
+// jwtSetup is a gateway whose jwt authenticator trusts a key of the
+// test's, with the JWKS served by the upstream next to the application.
+type jwtSetup struct {
+	g   *Gateway
+	key *ecdsa.PrivateKey
+}
+
+// newJWTSetup starts app behind a gateway with three routes: /jwt/items
+// (a token), /authz/{account}/items (a token, a scope, a role and a CEL
+// condition) and /api/v1/items (public).
+func newJWTSetup(tb testing.TB, app http.Handler) *jwtSetup {
+	tb.Helper()
 	ec, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	b64 := base64.RawURLEncoding
 	pt, _ := ec.PublicKey.ECDH()
@@ -37,11 +41,10 @@ func BenchmarkServeHTTP(b *testing.B) {
 			_, _ = w.Write(jwks)
 			return
 		}
-		w.Header()["Content-Type"] = []string{"application/json"}
-		_, _ = w.Write(body)
+		app.ServeHTTP(w, r)
 	}))
-	defer up.Close()
-	dir := b.TempDir()
+	tb.Cleanup(up.Close)
+	dir := tb.TempDir()
 	cfg, err := config.Parse(dir+"/r.yaml", []byte(fmt.Sprintf(`version: 1
 server: {listen: ["127.0.0.1:0"]}
 admin: {disabled: true}
@@ -64,23 +67,48 @@ routes:
   - {name: jwt, match: {paths: ["/jwt/items"]}, upstream: api, policy: jwt}
   - {name: authz, match: {paths: ["/authz/{account}/items"]}, upstream: api, policy: authz}
   - {name: items, match: {paths: ["/api/v1/items", "/api/v1/items/{id}"]}, upstream: api, policy: public}
-`, dir, up.URL, issuer)), func(string) (string, bool) { return "", false })
+`, dir, up.URL, testIssuer)), func(string) (string, bool) { return "", false })
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	g, err := New(cfg, Options{})
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	defer g.Shutdown(b.Context())
+	tb.Cleanup(func() { g.Shutdown(tb.Context()) })
+	return &jwtSetup{g: g, key: ec}
+}
 
+// token returns an ES256 token for the gateway's authenticator with the
+// test's claims over valid defaults (sub bench-client, scope items:read).
+func (s *jwtSetup) token(claims map[string]any) string {
+	b64 := base64.RawURLEncoding
+	c := map[string]any{"iss": testIssuer, "aud": "bench", "sub": "bench-client", "scope": "items:read",
+		"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()}
+	for k, v := range claims {
+		c[k] = v
+	}
 	h, _ := json.Marshal(map[string]string{"alg": "ES256", "kid": "ec", "typ": "JWT"})
-	c, _ := json.Marshal(map[string]any{"iss": issuer, "aud": "bench", "sub": "bench-client", "scope": "items:read",
-		"iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix()})
-	in := b64.EncodeToString(h) + "." + b64.EncodeToString(c)
-	sig, _ := identity.SignES256(ec, []byte(in))
-	token := in + "." + b64.EncodeToString(sig)
+	cb, _ := json.Marshal(c)
+	in := b64.EncodeToString(h) + "." + b64.EncodeToString(cb)
+	sig, _ := identity.SignES256(s.key, []byte(in))
+	return in + "." + b64.EncodeToString(sig)
+}
 
+// BenchmarkServeHTTP measures the whole request path in process: stages
+// 1-3, the body guard, authentication where the route asks for it, the
+// proxy to a loopback upstream with pooled connections, the access log and
+// metrics. The HTTP server in front (the client side) is not included.
+// The jwt case is a cached verification (the steady state): what it adds
+// over public is the per-request cost of the identity stages; authorize
+// adds a scope, a role and a CEL condition on a path parameter.
+func BenchmarkServeHTTP(b *testing.B) {
+	body := []byte(`{"items":[{"id":1}]}`)
+	s := newJWTSetup(b, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header()["Content-Type"] = []string{"application/json"}
+		_, _ = w.Write(body)
+	}))
+	token := s.token(nil)
 	for _, tc := range []struct{ name, target, auth string }{
 		{"public", "http://api.example.com/api/v1/items?page=2&sort=name", ""},
 		{"jwt", "http://api.example.com/jwt/items?page=2&sort=name", "Bearer " + token},
@@ -98,7 +126,7 @@ routes:
 					req.Header["Authorization"] = auth // the identity stage removes it
 				}
 				w := httptest.NewRecorder()
-				g.ServeHTTP(w, req)
+				s.g.ServeHTTP(w, req)
 				if w.Code != 200 {
 					b.Fatalf("status %d: %s", w.Code, w.Body)
 				}

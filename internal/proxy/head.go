@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -99,11 +100,15 @@ func (h *head) header() http.Header {
 	for k, vs := range h.in {
 		m[k] = vs
 	}
+	// Fields as write sends them: net/http's Transport would refuse the
+	// whole request for one bad name or value.
 	for _, f := range h.set {
-		if len(f.Values) == 0 {
+		switch {
+		case !httpguts.ValidHeaderFieldName(f.Name):
+		case len(f.Values) == 0:
 			delete(m, f.Name)
-		} else {
-			m[f.Name] = f.Values
+		default:
+			m[f.Name] = cleanValues(f.Values)
 		}
 	}
 	if _, ok := m["User-Agent"]; !ok {
@@ -213,21 +218,41 @@ func writeField(w *bufio.Writer, name string, values []string) {
 	}
 }
 
-// writeValue writes v with each control character (HTAB aside) as a
-// space, and without surrounding whitespace.
+// writeValue writes v as cleanValue returns it.
 func writeValue(w *bufio.Writer, v string) {
+	_, _ = w.WriteString(cleanValue(v))
+}
+
+// cleanValue returns v with each control character (HTAB aside) as a
+// space and without surrounding whitespace; v itself, with no copy, in
+// the common case where there is nothing to change.
+func cleanValue(v string) string {
 	if !bytescan.HasControl(v) && (v == "" || (!isSpace(v[0]) && !isSpace(v[len(v)-1]))) {
-		_, _ = w.WriteString(v) // the common case: nothing to change
-		return
+		return v
 	}
-	v = strings.Trim(v, " \t\r\n")
-	for i := 0; i < len(v); i++ {
-		c := v[i]
+	b := []byte(strings.Trim(v, " \t\r\n"))
+	for i, c := range b {
 		if bytescan.IsControl(c) {
-			c = ' '
+			b[i] = ' '
 		}
-		_ = w.WriteByte(c)
 	}
+	return strings.Trim(string(b), " \t")
+}
+
+// cleanValues returns vs with each value as cleanValue returns it; vs
+// itself when none changes.
+func cleanValues(vs []string) []string {
+	for i, v := range vs {
+		if c := cleanValue(v); c != v {
+			out := slices.Clone(vs)
+			out[i] = c
+			for j := i + 1; j < len(out); j++ {
+				out[j] = cleanValue(out[j])
+			}
+			return out
+		}
+	}
+	return vs
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }

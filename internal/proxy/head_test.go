@@ -151,6 +151,7 @@ func TestHeadValuesCannotInject(t *testing.T) {
 		{"alice\nX-Admin: 1", "alice X-Admin: 1"},
 		{"alice\r\n\r\nGET /admin HTTP/1.1", "alice    GET /admin HTTP/1.1"},
 		{"a\x00b\x7fc\x1bd", "a b c d"},
+		{"\x00lead and trail\x1f", "lead and trail"},
 		{"  padded\t", "padded"},
 		{"tab\tinside", "tab\tinside"},
 		{"üñí©ødé", "üñí©ødé"},
@@ -162,6 +163,14 @@ func TestHeadValuesCannotInject(t *testing.T) {
 		got := writeAndRead(t, h, out)
 		if g := got.Header.Get("X-Rampart-Consumer"); g != tt.want {
 			t.Errorf("%q: sent as %q, want %q", tt.value, g, tt.want)
+		}
+		// net/http's Transport (TLS upstreams, large bodies) gets the
+		// same value, which it would otherwise refuse to send.
+		if g := h.header().Get("X-Rampart-Consumer"); g != tt.want {
+			t.Errorf("%q: in the map as %q, want %q", tt.value, g, tt.want)
+		}
+		if _, ok := h.header()["Bad Name"]; ok {
+			t.Errorf("%q: the map keeps an invalid name, for which net/http's Transport refuses the request", tt.value)
 		}
 		if got.Header.Get("X-Admin") != "" || got.RequestURI != "/" {
 			t.Errorf("%q: injected a header or a request: %v %s", tt.value, got.Header, got.RequestURI)
