@@ -208,8 +208,6 @@ func malformed(reason, detail string) *WireError {
 	return &WireError{Type: problem.MalformedRequest, Reason: reason, Detail: detail}
 }
 
-// check validates one complete header block and returns the state that
-// follows it, with w.left set for a Content-Length body.
 // controlError names the first control byte of a line of the head.
 func controlError(line []byte) *WireError {
 	for _, c := range line {
@@ -225,6 +223,8 @@ func controlError(line []byte) *WireError {
 	return malformed("control_character", "The request head holds a control byte. Remove it.") // not reached: HasControl found one
 }
 
+// check validates one complete header block and returns the state that
+// follows it, with w.left set for a Content-Length body.
 func (w *Wire) check(block []byte) (wireState, *WireError) {
 	var (
 		first      = true

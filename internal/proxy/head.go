@@ -71,23 +71,14 @@ func newHead(r *http.Request, st *reqctx.State) *head {
 }
 
 func (h *head) setField(f reqctx.Field) {
-	for i := range h.set {
-		if h.set[i].Name == f.Name {
-			h.set[i].Values = f.Values
-			return
-		}
+	if i := reqctx.FieldIndex(h.set, f.Name); i >= 0 {
+		h.set[i].Values = f.Values
+		return
 	}
 	h.set = append(h.set, f)
 }
 
-func (h *head) isSet(name string) bool {
-	for i := range h.set {
-		if h.set[i].Name == name {
-			return true
-		}
-	}
-	return false
-}
+func (h *head) isSet(name string) bool { return reqctx.FieldIndex(h.set, name) >= 0 }
 
 // header returns the head as a map for net/http's Transport. A request
 // without a User-Agent gets an empty one, which keeps net/http from
@@ -213,14 +204,9 @@ func writeField(w *bufio.Writer, name string, values []string) {
 	for _, v := range values {
 		_, _ = w.WriteString(name)
 		_, _ = w.WriteString(": ")
-		writeValue(w, v)
+		_, _ = w.WriteString(cleanValue(v))
 		_, _ = w.WriteString("\r\n")
 	}
-}
-
-// writeValue writes v as cleanValue returns it.
-func writeValue(w *bufio.Writer, v string) {
-	_, _ = w.WriteString(cleanValue(v))
 }
 
 // cleanValue returns v with each control character (HTAB aside) as a
@@ -230,7 +216,7 @@ func cleanValue(v string) string {
 	if !bytescan.HasControl(v) && (v == "" || (!isSpace(v[0]) && !isSpace(v[len(v)-1]))) {
 		return v
 	}
-	b := []byte(strings.Trim(v, " \t\r\n"))
+	b := []byte(v)
 	for i, c := range b {
 		if bytescan.IsControl(c) {
 			b[i] = ' '
@@ -255,4 +241,5 @@ func cleanValues(vs []string) []string {
 	return vs
 }
 
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
+// isSpace: CR and LF are control bytes, which HasControl finds.
+func isSpace(c byte) bool { return c == ' ' || c == '\t' }

@@ -112,11 +112,9 @@ type Field struct {
 // values remove the header. The first four names cost no allocation.
 func (st *State) SetUpstream(name string, values []string) {
 	name = textproto.CanonicalMIMEHeaderKey(name)
-	for i := range st.UpstreamHeader {
-		if st.UpstreamHeader[i].Name == name {
-			st.UpstreamHeader[i].Values = values
-			return
-		}
+	if i := FieldIndex(st.UpstreamHeader, name); i >= 0 {
+		st.UpstreamHeader[i].Values = values
+		return
 	}
 	if st.UpstreamHeader == nil {
 		st.UpstreamHeader = st.upstreamBuf[:0]
@@ -127,13 +125,21 @@ func (st *State) SetUpstream(name string, values []string) {
 // UpstreamValues returns the values a stage set for the upstream header name,
 // and whether one set it.
 func (st *State) UpstreamValues(name string) ([]string, bool) {
-	name = textproto.CanonicalMIMEHeaderKey(name)
-	for _, f := range st.UpstreamHeader {
-		if f.Name == name {
-			return f.Values, true
-		}
+	if i := FieldIndex(st.UpstreamHeader, textproto.CanonicalMIMEHeaderKey(name)); i >= 0 {
+		return st.UpstreamHeader[i].Values, true
 	}
 	return nil, false
+}
+
+// FieldIndex returns the index of the field named name (canonical) in
+// fields, or -1.
+func FieldIndex(fields []Field, name string) int {
+	for i := range fields {
+		if fields[i].Name == name {
+			return i
+		}
+	}
+	return -1
 }
 
 // AddResponseFilter adds f to ResponseFilters; the first two cost no
