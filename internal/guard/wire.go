@@ -191,9 +191,13 @@ func unhex(c byte) int {
 // or -1.
 func blockEnd(b []byte, start int) int {
 	for i := start; i < len(b); i++ {
-		if b[i] != '\n' {
-			continue
+		// Jump from LF to LF: a head is mostly long lines (a token, a
+		// cookie), and IndexByte scans them many bytes at a time.
+		j := bytes.IndexByte(b[i:], '\n')
+		if j < 0 {
+			return -1
 		}
+		i += j
 		if i+1 < len(b) && b[i+1] == '\n' {
 			return i + 2
 		}

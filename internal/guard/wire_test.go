@@ -2,6 +2,7 @@ package guard
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 )
 
@@ -98,6 +99,46 @@ func TestWire(t *testing.T) {
 	}
 }
 
+// TestBlockEnd compares blockEnd with the plain definition (the first
+// LF followed by LF or CRLF at or after start), on heads that end in
+// every way and on held bytes searched from the middle.
+func TestBlockEnd(t *testing.T) {
+	ref := func(b []byte, start int) int {
+		for i := start; i < len(b); i++ {
+			if b[i] == '\n' && i+1 < len(b) && b[i+1] == '\n' {
+				return i + 2
+			}
+			if b[i] == '\n' && i+2 < len(b) && b[i+1] == '\r' && b[i+2] == '\n' {
+				return i + 3
+			}
+		}
+		return -1
+	}
+	long := "Authorization: Bearer " + strings.Repeat("eyJhbGciOiJFUzI1NiJ9", 40) + "\r\n"
+	for _, tc := range []struct {
+		in    string
+		start int
+		want  int
+	}{
+		{"GET / HTTP/1.1\r\n\r\n", 0, 18},
+		{"GET / HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n", 0, 18},
+		{"GET / HTTP/1.1\n\n", 0, 16},
+		{"GET / HTTP/1.1\r\nHost: a\r\n\n", 0, 26},
+		{"GET / HTTP/1.1\r\nHost: a\r\n", 0, -1},
+		{"GET / HTTP/1.1\r\nHost: a\r\n\r", 0, -1},
+		{"\n\n", 0, 2},
+		{"\n", 0, -1},
+		{"", 0, -1},
+		{"GET / HTTP/1.1\r\n" + long + "\r\n", 0, 16 + len(long) + 2},
+		{"GET / HTTP/1.1\r\n" + long + "\r\n", 14, 16 + len(long) + 2}, // resumed just before a CRLF
+		{"GET / HTTP/1.1\r\n\r\n", 17, -1},                             // resumed past the LF that starts the end
+	} {
+		if got := blockEnd([]byte(tc.in), tc.start); got != tc.want || got != ref([]byte(tc.in), tc.start) {
+			t.Errorf("blockEnd(%.60q, %d) = %d, want %d (reference %d)", tc.in, tc.start, got, tc.want, ref([]byte(tc.in), tc.start))
+		}
+	}
+}
+
 // FuzzWire checks that Wire never changes, drops or reorders bytes: what
 // it passes is always a prefix of the input, the same whether the input
 // comes at once or byte by byte, and refused at the same block.
@@ -120,20 +161,30 @@ func FuzzWire(f *testing.F) {
 	})
 }
 
-// BenchmarkWire feeds a typical API request (browser-sized head, 1 KiB
-// JSON body) as one read, as a keep-alive connection delivers it.
+// BenchmarkWire feeds request heads as one read, as a keep-alive
+// connection delivers them: a typical API request (browser-sized head,
+// 1 KiB JSON body), and a GET with a 280-byte ES256 bearer token.
 func BenchmarkWire(b *testing.B) {
-	raw := []byte("POST /v1/orders HTTP/1.1\r\nHost: api.example.com\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/128.0\r\n" +
-		"Accept: application/json\r\nAccept-Encoding: gzip, br\r\nAuthorization: Bearer eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2ln\r\n" +
-		"Content-Type: application/json\r\nContent-Length: 1024\r\n\r\n" + string(bytes.Repeat([]byte("x"), 1024)))
-	w := Wire{MaxHeader: 64 << 10}
-	out := make([]byte, 0, 4096)
-	b.SetBytes(int64(len(raw)))
-	b.ReportAllocs()
-	for b.Loop() {
-		var err *WireError
-		if out, err = w.Feed(out[:0], raw); err != nil {
-			b.Fatal(err.Reason)
-		}
+	token := "eyJhbGciOiJFUzI1NiIsImtpZCI6ImVjIiwidHlwIjoiSldUIn0." + strings.Repeat("eyJhdWQiOiJiZW5jaCIsImV4cCI6", 5) + "." + strings.Repeat("c2ln", 21)
+	for _, tc := range []struct{ name, raw string }{
+		{"post", "POST /v1/orders HTTP/1.1\r\nHost: api.example.com\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/128.0\r\n" +
+			"Accept: application/json\r\nAccept-Encoding: gzip, br\r\nAuthorization: Bearer eyJhbGciOiJFUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2ln\r\n" +
+			"Content-Type: application/json\r\nContent-Length: 1024\r\n\r\n" + strings.Repeat("x", 1024)},
+		{"jwt", "GET /jwt/api/v1/items?page=2&sort=name&q=widget HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nAccept: application/json\r\n" +
+			"User-Agent: rampart-bench/1\r\nX-Client-Version: 4.2\r\nAuthorization: Bearer " + token + "\r\n\r\n"},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			raw := []byte(tc.raw)
+			w := Wire{MaxHeader: 64 << 10}
+			out := make([]byte, 0, 4096)
+			b.SetBytes(int64(len(raw)))
+			b.ReportAllocs()
+			for b.Loop() {
+				var err *WireError
+				if out, err = w.Feed(out[:0], raw); err != nil {
+					b.Fatal(err.Reason)
+				}
+			}
+		})
 	}
 }
