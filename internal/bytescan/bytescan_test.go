@@ -179,6 +179,24 @@ func TestHasControl(t *testing.T) {
 	}
 }
 
+// TestHasControlEveryPosition puts each kind of byte at every position of
+// values of every length up to 40: the word loop, the half-round and the
+// tail must all see it.
+func TestHasControlEveryPosition(t *testing.T) {
+	for n := 1; n <= 40; n++ {
+		for pos := range n {
+			for _, c := range []byte{0x00, '\r', '\n', 0x1f, 0x7f, '\t', ' ', 0x80, 0xff, '~'} {
+				v := []byte(strings.Repeat("a", n))
+				v[pos] = c
+				want := IsControl(c)
+				if HasControl(v) != want || HasControl(string(v)) != want {
+					t.Fatalf("HasControl(%q) != %v", v, want)
+				}
+			}
+		}
+	}
+}
+
 func FuzzHasControl(f *testing.F) {
 	for _, s := range []string{"", "abcdefgh", "abcdefg\x7f", "\x1fabcdefgh", "abcdefgh\tij", "\xff\xfe\x80\x81\x82\x83\x84\x85\x86"} {
 		f.Add(s)

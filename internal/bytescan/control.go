@@ -1,5 +1,10 @@
 package bytescan
 
+import (
+	"encoding/binary"
+	"unsafe"
+)
+
 // IsControl says whether c is a control byte that may not appear in an
 // HTTP field value or request line: below 0x20 other than HTAB, or DEL.
 func IsControl(c byte) bool { return (c < 0x20 && c != '\t') || c == 0x7f }
@@ -9,25 +14,43 @@ func IsControl(c byte) bool { return (c < 0x20 && c != '\t') || c == 0x7f }
 // only a word that holds an HTAB or a control byte is looked at byte by
 // byte. A header value costs a few nanoseconds instead of a byte loop.
 func HasControl[T ~string | ~[]byte](s T) bool {
+	// One 8-byte load per word needs a []byte: the generic indexing
+	// below would load byte by byte. The view is read, never written.
+	var b []byte
+	switch v := any(s).(type) {
+	case string:
+		b = unsafe.Slice(unsafe.StringData(v), len(v))
+	case []byte:
+		b = v
+	default:
+		return controlIn(s)
+	}
 	const (
 		ones  = 0x0101010101010101
 		highs = 0x8080808080808080
 		del   = 0x7f7f7f7f7f7f7f7f
 	)
-	i := 0
-	for ; i+8 <= len(s); i += 8 {
-		x := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-			uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
-		// The high bit of a byte is set in (x - 0x20) &^ x when the byte
-		// is below 0x20, and in (y - 1) &^ y, y = x ^ 0x7f.., when it is
-		// 0x7f; a borrow can only mark bytes above a marked one, so a
-		// clean word is never marked.
+	// The high bit of a byte is set in (x - 0x20) &^ x when the byte is
+	// below 0x20, and in (y - 1) &^ y, y = x ^ 0x7f.., when it is 0x7f; a
+	// borrow can only mark bytes above a marked one, so a clean word is
+	// never marked. Two words a round halve the branches.
+	marked := func(x uint64) uint64 {
 		y := x ^ del
-		if ((x-0x20*ones)&^x|(y-ones)&^y)&highs != 0 && controlIn(s[i:i+8]) {
+		return ((x-0x20*ones)&^x | (y-ones)&^y) & highs
+	}
+	for len(b) >= 16 {
+		if marked(binary.LittleEndian.Uint64(b))|marked(binary.LittleEndian.Uint64(b[8:])) != 0 && controlIn(b[:16]) {
 			return true
 		}
+		b = b[16:]
 	}
-	return controlIn(s[i:])
+	if len(b) >= 8 {
+		if marked(binary.LittleEndian.Uint64(b)) != 0 && controlIn(b[:8]) {
+			return true
+		}
+		b = b[8:]
+	}
+	return controlIn(b)
 }
 
 func controlIn[T ~string | ~[]byte](s T) bool {
