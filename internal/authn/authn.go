@@ -222,7 +222,10 @@ func describe(list []Authenticator) string {
 // AccessToken returns the token of an `Authorization: Bearer` or
 // `Authorization: DPoP` header (RFC 9449), and whether it was DPoP.
 func AccessToken(r *http.Request) (token string, dpop bool) {
-	h := r.Header.Get("Authorization")
+	var h string
+	if v := r.Header["Authorization"]; len(v) > 0 { // the canonical key: Get would canonicalise it per request
+		h = v[0]
+	}
 	switch {
 	case len(h) > 7 && strings.EqualFold(h[:7], "bearer "):
 		return strings.TrimSpace(h[7:]), false

@@ -245,8 +245,10 @@ type Stage struct {
 func (s *Stage) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !s.ForwardAuthorization {
-			r.Header.Del("Authorization")
-			r.Header.Del("DPoP") // a proof names the gateway's URL, not the upstream's
+			// Canonical keys, deleted directly: Del would canonicalise
+			// each name on every request.
+			delete(r.Header, "Authorization")
+			delete(r.Header, "Dpop") // DPoP: a proof names the gateway's URL, not the upstream's
 		}
 		st := reqctx.From(r.Context())
 		if id := st.Identity; id != nil {

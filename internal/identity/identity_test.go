@@ -1,7 +1,9 @@
 package identity
 
 import (
+	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -112,4 +114,83 @@ func TestSignerRotatesOnce(t *testing.T) {
 	}
 	wg.Wait()
 	verify(t, s, before, signedAt) // signed by the previous key, still published
+}
+
+// TestStageHeaders: the stage removes the client's credentials (unless
+// the route forwards them) and sets the three identity fields for the
+// upstream; an anonymous request gets none of them.
+func TestStageHeaders(t *testing.T) {
+	signer, err := NewSigner(time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := &reqctx.Identity{Consumer: "alice", Authenticator: "idp", Method: "jwt", Scopes: []string{"a", "b"}}
+	for _, tc := range []struct {
+		name     string
+		id       *reqctx.Identity
+		forward  bool
+		wantAuth bool
+		fields   []string
+	}{
+		{"authenticated", alice, false, false, []string{HeaderConsumer, HeaderScopes, HeaderAssertion}},
+		{"forwarded credentials", alice, true, true, []string{HeaderConsumer, HeaderScopes, HeaderAssertion}},
+		{"no scopes", &reqctx.Identity{Consumer: "bob", Authenticator: "keys", Method: "api_key"}, false, false, []string{HeaderConsumer, HeaderAssertion}},
+		{"anonymous", nil, false, false, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got *http.Request
+			h := (&Stage{Signer: signer, Issuer: "rampart", Audience: "orders", TTL: time.Minute, ForwardAuthorization: tc.forward}).
+				Wrap(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { got = r }))
+			r := httptest.NewRequest("GET", "/", nil)
+			r.Header.Set("Authorization", "Bearer abc")
+			r.Header.Set("DPoP", "proof")
+			st := &reqctx.State{Identity: tc.id}
+			h.ServeHTTP(httptest.NewRecorder(), r.WithContext(reqctx.With(r.Context(), st)))
+			if has := got.Header.Get("Authorization") != "" && got.Header.Get("DPoP") != ""; has != tc.wantAuth {
+				t.Errorf("credentials forwarded: %v, want %v", has, tc.wantAuth)
+			}
+			var names []string
+			for _, f := range st.UpstreamHeader {
+				names = append(names, f.Name)
+			}
+			if !slices.Equal(names, tc.fields) {
+				t.Fatalf("upstream fields %v, want %v", names, tc.fields)
+			}
+			if tc.id == nil {
+				return
+			}
+			if v, _ := st.UpstreamValues(HeaderConsumer); len(v) != 1 || v[0] != tc.id.Consumer {
+				t.Errorf("consumer %v", v)
+			}
+			if v, ok := st.UpstreamValues(HeaderScopes); ok && (len(v) != 1 || v[0] != "a b") {
+				t.Errorf("scopes %v", v)
+			}
+			v, _ := st.UpstreamValues(HeaderAssertion)
+			if sub, _ := verify(t, signer, v[0], time.Now()).Subject(); sub != tc.id.Consumer {
+				t.Errorf("assertion sub %q", sub)
+			}
+		})
+	}
+}
+
+// BenchmarkStage is the stage's steady state: a cached assertion for a
+// consumer with two scopes.
+func BenchmarkStage(b *testing.B) {
+	signer, err := NewSigner(time.Hour)
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := (&Stage{Signer: signer, Issuer: "rampart", Audience: "orders", TTL: time.Minute}).
+		Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	id := &reqctx.Identity{Consumer: "alice", Authenticator: "idp", Method: "jwt", Scopes: []string{"items:read", "items:write"}, Roles: []string{"reader"}}
+	r := httptest.NewRequest("GET", "/", nil)
+	st := &reqctx.State{}
+	r = r.WithContext(reqctx.With(r.Context(), st))
+	auth := []string{"Bearer abc"}
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Header["Authorization"] = auth
+		*st = reqctx.State{Identity: id}
+		h.ServeHTTP(nil, r)
+	}
 }
