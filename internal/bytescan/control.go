@@ -13,6 +13,7 @@ func IsControl(c byte) bool { return (c < 0x20 && c != '\t') || c == 0x7f }
 // eight bytes at a time and tests them together with a word's arithmetic;
 // only a word that holds an HTAB or a control byte is looked at byte by
 // byte. A header value costs a few nanoseconds instead of a byte loop.
+// (A type named over string or []byte takes the byte loop.)
 func HasControl[T ~string | ~[]byte](s T) bool {
 	// One 8-byte load per word needs a []byte: the generic indexing
 	// below would load byte by byte. The view is read, never written.
