@@ -1,9 +1,12 @@
 package ratelimit
 
 import (
+	"fmt"
 	"hash/maphash"
 	"math"
+	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -148,5 +151,73 @@ func BenchmarkCheck(b *testing.B) {
 		if !m.Take(r.key(seed, req, s, false), l, now).Allowed {
 			b.Fatal("refused")
 		}
+	}
+}
+
+// TestStageHeaders: an admitted request carries RateLimit-Policy and the
+// tightest enforced limit's RateLimit; a refused one r=0 and Retry-After;
+// values are those of the draft's syntax (names quoted as Go quotes).
+func TestStageHeaders(t *testing.T) {
+	perIP := rule(t, "api", "ip", "")    // 10/s, burst 1
+	named := rule(t, "api", "route", "") // the same, another budget
+	named.Name, named.quoted = `odd "name"`, ""
+	var rl config.RateLimit
+	rl.Key, rl.Rate, rl.Burst, rl.Mode = "consumer", config.Rate{N: 1, Per: time.Minute}, 1, "shadow"
+	shadow, err := Compile("api", 2, &rl, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewStage([]*Rule{perIP, named, shadow}, NewMemory(0), maphash.MakeSeed(), nil)
+	now := time.Unix(1795000000, 0)
+	s.Now = func() time.Time { return now }
+	h := s.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	serve := func() *httptest.ResponseRecorder {
+		req := httptest.NewRequest("GET", "/", nil)
+		st := &reqctx.State{}
+		st.AccessRecord.ClientIP, st.Route, st.Consumer = "192.0.2.1", "orders", "acme"
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req.WithContext(reqctx.With(req.Context(), st)))
+		return w
+	}
+	policy := `"ip-10-per-s";q=10;w=1, "odd \"name\"";q=10;w=1`
+	w := serve()
+	if got := w.Header().Get("RateLimit-Policy"); got != policy {
+		t.Errorf("RateLimit-Policy %q, want %q", got, policy)
+	}
+	if got, want := w.Header().Get("RateLimit"), fmt.Sprintf("%q;r=%d;t=%d", perIP.Name, 0, 1); got != want {
+		t.Errorf("RateLimit %q, want %q", got, want)
+	}
+	w = serve()
+	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" {
+		t.Fatalf("second request: %d, Retry-After %q", w.Code, w.Header().Get("Retry-After"))
+	}
+	if got := w.Header().Get("RateLimit"); !strings.HasSuffix(got, ";r=0;t=1") || w.Header().Get("RateLimit-Policy") != policy {
+		t.Errorf("refused: RateLimit %q, RateLimit-Policy %q", got, w.Header().Get("RateLimit-Policy"))
+	}
+	now = now.Add(time.Second)
+	if w := serve(); w.Code != 200 || len(w.Header()["Ratelimit"]) != 1 {
+		t.Fatalf("after the interval: %d %v", w.Code, w.Header())
+	}
+}
+
+// BenchmarkStage is an admitted request through one per-IP limit, with
+// its two response headers.
+func BenchmarkStage(b *testing.B) {
+	var rl config.RateLimit
+	rl.Key, rl.Rate, rl.Burst = "ip", config.Rate{N: 1000000, Per: time.Second}, 1000000
+	r, err := Compile("api", 0, &rl, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := NewStage([]*Rule{r}, NewMemory(0), maphash.MakeSeed(), nil).Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	req := httptest.NewRequest("GET", "/", nil)
+	st := &reqctx.State{}
+	st.AccessRecord.ClientIP = "192.0.2.1"
+	req = req.WithContext(reqctx.With(req.Context(), st))
+	w := httptest.NewRecorder()
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(w.Header())
+		h.ServeHTTP(w, req)
 	}
 }

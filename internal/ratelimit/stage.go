@@ -48,6 +48,7 @@ type Rule struct {
 	Per    time.Duration // ... per this period, for RateLimit-Policy
 	parts  []part
 	id     string // what makes the budget this rule's: policy, definition, and route when scoped to one
+	quoted string // Name as the RateLimit header quotes it
 }
 
 // PreAuth reports whether the rule's key needs no identity, so the rule
@@ -69,6 +70,7 @@ func preAuth(parts []part) bool {
 func Compile(policy string, i int, rl *config.RateLimit, route string) (*Rule, error) {
 	r := &Rule{Name: rl.DisplayName(), Limit: Limit{Interval: rl.Rate.Interval(), Burst: max(rl.Burst, 1)}, Shadow: rl.Mode == "shadow",
 		N: rl.Rate.N, Per: rl.Rate.Per}
+	r.quoted = strconv.Quote(r.Name)
 	if r.Limit.Interval <= 0 {
 		return nil, fmt.Errorf("rate %s is too fast: at most 1e9 per second", rl.Rate)
 	}
@@ -207,11 +209,7 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 					RequestID: st.RequestID, Route: st.Route, Method: r.Method, Path: st.Path})
 			case !res.Allowed:
 				s.count(rule.Name, "refused")
-				h := w.Header()
-				if s.policy != "" {
-					h.Set("RateLimit-Policy", s.policy)
-				}
-				h.Set("RateLimit", fmt.Sprintf("%q;r=0;t=%d", rule.Name, seconds(res.Reset)))
+				s.setHeaders(w.Header(), rule, 0, res.Reset)
 				retry := strconv.FormatInt(seconds(res.RetryAfter), 10)
 				reqctx.Refuse(w, r, reqctx.Refusal{Type: problem.RateLimited, Reason: "rate_limited", Stage: "rate_limit", Rule: rule.Name,
 					Detail: "Too many requests: the limit " + rule.Name + " allows " + strconv.FormatInt(rule.N, 10) + " per " + per(rule.Per) +
@@ -225,12 +223,31 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 			}
 		}
 		if tightest != nil {
-			h := w.Header()
-			h.Set("RateLimit-Policy", s.policy)
-			h.Set("RateLimit", fmt.Sprintf("%q;r=%d;t=%d", tightest.Name, tight.Remaining, seconds(tight.Reset)))
+			s.setHeaders(w.Header(), tightest, tight.Remaining, tight.Reset)
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// setHeaders sets RateLimit-Policy (when a rule is enforced) and
+// RateLimit for rule (draft-ietf-httpapi-ratelimit-headers): the value
+// is built without fmt, and the two headers share one slice of values.
+func (s *Stage) setHeaders(h http.Header, rule *Rule, remaining int64, reset time.Duration) {
+	quoted := rule.quoted
+	if quoted == "" { // a Rule not made by Compile
+		quoted = strconv.Quote(rule.Name)
+	}
+	var buf [64]byte
+	b := append(buf[:0], quoted...)
+	b = append(b, ";r="...)
+	b = strconv.AppendInt(b, remaining, 10)
+	b = append(b, ";t="...)
+	b = strconv.AppendInt(b, seconds(reset), 10)
+	vals := []string{s.policy, string(b)}
+	if s.policy != "" {
+		h["Ratelimit-Policy"] = vals[0:1:1] // canonical keys: Set would canonicalise, and allocate, per request
+	}
+	h["Ratelimit"] = vals[1:2:2]
 }
 
 func (s *Stage) count(rule, outcome string) {
