@@ -211,7 +211,17 @@ func roundRatios(rs, base []result) (med, lo, hi float64, ok bool) {
 		return 0, 0, 0, false
 	}
 	sort.Float64s(v)
-	return v[len(v)/2], v[0], v[len(v)-1], true
+	return mid(v), v[0], v[len(v)-1], true
+}
+
+// mid is the median of sorted v: with an even count, the mean of the two
+// middle values (the upper one alone would lean every median up).
+func mid(v []float64) float64 {
+	n := len(v)
+	if n%2 == 0 {
+		return (v[n/2-1] + v[n/2]) / 2
+	}
+	return v[n/2]
 }
 
 func ratio(v, base float64) string {
@@ -233,7 +243,7 @@ func median(rs []result) result {
 			v[i] = f(r)
 		}
 		sort.Float64s(v)
-		return v[len(v)/2]
+		return mid(v)
 	}
 	return result{
 		rps:  pick(func(r result) float64 { return r.rps }),
