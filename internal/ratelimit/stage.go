@@ -51,6 +51,15 @@ type Rule struct {
 	quoted string // Name as the RateLimit header quotes it
 }
 
+// quotedName is Name as the RateLimit headers quote it: computed once by
+// Compile, quoted here for a Rule made otherwise.
+func (r *Rule) quotedName() string {
+	if r.quoted != "" {
+		return r.quoted
+	}
+	return strconv.Quote(r.Name)
+}
+
 // PreAuth reports whether the rule's key needs no identity, so the rule
 // can run before authentication (stage 7) and protect it.
 func (r *Rule) PreAuth() bool { return preAuth(r.parts) }
@@ -185,7 +194,7 @@ func NewStage(rules []*Rule, store Store, seed maphash.Seed, count func(rule, ou
 	var items []string
 	for _, r := range rules {
 		if !r.Shadow {
-			items = append(items, fmt.Sprintf("%q;q=%d;w=%d", r.Name, r.N, int64(r.Per/time.Second)))
+			items = append(items, fmt.Sprintf("%s;q=%d;w=%d", r.quotedName(), r.N, int64(r.Per/time.Second)))
 		}
 	}
 	s.policy = strings.Join(items, ", ")
@@ -233,12 +242,8 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 // RateLimit for rule (draft-ietf-httpapi-ratelimit-headers): the value
 // is built without fmt, and the two headers share one slice of values.
 func (s *Stage) setHeaders(h http.Header, rule *Rule, remaining int64, reset time.Duration) {
-	quoted := rule.quoted
-	if quoted == "" { // a Rule not made by Compile
-		quoted = strconv.Quote(rule.Name)
-	}
 	var buf [64]byte
-	b := append(buf[:0], quoted...)
+	b := append(buf[:0], rule.quotedName()...)
 	b = append(b, ";r="...)
 	b = strconv.AppendInt(b, remaining, 10)
 	b = append(b, ";t="...)
