@@ -16,11 +16,13 @@ const (
 	DefaultConnectTimeout      = 2 * time.Second
 	DefaultResponseHeader      = 15 * time.Second
 	DefaultMaxIdleConns        = 256
-	DefaultHSTSMaxAge          = 365 * 24 * time.Hour
-	DefaultStoreSync           = 2 * time.Second
-	DefaultAssertionTTL        = 60 * time.Second
-	DefaultKeyRotation         = 24 * time.Hour
-	DefaultTokenBytes          = 8 << 10
+	// DefaultMaxResponseHeaderBytes bounds an upstream response's head.
+	DefaultMaxResponseHeaderBytes = 64 << 10
+	DefaultHSTSMaxAge             = 365 * 24 * time.Hour
+	DefaultStoreSync              = 2 * time.Second
+	DefaultAssertionTTL           = 60 * time.Second
+	DefaultKeyRotation            = 24 * time.Hour
+	DefaultTokenBytes             = 8 << 10
 )
 
 func setDur(d *Duration, v time.Duration) {
@@ -240,6 +242,9 @@ func applyDefaults(c *Config) {
 		setDur(&u.Timeouts.Connect, DefaultConnectTimeout)
 		setDur(&u.Timeouts.ResponseHeader, DefaultResponseHeader)
 		setInt(&u.MaxIdleConns, DefaultMaxIdleConns)
+		if u.MaxResponseHeaderBytes == 0 {
+			u.MaxResponseHeaderBytes = DefaultMaxResponseHeaderBytes
+		}
 		if a := u.HealthCheck.Active; a != nil {
 			setDur(&a.Interval, 5*time.Second)
 			setDur(&a.Timeout, 2*time.Second)

@@ -59,7 +59,13 @@ type Server struct {
 	TrustedProxies       []string `yaml:"trusted_proxies" json:"trusted_proxies,omitempty" doc:"CIDRs or addresses whose X-Forwarded-For is believed."`
 	DrainDelay           Duration `yaml:"drain_delay" json:"drain_delay,omitempty" doc:"After SIGTERM, keep serving this long with /readyz at 503 and Connection: close, so load balancers stop sending, before closing the listeners. Default 0."`
 	ShutdownTimeout      Duration `yaml:"shutdown_timeout" json:"shutdown_timeout,omitempty" doc:"How long SIGTERM waits for in-flight requests. Default 30s."`
+	Headers              Headers  `yaml:"headers" json:"headers,omitempty"`
 	StripResponseHeaders []string `yaml:"strip_response_headers" json:"strip_response_headers,omitempty" doc:"Upstream response headers removed because they tell attackers what runs behind the gateway. Default [Server, X-Powered-By, X-AspNet-Version, X-AspNetMvc-Version, X-Generator, X-Runtime]; [] keeps them all."`
+}
+
+// Headers are the server-wide rules for request header names.
+type Headers struct {
+	Underscores string `yaml:"underscores" json:"underscores,omitempty" enum:"drop|refuse|pass" doc:"A request header whose name holds an underscore (X_Api_Version): drop it (default, as nginx), refuse the request (400), or pass it upstream. A name that folds onto a header the gateway owns or checks (X_Forwarded_For, X-Rampart_Consumer, Content_Length) is always refused: CGI, PHP, Rack and WSGI servers read it as that header."`
 }
 
 // TLS configures the TLS listeners.
@@ -199,8 +205,10 @@ type Upstream struct {
 	CircuitBreaker *CircuitBreaker `yaml:"circuit_breaker" json:"circuit_breaker,omitempty"`
 	TLS            *UpstreamTLS    `yaml:"tls" json:"tls,omitempty"`
 	MaxIdleConns   int             `yaml:"max_idle_conns" json:"max_idle_conns,omitempty" doc:"Idle keep-alive connections kept per target. Default 256."`
-	LoadShedding   *LoadShedding   `yaml:"load_shedding" json:"load_shedding,omitempty" doc:"An adaptive concurrency limit that follows the upstream's latency and sheds low-priority requests first."`
-	Pos            Pos             `yaml:"-" json:"-"`
+	// MaxResponseHeaderBytes bounds the upstream's response head.
+	MaxResponseHeaderBytes Size          `yaml:"max_response_header_bytes" json:"max_response_header_bytes,omitempty" doc:"Status line plus headers of an upstream response; a larger one is a 502 bad-gateway. Default 64KiB, between 1KiB and 1MiB."`
+	LoadShedding           *LoadShedding `yaml:"load_shedding" json:"load_shedding,omitempty" doc:"An adaptive concurrency limit that follows the upstream's latency and sheds low-priority requests first."`
+	Pos                    Pos           `yaml:"-" json:"-"`
 }
 
 // LoadShedding is an upstream's adaptive concurrency limit.
@@ -696,7 +704,11 @@ type Route struct {
 	// AllowEncodedSlashes accepts %2F and %5C in paths, passed upstream
 	// still encoded.
 	AllowEncodedSlashes bool `yaml:"allow_encoded_slashes" json:"allow_encoded_slashes,omitempty" doc:"Accept %2F and %5C in request paths (for example object keys); they reach the upstream still encoded. Off by default: such paths get a 400 problem."`
-	Pos                 Pos  `yaml:"-" json:"-"`
+	// AllowGetBody accepts a body on GET and HEAD requests.
+	AllowGetBody bool `yaml:"allow_get_body" json:"allow_get_body,omitempty" doc:"Accept a body on GET and HEAD requests (some search APIs send one) and pass it upstream. Off by default: such requests get a 400 problem, since servers and caches disagree on whether the body belongs to the request."`
+	// PathParameters is what happens to a ';' parameter in a path segment.
+	PathParameters string `yaml:"path_parameters" json:"path_parameters,omitempty" enum:"refuse|strip" doc:"A path segment with a ';' parameter (/a;jsessionid=1/b): refuse it (default: Tomcat, Jetty and Spring drop parameters before routing, other servers do not, so the router and the upstream would see different paths), or strip the parameters from every segment, once, for the router and the upstream alike. A dot segment hidden behind a parameter (..;) is always refused."`
+	Pos            Pos    `yaml:"-" json:"-"`
 }
 
 // Match selects requests.

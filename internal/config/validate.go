@@ -418,6 +418,9 @@ func (v *validator) upstream(name string, u *Upstream) {
 	if u.MaxIdleConns < 0 {
 		v.errorf(base+".max_idle_conns", "must not be negative")
 	}
+	if m := u.MaxResponseHeaderBytes; m != 0 && (m < 1<<10 || m > 1<<20) {
+		v.errorf(base+".max_response_header_bytes", "must be between 1KiB and 1MiB")
+	}
 }
 
 func checkTargetURL(s string) error {

@@ -46,7 +46,8 @@ type Snapshot struct {
 	maxHeaderBytes int
 	bodyTimeout    time.Duration
 	httpsPort      string // non-empty: cleartext requests are redirected to this TLS port
-	hsts           string
+	hsts           string // Strict-Transport-Security, sent on TLS responses only (RFC 6797 §7.2)
+	headers        *guard.HeaderRules
 	tls            *tls.Config // nil without TLS listeners
 	unmatched      *observe.RouteMetrics
 	quotas         map[string]*ratelimit.QuotaStage // by policy
@@ -64,6 +65,10 @@ type compiledRoute struct {
 	cors    bool // its policy answers CORS preflights
 	// encodedSlashes: the route accepts %2F and %5C in paths.
 	encodedSlashes bool
+	// allowGetBody: the route accepts a body on GET and HEAD.
+	allowGetBody bool
+	// stripParams: the route takes paths with ';' parameters, stripped.
+	stripParams bool
 }
 
 // build compiles cfg. On error every pool it acquired is released.
@@ -75,6 +80,9 @@ func (g *Gateway) build(cfg *config.Config) (s *Snapshot, err error) {
 			s.release()
 		}
 	}()
+	under, _ := guard.ParseUnderscores(cfg.Server.Headers.Underscores)
+	_, keyHeaders := credentialCarriers(cfg)
+	s.headers = guard.NewHeaderRules(under, keyHeaders...)
 	for _, p := range cfg.Server.TrustedProxies {
 		pfx, perr := config.ParsePrefix(p)
 		if perr != nil {
@@ -204,7 +212,7 @@ func (g *Gateway) build(cfg *config.Config) (s *Snapshot, err error) {
 		}
 		pol := cfg.Policies[r.Policy]
 		s.routes = append(s.routes, &compiledRoute{name: r.Name, handler: Chain(final, stages...), metrics: g.metrics.Route(r.Name), encodedSlashes: r.AllowEncodedSlashes,
-			cors: pol != nil && pol.CORS != nil})
+			cors: pol != nil && pol.CORS != nil, allowGetBody: r.AllowGetBody, stripParams: r.PathParameters == "strip"})
 	}
 	s.quotas = deps.quotaStages
 	if err := g.buildPortal(cfg, s, auth, deps); err != nil {
@@ -287,13 +295,20 @@ func (s *Snapshot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		rec.TraceID, st.TraceParent = traceparent(r.Header.Get("Traceparent"))
 	}
-	if id := r.Header.Get("X-Request-Id"); validRequestID(id) {
-		rec.RequestID = id
-	} else {
-		rec.RequestID = rec.TraceID
+	peer, _ := netip.ParseAddrPort(r.RemoteAddr)
+	trustedPeer := len(s.trusted) > 0 && s.trusted.Contains(peer.Addr())
+	// A request id is adopted only from a trusted proxy; a client's own
+	// is logged beside the gateway's.
+	rec.RequestID = rec.TraceID
+	if id := r.Header.Get("X-Request-Id"); id != "" {
+		if trustedPeer && validRequestID(id) {
+			rec.RequestID = id
+		} else {
+			rec.ClientRequestID = problem.Clip(id, 128)
+		}
 	}
 	rw.Header()["X-Request-Id"] = []string{rec.RequestID}
-	if s.hsts != "" {
+	if s.hsts != "" && st.TLS {
 		rw.Header()["Strict-Transport-Security"] = []string{s.hsts}
 	}
 	if g.draining.Load() {
@@ -303,12 +318,21 @@ func (s *Snapshot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// Slow-body guard: the body must arrive within bodyTimeout.
 		_ = http.NewResponseController(w).SetReadDeadline(rec.Start.Add(s.bodyTimeout))
 	}
+	ci, _ := r.Context().Value(connInfoKey{}).(*connInfo)
+	if ci != nil && ci.wire != nil && r.ProtoMajor == 1 {
+		st.Wire = ci.wire
+		if len(r.Header["Upgrade"]) > 0 {
+			// The wire holds what follows an upgrade request until it
+			// knows whether the protocol switched (the proxy tells it
+			// when it relays a 101; this, otherwise).
+			defer ci.wire.upgradeDone()
+		}
+	}
 	ctx := reqctx.With(r.Context(), st)
 	r = r.WithContext(ctx)
-	peer, _ := netip.ParseAddrPort(r.RemoteAddr)
 	st.ClientIP = guard.ClientIP(peer.Addr(), r.Header["X-Forwarded-For"], s.trusted)
 	rec.ClientIP = st.ClientIP.String()
-	if wr := wireRefusal(r); wr != nil {
+	if wr := wireRefusal(r, ci); wr != nil {
 		// A stand-in for a request head guard.Wire refused: nothing of
 		// the client's request is known but its connection.
 		rec.Method, rec.Host, rec.Path, rec.Query = "", "", "", ""
@@ -328,8 +352,17 @@ func (s *Snapshot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Detail: fmt.Sprintf("The request line and headers are %d bytes; the limit is %d. Send fewer or smaller headers and cookies.", n, s.maxHeaderBytes)})
 		return
 	}
-	st.Upgrade = guard.Sanitize(r)
-	encodedSlash, msg := guard.NormalizePath(r)
+	if hr := s.headers.Check(r); hr != nil {
+		reqctx.Refuse(rw, r, reqctx.Refusal{Type: hr.Type, Reason: hr.Reason, Stage: "sanitize", Rule: "header_rules", Detail: hr.Detail})
+		return
+	}
+	st.Upgrade = guard.Sanitize(r, trustedPeer)
+	pathFlags, msg := guard.NormalizePath(r, false)
+	if msg == "" && pathFlags.Parameters {
+		// Routed as a parameter-dropping server would read it; only a
+		// route that strips parameters takes it (below).
+		_, msg = guard.NormalizePath(r, true)
+	}
 	if msg != "" {
 		reqctx.Refuse(rw, r, reqctx.Refusal{Type: problem.BadRequest, Reason: "non_canonical_path", Stage: "sanitize", Detail: msg})
 		return
@@ -354,7 +387,12 @@ func (s *Snapshot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
-	if encodedSlash && (res != route.Found || !s.routes[st.Match.ID].encodedSlashes) {
+	if pathFlags.Parameters && (res != route.Found || !s.routes[st.Match.ID].stripParams) {
+		reqctx.Refuse(rw, r, reqctx.Refusal{Type: problem.BadRequest, Reason: "non_canonical_path", Stage: "route", Rule: "path_parameters",
+			Detail: "The path holds a ';' parameter (as in /a;jsessionid=1/b), which servers resolve differently: some drop it before routing, others do not. Send the path without it, or ask the API operator to set path_parameters: strip on the route."})
+		return
+	}
+	if pathFlags.EncodedSlash && (res != route.Found || !s.routes[st.Match.ID].encodedSlashes) {
 		reqctx.Refuse(rw, r, reqctx.Refusal{Type: problem.BadRequest, Reason: "non_canonical_path", Stage: "route", Rule: "allow_encoded_slashes",
 			Detail: "The path contains an encoded slash or a backslash (%2F, %5C), which this endpoint does not accept. Send / between segments, or ask the API operator to allow encoded slashes on the route."})
 		return
@@ -373,6 +411,12 @@ func (s *Snapshot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	cr := s.routes[st.Match.ID]
 	rec.Route, metrics = cr.name, cr.metrics
+	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && guard.HasBody(r) && !cr.allowGetBody {
+		rw.Header()["Connection"] = []string{"close"}
+		reqctx.Refuse(rw, r, reqctx.Refusal{Type: problem.BadRequest, Reason: "body_on_get", Stage: "route", Rule: "allow_get_body",
+			Detail: "This " + r.Method + " request carries a body, which servers and caches disagree on. Send the data in the query or use POST, or ask the API operator to set allow_get_body: true on the route."})
+		return
+	}
 	cr.handler.ServeHTTP(rw, r)
 }
 

@@ -27,6 +27,17 @@ const wireHeader = "X-Rampart-Wire"
 // The gateway answers the stand-in with the refusal as a problem, in the
 // same path as every other refusal (request id, access log, event,
 // metrics), and the connection closes.
+//
+// A refused chunked body (its head already reached the server) ends in
+// bytes that net/http's chunked reader refuses whatever it expects next
+// (bodyPoison): the handler's body read fails, the gateway finds the
+// refusal (BodyFault) and answers 400, and nothing after it is read.
+//
+// After a request that asks for an upgrade, the wire holds what follows
+// until the gateway says whether the protocol switched: Tunnel (the proxy
+// relayed a 101) or upgradeDone (it did not; the held bytes are checked as
+// the next request). The switch is applied by the reading goroutine, the
+// only one that touches the wire.
 type wireConn struct {
 	net.Conn
 	wire    guard.Wire
@@ -34,8 +45,11 @@ type wireConn struct {
 	buf     []byte // what the client sent, read from Conn
 	out     []byte // checked bytes not yet read by the server
 	off     int
-	ended   bool // the stand-in is queued; nothing follows it
+	ended   bool // a refusal was queued; nothing of the client's follows it
+	standIn bool // a refusal of bytes held after an upgrade request waits for the outcome
 	refusal atomic.Pointer[guard.WireError]
+	body    atomic.Pointer[guard.WireError] // a refused chunked body
+	outcome atomic.Int32                    // outcomeTunnel or outcomeResume, set by the request's goroutine
 }
 
 // tlsWireConn is a wireConn over a *tls.Conn whose handshake the listener
@@ -47,6 +61,21 @@ type tlsWireConn struct {
 
 func (c *tlsWireConn) ConnectionState() tls.ConnectionState { return c.state }
 
+const (
+	outcomeResume = 1
+	outcomeTunnel = 2
+)
+
+// bodyPoison ends a refused chunked body: net/http's chunked reader fails
+// on it at a chunk-size line ("\x00" is no hex digit), at the CRLF after
+// chunk data ("\x00\r" is not CRLF) and in the trailer section (a field
+// line without a colon, before the empty line it looks for).
+const bodyPoison = "\x00\r\n\r\n"
+
+// errTunnelRefused ends a tunnel whose client sent too much before the
+// upgrade was answered.
+var errTunnelRefused = errors.New("client data before the protocol switch was refused")
+
 func newWireConn(c net.Conn, maxHeader int) *wireConn {
 	var n [16]byte
 	_, _ = rand.Read(n[:])
@@ -55,13 +84,20 @@ func newWireConn(c net.Conn, maxHeader int) *wireConn {
 
 func (c *wireConn) Read(p []byte) (int, error) {
 	for c.off == len(c.out) {
+		if o := c.outcome.Load(); o != 0 && (o == outcomeTunnel || c.wire.Holding()) {
+			c.outcome.Store(0)
+			if err := c.switched(o); err != nil {
+				return 0, err
+			}
+			continue
+		}
 		if c.ended {
-			// What the client sends after a refused head is never
-			// passed on. Reading on (and dropping it) rather than
-			// answering end of file keeps a request still in flight on
-			// this connection alive: net/http's background read takes
-			// end of file for the client going away. The server closes
-			// the connection after answering the stand-in.
+			// What the client sends after a refusal is never passed on.
+			// Reading on (and dropping it) rather than answering end of
+			// file keeps a request still in flight on this connection
+			// alive: net/http's background read takes end of file for
+			// the client going away. The server closes the connection
+			// after answering the refusal.
 			if _, err := c.Conn.Read(c.buf); err != nil {
 				return 0, err
 			}
@@ -79,9 +115,7 @@ func (c *wireConn) Read(p []byte) (int, error) {
 			c.out, refused = c.wire.Feed(c.out[:0], c.buf[:n])
 			c.off = 0
 			if refused != nil {
-				c.refusal.Store(refused)
-				c.out = append(c.out, "GET / HTTP/1.1\r\nHost: rampart.invalid\r\nConnection: close\r\n"+wireHeader+": "+c.nonce+"\r\n\r\n"...)
-				c.ended = true
+				c.refuse(refused)
 			}
 		}
 		if err != nil && c.off == len(c.out) {
@@ -95,6 +129,68 @@ func (c *wireConn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+// refuse queues what the server reads in place of the refused bytes.
+func (c *wireConn) refuse(e *guard.WireError) {
+	c.ended = true
+	switch {
+	case e.InBody:
+		c.body.Store(e)
+		c.out = append(c.out, bodyPoison...)
+	case c.wire.Holding():
+		// The bytes after an upgrade request: a request head only if
+		// the protocol does not switch.
+		c.refusal.Store(e)
+		c.standIn = true
+	default:
+		c.refusal.Store(e)
+		c.out = append(c.out, c.standInRequest()...)
+	}
+}
+
+func (c *wireConn) standInRequest() string {
+	return "GET / HTTP/1.1\r\nHost: rampart.invalid\r\nConnection: close\r\n" + wireHeader + ": " + c.nonce + "\r\n\r\n"
+}
+
+// switched applies the outcome of an upgrade request; out is empty.
+func (c *wireConn) switched(o int32) error {
+	c.out, c.off = c.out[:0], 0
+	if o == outcomeTunnel {
+		if c.ended {
+			return errTunnelRefused
+		}
+		c.out = append(c.out, c.wire.Tunnel()...)
+		return nil
+	}
+	if c.standIn {
+		c.standIn = false
+		c.out = append(c.out, c.standInRequest()...)
+		return nil
+	}
+	var refused *guard.WireError
+	if c.out, refused = c.wire.Resume(c.out); refused != nil {
+		c.refuse(refused)
+	}
+	return nil
+}
+
+// Tunnel tells the wire that the connection switched protocols: the
+// upstream answered 101 and the gateway relayed it. What the client sends
+// from now on is passed unchecked.
+func (c *wireConn) Tunnel() { c.outcome.Store(outcomeTunnel) }
+
+// upgradeDone tells the wire that a request asking for an upgrade ended
+// without one: what it held is the next request.
+func (c *wireConn) upgradeDone() { c.outcome.CompareAndSwap(0, outcomeResume) }
+
+// BodyFault reports why the wire refused the chunked body of the request
+// in flight, or "" when it did not.
+func (c *wireConn) BodyFault() (reason, detail string) {
+	if e := c.body.Load(); e != nil {
+		return e.Reason, e.Detail
+	}
+	return "", ""
+}
+
 // CloseWrite lets net/http half-close as it does on a bare connection.
 func (c *wireConn) CloseWrite() error {
 	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
@@ -105,8 +201,7 @@ func (c *wireConn) CloseWrite() error {
 
 // wireRefusal returns the refusal a request stands in for, or nil when it
 // is a request the client sent.
-func wireRefusal(r *http.Request) *guard.WireError {
-	ci, _ := r.Context().Value(connInfoKey{}).(*connInfo)
+func wireRefusal(r *http.Request, ci *connInfo) *guard.WireError {
 	if ci == nil || ci.wire == nil || r.ProtoMajor != 1 {
 		return nil
 	}

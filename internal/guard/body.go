@@ -57,16 +57,9 @@ func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	st := reqctx.From(r.Context())
 	if !st.BodyBuffered {
 		body, err := io.ReadAll(r.Body)
-		switch {
-		case err == nil:
-		case st.BodyTooLarge || errors.Is(err, ErrBodyTooLarge):
-			RefuseBodyTooLarge(w, r, st.MaxBodyBytes)
+		if err != nil {
+			RefuseBodyError(w, r, err)
 			return nil, false
-		case st.BodyTimedOut:
-			RefuseBodyTimeout(w, r)
-			return nil, false
-		default:
-			panic(http.ErrAbortHandler) // the client went away mid-body
 		}
 		st.Body, st.BodyBuffered = body, true
 		r.ContentLength, r.TransferEncoding = int64(len(body)), nil
@@ -91,6 +84,41 @@ func IsXML(mt string) bool {
 func IdentityEncoded(h http.Header) bool {
 	ce := h.Get("Content-Encoding")
 	return ce == "" || strings.EqualFold(ce, "identity")
+}
+
+// StatusClientClosed is logged when the client went away first (nginx's
+// 499).
+const StatusClientClosed = 499
+
+// RefuseBodyError answers a request whose body could not be read: the
+// client's fault, never the upstream's. Over the limit: 413; too slow:
+// 408; framing the client broke (a chunk size that is not hex, HTTP/2 DATA
+// beyond content-length): 400 malformed-request, and the connection
+// closes; the client gone: nothing to answer, the access log says 499
+// and the handler is aborted.
+func RefuseBodyError(w http.ResponseWriter, r *http.Request, err error) {
+	st := reqctx.From(r.Context())
+	switch {
+	case st.BodyTooLarge || errors.Is(err, ErrBodyTooLarge):
+		RefuseBodyTooLarge(w, r, st.MaxBodyBytes)
+		return
+	case st.BodyTimedOut:
+		RefuseBodyTimeout(w, r)
+		return
+	}
+	reason, detail := "", ""
+	if st.Wire != nil {
+		reason, detail = st.Wire.BodyFault()
+	}
+	if reason == "" {
+		if r.Context().Err() != nil || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			st.Status = StatusClientClosed // the client went away mid-body
+			panic(http.ErrAbortHandler)
+		}
+		reason, detail = "malformed_body", "The request body's framing is malformed (for HTTP/1.1, chunk sizes in hex and CRLF after each chunk; for HTTP/2, no more DATA than content-length). Send the body as its framing declares it."
+	}
+	w.Header().Set("Connection", "close")
+	reqctx.Refuse(w, r, reqctx.Refusal{Type: problem.MalformedRequest, Reason: reason, Stage: "body", Rule: "http_framing", Detail: detail})
 }
 
 // RefuseBodyTimeout answers 408.

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func prefixes(t testing.TB, ss ...string) Trusted {
@@ -102,7 +103,7 @@ func TestSanitize(t *testing.T) {
 		"Te":                     {"trailers"},
 		"Accept":                 {"application/json"},
 	}
-	if up := Sanitize(r); up != "" {
+	if up := Sanitize(r, false); up != "" {
 		t.Errorf("upgrade = %q for a plain request", up)
 	}
 	for _, k := range []string{"X-Forwarded-For", "Forwarded", "X-Real-Ip", "X-Original-Url", "X-Http-Method-Override", "X-Rampart-Consumer", "X-Rampart-Scopes", "Connection", "X-Secret-Hop", "Keep-Alive", "Te"} {
@@ -118,13 +119,13 @@ func TestSanitize(t *testing.T) {
 	ws := httptest.NewRequest("GET", "/ws", nil)
 	ws.Header.Set("Connection", "keep-alive, Upgrade")
 	ws.Header.Set("Upgrade", "websocket")
-	if up := Sanitize(ws); up != "websocket" {
+	if up := Sanitize(ws, false); up != "websocket" {
 		t.Errorf("websocket upgrade = %q", up)
 	}
 	h2c := httptest.NewRequest("GET", "/", nil)
 	h2c.Header.Set("Connection", "Upgrade, HTTP2-Settings")
 	h2c.Header.Set("Upgrade", "h2c")
-	if up := Sanitize(h2c); up != "" || h2c.Header.Get("Upgrade") != "" {
+	if up := Sanitize(h2c, false); up != "" || h2c.Header.Get("Upgrade") != "" {
 		t.Errorf("h2c upgrade must not pass: %q", up)
 	}
 }
@@ -133,6 +134,7 @@ func TestNormalizePath(t *testing.T) {
 	tests := []struct {
 		target, path, raw string // raw: the escaped form, when it differs from path
 		encodedSlash      bool
+		params            bool // a ';' parameter, kept
 		refused           bool
 	}{
 		{target: "/v1/orders/1", path: "/v1/orders/1"},
@@ -158,10 +160,25 @@ func TestNormalizePath(t *testing.T) {
 		{target: "/%2e%2e/x", refused: true},
 		{target: "/a\\b", path: "/a\\b", raw: "/a%5Cb", encodedSlash: true}, // a raw backslash is escaped as %5C
 		{target: "/a%00b", refused: true},
+		// What a server behind the gateway resolves another way.
+		{target: "/api/..;/admin/x", refused: true},
+		{target: "/api/x/..;jsessionid=1/admin", refused: true},
+		{target: "/api/.;x/admin", refused: true},
+		{target: "/api/..%3b/admin", refused: true},
+		{target: "/api/%2e%2e;/admin", refused: true},
+		{target: "/api/%252e%252e/admin/x", refused: true},
+		{target: "/api/..%252fadmin/x", refused: true},
+		{target: "/api/%c0%ae%c0%ae/admin/x", refused: true},
+		{target: "/api/%ff", refused: true},
+		{target: "/caf%C3%A9", path: "/café"},
+		{target: "/100%25", path: "/100%", raw: "/100%25"},
+		{target: "/api;/admin/x", path: "/api;/admin/x", params: true},
+		{target: "/a;v=1/b", path: "/a;v=1/b", params: true},
 	}
 	for _, tt := range tests {
 		r := httptest.NewRequest("GET", "http://x"+tt.target, nil)
-		slash, msg := NormalizePath(r)
+		flags, msg := NormalizePath(r, false)
+		slash := flags.EncodedSlash
 		if (msg != "") != tt.refused {
 			t.Errorf("%q: refused = %q, want refused %v", tt.target, msg, tt.refused)
 			continue
@@ -173,8 +190,27 @@ func TestNormalizePath(t *testing.T) {
 		if raw == "" {
 			raw = (&url.URL{Path: tt.path}).EscapedPath()
 		}
-		if r.URL.Path != tt.path || r.URL.EscapedPath() != raw || slash != tt.encodedSlash {
-			t.Errorf("%q: path %q escaped %q slash %v, want %q %q %v", tt.target, r.URL.Path, r.URL.EscapedPath(), slash, tt.path, raw, tt.encodedSlash)
+		if r.URL.Path != tt.path || r.URL.EscapedPath() != raw || slash != tt.encodedSlash || flags.Parameters != tt.params {
+			t.Errorf("%q: path %q escaped %q slash %v params %v, want %q %q %v %v", tt.target, r.URL.Path, r.URL.EscapedPath(), slash,
+				flags.Parameters, tt.path, raw, tt.encodedSlash, tt.params)
+		}
+	}
+}
+
+// TestNormalizePathStripsParameters: with stripParams the router and the
+// upstream get the path a parameter-dropping server would resolve.
+func TestNormalizePathStripsParameters(t *testing.T) {
+	for target, want := range map[string]string{
+		"/api;/admin/x":     "/api/admin/x",
+		"/a;v=1/b;c/d":      "/a/b/d",
+		"/a/;x/b":           "/a/b",
+		"/a/b;x/../c":       "/a/c",
+		"/a%3bb":            "/a;b", // an encoded ';' is data, not a parameter
+		"/plain/path?q=a;b": "/plain/path",
+	} {
+		r := httptest.NewRequest("GET", "http://x"+target, nil)
+		if _, msg := NormalizePath(r, true); msg != "" || r.URL.Path != want {
+			t.Errorf("%q: %q (%s), want %q", target, r.URL.Path, msg, want)
 		}
 	}
 }
@@ -183,25 +219,40 @@ func TestNormalizePath(t *testing.T) {
 // second pass changes nothing), never climbs above the root and keeps no
 // dot or empty segment.
 func FuzzNormalizePath(f *testing.F) {
-	for _, s := range []string{"/a/../b", "/a%2fb/./c//", "/%2e%2E/x", "/a%7e%41%3b"} {
-		f.Add(s)
+	for _, s := range []string{"/a/../b", "/a%2fb/./c//", "/%2e%2E/x", "/a%7e%41%3b", "/a/..;/b", "/a/%252e/b", "/%c0%ae/x", "/a;x=1/b"} {
+		f.Add(s, false)
+		f.Add(s, true)
 	}
-	f.Fuzz(func(t *testing.T, p string) {
+	f.Fuzz(func(t *testing.T, p string, strip bool) {
 		u, err := url.ParseRequestURI(p)
 		if err != nil || u.Path == "" || u.Path[0] != '/' {
 			return
 		}
 		r := &http.Request{Method: "GET", URL: u, RequestURI: p}
-		if _, msg := NormalizePath(r); msg != "" {
+		if _, msg := NormalizePath(r, strip); msg != "" {
 			return
 		}
 		once := r.URL.EscapedPath()
-		if _, msg := NormalizePath(r); msg != "" || r.URL.EscapedPath() != once {
+		if _, msg := NormalizePath(r, strip); msg != "" || r.URL.EscapedPath() != once {
 			t.Fatalf("%q: first pass %q, second %q (%s)", p, once, r.URL.EscapedPath(), msg)
+		}
+		if !utf8.ValidString(r.URL.Path) {
+			t.Fatalf("%q normalised to %q, which is not UTF-8", p, r.URL.Path)
 		}
 		for seg := range strings.SplitSeq(once[1:], "/") {
 			if seg == "." || seg == ".." {
 				t.Fatalf("%q normalised to %q, which keeps a dot segment", p, once)
+			}
+			// A server that decodes once more, or drops parameters
+			// (before or after decoding), must not find one either.
+			dec, err := url.PathUnescape(seg)
+			if err != nil {
+				continue
+			}
+			for _, s := range []string{dec, strings.SplitN(seg, ";", 2)[0], strings.SplitN(dec, ";", 2)[0]} {
+				if s == "." || s == ".." {
+					t.Fatalf("%q normalised to %q, whose segment %q a server may read as %q", p, once, seg, s)
+				}
 			}
 		}
 		if strings.Contains(once, "//") {

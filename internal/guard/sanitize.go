@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 )
 
 // spoofable are request headers that carry claims only the gateway may
@@ -26,9 +27,12 @@ const IdentityPrefix = "X-Rampart-"
 var HopByHop = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
 
 // Sanitize removes hop-by-hop, spoofable and identity headers from h in
-// place. It returns the upgrade protocol to pass on ("websocket") when the
-// request is a valid WebSocket upgrade, else "".
-func Sanitize(r *http.Request) (upgrade string) {
+// place, and the client-address and client-certificate headers of CDNs
+// and sidecars (CF-Connecting-IP, X-Envoy-*, X-Forwarded-Client-Cert ...)
+// unless the peer is a trusted proxy. It returns the upgrade protocol to
+// pass on ("websocket") when the request is a valid WebSocket upgrade,
+// else "".
+func Sanitize(r *http.Request, trustedPeer bool) (upgrade string) {
 	h := r.Header
 	if r.ProtoMajor == 1 && r.ProtoMinor == 1 && r.Method == http.MethodGet &&
 		headerHasToken(h, "Connection", "upgrade") && strings.EqualFold(h.Get("Upgrade"), "websocket") {
@@ -52,9 +56,22 @@ func Sanitize(r *http.Request) (upgrade string) {
 	for _, k := range spoofable {
 		delete(h, k)
 	}
+	if !trustedPeer {
+		for _, k := range clientIPHeaders {
+			delete(h, k)
+		}
+	}
 	for k := range h {
 		if len(k) >= len(IdentityPrefix) && strings.EqualFold(k[:len(IdentityPrefix)], IdentityPrefix) {
 			delete(h, k)
+			continue
+		}
+		if !trustedPeer {
+			for _, p := range clientIPPrefixes {
+				if len(k) >= len(p) && strings.EqualFold(k[:len(p)], p) {
+					delete(h, k)
+				}
+			}
 		}
 	}
 	if upgrade == "" {
@@ -88,32 +105,49 @@ func HeaderBytes(r *http.Request) int {
 	return n
 }
 
+// PathFlags are what NormalizePath found that a route may accept.
+type PathFlags struct {
+	// EncodedSlash: an encoded slash or backslash (%2F, %5C), kept
+	// encoded.
+	EncodedSlash bool
+	// Parameters: a segment with a ';' parameter (/a;v=1/b), which
+	// servers resolve differently (Tomcat, Jetty and Spring drop it
+	// before routing); kept, or stripped when NormalizePath was asked to.
+	Parameters bool
+}
+
 // NormalizePath puts the request path into the one form that routing,
 // authorization, the WAF's view of arguments and the upstream all see:
 // percent-encoded unreserved characters decoded (%41 is A, %7E is ~),
 // other escapes in upper case, dot segments resolved and empty segments
 // (//) merged (RFC 3986 §6.2.2). r.URL.Path and RawPath are rewritten in
-// place; the proxy sends the normalised path.
+// place; the proxy sends the normalised path. With stripParams, the ';'
+// parameters of every segment are removed first.
 //
-// Some paths are refused, with a message saying why: a NUL byte (encoded
-// or not) and a ".." that would climb above the root. An encoded slash or
-// a backslash, encoded or not (%2F, %5C: some servers take a backslash
-// for a slash), is kept encoded, never turned into a separator, and
-// reported in encodedSlash: the route decides whether it accepts one.
+// Some paths are refused, with a message saying why, because a server
+// behind the gateway could resolve them to another path than the router
+// did: a NUL byte (encoded or not), a ".." that would climb above the
+// root, an escaped escape (%252e: a server that decodes twice sees %2e,
+// then "."), bytes that decode to invalid UTF-8 (%c0%ae is an overlong
+// "."), and a dot segment behind a parameter ("..;", "..;x=1", ".%3B").
+// An encoded slash or a backslash, encoded or not (%2F, %5C: some servers
+// take a backslash for a slash), is kept encoded, never turned into a
+// separator, and reported in the flags with path parameters: the route
+// decides whether it accepts them.
 //
 // A path already in normal form, nearly every request, costs one scan
 // and no allocation.
-func NormalizePath(r *http.Request) (encodedSlash bool, msg string) {
+func NormalizePath(r *http.Request, stripParams bool) (flags PathFlags, msg string) {
 	u := r.URL
 	if u.Path == "" || u.Path[0] != '/' {
 		if r.Method == http.MethodOptions && r.RequestURI == "*" {
-			return false, ""
+			return flags, ""
 		}
-		return false, "The request path must start with /."
+		return flags, "The request path must start with /."
 	}
 	esc := u.EscapedPath()
 	if pathIsNormal(esc) {
-		return false, ""
+		return flags, ""
 	}
 	// Pass 1: escapes.
 	b := make([]byte, 0, len(esc))
@@ -121,18 +155,20 @@ func NormalizePath(r *http.Request) (encodedSlash bool, msg string) {
 		c := esc[i]
 		switch c {
 		case 0:
-			return false, "The path contains a NUL byte."
+			return flags, "The path contains a NUL byte."
 		case '%':
 			if i+2 >= len(esc) || unhex(esc[i+1]) < 0 || unhex(esc[i+2]) < 0 {
-				return false, "The path contains a % that does not start an escape such as %20."
+				return flags, "The path contains a % that does not start an escape such as %20."
 			}
 			v := byte(unhex(esc[i+1])<<4 | unhex(esc[i+2]))
 			i += 2
 			switch {
 			case v == 0:
-				return false, "The path contains an encoded NUL byte (%00)."
+				return flags, "The path contains an encoded NUL byte (%00)."
+			case v == '%' && i+2 < len(esc) && unhex(esc[i+1]) >= 0 && unhex(esc[i+2]) >= 0:
+				return flags, "The path contains an escaped escape (such as %252e or %252f), which a server that decodes twice reads as another path. Send each character escaped once."
 			case v == '/' || v == '\\':
-				encodedSlash = true
+				flags.EncodedSlash = true
 				b = append(b, '%', upperHex[v>>4], upperHex[v&15])
 			case unreserved(v):
 				b = append(b, v)
@@ -147,13 +183,24 @@ func NormalizePath(r *http.Request) (encodedSlash bool, msg string) {
 	segs := make([]string, 0, 8)
 	trailing := false
 	for seg := range strings.SplitSeq(string(b[1:]), "/") {
+		if p := paramStart(seg); p >= 0 {
+			if name := seg[:p]; name == "." || name == ".." {
+				return flags, "The path holds a dot segment behind a ';' parameter (\"" + name + ";\"), which servers that drop parameters resolve as \"" + name + "\". Send the resolved path."
+			}
+			if seg[p] == ';' {
+				flags.Parameters = true
+				if stripParams {
+					seg = seg[:p]
+				}
+			}
+		}
 		trailing = false
 		switch seg {
 		case "", ".":
 			trailing = true
 		case "..":
 			if len(segs) == 0 {
-				return false, "The path climbs above the root with \"..\"; send the resolved path."
+				return flags, "The path climbs above the root with \"..\"; send the resolved path."
 			}
 			segs = segs[:len(segs)-1]
 			trailing = true
@@ -167,13 +214,29 @@ func NormalizePath(r *http.Request) (encodedSlash bool, msg string) {
 	}
 	path, err := url.PathUnescape(norm)
 	if err != nil {
-		return false, "The path is not a valid percent-encoded path."
+		return flags, "The path is not a valid percent-encoded path."
+	}
+	if !utf8.ValidString(path) {
+		return flags, "The path decodes to bytes that are not valid UTF-8 (an overlong encoding such as %c0%ae hides a \".\"). Percent-encode the UTF-8 of each character."
 	}
 	u.Path, u.RawPath = path, ""
 	if u.EscapedPath() != norm {
 		u.RawPath = norm
 	}
-	return encodedSlash, ""
+	return flags, ""
+}
+
+// paramStart returns the index of the first ';' or encoded ';' (%3B) in
+// a segment, or -1.
+func paramStart(seg string) int {
+	semi := strings.IndexByte(seg, ';')
+	enc := strings.Index(seg, "%3B")
+	switch {
+	case enc >= 0 && (semi < 0 || enc < semi):
+		return enc
+	default:
+		return semi
+	}
 }
 
 const upperHex = "0123456789ABCDEF"
@@ -183,7 +246,7 @@ const upperHex = "0123456789ABCDEF"
 func pathIsNormal(p string) bool {
 	for i := 0; i < len(p); i++ {
 		switch p[i] {
-		case '%', '\\', 0:
+		case '%', '\\', ';', 0:
 			return false
 		case '/':
 			rest := p[i+1:]

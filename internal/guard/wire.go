@@ -12,166 +12,333 @@ import (
 )
 
 // Wire follows the HTTP/1.1 framing of one connection's inbound bytes, as
-// the gateway's HTTP server will read them, and checks each request's
-// header block before the server parses it. It refuses what request
-// smuggling is made of: both Content-Length and Transfer-Encoding, a
-// duplicate or malformed Content-Length, any transfer coding but chunked,
-// obs-fold, bare CR or LF, NUL and other control bytes, invalid header
-// names. net/http accepts several of these (it lets Transfer-Encoding win
-// over Content-Length, merges identical Content-Lengths, unfolds obs-fold,
-// takes bare LF) and answers the rest in plain text; a front proxy that
+// the gateway's HTTP server will read them, and checks each message before
+// the server parses it. It refuses what request smuggling is made of: both
+// Content-Length and Transfer-Encoding, a duplicate or malformed
+// Content-Length, any transfer coding but chunked, obs-fold, bare CR or
+// LF, NUL and other control bytes, invalid header names, and a chunked
+// body whose framing is not exactly RFC 9112's. net/http accepts several
+// of these (it lets Transfer-Encoding win over Content-Length, merges
+// identical Content-Lengths, unfolds obs-fold, takes bare LF, reads any
+// HTTP/1.x version) and answers the rest in plain text; a front proxy that
 // frames the same bytes differently then disagrees with the gateway about
 // where a request ends.
 //
-// Header blocks are held back until complete, so a refused block never
-// reaches the server in part. Body bytes pass straight through, counted
-// by Content-Length or followed chunk by chunk. After an Upgrade or
-// CONNECT request, an HTTP/2 preface, or a body whose chunk framing is
-// broken (the server refuses that body itself), Wire steps aside: the
-// bytes that follow are not HTTP/1.1 requests, or the server closes the
-// connection.
+// Header blocks, chunk-size lines, the CRLF after chunk data and trailer
+// sections are held back until complete, so a refused one never reaches
+// the server in part. Body bytes pass straight through, counted by
+// Content-Length or by the chunk sizes.
+//
+// Wire never steps aside on a request's say-so. After a request that asks
+// for a protocol switch (Upgrade), the bytes that follow are held,
+// unchecked and unpassed, until the gateway says what happened: Tunnel
+// once a 101 was relayed (the rest is not HTTP), Resume otherwise (the
+// held bytes are checked as the next request). Only an HTTP/2 preface as
+// the connection's first bytes turns it off at once: net/http then serves
+// HTTP/2, whose framing has no such ambiguity.
 type Wire struct {
-	// MaxHeader bounds a header block; a larger one is refused with 431.
+	// MaxHeader bounds a header block or a trailer section; a larger one
+	// is refused with 431.
 	MaxHeader int
 
-	state wireState
-	left  int64  // body or chunk bytes still to pass
-	line  int    // length of the chunk-size or trailer line so far
-	hex   int64  // chunk size parsed so far
-	ext   bool   // in a chunk extension
-	held  []byte // the header block being assembled
+	state    wireState
+	after    wireState // the state once a Content-Length body ends: wireHeader or wireUpgrade
+	left     int64     // body or chunk bytes still to pass
+	held     []byte    // the block or line being assembled, or the bytes held after an upgrade request
+	started  bool      // a request head was seen: an HTTP/2 preface no longer switches protocols
+	lastPost bool      // the last request was a POST: net/http skips up to 4 CR or LF bytes before the next
 }
 
 type wireState uint8
 
 const (
-	wireHeader wireState = iota
-	wireBody
-	wireChunkSize
+	wireHeader    wireState = iota
+	wireBody                // Content-Length bytes
+	wireChunkSize           // a chunk-size line
 	wireChunkData
 	wireChunkEnd // the CRLF after chunk data
-	wireTrailer
+	wireTrailer  // the trailer section, up to its empty line
+	wireUpgrade  // after a request with Upgrade: hold until Tunnel or Resume
 	wireOff
 )
 
-// WireError is a header block Wire refuses.
+// WireError is a message Wire refuses.
 type WireError struct {
-	Type   problem.Type // malformed-request, or headers-too-large
+	Type   problem.Type // malformed-request, headers-too-large or http-version-not-supported
 	Reason string       // machine-readable, for metrics and events
 	Detail string
+	// InBody is set when the refusal is of a chunked body's framing: the
+	// request head already reached the server, which is reading the body.
+	InBody bool
 }
 
 // Off reports whether Wire has stepped aside for the rest of the
 // connection.
 func (w *Wire) Off() bool { return w.state == wireOff }
 
+// Holding reports whether Wire holds the bytes after an upgrade request,
+// waiting for Tunnel or Resume.
+func (w *Wire) Holding() bool { return w.state == wireUpgrade }
+
+// Tunnel turns Wire off after the connection switched protocols (the
+// upstream answered 101 and the gateway relayed it), and returns the bytes
+// it held, which belong to the new protocol.
+func (w *Wire) Tunnel() []byte {
+	held := w.held
+	w.held, w.state = nil, wireOff
+	return held
+}
+
+// Resume takes up checking after an upgrade request that did not switch
+// protocols: the held bytes are the next request. It appends what may pass
+// to out, as Feed does.
+func (w *Wire) Resume(out []byte) ([]byte, *WireError) {
+	if w.state != wireUpgrade {
+		return out, nil
+	}
+	held := w.held
+	w.held, w.state = nil, wireHeader
+	return w.Feed(out, held)
+}
+
 // Feed appends to out the bytes of in that the server may read now and
-// returns it. Bytes of an incomplete header block are held until the next
-// Feed. When a header block is refused, Feed returns the error, and out
-// holds only what came before that block; the connection must not be fed
-// again.
+// returns it. Bytes of an incomplete block or line are held until the next
+// Feed. When a message is refused, Feed returns the error, and out holds
+// only what came before it; the connection must not be fed again.
 func (w *Wire) Feed(out, in []byte) ([]byte, *WireError) {
 	for len(in) > 0 {
 		switch w.state {
 		case wireOff:
 			return append(out, in...), nil
+		case wireUpgrade:
+			if len(w.held)+len(in) > w.MaxHeader {
+				return out, malformed("data_before_upgrade", "The client sent more than "+strconv.Itoa(w.MaxHeader)+
+					" bytes after an Upgrade request before the answer to it. Wait for 101 Switching Protocols before sending data for the new protocol.")
+			}
+			w.held = append(w.held, in...)
+			return out, nil
 		case wireHeader:
 			had := len(w.held)
 			w.held = append(w.held, in...)
+			if w.lastPost {
+				// net/http discards up to 4 CR or LF bytes after a POST
+				// (old clients end a body with CRLF). Pass only a CRLF or
+				// two; wait until it can tell.
+				skip, wait, bad := leadingCRLF(w.held)
+				if wait {
+					return out, nil
+				}
+				if bad {
+					return out, malformed("bare_lf", "The request starts with a bare CR or LF. End every line with CRLF, and send nothing between requests.")
+				}
+				out = append(out, w.held[:skip]...)
+				w.held = w.held[skip:]
+				had = max(had-skip, 0)
+				w.lastPost = false
+			}
 			end := blockEnd(w.held, max(had-3, 0))
 			if end < 0 || end > w.MaxHeader {
 				if len(w.held) > w.MaxHeader {
-					return out, &WireError{Type: problem.HeadersTooLarge, Reason: "headers_too_large",
-						Detail: "The request line and headers exceed " + strconv.Itoa(w.MaxHeader) + " bytes. Send fewer or smaller headers and cookies."}
+					return out, tooLarge(w.MaxHeader)
 				}
 				return out, nil
 			}
 			block := w.held[:end]
-			next, err := w.check(block)
-			if err != nil {
+			if err := w.check(block); err != nil {
 				return out, err
 			}
 			out = append(out, block...)
-			// The block's last LF came in this read (the held bytes had
-			// no end), so what follows it is the rest of in.
-			in = in[end-had:]
-			w.held = w.held[:0]
-			w.state = next
-			if next == wireBody && w.left == 0 {
-				w.state = wireHeader
-			}
+			// What follows the block is still in held: feed it on.
+			in = w.rest(in, end)
 		case wireBody, wireChunkData:
 			n := int(min(int64(len(in)), w.left))
 			out = append(out, in[:n]...)
 			in = in[n:]
 			if w.left -= int64(n); w.left == 0 {
 				if w.state == wireBody {
-					w.state = wireHeader
+					w.state = w.after
 				} else {
-					w.state, w.line = wireChunkEnd, 0
+					w.state = wireChunkEnd
 				}
 			}
-		default:
-			n := w.chunkFraming(in)
-			out = append(out, in[:n]...)
-			in = in[n:]
+		case wireChunkSize, wireChunkEnd:
+			had := len(w.held)
+			w.held = append(w.held, in...)
+			nl := bytes.IndexByte(w.held[had:], '\n')
+			if nl < 0 {
+				if len(w.held) >= maxChunkLine {
+					return out, chunkError("chunk_line_too_long", "A chunk-size line of the request body is longer than "+strconv.Itoa(maxChunkLine)+" bytes. Send short chunk extensions, or none.")
+				}
+				return out, nil
+			}
+			end := had + nl + 1
+			line := w.held[:end]
+			if err := w.chunkLine(line); err != nil {
+				return out, err
+			}
+			out = append(out, line...)
+			in = w.rest(in, end)
+		case wireTrailer:
+			had := len(w.held)
+			w.held = append(w.held, in...)
+			end := trailerEnd(w.held, max(had-3, 0))
+			if end < 0 || end > w.MaxHeader {
+				if len(w.held) > w.MaxHeader {
+					return out, chunkError("trailer_too_large", "The trailer section of the chunked request body exceeds "+strconv.Itoa(w.MaxHeader)+" bytes. Send fewer trailer fields.")
+				}
+				return out, nil
+			}
+			block := w.held[:end]
+			if err := checkTrailer(block); err != nil {
+				return out, err
+			}
+			out = append(out, block...)
+			in = w.rest(in, end)
+			w.state = w.after
 		}
 	}
 	return out, nil
 }
 
-// chunkFraming follows chunk-size lines, the CRLF after chunk data and the
-// trailer section, byte by byte, and returns how many bytes of in it took.
-// It stops after a byte that changes the state.
-func (w *Wire) chunkFraming(in []byte) int {
-	const maxLine = 4096
-	for i, c := range in {
-		w.line++
-		if w.line > maxLine {
-			w.state = wireOff
-			return i + 1
+// rest empties held, whose first end bytes passed, and returns what of
+// in follows them. held always ends with in, and the bytes held before in
+// never hold a complete block or line (it would have been taken then), so
+// end falls within in: no copy is needed.
+func (w *Wire) rest(in []byte, end int) []byte {
+	in = in[end+len(in)-len(w.held):]
+	w.held = w.held[:0]
+	return in
+}
+
+// maxChunkLine bounds a chunk-size line as net/http does (its
+// maxLineLength).
+const maxChunkLine = 4096
+
+// leadingCRLF looks at the bytes before a request that follows a POST,
+// which net/http discards when they are CR or LF (up to four). It returns
+// how many to pass (a CRLF or two), or wait when it cannot tell yet, or
+// bad for any other mix of CR and LF.
+func leadingCRLF(b []byte) (skip int, wait, bad bool) {
+	n := 0
+	for n < len(b) && n < 4 && (b[n] == '\r' || b[n] == '\n') {
+		n++
+	}
+	if n == 0 {
+		return 0, false, false
+	}
+	if n == len(b) && n < 4 {
+		return 0, true, false // net/http peeks four bytes before it discards
+	}
+	switch string(b[:n]) {
+	case "\r\n", "\r\n\r\n":
+		return n, false, false
+	}
+	return 0, false, true
+}
+
+// chunkLine checks a complete chunk-size line, or the CRLF after chunk
+// data, and moves to the state after it.
+func (w *Wire) chunkLine(line []byte) *WireError {
+	if len(line) < 2 || line[len(line)-2] != '\r' {
+		return chunkError("bare_lf", "A line of the chunked request body ends in a bare LF. End chunk-size lines and chunk data with CRLF.")
+	}
+	line = line[:len(line)-2]
+	if w.state == wireChunkEnd {
+		if len(line) != 0 {
+			return chunkError("invalid_chunk_end", "Chunk data of the request body is longer than its chunk size says, or is not followed by CRLF. Send exactly the number of bytes each chunk-size line announces, then CRLF.")
 		}
-		switch w.state {
-		case wireChunkSize:
-			switch {
-			case c == '\n':
-				if w.hex == 0 {
-					w.state, w.line = wireTrailer, 0
-				} else {
-					w.state, w.left = wireChunkData, w.hex
-				}
-				return i + 1
-			case w.ext || c == '\r':
-			case c == ';':
-				w.ext = true
-			default:
-				d := unhex(c)
-				if d < 0 || w.hex > 1<<40 {
-					w.state = wireOff // the server refuses the body
-					return i + 1
-				}
-				w.hex = w.hex<<4 | int64(d)
-			}
-		case wireChunkEnd:
-			if c == '\n' {
-				w.state, w.line, w.hex, w.ext = wireChunkSize, 0, 0, false
-				return i + 1
-			}
-			if c != '\r' {
-				w.state = wireOff
-				return i + 1
-			}
-		case wireTrailer:
-			if c == '\n' {
-				if w.line <= 2 { // an empty line ends the trailers and the request
-					w.state = wireHeader
-				}
-				w.line = 0
-				return i + 1
-			}
+		w.state = wireChunkSize
+		return nil
+	}
+	size, err := chunkSize(line)
+	if err != nil {
+		return err
+	}
+	if size == 0 {
+		w.state = wireTrailer
+	} else {
+		w.state, w.left = wireChunkData, size
+	}
+	return nil
+}
+
+// chunkSize parses a chunk-size line without its CRLF: 1 to 15 hex
+// digits, then nothing or a chunk extension (';' and no control byte).
+// net/http takes the same, and also whitespace after the size, which is
+// refused here as RFC 9112 does not allow it.
+func chunkSize(line []byte) (int64, *WireError) {
+	var n int64
+	i := 0
+	for ; i < len(line); i++ {
+		d := unhex(line[i])
+		if d < 0 {
+			break
+		}
+		if i == 15 {
+			return 0, chunkError("chunk_size_too_large", "A chunk size of the request body has more than 15 hex digits. Send the body in smaller chunks.")
+		}
+		n = n<<4 | int64(d)
+	}
+	rest := line[i:]
+	switch {
+	case i == 0:
+		return 0, chunkError("invalid_chunk_size", "A chunk-size line of the request body, "+strconv.Quote(problem.Clip(string(line), 30))+
+			", does not start with the size in hex digits (no sign, no 0x prefix, no spaces). Send the size as hex, as in 1a for 26 bytes.")
+	case len(rest) > 0 && rest[0] != ';':
+		return 0, chunkError("invalid_chunk_size", "A chunk-size line of the request body, "+strconv.Quote(problem.Clip(string(line), 30))+
+			", has something other than a chunk extension after the size. Send the size in hex digits alone, or followed by ;name=value.")
+	case bytescan.HasControl(rest):
+		return 0, chunkError("control_character", "A chunk extension of the request body holds a control byte. Remove it.")
+	}
+	return n, nil
+}
+
+// trailerEnd returns the index just past the empty line that ends a
+// trailer section (which may be that empty line alone), or -1.
+func trailerEnd(b []byte, start int) int {
+	if len(b) >= 1 && b[0] == '\n' {
+		return 1 // checkTrailer refuses the bare LF
+	}
+	if len(b) >= 2 && b[0] == '\r' && b[1] == '\n' {
+		return 2
+	}
+	return blockEnd(b, start)
+}
+
+// checkTrailer checks a trailer section: header fields as strict as a
+// request head's, none that frames or routes the request.
+func checkTrailer(block []byte) *WireError {
+	for len(block) > 0 {
+		nl := bytes.IndexByte(block, '\n')
+		line := block[:nl]
+		block = block[nl+1:]
+		if len(line) == 0 || line[len(line)-1] != '\r' {
+			return chunkError("bare_lf", "A trailer line of the chunked request body ends in a bare LF. End every line with CRLF.")
+		}
+		line = line[:len(line)-1]
+		if len(line) == 0 {
+			return nil
+		}
+		if bytescan.HasControl(line) {
+			e := controlError(line)
+			e.InBody = true
+			return e
+		}
+		if line[0] == ' ' || line[0] == '\t' {
+			return chunkError("obs_fold", "A trailer line of the chunked request body starts with whitespace (obsolete line folding). Send each trailer field on one line.")
+		}
+		colon := bytes.IndexByte(line, ':')
+		if colon <= 0 || !isToken(line[:colon]) {
+			return chunkError("invalid_trailer", "A trailer field name of the chunked request body is not a valid token. Trailer fields are name: value, with no space before the colon.")
+		}
+		switch name := line[:colon]; {
+		case bytes.EqualFold(name, []byte("Content-Length")), bytes.EqualFold(name, []byte("Transfer-Encoding")),
+			bytes.EqualFold(name, []byte("Host")), bytes.EqualFold(name, []byte("Trailer")):
+			return chunkError("invalid_trailer", "The trailer section of the chunked request body holds "+string(name)+
+				", which frames or routes a request and is not allowed in trailers. Send it in the request head.")
 		}
 	}
-	return len(in)
+	return nil
 }
 
 func unhex(c byte) int {
@@ -212,79 +379,95 @@ func malformed(reason, detail string) *WireError {
 	return &WireError{Type: problem.MalformedRequest, Reason: reason, Detail: detail}
 }
 
+func chunkError(reason, detail string) *WireError {
+	return &WireError{Type: problem.MalformedRequest, Reason: reason, Detail: detail, InBody: true}
+}
+
+func tooLarge(limit int) *WireError {
+	return &WireError{Type: problem.HeadersTooLarge, Reason: "headers_too_large",
+		Detail: "The request line and headers exceed " + strconv.Itoa(limit) + " bytes. Send fewer or smaller headers and cookies."}
+}
+
 // controlError names the first control byte of a line of the head.
 func controlError(line []byte) *WireError {
 	for _, c := range line {
 		switch {
 		case c == '\r':
-			return malformed("bare_cr", "The request head holds a CR that does not end a line. Remove it.")
+			return malformed("bare_cr", "The request holds a CR that does not end a line. Remove it.")
 		case c == 0:
-			return malformed("nul_byte", "The request head holds a NUL byte. Remove it.")
+			return malformed("nul_byte", "The request holds a NUL byte. Remove it.")
 		case bytescan.IsControl(c):
-			return malformed("control_character", "The request head holds the control byte 0x"+strconv.FormatUint(uint64(c), 16)+". Remove it.")
+			return malformed("control_character", "The request holds the control byte 0x"+strconv.FormatUint(uint64(c), 16)+". Remove it.")
 		}
 	}
-	return malformed("control_character", "The request head holds a control byte. Remove it.") // not reached: HasControl found one
+	return malformed("control_character", "The request holds a control byte. Remove it.") // not reached: HasControl found one
 }
 
-// check validates one complete header block and returns the state that
+// check validates one complete header block and sets the state that
 // follows it, with w.left set for a Content-Length body.
-func (w *Wire) check(block []byte) (wireState, *WireError) {
+func (w *Wire) check(block []byte) *WireError {
 	var (
 		first      = true
 		http10     bool
-		next       = wireBody
 		clSeen     bool
 		teSeen     bool
 		contentLen int64
 		hosts      int
-		connect    bool
+		upgrade    bool
 	)
+	first10 := !w.started
+	w.started = true
 	w.left = 0
 	for len(block) > 0 {
 		nl := bytes.IndexByte(block, '\n')
 		line := block[:nl]
 		block = block[nl+1:]
 		if len(line) == 0 || line[len(line)-1] != '\r' {
-			return 0, malformed("bare_lf", "A line of the request head ends in a bare LF. End every line of the request line and headers with CRLF.")
+			return malformed("bare_lf", "A line of the request head ends in a bare LF. End every line of the request line and headers with CRLF.")
 		}
 		line = line[:len(line)-1]
 		if len(line) == 0 {
-			if first { // an empty line before the request line
-				continue
+			if first {
+				return malformed("empty_line_before_request", "The request starts with an empty line. Send the request line first, and nothing between requests.")
 			}
 			break
 		}
 		if bytescan.HasControl(line) {
-			return 0, controlError(line)
+			return controlError(line)
 		}
 		if first {
 			first = false
 			if string(line) == "PRI * HTTP/2.0" {
-				return wireOff, nil // HTTP/2 with prior knowledge
+				if first10 {
+					w.state = wireOff // HTTP/2 with prior knowledge
+					return nil
+				}
+				return malformed("h2_preface_mid_connection", "The HTTP/2 connection preface came after HTTP/1.1 requests on the same connection. Open a new connection for HTTP/2.")
 			}
 			method, target, version, ok := requestLine(line)
 			if !ok {
-				return 0, malformed("malformed_request_line", "The request line is not METHOD SP TARGET SP HTTP/1.1. Send one space between its three parts.")
-			}
-			if !validTarget(method, target) {
-				return 0, malformed("invalid_request_target", "The request target "+strconv.Quote(problem.Clip(string(target), 60))+
-					" is not a valid URI: a % must begin an escape of two hex digits (send a literal % as %25), and a target starts with /.")
+				return malformed("malformed_request_line", "The request line is not METHOD SP TARGET SP HTTP/1.1. Send one space between its three parts.")
 			}
 			switch string(version) {
 			case "HTTP/1.1":
 			case "HTTP/1.0":
 				http10 = true
 			default:
-				return wireOff, nil // the server answers 505 and closes
+				return &WireError{Type: problem.HTTPVersionNotSupported, Reason: "unsupported_http_version",
+					Detail: "The request's protocol version " + strconv.Quote(problem.Clip(string(version), 20)) + " is not served. Send HTTP/1.1 (or HTTP/2 over TLS with ALPN)."}
 			}
 			if string(method) == "CONNECT" {
-				next, connect = wireOff, true
+				return malformed("connect_method", "The gateway is a reverse proxy, not a forward proxy: CONNECT is refused. Send the request itself, as METHOD /path HTTP/1.1, to the gateway's host.")
 			}
+			if !validTarget(target) {
+				return malformed("invalid_request_target", "The request target "+strconv.Quote(problem.Clip(string(target), 60))+
+					" is not a valid URI: a % must begin an escape of two hex digits (send a literal % as %25), a target starts with /, and a fragment (#...) is never sent.")
+			}
+			w.lastPost = string(method) == "POST"
 			continue
 		}
 		if line[0] == ' ' || line[0] == '\t' {
-			return 0, malformed("obs_fold", "A header line starts with whitespace (obsolete line folding). Send each header on one line.")
+			return malformed("obs_fold", "A header line starts with whitespace (obsolete line folding). Send each header on one line.")
 		}
 		colon := bytes.IndexByte(line, ':')
 		if colon <= 0 || !isToken(line[:colon]) {
@@ -292,56 +475,65 @@ func (w *Wire) check(block []byte) (wireState, *WireError) {
 			if colon > 0 {
 				name = line[:colon]
 			}
-			return 0, malformed("invalid_header_name", "The header name "+strconv.Quote(problem.Clip(string(name), 60))+" is not a valid token. Header names are letters, digits and !#$%&'*+-.^_`|~, with no space before the colon.")
+			return malformed("invalid_header_name", "The header name "+strconv.Quote(problem.Clip(string(name), 60))+" is not a valid token. Header names are letters, digits and !#$%&'*+-.^_`|~, with no space before the colon.")
 		}
 		name, value := line[:colon], bytes.Trim(line[colon+1:], " \t")
 		switch {
 		case bytes.EqualFold(name, []byte("Content-Length")):
 			if clSeen {
-				return 0, malformed("duplicate_content_length", "The request has more than one Content-Length. Send exactly one.")
+				return malformed("duplicate_content_length", "The request has more than one Content-Length. Send exactly one.")
 			}
 			clSeen = true
 			n, ok := decimal(value)
 			if !ok {
-				return 0, malformed("invalid_content_length", "Content-Length "+strconv.Quote(problem.Clip(string(value), 30))+" is not a decimal number of bytes.")
+				return malformed("invalid_content_length", "Content-Length "+strconv.Quote(problem.Clip(string(value), 30))+" is not a decimal number of bytes.")
 			}
 			contentLen = n
 		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
 			if teSeen {
-				return 0, malformed("duplicate_transfer_encoding", "The request has more than one Transfer-Encoding header. Send one: Transfer-Encoding: chunked.")
+				return malformed("duplicate_transfer_encoding", "The request has more than one Transfer-Encoding header. Send one: Transfer-Encoding: chunked.")
 			}
 			teSeen = true
 			if !bytes.EqualFold(value, []byte("chunked")) {
-				return 0, malformed("unsupported_transfer_encoding", "Transfer-Encoding "+strconv.Quote(problem.Clip(string(value), 40))+" is refused; the only transfer coding accepted is chunked. Compress with Content-Encoding instead.")
+				return malformed("unsupported_transfer_encoding", "Transfer-Encoding "+strconv.Quote(problem.Clip(string(value), 40))+" is refused; the only transfer coding accepted is chunked. Compress with Content-Encoding instead.")
 			}
 		case bytes.EqualFold(name, []byte("Host")):
 			if hosts++; hosts > 1 {
-				return 0, malformed("duplicate_host", "The request has more than one Host header. Send exactly one.")
+				return malformed("duplicate_host", "The request has more than one Host header. Send exactly one.")
 			}
 			if !httpguts.ValidHostHeader(string(value)) {
-				return 0, malformed("invalid_host", "The Host header "+strconv.Quote(problem.Clip(string(value), 60))+" is not a valid host[:port].")
+				return malformed("invalid_host", "The Host header "+strconv.Quote(problem.Clip(string(value), 60))+" is not a valid host[:port].")
 			}
 		case bytes.EqualFold(name, []byte("Upgrade")):
 			if len(value) > 0 {
-				next = wireOff // the connection may change protocol
+				upgrade = true // the connection may change protocol: hold what follows
 			}
 		}
 	}
+	if first {
+		return malformed("empty_line_before_request", "The request starts with an empty line. Send the request line first, and nothing between requests.")
+	}
 	switch {
 	case clSeen && teSeen:
-		return 0, malformed("content_length_and_transfer_encoding", "The request has both Content-Length and Transfer-Encoding, which frame its body differently. Send one of them.")
+		return malformed("content_length_and_transfer_encoding", "The request has both Content-Length and Transfer-Encoding, which frame its body differently. Send one of them.")
 	case teSeen && http10:
-		return 0, malformed("transfer_encoding_http10", "HTTP/1.0 has no Transfer-Encoding. Use HTTP/1.1, or send a Content-Length.")
-	case hosts == 0 && !http10 && !connect:
-		return 0, malformed("missing_host", "An HTTP/1.1 request must have a Host header. Send Host: with the name the gateway serves.")
-	case teSeen:
-		if next == wireOff {
-			return wireOff, nil
-		}
-		return wireChunkSize, nil
+		return malformed("transfer_encoding_http10", "HTTP/1.0 has no Transfer-Encoding. Use HTTP/1.1, or send a Content-Length.")
+	case hosts == 0 && !http10:
+		return malformed("missing_host", "An HTTP/1.1 request must have a Host header. Send Host: with the name the gateway serves.")
 	}
-	w.left = contentLen
-	return next, nil
+	w.after = wireHeader
+	if upgrade {
+		w.after = wireUpgrade
+	}
+	switch {
+	case teSeen:
+		w.state = wireChunkSize
+	case contentLen > 0:
+		w.state, w.left = wireBody, contentLen
+	default:
+		w.state = w.after
+	}
+	return nil
 }
 
 // requestLine splits METHOD SP TARGET SP VERSION, each part non-empty and
@@ -359,16 +551,17 @@ func requestLine(line []byte) (method, target, version []byte, ok bool) {
 	return line[:sp1], rest[:sp2], rest[sp2+1:], true
 }
 
-// validTarget reports a request target net/http would parse: the path of
-// an origin-form target ("/a%20b?q") may hold % only as an escape of two
-// hex digits (the query is the application's to decode); other forms
-// (absolute, "*", a CONNECT authority) are rare and checked the way
-// net/http checks them.
-func validTarget(method, target []byte) bool {
+// validTarget reports a request target net/http would parse, with no
+// fragment: the path of an origin-form target ("/a%20b?q") may hold % only
+// as an escape of two hex digits (the query is the application's to
+// decode); the rare absolute form and "*" are checked the way net/http
+// checks them. A '#' is refused anywhere: a fragment is never sent, and
+// net/http would keep it as part of the path.
+func validTarget(target []byte) bool {
+	if bytes.IndexByte(target, '#') >= 0 {
+		return false
+	}
 	if target[0] != '/' {
-		if string(method) == "CONNECT" {
-			return true // authority-form; the server checks it
-		}
 		_, err := url.ParseRequestURI(string(target))
 		return err == nil
 	}

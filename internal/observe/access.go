@@ -31,10 +31,17 @@ type AccessRecord struct {
 	UpstreamStatus int
 	UpstreamTime   time.Duration
 	Attempts       int
-	Problem        string // the problem type slug when Rampart answered itself
-	TLSVersion     string
-	TLSGroup       string
-	UserAgent      string
+	// UpstreamError names how the upstream failed after its status
+	// line was relayed (truncated_response): the status logged is the
+	// upstream's, but the client got a cut-off body.
+	UpstreamError string
+	// ClientRequestID is the X-Request-Id a client that is not a trusted
+	// proxy sent: logged, never adopted.
+	ClientRequestID string
+	Problem         string // the problem type slug when Rampart answered itself
+	TLSVersion      string
+	TLSGroup        string
+	UserAgent       string
 }
 
 // AccessLog writes one JSON object per request, in the shape of a
@@ -68,6 +75,7 @@ func (a *AccessLog) Log(rec *AccessRecord, h http.Header) {
 	if a.red != nil {
 		r := *rec
 		r.Path, r.Query, r.UserAgent, r.Consumer = a.red.Text(r.Path), a.red.Query(r.Query), a.red.Text(r.UserAgent), a.red.Text(r.Consumer)
+		r.ClientRequestID = a.red.Text(r.ClientRequestID)
 		rec = &r
 	}
 	b := AppendAccessJSON((*bp)[:0], rec, time.Now())
@@ -118,6 +126,12 @@ func AppendAccessJSON(b []byte, rec *AccessRecord, now time.Time) []byte {
 		b = appendInt(b, "upstream_status", int64(rec.UpstreamStatus))
 		b = appendMS(b, "upstream_ms", rec.UpstreamTime)
 		b = appendInt(b, "attempts", int64(rec.Attempts))
+		if rec.UpstreamError != "" {
+			b = appendStr(b, "upstream_error", rec.UpstreamError)
+		}
+	}
+	if rec.ClientRequestID != "" {
+		b = appendStr(b, "client_request_id", rec.ClientRequestID)
 	}
 	if rec.Problem != "" {
 		b = appendStr(b, "problem", rec.Problem)

@@ -27,6 +27,7 @@ type Metrics struct {
 	dropped       *prometheus.CounterVec
 	connRefused   prometheus.Counter
 	retries       *prometheus.CounterVec
+	upstreamErrs  *prometheus.CounterVec
 	authn         *prometheus.CounterVec
 	authnChildren *counters
 	authz         *prometheus.CounterVec
@@ -76,6 +77,7 @@ func NewMetrics(version string, health func() []TargetHealth) *Metrics {
 	m.connRefused = prometheus.NewCounter(prometheus.CounterOpts{Name: "rampart_connections_refused_total", Help: "Connections closed by the per-IP connection cap."})
 	m.connsOpen = prometheus.NewGauge(prometheus.GaugeOpts{Name: "rampart_connections_open", Help: "Client connections open on the traffic listeners."})
 	m.inFlight = prometheus.NewGauge(prometheus.GaugeOpts{Name: "rampart_requests_in_flight", Help: "Requests being served."})
+	m.upstreamErrs = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_upstream_errors_total", Help: "Upstream failures by upstream and kind: connect, reset, timeout, truncated_response (the body broke off after the status was relayed), invalid_response (headers too large, malformed), other."}, []string{"upstream", "kind"})
 	m.retries = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_upstream_retries_total", Help: "Upstream retries by upstream and result (done, budget_exhausted)."}, []string{"upstream", "result"})
 	info := prometheus.NewGauge(prometheus.GaugeOpts{Name: "rampart_build_info", Help: "Build information.", ConstLabels: prometheus.Labels{"version": version}})
 	info.Set(1)
@@ -98,7 +100,7 @@ func NewMetrics(version string, health func() []TargetHealth) *Metrics {
 	m.fieldCrypto = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_field_encryption_total", Help: "Request bodies through a policy's request.encrypt_fields, by policy and outcome: encrypted, unchanged (no such field), skipped (no JSON body), refused."}, []string{"policy", "outcome"})
 	m.authnChildren = &counters{vec: m.authn}
 	m.reg.MustRegister(m.authn, m.idp, m.authz, m.ratelimit, m.stateErrors, m.concurrency, m.quota, m.abuse, m.shed, m.shedLimit, m.bots, m.waf, m.schemaResp, m.respFilter, m.masked, m.fieldCrypto, m.wafGroups)
-	m.reg.MustRegister(m.requests, m.duration, m.upstreamDur, m.refusals, m.reloads, m.lastReload, m.configOK, m.tls, m.dropped, m.connRefused, m.retries, m.connsOpen, m.inFlight, info,
+	m.reg.MustRegister(m.requests, m.duration, m.upstreamDur, m.refusals, m.reloads, m.lastReload, m.configOK, m.tls, m.dropped, m.connRefused, m.retries, m.upstreamErrs, m.connsOpen, m.inFlight, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if health != nil {
 		m.reg.MustRegister(&healthCollector{health: health})
@@ -287,6 +289,11 @@ func (m *Metrics) IdPFetch(authenticator, result string) {
 
 // Retry counts one retry decision.
 func (m *Metrics) Retry(upstream, result string) { m.retries.WithLabelValues(upstream, result).Inc() }
+
+// UpstreamError counts an upstream failure of the given kind.
+func (m *Metrics) UpstreamError(upstream, kind string) {
+	m.upstreamErrs.WithLabelValues(upstream, kind).Inc()
+}
 
 // Upstream returns the latency observer of an upstream, resolved once.
 func (m *Metrics) Upstream(name string) prometheus.Observer {

@@ -10,6 +10,9 @@ var (
 	MalformedRequest = Type{Slug: "malformed-request", Title: "Malformed HTTP request", Status: http.StatusBadRequest,
 		Cause: "The request's HTTP/1.1 framing or header syntax is ambiguous: both Content-Length and Transfer-Encoding, more than one Content-Length, a transfer coding other than chunked, a folded header line, a bare CR or LF, a NUL or other control byte, or an invalid header name. Proxies that read such a request differently disagree on where it ends, which is how request smuggling works, so the gateway refuses it and closes the connection. The same problem answers a request target that is not a valid URI (a % in the path not followed by two hex digits) and an HTTP/1.1 request with no Host header, or more than one.",
 		Fix:   "Frame the body with exactly one Content-Length or with Transfer-Encoding: chunked, put each header on its own line ending in CRLF, use token characters in header names, send exactly one Host, and escape a literal % in the path as %25. A well-behaved HTTP client library does all of this; look for a proxy or hand-written code that rewrites requests."}
+	HTTPVersionNotSupported = Type{Slug: "http-version-not-supported", Title: "HTTP version not supported", Status: http.StatusHTTPVersionNotSupported,
+		Cause: "The request line names a protocol version the gateway does not serve over HTTP/1: anything but HTTP/1.1 or HTTP/1.0 (net/http would read HTTP/1.2 to HTTP/1.9 as HTTP/1.1, which another server may frame differently).",
+		Fix:   "Send HTTP/1.1, or HTTP/2 over TLS (ALPN h2) or as cleartext with prior knowledge."}
 	NotFound = Type{Slug: "not-found", Title: "No route matches", Status: http.StatusNotFound,
 		Cause: "No route of the gateway matches the request's host and path.",
 		Fix:   "Check the URL and host name against the API documentation."}
@@ -119,6 +122,6 @@ var (
 
 // Catalogue lists every problem type, in documentation order.
 func Catalogue() []Type {
-	return []Type{BadRequest, MalformedRequest, Unauthorized, InvalidCredentials, InsufficientAuthentication, Forbidden, CSRFRefused, NotFound, MethodNotAllowed, PayloadTooLarge, RequestTimeout, HeadersTooLarge, RateLimited, QuotaExceeded, ConcurrencyLimited, AbuseBlocked, Banned, BotBlocked, ChallengeRequired, CORSRejected, AddressDenied, UnsupportedMediaType, InvalidBody, SchemaViolation, GraphQLRefused, WAFBlocked, ResponseWithheld, ResponseNotFiltered,
+	return []Type{BadRequest, MalformedRequest, HTTPVersionNotSupported, Unauthorized, InvalidCredentials, InsufficientAuthentication, Forbidden, CSRFRefused, NotFound, MethodNotAllowed, PayloadTooLarge, RequestTimeout, HeadersTooLarge, RateLimited, QuotaExceeded, ConcurrencyLimited, AbuseBlocked, Banned, BotBlocked, ChallengeRequired, CORSRejected, AddressDenied, UnsupportedMediaType, InvalidBody, SchemaViolation, GraphQLRefused, WAFBlocked, ResponseWithheld, ResponseNotFiltered,
 		TooManyConnections, Overloaded, BadGateway, NoHealthyUpstream, GatewayTimeout, IdentityUnavailable, AuthorizationUnavailable, Unavailable, Internal}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/textproto"
 	"net/url"
 	"slices"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rampart-gw/rampart/internal/guard"
+	"github.com/rampart-gw/rampart/internal/observe"
 	"github.com/rampart-gw/rampart/internal/problem"
 	"github.com/rampart-gw/rampart/internal/reqctx"
 	"github.com/rampart-gw/rampart/internal/route"
@@ -42,23 +44,61 @@ const (
 	failConnect         // nothing was sent
 	failReset           // the connection broke before a response
 	failTimeout         // no response headers in time
+	failInvalid         // the response head was over the limit or malformed
 	failOther
 )
 
+// String names the failure for rampart_upstream_errors_total.
+func (f failure) String() string {
+	switch f {
+	case failConnect:
+		return "connect"
+	case failReset:
+		return "reset"
+	case failTimeout:
+		return "timeout"
+	case failInvalid:
+		return "invalid_response"
+	}
+	return "other"
+}
+
 // StatusClientClosed is logged when the client went away first (nginx's 499).
-const StatusClientClosed = 499
+const StatusClientClosed = guard.StatusClientClosed
 
 // trackedBody remembers whether the transport read from the request body,
-// and keeps the transport from closing the client's body, so an attempt
-// that failed before sending anything can be retried with the same body.
+// and whether reading it failed (the client's fault, never the
+// upstream's), and keeps the transport from closing the client's body, so
+// an attempt that failed before sending anything can be retried with the
+// same body. net/http's Transport reads it on a goroutine of its own.
 type trackedBody struct {
 	io.ReadCloser
-	read bool
+	read bool // set before the transport reads; read after RoundTrip returns
+	mu   sync.Mutex
+	err  error // the first read error other than io.EOF
 }
 
 func (b *trackedBody) Read(p []byte) (int, error) {
 	b.read = true
-	return b.ReadCloser.Read(p)
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		b.mu.Lock()
+		if b.err == nil {
+			b.err = err
+		}
+		b.mu.Unlock()
+	}
+	return n, err
+}
+
+// failed returns the error reading the client's body, if any.
+func (b *trackedBody) failed() error {
+	if b == nil {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.err
 }
 
 func (b *trackedBody) Close() error { return nil } // the server closes the inbound body
@@ -131,12 +171,10 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		if err != nil {
 			release()
-			if st.BodyTooLarge {
-				guard.RefuseBodyTooLarge(w, r, st.MaxBodyBytes)
-				return
-			}
-			if st.BodyTimedOut {
-				guard.RefuseBodyTimeout(w, r)
+			if berr := body.failed(); berr != nil || st.BodyTooLarge || st.BodyTimedOut {
+				// The client's body broke off, broke its framing or
+				// went over a limit: the upstream is not to blame.
+				guard.RefuseBodyError(w, r, berr)
 				return
 			}
 			if r.Context().Err() != nil {
@@ -144,6 +182,7 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			lastFail = classify(err, ctx)
+			p.upstreamError(lastFail.String())
 			t.report(time.Now(), true)
 			if p.mayRetry(attempt, lastFail, 0, idempotent, body) {
 				continue
@@ -159,7 +198,7 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			release()
 			continue
 		}
-		f.respond(w, r, st, res)
+		f.respond(w, r, st, res, t)
 		return
 	}
 }
@@ -238,6 +277,11 @@ func classify(err error, ctx context.Context) failure {
 	if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.EPIPE) {
 		return failReset
 	}
+	var pe *textproto.ProtocolError
+	if errors.Is(err, errHeaderTooLarge) || errors.As(err, &pe) || strings.Contains(err.Error(), "malformed HTTP") ||
+		strings.Contains(err.Error(), "server response headers exceeded") {
+		return failInvalid
+	}
 	return failOther
 }
 
@@ -249,6 +293,13 @@ func (f *Forwarder) fail(w http.ResponseWriter, r *http.Request, st *reqctx.Stat
 	}
 	reqctx.Refuse(w, r, reqctx.Refusal{Type: problem.BadGateway, Reason: "upstream_error", Stage: "proxy",
 		Detail: "The upstream service could not be reached or broke the connection. Retry later; if it persists, report the request id to the API operator."})
+}
+
+// upstreamError counts an upstream failure of kind.
+func (p *Pool) upstreamError(kind string) {
+	if p.onError != nil {
+		p.onError(p.Name, kind)
+	}
 }
 
 func (p *Pool) refuseUnavailable(w http.ResponseWriter, r *http.Request) {
@@ -307,7 +358,7 @@ func drain(body io.ReadCloser) {
 	body.Close()
 }
 
-func (f *Forwarder) respond(w http.ResponseWriter, r *http.Request, st *reqctx.State, res *http.Response) {
+func (f *Forwarder) respond(w http.ResponseWriter, r *http.Request, st *reqctx.State, res *http.Response, t *Target) {
 	defer res.Body.Close()
 	if res.StatusCode == http.StatusSwitchingProtocols {
 		f.upgrade(w, r, st, res)
@@ -351,6 +402,17 @@ func (f *Forwarder) respond(w http.ResponseWriter, r *http.Request, st *reqctx.S
 		if r.Context().Err() != nil {
 			st.Status = StatusClientClosed
 			return
+		}
+		if err != errClientWrite {
+			// The upstream broke off its body (shorter than its
+			// Content-Length, a broken chunk): the status it sent is
+			// logged, marked as an upstream failure.
+			st.UpstreamError = "truncated_response"
+			f.Pool.upstreamError(st.UpstreamError)
+			t.report(time.Now(), true)
+			st.Events.Publish(observe.Event{Type: "upstream.error", Reason: st.UpstreamError, Stage: "proxy", Status: res.StatusCode,
+				Detail: "The upstream's response body ended before its framing said it would; the client got a cut-off body.",
+				RequestID: st.RequestID, Route: st.Route, ClientIP: st.ClientIP.String(), Method: r.Method, Path: r.URL.Path})
 		}
 		// The status line is gone: the only honest signal left is to
 		// break the connection so the client sees a truncated body.
@@ -414,6 +476,12 @@ func (f *Forwarder) upgrade(w http.ResponseWriter, r *http.Request, st *reqctx.S
 	}
 	if err := brw.Flush(); err != nil {
 		return
+	}
+	// The 101 is relayed: only now may the client's connection stop
+	// being read as HTTP/1.1 (the gateway's wire guard holds what the
+	// client sent after the upgrade request until it is told).
+	if tc, ok := conn.(interface{ Tunnel() }); ok {
+		tc.Tunnel()
 	}
 	done := make(chan struct{}, 2)
 	go func() { _, _ = io.Copy(back, brw); done <- struct{}{} }()

@@ -18,12 +18,32 @@ import (
 // share of the proxy's CPU. It serves requests without a body or with a
 // declared body of at most h1MaxBody bytes and no upgrade (eligible); the
 // rest go through net/http's Transport (concurrent body writing,
-// upgrades, h2). It writes the request head itself (head.write).
+// upgrades, h2). It writes the request head itself (head.write) and reads
+// responses with net/http.ReadResponse.
+//
+// It keeps net/http.Transport's rules where they decide what a byte on the
+// connection means:
+//   - A connection is reused only when it holds nothing: no byte buffered
+//     after the last response, and none waiting in the socket (looked for
+//     with a non-blocking read on every reuse). Bytes an upstream sent
+//     unasked (a second response, a body after a HEAD answer) would
+//     otherwise be read as the next client's response; an end of file
+//     means the upstream closed the idle connection.
+//   - A response head is read through a byte limit (maxHeader), as the
+//     Transport's MaxResponseHeaderBytes.
+//   - A request is sent again on a fresh connection only as net/http
+//     does: when nothing of it was written, or when it is replayable (GET,
+//     HEAD, OPTIONS, TRACE without a body) and the reused connection broke
+//     before any byte of the response came.
+//   - 1xx interim responses are read past; Connection: close, HTTP/1.0
+//     and bodies read to end of file retire the connection; HEAD, 204 and
+//     304 have no body (ReadResponse frames them).
 type h1Transport struct {
 	dial          func(ctx context.Context, network, addr string) (net.Conn, error)
 	maxIdle       int
 	headerTimeout time.Duration
 	idleTimeout   time.Duration
+	maxHeader     int64 // response head limit
 
 	mu     sync.Mutex
 	idle   map[string][]*h1Conn // by host:port, most recently used last
@@ -35,19 +55,66 @@ type h1Transport struct {
 // that answers before reading.
 const h1MaxBody = 64 << 10
 
-// staleAfter is how long a connection may sit idle before it is checked
-// for a close by the upstream before reuse.
-const staleAfter = time.Second
+// DefaultMaxResponseHeaderBytes bounds an upstream's response head when
+// the upstream sets no limit of its own (net/http's Transport default is
+// 1 MiB; 64 KiB is ample for any API).
+const DefaultMaxResponseHeaderBytes = 64 << 10
 
+// h1Conn is one upstream connection. Its reader counts the bytes it takes
+// from the connection and, while a response head is read, stops at the
+// head limit; its writer counts the bytes written for the request.
 type h1Conn struct {
 	net.Conn
-	br     *bufio.Reader
-	bw     *bufio.Writer
-	idleAt time.Time
+	br      *bufio.Reader
+	bw      *bufio.Writer
+	idleAt  time.Time
+	read    int64 // bytes read from the connection, in all
+	written int64 // bytes written to the connection, in all
+	limit   int64 // bytes the reader may still take; < 0 for no limit
 }
 
-func newH1Transport(dial func(context.Context, string, string) (net.Conn, error), maxIdle int, headerTimeout time.Duration) *h1Transport {
-	return &h1Transport{dial: dial, maxIdle: maxIdle, headerTimeout: headerTimeout, idleTimeout: 90 * time.Second, idle: map[string][]*h1Conn{}}
+// errHeaderTooLarge is returned when a response head is over the limit.
+var errHeaderTooLarge = errors.New("upstream response headers exceed the limit")
+
+type h1Reader struct{ pc *h1Conn }
+
+func (r h1Reader) Read(p []byte) (int, error) {
+	pc := r.pc
+	if pc.limit == 0 {
+		return 0, errHeaderTooLarge
+	}
+	if pc.limit > 0 && int64(len(p)) > pc.limit {
+		p = p[:pc.limit]
+	}
+	n, err := pc.Conn.Read(p)
+	pc.read += int64(n)
+	if pc.limit > 0 {
+		pc.limit -= int64(n)
+	}
+	return n, err
+}
+
+type h1Writer struct{ pc *h1Conn }
+
+func (w h1Writer) Write(p []byte) (int, error) {
+	n, err := w.pc.Conn.Write(p)
+	w.pc.written += int64(n)
+	return n, err
+}
+
+func newH1Conn(c net.Conn) *h1Conn {
+	pc := &h1Conn{Conn: c, limit: -1}
+	pc.br = bufio.NewReaderSize(h1Reader{pc}, 16<<10)
+	pc.bw = bufio.NewWriterSize(h1Writer{pc}, 16<<10)
+	return pc
+}
+
+func newH1Transport(dial func(context.Context, string, string) (net.Conn, error), maxIdle int, headerTimeout time.Duration, maxHeader int64) *h1Transport {
+	if maxHeader <= 0 {
+		maxHeader = DefaultMaxResponseHeaderBytes
+	}
+	return &h1Transport{dial: dial, maxIdle: maxIdle, headerTimeout: headerTimeout, idleTimeout: 90 * time.Second,
+		maxHeader: maxHeader, idle: map[string][]*h1Conn{}}
 }
 
 // eligible says whether the synchronous client can send req with head h.
@@ -58,10 +125,23 @@ func eligible(req *http.Request, h *head) bool {
 	return req.Body == nil || (req.ContentLength > 0 && req.ContentLength <= h1MaxBody)
 }
 
+// replayable reports a request net/http's Transport would send again after
+// a reused connection broke: an idempotent, safe method without a body.
+func replayable(req *http.Request) bool {
+	if req.Body != nil {
+		return false
+	}
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return false
+}
+
 // RoundTrip sends req, with head h, on a pooled or new connection; the
-// caller has checked that it is eligible. A reused connection that turns
-// out closed before anything of the request was consumed is replaced
-// once, as net/http does.
+// caller has checked that it is eligible. When a reused connection fails
+// the request is sent again on a new one, once, if net/http's rules allow
+// (see h1Transport).
 func (t *h1Transport) RoundTrip(req *http.Request, h *head) (*http.Response, error) {
 	ctx := req.Context()
 	key := req.URL.Host
@@ -72,15 +152,16 @@ func (t *h1Transport) RoundTrip(req *http.Request, h *head) (*http.Response, err
 			if err != nil {
 				return nil, err
 			}
-			pc = &h1Conn{Conn: c, br: bufio.NewReaderSize(c, 16<<10), bw: bufio.NewWriterSize(c, 16<<10)}
+			pc = newH1Conn(c)
 		}
+		written, read := pc.written, pc.read
 		res, err := t.exchange(ctx, pc, req, h, key)
 		if err == nil {
 			return res, nil
 		}
 		pc.Close()
-		body, _ := req.Body.(*trackedBody)
-		if reused && try == 0 && ctx.Err() == nil && (body == nil || !body.read) && !errors.Is(err, errHeaderTimeout) {
+		if reused && try == 0 && ctx.Err() == nil && !errors.Is(err, errHeaderTimeout) && !errors.Is(err, errHeaderTooLarge) &&
+			(pc.written == written || replayable(req) && pc.read == read) {
 			continue // the upstream closed the idle connection: try a fresh one
 		}
 		return nil, err
@@ -117,8 +198,12 @@ func (t *h1Transport) exchange(ctx context.Context, pc *h1Conn, req *http.Reques
 	}
 	var res *http.Response
 	for {
+		// The head limit counts what the reader may take from the
+		// connection, bytes already buffered included (as net/http).
+		pc.limit = max(t.maxHeader-int64(pc.br.Buffered()), 0)
 		var err error
 		res, err = http.ReadResponse(pc.br, req)
+		pc.limit = -1
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil {
@@ -136,7 +221,7 @@ func (t *h1Transport) exchange(ctx context.Context, pc *h1Conn, req *http.Reques
 	if t.headerTimeout > 0 {
 		_ = pc.SetReadDeadline(time.Time{})
 	}
-	reuse := !res.Close && !req.Close && res.ProtoAtLeast(1, 1)
+	reuse := !res.Close && !req.Close && res.ProtoAtLeast(1, 1) && res.StatusCode != http.StatusSwitchingProtocols
 	res.Body = &h1Body{rc: res.Body, pc: pc, t: t, key: key, reuse: reuse, stop: stop}
 	return res, nil
 }
@@ -186,8 +271,9 @@ func (b *h1Body) finish() {
 	}
 	b.done = true
 	// If the cancellation hook already fired, the connection's deadline
-	// is in the past: it must not be reused.
-	if !b.stop() {
+	// is in the past: it must not be reused. Nor may a connection that
+	// holds bytes past the response: the upstream sent something unasked.
+	if !b.stop() || b.pc.br.Buffered() > 0 {
 		b.reuse = false
 	}
 	if !b.reuse {
@@ -210,8 +296,7 @@ func (t *h1Transport) get(key string) (*h1Conn, bool) {
 		list[len(list)-1] = nil
 		t.idle[key] = list[:len(list)-1]
 		t.mu.Unlock()
-		idle := now.Sub(pc.idleAt)
-		if idle > t.idleTimeout || (idle > staleAfter && !pc.alive()) {
+		if now.Sub(pc.idleAt) > t.idleTimeout || !pc.quiet() {
 			pc.Close()
 			continue
 		}
@@ -219,17 +304,10 @@ func (t *h1Transport) get(key string) (*h1Conn, bool) {
 	}
 }
 
-// alive checks, without blocking, that the upstream has not closed the
-// connection (or sent something unsolicited) while it sat idle.
-func (pc *h1Conn) alive() bool {
-	if pc.br.Buffered() > 0 {
-		return false
-	}
-	_ = pc.SetReadDeadline(time.Now())
-	_, err := pc.br.Peek(1)
-	_ = pc.SetReadDeadline(time.Time{})
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
+// quiet reports that nothing arrived on the idle connection: no byte
+// buffered, no byte and no end of file waiting in the socket.
+func (pc *h1Conn) quiet() bool {
+	return pc.br.Buffered() == 0 && socketQuiet(pc.Conn)
 }
 
 func (t *h1Transport) put(key string, pc *h1Conn) {

@@ -17,7 +17,7 @@ import (
 
 func newTestH1(headerTimeout time.Duration) *h1Transport {
 	d := &net.Dialer{Timeout: time.Second}
-	return newH1Transport(d.DialContext, 4, headerTimeout)
+	return newH1Transport(d.DialContext, 4, headerTimeout, 0)
 }
 
 func roundTrip(t *testing.T, tr *h1Transport, method, url string, body io.Reader, n int64) (*http.Response, string) {

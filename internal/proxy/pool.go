@@ -35,6 +35,7 @@ type Pool struct {
 	log       *slog.Logger
 	observer  interface{ Observe(float64) }
 	onRetry   func(upstream, result string)
+	onError   func(upstream, kind string)
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -66,6 +67,7 @@ func NewPool(name string, u *config.Upstream, o Options) (*Pool, error) {
 	if o.Metrics != nil {
 		p.observer = o.Metrics.Upstream(name)
 		p.onRetry = o.Metrics.Retry
+		p.onError = o.Metrics.UpstreamError
 	}
 	for _, tc := range u.Targets {
 		t, err := newTarget(tc, u)
@@ -107,7 +109,7 @@ func NewPool(name string, u *config.Upstream, o Options) (*Pool, error) {
 	}
 	p.transport = &transport{std: std}
 	if std.TLSClientConfig == nil {
-		p.transport.fast = newH1Transport(std.DialContext, u.MaxIdleConns, u.Timeouts.ResponseHeader.D())
+		p.transport.fast = newH1Transport(std.DialContext, u.MaxIdleConns, u.Timeouts.ResponseHeader.D(), int64(u.MaxResponseHeaderBytes))
 	}
 	return p, nil
 }
@@ -124,7 +126,7 @@ func newTransport(u *config.Upstream, o Options) (*http.Transport, error) {
 		TLSHandshakeTimeout:    u.Timeouts.Connect.D(),
 		ExpectContinueTimeout:  time.Second,
 		DisableCompression:     true, // pass the client's Accept-Encoding through untouched
-		MaxResponseHeaderBytes: 64 << 10,
+		MaxResponseHeaderBytes: int64(u.MaxResponseHeaderBytes),
 		WriteBufferSize:        16 << 10,
 		ReadBufferSize:         16 << 10,
 	}

@@ -65,6 +65,10 @@ type State struct {
 	BodyTooLarge bool
 	// BodyTimedOut is set when the body did not arrive in time.
 	BodyTimedOut bool
+	// Wire is the HTTP/1.1 wire guard of the request's connection; nil
+	// on HTTP/2. When it refused the framing of the request's chunked
+	// body, the body read fails, and the fault is the client's.
+	Wire WireFault
 	// Body is the request body once a stage buffered it (guard.ReadBody),
 	// so later stages inspect the same bytes instead of reading again.
 	Body         []byte
@@ -82,6 +86,14 @@ type State struct {
 	Events *observe.Bus
 	// Refused is called once per refusal for metrics; may be nil.
 	Refused func(route, stage, reason string)
+}
+
+// WireFault is the HTTP/1.1 wire guard of a connection, as the request
+// path sees it.
+type WireFault interface {
+	// BodyFault reports why the guard refused the framing of the body
+	// in flight, or "" when it did not.
+	BodyFault() (reason, detail string)
 }
 
 // Identity is an authenticated caller.
