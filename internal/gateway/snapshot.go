@@ -353,6 +353,7 @@ func (s *Snapshot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if hr := s.headers.Check(r); hr != nil {
+		rw.Header()["Connection"] = []string{"close"} // a proxy in front may have read the head otherwise
 		reqctx.Refuse(rw, r, reqctx.Refusal{Type: hr.Type, Reason: hr.Reason, Stage: "sanitize", Rule: "header_rules", Detail: hr.Detail})
 		return
 	}

@@ -53,13 +53,14 @@ var singletons = []string{"Authorization", "Proxy-Authorization", "Host", "Conte
 
 // HeaderRules are stage 2's rules for request header names and counts,
 // compiled once per config: singletons appear once, the Host (or HTTP/2
-// :authority) is a host[:port], and a name that folds onto a header the
-// gateway owns, strips or frames with (case, and '_' for '-') is refused,
-// since CGI, PHP, Rack and WSGI servers read X_Forwarded_For and
-// X-Forwarded-For as one variable, HTTP_X_FORWARDED_FOR.
+// :authority) is a host[:port], and a name that differs from a header the
+// gateway owns, strips or frames with only in its separators (X_Forwarded_For,
+// Transfer---Encoding) is refused: CGI, PHP, Rack and WSGI servers read
+// X_Forwarded_For and X-Forwarded-For as one variable,
+// HTTP_X_FORWARDED_FOR, and other servers collapse or ignore separators.
 type HeaderRules struct {
 	Underscores Underscores
-	owned       map[string]bool // folded names
+	owned       map[string]bool // squashed names
 }
 
 // NewHeaderRules returns the rules; owned adds names the config gives the
@@ -69,33 +70,54 @@ func NewHeaderRules(u Underscores, owned ...string) *HeaderRules {
 	for _, list := range [][]string{HopByHop, spoofable, clientIPHeaders, singletons, owned,
 		{"X-Request-Id", "Traceparent", "Tracestate", "Cookie", "Upgrade", "Sec-Websocket-Key"}} {
 		for _, n := range list {
-			h.owned[fold(n)] = true
+			var buf [maxSquashed]byte
+			h.owned[string(squash(buf[:0], n))] = true
 		}
 	}
 	return h
 }
 
-// fold maps a header name to the variable a CGI-style server reads it as:
-// case and '_' against '-' do not count.
-func fold(name string) string {
-	b := []byte(strings.ToLower(name))
-	for i, c := range b {
-		if c == '_' {
-			b[i] = '-'
+// maxSquashed bounds the names compared with owned ones; every owned name
+// is shorter.
+const maxSquashed = 64
+
+// squash appends name in lower case without '-' and '_': names that
+// differ only in case and separators squash alike.
+func squash(b []byte, name string) []byte {
+	for i := 0; i < len(name); i++ {
+		switch c := name[i]; {
+		case c == '-' || c == '_':
+		case 'A' <= c && c <= 'Z':
+			b = append(b, c+'a'-'A')
+		default:
+			b = append(b, c)
 		}
 	}
-	return string(b)
+	return b
 }
 
-func (h *HeaderRules) owns(folded string) bool {
-	if h.owned[folded] {
+// oddSeparators reports a name with an underscore, a doubled separator,
+// or one at either end: the names servers disagree on.
+func oddSeparators(name string) bool {
+	if name == "" || name[0] == '-' || name[len(name)-1] == '-' || strings.IndexByte(name, '_') >= 0 {
 		return true
 	}
-	if strings.HasPrefix(folded, "x-rampart-") || strings.HasPrefix(folded, "x-forwarded-") {
+	return strings.Contains(name, "--")
+}
+
+// owns reports whether a name with odd separators stands for a header the
+// gateway owns.
+func (h *HeaderRules) owns(name string) bool {
+	if len(name) > maxSquashed {
+		return false
+	}
+	var buf [maxSquashed]byte
+	sq := squash(buf[:0], name)
+	if h.owned[string(sq)] {
 		return true
 	}
-	for _, p := range clientIPPrefixes {
-		if strings.HasPrefix(folded, strings.ToLower(p)) {
+	for _, p := range []string{"xrampart", "xforwarded", "xenvoy"} {
+		if len(sq) > len(p) && string(sq[:len(p)]) == p {
 			return true
 		}
 	}
@@ -125,12 +147,15 @@ func (h *HeaderRules) Check(r *http.Request) *HeaderRefusal {
 		return &HeaderRefusal{problem.MalformedRequest, "authority_host_mismatch", "The request's :authority and Host header name different hosts. Send :authority alone, or a Host equal to it."}
 	}
 	for name := range r.Header {
-		if strings.IndexByte(name, '_') < 0 {
+		if !oddSeparators(name) {
 			continue
 		}
-		if h.owns(fold(name)) {
+		if h.owns(name) {
 			return &HeaderRefusal{problem.BadRequest, "ambiguous_header_name", "The header name " + strconv.Quote(problem.Clip(name, 60)) +
-				" differs from a header the gateway sets or checks only by '_' for '-', and many servers read the two as one. Send the header with '-', or leave it out."}
+				" differs from a header the gateway sets or checks only in its separators ('_' for '-', or doubled), and many servers read the two as one. Send the header with single '-' between words, or leave it out."}
+		}
+		if strings.IndexByte(name, '_') < 0 {
+			continue
 		}
 		switch h.Underscores {
 		case UnderscoresRefuse:

@@ -1,0 +1,261 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// rawHTTPUpstream serves each connection with handle, called once per
+// request net/http parses on it with the request's index on its
+// connection; handle writes the raw answer, or returns false to close the
+// connection without one.
+func rawHTTPUpstream(t *testing.T, handle func(w io.Writer, r *http.Request, n int) bool) string {
+	t.Helper()
+	return rawUpstream(t, func(c net.Conn) {
+		go func() {
+			defer c.Close()
+			br := bufio.NewReader(c)
+			for n := 0; ; n++ {
+				r, err := http.ReadRequest(br)
+				if err != nil {
+					return
+				}
+				_, _ = io.Copy(io.Discard, r.Body)
+				if !handle(c, r, n) {
+					return
+				}
+			}
+		}()
+	})
+}
+
+func gatewayFor(t *testing.T, upstream string, extra string) *gw {
+	t.Helper()
+	return startGateway(t, fmt.Sprintf(`version: 1
+server:
+  listen: ["127.0.0.1:0"]
+admin: {listen: 127.0.0.1:0}
+upstreams:
+  app:
+    targets: [{url: "http://%s"}]
+%s
+routes:
+  - {name: all, match: {paths: ["/**"]}, upstream: app, policy: public}
+`, upstream, extra))
+}
+
+// TestUpstreamResponseDesync: an upstream that answers one request twice,
+// or sends a body after a HEAD answer, never hands one client's extra
+// bytes to the next client: the connection is not reused.
+func TestUpstreamResponseDesync(t *testing.T) {
+	up := rawHTTPUpstream(t, func(w io.Writer, r *http.Request, _ int) bool {
+		switch r.URL.Path {
+		case "/double":
+			io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst"+"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nstolen")
+		case "/late-double":
+			io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst")
+			time.Sleep(30 * time.Millisecond)
+			io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nstolen")
+		case "/head":
+			io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nstolen")
+		default:
+			io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nvictim")
+		}
+		return true
+	})
+	g := gatewayFor(t, up, "")
+	for _, tc := range []struct {
+		method, path string
+		wait         time.Duration
+	}{
+		{"GET", "/double", 0},
+		{"GET", "/double", 10 * time.Millisecond},
+		{"GET", "/late-double", 100 * time.Millisecond},
+		{"HEAD", "/head", 0},
+		{"HEAD", "/head", 10 * time.Millisecond},
+	} {
+		for range 3 {
+			do(t, client, tc.method, g.url(tc.path), nil, nil)
+			time.Sleep(tc.wait)
+			if r := get(t, g.url("/victim")); r.status != 200 || string(r.body) != "victim" {
+				t.Fatalf("after %s %s: the next client got %d %q", tc.method, tc.path, r.status, r.body)
+			}
+		}
+	}
+}
+
+// TestUpstreamHeaderLimit: a response head over the upstream's limit is a
+// 502 problem; the limit is configurable.
+func TestUpstreamHeaderLimit(t *testing.T) {
+	up := rawHTTPUpstream(t, func(w io.Writer, r *http.Request, _ int) bool {
+		size := 8 << 20
+		if r.URL.Path == "/100k" {
+			size = 100 << 10
+		}
+		io.WriteString(w, "HTTP/1.1 200 OK\r\nX-Big: "+strings.Repeat("a", size)+"\r\nContent-Length: 2\r\n\r\nok")
+		return true
+	})
+	g := gatewayFor(t, up, "")
+	problemOf(t, get(t, g.url("/8m")), 502)
+	problemOf(t, get(t, g.url("/100k")), 502)
+	g2 := gatewayFor(t, up, "    max_response_header_bytes: 256KiB")
+	if r := get(t, g2.url("/100k")); r.status != 200 || string(r.body) != "ok" {
+		t.Errorf("100 KiB head under a 256 KiB limit: %d", r.status)
+	}
+	problemOf(t, get(t, g2.url("/8m")), 502)
+	g.metricsHave(t, `rampart_upstream_errors_total{kind="invalid_response",upstream="app"} 2`)
+}
+
+// TestUpstreamRetryRules: a request is sent twice only when nothing of it
+// was written, or when it is replayable. An upstream that reads the second
+// request of each connection and closes without answering gets a
+// body-less POST once (502 to the client, retries.attempts 0), and a GET
+// again on a fresh connection (200).
+func TestUpstreamRetryRules(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]int{}
+	up := rawHTTPUpstream(t, func(w io.Writer, r *http.Request, n int) bool {
+		mu.Lock()
+		seen[r.Method+" "+r.URL.Path]++
+		mu.Unlock()
+		if n > 0 && strings.HasPrefix(r.URL.Path, "/drop") {
+			return false
+		}
+		io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+		return true
+	})
+	g := gatewayFor(t, up, "    retries: {attempts: 0}")
+	count := func(k string) int {
+		mu.Lock()
+		defer mu.Unlock()
+		return seen[k]
+	}
+	get(t, g.url("/warm"))
+	if r := do(t, client, "POST", g.url("/drop-post"), nil, nil); r.status != 502 {
+		t.Errorf("POST on a connection the upstream dropped: %d", r.status)
+	}
+	if n := count("POST /drop-post"); n != 1 {
+		t.Errorf("the upstream got the body-less POST %d times, want once", n)
+	}
+	get(t, g.url("/warm"))
+	if r := get(t, g.url("/drop-get")); r.status != 200 {
+		t.Errorf("GET retried on a fresh connection: %d", r.status)
+	}
+	if n := count("GET /drop-get"); n != 2 {
+		t.Errorf("the upstream got the GET %d times, want twice", n)
+	}
+}
+
+// TestUpstreamIdleClose: upstreams that close idle keep-alive connections
+// early (Node's keepAliveTimeout, a Go server's IdleTimeout) see every
+// request after the idle time: a pooled connection the upstream closed is
+// found closed before it is reused.
+func TestUpstreamIdleClose(t *testing.T) {
+	goUp := func() string {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := &http.Server{IdleTimeout: time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			b, _ := io.ReadAll(r.Body)
+			fmt.Fprintf(w, "go %s %d", r.Method, len(b))
+		})}
+		go srv.Serve(l)
+		t.Cleanup(func() { srv.Close() })
+		return l.Addr().String()
+	}
+	ups := map[string]func() string{"go": goUp, "node": func() string { return nodeUpstream(t) }}
+	for name, start := range ups {
+		t.Run(name, func(t *testing.T) {
+			g := gatewayFor(t, start(), "    retries: {attempts: 0}")
+			for round := range 2 {
+				for i := range 3 {
+					r := do(t, client, "POST", g.url("/p"), strings.NewReader("hello"), nil)
+					if r.status != 200 || !strings.HasSuffix(string(r.body), "POST 5") {
+						t.Fatalf("round %d, POST %d: %d %s", round, i, r.status, r.body)
+					}
+				}
+				time.Sleep(1500 * time.Millisecond) // past the upstream's idle timeout
+			}
+		})
+	}
+}
+
+// nodeUpstream runs a Node.js HTTP server with a 1 s keepAliveTimeout (5 s
+// is Node's default) and returns its address.
+func nodeUpstream(t *testing.T) string {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node is not installed")
+	}
+	script := `const http = require('http');
+const s = http.createServer((req, res) => {
+  let n = 0;
+  req.on('data', d => { n += d.length; });
+  req.on('end', () => res.end('node ' + req.method + ' ' + n));
+});
+s.keepAliveTimeout = 1000;
+s.listen(0, '127.0.0.1', () => console.log('listening ' + s.address().port));`
+	p := startBin(t, node, "-e", script)
+	var port string
+	waitFor(t, 20*time.Second, "node upstream", func() bool {
+		if _, err := fmt.Sscanf(p.stdout.String(), "listening %s", &port); err == nil {
+			port = strings.TrimSpace(port)
+			return port != ""
+		}
+		return false
+	})
+	return "127.0.0.1:" + port
+}
+
+// TestUpstreamTruncatedResponse: an upstream that breaks off its body
+// after the status was relayed is an upstream error in the access log,
+// the metrics and the events; the client sees a cut-off response.
+func TestUpstreamTruncatedResponse(t *testing.T) {
+	var served atomic.Int32
+	up := rawHTTPUpstream(t, func(w io.Writer, r *http.Request, _ int) bool {
+		served.Add(1)
+		io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n"+strings.Repeat("x", 500))
+		return false
+	})
+	g := gatewayFor(t, up, "")
+	// The gateway breaks the connection: the client gets an error, on
+	// the response or within its body, never a complete answer.
+	once := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	res, err := once.Get(g.url("/cut"))
+	if err == nil {
+		var b []byte
+		b, err = io.ReadAll(res.Body)
+		res.Body.Close()
+		if err == nil {
+			t.Fatalf("the client read %d bytes without an error", len(b))
+		}
+	}
+	waitFor(t, 5*time.Second, "the access log's upstream_error", func() bool {
+		for _, l := range g.accessLog(t) {
+			if l["path"] == "/cut" && l["upstream_error"] == "truncated_response" {
+				return true
+			}
+		}
+		return false
+	})
+	g.metricsHave(t, `rampart_upstream_errors_total{kind="truncated_response",upstream="app"} 1`)
+	waitFor(t, 5*time.Second, "an upstream.error event", func() bool {
+		for _, e := range g.events() {
+			if e["type"] == "upstream.error" && e["reason"] == "truncated_response" {
+				return true
+			}
+		}
+		return false
+	})
+}
