@@ -411,7 +411,7 @@ func (f *Forwarder) respond(w http.ResponseWriter, r *http.Request, st *reqctx.S
 			f.Pool.upstreamError(st.UpstreamError)
 			t.report(time.Now(), true)
 			st.Events.Publish(observe.Event{Type: "upstream.error", Reason: st.UpstreamError, Stage: "proxy", Status: res.StatusCode,
-				Detail: "The upstream's response body ended before its framing said it would; the client got a cut-off body.",
+				Detail:    "The upstream's response body ended before its framing said it would; the client got a cut-off body.",
 				RequestID: st.RequestID, Route: st.Route, ClientIP: st.ClientIP.String(), Method: r.Method, Path: r.URL.Path})
 		}
 		// The status line is gone: the only honest signal left is to
