@@ -47,9 +47,10 @@ func main() {
 	threatRate := flag.Int("threat-rate", 300, "fixed request rate for the waf and openapi latency run")
 	only := flag.String("only", "", "run only scenarios whose name contains this")
 	tags := flag.String("tags", "re2_cgo", "build tags for Rampart (re2_cgo: the WAF's @rx on RE2, as `make build` does when libre2 is installed)")
+	baseline := flag.String("baseline", "", "a git ref (a commit, a branch, HEAD~1) built and measured beside the working tree's Rampart in the first table, on its plain route with the same logging: a change's cost in one run")
 	flag.Parse()
 
-	env, err := setup(*tags)
+	env, err := setup(*tags, *baseline)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench setup:", err)
 		os.Exit(1)
@@ -65,6 +66,9 @@ func main() {
 	}()
 
 	targets := []target{env.direct, env.rampart, env.nginx}
+	if env.before.name != "" {
+		targets = append(targets, env.before)
+	}
 	path := "/api/v1/items?page=2&sort=name&q=widget"
 	scenarios := []scenario{
 		{"GET small, keep-alive, HTTP/1.1", func(t target, d time.Duration) (result, error) {
@@ -88,6 +92,7 @@ func main() {
 		runtime.NumCPU(), runtime.Version(), *rounds, *dur, env.nginxVersion)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\ttarget\treq/s\tp50\tp99\tratio to direct\t")
+	var afterBefore []string // the working tree against -baseline, per scenario
 	for _, sc := range scenarios {
 		if *only != "" && !strings.Contains(sc.name, *only) {
 			continue
@@ -103,8 +108,12 @@ func main() {
 					fmt.Fprintf(os.Stderr, "%s / %s: %v\n", sc.name, t.name, err)
 					continue
 				}
+				res.round = r
 				all[t.name] = append(all[t.name], res)
 			}
+		}
+		if med, lo, hi, ok := roundRatios(all["rampart"], all[env.before.name]); ok && env.before.name != "" {
+			afterBefore = append(afterBefore, fmt.Sprintf("%s: rampart / %s per round %.3f (%.3f-%.3f)", sc.name, env.before.name, med, lo, hi))
 		}
 		base := median(all["direct"]).rps
 		for _, t := range targets {
@@ -118,6 +127,9 @@ func main() {
 		fmt.Fprintf(os.Stderr, "done: %s\n", sc.name)
 	}
 	tw.Flush()
+	for _, l := range afterBefore {
+		fmt.Println(l)
+	}
 
 	if *only == "" || strings.Contains("security", *only) {
 		securityTable(env, path, *rounds, *dur, *warm)

@@ -24,6 +24,9 @@ type env struct {
 	tools                  string
 	procs                  []*exec.Cmd
 	direct, rampart, nginx target
+	// before is the -baseline build on its plain route; its name is ""
+	// without one.
+	before target
 	// rampartRedis is a second Rampart whose rate limits live in Redis;
 	// empty when redis-server is not installed.
 	rampartRedis            string
@@ -114,7 +117,7 @@ func waitPort(addr string) error {
 	return fmt.Errorf("%s not listening", addr)
 }
 
-func setup(tags string) (*env, error) {
+func setup(tags, baseline string) (*env, error) {
 	dir, err := os.MkdirTemp("", "rampart-bench")
 	if err != nil {
 		return nil, err
@@ -177,6 +180,11 @@ upstreams:
 		return fail(err)
 	}
 	e.rampart = target{name: "rampart", plain: "http://" + gPlain, tls: "https://" + gTLS}
+	if baseline != "" {
+		if err := e.startBaseline(dir, root, baseline, tags, bPlain, cert, key); err != nil {
+			return fail(err)
+		}
+	}
 	if err := e.startRedisRampart(dir, bPlain); err != nil {
 		return fail(err)
 	}
@@ -253,6 +261,47 @@ func selfSigned(dir string) (certFile, keyFile string, err error) {
 	certFile = writeFile(dir, "cert.pem", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
 	keyFile = writeFile(dir, "key.pem", string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})))
 	return certFile, keyFile, nil
+}
+
+// startBaseline builds Rampart at the git ref baseline (from git archive,
+// so the working tree is left alone) and runs it with the plain route
+// only, logging as the main one does.
+func (e *env) startBaseline(dir, root, baseline, tags, backend, cert, key string) error {
+	src := filepath.Join(dir, "baseline-src")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		return err
+	}
+	if out, err := runCmd("sh", "-c", fmt.Sprintf("git -C %q archive %q | tar -x -C %q", root, baseline, src)); err != nil {
+		return fmt.Errorf("baseline %s: %v %s", baseline, err, out)
+	}
+	bin := filepath.Join(dir, "rampart-baseline")
+	build := exec.Command("go", "build", "-tags", tags, "-o", bin, "./cmd/rampart")
+	build.Dir = src
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("build baseline %s: %v %s", baseline, err, out)
+	}
+	plain, tls := freePort(), freePort()
+	cfg := writeFile(dir, "rampart-baseline.yaml", fmt.Sprintf(`version: 1
+server:
+  listen: [%q]
+  tls:
+    listen: [%q]
+    certificates: [{cert_file: %s, key_file: %s}]
+  limits: {max_connections_per_ip: 4096}
+admin: {listen: "127.0.0.1:0"}
+access_log: {path: %s/baseline-access.log}
+events: {sinks: [{type: jsonl, path: %s/baseline-events.jsonl}]}
+upstreams:
+  backend: {targets: [{url: "http://%s"}]}
+routes:
+  - {name: api, match: {paths: ["/**"]}, upstream: backend, policy: public}
+`, plain, tls, cert, key, dir, dir, backend))
+	if _, err := e.start(`"msg":"ready"`, bin, "run", "-c", cfg); err != nil {
+		return err
+	}
+	e.before = target{name: "before", plain: "http://" + plain, tls: "https://" + tls}
+	fmt.Printf("Baseline %s built\n", baseline)
+	return nil
 }
 
 // startRedisRampart starts redis-server and a Rampart whose state is in
