@@ -1,0 +1,176 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// outcome is what a client made of an upstream's answer.
+type outcome struct {
+	err    bool
+	status int
+	body   string
+}
+
+// fuzzUpstream answers the first request of its first connection with raw
+// and ends its side of that connection (an incomplete answer is cut off
+// at once, a read-until-close body ends there), reading on until the
+// client closes it. Every later connection answers each request
+// "SECOND". A client that sends another request on the first connection
+// and reads a response there has read bytes the upstream sent unasked.
+//
+// It listens on a Unix socket (path): thousands of iterations a second
+// over TCP would leave every loopback port in TIME_WAIT.
+func fuzzUpstream(t *testing.T, path string, raw []byte) (stop func()) {
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	serve := func(c net.Conn, first bool) {
+		defer wg.Done()
+		defer c.Close()
+		br := bufio.NewReader(c)
+		for {
+			_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+			req, err := http.ReadRequest(br)
+			if err != nil {
+				return
+			}
+			_, _ = io.Copy(io.Discard, req.Body)
+			if !first {
+				_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nSECOND")
+				continue
+			}
+			_, _ = c.Write(raw)
+			_ = c.(*net.UnixConn).CloseWrite()
+			_, _ = io.Copy(io.Discard, br) // a second request here is never answered
+			return
+		}
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for first := true; ; first = false {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Add(1)
+			go serve(c, first)
+		}
+	}()
+	return func() {
+		l.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	}
+}
+
+// exchangeTwice sends method /first then GET /second through rt.
+func exchangeTwice(rt func(*http.Request) (*http.Response, error), method string) (first, second outcome) {
+	do := func(method, path string) outcome {
+		ctx, cancel := context.WithTimeout(context.Background(), 250*time.Millisecond)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, method, "http://upstream.test"+path, nil)
+		req.Body = nil
+		res, err := rt(req)
+		if err != nil {
+			return outcome{err: true}
+		}
+		defer res.Body.Close()
+		b, err := io.ReadAll(res.Body)
+		if err != nil {
+			return outcome{err: true}
+		}
+		return outcome{status: res.StatusCode, body: string(b)}
+	}
+	return do(method, "/first"), do("GET", "/second")
+}
+
+// FuzzH1Response runs the synchronous client and net/http's Transport,
+// the reference, against an upstream whose first answer is the fuzzed
+// bytes, for a GET or a HEAD, then a second request: both clients must
+// make the same of the first answer (an error, or the same status and
+// body), neither may take anything of it for the second request's answer
+// (response desync), and the second request may fail only where it fails
+// with net/http.
+func FuzzH1Response(f *testing.F) {
+	for _, s := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nstolen",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+		"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\nContent-Length: 6\r\n\r\nstolen",
+		"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nstolen",
+		"HTTP/1.0 200 OK\r\n\r\nuntil close",
+		"HTTP/1.1 304 Not Modified\r\nConnection: close\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok",
+	} {
+		f.Add([]byte(s), false)
+		f.Add([]byte(s), true)
+	}
+	dir := f.TempDir()
+	var n atomic.Int64
+	f.Fuzz(func(t *testing.T, raw []byte, isHead bool) {
+		if len(raw) > 4096 {
+			return
+		}
+		method := "GET"
+		if isHead {
+			method = "HEAD"
+		}
+		path := filepath.Join(dir, strconv.FormatInt(n.Add(1), 36))
+		var d net.Dialer
+		dial := func(ctx context.Context, _, _ string) (net.Conn, error) { return d.DialContext(ctx, "unix", path) }
+
+		stop := fuzzUpstream(t, path, raw)
+		ours := newH1Transport(dial, 4, 200*time.Millisecond, 0)
+		o1, o2 := exchangeTwice(func(req *http.Request) (*http.Response, error) {
+			return ours.RoundTrip(req, &head{in: req.Header})
+		}, method)
+		ours.CloseIdleConnections()
+		stop()
+
+		stop = fuzzUpstream(t, path, raw)
+		std := &http.Transport{DialContext: dial, DisableCompression: true, MaxResponseHeaderBytes: DefaultMaxResponseHeaderBytes,
+			ResponseHeaderTimeout: 200 * time.Millisecond}
+		s1, s2 := exchangeTwice(std.RoundTrip, method)
+		std.CloseIdleConnections()
+		stop()
+
+		if o1 != s1 {
+			t.Fatalf("first answer %q to %s: ours %+v, net/http %+v", raw, method, o1, s1)
+		}
+		for name, o := range map[string]outcome{"ours": o2, "net/http": s2} {
+			if !o.err && (o.status != 200 || o.body != "SECOND") {
+				t.Fatalf("second request after %q to %s: %s read %+v, bytes the upstream sent unasked", raw, method, name, o)
+			}
+		}
+		// net/http's reader goroutine may find unsolicited bytes only
+		// after the second request took the connection, and then fail
+		// it; the synchronous client looks before. So it must succeed
+		// wherever net/http does, not only fail where it fails.
+		if o2.err && !s2.err {
+			t.Fatalf("second request after %q to %s: ours failed, net/http got %+v", raw, method, s2)
+		}
+	})
+}
