@@ -2,6 +2,7 @@ package guard
 
 import (
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 
@@ -184,12 +185,7 @@ func ValidHost(host string) bool {
 		if end < 0 {
 			return false
 		}
-		for _, c := range []byte(host[1:end]) {
-			if !(c == ':' || c == '.' || unhex(c) >= 0) {
-				return false
-			}
-		}
-		if end == 1 {
+		if a, err := netip.ParseAddr(host[1:end]); err != nil || !a.Is6() || a.Zone() != "" {
 			return false
 		}
 		name, port = "", host[end+1:]
