@@ -71,6 +71,7 @@ type h1Conn struct {
 	read    int64 // bytes read from the connection, in all
 	written int64 // bytes written to the connection, in all
 	limit   int64 // bytes the reader may still take; < 0 for no limit
+	check   *quietCheck
 }
 
 // errHeaderTooLarge is returned when a response head is over the limit.
@@ -103,7 +104,7 @@ func (w h1Writer) Write(p []byte) (int, error) {
 }
 
 func newH1Conn(c net.Conn) *h1Conn {
-	pc := &h1Conn{Conn: c, limit: -1}
+	pc := &h1Conn{Conn: c, limit: -1, check: newQuietCheck(c)}
 	pc.br = bufio.NewReaderSize(h1Reader{pc}, 16<<10)
 	pc.bw = bufio.NewWriterSize(h1Writer{pc}, 16<<10)
 	return pc
@@ -307,7 +308,7 @@ func (t *h1Transport) get(key string) (*h1Conn, bool) {
 // quiet reports that nothing arrived on the idle connection: no byte
 // buffered, no byte and no end of file waiting in the socket.
 func (pc *h1Conn) quiet() bool {
-	return pc.br.Buffered() == 0 && socketQuiet(pc.Conn)
+	return pc.br.Buffered() == 0 && pc.check.quiet()
 }
 
 func (t *h1Transport) put(key string, pc *h1Conn) {

@@ -3,36 +3,47 @@
 package proxy
 
 import (
-	"errors"
 	"net"
 	"syscall"
 )
 
-// socketQuiet reports, without blocking, that c's socket holds nothing to
-// read: a read returns EAGAIN. Data (the upstream sent something unasked)
-// or end of file (it closed the connection) means the connection must not
-// carry another request. A connection that is not a socket is taken as
-// quiet.
-func socketQuiet(c net.Conn) bool {
-	sc, ok := c.(syscall.Conn)
-	if !ok {
-		return true
+// quietCheck looks, without blocking, for anything waiting in a
+// connection's socket: a read that returns EAGAIN means nothing. Data (the
+// upstream sent something unasked) or end of file (it closed the
+// connection) means the connection must not carry another request. It is
+// made once per connection, so a check allocates nothing.
+type quietCheck struct {
+	rc   syscall.RawConn // nil when the connection is not a socket
+	buf  [1]byte
+	err  error
+	read func(fd uintptr) bool
+}
+
+func newQuietCheck(c net.Conn) *quietCheck {
+	q := &quietCheck{}
+	if sc, ok := c.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			q.rc = rc
+		}
 	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return false
-	}
-	var (
-		buf  [1]byte
-		rerr error
-	)
-	// A callback that returns true is called once and never waits for
+	// The callback returns true: it is called once and never waits for
 	// the socket to become readable.
-	if err := rc.Read(func(fd uintptr) bool {
-		_, rerr = syscall.Read(int(fd), buf[:])
+	q.read = func(fd uintptr) bool {
+		_, q.err = syscall.Read(int(fd), q.buf[:])
 		return true
-	}); err != nil {
+	}
+	return q
+}
+
+// quiet reports that the socket holds nothing to read. A connection that
+// is not a socket is taken as quiet.
+func (q *quietCheck) quiet() bool {
+	if q.rc == nil {
+		return true
+	}
+	q.err = nil
+	if err := q.rc.Read(q.read); err != nil {
 		return false
 	}
-	return errors.Is(rerr, syscall.EAGAIN)
+	return q.err == syscall.EAGAIN
 }
