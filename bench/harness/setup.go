@@ -158,21 +158,9 @@ wrk.headers["Content-Type"] = "application/octet-stream"
 	threatPolicies, threatRoutes := threatsConfig(dir)
 	threatPolicies += dataPolicies
 	threatRoutes += dataRoutes
-	cfg := writeFile(dir, "rampart.yaml", fmt.Sprintf(`version: 1
-server:
-  listen: [%q]
-  tls:
-    listen: [%q]
-    certificates: [{cert_file: %s, key_file: %s}]
-  limits: {max_connections_per_ip: 4096}
-admin: {listen: "127.0.0.1:0"}
-access_log: {path: %s/rampart-access.log}
-events: {sinks: [{type: jsonl, path: %s/rampart-events.jsonl}]}
-upstreams:
-  backend: {targets: [{url: "http://%s"}]}
-%s%sroutes:
+	cfg := writeFile(dir, "rampart.yaml", gatewayHead("rampart", gPlain, gTLS, cert, key, dir, bPlain)+fmt.Sprintf(`%s%sroutes:
 %s%s  - {name: api, match: {paths: ["/**"]}, upstream: backend, policy: public}
-`, gPlain, gTLS, cert, key, dir, dir, bPlain, dataTop(dir)+e.sec.config(dir, bPlain), threatPolicies, e.sec.routes(), threatRoutes))
+`, dataTop(dir)+e.sec.config(dir, bPlain), threatPolicies, e.sec.routes(), threatRoutes))
 	if err := e.sec.createKey(filepath.Join(dir, "rampart"), cfg); err != nil {
 		return fail(err)
 	}
@@ -263,6 +251,24 @@ func selfSigned(dir string) (certFile, keyFile string, err error) {
 	return certFile, keyFile, nil
 }
 
+// gatewayHead is the start of a bench gateway's config: its listeners,
+// logs named after it, and the backend upstream.
+func gatewayHead(name, plain, tls, cert, key, dir, backend string) string {
+	return fmt.Sprintf(`version: 1
+server:
+  listen: [%q]
+  tls:
+    listen: [%q]
+    certificates: [{cert_file: %s, key_file: %s}]
+  limits: {max_connections_per_ip: 4096}
+admin: {listen: "127.0.0.1:0"}
+access_log: {path: %s/%s-access.log}
+events: {sinks: [{type: jsonl, path: %s/%s-events.jsonl}]}
+upstreams:
+  backend: {targets: [{url: "http://%s"}]}
+`, plain, tls, cert, key, dir, name, dir, name, backend)
+}
+
 // startBaseline builds Rampart at the git ref baseline (from git archive,
 // so the working tree is left alone) and runs it with the plain route
 // only, logging as the main one does.
@@ -281,21 +287,9 @@ func (e *env) startBaseline(dir, root, baseline, tags, backend, cert, key string
 		return fmt.Errorf("build baseline %s: %v %s", baseline, err, out)
 	}
 	plain, tls := freePort(), freePort()
-	cfg := writeFile(dir, "rampart-baseline.yaml", fmt.Sprintf(`version: 1
-server:
-  listen: [%q]
-  tls:
-    listen: [%q]
-    certificates: [{cert_file: %s, key_file: %s}]
-  limits: {max_connections_per_ip: 4096}
-admin: {listen: "127.0.0.1:0"}
-access_log: {path: %s/baseline-access.log}
-events: {sinks: [{type: jsonl, path: %s/baseline-events.jsonl}]}
-upstreams:
-  backend: {targets: [{url: "http://%s"}]}
-routes:
+	cfg := writeFile(dir, "rampart-baseline.yaml", gatewayHead("baseline", plain, tls, cert, key, dir, backend)+`routes:
   - {name: api, match: {paths: ["/**"]}, upstream: backend, policy: public}
-`, plain, tls, cert, key, dir, dir, backend))
+`)
 	if _, err := e.start(`"msg":"ready"`, bin, "run", "-c", cfg); err != nil {
 		return err
 	}

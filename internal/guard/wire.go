@@ -305,40 +305,69 @@ func trailerEnd(b []byte, start int) int {
 	return blockEnd(b, start)
 }
 
-// checkTrailer checks a trailer section: header fields as strict as a
+// checkTrailer checks a trailer section: field lines as strict as a
 // request head's, none that frames or routes the request.
 func checkTrailer(block []byte) *WireError {
 	for len(block) > 0 {
-		nl := bytes.IndexByte(block, '\n')
-		line := block[:nl]
-		block = block[nl+1:]
-		if len(line) == 0 || line[len(line)-1] != '\r' {
+		line, rest, ok := splitLine(block)
+		block = rest
+		if !ok {
 			return chunkError("bare_lf", "A trailer line of the chunked request body ends in a bare LF. End every line with CRLF.")
 		}
-		line = line[:len(line)-1]
 		if len(line) == 0 {
 			return nil
 		}
+		var err *WireError
 		if bytescan.HasControl(line) {
-			e := controlError(line)
-			e.InBody = true
-			return e
+			err = controlError(line)
+		} else {
+			var name []byte
+			if name, _, err = fieldLine(line, "trailer"); err == nil {
+				for _, framing := range []string{"Content-Length", "Transfer-Encoding", "Host", "Trailer"} {
+					if bytes.EqualFold(name, []byte(framing)) {
+						err = malformed("invalid_trailer", "The trailer section of the chunked request body holds "+framing+
+							", which frames or routes a request and is not allowed in trailers. Send it in the request head.")
+					}
+				}
+			}
 		}
-		if line[0] == ' ' || line[0] == '\t' {
-			return chunkError("obs_fold", "A trailer line of the chunked request body starts with whitespace (obsolete line folding). Send each trailer field on one line.")
-		}
-		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 || !isToken(line[:colon]) {
-			return chunkError("invalid_trailer", "A trailer field name of the chunked request body is not a valid token. Trailer fields are name: value, with no space before the colon.")
-		}
-		switch name := line[:colon]; {
-		case bytes.EqualFold(name, []byte("Content-Length")), bytes.EqualFold(name, []byte("Transfer-Encoding")),
-			bytes.EqualFold(name, []byte("Host")), bytes.EqualFold(name, []byte("Trailer")):
-			return chunkError("invalid_trailer", "The trailer section of the chunked request body holds "+string(name)+
-				", which frames or routes a request and is not allowed in trailers. Send it in the request head.")
+		if err != nil {
+			err.InBody = true
+			return err
 		}
 	}
 	return nil
+}
+
+// splitLine returns the first line of block without its CRLF, and what
+// follows; ok is false when the line ends in a bare LF. block holds an LF.
+func splitLine(block []byte) (line, rest []byte, ok bool) {
+	nl := bytes.IndexByte(block, '\n')
+	line, rest = block[:nl], block[nl+1:]
+	if len(line) == 0 || line[len(line)-1] != '\r' {
+		return nil, rest, false
+	}
+	return line[:len(line)-1], rest, true
+}
+
+// fieldLine checks a header or trailer field line without its CRLF, not
+// empty and free of control bytes: no obs-fold, a token name right before
+// the colon. It returns the name, and the value without the whitespace
+// around it.
+func fieldLine(line []byte, what string) (name, value []byte, err *WireError) {
+	if line[0] == ' ' || line[0] == '\t' {
+		return nil, nil, malformed("obs_fold", "A "+what+" line starts with whitespace (obsolete line folding). Send each "+what+" on one line.")
+	}
+	colon := bytes.IndexByte(line, ':')
+	if colon <= 0 || !isToken(line[:colon]) {
+		name := line
+		if colon > 0 {
+			name = line[:colon]
+		}
+		return nil, nil, malformed("invalid_header_name", "The "+what+" name "+strconv.Quote(problem.Clip(string(name), 60))+
+			" is not a valid token. Names are letters, digits and !#$%&'*+-.^_`|~, with no space before the colon.")
+	}
+	return line[:colon], bytes.Trim(line[colon+1:], " \t"), nil
 }
 
 func unhex(c byte) int {
@@ -419,13 +448,11 @@ func (w *Wire) check(block []byte) *WireError {
 	w.started = true
 	w.left = 0
 	for len(block) > 0 {
-		nl := bytes.IndexByte(block, '\n')
-		line := block[:nl]
-		block = block[nl+1:]
-		if len(line) == 0 || line[len(line)-1] != '\r' {
+		line, rest, ok := splitLine(block)
+		block = rest
+		if !ok {
 			return malformed("bare_lf", "A line of the request head ends in a bare LF. End every line of the request line and headers with CRLF.")
 		}
-		line = line[:len(line)-1]
 		if len(line) == 0 {
 			if first {
 				return malformed("empty_line_before_request", "The request starts with an empty line. Send the request line first, and nothing between requests.")
@@ -448,13 +475,18 @@ func (w *Wire) check(block []byte) *WireError {
 			if !ok {
 				return malformed("malformed_request_line", "The request line is not METHOD SP TARGET SP HTTP/1.1. Send one space between its three parts.")
 			}
-			switch string(version) {
-			case "HTTP/1.1":
-			case "HTTP/1.0":
+			switch v := string(version); {
+			case v == "HTTP/1.1":
+			case v == "HTTP/1.0":
 				http10 = true
-			default:
+			case len(v) == 8 && v[:5] == "HTTP/" && isDigit(v[5]) && v[6] == '.' && isDigit(v[7]):
+				// Well formed, but not served: HTTP/1.2-1.9 (which
+				// net/http would read as HTTP/1.1), HTTP/0.9, HTTP/2.0.
 				return &WireError{Type: problem.HTTPVersionNotSupported, Reason: "unsupported_http_version",
-					Detail: "The request's protocol version " + strconv.Quote(problem.Clip(string(version), 20)) + " is not served. Send HTTP/1.1 (or HTTP/2 over TLS with ALPN)."}
+					Detail: "The request's protocol version " + v + " is not served. Send HTTP/1.1 (or HTTP/2 over TLS with ALPN)."}
+			default:
+				return malformed("malformed_http_version", "The request line's version "+strconv.Quote(problem.Clip(v, 20))+
+					" is not HTTP/ followed by a digit, a dot and a digit. Send HTTP/1.1.")
 			}
 			if string(method) == "CONNECT" {
 				return malformed("connect_method", "The gateway is a reverse proxy, not a forward proxy: CONNECT is refused. Send the request itself, as METHOD /path HTTP/1.1, to the gateway's host.")
@@ -466,18 +498,10 @@ func (w *Wire) check(block []byte) *WireError {
 			w.lastPost = string(method) == "POST"
 			continue
 		}
-		if line[0] == ' ' || line[0] == '\t' {
-			return malformed("obs_fold", "A header line starts with whitespace (obsolete line folding). Send each header on one line.")
+		name, value, err := fieldLine(line, "header")
+		if err != nil {
+			return err
 		}
-		colon := bytes.IndexByte(line, ':')
-		if colon <= 0 || !isToken(line[:colon]) {
-			name := line
-			if colon > 0 {
-				name = line[:colon]
-			}
-			return malformed("invalid_header_name", "The header name "+strconv.Quote(problem.Clip(string(name), 60))+" is not a valid token. Header names are letters, digits and !#$%&'*+-.^_`|~, with no space before the colon.")
-		}
-		name, value := line[:colon], bytes.Trim(line[colon+1:], " \t")
 		switch {
 		case bytes.EqualFold(name, []byte("Content-Length")):
 			if clSeen {
@@ -572,6 +596,8 @@ func validTarget(target []byte) bool {
 	}
 	return true
 }
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 func decimal(b []byte) (int64, bool) {
 	if len(b) == 0 || len(b) > 18 {

@@ -13,21 +13,11 @@ import (
 // and returns what passed and the refusal's reason, if any.
 func feedAll(raw string, step int) (string, string) {
 	w := Wire{MaxHeader: 1024}
-	var out []byte
-	in := []byte(raw)
-	for len(in) > 0 {
-		n := len(in)
-		if step > 0 {
-			n = min(step, n)
-		}
-		var err *WireError
-		out, err = w.Feed(out, in[:n])
-		if err != nil {
-			return string(out), err.Reason
-		}
-		in = in[n:]
-	}
-	if w.Holding() {
+	out, err := feedSteps(&w, raw, step)
+	switch {
+	case err != nil:
+		return string(out), err.Reason
+	case w.Holding():
 		return string(out), "held"
 	}
 	return string(out), ""
@@ -98,6 +88,9 @@ func TestWire(t *testing.T) {
 		{"a fragment after the query", "GET /api?a=1#x HTTP/1.1\r\nHost: x\r\n\r\n", "invalid_request_target", ""},
 		{"HTTP/1.9, which net/http reads as 1.x", "GET / HTTP/1.9\r\nHost: x\r\n\r\n", "unsupported_http_version", ""},
 		{"HTTP/2.0 with another method", "GET / HTTP/2.0\r\nHost: x\r\n\r\n", "unsupported_http_version", ""},
+		{"a malformed version", "GET / JUNK/1.0\r\nHost: x\r\n\r\n", "malformed_http_version", ""},
+		{"a version without HTTP/", "GET / 1.1\r\nHost: x\r\n\r\n", "malformed_http_version", ""},
+		{"HTTP\\1.0", "GET /a HTTP\\1.0\r\nHost: x\r\n\r\n", "malformed_http_version", ""},
 		{"an h2 preface after a request", get + "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "h2_preface_mid_connection", get},
 		{"an empty line before the first request", "\r\n" + get, "empty_line_before_request", ""},
 		{"an empty line after a GET", get + "\r\n" + get, "empty_line_before_request", get},

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,7 +11,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -144,15 +142,11 @@ routes:
 // nothing within 3s.
 func sendRaw(t *testing.T, addr, raw string) int {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
+	c, err := writeRaw(t, addr, raw)
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(3 * time.Second))
-	if _, err := io.WriteString(c, raw); err != nil {
 		return 0
 	}
+	defer c.Close()
 	res, err := http.ReadResponse(bufio.NewReader(c), nil)
 	if err != nil {
 		return 0

@@ -479,18 +479,27 @@ func writeFile(t *testing.T, path, s string) {
 // back until the server closes or 3s pass.
 func rawRequest(t *testing.T, addr, raw string) string {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
+	c, err := writeRaw(t, addr, raw)
 	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(3 * time.Second))
-	if _, err := io.WriteString(c, raw); err != nil {
 		t.Fatal(err)
 	}
 	var b bytes.Buffer
 	_, _ = io.Copy(&b, bufio.NewReader(c))
 	return b.String()
+}
+
+// writeRaw writes raw on a new connection to addr, with a 3s deadline
+// for all that follows; the connection is closed when the test ends.
+func writeRaw(t *testing.T, addr, raw string) (net.Conn, error) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+	_, err = io.WriteString(c, raw)
+	return c, err
 }
 
 // rawUpstream listens on a loopback port and hands each accepted
