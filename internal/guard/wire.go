@@ -444,7 +444,7 @@ func (w *Wire) check(block []byte) *WireError {
 		hosts      int
 		upgrade    bool
 	)
-	first10 := !w.started
+	connStart := !w.started // the connection's first request
 	w.started = true
 	w.left = 0
 	for len(block) > 0 {
@@ -465,7 +465,7 @@ func (w *Wire) check(block []byte) *WireError {
 		if first {
 			first = false
 			if string(line) == "PRI * HTTP/2.0" {
-				if first10 {
+				if connStart {
 					w.state = wireOff // HTTP/2 with prior knowledge
 					return nil
 				}
