@@ -48,8 +48,13 @@ func TestExamplesValidate(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			keys := map[string]*ecdsa.PrivateKey{} // a certificate and its key share the name's stem
 			for _, m := range regexp.MustCompile(`certs/[a-z-]+\.(pem|key)`).FindAllString(string(data), -1) {
-				writePEM(t, filepath.Join(dir, m), strings.HasSuffix(m, ".key"))
+				stem := strings.TrimSuffix(strings.TrimSuffix(m, ".pem"), ".key")
+				if keys[stem] == nil {
+					keys[stem], _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+				}
+				writePEM(t, filepath.Join(dir, m), keys[stem], strings.HasSuffix(m, ".key"))
 			}
 			// OpenAPI documents are read from examples/specs.
 			for _, m := range regexp.MustCompile(`specs/[a-z0-9-]+\.(yaml|json)`).FindAllString(string(data), -1) {
@@ -88,14 +93,13 @@ func TestExamplesValidate(t *testing.T) {
 	}
 }
 
-// writePEM writes a throwaway certificate or key: validate only checks the
-// files can be read; `run` would load them.
-func writePEM(t *testing.T, path string, key bool) {
+// writePEM writes a throwaway certificate or key of k: validate loads
+// them as `run` would, so a certificate and its key must match.
+func writePEM(t *testing.T, path string, k *ecdsa.PrivateKey, key bool) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	var block *pem.Block
 	if key && strings.Contains(path, "trail-signing") { // the audit trail signs with Ed25519
 		_, ed, _ := ed25519.GenerateKey(rand.Reader)
@@ -111,6 +115,39 @@ func writePEM(t *testing.T, path string, key bool) {
 	}
 	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestExamplesValidateOffline runs `rampart validate --offline` on the
+// examples as a fresh clone has them: no environment variables, no
+// certificates, keys or databases, which are listed as not checked.
+func TestExamplesValidateOffline(t *testing.T) {
+	files, err := filepath.Glob("../../examples/*.yaml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no examples: %v", err)
+	}
+	for _, name := range []string{"RAMPART_ADMIN_TOKEN", "RAMPART_KEY_HASH_SECRET", "RAMPART_STORE_DSN"} {
+		t.Setenv(name, "")
+		os.Unsetenv(name)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			code, out, errs := runCLI("validate", "--offline", "-c", f)
+			if code != 0 || !strings.Contains(out, ": ok (") {
+				t.Fatalf("validate --offline exit %d:\n%s%s", code, out, errs)
+			}
+		})
+	}
+	// Offline still refuses what is wrong in the config itself, and what
+	// is wrong in a file that is there.
+	dir := t.TempDir()
+	path := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(filepath.Join(dir, "crl.pem"), []byte("not a crl"), 0o600)
+	os.WriteFile(path, []byte("version: 1\nserver:\n  tls:\n    listen: [\"127.0.0.1:0\"]\n    certificates: [{cert_file: c.pem, key_file: k.pem}]\n"+
+		"    client_auth: {mode: require, ca_file: ca.pem}\nauthenticators:\n  m: {type: mtls, crl_file: crl.pem}\nadmin: {token: env:NOPE}\n"), 0o600)
+	code, out, errs := runCLI("validate", "--offline", "-c", path)
+	if code != 1 || !strings.Contains(errs, path+":8:29: authenticators.m.crl_file: ") || !strings.Contains(errs, "is not a certificate revocation list") {
+		t.Fatalf("exit %d\n%s%s", code, out, errs)
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 
@@ -13,7 +15,20 @@ import (
 
 // Load reads, decodes and validates the config file at path. On failure
 // the error is an Errors listing every problem with its position.
-func Load(path string) (*Config, error) {
+func Load(path string) (*Config, error) { return LoadWith(path, LoadOptions{}) }
+
+// LoadOptions change what loading reads besides the file.
+type LoadOptions struct {
+	// Offline checks the config without what a deployment provides:
+	// environment variables, secret files and the files named in it
+	// (certificates, keys, CRLs, databases) are checked when present and
+	// listed in Config.Unchecked when not, instead of failing. For CI of
+	// a config repository; a config loaded offline is not for running.
+	Offline bool
+}
+
+// LoadWith is Load with options.
+func LoadWith(path string, o LoadOptions) (*Config, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, Errors{{Pos: Pos{File: path, Line: 1, Col: 1}, Msg: fmt.Sprintf("cannot read config: %v", errorsWithoutPath(err))}}
@@ -23,19 +38,31 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, Errors{{Pos: Pos{File: path, Line: 1, Col: 1}, Msg: fmt.Sprintf("cannot read config: %v", err)}}
 	}
-	return Parse(path, data, os.LookupEnv)
+	return ParseWith(path, data, os.LookupEnv, o)
 }
 
 // Parse decodes and validates data as the config file named file. Secrets
 // are looked up with lookupEnv and, for file: secrets, on disk relative to
 // the file's directory.
 func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
+	return ParseWith(file, data, lookupEnv, LoadOptions{})
+}
+
+// ParseWith is Parse with options.
+func ParseWith(file string, data []byte, lookupEnv func(string) (string, bool), o LoadOptions) (*Config, error) {
 	cfg, d := parse(file, data)
 	cfg.BaseDir = filepath.Dir(file)
 	if d.unreadable {
 		return nil, d.errs
 	}
 	for _, s := range d.secrets {
+		if o.Offline {
+			cfg.Unchecked = append(cfg.Unchecked, s.path+": secret "+s.s.Ref)
+			continue
+		}
+		if f, ok := strings.CutPrefix(s.s.Ref, "file:"); ok {
+			cfg.files = append(cfg.files, cfg.Path(f))
+		}
 		if err := s.s.resolve(cfg.BaseDir, lookupEnv); err != nil {
 			d.errs = append(d.errs, &FieldError{Pos: cfg.Pos(s.path), Path: s.path, Msg: err.Error()})
 		}
@@ -46,7 +73,7 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 	for _, e := range d.errs {
 		failed[e.Path] = true
 	}
-	v := &validator{cfg: cfg}
+	v := &validator{cfg: cfg, offline: o.Offline}
 	v.validate()
 	for _, e := range v.errs {
 		if !failed[e.Path] {
@@ -120,5 +147,26 @@ func lastIndexAny(s, chars string) int {
 	return -1
 }
 
+// Files lists the files the config reads besides itself: certificates,
+// keys, CA bundles, CRLs, secret files, OpenAPI documents, the country
+// database. A change to any of them changes what a reload builds, so the
+// gateway watches them all.
+func (c *Config) Files() []string {
+	out := slices.Clone(c.files)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
 // Path resolves p relative to the config file's directory.
 func (c *Config) Path(p string) string { return resolvePath(c.BaseDir, p) }
+
+// ErrorAt places err at the value at path, for errors found after
+// validation, when the config is compiled (a certificate that does not
+// match its key, a CRL that does not parse): the reload status and the
+// log show FILE:LINE:COL like validation errors do.
+func (c *Config) ErrorAt(path string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return Errors{{Pos: c.Pos(path), Path: path, Msg: err.Error()}}
+}

@@ -58,6 +58,10 @@ func (s *Secret) Value() string {
 	return s.value
 }
 
+// Resolved reports whether the secret's value was read: false when it is
+// unset, and for every secret of a config loaded offline.
+func (s *Secret) Resolved() bool { return s != nil && s.value != "" }
+
 // IsSet reports whether a reference was configured.
 func (s *Secret) IsSet() bool { return s != nil && s.Ref != "" }
 

@@ -44,6 +44,12 @@ type Config struct {
 	// relative paths in it.
 	File    string `yaml:"-" json:"file"`
 	BaseDir string `yaml:"-" json:"-"`
+	// Unchecked lists, for a config loaded offline, the secrets and files
+	// that were not there to check ("path: secret env:NAME").
+	Unchecked []string `yaml:"-" json:"-"`
+	// files are the files the config names as inputs (certificates, keys,
+	// CRLs, secret files, specs, databases), resolved: see Files.
+	files []string
 
 	positions map[string]Pos
 	scalars   map[string]scalarLayout // how multi-character scalars sit in the file, for ExprPos

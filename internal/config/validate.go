@@ -1,7 +1,9 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/netip"
@@ -15,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/rampart-gw/rampart/internal/authz/condition"
+	"github.com/rampart-gw/rampart/internal/pki"
 	"github.com/rampart-gw/rampart/internal/route"
 )
 
@@ -24,9 +27,10 @@ const PublicPolicy = "public"
 var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$`)
 
 type validator struct {
-	cfg  *Config
-	errs Errors
-	cel  *condition.Env // made on the first when condition
+	cfg     *Config
+	errs    Errors
+	cel     *condition.Env // made on the first when condition
+	offline bool           // files absent are listed in cfg.Unchecked, not refused
 }
 
 func (v *validator) errorf(path, format string, args ...any) {
@@ -122,16 +126,53 @@ func (v *validator) listenAddr(path, addr string) {
 	}
 }
 
-func (v *validator) fileReadable(path, file string) {
+// fileReadable checks that a file the config names can be read. Offline,
+// an absent file is listed as unchecked; it reports whether the file is
+// there to check further.
+func (v *validator) fileReadable(path, file string) bool {
 	if file == "" {
-		return
+		return false
+	}
+	if !v.present(path, file) {
+		return false
 	}
 	f, err := os.Open(v.cfg.Path(file))
 	if err != nil {
 		v.errorf(path, "cannot read %s: %v", file, errorsWithoutPath(err))
-		return
+		return false
 	}
 	f.Close()
+	return true
+}
+
+// present records a file the config reads (see Config.Files) and reports
+// whether to check it: false only offline, for a file that is not there.
+func (v *validator) present(path, file string) bool {
+	v.cfg.files = append(v.cfg.files, v.cfg.Path(file))
+	if _, err := os.Stat(v.cfg.Path(file)); v.offline && errors.Is(err, fs.ErrNotExist) {
+		v.cfg.Unchecked = append(v.cfg.Unchecked, path+": file "+file)
+		return false
+	}
+	return true
+}
+
+// keyPair checks a certificate and its key as the gateway loads them.
+func (v *validator) keyPair(path, cert, key string) {
+	c, k := v.fileReadable(path+".cert_file", cert), v.fileReadable(path+".key_file", key)
+	if c && k {
+		if _, err := pki.KeyPair(v.cfg.Path(cert), v.cfg.Path(key)); err != nil {
+			v.errorf(path+".cert_file", "%v", err)
+		}
+	}
+}
+
+// caFile checks a PEM bundle of CA certificates as the gateway loads it.
+func (v *validator) caFile(path, file string) {
+	if v.fileReadable(path, file) {
+		if _, err := pki.CertPool(v.cfg.Path(file)); err != nil {
+			v.errorf(path, "%v", err)
+		}
+	}
 }
 
 func (v *validator) server() {
@@ -150,9 +191,7 @@ func (v *validator) server() {
 			v.errorf("server.tls.certificates", "at least one certificate is required")
 		}
 		for i, crt := range t.Certificates {
-			p := fmt.Sprintf("server.tls.certificates[%d]", i)
-			v.fileReadable(p+".cert_file", crt.CertFile)
-			v.fileReadable(p+".key_file", crt.KeyFile)
+			v.keyPair(fmt.Sprintf("server.tls.certificates[%d]", i), crt.CertFile, crt.KeyFile)
 		}
 		switch t.ClientAuth.Mode {
 		case "request", "require":
@@ -160,7 +199,7 @@ func (v *validator) server() {
 				v.errorf("server.tls.client_auth.ca_file", "client_auth mode %s needs ca_file", t.ClientAuth.Mode)
 			}
 		}
-		v.fileReadable("server.tls.client_auth.ca_file", t.ClientAuth.CAFile)
+		v.caFile("server.tls.client_auth.ca_file", t.ClientAuth.CAFile)
 	}
 	if s.HTTPSRedirect && (s.TLS == nil || len(s.TLS.Listen) == 0) {
 		v.errorf("server.https_redirect", "https_redirect needs a TLS listener (server.tls.listen)")
@@ -295,7 +334,7 @@ func (v *validator) logs() {
 				v.errorf(path+".address", "%q is not host:port", s.Address)
 			}
 			if s.TLS != nil && s.TLS.CAFile != "" {
-				v.fileReadable(path+".tls.ca_file", s.TLS.CAFile)
+				v.caFile(path+".tls.ca_file", s.TLS.CAFile)
 			}
 			misplaced("path", s.Path != "")
 			misplaced("url", s.URL != "")
@@ -408,11 +447,11 @@ func (v *validator) upstream(name string, u *Upstream) {
 	}
 	if t := u.TLS; t != nil {
 		p := base + ".tls"
-		v.fileReadable(p+".ca_file", t.CAFile)
-		v.fileReadable(p+".cert_file", t.CertFile)
-		v.fileReadable(p+".key_file", t.KeyFile)
+		v.caFile(p+".ca_file", t.CAFile)
 		if (t.CertFile == "") != (t.KeyFile == "") {
 			v.errorf(p, "cert_file and key_file go together")
+		} else {
+			v.keyPair(p, t.CertFile, t.KeyFile)
 		}
 	}
 	if u.MaxIdleConns < 0 {

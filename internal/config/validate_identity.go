@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/rampart-gw/rampart/internal/pki"
 )
 
 // SignatureAlgorithms are the JWS algorithms a jwt or oidc authenticator
@@ -177,7 +179,11 @@ func (v *validator) authenticator(name string, a *Authenticator) {
 		if t := v.cfg.Server.TLS; t == nil || t.ClientAuth.Mode == "" || t.ClientAuth.Mode == "none" {
 			v.errorf(base, "an mtls authenticator needs server.tls.client_auth with mode request or require and a ca_file")
 		}
-		v.fileReadable(base+".crl_file", a.CRLFile)
+		if v.fileReadable(base+".crl_file", a.CRLFile) {
+			if _, err := pki.ReadCRL(v.cfg.Path(a.CRLFile)); err != nil {
+				v.errorf(base+".crl_file", "%v", err)
+			}
+		}
 	}
 	if a.ClockSkew.D() > 5*time.Minute {
 		v.errorf(base+".clock_skew", "clock_skew %s is above 5m", a.ClockSkew.D())

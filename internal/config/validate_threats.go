@@ -158,11 +158,13 @@ func (v *validator) policyValidate(base string, p *Policy) {
 		}
 	}
 	if val.OpenAPI != "" {
-		doc, err := loadOpenAPI(v.cfg.Path(val.OpenAPI))
-		if err != nil {
-			v.errorf(base+".validate.openapi", "%s: %v", val.OpenAPI, errorsWithoutPath(err))
+		if v.present(base+".validate.openapi", val.OpenAPI) {
+			doc, err := loadOpenAPI(v.cfg.Path(val.OpenAPI))
+			if err != nil {
+				v.errorf(base+".validate.openapi", "%s: %v", val.OpenAPI, errorsWithoutPath(err))
+			}
+			val.openapi = doc
 		}
-		val.openapi = doc
 	} else if val.Strict {
 		v.errorf(base+".validate.strict", "strict refuses operations the OpenAPI document does not describe; give validate.openapi")
 	}

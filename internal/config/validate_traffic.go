@@ -101,7 +101,7 @@ func (v *validator) policyBots(base string, p *Policy) {
 		if c.TTL.D() > 24*time.Hour {
 			v.errorf(path+".challenge.ttl", "ttl %s is above 24h", c.TTL.D())
 		}
-		if c.Secret.IsSet() && len(c.Secret.Value()) < 32 {
+		if c.Secret.Resolved() && len(c.Secret.Value()) < 32 {
 			v.errorf(path+".challenge.secret", "the challenge secret must be at least 32 bytes (e.g. openssl rand -hex 32)")
 		}
 	} else if challenged {

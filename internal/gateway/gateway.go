@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -12,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"reflect"
 	"runtime"
 	"slices"
@@ -33,6 +31,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/identity"
 	"github.com/rampart-gw/rampart/internal/ipfilter"
 	"github.com/rampart-gw/rampart/internal/observe"
+	"github.com/rampart-gw/rampart/internal/pki"
 	"github.com/rampart-gw/rampart/internal/proxy"
 	"github.com/rampart-gw/rampart/internal/ratelimit"
 	"github.com/rampart-gw/rampart/internal/shed"
@@ -765,13 +764,9 @@ func sinkTLS(cfg *config.Config, addr string, c *config.SinkTLS) (*tls.Config, e
 		tc.ServerName = c.ServerName
 	}
 	if c.CAFile != "" {
-		pem, err := os.ReadFile(cfg.Path(c.CAFile))
+		pool, err := pki.CertPool(cfg.Path(c.CAFile))
 		if err != nil {
 			return nil, err
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%s holds no PEM certificate", c.CAFile)
 		}
 		tc.RootCAs = pool
 	}

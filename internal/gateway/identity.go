@@ -70,7 +70,13 @@ func (g *Gateway) compileIdentity(cfg *config.Config, s *Snapshot) (*compiledIde
 	}
 	var hasher store.Hasher
 	if st := cfg.Store; st != nil {
-		k := keyOf("store", st, cfg.BaseDir)
+		// The DSN's value joins the key (the config holds only its
+		// reference): a changed secret reopens the store on reload.
+		dsn := sha256.Sum256([]byte(st.DSN.Value()))
+		k := keyOf("store", struct {
+			S   *config.Store
+			DSN []byte
+		}{st, dsn[:]}, cfg.BaseDir)
 		dir, err := g.stores.acquire(k, func() (*store.Directory, error) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
@@ -85,7 +91,7 @@ func (g *Gateway) compileIdentity(cfg *config.Config, s *Snapshot) (*compiledIde
 			return dir, err
 		})
 		if err != nil {
-			return nil, err
+			return nil, cfg.ErrorAt("store", fmt.Errorf("cannot open the %s store: %w", st.Driver, err))
 		}
 		s.releases = append(s.releases, func() { g.stores.release(k) })
 		c.consumers.dir = dir
@@ -146,7 +152,7 @@ func (g *Gateway) compileIdentity(cfg *config.Config, s *Snapshot) (*compiledIde
 			}
 			m, err := mtls.New(name, a.ConsumerFrom, crl)
 			if err != nil {
-				return nil, fmt.Errorf("authenticator %s: %w", name, err)
+				return nil, cfg.ErrorAt("authenticators."+name+".crl_file", err)
 			}
 			c.byName[name] = m
 		default:

@@ -22,6 +22,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/guard"
 	"github.com/rampart-gw/rampart/internal/ipfilter"
 	"github.com/rampart-gw/rampart/internal/observe"
+	"github.com/rampart-gw/rampart/internal/pki"
 	"github.com/rampart-gw/rampart/internal/problem"
 	"github.com/rampart-gw/rampart/internal/proxy"
 	"github.com/rampart-gw/rampart/internal/ratelimit"
@@ -71,13 +72,14 @@ type compiledRoute struct {
 	stripParams bool
 }
 
-// build compiles cfg. On error every pool it acquired is released.
-func (g *Gateway) build(cfg *config.Config) (s *Snapshot, err error) {
-	s = &Snapshot{cfg: cfg, loadedAt: time.Now(), g: g, maxHeaderBytes: int(cfg.Server.Limits.MaxHeaderBytes),
+// build compiles cfg. On error every resource it acquired is released
+// and the snapshot is discarded (the result is nil, never half-built).
+func (g *Gateway) build(cfg *config.Config) (_ *Snapshot, err error) {
+	s := &Snapshot{cfg: cfg, loadedAt: time.Now(), g: g, maxHeaderBytes: int(cfg.Server.Limits.MaxHeaderBytes),
 		bodyTimeout: cfg.Server.Limits.BodyTimeout.D()}
 	defer func() {
 		if err != nil {
-			s.release()
+			s.release() // s, not the named result: that is nil on error
 		}
 	}()
 	under, _ := guard.ParseUnderscores(cfg.Server.Headers.Underscores)
@@ -109,7 +111,12 @@ func (g *Gateway) build(cfg *config.Config) (s *Snapshot, err error) {
 	}
 	pools := map[string]*proxy.Pool{}
 	for name, u := range cfg.Upstreams {
-		k := keyOf(name, u, cfg.BaseDir)
+		// Keyed by the TLS files' contents too: a rotated CA bundle or
+		// client certificate builds a new pool on reload.
+		k := keyOf(name, struct {
+			U   *config.Upstream
+			TLS [32]byte
+		}{u, upstreamTLSFiles(cfg, u)}, cfg.BaseDir)
 		p, perr := g.pools.acquire(k, func() (*proxy.Pool, error) {
 			p, err := proxy.NewPool(name, u, proxy.Options{Path: cfg.Path, Log: g.log, Metrics: g.metrics})
 			if err == nil {
@@ -118,7 +125,7 @@ func (g *Gateway) build(cfg *config.Config) (s *Snapshot, err error) {
 			return p, err
 		})
 		if perr != nil {
-			return nil, perr
+			return nil, cfg.ErrorAt("upstreams."+name, perr)
 		}
 		s.releases = append(s.releases, func() { g.pools.release(k) })
 		pools[name] = p
@@ -132,7 +139,7 @@ func (g *Gateway) build(cfg *config.Config) (s *Snapshot, err error) {
 		}
 		k := keyOf("geoip", path+"@"+stamp, "")
 		if geo, err = g.geoDBs.acquire(k, func() (*ipfilter.DB, error) { return ipfilter.Open(path) }); err != nil {
-			return nil, err
+			return nil, cfg.ErrorAt("geoip.database", err)
 		}
 		s.releases = append(s.releases, func() { g.geoDBs.release(k) })
 	}
@@ -152,7 +159,7 @@ func (g *Gateway) build(cfg *config.Config) (s *Snapshot, err error) {
 			lk := keyOf("waf-log", logPath, "")
 			lw, lerr := g.wafLogs.acquire(lk, func() (*observe.LineWriter, error) { return observe.OpenLines(logPath, wafLogFlush) })
 			if lerr != nil {
-				return nil, fmt.Errorf("policy %s: waf.log_file: %w", name, lerr)
+				return nil, cfg.ErrorAt("policies."+name+".waf.log_file", lerr)
 			}
 			s.releases = append(s.releases, func() { g.wafLogs.release(lk) })
 			o.Log = lw
@@ -160,7 +167,7 @@ func (g *Gateway) build(cfg *config.Config) (s *Snapshot, err error) {
 		k := keyOf("waf", waf.Directives(o)+"\x00log:"+logPath, "")
 		rs, werr := g.wafs.acquire(k, func() (coraza.WAF, error) { return waf.New(o) })
 		if werr != nil {
-			return nil, fmt.Errorf("policy %s: waf: %w", name, werr)
+			return nil, cfg.ErrorAt("policies."+name+".waf", werr)
 		}
 		s.releases = append(s.releases, func() { g.wafs.release(k) })
 		wafs[name] = &waf.Stage{WAF: rs, Detect: o.Detect, Policy: name, Count: g.metrics.WAF(name), CountGroup: g.metrics.WAFGroups(name), Gate: g.wafGate, LogPhase: o.LogPhase(),
@@ -221,6 +228,20 @@ func (g *Gateway) build(cfg *config.Config) (s *Snapshot, err error) {
 	s.table = b.Build()
 	s.unmatched = g.metrics.Route("")
 	return s, nil
+}
+
+// upstreamTLSFiles fingerprints the files of an upstream's TLS settings.
+func upstreamTLSFiles(cfg *config.Config, u *config.Upstream) [32]byte {
+	if u.TLS == nil {
+		return [32]byte{}
+	}
+	var files []string
+	for _, f := range []string{u.TLS.CAFile, u.TLS.CertFile, u.TLS.KeyFile} {
+		if f != "" {
+			files = append(files, cfg.Path(f))
+		}
+	}
+	return pki.Fingerprint(files...)
 }
 
 // wafOptions are a policy's WAF settings; the body inspected is the

@@ -2,13 +2,12 @@ package gateway
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"net/http"
-	"os"
 	"sync/atomic"
 
 	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/pki"
 	clientfp "github.com/rampart-gw/rampart/internal/fingerprint"
 )
 
@@ -40,10 +39,10 @@ func (g *Gateway) serverTLS(cfg *config.Config) (*tls.Config, error) {
 	if t.MinVersion == "1.3" {
 		tc.MinVersion = tls.VersionTLS13
 	}
-	for _, c := range t.Certificates {
-		crt, err := tls.LoadX509KeyPair(cfg.Path(c.CertFile), cfg.Path(c.KeyFile))
+	for i, c := range t.Certificates {
+		crt, err := pki.KeyPair(cfg.Path(c.CertFile), cfg.Path(c.KeyFile))
 		if err != nil {
-			return nil, fmt.Errorf("load certificate %s: %w", c.CertFile, err)
+			return nil, cfg.ErrorAt(fmt.Sprintf("server.tls.certificates[%d].cert_file", i), err)
 		}
 		tc.Certificates = append(tc.Certificates, crt)
 	}
@@ -54,13 +53,9 @@ func (g *Gateway) serverTLS(cfg *config.Config) (*tls.Config, error) {
 		tc.ClientAuth = tls.RequireAndVerifyClientCert
 	}
 	if t.ClientAuth.CAFile != "" {
-		pem, err := os.ReadFile(cfg.Path(t.ClientAuth.CAFile))
+		pool, err := pki.CertPool(cfg.Path(t.ClientAuth.CAFile))
 		if err != nil {
-			return nil, fmt.Errorf("read client_auth.ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("client_auth.ca_file %s holds no PEM certificates", t.ClientAuth.CAFile)
+			return nil, cfg.ErrorAt("server.tls.client_auth.ca_file", err)
 		}
 		tc.ClientCAs = pool
 	}

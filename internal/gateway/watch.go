@@ -2,47 +2,26 @@ package gateway
 
 import (
 	"context"
-	"crypto/sha256"
-	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/rampart-gw/rampart/internal/pki"
 )
 
 // watchedFiles lists the files whose change triggers a reload: the config
-// and the TLS files it names.
+// and every file it reads (listener and upstream certificates and keys,
+// CA bundles, CRLs, secret files such as a DSN, specs, the country
+// database).
 func (g *Gateway) watchedFiles() []string {
-	files := []string{g.opts.ConfigPath}
-	cfg := g.Config()
-	if t := cfg.Server.TLS; t != nil {
-		for _, c := range t.Certificates {
-			files = append(files, cfg.Path(c.CertFile), cfg.Path(c.KeyFile))
-		}
-		if t.ClientAuth.CAFile != "" {
-			files = append(files, cfg.Path(t.ClientAuth.CAFile))
-		}
-	}
-	if cfg.GeoIP != nil {
-		files = append(files, cfg.Path(cfg.GeoIP.Database)) // a new database edition reloads
-	}
-	return files
+	return append([]string{g.opts.ConfigPath}, g.Config().Files()...)
 }
 
 // fingerprint hashes the contents of files, so a reload runs only when
 // one really changed (editors and Kubernetes' atomic symlink swaps fire
 // several events per change).
-func fingerprint(files []string) [32]byte {
-	h := sha256.New()
-	for _, f := range files {
-		b, _ := os.ReadFile(f)
-		h.Write([]byte(f))
-		h.Write(b)
-	}
-	var sum [32]byte
-	copy(sum[:], h.Sum(nil))
-	return sum
-}
+func fingerprint(files []string) [32]byte { return pki.Fingerprint(files...) }
 
 // Watch reloads when the config file or a certificate file changes, until
 // ctx ends. It watches the files' directories, so renames and symlink

@@ -3,13 +3,11 @@ package proxy
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +16,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/breaker"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/observe"
+	"github.com/rampart-gw/rampart/internal/pki"
 )
 
 // Pool is a compiled upstream: its targets, balancer, transport, retry
@@ -164,20 +163,16 @@ func upstreamTLS(c *config.UpstreamTLS, o Options) (*tls.Config, error) {
 		path = func(s string) string { return s }
 	}
 	if c.CAFile != "" {
-		pem, err := os.ReadFile(path(c.CAFile))
+		pool, err := pki.CertPool(path(c.CAFile))
 		if err != nil {
-			return nil, fmt.Errorf("read ca_file: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("ca_file %s holds no PEM certificates", c.CAFile)
+			return nil, fmt.Errorf("tls.ca_file %w", err)
 		}
 		tc.RootCAs = pool
 	}
 	if c.CertFile != "" {
-		crt, err := tls.LoadX509KeyPair(path(c.CertFile), path(c.KeyFile))
+		crt, err := pki.KeyPair(path(c.CertFile), path(c.KeyFile))
 		if err != nil {
-			return nil, fmt.Errorf("load client certificate: %w", err)
+			return nil, fmt.Errorf("tls client certificate: %w", err)
 		}
 		tc.Certificates = []tls.Certificate{crt}
 	}

@@ -4,15 +4,13 @@ package mtls
 
 import (
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/hex"
-	"encoding/pem"
 	"fmt"
 	"math/big"
 	"net/http"
-	"os"
 
 	"github.com/rampart-gw/rampart/internal/authn"
+	"github.com/rampart-gw/rampart/internal/pki"
 	"github.com/rampart-gw/rampart/internal/reqctx"
 )
 
@@ -24,25 +22,18 @@ type Authenticator struct {
 }
 
 // New returns an Authenticator; crlFile, if not empty, lists revoked
-// certificates (PEM or DER), read now and on every reload.
+// certificates (PEM or DER, version 1 or 2), read now and on every reload.
 func New(name, consumerFrom, crlFile string) (*Authenticator, error) {
 	a := &Authenticator{name: name, from: consumerFrom, revoked: map[string]bool{}}
 	if crlFile == "" {
 		return a, nil
 	}
-	b, err := os.ReadFile(crlFile)
+	crl, err := pki.ReadCRL(crlFile)
 	if err != nil {
-		return nil, fmt.Errorf("crl_file: %w", err)
+		return nil, fmt.Errorf("crl_file %w", err)
 	}
-	if blk, _ := pem.Decode(b); blk != nil {
-		b = blk.Bytes
-	}
-	crl, err := x509.ParseRevocationList(b)
-	if err != nil {
-		return nil, fmt.Errorf("crl_file %s: %w", crlFile, err)
-	}
-	for _, e := range crl.RevokedCertificateEntries {
-		a.revoked[serialKey(crl.RawIssuer, e.SerialNumber)] = true
+	for _, serial := range crl.Revoked {
+		a.revoked[serialKey(crl.RawIssuer, serial)] = true
 	}
 	return a, nil
 }
