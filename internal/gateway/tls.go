@@ -7,8 +7,8 @@ import (
 	"sync/atomic"
 
 	"github.com/rampart-gw/rampart/internal/config"
-	"github.com/rampart-gw/rampart/internal/pki"
 	clientfp "github.com/rampart-gw/rampart/internal/fingerprint"
+	"github.com/rampart-gw/rampart/internal/pki"
 )
 
 // tls12Suites are the TLS 1.2 suites offered: ECDHE key exchange (forward
