@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -392,5 +393,41 @@ func TestStripResponseHeaders(t *testing.T) {
 	}
 	if _, err := Parse("x.yaml", []byte(minimal+"server: {strip_response_headers: [\"Bad Header\"]}\n"), noEnv); err == nil || !strings.Contains(err.Error(), "is not a header name") {
 		t.Fatalf("bad name: %v", err)
+	}
+}
+
+// TestOpenAPIDocumentRead: the document is read anew on every load (a
+// reload sees a changed file, even at an absolute path, which
+// kin-openapi's default reader caches for the life of the process), and
+// nothing it references outside itself is read.
+func TestOpenAPIDocumentRead(t *testing.T) {
+	dir := t.TempDir() // absolute
+	spec := filepath.Join(dir, "api.yaml")
+	cfgFile := filepath.Join(dir, "rampart.yaml")
+	os.WriteFile(cfgFile, []byte("version: 1\nupstreams:\n  e: {targets: [{url: \"http://127.0.0.1:1\"}]}\npolicies:\n  p: {validate: {openapi: "+spec+"}}\n"+
+		"routes:\n  - {name: r, match: {paths: [\"/**\"]}, upstream: e, policy: p}\n"), 0o600)
+	doc := func(paths string) string {
+		return "openapi: 3.0.3\ninfo: {title: t, version: \"1\"}\npaths:\n" + paths
+	}
+	cases := []struct {
+		name, spec, err string
+	}{
+		{"valid", doc("  /a: {get: {responses: {\"200\": {description: ok}}}}\n"), ""},
+		{"changed to invalid", "openapi: 3.0.3\npaths: [not, a, map]\n", "cannot be read as OpenAPI"},
+		{"valid again", doc("  /b: {get: {responses: {\"200\": {description: ok}}}}\n"), ""},
+		{"reference to another file", doc("  /a: {get: {responses: {\"200\": {$ref: \"other.yaml#/r\"}}}}\n"), "references to other documents are not followed"},
+		{"reference to a URL", doc("  /a: {get: {responses: {\"200\": {$ref: \"http://169.254.169.254/r\"}}}}\n"), "references to other documents are not followed"},
+	}
+	for _, c := range cases {
+		os.WriteFile(spec, []byte(c.spec), 0o600)
+		cfg, err := Load(cfgFile)
+		switch {
+		case c.err == "" && err != nil:
+			t.Errorf("%s: %v", c.name, err)
+		case c.err != "" && (err == nil || !strings.Contains(err.Error(), c.err)):
+			t.Errorf("%s: err = %v, want %q", c.name, err, c.err)
+		case err == nil && !slices.Contains(cfg.Files(), spec):
+			t.Errorf("%s: %v does not list the document", c.name, cfg.Files())
+		}
 	}
 }

@@ -3,8 +3,11 @@ package config
 import (
 	"context"
 	"fmt"
+	"io"
 	"mime"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -206,6 +209,17 @@ func (v *validator) policyValidate(base string, p *Policy) {
 func loadOpenAPI(path string) (*openapi3.T, error) {
 	loader := openapi3.NewLoader()
 	loader.IsExternalRefsAllowed = false
+	// The document itself is read here, every time: kin-openapi's default
+	// reader caches absolute paths for the life of the process, so a
+	// changed document would never be seen by a reload. With this reader
+	// set the library reads nothing else (IsExternalRefsAllowed no longer
+	// applies): a reference to any other location is refused.
+	loader.ReadFromURIFunc = func(_ *openapi3.Loader, u *url.URL) ([]byte, error) {
+		if (u.Scheme != "" && u.Scheme != "file") || u.Host != "" || filepath.Clean(filepath.FromSlash(u.Path)) != filepath.Clean(path) {
+			return nil, fmt.Errorf("%s: references to other documents are not followed; bundle the document into one file", u.Redacted())
+		}
+		return readBounded(path, maxSpecBytes)
+	}
 	doc, err := loader.LoadFromFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("cannot be read as OpenAPI: %w", err)
@@ -215,6 +229,23 @@ func loadOpenAPI(path string) (*openapi3.T, error) {
 	}
 	doc.Servers = openapi3.Servers{{URL: "/"}}
 	return doc, nil
+}
+
+// maxSpecBytes bounds an OpenAPI document.
+const maxSpecBytes = 32 << 20
+
+// readBounded reads a file of at most limit bytes.
+func readBounded(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err == nil && int64(len(b)) > limit {
+		err = fmt.Errorf("is larger than %d bytes", limit)
+	}
+	return b, err
 }
 
 // wafTarget is a CRS exclusion target: a collection, optionally :key.

@@ -557,6 +557,11 @@ func (g *Gateway) Reload(source string) error {
 		return errors.New("this gateway was not started from a config file")
 	}
 	old := g.current.Load()
+	// The files as they are before this attempt reads them: a change
+	// made while it runs differs from this and reloads again. (Were it
+	// taken after, a file written during the build would be missed.) A
+	// new config naming other files makes the next check differ too,
+	// which costs one more reload, never a missed one.
 	g.loadedFP = fingerprint(g.watchedFiles())
 	cfg, err := config.Load(g.opts.ConfigPath)
 	if err == nil {
@@ -565,10 +570,6 @@ func (g *Gateway) Reload(source string) error {
 	var snap *Snapshot
 	if err == nil {
 		snap, err = g.build(cfg)
-	}
-	if err == nil {
-		// Certificate files named by the new config count too.
-		defer func() { g.loadedFP = fingerprint(g.watchedFiles()) }()
 	}
 	if err != nil {
 		g.setStatus(source, err, old.loadedAt)

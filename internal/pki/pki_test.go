@@ -1,14 +1,11 @@
 package pki
 
 import (
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/asn1"
 	"encoding/pem"
 	"math/big"
 	"os"
@@ -16,50 +13,25 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-// oidECDSASHA256 is ecdsa-with-SHA256.
-var oidECDSASHA256 = asn1.ObjectIdentifier{1, 2, 840, 10045, 4, 3, 2}
+	"github.com/rampart-gw/rampart/internal/pki/pkitest"
+)
 
 // v1CRL builds a version 1 CRL, as `openssl ca -gencrl` writes by default.
 func v1CRL(t *testing.T, ca *x509.Certificate, key *ecdsa.PrivateKey, serials ...int64) []byte {
 	t.Helper()
-	type entry struct {
-		Serial *big.Int
-		When   time.Time `asn1:"utc"`
-	}
-	type tbs struct {
-		Signature  pkix.AlgorithmIdentifier
-		Issuer     asn1.RawValue
-		ThisUpdate time.Time `asn1:"utc"`
-		NextUpdate time.Time `asn1:"utc"`
-		Revoked    []entry
-	}
-	now := time.Now().UTC().Truncate(time.Second)
-	tb := tbs{Signature: pkix.AlgorithmIdentifier{Algorithm: oidECDSASHA256}, Issuer: asn1.RawValue{FullBytes: ca.RawSubject},
-		ThisUpdate: now, NextUpdate: now.Add(24 * time.Hour)}
+	var ns []*big.Int
 	for _, s := range serials {
-		tb.Revoked = append(tb.Revoked, entry{big.NewInt(s), now})
+		ns = append(ns, bigInt(s))
 	}
-	der, err := asn1.Marshal(tb)
+	b, err := pkitest.V1CRL(ca, key, ns...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sum := sha256.Sum256(der)
-	sig, err := key.Sign(rand.Reader, sum[:], crypto.SHA256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := asn1.Marshal(struct {
-		TBS       asn1.RawValue
-		Algorithm pkix.AlgorithmIdentifier
-		Signature asn1.BitString
-	}{asn1.RawValue{FullBytes: der}, tb.Signature, asn1.BitString{Bytes: sig, BitLength: 8 * len(sig)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return b
 }
+
+func bigInt(n int64) *big.Int { return new(big.Int).SetInt64(n) }
 
 func testCA(t *testing.T) (*x509.Certificate, *ecdsa.PrivateKey) {
 	t.Helper()
