@@ -55,7 +55,7 @@ func prepareSecurity(dir string) (*security, error) {
 		return in + "." + b64.EncodeToString(f([]byte(in)))
 	}
 	s.es256 = sign("ES256", "ec", func(in []byte) []byte {
-		sig, _ := identity.SignES256(ec, in)
+		sig, _ := identity.SignES256AsIs(ec, in)
 		return sig
 	})
 	s.rs256 = sign("RS256", "rsa", func(in []byte) []byte {

@@ -31,6 +31,9 @@ type Policy struct {
 	when             *condition.Condition
 	acr              []string
 	maxAuthAge       time.Duration
+	// skew is how far auth_time may lie in the future: the largest
+	// clock_skew of the config's authenticators.
+	skew time.Duration
 	external         *External
 	now              func() time.Time
 }
@@ -65,7 +68,7 @@ func (a allowRule) allows(method, path string) bool {
 // condition validation has compiled; ext is the external service, or nil.
 func Compile(cfg *config.Config, a *config.Authorize, ext *External) (*Policy, error) {
 	p := &Policy{anyAuthenticated: a.AnyAuthenticated, scopes: a.Scopes, acr: a.RequireACR,
-		maxAuthAge: a.MaxAuthAge.D(), external: ext, now: time.Now}
+		maxAuthAge: a.MaxAuthAge.D(), external: ext, now: time.Now, skew: maxClockSkew(cfg)}
 	for _, name := range a.Roles {
 		def := cfg.Roles[name]
 		if def == nil {
@@ -241,6 +244,21 @@ func (p *Policy) role(r *http.Request, st *reqctx.State) *Decision {
 		"The consumer's roles do not allow "+r.Method+" on this path.")
 }
 
+// maxClockSkew is the largest clock_skew of cfg's authenticators, or the
+// default where none sets one.
+func maxClockSkew(cfg *config.Config) time.Duration {
+	var skew time.Duration
+	for _, a := range cfg.Authenticators {
+		if a != nil {
+			skew = max(skew, a.ClockSkew.D())
+		}
+	}
+	if skew == 0 {
+		skew = config.DefaultClockSkew
+	}
+	return skew
+}
+
 // stepUp checks acr and auth_time (RFC 9470).
 func (p *Policy) stepUp(id *reqctx.Identity) *Decision {
 	var claims map[string]any
@@ -254,9 +272,14 @@ func (p *Policy) stepUp(id *reqctx.Identity) *Decision {
 			attrs = append(attrs, `acr_values="`+strings.Join(p.acr, " ")+`"`)
 		}
 	}
+	future := false
 	if p.maxAuthAge > 0 {
 		at, ok := claims["auth_time"].(float64)
-		if !ok || p.now().Sub(time.Unix(int64(at), 0)) > p.maxAuthAge {
+		age := p.now().Sub(time.Unix(int64(at), 0))
+		// A sign-in later than now (beyond the clocks' allowed skew) is
+		// no sign-in: a token that claims one proves no recent one.
+		future = ok && age < -p.skew
+		if !ok || future || age > p.maxAuthAge {
 			attrs = append(attrs, "max_age="+strconv.FormatInt(int64(p.maxAuthAge/time.Second), 10))
 		}
 	}
@@ -264,6 +287,9 @@ func (p *Policy) stepUp(id *reqctx.Identity) *Decision {
 		return nil
 	}
 	desc := "A stronger or more recent authentication is required"
+	if future {
+		desc = "The token's auth_time is in the future, so it proves no recent authentication"
+	}
 	d := deny("step_up", strings.Join(attrs, ","), problem.InsufficientAuthentication,
 		desc+": sign in again at the identity provider with "+strings.Join(attrs, " and ")+", then retry with the new token.")
 	d.Header = map[string]string{"WWW-Authenticate": `Bearer realm="rampart", error="insufficient_user_authentication", error_description="` +

@@ -69,6 +69,8 @@ func TestDecide(t *testing.T) {
 	fresh := &reqctx.Identity{Consumer: "carol", Claims: map[string]any{"acr": "mfa", "auth_time": float64(1_800_000_000 - 60)}}
 	stale := &reqctx.Identity{Consumer: "carol", Claims: map[string]any{"acr": "mfa", "auth_time": float64(1_800_000_000 - 3600)}}
 	weak := &reqctx.Identity{Consumer: "carol", Claims: map[string]any{"acr": "pwd", "auth_time": float64(1_800_000_000 - 60)}}
+	future := &reqctx.Identity{Consumer: "carol", Claims: map[string]any{"acr": "mfa", "auth_time": float64(1_800_000_000 + 3600)}}
+	skewed := &reqctx.Identity{Consumer: "carol", Claims: map[string]any{"acr": "mfa", "auth_time": float64(1_800_000_000 + 20)}}
 	const path = "/v1/accounts/acme/orders/1"
 	for _, tc := range []struct {
 		policy string
@@ -96,6 +98,8 @@ func TestDecide(t *testing.T) {
 		{"all", nil, "GET", path, "deny any_authenticated", 403},
 		{"stepup", fresh, "GET", path, "allow step_up", 0},
 		{"stepup", stale, "GET", path, "deny step_up:max_age=600", 401},
+		{"stepup", future, "GET", path, "deny step_up:max_age=600", 401},
+		{"stepup", skewed, "GET", path, "allow step_up", 0}, // within the 30s clock skew
 		{"stepup", weak, "GET", path, `deny step_up:acr_values="mfa hwk"`, 401},
 		{"stepup", nobody, "GET", path, `deny step_up:acr_values="mfa hwk",max_age=600`, 401},
 	} {

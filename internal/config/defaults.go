@@ -282,18 +282,21 @@ func applyDefaults(c *Config) {
 	}
 }
 
+// DefaultClockSkew is the leeway for token times when clock_skew is unset.
+const DefaultClockSkew = 30 * time.Second
+
 func authenticatorDefaults(a *Authenticator) {
 	switch a.Type {
 	case "jwt", "oidc":
 		if len(a.Algorithms) == 0 {
 			a.Algorithms = []string{"RS256", "ES256"}
 		}
-		setDur(&a.ClockSkew, 30*time.Second)
+		setDur(&a.ClockSkew, DefaultClockSkew)
 		setDur(&a.JWKSRefresh, 5*time.Minute)
 		setDur(&a.JWKSStaleFor, time.Hour)
 		setDur(&a.CacheTTL, 5*time.Minute)
 	case "oauth2_introspection":
-		setDur(&a.ClockSkew, 30*time.Second)
+		setDur(&a.ClockSkew, DefaultClockSkew)
 		setDur(&a.CacheTTL, 60*time.Second)
 		setDur(&a.NegativeCacheTTL, 10*time.Second)
 		if a.ClientAuth == "" {

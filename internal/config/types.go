@@ -623,6 +623,7 @@ type Authenticator struct {
 	JWKSRefresh   Duration `yaml:"jwks_refresh" json:"jwks_refresh,omitempty" doc:"jwt, oidc: refresh interval when the JWKS response sets no max-age. Default 5m."`
 	JWKSStaleFor  Duration `yaml:"jwks_stale_for" json:"jwks_stale_for,omitempty" doc:"jwt, oidc: how long keys stay usable when the IdP cannot be reached; after that requests get 503. Default 1h."`
 	DPoPRequired  bool     `yaml:"dpop_required" json:"dpop_required,omitempty" doc:"jwt, oidc, oauth2_introspection: accept only DPoP-bound tokens (cnf.jkt) with a valid DPoP proof (RFC 9449). DPoP-bound tokens are checked whatever this says; this refuses bearer ones."`
+	RequireLowS   bool     `yaml:"require_low_s" json:"require_low_s,omitempty" doc:"jwt, oidc: refuse ECDSA signatures whose s is in the upper half of the group order. Off by default: JWS allows both forms and most identity providers send both; only for issuers known to normalise."`
 	CacheTTL      Duration `yaml:"cache_ttl" json:"cache_ttl,omitempty" doc:"jwt, oidc: verified tokens are cached by a hash of the whole token for at most this long and never past their exp. oauth2_introspection: cap on caching an active result. Default 5m for jwt, 60s for introspection; 0 keeps the default."`
 
 	// oauth2_introspection

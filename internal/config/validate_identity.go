@@ -20,8 +20,8 @@ var SignatureAlgorithms = []string{"RS256", "RS384", "RS512", "PS256", "PS384", 
 // key set on an authenticator of that type is an error, so a misplaced
 // setting is never silently ignored.
 var authenticatorKeys = map[string][]string{
-	"jwt":                  {"issuer", "jwks_uri", "audiences", "algorithms", "clock_skew", "consumer_claim", "max_token_bytes", "jwks_refresh", "jwks_stale_for", "cache_ttl", "timeout", "dpop_required"},
-	"oidc":                 {"issuer", "audiences", "algorithms", "clock_skew", "consumer_claim", "max_token_bytes", "jwks_refresh", "jwks_stale_for", "cache_ttl", "timeout", "dpop_required"},
+	"jwt":                  {"issuer", "jwks_uri", "audiences", "algorithms", "clock_skew", "consumer_claim", "max_token_bytes", "jwks_refresh", "jwks_stale_for", "cache_ttl", "timeout", "dpop_required", "require_low_s"},
+	"oidc":                 {"issuer", "audiences", "algorithms", "clock_skew", "consumer_claim", "max_token_bytes", "jwks_refresh", "jwks_stale_for", "cache_ttl", "timeout", "dpop_required", "require_low_s"},
 	"oauth2_introspection": {"endpoint", "client_id", "client_secret", "client_auth", "issuer", "audiences", "clock_skew", "consumer_claim", "max_token_bytes", "cache_ttl", "negative_cache_ttl", "timeout", "dpop_required"},
 	"api_key":              {"in"},
 	"mtls":                 {"consumer_from", "crl_file"},

@@ -91,7 +91,7 @@ func (s *jwtSetup) token(claims map[string]any) string {
 	h, _ := json.Marshal(map[string]string{"alg": "ES256", "kid": "ec", "typ": "JWT"})
 	cb, _ := json.Marshal(c)
 	in := b64.EncodeToString(h) + "." + b64.EncodeToString(cb)
-	sig, _ := identity.SignES256(s.key, []byte(in))
+	sig, _ := identity.SignES256AsIs(s.key, []byte(in))
 	return in + "." + b64.EncodeToString(sig)
 }
 

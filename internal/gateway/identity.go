@@ -120,7 +120,8 @@ func (g *Gateway) compileIdentity(cfg *config.Config, s *Snapshot) (*compiledIde
 			s.releases = append(s.releases, func() { g.keySets.release(k) })
 			c.byName[name] = jwt.New(jwt.Options{Name: name, Method: a.Type, Issuer: a.Issuer, Audiences: a.Audiences,
 				Algorithms: a.Algorithms, ClockSkew: a.ClockSkew.D(), ConsumerClaim: a.ConsumerClaim,
-				MaxTokenBytes: int(a.MaxTokenBytes), CacheTTL: a.CacheTTL.D(), Keys: set, Proofs: g.dpop, DPoPRequired: a.DPoPRequired})
+				MaxTokenBytes: int(a.MaxTokenBytes), CacheTTL: a.CacheTTL.D(), Keys: set, Proofs: g.dpop, DPoPRequired: a.DPoPRequired,
+				RequireLowS: a.RequireLowS})
 		case "oauth2_introspection":
 			secret := a.ClientSecret.Value()
 			sum := sha256.Sum256([]byte(secret))

@@ -215,16 +215,28 @@ func (s *Signer) Sign(id *reqctx.Identity, scope, issuer, audience string, ttl t
 }
 
 // SignES256 returns the JWS ES256 signature of input: r||s, 32 bytes
-// each, with s in the lower half of the group order, the one form strict
-// verifiers (Rampart's among them) accept.
+// each, with s in the lower half of the group order, the form that both
+// lenient verifiers and strict ones (require_low_s) accept. The gateway's
+// own assertions are signed so.
 func SignES256(k *ecdsa.PrivateKey, input []byte) ([]byte, error) {
+	return signES256(k, input, true)
+}
+
+// SignES256AsIs returns the JWS ES256 signature of input as
+// crypto/ecdsa makes it, s in either half: what Go, Java, the jose
+// libraries and most identity providers send. Tests sign with it.
+func SignES256AsIs(k *ecdsa.PrivateKey, input []byte) ([]byte, error) {
+	return signES256(k, input, false)
+}
+
+func signES256(k *ecdsa.PrivateKey, input []byte, lowS bool) ([]byte, error) {
 	sum := sha256.Sum256(input)
 	r, s, err := ecdsa.Sign(rand.Reader, k, sum[:])
 	if err != nil {
 		return nil, err
 	}
 	n := k.Curve.Params().N
-	if s.Cmp(new(big.Int).Rsh(n, 1)) > 0 {
+	if lowS && s.Cmp(new(big.Int).Rsh(n, 1)) > 0 {
 		s.Sub(n, s)
 	}
 	sig := make([]byte, 64)

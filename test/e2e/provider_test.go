@@ -1,8 +1,11 @@
 package e2e
 
 import (
+	"crypto/elliptic"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"math/big"
 	"net/http"
 	"net/url"
 	"path/filepath"
@@ -201,4 +204,53 @@ routes:
 		t.Fatalf("revocation took %v with cache_ttl 1s", d)
 	}
 	refused("revoked opaque token", opaque)
+}
+
+// TestIdentityCertifiedProviderES256: a provider built on zitadel/oidc
+// signing ES256 with go-jose, which does not normalise s: about half its
+// signatures are high-S, and every one of its tokens is accepted. With
+// require_low_s the high-S ones, and only they, are refused.
+func TestIdentityCertifiedProviderES256(t *testing.T) {
+	o := startOP(t, "ES256")
+	up := startUpstream(t, "orders")
+	g := startGateway(t, fmt.Sprintf(`version: 1
+server:
+  listen: ["127.0.0.1:0"]
+admin: {listen: "127.0.0.1:0"}
+authenticators:
+  op: {type: oidc, issuer: %[1]q, audiences: [orders], algorithms: [ES256]}
+  strict: {type: oidc, issuer: %[1]q, audiences: [orders], algorithms: [ES256], require_low_s: true}
+upstreams:
+  echo: {targets: [{url: %[2]s}]}
+policies:
+  api: {authenticate: [op], authorize: {any_authenticated: true}}
+  strict: {authenticate: [strict], authorize: {any_authenticated: true}}
+routes:
+  - {name: orders, match: {paths: ["/v1/**"]}, upstream: echo, policy: api}
+  - {name: strict, match: {paths: ["/strict/**"]}, upstream: echo, policy: strict}
+`, o.issuer, up.url()))
+	n := elliptic.P256().Params().N
+	half := new(big.Int).Rsh(n, 1)
+	high := 0
+	for i := range 40 {
+		tok := o.token(t, "orders-svc", "orders-secret", "orders:read")
+		if r := do(t, client, "GET", g.url("/v1/orders"), nil, bearer(tok)); r.status != 200 {
+			t.Fatalf("token %d: %d %s", i, r.status, r.body)
+		}
+		sig, err := base64.RawURLEncoding.DecodeString(tok[strings.LastIndexByte(tok, '.')+1:])
+		if err != nil || len(sig) != 64 {
+			t.Fatalf("token %d: signature of %d bytes: %v", i, len(sig), err)
+		}
+		isHigh := new(big.Int).SetBytes(sig[32:]).Cmp(half) > 0
+		if isHigh {
+			high++
+		}
+		r := do(t, client, "GET", g.url("/strict/orders"), nil, bearer(tok))
+		if isHigh && r.status != 401 || !isHigh && r.status != 200 {
+			t.Fatalf("require_low_s, token %d (high S: %v): %d %s", i, isHigh, r.status, r.body)
+		}
+	}
+	if high == 0 {
+		t.Fatal("the provider sent no high-S signature in 40 tokens: the test no longer tests what it says")
+	}
 }

@@ -123,7 +123,7 @@ func main() {
 		hdr, _ := json.Marshal(map[string]string{"alg": "ES256", "kid": key.kid, "typ": "at+jwt"})
 		b64 := base64.RawURLEncoding
 		input := b64.EncodeToString(hdr) + "." + b64.EncodeToString(payload)
-		sig, err := identity.SignES256(key.priv, []byte(input))
+		sig, err := identity.SignES256AsIs(key.priv, []byte(input))
 		if err != nil {
 			http.Error(w, err.Error(), 500)
 			return

@@ -6,8 +6,11 @@
 // libraries lives there: alg is checked against the allow-list (none and
 // HMAC never pass), crit, jku, x5u, x5c and an embedded jwk refuse the
 // token, and the key comes from the configured JWKS only. The signature
-// itself is checked by lestrrat-go/jwx with the algorithm we chose, after
-// ECDSA signatures in their malleable high-S form are refused.
+// itself is checked by lestrrat-go/jwx with the algorithm we chose. ECDSA
+// signatures are accepted with s in either half of the group order, as
+// JWS (RFC 7518 §3.4) has it and as most identity providers sign; nothing
+// here is keyed by the signature's bytes, so its malleability buys an
+// attacker nothing (see Options.RequireLowS for the strict form).
 package jwt
 
 import (
@@ -57,6 +60,12 @@ type Options struct {
 	// Proofs checks DPoP proofs of DPoP-bound tokens; nil refuses them.
 	Proofs       authn.ProofChecker
 	DPoPRequired bool             // refuse tokens that are not DPoP-bound
+	// RequireLowS refuses ECDSA signatures whose s is in the upper half
+	// of the group order. Off by default: JWS does not ask for it, and
+	// an identity provider signing with crypto/ecdsa, Java or jose
+	// libraries sends such signatures for about half its tokens. For
+	// issuers known to normalise, where a token must have one encoding.
+	RequireLowS bool
 	Now          func() time.Time // default time.Now
 }
 
@@ -223,8 +232,8 @@ func (a *Authenticator) verify(ctx context.Context, tok string, now time.Time) (
 	if key.Alg != "" && key.Alg != alg.String() {
 		return nil, authn.Invalid("bad_signature", "the token's signature does not verify")
 	}
-	if ek, ok := key.Public.(*ecdsa.PublicKey); ok && !lowS(ek.Curve, sig) {
-		return nil, authn.Invalid("bad_signature", "the token's signature does not verify")
+	if ek, ok := key.Public.(*ecdsa.PublicKey); ok && a.o.RequireLowS && !lowS(ek.Curve, sig) {
+		return nil, authn.Invalid("high_s_signature", "the token's ECDSA signature is in its high-S form, which this API refuses (require_low_s); the identity provider must normalise its signatures")
 	}
 	if _, err := jws.VerifyCompactFast(key.Public, []byte(tok), alg); err != nil {
 		return nil, authn.Invalid("bad_signature", "the token's signature does not verify")
@@ -320,7 +329,8 @@ func scopes(c authn.Object) ([]string, error) {
 
 // lowS reports whether an ECDSA JWS signature (r||s) is well-formed with
 // s in the lower half of the group order: a signature and its high-S twin
-// both verify, so accepting only one form makes signatures non-malleable.
+// both verify, so accepting only one form (RequireLowS) gives each token
+// one encoding.
 func lowS(curve elliptic.Curve, sig []byte) bool {
 	size := (curve.Params().BitSize + 7) / 8
 	if len(sig) != 2*size {

@@ -26,6 +26,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/authn/dpop"
 	"github.com/rampart-gw/rampart/internal/authn/dpop/dpoptest"
 	"github.com/rampart-gw/rampart/internal/authn/jwks"
+	"github.com/rampart-gw/rampart/internal/identity"
 )
 
 const issuer = "https://idp.test"
@@ -175,7 +176,9 @@ func TestAttacks(t *testing.T) {
 		{"truncated signature", valid[:len(valid)-10], "bad_signature"},
 		{"signature of another key", token(rsaHdr, c, rs256(k.rsaOther)), "bad_signature"},
 		{"claims changed after signing", strings.Split(valid, ".")[0] + "." + b64.EncodeToString(must(json.Marshal(with(c, "sub", "admin")))) + "." + strings.Split(valid, ".")[2], "bad_signature"},
-		{"ES256 high-S twin", token(ecHdr, c, es256(k.ec, true)), "bad_signature"},
+		{"ES256 with high S (as crypto/ecdsa and most IdPs sign half the time)", token(ecHdr, c, es256(k.ec, true)), ""},
+		{"ES256 with s = 0", token(ecHdr, c, func([]byte) []byte { return make([]byte, 64) }), "bad_signature"},
+		{"ES256 signature of 63 bytes", token(ecHdr, c, func(in []byte) []byte { return es256(k.ec, false)(in)[:63] }), "bad_signature"},
 		{"RS256 header on the EC key", token(with(rsaHdr, "kid", "ec1"), c, rs256(k.rsa)), "bad_signature"},
 		{"no subject", token(rsaHdr, with(c, "sub", nil), rs256(k.rsa)), "no_consumer"},
 		{"DPoP-bound without proof", token(rsaHdr, with(c, "cnf", map[string]string{"jkt": "abc"}), rs256(k.rsa)), "dpop_required"},
@@ -212,6 +215,60 @@ func TestAttacks(t *testing.T) {
 				t.Fatalf("description leaks library text: %s", f.Description)
 			}
 		})
+	}
+}
+
+// TestES256AsIdPsSign: tokens signed with plain crypto/ecdsa.Sign, whose
+// s falls in the upper half of the group order about half the time, are
+// all accepted, and a token and its high-S twin are the same identity.
+// With RequireLowS, exactly the high-S ones are refused, with a reason
+// that says so.
+func TestES256AsIdPsSign(t *testing.T) {
+	k := newKeys(t)
+	srv := jwksServer(t, k)
+	now := time.Now()
+	a := newAuth(t, srv, now)
+	strict := newAuth(t, srv, now)
+	strict.o.RequireLowS = true
+	ecHdr := map[string]any{"alg": "ES256", "kid": "ec1"}
+	high, refused := 0, 0
+	for i := range 200 {
+		tok := token(ecHdr, with(claimsNow(now), "jti", fmt.Sprint(i)), func(in []byte) []byte {
+			sig, err := identity.SignES256AsIs(k.ec, in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return sig
+		})
+		if _, err := a.Authenticate(request(tok)); err != nil {
+			t.Fatalf("token %d refused: %v", i, err)
+		}
+		sig, _ := b64.DecodeString(strings.Split(tok, ".")[2])
+		isHigh := !lowS(k.ec.Curve, sig)
+		if isHigh {
+			high++
+		}
+		_, err := strict.Authenticate(request(tok))
+		var f *authn.Failure
+		switch {
+		case isHigh && (!errors.As(err, &f) || f.Reason != "high_s_signature"):
+			t.Fatalf("strict: high-S token %d: %v", i, err)
+		case !isHigh && err != nil:
+			t.Fatalf("strict: low-S token %d: %v", i, err)
+		case err != nil:
+			refused++
+		}
+	}
+	if high < 60 || high > 140 || refused != high {
+		t.Fatalf("%d of 200 signatures were high-S, %d refused by the strict verifier", high, refused)
+	}
+	// Twins: the same claims under s and n-s are one identity.
+	c := claimsNow(now)
+	lo, hi := token(ecHdr, c, es256(k.ec, false)), token(ecHdr, c, es256(k.ec, true))
+	id1, err1 := a.Authenticate(request(lo))
+	id2, err2 := a.Authenticate(request(hi))
+	if err1 != nil || err2 != nil || id1.Consumer != id2.Consumer {
+		t.Fatalf("twins: %v %v", err1, err2)
 	}
 }
 

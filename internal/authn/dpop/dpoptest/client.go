@@ -67,7 +67,7 @@ func NewClient(t testing.TB, alg string) *Client {
 func (c *Client) sign(input []byte) []byte {
 	switch p := c.priv.(type) {
 	case *ecdsa.PrivateKey:
-		sig, _ := identity.SignES256(p, input)
+		sig, _ := identity.SignES256AsIs(p, input)
 		return sig
 	case ed25519.PrivateKey:
 		return ed25519.Sign(p, input)
