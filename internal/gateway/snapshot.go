@@ -425,6 +425,9 @@ func (s *Snapshot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			Detail: "No API is served at " + r.Method + " " + problem.Clip(r.URL.Path, 200) + " on this host. Check the URL against the API documentation."})
 		return
 	case route.MethodNotAllowed:
+		// Counted under the route whose path matched: the API was found,
+		// the method is wrong.
+		rec.Route, metrics = s.routes[st.Match.ID].name, s.routes[st.Match.ID].metrics
 		allow := st.Match.Allow.String()
 		reqctx.Refuse(rw, r, reqctx.Refusal{Type: problem.MethodNotAllowed, Reason: "method_not_allowed", Stage: "route",
 			Detail: "This endpoint does not accept " + problem.Clip(r.Method, 20) + ". Use one of: " + allow + ".",

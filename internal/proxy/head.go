@@ -13,6 +13,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/rampart-gw/rampart/internal/bytescan"
+	"github.com/rampart-gw/rampart/internal/guard"
 	"github.com/rampart-gw/rampart/internal/reqctx"
 )
 
@@ -59,6 +60,11 @@ func newHead(r *http.Request, st *reqctx.State) *head {
 		reqctx.Field{Name: "X-Request-Id", Values: h.own[2:3:3]})
 	if st.TraceParent != "" {
 		h.set = append(h.set, reqctx.Field{Name: "Traceparent", Values: h.own[3:4:4]})
+	}
+	// The gateway's own cookies (challenge passes, dashboard and portal
+	// sessions) stay with the gateway.
+	if cookies, changed := guard.StripGatewayCookies(r.Header["Cookie"]); changed {
+		h.set = append(h.set, reqctx.Field{Name: "Cookie", Values: cookies})
 	}
 	for _, f := range st.UpstreamHeader {
 		h.setField(f)

@@ -202,7 +202,7 @@ const (
 // Match receives a lookup's route and path parameters. Reuse one per
 // request; Lookup does not allocate.
 type Match struct {
-	ID     int
+	ID     int     // the route; on MethodNotAllowed, the most specific one whose path matched
 	Allow  Methods // on MethodNotAllowed: the methods that would match
 	values [MaxParams]string
 	n      int
@@ -311,6 +311,9 @@ func pick(es []*entry, mb Methods, h http.Header, m *Match) bool {
 			continue
 		}
 		if e.methods&mb == 0 {
+			if m.Allow == 0 {
+				m.ID = e.id // the most specific route of the path, for a 405's metrics
+			}
 			m.Allow |= e.methods
 			continue
 		}

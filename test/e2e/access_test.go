@@ -128,7 +128,7 @@ func TestAccessControl(t *testing.T) {
 	})
 	g.metricsHave(t, `rampart_authz_total{check="when",decision="allow",policy="orders"} 4`,
 		`rampart_authz_total{check="roles",decision="deny",policy="orders"} 3`,
-		`rampart_authz_total{check="step_up",decision="deny",policy="admin"} 2`)
+		`rampart_authz_total{check="step_up",decision="deny",policy="admin"} 3`) // weak acr, old and future auth_time
 }
 
 // TestAccessExternal: an external authorization service decides, adds

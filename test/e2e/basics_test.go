@@ -101,6 +101,19 @@ func TestProxyBasics(t *testing.T) {
 			t.Errorf("forwarded proto/host wrong: %v", e.Headers)
 		}
 	})
+	t.Run("the gateway's own cookies stay with it", func(t *testing.T) {
+		// Browsers send cookies by host, whatever the port: the
+		// dashboard's session and the challenge pass arrive here too.
+		e := echoOf(t, do(t, client, "GET", g.url("/v1/orders/1"), nil, map[string]string{
+			"Cookie": "rampart_dashboard=admin-session; theme=dark; rampart_pass=p; rampart_pow=w; rampart_portal_csrf=c"}))
+		if c := e.Headers["Cookie"]; c != "theme=dark" {
+			t.Errorf("upstream saw Cookie %q, want theme=dark", c)
+		}
+		e = echoOf(t, do(t, client, "GET", g.url("/v1/orders/1"), nil, map[string]string{"Cookie": "rampart_dashboard=admin-session"}))
+		if c, ok := e.Headers["Cookie"]; ok {
+			t.Errorf("upstream saw Cookie %q, want none", c)
+		}
+	})
 	t.Run("unsafe request id replaced", func(t *testing.T) {
 		r := do(t, client, "GET", g.url("/v1/orders"), nil, map[string]string{"X-Request-Id": "bad id\twith<script>"})
 		if id := r.header.Get("X-Request-Id"); len(id) != 32 {
@@ -140,6 +153,8 @@ func TestProxyBasics(t *testing.T) {
 		if a := r.header.Get("Allow"); a != "GET, HEAD, POST" {
 			t.Errorf("Allow = %q", a)
 		}
+		// The path matched a route: the refusal is that route's.
+		g.metricsHave(t, `rampart_requests_total{code="405",route="orders"} 1`)
 	})
 	t.Run("413 by Content-Length", func(t *testing.T) {
 		problemOf(t, do(t, client, "POST", g.url("/small/x"), bytes.NewReader(make([]byte, 2048)), nil), 413)
