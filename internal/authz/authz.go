@@ -33,9 +33,9 @@ type Policy struct {
 	maxAuthAge       time.Duration
 	// skew is how far auth_time may lie in the future: the largest
 	// clock_skew of the config's authenticators.
-	skew time.Duration
-	external         *External
-	now              func() time.Time
+	skew     time.Duration
+	external *External
+	now      func() time.Time
 }
 
 type role struct {

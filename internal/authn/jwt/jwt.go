@@ -59,14 +59,14 @@ type Options struct {
 	Keys          Keys
 	// Proofs checks DPoP proofs of DPoP-bound tokens; nil refuses them.
 	Proofs       authn.ProofChecker
-	DPoPRequired bool             // refuse tokens that are not DPoP-bound
+	DPoPRequired bool // refuse tokens that are not DPoP-bound
 	// RequireLowS refuses ECDSA signatures whose s is in the upper half
 	// of the group order. Off by default: JWS does not ask for it, and
 	// an identity provider signing with crypto/ecdsa, Java or jose
 	// libraries sends such signatures for about half its tokens. For
 	// issuers known to normalise, where a token must have one encoding.
 	RequireLowS bool
-	Now          func() time.Time // default time.Now
+	Now         func() time.Time // default time.Now
 }
 
 // Authenticator verifies bearer JWTs.
