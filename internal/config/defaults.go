@@ -251,6 +251,14 @@ func applyDefaults(c *Config) {
 			setInt(&a.HealthyThreshold, 2)
 			setInt(&a.UnhealthyThreshold, 3)
 		}
+		// Passive ejection is on for every upstream: a target nobody
+		// can connect to is ejected without any configuration. Errors
+		// and 5xx count only where the operator asks (passive: {}).
+		if u.HealthCheck.Passive == nil {
+			u.HealthCheck.Passive = &PassiveCheck{On: []string{"connect_failure"}}
+		} else if len(u.HealthCheck.Passive.On) == 0 {
+			u.HealthCheck.Passive.On = []string{"error", "5xx"}
+		}
 		if p := u.HealthCheck.Passive; p != nil {
 			setInt(&p.ConsecutiveFailures, 5)
 			setDur(&p.EjectFor, 10*time.Second)

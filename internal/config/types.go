@@ -251,6 +251,8 @@ type ActiveCheck struct {
 
 // PassiveCheck ejects targets that fail live traffic.
 type PassiveCheck struct {
+	On                  []string `yaml:"on" json:"on,omitempty" doc:"What counts as a failure: connect_failure (the target could not be reached), error (any transport error: connect, reset, timeout, malformed or cut-off response), 5xx (a 5xx status). Default [error, 5xx] when passive is configured; without it, passive ejection runs on connect_failure only."`
+	Disabled            bool     `yaml:"disabled" json:"disabled,omitempty" doc:"Turn passive ejection off, including the default on connect failures."`
 	ConsecutiveFailures int      `yaml:"consecutive_failures" json:"consecutive_failures,omitempty" doc:"Failures in a row that eject a target. Default 5."`
 	EjectFor            Duration `yaml:"eject_for" json:"eject_for,omitempty" doc:"First ejection period; doubles on repeat. Default 10s."`
 	MaxEjectFor         Duration `yaml:"max_eject_for" json:"max_eject_for,omitempty" doc:"Cap of the ejection period. Default 5m."`

@@ -418,8 +418,15 @@ func (v *validator) upstream(name string, u *Upstream) {
 			}
 		}
 	}
-	if p := u.HealthCheck.Passive; p != nil && p.ConsecutiveFailures < 0 {
-		v.errorf(base+".health_check.passive.consecutive_failures", "must be positive")
+	if p := u.HealthCheck.Passive; p != nil {
+		if p.ConsecutiveFailures < 0 {
+			v.errorf(base+".health_check.passive.consecutive_failures", "must be positive")
+		}
+		for i, on := range p.On {
+			if on != "connect_failure" && on != "error" && on != "5xx" {
+				v.errorf(fmt.Sprintf("%s.health_check.passive.on[%d]", base, i), "%q: use connect_failure, error or 5xx", on)
+			}
+		}
 	}
 	r := u.Retries
 	if r.Attempts != nil && (*r.Attempts < 0 || *r.Attempts > 5) {

@@ -9,8 +9,11 @@ import (
 const budgetSeconds = 10
 
 // Budget caps retries to Ratio of the requests seen over the last ten
-// seconds, plus MinPerSecond, so a failing upstream cannot be hit by
-// (1+attempts) times the load (the retry storm of an outage).
+// seconds, so a failing upstream cannot be hit by (1+attempts) times the
+// load (the retry storm of an outage), with a floor of MinPerSecond
+// retries in every second, whatever the window holds: low traffic still
+// gets its retries, and a burst cannot spend the floor of the seconds
+// after it.
 type Budget struct {
 	ratio        float64
 	minPerSecond int
@@ -52,10 +55,10 @@ func (b *Budget) TryRetry(now time.Time) bool {
 			retries += bk.retries.Load()
 		}
 	}
-	allowed := int64(b.ratio*float64(reqs)) + int64(b.minPerSecond*budgetSeconds)
-	if retries >= allowed {
+	bk := b.bucket(now)
+	if bk.retries.Load() >= int64(b.minPerSecond) && retries >= int64(b.ratio*float64(reqs)) {
 		return false
 	}
-	b.bucket(now).retries.Add(1)
+	bk.retries.Add(1)
 	return true
 }

@@ -48,6 +48,14 @@ const (
 	failOther
 )
 
+// attemptOutcome is the failure as passive health counts it.
+func (f failure) attemptOutcome() attemptOutcome {
+	if f == failConnect {
+		return connectFailed
+	}
+	return errored
+}
+
 // String names the failure for rampart_upstream_errors_total.
 func (f failure) String() string {
 	switch f {
@@ -183,7 +191,7 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			lastFail = classify(err, ctx)
 			p.upstreamError(lastFail.String())
-			t.report(time.Now(), true)
+			t.report(time.Now(), lastFail.attemptOutcome())
 			if p.mayRetry(attempt, lastFail, 0, idempotent, body) {
 				continue
 			}
@@ -192,7 +200,11 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		st.UpstreamStatus = res.StatusCode
 		failed := res.StatusCode >= 500
-		t.report(time.Now(), failed)
+		if failed {
+			t.report(time.Now(), status5xx)
+		} else {
+			t.report(time.Now(), succeeded)
+		}
 		if failed && p.mayRetry(attempt, failNone, res.StatusCode, idempotent, body) {
 			drain(res.Body)
 			release()
@@ -409,7 +421,7 @@ func (f *Forwarder) respond(w http.ResponseWriter, r *http.Request, st *reqctx.S
 			// logged, marked as an upstream failure.
 			st.UpstreamError = "truncated_response"
 			f.Pool.upstreamError(st.UpstreamError)
-			t.report(time.Now(), true)
+			t.report(time.Now(), errored)
 			st.Events.Publish(observe.Event{Type: "upstream.error", Reason: st.UpstreamError, Stage: "proxy", Status: res.StatusCode,
 				Detail:    "The upstream's response body ended before its framing said it would; the client got a cut-off body.",
 				RequestID: st.RequestID, Route: st.Route, ClientIP: st.ClientIP.String(), Method: r.Method, Path: r.URL.Path})

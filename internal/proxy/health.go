@@ -12,7 +12,7 @@ import (
 
 // check probes one target every interval until ctx ends, marking it
 // unhealthy after UnhealthyThreshold failures in a row and healthy again
-// after HealthyThreshold successes.
+// after HealthyThreshold successes, which also end a passive ejection.
 func (p *Pool) check(ctx context.Context, t *Target, a *config.ActiveCheck) {
 	defer p.wg.Done()
 	client := &http.Client{Transport: p.transport.std, Timeout: a.Timeout.D(),
@@ -39,7 +39,12 @@ func (p *Pool) check(ctx context.Context, t *Target, a *config.ActiveCheck) {
 			p.log.Warn("upstream target unhealthy", "upstream", p.Name, "target", t.URL.Host, "failures", fail)
 		case healthy && ok >= a.HealthyThreshold && !t.healthy.Load():
 			t.healthy.Store(true)
+			t.readmit()
 			p.log.Info("upstream target healthy", "upstream", p.Name, "target", t.URL.Host)
+		case healthy && ok >= a.HealthyThreshold && t.readmit():
+			// Ejected by live traffic, and answering checks again: the
+			// active check has the last word.
+			p.log.Info("upstream target re-admitted: its health check passes", "upstream", p.Name, "target", t.URL.Host)
 		}
 		tick.Reset(a.Interval.D())
 	}

@@ -137,30 +137,113 @@ func TestBudget(t *testing.T) {
 	if !m.TryRetry(now) {
 		t.Error("min_per_second should allow a retry with no traffic")
 	}
+	// min_per_second is a floor in every second: a burst that spends
+	// the ratio leaves the floor of the seconds after it.
+	f := NewBudget(0.2, 5)
+	for range 10 {
+		f.Request(now)
+	}
+	burst := 0
+	for range 50 {
+		if f.TryRetry(now) {
+			burst++
+		}
+	}
+	if burst != 5 { // the floor; its retries count against the ratio's 2 too
+		t.Errorf("burst got %d retries, want 5", burst)
+	}
+	for s := 1; s <= 5; s++ {
+		n := 0
+		for range 20 {
+			if f.TryRetry(now.Add(time.Duration(s) * time.Second)) {
+				n++
+			}
+		}
+		if n != 5 {
+			t.Errorf("second %d after the burst: %d retries, want the floor of 5", s, n)
+		}
+	}
 }
 
 func TestPassiveEjectionBacksOff(t *testing.T) {
 	ts := targets(1)
 	tg := ts[0]
 	tg.passive = &config.PassiveCheck{ConsecutiveFailures: 2, EjectFor: config.Duration(time.Second), MaxEjectFor: config.Duration(3 * time.Second)}
+	tg.counts = attemptOutcomes(connectFailed | errored | status5xx)
 	now := time.Unix(100, 0)
-	tg.report(now, true)
+	tg.report(now, errored)
 	if !tg.Available(now) {
 		t.Fatal("ejected after one failure")
 	}
-	if !tg.report(now, true) || tg.Available(now.Add(999*time.Millisecond)) || !tg.Available(now.Add(time.Second)) {
+	if !tg.report(now, status5xx) || tg.Available(now.Add(999*time.Millisecond)) || !tg.Available(now.Add(time.Second)) {
 		t.Fatal("first ejection should last 1s")
 	}
 	now = now.Add(time.Second)
-	tg.report(now, true)
-	tg.report(now, true)
+	tg.report(now, errored)
+	tg.report(now, errored)
 	if tg.Available(now.Add(1999*time.Millisecond)) || !tg.Available(now.Add(2*time.Second)) {
 		t.Fatal("second ejection should last 2s")
 	}
 	now = now.Add(2 * time.Second)
-	tg.report(now, true)
-	tg.report(now, true)
+	tg.report(now, errored)
+	tg.report(now, errored)
 	if tg.Available(now.Add(2999*time.Millisecond)) || !tg.Available(now.Add(3*time.Second)) {
 		t.Fatal("third ejection should be capped at 3s")
+	}
+}
+
+// TestPassiveEjectionOneOutageOnce: failures of attempts in flight when
+// the target was ejected (reported while it is out) do not eject it
+// again; a success after it comes back resets the backoff; an active
+// check that passes re-admits it at once.
+func TestPassiveEjectionOneOutageOnce(t *testing.T) {
+	tg := targets(1)[0]
+	tg.passive = &config.PassiveCheck{ConsecutiveFailures: 3, EjectFor: config.Duration(2 * time.Second), MaxEjectFor: config.Duration(time.Minute)}
+	tg.counts = passiveCounts(&config.PassiveCheck{On: []string{"error", "5xx"}})
+	now := time.Unix(100, 0)
+	for range 3 {
+		tg.report(now, connectFailed)
+	}
+	if tg.Available(now) {
+		t.Fatal("not ejected after 3 failures")
+	}
+	// 30 stragglers of the same outage, while it is out.
+	for i := range 30 {
+		if tg.report(now.Add(time.Duration(i)*10*time.Millisecond), errored) {
+			t.Fatal("a straggler ejected the target again")
+		}
+	}
+	if !tg.Available(now.Add(2 * time.Second)) {
+		t.Fatal("one outage kept the target out past eject_for")
+	}
+	now = now.Add(2 * time.Second)
+	tg.report(now, succeeded)
+	for range 3 {
+		tg.report(now, connectFailed)
+	}
+	if tg.Available(now.Add(1999*time.Millisecond)) || !tg.Available(now.Add(2*time.Second)) {
+		t.Fatal("after a success, the next outage should start at eject_for again")
+	}
+	if !tg.readmit() || !tg.Available(now) {
+		t.Fatal("a passing active check did not re-admit the target")
+	}
+}
+
+// TestPassiveDefaults: without configuration only connect failures
+// count; disabled counts nothing.
+func TestPassiveDefaults(t *testing.T) {
+	for _, c := range []struct {
+		p    *config.PassiveCheck
+		want attemptOutcomes
+	}{
+		{&config.PassiveCheck{On: []string{"connect_failure"}}, attemptOutcomes(connectFailed)},
+		{&config.PassiveCheck{On: []string{"error", "5xx"}}, attemptOutcomes(connectFailed | errored | status5xx)},
+		{&config.PassiveCheck{On: []string{"5xx"}}, attemptOutcomes(status5xx)},
+		{&config.PassiveCheck{On: []string{"error"}, Disabled: true}, 0},
+		{nil, 0},
+	} {
+		if got := passiveCounts(c.p); got != c.want {
+			t.Errorf("%+v: %b, want %b", c.p, got, c.want)
+		}
 	}
 }

@@ -25,6 +25,38 @@ type Target struct {
 	consecFails atomic.Int32
 	breaker     *breaker.Breaker // nil when not configured
 	passive     *config.PassiveCheck
+	counts      attemptOutcomes // the attemptOutcomes that count as passive failures
+}
+
+// attemptOutcome is how one attempt at a target ended, for passive health.
+type attemptOutcome uint8
+
+const (
+	succeeded     attemptOutcome = 0
+	connectFailed attemptOutcome = 1 << iota // nothing reached the target
+	errored                           // any other transport error
+	status5xx                         // it answered with a 5xx
+)
+
+// attemptOutcomes is a set of attemptOutcome bits.
+type attemptOutcomes uint8
+
+func passiveCounts(p *config.PassiveCheck) attemptOutcomes {
+	if p == nil || p.Disabled {
+		return 0
+	}
+	var o attemptOutcomes
+	for _, on := range p.On {
+		switch on {
+		case "connect_failure":
+			o |= attemptOutcomes(connectFailed)
+		case "error":
+			o |= attemptOutcomes(connectFailed | errored)
+		case "5xx":
+			o |= attemptOutcomes(status5xx)
+		}
+	}
+	return o
 }
 
 func newTarget(t config.Target, u *config.Upstream) (*Target, error) {
@@ -33,7 +65,7 @@ func newTarget(t config.Target, u *config.Upstream) (*Target, error) {
 		return nil, err
 	}
 	parsed.Path = ""
-	tg := &Target{URL: parsed, Weight: t.Weight, passive: u.HealthCheck.Passive}
+	tg := &Target{URL: parsed, Weight: t.Weight, passive: u.HealthCheck.Passive, counts: passiveCounts(u.HealthCheck.Passive)}
 	if u.CircuitBreaker != nil {
 		tg.breaker = breaker.New(*u.CircuitBreaker)
 	}
@@ -55,24 +87,31 @@ func (t *Target) Healthy(now time.Time) bool {
 // InFlight returns the requests in flight to the target.
 func (t *Target) InFlight() int64 { return t.inFlight.Load() }
 
-// report records the outcome of one attempt for passive health and the
+// report records the attemptOutcome of one attempt for passive health and the
 // breaker. It returns true when this failure ejected the target.
-func (t *Target) report(now time.Time, failed bool) (ejected bool) {
+//
+// One outage is one ejection: failures reported while the target is
+// ejected are those of attempts already in flight when it was, and do
+// not count (they used to eject it again, doubling the period each
+// time, so a one-second outage kept a target out for half a minute).
+// The period doubles only when the target fails again after coming
+// back, and resets at its first success.
+func (t *Target) report(now time.Time, o attemptOutcome) (ejected bool) {
 	if t.breaker != nil {
-		t.breaker.Record(now, !failed)
+		t.breaker.Record(now, o == succeeded)
 	}
-	if !failed {
+	if o == succeeded || t.counts&attemptOutcomes(o) == 0 {
 		if t.consecFails.Load() != 0 {
 			t.consecFails.Store(0)
 		}
-		if t.ejections.Load() != 0 && now.UnixNano() >= t.ejectUntil.Load() {
+		if o == succeeded && t.ejections.Load() != 0 && now.UnixNano() >= t.ejectUntil.Load() {
 			t.ejections.Store(0)
 		}
 		return false
 	}
 	p := t.passive
-	if p == nil {
-		return false
+	if now.UnixNano() < t.ejectUntil.Load() {
+		return false // ejected already: a straggler of the same outage
 	}
 	if int(t.consecFails.Add(1)) < p.ConsecutiveFailures {
 		return false
@@ -84,6 +123,17 @@ func (t *Target) report(now time.Time, failed bool) (ejected bool) {
 		d = p.MaxEjectFor.D()
 	}
 	t.ejectUntil.Store(now.Add(d).UnixNano())
+	return true
+}
+
+// readmit ends a passive ejection: an active check passed.
+func (t *Target) readmit() bool {
+	if t.ejectUntil.Load() == 0 {
+		return false
+	}
+	t.ejectUntil.Store(0)
+	t.ejections.Store(0)
+	t.consecFails.Store(0)
 	return true
 }
 
