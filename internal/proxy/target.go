@@ -34,8 +34,8 @@ type attemptOutcome uint8
 const (
 	succeeded     attemptOutcome = 0
 	connectFailed attemptOutcome = 1 << iota // nothing reached the target
-	errored                           // any other transport error
-	status5xx                         // it answered with a 5xx
+	errored                                  // any other transport error
+	status5xx                                // it answered with a 5xx
 )
 
 // attemptOutcomes is a set of attemptOutcome bits.
