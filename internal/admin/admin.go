@@ -89,7 +89,7 @@ func Handler(g Source, metrics http.Handler, log *slog.Logger) http.Handler {
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		problem.Write(w, problem.New(problem.NotFound, "The admin API serves /healthz, /readyz, /config, /config/status, POST /config/reload, /metrics, /keys, /consumers, /bans, /dashboard and "+JWKSPath+"."), requestID(r))
+		writeProblem(w, r, problem.New(problem.NotFound, "The admin API serves /healthz, /readyz, /config, /config/status, POST /config/reload, /metrics, /keys, /consumers, /bans, /dashboard and "+JWKSPath+"."))
 	})
 	return authenticate(g, dash, redacted(g.Redactor(), mux))
 }
@@ -125,7 +125,7 @@ func authenticate(g Source, dash bool, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := gateway.NewRequestID()
 		w.Header().Set("X-Request-Id", id)
-		r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, id))
+		r = r.WithContext(context.WithValue(r.Context(), requestIDKey{}, requestInfo{id: id, problemBase: adminProblemBase(g.Config())}))
 		want := g.Config().Admin.Token.Value()
 		// Public keys are public; the dashboard signs browsers in itself.
 		if want != "" && r.URL.Path != JWKSPath && !(dash && webui.Under(r.URL.Path, dashboard.Path)) {
@@ -134,7 +134,7 @@ func authenticate(g Source, dash bool, next http.Handler) http.Handler {
 				action(g, r, "auth_failed", "", "", "A call to the admin API came without the admin token, or with a wrong one.")
 				p := problem.New(problem.Unauthorized, "The admin API needs the admin token: send Authorization: Bearer <token>.")
 				p.With("WWW-Authenticate", `Bearer realm="rampart-admin"`)
-				problem.Write(w, p, id)
+				writeProblem(w, r, p)
 				return
 			}
 		}
@@ -145,9 +145,31 @@ func authenticate(g Source, dash bool, next http.Handler) http.Handler {
 
 type requestIDKey struct{}
 
+// requestInfo is what the admin API keeps of a request in its context.
+type requestInfo struct {
+	id          string
+	problemBase string
+}
+
 func requestID(r *http.Request) string {
-	id, _ := r.Context().Value(requestIDKey{}).(string)
-	return id
+	ri, _ := r.Context().Value(requestIDKey{}).(requestInfo)
+	return ri.id
+}
+
+// writeProblem answers with p, its type under the configured base.
+func writeProblem(w http.ResponseWriter, r *http.Request, p *problem.Problem) {
+	ri, _ := r.Context().Value(requestIDKey{}).(requestInfo)
+	problem.Write(w, p.Rebase(ri.problemBase), ri.id)
+}
+
+// adminProblemBase is problems.type_base when it is an absolute URI: a
+// path (the portal's pages) means nothing on the admin listener, whose
+// problems keep problem.DefaultBase then.
+func adminProblemBase(cfg *config.Config) string {
+	if b := cfg.Problems.TypeBase; strings.Contains(b, ":") && !strings.HasPrefix(b, "/") {
+		return b
+	}
+	return ""
 }
 
 // writeJSON answers the admin API's JSON.

@@ -54,7 +54,7 @@ func banRoutes(mux *http.ServeMux, g Source) {
 		case err != nil:
 			unavailable(w, r, "The ban could not be lifted in the shared state: "+err.Error()+". Retry shortly.")
 		case !ok:
-			problem.Write(w, problem.New(problem.NotFound, "No key with this id is banned now; list bans with GET /bans (a ban may have ended meanwhile)."), requestID(r))
+			writeProblem(w, r, problem.New(problem.NotFound, "No key with this id is banned now; list bans with GET /bans (a ban may have ended meanwhile)."))
 		default:
 			action(g, r, "ban_lifted", r.PathValue("id"), "", "A graduated-response ban was lifted.")
 			w.WriteHeader(http.StatusNoContent)
@@ -64,5 +64,5 @@ func banRoutes(mux *http.ServeMux, g Source) {
 
 func unavailable(w http.ResponseWriter, r *http.Request, detail string) {
 	w.Header().Set("Retry-After", "1")
-	problem.Write(w, problem.New(problem.Unavailable, detail), requestID(r))
+	writeProblem(w, r, problem.New(problem.Unavailable, detail))
 }

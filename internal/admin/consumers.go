@@ -84,7 +84,7 @@ func (k *keysAPI) putConsumer(w http.ResponseWriter, r *http.Request) {
 
 func (k *keysAPI) consumerFail(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, store.ErrNotFound) {
-		problem.Write(w, problem.New(problem.NotFound, "No consumer has this id in the store; list them with GET /consumers."), requestID(r))
+		writeProblem(w, r, problem.New(problem.NotFound, "No consumer has this id in the store; list them with GET /consumers."))
 		return
 	}
 	k.fail(w, r, err)

@@ -32,13 +32,13 @@ func (k *keysAPI) routes(mux *http.ServeMux) {
 func (k *keysAPI) keys(w http.ResponseWriter, r *http.Request) (*store.Keys, func(), bool) {
 	cfg := k.g.Config()
 	if cfg.Store == nil {
-		problem.Write(w, problem.New(problem.NotFound, "No store is configured: add store: {driver: embedded, path: ...} to manage API keys."), requestID(r))
+		writeProblem(w, r, problem.New(problem.NotFound, "No store is configured: add store: {driver: embedded, path: ...} to manage API keys."))
 		return nil, nil, false
 	}
 	d, err := k.open(r.Context(), cfg)
 	if err != nil {
 		k.log.Error("admin: store cannot be opened", "error", err)
-		problem.Write(w, problem.New(problem.Unavailable, "The store cannot be opened; see the gateway log."), requestID(r))
+		writeProblem(w, r, problem.New(problem.Unavailable, "The store cannot be opened; see the gateway log."))
 		return nil, nil, false
 	}
 	return &store.Keys{D: d, Hasher: store.NewHasher(cfg.Store.HashKey.Value())}, func() { _ = d.Close() }, true
@@ -46,10 +46,10 @@ func (k *keysAPI) keys(w http.ResponseWriter, r *http.Request) (*store.Keys, fun
 
 func (k *keysAPI) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.Is(err, store.ErrNotFound) {
-		problem.Write(w, problem.New(problem.NotFound, "No API key has this id; list keys with GET /keys."), requestID(r))
+		writeProblem(w, r, problem.New(problem.NotFound, "No API key has this id; list keys with GET /keys."))
 		return
 	}
-	problem.Write(w, problem.New(problem.BadRequest, err.Error()), requestID(r))
+	writeProblem(w, r, problem.New(problem.BadRequest, err.Error()))
 }
 
 // body decodes a small JSON request body into v; an empty body is fine.

@@ -292,6 +292,9 @@ func TestPortalErrors(t *testing.T) {
 		{"policy without authentication", minimal + "policies: {open: {authenticate: []}}\nportal: {policy: open}\n", `policy "open" authenticates no one`},
 		{"listener clash", minimal + "server: {listen: [\"127.0.0.1:8080\"]}\nportal: {listen: \"127.0.0.1:8080\"}\n", "portal.listen: address 127.0.0.1:8080 is also bound by server.listen[0]"},
 		{"bad listener", minimal + "portal: {listen: \"nowhere\"}\n", "portal.listen"},
+		{"relative problem type base", minimal + "problems: {type_base: docs/problems/}\n", "problems.type_base: \"docs/problems/\" must be an absolute URI"},
+		{"problem type base with a query", minimal + "problems: {type_base: \"https://d.example/p?x=\"}\n", "must not hold a query or fragment"},
+		{"network-path problem type base", minimal + "problems: {type_base: //evil.example/p/}\n", "network-path reference"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -305,6 +308,14 @@ func TestPortalErrors(t *testing.T) {
 	cfg, err := Parse("x.yaml", []byte(strings.Replace(minimal, `paths: ["/"]`, `paths: ["/portalx"]`, 1)+"portal: {}\n"), noEnv)
 	if err != nil || cfg.Portal.Path != "/portal" || cfg.Portal.Title != "API portal" {
 		t.Fatalf("%v %+v", err, cfg)
+	}
+	// Problem types: the portal's pages by default, type_base first.
+	if b := cfg.ProblemTypeBase(); b != "/portal/problems/" {
+		t.Errorf("problem base with the portal on: %q", b)
+	}
+	cfg, err = Parse("x.yaml", []byte(minimal+"problems: {type_base: \"https://developer.example.com/problems/\"}\n"), noEnv)
+	if err != nil || cfg.ProblemTypeBase() != "https://developer.example.com/problems/" {
+		t.Fatalf("%v", err)
 	}
 }
 

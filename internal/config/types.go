@@ -38,6 +38,7 @@ type Config struct {
 	Keysets        map[string]*Keyset        `yaml:"keysets" json:"keysets,omitempty" doc:"Named sets of AES-256 keys for field-level encryption: a primary key for new ciphertexts, older ones kept to decrypt."`
 	Detectors      map[string]*Detector      `yaml:"detectors" json:"detectors,omitempty" doc:"Your own kinds of sensitive value, as patterns, for policies' response.mask beside the built-in detectors."`
 	Routes         []*Route                  `yaml:"routes" json:"routes,omitempty" doc:"Routes, matched most specific first."`
+	Problems       Problems                  `yaml:"problems" json:"problems,omitempty" doc:"How the gateway's problem+json answers name their types."`
 	Portal         *Portal                   `yaml:"portal" json:"portal,omitempty" doc:"The developer portal: API reference, try-it console, problem pages and consumer self-service. Off unless set."`
 
 	// File is the path the config was read from; BaseDir resolves
@@ -136,6 +137,28 @@ type Portal struct {
 	Title  string `yaml:"title" json:"title,omitempty" doc:"The portal's name in page titles. Default API portal."`
 	Policy string `yaml:"policy" json:"policy,omitempty" doc:"The policy whose authenticators identify consumers for self-service (their keys, quota usage, key rotation). Default: no self-service."`
 	Pos    Pos    `yaml:"-" json:"-"`
+}
+
+// Problems configures the problem+json answers.
+type Problems struct {
+	TypeBase string `yaml:"type_base" json:"type_base,omitempty" doc:"The prefix of every problem type URI, the slug appended: your documentation (https://developer.example.com/problems/), or a path. Default: with the portal on, its problem pages (/portal/problems/); else tag:rampart-gw.github.io,2026:problems/, which points no client at any host."`
+}
+
+// ProblemTypeBase is the prefix of problem type URIs: problems.type_base,
+// else the portal's problem pages (a path, so it dereferences on whatever
+// host the client reached), else "" for problem.DefaultBase.
+func (c *Config) ProblemTypeBase() string {
+	switch {
+	case c.Problems.TypeBase != "":
+		return c.Problems.TypeBase
+	case c.Portal != nil:
+		path := c.Portal.Path
+		if path == "" {
+			path = DefaultPortalPath
+		}
+		return path + "/problems/"
+	}
+	return ""
 }
 
 // DefaultPortalPath is where the portal is served unless portal.path says.

@@ -68,6 +68,7 @@ func (v *validator) validate() {
 	}
 	v.routes()
 	v.portal()
+	v.problems()
 }
 
 // enums checks every string field that has an enum tag.

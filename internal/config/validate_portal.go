@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 	"regexp"
 	"strings"
 )
@@ -12,6 +13,26 @@ var portalPathRE = regexp.MustCompile(`^(/[a-z0-9][a-z0-9._-]*)+$`)
 // portal checks the developer portal: its path is plain and no route is
 // served under it (the portal answers there first), its listener is a
 // valid address, and self-service names a policy that authenticates.
+// problems checks problems.type_base: an absolute URI or an absolute
+// path, to which a slug can be appended.
+func (v *validator) problems() {
+	b := v.cfg.Problems.TypeBase
+	if b == "" {
+		return
+	}
+	u, err := url.Parse(b)
+	switch {
+	case err != nil || strings.ContainsAny(b, " \t\r\n\"<>\\^`{|}"):
+		v.errorf("problems.type_base", "%q is not a URI", b)
+	case u.Scheme == "" && !strings.HasPrefix(b, "/"):
+		v.errorf("problems.type_base", "%q must be an absolute URI (https://docs.example.com/problems/, tag:...) or a path starting with /", b)
+	case u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(b, "?#"):
+		v.errorf("problems.type_base", "%q must not hold a query or fragment: the slug is appended to it", b)
+	case strings.HasPrefix(b, "//"):
+		v.errorf("problems.type_base", "%q is a network-path reference; write the scheme", b)
+	}
+}
+
 func (v *validator) portal() {
 	p := v.cfg.Portal
 	if p == nil {

@@ -49,6 +49,7 @@ type Snapshot struct {
 	httpsPort      string // non-empty: cleartext requests are redirected to this TLS port
 	hsts           string // Strict-Transport-Security, sent on TLS responses only (RFC 6797 §7.2)
 	headers        *guard.HeaderRules
+	problemBase    string // prefix of problem type URIs; "" for problem.DefaultBase
 	tls            *tls.Config // nil without TLS listeners
 	unmatched      *observe.RouteMetrics
 	quotas         map[string]*ratelimit.QuotaStage // by policy
@@ -76,7 +77,7 @@ type compiledRoute struct {
 // and the snapshot is discarded (the result is nil, never half-built).
 func (g *Gateway) build(cfg *config.Config) (_ *Snapshot, err error) {
 	s := &Snapshot{cfg: cfg, loadedAt: time.Now(), g: g, maxHeaderBytes: int(cfg.Server.Limits.MaxHeaderBytes),
-		bodyTimeout: cfg.Server.Limits.BodyTimeout.D()}
+		bodyTimeout: cfg.Server.Limits.BodyTimeout.D(), problemBase: cfg.ProblemTypeBase()}
 	defer func() {
 		if err != nil {
 			s.release() // s, not the named result: that is nil on error
@@ -272,7 +273,7 @@ func (s *Snapshot) release() {
 // route match) and then the matched route's chain.
 func (s *Snapshot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g := s.g
-	st := &reqctx.State{Events: g.bus, Refused: g.metrics.Refusal}
+	st := &reqctx.State{Events: g.bus, Refused: g.metrics.Refusal, ProblemBase: s.problemBase}
 	rec := &st.AccessRecord
 	rec.Start = time.Now()
 	rec.Method, rec.Host, rec.Path, rec.Query, rec.Proto = r.Method, r.Host, r.URL.Path, r.URL.RawQuery, r.Proto
@@ -300,7 +301,7 @@ func (s *Snapshot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			g.log.Error("panic serving request", "request_id", st.RequestID, "panic", fmt.Sprint(v))
 			st.Problem = problem.Internal.Slug
 			if rw.status == 0 {
-				problem.Write(rw, problem.New(problem.Internal, "The gateway failed while handling the request. Retry; if it persists, report the request id to the API operator."), st.RequestID)
+				problem.Write(rw, problem.New(problem.Internal, "The gateway failed while handling the request. Retry; if it persists, report the request id to the API operator.").Rebase(s.problemBase), st.RequestID)
 			}
 		}
 		s.finish(st, rw, r, metrics)

@@ -24,6 +24,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/observe"
 	"github.com/rampart-gw/rampart/internal/problem"
 	"github.com/rampart-gw/rampart/internal/ratelimit"
+	"github.com/rampart-gw/rampart/internal/reqctx"
 	"github.com/rampart-gw/rampart/internal/store"
 	"github.com/rampart-gw/rampart/internal/webui"
 )
@@ -128,6 +129,7 @@ func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // page is what every template gets.
 type page struct {
 	Title, Base, Portal, CSRF, Nav string
+	ProblemBase                    string // the prefix of problem types, for the console's links
 	SelfService                    bool
 	APIs                           []*API
 	API                            *API
@@ -138,10 +140,11 @@ type page struct {
 
 func (p *Portal) render(w http.ResponseWriter, r *http.Request, name string, pg page) {
 	pg.Base, pg.Portal, pg.SelfService = p.base, p.title, p.o.Authenticate != nil
+	pg.ProblemBase = p.o.Config.ProblemTypeBase()
 	pg.CSRF = p.o.CSRF.Token(w, r)
 	var buf bytes.Buffer
 	if err := pages.ExecuteTemplate(&buf, name, pg); err != nil {
-		problem.Write(w, problem.New(problem.Internal, "The portal page could not be rendered. Retry; if it persists, report it to the API operator."), "")
+		writeProblem(w, r, problem.New(problem.Internal, "The portal page could not be rendered. Retry; if it persists, report it to the API operator."))
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -195,7 +198,16 @@ func (p *Portal) me(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *Portal) notFound(w http.ResponseWriter, r *http.Request, detail string) {
-	problem.Write(w, problem.New(problem.NotFound, detail), w.Header().Get("X-Request-Id"))
+	writeProblem(w, r, problem.New(problem.NotFound, detail))
+}
+
+// writeProblem answers with pr, its type under the request's problem
+// base (the portal's own pages, unless problems.type_base says).
+func writeProblem(w http.ResponseWriter, r *http.Request, pr *problem.Problem) {
+	if st := reqctx.Lookup(r.Context()); st != nil {
+		pr.Rebase(st.ProblemBase)
+	}
+	problem.Write(w, pr, w.Header().Get("X-Request-Id"))
 }
 
 // segment is a run of text, shown as code or not.

@@ -163,7 +163,7 @@ func (p *Portal) rotate(w http.ResponseWriter, r *http.Request) {
 		p.notFound(w, r, "You have no key with this id. Your keys are listed by GET "+p.base+"/api/me.")
 		return
 	case err != nil:
-		problem.Write(w, problem.New(problem.BadRequest, "The key was not rotated: "+err.Error()+"."), w.Header().Get("X-Request-Id"))
+		writeProblem(w, r, problem.New(problem.BadRequest, "The key was not rotated: "+err.Error()+"."))
 		return
 	}
 	if p.o.Publish != nil {
@@ -178,7 +178,7 @@ func (p *Portal) rotate(w http.ResponseWriter, r *http.Request) {
 
 func (p *Portal) unavailable(w http.ResponseWriter, r *http.Request, detail string) {
 	w.Header().Set("Retry-After", "1")
-	problem.Write(w, problem.New(problem.Unavailable, detail), w.Header().Get("X-Request-Id"))
+	writeProblem(w, r, problem.New(problem.Unavailable, detail))
 }
 
 func nonNil(s []string) []string {

@@ -11,8 +11,13 @@ import (
 	"strconv"
 )
 
-// BaseURI prefixes every problem type slug.
-const BaseURI = "https://rampart.dev/problems/"
+// DefaultBase prefixes every problem type slug where the config sets no
+// base (problems.type_base) and the portal is off. It is a tag: URI (RFC
+// 4151) minted under the project's own name: it identifies the type for
+// good and, unlike an https URI on a domain the operator does not run,
+// sends no client anywhere. Each type is documented in docs/problems.md
+// under its slug.
+const DefaultBase = "tag:rampart-gw.github.io,2026:problems/"
 
 // ContentType is the media type of every problem response.
 const ContentType = "application/problem+json"
@@ -28,8 +33,8 @@ type Type struct {
 	Fix   string
 }
 
-// URI returns the stable type URI.
-func (t Type) URI() string { return BaseURI + t.Slug }
+// URI returns the type's URI under DefaultBase.
+func (t Type) URI() string { return DefaultBase + t.Slug }
 
 // FieldError points at one invalid part of a request.
 type FieldError struct {
@@ -50,11 +55,23 @@ type Problem struct {
 	// Header holds extra response headers (Allow, Retry-After,
 	// WWW-Authenticate). Never encoded in the body.
 	Header http.Header `json:"-"`
+
+	slug string // the type's, for Rebase
 }
 
 // New returns a problem of type t with the given detail.
 func New(t Type, detail string) *Problem {
-	return &Problem{Type: t.URI(), Title: t.Title, Status: t.Status, Detail: detail}
+	return &Problem{Type: t.URI(), Title: t.Title, Status: t.Status, Detail: detail, slug: t.Slug}
+}
+
+// Rebase puts p's type under base (a prefix the slug is appended to: an
+// https URI of the operator's documentation, or the portal's problem
+// pages as a path); an empty base leaves DefaultBase. It returns p.
+func (p *Problem) Rebase(base string) *Problem {
+	if base != "" && p.slug != "" {
+		p.Type = base + p.slug
+	}
+	return p
 }
 
 // With sets a response header and returns p.

@@ -31,6 +31,7 @@ type State struct {
 
 	ClientIP    netip.Addr
 	TraceParent string // the traceparent to send upstream
+	ProblemBase string // the prefix of problem type URIs ("" for problem.DefaultBase)
 	TLS         bool   // arrived on a TLS listener
 	JA4         string // the JA4 fingerprint of the TLS ClientHello; "" on cleartext
 	Match       route.Match
@@ -174,6 +175,12 @@ func From(ctx context.Context) *State {
 	return ctx.Value(ctxKey{}).(*State)
 }
 
+// Lookup returns the request's state, or nil outside the request path.
+func Lookup(ctx context.Context) *State {
+	st, _ := ctx.Value(ctxKey{}).(*State)
+	return st
+}
+
 // Refusal describes why a stage turned a request away.
 type Refusal struct {
 	Type   problem.Type
@@ -190,7 +197,7 @@ type Refusal struct {
 // not security decisions and emit no event.
 func Refuse(w http.ResponseWriter, r *http.Request, rf Refusal) {
 	st := From(r.Context())
-	p := problem.New(rf.Type, rf.Detail)
+	p := problem.New(rf.Type, rf.Detail).Rebase(st.ProblemBase)
 	p.Errors = rf.Errors
 	for k, v := range rf.Header {
 		p.With(k, v)

@@ -89,7 +89,7 @@ func TestResponseInspection(t *testing.T) {
 			_ = bus.Close()
 			if tc.withheld {
 				var p map[string]any
-				if rec.Code != http.StatusBadGateway || json.Unmarshal(rec.Body.Bytes(), &p) != nil || p["type"] != "https://rampart.dev/problems/response-withheld" {
+				if rec.Code != http.StatusBadGateway || json.Unmarshal(rec.Body.Bytes(), &p) != nil || p["type"] != "tag:rampart-gw.github.io,2026:problems/response-withheld" {
 					t.Fatalf("got %d %s", rec.Code, rec.Body)
 				}
 				if strings.Contains(rec.Body.String(), "SQL") || rec.Header().Get("Content-Encoding") != "" {

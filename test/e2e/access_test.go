@@ -69,7 +69,7 @@ func TestAccessControl(t *testing.T) {
 		}
 		if tc.status == 403 {
 			p := problemOf(t, r, 403)
-			if p["type"] != "https://rampart.dev/problems/forbidden" || !strings.Contains(p["detail"].(string), tc.detail) {
+			if p["type"] != "tag:rampart-gw.github.io,2026:problems/forbidden" || !strings.Contains(p["detail"].(string), tc.detail) {
 				t.Fatalf("%s: problem %v", name, p)
 			}
 			// Never the rule's text, never another consumer's data.
@@ -107,7 +107,7 @@ func TestAccessControl(t *testing.T) {
 		"auth_time an hour ahead": stepUp("mfa", now+3600)} {
 		p := problemOf(t, r, 401)
 		ch := r.header.Get("WWW-Authenticate")
-		if p["type"] != "https://rampart.dev/problems/insufficient-authentication" ||
+		if p["type"] != "tag:rampart-gw.github.io,2026:problems/insufficient-authentication" ||
 			!strings.Contains(ch, `error="insufficient_user_authentication"`) {
 			t.Fatalf("%s: %v %q", name, p, ch)
 		}
@@ -183,7 +183,7 @@ func TestAccessExternal(t *testing.T) {
 	authz.Close()
 	r = call("initech")
 	p = problemOf(t, r, 503)
-	if p["type"] != "https://rampart.dev/problems/authorization-unavailable" || r.header.Get("Retry-After") == "" {
+	if p["type"] != "tag:rampart-gw.github.io,2026:problems/authorization-unavailable" || r.header.Get("Retry-After") == "" {
 		t.Fatalf("service down: %v", p)
 	}
 }

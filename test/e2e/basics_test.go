@@ -143,7 +143,7 @@ func TestProxyBasics(t *testing.T) {
 	})
 	t.Run("404", func(t *testing.T) {
 		p := problemOf(t, get(t, g.url("/nope")), 404)
-		if p["type"] != "https://rampart.dev/problems/not-found" {
+		if p["type"] != "tag:rampart-gw.github.io,2026:problems/not-found" {
 			t.Errorf("type = %v", p["type"])
 		}
 	})
@@ -259,5 +259,19 @@ func TestAccessLogRedactsCredentials(t *testing.T) {
 	}
 	if !strings.Contains(out, "visible") || !strings.Contains(out, "page=2") {
 		t.Errorf("access log lost non-secret data:\n%s", out)
+	}
+}
+
+// TestProblemTypeBase: problems.type_base names the operator's own
+// documentation in every problem type, on the traffic listeners and the
+// admin API alike.
+func TestProblemTypeBase(t *testing.T) {
+	up := startUpstream(t, "u1")
+	g := startGateway(t, basicConfig(up.url())+"problems: {type_base: \"https://developer.example.com/problems/\"}\n")
+	if p := problemOf(t, get(t, g.url("/nope")), 404); p["type"] != "https://developer.example.com/problems/not-found" {
+		t.Errorf("type = %v", p["type"])
+	}
+	if p := problemOf(t, get(t, "http://"+g.admin+"/nope"), 404); p["type"] != "https://developer.example.com/problems/not-found" {
+		t.Errorf("admin type = %v", p["type"])
 	}
 }

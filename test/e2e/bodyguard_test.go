@@ -44,7 +44,7 @@ routes:
 	if !strings.HasPrefix(raw, "HTTP/1.1 200") || !strings.Contains(raw, `"body_bytes": 8`) {
 		t.Fatalf("a chunked good body: %q", tail(raw, 300))
 	}
-	if p := problemOf(t, post("application/x-www-form-urlencoded", "a=1"), 415); p["type"] != "https://rampart.dev/problems/unsupported-media-type" {
+	if p := problemOf(t, post("application/x-www-form-urlencoded", "a=1"), 415); p["type"] != "tag:rampart-gw.github.io,2026:problems/unsupported-media-type" {
 		t.Fatalf("a form body: %v", p)
 	}
 	for _, tc := range []struct{ name, body, location string }{
@@ -58,7 +58,7 @@ routes:
 		r := post("application/json", tc.body)
 		p := problemOf(t, r, 400)
 		errs, _ := p["errors"].([]any)
-		if p["type"] != "https://rampart.dev/problems/invalid-body" || len(errs) != 1 || errs[0].(map[string]any)["location"] != tc.location {
+		if p["type"] != "tag:rampart-gw.github.io,2026:problems/invalid-body" || len(errs) != 1 || errs[0].(map[string]any)["location"] != tc.location {
 			t.Errorf("%s: %v", tc.name, p)
 		}
 	}
@@ -73,7 +73,7 @@ routes:
 	} {
 		p := problemOf(t, post("application/xml", tc.body), 400)
 		errs, _ := p["errors"].([]any)
-		if p["type"] != "https://rampart.dev/problems/invalid-body" || len(errs) != 1 || errs[0].(map[string]any)["location"] != tc.location {
+		if p["type"] != "tag:rampart-gw.github.io,2026:problems/invalid-body" || len(errs) != 1 || errs[0].(map[string]any)["location"] != tc.location {
 			t.Errorf("%s: %v", tc.name, p)
 		}
 	}

@@ -78,7 +78,7 @@ routes:
 	seed := string(m[1])
 	// Not a browser: a problem, not a page.
 	api := send("/page", map[string]string{"User-Agent": chromeUA, "Accept": "application/json"})
-	if p := problemOf(t, api, 403); p["type"] != "https://rampart.dev/problems/challenge-required" {
+	if p := problemOf(t, api, 403); p["type"] != "tag:rampart-gw.github.io,2026:problems/challenge-required" {
 		t.Fatalf("non-HTML client: %v", p)
 	}
 
@@ -122,7 +122,7 @@ routes:
 		t.Fatalf("a consistent browser: %d %s", r.status, r.body)
 	}
 	// Scripted clients and self-declared bots are blocked, unless allowed.
-	if p := problemOf(t, send("/page", map[string]string{"User-Agent": "python-requests/2.32.3"}), 403); p["type"] != "https://rampart.dev/problems/bot-blocked" ||
+	if p := problemOf(t, send("/page", map[string]string{"User-Agent": "python-requests/2.32.3"}), 403); p["type"] != "tag:rampart-gw.github.io,2026:problems/bot-blocked" ||
 		!strings.Contains(p["detail"].(string), "python") {
 		t.Fatalf("python: %v", p)
 	}

@@ -74,7 +74,7 @@ routes:
 		{"header", "https://app.example.com", "GET", "x-debug"},
 	} {
 		r := preflight(tc.origin, tc.method, tc.headers)
-		if p := problemOf(t, r, 403); p["type"] != "https://rampart.dev/problems/cors-rejected" || r.header.Get("Access-Control-Allow-Origin") != "" {
+		if p := problemOf(t, r, 403); p["type"] != "tag:rampart-gw.github.io,2026:problems/cors-rejected" || r.header.Get("Access-Control-Allow-Origin") != "" {
 			t.Errorf("%s: %v %v", tc.name, p, r.header)
 		}
 	}

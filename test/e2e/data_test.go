@@ -95,7 +95,7 @@ routes:
 	// too large to hold: withheld, or passed when the policy says so
 	r = get(t, g.url("/v2/customers/42"))
 	p := problemOf(t, r, 502)
-	if p["type"] != "https://rampart.dev/problems/response-not-filtered" || strings.Contains(string(r.body), "jane") {
+	if p["type"] != "tag:rampart-gw.github.io,2026:problems/response-not-filtered" || strings.Contains(string(r.body), "jane") {
 		t.Errorf("oversize: %s", r.body)
 	}
 	if r = get(t, g.url("/v3/customers/42")); r.status != 200 || !strings.Contains(string(r.body), "jane.doe@example.com") {
@@ -241,7 +241,7 @@ routes:
 	tag := seen.Card[strings.LastIndexByte(seen.Card, '.')+1:]
 	tampered := strings.Replace(string(stored), "."+tag, "."+strings.Repeat("A", len(tag)), 1)
 	r = post(lead, "/v2/mirror", tampered)
-	if p := problemOf(t, r, 502); p["type"] != "https://rampart.dev/problems/response-not-filtered" || !strings.Contains(p["detail"].(string), "does not decrypt") {
+	if p := problemOf(t, r, 502); p["type"] != "tag:rampart-gw.github.io,2026:problems/response-not-filtered" || !strings.Contains(p["detail"].(string), "does not decrypt") {
 		t.Errorf("tampered: %s", r.body)
 	}
 	if r = post(agent, "/v2/mirror", tampered); r.status != 200 {

@@ -86,7 +86,7 @@ routes:
 					t.Fatalf("request %d: %d, want %d: %s", i, r.status, s.status, r.body)
 				}
 				if s.problem != "" {
-					if p := problemOf(t, r, s.status); p["type"] != "https://rampart.dev/problems/"+s.problem {
+					if p := problemOf(t, r, s.status); p["type"] != "tag:rampart-gw.github.io,2026:problems/"+s.problem {
 						t.Fatalf("request %d: %v, want %s", i, p["type"], s.problem)
 					}
 				}

@@ -51,12 +51,12 @@ routes:
 		{"malformed", "application/json", `{"query": "{ orders( }"}`, "malformed GraphQL"},
 	} {
 		p := problemOf(t, post(tc.ct, tc.body), 400)
-		if p["type"] != "https://rampart.dev/problems/graphql-refused" || !strings.Contains(p["detail"].(string), tc.msg) {
+		if p["type"] != "tag:rampart-gw.github.io,2026:problems/graphql-refused" || !strings.Contains(p["detail"].(string), tc.msg) {
 			t.Errorf("%s: %v", tc.name, p)
 		}
 	}
 	r := get(t, g.url("/graphql?query="+url.QueryEscape("{ __type(name: \"User\") { name } }")))
-	if p := problemOf(t, r, 400); p["type"] != "https://rampart.dev/problems/graphql-refused" {
+	if p := problemOf(t, r, 400); p["type"] != "tag:rampart-gw.github.io,2026:problems/graphql-refused" {
 		t.Fatalf("GET introspection: %v", p)
 	}
 }

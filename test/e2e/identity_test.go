@@ -299,7 +299,7 @@ routes:
 	tok := ip.token(t, map[string]string{"sub": "alice", "aud": "orders"})
 	r := do(t, client, "GET", g.url("/v1/orders"), nil, bearer(tok))
 	p := problemOf(t, r, 503)
-	if p["type"] != "https://rampart.dev/problems/identity-provider-unavailable" || r.header.Get("Retry-After") == "" {
+	if p["type"] != "tag:rampart-gw.github.io,2026:problems/identity-provider-unavailable" || r.header.Get("Retry-After") == "" {
 		t.Fatalf("problem %v", p)
 	}
 	if strings.Contains(string(r.body), dead) {
@@ -460,7 +460,7 @@ routes:
 	ip.wait(t, 5*time.Second)
 	r = call(fresh)
 	p = problemOf(t, r, 503)
-	if p["type"] != "https://rampart.dev/problems/identity-provider-unavailable" || r.header.Get("Retry-After") == "" {
+	if p["type"] != "tag:rampart-gw.github.io,2026:problems/identity-provider-unavailable" || r.header.Get("Retry-After") == "" {
 		t.Fatalf("problem %v", p)
 	}
 }

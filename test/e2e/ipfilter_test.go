@@ -98,7 +98,7 @@ routes:
 			}
 			continue
 		}
-		if p := problemOf(t, r, 403); p["type"] != "https://rampart.dev/problems/address-denied" || !strings.Contains(p["detail"].(string), tc.detail) {
+		if p := problemOf(t, r, 403); p["type"] != "tag:rampart-gw.github.io,2026:problems/address-denied" || !strings.Contains(p["detail"].(string), tc.detail) {
 			t.Errorf("%s from %s: %v", tc.path, tc.ip, p)
 		}
 	}

@@ -298,7 +298,7 @@ routes:
 	})
 	r := get(t, g.url("/x"))
 	p := problemOf(t, r, 503)
-	if p["type"] != "https://rampart.dev/problems/no-healthy-upstream" || r.header.Get("Retry-After") == "" {
+	if p["type"] != "tag:rampart-gw.github.io,2026:problems/no-healthy-upstream" || r.header.Get("Retry-After") == "" {
 		t.Errorf("problem %v, Retry-After %q", p, r.header.Get("Retry-After"))
 	}
 	// The upstream comes back on the same address: health checks notice.

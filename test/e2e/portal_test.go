@@ -414,8 +414,13 @@ func TestPortalSecurity(t *testing.T) {
 		"a key that is none": {bob, "nosuchkey0000000", map[string]string{"X-CSRF-Token": csrf}, 404, "not-found"},
 	} {
 		r := rotate(tc.key, tc.id, tc.hdr)
-		if p := problemOf(t, r, tc.status); p["type"] != "https://rampart.dev/problems/"+tc.problem {
+		// With the portal on, a type is the path of its portal page.
+		p := problemOf(t, r, tc.status)
+		if p["type"] != "/portal/problems/"+tc.problem {
 			t.Fatalf("%s: %v", name, p)
+		}
+		if page := get(t, g.url(p["type"].(string))); page.status != 200 || !strings.Contains(string(page.body), p["title"].(string)) {
+			t.Fatalf("%s: the type does not dereference to its page: %d", name, page.status)
 		}
 	}
 	if keys := me(acme)["keys"].([]any); len(keys) != 1 || keys[0].(map[string]any)["replaced_by"] != nil {
@@ -453,7 +458,7 @@ func TestPortalSecurity(t *testing.T) {
 	dash := &http.Client{Jar: djar, Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	dpage := do(t, dash, "GET", adm+"/dashboard", nil, nil)
 	dcsrf := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(string(dpage.body))[1]
-	if p := problemOf(t, login(dash, "token="+token), 403); p["type"] != "https://rampart.dev/problems/csrf-refused" {
+	if p := problemOf(t, login(dash, "token="+token), 403); p["type"] != "tag:rampart-gw.github.io,2026:problems/csrf-refused" {
 		t.Fatalf("login without csrf: %v", p)
 	}
 	if r := login(dash, "csrf="+dcsrf+"&token=wrong"); r.status != 401 {
@@ -465,7 +470,7 @@ func TestPortalSecurity(t *testing.T) {
 	if r := do(t, dash, "GET", adm+"/dashboard/api/data", nil, nil); r.status != 200 {
 		t.Fatalf("data after sign-in: %d", r.status)
 	}
-	if p := problemOf(t, do(t, dash, "POST", adm+"/dashboard/api/bans/x/lift", nil, nil), 403); p["type"] != "https://rampart.dev/problems/csrf-refused" {
+	if p := problemOf(t, do(t, dash, "POST", adm+"/dashboard/api/bans/x/lift", nil, nil), 403); p["type"] != "tag:rampart-gw.github.io,2026:problems/csrf-refused" {
 		t.Fatalf("lift without csrf: %v", p)
 	}
 	// The admin API itself still wants the bearer token, session or not.

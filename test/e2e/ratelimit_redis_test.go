@@ -142,7 +142,7 @@ routes:
 	p := problemOf(t, r, 429)
 	_, end := ratelimitDay(time.Now())
 	retry, _ := strconv.Atoi(r.header.Get("Retry-After"))
-	if p["type"] != "https://rampart.dev/problems/quota-exceeded" || math.Abs(float64(retry)-time.Until(end).Seconds()) > 5 {
+	if p["type"] != "tag:rampart-gw.github.io,2026:problems/quota-exceeded" || math.Abs(float64(retry)-time.Until(end).Seconds()) > 5 {
 		t.Fatalf("over the quota: %v, Retry-After %d, next period in %v", p, retry, time.Until(end))
 	}
 	// The operator sees the usage through the admin API.

@@ -63,7 +63,7 @@ routes:
 	}
 	r := call("/invoices/3", alice)
 	p := problemOf(t, r, 429)
-	if p["type"] != "https://rampart.dev/problems/rate-limited" || r.header.Get("Retry-After") == "" ||
+	if p["type"] != "tag:rampart-gw.github.io,2026:problems/rate-limited" || r.header.Get("Retry-After") == "" ||
 		!strings.HasPrefix(r.header.Get("RateLimit"), `"per-consumer";r=0;`) || !strings.Contains(p["detail"].(string), "per-consumer") {
 		t.Fatalf("over the limit: %v %v", p, r.header)
 	}
@@ -145,7 +145,7 @@ routes:
 		r := <-results
 		counts[r.status]++
 		if r.status == 503 {
-			if p := problemOf(t, r, 503); p["type"] != "https://rampart.dev/problems/concurrency-limited" || r.header.Get("Retry-After") == "" {
+			if p := problemOf(t, r, 503); p["type"] != "tag:rampart-gw.github.io,2026:problems/concurrency-limited" || r.header.Get("Retry-After") == "" {
 				t.Fatalf("refusal: %v", p)
 			}
 		}

@@ -84,7 +84,7 @@ routes:
 		r := send(tc.method, tc.path, tc.body)
 		p := problemOf(t, r, 400)
 		errs, _ := p["errors"].([]any)
-		if p["type"] != "https://rampart.dev/problems/schema-violation" || len(errs) == 0 || errs[0].(map[string]any)["location"] != tc.location {
+		if p["type"] != "tag:rampart-gw.github.io,2026:problems/schema-violation" || len(errs) == 0 || errs[0].(map[string]any)["location"] != tc.location {
 			t.Errorf("%s: %v", tc.name, p)
 		}
 		if strings.Contains(string(r.body), "drop table") {
@@ -93,14 +93,14 @@ routes:
 	}
 	// A chunked body past the body limit is a 413, not a schema violation.
 	big := io.MultiReader(strings.NewReader(`{"sku": "ABC-1", "qty": 1, "note": "`), strings.NewReader(strings.Repeat("x", 1<<20)), strings.NewReader(`"}`))
-	if p := problemOf(t, do(t, client, "POST", g.url("/v1/orders"), big, map[string]string{"Content-Type": "application/json"}), 413); p["type"] != "https://rampart.dev/problems/payload-too-large" {
+	if p := problemOf(t, do(t, client, "POST", g.url("/v1/orders"), big, map[string]string{"Content-Type": "application/json"}), 413); p["type"] != "tag:rampart-gw.github.io,2026:problems/payload-too-large" {
 		t.Errorf("an oversized chunked body: %v", p)
 	}
 	// strict: undocumented operations.
-	if p := problemOf(t, send("DELETE", "/v1/orders", ""), 405); p["type"] != "https://rampart.dev/problems/method-not-allowed" {
+	if p := problemOf(t, send("DELETE", "/v1/orders", ""), 405); p["type"] != "tag:rampart-gw.github.io,2026:problems/method-not-allowed" {
 		t.Errorf("undocumented method: %v", p)
 	}
-	if p := problemOf(t, send("GET", "/v1/admin", ""), 404); p["type"] != "https://rampart.dev/problems/not-found" {
+	if p := problemOf(t, send("GET", "/v1/admin", ""), 404); p["type"] != "tag:rampart-gw.github.io,2026:problems/not-found" {
 		t.Errorf("undocumented path: %v", p)
 	}
 }

@@ -155,7 +155,7 @@ routes:
 		t.Fatalf("admitted: gold %.2f, free %.2f: want the anonymous flood shed first", goldRate, freeRate)
 	}
 	r := free.shedResponse
-	if p := problemOf(t, r, 503); p["type"] != "https://rampart.dev/problems/overloaded" || r.header.Get("Retry-After") == "" {
+	if p := problemOf(t, r, 503); p["type"] != "tag:rampart-gw.github.io,2026:problems/overloaded" || r.header.Get("Retry-After") == "" {
 		t.Fatalf("shed: %v, Retry-After %q", p, r.header.Get("Retry-After"))
 	}
 	shedGW.metricsHave(t, `rampart_shed_total{priority="low",upstream="app"}`, `rampart_shed_limit{upstream="app"}`)

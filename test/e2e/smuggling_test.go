@@ -115,7 +115,7 @@ routes:
 				var prob map[string]any
 				_ = json.Unmarshal(b, &prob)
 				if res.StatusCode != 400 || res.Header.Get("Content-Type") != "application/problem+json" ||
-					prob["type"] != "https://rampart.dev/problems/malformed-request" || !res.Close {
+					prob["type"] != "tag:rampart-gw.github.io,2026:problems/malformed-request" || !res.Close {
 					t.Fatalf("got %d close=%v %s", res.StatusCode, res.Close, b)
 				}
 				if d, _ := prob["detail"].(string); d == "" || prob["request_id"] == "" {

@@ -54,7 +54,7 @@ routes:
 		{"path traversal", "../../../../etc/passwd", "reports/2026/q3.pdf"},
 		{"command injection", "127.0.0.1; cat /etc/passwd", "127.0.0.1"},
 	} {
-		if p := problemOf(t, query("/api", "q", tc.attack), 403); p["type"] != "https://rampart.dev/problems/waf-blocked" ||
+		if p := problemOf(t, query("/api", "q", tc.attack), 403); p["type"] != "tag:rampart-gw.github.io,2026:problems/waf-blocked" ||
 			strings.Contains(fmt.Sprint(p), "SecRule") {
 			t.Errorf("%s: %v", tc.name, p)
 		}
@@ -62,13 +62,13 @@ routes:
 			t.Errorf("%s, benign twin %q: %d %s", tc.name, tc.twin, r.status, r.body)
 		}
 	}
-	if p := problemOf(t, postJSON(`{"note": "x' UNION SELECT password FROM users --"}`), 403); p["type"] != "https://rampart.dev/problems/waf-blocked" {
+	if p := problemOf(t, postJSON(`{"note": "x' UNION SELECT password FROM users --"}`), 403); p["type"] != "tag:rampart-gw.github.io,2026:problems/waf-blocked" {
 		t.Errorf("SQL injection in a JSON field: %v", p)
 	}
 	// A chunked body past the body limit is a 413 problem, not a dropped
 	// connection, when the WAF is the stage that reads it.
 	big := io.MultiReader(strings.NewReader(`{"pad": "`), strings.NewReader(strings.Repeat("x", 1<<20)), strings.NewReader(`"}`))
-	if p := problemOf(t, do(t, client, "POST", g.url("/api/orders"), big, with(hdr, "Content-Type", "application/json")), 413); p["type"] != "https://rampart.dev/problems/payload-too-large" {
+	if p := problemOf(t, do(t, client, "POST", g.url("/api/orders"), big, with(hdr, "Content-Type", "application/json")), 413); p["type"] != "tag:rampart-gw.github.io,2026:problems/payload-too-large" {
 		t.Errorf("an oversized chunked body: %v", p)
 	}
 	// A JSON API's usual content passes at paranoia 1.
@@ -151,7 +151,7 @@ routes:
 		t.Errorf("a clean page: %d %s", r.status, r.body)
 	}
 	r := do(t, client, "GET", g.url("/legacy/report"), nil, hdr)
-	if p := problemOf(t, r, 502); p["type"] != "https://rampart.dev/problems/response-withheld" || strings.Contains(string(r.body), "SQL syntax") {
+	if p := problemOf(t, r, 502); p["type"] != "tag:rampart-gw.github.io,2026:problems/response-withheld" || strings.Contains(string(r.body), "SQL syntax") {
 		t.Errorf("a leak: %v", p)
 	}
 	if r := do(t, client, "GET", g.url("/watched/report"), nil, hdr); r.status != 200 || !strings.Contains(string(r.body), "SQL syntax") {

@@ -4,12 +4,13 @@
 (function () {
   "use strict";
 
-  var problemBase = "https://rampart.dev/problems/";
-
   function meta(name) {
     var m = document.querySelector('meta[name="' + name + '"]');
     return m ? m.getAttribute("content") : "";
   }
+  // The prefixes of Rampart's problem types: the configured one (the
+  // portal's pages by default) and the built-in tag: URI.
+  var problemBases = [meta("problem-base"), "tag:rampart-gw.github.io,2026:problems/"].filter(Boolean);
   var base = meta("portal-base");
   var csrf = meta("csrf-token");
 
@@ -54,7 +55,9 @@
   // page for Rampart's types, the type URI itself only when it is http(s).
   function problemLink(type) {
     if (typeof type !== "string") { return null; }
-    if (type.indexOf(problemBase) === 0) { return base + "/problems/" + encodeURIComponent(type.slice(problemBase.length)); }
+    for (var i = 0; i < problemBases.length; i++) {
+      if (type.indexOf(problemBases[i]) === 0) { return base + "/problems/" + encodeURIComponent(type.slice(problemBases[i].length)); }
+    }
     try {
       var u = new URL(type);
       if (u.protocol === "https:" || u.protocol === "http:") { return u.href; }
