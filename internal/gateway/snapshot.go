@@ -49,7 +49,7 @@ type Snapshot struct {
 	httpsPort      string // non-empty: cleartext requests are redirected to this TLS port
 	hsts           string // Strict-Transport-Security, sent on TLS responses only (RFC 6797 §7.2)
 	headers        *guard.HeaderRules
-	problemBase    string // prefix of problem type URIs; "" for problem.DefaultBase
+	problemBase    string      // prefix of problem type URIs; "" for problem.DefaultBase
 	tls            *tls.Config // nil without TLS listeners
 	unmatched      *observe.RouteMetrics
 	quotas         map[string]*ratelimit.QuotaStage // by policy
