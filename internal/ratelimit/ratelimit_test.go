@@ -154,6 +154,27 @@ func BenchmarkCheck(b *testing.B) {
 	}
 }
 
+func TestPolicyWindow(t *testing.T) {
+	for _, c := range []struct {
+		n     int64
+		per   time.Duration
+		burst int64
+		q, w  int64
+	}{
+		{5, time.Second, 10, 10, 2}, // the bucket: 10 at once, whole again in 2s
+		{5, time.Second, 1, 5, 1},
+		{5, time.Second, 5, 5, 1},
+		{600, time.Minute, 1, 600, 60},
+		{2, time.Minute, 3, 3, 90},
+		{3, time.Second, 10, 10, 4}, // 10/3 s, rounded up
+	} {
+		r := &Rule{N: c.n, Per: c.per, Limit: Limit{Burst: c.burst}}
+		if q, w := r.policyWindow(); q != c.q || w != c.w {
+			t.Errorf("%d per %v, burst %d: q=%d;w=%d, want q=%d;w=%d", c.n, c.per, c.burst, q, w, c.q, c.w)
+		}
+	}
+}
+
 // TestStageHeaders: an admitted request carries RateLimit-Policy and the
 // tightest enforced limit's RateLimit; a refused one r=0 and Retry-After;
 // values are those of the draft's syntax (names quoted as Go quotes).

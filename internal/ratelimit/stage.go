@@ -51,6 +51,18 @@ type Rule struct {
 	quoted string // Name as the RateLimit header quotes it
 }
 
+// policyWindow is the rule as RateLimit-Policy states it: q requests per
+// w seconds, where RateLimit's r (the requests that would be admitted now,
+// at most the burst) never exceeds q. A rate of N per period with a burst
+// B above N is the budget of a full bucket, B, refilled in B/N periods:
+// 5/s with burst 10 is q=10;w=2, never q=5 beside r=9.
+func (r *Rule) policyWindow() (q, w int64) {
+	per := max(int64(r.Per/time.Second), 1)
+	q = max(r.N, r.Limit.Burst, 1)
+	n := max(r.N, 1)
+	return q, (q*per + n - 1) / n
+}
+
 // quotedName is Name as the RateLimit headers quote it: computed once by
 // Compile, quoted here for a Rule made otherwise.
 func (r *Rule) quotedName() string {
@@ -194,7 +206,8 @@ func NewStage(rules []*Rule, store Store, seed maphash.Seed, count func(rule, ou
 	var items []string
 	for _, r := range rules {
 		if !r.Shadow {
-			items = append(items, fmt.Sprintf("%s;q=%d;w=%d", r.quotedName(), r.N, int64(r.Per/time.Second)))
+			q, w := r.policyWindow()
+			items = append(items, fmt.Sprintf("%s;q=%d;w=%d", r.quotedName(), q, w))
 		}
 	}
 	s.policy = strings.Join(items, ", ")

@@ -38,6 +38,10 @@ policies:
     authenticate: [idp]
     authorize: {any_authenticated: true}
     rate_limits: [{key: ip, rate: 3/m, burst: 3, name: login-ip}]
+  bursty:
+    authenticate: [idp]
+    authorize: {any_authenticated: true}
+    rate_limits: [{key: consumer, rate: 5/s, burst: 10, name: bursty}]
 routes:
   - {name: orders, match: {paths: ["/orders/**"]}, upstream: echo, policy: shared}
   - {name: invoices, match: {paths: ["/invoices/**"]}, upstream: echo, policy: shared}
@@ -45,6 +49,7 @@ routes:
   - {name: b, match: {paths: ["/b/**"]}, upstream: echo, policy: scoped}
   - {name: trial, match: {paths: ["/trial/**"]}, upstream: echo, policy: trial}
   - {name: guarded, match: {paths: ["/guarded/**"]}, upstream: echo, policy: guarded}
+  - {name: bursty, match: {paths: ["/bursty/**"]}, upstream: echo, policy: bursty}
 `, ip.issuer, up.url()))
 	alice := bearer(ip.token(t, map[string]string{"sub": "alice", "aud": "orders"}))
 	bob := bearer(ip.token(t, map[string]string{"sub": "bob", "aud": "orders"}))
@@ -60,6 +65,11 @@ routes:
 			r.header.Get("RateLimit-Policy") != `"per-consumer";q=5;w=60` {
 			t.Fatalf("request %d: RateLimit %q, RateLimit-Policy %q", i, r.header.Get("RateLimit"), r.header.Get("RateLimit-Policy"))
 		}
+	}
+	// A burst above the rate: the policy states the bucket (10 per 2s),
+	// so the remaining count never exceeds the quota stated beside it.
+	if r := call("/bursty/1", alice); r.header.Get("RateLimit-Policy") != `"bursty";q=10;w=2` || !strings.HasPrefix(r.header.Get("RateLimit"), `"bursty";r=9;`) {
+		t.Fatalf("burst 10 at 5/s: RateLimit %q, RateLimit-Policy %q", r.header.Get("RateLimit"), r.header.Get("RateLimit-Policy"))
 	}
 	r := call("/invoices/3", alice)
 	p := problemOf(t, r, 429)
