@@ -212,18 +212,19 @@ func cmdRun(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "rampart: cannot start with this config")
 		return 1
 	}
-	return serve(g, cfg, log)
+	return serve(g, cfg, log, stderr)
 }
 
 // serve starts g and its admin API, reloads on SIGHUP and file changes,
 // and drains on SIGTERM or SIGINT.
-func serve(g *gateway.Gateway, cfg *config.Config, log *slog.Logger) int {
+func serve(g *gateway.Gateway, cfg *config.Config, log *slog.Logger, stderr io.Writer) int {
 	adminHandlers := map[string]http.Handler{}
 	if !cfg.Admin.Disabled {
 		adminHandlers[cfg.Admin.Listen] = admin.Handler(g, g.Metrics().Handler(), log)
 	}
 	if err := g.Start(adminHandlers); err != nil {
 		log.Error("cannot start", "error", err.Error())
+		printConfigErrors(stderr, err)
 		_ = g.Shutdown(context.Background())
 		return 1
 	}

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/corazawaf/coraza/v3"
@@ -313,10 +314,11 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // extra handlers (the admin API) are served on their own listeners.
 func (g *Gateway) Start(admin map[string]http.Handler) error {
 	cfg := g.Config()
-	bind := func(kind, addr string, h http.Handler, tlsOn bool) error {
+	// bind listens on addr, the value of the setting at path.
+	bind := func(kind, path, addr string, h http.Handler, tlsOn bool) error {
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
-			return fmt.Errorf("listen %s (%s): %w", addr, kind, err)
+			return cfg.ErrorAt(path, listenError(path, addr, err))
 		}
 		g.addrs = append(g.addrs, Addr{Kind: kind, Addr: l.Addr()})
 		if tlsOn && g.tlsPort.Load() == nil {
@@ -349,33 +351,49 @@ func (g *Gateway) Start(admin map[string]http.Handler) error {
 		g.log.Info("listening", "kind", kind, "addr", l.Addr().String())
 		return nil
 	}
-	for _, a := range cfg.Server.Listen {
-		if err := bind("http", a, g, false); err != nil {
+	for i, a := range cfg.Server.Listen {
+		if err := bind("http", fmt.Sprintf("server.listen[%d]", i), a, g, false); err != nil {
 			g.closeServers()
 			return err
 		}
 	}
 	if t := cfg.Server.TLS; t != nil {
-		for _, a := range t.Listen {
-			if err := bind("https", a, g, true); err != nil {
+		for i, a := range t.Listen {
+			if err := bind("https", fmt.Sprintf("server.tls.listen[%d]", i), a, g, true); err != nil {
 				g.closeServers()
 				return err
 			}
 		}
 	}
 	if a := portalListen(cfg); a != "" {
-		if err := bind("portal", a, g, false); err != nil {
+		if err := bind("portal", "portal.listen", a, g, false); err != nil {
 			g.closeServers()
 			return err
 		}
 	}
 	for addr, h := range admin {
-		if err := bind("admin", addr, h, false); err != nil {
+		if err := bind("admin", "admin.listen", addr, h, false); err != nil {
 			g.closeServers()
 			return err
 		}
 	}
 	return nil
+}
+
+// listenError says which setting's address cannot be bound and what to do.
+func listenError(path, addr string, err error) error {
+	cause := err
+	if u := errors.Unwrap(err); u != nil {
+		cause = u // the system call's error, without net's restating of the address
+	}
+	msg := fmt.Sprintf("cannot listen on %s (%s): %v", addr, path, cause)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		msg += "; another process holds this address: stop it, or set " + path + " to another address"
+		if path == "admin.listen" {
+			msg += " (its default is " + config.DefaultAdminListen + "), or turn the admin API off with admin: {disabled: true}"
+		}
+	}
+	return errors.New(msg)
 }
 
 func (g *Gateway) newServer(cfg *config.Config, h http.Handler, tlsOn bool) *http.Server {

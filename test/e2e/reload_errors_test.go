@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -245,4 +246,35 @@ func copyFile(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 	writeFile(t, to, string(b))
+}
+
+// TestListenerBusy: a start whose admin address is taken names the
+// setting (admin.listen) and what to do, and exits 1.
+func TestListenerBusy(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	cfg := filepath.Join(t.TempDir(), "rampart.yaml")
+	writeFile(t, cfg, fmt.Sprintf(`version: 1
+server: {listen: ["127.0.0.1:0"]}
+admin: {listen: %q}
+upstreams:
+  e: {targets: [{url: "http://127.0.0.1:1"}]}
+routes:
+  - {name: r, match: {paths: ["/**"]}, upstream: e, policy: public}
+`, l.Addr().String()))
+	pr := start(t, "run", "-c", cfg)
+	select {
+	case <-pr.done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("run did not exit")
+	}
+	var ee *exec.ExitError
+	out := pr.stderr.String()
+	if !errors.As(pr.err, &ee) || ee.ExitCode() != 1 ||
+		!strings.Contains(out, cfg+":3:17: admin.listen: cannot listen on "+l.Addr().String()) || !strings.Contains(out, "set admin.listen to another address") {
+		t.Fatalf("exit %v:\n%s", pr.err, out)
+	}
 }
