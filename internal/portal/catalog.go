@@ -20,6 +20,11 @@ import (
 type API struct {
 	Route       string // the route's name, also the API's portal path
 	Title       string
+	// Also names the route where another API has the same title (two
+	// routes of one document, or documents titled alike), so no two
+	// cards read the same.
+	Also        string
+	Served      []string // where it is served: the route's hosts and paths
 	Version     string
 	Description string
 	Hosts       []string
@@ -129,9 +134,34 @@ func catalog(cfg *config.Config) ([]*API, error) {
 			a.Quota = fmt.Sprintf("%d per %s per %s", q.Limit, q.Period, key)
 		}
 		a.Groups = operations(doc, cfg.MatchRule(i))
+		a.Served = servedAt(r)
 		apis = append(apis, a)
 	}
+	titles := map[string]int{}
+	for _, a := range apis {
+		titles[a.Title]++
+	}
+	for _, a := range apis {
+		if titles[a.Title] > 1 {
+			a.Also = a.Route
+		}
+	}
 	return apis, nil
+}
+
+// servedAt lists a route's paths, under each of its hosts.
+func servedAt(r *config.Route) []string {
+	hosts := r.Match.Hosts
+	if len(hosts) == 0 {
+		hosts = []string{""}
+	}
+	var out []string
+	for _, h := range hosts {
+		for _, p := range r.Match.Paths {
+			out = append(out, h+p)
+		}
+	}
+	return out
 }
 
 func per(d interface{ Seconds() float64 }) string {

@@ -93,6 +93,29 @@ func TestCatalog(t *testing.T) {
 	}
 }
 
+// TestCatalogSameTitle: two APIs titled alike (two routes of one
+// document here) are told apart by their route and where they are served.
+func TestCatalogSameTitle(t *testing.T) {
+	apis, err := catalog(load(t, "  - {name: orders-eu, match: {hosts: [eu.example.com], paths: [\"/v1/orders\"]}, upstream: orders, policy: orders}\n"))
+	if err != nil || len(apis) != 2 {
+		t.Fatalf("%v %v", apis, err)
+	}
+	if apis[0].Also != "orders" || apis[1].Also != "orders-eu" ||
+		strings.Join(apis[0].Served, " ") != "/v1/orders /v1/orders/{id}" || strings.Join(apis[1].Served, " ") != "eu.example.com/v1/orders" {
+		t.Fatalf("%+v\n%+v", apis[0], apis[1])
+	}
+	p, err := New(Options{Config: load(t, "  - {name: orders-eu, match: {hosts: [eu.example.com], paths: [\"/v1/orders\"]}, upstream: orders, policy: orders}\nportal: {}\n"), CSRF: webui.NewCSRF("c", "/")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := httptest.NewRecorder()
+	p.ServeHTTP(w, httptest.NewRequest("GET", "/portal/", nil))
+	body := w.Body.String()
+	if !strings.Contains(body, "Orders · orders</a>") || !strings.Contains(body, "Orders · orders-eu</a>") || !strings.Contains(body, "<code>eu.example.com/v1/orders</code>") {
+		t.Fatalf("cards do not differ:\n%s", body)
+	}
+}
+
 func TestCodeSpans(t *testing.T) {
 	got := codeSpans("Wait for `Retry-After`, then <retry>.")
 	if len(got) != 3 || !got[1].Code || got[1].Text != "Retry-After" || got[2].Text != ", then <retry>." {
