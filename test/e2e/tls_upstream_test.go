@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -140,4 +141,65 @@ func TestSlowloris(t *testing.T) {
 func isTimeout(err error) bool {
 	ne, ok := err.(net.Error)
 	return ok && ne.Timeout()
+}
+
+// TestUpstreamTLSFilesRotate: an upstream's CA bundle and the gateway's
+// client certificate are watched like listener certificates. When the
+// upstream moves to a new CA, writing the new files is enough: the pool
+// is rebuilt from their content on the reload the change triggers, with
+// no config change and no signal.
+func TestUpstreamTLSFilesRotate(t *testing.T) {
+	dir := t.TempDir()
+	p1 := newPKI(t, dir)
+	p2 := newPKI(t, t.TempDir())
+	p1.issue(t, "gw-2026", filepath.Join(dir, "client.pem"), filepath.Join(dir, "client.key"), x509.ExtKeyUsageClientAuth)
+	serverConfig := func(p *pki) *tls.Config {
+		c, err := tls.LoadX509KeyPair(p.certFile, p.keyFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &tls.Config{Certificates: []tls.Certificate{c}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: p.pool,
+			MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}
+	}
+	var current atomic.Pointer[tls.Config]
+	current.Store(serverConfig(p1))
+	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{MinVersion: tls.VersionTLS12,
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) { return current.Load(), nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello %s", r.TLS.PeerCertificates[0].Subject.CommonName)
+	}), ReadHeaderTimeout: 5 * time.Second}
+	srv.SetKeepAlivesEnabled(false) // every request a new handshake
+	srv.ErrorLog = log.New(io.Discard, "", 0)
+	go srv.Serve(l)
+	defer srv.Close()
+	g := startGatewayIn(t, dir, fmt.Sprintf(`version: 1
+server: {listen: ["127.0.0.1:0"]}
+admin: {listen: 127.0.0.1:0}
+upstreams:
+  secure:
+    targets: [{url: "https://%s"}]
+    tls: {ca_file: ca.pem, cert_file: client.pem, key_file: client.key, server_name: localhost}
+routes:
+  - {name: r, match: {paths: ["/**"]}, upstream: secure, policy: public}
+`, l.Addr()))
+	if r := get(t, g.url("/x")); r.status != 200 || string(r.body) != "hello gw-2026" {
+		t.Fatalf("before: %d %s", r.status, r.body)
+	}
+	// The upstream moves to a new CA, and trusts only clients of it.
+	current.Store(serverConfig(p2))
+	if r := get(t, g.url("/x")); r.status != 502 {
+		t.Fatalf("with the old CA bundle: %d %s", r.status, r.body)
+	}
+	writeFile(t, filepath.Join(dir, "ca.pem"), p2.caPEM)
+	p2.issue(t, "gw-2027", filepath.Join(dir, "client.pem"), filepath.Join(dir, "client.key"), x509.ExtKeyUsageClientAuth)
+	waitFor(t, 10*time.Second, "the rotated files in use", func() bool {
+		r := get(t, g.url("/x"))
+		return r.status == 200 && string(r.body) == "hello gw-2027"
+	})
+	if st := adminJSON(t, g, "/config/status"); st["ok"] != true || st["source"] != "file" {
+		t.Errorf("status %v", st)
+	}
 }
