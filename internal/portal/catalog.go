@@ -18,8 +18,8 @@ import (
 // what a consumer needs to call it, from the same config the gateway
 // enforces.
 type API struct {
-	Route       string // the route's name, also the API's portal path
-	Title       string
+	Route string // the route's name, also the API's portal path
+	Title string
 	// Also names the route where another API has the same title (two
 	// routes of one document, or documents titled alike), so no two
 	// cards read the same.

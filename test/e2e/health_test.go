@@ -67,6 +67,26 @@ func (l *loadGen) end() {
 	l.wg.Wait()
 }
 
+// poolGateway runs a gateway whose one route goes to a pool of the
+// targets, with more of the upstream's settings in extra (indented as
+// keys of the upstream).
+func poolGateway(t *testing.T, targets []*upstream, extra string) *gw {
+	t.Helper()
+	var urls []string
+	for _, u := range targets {
+		urls = append(urls, "{url: "+u.url()+"}")
+	}
+	return startGateway(t, fmt.Sprintf(`version: 1
+server: {listen: ["127.0.0.1:0"]}
+admin: {listen: 127.0.0.1:0}
+upstreams:
+  pool:
+    targets: [%s]
+%sroutes:
+  - {name: r, match: {paths: ["/**"]}, upstream: pool, policy: public}
+`, strings.Join(urls, ", "), extra))
+}
+
 // TestOneOutageOneEjection: a target killed and restarted a second later
 // is back once eject_for (2s) has passed, although requests in flight at
 // its ejection kept failing. Each of those used to count as a new
@@ -74,17 +94,9 @@ func (l *loadGen) end() {
 func TestOneOutageOneEjection(t *testing.T) {
 	u1 := startUpstream(t, "u1")
 	u2 := startUpstream(t, "u2")
-	g := startGateway(t, fmt.Sprintf(`version: 1
-server: {listen: ["127.0.0.1:0"]}
-admin: {listen: 127.0.0.1:0}
-upstreams:
-  pool:
-    targets: [{url: %s}, {url: %s}]
-    health_check:
+	g := poolGateway(t, []*upstream{u1, u2}, `    health_check:
       passive: {consecutive_failures: 3, eject_for: 2s}
-routes:
-  - {name: r, match: {paths: ["/**"]}, upstream: pool, policy: public}
-`, u1.url(), u2.url()))
+`)
 	load := startLoad(g.url("/delay/20"), 16)
 	defer load.end()
 	waitFor(t, 5*time.Second, "both targets serving", func() bool { return load.count("u1") > 0 && load.count("u2") > 0 })
@@ -106,16 +118,8 @@ routes:
 func TestPassiveEjectionByDefault(t *testing.T) {
 	u1 := startUpstream(t, "u1")
 	u2 := startUpstream(t, "u2")
-	g := startGateway(t, fmt.Sprintf(`version: 1
-server: {listen: ["127.0.0.1:0"]}
-admin: {listen: 127.0.0.1:0}
-upstreams:
-  pool:
-    targets: [{url: %s}, {url: %s}]
-    retries: {attempts: 0}
-routes:
-  - {name: r, match: {paths: ["/**"]}, upstream: pool, policy: public}
-`, u1.url(), u2.url()))
+	g := poolGateway(t, []*upstream{u1, u2}, `    retries: {attempts: 0}
+`)
 	load := startLoad(g.url("/x"), 8)
 	waitFor(t, 5*time.Second, "both targets serving", func() bool { return load.count("u1") > 0 && load.count("u2") > 0 })
 	_ = u1.cmd.Process.Kill()
@@ -141,18 +145,10 @@ routes:
 // minute is back as soon as its active check passes.
 func TestActiveCheckReadmits(t *testing.T) {
 	u1 := startUpstream(t, "u1")
-	g := startGateway(t, fmt.Sprintf(`version: 1
-server: {listen: ["127.0.0.1:0"]}
-admin: {listen: 127.0.0.1:0}
-upstreams:
-  pool:
-    targets: [{url: %s}]
-    health_check:
+	g := poolGateway(t, []*upstream{u1}, `    health_check:
       active: {path: /health, interval: 200ms, healthy_threshold: 1}
       passive: {on: [5xx], consecutive_failures: 2, eject_for: 1m}
-routes:
-  - {name: r, match: {paths: ["/**"]}, upstream: pool, policy: public}
-`, u1.url()))
+`)
 	for range 2 {
 		if r := get(t, g.url("/status/500")); r.status != 500 {
 			t.Fatalf("status %d", r.status)

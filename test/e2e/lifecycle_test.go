@@ -219,53 +219,21 @@ func TestDrainDelay(t *testing.T) {
 func TestUpstreamKilled(t *testing.T) {
 	u1 := startUpstream(t, "u1")
 	u2 := startUpstream(t, "u2")
-	g := startGateway(t, fmt.Sprintf(`version: 1
-server: {listen: ["127.0.0.1:0"]}
-admin: {listen: 127.0.0.1:0}
-upstreams:
-  pool:
-    targets: [{url: %s}, {url: %s}]
-    balancer: least_requests
+	g := poolGateway(t, []*upstream{u1, u2}, `    balancer: least_requests
     health_check:
       passive: {consecutive_failures: 2, eject_for: 30s}
     retries: {attempts: 1, on: [connect_failure, reset]}
-routes:
-  - {name: r, match: {paths: ["/**"]}, upstream: pool, policy: public}
-`, u1.url(), u2.url()))
-	var stop atomic.Bool
-	var ok, failed atomic.Int64
-	servedBy := sync.Map{}
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for !stop.Load() {
-				res, err := client.Get(g.url("/x"))
-				if err != nil {
-					failed.Add(1)
-					continue
-				}
-				res.Body.Close()
-				if res.StatusCode == 200 {
-					ok.Add(1)
-					servedBy.Store(res.Header.Get("X-Upstream"), true)
-				} else {
-					failed.Add(1)
-				}
-			}
-		}()
-	}
+`)
+	load := startLoad(g.url("/x"), 4)
 	time.Sleep(300 * time.Millisecond)
 	_ = u1.cmd.Process.Kill()
 	<-u1.done
 	time.Sleep(700 * time.Millisecond)
-	stop.Store(true)
-	wg.Wait()
-	if failed.Load() > 0 {
-		t.Errorf("%d of %d requests failed after an upstream died", failed.Load(), ok.Load()+failed.Load())
+	load.end()
+	if n := load.failuresSince(time.Time{}); n > 0 {
+		t.Errorf("%d of %d requests failed after an upstream died", n, n+load.count("u1")+load.count("u2"))
 	}
-	if _, ok := servedBy.Load("u1"); !ok {
+	if load.count("u1") == 0 {
 		t.Error("u1 never served before it died")
 	}
 	m := string(get(t, "http://"+g.admin+"/metrics").body)
