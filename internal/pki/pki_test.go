@@ -138,8 +138,13 @@ func TestKeyPair(t *testing.T) {
 	if _, err := CertPool(good); err == nil || !strings.Contains(err.Error(), "holds no PEM certificates") {
 		t.Errorf("CertPool of a key: %v", err)
 	}
-	if Fingerprint(cert) == Fingerprint(good) || Fingerprint(cert) != Fingerprint(cert) {
+	before := Fingerprint(cert)
+	if before == Fingerprint(good) || before != Fingerprint(cert) {
 		t.Error("fingerprints do not follow the content")
+	}
+	os.WriteFile(cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw[:10]}), 0o600)
+	if Fingerprint(cert) == before {
+		t.Error("a rewritten file keeps its fingerprint")
 	}
 }
 
