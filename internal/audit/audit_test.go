@@ -1,10 +1,18 @@
 package audit
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rampart-gw/rampart/internal/config"
 )
@@ -17,12 +25,19 @@ func load(t *testing.T, name string) *config.Config {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, name)
+	// The config loads certificates as the gateway would: a real pair.
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "audit"}, NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour)}
+	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	kb, _ := x509.MarshalECPrivateKey(key)
 	for _, f := range []struct {
 		name string
 		mode os.FileMode
-	}{{"secret.txt", 0o644}, {"certs/tls.pem", 0o600}, {"certs/tls.key", 0o600}} {
+		data []byte
+	}{{"secret.txt", 0o644, []byte("x\n")}, {"certs/tls.pem", 0o600, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})},
+		{"certs/tls.key", 0o600, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})}} {
 		_ = os.MkdirAll(filepath.Dir(filepath.Join(dir, f.name)), 0o755)
-		if err := os.WriteFile(filepath.Join(dir, f.name), []byte("x\n"), f.mode); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, f.name), f.data, f.mode); err != nil {
 			t.Fatal(err)
 		}
 	}
