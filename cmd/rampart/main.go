@@ -138,6 +138,11 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cfg, err := config.LoadWith(*path, config.LoadOptions{Offline: *offline})
+	if err == nil {
+		// What only compiling finds: WAF rules Coraza refuses, a country
+		// database that does not open.
+		err = gateway.Check(cfg)
+	}
 	if err != nil {
 		printConfigErrors(stderr, err)
 		return 1

@@ -17,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rampart-gw/rampart/internal/ipfilter/ipfiltertest"
 )
 
 func runCLI(args ...string) (code int, stdout, stderr string) {
@@ -69,12 +71,12 @@ func TestExamplesValidate(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			// Country databases: validate checks they can be read.
+			// Country databases: validate opens them as run does.
 			for _, m := range regexp.MustCompile(`geo/[A-Za-z0-9-]+\.mmdb`).FindAllString(string(data), -1) {
 				if err := os.MkdirAll(filepath.Join(dir, "geo"), 0o700); err != nil {
 					t.Fatal(err)
 				}
-				if err := os.WriteFile(filepath.Join(dir, m), nil, 0o600); err != nil {
+				if err := ipfiltertest.WriteGeoDB(filepath.Join(dir, m), map[string]string{"203.0.113.0/24": "FR"}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -271,5 +273,32 @@ routes:
 	}
 	if code, _, errs := runCLI("validate", "-c", "../../examples/access-control.yaml", "--explain", "ordres"); code != 1 || !strings.Contains(errs, "no route named") {
 		t.Fatalf("explain of an unknown route: exit %d %s", code, errs)
+	}
+}
+
+// TestValidateCompiles: validate refuses what only compiling finds, as
+// run would: a WAF rule Coraza cannot parse, a country database that is
+// not one.
+func TestValidateCompiles(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "geo.mmdb"), []byte("not a database"), 0o600)
+	path := filepath.Join(dir, "rampart.yaml")
+	os.WriteFile(path, []byte(`version: 1
+geoip: {database: geo.mmdb}
+upstreams:
+  e: {targets: [{url: "http://127.0.0.1:1"}]}
+policies:
+  p:
+    waf:
+      rules: |
+        SecRule ARGS "@rx (" "id:10001,phase:2,deny"
+routes:
+  - {name: r, match: {paths: ["/**"]}, upstream: e, policy: p}
+`), 0o600)
+	for _, args := range [][]string{{"validate", "-c", path}, {"validate", "--offline", "-c", path}} {
+		code, out, errs := runCLI(args...)
+		if code != 1 || !strings.Contains(errs, path+":2:19: geoip.database: ") || !strings.Contains(errs, path+":8:14: policies.p.waf.rules: ") {
+			t.Fatalf("%v: exit %d\n%s%s", args, code, out, errs)
+		}
 	}
 }

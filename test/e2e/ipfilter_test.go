@@ -2,47 +2,19 @@ package e2e
 
 import (
 	"fmt"
-	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/maxmind/mmdbwriter"
-	"github.com/maxmind/mmdbwriter/mmdbtype"
+	"github.com/rampart-gw/rampart/internal/ipfilter/ipfiltertest"
 )
 
-// writeGeoDB writes a MaxMind-format country database mapping each CIDR
-// to an ISO country code, as GeoLite2-Country lays it out.
+// writeGeoDB writes a country database (ipfiltertest.WriteGeoDB).
 func writeGeoDB(t *testing.T, path string, countries map[string]string) {
 	t.Helper()
-	w, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: "GeoLite2-Country", IncludeReservedNetworks: true, RecordSize: 24})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for cidr, iso := range countries {
-		_, n, err := net.ParseCIDR(cidr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Insert(n, mmdbtype.Map{"country": mmdbtype.Map{"iso_code": mmdbtype.String(iso)}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.WriteTo(f); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := ipfiltertest.WriteGeoDB(path, countries); err != nil {
 		t.Fatal(err)
 	}
 }
