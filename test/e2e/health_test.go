@@ -131,9 +131,10 @@ func TestPassiveEjectionByDefault(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	load.end()
 	// No retries at all here: the failures are the 5 connect failures
-	// that eject the target, and no more.
-	if n := load.failuresSince(killed); n > 5 {
-		t.Errorf("%d requests failed after one target of two died (ejection takes 5)", n)
+	// that eject the target, and those of the other 7 clients' requests
+	// already on their way to it, and no more.
+	if n := load.failuresSince(killed); n > 5+7 {
+		t.Errorf("%d requests failed after one target of two died (ejection takes 5, 7 more may be in flight)", n)
 	}
 	if n := load.failuresSince(settled); n > 0 || load.count("u2") == before {
 		t.Errorf("%d failures after the dead target was ejected; u2 served %d", n, load.count("u2")-before)
