@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"io"
 	"log/slog"
 	"maps"
 	"net"
@@ -185,7 +186,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		shedders:      newRefSet(func(*shed.Limiter) {}),
 		geoDBs:        newRefSet(func(d *ipfilter.DB) { _ = d.Close() }),
 		portalCSRF:    webui.NewCSRF("rampart_portal_csrf", "/"),
-		wafs:          newRefSet(func(coraza.WAF) {}),
+		wafs:          newRefSet(closeWAF),
 		wafGate:       waf.NewGate(runtime.GOMAXPROCS(0)),
 		wafLogs:       newRefSet(func(w *observe.LineWriter) { _ = w.Close() })}
 	if g.log == nil {
@@ -255,6 +256,15 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	}
 	go g.sweepLimits()
 	return g, nil
+}
+
+// closeWAF releases what Coraza keeps for a rule set beyond the WAF
+// value itself (its share of the process-wide cache of compiled
+// patterns), once no snapshot uses the rule set.
+func closeWAF(w coraza.WAF) {
+	if c, ok := w.(io.Closer); ok {
+		_ = c.Close()
+	}
 }
 
 func (g *Gateway) closeWriters() {
