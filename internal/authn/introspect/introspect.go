@@ -22,8 +22,9 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 
 	"github.com/rampart-gw/rampart/internal/authn"
 	"github.com/rampart-gw/rampart/internal/authn/dpop"
@@ -77,9 +78,9 @@ type Authenticator struct {
 	cache   *tokencache.Cache[*answer]
 	breaker *breaker.Breaker
 	slots   chan struct{}
-
-	mu       sync.Mutex
-	inflight map[[32]byte]*call
+	// flight shares one call among concurrent requests for a token,
+	// keyed by the token's hash.
+	flight singleflight.Group
 }
 
 // answer is what was learnt about a token: an identity, or a refusal.
@@ -87,12 +88,6 @@ type answer struct {
 	id      reqctx.Identity
 	cnf     authn.Confirmation
 	refused *authn.Failure
-}
-
-type call struct {
-	done chan struct{}
-	a    *answer
-	err  error
 }
 
 // New returns an Authenticator; Options must already be validated.
@@ -116,8 +111,7 @@ func New(o Options) *Authenticator {
 		// probe then decides.
 		breaker: breaker.New(config.CircuitBreaker{FailureRatio: 0.5, MinRequests: 5,
 			Window: config.Duration(10 * time.Second), OpenFor: config.Duration(10 * time.Second), HalfOpenRequests: 1}),
-		slots:    make(chan struct{}, maxInFlight),
-		inflight: map[[32]byte]*call{},
+		slots: make(chan struct{}, maxInFlight),
 	}
 }
 
@@ -171,26 +165,20 @@ func (a *Authenticator) Authenticate(r *http.Request) (*reqctx.Identity, error) 
 // context: a client that goes away does not spoil the answer for the
 // others, and the timeout still bounds it.
 func (a *Authenticator) lookup(ctx context.Context, sum [32]byte, tok string) (*answer, error) {
-	a.mu.Lock()
-	c, ok := a.inflight[sum]
-	if !ok {
-		c = &call{done: make(chan struct{})}
-		a.inflight[sum] = c
-		go func() {
-			c.a, c.err = a.introspect(context.WithoutCancel(ctx), tok)
-			if c.err == nil {
-				a.cache.Put(sum, c.a, a.cacheUntil(c.a))
-			}
-			a.mu.Lock()
-			delete(a.inflight, sum)
-			a.mu.Unlock()
-			close(c.done)
-		}()
-	}
-	a.mu.Unlock()
+	detached := context.WithoutCancel(ctx)
+	ch := a.flight.DoChan(string(sum[:]), func() (any, error) {
+		ans, err := a.introspect(detached, tok)
+		if err == nil {
+			a.cache.Put(sum, ans, a.cacheUntil(ans))
+		}
+		return ans, err
+	})
 	select {
-	case <-c.done:
-		return c.a, c.err
+	case res := <-ch:
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		return res.Val.(*answer), nil
 	case <-ctx.Done():
 		return nil, authn.Unavailable("introspection_cancelled", "the request ended before the token introspection answered")
 	}
