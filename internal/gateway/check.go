@@ -18,11 +18,14 @@ import (
 // country database. It opens no listener, store or connection; the
 // errors carry the position of the setting at fault.
 func Check(cfg *config.Config) error {
-	var errs []error
+	var out config.Errors
+	add := func(path string, err error) {
+		out = append(out, &config.FieldError{Pos: cfg.Pos(path), Path: path, Msg: err.Error()})
+	}
 	// Offline, a database that is not there was listed as not checked.
 	if gi := cfg.GeoIP; gi != nil && fileExists(cfg.Path(gi.Database)) {
 		if db, err := ipfilter.Open(cfg.Path(gi.Database)); err != nil {
-			errs = append(errs, cfg.ErrorAt("geoip.database", err))
+			add("geoip.database", err)
 		} else {
 			_ = db.Close()
 		}
@@ -32,16 +35,12 @@ func Check(cfg *config.Config) error {
 		if p == nil || p.WAF == nil {
 			continue
 		}
-		if _, err := waf.New(wafOptions(p, int64(cfg.Server.Limits.MaxBodyBytes))); err != nil {
-			errs = append(errs, cfg.ErrorAt("policies."+name+".waf.rules", err))
+		w, err := waf.New(wafOptions(p, int64(cfg.Server.Limits.MaxBodyBytes)))
+		if err != nil {
+			add("policies."+name+".waf.rules", err)
+			continue
 		}
-	}
-	var out config.Errors
-	for _, err := range errs {
-		var fe config.Errors
-		if errors.As(err, &fe) {
-			out = append(out, fe...)
-		}
+		closeWAF(w)
 	}
 	if len(out) == 0 {
 		return nil

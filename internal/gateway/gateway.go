@@ -396,7 +396,7 @@ func listenError(path, addr string, err error) error {
 	if u := errors.Unwrap(err); u != nil {
 		cause = u // the system call's error, without net's restating of the address
 	}
-	msg := fmt.Sprintf("cannot listen on %s (%s): %v", addr, path, cause)
+	msg := fmt.Sprintf("cannot listen on %s: %v", addr, cause) // the error's position names the setting
 	if errors.Is(err, syscall.EADDRINUSE) {
 		msg += "; another process holds this address: stop it, or set " + path + " to another address"
 		if path == "admin.listen" {

@@ -14,6 +14,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"os"
 	"time"
@@ -41,9 +42,14 @@ func ReadFile(path string) ([]byte, error) {
 	if fi.Size() > MaxFileBytes {
 		return nil, fmt.Errorf("is %d bytes, more than the %d a certificate file may be", fi.Size(), MaxFileBytes)
 	}
-	b, err := os.ReadFile(path)
+	// From the file opened and checked, not by name again: it may have
+	// been replaced meanwhile (a renewal's rename).
+	b, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
 	if err != nil {
 		return nil, unwrapPath(err)
+	}
+	if len(b) > MaxFileBytes {
+		return nil, fmt.Errorf("is more than the %d bytes a certificate file may be", MaxFileBytes)
 	}
 	return b, nil
 }
