@@ -13,7 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/gateway"
 	"github.com/rampart-gw/rampart/internal/ratelimit"
 )
 
@@ -51,7 +51,7 @@ func cmdBans(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
-	cfg, err := config.Load(*path)
+	cfg, err := gateway.Load(*path, false)
 	if err != nil {
 		printConfigErrors(stderr, err)
 		return 1

@@ -137,7 +137,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	cfg, err := config.LoadWith(*path, config.LoadOptions{Offline: *offline})
+	cfg, err := gateway.Load(*path, *offline)
 	if err == nil {
 		// What only compiling finds: WAF rules Coraza refuses, a country
 		// database that does not open.
@@ -176,7 +176,7 @@ func cmdAudit(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "rampart audit: --fail-on %q: want info, low, medium or high\n", *failOn)
 		return 2
 	}
-	cfg, err := config.Load(*path)
+	cfg, err := gateway.Load(*path, false)
 	if err != nil {
 		printConfigErrors(stderr, err)
 		fmt.Fprintln(stderr, "rampart audit: the config is invalid; fix it first (rampart validate)")
@@ -204,7 +204,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 		return 2
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
-	cfg, err := config.Load(path)
+	cfg, err := gateway.Load(path, false)
 	if err != nil {
 		printConfigErrors(stderr, err)
 		fmt.Fprintln(stderr, "rampart: refusing to start with an invalid config")

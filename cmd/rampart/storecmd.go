@@ -15,7 +15,7 @@ import (
 // consumers`). Problems go to stderr; ok false means exit 1. The caller
 // closes the driver.
 func openStore(ctx context.Context, cmd, path string, stderr io.Writer) (cfg *config.Config, d store.Driver, ok bool) {
-	cfg, err := config.Load(path)
+	cfg, err := gateway.Load(path, false)
 	if err != nil {
 		printConfigErrors(stderr, err)
 		return nil, nil, false

@@ -128,7 +128,7 @@ func trailPublicKey(cfg *config.Config, file string) (ed25519.PublicKey, error) 
 	if cfg.Trail == nil {
 		return nil, fmt.Errorf("the config has no trail; give --public-key")
 	}
-	key, err := cfg.TrailKey()
+	key, err := trail.SigningKey(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +141,7 @@ func cliTrail(ctx context.Context, cfg *config.Config, d store.Driver, action, s
 	if cfg.Trail == nil {
 		return
 	}
-	key, err := cfg.TrailKey()
+	key, err := trail.SigningKey(cfg)
 	if err == nil {
 		user := os.Getenv("SUDO_USER")
 		if user == "" {

@@ -9,6 +9,7 @@ package authz
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
@@ -64,8 +65,8 @@ func (a allowRule) allows(method, path string) bool {
 	return false
 }
 
-// Compile builds the Policy of a validated authorize section, whose when
-// condition validation has compiled; ext is the external service, or nil.
+// Compile builds the Policy of a validated authorize section; ext is the
+// external service, or nil.
 func Compile(cfg *config.Config, a *config.Authorize, ext *External) (*Policy, error) {
 	p := &Policy{anyAuthenticated: a.AnyAuthenticated, scopes: a.Scopes, acr: a.RequireACR,
 		maxAuthAge: a.MaxAuthAge.D(), external: ext, now: time.Now, skew: maxClockSkew(cfg)}
@@ -96,11 +97,41 @@ func Compile(cfg *config.Config, a *config.Authorize, ext *External) (*Policy, e
 		p.roles = append(p.roles, r)
 	}
 	if a.When != "" {
-		if p.when = a.Condition(); p.when == nil {
-			return nil, fmt.Errorf("when: the condition was not compiled by validation")
+		c, issues := condition.Compile(a.When)
+		if len(issues) > 0 {
+			return nil, fmt.Errorf("when: condition: %s", issues[0].Msg)
 		}
+		p.when = c
 	}
 	return p, nil
+}
+
+// Check checks what Compile compiles (config.Check): the path patterns
+// of every role, and every policy's when condition.
+func Check(cfg *config.Config) config.Errors {
+	var errs config.Errors
+	for _, name := range slices.Sorted(maps.Keys(cfg.Roles)) {
+		r := cfg.Roles[name]
+		if r == nil {
+			continue
+		}
+		for i, a := range r.Allow {
+			if a == nil {
+				continue
+			}
+			for j, ps := range a.Paths {
+				if _, err := route.ParsePattern(ps); err != nil {
+					errs = append(errs, cfg.FieldError(fmt.Sprintf("roles.%s.allow[%d].paths[%d]", name, i, j), err))
+				}
+			}
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(cfg.Policies)) {
+		if p := cfg.Policies[name]; p != nil && p.Authorize != nil && p.Authorize.When != "" {
+			errs = append(errs, condition.Check(cfg, "policies."+name+".authorize.when", p.Authorize.When)...)
+		}
+	}
+	return errs
 }
 
 // Decision is the outcome of a Policy for one request.

@@ -47,8 +47,12 @@ func compile(t testing.TB) (map[string]*Policy, *route.Table) {
 		pol.now = func() time.Time { return time.Unix(1_800_000_000, 0) }
 		out[name] = pol
 	}
+	rules, errs := route.Rules(cfg)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
 	b := route.NewBuilder()
-	b.Add(cfg.MatchRule(0))
+	b.Add(rules[0])
 	return out, b.Build()
 }
 

@@ -8,6 +8,7 @@ package bots
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -66,7 +67,7 @@ type Options struct {
 }
 
 // New compiles a policy's bots section (validated, defaults applied).
-func New(policy string, b *config.Bots, o Options) *Stage {
+func New(policy string, b *config.Bots, o Options) (*Stage, error) {
 	s := &Stage{policy: policy, resolver: o.Resolver, Now: time.Now, Count: o.Count}
 	if s.resolver == nil {
 		s.resolver = net.DefaultResolver
@@ -76,7 +77,11 @@ func New(policy string, b *config.Bots, o Options) *Stage {
 		s.verified = NewDNSCache()
 	}
 	for _, r := range b.Rules {
-		s.rules = append(s.rules, rule{name: r.Name, action: r.Action, cond: r.Condition()})
+		c, issues := condition.Compile(r.When)
+		if len(issues) > 0 {
+			return nil, fmt.Errorf("bot rule %s: condition: %s", r.Name, issues[0].Msg)
+		}
+		s.rules = append(s.rules, rule{name: r.Name, action: r.Action, cond: c})
 	}
 	for _, g := range b.GoodBots {
 		gb := goodBot{name: g.Name, ua: g.UserAgent, domains: g.Domains}
@@ -94,7 +99,25 @@ func New(policy string, b *config.Bots, o Options) *Stage {
 	if c := b.Challenge; c != nil {
 		s.challenge = NewChallenge([]byte(c.Secret.Value()), c.Difficulty, c.TTL.D(), o.Once)
 	}
-	return s
+	return s, nil
+}
+
+// Check compiles every bot rule's condition (config.Check), reporting
+// each issue where it is in the file.
+func Check(cfg *config.Config) config.Errors {
+	var errs config.Errors
+	for _, name := range slices.Sorted(maps.Keys(cfg.Policies)) {
+		p := cfg.Policies[name]
+		if p == nil || p.Bots == nil {
+			continue
+		}
+		for i, r := range p.Bots.Rules {
+			if r != nil && r.When != "" {
+				errs = append(errs, condition.Check(cfg, fmt.Sprintf("policies.%s.bots.rules[%d].when", name, i), r.When)...)
+			}
+		}
+	}
+	return errs
 }
 
 // Wrap implements the gateway's Stage.

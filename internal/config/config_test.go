@@ -17,6 +17,19 @@ var update = flag.Bool("update", false, "rewrite golden files")
 
 func noEnv(string) (string, bool) { return "", false }
 
+// TestChecks are the checks main passes to validation (gateway.Checks),
+// set by checks_test.go, which may import the packages that own them:
+// these tests validate as `rampart validate` and a reload do.
+var TestChecks []Check
+
+func parseChecked(file string, data []byte, env func(string) (string, bool)) (*Config, error) {
+	return ParseWith(file, data, env, LoadOptions{Checks: TestChecks})
+}
+
+func loadChecked(path string) (*Config, error) {
+	return LoadWith(path, LoadOptions{Checks: TestChecks})
+}
+
 const minimal = `version: 1
 upstreams:
   app: {targets: [{url: "http://127.0.0.1:9000"}]}
@@ -28,7 +41,7 @@ routes:
 `
 
 func TestParseMinimalAppliesDefaults(t *testing.T) {
-	cfg, err := Parse("min.yaml", []byte(minimal), noEnv)
+	cfg, err := parseChecked("min.yaml", []byte(minimal), noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +98,7 @@ func TestErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse("x.yaml", []byte(tt.yaml), noEnv)
+			_, err := parseChecked("x.yaml", []byte(tt.yaml), noEnv)
 			if err == nil {
 				t.Fatalf("Parse succeeded, want error containing %q", tt.want)
 			}
@@ -114,7 +127,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 	}
 	for _, ref := range []string{"env:ADMIN_TOKEN", "file:token"} {
 		yaml := minimal + "admin: {listen: \"0.0.0.0:9901\", token: " + ref + "}\n"
-		cfg, err := Parse(filepath.Join(dir, "rampart.yaml"), []byte(yaml), env)
+		cfg, err := parseChecked(filepath.Join(dir, "rampart.yaml"), []byte(yaml), env)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -130,7 +143,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 		}
 	}
 	// An invalid config that holds a secret reference never prints a value.
-	_, err := Parse("x.yaml", []byte(minimal+"admin: {token: env:ADMIN_TOKEN}\nbogus: 1\n"), env)
+	_, err := parseChecked("x.yaml", []byte(minimal+"admin: {token: env:ADMIN_TOKEN}\nbogus: 1\n"), env)
 	if err == nil || strings.Contains(err.Error(), "s3cr3t") {
 		t.Errorf("error leaks or is missing: %v", err)
 	}
@@ -139,7 +152,7 @@ func TestSecretsNeverPrinted(t *testing.T) {
 // TestValidateGolden pins the exact output of a config with many errors,
 // the text users see from `rampart validate`.
 func TestValidateGolden(t *testing.T) {
-	_, err := Load("testdata/invalid.yaml")
+	_, err := loadChecked("testdata/invalid.yaml")
 	if err == nil {
 		t.Fatal("testdata/invalid.yaml should be invalid")
 	}
@@ -208,7 +221,7 @@ func FuzzParse(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		_, err := Parse("fuzz.yaml", data, noEnv)
+		_, err := parseChecked("fuzz.yaml", data, noEnv)
 		if err == nil {
 			return
 		}
@@ -227,7 +240,7 @@ func FuzzParse(f *testing.F) {
 }
 
 func TestCheckConsumer(t *testing.T) {
-	cfg, err := Parse("c.yaml", []byte("version: 1\nroles:\n  reader: {allow: [{paths: [\"/**\"]}]}\n"), func(string) (string, bool) { return "", false })
+	cfg, err := parseChecked("c.yaml", []byte("version: 1\nroles:\n  reader: {allow: [{paths: [\"/**\"]}]}\n"), func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +276,7 @@ func FuzzRateLimit(f *testing.F) {
 		doc := fmt.Sprintf("version: 1\nauthenticators:\n  idp: {type: jwt, issuer: \"https://i\", jwks_uri: \"https://i/k\", audiences: [a]}\n"+
 			"upstreams:\n  u: {targets: [{url: \"http://127.0.0.1:1\"}]}\npolicies:\n  p:\n    authenticate: [idp]\n    authorize: {any_authenticated: true}\n"+
 			"    rate_limits: [{key: %q, rate: %q}]\nroutes:\n  - {name: r, match: {paths: [\"/\"]}, upstream: u, policy: p}\n", key, rate)
-		cfg, err := Parse("fuzz.yaml", []byte(doc), noEnv)
+		cfg, err := parseChecked("fuzz.yaml", []byte(doc), noEnv)
 		if err != nil {
 			var errs Errors
 			if !errors.As(err, &errs) || len(errs) == 0 {
@@ -298,14 +311,14 @@ func TestPortalErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse("x.yaml", []byte(tt.yaml), noEnv)
+			_, err := parseChecked("x.yaml", []byte(tt.yaml), noEnv)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("errors:\n%v\nwant one containing %q", err, tt.want)
 			}
 		})
 	}
 	// The defaults: /portal and a title; the route at /portalx is not under it.
-	cfg, err := Parse("x.yaml", []byte(strings.Replace(minimal, `paths: ["/"]`, `paths: ["/portalx"]`, 1)+"portal: {}\n"), noEnv)
+	cfg, err := parseChecked("x.yaml", []byte(strings.Replace(minimal, `paths: ["/"]`, `paths: ["/portalx"]`, 1)+"portal: {}\n"), noEnv)
 	if err != nil || cfg.Portal.Path != "/portal" || cfg.Portal.Title != "API portal" {
 		t.Fatalf("%v %+v", err, cfg)
 	}
@@ -313,7 +326,7 @@ func TestPortalErrors(t *testing.T) {
 	if b := cfg.ProblemTypeBase(); b != "/portal/problems/" {
 		t.Errorf("problem base with the portal on: %q", b)
 	}
-	cfg, err = Parse("x.yaml", []byte(minimal+"problems: {type_base: \"https://developer.example.com/problems/\"}\n"), noEnv)
+	cfg, err = parseChecked("x.yaml", []byte(minimal+"problems: {type_base: \"https://developer.example.com/problems/\"}\n"), noEnv)
 	if err != nil || cfg.ProblemTypeBase() != "https://developer.example.com/problems/" {
 		t.Fatalf("%v", err)
 	}
@@ -374,14 +387,14 @@ func TestTrafficErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := Parse("x.yaml", []byte(tt.yaml), noEnv)
+			_, err := parseChecked("x.yaml", []byte(tt.yaml), noEnv)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("errors:\n%v\nwant one containing %q", err, tt.want)
 			}
 		})
 	}
 	ok := policy("    graduated: {warn: 1, throttle: {after: 2}, block: 3, ban: {after: 4}}\n")
-	cfg, err := Parse("x.yaml", []byte(ok), noEnv)
+	cfg, err := parseChecked("x.yaml", []byte(ok), noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -394,15 +407,15 @@ func TestTrafficErrors(t *testing.T) {
 
 // TestStripResponseHeaders: the default list, and [] to keep them all.
 func TestStripResponseHeaders(t *testing.T) {
-	cfg, err := Parse("x.yaml", []byte(minimal), noEnv)
+	cfg, err := parseChecked("x.yaml", []byte(minimal), noEnv)
 	if err != nil || len(cfg.Server.StripResponseHeaders) != 6 || cfg.Server.StripResponseHeaders[0] != "Server" {
 		t.Fatalf("default: %v %v", cfg.Server.StripResponseHeaders, err)
 	}
-	cfg, err = Parse("x.yaml", []byte(minimal+"server: {strip_response_headers: []}\n"), noEnv)
+	cfg, err = parseChecked("x.yaml", []byte(minimal+"server: {strip_response_headers: []}\n"), noEnv)
 	if err != nil || len(cfg.Server.StripResponseHeaders) != 0 {
 		t.Fatalf("[]: %v %v", cfg.Server.StripResponseHeaders, err)
 	}
-	if _, err := Parse("x.yaml", []byte(minimal+"server: {strip_response_headers: [\"Bad Header\"]}\n"), noEnv); err == nil || !strings.Contains(err.Error(), "is not a header name") {
+	if _, err := parseChecked("x.yaml", []byte(minimal+"server: {strip_response_headers: [\"Bad Header\"]}\n"), noEnv); err == nil || !strings.Contains(err.Error(), "is not a header name") {
 		t.Fatalf("bad name: %v", err)
 	}
 }
@@ -431,7 +444,7 @@ func TestOpenAPIDocumentRead(t *testing.T) {
 	}
 	for _, c := range cases {
 		os.WriteFile(spec, []byte(c.spec), 0o600)
-		cfg, err := Load(cfgFile)
+		cfg, err := loadChecked(cfgFile)
 		switch {
 		case c.err == "" && err != nil:
 			t.Errorf("%s: %v", c.name, err)

@@ -9,8 +9,6 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
-
-	"github.com/rampart-gw/rampart/internal/route"
 )
 
 // Load reads, decodes and validates the config file at path. On failure
@@ -25,7 +23,24 @@ type LoadOptions struct {
 	// listed in Config.Unchecked when not, instead of failing. For CI of
 	// a config repository; a config loaded offline is not for running.
 	Offline bool
+	// Checks run after the data is validated, over the same config, and
+	// add their errors to validation's: each checks what only the package
+	// that compiles it can (see Check).
+	Checks []Check
 }
+
+// A Check validates the values that only the package compiling them can
+// read: path patterns against each other, a CEL condition, a PEM file,
+// an OpenAPI document. This package holds data and its rules only; each
+// package that builds something from the config offers its Check, and
+// main passes them all (gateway.Checks) so that one validation reports
+// every problem with its position. Building a snapshot compiles the same
+// values again and refuses, with the same errors, what a load without
+// the checks let by.
+//
+// A Check runs on a config that may have failed validation elsewhere: it
+// skips what is missing (nil entries, empty values) rather than assume.
+type Check func(*Config) Errors
 
 // LoadWith is Load with options.
 func LoadWith(path string, o LoadOptions) (*Config, error) {
@@ -73,8 +88,12 @@ func ParseWith(file string, data []byte, lookupEnv func(string) (string, bool), 
 	for _, e := range d.errs {
 		failed[e.Path] = true
 	}
+	cfg.Offline = o.Offline
 	v := &validator{cfg: cfg, offline: o.Offline}
 	v.validate()
+	for _, check := range o.Checks {
+		v.errs = append(v.errs, check(cfg)...)
+	}
 	for _, e := range v.errs {
 		if !failed[e.Path] {
 			d.errs = append(d.errs, e)
@@ -87,10 +106,6 @@ func ParseWith(file string, data []byte, lookupEnv func(string) (string, bool), 
 	applyDefaults(cfg)
 	return cfg, nil
 }
-
-// MatchRule returns the compiled match rule of routes[i], built once by
-// validation, so the gateway never parses patterns or hosts again.
-func (c *Config) MatchRule(i int) route.Rule { return c.rules[i] }
 
 // Pos returns the position of the value at path, or of its nearest
 // ancestor present in the file.
@@ -168,5 +183,16 @@ func (c *Config) ErrorAt(path string, err error) error {
 	if err == nil {
 		return nil
 	}
-	return Errors{{Pos: c.Pos(path), Path: path, Msg: err.Error()}}
+	return Errors{c.FieldError(path, err)}
+}
+
+// FieldError is err at the value at path.
+func (c *Config) FieldError(path string, err error) *FieldError {
+	return &FieldError{Pos: c.Pos(path), Path: path, Msg: err.Error()}
+}
+
+// KeyError is err at the key of the value at path (a map key that is
+// at fault: a name already taken).
+func (c *Config) KeyError(path string, err error) *FieldError {
+	return &FieldError{Pos: c.KeyPos(path), Path: path, Msg: err.Error()}
 }

@@ -2,11 +2,6 @@ package config
 
 import (
 	"strings"
-
-	"github.com/getkin/kin-openapi/openapi3"
-
-	"github.com/rampart-gw/rampart/internal/authz/condition"
-	"github.com/rampart-gw/rampart/internal/route"
 )
 
 // The config vocabulary of DESIGN.md §3. Struct tags:
@@ -48,13 +43,15 @@ type Config struct {
 	// Unchecked lists, for a config loaded offline, the secrets and files
 	// that were not there to check ("path: secret env:NAME").
 	Unchecked []string `yaml:"-" json:"-"`
+	// Offline is set on a config loaded offline (LoadOptions.Offline).
+	Offline bool `yaml:"-" json:"-"`
 	// files are the files the config names as inputs (certificates, keys,
 	// CRLs, secret files, specs, databases), resolved: see Files.
 	files []string
+	pem   []PEMFile // see PEMFiles
 
 	positions map[string]Pos
 	scalars   map[string]scalarLayout // how multi-character scalars sit in the file, for ExprPos
-	rules     []route.Rule            // routes[i]'s match rule, built by validation
 }
 
 // Server configures the client-facing side.
@@ -523,12 +520,7 @@ type BotRule struct {
 	When   string `yaml:"when,required" json:"when,omitempty" doc:"A CEL condition over request, client (ja4, user_agent, ua_family, browser_claimed, inconsistencies) and tls; see docs/bot-defence.md."`
 	Action string `yaml:"action,required" json:"action,omitempty" enum:"flag|challenge|block" doc:"flag: a bot.flag event, then the next rule; challenge: a proof of work for browsers, a 403 problem for other clients; block: a 403 problem."`
 	Pos    Pos    `yaml:"-" json:"-"`
-
-	when *condition.Condition
 }
-
-// Condition returns When as validation compiled it.
-func (b *BotRule) Condition() *condition.Condition { return b.when }
 
 // Challenge configures the proof-of-work interstitial.
 type Challenge struct {
@@ -572,13 +564,7 @@ type Authorize struct {
 	MaxAuthAge       Duration       `yaml:"max_auth_age" json:"max_auth_age,omitempty" doc:"The token's auth_time must be at most this old (RFC 9470 step-up); otherwise 401 insufficient_user_authentication."`
 	External         *ExternalAuthz `yaml:"external" json:"external,omitempty" doc:"Ask an HTTP authorization service (like Envoy's ext_authz) after the other checks pass."`
 	Pos              Pos            `yaml:"-" json:"-"`
-
-	when *condition.Condition // When, as validation compiled it
 }
-
-// Condition returns When compiled, or nil when there is none. Validation
-// compiles it once; the gateway runs that program.
-func (a *Authorize) Condition() *condition.Condition { return a.when }
 
 // ExternalAuthz is an HTTP authorization service.
 type ExternalAuthz struct {
@@ -689,12 +675,7 @@ type Validate struct {
 	Responses    string         `yaml:"responses" json:"responses,omitempty" enum:"off|detect" doc:"With openapi: detect checks the upstream's responses to documented operations (status, headers, content type, body up to 1 MiB) and reports a mismatch as a schema.response event; the response is passed on unchanged. Default off."`
 	GraphQL      *GraphQLLimits `yaml:"graphql" json:"graphql,omitempty" doc:"The routes serve GraphQL: each request (GET query, POST JSON or a batch, application/graphql) is parsed and held to these limits."`
 	XML          *XMLLimits     `yaml:"xml" json:"xml,omitempty" doc:"Structure limits for XML bodies; a DTD is never accepted (no entity expansion, no external entities)."`
-
-	openapi *openapi3.T // OpenAPI, as validation loaded it
 }
-
-// Document returns the OpenAPI document as validation loaded it, or nil.
-func (v *Validate) Document() *openapi3.T { return v.openapi }
 
 // GraphQLLimits bound what one GraphQL request may ask for.
 type GraphQLLimits struct {

@@ -15,10 +15,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-
-	"github.com/rampart-gw/rampart/internal/authz/condition"
-	"github.com/rampart-gw/rampart/internal/pki"
-	"github.com/rampart-gw/rampart/internal/route"
 )
 
 // PublicPolicy is the built-in anonymous policy.
@@ -29,8 +25,7 @@ var nameRE = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$`)
 type validator struct {
 	cfg     *Config
 	errs    Errors
-	cel     *condition.Env // made on the first when condition
-	offline bool           // files absent are listed in cfg.Unchecked, not refused
+	offline bool // files absent are listed in cfg.Unchecked, not refused
 }
 
 func (v *validator) errorf(path, format string, args ...any) {
@@ -157,24 +152,45 @@ func (v *validator) present(path, file string) bool {
 	return true
 }
 
-// keyPair checks a certificate and its key as the gateway loads them.
+// keyPair checks that a certificate and its key can be read, and lists
+// them for the check of what they hold (PEMFiles).
 func (v *validator) keyPair(path, cert, key string) {
 	c, k := v.fileReadable(path+".cert_file", cert), v.fileReadable(path+".key_file", key)
 	if c && k {
-		if _, err := pki.KeyPair(v.cfg.Path(cert), v.cfg.Path(key)); err != nil {
-			v.errorf(path+".cert_file", "%v", err)
-		}
+		v.cfg.pem = append(v.cfg.pem, PEMFile{Path: path + ".cert_file", Kind: KeyPairFile, File: v.cfg.Path(cert), KeyFile: v.cfg.Path(key)})
 	}
 }
 
-// caFile checks a PEM bundle of CA certificates as the gateway loads it.
+// caFile checks that a PEM bundle of CA certificates can be read.
 func (v *validator) caFile(path, file string) {
 	if v.fileReadable(path, file) {
-		if _, err := pki.CertPool(v.cfg.Path(file)); err != nil {
-			v.errorf(path, "%v", err)
-		}
+		v.cfg.pem = append(v.cfg.pem, PEMFile{Path: path, Kind: CABundleFile, File: v.cfg.Path(file)})
 	}
 }
+
+// A PEMFile is a certificate and its key, a CA bundle or a CRL that the
+// config names and validation found readable. What it holds is checked
+// by the package that loads it, through a Check.
+type PEMFile struct {
+	Path    string // the setting: server.tls.certificates[0].cert_file
+	Kind    PEMKind
+	File    string // resolved
+	KeyFile string // resolved; KeyPairFile only
+}
+
+// PEMKind says what a PEMFile holds.
+type PEMKind uint8
+
+// The kinds of PEMFile.
+const (
+	KeyPairFile  PEMKind = iota + 1 // a certificate chain, with KeyFile its key
+	CABundleFile                    // CA certificates
+	CRLFile                         // a certificate revocation list (PEM or DER)
+)
+
+// PEMFiles lists the certificates, keys, CA bundles and CRLs the config
+// names, in file order of validation.
+func (c *Config) PEMFiles() []PEMFile { return slices.Clone(c.pem) }
 
 func (v *validator) server() {
 	s := &v.cfg.Server
@@ -525,8 +541,6 @@ func (v *validator) policy(name string, p *Policy) {
 func (v *validator) routes() {
 	c := v.cfg
 	names := map[string]int{}
-	b := route.NewBuilder()
-	c.rules = make([]route.Rule, len(c.Routes))
 	for i, r := range c.Routes {
 		base := fmt.Sprintf("routes[%d]", i)
 		if r == nil {
@@ -546,15 +560,8 @@ func (v *validator) routes() {
 		if r.Policy != "" && r.Policy != PublicPolicy && c.Policies[r.Policy] == nil {
 			v.errorf(base+".policy", "unknown policy %q%s", r.Policy, suggest(r.Policy, append(sortedKeys(c.Policies), PublicPolicy)))
 		}
-		rule, ok := v.matchRule(i, r)
-		c.rules[i] = rule
-		if ok {
-			for _, cf := range b.Add(rule) {
-				v.errorf(fmt.Sprintf("%s.match.paths[%d]", base, cf.PatternIndex), "route %q %v (route %q at %s)",
-					r.Name, cf, c.Routes[cf.Other].Name, c.Pos(fmt.Sprintf("routes[%d]", cf.Other)))
-			}
-			v.rewrite(base, r, rule.Patterns)
-		}
+		v.match(i, r)
+		v.rewrite(base, r)
 	}
 }
 
@@ -568,47 +575,32 @@ func suggest(s string, candidates []string) string {
 	return ""
 }
 
-func (v *validator) matchRule(i int, r *Route) (route.Rule, bool) {
+// match checks what a route matches on as data; its hosts and path
+// patterns are parsed, and checked against other routes, by the router
+// (route.Check).
+func (v *validator) match(i int, r *Route) {
 	base := fmt.Sprintf("routes[%d].match", i)
-	rule := route.Rule{ID: i, Headers: r.Match.Headers}
-	ok := true
-	for j, h := range r.Match.Hosts {
-		nh, err := route.NormalizeHost(h)
-		if err != nil {
-			v.errorf(fmt.Sprintf("%s.hosts[%d]", base, j), "%v", err)
-			ok = false
-		}
-		rule.Hosts = append(rule.Hosts, nh)
-	}
 	if len(r.Match.Paths) == 0 {
 		v.errorf(base+".paths", "at least one path pattern is required")
-		ok = false
-	}
-	for j, p := range r.Match.Paths {
-		pat, err := route.ParsePattern(p)
-		if err != nil {
-			v.errorf(fmt.Sprintf("%s.paths[%d]", base, j), "%v", err)
-			ok = false
-			continue
-		}
-		rule.Patterns = append(rule.Patterns, pat)
 	}
 	for j, m := range r.Match.Methods {
-		bit, known := route.ParseMethod(m)
-		if !known {
+		if !KnownMethod(m) {
 			v.errorf(fmt.Sprintf("%s.methods[%d]", base, j), "unknown method %q: use upper-case GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, TRACE or CONNECT", m)
-			ok = false
 		}
-		rule.Methods |= bit
 	}
 	for _, name := range sortedKeys(r.Match.Headers) {
 		if !validHeaderName(name) {
 			v.keyErrorf(base+".headers."+name, "invalid header name %q", name)
-			ok = false
 		}
 	}
-	return rule, ok
 }
+
+// Methods are the request methods a route, a role or CORS may name: the
+// methods of RFC 9110 and PATCH.
+var Methods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+
+// KnownMethod reports whether m is one of Methods.
+func KnownMethod(m string) bool { return slices.Contains(Methods, m) }
 
 func validHeaderName(s string) bool {
 	if s == "" {
@@ -623,7 +615,9 @@ func validHeaderName(s string) bool {
 	return http.CanonicalHeaderKey(s) != ""
 }
 
-func (v *validator) rewrite(base string, r *Route, pats []*route.Pattern) {
+// rewrite checks a route's rewrite as data; the router checks its host
+// and that a path template uses only parameters every pattern captures.
+func (v *validator) rewrite(base string, r *Route) {
 	rw := r.Rewrite
 	if rw == nil {
 		return
@@ -635,28 +629,14 @@ func (v *validator) rewrite(base string, r *Route, pats []*route.Pattern) {
 	if rw.AddPrefix != "" && (!strings.HasPrefix(rw.AddPrefix, "/") || strings.HasSuffix(rw.AddPrefix, "/")) {
 		v.errorf(p+".add_prefix", "add_prefix must start with / and not end with /")
 	}
-	if h := rw.Host; h != "" && h != "preserve" {
-		if _, err := route.NormalizeHost(strings.Split(h, ":")[0]); err != nil || strings.HasPrefix(h, "*") || strings.Count(h, ":") > 1 {
-			v.errorf(p+".host", "host %q must be preserve or a host name, optionally with :port", h)
-		}
-	}
 	if rw.Path == "" {
 		return
 	}
 	if rw.StripPrefix != "" || rw.AddPrefix != "" {
 		v.errorf(p+".path", "path replaces the whole path; do not combine it with strip_prefix or add_prefix")
 	}
-	names, err := TemplateParams(rw.Path)
-	if err != nil {
+	if _, err := TemplateParams(rw.Path); err != nil {
 		v.errorf(p+".path", "%v", err)
-		return
-	}
-	for _, n := range names {
-		for _, pat := range pats {
-			if !slices.Contains(pat.Params, n) {
-				v.errorf(p+".path", "template uses {%s}, but path pattern %s does not capture it", n, pat.Raw)
-			}
-		}
 	}
 }
 

@@ -4,9 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/rampart-gw/rampart/internal/authz/condition"
-	"github.com/rampart-gw/rampart/internal/route"
 )
 
 // Bounds of the authorize section.
@@ -37,13 +34,8 @@ func (v *validator) roles() {
 				continue
 			}
 			for j, m := range a.Methods {
-				if _, ok := route.ParseMethod(m); !ok {
+				if !KnownMethod(m) {
 					v.errorf(fmt.Sprintf("%s.methods[%d]", path, j), "unknown method %q (methods are upper case: GET, POST, ...)", m)
-				}
-			}
-			for j, p := range a.Paths {
-				if _, err := route.ParsePattern(p); err != nil {
-					v.errorf(fmt.Sprintf("%s.paths[%d]", path, j), "%v", err)
 				}
 			}
 		}
@@ -95,9 +87,6 @@ func (v *validator) policyAuthorize(name, base string, p *Policy) {
 	if a.MaxAuthAge < 0 {
 		v.errorf(ab+".max_auth_age", "max_auth_age must be positive")
 	}
-	if a.When != "" {
-		a.when = v.condition(ab+".when", a.When)
-	}
 	if e := a.External; e != nil {
 		eb := ab + ".external"
 		v.endpointURL(eb+".url", e.URL)
@@ -119,22 +108,4 @@ func (v *validator) policyAuthorize(name, base string, p *Policy) {
 // without spaces, quotes or backslashes (RFC 6749 scope-token).
 func scopeToken(s string) bool {
 	return s != "" && !strings.ContainsAny(s, " \t\"\\")
-}
-
-// condition compiles and type-checks a CEL condition, reporting issues
-// where they are in the file; nil when it has any.
-func (v *validator) condition(path, src string) *condition.Condition {
-	if v.cel == nil {
-		env, err := condition.NewEnv()
-		if err != nil {
-			v.errorf(path, "internal error: %v", err)
-			return nil
-		}
-		v.cel = env
-	}
-	c, issues := v.cel.Compile(src)
-	for _, is := range issues {
-		v.errs = append(v.errs, &FieldError{Pos: v.cfg.ExprPos(path, is.Line, is.Col), Path: path, Msg: "condition: " + is.Msg})
-	}
-	return c
 }

@@ -1,53 +1,24 @@
 package config
 
 import (
-	"crypto/ed25519"
 	"fmt"
 	"net"
 	"net/url"
-	"slices"
-	"strings"
-
-	"github.com/rampart-gw/rampart/internal/fieldcrypt"
-	"github.com/rampart-gw/rampart/internal/fieldpath"
-	"github.com/rampart-gw/rampart/internal/pii"
-	"github.com/rampart-gw/rampart/internal/trail"
 )
 
 // MaxResponseFilterBytes bounds response.max_body_bytes: a filtered
 // response is held whole in memory.
 const MaxResponseFilterBytes = 64 << 20
 
-// detectors checks the operator's own detectors.
+// detectors checks the names of the operator's own detectors; their
+// patterns, and that they do not take a built-in detector's name, are
+// checked where detectors are built.
 func (v *validator) detectors() {
 	for _, name := range sortedKeys(v.cfg.Detectors) {
-		d, path := v.cfg.Detectors[name], "detectors."+name
-		switch {
-		case slices.Contains(pii.Builtin, name):
-			v.keyErrorf(path, "%q is a built-in detector; give yours another name", name)
-			continue
-		case !nameRE.MatchString(name):
-			v.keyErrorf(path, "detector name %q must be letters, digits, '.', '_' or '-'", name)
-		}
-		if d == nil {
-			continue
-		}
-		if _, err := pii.Custom(name, d.Pattern, d.KeepFirst, d.KeepLast); err != nil {
-			v.errorf(path+".pattern", "%v", err)
+		if !nameRE.MatchString(name) {
+			v.keyErrorf("detectors."+name, "detector name %q must be letters, digits, '.', '_' or '-'", name)
 		}
 	}
-}
-
-// Detector returns the detector called name: a built-in one, or the
-// config's own.
-func (c *Config) Detector(name string) (*pii.Detector, error) {
-	if d, ok := pii.Lookup(name); ok {
-		return d, nil
-	}
-	if d, ok := c.Detectors[name]; ok && d != nil {
-		return pii.Custom(name, d.Pattern, d.KeepFirst, d.KeepLast)
-	}
-	return nil, fmt.Errorf("no detector %q", name)
 }
 
 func (v *validator) policyResponse(base string, p *Policy) {
@@ -56,20 +27,10 @@ func (v *validator) policyResponse(base string, p *Policy) {
 		return
 	}
 	path := base + ".response"
-	v.fieldPatterns(path+".remove_fields", r.RemoveFields)
-	for i, name := range r.Mask {
-		if _, custom := v.cfg.Detectors[name]; custom {
-			continue // checked under detectors
-		}
-		if _, err := v.cfg.Detector(name); err != nil {
-			v.errorf(fmt.Sprintf("%s.mask[%d]", path, i), "unknown detector %q: use one of %s, or define it under detectors", name, strings.Join(pii.Builtin, ", "))
-		}
-	}
 	if len(r.RemoveFields) == 0 && len(r.Mask) == 0 && len(r.DecryptFields) == 0 {
 		v.errorf(path, "response filters nothing: list remove_fields, mask or decrypt_fields")
 	}
 	if len(r.DecryptFields) > 0 {
-		v.fieldPatterns(path+".decrypt_fields", r.DecryptFields)
 		v.keysetRef(path+".keyset", r.Keyset)
 		if len(r.DecryptFor) == 0 {
 			v.errorf(path+".decrypt_for", "decrypt_fields needs decrypt_for: the roles whose consumers may read the fields decrypted")
@@ -84,20 +45,6 @@ func (v *validator) policyResponse(base string, p *Policy) {
 	}
 	if r.MaxBodyBytes > MaxResponseFilterBytes {
 		v.errorf(path+".max_body_bytes", "%s is above the most a filter holds (64MiB)", r.MaxBodyBytes)
-	}
-}
-
-// fieldPatterns checks a list of field patterns, each, then together.
-func (v *validator) fieldPatterns(path string, patterns []string) {
-	ok := true
-	for i, f := range patterns {
-		if _, err := fieldpath.Compile([]string{f}); err != nil {
-			v.errorf(fmt.Sprintf("%s[%d]", path, i), "%v", err)
-			ok = false
-		}
-	}
-	if _, err := fieldpath.Compile(patterns); ok && err != nil {
-		v.errorf(path, "%v", err)
 	}
 }
 
@@ -117,12 +64,11 @@ func (v *validator) policyRequest(base string, p *Policy) {
 	if len(p.Request.EncryptFields) == 0 {
 		v.errorf(path+".encrypt_fields", "encrypt_fields lists no field")
 	}
-	v.fieldPatterns(path+".encrypt_fields", p.Request.EncryptFields)
 	v.keysetRef(path+".keyset", p.Request.Keyset)
 }
 
-// keysets checks every keyset: unique ids, the primary among them, and
-// each key 32 bytes of base64.
+// keysets checks every keyset: unique ids and the primary among them.
+// That each key decodes is checked where keysets are built.
 func (v *validator) keysets() {
 	for _, name := range sortedKeys(v.cfg.Keysets) {
 		ks, path := v.cfg.Keysets[name], "keysets."+name
@@ -142,11 +88,6 @@ func (v *validator) keysets() {
 				v.errorf(kp+".id", "key id %q is used twice", k.ID)
 			}
 			seen[k.ID] = true
-			if k.Secret.IsSet() && k.Secret.Value() != "" {
-				if _, err := fieldcrypt.DecodeKey(k.Secret.Value()); err != nil {
-					v.errorf(kp+".secret", "%s: %v", k.Secret.Ref, err)
-				}
-			}
 		}
 		if ks.Primary != "" && !seen[ks.Primary] {
 			v.errorf(path+".primary", "the primary key %q is not among keys", ks.Primary)
@@ -154,25 +95,8 @@ func (v *validator) keysets() {
 	}
 }
 
-// FieldKeyset builds the keyset called name (validated).
-func (c *Config) FieldKeyset(name string) (*fieldcrypt.Keyset, error) {
-	ks, ok := c.Keysets[name]
-	if !ok || ks == nil {
-		return nil, fmt.Errorf("no keyset %q", name)
-	}
-	keys := make(map[string][]byte, len(ks.Keys))
-	for _, k := range ks.Keys {
-		b, err := fieldcrypt.DecodeKey(k.Secret.Value())
-		if err != nil {
-			return nil, fmt.Errorf("keyset %s, key %s: %v", name, k.ID, err)
-		}
-		keys[k.ID] = b
-	}
-	return fieldcrypt.NewKeyset(name, ks.Primary, keys)
-}
-
-// trail checks the audit trail: it lives in the store, and its key must
-// be an Ed25519 key.
+// trail checks the audit trail: it lives in the store. That its key is
+// an Ed25519 key is checked by the trail (trail.Check).
 func (v *validator) trail() {
 	t := v.cfg.Trail
 	if t == nil {
@@ -181,19 +105,9 @@ func (v *validator) trail() {
 	if v.cfg.Store == nil {
 		v.errorf("trail", "the trail is kept in the store: add store: {driver: embedded, path: data/rampart.db} (or postgres for several gateways)")
 	}
-	if t.SigningKey.IsSet() && t.SigningKey.Value() != "" {
-		if _, err := trail.ParsePrivateKey(t.SigningKey.Value()); err != nil {
-			v.errorf("trail.signing_key", "%s: %v", t.SigningKey.Ref, err)
-		}
-	}
 	if t.CheckpointEvery < 0 {
 		v.errorf("trail.checkpoint_every", "checkpoint_every cannot be negative")
 	}
-}
-
-// TrailKey returns the trail's signing key (validated).
-func (c *Config) TrailKey() (ed25519.PrivateKey, error) {
-	return trail.ParsePrivateKey(c.Trail.SigningKey.Value())
 }
 
 // TrailSeverity is the trail's min_severity on the 1-4 scale.

@@ -7,8 +7,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/rampart-gw/rampart/internal/pki"
 )
 
 // SignatureAlgorithms are the JWS algorithms a jwt or oidc authenticator
@@ -180,9 +178,7 @@ func (v *validator) authenticator(name string, a *Authenticator) {
 			v.errorf(base, "an mtls authenticator needs server.tls.client_auth with mode request or require and a ca_file")
 		}
 		if v.fileReadable(base+".crl_file", a.CRLFile) {
-			if _, err := pki.ReadCRL(v.cfg.Path(a.CRLFile)); err != nil {
-				v.errorf(base+".crl_file", "%v", err)
-			}
+			v.cfg.pem = append(v.cfg.pem, PEMFile{Path: base + ".crl_file", Kind: CRLFile, File: v.cfg.Path(a.CRLFile)})
 		}
 	}
 	if a.ClockSkew.D() > 5*time.Minute {

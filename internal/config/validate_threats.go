@@ -1,22 +1,14 @@
 package config
 
 import (
-	"context"
 	"fmt"
-	"io"
 	"mime"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/getkin/kin-openapi/openapi3"
-
-	"github.com/rampart-gw/rampart/internal/route"
 )
 
 // policyCORS checks a policy's CORS: origins are scheme://host[:port]
@@ -45,7 +37,7 @@ func (v *validator) policyCORS(base string, p *Policy) {
 		}
 	}
 	for i, m := range c.AllowMethods {
-		if _, known := route.ParseMethod(m); !known {
+		if !KnownMethod(m) {
 			v.errorf(fmt.Sprintf("%s.allow_methods[%d]", path, i), "unknown method %q: use upper-case GET, HEAD, POST, PUT, PATCH or DELETE", m)
 		}
 	}
@@ -161,13 +153,7 @@ func (v *validator) policyValidate(base string, p *Policy) {
 		}
 	}
 	if val.OpenAPI != "" {
-		if v.present(base+".validate.openapi", val.OpenAPI) {
-			doc, err := loadOpenAPI(v.cfg.Path(val.OpenAPI))
-			if err != nil {
-				v.errorf(base+".validate.openapi", "%s: %v", val.OpenAPI, errorsWithoutPath(err))
-			}
-			val.openapi = doc
-		}
+		v.present(base+".validate.openapi", val.OpenAPI) // read and checked by schema.Check
 	} else if val.Strict {
 		v.errorf(base+".validate.strict", "strict refuses operations the OpenAPI document does not describe; give validate.openapi")
 	}
@@ -199,53 +185,6 @@ func (v *validator) policyValidate(base string, p *Policy) {
 			}
 		}
 	}
-}
-
-// loadOpenAPI reads and validates an OpenAPI 3.0 or 3.1 document.
-// References to other files or URLs are refused: the gateway does not
-// fetch what a document points at. Its servers are replaced by "/", so
-// operations match the paths clients send to the gateway, whatever host
-// it serves.
-func loadOpenAPI(path string) (*openapi3.T, error) {
-	loader := openapi3.NewLoader()
-	loader.IsExternalRefsAllowed = false
-	// The document itself is read here, every time: kin-openapi's default
-	// reader caches absolute paths for the life of the process, so a
-	// changed document would never be seen by a reload. With this reader
-	// set the library reads nothing else (IsExternalRefsAllowed no longer
-	// applies): a reference to any other location is refused.
-	loader.ReadFromURIFunc = func(_ *openapi3.Loader, u *url.URL) ([]byte, error) {
-		if (u.Scheme != "" && u.Scheme != "file") || u.Host != "" || filepath.Clean(filepath.FromSlash(u.Path)) != filepath.Clean(path) {
-			return nil, fmt.Errorf("%s: references to other documents are not followed; bundle the document into one file", u.Redacted())
-		}
-		return readBounded(path, maxSpecBytes)
-	}
-	doc, err := loader.LoadFromFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("cannot be read as OpenAPI: %w", err)
-	}
-	if err := doc.Validate(context.Background()); err != nil {
-		return nil, fmt.Errorf("is not a valid OpenAPI document: %w", err)
-	}
-	doc.Servers = openapi3.Servers{{URL: "/"}}
-	return doc, nil
-}
-
-// maxSpecBytes bounds an OpenAPI document.
-const maxSpecBytes = 32 << 20
-
-// readBounded reads a file of at most limit bytes.
-func readBounded(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err == nil && int64(len(b)) > limit {
-		err = fmt.Errorf("is larger than %d bytes", limit)
-	}
-	return b, err
 }
 
 // wafTarget is a CRS exclusion target: a collection, optionally :key.

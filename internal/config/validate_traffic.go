@@ -91,7 +91,6 @@ func (v *validator) policyBots(base string, p *Policy) {
 			v.errorf(rp+".name", "rule name %q is used twice", r.Name)
 		}
 		names[r.Name] = true
-		r.when = v.condition(rp+".when", r.When)
 		challenged = challenged || r.Action == "challenge"
 	}
 	if c := b.Challenge; c != nil {

@@ -591,7 +591,7 @@ func (g *Gateway) Reload(source string) error {
 	// new config naming other files makes the next check differ too,
 	// which costs one more reload, never a missed one.
 	g.loadedFP = fingerprint(g.watchedFiles())
-	cfg, err := config.Load(g.opts.ConfigPath)
+	cfg, err := Load(g.opts.ConfigPath, false)
 	if err == nil {
 		err = restartOnly(old.cfg, cfg)
 	}
@@ -713,9 +713,9 @@ func (g *Gateway) eventSinks(cfg *config.Config) ([]observe.Sink, error) {
 		return nil, err
 	}
 	if t := cfg.Trail; t != nil {
-		key, err := cfg.TrailKey()
+		key, err := trail.SigningKey(cfg)
 		if err != nil {
-			return nil, err
+			return nil, cfg.ErrorAt("trail.signing_key", err)
 		}
 		d, err := OpenDriver(context.Background(), cfg)
 		if err != nil {

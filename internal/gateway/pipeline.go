@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"hash/maphash"
 
+	"github.com/getkin/kin-openapi/openapi3"
+
 	"github.com/rampart-gw/rampart/internal/authz"
 	"github.com/rampart-gw/rampart/internal/bodyguard"
 	"github.com/rampart-gw/rampart/internal/bots"
@@ -49,7 +51,11 @@ func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, ac
 	if pol != nil && pol.Bots != nil {
 		o := deps.bots
 		o.Count = deps.countBots(r.Policy)
-		stages = append(stages, bots.New(r.Policy, pol.Bots, o))
+		bs, err := bots.New(r.Policy, pol.Bots, o)
+		if err != nil {
+			return nil, cfg.ErrorAt("policies."+r.Policy+".bots", err)
+		}
+		stages = append(stages, bs)
 	}
 	// 7 pre-auth rate limit per IP      (traffic)
 	pre, post, err := rateLimits(pol, r, deps)
@@ -97,8 +103,8 @@ func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, ac
 		stages = append(stages, c)
 	}
 	// 12 schema validation              (threats)
-	if pol != nil && pol.Validate != nil && pol.Validate.Document() != nil {
-		sv, err := schema.New(pol.Validate.Document(), schema.Options{Strict: pol.Validate.Strict,
+	if doc := deps.documents[r.Policy]; doc != nil {
+		sv, err := schema.New(doc, schema.Options{Strict: pol.Validate.Strict,
 			Responses: pol.Validate.Responses == "detect", Count: deps.countSchemaResponses(r.Policy)})
 		if err != nil {
 			return nil, fmt.Errorf("route %s: openapi: %w", r.Name, err)
@@ -135,7 +141,7 @@ func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, ac
 	// 15 request transform: fields encrypted (after every check has seen
 	// them in clear), identity to upstream
 	if pol != nil && pol.Request != nil {
-		ks, err := cfg.FieldKeyset(pol.Request.Keyset)
+		ks, err := fieldKeyset(cfg, pol.Request.Keyset)
 		if err != nil {
 			return nil, fmt.Errorf("route %s: request: %w", r.Name, err)
 		}
@@ -180,7 +186,7 @@ func responseFilter(cfg *config.Config, policy string, rc *config.Response, deps
 		if err != nil {
 			return nil, err
 		}
-		ks, err := cfg.FieldKeyset(rc.Keyset)
+		ks, err := fieldKeyset(cfg, rc.Keyset)
 		if err != nil {
 			return nil, err
 		}
@@ -189,7 +195,7 @@ func responseFilter(cfg *config.Config, policy string, rc *config.Response, deps
 	if len(rc.Mask) > 0 {
 		ds := make([]*pii.Detector, len(rc.Mask))
 		for i, name := range rc.Mask {
-			d, err := cfg.Detector(name)
+			d, err := detector(cfg, name)
 			if err != nil {
 				return nil, err
 			}
@@ -219,6 +225,7 @@ func bodyLimit(cfg *config.Config, pol *config.Policy) int64 {
 // state (limit counters, bans, adaptive limits, the country database)
 // and its metrics.
 type stageDeps struct {
+	documents            map[string]*openapi3.T // by policy
 	store                ratelimit.Store
 	gates                *ratelimit.Gates
 	seed                 maphash.Seed

@@ -28,6 +28,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/ratelimit"
 	"github.com/rampart-gw/rampart/internal/reqctx"
 	"github.com/rampart-gw/rampart/internal/route"
+	"github.com/rampart-gw/rampart/internal/schema"
 	"github.com/rampart-gw/rampart/internal/shed"
 	"github.com/rampart-gw/rampart/internal/tracing"
 	"github.com/rampart-gw/rampart/internal/waf"
@@ -42,7 +43,8 @@ type Snapshot struct {
 	loadedAt       time.Time
 	table          *route.Table
 	routes         []*compiledRoute
-	releases       []func() // give back the shared resources acquired
+	rules          []route.Rule // routes[i]'s match rule
+	releases       []func()     // give back the shared resources acquired
 	trusted        guard.Trusted
 	maxHeaderBytes int
 	bodyTimeout    time.Duration
@@ -83,6 +85,15 @@ func (g *Gateway) build(cfg *config.Config) (_ *Snapshot, err error) {
 			s.release() // s, not the named result: that is nil on error
 		}
 	}()
+	rules, rerrs := route.Rules(cfg)
+	if len(rerrs) > 0 {
+		return nil, rerrs
+	}
+	docs, derrs := schema.Documents(cfg)
+	if len(derrs) > 0 {
+		return nil, derrs
+	}
+	s.rules = rules
 	under, _ := guard.ParseUnderscores(cfg.Server.Headers.Underscores)
 	_, keyHeaders := credentialCarriers(cfg)
 	s.headers = guard.NewHeaderRules(under, keyHeaders...)
@@ -196,13 +207,13 @@ func (g *Gateway) build(cfg *config.Config) (_ *Snapshot, err error) {
 	if err != nil {
 		return nil, err
 	}
-	deps := &stageDeps{store: g.limits, gates: g.gates, seed: g.limitSeed, count: g.metrics.RateLimit, countConcurrency: g.metrics.Concurrency,
+	deps := &stageDeps{documents: docs, store: g.limits, gates: g.gates, seed: g.limitSeed, count: g.metrics.RateLimit, countConcurrency: g.metrics.Concurrency,
 		quotas: g.quotas, countQuota: g.metrics.Quota, abuse: g.abuse, countAbuse: g.metrics.Abuse, shedders: shedders, countShed: g.metrics.Shed, countSchemaResponses: g.metrics.SchemaResponses,
 		countResponseFilter: g.metrics.ResponseFilter, countMasked: g.metrics.Masked, countFieldCrypto: g.metrics.FieldEncryption,
 		bots: bots.Options{Once: g.once, DNS: g.goodBots}, countBots: g.metrics.Bots, quotaStages: map[string]*ratelimit.QuotaStage{}, geo: geo, wafs: wafs}
 	b := route.NewBuilder()
 	for i, r := range cfg.Routes {
-		if c := b.Add(cfg.MatchRule(i)); len(c) > 0 {
+		if c := b.Add(rules[i]); len(c) > 0 {
 			return nil, fmt.Errorf("route %s: %w", r.Name, c[0])
 		}
 		stages, serr := routeStages(cfg, r, auth, access, deps)

@@ -96,15 +96,15 @@ func slug(s string) string {
 }
 
 // catalog lists the config's routes that have an OpenAPI description,
-// with the operations of it each route serves.
-func catalog(cfg *config.Config) ([]*API, error) {
+// with the operations of it each route serves: rules are the routes'
+// match rules, docs the policies' documents.
+func catalog(cfg *config.Config, rules []route.Rule, docs map[string]*openapi3.T) ([]*API, error) {
 	var apis []*API
 	for i, r := range cfg.Routes {
-		pol := cfg.Policies[r.Policy]
-		if pol == nil || pol.Validate == nil || pol.Validate.Document() == nil {
+		pol, doc := cfg.Policies[r.Policy], docs[r.Policy]
+		if pol == nil || doc == nil {
 			continue
 		}
-		doc := pol.Validate.Document()
 		spec, err := json.Marshal(doc)
 		if err != nil {
 			return nil, fmt.Errorf("route %s: openapi: %w", r.Name, err)
@@ -133,7 +133,7 @@ func catalog(cfg *config.Config) ([]*API, error) {
 			}
 			a.Quota = fmt.Sprintf("%d per %s per %s", q.Limit, q.Period, key)
 		}
-		a.Groups = operations(doc, cfg.MatchRule(i))
+		a.Groups = operations(doc, rules[i])
 		a.Served = servedAt(r)
 		apis = append(apis, a)
 	}

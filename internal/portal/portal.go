@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	swaggerui "github.com/swaggest/swgui/v5/static"
 	"github.com/vearutop/statigz"
 
@@ -25,6 +26,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/problem"
 	"github.com/rampart-gw/rampart/internal/ratelimit"
 	"github.com/rampart-gw/rampart/internal/reqctx"
+	"github.com/rampart-gw/rampart/internal/route"
 	"github.com/rampart-gw/rampart/internal/store"
 	"github.com/rampart-gw/rampart/internal/webui"
 )
@@ -42,6 +44,11 @@ type KeyStore interface {
 // Options are the portal's dependencies.
 type Options struct {
 	Config *config.Config
+	// Rules are the routes' match rules (route.Rules), Documents the
+	// policies' OpenAPI documents (schema.Documents), as the snapshot
+	// compiled them.
+	Rules     []route.Rule
+	Documents map[string]*openapi3.T
 	// Authenticate wraps self-service calls in the authentication of
 	// portal.policy; nil turns self-service off.
 	Authenticate func(http.Handler) http.Handler
@@ -82,7 +89,7 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 // New builds the portal for o.Config.
 func New(o Options) (*Portal, error) {
 	cfg := o.Config
-	apis, err := catalog(cfg)
+	apis, err := catalog(cfg, o.Rules, o.Documents)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,8 @@ import (
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/problem"
 	"github.com/rampart-gw/rampart/internal/reqctx"
+	"github.com/rampart-gw/rampart/internal/route"
+	"github.com/rampart-gw/rampart/internal/schema"
 	"github.com/rampart-gw/rampart/internal/webui"
 )
 
@@ -62,8 +64,28 @@ routes:
 	return cfg
 }
 
+// compiled is what the gateway gives New for cfg: its match rules and
+// OpenAPI documents, compiled.
+func compiled(t *testing.T, cfg *config.Config) Options {
+	t.Helper()
+	rules, errs := route.Rules(cfg)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	docs, errs := schema.Documents(cfg)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	return Options{Config: cfg, Rules: rules, Documents: docs}
+}
+
+func catalogOf(t *testing.T, cfg *config.Config) ([]*API, error) {
+	o := compiled(t, cfg)
+	return catalog(cfg, o.Rules, o.Documents)
+}
+
 func TestCatalog(t *testing.T) {
-	apis, err := catalog(load(t, ""))
+	apis, err := catalogOf(t, load(t, ""))
 	if err != nil || len(apis) != 1 {
 		t.Fatalf("%v %v", apis, err)
 	}
@@ -96,7 +118,7 @@ func TestCatalog(t *testing.T) {
 // TestCatalogSameTitle: two APIs titled alike (two routes of one
 // document here) are told apart by their route and where they are served.
 func TestCatalogSameTitle(t *testing.T) {
-	apis, err := catalog(load(t, "  - {name: orders-eu, match: {hosts: [eu.example.com], paths: [\"/v1/orders\"]}, upstream: orders, policy: orders}\n"))
+	apis, err := catalogOf(t, load(t, "  - {name: orders-eu, match: {hosts: [eu.example.com], paths: [\"/v1/orders\"]}, upstream: orders, policy: orders}\n"))
 	if err != nil || len(apis) != 2 {
 		t.Fatalf("%v %v", apis, err)
 	}
@@ -104,7 +126,9 @@ func TestCatalogSameTitle(t *testing.T) {
 		strings.Join(apis[0].Served, " ") != "/v1/orders /v1/orders/{id}" || strings.Join(apis[1].Served, " ") != "eu.example.com/v1/orders" {
 		t.Fatalf("%+v\n%+v", apis[0], apis[1])
 	}
-	p, err := New(Options{Config: load(t, "  - {name: orders-eu, match: {hosts: [eu.example.com], paths: [\"/v1/orders\"]}, upstream: orders, policy: orders}\nportal: {}\n"), CSRF: webui.NewCSRF("c", "/")})
+	o := compiled(t, load(t, "  - {name: orders-eu, match: {hosts: [eu.example.com], paths: [\"/v1/orders\"]}, upstream: orders, policy: orders}\nportal: {}\n"))
+	o.CSRF = webui.NewCSRF("c", "/")
+	p, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +148,9 @@ func TestCodeSpans(t *testing.T) {
 }
 
 func TestPages(t *testing.T) {
-	p, err := New(Options{Config: load(t, "portal: {path: /dev}"), CSRF: webui.NewCSRF("c", "/")})
+	o := compiled(t, load(t, "portal: {path: /dev}"))
+	o.CSRF = webui.NewCSRF("c", "/")
+	p, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +196,7 @@ func TestPages(t *testing.T) {
 }
 
 func TestReach(t *testing.T) {
-	apis, err := catalog(load(t, ""))
+	apis, err := catalogOf(t, load(t, ""))
 	if err != nil {
 		t.Fatal(err)
 	}

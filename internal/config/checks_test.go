@@ -1,0 +1,8 @@
+package config_test
+
+import (
+	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/gateway"
+)
+
+func init() { config.TestChecks = gateway.Checks() }

@@ -1,0 +1,171 @@
+package gateway
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/rampart-gw/rampart/internal/authz"
+	"github.com/rampart-gw/rampart/internal/bots"
+	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/fieldcrypt"
+	"github.com/rampart-gw/rampart/internal/fieldpath"
+	"github.com/rampart-gw/rampart/internal/pii"
+	"github.com/rampart-gw/rampart/internal/pki"
+	"github.com/rampart-gw/rampart/internal/route"
+	"github.com/rampart-gw/rampart/internal/schema"
+	"github.com/rampart-gw/rampart/internal/trail"
+)
+
+// Checks are the checks of what the packages building a snapshot
+// compile (config.Check): validation runs them, so that one run reports
+// every problem with its position. Building a snapshot compiles the same
+// values and refuses what would fail here.
+func Checks() []config.Check {
+	return []config.Check{route.Check, authz.Check, bots.Check, schema.Check, trail.Check, checkPEMFiles, checkDetectors, checkFieldPaths, checkKeysets}
+}
+
+// Load is config.LoadWith with Checks.
+func Load(path string, offline bool) (*config.Config, error) {
+	return config.LoadWith(path, config.LoadOptions{Offline: offline, Checks: Checks()})
+}
+
+// checkPEMFiles reads every certificate, key, CA bundle and CRL as the
+// gateway loads them.
+func checkPEMFiles(cfg *config.Config) config.Errors {
+	var errs config.Errors
+	for _, f := range cfg.PEMFiles() {
+		var err error
+		switch f.Kind {
+		case config.KeyPairFile:
+			_, err = pki.KeyPair(f.File, f.KeyFile)
+		case config.CABundleFile:
+			_, err = pki.CertPool(f.File)
+		case config.CRLFile:
+			_, err = pki.ReadCRL(f.File)
+		}
+		if err != nil {
+			errs = append(errs, cfg.FieldError(f.Path, err))
+		}
+	}
+	return errs
+}
+
+// detector returns the detector called name: a built-in one, or the
+// config's own.
+func detector(cfg *config.Config, name string) (*pii.Detector, error) {
+	if d, ok := pii.Lookup(name); ok {
+		return d, nil
+	}
+	if d, ok := cfg.Detectors[name]; ok && d != nil {
+		return pii.Custom(name, d.Pattern, d.KeepFirst, d.KeepLast)
+	}
+	return nil, fmt.Errorf("no detector %q", name)
+}
+
+// checkDetectors compiles the config's own detectors, which may not take
+// a built-in one's name, and checks that every detector a response masks
+// with exists.
+func checkDetectors(cfg *config.Config) config.Errors {
+	var errs config.Errors
+	for _, name := range slices.Sorted(maps.Keys(cfg.Detectors)) {
+		d, path := cfg.Detectors[name], "detectors."+name
+		if slices.Contains(pii.Builtin, name) {
+			errs = append(errs, cfg.KeyError(path, fmt.Errorf("%q is a built-in detector; give yours another name", name)))
+			continue
+		}
+		if d == nil {
+			continue
+		}
+		if _, err := pii.Custom(name, d.Pattern, d.KeepFirst, d.KeepLast); err != nil {
+			errs = append(errs, cfg.FieldError(path+".pattern", err))
+		}
+	}
+	for _, pname := range slices.Sorted(maps.Keys(cfg.Policies)) {
+		p := cfg.Policies[pname]
+		if p == nil || p.Response == nil {
+			continue
+		}
+		for i, name := range p.Response.Mask {
+			if _, custom := cfg.Detectors[name]; custom {
+				continue // checked above
+			}
+			if _, ok := pii.Lookup(name); !ok {
+				errs = append(errs, cfg.FieldError(fmt.Sprintf("policies.%s.response.mask[%d]", pname, i),
+					fmt.Errorf("unknown detector %q: use one of %s, or define it under detectors", name, strings.Join(pii.Builtin, ", "))))
+			}
+		}
+	}
+	return errs
+}
+
+// checkFieldPaths compiles every list of field patterns, each pattern,
+// then the list together.
+func checkFieldPaths(cfg *config.Config) config.Errors {
+	var errs config.Errors
+	check := func(path string, patterns []string) {
+		ok := true
+		for i, f := range patterns {
+			if _, err := fieldpath.Compile([]string{f}); err != nil {
+				errs = append(errs, cfg.FieldError(fmt.Sprintf("%s[%d]", path, i), err))
+				ok = false
+			}
+		}
+		if _, err := fieldpath.Compile(patterns); ok && err != nil {
+			errs = append(errs, cfg.FieldError(path, err))
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(cfg.Policies)) {
+		p, base := cfg.Policies[name], "policies."+name
+		if p == nil {
+			continue
+		}
+		if r := p.Response; r != nil {
+			check(base+".response.remove_fields", r.RemoveFields)
+			check(base+".response.decrypt_fields", r.DecryptFields)
+		}
+		if r := p.Request; r != nil {
+			check(base+".request.encrypt_fields", r.EncryptFields)
+		}
+	}
+	return errs
+}
+
+// fieldKeyset builds the keyset called name.
+func fieldKeyset(cfg *config.Config, name string) (*fieldcrypt.Keyset, error) {
+	ks, ok := cfg.Keysets[name]
+	if !ok || ks == nil {
+		return nil, fmt.Errorf("no keyset %q", name)
+	}
+	keys := make(map[string][]byte, len(ks.Keys))
+	for _, k := range ks.Keys {
+		b, err := fieldcrypt.DecodeKey(k.Secret.Value())
+		if err != nil {
+			return nil, fmt.Errorf("keyset %s, key %s: %v", name, k.ID, err)
+		}
+		keys[k.ID] = b
+	}
+	return fieldcrypt.NewKeyset(name, ks.Primary, keys)
+}
+
+// checkKeysets checks that every key of every keyset decodes: 32 bytes
+// of base64. A secret that was not read (offline) is not checked.
+func checkKeysets(cfg *config.Config) config.Errors {
+	var errs config.Errors
+	for _, name := range slices.Sorted(maps.Keys(cfg.Keysets)) {
+		ks := cfg.Keysets[name]
+		if ks == nil {
+			continue
+		}
+		for i, k := range ks.Keys {
+			if !k.Secret.IsSet() || k.Secret.Value() == "" {
+				continue
+			}
+			if _, err := fieldcrypt.DecodeKey(k.Secret.Value()); err != nil {
+				errs = append(errs, cfg.FieldError(fmt.Sprintf("keysets.%s.keys[%d].secret", name, i), fmt.Errorf("%s: %v", k.Secret.Ref, err)))
+			}
+		}
+	}
+	return errs
+}

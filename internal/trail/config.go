@@ -1,0 +1,29 @@
+package trail
+
+import (
+	"crypto/ed25519"
+	"fmt"
+
+	"github.com/rampart-gw/rampart/internal/config"
+)
+
+// SigningKey returns the signing key of the config's trail.
+func SigningKey(cfg *config.Config) (ed25519.PrivateKey, error) {
+	if cfg.Trail == nil {
+		return nil, fmt.Errorf("no trail is configured")
+	}
+	return ParsePrivateKey(cfg.Trail.SigningKey.Value())
+}
+
+// Check checks that the trail's signing key is an Ed25519 key
+// (config.Check). A secret that was not read (offline) is not checked.
+func Check(cfg *config.Config) config.Errors {
+	t := cfg.Trail
+	if t == nil || !t.SigningKey.IsSet() || t.SigningKey.Value() == "" {
+		return nil
+	}
+	if _, err := ParsePrivateKey(t.SigningKey.Value()); err != nil {
+		return config.Errors{cfg.FieldError("trail.signing_key", fmt.Errorf("%s: %v", t.SigningKey.Ref, err))}
+	}
+	return nil
+}
