@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/rampart-gw/rampart/internal/problem"
@@ -9,13 +10,13 @@ import (
 
 // Bans is the graduated-response state the admin API lists and lifts.
 type Bans interface {
-	Bans() ([]ratelimit.Ban, error)
-	LiftBan(id string) (bool, error)
+	Bans(ctx context.Context) ([]ratelimit.Ban, error)
+	LiftBan(ctx context.Context, id string) (bool, error)
 }
 
 // Quotas is what the admin API reads of consumers' quota usage.
 type Quotas interface {
-	QuotaUsage(consumer string) ([]ratelimit.QuotaUsage, error)
+	QuotaUsage(ctx context.Context, consumer string) ([]ratelimit.QuotaUsage, error)
 }
 
 // quotaRoutes serves GET /consumers/{id}/quotas: the consumer's usage of
@@ -23,7 +24,7 @@ type Quotas interface {
 func quotaRoutes(mux *http.ServeMux, q Quotas) {
 	mux.HandleFunc("GET /consumers/{id}/quotas", func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("id")
-		list, err := q.QuotaUsage(id)
+		list, err := q.QuotaUsage(r.Context(), id)
 		if err != nil {
 			unavailable(w, r, "Quota usage could not be read from the shared state: "+err.Error()+". Retry shortly.")
 			return
@@ -38,7 +39,7 @@ func quotaRoutes(mux *http.ServeMux, q Quotas) {
 func banRoutes(mux *http.ServeMux, g Source) {
 	b := Bans(g)
 	mux.HandleFunc("GET /bans", func(w http.ResponseWriter, r *http.Request) {
-		list, err := b.Bans()
+		list, err := b.Bans(r.Context())
 		if err != nil {
 			unavailable(w, r, "The ban list could not be read from the shared state: "+err.Error()+". Retry shortly.")
 			return
@@ -49,7 +50,7 @@ func banRoutes(mux *http.ServeMux, g Source) {
 		writeJSON(w, http.StatusOK, map[string]any{"bans": list})
 	})
 	mux.HandleFunc("DELETE /bans/{id}", func(w http.ResponseWriter, r *http.Request) {
-		ok, err := b.LiftBan(r.PathValue("id"))
+		ok, err := b.LiftBan(r.Context(), r.PathValue("id"))
 		switch {
 		case err != nil:
 			unavailable(w, r, "The ban could not be lifted in the shared state: "+err.Error()+". Retry shortly.")

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/rampart-gw/rampart/internal/dashboard"
@@ -20,11 +21,13 @@ type Dashboard interface {
 // dashboardSource adapts the gateway to the dashboard's Source.
 type dashboardSource struct{ g Source }
 
-func (d dashboardSource) Bans() ([]ratelimit.Ban, error)  { return d.g.Bans() }
-func (d dashboardSource) LiftBan(id string) (bool, error) { return d.g.LiftBan(id) }
-func (d dashboardSource) Health() []observe.TargetHealth  { return d.g.Health() }
-func (d dashboardSource) Publish(e observe.Event)         { d.g.Publish(e) }
-func (d dashboardSource) Token() string                   { return d.g.Config().Admin.Token.Value() }
+func (d dashboardSource) Bans(ctx context.Context) ([]ratelimit.Ban, error) { return d.g.Bans(ctx) }
+func (d dashboardSource) LiftBan(ctx context.Context, id string) (bool, error) {
+	return d.g.LiftBan(ctx, id)
+}
+func (d dashboardSource) Health() []observe.TargetHealth { return d.g.Health() }
+func (d dashboardSource) Publish(e observe.Event)        { d.g.Publish(e) }
+func (d dashboardSource) Token() string                  { return d.g.Config().Admin.Token.Value() }
 func (d dashboardSource) Reloads() []dashboard.Reload {
 	var out []dashboard.Reload
 	for _, st := range d.g.Reloads() {

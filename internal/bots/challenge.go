@@ -120,7 +120,7 @@ func (c *Challenge) Check(w http.ResponseWriter, r *http.Request, st *reqctx.Sta
 		return Failed
 	}
 	exp := time.Unix(int64(binary.BigEndian.Uint64(payload)), 0)
-	if !c.once.Once("pow:"+seed, exp.Sub(now), now.UnixNano()) {
+	if !c.once.Once(r.Context(), "pow:"+seed, exp.Sub(now), now.UnixNano()) {
 		return Failed // this solution was spent already
 	}
 	pass := make([]byte, 16)

@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"embed"
@@ -27,8 +28,8 @@ const Path = "/dashboard"
 
 // Source is what the dashboard reads from, and changes in, the gateway.
 type Source interface {
-	Bans() ([]ratelimit.Ban, error)
-	LiftBan(id string) (bool, error)
+	Bans(ctx context.Context) ([]ratelimit.Ban, error)
+	LiftBan(ctx context.Context, id string) (bool, error)
 	Health() []observe.TargetHealth
 	Reloads() []Reload
 	// Publish records the dashboard's actions (admin.*) as security
@@ -289,9 +290,9 @@ type Data struct {
 	Reloads  []Reload               `json:"reloads"`
 }
 
-func (h *Handler) data(w http.ResponseWriter, _ *http.Request) {
+func (h *Handler) data(w http.ResponseWriter, r *http.Request) {
 	d := Data{View: h.rec.View(), Upstream: h.src.Health(), Reloads: h.src.Reloads()}
-	bans, err := h.src.Bans()
+	bans, err := h.src.Bans(r.Context())
 	if err != nil {
 		d.BansErr = "The ban list could not be read from the shared state: " + err.Error()
 	}
@@ -310,7 +311,7 @@ func (h *Handler) data(w http.ResponseWriter, _ *http.Request) {
 
 func (h *Handler) lift(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	ok, err := h.src.LiftBan(id)
+	ok, err := h.src.LiftBan(r.Context(), id)
 	switch {
 	case err != nil:
 		w.Header().Set("Retry-After", "1")

@@ -1,6 +1,7 @@
 package dashboard
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -70,8 +71,8 @@ type source struct {
 	token  string
 }
 
-func (s *source) Bans() ([]ratelimit.Ban, error) { return s.bans, nil }
-func (s *source) LiftBan(id string) (bool, error) {
+func (s *source) Bans(context.Context) ([]ratelimit.Ban, error) { return s.bans, nil }
+func (s *source) LiftBan(_ context.Context, id string) (bool, error) {
 	for i, b := range s.bans {
 		if b.ID == id {
 			s.bans = append(s.bans[:i], s.bans[i+1:]...)

@@ -132,11 +132,13 @@ type Gateway struct {
 }
 
 // Bans lists the keys the graduated response has banned.
-func (g *Gateway) Bans() ([]ratelimit.Ban, error) { return g.abuse.Bans(time.Now().UnixNano()) }
+func (g *Gateway) Bans(ctx context.Context) ([]ratelimit.Ban, error) {
+	return g.abuse.Bans(ctx, time.Now().UnixNano())
+}
 
 // QuotaUsage reads consumer's usage of every quota keyed by consumer
 // in the serving config, by policy name.
-func (g *Gateway) QuotaUsage(consumer string) ([]ratelimit.QuotaUsage, error) {
+func (g *Gateway) QuotaUsage(ctx context.Context, consumer string) ([]ratelimit.QuotaUsage, error) {
 	s := g.current.Load()
 	out := []ratelimit.QuotaUsage{}
 	for _, name := range slices.Sorted(maps.Keys(s.quotas)) {
@@ -144,7 +146,7 @@ func (g *Gateway) QuotaUsage(consumer string) ([]ratelimit.QuotaUsage, error) {
 		if !q.PerConsumer() {
 			continue
 		}
-		u, err := q.Usage(name, consumer)
+		u, err := q.Usage(ctx, name, consumer)
 		if err != nil {
 			return nil, err
 		}
@@ -154,7 +156,9 @@ func (g *Gateway) QuotaUsage(consumer string) ([]ratelimit.QuotaUsage, error) {
 }
 
 // LiftBan ends a ban; it reports whether the key was banned.
-func (g *Gateway) LiftBan(id string) (bool, error) { return g.abuse.Lift(id, time.Now().UnixNano()) }
+func (g *Gateway) LiftBan(ctx context.Context, id string) (bool, error) {
+	return g.abuse.Lift(ctx, id, time.Now().UnixNano())
+}
 
 // JWKS serves the public keys of X-Rampart-Assertion.
 func (g *Gateway) JWKS() http.Handler { return g.signer.JWKS() }

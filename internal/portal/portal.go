@@ -55,7 +55,7 @@ type Options struct {
 	// Keys is the API-key store; nil without one.
 	Keys KeyStore
 	// Quotas reads a consumer's quota usage.
-	Quotas func(consumer string) ([]ratelimit.QuotaUsage, error)
+	Quotas func(ctx context.Context, consumer string) ([]ratelimit.QuotaUsage, error)
 	// Publish records self-service actions as security events.
 	Publish func(observe.Event)
 	// CSRF guards the state-changing calls; it outlives reloads.

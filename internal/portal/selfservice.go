@@ -125,7 +125,7 @@ func (p *Portal) account(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if p.o.Quotas != nil {
-		q, err := p.o.Quotas(id.Consumer)
+		q, err := p.o.Quotas(r.Context(), id.Consumer)
 		if err != nil {
 			p.unavailable(w, r, "Your quota usage could not be read from the shared state. Retry shortly.")
 			return

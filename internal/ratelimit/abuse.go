@@ -54,7 +54,7 @@ func NewMemoryAbuse(maxKeys int) *MemoryAbuse {
 func (m *MemoryAbuse) Shared() bool { return false }
 
 // Standing implements Abuse.
-func (m *MemoryAbuse) Standing(k Key, g *Graduation, now int64) Standing {
+func (m *MemoryAbuse) Standing(ctx context.Context, k Key, g *Graduation, now int64) Standing {
 	s := &m.shard[k.Local%shards]
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -68,7 +68,7 @@ func (m *MemoryAbuse) Standing(k Key, g *Graduation, now int64) Standing {
 }
 
 // Offend implements Abuse.
-func (m *MemoryAbuse) Offend(k Key, g *Graduation, subject string, now int64) (Standing, bool) {
+func (m *MemoryAbuse) Offend(ctx context.Context, k Key, g *Graduation, subject string, now int64) (Standing, bool) {
 	s := &m.shard[k.Local%shards]
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -103,7 +103,7 @@ func (m *MemoryAbuse) Offend(k Key, g *Graduation, subject string, now int64) (S
 }
 
 // Bans implements Abuse.
-func (m *MemoryAbuse) Bans(now int64) ([]Ban, error) {
+func (m *MemoryAbuse) Bans(ctx context.Context, now int64) ([]Ban, error) {
 	var out []Ban
 	for i := range m.shard {
 		s := &m.shard[i]
@@ -120,7 +120,7 @@ func (m *MemoryAbuse) Bans(now int64) ([]Ban, error) {
 }
 
 // Lift implements Abuse.
-func (m *MemoryAbuse) Lift(id string, now int64) (bool, error) {
+func (m *MemoryAbuse) Lift(ctx context.Context, id string, now int64) (bool, error) {
 	k, err := strconv.ParseUint(id, 16, 64)
 	if err != nil || len(id) != 16 {
 		return false, nil
@@ -225,12 +225,12 @@ func (r *Redis) abuseFallback() Abuse {
 }
 
 // Standing implements Abuse in Redis, so a ban holds on every node.
-func (r *Redis) Standing(k Key, g *Graduation, now int64) Standing {
+func (r *Redis) Standing(ctx context.Context, k Key, g *Graduation, now int64) Standing {
 	id := hex.EncodeToString(k.Shared[:])
-	v, ok := r.runKeys(standingScript, []string{abusePrefix + id}, 3, now, now/1e6, max(int64(g.Window/time.Millisecond), 1))
+	v, ok := r.runKeys(ctx, standingScript, []string{abusePrefix + id}, 3, now, now/1e6, max(int64(g.Window/time.Millisecond), 1))
 	if !ok {
 		if fb := r.abuseFallback(); fb != nil {
-			return fb.Standing(localKey(k), g, now)
+			return fb.Standing(ctx, localKey(k), g, now)
 		}
 		return Standing{}
 	}
@@ -238,16 +238,16 @@ func (r *Redis) Standing(k Key, g *Graduation, now int64) Standing {
 }
 
 // Offend implements Abuse in Redis.
-func (r *Redis) Offend(k Key, g *Graduation, subject string, now int64) (Standing, bool) {
+func (r *Redis) Offend(ctx context.Context, k Key, g *Graduation, subject string, now int64) (Standing, bool) {
 	id := hex.EncodeToString(k.Shared[:])
 	args := []any{now / 1e6, max(int64(g.Window/time.Millisecond), 1), g.BanAt, int64(g.Forget / time.Millisecond), id, g.Policy, subject}
 	for _, p := range g.Periods {
 		args = append(args, int64(p/time.Millisecond))
 	}
-	v, ok := r.runKeys(offendScript, []string{abusePrefix + id, abuseBans}, 4, now, args...)
+	v, ok := r.runKeys(ctx, offendScript, []string{abusePrefix + id, abuseBans}, 4, now, args...)
 	if !ok {
 		if fb := r.abuseFallback(); fb != nil {
-			return fb.Offend(localKey(k), g, subject, now)
+			return fb.Offend(ctx, localKey(k), g, subject, now)
 		}
 		return Standing{}, false
 	}
@@ -255,8 +255,8 @@ func (r *Redis) Offend(k Key, g *Graduation, subject string, now int64) (Standin
 }
 
 // Bans implements Abuse: the bans every node enforces, read from Redis.
-func (r *Redis) Bans(now int64) ([]Ban, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*r.timeout)
+func (r *Redis) Bans(ctx context.Context, now int64) ([]Ban, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*r.timeout)
 	defer cancel()
 	nowMS := strconv.FormatInt(now/1e6, 10)
 	if err := r.c.ZRemRangeByScore(ctx, abuseBans, "-inf", nowMS).Err(); err != nil {
@@ -289,11 +289,11 @@ func (r *Redis) Bans(now int64) ([]Ban, error) {
 }
 
 // Lift implements Abuse in Redis.
-func (r *Redis) Lift(id string, now int64) (bool, error) {
+func (r *Redis) Lift(ctx context.Context, id string, now int64) (bool, error) {
 	if _, err := hex.DecodeString(id); err != nil || len(id) != 32 {
 		return false, nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*r.timeout)
+	ctx, cancel := context.WithTimeout(ctx, 5*r.timeout)
 	defer cancel()
 	v, err := liftScript.Run(ctx, r.c, []string{abusePrefix + id, abuseBans}, id, now/1e6).Int64Slice()
 	if err != nil {
@@ -306,7 +306,7 @@ func (r *Redis) Lift(id string, now int64) (bool, error) {
 // unused: the replay guard of solved bot challenges. The memory form
 // is per node; Redis holds it for every node.
 type Once interface {
-	Once(key string, ttl time.Duration, now int64) bool
+	Once(ctx context.Context, key string, ttl time.Duration, now int64) bool
 }
 
 // MemoryOnce is Once per node, bounded: when full, the entry that
@@ -327,7 +327,7 @@ func NewMemoryOnce(maxKeys int) *MemoryOnce {
 }
 
 // Once implements Once.
-func (o *MemoryOnce) Once(key string, ttl time.Duration, now int64) bool {
+func (o *MemoryOnce) Once(ctx context.Context, key string, ttl time.Duration, now int64) bool {
 	k := maphash.String(o.h, key)
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -356,15 +356,15 @@ func (o *MemoryOnce) Sweep(now int64) {
 // cannot be asked, the per-node memory stands in (whatever
 // on_state_error says: refusing every solved challenge would lock out
 // every browser).
-func (r *Redis) Once(key string, ttl time.Duration, now int64) bool {
+func (r *Redis) Once(ctx context.Context, key string, ttl time.Duration, now int64) bool {
 	if r.up(now) {
-		ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
-		ok, err := r.c.SetNX(ctx, "rampart:once:"+key, 1, ttl).Result()
+		cctx, cancel := context.WithTimeout(ctx, r.timeout)
+		ok, err := r.c.SetNX(cctx, "rampart:once:"+key, 1, ttl).Result()
 		cancel()
 		if err == nil {
 			return ok
 		}
-		r.failed(now, "rampart:once:", err)
+		r.failed(ctx, now, "rampart:once:", err)
 	}
-	return r.once.Once(key, ttl, now)
+	return r.once.Once(ctx, key, ttl, now)
 }

@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -94,15 +95,15 @@ type Ban struct {
 // Abuse holds graduated-response state: offence counts and bans.
 type Abuse interface {
 	// Standing returns k's standing at now (unix ns).
-	Standing(k Key, g *Graduation, now int64) Standing
+	Standing(ctx context.Context, k Key, g *Graduation, now int64) Standing
 	// Offend records one offence of k and bans k when that reaches
 	// g.BanAt; banned reports that this offence started a ban.
-	Offend(k Key, g *Graduation, subject string, now int64) (s Standing, banned bool)
+	Offend(ctx context.Context, k Key, g *Graduation, subject string, now int64) (s Standing, banned bool)
 	// Bans lists the keys banned at now.
-	Bans(now int64) ([]Ban, error)
+	Bans(ctx context.Context, now int64) ([]Ban, error)
 	// Lift ends the ban of the key with this id and forgets its
 	// offences; it reports whether the key was banned at now.
-	Lift(id string, now int64) (bool, error)
+	Lift(ctx context.Context, id string, now int64) (bool, error)
 	Shared() bool
 }
 
@@ -155,7 +156,7 @@ func (s *AbuseStage) Wrap(next http.Handler) http.Handler {
 		var buf [512]byte
 		k := hashKey(s.Seed, appendKey(buf[:0], s.G.id, s.G.parts, r, st), s.shared)
 		now := s.Now().UnixNano()
-		sd := s.State.Standing(k, s.G, now)
+		sd := s.State.Standing(r.Context(), k, s.G, now)
 		g := s.G
 		switch n := sd.Offences; {
 		case sd.BannedUntil > now:
@@ -210,7 +211,9 @@ func (s *AbuseStage) banWarning() string {
 
 // offend records an offence and reports a ban it starts.
 func (s *AbuseStage) offend(k Key, r *http.Request, st *reqctx.State, now int64) {
-	sd, banned := s.State.Offend(k, s.G, subject(s.G.parts, r, st), now)
+	// Recorded even when the client has gone: hanging up must not be a
+	// way to offend without counting.
+	sd, banned := s.State.Offend(context.WithoutCancel(r.Context()), k, s.G, subject(s.G.parts, r, st), now)
 	if !banned {
 		return
 	}

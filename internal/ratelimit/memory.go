@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"context"
 	"sync"
 )
 
@@ -47,7 +48,7 @@ func NewMemory(maxKeys int) *Memory {
 func (m *Memory) Shared() bool { return false }
 
 // Take applies l to key at now (unix nanoseconds).
-func (m *Memory) Take(k Key, l Limit, now int64) Result {
+func (m *Memory) Take(ctx context.Context, k Key, l Limit, now int64) Result {
 	key := k.Local
 	s := &m.shard[key%shards]
 	s.mu.Lock()

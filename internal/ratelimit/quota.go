@@ -37,9 +37,9 @@ func Period(period string, t time.Time, loc *time.Location) (start, end time.Tim
 // QuotaCounter counts requests per key and period. Count adds one to
 // key's count unless it has reached limit, and returns the count after.
 type QuotaCounter interface {
-	Count(k Key, limit int64, end time.Time, now time.Time) (count int64, ok bool)
+	Count(ctx context.Context, k Key, limit int64, end time.Time, now time.Time) (count int64, ok bool)
 	// Used returns key's count without counting.
-	Used(k Key) (int64, error)
+	Used(ctx context.Context, k Key) (int64, error)
 	Shared() bool
 }
 
@@ -69,7 +69,7 @@ func NewMemoryQuotas(maxKeys int) *MemoryQuotas {
 func (m *MemoryQuotas) Shared() bool { return false }
 
 // Count implements QuotaCounter.
-func (m *MemoryQuotas) Count(k Key, limit int64, end, now time.Time) (int64, bool) {
+func (m *MemoryQuotas) Count(ctx context.Context, k Key, limit int64, end, now time.Time) (int64, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	e, ok := m.counts[k.Local]
@@ -87,7 +87,7 @@ func (m *MemoryQuotas) Count(k Key, limit int64, end, now time.Time) (int64, boo
 }
 
 // Used implements QuotaCounter.
-func (m *MemoryQuotas) Used(k Key) (int64, error) {
+func (m *MemoryQuotas) Used(ctx context.Context, k Key) (int64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.counts[k.Local].count, nil
@@ -117,10 +117,13 @@ return {1, c}
 // Count implements QuotaCounter in Redis, so a quota holds across nodes
 // and restarts. When Redis cannot be asked, on_state_error applies as for
 // rate limits (local: count on this node meanwhile).
-func (r *Redis) Count(k Key, limit int64, end, now time.Time) (int64, bool) {
-	v, ok := r.run(quotaScript, "rampart:quota:", k, 2, now.UnixNano(), limit, end.Add(time.Minute).UnixMilli())
+func (r *Redis) Count(ctx context.Context, k Key, limit int64, end, now time.Time) (int64, bool) {
+	v, ok := r.run(ctx, quotaScript, "rampart:quota:", k, 2, now.UnixNano(), limit, end.Add(time.Minute).UnixMilli())
 	if ok {
 		return v[1], v[0] == 1
+	}
+	if ctx.Err() != nil {
+		return limit, false // the request has ended: nothing to admit
 	}
 	switch r.onError {
 	case FailOpen:
@@ -128,12 +131,12 @@ func (r *Redis) Count(k Key, limit int64, end, now time.Time) (int64, bool) {
 	case FailClosed:
 		return limit, false
 	}
-	return r.quotas.Count(localKey(k), limit, end, now)
+	return r.quotas.Count(ctx, localKey(k), limit, end, now)
 }
 
 // Used implements QuotaCounter in Redis.
-func (r *Redis) Used(k Key) (int64, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*r.timeout)
+func (r *Redis) Used(ctx context.Context, k Key) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*r.timeout)
 	defer cancel()
 	n, err := r.c.Get(ctx, "rampart:quota:"+hex.EncodeToString(k.Shared[:])).Int64()
 	if errors.Is(err, redis.Nil) {
@@ -160,12 +163,12 @@ type QuotaUsage struct {
 func (s *QuotaStage) PerConsumer() bool { return len(s.parts) == 1 && s.parts[0].kind == partConsumer }
 
 // Usage reads consumer's usage of the quota in the current period.
-func (s *QuotaStage) Usage(policy, consumer string) (QuotaUsage, error) {
+func (s *QuotaStage) Usage(ctx context.Context, policy, consumer string) (QuotaUsage, error) {
 	now := s.Now()
 	start, end := Period(s.period, now, s.loc)
 	st := &reqctx.State{}
 	st.Consumer = consumer
-	used, err := s.Counter.Used(s.periodKey(&http.Request{Header: http.Header{}}, st, start))
+	used, err := s.Counter.Used(ctx, s.periodKey(&http.Request{Header: http.Header{}}, st, start))
 	return QuotaUsage{Policy: policy, Limit: s.Limit, Period: s.period, Used: used, Remaining: max(s.Limit-used, 0), ResetsAt: end.UTC()}, err
 }
 
@@ -212,7 +215,7 @@ func (s *QuotaStage) Wrap(next http.Handler) http.Handler {
 		st := reqctx.From(r.Context())
 		now := s.Now()
 		start, end := Period(s.period, now, s.loc)
-		count, ok := s.Counter.Count(s.periodKey(r, st, start), s.Limit, end, now)
+		count, ok := s.Counter.Count(r.Context(), s.periodKey(r, st, start), s.Limit, end, now)
 		reset := strconv.FormatInt(seconds(end.Sub(now)), 10)
 		h := w.Header()
 		item := fmt.Sprintf(`"quota";q=%d;w=%d`, s.Limit, int64(end.Sub(start)/time.Second))

@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -60,18 +61,18 @@ func TestQuotaCounters(t *testing.T) {
 	}{{"memory", NewMemoryQuotas(0)}, {"redis", redisA}} {
 		k := Key{Local: 5, Shared: [16]byte{5}}
 		for i := int64(1); i <= 3; i++ {
-			if n, ok := tc.c.Count(k, 3, end, now); !ok || n != i {
+			if n, ok := tc.c.Count(context.Background(), k, 3, end, now); !ok || n != i {
 				t.Fatalf("%s: request %d: %d %v", tc.name, i, n, ok)
 			}
 		}
-		if n, ok := tc.c.Count(k, 3, end, now); ok || n != 3 {
+		if n, ok := tc.c.Count(context.Background(), k, 3, end, now); ok || n != 3 {
 			t.Fatalf("%s: over the quota: %d %v", tc.name, n, ok)
 		}
 	}
 	// A gateway restarted (a new client) finds the count in Redis.
 	redisB := NewRedis(RedisOptions{Addrs: []string{srv.Addr}})
 	defer redisB.Close()
-	if _, ok := redisB.Count(Key{Shared: [16]byte{5}}, 3, end, now); ok {
+	if _, ok := redisB.Count(context.Background(), Key{Shared: [16]byte{5}}, 3, end, now); ok {
 		t.Fatal("a new node did not see the quota used up")
 	}
 }

@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"context"
 	"fmt"
 	"hash/maphash"
 	"math"
@@ -35,7 +36,7 @@ func TestExactness(t *testing.T) {
 		var admitted int64
 		start := time.Unix(1_800_000_000, 0).UnixNano()
 		for now := start; now < start+int64(tc.run); now += int64(step) {
-			if m.Take(Key{Local: 42}, l, now).Allowed {
+			if m.Take(context.Background(), Key{Local: 42}, l, now).Allowed {
 				admitted++
 			}
 		}
@@ -51,19 +52,19 @@ func TestResult(t *testing.T) {
 	m := NewMemory(0)
 	now := time.Unix(1_800_000_000, 0).UnixNano()
 	for i, want := range []int64{2, 1, 0} {
-		r := m.Take(Key{Local: 1}, l, now)
+		r := m.Take(context.Background(), Key{Local: 1}, l, now)
 		if !r.Allowed || r.Remaining != want {
 			t.Fatalf("request %d: %+v, want allowed with %d remaining", i, r, want)
 		}
 	}
-	r := m.Take(Key{Local: 1}, l, now)
+	r := m.Take(context.Background(), Key{Local: 1}, l, now)
 	if r.Allowed || r.RetryAfter != 100*time.Millisecond || r.Reset != 300*time.Millisecond {
 		t.Fatalf("over the burst: %+v", r)
 	}
-	if r := m.Take(Key{Local: 1}, l, now+int64(100*time.Millisecond)); !r.Allowed {
+	if r := m.Take(context.Background(), Key{Local: 1}, l, now+int64(100*time.Millisecond)); !r.Allowed {
 		t.Fatalf("after one interval: %+v", r)
 	}
-	if r := m.Take(Key{Local: 2}, l, now); !r.Allowed || r.Remaining != 2 {
+	if r := m.Take(context.Background(), Key{Local: 2}, l, now); !r.Allowed || r.Remaining != 2 {
 		t.Fatalf("another key: %+v", r)
 	}
 }
@@ -75,7 +76,7 @@ func TestMemoryBounded(t *testing.T) {
 	l := Limit{Interval: time.Second, Burst: 1}
 	now := time.Unix(1_800_000_000, 0).UnixNano()
 	for k := range uint64(100_000) {
-		m.Take(Key{Local: k * 0x9E3779B97F4A7C15}, l, now)
+		m.Take(context.Background(), Key{Local: k * 0x9E3779B97F4A7C15}, l, now)
 	}
 	if n := m.Len(); n > 6400 {
 		t.Fatalf("%d keys held, bound 6400", n)
@@ -148,7 +149,7 @@ func BenchmarkCheck(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		now += 10
-		if !m.Take(r.key(seed, req, s, false), l, now).Allowed {
+		if !m.Take(context.Background(), r.key(seed, req, s, false), l, now).Allowed {
 			b.Fatal("refused")
 		}
 	}

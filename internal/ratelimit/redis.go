@@ -95,17 +95,20 @@ func (r *Redis) Shared() bool { return true }
 func (r *Redis) Close() error { return r.c.Close() }
 
 // Take applies l to k in Redis; now is used only by the fallback.
-func (r *Redis) Take(k Key, l Limit, now int64) Result {
+func (r *Redis) Take(ctx context.Context, k Key, l Limit, now int64) Result {
 	interval := max(int64(l.Interval/time.Microsecond), 1)
-	v, ok := r.run(gcraScript, "rampart:rl:", k, 4, now, interval, l.Burst)
+	v, ok := r.run(ctx, gcraScript, "rampart:rl:", k, 4, now, interval, l.Burst)
 	if !ok {
+		if ctx.Err() != nil {
+			return Result{RetryAfter: time.Second, Reset: time.Second} // the request has ended: nothing to admit
+		}
 		switch r.onError {
 		case FailOpen:
 			return Result{Allowed: true, Remaining: l.Burst - 1, Reset: l.Interval}
 		case FailClosed:
 			return Result{RetryAfter: time.Second, Reset: time.Second}
 		}
-		return r.fallback.Take(localKey(k), l, now) // per node meanwhile
+		return r.fallback.Take(ctx, localKey(k), l, now) // per node meanwhile
 	}
 	us := time.Microsecond
 	return Result{Allowed: v[0] == 1, Remaining: v[1], Reset: time.Duration(v[2]) * us, RetryAfter: time.Duration(v[3]) * us}
@@ -113,24 +116,25 @@ func (r *Redis) Take(k Key, l Limit, now int64) Result {
 
 // run runs script on the key prefix+k and returns its n integers, or ok
 // false when Redis cannot be asked: during the back-off after a failure,
-// or on an error, which starts one.
-func (r *Redis) run(script *redis.Script, prefix string, k Key, n int, now int64, args ...any) (v []int64, ok bool) {
-	return r.runKeys(script, []string{prefix + hex.EncodeToString(k.Shared[:])}, n, now, args...)
+// or on an error, which starts one. ctx is the request's: the call ends
+// when the request does, or after the state timeout.
+func (r *Redis) run(ctx context.Context, script *redis.Script, prefix string, k Key, n int, now int64, args ...any) (v []int64, ok bool) {
+	return r.runKeys(ctx, script, []string{prefix + hex.EncodeToString(k.Shared[:])}, n, now, args...)
 }
 
 // runKeys is run on any keys.
-func (r *Redis) runKeys(script *redis.Script, keys []string, n int, now int64, args ...any) (v []int64, ok bool) {
+func (r *Redis) runKeys(ctx context.Context, script *redis.Script, keys []string, n int, now int64, args ...any) (v []int64, ok bool) {
 	if !r.up(now) {
 		return nil, false
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
+	cctx, cancel := context.WithTimeout(ctx, r.timeout)
 	defer cancel()
-	v, err := script.Run(ctx, r.c, keys, args...).Int64Slice()
+	v, err := script.Run(cctx, r.c, keys, args...).Int64Slice()
 	if err == nil && len(v) != n {
 		err = fmt.Errorf("script answered %d values, want %d", len(v), n)
 	}
 	if err != nil {
-		r.failed(now, keys[0], err)
+		r.failed(ctx, now, keys[0], err)
 		return nil, false
 	}
 	return v, true
@@ -141,8 +145,13 @@ func (r *Redis) runKeys(script *redis.Script, keys []string, n int, now int64, a
 func (r *Redis) up(now int64) bool { return now >= r.downUntil.Load() }
 
 // failed starts a back-off: Redis is left alone for a second instead of
-// costing every request a timeout.
-func (r *Redis) failed(now int64, key string, err error) {
+// costing every request a timeout. A call that failed because its
+// request ended (ctx done: the client went away) says nothing about
+// Redis and starts none.
+func (r *Redis) failed(ctx context.Context, now int64, key string, err error) {
+	if ctx.Err() != nil {
+		return
+	}
 	r.downUntil.Store(now + int64(time.Second))
 	if i := strings.LastIndexByte(key, ':'); i > 0 {
 		key = key[:i+1] // the prefix, not the hashed key

@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -25,7 +26,7 @@ func TestRedisStore(t *testing.T) {
 		if i%2 == 1 {
 			node = b
 		}
-		if r := node.Take(k, l, now); r.Allowed {
+		if r := node.Take(context.Background(), k, l, now); r.Allowed {
 			admitted++
 			if r.Remaining != int64(5-admitted) {
 				t.Fatalf("request %d: remaining %d, want %d", i, r.Remaining, 5-admitted)
@@ -38,7 +39,7 @@ func TestRedisStore(t *testing.T) {
 		t.Fatalf("two nodes together admitted %d at once, want the burst of 5", admitted)
 	}
 	time.Sleep(250 * time.Millisecond)
-	if r := a.Take(k, l, time.Now().UnixNano()); !r.Allowed {
+	if r := a.Take(context.Background(), k, l, time.Now().UnixNano()); !r.Allowed {
 		t.Fatalf("after two intervals: %+v", r)
 	}
 
@@ -50,15 +51,15 @@ func TestRedisStore(t *testing.T) {
 	defer closed.Close()
 	now = time.Now().UnixNano()
 	start := time.Now()
-	if r := open.Take(k, l, now); !r.Allowed {
+	if r := open.Take(context.Background(), k, l, now); !r.Allowed {
 		t.Fatal("allow: refused while Redis is down")
 	}
-	if r := closed.Take(k, l, now); r.Allowed || r.RetryAfter <= 0 {
+	if r := closed.Take(context.Background(), k, l, now); r.Allowed || r.RetryAfter <= 0 {
 		t.Fatal("deny: admitted while Redis is down")
 	}
 	local := 0
 	for range 20 {
-		if a.Take(k, l, now).Allowed {
+		if a.Take(context.Background(), k, l, now).Allowed {
 			local++
 		}
 	}
@@ -73,10 +74,38 @@ func TestRedisStore(t *testing.T) {
 	srv.Start()
 	time.Sleep(1100 * time.Millisecond)
 	k2 := Key{Shared: [16]byte{9}}
-	if r := a.Take(k2, l, time.Now().UnixNano()); !r.Allowed || r.Remaining != 4 {
+	if r := a.Take(context.Background(), k2, l, time.Now().UnixNano()); !r.Allowed || r.Remaining != 4 {
 		t.Fatalf("after Redis came back: %+v", r)
 	}
-	if r := b.Take(k2, l, time.Now().UnixNano()); !r.Allowed || r.Remaining != 3 {
+	if r := b.Take(context.Background(), k2, l, time.Now().UnixNano()); !r.Allowed || r.Remaining != 3 {
 		t.Fatalf("the other node after Redis came back: %+v (not shared?)", r)
+	}
+}
+
+// TestRedisRequestEnded: a call whose request has ended (its context
+// cancelled: the client hung up) admits nothing, even with fail-open,
+// and does not count as Redis failing: the next request is answered
+// from Redis, with no back-off and no fallback to per-node state.
+func TestRedisRequestEnded(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	failures := 0
+	r := NewRedis(RedisOptions{Addrs: []string{srv.Addr}, OnError: FailOpen, Failures: func() { failures++ }})
+	defer r.Close()
+	l := Limit{Interval: time.Second, Burst: 5}
+	k := Key{Shared: [16]byte{7}}
+	ended, cancel := context.WithCancel(context.Background())
+	cancel()
+	now := time.Now().UnixNano()
+	if res := r.Take(ended, k, l, now); res.Allowed {
+		t.Fatal("a request that has ended was admitted")
+	}
+	if n, ok := r.Count(ended, k, 10, time.Now().Add(time.Hour), time.Now()); ok {
+		t.Fatalf("a request that has ended was counted in its quota (%d)", n)
+	}
+	if failures != 0 || !r.up(now) {
+		t.Fatalf("a cancelled request marked Redis down (%d failures)", failures)
+	}
+	if res := r.Take(context.Background(), k, l, now); !res.Allowed || res.Remaining != 4 {
+		t.Fatalf("the next request: %+v, want the first of the burst, from Redis", res)
 	}
 }

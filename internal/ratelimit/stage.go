@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"context"
 	"crypto/sha256"
 	"fmt"
 	"hash/maphash"
@@ -18,7 +19,7 @@ import (
 // Store keeps TATs. Memory is node-local; a shared store lets several
 // gateways enforce one limit.
 type Store interface {
-	Take(key Key, l Limit, now int64) Result
+	Take(ctx context.Context, key Key, l Limit, now int64) Result
 	// Shared reports whether the store is shared between nodes: then it
 	// needs Key.Shared.
 	Shared() bool
@@ -222,7 +223,7 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 		var tightest *Rule
 		var tight Result
 		for _, rule := range s.Rules {
-			res := s.Store.Take(rule.key(s.Seed, r, st, s.shared), rule.Limit, now)
+			res := s.Store.Take(r.Context(), rule.key(s.Seed, r, st, s.shared), rule.Limit, now)
 			switch {
 			case !res.Allowed && rule.Shadow:
 				s.count(rule.Name, "shadow_refused")
