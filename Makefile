@@ -50,14 +50,20 @@ fmt-check:
 vet:
 	$(GO) vet $(PKGS)
 	$(GO) vet -tags re2_cgo ./internal/waf
+	cd test && $(GO) vet ./...
 
 staticcheck: $(STATICCHECK)
 	$(STATICCHECK) $(PKGS)
 	$(STATICCHECK) -tags re2_cgo ./internal/waf
+	cd test && $(STATICCHECK) ./...
 
+# test/ is a module of its own (the end-to-end tests, the test IdPs and
+# receivers, the leak check), so the gateway's module requires none of
+# what only tests use (chromedp, zitadel/oidc, mmdbwriter, goleak).
 unit:
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	$(GO) test -race -count=1 -tags re2_cgo ./internal/waf
+	cd test && $(GO) test -race -count=1 -timeout 20m ./...
 
 # Each fuzz target runs for FUZZTIME on its own (go test allows one -fuzz
 # target per run).

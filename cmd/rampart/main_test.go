@@ -17,8 +17,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/rampart-gw/rampart/internal/ipfilter/ipfiltertest"
 )
 
 func runCLI(args ...string) (code int, stdout, stderr string) {
@@ -76,7 +74,12 @@ func TestExamplesValidate(t *testing.T) {
 				if err := os.MkdirAll(filepath.Join(dir, "geo"), 0o700); err != nil {
 					t.Fatal(err)
 				}
-				if err := ipfiltertest.WriteGeoDB(filepath.Join(dir, m), map[string]string{"203.0.113.0/24": "FR"}); err != nil {
+				// 203.0.113.0/24 in FR, written by test/ipfiltertest.
+				db, err := os.ReadFile("testdata/country.mmdb")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(dir, m), db, 0o600); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -95,6 +95,9 @@ type Stage struct {
 	Count func(authenticator, result string)
 }
 
+// Name names the stage in traces and docs/architecture.md (stage 9).
+func (s *Stage) Name() string { return "authenticate" }
+
 // Wrap implements the gateway's Stage.
 func (s *Stage) Wrap(next http.Handler) http.Handler {
 	challenges := make([]string, len(s.List))

@@ -353,6 +353,9 @@ type Stage struct {
 	Count func(decision, check string)
 }
 
+// Name names the stage in traces and docs/architecture.md (stage 10).
+func (s *Stage) Name() string { return "authorize" }
+
 // Wrap implements the gateway's Stage.
 func (s *Stage) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

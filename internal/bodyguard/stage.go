@@ -44,6 +44,9 @@ func New(v *config.Validate) *Stage {
 	return s
 }
 
+// Name names the stage in traces and docs/architecture.md (stage 8, JSON, XML and GraphQL structure).
+func (s *Stage) Name() string { return "body_structure" }
+
 // Wrap implements the gateway's Stage.
 func (s *Stage) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

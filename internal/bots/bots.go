@@ -120,6 +120,9 @@ func Check(cfg *config.Config) config.Errors {
 	return errs
 }
 
+// Name names the stage in traces and docs/architecture.md (stage 6, bot checks).
+func (s *Stage) Name() string { return "bots" }
+
 // Wrap implements the gateway's Stage.
 func (s *Stage) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

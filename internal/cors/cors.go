@@ -107,6 +107,9 @@ func (s *Stage) allowOrigin(origin string) string {
 	return origin
 }
 
+// Name names the stage in traces and docs/architecture.md (stage 5).
+func (s *Stage) Name() string { return "cors" }
+
 // Wrap implements the gateway's Stage.
 func (s *Stage) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

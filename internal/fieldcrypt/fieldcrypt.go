@@ -125,6 +125,9 @@ type RequestStage struct {
 	Count  func(outcome string) // encrypted, unchanged, skipped, refused; may be nil
 }
 
+// Name names the stage in traces and docs/architecture.md (stage 15, field encryption).
+func (s *RequestStage) Name() string { return "encrypt_fields" }
+
 // Wrap implements the stage.
 func (s *RequestStage) Wrap(next http.Handler) http.Handler {
 	edits := &fieldpath.Edits{Replace: s.Fields, ReplaceValue: s.Keys.Seal}

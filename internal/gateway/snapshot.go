@@ -64,6 +64,7 @@ type Snapshot struct {
 
 type compiledRoute struct {
 	name    string
+	stages  []string // its stages' names, in request-path order
 	handler http.Handler
 	metrics *observe.RouteMetrics
 	cors    bool // its policy answers CORS preflights
@@ -224,13 +225,17 @@ func (g *Gateway) build(cfg *config.Config) (_ *Snapshot, err error) {
 		if r.Rewrite != nil {
 			fwd.Host = r.Rewrite.Host
 		}
+		names := make([]string, len(stages))
+		for i, st := range stages {
+			names[i] = st.Name()
+		}
 		var final http.Handler = fwd
 		if g.tracer != nil {
 			stages = traced(g.tracer, stages)
 			final = g.tracer.Upstream(r.Upstream, fwd)
 		}
 		pol := cfg.Policies[r.Policy]
-		s.routes = append(s.routes, &compiledRoute{name: r.Name, handler: Chain(final, stages...), metrics: g.metrics.Route(r.Name), encodedSlashes: r.AllowEncodedSlashes,
+		s.routes = append(s.routes, &compiledRoute{name: r.Name, stages: names, handler: Chain(final, stages...), metrics: g.metrics.Route(r.Name), encodedSlashes: r.AllowEncodedSlashes,
 			cors: pol != nil && pol.CORS != nil, allowGetBody: r.AllowGetBody, stripParams: r.PathParameters == "strip"})
 	}
 	s.quotas = deps.quotaStages

@@ -4,8 +4,6 @@ package gateway
 
 import (
 	"net/http"
-	"reflect"
-	"strings"
 
 	"github.com/rampart-gw/rampart/internal/tracing"
 )
@@ -15,6 +13,9 @@ import (
 // config, and keeps per-request data in reqctx.State, never in the stage.
 type Stage interface {
 	Wrap(next http.Handler) http.Handler
+	// Name is what the stage does, in one word: its span's name, and
+	// its row in docs/architecture.md (TestArchitectureListsStages).
+	Name() string
 }
 
 // Chain returns stages[0] wrapping stages[1] ... wrapping final.
@@ -29,7 +30,7 @@ func Chain(final http.Handler, stages ...Stage) http.Handler {
 func traced(t *tracing.Tracer, stages []Stage) []Stage {
 	out := make([]Stage, len(stages))
 	for i, s := range stages {
-		out[i] = tracedStage{name: stageName(s), s: s, t: t}
+		out[i] = tracedStage{name: s.Name(), s: s, t: t}
 	}
 	return out
 }
@@ -40,24 +41,8 @@ type tracedStage struct {
 	t    *tracing.Tracer
 }
 
+func (ts tracedStage) Name() string { return ts.name }
+
 func (ts tracedStage) Wrap(next http.Handler) http.Handler {
 	return ts.t.Stage(ts.name, ts.s.Wrap)(next)
-}
-
-// stageNames names spans after what a stage does, by its package.
-var stageNames = map[string]string{"authn": "authenticate", "authz": "authorize", "ratelimit": "rate_limit", "bodyguard": "body_structure",
-	"guard": "body_limit", "schema": "schema", "waf": "waf", "ipfilter": "ip_filter", "cors": "cors", "bots": "bots", "shed": "load_shedding",
-	"secheaders": "security_headers", "identity": "identity", "respfilter": "response_filter", "fieldcrypt": "encrypt_fields"}
-
-func stageName(s Stage) string {
-	t := reflect.TypeOf(s)
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	pkg := t.PkgPath()
-	pkg = pkg[strings.LastIndexByte(pkg, '/')+1:]
-	if n, ok := stageNames[pkg]; ok {
-		return n
-	}
-	return pkg
 }

@@ -24,6 +24,9 @@ type BodyLimit struct {
 	Max int64
 }
 
+// Name names the stage in traces and docs/architecture.md (stage 8, body size).
+func (b *BodyLimit) Name() string { return "body_limit" }
+
 // Wrap implements the gateway's Stage.
 func (b *BodyLimit) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -253,6 +253,9 @@ type Stage struct {
 	ForwardAuthorization bool
 }
 
+// Name names the stage in traces and docs/architecture.md (the identity stage (15): X-Rampart-* and the assertion).
+func (s *Stage) Name() string { return "identity" }
+
 // Wrap implements the gateway's Stage.
 func (s *Stage) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

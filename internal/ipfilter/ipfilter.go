@@ -96,6 +96,9 @@ func contains(list []netip.Prefix, ip netip.Addr) bool {
 	return slices.ContainsFunc(list, func(p netip.Prefix) bool { return p.Contains(ip) })
 }
 
+// Name names the stage in traces and docs/architecture.md (stage 4).
+func (s *Stage) Name() string { return "ip_filter" }
+
 // Wrap implements the gateway's Stage.
 func (s *Stage) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

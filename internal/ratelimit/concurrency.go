@@ -137,6 +137,9 @@ func NewConcurrencyStage(policy string, c *config.Concurrency, gates *Gates, see
 		id: policy + "\x00concurrency\x00" + c.Key, parts: parts, Count: count}, nil
 }
 
+// Name names the stage in traces and docs/architecture.md (stage 11, concurrency caps (a rate limit span)).
+func (s *ConcurrencyStage) Name() string { return "rate_limit" }
+
 // Wrap implements the gateway's Stage.
 func (s *ConcurrencyStage) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

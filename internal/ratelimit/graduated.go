@@ -149,6 +149,9 @@ func NewAbuseStage(g *Graduation, state Abuse, seed maphash.Seed, count func(str
 	return &AbuseStage{G: g, State: state, Seed: seed, Now: time.Now, Count: count, shared: state.Shared()}
 }
 
+// Name names the stage in traces and docs/architecture.md (stage 6, the graduated response (a rate limit span)).
+func (s *AbuseStage) Name() string { return "rate_limit" }
+
 // Wrap implements the gateway's Stage.
 func (s *AbuseStage) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -209,6 +209,9 @@ func (s *QuotaStage) periodKey(r *http.Request, st *reqctx.State, start time.Tim
 	return hashKey(s.Seed, b, s.shared)
 }
 
+// Name names the stage in traces and docs/architecture.md (stage 11, quotas (a rate limit span)).
+func (s *QuotaStage) Name() string { return "rate_limit" }
+
 // Wrap implements the gateway's Stage.
 func (s *QuotaStage) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

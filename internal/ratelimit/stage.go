@@ -215,6 +215,9 @@ func NewStage(rules []*Rule, store Store, seed maphash.Seed, count func(rule, ou
 	return s
 }
 
+// Name names the stage in traces and docs/architecture.md (stages 7 and 11, rate limits).
+func (s *Stage) Name() string { return "rate_limit" }
+
 // Wrap implements the gateway's Stage.
 func (s *Stage) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -111,6 +111,9 @@ var (
 	identity = []string{"identity"}
 )
 
+// Name names the stage in traces and docs/architecture.md (stage 17, body filters).
+func (s *Stage) Name() string { return "response_filter" }
+
 // Wrap implements the stage.
 func (s *Stage) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -55,6 +55,9 @@ func New(doc *openapi3.T, o Options) (*Stage, error) {
 		AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}, nil // authentication is stage 9's
 }
 
+// Name names the stage in traces and docs/architecture.md (stage 12, OpenAPI validation).
+func (s *Stage) Name() string { return "schema" }
+
 // Wrap implements the gateway's Stage.
 func (s *Stage) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -50,6 +50,9 @@ func New(strip []string, sh *config.SecurityHeaders) *Stage {
 	return s
 }
 
+// Name names the stage in traces and docs/architecture.md (stage 17, response headers).
+func (s *Stage) Name() string { return "security_headers" }
+
 // Wrap implements the gateway's Stage.
 func (s *Stage) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

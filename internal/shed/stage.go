@@ -40,6 +40,9 @@ func (s *Stage) PriorityOf(st *reqctx.State) Priority {
 	return Normal
 }
 
+// Name names the stage in traces and docs/architecture.md (adaptive load shedding, before the WAF).
+func (s *Stage) Name() string { return "load_shedding" }
+
 // Wrap implements the gateway's Stage.
 func (s *Stage) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

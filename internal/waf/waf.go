@@ -187,6 +187,9 @@ type Stage struct {
 	ResponseBodyLimit int
 }
 
+// Name names the stage in traces and docs/architecture.md (stage 13).
+func (s *Stage) Name() string { return "waf" }
+
 // Wrap implements the gateway's Stage.
 func (s *Stage) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

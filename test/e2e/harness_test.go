@@ -38,7 +38,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "rampart")
-	build := exec.Command("go", "build", "-race", "-o", binary, "../../cmd/rampart")
+	build := exec.Command("go", "build", "-race", "-o", binary, "github.com/rampart-gw/rampart/cmd/rampart")
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "build rampart:", err)

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rampart-gw/rampart/internal/ipfilter/ipfiltertest"
+	"github.com/rampart-gw/rampart/test/ipfiltertest"
 )
 
 // writeGeoDB writes a country database (ipfiltertest.WriteGeoDB).

@@ -1,0 +1,91 @@
+package gateway
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"testing"
+
+	"github.com/rampart-gw/rampart/internal/config"
+)
+
+// everyStage is a config whose route goes through every stage a policy
+// can enable.
+const everyStage = `version: 1
+server: {listen: ["127.0.0.1:0"]}
+admin: {disabled: true}
+access_log: {path: %[1]s/access.log}
+authenticators:
+  idp: {type: jwt, issuer: "https://idp.test", jwks_uri: "http://127.0.0.1:1/jwks", audiences: [a]}
+keysets:
+  k: {primary: k1, keys: [{id: k1, secret: env:FIELD_KEY}]}
+upstreams:
+  api:
+    targets: [{url: "http://127.0.0.1:1"}]
+    load_shedding: {}
+policies:
+  all:
+    authenticate: [idp]
+    authorize: {any_authenticated: true}
+    ip: {allow: [0.0.0.0/0, "::/0"]}
+    cors: {allow_origins: ["https://app.example"]}
+    graduated: {block: 3}
+    bots: {rules: [{name: curl, when: 'client.user_agent.startsWith("curl")', action: flag}]}
+    rate_limits: [{key: ip, rate: 100/s}, {key: consumer, rate: 10/s}]
+    quota: {limit: 1000, period: day}
+    concurrency: {limit: 10}
+    validate: {max_body_bytes: 1KiB, json: {max_depth: 10}, openapi: %[1]s/api.yaml}
+    waf: {paranoia: 1}
+    request: {encrypt_fields: [ssn], keyset: k}
+    response: {remove_fields: [secret]}
+routes:
+  - {name: r, match: {paths: ["/**"]}, upstream: api, policy: all}
+`
+
+// TestArchitectureListsStages: every stage a route can have is in the
+// request path of docs/architecture.md, by the name its span carries,
+// and this config, which enables every policy section, builds each of
+// them.
+func TestArchitectureListsStages(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "api.yaml"), []byte("openapi: 3.0.3\ninfo: {title: t, version: \"1\"}\npaths: {}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := func(k string) (string, bool) { return "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", k == "FIELD_KEY" }
+	cfg, err := config.ParseWith(filepath.Join(dir, "r.yaml"), fmt.Appendf(nil, everyStage, dir), env, config.LoadOptions{Checks: Checks()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := New(cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Shutdown(t.Context())
+	got := g.current.Load().routes[0].stages
+	want := []string{"ip_filter", "cors", "rate_limit", "bots", "rate_limit", "body_limit", "body_structure", "authenticate",
+		"authorize", "rate_limit", "rate_limit", "rate_limit", "schema", "waf", "load_shedding", "response_filter",
+		"security_headers", "encrypt_fields", "identity"}
+	if !slices.Equal(got, want) {
+		t.Errorf("stages of a route with every policy section:\n got %v\nwant %v", got, want)
+	}
+	doc, err := os.ReadFile("../../docs/architecture.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z_]+)` \\| stage").FindAllStringSubmatch(string(doc), -1) {
+		documented[m[1]] = true
+	}
+	for _, name := range got {
+		if !documented[name] {
+			t.Errorf("stage %s is not in the stage table of docs/architecture.md", name)
+		}
+	}
+	for name := range documented {
+		if !slices.Contains(got, name) {
+			t.Errorf("docs/architecture.md lists a stage %s that no route builds", name)
+		}
+	}
+}
