@@ -18,6 +18,7 @@ import (
 
 	"github.com/rampart-gw/rampart/internal/admin"
 	"github.com/rampart-gw/rampart/internal/audit"
+	"github.com/rampart-gw/rampart/internal/authn/builtin"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/demo"
 	"github.com/rampart-gw/rampart/internal/echo"
@@ -148,7 +149,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if *explain != "" {
-		if err := audit.Explain(stdout, cfg, *explain); err != nil {
+		if err := audit.Explain(stdout, cfg, builtin.Kinds(), *explain); err != nil {
 			fmt.Fprintln(stderr, "rampart validate:", err)
 			return 1
 		}
@@ -182,7 +183,7 @@ func cmdAudit(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "rampart audit: the config is invalid; fix it first (rampart validate)")
 		return 2
 	}
-	findings := audit.Audit(cfg)
+	findings := audit.Audit(cfg, builtin.Kinds())
 	worst := audit.Severity(-1)
 	counts := map[audit.Severity]int{}
 	for _, f := range findings {
@@ -210,7 +211,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "rampart: refusing to start with an invalid config")
 		return 1
 	}
-	g, err := gateway.New(cfg, gateway.Options{Version: versionString(), Log: log, ConfigPath: path})
+	g, err := gateway.New(cfg, gateway.Options{Version: versionString(), Log: log, ConfigPath: path, Authenticators: builtin.Kinds()})
 	if err != nil {
 		log.Error("cannot start", "error", err.Error())
 		printConfigErrors(stderr, err)

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rampart-gw/rampart/internal/authn"
 	"github.com/rampart-gw/rampart/internal/config"
 )
 
@@ -59,8 +60,9 @@ func (f Finding) String() string {
 }
 
 type auditor struct {
-	cfg *config.Config
-	out []Finding
+	cfg   *config.Config
+	kinds *authn.Kinds
+	out   []Finding
 }
 
 func (a *auditor) add(path string, sev Severity, id, format string, args ...any) {
@@ -70,9 +72,10 @@ func (a *auditor) add(path string, sev Severity, id, format string, args ...any)
 // loginPath matches paths where credentials are presented.
 var loginPath = regexp.MustCompile(`(?i)(^|/)(login|signin|sign-in|logon|auth|authenticate|token|oauth2?|password|session|otp|mfa)(/|$|\*)`)
 
-// Audit returns cfg's findings, most severe first, then in file order.
-func Audit(cfg *config.Config) []Finding {
-	a := &auditor{cfg: cfg}
+// Audit returns cfg's findings, most severe first, then in file order;
+// kinds says what each authenticator type finds weak in its settings.
+func Audit(cfg *config.Config, kinds *authn.Kinds) []Finding {
+	a := &auditor{cfg: cfg, kinds: kinds}
 	a.listeners()
 	a.admin()
 	a.authenticators()
@@ -130,24 +133,13 @@ func (a *auditor) authenticators() {
 	for _, name := range slices.Sorted(maps.Keys(a.cfg.Authenticators)) {
 		au := a.cfg.Authenticators[name]
 		base := "authenticators." + name
-		switch au.Type {
-		case "jwt", "oidc":
-			if au.CacheTTL.D() > 15*time.Minute {
-				a.add(base+".cache_ttl", Low, "long-token-cache", "verified tokens are reused for %s without checking the JWKS for retired keys beyond its refresh; keep it at 15m or less", au.CacheTTL.D())
-			}
-			if au.JWKSStaleFor.D() > 24*time.Hour {
-				a.add(base+".jwks_stale_for", Low, "long-stale-keys", "signing keys stay usable for %s while the IdP is unreachable, including keys it may have revoked meanwhile", au.JWKSStaleFor.D())
-			}
-		case "oauth2_introspection":
-			if len(au.Audiences) == 0 {
-				a.add(base, Medium, "introspection-without-audience", "the introspection answer's aud is not checked: a token the server issued for another API is accepted here. Set audiences")
-			}
-			a.secretFile(base+".client_secret", au.ClientSecret)
-		case "api_key":
-			if strings.HasPrefix(au.In, "query:") {
-				a.add(base+".in", Medium, "api-key-in-query", "API keys in the query string end up in proxy, browser and server logs; take them from a header")
+		if kind, ok := a.kinds.Lookup(au.Type); ok && kind.Weaknesses != nil {
+			for _, w := range kind.Weaknesses(base, au) {
+				sev, _ := ParseSeverity(w.Severity)
+				a.add(w.Path, sev, w.ID, "%s", w.Detail)
 			}
 		}
+		a.secretFile(base+".client_secret", au.ClientSecret)
 		if au.ClockSkew.D() > 2*time.Minute {
 			a.add(base+".clock_skew", Low, "wide-clock-skew", "tokens are accepted %s past their exp", au.ClockSkew.D())
 		}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rampart-gw/rampart/internal/authn/builtin"
 	"github.com/rampart-gw/rampart/internal/config"
 )
 
@@ -54,7 +55,7 @@ func load(t *testing.T, name string) *config.Config {
 func TestAudit(t *testing.T) {
 	cfg := load(t, "weak.yaml")
 	got := map[string]Finding{}
-	for _, f := range Audit(cfg) {
+	for _, f := range Audit(cfg, builtin.Kinds()) {
 		got[f.ID+" "+f.Path] = f
 	}
 	for _, want := range []struct {
@@ -99,7 +100,7 @@ func TestAudit(t *testing.T) {
 func TestExplain(t *testing.T) {
 	cfg := load(t, "weak.yaml")
 	var b strings.Builder
-	if err := Explain(&b, cfg, "partner"); err != nil {
+	if err := Explain(&b, cfg, builtin.Kinds(), "partner"); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"route partner (policy partners", "authenticate, any of: corp (jwt from https://idp.example.com for api",
@@ -108,7 +109,7 @@ func TestExplain(t *testing.T) {
 			t.Errorf("explain lacks %q:\n%s", want, b.String())
 		}
 	}
-	if err := Explain(&b, cfg, "nope"); err == nil || !strings.Contains(err.Error(), "login, docs, orders, partner") {
+	if err := Explain(&b, cfg, builtin.Kinds(), "nope"); err == nil || !strings.Contains(err.Error(), "login, docs, orders, partner") {
 		t.Fatalf("unknown route: %v", err)
 	}
 }
@@ -127,7 +128,7 @@ routes:
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range Audit(cfg) {
+	for _, f := range Audit(cfg, builtin.Kinds()) {
 		if f.ID == "login-without-rate-limit" {
 			t.Fatalf("reported although the policy limits per IP: %s", f)
 		}

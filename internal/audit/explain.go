@@ -5,12 +5,13 @@ import (
 	"io"
 	"strings"
 
+	"github.com/rampart-gw/rampart/internal/authn"
 	"github.com/rampart-gw/rampart/internal/config"
 )
 
 // Explain writes, for the route named name, the chain of checks a request
 // meets, stage by stage (DESIGN.md §1), in the words of the config.
-func Explain(w io.Writer, cfg *config.Config, name string) error {
+func Explain(w io.Writer, cfg *config.Config, kinds *authn.Kinds, name string) error {
 	var r *config.Route
 	var names []string
 	for _, rt := range cfg.Routes {
@@ -97,7 +98,7 @@ func Explain(w io.Writer, cfg *config.Config, name string) error {
 	} else {
 		var ways []string
 		for _, n := range pol.Authenticate {
-			ways = append(ways, describeAuthenticator(n, cfg.Authenticators[n]))
+			ways = append(ways, kinds.Describe(n, cfg.Authenticators[n]))
 		}
 		step("9", "authenticate, any of: %s; no credentials: 401, refused: 401, IdP unreachable: 503", strings.Join(ways, "; "))
 	}
@@ -205,23 +206,6 @@ func traffic(pol *config.Policy) (pre, post []trafficStep) {
 		post = append(post, trafficStep{"11", fmt.Sprintf("concurrency: %d in flight per %s, %d more wait up to %s (503)", c.Limit, c.Key, c.Queue, c.QueueTimeout.D())})
 	}
 	return pre, post
-}
-
-func describeAuthenticator(name string, a *config.Authenticator) string {
-	if a == nil {
-		return name
-	}
-	switch a.Type {
-	case "jwt", "oidc":
-		return fmt.Sprintf("%s (%s from %s for %s, %s)", name, a.Type, a.Issuer, strings.Join(a.Audiences, " or "), strings.Join(a.Algorithms, "/"))
-	case "oauth2_introspection":
-		return fmt.Sprintf("%s (introspection at %s)", name, a.Endpoint)
-	case "api_key":
-		return fmt.Sprintf("%s (API key in %s)", name, a.In)
-	case "mtls":
-		return fmt.Sprintf("%s (client certificate, consumer from %s)", name, a.ConsumerFrom)
-	}
-	return name
 }
 
 func describeAuthorize(cfg *config.Config, a *config.Authorize) []string {

@@ -23,9 +23,9 @@ import (
 
 	"github.com/corazawaf/coraza/v3"
 
+	"github.com/rampart-gw/rampart/internal/authn"
+	"github.com/rampart-gw/rampart/internal/authn/builtin"
 	"github.com/rampart-gw/rampart/internal/authn/dpop"
-	"github.com/rampart-gw/rampart/internal/authn/introspect"
-	"github.com/rampart-gw/rampart/internal/authn/jwks"
 	"github.com/rampart-gw/rampart/internal/authz"
 	"github.com/rampart-gw/rampart/internal/bots"
 	"github.com/rampart-gw/rampart/internal/config"
@@ -51,6 +51,9 @@ type Options struct {
 	Log     *slog.Logger
 	// ConfigPath is re-read on Reload; empty for a config built in code.
 	ConfigPath string
+	// Authenticators is the registry of authenticator types; nil for
+	// the built-in ones (builtin.Kinds).
+	Authenticators *authn.Kinds
 }
 
 // Gateway serves the current Snapshot on its listeners and swaps in a new
@@ -69,10 +72,11 @@ type Gateway struct {
 	redactor *observe.Redactor
 	current  atomic.Pointer[Snapshot]
 	pools    *refSet[*proxy.Pool]
-	keySets  *refSet[*jwks.Set]
 	stores   *refSet[*store.Directory]
-	// introspectors keep their token cache and breaker across reloads.
-	introspectors *refSet[*introspect.Authenticator]
+	// authnShared is what authenticators share across snapshots while
+	// their settings are unchanged (authn.BuildEnv.Share): key sets, and
+	// introspection clients with their token cache and breaker.
+	authnShared *refSet[sharedResource]
 	// externals (authorize.external) keep their decision cache and breaker.
 	externals *refSet[*authz.External]
 	// shedders are the upstreams' adaptive limits; they keep what they
@@ -183,18 +187,20 @@ type ReloadStatus struct {
 // binds the listeners.
 func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	g := &Gateway{opts: opts, log: opts.Log, pools: newRefSet(func(p *proxy.Pool) { p.Close() }),
-		keySets:       newRefSet(func(s *jwks.Set) { s.Close() }),
-		stores:        newRefSet(func(d *store.Directory) { _ = d.Close() }),
-		introspectors: newRefSet(func(*introspect.Authenticator) {}),
-		externals:     newRefSet(func(*authz.External) {}),
-		shedders:      newRefSet(func(*shed.Limiter) {}),
-		geoDBs:        newRefSet(func(d *ipfilter.DB) { _ = d.Close() }),
-		portalCSRF:    webui.NewCSRF("rampart_portal_csrf", "/"),
-		wafs:          newRefSet(closeWAF),
-		wafGate:       waf.NewGate(runtime.GOMAXPROCS(0)),
-		wafLogs:       newRefSet(func(w *observe.LineWriter) { _ = w.Close() })}
+		stores:      newRefSet(func(d *store.Directory) { _ = d.Close() }),
+		authnShared: newRefSet(func(r sharedResource) { r.close(r.v) }),
+		externals:   newRefSet(func(*authz.External) {}),
+		shedders:    newRefSet(func(*shed.Limiter) {}),
+		geoDBs:      newRefSet(func(d *ipfilter.DB) { _ = d.Close() }),
+		portalCSRF:  webui.NewCSRF("rampart_portal_csrf", "/"),
+		wafs:        newRefSet(closeWAF),
+		wafGate:     waf.NewGate(runtime.GOMAXPROCS(0)),
+		wafLogs:     newRefSet(func(w *observe.LineWriter) { _ = w.Close() })}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
+	}
+	if g.opts.Authenticators == nil {
+		g.opts.Authenticators = builtin.Kinds()
 	}
 	signer, err := identity.NewSigner(cfg.Identity.KeyRotation.D())
 	if err != nil {

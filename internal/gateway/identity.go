@@ -5,16 +5,10 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"maps"
-	"net/http"
 	"slices"
 	"time"
 
 	"github.com/rampart-gw/rampart/internal/authn"
-	"github.com/rampart-gw/rampart/internal/authn/apikey"
-	"github.com/rampart-gw/rampart/internal/authn/introspect"
-	"github.com/rampart-gw/rampart/internal/authn/jwks"
-	"github.com/rampart-gw/rampart/internal/authn/jwt"
-	"github.com/rampart-gw/rampart/internal/authn/mtls"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/identity"
 	"github.com/rampart-gw/rampart/internal/store"
@@ -58,7 +52,15 @@ func (v *consumerView) Consumer(id string) (authn.Consumer, bool) {
 	return authn.Consumer{ID: sc.ID, Roles: sc.Roles, Scopes: sc.Scopes, Attributes: sc.Attributes, Disabled: sc.Disabled}, true
 }
 
-// compileIdentity builds the snapshot's authenticators. Key sets and the
+// sharedResource is a resource authenticators share across snapshots,
+// with how to close it.
+type sharedResource struct {
+	v     any
+	close func(any)
+}
+
+// compileIdentity builds the snapshot's authenticators, each by its kind
+// (Options.Authenticators). Key sets and the
 // store directory are shared with the previous snapshot when their
 // definitions did not change, so a reload neither refetches keys nor
 // rereads the store.
@@ -97,68 +99,34 @@ func (g *Gateway) compileIdentity(cfg *config.Config, s *Snapshot) (*compiledIde
 		c.consumers.dir = dir
 		hasher = store.NewHasher(st.HashKey.Value())
 	}
+	env := &authn.BuildEnv{Config: cfg, Log: g.log, Proofs: g.dpop, Hasher: hasher,
+		CountFetch: g.metrics.IdPFetch,
+		Share: func(name string, key any, open func() (any, error), closeFn func(any)) (any, error) {
+			k := keyOf("authn:"+name, key, cfg.BaseDir)
+			r, err := g.authnShared.acquire(k, func() (sharedResource, error) {
+				v, err := open()
+				return sharedResource{v: v, close: closeFn}, err
+			})
+			if err != nil {
+				return nil, err
+			}
+			s.releases = append(s.releases, func() { g.authnShared.release(k) })
+			return r.v, nil
+		}}
+	if c.consumers.dir != nil {
+		env.Keys = c.consumers.dir
+	}
 	for _, name := range slices.Sorted(maps.Keys(cfg.Authenticators)) {
 		a := cfg.Authenticators[name]
-		switch a.Type {
-		case "jwt", "oidc":
-			k := keyOf(name, struct {
-				Type, Issuer, URI       string
-				Refresh, Stale, Timeout config.Duration
-			}{
-				a.Type, a.Issuer, a.JWKSURI, a.JWKSRefresh, a.JWKSStaleFor, a.Timeout}, "")
-			set, err := g.keySets.acquire(k, func() (*jwks.Set, error) {
-				set := jwks.New(jwks.Options{Name: name, JWKSURI: a.JWKSURI, Issuer: a.Issuer, Discover: a.Type == "oidc",
-					Refresh: a.JWKSRefresh.D(), StaleFor: a.JWKSStaleFor.D(), Timeout: a.Timeout.D(), Log: g.log,
-					Client: &http.Client{Timeout: a.Timeout.D()},
-					Count:  func(result string) { g.metrics.IdPFetch(name, result) }})
-				set.Start()
-				return set, nil
-			})
-			if err != nil {
-				return nil, err
-			}
-			s.releases = append(s.releases, func() { g.keySets.release(k) })
-			c.byName[name] = jwt.New(jwt.Options{Name: name, Method: a.Type, Issuer: a.Issuer, Audiences: a.Audiences,
-				Algorithms: a.Algorithms, ClockSkew: a.ClockSkew.D(), ConsumerClaim: a.ConsumerClaim,
-				MaxTokenBytes: int(a.MaxTokenBytes), CacheTTL: a.CacheTTL.D(), Keys: set, Proofs: g.dpop, DPoPRequired: a.DPoPRequired,
-				RequireLowS: a.RequireLowS})
-		case "oauth2_introspection":
-			secret := a.ClientSecret.Value()
-			sum := sha256.Sum256([]byte(secret))
-			// The secret's hash joins the key so that a changed secret file
-			// takes effect on reload.
-			k := keyOf(name, struct {
-				A      *config.Authenticator
-				Secret []byte
-			}{a, sum[:]}, cfg.BaseDir)
-			ia, err := g.introspectors.acquire(k, func() (*introspect.Authenticator, error) {
-				return introspect.New(introspect.Options{Name: name, Endpoint: a.Endpoint, ClientID: a.ClientID, ClientSecret: secret,
-					ClientAuth: a.ClientAuth, Issuer: a.Issuer, Audiences: a.Audiences, ClockSkew: a.ClockSkew.D(),
-					ConsumerClaim: a.ConsumerClaim, MaxTokenBytes: int(a.MaxTokenBytes), CacheTTL: a.CacheTTL.D(),
-					NegativeTTL: a.NegativeCacheTTL.D(), Timeout: a.Timeout.D(), Log: g.log, Proofs: g.dpop, DPoPRequired: a.DPoPRequired,
-					Count: func(result string) { g.metrics.IdPFetch(name, result) }}), nil
-			})
-			if err != nil {
-				return nil, err
-			}
-			s.releases = append(s.releases, func() { g.introspectors.release(k) })
-			c.byName[name] = ia
-		case "api_key":
-			kind, from, _ := config.ParseKeyLocation(a.In)
-			c.byName[name] = apikey.New(name, kind, from, c.consumers.dir, hasher)
-		case "mtls":
-			crl := a.CRLFile
-			if crl != "" {
-				crl = cfg.Path(crl)
-			}
-			m, err := mtls.New(name, a.ConsumerFrom, crl)
-			if err != nil {
-				return nil, cfg.ErrorAt("authenticators."+name+".crl_file", err)
-			}
-			c.byName[name] = m
-		default:
-			return nil, fmt.Errorf("authenticator %s: type %s is not available in this build", name, a.Type)
+		kind, ok := g.opts.Authenticators.Lookup(a.Type)
+		if !ok {
+			return nil, cfg.ErrorAt("authenticators."+name+".type", fmt.Errorf("type %s is not available in this build", a.Type))
 		}
+		au, err := kind.Build(env, name, a)
+		if err != nil {
+			return nil, err
+		}
+		c.byName[name] = au
 	}
 	return c, nil
 }

@@ -39,7 +39,7 @@ func (g *Gateway) buildPortal(cfg *config.Config, s *Snapshot, auth *compiledIde
 	if cfg.Portal == nil {
 		return nil
 	}
-	o := portal.Options{Config: cfg, Rules: s.rules, Documents: deps.documents, Quotas: g.QuotaUsage, Publish: g.bus.Publish, CSRF: g.portalCSRF}
+	o := portal.Options{Config: cfg, Authenticators: g.opts.Authenticators, Rules: s.rules, Documents: deps.documents, Quotas: g.QuotaUsage, Publish: g.bus.Publish, CSRF: g.portalCSRF}
 	if name := cfg.Portal.Policy; cfg.Policies[name] != nil {
 		stages, err := portalStages(cfg, name, auth, deps)
 		if err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 
+	"github.com/rampart-gw/rampart/internal/authn"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/route"
 )
@@ -98,7 +99,7 @@ func slug(s string) string {
 // catalog lists the config's routes that have an OpenAPI description,
 // with the operations of it each route serves: rules are the routes'
 // match rules, docs the policies' documents.
-func catalog(cfg *config.Config, rules []route.Rule, docs map[string]*openapi3.T) ([]*API, error) {
+func catalog(cfg *config.Config, kinds *authn.Kinds, rules []route.Rule, docs map[string]*openapi3.T) ([]*API, error) {
 	var apis []*API
 	for i, r := range cfg.Routes {
 		pol, doc := cfg.Policies[r.Policy], docs[r.Policy]
@@ -109,7 +110,7 @@ func catalog(cfg *config.Config, rules []route.Rule, docs map[string]*openapi3.T
 		if err != nil {
 			return nil, fmt.Errorf("route %s: openapi: %w", r.Name, err)
 		}
-		a := &API{Route: r.Name, Hosts: r.Match.Hosts, spec: spec, Auth: authOf(cfg, pol)}
+		a := &API{Route: r.Name, Hosts: r.Match.Hosts, spec: spec, Auth: authOf(cfg, kinds, pol)}
 		if doc.Info != nil {
 			a.Title, a.Version, a.Description = doc.Info.Title, doc.Info.Version, doc.Info.Description
 		}
@@ -178,7 +179,7 @@ func per(d interface{ Seconds() float64 }) string {
 	return fmt.Sprintf("%gs", d.Seconds())
 }
 
-func authOf(cfg *config.Config, pol *config.Policy) Auth {
+func authOf(cfg *config.Config, kinds *authn.Kinds, pol *config.Policy) Auth {
 	var a Auth
 	if len(pol.Authenticate) == 0 {
 		a.Anonymous = true
@@ -190,15 +191,8 @@ func authOf(cfg *config.Config, pol *config.Policy) Auth {
 			continue
 		}
 		c := Credential{Authenticator: name, Type: au.Type, Kind: "bearer"}
-		switch au.Type {
-		case "api_key":
-			in := au.In
-			if in == "" {
-				in = "header:X-API-Key"
-			}
-			c.Kind, c.Name, _ = strings.Cut(in, ":")
-		case "mtls":
-			c.Kind = "certificate"
+		if kind, ok := kinds.Lookup(au.Type); ok && kind.Credential != nil {
+			c.Kind, c.Name = kind.Credential(au)
 		}
 		a.Methods = append(a.Methods, c)
 	}

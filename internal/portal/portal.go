@@ -21,6 +21,7 @@ import (
 	swaggerui "github.com/swaggest/swgui/v5/static"
 	"github.com/vearutop/statigz"
 
+	"github.com/rampart-gw/rampart/internal/authn"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/observe"
 	"github.com/rampart-gw/rampart/internal/problem"
@@ -49,6 +50,8 @@ type Options struct {
 	// compiled them.
 	Rules     []route.Rule
 	Documents map[string]*openapi3.T
+	// Authenticators says how clients present each type's credentials.
+	Authenticators *authn.Kinds
 	// Authenticate wraps self-service calls in the authentication of
 	// portal.policy; nil turns self-service off.
 	Authenticate func(http.Handler) http.Handler
@@ -89,7 +92,7 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 // New builds the portal for o.Config.
 func New(o Options) (*Portal, error) {
 	cfg := o.Config
-	apis, err := catalog(cfg, o.Rules, o.Documents)
+	apis, err := catalog(cfg, o.Authenticators, o.Rules, o.Documents)
 	if err != nil {
 		return nil, err
 	}
@@ -99,7 +102,7 @@ func New(o Options) (*Portal, error) {
 		p.byRoute[a.Route] = a
 	}
 	if pol := cfg.Policies[cfg.Portal.Policy]; pol != nil && o.Authenticate != nil {
-		p.creds = authOf(cfg, pol).Methods
+		p.creds = authOf(cfg, o.Authenticators, pol).Methods
 	} else {
 		p.o.Authenticate = nil
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rampart-gw/rampart/internal/authn/builtin"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/problem"
 	"github.com/rampart-gw/rampart/internal/reqctx"
@@ -76,12 +77,12 @@ func compiled(t *testing.T, cfg *config.Config) Options {
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	return Options{Config: cfg, Rules: rules, Documents: docs}
+	return Options{Config: cfg, Rules: rules, Documents: docs, Authenticators: builtin.Kinds()}
 }
 
 func catalogOf(t *testing.T, cfg *config.Config) ([]*API, error) {
 	o := compiled(t, cfg)
-	return catalog(cfg, o.Rules, o.Documents)
+	return catalog(cfg, o.Authenticators, o.Rules, o.Documents)
 }
 
 func TestCatalog(t *testing.T) {
