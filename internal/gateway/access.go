@@ -24,14 +24,14 @@ func (g *Gateway) compileAccess(cfg *config.Config, s *Snapshot) (map[string]*au
 		if e := a.External; e != nil {
 			k := keyOf(name, e, cfg.BaseDir)
 			var err error
-			ext, err = g.externals.acquire(k, func() (*authz.External, error) {
+			ext, err = g.res.externals.acquire(k, func() (*authz.External, error) {
 				return authz.NewExternal(authz.ExternalOptions{Name: name, URL: e.URL, Timeout: e.Timeout.D(),
 					Headers: slices.Clone(e.Headers), CacheTTL: e.CacheTTL.D(), FailOpen: e.FailOpen, Log: g.log}), nil
 			})
 			if err != nil {
 				return nil, err
 			}
-			s.releases = append(s.releases, func() { g.externals.release(k) })
+			s.releases = append(s.releases, func() { g.res.externals.release(k) })
 		}
 		pol, err := authz.Compile(cfg, a, ext)
 		if err != nil {

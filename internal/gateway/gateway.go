@@ -71,38 +71,16 @@ type Gateway struct {
 	// but the response: access log, events, traces, admin output.
 	redactor *observe.Redactor
 	current  atomic.Pointer[Snapshot]
-	pools    *refSet[*proxy.Pool]
-	stores   *refSet[*store.Directory]
-	// authnShared is what authenticators share across snapshots while
-	// their settings are unchanged (authn.BuildEnv.Share): key sets, and
-	// introspection clients with their token cache and breaker.
-	authnShared *refSet[sharedResource]
-	// externals (authorize.external) keep their decision cache and breaker.
-	externals *refSet[*authz.External]
-	// shedders are the upstreams' adaptive limits; they keep what they
-	// learnt while the upstream's load_shedding is unchanged.
-	shedders *refSet[*shed.Limiter]
-	// wafs are compiled rule sets (about a second each), kept while a
-	// policy's waf section is unchanged.
-	wafs *refSet[coraza.WAF]
+	// res are the resources snapshots share, each closed when the
+	// last snapshot using it is released.
+	res resources
 	// wafGate admits as many WAF inspections at once as there are CPUs,
 	// for every policy together (waf.Gate).
 	wafGate waf.Gate
-	// wafLogs are the waf.log_file writers, by path; SIGUSR1 reopens them.
-	wafLogs *refSet[*observe.LineWriter]
-	// geoDBs is the open country database, reopened when its file changes.
-	geoDBs *refSet[*ipfilter.DB]
 	// dpop checks DPoP proofs; its jti memory outlives reloads.
 	dpop *dpop.Verifier
-	// limits holds rate-limit state; it outlives reloads, and a limit
-	// whose definition did not change keeps its budgets.
-	limits    ratelimit.Store        // *ratelimit.Memory or *ratelimit.Redis
-	gates     *ratelimit.Gates       // concurrency caps; in-flight counts outlive reloads
-	quotas    ratelimit.QuotaCounter // *ratelimit.MemoryQuotas or the Redis store
-	abuse     ratelimit.Abuse        // graduated response: *ratelimit.MemoryAbuse or the Redis store
-	once      ratelimit.Once         // spent bot-challenge solutions: *ratelimit.MemoryOnce or the Redis store
-	goodBots  *bots.DNSCache         // reverse-DNS verifications of good bots
-	limitSeed maphash.Seed
+	// state is the traffic state that outlives reloads.
+	state     trafficState
 	stopSweep chan struct{}
 	// stopSweepOnce closes stopSweep once.
 	stopSweepOnce sync.Once
@@ -135,9 +113,48 @@ type Gateway struct {
 	serveWG  sync.WaitGroup
 }
 
+// resources are what snapshots acquire and share: a resource is keyed by
+// its name and a fingerprint of what it is built from (keyOf), carried
+// into the next snapshot while that is unchanged, and closed when the
+// last snapshot using it is released.
+type resources struct {
+	pools  *refSet[*proxy.Pool]
+	stores *refSet[*store.Directory]
+	// authnShared is what authenticators share across snapshots while
+	// their settings are unchanged (authn.BuildEnv.Share): key sets, and
+	// introspection clients with their token cache and breaker.
+	authnShared *refSet[sharedResource]
+	// externals (authorize.external) keep their decision cache and breaker.
+	externals *refSet[*authz.External]
+	// shedders are the upstreams' adaptive limits; they keep what they
+	// learnt while the upstream's load_shedding is unchanged.
+	shedders *refSet[*shed.Limiter]
+	// wafs are compiled rule sets (about a second each), kept while a
+	// policy's waf section is unchanged.
+	wafs *refSet[coraza.WAF]
+	// wafLogs are the waf.log_file writers, by path; SIGUSR1 reopens them.
+	wafLogs *refSet[*observe.LineWriter]
+	// geoDBs is the open country database, reopened when its file changes.
+	geoDBs *refSet[*ipfilter.DB]
+}
+
+// trafficState is the state of the traffic stages. It outlives reloads:
+// a limit whose definition did not change keeps its budgets.
+type trafficState struct {
+	// limits holds rate-limit state; it outlives reloads, and a limit
+	// whose definition did not change keeps its budgets.
+	limits    ratelimit.Store        // *ratelimit.Memory or *ratelimit.Redis
+	gates     *ratelimit.Gates       // concurrency caps; in-flight counts outlive reloads
+	quotas    ratelimit.QuotaCounter // *ratelimit.MemoryQuotas or the Redis store
+	abuse     ratelimit.Abuse        // graduated response: *ratelimit.MemoryAbuse or the Redis store
+	once      ratelimit.Once         // spent bot-challenge solutions: *ratelimit.MemoryOnce or the Redis store
+	goodBots  *bots.DNSCache         // reverse-DNS verifications of good bots
+	limitSeed maphash.Seed
+}
+
 // Bans lists the keys the graduated response has banned.
 func (g *Gateway) Bans(ctx context.Context) ([]ratelimit.Ban, error) {
-	return g.abuse.Bans(ctx, time.Now().UnixNano())
+	return g.state.abuse.Bans(ctx, time.Now().UnixNano())
 }
 
 // QuotaUsage reads consumer's usage of every quota keyed by consumer
@@ -161,7 +178,7 @@ func (g *Gateway) QuotaUsage(ctx context.Context, consumer string) ([]ratelimit.
 
 // LiftBan ends a ban; it reports whether the key was banned.
 func (g *Gateway) LiftBan(ctx context.Context, id string) (bool, error) {
-	return g.abuse.Lift(ctx, id, time.Now().UnixNano())
+	return g.state.abuse.Lift(ctx, id, time.Now().UnixNano())
 }
 
 // JWKS serves the public keys of X-Rampart-Assertion.
@@ -186,16 +203,16 @@ type ReloadStatus struct {
 // New compiles cfg and prepares logs, metrics and the event bus. Start
 // binds the listeners.
 func New(cfg *config.Config, opts Options) (*Gateway, error) {
-	g := &Gateway{opts: opts, log: opts.Log, pools: newRefSet(func(p *proxy.Pool) { p.Close() }),
+	g := &Gateway{opts: opts, log: opts.Log, res: resources{pools: newRefSet(func(p *proxy.Pool) { p.Close() }),
 		stores:      newRefSet(func(d *store.Directory) { _ = d.Close() }),
 		authnShared: newRefSet(func(r sharedResource) { r.close(r.v) }),
 		externals:   newRefSet(func(*authz.External) {}),
 		shedders:    newRefSet(func(*shed.Limiter) {}),
 		geoDBs:      newRefSet(func(d *ipfilter.DB) { _ = d.Close() }),
-		portalCSRF:  webui.NewCSRF("rampart_portal_csrf", "/"),
 		wafs:        newRefSet(closeWAF),
-		wafGate:     waf.NewGate(runtime.GOMAXPROCS(0)),
-		wafLogs:     newRefSet(func(w *observe.LineWriter) { _ = w.Close() })}
+		wafLogs:     newRefSet(func(w *observe.LineWriter) { _ = w.Close() })},
+		portalCSRF: webui.NewCSRF("rampart_portal_csrf", "/"),
+		wafGate:    waf.NewGate(runtime.GOMAXPROCS(0))}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
@@ -208,15 +225,15 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	}
 	g.signer = signer
 	g.dpop = dpop.New(nil)
-	g.limitSeed, g.stopSweep = maphash.MakeSeed(), make(chan struct{})
-	g.limits, g.gates = ratelimit.NewMemory(0), ratelimit.NewGates()
+	g.state.limitSeed, g.stopSweep = maphash.MakeSeed(), make(chan struct{})
+	g.state.limits, g.state.gates = ratelimit.NewMemory(0), ratelimit.NewGates()
 	mq := ratelimit.NewMemoryQuotas(0)
-	g.quotas, g.abuse, g.once, g.goodBots = mq, ratelimit.NewMemoryAbuse(0), ratelimit.NewMemoryOnce(0), bots.NewDNSCache()
+	g.state.quotas, g.state.abuse, g.state.once, g.state.goodBots = mq, ratelimit.NewMemoryAbuse(0), ratelimit.NewMemoryOnce(0), bots.NewDNSCache()
 	if st := cfg.State; st.Driver == "redis" {
 		rd := ratelimit.NewRedis(ratelimit.RedisOptions{Addrs: st.Addrs, Username: st.Username, Password: st.Password.Value(),
 			DB: st.DB, Timeout: st.Timeout.D(), OnError: ratelimit.OnError(st.OnStateError), Log: g.log,
 			Failures: func() { g.metrics.StateError() }})
-		g.limits, g.quotas, g.abuse, g.once = rd, rd, rd, rd
+		g.state.limits, g.state.quotas, g.state.abuse, g.state.once = rd, rd, rd, rd
 	}
 	g.metrics = observe.NewMetrics(opts.Version, g.health)
 	g.redactor = observe.NewRedactor(nil)
@@ -286,7 +303,7 @@ func (g *Gateway) closeWriters() {
 // ReopenLogs reopens the access log and event files, for log rotation.
 func (g *Gateway) ReopenLogs() error {
 	var errs []error
-	for _, w := range append(append(g.writers, g.reopeners...), g.wafLogs.all()...) {
+	for _, w := range append(append(g.writers, g.reopeners...), g.res.wafLogs.all()...) {
 		errs = append(errs, w.Reopen())
 	}
 	return errors.Join(errs...)
@@ -319,7 +336,7 @@ func (g *Gateway) Addrs() []Addr { return g.addrs }
 func (g *Gateway) health() []observe.TargetHealth {
 	now := time.Now()
 	var out []observe.TargetHealth
-	for _, p := range g.pools.all() {
+	for _, p := range g.res.pools.all() {
 		out = append(out, p.Health(now)...)
 	}
 	return out
@@ -505,7 +522,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		s.release()
 	}
 	g.stopSweepOnce.Do(func() { close(g.stopSweep) })
-	if c, ok := g.limits.(interface{ Close() error }); ok {
+	if c, ok := g.state.limits.(interface{ Close() error }); ok {
 		_ = c.Close()
 	}
 	_ = g.bus.Close()
@@ -526,7 +543,7 @@ func (g *Gateway) sweepLimits() {
 		case <-g.stopSweep:
 			return
 		case now := <-t.C:
-			for _, st := range []any{g.limits, g.quotas, g.abuse, g.once} {
+			for _, st := range []any{g.state.limits, g.state.quotas, g.state.abuse, g.state.once} {
 				if sw, ok := st.(interface{ Sweep(int64) }); ok {
 					sw.Sweep(now.UnixNano())
 				}

@@ -79,7 +79,7 @@ func (g *Gateway) compileIdentity(cfg *config.Config, s *Snapshot) (*compiledIde
 			S   *config.Store
 			DSN []byte
 		}{st, dsn[:]}, cfg.BaseDir)
-		dir, err := g.stores.acquire(k, func() (*store.Directory, error) {
+		dir, err := g.res.stores.acquire(k, func() (*store.Directory, error) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			d, err := OpenDriver(ctx, cfg)
@@ -95,7 +95,7 @@ func (g *Gateway) compileIdentity(cfg *config.Config, s *Snapshot) (*compiledIde
 		if err != nil {
 			return nil, cfg.ErrorAt("store", fmt.Errorf("cannot open the %s store: %w", st.Driver, err))
 		}
-		s.releases = append(s.releases, func() { g.stores.release(k) })
+		s.releases = append(s.releases, func() { g.res.stores.release(k) })
 		c.consumers.dir = dir
 		hasher = store.NewHasher(st.HashKey.Value())
 	}
@@ -103,14 +103,14 @@ func (g *Gateway) compileIdentity(cfg *config.Config, s *Snapshot) (*compiledIde
 		CountFetch: g.metrics.IdPFetch,
 		Share: func(name string, key any, open func() (any, error), closeFn func(any)) (any, error) {
 			k := keyOf("authn:"+name, key, cfg.BaseDir)
-			r, err := g.authnShared.acquire(k, func() (sharedResource, error) {
+			r, err := g.res.authnShared.acquire(k, func() (sharedResource, error) {
 				v, err := open()
 				return sharedResource{v: v, close: closeFn}, err
 			})
 			if err != nil {
 				return nil, err
 			}
-			s.releases = append(s.releases, func() { g.authnShared.release(k) })
+			s.releases = append(s.releases, func() { g.res.authnShared.release(k) })
 			return r.v, nil
 		}}
 	if c.consumers.dir != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/guard"
 	"github.com/rampart-gw/rampart/internal/identity"
 	"github.com/rampart-gw/rampart/internal/ipfilter"
+	"github.com/rampart-gw/rampart/internal/observe"
 	"github.com/rampart-gw/rampart/internal/pii"
 	"github.com/rampart-gw/rampart/internal/ratelimit"
 	"github.com/rampart-gw/rampart/internal/respfilter"
@@ -50,7 +51,7 @@ func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, ac
 	}
 	if pol != nil && pol.Bots != nil {
 		o := deps.bots
-		o.Count = deps.countBots(r.Policy)
+		o.Count = deps.metrics.Bots(r.Policy)
 		bs, err := bots.New(r.Policy, pol.Bots, o)
 		if err != nil {
 			return nil, cfg.ErrorAt("policies."+r.Policy+".bots", err)
@@ -96,7 +97,7 @@ func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, ac
 		stages = append(stages, q)
 	}
 	if pol != nil && pol.Concurrency != nil {
-		c, err := ratelimit.NewConcurrencyStage(r.Policy, pol.Concurrency, deps.gates, deps.seed, deps.countConcurrency(r.Policy))
+		c, err := ratelimit.NewConcurrencyStage(r.Policy, pol.Concurrency, deps.gates, deps.seed, deps.metrics.Concurrency(r.Policy))
 		if err != nil {
 			return nil, fmt.Errorf("route %s: concurrency: %w", r.Name, err)
 		}
@@ -105,7 +106,7 @@ func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, ac
 	// 12 schema validation              (threats)
 	if doc := deps.documents[r.Policy]; doc != nil {
 		sv, err := schema.New(doc, schema.Options{Strict: pol.Validate.Strict,
-			Responses: pol.Validate.Responses == "detect", Count: deps.countSchemaResponses(r.Policy)})
+			Responses: pol.Validate.Responses == "detect", Count: deps.metrics.SchemaResponses(r.Policy)})
 		if err != nil {
 			return nil, fmt.Errorf("route %s: openapi: %w", r.Name, err)
 		}
@@ -119,7 +120,7 @@ func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, ac
 	// adaptive load shedding: last before the upstream, so its limit
 	// counts only requests the upstream will see
 	if l := deps.shedders[r.Upstream]; l != nil {
-		st := &shed.Stage{L: l, Upstream: r.Upstream, Count: deps.countShed(r.Upstream)}
+		st := &shed.Stage{L: l, Upstream: r.Upstream, Count: deps.metrics.Shed(r.Upstream)}
 		if pol != nil && pol.Priority != "" {
 			st.Priority, _ = shed.ParsePriority(pol.Priority)
 			st.PolicySet = true
@@ -149,7 +150,7 @@ func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, ac
 		if err != nil {
 			return nil, fmt.Errorf("route %s: request: %w", r.Name, err)
 		}
-		stages = append(stages, &fieldcrypt.RequestStage{Fields: fields, Keys: ks, Count: deps.countFieldCrypto(r.Policy)})
+		stages = append(stages, &fieldcrypt.RequestStage{Fields: fields, Keys: ks, Count: deps.metrics.FieldEncryption(r.Policy)})
 	}
 	stages = append(stages, &identity.Stage{Signer: auth.signer, Issuer: cfg.Identity.Issuer, Audience: r.Upstream,
 		TTL: cfg.Identity.AssertionTTL.D(), ForwardAuthorization: r.ForwardAuthorization})
@@ -173,7 +174,7 @@ func addressFilter(pol *config.Policy, deps *stageDeps) Stage {
 // responseFilter builds a policy's response body filters.
 func responseFilter(cfg *config.Config, policy string, rc *config.Response, deps *stageDeps) (*respfilter.Stage, error) {
 	o := respfilter.Options{Policy: policy, Limit: int64(rc.MaxBodyBytes), PassOversize: rc.OnOversize == "pass",
-		Count: deps.countResponseFilter(policy), CountMasked: deps.countMasked(policy)}
+		Count: deps.metrics.ResponseFilter(policy), CountMasked: deps.metrics.Masked(policy)}
 	if len(rc.RemoveFields) > 0 {
 		set, err := fieldpath.Compile(rc.RemoveFields)
 		if err != nil {
@@ -225,27 +226,19 @@ func bodyLimit(cfg *config.Config, pol *config.Policy) int64 {
 // state (limit counters, bans, adaptive limits, the country database)
 // and its metrics.
 type stageDeps struct {
-	documents            map[string]*openapi3.T // by policy
-	store                ratelimit.Store
-	gates                *ratelimit.Gates
-	seed                 maphash.Seed
-	count                func(policy string) func(rule, outcome string)
-	countConcurrency     func(policy string) func(outcome string)
-	quotas               ratelimit.QuotaCounter
-	countQuota           func(policy string) func(outcome string)
-	abuse                ratelimit.Abuse
-	countAbuse           func(policy string) func(outcome string)
-	shedders             map[string]*shed.Limiter // by upstream
-	countShed            func(upstream string) func(priority string)
-	countSchemaResponses func(policy string) func(outcome string)
-	countResponseFilter  func(policy string) func(outcome string)
-	countMasked          func(policy string) func(detector string, n int)
-	countFieldCrypto     func(policy string) func(outcome string)
-	bots                 bots.Options
-	countBots            func(policy string) func(rule, outcome string)
-	quotaStages          map[string]*ratelimit.QuotaStage // by policy, filled by quota
-	geo                  *ipfilter.DB                     // the country database; nil without geoip
-	wafs                 map[string]*waf.Stage            // by policy
+	documents map[string]*openapi3.T // by policy
+	store     ratelimit.Store
+	gates     *ratelimit.Gates
+	seed      maphash.Seed
+	quotas    ratelimit.QuotaCounter
+	abuse     ratelimit.Abuse
+	shedders  map[string]*shed.Limiter // by upstream
+	bots      bots.Options
+	// metrics hands each stage the counters of its policy or upstream.
+	metrics     *observe.Metrics
+	quotaStages map[string]*ratelimit.QuotaStage // by policy, filled by quota
+	geo         *ipfilter.DB                     // the country database; nil without geoip
+	wafs        map[string]*waf.Stage            // by policy
 }
 
 // quota returns the policy's quota stage, one per policy: the admin API
@@ -254,7 +247,7 @@ func (l *stageDeps) quota(name string, q *config.Quota) (*ratelimit.QuotaStage, 
 	if s, ok := l.quotaStages[name]; ok {
 		return s, nil
 	}
-	s, err := ratelimit.NewQuotaStage(name, q, l.quotas, l.seed, l.countQuota(name))
+	s, err := ratelimit.NewQuotaStage(name, q, l.quotas, l.seed, l.metrics.Quota(name))
 	if err == nil {
 		l.quotaStages[name] = s
 	}
@@ -270,7 +263,7 @@ func (l *stageDeps) graduated(name string, pol *config.Policy) (*ratelimit.Abuse
 	if err != nil {
 		return nil, err
 	}
-	return ratelimit.NewAbuseStage(g, l.abuse, l.seed, l.countAbuse(name)), nil
+	return ratelimit.NewAbuseStage(g, l.abuse, l.seed, l.metrics.Abuse(name)), nil
 }
 
 // rateLimits returns the route's stage 7 (limits keyed by what is known
@@ -295,7 +288,7 @@ func rateLimits(pol *config.Policy, r *config.Route, l *stageDeps) (pre, post *r
 			after = append(after, rule)
 		}
 	}
-	count := l.count(r.Policy)
+	count := l.metrics.RateLimit(r.Policy)
 	if len(before) > 0 {
 		pre = ratelimit.NewStage(before, l.store, l.seed, count)
 	}

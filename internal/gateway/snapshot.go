@@ -130,7 +130,7 @@ func (g *Gateway) build(cfg *config.Config) (_ *Snapshot, err error) {
 			U   *config.Upstream
 			TLS [32]byte
 		}{u, upstreamTLSFiles(cfg, u)}, cfg.BaseDir)
-		p, perr := g.pools.acquire(k, func() (*proxy.Pool, error) {
+		p, perr := g.res.pools.acquire(k, func() (*proxy.Pool, error) {
 			p, err := proxy.NewPool(name, u, proxy.Options{Path: cfg.Path, Log: g.log, Metrics: g.metrics})
 			if err == nil {
 				p.Start(u)
@@ -140,7 +140,7 @@ func (g *Gateway) build(cfg *config.Config) (_ *Snapshot, err error) {
 		if perr != nil {
 			return nil, cfg.ErrorAt("upstreams."+name, perr)
 		}
-		s.releases = append(s.releases, func() { g.pools.release(k) })
+		s.releases = append(s.releases, func() { g.res.pools.release(k) })
 		pools[name] = p
 	}
 	var geo *ipfilter.DB
@@ -151,10 +151,10 @@ func (g *Gateway) build(cfg *config.Config) (_ *Snapshot, err error) {
 			stamp = fi.ModTime().String() + "/" + strconv.FormatInt(fi.Size(), 10)
 		}
 		k := keyOf("geoip", path+"@"+stamp, "")
-		if geo, err = g.geoDBs.acquire(k, func() (*ipfilter.DB, error) { return ipfilter.Open(path) }); err != nil {
+		if geo, err = g.res.geoDBs.acquire(k, func() (*ipfilter.DB, error) { return ipfilter.Open(path) }); err != nil {
 			return nil, cfg.ErrorAt("geoip.database", err)
 		}
-		s.releases = append(s.releases, func() { g.geoDBs.release(k) })
+		s.releases = append(s.releases, func() { g.res.geoDBs.release(k) })
 	}
 	wafs := map[string]*waf.Stage{}
 	for _, name := range slices.Sorted(maps.Keys(cfg.Policies)) {
@@ -170,19 +170,19 @@ func (g *Gateway) build(cfg *config.Config) (_ *Snapshot, err error) {
 				logPath = cfg.Path(lf)
 			}
 			lk := keyOf("waf-log", logPath, "")
-			lw, lerr := g.wafLogs.acquire(lk, func() (*observe.LineWriter, error) { return observe.OpenLines(logPath, wafLogFlush) })
+			lw, lerr := g.res.wafLogs.acquire(lk, func() (*observe.LineWriter, error) { return observe.OpenLines(logPath, wafLogFlush) })
 			if lerr != nil {
 				return nil, cfg.ErrorAt("policies."+name+".waf.log_file", lerr)
 			}
-			s.releases = append(s.releases, func() { g.wafLogs.release(lk) })
+			s.releases = append(s.releases, func() { g.res.wafLogs.release(lk) })
 			o.Log = lw
 		}
 		k := keyOf("waf", waf.Directives(o)+"\x00log:"+logPath, "")
-		rs, werr := g.wafs.acquire(k, func() (coraza.WAF, error) { return waf.New(o) })
+		rs, werr := g.res.wafs.acquire(k, func() (coraza.WAF, error) { return waf.New(o) })
 		if werr != nil {
 			return nil, cfg.ErrorAt("policies."+name+".waf", werr)
 		}
-		s.releases = append(s.releases, func() { g.wafs.release(k) })
+		s.releases = append(s.releases, func() { g.res.wafs.release(k) })
 		wafs[name] = &waf.Stage{WAF: rs, Detect: o.Detect, Policy: name, Count: g.metrics.WAF(name), CountGroup: g.metrics.WAFGroups(name), Gate: g.wafGate, LogPhase: o.LogPhase(),
 			Responses: o.Responses, ResponseBodyLimit: int(o.ResponseBodyLimit)}
 	}
@@ -193,11 +193,11 @@ func (g *Gateway) build(cfg *config.Config) (_ *Snapshot, err error) {
 			continue
 		}
 		k := keyOf(name, ls, "")
-		l, _ := g.shedders.acquire(k, func() (*shed.Limiter, error) {
+		l, _ := g.res.shedders.acquire(k, func() (*shed.Limiter, error) {
 			return shed.New(shed.Options{Min: ls.MinLimit, Max: ls.MaxLimit, Initial: ls.InitialLimit, Tolerance: ls.Tolerance,
 				Window: ls.Window.D(), OnAdjust: g.metrics.ShedLimit(name)}), nil
 		})
-		s.releases = append(s.releases, func() { g.shedders.release(k) })
+		s.releases = append(s.releases, func() { g.res.shedders.release(k) })
 		shedders[name] = l
 	}
 	auth, err := g.compileIdentity(cfg, s)
@@ -208,10 +208,9 @@ func (g *Gateway) build(cfg *config.Config) (_ *Snapshot, err error) {
 	if err != nil {
 		return nil, err
 	}
-	deps := &stageDeps{documents: docs, store: g.limits, gates: g.gates, seed: g.limitSeed, count: g.metrics.RateLimit, countConcurrency: g.metrics.Concurrency,
-		quotas: g.quotas, countQuota: g.metrics.Quota, abuse: g.abuse, countAbuse: g.metrics.Abuse, shedders: shedders, countShed: g.metrics.Shed, countSchemaResponses: g.metrics.SchemaResponses,
-		countResponseFilter: g.metrics.ResponseFilter, countMasked: g.metrics.Masked, countFieldCrypto: g.metrics.FieldEncryption,
-		bots: bots.Options{Once: g.once, DNS: g.goodBots}, countBots: g.metrics.Bots, quotaStages: map[string]*ratelimit.QuotaStage{}, geo: geo, wafs: wafs}
+	deps := &stageDeps{documents: docs, store: g.state.limits, gates: g.state.gates, seed: g.state.limitSeed, quotas: g.state.quotas, abuse: g.state.abuse,
+		shedders: shedders, bots: bots.Options{Once: g.state.once, DNS: g.state.goodBots}, metrics: g.metrics,
+		quotaStages: map[string]*ratelimit.QuotaStage{}, geo: geo, wafs: wafs}
 	b := route.NewBuilder()
 	for i, r := range cfg.Routes {
 		if c := b.Add(rules[i]); len(c) > 0 {
