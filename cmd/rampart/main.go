@@ -23,6 +23,9 @@ import (
 	"github.com/rampart-gw/rampart/internal/demo"
 	"github.com/rampart-gw/rampart/internal/echo"
 	"github.com/rampart-gw/rampart/internal/gateway"
+	"github.com/rampart-gw/rampart/internal/ratelimit"
+	"github.com/rampart-gw/rampart/internal/siem"
+	"github.com/rampart-gw/rampart/internal/store"
 	"github.com/rampart-gw/rampart/internal/waf"
 )
 
@@ -211,7 +214,9 @@ func cmdRun(args []string, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "rampart: refusing to start with an invalid config")
 		return 1
 	}
-	g, err := gateway.New(cfg, gateway.Options{Version: versionString(), Log: log, ConfigPath: path, Authenticators: builtin.Kinds()})
+	// The registries of extension types (docs/extending.md).
+	g, err := gateway.New(cfg, gateway.Options{Version: versionString(), Log: log, ConfigPath: path,
+		Authenticators: builtin.Kinds(), Sinks: siem.BuiltinSinks(), Stores: store.BuiltinDrivers(), StateDrivers: ratelimit.BuiltinStateDrivers()})
 	if err != nil {
 		log.Error("cannot start", "error", err.Error())
 		printConfigErrors(stderr, err)

@@ -24,7 +24,7 @@ func openStore(ctx context.Context, cmd, path string, stderr io.Writer) (cfg *co
 		fmt.Fprintf(stderr, "%s has no store: add store: {driver: embedded, path: data/rampart.db}\n", path)
 		return nil, nil, false
 	}
-	d, err = gateway.OpenDriver(ctx, cfg)
+	d, err = store.BuiltinDrivers().Open(ctx, cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "rampart %s: %v\n", cmd, err)
 		return nil, nil, false

@@ -16,6 +16,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/gateway"
 	"github.com/rampart-gw/rampart/internal/observe"
 	"github.com/rampart-gw/rampart/internal/problem"
+	"github.com/rampart-gw/rampart/internal/store"
 	"github.com/rampart-gw/rampart/internal/webui"
 )
 
@@ -35,6 +36,8 @@ type Source interface {
 	Publish(e observe.Event)
 	// Redactor masks what the admin API's JSON output must not show.
 	Redactor() *observe.Redactor
+	// OpenStore opens the store a config names, by its driver.
+	OpenStore(ctx context.Context, cfg *config.Config) (store.Driver, error)
 }
 
 // action publishes an admin.* event for an action taken through the API.
@@ -52,7 +55,7 @@ const JWKSPath = "/.well-known/jwks.json"
 func Handler(g Source, metrics http.Handler, log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET "+JWKSPath, g.JWKS())
-	keys := &keysAPI{g: g, open: gateway.OpenDriver, log: log}
+	keys := &keysAPI{g: g, open: g.OpenStore, log: log}
 	keys.routes(mux)
 	keys.consumerRoutes(mux)
 	banRoutes(mux, g)

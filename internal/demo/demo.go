@@ -94,7 +94,7 @@ var demoAPI []byte
 
 // demoKey creates the demo consumer's API key in the demo's store.
 func demoKey(ctx context.Context, cfg *config.Config) (string, error) {
-	d, err := gateway.OpenDriver(ctx, cfg)
+	d, err := store.BuiltinDrivers().Open(ctx, cfg)
 	if err != nil {
 		return "", err
 	}

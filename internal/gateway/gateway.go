@@ -33,7 +33,6 @@ import (
 	"github.com/rampart-gw/rampart/internal/identity"
 	"github.com/rampart-gw/rampart/internal/ipfilter"
 	"github.com/rampart-gw/rampart/internal/observe"
-	"github.com/rampart-gw/rampart/internal/pki"
 	"github.com/rampart-gw/rampart/internal/proxy"
 	"github.com/rampart-gw/rampart/internal/ratelimit"
 	"github.com/rampart-gw/rampart/internal/shed"
@@ -54,6 +53,15 @@ type Options struct {
 	// Authenticators is the registry of authenticator types; nil for
 	// the built-in ones (builtin.Kinds).
 	Authenticators *authn.Kinds
+	// Sinks is the registry of event sink types; nil for the built-in
+	// ones (siem.BuiltinSinks).
+	Sinks siem.SinkKinds
+	// Stores is the registry of store drivers; nil for the built-in ones
+	// (store.BuiltinDrivers).
+	Stores store.Drivers
+	// StateDrivers is the registry of traffic state drivers; nil for the
+	// built-in ones (ratelimit.BuiltinStateDrivers).
+	StateDrivers ratelimit.StateDrivers
 }
 
 // Gateway serves the current Snapshot on its listeners and swaps in a new
@@ -219,6 +227,15 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	if g.opts.Authenticators == nil {
 		g.opts.Authenticators = builtin.Kinds()
 	}
+	if g.opts.Sinks == nil {
+		g.opts.Sinks = siem.BuiltinSinks()
+	}
+	if g.opts.Stores == nil {
+		g.opts.Stores = store.BuiltinDrivers()
+	}
+	if g.opts.StateDrivers == nil {
+		g.opts.StateDrivers = ratelimit.BuiltinStateDrivers()
+	}
 	signer, err := identity.NewSigner(cfg.Identity.KeyRotation.D())
 	if err != nil {
 		return nil, err
@@ -226,15 +243,12 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	g.signer = signer
 	g.dpop = dpop.New(nil)
 	g.state.limitSeed, g.stopSweep = maphash.MakeSeed(), make(chan struct{})
-	g.state.limits, g.state.gates = ratelimit.NewMemory(0), ratelimit.NewGates()
-	mq := ratelimit.NewMemoryQuotas(0)
-	g.state.quotas, g.state.abuse, g.state.once, g.state.goodBots = mq, ratelimit.NewMemoryAbuse(0), ratelimit.NewMemoryOnce(0), bots.NewDNSCache()
-	if st := cfg.State; st.Driver == "redis" {
-		rd := ratelimit.NewRedis(ratelimit.RedisOptions{Addrs: st.Addrs, Username: st.Username, Password: st.Password.Value(),
-			DB: st.DB, Timeout: st.Timeout.D(), OnError: ratelimit.OnError(st.OnStateError), Log: g.log,
-			Failures: func() { g.metrics.StateError() }})
-		g.state.limits, g.state.quotas, g.state.abuse, g.state.once = rd, rd, rd, rd
+	ts, err := g.opts.StateDrivers.Open(ratelimit.StateOptions{State: &cfg.State, Log: g.log, Failures: func() { g.metrics.StateError() }})
+	if err != nil {
+		return nil, cfg.ErrorAt("state.driver", err)
 	}
+	g.state.limits, g.state.quotas, g.state.abuse, g.state.once = ts.Limits, ts.Quotas, ts.Abuse, ts.Once
+	g.state.gates, g.state.goodBots = ratelimit.NewGates(), bots.NewDNSCache()
 	g.metrics = observe.NewMetrics(opts.Version, g.health)
 	g.redactor = observe.NewRedactor(nil)
 	if !cfg.AccessLog.Disabled {
@@ -744,7 +758,7 @@ func (g *Gateway) eventSinks(cfg *config.Config) ([]observe.Sink, error) {
 		if err != nil {
 			return nil, cfg.ErrorAt("trail.signing_key", err)
 		}
-		d, err := OpenDriver(context.Background(), cfg)
+		d, err := g.opts.Stores.Open(context.Background(), cfg)
 		if err != nil {
 			return nil, fmt.Errorf("trail: %w", err)
 		}
@@ -757,48 +771,26 @@ func (g *Gateway) eventSinks(cfg *config.Config) ([]observe.Sink, error) {
 			}})
 		sinks = append(sinks, trail.NewSink(w, cfg.TrailSeverity(), siem.Severity, func(n int) { g.metrics.EventsDropped("trail", n) }))
 	}
-	for i, s := range cfg.Events.Sinks {
-		enc, err := siem.EncoderFor(s.Format)
+	env := &siem.SinkEnv{Config: cfg, Dropped: g.metrics.EventsDropped,
+		OpenFile: func(p string, maxBytes int64, keep int) (*observe.LineWriter, error) {
+			var w *observe.LineWriter
+			var err error
+			if maxBytes > 0 {
+				w, err = observe.OpenRotating(logPath(cfg, p), maxBytes, keep, 100*time.Millisecond)
+			} else {
+				w, err = observe.OpenLines(logPath(cfg, p), 100*time.Millisecond)
+			}
+			if err == nil {
+				g.reopeners = append(g.reopeners, w)
+			}
+			return w, err
+		}}
+	for i := range cfg.Events.Sinks {
+		sink, err := g.opts.Sinks.Open(env, i, &cfg.Events.Sinks[i])
 		if err != nil {
 			return fail(err)
 		}
-		switch s.Type {
-		case "syslog":
-			var tc *tls.Config
-			if s.TLS != nil {
-				if tc, err = sinkTLS(cfg, s.Address, s.TLS); err != nil {
-					return fail(fmt.Errorf("events.sinks[%d]: %w", i, err))
-				}
-			}
-			name := fmt.Sprintf("syslog[%d]:%s", i, s.Address)
-			sinks = append(sinks, siem.NewSyslog(name, s.Address, tc, enc, s.Timeout.D(), func() { g.metrics.EventDropped(name) }))
-		case "http":
-			name := fmt.Sprintf("http[%d]:%s", i, s.URL)
-			retries := 3
-			if s.Retries > 0 {
-				retries = s.Retries
-			}
-			sinks = append(sinks, siem.NewHTTPBatch(siem.HTTPOptions{Name: name, URL: s.URL, Flavor: s.Flavor, Token: s.Token.Value(),
-				Encoder: enc, BatchSize: s.BatchSize, FlushInterval: s.FlushInterval.D(), Timeout: s.Timeout.D(), Retries: retries,
-				Dropped: func(n int) { g.metrics.EventsDropped(name, n) }}))
-		default:
-			var w *observe.LineWriter
-			path := logPath(cfg, s.Path)
-			if s.MaxBytes > 0 {
-				keep := s.Keep
-				if keep == 0 {
-					keep = 5
-				}
-				w, err = observe.OpenRotating(path, int64(s.MaxBytes), keep, 100*time.Millisecond)
-			} else {
-				w, err = observe.OpenLines(path, 100*time.Millisecond)
-			}
-			if err != nil {
-				return fail(err)
-			}
-			g.reopeners = append(g.reopeners, w)
-			sinks = append(sinks, observe.NewJSONLinesEncoded(fmt.Sprintf("%s[%d]:%s", s.Type, i, s.Path), w, enc))
-		}
+		sinks = append(sinks, sink)
 	}
 	return sinks, nil
 }
@@ -810,23 +802,6 @@ func logPath(cfg *config.Config, p string) string {
 		return p
 	}
 	return cfg.Path(p)
-}
-
-// sinkTLS is the TLS configuration to an event receiver at addr.
-func sinkTLS(cfg *config.Config, addr string, c *config.SinkTLS) (*tls.Config, error) {
-	host, _, _ := net.SplitHostPort(addr)
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
-	if c.ServerName != "" {
-		tc.ServerName = c.ServerName
-	}
-	if c.CAFile != "" {
-		pool, err := pki.CertPool(cfg.Path(c.CAFile))
-		if err != nil {
-			return nil, err
-		}
-		tc.RootCAs = pool
-	}
-	return tc, nil
 }
 
 // sinkWarnings logs a sink's failures at most once an interval, with how

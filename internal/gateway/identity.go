@@ -52,6 +52,11 @@ func (v *consumerView) Consumer(id string) (authn.Consumer, bool) {
 	return authn.Consumer{ID: sc.ID, Roles: sc.Roles, Scopes: sc.Scopes, Attributes: sc.Attributes, Disabled: sc.Disabled}, true
 }
 
+// OpenStore opens the store cfg names, by its driver (Options.Stores).
+func (g *Gateway) OpenStore(ctx context.Context, cfg *config.Config) (store.Driver, error) {
+	return g.opts.Stores.Open(ctx, cfg)
+}
+
 // sharedResource is a resource authenticators share across snapshots,
 // with how to close it.
 type sharedResource struct {
@@ -82,7 +87,7 @@ func (g *Gateway) compileIdentity(cfg *config.Config, s *Snapshot) (*compiledIde
 		dir, err := g.res.stores.acquire(k, func() (*store.Directory, error) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			d, err := OpenDriver(ctx, cfg)
+			d, err := g.opts.Stores.Open(ctx, cfg)
 			if err != nil {
 				return nil, err
 			}
@@ -129,16 +134,4 @@ func (g *Gateway) compileIdentity(cfg *config.Config, s *Snapshot) (*compiledIde
 		c.byName[name] = au
 	}
 	return c, nil
-}
-
-// OpenDriver opens the configured store's driver; for postgres that
-// includes applying pending schema migrations.
-func OpenDriver(ctx context.Context, cfg *config.Config) (store.Driver, error) {
-	switch cfg.Store.Driver {
-	case "embedded":
-		return store.OpenEmbedded(cfg.Path(cfg.Store.Path))
-	case "postgres":
-		return store.OpenPostgres(ctx, cfg.Store.DSN.Value())
-	}
-	return nil, fmt.Errorf("store driver %s is not available in this build", cfg.Store.Driver)
 }

@@ -1,0 +1,114 @@
+package siem
+
+import (
+	"crypto/tls"
+	"fmt"
+	"net"
+	"slices"
+
+	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/observe"
+	"github.com/rampart-gw/rampart/internal/pki"
+)
+
+// A SinkKind is one type of event sink (events.sinks[].type), declared
+// here: the gateway opens the configured sinks through their kinds and
+// switches on no type.
+type SinkKind struct {
+	Type string
+	// Open makes the sink events.sinks[i], encoding with enc.
+	Open func(env *SinkEnv, i int, s *config.EventSink, enc Encoder) (observe.Sink, error)
+}
+
+// SinkEnv is what opening a sink may use of the gateway.
+type SinkEnv struct {
+	Config *config.Config
+	// Dropped counts n events the sink called name lost.
+	Dropped func(name string, n int)
+	// OpenFile opens an event file (a path, stdout or stderr), rotated
+	// past maxBytes when that is set, and reopened on SIGUSR1.
+	OpenFile func(path string, maxBytes int64, keep int) (*observe.LineWriter, error)
+}
+
+// SinkKinds is the registry of event sink types.
+type SinkKinds map[string]*SinkKind
+
+// BuiltinSinks returns the sink types of this build: jsonl, syslog, http.
+func BuiltinSinks() SinkKinds {
+	return SinkKinds{"jsonl": jsonlKind, "syslog": syslogKind, "http": httpKind}
+}
+
+// Types lists the registered types, sorted.
+func (k SinkKinds) Types() []string {
+	out := make([]string, 0, len(k))
+	for t := range k {
+		out = append(out, t)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Open opens events.sinks[i] by its kind.
+func (k SinkKinds) Open(env *SinkEnv, i int, s *config.EventSink) (observe.Sink, error) {
+	kind, ok := k[s.Type]
+	if !ok {
+		return nil, fmt.Errorf("events.sinks[%d]: type %s is not available in this build", i, s.Type)
+	}
+	enc, err := EncoderFor(s.Format)
+	if err != nil {
+		return nil, err
+	}
+	return kind.Open(env, i, s, enc)
+}
+
+var jsonlKind = &SinkKind{Type: "jsonl", Open: func(env *SinkEnv, i int, s *config.EventSink, enc Encoder) (observe.Sink, error) {
+	keep := s.Keep
+	if keep == 0 {
+		keep = 5
+	}
+	w, err := env.OpenFile(s.Path, int64(s.MaxBytes), keep)
+	if err != nil {
+		return nil, err
+	}
+	return observe.NewJSONLinesEncoded(fmt.Sprintf("%s[%d]:%s", s.Type, i, s.Path), w, enc), nil
+}}
+
+var syslogKind = &SinkKind{Type: "syslog", Open: func(env *SinkEnv, i int, s *config.EventSink, enc Encoder) (observe.Sink, error) {
+	var tc *tls.Config
+	if s.TLS != nil {
+		var err error
+		if tc, err = sinkTLS(env.Config, s.Address, s.TLS); err != nil {
+			return nil, fmt.Errorf("events.sinks[%d]: %w", i, err)
+		}
+	}
+	name := fmt.Sprintf("syslog[%d]:%s", i, s.Address)
+	return NewSyslog(name, s.Address, tc, enc, s.Timeout.D(), func() { env.Dropped(name, 1) }), nil
+}}
+
+var httpKind = &SinkKind{Type: "http", Open: func(env *SinkEnv, i int, s *config.EventSink, enc Encoder) (observe.Sink, error) {
+	name := fmt.Sprintf("http[%d]:%s", i, s.URL)
+	retries := 3
+	if s.Retries > 0 {
+		retries = s.Retries
+	}
+	return NewHTTPBatch(HTTPOptions{Name: name, URL: s.URL, Flavor: s.Flavor, Token: s.Token.Value(),
+		Encoder: enc, BatchSize: s.BatchSize, FlushInterval: s.FlushInterval.D(), Timeout: s.Timeout.D(), Retries: retries,
+		Dropped: func(n int) { env.Dropped(name, n) }}), nil
+}}
+
+// sinkTLS is the TLS configuration to an event receiver at addr.
+func sinkTLS(cfg *config.Config, addr string, c *config.SinkTLS) (*tls.Config, error) {
+	host, _, _ := net.SplitHostPort(addr)
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
+	if c.ServerName != "" {
+		tc.ServerName = c.ServerName
+	}
+	if c.CAFile != "" {
+		pool, err := pki.CertPool(cfg.Path(c.CAFile))
+		if err != nil {
+			return nil, err
+		}
+		tc.RootCAs = pool
+	}
+	return tc, nil
+}
