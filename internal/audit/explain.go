@@ -138,6 +138,9 @@ func Explain(w io.Writer, cfg *config.Config, kinds *authn.Kinds, name string) e
 	if r.ForwardAuthorization {
 		auth = "the client's Authorization header is forwarded (forward_authorization)"
 	}
+	if pol != nil && pol.Request != nil {
+		step("15", "request fields encrypted for the upstream with keyset %s: %s", pol.Request.Keyset, strings.Join(pol.Request.EncryptFields, ", "))
+	}
 	step("15", "to the upstream: X-Rampart-Consumer, X-Rampart-Scopes and X-Rampart-Assertion (ES256, %s, aud %s); %s", cfg.Identity.AssertionTTL.D(), r.Upstream, auth)
 	if u := cfg.Upstreams[r.Upstream]; u != nil {
 		var targets []string
@@ -146,7 +149,43 @@ func Explain(w io.Writer, cfg *config.Config, kinds *authn.Kinds, name string) e
 		}
 		step("16", "proxy to %s (%s), response headers within %s", strings.Join(targets, ", "), u.Balancer, u.Timeouts.ResponseHeader.D())
 	}
+	for _, line := range responseSteps(cfg, pol) {
+		step("17", "%s", line)
+	}
 	return nil
+}
+
+// responseSteps describes stage 17: what the gateway changes in the
+// upstream's response before the client sees it.
+func responseSteps(cfg *config.Config, pol *config.Policy) []string {
+	var out []string
+	if pol != nil && pol.CORS != nil {
+		out = append(out, "CORS headers owned by the gateway: the upstream's Access-Control-* are replaced")
+	}
+	if pol != nil && pol.Response != nil {
+		rc := pol.Response
+		var does []string
+		if len(rc.RemoveFields) > 0 {
+			does = append(does, "fields removed: "+strings.Join(rc.RemoveFields, ", "))
+		}
+		if len(rc.Mask) > 0 {
+			does = append(does, "values masked: "+strings.Join(rc.Mask, ", "))
+		}
+		if len(rc.DecryptFields) > 0 {
+			does = append(does, fmt.Sprintf("fields decrypted for roles %s: %s", strings.Join(rc.DecryptFor, ", "), strings.Join(rc.DecryptFields, ", ")))
+		}
+		over := "a larger response is refused (502)"
+		if rc.OnOversize == "pass" {
+			over = "a larger response passes unfiltered"
+		}
+		out = append(out, fmt.Sprintf("response body held up to %s and filtered, %s; %s", rc.MaxBodyBytes, strings.Join(does, "; "), over))
+	}
+	strip := "none removed"
+	if hs := cfg.Server.StripResponseHeaders; len(hs) > 0 {
+		strip = "removed: " + strings.Join(hs, ", ")
+	}
+	out = append(out, "response headers: "+strip+"; security headers added where the upstream sent none")
+	return out
 }
 
 type trafficStep struct{ stage, text string }

@@ -126,27 +126,40 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 			s.preflight(w, r, origin, allowed)
 			return
 		}
-		// The gateway owns CORS here: these replace the upstream's.
-		if st.ResponseHeader == nil {
-			st.ResponseHeader = http.Header{}
-		}
-		rh := st.ResponseHeader
-		rh.Add("Vary", "Origin")
-		for _, k := range []string{"Access-Control-Allow-Origin", "Access-Control-Allow-Credentials", "Access-Control-Expose-Headers"} {
-			rh[k] = nil
-		}
+		// The gateway owns CORS here: its headers go on what the gateway
+		// answers itself (a refusal) now, and replace the upstream's on
+		// the response head (a response filter).
+		allow := ""
 		if allowed {
-			set := func(k, v string) { h.Set(k, v); rh.Set(k, v) }
-			set("Access-Control-Allow-Origin", s.allowOrigin(origin))
-			if s.credentials {
-				set("Access-Control-Allow-Credentials", "true")
-			}
-			if s.expose != "" {
-				set("Access-Control-Expose-Headers", s.expose)
-			}
+			allow = s.allowOrigin(origin)
 		}
+		s.own(h, allow)
+		st.AddResponseFilter(func(h http.Header, _ *reqctx.State) {
+			if !slices.Contains(h.Values("Vary"), "Origin") {
+				h.Add("Vary", "Origin")
+			}
+			s.own(h, allow)
+		})
 		next.ServeHTTP(w, r)
 	})
+}
+
+// own sets the CORS headers of a response to an allowed origin (allow
+// is its Access-Control-Allow-Origin), or removes them ("": refused).
+func (s *Stage) own(h http.Header, allow string) {
+	for _, k := range []string{"Access-Control-Allow-Origin", "Access-Control-Allow-Credentials", "Access-Control-Expose-Headers"} {
+		delete(h, k)
+	}
+	if allow == "" {
+		return
+	}
+	h.Set("Access-Control-Allow-Origin", allow)
+	if s.credentials {
+		h.Set("Access-Control-Allow-Credentials", "true")
+	}
+	if s.expose != "" {
+		h.Set("Access-Control-Expose-Headers", s.expose)
+	}
 }
 
 // preflight answers an OPTIONS preflight: 204 with the CORS headers when

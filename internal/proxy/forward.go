@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -380,20 +379,6 @@ func (f *Forwarder) respond(w http.ResponseWriter, r *http.Request, st *reqctx.S
 	RemoveHopHeaders(res.Header)
 	for k, vs := range res.Header {
 		dst[k] = vs
-	}
-	for k, vs := range st.ResponseHeader {
-		switch {
-		case k == "Vary":
-			for _, v := range vs {
-				if !slices.Contains(dst[k], v) {
-					dst[k] = append(dst[k], v)
-				}
-			}
-		case len(vs) == 0:
-			delete(dst, k)
-		default:
-			dst[k] = vs
-		}
 	}
 	for _, f := range st.ResponseFilters {
 		f(dst, st)

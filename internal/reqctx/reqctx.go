@@ -44,15 +44,12 @@ type State struct {
 	UpstreamHeader []Field
 	upstreamBuf    [4]Field
 
-	// ResponseHeader holds response headers stages own (CORS, later
-	// security headers). The proxy sets them after copying the
-	// upstream's, so they replace the upstream's; a key with no values
-	// removes the upstream's header, and Vary values are added to the
-	// upstream's instead.
-	ResponseHeader http.Header
-	// ResponseFilters run on the upstream's response headers after
-	// ResponseHeader is applied, before they are sent (stage 17). Add
-	// them with AddResponseFilter.
+	// ResponseFilters change the upstream's response head after the
+	// proxy copied it, before it is sent, in the order added: the one way
+	// a stage changes response headers (CORS, security headers). Add
+	// them with AddResponseFilter. Bodies are changed by a stage that
+	// wraps the ResponseWriter (respfilter), which sees the head after
+	// these.
 	ResponseFilters []func(h http.Header, st *State)
 	filterBuf       [2]func(h http.Header, st *State)
 
