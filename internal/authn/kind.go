@@ -3,6 +3,7 @@ package authn
 import (
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"time"
 
@@ -102,14 +103,7 @@ func (k *Kinds) Lookup(t string) (*Kind, bool) {
 }
 
 // Types lists the registered types, sorted.
-func (k *Kinds) Types() []string {
-	out := make([]string, 0, len(k.byType))
-	for t := range k.byType {
-		out = append(out, t)
-	}
-	slices.Sort(out)
-	return out
-}
+func (k *Kinds) Types() []string { return slices.Sorted(maps.Keys(k.byType)) }
 
 // Describe is the kind's Describe for a, or name alone for a type not
 // registered.

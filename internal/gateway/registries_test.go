@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"maps"
 	"os"
 	"reflect"
 	"regexp"
@@ -51,7 +52,7 @@ func TestRegistriesMatchConfig(t *testing.T) {
 	}{
 		{"event sinks", siem.BuiltinSinks().Types(), enum(config.EventSink{}, "Type"), "event sinks"},
 		{"store drivers", store.BuiltinDrivers().Names(), enum(config.Store{}, "Driver"), "store drivers"},
-		{"state drivers", keys(ratelimit.BuiltinStateDrivers()), enum(config.State{}, "Driver"), "state drivers"},
+		{"state drivers", slices.Sorted(maps.Keys(ratelimit.BuiltinStateDrivers())), enum(config.State{}, "Driver"), "state drivers"},
 	}
 	for _, c := range cases {
 		if !slices.Equal(c.registered, c.config) {
@@ -61,13 +62,4 @@ func TestRegistriesMatchConfig(t *testing.T) {
 			t.Errorf("%s: docs/extending.md lists %v, registered %v", c.name, d, c.registered)
 		}
 	}
-}
-
-func keys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	slices.Sort(out)
-	return out
 }

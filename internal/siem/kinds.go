@@ -3,6 +3,7 @@ package siem
 import (
 	"crypto/tls"
 	"fmt"
+	"maps"
 	"net"
 	"slices"
 
@@ -39,14 +40,7 @@ func BuiltinSinks() SinkKinds {
 }
 
 // Types lists the registered types, sorted.
-func (k SinkKinds) Types() []string {
-	out := make([]string, 0, len(k))
-	for t := range k {
-		out = append(out, t)
-	}
-	slices.Sort(out)
-	return out
-}
+func (k SinkKinds) Types() []string { return slices.Sorted(maps.Keys(k)) }
 
 // Open opens events.sinks[i] by its kind.
 func (k SinkKinds) Open(env *SinkEnv, i int, s *config.EventSink) (observe.Sink, error) {

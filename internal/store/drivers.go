@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/rampart-gw/rampart/internal/config"
@@ -36,11 +37,4 @@ func (d Drivers) Open(ctx context.Context, cfg *config.Config) (Driver, error) {
 }
 
 // Names lists the registered drivers, sorted.
-func (d Drivers) Names() []string {
-	out := make([]string, 0, len(d))
-	for n := range d {
-		out = append(out, n)
-	}
-	slices.Sort(out)
-	return out
-}
+func (d Drivers) Names() []string { return slices.Sorted(maps.Keys(d)) }
