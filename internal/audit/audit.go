@@ -139,9 +139,10 @@ func (a *auditor) authenticators() {
 				a.add(w.Path, sev, w.ID, "%s", w.Detail)
 			}
 		}
-		a.secretFile(base+".client_secret", au.ClientSecret)
-		if au.ClockSkew.D() > 2*time.Minute {
-			a.add(base+".clock_skew", Low, "wide-clock-skew", "tokens are accepted %s past their exp", au.ClockSkew.D())
+	}
+	for _, s := range a.cfg.Secrets() {
+		if strings.HasPrefix(s.Path, "authenticators.") {
+			a.secretFile(s.Path, s.Secret)
 		}
 	}
 }

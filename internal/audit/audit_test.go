@@ -45,7 +45,7 @@ func load(t *testing.T, name string) *config.Config {
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Parse(path, data, func(string) (string, bool) { return "", false })
+	cfg, err := config.ParseWith(path, data, func(string) (string, bool) { return "", false }, config.LoadOptions{Authenticators: builtin.Kinds().Settings()})
 	if err != nil {
 		t.Fatal(err)
 	}

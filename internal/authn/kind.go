@@ -19,8 +19,10 @@ import (
 // asks Weaknesses. Nothing else switches on the type. Main makes the
 // registry (builtin.Kinds) and hands it to those that need it.
 type Kind struct {
-	// Types are the values of authenticators.*.type the kind serves.
-	Types []string
+	// Types are the values of authenticators.*.type the kind serves,
+	// each with its settings: a struct of the keys beside type, with
+	// their defaults and rules (config.AuthenticatorSettings).
+	Types map[string]func() config.AuthenticatorSettings
 	// Doc is its page under docs/.
 	Doc string
 	// Build makes the authenticator called name for a snapshot.
@@ -85,7 +87,7 @@ type Kinds struct {
 func NewKinds(kinds ...*Kind) (*Kinds, error) {
 	k := &Kinds{byType: map[string]*Kind{}}
 	for _, kd := range kinds {
-		for _, t := range kd.Types {
+		for _, t := range slices.Sorted(maps.Keys(kd.Types)) {
 			if k.byType[t] != nil {
 				return nil, fmt.Errorf("authenticator type %s is registered twice", t)
 			}
@@ -104,6 +106,16 @@ func (k *Kinds) Lookup(t string) (*Kind, bool) {
 
 // Types lists the registered types, sorted.
 func (k *Kinds) Types() []string { return slices.Sorted(maps.Keys(k.byType)) }
+
+// Settings are the types' settings, for loading a config
+// (config.LoadOptions.Authenticators).
+func (k *Kinds) Settings() config.AuthenticatorTypes {
+	t := config.AuthenticatorTypes{}
+	for _, kd := range k.list {
+		maps.Copy(t, kd.Types)
+	}
+	return t
+}
 
 // Describe is the kind's Describe for a, or name alone for a type not
 // registered.

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rampart-gw/rampart/internal/authn"
 	"github.com/rampart-gw/rampart/internal/authz/condition"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/problem"
@@ -281,7 +282,7 @@ func maxClockSkew(cfg *config.Config) time.Duration {
 	var skew time.Duration
 	for _, a := range cfg.Authenticators {
 		if a != nil {
-			skew = max(skew, a.ClockSkew.D())
+			skew = max(skew, authn.ClockSkew(a))
 		}
 	}
 	if skew == 0 {

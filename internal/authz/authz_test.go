@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rampart-gw/rampart/internal/authn/builtin"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/reqctx"
 	"github.com/rampart-gw/rampart/internal/route"
@@ -34,7 +35,7 @@ routes:
 
 func compile(t testing.TB) (map[string]*Policy, *route.Table) {
 	t.Helper()
-	cfg, err := config.Parse("test.yaml", []byte(testConfig), func(string) (string, bool) { return "", false })
+	cfg, err := config.ParseWith("test.yaml", []byte(testConfig), func(string) (string, bool) { return "", false }, config.LoadOptions{Authenticators: builtin.Kinds().Settings()})
 	if err != nil {
 		t.Fatal(err)
 	}

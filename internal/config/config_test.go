@@ -17,17 +17,18 @@ var update = flag.Bool("update", false, "rewrite golden files")
 
 func noEnv(string) (string, bool) { return "", false }
 
-// TestChecks are the checks main passes to validation (gateway.Checks),
-// set by checks_test.go, which may import the packages that own them:
-// these tests validate as `rampart validate` and a reload do.
-var TestChecks []Check
+// TestOptions are the options main loads with (the checks of
+// gateway.Checks, the built-in authenticator types), set by
+// checks_test.go, which may import the packages that own them: these
+// tests validate as `rampart validate` and a reload do.
+var TestOptions LoadOptions
 
 func parseChecked(file string, data []byte, env func(string) (string, bool)) (*Config, error) {
-	return ParseWith(file, data, env, LoadOptions{Checks: TestChecks})
+	return ParseWith(file, data, env, TestOptions)
 }
 
 func loadChecked(path string) (*Config, error) {
-	return LoadWith(path, LoadOptions{Checks: TestChecks})
+	return LoadWith(path, TestOptions)
 }
 
 const minimal = `version: 1
@@ -95,6 +96,12 @@ func TestErrors(t *testing.T) {
 		{"listener twice", minimal + "server: {listen: [\":9901\"]}\n", "x.yaml:9:19: server.listen[0]: address :9901 is also bound by admin.listen (default 127.0.0.1:9901)"},
 		{"same address twice", minimal + "server: {listen: [\"127.0.0.1:80\", \"127.0.0.1:80\"]}\n", "server.listen[1]: address 127.0.0.1:80 is also bound by server.listen[0]"},
 		{"bad rewrite host", strings.Replace(minimal, "    policy: public\n", "    policy: public\n    rewrite: {host: \"*.x.com\"}\n", 1), "must be preserve or a host name"},
+		{"authenticator type", minimal + "authenticators: {idp: {type: saml}}\n", "x.yaml:9:30: authenticators.idp.type: \"saml\" is not one of api_key, jwt, mtls, oauth2_introspection, oidc"},
+		{"authenticator without type", minimal + "authenticators: {idp: {issuer: x}}\n", "x.yaml:9:23: authenticators.idp.type: required key \"type\" is missing"},
+		{"authenticator type twice", minimal + "authenticators: {idp: {type: mtls, type: jwt}}\n", "x.yaml:9:36: authenticators.idp.type: duplicate key \"type\""},
+		{"key of another type", minimal + "authenticators: {idp: {type: oidc, issuer: \"https://i\", audiences: [a], jwks_uri: \"https://i/k\"}}\n", "x.yaml:9:73: authenticators.idp.jwks_uri: jwks_uri does not apply to type oidc, whose keys are: issuer, audiences"},
+		{"key of no type", minimal + "authenticators: {idp: {type: mtls, consumer_form: subject_cn}}\n", "x.yaml:9:36: authenticators.idp: unknown key \"consumer_form\"; did you mean \"consumer_from\"?"},
+		{"settings enum", minimal + "authenticators: {idp: {type: mtls, consumer_from: cn}}\n", "x.yaml:9:51: authenticators.idp.consumer_from: \"cn\" is not one of subject_cn, san_uri, san_dns, fingerprint"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -173,7 +180,7 @@ func TestValidateGolden(t *testing.T) {
 }
 
 func TestSchemaIsValidJSON(t *testing.T) {
-	b, err := Schema()
+	b, err := Schema(TestOptions.Authenticators)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,6 +196,37 @@ func TestSchemaIsValidJSON(t *testing.T) {
 	}
 	if s["additionalProperties"] != false {
 		t.Error("schema must reject unknown keys")
+	}
+	auth := props["authenticators"].(map[string]any)["additionalProperties"].(map[string]any)
+	one, _ := auth["oneOf"].([]any)
+	if len(one) != len(TestOptions.Authenticators) {
+		t.Fatalf("an authenticator is one of %d schemas, want one per type (%d)", len(one), len(TestOptions.Authenticators))
+	}
+	for _, o := range one {
+		props := o.(map[string]any)["properties"].(map[string]any)
+		if props["type"].(map[string]any)["const"] == "jwt" && props["jwks_uri"] == nil {
+			t.Error("the jwt schema lacks jwks_uri")
+		}
+	}
+}
+
+// TestAuthenticatorJSON: an authenticator's JSON has its type beside its
+// settings' keys, as the file does.
+func TestAuthenticatorJSON(t *testing.T) {
+	cfg, err := parseChecked("x.yaml", []byte(minimal+"authenticators: {idp: {type: jwt, issuer: \"https://i\", jwks_uri: \"https://i/k\", audiences: [a]}}\n"), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(cfg.Authenticators["idp"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m["type"] != "jwt" || m["jwks_uri"] != "https://i/k" || m["issuer"] != "https://i" || m["clock_skew"] != "30s" {
+		t.Errorf("authenticator JSON = %s", b)
 	}
 }
 

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -25,16 +27,19 @@ type decoder struct {
 	errs      Errors
 	positions map[string]Pos
 	scalars   map[string]scalarLayout
-	secrets   []secretAt
+	secrets   []SecretAt
 	aliases   int
+	// authTypes are the authenticator types this load accepts.
+	authTypes AuthenticatorTypes
 	// unreadable is set when the file is not YAML at all; validating the
 	// empty result would only add noise.
 	unreadable bool
 }
 
-type secretAt struct {
-	path string
-	s    *Secret
+// SecretAt is a secret the config names, and the setting naming it.
+type SecretAt struct {
+	Path   string
+	Secret *Secret
 }
 
 // maxAliases bounds alias expansion (billion-laughs style configs).
@@ -47,8 +52,8 @@ func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
 func (d *decoder) pos(n *yaml.Node) Pos { return Pos{File: d.file, Line: n.Line, Col: n.Column} }
 
 // parse decodes data into a Config without semantic validation.
-func parse(file string, data []byte) (*Config, *decoder) {
-	d := &decoder{file: file, data: data, positions: map[string]Pos{}, scalars: map[string]scalarLayout{}}
+func parse(file string, data []byte, types AuthenticatorTypes) (*Config, *decoder) {
+	d := &decoder{file: file, data: data, positions: map[string]Pos{}, scalars: map[string]scalarLayout{}, authTypes: types}
 	cfg := &Config{File: file, positions: d.positions, scalars: d.scalars}
 	d.positions[""] = Pos{File: file, Line: 1, Col: 1}
 	if len(data) > MaxFileBytes {
@@ -100,6 +105,8 @@ var (
 	posType    = reflect.TypeOf(Pos{})
 	scalarType = reflect.TypeOf((*scalar)(nil)).Elem()
 	secretType = reflect.TypeOf(Secret{})
+
+	authenticatorType = reflect.TypeOf(Authenticator{})
 )
 
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
@@ -132,8 +139,12 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		if v.Type() == secretType {
-			d.secrets = append(d.secrets, secretAt{path, v.Addr().Interface().(*Secret)})
+			d.secrets = append(d.secrets, SecretAt{path, v.Addr().Interface().(*Secret)})
 		}
+		return
+	}
+	if v.Type() == authenticatorType {
+		d.decodeAuthenticator(n, v.Addr().Interface().(*Authenticator), path)
 		return
 	}
 	switch v.Kind() {
@@ -216,7 +227,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 			continue
 		}
 		d.positions[fpath+"#key"] = d.pos(k)
-		d.decode(val, v.Field(f.index), fpath)
+		d.decode(val, v.FieldByIndex(f.index), fpath)
 	}
 	for _, f := range fields.list {
 		if f.required && !seen[f.name] {
@@ -226,6 +237,78 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 	if fields.pos >= 0 {
 		v.Field(fields.pos).Set(reflect.ValueOf(d.pos(n)))
 	}
+}
+
+// decodeAuthenticator reads type, then the other keys into the settings
+// of that type. A key another type has is reported as not applying to
+// this one, with the keys that do.
+func (d *decoder) decodeAuthenticator(n *yaml.Node, a *Authenticator, path string) {
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, path, "expected a mapping of keys, found %s", kindName(n))
+		return
+	}
+	a.Pos = d.pos(n)
+	tpath := join(path, "type")
+	var typeAt int = -1
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == "type" {
+			typeAt = i
+			break
+		}
+	}
+	if typeAt < 0 {
+		d.errorf(n, tpath, "required key %q is missing", "type")
+		return
+	}
+	d.positions[tpath+"#key"] = d.pos(n.Content[typeAt])
+	d.decode(n.Content[typeAt+1], reflect.ValueOf(&a.Type).Elem(), tpath)
+	newSettings, ok := d.authTypes[a.Type]
+	if !ok {
+		switch {
+		case a.Type == "":
+		case len(d.authTypes) == 0:
+			d.errorf(n.Content[typeAt+1], tpath, "authenticator type %q is not available: this load was given no authenticator types", a.Type)
+		default:
+			d.errorf(n.Content[typeAt+1], tpath, "%q is not one of %s", a.Type, strings.Join(d.authTypes.Names(), ", "))
+		}
+		return
+	}
+	a.Settings = newSettings()
+	sv := reflect.ValueOf(a.Settings)
+	if sv.Kind() != reflect.Pointer || sv.Elem().Kind() != reflect.Struct {
+		panic("config: the settings of authenticator type " + a.Type + " are not a pointer to a struct")
+	}
+	own := structFields(sv.Elem().Type())
+	rest := *n
+	rest.Content = nil
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		switch {
+		case i == typeAt:
+			continue
+		case k.Value == "type":
+			d.errorf(k, tpath, "duplicate key %q", k.Value)
+			continue
+		case own.byName[k.Value].index == nil && d.authTypes.keyOfAny(k.Value):
+			d.errorf(k, join(path, k.Value), "%s does not apply to type %s, whose keys are: %s", k.Value, a.Type, strings.Join(own.names, ", "))
+			continue
+		}
+		rest.Content = append(rest.Content, k, n.Content[i+1])
+	}
+	d.decodeStruct(&rest, sv.Elem(), path)
+}
+
+// Names lists the types, sorted.
+func (t AuthenticatorTypes) Names() []string { return slices.Sorted(maps.Keys(t)) }
+
+// keyOfAny reports whether key is a setting of some type.
+func (t AuthenticatorTypes) keyOfAny(key string) bool {
+	for _, newSettings := range t {
+		if _, ok := structFields(reflect.TypeOf(newSettings()).Elem()).byName[key]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string) {
@@ -264,7 +347,7 @@ func join(path, key string) string {
 
 type field struct {
 	name     string
-	index    int
+	index    []int // for reflect.Value.FieldByIndex: an inline struct's fields are its parent's
 	required bool
 }
 
@@ -277,23 +360,45 @@ type fieldSet struct {
 
 func structFields(t reflect.Type) fieldSet {
 	fs := fieldSet{byName: map[string]field{}, pos: -1}
+	fs.add(t, nil)
+	return fs
+}
+
+// add lists t's keys, those of a struct tagged yaml:",inline" among them.
+func (fs *fieldSet) add(t reflect.Type, parent []int) {
 	for i := 0; i < t.NumField(); i++ {
 		sf := t.Field(i)
 		if sf.Type == posType && sf.Name == "Pos" {
-			fs.pos = i
+			if parent == nil {
+				fs.pos = i
+			}
 			continue
 		}
-		tag := sf.Tag.Get("yaml")
-		if tag == "" || tag == "-" || !sf.IsExported() {
+		name, opts, inline := yamlKey(sf)
+		index := append(slices.Clip(parent), i)
+		if inline && sf.Type.Kind() == reflect.Struct {
+			fs.add(sf.Type, index)
 			continue
 		}
-		name, opts, _ := strings.Cut(tag, ",")
-		f := field{name: name, index: i, required: opts == "required"}
+		if name == "" || !sf.IsExported() {
+			continue
+		}
+		f := field{name: name, index: index, required: opts == "required"}
 		fs.list = append(fs.list, f)
 		fs.byName[name] = f
 		fs.names = append(fs.names, name)
 	}
-	return fs
+}
+
+// yamlKey reads a field's yaml tag: its key (empty for none), its
+// options, and whether its keys are its parent's (",inline").
+func yamlKey(sf reflect.StructField) (name, opts string, inline bool) {
+	tag := sf.Tag.Get("yaml")
+	if tag == "-" {
+		return "", "", false
+	}
+	name, opts, _ = strings.Cut(tag, ",")
+	return name, opts, name == "" && opts == "inline"
 }
 
 func kindName(n *yaml.Node) string {

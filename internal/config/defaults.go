@@ -218,7 +218,9 @@ func applyDefaults(c *Config) {
 		c.Identity.Issuer = "rampart"
 	}
 	for _, a := range c.Authenticators {
-		authenticatorDefaults(a)
+		if a != nil && a.Settings != nil {
+			a.Settings.Defaults()
+		}
 	}
 	for _, u := range c.Upstreams {
 		for i := range u.Targets {
@@ -292,41 +294,6 @@ func applyDefaults(c *Config) {
 
 // DefaultClockSkew is the leeway for token times when clock_skew is unset.
 const DefaultClockSkew = 30 * time.Second
-
-func authenticatorDefaults(a *Authenticator) {
-	switch a.Type {
-	case "jwt", "oidc":
-		if len(a.Algorithms) == 0 {
-			a.Algorithms = []string{"RS256", "ES256"}
-		}
-		setDur(&a.ClockSkew, DefaultClockSkew)
-		setDur(&a.JWKSRefresh, 5*time.Minute)
-		setDur(&a.JWKSStaleFor, time.Hour)
-		setDur(&a.CacheTTL, 5*time.Minute)
-	case "oauth2_introspection":
-		setDur(&a.ClockSkew, DefaultClockSkew)
-		setDur(&a.CacheTTL, 60*time.Second)
-		setDur(&a.NegativeCacheTTL, 10*time.Second)
-		if a.ClientAuth == "" {
-			a.ClientAuth = "basic"
-		}
-	case "api_key":
-		if a.In == "" {
-			a.In = "header:X-API-Key"
-		}
-	case "mtls":
-		if a.ConsumerFrom == "" {
-			a.ConsumerFrom = "subject_cn"
-		}
-	}
-	if a.ConsumerClaim == "" && a.Type != "api_key" && a.Type != "mtls" {
-		a.ConsumerClaim = "sub"
-	}
-	if a.MaxTokenBytes == 0 && a.Type != "api_key" && a.Type != "mtls" {
-		a.MaxTokenBytes = DefaultTokenBytes
-	}
-	setDur(&a.Timeout, 5*time.Second)
-}
 
 // DefaultBanPeriods returns the lengths of a key's first, second and later bans.
 func DefaultBanPeriods() []Duration {

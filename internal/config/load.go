@@ -27,6 +27,9 @@ type LoadOptions struct {
 	// add their errors to validation's: each checks what only the package
 	// that compiles it can (see Check).
 	Checks []Check
+	// Authenticators are the authenticator types the config may use,
+	// with their settings; an authenticator of another type is an error.
+	Authenticators AuthenticatorTypes
 }
 
 // A Check validates the values that only the package compiling them can
@@ -65,21 +68,22 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 
 // ParseWith is Parse with options.
 func ParseWith(file string, data []byte, lookupEnv func(string) (string, bool), o LoadOptions) (*Config, error) {
-	cfg, d := parse(file, data)
+	cfg, d := parse(file, data, o.Authenticators)
 	cfg.BaseDir = filepath.Dir(file)
+	cfg.secrets = d.secrets
 	if d.unreadable {
 		return nil, d.errs
 	}
 	for _, s := range d.secrets {
 		if o.Offline {
-			cfg.Unchecked = append(cfg.Unchecked, s.path+": secret "+s.s.Ref)
+			cfg.Unchecked = append(cfg.Unchecked, s.Path+": secret "+s.Secret.Ref)
 			continue
 		}
-		if f, ok := strings.CutPrefix(s.s.Ref, "file:"); ok {
+		if f, ok := strings.CutPrefix(s.Secret.Ref, "file:"); ok {
 			cfg.files = append(cfg.files, cfg.Path(f))
 		}
-		if err := s.s.resolve(cfg.BaseDir, lookupEnv); err != nil {
-			d.errs = append(d.errs, &FieldError{Pos: cfg.Pos(s.path), Path: s.path, Msg: err.Error()})
+		if err := s.Secret.resolve(cfg.BaseDir, lookupEnv); err != nil {
+			d.errs = append(d.errs, &FieldError{Pos: cfg.Pos(s.Path), Path: s.Path, Msg: err.Error()})
 		}
 	}
 	// Validate what did decode too, so one run shows every error; a path
@@ -196,3 +200,6 @@ func (c *Config) FieldError(path string, err error) *FieldError {
 func (c *Config) KeyError(path string, err error) *FieldError {
 	return &FieldError{Pos: c.KeyPos(path), Path: path, Msg: err.Error()}
 }
+
+// Secrets lists the secrets the config names, in the order of the file.
+func (c *Config) Secrets() []SecretAt { return c.secrets }

@@ -111,3 +111,10 @@ func (r Rate) String() string {
 
 // MarshalJSON renders r as in the config file.
 func (r Rate) MarshalJSON() ([]byte, error) { return json.Marshal(r.String()) }
+
+// Default sets d to v when it is unset (0).
+func (d *Duration) Default(v time.Duration) {
+	if *d == 0 {
+		*d = Duration(v)
+	}
+}

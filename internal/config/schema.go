@@ -7,9 +7,10 @@ import (
 )
 
 // Schema returns a JSON Schema (draft 2020-12) of the config file, built
-// from the same struct tags the decoder reads, so the two cannot drift.
-func Schema() ([]byte, error) {
-	s := schemaOf(reflect.TypeOf(Config{}))
+// from the same struct tags the decoder reads, so the two cannot drift;
+// an authenticator is one of types' settings.
+func Schema(types AuthenticatorTypes) ([]byte, error) {
+	s := schemer{types}.of(reflect.TypeOf(Config{}))
 	s["$schema"] = "https://json-schema.org/draft/2020-12/schema"
 	s["$id"] = "https://rampart.dev/schema/config-v1.json"
 	s["title"] = "Rampart gateway config"
@@ -21,8 +22,12 @@ var (
 	sizeType     = reflect.TypeOf(Size(0))
 )
 
-func schemaOf(t reflect.Type) map[string]any {
+type schemer struct{ types AuthenticatorTypes }
+
+func (sc schemer) of(t reflect.Type) map[string]any {
 	switch t {
+	case authenticatorType:
+		return sc.authenticator()
 	case durationType:
 		return map[string]any{"type": "string", "pattern": `^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`, "description": "A Go duration such as 250ms, 5s, 2m."}
 	case sizeType:
@@ -32,37 +37,19 @@ func schemaOf(t reflect.Type) map[string]any {
 	}
 	switch t.Kind() {
 	case reflect.Pointer:
-		return schemaOf(t.Elem())
+		return sc.of(t.Elem())
 	case reflect.Struct:
 		props := map[string]any{}
-		var required []string
-		for i := 0; i < t.NumField(); i++ {
-			sf := t.Field(i)
-			name, opts, _ := strings.Cut(sf.Tag.Get("yaml"), ",")
-			if name == "" || name == "-" {
-				continue
-			}
-			p := schemaOf(sf.Type)
-			if doc := sf.Tag.Get("doc"); doc != "" {
-				p["description"] = doc
-			}
-			if enum := sf.Tag.Get("enum"); enum != "" {
-				p["enum"] = strings.Split(enum, "|")
-			}
-			props[name] = p
-			if opts == "required" {
-				required = append(required, name)
-			}
-		}
+		required := sc.properties(t, props)
 		s := map[string]any{"type": "object", "properties": props, "additionalProperties": false}
 		if len(required) > 0 {
 			s["required"] = required
 		}
 		return s
 	case reflect.Slice:
-		return map[string]any{"type": "array", "items": schemaOf(t.Elem())}
+		return map[string]any{"type": "array", "items": sc.of(t.Elem())}
 	case reflect.Map:
-		return map[string]any{"type": "object", "additionalProperties": schemaOf(t.Elem())}
+		return map[string]any{"type": "object", "additionalProperties": sc.of(t.Elem())}
 	case reflect.String:
 		return map[string]any{"type": "string"}
 	case reflect.Bool:
@@ -73,4 +60,44 @@ func schemaOf(t reflect.Type) map[string]any {
 		return map[string]any{"type": "number"}
 	}
 	return map[string]any{}
+}
+
+// properties adds t's keys (an inline struct's among them) to props and
+// returns the required ones.
+func (sc schemer) properties(t reflect.Type, props map[string]any) (required []string) {
+	for i := 0; i < t.NumField(); i++ {
+		sf := t.Field(i)
+		name, opts, inline := yamlKey(sf)
+		if inline && sf.Type.Kind() == reflect.Struct {
+			required = append(required, sc.properties(sf.Type, props)...)
+			continue
+		}
+		if name == "" {
+			continue
+		}
+		p := sc.of(sf.Type)
+		if doc := sf.Tag.Get("doc"); doc != "" {
+			p["description"] = doc
+		}
+		if enum := sf.Tag.Get("enum"); enum != "" {
+			p["enum"] = strings.Split(enum, "|")
+		}
+		props[name] = p
+		if opts == "required" {
+			required = append(required, name)
+		}
+	}
+	return required
+}
+
+// authenticator is one of the types, each an object of its own keys
+// beside type.
+func (sc schemer) authenticator() map[string]any {
+	var one []any
+	for _, name := range sc.types.Names() {
+		props := map[string]any{"type": map[string]any{"const": name}}
+		required := append([]string{"type"}, sc.properties(reflect.TypeOf(sc.types[name]()).Elem(), props)...)
+		one = append(one, map[string]any{"type": "object", "properties": props, "required": required, "additionalProperties": false})
+	}
+	return map[string]any{"oneOf": one, "description": "One way to establish who is calling: type, and that type's keys."}
 }

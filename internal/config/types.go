@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/json"
 	"strings"
 )
 
@@ -49,6 +50,8 @@ type Config struct {
 	// CRLs, secret files, specs, databases), resolved: see Files.
 	files []string
 	pem   []PEMFile // see PEMFiles
+	// secrets are the secrets it names (see Secrets).
+	secrets []SecretAt
 
 	positions map[string]Pos
 	scalars   map[string]scalarLayout // how multi-character scalars sit in the file, for ExprPos
@@ -618,42 +621,48 @@ type Identity struct {
 	KeyRotation  Duration `yaml:"key_rotation" json:"key_rotation,omitempty" doc:"How often the assertion signing key is replaced; the old key stays in the JWKS for one more period. Default 24h."`
 }
 
-// Authenticator is one way to establish who is calling. Type selects
-// which of the other keys apply.
+// Authenticator is one way to establish who is calling: its type, and
+// the settings that type declares in its own package. The keys besides
+// type are the settings' (see AuthenticatorTypes).
 type Authenticator struct {
-	Type string `yaml:"type,required" json:"type,omitempty" enum:"jwt|oidc|oauth2_introspection|api_key|mtls"`
-
-	// jwt, oidc
-	Issuer        string   `yaml:"issuer" json:"issuer,omitempty" doc:"jwt, oidc: the exact iss every token must carry; oidc discovers its JWKS from it. oauth2_introspection: when set, the answer's iss must equal it."`
-	JWKSURI       string   `yaml:"jwks_uri" json:"jwks_uri,omitempty" doc:"jwt: where the signing keys are published (https, or http on loopback)."`
-	Audiences     []string `yaml:"audiences" json:"audiences,omitempty" doc:"jwt, oidc: a token's aud must contain one of these. oauth2_introspection: when set, the answer's aud must contain one (recommended)."`
-	Algorithms    []string `yaml:"algorithms" json:"algorithms,omitempty" doc:"jwt, oidc: accepted signature algorithms (RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, ES512, EdDSA). Default [RS256, ES256]. none and HMAC are never accepted."`
-	ClockSkew     Duration `yaml:"clock_skew" json:"clock_skew,omitempty" doc:"jwt, oidc, oauth2_introspection: leeway for exp, nbf and iat. Default 30s, at most 5m."`
-	ConsumerClaim string   `yaml:"consumer_claim" json:"consumer_claim,omitempty" doc:"jwt, oidc, oauth2_introspection: the claim naming the consumer. Default sub."`
-	MaxTokenBytes Size     `yaml:"max_token_bytes" json:"max_token_bytes,omitempty" doc:"jwt, oidc, oauth2_introspection: longer tokens are refused unread. Default 8KiB."`
-	JWKSRefresh   Duration `yaml:"jwks_refresh" json:"jwks_refresh,omitempty" doc:"jwt, oidc: refresh interval when the JWKS response sets no max-age. Default 5m."`
-	JWKSStaleFor  Duration `yaml:"jwks_stale_for" json:"jwks_stale_for,omitempty" doc:"jwt, oidc: how long keys stay usable when the IdP cannot be reached; after that requests get 503. Default 1h."`
-	DPoPRequired  bool     `yaml:"dpop_required" json:"dpop_required,omitempty" doc:"jwt, oidc, oauth2_introspection: accept only DPoP-bound tokens (cnf.jkt) with a valid DPoP proof (RFC 9449). DPoP-bound tokens are checked whatever this says; this refuses bearer ones."`
-	RequireLowS   bool     `yaml:"require_low_s" json:"require_low_s,omitempty" doc:"jwt, oidc: refuse ECDSA signatures whose s is in the upper half of the group order. Off by default: JWS allows both forms and most identity providers send both; only for issuers known to normalise."`
-	CacheTTL      Duration `yaml:"cache_ttl" json:"cache_ttl,omitempty" doc:"jwt, oidc: verified tokens are cached by a hash of the whole token for at most this long and never past their exp. oauth2_introspection: cap on caching an active result. Default 5m for jwt, 60s for introspection; 0 keeps the default."`
-
-	// oauth2_introspection
-	Endpoint         string   `yaml:"endpoint" json:"endpoint,omitempty" doc:"oauth2_introspection: the RFC 7662 endpoint."`
-	ClientID         string   `yaml:"client_id" json:"client_id,omitempty" doc:"oauth2_introspection: the gateway's client id at the endpoint."`
-	ClientSecret     *Secret  `yaml:"client_secret" json:"client_secret,omitempty" doc:"oauth2_introspection: as env:NAME or file:PATH."`
-	ClientAuth       string   `yaml:"client_auth" json:"client_auth,omitempty" enum:"basic|post" doc:"oauth2_introspection: how the gateway authenticates to the endpoint: basic (client_secret_basic) or post (client_secret_post). Default basic."`
-	NegativeCacheTTL Duration `yaml:"negative_cache_ttl" json:"negative_cache_ttl,omitempty" doc:"oauth2_introspection: how long an inactive result is remembered. Default 10s."`
-	Timeout          Duration `yaml:"timeout" json:"timeout,omitempty" doc:"oidc, jwt, oauth2_introspection: timeout of one call to the IdP. Default 5s."`
-
-	// api_key
-	In string `yaml:"in" json:"in,omitempty" doc:"api_key: where the key is: header:NAME, query:NAME or cookie:NAME. Default header:X-API-Key."`
-
-	// mtls
-	ConsumerFrom string `yaml:"consumer_from" json:"consumer_from,omitempty" enum:"subject_cn|san_uri|san_dns|fingerprint" doc:"mtls: which part of the verified client certificate names the consumer. Default subject_cn."`
-	CRLFile      string `yaml:"crl_file" json:"crl_file,omitempty" doc:"mtls: a PEM or DER CRL; certificates it lists are refused. Reloaded with the config."`
-
-	Pos Pos `yaml:"-" json:"-"`
+	Type     string                `yaml:"type,required" json:"type,omitempty" doc:"The authenticator type; each has its own keys."`
+	Settings AuthenticatorSettings `yaml:",inline" json:"-"`
+	Pos      Pos                   `yaml:"-" json:"-"`
 }
+
+// MarshalJSON writes the type beside its settings' keys, as the file has
+// them.
+func (a Authenticator) MarshalJSON() ([]byte, error) {
+	m := map[string]any{}
+	if a.Settings != nil {
+		b, err := json.Marshal(a.Settings)
+		if err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal(b, &m); err != nil {
+			return nil, err
+		}
+	}
+	m["type"] = a.Type
+	return json.Marshal(m)
+}
+
+// AuthenticatorSettings are the keys of one authenticator type: a struct
+// of data with the same tags as the rest of the config (yaml, json, doc,
+// enum), declared in the type's package and decoded from the keys beside
+// type.
+type AuthenticatorSettings interface {
+	// Defaults sets what the file left unset.
+	Defaults()
+	// Validate checks the settings' rules, reporting through at.
+	Validate(at *Validation)
+}
+
+// AuthenticatorTypes are the authenticator types a load accepts: each
+// type's name and a function returning its empty settings. Main makes it
+// from the authenticator registry (authn.Kinds.Settings); this package
+// knows no type.
+type AuthenticatorTypes map[string]func() AuthenticatorSettings
 
 // Consumer is a caller the gateway knows by id.
 type Consumer struct {

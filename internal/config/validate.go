@@ -69,7 +69,7 @@ func (v *validator) validate() {
 // enums checks every string field that has an enum tag.
 func (v *validator) enums(rv reflect.Value, path string) {
 	switch rv.Kind() {
-	case reflect.Pointer:
+	case reflect.Pointer, reflect.Interface:
 		if !rv.IsNil() {
 			v.enums(rv.Elem(), path)
 		}
@@ -77,8 +77,12 @@ func (v *validator) enums(rv reflect.Value, path string) {
 		t := rv.Type()
 		for i := 0; i < t.NumField(); i++ {
 			sf := t.Field(i)
-			name, _, _ := strings.Cut(sf.Tag.Get("yaml"), ",")
-			if name == "" || name == "-" {
+			name, _, inline := yamlKey(sf)
+			if inline {
+				v.enums(rv.Field(i), path)
+				continue
+			}
+			if name == "" {
 				continue
 			}
 			fv, fpath := rv.Field(i), join(path, name)
@@ -589,7 +593,7 @@ func (v *validator) match(i int, r *Route) {
 		}
 	}
 	for _, name := range sortedKeys(r.Match.Headers) {
-		if !validHeaderName(name) {
+		if !ValidHeaderName(name) {
 			v.keyErrorf(base+".headers."+name, "invalid header name %q", name)
 		}
 	}
@@ -602,7 +606,9 @@ var Methods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS
 // KnownMethod reports whether m is one of Methods.
 func KnownMethod(m string) bool { return slices.Contains(Methods, m) }
 
-func validHeaderName(s string) bool {
+// ValidHeaderName reports whether s may name a header the config sets or
+// reads: letters, digits, '-' and '_'.
+func ValidHeaderName(s string) bool {
 	if s == "" {
 		return false
 	}

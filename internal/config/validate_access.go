@@ -97,7 +97,7 @@ func (v *validator) policyAuthorize(name, base string, p *Policy) {
 			v.errorf(eb+".cache_ttl", "cache_ttl %s must be between 0 and %s", e.CacheTTL.D(), MaxExternalCacheTTL)
 		}
 		for i, h := range e.Headers {
-			if !validHeaderName(h) {
+			if !ValidHeaderName(h) {
 				v.errorf(fmt.Sprintf("%s.headers[%d]", eb, i), "%q is not a header name", h)
 			}
 		}

@@ -45,12 +45,12 @@ func (v *validator) policyCORS(base string, p *Policy) {
 		switch {
 		case h == "*" && c.AllowCredentials:
 			v.errorf(fmt.Sprintf("%s.allow_headers[%d]", path, i), "allow_headers * cannot go with allow_credentials (browsers ignore it); list the headers")
-		case h != "*" && !validHeaderName(h):
+		case h != "*" && !ValidHeaderName(h):
 			v.errorf(fmt.Sprintf("%s.allow_headers[%d]", path, i), "%q is not a header name", h)
 		}
 	}
 	for i, h := range c.ExposeHeaders {
-		if !validHeaderName(h) {
+		if !ValidHeaderName(h) {
 			v.errorf(fmt.Sprintf("%s.expose_headers[%d]", path, i), "%q is not a header name", h)
 		}
 	}
@@ -123,7 +123,7 @@ func (v *validator) geoip() {
 // responseHeaders checks the strip list and policies' security headers.
 func (v *validator) responseHeaders() {
 	for i, h := range v.cfg.Server.StripResponseHeaders {
-		if !validHeaderName(h) {
+		if !ValidHeaderName(h) {
 			v.errorf(fmt.Sprintf("server.strip_response_headers[%d]", i), "%q is not a header name", h)
 		}
 	}

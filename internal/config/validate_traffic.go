@@ -25,7 +25,7 @@ func (v *validator) keyParts(path, key string, authenticates bool) {
 		kind, name, hasName := strings.Cut(part, ":")
 		switch {
 		case !hasName && (kind == "consumer" || kind == "ip" || kind == "route"):
-		case kind == "header" && validHeaderName(name):
+		case kind == "header" && ValidHeaderName(name):
 		case kind == "claim" && name != "" && !strings.ContainsAny(name, " +"):
 		default:
 			v.errorf(path, "key part %q is not consumer, ip, route, header:NAME or claim:NAME (join parts with +, e.g. consumer+route)", part)

@@ -45,7 +45,7 @@ func newJWTSetup(tb testing.TB, app http.Handler) *jwtSetup {
 	}))
 	tb.Cleanup(up.Close)
 	dir := tb.TempDir()
-	cfg, err := config.Parse(dir+"/r.yaml", []byte(fmt.Sprintf(`version: 1
+	cfg, err := config.ParseWith(dir+"/r.yaml", []byte(fmt.Sprintf(`version: 1
 server: {listen: ["127.0.0.1:0"]}
 admin: {disabled: true}
 access_log: {path: %[1]s/access.log}
@@ -67,7 +67,7 @@ routes:
   - {name: jwt, match: {paths: ["/jwt/items"]}, upstream: api, policy: jwt}
   - {name: authz, match: {paths: ["/authz/{account}/items"]}, upstream: api, policy: authz}
   - {name: items, match: {paths: ["/api/v1/items", "/api/v1/items/{id}"]}, upstream: api, policy: public}
-`, dir, up.URL, testIssuer)), func(string) (string, bool) { return "", false })
+`, dir, up.URL, testIssuer)), func(string) (string, bool) { return "", false }, LoadOptions(false, nil))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/rampart-gw/rampart/internal/authn"
+	"github.com/rampart-gw/rampart/internal/authn/builtin"
 	"github.com/rampart-gw/rampart/internal/authz"
 	"github.com/rampart-gw/rampart/internal/bots"
 	"github.com/rampart-gw/rampart/internal/config"
@@ -26,9 +28,20 @@ func Checks() []config.Check {
 	return []config.Check{route.Check, authz.Check, bots.Check, schema.Check, trail.Check, checkPEMFiles, checkDetectors, checkFieldPaths, checkKeysets}
 }
 
-// Load is config.LoadWith with Checks.
+// LoadOptions are the options of a load by main or a reload: Checks, and
+// the settings of the authenticator types kinds serves (nil: the
+// built-in types).
+func LoadOptions(offline bool, kinds *authn.Kinds) config.LoadOptions {
+	if kinds == nil {
+		kinds = builtin.Kinds()
+	}
+	return config.LoadOptions{Offline: offline, Checks: Checks(), Authenticators: kinds.Settings()}
+}
+
+// Load loads the config at path as `rampart run` does, with the built-in
+// authenticator types.
 func Load(path string, offline bool) (*config.Config, error) {
-	return config.LoadWith(path, config.LoadOptions{Offline: offline, Checks: Checks()})
+	return config.LoadWith(path, LoadOptions(offline, nil))
 }
 
 // checkPEMFiles reads every certificate, key, CA bundle and CRL as the

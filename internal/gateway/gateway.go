@@ -15,7 +15,6 @@ import (
 	"reflect"
 	"runtime"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -289,7 +288,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		return nil, err
 	}
 	g.current.Store(snap)
-	g.redactor.SetCredentials(credentialCarriers(cfg))
+	g.redactor.SetCredentials(g.credentialCarriers(cfg))
 	g.connCap.Store(int64(cfg.Server.Limits.MaxConnectionsPerIP))
 	g.setStatus("startup", nil, snap.loadedAt)
 	if opts.ConfigPath != "" {
@@ -632,7 +631,7 @@ func (g *Gateway) Reload(source string) error {
 	// new config naming other files makes the next check differ too,
 	// which costs one more reload, never a missed one.
 	g.loadedFP = fingerprint(g.watchedFiles())
-	cfg, err := Load(g.opts.ConfigPath, false)
+	cfg, err := config.LoadWith(g.opts.ConfigPath, LoadOptions(false, g.opts.Authenticators))
 	if err == nil {
 		err = restartOnly(old.cfg, cfg)
 	}
@@ -648,7 +647,7 @@ func (g *Gateway) Reload(source string) error {
 		return err
 	}
 	g.current.Store(snap)
-	g.redactor.SetCredentials(credentialCarriers(cfg))
+	g.redactor.SetCredentials(g.credentialCarriers(cfg))
 	g.connCap.Store(int64(cfg.Server.Limits.MaxConnectionsPerIP))
 	old.release()
 	g.setStatus(source, nil, snap.loadedAt)
@@ -675,16 +674,19 @@ func (g *Gateway) setStatus(source string, err error, loadedAt time.Time) {
 	g.statusMu.Unlock()
 }
 
-// credentialCarriers are the query parameters and headers api_key
-// authenticators read keys from: the access log redacts them by name,
-// whatever the operator called them.
-func credentialCarriers(cfg *config.Config) (params, headers []string) {
+// credentialCarriers are the query parameters and headers authenticators
+// read keys from (api_key's, as their Credential says): the access log
+// redacts them by name, whatever the operator called them.
+func (g *Gateway) credentialCarriers(cfg *config.Config) (params, headers []string) {
 	for _, a := range cfg.Authenticators {
-		if a == nil || a.Type != "api_key" {
+		if a == nil {
 			continue
 		}
-		kind, name, _ := strings.Cut(a.In, ":")
-		switch kind {
+		kind, ok := g.opts.Authenticators.Lookup(a.Type)
+		if !ok || kind.Credential == nil {
+			continue
+		}
+		switch in, name := kind.Credential(a); in {
 		case "query":
 			params = append(params, name)
 		case "header":

@@ -96,7 +96,7 @@ func (g *Gateway) build(cfg *config.Config) (_ *Snapshot, err error) {
 	}
 	s.rules = rules
 	under, _ := guard.ParseUnderscores(cfg.Server.Headers.Underscores)
-	_, keyHeaders := credentialCarriers(cfg)
+	_, keyHeaders := g.credentialCarriers(cfg)
 	s.headers = guard.NewHeaderRules(under, keyHeaders...)
 	for _, p := range cfg.Server.TrustedProxies {
 		pfx, perr := config.ParsePrefix(p)

@@ -58,7 +58,7 @@ routes:
   - {name: orders, match: {paths: ["/v1/orders", "/v1/orders/{id}"], methods: [GET, POST]}, upstream: orders, policy: orders}
   - {name: plain, match: {paths: ["/plain"]}, upstream: orders, policy: plain}
 ` + extra
-	cfg, err := config.Parse(filepath.Join(dir, "rampart.yaml"), []byte(yaml), func(string) (string, bool) { return "", false })
+	cfg, err := config.ParseWith(filepath.Join(dir, "rampart.yaml"), []byte(yaml), func(string) (string, bool) { return "", false }, config.LoadOptions{Authenticators: builtin.Kinds().Settings()})
 	if err != nil {
 		t.Fatal(err)
 	}

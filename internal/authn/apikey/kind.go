@@ -12,20 +12,22 @@ import (
 // hashed in the store, presented in a header, query parameter or cookie.
 func Kind() *authn.Kind {
 	return &authn.Kind{
-		Types: []string{"api_key"},
-		Doc:   "authn-api-keys.md",
+		Types: map[string]func() config.AuthenticatorSettings{
+			"api_key": func() config.AuthenticatorSettings { return &Settings{} },
+		},
+		Doc: "authn-api-keys.md",
 		Build: func(env *authn.BuildEnv, name string, a *config.Authenticator) (authn.Authenticator, error) {
-			kind, from, err := config.ParseKeyLocation(a.In)
+			kind, from, err := ParseLocation(a.Settings.(*Settings).In)
 			if err != nil {
 				return nil, env.Config.ErrorAt("authenticators."+name+".in", err)
 			}
 			return New(name, kind, from, env.Keys, env.Hasher), nil
 		},
 		Describe: func(name string, a *config.Authenticator) string {
-			return fmt.Sprintf("%s (API key in %s)", name, a.In)
+			return fmt.Sprintf("%s (API key in %s)", name, a.Settings.(*Settings).In)
 		},
 		Credential: func(a *config.Authenticator) (string, string) {
-			in := a.In
+			in := a.Settings.(*Settings).In
 			if in == "" {
 				in = "header:X-API-Key"
 			}
@@ -33,7 +35,7 @@ func Kind() *authn.Kind {
 			return kind, name
 		},
 		Weaknesses: func(base string, a *config.Authenticator) []authn.Weakness {
-			if !strings.HasPrefix(a.In, "query:") {
+			if !strings.HasPrefix(a.Settings.(*Settings).In, "query:") {
 				return nil
 			}
 			return []authn.Weakness{{Path: base + ".in", Severity: "medium", ID: "api-key-in-query",

@@ -7,20 +7,16 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/rampart-gw/rampart/internal/config"
 )
 
 // TestKindsMatchConfigAndDocs: the registry serves exactly the types the
 // config accepts and docs/extending.md lists, each kind has every part
-// the rest of Rampart asks for, and its docs page exists.
+// the rest of Rampart asks for, and its docs page exists and names each
+// of its keys, every one of which has a doc string.
 func TestKindsMatchConfigAndDocs(t *testing.T) {
 	kinds := Kinds()
-	f, _ := reflect.TypeFor[config.Authenticator]().FieldByName("Type")
-	enum := strings.Split(f.Tag.Get("enum"), "|")
-	slices.Sort(enum)
-	if got := kinds.Types(); !slices.Equal(got, enum) {
-		t.Errorf("registry serves %v, the config accepts %v", got, enum)
+	if got, accepted := kinds.Types(), kinds.Settings().Names(); !slices.Equal(got, accepted) {
+		t.Errorf("registry serves %v, the config accepts %v", got, accepted)
 	}
 	doc, err := os.ReadFile("../../../docs/extending.md")
 	if err != nil {
@@ -39,8 +35,39 @@ func TestKindsMatchConfigAndDocs(t *testing.T) {
 		if k.Build == nil || k.Describe == nil || k.Credential == nil {
 			t.Errorf("kind of %s lacks Build, Describe or Credential", typ)
 		}
-		if _, err := os.Stat("../../../docs/" + k.Doc); err != nil {
+		page, err := os.ReadFile("../../../docs/" + k.Doc)
+		if err != nil {
 			t.Errorf("kind of %s: docs page: %v", typ, err)
 		}
+		settings := reflect.TypeOf(k.Types[typ]())
+		if settings.Kind() != reflect.Pointer || settings.Elem().Kind() != reflect.Struct {
+			t.Fatalf("settings of %s are a %s, not a pointer to a struct", typ, settings)
+		}
+		for _, key := range keys(settings.Elem()) {
+			if key.doc == "" {
+				t.Errorf("%s: %s has no doc string", typ, key.name)
+			}
+			if !strings.Contains(string(page), key.name) {
+				t.Errorf("%s: docs/%s does not mention %s", typ, k.Doc, key.name)
+			}
+		}
 	}
+}
+
+type key struct{ name, doc string }
+
+// keys lists a settings struct's keys, as the config decoder reads them.
+func keys(t reflect.Type) []key {
+	var out []key
+	for i := 0; i < t.NumField(); i++ {
+		sf := t.Field(i)
+		name, opts, _ := strings.Cut(sf.Tag.Get("yaml"), ",")
+		switch {
+		case name == "" && opts == "inline":
+			out = append(out, keys(sf.Type)...)
+		case name != "" && name != "-":
+			out = append(out, key{name, sf.Tag.Get("doc")})
+		}
+	}
+	return out
 }

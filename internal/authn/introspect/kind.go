@@ -12,19 +12,23 @@ import (
 // checked at the issuer's RFC 7662 endpoint.
 func Kind() *authn.Kind {
 	return &authn.Kind{
-		Types: []string{"oauth2_introspection"},
+		Types: map[string]func() config.AuthenticatorSettings{
+			"oauth2_introspection": func() config.AuthenticatorSettings { return &Settings{} },
+		},
 		Doc:   "authn-introspection.md",
 		Build: build,
 		Describe: func(name string, a *config.Authenticator) string {
-			return fmt.Sprintf("%s (introspection at %s)", name, a.Endpoint)
+			return fmt.Sprintf("%s (introspection at %s)", name, a.Settings.(*Settings).Endpoint)
 		},
 		Credential: func(*config.Authenticator) (string, string) { return "bearer", "" },
-		Weaknesses: func(base string, a *config.Authenticator) []authn.Weakness {
-			if len(a.Audiences) > 0 {
-				return nil
+		Weaknesses: func(base string, au *config.Authenticator) []authn.Weakness {
+			a := au.Settings.(*Settings)
+			out := authn.WideClockSkew(base, a.ClockSkew)
+			if len(a.Audiences) == 0 {
+				out = append(out, authn.Weakness{Path: base, Severity: "medium", ID: "introspection-without-audience",
+					Detail: "the introspection answer's aud is not checked: a token the server issued for another API is accepted here. Set audiences"})
 			}
-			return []authn.Weakness{{Path: base, Severity: "medium", ID: "introspection-without-audience",
-				Detail: "the introspection answer's aud is not checked: a token the server issued for another API is accepted here. Set audiences"}}
+			return out
 		},
 	}
 }
@@ -33,11 +37,12 @@ func Kind() *authn.Kind {
 // answer cache and breaker with it) while its settings and client
 // secret are unchanged: the secret's hash joins the key, so a changed
 // secret file takes effect on reload.
-func build(env *authn.BuildEnv, name string, a *config.Authenticator) (authn.Authenticator, error) {
+func build(env *authn.BuildEnv, name string, au *config.Authenticator) (authn.Authenticator, error) {
+	a := au.Settings.(*Settings)
 	secret := a.ClientSecret.Value()
 	sum := sha256.Sum256([]byte(secret))
 	key := struct {
-		A      *config.Authenticator
+		A      *Settings
 		Secret []byte
 	}{a, sum[:]}
 	return authn.Acquire(env, name, key, func() (*Authenticator, error) {

@@ -11,9 +11,12 @@ import (
 // listener verified names the consumer.
 func Kind() *authn.Kind {
 	return &authn.Kind{
-		Types: []string{"mtls"},
-		Doc:   "authn-mtls.md",
-		Build: func(env *authn.BuildEnv, name string, a *config.Authenticator) (authn.Authenticator, error) {
+		Types: map[string]func() config.AuthenticatorSettings{
+			"mtls": func() config.AuthenticatorSettings { return &Settings{} },
+		},
+		Doc: "authn-mtls.md",
+		Build: func(env *authn.BuildEnv, name string, au *config.Authenticator) (authn.Authenticator, error) {
+			a := au.Settings.(*Settings)
 			crl := a.CRLFile
 			if crl != "" {
 				crl = env.Config.Path(crl)
@@ -25,7 +28,7 @@ func Kind() *authn.Kind {
 			return m, nil
 		},
 		Describe: func(name string, a *config.Authenticator) string {
-			return fmt.Sprintf("%s (client certificate, consumer from %s)", name, a.ConsumerFrom)
+			return fmt.Sprintf("%s (client certificate, consumer from %s)", name, a.Settings.(*Settings).ConsumerFrom)
 		},
 		Credential: func(*config.Authenticator) (string, string) { return "certificate", "" },
 	}
