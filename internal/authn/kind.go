@@ -21,8 +21,8 @@ import (
 type Kind struct {
 	// Types are the values of authenticators.*.type the kind serves,
 	// each with its settings: a struct of the keys beside type, with
-	// their defaults and rules (config.AuthenticatorSettings).
-	Types map[string]func() config.AuthenticatorSettings
+	// their defaults and rules (config.Settings).
+	Types map[string]func() config.Settings
 	// Doc is its page under docs/.
 	Doc string
 	// Build makes the authenticator called name for a snapshot.
@@ -109,8 +109,8 @@ func (k *Kinds) Types() []string { return slices.Sorted(maps.Keys(k.byType)) }
 
 // Settings are the types' settings, for loading a config
 // (config.LoadOptions.Authenticators).
-func (k *Kinds) Settings() config.AuthenticatorTypes {
-	t := config.AuthenticatorTypes{}
+func (k *Kinds) Settings() config.SettingsTypes {
+	t := config.SettingsTypes{}
 	for _, kd := range k.list {
 		maps.Copy(t, kd.Types)
 	}

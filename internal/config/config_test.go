@@ -101,6 +101,10 @@ func TestErrors(t *testing.T) {
 		{"authenticator type twice", minimal + "authenticators: {idp: {type: mtls, type: jwt}}\n", "x.yaml:9:36: authenticators.idp.type: duplicate key \"type\""},
 		{"key of another type", minimal + "authenticators: {idp: {type: oidc, issuer: \"https://i\", audiences: [a], jwks_uri: \"https://i/k\"}}\n", "x.yaml:9:73: authenticators.idp.jwks_uri: jwks_uri does not apply to type oidc, whose keys are: issuer, audiences"},
 		{"key of no type", minimal + "authenticators: {idp: {type: mtls, consumer_form: subject_cn}}\n", "x.yaml:9:36: authenticators.idp: unknown key \"consumer_form\"; did you mean \"consumer_from\"?"},
+		{"sink key of another type", minimal + "events: {sinks: [{type: jsonl, path: stderr, url: \"https://x\"}]}\n", "x.yaml:9:46: events.sinks[0].url: url does not apply to type jsonl, whose keys are: path, max_bytes, keep"},
+		{"sink needs url", minimal + "events: {sinks: [{type: http, format: ecs}]}\n", "x.yaml:9:18: events.sinks[0].url: an http sink needs url"},
+		{"sink type", minimal + "events: {sinks: [{type: kafka}]}\n", "events.sinks[0].type: \"kafka\" is not one of http, jsonl, syslog"},
+		{"sink format", minimal + "events: {sinks: [{type: jsonl, path: stderr, format: cef}]}\n", "events.sinks[0].format: \"cef\" is not one of rampart, ecs, ocsf"},
 		{"settings enum", minimal + "authenticators: {idp: {type: mtls, consumer_from: cn}}\n", "x.yaml:9:51: authenticators.idp.consumer_from: \"cn\" is not one of subject_cn, san_uri, san_dns, fingerprint"},
 	}
 	for _, tt := range tests {
@@ -180,7 +184,7 @@ func TestValidateGolden(t *testing.T) {
 }
 
 func TestSchemaIsValidJSON(t *testing.T) {
-	b, err := Schema(TestOptions.Authenticators)
+	b, err := Schema(TestOptions)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,6 +211,22 @@ func TestSchemaIsValidJSON(t *testing.T) {
 		if props["type"].(map[string]any)["const"] == "jwt" && props["jwks_uri"] == nil {
 			t.Error("the jwt schema lacks jwks_uri")
 		}
+	}
+}
+
+// TestDefaultSink: a config naming no sink gets one jsonl sink on
+// stderr, decoded as if the file said so.
+func TestDefaultSink(t *testing.T) {
+	cfg, err := parseChecked("x.yaml", []byte(minimal), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(cfg.Events.Sinks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != `[{"keep":5,"path":"stderr","type":"jsonl"}]` {
+		t.Errorf("default sinks = %s", b)
 	}
 }
 

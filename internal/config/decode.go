@@ -29,8 +29,8 @@ type decoder struct {
 	scalars   map[string]scalarLayout
 	secrets   []SecretAt
 	aliases   int
-	// authTypes are the authenticator types this load accepts.
-	authTypes AuthenticatorTypes
+	// types are the types of unions this load accepts, by registry.
+	types map[string]SettingsTypes
 	// unreadable is set when the file is not YAML at all; validating the
 	// empty result would only add noise.
 	unreadable bool
@@ -52,8 +52,8 @@ func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
 func (d *decoder) pos(n *yaml.Node) Pos { return Pos{File: d.file, Line: n.Line, Col: n.Column} }
 
 // parse decodes data into a Config without semantic validation.
-func parse(file string, data []byte, types AuthenticatorTypes) (*Config, *decoder) {
-	d := &decoder{file: file, data: data, positions: map[string]Pos{}, scalars: map[string]scalarLayout{}, authTypes: types}
+func parse(file string, data []byte, o LoadOptions) (*Config, *decoder) {
+	d := newDecoder(file, data, o)
 	cfg := &Config{File: file, positions: d.positions, scalars: d.scalars}
 	d.positions[""] = Pos{File: file, Line: 1, Col: 1}
 	if len(data) > MaxFileBytes {
@@ -86,6 +86,11 @@ func parse(file string, data []byte, types AuthenticatorTypes) (*Config, *decode
 	return cfg, d
 }
 
+func newDecoder(file string, data []byte, o LoadOptions) *decoder {
+	return &decoder{file: file, data: data, positions: map[string]Pos{}, scalars: map[string]scalarLayout{},
+		types: map[string]SettingsTypes{"authenticators": o.Authenticators, "sinks": o.Sinks}}
+}
+
 // syntaxError turns a yaml parse error ("yaml: line 3: ...") into a
 // positioned FieldError.
 func syntaxError(file string, err error) *FieldError {
@@ -105,8 +110,6 @@ var (
 	posType    = reflect.TypeOf(Pos{})
 	scalarType = reflect.TypeOf((*scalar)(nil)).Elem()
 	secretType = reflect.TypeOf(Secret{})
-
-	authenticatorType = reflect.TypeOf(Authenticator{})
 )
 
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
@@ -143,8 +146,8 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		}
 		return
 	}
-	if v.Type() == authenticatorType {
-		d.decodeAuthenticator(n, v.Addr().Interface().(*Authenticator), path)
+	if u, ok := unionOf(v.Type()); ok {
+		d.decodeUnion(n, v, path, u)
 		return
 	}
 	switch v.Kind() {
@@ -239,70 +242,123 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 	}
 }
 
-// decodeAuthenticator reads type, then the other keys into the settings
-// of that type. A key another type has is reported as not applying to
-// this one, with the keys that do.
-func (d *decoder) decodeAuthenticator(n *yaml.Node, a *Authenticator, path string) {
+// union describes a struct whose keys depend on its type (see
+// Settings): the registry its types come from, the key naming the type,
+// and the fields of that key and of the settings.
+type union struct {
+	registry, key string
+	keyField      []int
+	settings      int
+}
+
+var settingsType = reflect.TypeFor[Settings]()
+
+// unionOf reports whether t is a union.
+func unionOf(t reflect.Type) (union, bool) {
+	if t.Kind() != reflect.Struct {
+		return union{}, false
+	}
+	for i := 0; i < t.NumField(); i++ {
+		sf := t.Field(i)
+		if sf.Type != settingsType {
+			continue
+		}
+		registry, key, ok := strings.Cut(sf.Tag.Get("types"), ",")
+		if !ok {
+			panic("config: " + t.Name() + "." + sf.Name + " lacks its types tag")
+		}
+		f, ok := structFields(t).byName[key]
+		if !ok {
+			panic("config: " + t.Name() + " has no key " + key)
+		}
+		return union{registry: registry, key: key, keyField: f.index, settings: i}, true
+	}
+	return union{}, false
+}
+
+// decodeUnion reads the type key, then each other key into the union's
+// own fields (as format of a sink) or the settings of that type. A key
+// another type has is reported as not applying to this one, with the
+// keys that do.
+func (d *decoder) decodeUnion(n *yaml.Node, v reflect.Value, path string, u union) {
 	if n.Kind != yaml.MappingNode {
 		d.errorf(n, path, "expected a mapping of keys, found %s", kindName(n))
 		return
 	}
-	a.Pos = d.pos(n)
-	tpath := join(path, "type")
-	var typeAt int = -1
+	types := d.types[u.registry]
+	tpath := join(path, u.key)
+	typeAt := -1
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == "type" {
+		if n.Content[i].Value == u.key {
 			typeAt = i
 			break
 		}
 	}
 	if typeAt < 0 {
-		d.errorf(n, tpath, "required key %q is missing", "type")
+		d.errorf(n, tpath, "required key %q is missing", u.key)
 		return
 	}
 	d.positions[tpath+"#key"] = d.pos(n.Content[typeAt])
-	d.decode(n.Content[typeAt+1], reflect.ValueOf(&a.Type).Elem(), tpath)
-	newSettings, ok := d.authTypes[a.Type]
+	typeField := v.FieldByIndex(u.keyField)
+	d.decode(n.Content[typeAt+1], typeField, tpath)
+	name := typeField.String()
+	newSettings, ok := types[name]
 	if !ok {
 		switch {
-		case a.Type == "":
-		case len(d.authTypes) == 0:
-			d.errorf(n.Content[typeAt+1], tpath, "authenticator type %q is not available: this load was given no authenticator types", a.Type)
+		case name == "":
+		case len(types) == 0:
+			d.errorf(n.Content[typeAt+1], tpath, "%s %q is not available: this load was given no %s types", u.key, name, u.registry)
 		default:
-			d.errorf(n.Content[typeAt+1], tpath, "%q is not one of %s", a.Type, strings.Join(d.authTypes.Names(), ", "))
+			d.errorf(n.Content[typeAt+1], tpath, "%q is not one of %s", name, strings.Join(types.Names(), ", "))
 		}
 		return
 	}
-	a.Settings = newSettings()
-	sv := reflect.ValueOf(a.Settings)
+	settings := newSettings()
+	sv := reflect.ValueOf(settings)
 	if sv.Kind() != reflect.Pointer || sv.Elem().Kind() != reflect.Struct {
-		panic("config: the settings of authenticator type " + a.Type + " are not a pointer to a struct")
+		panic("config: the settings of " + u.registry + " type " + name + " are not a pointer to a struct")
 	}
-	own := structFields(sv.Elem().Type())
+	v.Field(u.settings).Set(sv)
+	common, own := structFields(v.Type()), structFields(sv.Elem().Type())
 	rest := *n
 	rest.Content = nil
+	seen := map[string]bool{u.key: true}
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		k := n.Content[i]
+		k, val := n.Content[i], n.Content[i+1]
+		f, isCommon := common.byName[k.Value]
 		switch {
 		case i == typeAt:
 			continue
-		case k.Value == "type":
-			d.errorf(k, tpath, "duplicate key %q", k.Value)
+		case seen[k.Value] && isCommon:
+			d.errorf(k, join(path, k.Value), "duplicate key %q", k.Value)
 			continue
-		case own.byName[k.Value].index == nil && d.authTypes.keyOfAny(k.Value):
-			d.errorf(k, join(path, k.Value), "%s does not apply to type %s, whose keys are: %s", k.Value, a.Type, strings.Join(own.names, ", "))
+		case isCommon:
+			seen[k.Value] = true
+			d.positions[join(path, k.Value)+"#key"] = d.pos(k)
+			d.decode(val, v.FieldByIndex(f.index), join(path, k.Value))
+			continue
+		case own.byName[k.Value].index == nil && types.keyOfAny(k.Value):
+			d.errorf(k, join(path, k.Value), "%s does not apply to type %s, whose keys are: %s", k.Value, name, strings.Join(own.names, ", "))
 			continue
 		}
-		rest.Content = append(rest.Content, k, n.Content[i+1])
+		rest.Content = append(rest.Content, k, val)
+	}
+	for _, f := range common.list {
+		if f.required && !seen[f.name] {
+			d.errorf(n, join(path, f.name), "required key %q is missing", f.name)
+		}
 	}
 	d.decodeStruct(&rest, sv.Elem(), path)
+	if pos := common.pos; pos >= 0 {
+		v.Field(pos).Set(reflect.ValueOf(d.pos(n)))
+	}
 }
 
 // Names lists the types, sorted.
-func (t AuthenticatorTypes) Names() []string { return slices.Sorted(maps.Keys(t)) }
+func (t SettingsTypes) Names() []string { return slices.Sorted(maps.Keys(t)) }
 
 // keyOfAny reports whether key is a setting of some type.
-func (t AuthenticatorTypes) keyOfAny(key string) bool {
+func (t SettingsTypes) keyOfAny(key string) bool {
 	for _, newSettings := range t {
 		if _, ok := structFields(reflect.TypeOf(newSettings()).Elem()).byName[key]; ok {
 			return true
@@ -484,4 +540,18 @@ func (d *decoder) blockIndent(n *yaml.Node) int {
 	}
 	line := lines[n.Line] // the line after the indicator
 	return len(line) - len(bytes.TrimLeft(line, " "))
+}
+
+// A Key is one key of a settings struct, with its doc string.
+type Key struct{ Name, Doc string }
+
+// Keys lists the keys of s's struct as the decoder reads them, for tests
+// and docs that hold a type's page to its keys.
+func Keys(s Settings) []Key {
+	t := reflect.TypeOf(s).Elem()
+	var out []Key
+	for _, f := range structFields(t).list {
+		out = append(out, Key{f.name, t.FieldByIndex(f.index).Tag.Get("doc")})
+	}
+	return out
 }

@@ -206,8 +206,10 @@ func applyDefaults(c *Config) {
 	if c.AccessLog.Path == "" {
 		c.AccessLog.Path = "stdout"
 	}
-	if len(c.Events.Sinks) == 0 {
-		c.Events.Sinks = []EventSink{{Type: "jsonl", Path: "stderr"}}
+	for _, s := range c.Events.Sinks {
+		if s.Settings != nil {
+			s.Settings.Defaults()
+		}
 	}
 	if st := c.Store; st != nil {
 		setDur(&st.SyncInterval, DefaultStoreSync)

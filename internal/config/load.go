@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 
@@ -27,9 +28,10 @@ type LoadOptions struct {
 	// add their errors to validation's: each checks what only the package
 	// that compiles it can (see Check).
 	Checks []Check
-	// Authenticators are the authenticator types the config may use,
-	// with their settings; an authenticator of another type is an error.
-	Authenticators AuthenticatorTypes
+	// Authenticators and Sinks are the authenticator and event sink
+	// types the config may use, with their settings; one of another type
+	// is an error.
+	Authenticators, Sinks SettingsTypes
 }
 
 // A Check validates the values that only the package compiling them can
@@ -68,7 +70,7 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 
 // ParseWith is Parse with options.
 func ParseWith(file string, data []byte, lookupEnv func(string) (string, bool), o LoadOptions) (*Config, error) {
-	cfg, d := parse(file, data, o.Authenticators)
+	cfg, d := parse(file, data, o)
 	cfg.BaseDir = filepath.Dir(file)
 	cfg.secrets = d.secrets
 	if d.unreadable {
@@ -106,6 +108,9 @@ func ParseWith(file string, data []byte, lookupEnv func(string) (string, bool), 
 	if len(d.errs) > 0 {
 		d.errs.sort()
 		return nil, d.errs
+	}
+	if len(cfg.Events.Sinks) == 0 {
+		cfg.Events.Sinks = defaultSinks(o)
 	}
 	applyDefaults(cfg)
 	return cfg, nil
@@ -203,3 +208,22 @@ func (c *Config) KeyError(path string, err error) *FieldError {
 
 // Secrets lists the secrets the config names, in the order of the file.
 func (c *Config) Secrets() []SecretAt { return c.secrets }
+
+// DefaultSinks is the events section of a config that names no sink.
+const DefaultSinks = "[{type: jsonl, path: stderr}]"
+
+// defaultSinks decodes DefaultSinks with the sink types of o; none when
+// they lack jsonl.
+func defaultSinks(o LoadOptions) []EventSink {
+	var sinks []EventSink
+	d := newDecoder("", nil, o)
+	var n yaml.Node
+	if err := yaml.Unmarshal([]byte(DefaultSinks), &n); err != nil {
+		panic(err)
+	}
+	d.decode(n.Content[0], reflect.ValueOf(&sinks).Elem(), "events.sinks")
+	if len(d.errs) > 0 {
+		return nil
+	}
+	return sinks
+}

@@ -9,8 +9,8 @@ import (
 // Schema returns a JSON Schema (draft 2020-12) of the config file, built
 // from the same struct tags the decoder reads, so the two cannot drift;
 // an authenticator is one of types' settings.
-func Schema(types AuthenticatorTypes) ([]byte, error) {
-	s := schemer{types}.of(reflect.TypeOf(Config{}))
+func Schema(o LoadOptions) ([]byte, error) {
+	s := schemer{map[string]SettingsTypes{"authenticators": o.Authenticators, "sinks": o.Sinks}}.of(reflect.TypeOf(Config{}))
 	s["$schema"] = "https://json-schema.org/draft/2020-12/schema"
 	s["$id"] = "https://rampart.dev/schema/config-v1.json"
 	s["title"] = "Rampart gateway config"
@@ -22,12 +22,13 @@ var (
 	sizeType     = reflect.TypeOf(Size(0))
 )
 
-type schemer struct{ types AuthenticatorTypes }
+type schemer struct{ types map[string]SettingsTypes }
 
 func (sc schemer) of(t reflect.Type) map[string]any {
+	if u, ok := unionOf(t); ok {
+		return sc.union(t, u)
+	}
 	switch t {
-	case authenticatorType:
-		return sc.authenticator()
 	case durationType:
 		return map[string]any{"type": "string", "pattern": `^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`, "description": "A Go duration such as 250ms, 5s, 2m."}
 	case sizeType:
@@ -90,14 +91,17 @@ func (sc schemer) properties(t reflect.Type, props map[string]any) (required []s
 	return required
 }
 
-// authenticator is one of the types, each an object of its own keys
-// beside type.
-func (sc schemer) authenticator() map[string]any {
+// union is one of its types, each an object of the union's own keys and
+// that type's.
+func (sc schemer) union(t reflect.Type, u union) map[string]any {
 	var one []any
-	for _, name := range sc.types.Names() {
-		props := map[string]any{"type": map[string]any{"const": name}}
-		required := append([]string{"type"}, sc.properties(reflect.TypeOf(sc.types[name]()).Elem(), props)...)
+	types := sc.types[u.registry]
+	for _, name := range types.Names() {
+		props := map[string]any{}
+		required := sc.properties(t, props)
+		required = append(required, sc.properties(reflect.TypeOf(types[name]()).Elem(), props)...)
+		props[u.key] = map[string]any{"const": name}
 		one = append(one, map[string]any{"type": "object", "properties": props, "required": required, "additionalProperties": false})
 	}
-	return map[string]any{"oneOf": one, "description": "One way to establish who is calling: type, and that type's keys."}
+	return map[string]any{"oneOf": one}
 }

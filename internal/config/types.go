@@ -178,24 +178,16 @@ type Events struct {
 
 // EventSink is one subscriber of the security event bus.
 type EventSink struct {
-	Type   string `yaml:"type,required" json:"type,omitempty" enum:"jsonl|syslog|http" doc:"jsonl: one JSON object a line to a file or stream; syslog: RFC 5424 over TCP or TLS; http: batches POSTed to a webhook or Splunk HEC."`
-	Format string `yaml:"format" json:"format,omitempty" enum:"rampart|ecs|ocsf" doc:"The events' shape: rampart (default, the gateway's own), ecs (Elastic Common Schema), ocsf (OCSF: Authentication, HTTP Activity, Detection Finding, API Activity)."`
-	// jsonl
-	Path     string `yaml:"path" json:"path,omitempty" doc:"jsonl: stdout, stderr, or a file path."`
-	MaxBytes Size   `yaml:"max_bytes" json:"max_bytes,omitempty" doc:"jsonl file: rotated past this size (PATH.1, PATH.2 ...). Default 0: never (rotate outside with SIGUSR1)."`
-	Keep     int    `yaml:"keep" json:"keep,omitempty" doc:"jsonl file: rotated files kept. Default 5."`
-	// syslog
-	Address string   `yaml:"address" json:"address,omitempty" doc:"syslog: the receiver's host:port."`
-	TLS     *SinkTLS `yaml:"tls" json:"tls,omitempty" doc:"syslog: send over TLS (RFC 5425)."`
-	// http
-	URL           string   `yaml:"url" json:"url,omitempty" doc:"http: where batches are POSTed."`
-	Flavor        string   `yaml:"flavor" json:"flavor,omitempty" enum:"webhook|splunk_hec" doc:"http: webhook (default; a JSON array, Bearer token) or splunk_hec (Splunk HTTP Event Collector)."`
-	Token         *Secret  `yaml:"token" json:"token,omitempty" doc:"http: the Bearer or Splunk HEC token, as env:NAME or file:PATH."`
-	BatchSize     int      `yaml:"batch_size" json:"batch_size,omitempty" doc:"http: events per POST. Default 100."`
-	FlushInterval Duration `yaml:"flush_interval" json:"flush_interval,omitempty" doc:"http: the longest a partial batch waits. Default 1s."`
-	Retries       int      `yaml:"retries" json:"retries,omitempty" doc:"http: further tries of a failed POST, with exponential backoff, before its events are dropped and counted. Default 3."`
-	Timeout       Duration `yaml:"timeout" json:"timeout,omitempty" doc:"syslog and http: one write or POST. Default 5s."`
-	Pos           Pos      `yaml:"-" json:"-"`
+	Type     string   `yaml:"type,required" json:"type,omitempty" doc:"The sink type; each has its own keys. jsonl: one JSON object a line to a file or stream; syslog: RFC 5424 over TCP or TLS; http: batches POSTed to a webhook or Splunk HEC."`
+	Format   string   `yaml:"format" json:"format,omitempty" enum:"rampart|ecs|ocsf" doc:"The events' shape: rampart (default, the gateway's own), ecs (Elastic Common Schema), ocsf (OCSF: Authentication, HTTP Activity, Detection Finding, API Activity)."`
+	Settings Settings `yaml:",inline" types:"sinks,type" json:"-"`
+	Pos      Pos      `yaml:"-" json:"-"`
+}
+
+// MarshalJSON writes the type and format beside the settings' keys, as
+// the file has them.
+func (s EventSink) MarshalJSON() ([]byte, error) {
+	return flatJSON(s.Settings, map[string]any{"type": s.Type, "format": s.Format})
 }
 
 // Tracing configures OpenTelemetry tracing.
@@ -215,12 +207,6 @@ type Trail struct {
 	CheckpointInterval Duration `yaml:"checkpoint_interval" json:"checkpoint_interval,omitempty" doc:"A signed checkpoint at least this often while entries arrive. Default 1m."`
 	MinSeverity        string   `yaml:"min_severity" json:"min_severity,omitempty" enum:"info|low|medium|high" doc:"Security events at or above this severity go into the trail; admin actions and config changes always do. Default medium."`
 	Pos                Pos      `yaml:"-" json:"-"`
-}
-
-// SinkTLS configures TLS to an event receiver.
-type SinkTLS struct {
-	CAFile     string `yaml:"ca_file" json:"ca_file,omitempty" doc:"CA bundle the receiver's certificate must chain to. Default: the system's."`
-	ServerName string `yaml:"server_name" json:"server_name,omitempty" doc:"The name the certificate must carry. Default: the address's host."`
 }
 
 // Upstream is a pool of targets.
@@ -623,19 +609,45 @@ type Identity struct {
 
 // Authenticator is one way to establish who is calling: its type, and
 // the settings that type declares in its own package. The keys besides
-// type are the settings' (see AuthenticatorTypes).
+// type are the settings' (see Settings).
 type Authenticator struct {
-	Type     string                `yaml:"type,required" json:"type,omitempty" doc:"The authenticator type; each has its own keys."`
-	Settings AuthenticatorSettings `yaml:",inline" json:"-"`
-	Pos      Pos                   `yaml:"-" json:"-"`
+	Type     string   `yaml:"type,required" json:"type,omitempty" doc:"The authenticator type; each has its own keys."`
+	Settings Settings `yaml:",inline" types:"authenticators,type" json:"-"`
+	Pos      Pos      `yaml:"-" json:"-"`
 }
 
 // MarshalJSON writes the type beside its settings' keys, as the file has
 // them.
 func (a Authenticator) MarshalJSON() ([]byte, error) {
+	return flatJSON(a.Settings, map[string]any{"type": a.Type})
+}
+
+// Settings are the keys of one type of a union: an authenticator or an
+// event sink, whose type names the struct its other keys decode into.
+// They are a struct of data with the same tags as the rest of the
+// config (yaml, json, doc, enum), declared in the type's package. A
+// union's field of this interface is tagged yaml:",inline" and
+// types:"REGISTRY,KEY": the registry of LoadOptions its types come from,
+// and the key naming the type.
+type Settings interface {
+	// Defaults sets what the file left unset.
+	Defaults()
+	// Validate checks the settings' rules, reporting through at.
+	Validate(at *Validation)
+}
+
+// SettingsTypes are the types of a union a load accepts: each type's
+// name and a function returning its empty settings. Main makes them from
+// the registries (authn.Kinds.Settings, siem.SinkKinds.Settings); this
+// package knows no type.
+type SettingsTypes map[string]func() Settings
+
+// flatJSON is settings' JSON object with fields added: a union as the
+// file has it.
+func flatJSON(settings Settings, fields map[string]any) ([]byte, error) {
 	m := map[string]any{}
-	if a.Settings != nil {
-		b, err := json.Marshal(a.Settings)
+	if settings != nil {
+		b, err := json.Marshal(settings)
 		if err != nil {
 			return nil, err
 		}
@@ -643,26 +655,13 @@ func (a Authenticator) MarshalJSON() ([]byte, error) {
 			return nil, err
 		}
 	}
-	m["type"] = a.Type
+	for k, v := range fields {
+		if v != "" {
+			m[k] = v
+		}
+	}
 	return json.Marshal(m)
 }
-
-// AuthenticatorSettings are the keys of one authenticator type: a struct
-// of data with the same tags as the rest of the config (yaml, json, doc,
-// enum), declared in the type's package and decoded from the keys beside
-// type.
-type AuthenticatorSettings interface {
-	// Defaults sets what the file left unset.
-	Defaults()
-	// Validate checks the settings' rules, reporting through at.
-	Validate(at *Validation)
-}
-
-// AuthenticatorTypes are the authenticator types a load accepts: each
-// type's name and a function returning its empty settings. Main makes it
-// from the authenticator registry (authn.Kinds.Settings); this package
-// knows no type.
-type AuthenticatorTypes map[string]func() AuthenticatorSettings
 
 // Consumer is a caller the gateway knows by id.
 type Consumer struct {

@@ -330,60 +330,10 @@ func IsLoopback(host string) bool {
 
 func (v *validator) logs() {
 	for i, s := range v.cfg.Events.Sinks {
-		path := fmt.Sprintf("events.sinks[%d]", i)
-		need := func(field string, set bool, what string) {
-			if !set {
-				v.errorf(path+"."+field, "a %s sink needs %s", s.Type, what)
-			}
-		}
-		misplaced := func(field string, set bool) {
-			if set {
-				v.errorf(path+"."+field, "%s does not apply to a %s sink", field, s.Type)
-			}
-		}
-		switch s.Type {
-		case "jsonl":
-			need("path", s.Path != "", "path: stdout, stderr or a file")
-			if (s.MaxBytes > 0 || s.Keep > 0) && (s.Path == "stdout" || s.Path == "stderr") {
-				v.errorf(path+".max_bytes", "only a file rotates; %s does not", s.Path)
-			}
-			misplaced("address", s.Address != "")
-			misplaced("url", s.URL != "")
-		case "syslog":
-			need("address", s.Address != "", "address: the receiver's host:port")
-			if _, _, err := net.SplitHostPort(s.Address); s.Address != "" && err != nil {
-				v.errorf(path+".address", "%q is not host:port", s.Address)
-			}
-			if s.TLS != nil && s.TLS.CAFile != "" {
-				v.caFile(path+".tls.ca_file", s.TLS.CAFile)
-			}
-			misplaced("path", s.Path != "")
-			misplaced("url", s.URL != "")
-		case "http":
-			u, err := url.Parse(s.URL)
-			switch {
-			case s.URL == "":
-				need("url", false, "url: where batches are POSTed")
-			case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
-				v.errorf(path+".url", "%q is not an http(s) URL", s.URL)
-			case u.Scheme == "http" && s.Token.IsSet() && !isLoopback(u.Hostname()):
-				v.errorf(path+".url", "the token would travel in clear to %s: use https", u.Host)
-			}
-			misplaced("path", s.Path != "")
-			misplaced("address", s.Address != "")
-		}
-		if s.Keep < 0 || s.BatchSize < 0 || s.Retries < 0 {
-			v.errorf(path, "keep, batch_size and retries cannot be negative")
+		if s.Settings != nil {
+			s.Settings.Validate(&Validation{v: v, Base: fmt.Sprintf("events.sinks[%d]", i), Type: s.Type})
 		}
 	}
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 var retryOn = map[string]bool{"connect_failure": true, "reset": true, "timeout": true}

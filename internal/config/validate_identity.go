@@ -88,12 +88,12 @@ func (v *validator) authenticator(name string, a *Authenticator) {
 	}
 }
 
-// Validation is what an authenticator type's settings report their
-// problems through (AuthenticatorSettings.Validate): the authenticator's
-// place in the file, and the config around it.
+// Validation is what a type's settings report their problems through
+// (Settings.Validate): the union's place in the file (an authenticator,
+// an event sink), its type, and the config around it.
 type Validation struct {
 	v    *validator
-	Base string // authenticators.NAME
+	Base string // authenticators.NAME, events.sinks[I]
 	Type string // its type
 }
 

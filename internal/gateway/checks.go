@@ -17,6 +17,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/pki"
 	"github.com/rampart-gw/rampart/internal/route"
 	"github.com/rampart-gw/rampart/internal/schema"
+	"github.com/rampart-gw/rampart/internal/siem"
 	"github.com/rampart-gw/rampart/internal/trail"
 )
 
@@ -29,19 +30,22 @@ func Checks() []config.Check {
 }
 
 // LoadOptions are the options of a load by main or a reload: Checks, and
-// the settings of the authenticator types kinds serves (nil: the
-// built-in types).
-func LoadOptions(offline bool, kinds *authn.Kinds) config.LoadOptions {
+// the settings of the authenticator and event sink types the registries
+// serve (nil: the built-in types).
+func LoadOptions(offline bool, kinds *authn.Kinds, sinks siem.SinkKinds) config.LoadOptions {
 	if kinds == nil {
 		kinds = builtin.Kinds()
 	}
-	return config.LoadOptions{Offline: offline, Checks: Checks(), Authenticators: kinds.Settings()}
+	if sinks == nil {
+		sinks = siem.BuiltinSinks()
+	}
+	return config.LoadOptions{Offline: offline, Checks: Checks(), Authenticators: kinds.Settings(), Sinks: sinks.Settings()}
 }
 
 // Load loads the config at path as `rampart run` does, with the built-in
 // authenticator types.
 func Load(path string, offline bool) (*config.Config, error) {
-	return config.LoadWith(path, LoadOptions(offline, nil))
+	return config.LoadWith(path, LoadOptions(offline, nil, nil))
 }
 
 // checkPEMFiles reads every certificate, key, CA bundle and CRL as the

@@ -631,7 +631,7 @@ func (g *Gateway) Reload(source string) error {
 	// new config naming other files makes the next check differ too,
 	// which costs one more reload, never a missed one.
 	g.loadedFP = fingerprint(g.watchedFiles())
-	cfg, err := config.LoadWith(g.opts.ConfigPath, LoadOptions(false, g.opts.Authenticators))
+	cfg, err := config.LoadWith(g.opts.ConfigPath, LoadOptions(false, g.opts.Authenticators, g.opts.Sinks))
 	if err == nil {
 		err = restartOnly(old.cfg, cfg)
 	}

@@ -50,9 +50,20 @@ func TestRegistriesMatchConfig(t *testing.T) {
 		config     []string
 		doc        string
 	}{
-		{"event sinks", siem.BuiltinSinks().Types(), enum(config.EventSink{}, "Type"), "event sinks"},
+		{"event sinks", siem.BuiltinSinks().Types(), siem.BuiltinSinks().Settings().Names(), "event sinks"},
 		{"store drivers", store.BuiltinDrivers().Names(), enum(config.Store{}, "Driver"), "store drivers"},
 		{"state drivers", slices.Sorted(maps.Keys(ratelimit.BuiltinStateDrivers())), enum(config.State{}, "Driver"), "state drivers"},
+	}
+	page, err := os.ReadFile("../../docs/security-events.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, typ := range siem.BuiltinSinks().Types() {
+		for _, key := range config.Keys(siem.BuiltinSinks()[typ].Settings()) {
+			if key.Doc == "" || !strings.Contains(string(page), "`"+key.Name+"`") {
+				t.Errorf("sink type %s: key %s needs a doc string and a mention in docs/security-events.md", typ, key.Name)
+			}
+		}
 	}
 	for _, c := range cases {
 		if !slices.Equal(c.registered, c.config) {

@@ -17,6 +17,9 @@ import (
 // switches on no type.
 type SinkKind struct {
 	Type string
+	// Settings returns its empty settings: its keys, their defaults and
+	// rules (config.Settings).
+	Settings func() config.Settings
 	// Open makes the sink events.sinks[i], encoding with enc.
 	Open func(env *SinkEnv, i int, s *config.EventSink, enc Encoder) (observe.Sink, error)
 }
@@ -42,6 +45,16 @@ func BuiltinSinks() SinkKinds {
 // Types lists the registered types, sorted.
 func (k SinkKinds) Types() []string { return slices.Sorted(maps.Keys(k)) }
 
+// Settings are the types' settings, for loading a config
+// (config.LoadOptions.Sinks).
+func (k SinkKinds) Settings() config.SettingsTypes {
+	t := config.SettingsTypes{}
+	for name, kind := range k {
+		t[name] = kind.Settings
+	}
+	return t
+}
+
 // Open opens events.sinks[i] by its kind.
 func (k SinkKinds) Open(env *SinkEnv, i int, s *config.EventSink) (observe.Sink, error) {
 	kind, ok := k[s.Type]
@@ -55,43 +68,41 @@ func (k SinkKinds) Open(env *SinkEnv, i int, s *config.EventSink) (observe.Sink,
 	return kind.Open(env, i, s, enc)
 }
 
-var jsonlKind = &SinkKind{Type: "jsonl", Open: func(env *SinkEnv, i int, s *config.EventSink, enc Encoder) (observe.Sink, error) {
-	keep := s.Keep
-	if keep == 0 {
-		keep = 5
-	}
-	w, err := env.OpenFile(s.Path, int64(s.MaxBytes), keep)
-	if err != nil {
-		return nil, err
-	}
-	return observe.NewJSONLinesEncoded(fmt.Sprintf("%s[%d]:%s", s.Type, i, s.Path), w, enc), nil
-}}
-
-var syslogKind = &SinkKind{Type: "syslog", Open: func(env *SinkEnv, i int, s *config.EventSink, enc Encoder) (observe.Sink, error) {
-	var tc *tls.Config
-	if s.TLS != nil {
-		var err error
-		if tc, err = sinkTLS(env.Config, s.Address, s.TLS); err != nil {
-			return nil, fmt.Errorf("events.sinks[%d]: %w", i, err)
+var jsonlKind = &SinkKind{Type: "jsonl", Settings: func() config.Settings { return &JSONLSettings{} },
+	Open: func(env *SinkEnv, i int, sink *config.EventSink, enc Encoder) (observe.Sink, error) {
+		s := sink.Settings.(*JSONLSettings)
+		w, err := env.OpenFile(s.Path, int64(s.MaxBytes), s.Keep)
+		if err != nil {
+			return nil, err
 		}
-	}
-	name := fmt.Sprintf("syslog[%d]:%s", i, s.Address)
-	return NewSyslog(name, s.Address, tc, enc, s.Timeout.D(), func() { env.Dropped(name, 1) }), nil
-}}
+		return observe.NewJSONLinesEncoded(fmt.Sprintf("%s[%d]:%s", sink.Type, i, s.Path), w, enc), nil
+	}}
 
-var httpKind = &SinkKind{Type: "http", Open: func(env *SinkEnv, i int, s *config.EventSink, enc Encoder) (observe.Sink, error) {
-	name := fmt.Sprintf("http[%d]:%s", i, s.URL)
-	retries := 3
-	if s.Retries > 0 {
-		retries = s.Retries
-	}
-	return NewHTTPBatch(HTTPOptions{Name: name, URL: s.URL, Flavor: s.Flavor, Token: s.Token.Value(),
-		Encoder: enc, BatchSize: s.BatchSize, FlushInterval: s.FlushInterval.D(), Timeout: s.Timeout.D(), Retries: retries,
-		Dropped: func(n int) { env.Dropped(name, n) }}), nil
-}}
+var syslogKind = &SinkKind{Type: "syslog", Settings: func() config.Settings { return &SyslogSettings{} },
+	Open: func(env *SinkEnv, i int, sink *config.EventSink, enc Encoder) (observe.Sink, error) {
+		s := sink.Settings.(*SyslogSettings)
+		var tc *tls.Config
+		if s.TLS != nil {
+			var err error
+			if tc, err = sinkTLS(env.Config, s.Address, s.TLS); err != nil {
+				return nil, fmt.Errorf("events.sinks[%d]: %w", i, err)
+			}
+		}
+		name := fmt.Sprintf("syslog[%d]:%s", i, s.Address)
+		return NewSyslog(name, s.Address, tc, enc, s.Timeout.D(), func() { env.Dropped(name, 1) }), nil
+	}}
+
+var httpKind = &SinkKind{Type: "http", Settings: func() config.Settings { return &HTTPSettings{} },
+	Open: func(env *SinkEnv, i int, sink *config.EventSink, enc Encoder) (observe.Sink, error) {
+		s := sink.Settings.(*HTTPSettings)
+		name := fmt.Sprintf("http[%d]:%s", i, s.URL)
+		return NewHTTPBatch(HTTPOptions{Name: name, URL: s.URL, Flavor: s.Flavor, Token: s.Token.Value(),
+			Encoder: enc, BatchSize: s.BatchSize, FlushInterval: s.FlushInterval.D(), Timeout: s.Timeout.D(), Retries: s.Retries,
+			Dropped: func(n int) { env.Dropped(name, n) }}), nil
+	}}
 
 // sinkTLS is the TLS configuration to an event receiver at addr.
-func sinkTLS(cfg *config.Config, addr string, c *config.SinkTLS) (*tls.Config, error) {
+func sinkTLS(cfg *config.Config, addr string, c *SinkTLS) (*tls.Config, error) {
 	host, _, _ := net.SplitHostPort(addr)
 	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
 	if c.ServerName != "" {

@@ -12,8 +12,8 @@ import (
 // hashed in the store, presented in a header, query parameter or cookie.
 func Kind() *authn.Kind {
 	return &authn.Kind{
-		Types: map[string]func() config.AuthenticatorSettings{
-			"api_key": func() config.AuthenticatorSettings { return &Settings{} },
+		Types: map[string]func() config.Settings{
+			"api_key": func() config.Settings { return &Settings{} },
 		},
 		Doc: "authn-api-keys.md",
 		Build: func(env *authn.BuildEnv, name string, a *config.Authenticator) (authn.Authenticator, error) {

@@ -2,11 +2,12 @@ package builtin
 
 import (
 	"os"
-	"reflect"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/rampart-gw/rampart/internal/config"
 )
 
 // TestKindsMatchConfigAndDocs: the registry serves exactly the types the
@@ -39,35 +40,13 @@ func TestKindsMatchConfigAndDocs(t *testing.T) {
 		if err != nil {
 			t.Errorf("kind of %s: docs page: %v", typ, err)
 		}
-		settings := reflect.TypeOf(k.Types[typ]())
-		if settings.Kind() != reflect.Pointer || settings.Elem().Kind() != reflect.Struct {
-			t.Fatalf("settings of %s are a %s, not a pointer to a struct", typ, settings)
-		}
-		for _, key := range keys(settings.Elem()) {
-			if key.doc == "" {
-				t.Errorf("%s: %s has no doc string", typ, key.name)
+		for _, key := range config.Keys(k.Types[typ]()) {
+			if key.Doc == "" {
+				t.Errorf("%s: %s has no doc string", typ, key.Name)
 			}
-			if !strings.Contains(string(page), key.name) {
-				t.Errorf("%s: docs/%s does not mention %s", typ, k.Doc, key.name)
+			if !strings.Contains(string(page), key.Name) {
+				t.Errorf("%s: docs/%s does not mention %s", typ, k.Doc, key.Name)
 			}
 		}
 	}
-}
-
-type key struct{ name, doc string }
-
-// keys lists a settings struct's keys, as the config decoder reads them.
-func keys(t reflect.Type) []key {
-	var out []key
-	for i := 0; i < t.NumField(); i++ {
-		sf := t.Field(i)
-		name, opts, _ := strings.Cut(sf.Tag.Get("yaml"), ",")
-		switch {
-		case name == "" && opts == "inline":
-			out = append(out, keys(sf.Type)...)
-		case name != "" && name != "-":
-			out = append(out, key{name, sf.Tag.Get("doc")})
-		}
-	}
-	return out
 }

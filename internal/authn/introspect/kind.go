@@ -12,8 +12,8 @@ import (
 // checked at the issuer's RFC 7662 endpoint.
 func Kind() *authn.Kind {
 	return &authn.Kind{
-		Types: map[string]func() config.AuthenticatorSettings{
-			"oauth2_introspection": func() config.AuthenticatorSettings { return &Settings{} },
+		Types: map[string]func() config.Settings{
+			"oauth2_introspection": func() config.Settings { return &Settings{} },
 		},
 		Doc:   "authn-introspection.md",
 		Build: build,

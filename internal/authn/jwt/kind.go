@@ -15,9 +15,9 @@ import (
 // from a JWKS, found at jwks_uri (jwt) or by OIDC discovery (oidc).
 func Kind() *authn.Kind {
 	return &authn.Kind{
-		Types: map[string]func() config.AuthenticatorSettings{
-			"jwt":  func() config.AuthenticatorSettings { return &JWT{} },
-			"oidc": func() config.AuthenticatorSettings { return &OIDC{} },
+		Types: map[string]func() config.Settings{
+			"jwt":  func() config.Settings { return &JWT{} },
+			"oidc": func() config.Settings { return &OIDC{} },
 		},
 		Doc:   "authn-jwt.md",
 		Build: build,

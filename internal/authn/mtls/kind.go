@@ -11,8 +11,8 @@ import (
 // listener verified names the consumer.
 func Kind() *authn.Kind {
 	return &authn.Kind{
-		Types: map[string]func() config.AuthenticatorSettings{
-			"mtls": func() config.AuthenticatorSettings { return &Settings{} },
+		Types: map[string]func() config.Settings{
+			"mtls": func() config.Settings { return &Settings{} },
 		},
 		Doc: "authn-mtls.md",
 		Build: func(env *authn.BuildEnv, name string, au *config.Authenticator) (authn.Authenticator, error) {
