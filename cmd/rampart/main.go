@@ -91,7 +91,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case "audit":
 		return cmdAudit(args, stdout, stderr)
 	case "schema":
-		b, err := config.Schema(gateway.LoadOptions(false, nil, nil))
+		b, err := config.Schema(gateway.LoadOptions(false, nil))
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			return 1

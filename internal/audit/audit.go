@@ -140,11 +140,7 @@ func (a *auditor) authenticators() {
 			}
 		}
 	}
-	for _, s := range a.cfg.Secrets() {
-		if strings.HasPrefix(s.Path, "authenticators.") {
-			a.secretFile(s.Path, s.Secret)
-		}
-	}
+	a.secretFiles("authenticators.")
 }
 
 func (a *auditor) store() {
@@ -158,8 +154,16 @@ func (a *auditor) store() {
 	if st.HashKey == nil {
 		a.add("store", Info, "no-hash-key", "API keys are hashed without a pepper: a stolen database lets an attacker confirm a guessed key. Set store.hash_key before creating keys")
 	}
-	a.secretFile("store.dsn", st.DSN)
-	a.secretFile("store.hash_key", st.HashKey)
+	a.secretFiles("store.")
+}
+
+// secretFiles checks the secret files of the settings under prefix.
+func (a *auditor) secretFiles(prefix string) {
+	for _, s := range a.cfg.Secrets() {
+		if strings.HasPrefix(s.Path, prefix) {
+			a.secretFile(s.Path, s.Secret)
+		}
+	}
 }
 
 func (a *auditor) policies() {

@@ -5,4 +5,4 @@ import (
 	"github.com/rampart-gw/rampart/internal/gateway"
 )
 
-func init() { config.TestOptions = gateway.LoadOptions(false, nil, nil) }
+func init() { config.TestOptions = gateway.LoadOptions(false, nil) }

@@ -105,6 +105,12 @@ func TestErrors(t *testing.T) {
 		{"sink needs url", minimal + "events: {sinks: [{type: http, format: ecs}]}\n", "x.yaml:9:18: events.sinks[0].url: an http sink needs url"},
 		{"sink type", minimal + "events: {sinks: [{type: kafka}]}\n", "events.sinks[0].type: \"kafka\" is not one of http, jsonl, syslog"},
 		{"sink format", minimal + "events: {sinks: [{type: jsonl, path: stderr, format: cef}]}\n", "events.sinks[0].format: \"cef\" is not one of rampart, ecs, ocsf"},
+		{"store key of another driver", minimal + "store: {driver: embedded, path: x.db, dsn: env:DSN}\n", "x.yaml:9:39: store.dsn: dsn does not apply to driver embedded, whose keys are: path"},
+		{"store without driver", minimal + "store: {path: x.db}\n", "store.driver: required key \"driver\" is missing"},
+		{"postgres without dsn", minimal + "store: {driver: postgres}\n", "x.yaml:9:8: store: the postgres store needs dsn"},
+		{"state key of another driver", minimal + "state: {addrs: [\"127.0.0.1:6379\"]}\n", "x.yaml:9:9: state.addrs: addrs does not apply to driver memory, which has no keys of its own"},
+		{"redis without addrs", minimal + "state: {driver: redis}\n", "state.addrs: state.driver redis needs addrs"},
+		{"redis on_state_error", minimal + "state: {driver: redis, addrs: [\"r:6379\"], on_state_error: crash}\n", "state.on_state_error: \"crash\" is not one of local, allow, deny"},
 		{"settings enum", minimal + "authenticators: {idp: {type: mtls, consumer_from: cn}}\n", "x.yaml:9:51: authenticators.idp.consumer_from: \"cn\" is not one of subject_cn, san_uri, san_dns, fingerprint"},
 	}
 	for _, tt := range tests {
@@ -227,6 +233,24 @@ func TestDefaultSink(t *testing.T) {
 	}
 	if string(b) != `[{"keep":5,"path":"stderr","type":"jsonl"}]` {
 		t.Errorf("default sinks = %s", b)
+	}
+}
+
+// TestDefaultState: a config without state counts in memory; one with
+// redis gets its defaults.
+func TestDefaultState(t *testing.T) {
+	for _, tt := range []struct{ extra, want string }{
+		{"", `{"driver":"memory"}`},
+		{"state: {}\n", `{"driver":"memory"}`},
+		{"state: {driver: redis, addrs: [\"127.0.0.1:6379\"]}\n", `{"addrs":["127.0.0.1:6379"],"driver":"redis","on_state_error":"local","timeout":"100ms"}`},
+	} {
+		cfg, err := parseChecked("x.yaml", []byte(minimal+tt.extra), noEnv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := json.Marshal(cfg.State); string(b) != tt.want {
+			t.Errorf("%q: state = %s, want %s", tt.extra, b, tt.want)
+		}
 	}
 }
 

@@ -88,7 +88,7 @@ func parse(file string, data []byte, o LoadOptions) (*Config, *decoder) {
 
 func newDecoder(file string, data []byte, o LoadOptions) *decoder {
 	return &decoder{file: file, data: data, positions: map[string]Pos{}, scalars: map[string]scalarLayout{},
-		types: map[string]SettingsTypes{"authenticators": o.Authenticators, "sinks": o.Sinks}}
+		types: o.registries()}
 }
 
 // syntaxError turns a yaml parse error ("yaml: line 3: ...") into a
@@ -247,6 +247,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 // and the fields of that key and of the settings.
 type union struct {
 	registry, key string
+	fallback      string // the type when key is absent; "" makes it required
 	keyField      []int
 	settings      int
 }
@@ -267,11 +268,12 @@ func unionOf(t reflect.Type) (union, bool) {
 		if !ok {
 			panic("config: " + t.Name() + "." + sf.Name + " lacks its types tag")
 		}
+		key, fallback, _ := strings.Cut(key, ",")
 		f, ok := structFields(t).byName[key]
 		if !ok {
 			panic("config: " + t.Name() + " has no key " + key)
 		}
-		return union{registry: registry, key: key, keyField: f.index, settings: i}, true
+		return union{registry: registry, key: key, fallback: fallback, keyField: f.index, settings: i}, true
 	}
 	return union{}, false
 }
@@ -294,22 +296,28 @@ func (d *decoder) decodeUnion(n *yaml.Node, v reflect.Value, path string, u unio
 			break
 		}
 	}
-	if typeAt < 0 {
+	typeField := v.FieldByIndex(u.keyField)
+	typeNode := n
+	switch {
+	case typeAt >= 0:
+		typeNode = n.Content[typeAt+1]
+		d.positions[tpath+"#key"] = d.pos(n.Content[typeAt])
+		d.decode(typeNode, typeField, tpath)
+	case u.fallback != "":
+		typeField.SetString(u.fallback)
+	default:
 		d.errorf(n, tpath, "required key %q is missing", u.key)
 		return
 	}
-	d.positions[tpath+"#key"] = d.pos(n.Content[typeAt])
-	typeField := v.FieldByIndex(u.keyField)
-	d.decode(n.Content[typeAt+1], typeField, tpath)
 	name := typeField.String()
 	newSettings, ok := types[name]
 	if !ok {
 		switch {
 		case name == "":
 		case len(types) == 0:
-			d.errorf(n.Content[typeAt+1], tpath, "%s %q is not available: this load was given no %s types", u.key, name, u.registry)
+			d.errorf(typeNode, tpath, "%s %q is not available: this load was given no %s types", u.key, name, u.registry)
 		default:
-			d.errorf(n.Content[typeAt+1], tpath, "%q is not one of %s", name, strings.Join(types.Names(), ", "))
+			d.errorf(typeNode, tpath, "%q is not one of %s", name, strings.Join(types.Names(), ", "))
 		}
 		return
 	}
@@ -338,7 +346,7 @@ func (d *decoder) decodeUnion(n *yaml.Node, v reflect.Value, path string, u unio
 			d.decode(val, v.FieldByIndex(f.index), join(path, k.Value))
 			continue
 		case own.byName[k.Value].index == nil && types.keyOfAny(k.Value):
-			d.errorf(k, join(path, k.Value), "%s does not apply to type %s, whose keys are: %s", k.Value, name, strings.Join(own.names, ", "))
+			d.errorf(k, join(path, k.Value), "%s does not apply to %s %s, %s", k.Value, u.key, name, own.describe())
 			continue
 		}
 		rest.Content = append(rest.Content, k, val)
@@ -352,6 +360,14 @@ func (d *decoder) decodeUnion(n *yaml.Node, v reflect.Value, path string, u unio
 	if pos := common.pos; pos >= 0 {
 		v.Field(pos).Set(reflect.ValueOf(d.pos(n)))
 	}
+}
+
+// describe says which keys a type's settings have.
+func (fs fieldSet) describe() string {
+	if len(fs.names) == 0 {
+		return "which has no keys of its own"
+	}
+	return "whose keys are: " + strings.Join(fs.names, ", ")
 }
 
 // Names lists the types, sorted.

@@ -72,16 +72,12 @@ func applyDefaults(c *Config) {
 		}
 		setDur(&t.HSTS.MaxAge, DefaultHSTSMaxAge)
 	}
-	if c.State.Driver == "" {
-		c.State.Driver = "memory"
-	}
 	if c.Server.StripResponseHeaders == nil {
 		c.Server.StripResponseHeaders = []string{"Server", "X-Powered-By", "X-AspNet-Version", "X-AspNetMvc-Version", "X-Generator", "X-Runtime"}
 	}
-	if c.State.OnStateError == "" {
-		c.State.OnStateError = "local"
+	if c.State.Settings != nil {
+		c.State.Settings.Defaults()
 	}
-	setDur(&c.State.Timeout, 100*time.Millisecond)
 	for _, p := range c.Policies {
 		if p == nil {
 			continue
@@ -213,6 +209,9 @@ func applyDefaults(c *Config) {
 	}
 	if st := c.Store; st != nil {
 		setDur(&st.SyncInterval, DefaultStoreSync)
+		if st.Settings != nil {
+			st.Settings.Defaults()
+		}
 	}
 	setDur(&c.Identity.AssertionTTL, DefaultAssertionTTL)
 	setDur(&c.Identity.KeyRotation, DefaultKeyRotation)

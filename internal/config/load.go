@@ -28,10 +28,10 @@ type LoadOptions struct {
 	// add their errors to validation's: each checks what only the package
 	// that compiles it can (see Check).
 	Checks []Check
-	// Authenticators and Sinks are the authenticator and event sink
-	// types the config may use, with their settings; one of another type
-	// is an error.
-	Authenticators, Sinks SettingsTypes
+	// Authenticators, Sinks, Stores and States are the authenticator,
+	// event sink, store driver and state driver types the config may
+	// use, with their settings; one of another type is an error.
+	Authenticators, Sinks, Stores, States SettingsTypes
 }
 
 // A Check validates the values that only the package compiling them can
@@ -110,7 +110,10 @@ func ParseWith(file string, data []byte, lookupEnv func(string) (string, bool), 
 		return nil, d.errs
 	}
 	if len(cfg.Events.Sinks) == 0 {
-		cfg.Events.Sinks = defaultSinks(o)
+		decodeDefault(o, DefaultSinks, &cfg.Events.Sinks, "events.sinks")
+	}
+	if cfg.State.Settings == nil {
+		decodeDefault(o, "{}", &cfg.State, "state")
 	}
 	applyDefaults(cfg)
 	return cfg, nil
@@ -212,18 +215,24 @@ func (c *Config) Secrets() []SecretAt { return c.secrets }
 // DefaultSinks is the events section of a config that names no sink.
 const DefaultSinks = "[{type: jsonl, path: stderr}]"
 
-// defaultSinks decodes DefaultSinks with the sink types of o; none when
-// they lack jsonl.
-func defaultSinks(o LoadOptions) []EventSink {
-	var sinks []EventSink
-	d := newDecoder("", nil, o)
+// decodeDefault decodes the YAML text def into v, with the types of o,
+// as if the file held it at path; v is left as it is when they lack a
+// type def needs.
+func decodeDefault(o LoadOptions, def string, v any, path string) {
 	var n yaml.Node
-	if err := yaml.Unmarshal([]byte(DefaultSinks), &n); err != nil {
+	if err := yaml.Unmarshal([]byte(def), &n); err != nil {
 		panic(err)
 	}
-	d.decode(n.Content[0], reflect.ValueOf(&sinks).Elem(), "events.sinks")
-	if len(d.errs) > 0 {
-		return nil
+	d := newDecoder("", nil, o)
+	target := reflect.New(reflect.TypeOf(v).Elem())
+	d.decode(n.Content[0], target.Elem(), path)
+	if len(d.errs) == 0 {
+		reflect.ValueOf(v).Elem().Set(target.Elem())
 	}
-	return sinks
+}
+
+// registries are the types of unions by the registry their types tags
+// name.
+func (o LoadOptions) registries() map[string]SettingsTypes {
+	return map[string]SettingsTypes{"authenticators": o.Authenticators, "sinks": o.Sinks, "stores": o.Stores, "states": o.States}
 }

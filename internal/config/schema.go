@@ -10,7 +10,7 @@ import (
 // from the same struct tags the decoder reads, so the two cannot drift;
 // an authenticator is one of types' settings.
 func Schema(o LoadOptions) ([]byte, error) {
-	s := schemer{map[string]SettingsTypes{"authenticators": o.Authenticators, "sinks": o.Sinks}}.of(reflect.TypeOf(Config{}))
+	s := schemer{o.registries()}.of(reflect.TypeOf(Config{}))
 	s["$schema"] = "https://json-schema.org/draft/2020-12/schema"
 	s["$id"] = "https://rampart.dev/schema/config-v1.json"
 	s["title"] = "Rampart gateway config"

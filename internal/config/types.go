@@ -578,26 +578,42 @@ type AllowRule struct {
 	Pos     Pos      `yaml:"-" json:"-"`
 }
 
-// Store configures where consumers and API keys are kept.
+// Store configures where consumers and API keys are kept: the driver,
+// its settings (declared by the driver's package), and what every
+// driver has.
 type Store struct {
-	Driver       string   `yaml:"driver,required" json:"driver,omitempty" enum:"embedded|postgres" doc:"embedded: one local file, nothing to install; postgres: shared by several gateways."`
-	Path         string   `yaml:"path" json:"path,omitempty" doc:"embedded: the database file, created when missing."`
-	DSN          *Secret  `yaml:"dsn" json:"dsn,omitempty" doc:"postgres: the connection string, as env:NAME or file:PATH."`
+	Driver       string   `yaml:"driver,required" json:"driver,omitempty" doc:"The store driver; each has its own keys. embedded: one local file, nothing to install; postgres: shared by several gateways."`
+	Settings     Settings `yaml:",inline" types:"stores,driver" json:"-"`
 	SyncInterval Duration `yaml:"sync_interval" json:"sync_interval,omitempty" doc:"How often the gateway picks up key and consumer changes; the bound on how long a revoked key keeps working. Default 2s."`
 	HashKey      *Secret  `yaml:"hash_key" json:"hash_key,omitempty" doc:"Optional pepper for the keyed hash of API keys (HMAC-SHA256); keeps a stolen database from confirming keys. Set it before creating keys: changing it invalidates them."`
 	Pos          Pos      `yaml:"-" json:"-"`
 }
 
-// State configures where rate-limit state lives.
+// MarshalJSON writes the driver and the common keys beside the
+// settings' keys, as the file has them.
+func (s Store) MarshalJSON() ([]byte, error) {
+	fields := map[string]any{"driver": s.Driver}
+	if s.SyncInterval != 0 {
+		fields["sync_interval"] = s.SyncInterval
+	}
+	if s.HashKey != nil {
+		fields["hash_key"] = s.HashKey
+	}
+	return flatJSON(s.Settings, fields)
+}
+
+// State configures where rate-limit state lives: the driver and its
+// settings, declared by the driver's package.
 type State struct {
-	Driver       string   `yaml:"driver" json:"driver,omitempty" enum:"memory|redis" doc:"memory (default): per node; redis: shared, so several nodes enforce one limit."`
-	Addrs        []string `yaml:"addrs" json:"addrs,omitempty" doc:"redis: host:port, or several for a cluster."`
-	Username     string   `yaml:"username" json:"username,omitempty" doc:"redis: ACL user."`
-	Password     *Secret  `yaml:"password" json:"password,omitempty" doc:"redis: as env:NAME or file:PATH."`
-	DB           int      `yaml:"db" json:"db,omitempty" doc:"redis: database number."`
-	Timeout      Duration `yaml:"timeout" json:"timeout,omitempty" doc:"redis: one call. Default 100ms."`
-	OnStateError string   `yaml:"on_state_error" json:"on_state_error,omitempty" enum:"local|allow|deny" doc:"When Redis cannot be asked: local (default) enforces limits per node meanwhile; allow admits; deny refuses with 429. Never a 500."`
-	Pos          Pos      `yaml:"-" json:"-"`
+	Driver   string   `yaml:"driver" json:"driver,omitempty" doc:"The state driver; each has its own keys. memory (default): per node; redis: shared, so several nodes enforce one limit."`
+	Settings Settings `yaml:",inline" types:"states,driver,memory" json:"-"`
+	Pos      Pos      `yaml:"-" json:"-"`
+}
+
+// MarshalJSON writes the driver beside the settings' keys, as the file
+// has them.
+func (s State) MarshalJSON() ([]byte, error) {
+	return flatJSON(s.Settings, map[string]any{"driver": s.Driver})
 }
 
 // Identity configures what the gateway tells upstreams about the caller.
@@ -622,13 +638,15 @@ func (a Authenticator) MarshalJSON() ([]byte, error) {
 	return flatJSON(a.Settings, map[string]any{"type": a.Type})
 }
 
-// Settings are the keys of one type of a union: an authenticator or an
-// event sink, whose type names the struct its other keys decode into.
+// Settings are the keys of one type of a union: an authenticator, an
+// event sink, a store or a state driver, whose type names the struct its
+// other keys decode into.
 // They are a struct of data with the same tags as the rest of the
 // config (yaml, json, doc, enum), declared in the type's package. A
 // union's field of this interface is tagged yaml:",inline" and
-// types:"REGISTRY,KEY": the registry of LoadOptions its types come from,
-// and the key naming the type.
+// types:"REGISTRY,KEY[,DEFAULT]": the registry of LoadOptions its types
+// come from, the key naming the type, and the type when that key is
+// absent (else it is required).
 type Settings interface {
 	// Defaults sets what the file left unset.
 	Defaults()
@@ -656,7 +674,7 @@ func flatJSON(settings Settings, fields map[string]any) ([]byte, error) {
 		}
 	}
 	for k, v := range fields {
-		if v != "" {
+		if v != "" && v != nil {
 			m[k] = v
 		}
 	}

@@ -29,21 +29,8 @@ func (v *validator) identity() {
 		seen[cn.ID] = i
 	}
 	if s := c.Store; s != nil {
-		switch s.Driver {
-		case "embedded":
-			if s.Path == "" {
-				v.errorf("store.path", "the embedded store needs path: the database file")
-			}
-			if s.DSN != nil {
-				v.errorf("store.dsn", "dsn applies to the postgres driver only")
-			}
-		case "postgres":
-			if s.DSN == nil {
-				v.errorf("store", "the postgres store needs dsn: env:NAME or file:PATH holding the connection string")
-			}
-			if s.Path != "" {
-				v.errorf("store.path", "path applies to the embedded driver only")
-			}
+		if s.Settings != nil {
+			s.Settings.Validate(&Validation{v: v, Base: "store", Type: s.Driver})
 		}
 		if s.SyncInterval != 0 && (s.SyncInterval.D() < 100*time.Millisecond || s.SyncInterval.D() > 5*time.Minute) {
 			v.errorf("store.sync_interval", "sync_interval %s must be between 100ms and 5m: it bounds how long a revoked key keeps working", s.SyncInterval.D())
@@ -90,10 +77,11 @@ func (v *validator) authenticator(name string, a *Authenticator) {
 
 // Validation is what a type's settings report their problems through
 // (Settings.Validate): the union's place in the file (an authenticator,
-// an event sink), its type, and the config around it.
+// an event sink, the store, the state), its type, and the config
+// around it.
 type Validation struct {
 	v    *validator
-	Base string // authenticators.NAME, events.sinks[I]
+	Base string // authenticators.NAME, events.sinks[I], store, state
 	Type string // its type
 }
 
@@ -108,7 +96,7 @@ func (at *Validation) path(key string) string {
 }
 
 // Errorf reports a problem with the value of key, such as "issuer" or
-// "audiences[1]"; an empty key reports it at the authenticator.
+// "audiences[1]"; an empty key reports it at the union (Base).
 func (at *Validation) Errorf(key, format string, args ...any) {
 	at.v.errorf(at.path(key), format, args...)
 }

@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"net"
 	"regexp"
 	"slices"
 	"strings"
@@ -273,23 +272,7 @@ func (v *validator) policyRateLimits(base string, p *Policy) {
 }
 
 func (v *validator) state() {
-	st := v.cfg.State
-	switch st.Driver {
-	case "redis":
-		if len(st.Addrs) == 0 {
-			v.errorf("state.addrs", "state.driver redis needs addrs: [\"127.0.0.1:6379\"]")
-		}
-		for i, a := range st.Addrs {
-			if _, _, err := net.SplitHostPort(a); err != nil {
-				v.errorf(fmt.Sprintf("state.addrs[%d]", i), "%q is not host:port", a)
-			}
-		}
-		if st.Timeout.D() > 5*time.Second {
-			v.errorf("state.timeout", "timeout %s is above 5s: every limited request would wait that long when Redis is unreachable", st.Timeout.D())
-		}
-	default:
-		if len(st.Addrs) > 0 || st.Password.IsSet() {
-			v.errorf("state.addrs", "addrs and password apply to state.driver redis")
-		}
+	if st := v.cfg.State; st.Settings != nil {
+		st.Settings.Validate(&Validation{v: v, Base: "state", Type: st.Driver})
 	}
 }

@@ -123,7 +123,7 @@ func Run(ctx context.Context, o Options) error {
 	if err := os.WriteFile(filepath.Join(dir, "demo-api.yaml"), demoAPI, 0o600); err != nil {
 		return err
 	}
-	cfg, err := config.ParseWith(filepath.Join(dir, "demo.yaml"), fmt.Appendf(nil, Config, "http://"+l.Addr().String()), os.LookupEnv, gateway.LoadOptions(false, nil, nil))
+	cfg, err := config.ParseWith(filepath.Join(dir, "demo.yaml"), fmt.Appendf(nil, Config, "http://"+l.Addr().String()), os.LookupEnv, gateway.LoadOptions(false, nil))
 	if err != nil {
 		return err
 	}

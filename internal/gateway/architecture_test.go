@@ -54,7 +54,7 @@ func TestArchitectureListsStages(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := func(k string) (string, bool) { return "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", k == "FIELD_KEY" }
-	cfg, err := config.ParseWith(filepath.Join(dir, "r.yaml"), fmt.Appendf(nil, everyStage, dir), env, LoadOptions(false, nil, nil))
+	cfg, err := config.ParseWith(filepath.Join(dir, "r.yaml"), fmt.Appendf(nil, everyStage, dir), env, LoadOptions(false, nil))
 	if err != nil {
 		t.Fatal(err)
 	}

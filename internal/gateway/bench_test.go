@@ -67,7 +67,7 @@ routes:
   - {name: jwt, match: {paths: ["/jwt/items"]}, upstream: api, policy: jwt}
   - {name: authz, match: {paths: ["/authz/{account}/items"]}, upstream: api, policy: authz}
   - {name: items, match: {paths: ["/api/v1/items", "/api/v1/items/{id}"]}, upstream: api, policy: public}
-`, dir, up.URL, testIssuer)), func(string) (string, bool) { return "", false }, LoadOptions(false, nil, nil))
+`, dir, up.URL, testIssuer)), func(string) (string, bool) { return "", false }, LoadOptions(false, nil))
 	if err != nil {
 		tb.Fatal(err)
 	}

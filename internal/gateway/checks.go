@@ -6,8 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/rampart-gw/rampart/internal/authn"
-	"github.com/rampart-gw/rampart/internal/authn/builtin"
 	"github.com/rampart-gw/rampart/internal/authz"
 	"github.com/rampart-gw/rampart/internal/bots"
 	"github.com/rampart-gw/rampart/internal/config"
@@ -17,7 +15,6 @@ import (
 	"github.com/rampart-gw/rampart/internal/pki"
 	"github.com/rampart-gw/rampart/internal/route"
 	"github.com/rampart-gw/rampart/internal/schema"
-	"github.com/rampart-gw/rampart/internal/siem"
 	"github.com/rampart-gw/rampart/internal/trail"
 )
 
@@ -30,22 +27,23 @@ func Checks() []config.Check {
 }
 
 // LoadOptions are the options of a load by main or a reload: Checks, and
-// the settings of the authenticator and event sink types the registries
-// serve (nil: the built-in types).
-func LoadOptions(offline bool, kinds *authn.Kinds, sinks siem.SinkKinds) config.LoadOptions {
-	if kinds == nil {
-		kinds = builtin.Kinds()
+// the settings of the types the registries of o serve (nil, or a nil
+// registry: the built-in types).
+func LoadOptions(offline bool, o *Options) config.LoadOptions {
+	var r Options
+	if o != nil {
+		r = *o
 	}
-	if sinks == nil {
-		sinks = siem.BuiltinSinks()
-	}
-	return config.LoadOptions{Offline: offline, Checks: Checks(), Authenticators: kinds.Settings(), Sinks: sinks.Settings()}
+	r.builtins()
+	return config.LoadOptions{Offline: offline, Checks: Checks(),
+		Authenticators: r.Authenticators.Settings(), Sinks: r.Sinks.Settings(),
+		Stores: r.Stores.Settings(), States: r.StateDrivers.Settings()}
 }
 
 // Load loads the config at path as `rampart run` does, with the built-in
 // authenticator types.
 func Load(path string, offline bool) (*config.Config, error) {
-	return config.LoadWith(path, LoadOptions(offline, nil, nil))
+	return config.LoadWith(path, LoadOptions(offline, nil))
 }
 
 // checkPEMFiles reads every certificate, key, CA bundle and CRL as the

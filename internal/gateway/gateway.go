@@ -2,7 +2,10 @@ package gateway
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -15,6 +18,7 @@ import (
 	"reflect"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -61,6 +65,22 @@ type Options struct {
 	// StateDrivers is the registry of traffic state drivers; nil for the
 	// built-in ones (ratelimit.BuiltinStateDrivers).
 	StateDrivers ratelimit.StateDrivers
+}
+
+// builtins sets the registries left nil to the built-in ones.
+func (o *Options) builtins() {
+	if o.Authenticators == nil {
+		o.Authenticators = builtin.Kinds()
+	}
+	if o.Sinks == nil {
+		o.Sinks = siem.BuiltinSinks()
+	}
+	if o.Stores == nil {
+		o.Stores = store.BuiltinDrivers()
+	}
+	if o.StateDrivers == nil {
+		o.StateDrivers = ratelimit.BuiltinStateDrivers()
+	}
 }
 
 // Gateway serves the current Snapshot on its listeners and swaps in a new
@@ -223,18 +243,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
-	if g.opts.Authenticators == nil {
-		g.opts.Authenticators = builtin.Kinds()
-	}
-	if g.opts.Sinks == nil {
-		g.opts.Sinks = siem.BuiltinSinks()
-	}
-	if g.opts.Stores == nil {
-		g.opts.Stores = store.BuiltinDrivers()
-	}
-	if g.opts.StateDrivers == nil {
-		g.opts.StateDrivers = ratelimit.BuiltinStateDrivers()
-	}
+	g.opts.builtins()
 	signer, err := identity.NewSigner(cfg.Identity.KeyRotation.D())
 	if err != nil {
 		return nil, err
@@ -631,7 +640,7 @@ func (g *Gateway) Reload(source string) error {
 	// new config naming other files makes the next check differ too,
 	// which costs one more reload, never a missed one.
 	g.loadedFP = fingerprint(g.watchedFiles())
-	cfg, err := config.LoadWith(g.opts.ConfigPath, LoadOptions(false, g.opts.Authenticators, g.opts.Sinks))
+	cfg, err := config.LoadWith(g.opts.ConfigPath, LoadOptions(false, &g.opts))
 	if err == nil {
 		err = restartOnly(old.cfg, cfg)
 	}
@@ -726,10 +735,24 @@ func firstLine(err error) string {
 	return s
 }
 
-// stateOf is what of the state section a reload cannot change.
+// stateOf is what of the state section a reload cannot change: its
+// settings and the values of its secrets.
 func stateOf(c *config.Config) string {
-	st := c.State
-	return fmt.Sprint(st.Driver, st.Addrs, st.Username, st.Password, st.DB, st.Timeout, st.OnStateError)
+	b, _ := json.Marshal(c.State)
+	return string(b) + hex.EncodeToString(secretValues(c, "state."))
+}
+
+// secretValues is a digest of the values of the secrets under prefix
+// (the config holds only their references): a resource keyed by it is
+// made anew when a secret file or variable changes.
+func secretValues(c *config.Config, prefix string) []byte {
+	h := sha256.New()
+	for _, s := range c.Secrets() {
+		if strings.HasPrefix(s.Path, prefix) {
+			h.Write([]byte(s.Path + "\x00" + s.Secret.Value() + "\x00"))
+		}
+	}
+	return h.Sum(nil)
 }
 
 // Redactor is the gateway's redaction of what leaves it (admin output).

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"maps"
 	"slices"
@@ -77,13 +76,12 @@ func (g *Gateway) compileIdentity(cfg *config.Config, s *Snapshot) (*compiledIde
 	}
 	var hasher store.Hasher
 	if st := cfg.Store; st != nil {
-		// The DSN's value joins the key (the config holds only its
-		// reference): a changed secret reopens the store on reload.
-		dsn := sha256.Sum256([]byte(st.DSN.Value()))
+		// The secrets' values join the key (the config holds only their
+		// references): a changed DSN reopens the store on reload.
 		k := keyOf("store", struct {
-			S   *config.Store
-			DSN []byte
-		}{st, dsn[:]}, cfg.BaseDir)
+			S       *config.Store
+			Secrets []byte
+		}{st, secretValues(cfg, "store.")}, cfg.BaseDir)
 		dir, err := g.res.stores.acquire(k, func() (*store.Directory, error) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
