@@ -18,14 +18,11 @@ import (
 
 	"github.com/rampart-gw/rampart/internal/admin"
 	"github.com/rampart-gw/rampart/internal/audit"
-	"github.com/rampart-gw/rampart/internal/authn/builtin"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/demo"
 	"github.com/rampart-gw/rampart/internal/echo"
 	"github.com/rampart-gw/rampart/internal/gateway"
-	"github.com/rampart-gw/rampart/internal/ratelimit"
-	"github.com/rampart-gw/rampart/internal/siem"
-	"github.com/rampart-gw/rampart/internal/store"
+	"github.com/rampart-gw/rampart/internal/registry"
 	"github.com/rampart-gw/rampart/internal/waf"
 )
 
@@ -152,7 +149,7 @@ func cmdValidate(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if *explain != "" {
-		if err := audit.Explain(stdout, cfg, builtin.Kinds(), *explain); err != nil {
+		if err := audit.Explain(stdout, cfg, registry.Builtin(), *explain); err != nil {
 			fmt.Fprintln(stderr, "rampart validate:", err)
 			return 1
 		}
@@ -186,7 +183,7 @@ func cmdAudit(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "rampart audit: the config is invalid; fix it first (rampart validate)")
 		return 2
 	}
-	findings := audit.Audit(cfg, builtin.Kinds())
+	findings := audit.Audit(cfg, registry.Builtin())
 	worst := audit.Severity(-1)
 	counts := map[audit.Severity]int{}
 	for _, f := range findings {
@@ -216,7 +213,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	}
 	// The registries of extension types (docs/extending.md).
 	g, err := gateway.New(cfg, gateway.Options{Version: versionString(), Log: log, ConfigPath: path,
-		Authenticators: builtin.Kinds(), Sinks: siem.BuiltinSinks(), Stores: store.BuiltinDrivers(), StateDrivers: ratelimit.BuiltinStateDrivers()})
+		Set: registry.Builtin()})
 	if err != nil {
 		log.Error("cannot start", "error", err.Error())
 		printConfigErrors(stderr, err)

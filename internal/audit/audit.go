@@ -19,6 +19,7 @@ import (
 
 	"github.com/rampart-gw/rampart/internal/authn"
 	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/registry"
 )
 
 // Severity orders findings.
@@ -73,9 +74,10 @@ func (a *auditor) add(path string, sev Severity, id, format string, args ...any)
 var loginPath = regexp.MustCompile(`(?i)(^|/)(login|signin|sign-in|logon|auth|authenticate|token|oauth2?|password|session|otp|mfa)(/|$|\*)`)
 
 // Audit returns cfg's findings, most severe first, then in file order;
-// kinds says what each authenticator type finds weak in its settings.
-func Audit(cfg *config.Config, kinds *authn.Kinds) []Finding {
-	a := &auditor{cfg: cfg, kinds: kinds}
+// reg's authenticator types say what each finds weak in its settings.
+func Audit(cfg *config.Config, reg registry.Set) []Finding {
+	reg.Fill()
+	a := &auditor{cfg: cfg, kinds: reg.Authenticators}
 	a.listeners()
 	a.admin()
 	a.authenticators()

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rampart-gw/rampart/internal/authn/builtin"
 	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/registry"
 )
 
 func load(t *testing.T, name string) *config.Config {
@@ -45,7 +45,7 @@ func load(t *testing.T, name string) *config.Config {
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.ParseWith(path, data, func(string) (string, bool) { return "", false }, config.LoadOptions{Authenticators: builtin.Kinds().Settings()})
+	cfg, err := config.ParseWith(path, data, func(string) (string, bool) { return "", false }, registry.Builtin().LoadOptions(false))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +55,7 @@ func load(t *testing.T, name string) *config.Config {
 func TestAudit(t *testing.T) {
 	cfg := load(t, "weak.yaml")
 	got := map[string]Finding{}
-	for _, f := range Audit(cfg, builtin.Kinds()) {
+	for _, f := range Audit(cfg, registry.Builtin()) {
 		got[f.ID+" "+f.Path] = f
 	}
 	for _, want := range []struct {
@@ -100,7 +100,7 @@ func TestAudit(t *testing.T) {
 func TestExplain(t *testing.T) {
 	cfg := load(t, "weak.yaml")
 	var b strings.Builder
-	if err := Explain(&b, cfg, builtin.Kinds(), "partner"); err != nil {
+	if err := Explain(&b, cfg, registry.Builtin(), "partner"); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"route partner (policy partners", "authenticate, any of: corp (jwt from https://idp.example.com for api",
@@ -109,7 +109,7 @@ func TestExplain(t *testing.T) {
 			t.Errorf("explain lacks %q:\n%s", want, b.String())
 		}
 	}
-	if err := Explain(&b, cfg, builtin.Kinds(), "nope"); err == nil || !strings.Contains(err.Error(), "login, docs, orders, partner") {
+	if err := Explain(&b, cfg, registry.Builtin(), "nope"); err == nil || !strings.Contains(err.Error(), "login, docs, orders, partner") {
 		t.Fatalf("unknown route: %v", err)
 	}
 }
@@ -128,7 +128,7 @@ routes:
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range Audit(cfg, builtin.Kinds()) {
+	for _, f := range Audit(cfg, registry.Builtin()) {
 		if f.ID == "login-without-rate-limit" {
 			t.Fatalf("reported although the policy limits per IP: %s", f)
 		}

@@ -5,13 +5,17 @@ import (
 	"io"
 	"strings"
 
-	"github.com/rampart-gw/rampart/internal/authn"
 	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/registry"
+	"github.com/rampart-gw/rampart/internal/respfilter"
 )
 
 // Explain writes, for the route named name, the chain of checks a request
 // meets, stage by stage (DESIGN.md §1), in the words of the config.
-func Explain(w io.Writer, cfg *config.Config, kinds *authn.Kinds, name string) error {
+// The registries of reg describe the authenticators and transforms.
+func Explain(w io.Writer, cfg *config.Config, reg registry.Set, name string) error {
+	reg.Fill()
+	kinds, transforms := reg.Authenticators, reg.ResponseTransforms
 	var r *config.Route
 	var names []string
 	for _, rt := range cfg.Routes {
@@ -149,7 +153,7 @@ func Explain(w io.Writer, cfg *config.Config, kinds *authn.Kinds, name string) e
 		}
 		step("16", "proxy to %s (%s), response headers within %s", strings.Join(targets, ", "), u.Balancer, u.Timeouts.ResponseHeader.D())
 	}
-	for _, line := range responseSteps(cfg, pol) {
+	for _, line := range responseSteps(cfg, pol, transforms) {
 		step("17", "%s", line)
 	}
 	return nil
@@ -157,23 +161,14 @@ func Explain(w io.Writer, cfg *config.Config, kinds *authn.Kinds, name string) e
 
 // responseSteps describes stage 17: what the gateway changes in the
 // upstream's response before the client sees it.
-func responseSteps(cfg *config.Config, pol *config.Policy) []string {
+func responseSteps(cfg *config.Config, pol *config.Policy, transforms respfilter.Transforms) []string {
 	var out []string
 	if pol != nil && pol.CORS != nil {
 		out = append(out, "CORS headers owned by the gateway: the upstream's Access-Control-* are replaced")
 	}
 	if pol != nil && pol.Response != nil {
 		rc := pol.Response
-		var does []string
-		if len(rc.RemoveFields) > 0 {
-			does = append(does, "fields removed: "+strings.Join(rc.RemoveFields, ", "))
-		}
-		if len(rc.Mask) > 0 {
-			does = append(does, "values masked: "+strings.Join(rc.Mask, ", "))
-		}
-		if len(rc.DecryptFields) > 0 {
-			does = append(does, fmt.Sprintf("fields decrypted for roles %s: %s", strings.Join(rc.DecryptFor, ", "), strings.Join(rc.DecryptFields, ", ")))
-		}
+		does := transforms.Describe(rc)
 		over := "a larger response is refused (502)"
 		if rc.OnOversize == "pass" {
 			over = "a larger response passes unfiltered"

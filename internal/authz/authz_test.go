@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rampart-gw/rampart/internal/authn/builtin"
 	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/registry"
 	"github.com/rampart-gw/rampart/internal/reqctx"
 	"github.com/rampart-gw/rampart/internal/route"
 )
@@ -35,7 +35,7 @@ routes:
 
 func compile(t testing.TB) (map[string]*Policy, *route.Table) {
 	t.Helper()
-	cfg, err := config.ParseWith("test.yaml", []byte(testConfig), func(string) (string, bool) { return "", false }, config.LoadOptions{Authenticators: builtin.Kinds().Settings()})
+	cfg, err := config.ParseWith("test.yaml", []byte(testConfig), func(string) (string, bool) { return "", false }, registry.Builtin().LoadOptions(false))
 	if err != nil {
 		t.Fatal(err)
 	}

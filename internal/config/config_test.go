@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -111,6 +112,11 @@ func TestErrors(t *testing.T) {
 		{"state key of another driver", minimal + "state: {addrs: [\"127.0.0.1:6379\"]}\n", "x.yaml:9:9: state.addrs: addrs does not apply to driver memory, which has no keys of its own"},
 		{"redis without addrs", minimal + "state: {driver: redis}\n", "state.addrs: state.driver redis needs addrs"},
 		{"redis on_state_error", minimal + "state: {driver: redis, addrs: [\"r:6379\"], on_state_error: crash}\n", "state.on_state_error: \"crash\" is not one of local, allow, deny"},
+		{"response key typo", minimal + "policies: {p: {response: {remove_feilds: [a]}}}\n", `unknown key "remove_feilds"; did you mean "remove_fields"?`},
+		{"response filters nothing", minimal + "policies: {p: {response: {max_body_bytes: 1MiB}}}\n", "policies.p.response: response filters nothing: list decrypt_fields, mask or remove_fields"},
+		{"decrypt without fields", minimal + "policies: {p: {response: {keyset: k}}}\n", "policies.p.response.decrypt_fields: keyset and decrypt_for go with decrypt_fields, which lists none"},
+		{"bad field pattern", minimal + "policies: {p: {response: {remove_fields: [\"a..b\"]}}}\n", "policies.p.response.remove_fields[0]:"},
+		{"unknown detector", minimal + "policies: {p: {response: {mask: [emial]}}}\n", "policies.p.response.mask[0]: unknown detector \"emial\""},
 		{"settings enum", minimal + "authenticators: {idp: {type: mtls, consumer_from: cn}}\n", "x.yaml:9:51: authenticators.idp.consumer_from: \"cn\" is not one of subject_cn, san_uri, san_dns, fingerprint"},
 	}
 	for _, tt := range tests {
@@ -251,6 +257,26 @@ func TestDefaultState(t *testing.T) {
 		if b, _ := json.Marshal(cfg.State); string(b) != tt.want {
 			t.Errorf("%q: state = %s, want %s", tt.extra, b, tt.want)
 		}
+	}
+}
+
+// TestResponseTransforms: a response section's keys go to the
+// transforms that own them, and its JSON has them as the file does.
+func TestResponseTransforms(t *testing.T) {
+	cfg, err := parseChecked("x.yaml", []byte(minimal+"policies: {p: {response: {remove_fields: [a.b], mask: [email], on_oversize: pass}}}\n"), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := cfg.Policies["p"].Response
+	if got := slices.Sorted(maps.Keys(r.Transforms)); !slices.Equal(got, []string{"mask", "remove_fields"}) {
+		t.Errorf("transforms = %v", got)
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != `{"mask":["email"],"on_oversize":"pass","remove_fields":["a.b"]}` {
+		t.Errorf("response JSON = %s", b)
 	}
 }
 

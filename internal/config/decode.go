@@ -206,6 +206,14 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 	fields := structFields(v.Type())
+	ext, hasExt := extensionsOf(v.Type())
+	var extTypes SettingsTypes
+	names := fields.names
+	if hasExt {
+		extTypes = d.types[ext.registry]
+		names = append(slices.Clip(names), extTypes.keys()...)
+	}
+	var extNodes map[string]*yaml.Node // by type: its keys in this section
 	seen := make(map[string]bool, len(n.Content)/2)
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
@@ -218,12 +226,22 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		seen[key] = true
 		f, ok := fields.byName[key]
 		if !ok {
+			if typ := extTypes.owner(key); typ != "" {
+				if extNodes == nil {
+					extNodes = map[string]*yaml.Node{}
+				}
+				if extNodes[typ] == nil {
+					extNodes[typ] = &yaml.Node{Kind: yaml.MappingNode, Line: n.Line, Column: n.Column}
+				}
+				extNodes[typ].Content = append(extNodes[typ].Content, k, val)
+				continue
+			}
 			if key == "<<" {
 				d.errorf(k, path, "YAML merge keys are not supported; write the keys out")
 				continue
 			}
 			msg := fmt.Sprintf("unknown key %q", key)
-			if s := closest(key, fields.names); s != "" {
+			if s := closest(key, names); s != "" {
 				msg += fmt.Sprintf("; did you mean %q?", s)
 			}
 			d.errorf(k, path, "%s", msg)
@@ -231,6 +249,15 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		}
 		d.positions[fpath+"#key"] = d.pos(k)
 		d.decode(val, v.FieldByIndex(f.index), fpath)
+	}
+	if len(extNodes) > 0 {
+		set := Transforms{}
+		for _, typ := range slices.Sorted(maps.Keys(extNodes)) {
+			settings := extTypes[typ]()
+			d.decodeStruct(extNodes[typ], reflect.ValueOf(settings).Elem(), path)
+			set[typ] = settings
+		}
+		v.Field(ext.index).Set(reflect.ValueOf(set))
 	}
 	for _, f := range fields.list {
 		if f.required && !seen[f.name] {
@@ -368,6 +395,44 @@ func (fs fieldSet) describe() string {
 		return "which has no keys of its own"
 	}
 	return "whose keys are: " + strings.Join(fs.names, ", ")
+}
+
+// extension is a struct's field of Transforms: where the keys of the
+// types of a registry go.
+type extension struct {
+	registry string
+	index    int
+}
+
+var transformsType = reflect.TypeFor[Transforms]()
+
+// extensionsOf reports whether t has a field of Transforms.
+func extensionsOf(t reflect.Type) (extension, bool) {
+	for i := 0; i < t.NumField(); i++ {
+		if sf := t.Field(i); sf.Type == transformsType {
+			return extension{registry: sf.Tag.Get("extensions"), index: i}, true
+		}
+	}
+	return extension{}, false
+}
+
+// owner is the type whose settings have key, or "".
+func (t SettingsTypes) owner(key string) string {
+	for _, name := range t.Names() {
+		if _, ok := structFields(reflect.TypeOf(t[name]()).Elem()).byName[key]; ok {
+			return name
+		}
+	}
+	return ""
+}
+
+// keys lists the keys of every type.
+func (t SettingsTypes) keys() []string {
+	var out []string
+	for _, name := range t.Names() {
+		out = append(out, structFields(reflect.TypeOf(t[name]()).Elem()).names...)
+	}
+	return out
 }
 
 // Names lists the types, sorted.

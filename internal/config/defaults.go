@@ -82,6 +82,11 @@ func applyDefaults(c *Config) {
 		if p == nil {
 			continue
 		}
+		if p.Response != nil {
+			for _, t := range p.Response.Transforms {
+				t.Defaults()
+			}
+		}
 		if p.Authorize != nil && p.Authorize.External != nil {
 			setDur(&p.Authorize.External.Timeout, DefaultExternalTimeout)
 		}

@@ -32,6 +32,9 @@ type LoadOptions struct {
 	// event sink, store driver and state driver types the config may
 	// use, with their settings; one of another type is an error.
 	Authenticators, Sinks, Stores, States SettingsTypes
+	// ResponseTransforms are the transforms a policy's response section
+	// may set, with their settings.
+	ResponseTransforms SettingsTypes
 }
 
 // A Check validates the values that only the package compiling them can
@@ -95,7 +98,7 @@ func ParseWith(file string, data []byte, lookupEnv func(string) (string, bool), 
 		failed[e.Path] = true
 	}
 	cfg.Offline = o.Offline
-	v := &validator{cfg: cfg, offline: o.Offline}
+	v := &validator{cfg: cfg, offline: o.Offline, transforms: o.ResponseTransforms}
 	v.validate()
 	for _, check := range o.Checks {
 		v.errs = append(v.errs, check(cfg)...)
@@ -234,5 +237,6 @@ func decodeDefault(o LoadOptions, def string, v any, path string) {
 // registries are the types of unions by the registry their types tags
 // name.
 func (o LoadOptions) registries() map[string]SettingsTypes {
-	return map[string]SettingsTypes{"authenticators": o.Authenticators, "sinks": o.Sinks, "stores": o.Stores, "states": o.States}
+	return map[string]SettingsTypes{"authenticators": o.Authenticators, "sinks": o.Sinks, "stores": o.Stores, "states": o.States,
+		"response_transforms": o.ResponseTransforms}
 }

@@ -73,6 +73,13 @@ func (sc schemer) properties(t reflect.Type, props map[string]any) (required []s
 			required = append(required, sc.properties(sf.Type, props)...)
 			continue
 		}
+		if inline && sf.Type == transformsType {
+			types := sc.types[sf.Tag.Get("extensions")]
+			for _, name := range types.Names() {
+				sc.properties(reflect.TypeOf(types[name]()).Elem(), props)
+			}
+			continue
+		}
 		if name == "" {
 			continue
 		}

@@ -327,17 +327,47 @@ type Policy struct {
 	Pos             Pos              `yaml:"-" json:"-"`
 }
 
-// Response configures the response filters (stage 17) of a policy.
+// Response configures the response filters (stage 17) of a policy: how
+// much of a body is held, and the transforms made to it. Each transform
+// declares its keys in its own package; they sit beside these in the
+// file (see Transforms).
 type Response struct {
-	RemoveFields  []string `yaml:"remove_fields" json:"remove_fields,omitempty" doc:"JSON fields left out of responses, as field patterns: user.ssn, items[*].internal_cost, **.password."`
-	Mask          []string `yaml:"mask" json:"mask,omitempty" doc:"Detectors whose values are masked in JSON and text responses: email, card, phone, iban, us_ssn, ip, jwt, bearer, or a name under detectors."`
-	MaxBodyBytes  Size     `yaml:"max_body_bytes" json:"max_body_bytes,omitempty" doc:"Responses are held and filtered up to this size. Default 1MiB, at most 64MiB."`
-	OnOversize    string   `yaml:"on_oversize" json:"on_oversize,omitempty" enum:"refuse|pass" doc:"A larger response: refuse (default) answers a 502 response-not-filtered problem; pass sends it on unfiltered."`
-	DecryptFields []string `yaml:"decrypt_fields" json:"decrypt_fields,omitempty" doc:"JSON fields, encrypted by request.encrypt_fields, decrypted in responses for consumers holding a role in decrypt_for; everyone else gets the ciphertext."`
-	DecryptFor    []string `yaml:"decrypt_for" json:"decrypt_for,omitempty" doc:"Roles whose consumers see decrypt_fields decrypted."`
-	Keyset        string   `yaml:"keyset" json:"keyset,omitempty" doc:"The keyset decrypt_fields were encrypted with."`
-	Pos           Pos      `yaml:"-" json:"-"`
+	MaxBodyBytes Size       `yaml:"max_body_bytes" json:"max_body_bytes,omitempty" doc:"Responses are held and filtered up to this size. Default 1MiB, at most 64MiB."`
+	OnOversize   string     `yaml:"on_oversize" json:"on_oversize,omitempty" enum:"refuse|pass" doc:"A larger response: refuse (default) answers a 502 response-not-filtered problem; pass sends it on unfiltered."`
+	Transforms   Transforms `yaml:",inline" extensions:"response_transforms" json:"-"`
+	Pos          Pos        `yaml:"-" json:"-"`
 }
+
+// MarshalJSON writes the transforms' keys beside the section's own, as
+// the file has them.
+func (r Response) MarshalJSON() ([]byte, error) {
+	type own Response
+	b, err := json.Marshal(own(r))
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]any{}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, err
+	}
+	for _, s := range r.Transforms {
+		b, err := json.Marshal(s)
+		if err != nil {
+			return nil, err
+		}
+		if err := json.Unmarshal(b, &m); err != nil {
+			return nil, err
+		}
+	}
+	return json.Marshal(m)
+}
+
+// Transforms are the transforms a section sets, by name: the settings of
+// each whose keys the file names. A field of this type is tagged
+// yaml:",inline" and extensions:"REGISTRY": a key the section does not
+// have is one of the settings of the types of that registry of
+// LoadOptions, which may not share a key.
+type Transforms map[string]Settings
 
 // RequestFilters configures what a policy changes in request bodies.
 type RequestFilters struct {

@@ -26,6 +26,8 @@ type validator struct {
 	cfg     *Config
 	errs    Errors
 	offline bool // files absent are listed in cfg.Unchecked, not refused
+	// transforms are the response transforms the load accepts.
+	transforms SettingsTypes
 }
 
 func (v *validator) errorf(path, format string, args ...any) {
@@ -78,6 +80,12 @@ func (v *validator) enums(rv reflect.Value, path string) {
 		for i := 0; i < t.NumField(); i++ {
 			sf := t.Field(i)
 			name, _, inline := yamlKey(sf)
+			if inline && sf.Type == transformsType {
+				for _, k := range rv.Field(i).MapKeys() {
+					v.enums(rv.Field(i).MapIndex(k), path)
+				}
+				continue
+			}
 			if inline {
 				v.enums(rv.Field(i), path)
 				continue

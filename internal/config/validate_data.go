@@ -2,8 +2,12 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
+	"reflect"
+	"slices"
+	"strings"
 )
 
 // MaxResponseFilterBytes bounds response.max_body_bytes: a filtered
@@ -27,25 +31,30 @@ func (v *validator) policyResponse(base string, p *Policy) {
 		return
 	}
 	path := base + ".response"
-	if len(r.RemoveFields) == 0 && len(r.Mask) == 0 && len(r.DecryptFields) == 0 {
-		v.errorf(path, "response filters nothing: list remove_fields, mask or decrypt_fields")
+	if len(r.Transforms) == 0 {
+		var first []string
+		for _, name := range v.transforms.Names() {
+			first = append(first, structFields(reflect.TypeOf(v.transforms[name]()).Elem()).names[0])
+		}
+		v.errorf(path, "response filters nothing: list %s", orList(first))
 	}
-	if len(r.DecryptFields) > 0 {
-		v.keysetRef(path+".keyset", r.Keyset)
-		if len(r.DecryptFor) == 0 {
-			v.errorf(path+".decrypt_for", "decrypt_fields needs decrypt_for: the roles whose consumers may read the fields decrypted")
-		}
-		for i, role := range r.DecryptFor {
-			if _, ok := v.cfg.Roles[role]; !ok {
-				v.errorf(fmt.Sprintf("%s.decrypt_for[%d]", path, i), "unknown role %q: define it under roles", role)
-			}
-		}
-	} else if r.Keyset != "" || len(r.DecryptFor) > 0 {
-		v.errorf(path+".decrypt_fields", "keyset and decrypt_for go with decrypt_fields, which lists none")
+	for _, name := range slices.Sorted(maps.Keys(r.Transforms)) {
+		r.Transforms[name].Validate(&Validation{v: v, Base: path, Type: name})
 	}
 	if r.MaxBodyBytes > MaxResponseFilterBytes {
 		v.errorf(path+".max_body_bytes", "%s is above the most a filter holds (64MiB)", r.MaxBodyBytes)
 	}
+}
+
+// KeysetRef checks that key names a keyset.
+func (at *Validation) KeysetRef(key, name string) { at.v.keysetRef(at.path(key), name) }
+
+// orList is "a", "a or b", "a, b or c".
+func orList(s []string) string {
+	if len(s) < 2 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " or " + s[len(s)-1]
 }
 
 func (v *validator) keysetRef(path, name string) {

@@ -18,6 +18,8 @@ import (
 	"math/bits"
 	"strconv"
 	"strings"
+
+	"github.com/rampart-gw/rampart/internal/config"
 )
 
 type stepKind uint8
@@ -214,4 +216,20 @@ func parseStep(s string) (step, string, error) {
 		return step{}, "", fmt.Errorf(`name %q: use ["name"] for names with ] * " or \`, name)
 	}
 	return step{kind: stepName, name: name}, s[end:], nil
+}
+
+// Check compiles a config's list of field patterns at path, each pattern
+// (reported at path[i]), then the list together: a config.Check for the
+// packages whose settings hold patterns.
+func Check(cfg *config.Config, path string, patterns []string) config.Errors {
+	var errs config.Errors
+	for i, f := range patterns {
+		if _, err := Compile([]string{f}); err != nil {
+			errs = append(errs, cfg.FieldError(fmt.Sprintf("%s[%d]", path, i), err))
+		}
+	}
+	if _, err := Compile(patterns); len(errs) == 0 && err != nil {
+		errs = append(errs, cfg.FieldError(path, err))
+	}
+	return errs
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 
 	"github.com/rampart-gw/rampart/internal/authz"
 	"github.com/rampart-gw/rampart/internal/bots"
@@ -13,6 +12,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/fieldpath"
 	"github.com/rampart-gw/rampart/internal/pii"
 	"github.com/rampart-gw/rampart/internal/pki"
+	"github.com/rampart-gw/rampart/internal/registry"
 	"github.com/rampart-gw/rampart/internal/route"
 	"github.com/rampart-gw/rampart/internal/schema"
 	"github.com/rampart-gw/rampart/internal/trail"
@@ -26,18 +26,17 @@ func Checks() []config.Check {
 	return []config.Check{route.Check, authz.Check, bots.Check, schema.Check, trail.Check, checkPEMFiles, checkDetectors, checkFieldPaths, checkKeysets}
 }
 
-// LoadOptions are the options of a load by main or a reload: Checks, and
-// the settings of the types the registries of o serve (nil, or a nil
-// registry: the built-in types).
+// LoadOptions are the options of a load by main or a reload: the
+// settings of the types the registries of o serve (nil, or a nil
+// registry: the built-in types), their checks and Checks.
 func LoadOptions(offline bool, o *Options) config.LoadOptions {
-	var r Options
+	var r registry.Set
 	if o != nil {
-		r = *o
+		r = o.Set
 	}
-	r.builtins()
-	return config.LoadOptions{Offline: offline, Checks: Checks(),
-		Authenticators: r.Authenticators.Settings(), Sinks: r.Sinks.Settings(),
-		Stores: r.Stores.Settings(), States: r.StateDrivers.Settings()}
+	lo := r.LoadOptions(offline)
+	lo.Checks = append(Checks(), lo.Checks...)
+	return lo
 }
 
 // Load loads the config at path as `rampart run` does, with the built-in
@@ -80,8 +79,8 @@ func detector(cfg *config.Config, name string) (*pii.Detector, error) {
 }
 
 // checkDetectors compiles the config's own detectors, which may not take
-// a built-in one's name, and checks that every detector a response masks
-// with exists.
+// a built-in one's name (that every detector a response masks with
+// exists is the mask transform's check).
 func checkDetectors(cfg *config.Config) config.Errors {
 	var errs config.Errors
 	for _, name := range slices.Sorted(maps.Keys(cfg.Detectors)) {
@@ -97,51 +96,16 @@ func checkDetectors(cfg *config.Config) config.Errors {
 			errs = append(errs, cfg.FieldError(path+".pattern", err))
 		}
 	}
-	for _, pname := range slices.Sorted(maps.Keys(cfg.Policies)) {
-		p := cfg.Policies[pname]
-		if p == nil || p.Response == nil {
-			continue
-		}
-		for i, name := range p.Response.Mask {
-			if _, custom := cfg.Detectors[name]; custom {
-				continue // checked above
-			}
-			if _, ok := pii.Lookup(name); !ok {
-				errs = append(errs, cfg.FieldError(fmt.Sprintf("policies.%s.response.mask[%d]", pname, i),
-					fmt.Errorf("unknown detector %q: use one of %s, or define it under detectors", name, strings.Join(pii.Builtin, ", "))))
-			}
-		}
-	}
 	return errs
 }
 
-// checkFieldPaths compiles every list of field patterns, each pattern,
-// then the list together.
+// checkFieldPaths compiles every request's encrypt_fields (a response's
+// field patterns are checked by its transforms: respfilter.Transforms).
 func checkFieldPaths(cfg *config.Config) config.Errors {
 	var errs config.Errors
-	check := func(path string, patterns []string) {
-		ok := true
-		for i, f := range patterns {
-			if _, err := fieldpath.Compile([]string{f}); err != nil {
-				errs = append(errs, cfg.FieldError(fmt.Sprintf("%s[%d]", path, i), err))
-				ok = false
-			}
-		}
-		if _, err := fieldpath.Compile(patterns); ok && err != nil {
-			errs = append(errs, cfg.FieldError(path, err))
-		}
-	}
 	for _, name := range slices.Sorted(maps.Keys(cfg.Policies)) {
-		p, base := cfg.Policies[name], "policies."+name
-		if p == nil {
-			continue
-		}
-		if r := p.Response; r != nil {
-			check(base+".response.remove_fields", r.RemoveFields)
-			check(base+".response.decrypt_fields", r.DecryptFields)
-		}
-		if r := p.Request; r != nil {
-			check(base+".request.encrypt_fields", r.EncryptFields)
+		if p := cfg.Policies[name]; p != nil && p.Request != nil {
+			errs = append(errs, fieldpath.Check(cfg, "policies."+name+".request.encrypt_fields", p.Request.EncryptFields)...)
 		}
 	}
 	return errs

@@ -26,8 +26,6 @@ import (
 
 	"github.com/corazawaf/coraza/v3"
 
-	"github.com/rampart-gw/rampart/internal/authn"
-	"github.com/rampart-gw/rampart/internal/authn/builtin"
 	"github.com/rampart-gw/rampart/internal/authn/dpop"
 	"github.com/rampart-gw/rampart/internal/authz"
 	"github.com/rampart-gw/rampart/internal/bots"
@@ -38,6 +36,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/observe"
 	"github.com/rampart-gw/rampart/internal/proxy"
 	"github.com/rampart-gw/rampart/internal/ratelimit"
+	"github.com/rampart-gw/rampart/internal/registry"
 	"github.com/rampart-gw/rampart/internal/shed"
 	"github.com/rampart-gw/rampart/internal/siem"
 	"github.com/rampart-gw/rampart/internal/store"
@@ -53,34 +52,9 @@ type Options struct {
 	Log     *slog.Logger
 	// ConfigPath is re-read on Reload; empty for a config built in code.
 	ConfigPath string
-	// Authenticators is the registry of authenticator types; nil for
-	// the built-in ones (builtin.Kinds).
-	Authenticators *authn.Kinds
-	// Sinks is the registry of event sink types; nil for the built-in
-	// ones (siem.BuiltinSinks).
-	Sinks siem.SinkKinds
-	// Stores is the registry of store drivers; nil for the built-in ones
-	// (store.BuiltinDrivers).
-	Stores store.Drivers
-	// StateDrivers is the registry of traffic state drivers; nil for the
-	// built-in ones (ratelimit.BuiltinStateDrivers).
-	StateDrivers ratelimit.StateDrivers
-}
-
-// builtins sets the registries left nil to the built-in ones.
-func (o *Options) builtins() {
-	if o.Authenticators == nil {
-		o.Authenticators = builtin.Kinds()
-	}
-	if o.Sinks == nil {
-		o.Sinks = siem.BuiltinSinks()
-	}
-	if o.Stores == nil {
-		o.Stores = store.BuiltinDrivers()
-	}
-	if o.StateDrivers == nil {
-		o.StateDrivers = ratelimit.BuiltinStateDrivers()
-	}
+	// Set holds the registries of the extension points; a nil registry
+	// is the built-in one (registry.Builtin).
+	registry.Set
 }
 
 // Gateway serves the current Snapshot on its listeners and swaps in a new
@@ -243,7 +217,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
-	g.opts.builtins()
+	g.opts.Fill()
 	signer, err := identity.NewSigner(cfg.Identity.KeyRotation.D())
 	if err != nil {
 		return nil, err

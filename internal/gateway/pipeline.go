@@ -171,40 +171,20 @@ func addressFilter(pol *config.Policy, deps *stageDeps) Stage {
 	return ipfilter.New(pol.IP, pol.Geo, geo)
 }
 
-// responseFilter builds a policy's response body filters.
+// responseFilter builds a policy's response body filters through the
+// registry of response transforms.
 func responseFilter(cfg *config.Config, policy string, rc *config.Response, deps *stageDeps) (*respfilter.Stage, error) {
-	o := respfilter.Options{Policy: policy, Limit: int64(rc.MaxBodyBytes), PassOversize: rc.OnOversize == "pass",
-		Count: deps.metrics.ResponseFilter(policy), CountMasked: deps.metrics.Masked(policy)}
-	if len(rc.RemoveFields) > 0 {
-		set, err := fieldpath.Compile(rc.RemoveFields)
-		if err != nil {
-			return nil, err
-		}
-		o.Remove = set
-	}
-	if len(rc.DecryptFields) > 0 {
-		set, err := fieldpath.Compile(rc.DecryptFields)
-		if err != nil {
-			return nil, err
-		}
-		ks, err := fieldKeyset(cfg, rc.Keyset)
-		if err != nil {
-			return nil, err
-		}
-		o.Decrypt, o.Keys, o.DecryptFor = set, ks, rc.DecryptFor
-	}
-	if len(rc.Mask) > 0 {
-		ds := make([]*pii.Detector, len(rc.Mask))
-		for i, name := range rc.Mask {
-			d, err := detector(cfg, name)
+	env := &respfilter.Env{Config: cfg,
+		Detector: func(name string) (*pii.Detector, error) { return detector(cfg, name) },
+		Keyset: func(name string) (respfilter.Opener, error) {
+			ks, err := fieldKeyset(cfg, name)
 			if err != nil {
 				return nil, err
 			}
-			ds[i] = d
-		}
-		o.Mask = pii.NewSet(ds...)
-	}
-	return respfilter.New(o), nil
+			return ks, nil
+		}}
+	return deps.transforms.New(env, rc, respfilter.Options{Policy: policy,
+		Count: deps.metrics.ResponseFilter(policy), CountMasked: deps.metrics.Masked(policy)})
 }
 
 func securityHeaders(pol *config.Policy) *config.SecurityHeaders {
@@ -239,6 +219,7 @@ type stageDeps struct {
 	quotaStages map[string]*ratelimit.QuotaStage // by policy, filled by quota
 	geo         *ipfilter.DB                     // the country database; nil without geoip
 	wafs        map[string]*waf.Stage            // by policy
+	transforms  respfilter.Transforms            // the registry of response transforms
 }
 
 // quota returns the policy's quota stage, one per policy: the admin API

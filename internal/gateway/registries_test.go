@@ -9,9 +9,7 @@ import (
 	"testing"
 
 	"github.com/rampart-gw/rampart/internal/config"
-	"github.com/rampart-gw/rampart/internal/ratelimit"
-	"github.com/rampart-gw/rampart/internal/siem"
-	"github.com/rampart-gw/rampart/internal/store"
+	"github.com/rampart-gw/rampart/internal/registry"
 )
 
 // TestRegistriesMatchConfig: each registry the gateway opens things
@@ -36,7 +34,7 @@ func TestRegistriesMatchConfig(t *testing.T) {
 		return out
 	}
 	accepted := LoadOptions(false, nil)
-	sinks, stores, states := siem.BuiltinSinks(), store.BuiltinDrivers(), ratelimit.BuiltinStateDrivers()
+	reg := registry.Builtin()
 	cases := []struct {
 		name       string
 		registered []string
@@ -44,9 +42,10 @@ func TestRegistriesMatchConfig(t *testing.T) {
 		doc        string // the row of docs/extending.md
 		page       string // the page naming each type's keys
 	}{
-		{"event sinks", sinks.Types(), accepted.Sinks, "event sinks", "security-events.md"},
-		{"store drivers", stores.Names(), accepted.Stores, "store drivers", "authn-api-keys.md"},
-		{"state drivers", slices.Sorted(maps.Keys(states)), accepted.States, "state drivers", "rate-limits.md"},
+		{"event sinks", reg.Sinks.Types(), accepted.Sinks, "event sinks", "security-events.md"},
+		{"store drivers", reg.Stores.Names(), accepted.Stores, "store drivers", "authn-api-keys.md"},
+		{"state drivers", slices.Sorted(maps.Keys(reg.StateDrivers)), accepted.States, "state drivers", "rate-limits.md"},
+		{"response transforms", slices.Sorted(slices.Values(reg.ResponseTransforms.Names())), accepted.ResponseTransforms, "response transforms", "data-protection.md"},
 	}
 	for _, c := range cases {
 		if !slices.Equal(c.registered, c.config.Names()) {

@@ -10,6 +10,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/authn/builtin"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/problem"
+	"github.com/rampart-gw/rampart/internal/registry"
 	"github.com/rampart-gw/rampart/internal/reqctx"
 	"github.com/rampart-gw/rampart/internal/route"
 	"github.com/rampart-gw/rampart/internal/schema"
@@ -58,7 +59,7 @@ routes:
   - {name: orders, match: {paths: ["/v1/orders", "/v1/orders/{id}"], methods: [GET, POST]}, upstream: orders, policy: orders}
   - {name: plain, match: {paths: ["/plain"]}, upstream: orders, policy: plain}
 ` + extra
-	cfg, err := config.ParseWith(filepath.Join(dir, "rampart.yaml"), []byte(yaml), func(string) (string, bool) { return "", false }, config.LoadOptions{Authenticators: builtin.Kinds().Settings()})
+	cfg, err := config.ParseWith(filepath.Join(dir, "rampart.yaml"), []byte(yaml), func(string) (string, bool) { return "", false }, registry.Builtin().LoadOptions(false))
 	if err != nil {
 		t.Fatal(err)
 	}
