@@ -9,8 +9,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"unicode/utf16"
-	"unicode/utf8"
+
+	"github.com/rampart-gw/rampart/internal/jsonlex"
 )
 
 // JSONLimits bound a JSON body's structure; 0 means no limit.
@@ -83,15 +83,12 @@ func (s *scanner) malformed(what string) *Violation {
 	return s.fail("malformed JSON at byte %d: expected %s", s.i, what)
 }
 
-func (s *scanner) ws() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\n', '\r':
-			s.i++
-		default:
-			return
-		}
-	}
+func (s *scanner) ws() { s.i = jsonlex.Space(s.b, s.i) }
+
+// lexError reports a token's error at its offset.
+func (s *scanner) lexError(e *jsonlex.Error) *Violation {
+	s.i = e.Offset
+	return s.malformed(e.Want)
 }
 
 func (s *scanner) document() *Violation {
@@ -245,93 +242,31 @@ func (s *scanner) value() *Violation {
 }
 
 func (s *scanner) literal(word string) *Violation {
-	if !strings.HasPrefix(string(s.b[s.i:min(len(s.b), s.i+len(word))]), word) {
-		return s.malformed(word)
+	end, err := jsonlex.Literal(s.b, s.i, word)
+	if err != nil {
+		return s.lexError(err)
 	}
-	s.i += len(word)
+	s.i = end
 	return nil
 }
 
-// number reads -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
 func (s *scanner) number() *Violation {
-	b := s.b
-	if b[s.i] == '-' {
-		s.i++
+	end, _, _, err := jsonlex.Number(s.b, s.i)
+	if err != nil {
+		return s.lexError(err)
 	}
-	digits := func() int {
-		n := 0
-		for s.i < len(b) && b[s.i] >= '0' && b[s.i] <= '9' {
-			s.i++
-			n++
-		}
-		return n
-	}
-	switch {
-	case s.i < len(b) && b[s.i] == '0':
-		s.i++
-	case digits() == 0:
-		return s.malformed("a digit")
-	}
-	if s.i < len(b) && b[s.i] == '.' {
-		s.i++
-		if digits() == 0 {
-			return s.malformed("a digit after '.'")
-		}
-	}
-	if s.i < len(b) && (b[s.i] == 'e' || b[s.i] == 'E') {
-		s.i++
-		if s.i < len(b) && (b[s.i] == '+' || b[s.i] == '-') {
-			s.i++
-		}
-		if digits() == 0 {
-			return s.malformed("a digit in the exponent")
-		}
-	}
+	s.i = end
 	return nil
 }
 
 // str reads a string from its opening quote past its closing one.
 func (s *scanner) str() *Violation {
-	b := s.b
-	s.i++
-	for s.i < len(b) {
-		switch c := b[s.i]; {
-		case c == '"':
-			s.i++
-			return nil
-		case c == '\\':
-			if s.i+1 >= len(b) {
-				return s.malformed("an escape")
-			}
-			switch b[s.i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				s.i += 2
-			case 'u':
-				if s.i+6 > len(b) || !isHex4(b[s.i+2:s.i+6]) {
-					s.i += 2
-					return s.malformed("four hex digits after \\u")
-				}
-				s.i += 6
-			default:
-				s.i++
-				return s.malformed("a valid escape")
-			}
-		case c < 0x20:
-			return s.malformed("no control character in a string (escape it)")
-		default:
-			s.i++
-		}
+	end, _, err := jsonlex.String(s.b, s.i)
+	if err != nil {
+		return s.lexError(err)
 	}
-	return s.malformed("the closing quote of a string")
-}
-
-func isHex4(h []byte) bool {
-	for _, c := range h {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-			return false
-		}
-	}
-	return true
+	s.i = end
+	return nil
 }
 
 // decode returns the text of a string's raw (already checked) contents.
@@ -339,42 +274,5 @@ func decode(raw []byte) string {
 	if !strings.Contains(string(raw), `\`) {
 		return string(raw)
 	}
-	var b strings.Builder
-	for i := 0; i < len(raw); {
-		c := raw[i]
-		if c != '\\' {
-			b.WriteByte(c)
-			i++
-			continue
-		}
-		switch raw[i+1] {
-		case 'b':
-			b.WriteByte('\b')
-		case 'f':
-			b.WriteByte('\f')
-		case 'n':
-			b.WriteByte('\n')
-		case 'r':
-			b.WriteByte('\r')
-		case 't':
-			b.WriteByte('\t')
-		case 'u':
-			r, _ := strconv.ParseUint(string(raw[i+2:i+6]), 16, 16)
-			i += 6
-			if utf16.IsSurrogate(rune(r)) && i+6 <= len(raw) && raw[i] == '\\' && raw[i+1] == 'u' {
-				r2, _ := strconv.ParseUint(string(raw[i+2:i+6]), 16, 16)
-				if p := utf16.DecodeRune(rune(r), rune(r2)); p != utf8.RuneError {
-					b.WriteRune(p)
-					i += 6
-					continue
-				}
-			}
-			b.WriteRune(rune(r)) // a lone surrogate becomes U+FFFD, as in encoding/json
-			continue
-		default: // " \ /
-			b.WriteByte(raw[i+1])
-		}
-		i += 2
-	}
-	return b.String()
+	return string(jsonlex.Unescape(make([]byte, 0, len(raw)), raw))
 }

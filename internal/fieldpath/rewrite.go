@@ -1,14 +1,12 @@
 package fieldpath
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math/bits"
-	"unicode/utf16"
-	"unicode/utf8"
 
 	"github.com/rampart-gw/rampart/internal/bytescan"
+	"github.com/rampart-gw/rampart/internal/jsonlex"
 )
 
 // Edits says what Rewrite changes in a document.
@@ -219,15 +217,11 @@ func (w *rewriter) splice(from, to int, repl []byte) {
 	w.spliced, w.changed = true, true
 }
 
-func (w *rewriter) ws() {
-	for w.pos < len(w.in) {
-		switch w.in[w.pos] {
-		case ' ', '\t', '\n', '\r':
-			w.pos++
-		default:
-			return
-		}
-	}
+func (w *rewriter) ws() { w.pos = jsonlex.Space(w.in, w.pos) }
+
+// lexError is a token's error as a SyntaxError.
+func lexError(e *jsonlex.Error) error {
+	return &SyntaxError{Offset: e.Offset, Msg: "expected " + e.Want}
 }
 
 // active reports whether anything below a value with these states can
@@ -266,10 +260,11 @@ func (w *rewriter) value(rs, rp State, depth int) error {
 }
 
 func (w *rewriter) literal(lit string) error {
-	if !bytes.HasPrefix(w.in[w.pos:], []byte(lit)) {
-		return w.fail("invalid literal")
+	end, err := jsonlex.Literal(w.in, w.pos, lit)
+	if err != nil {
+		return lexError(err)
 	}
-	w.pos += len(lit)
+	w.pos = end
 	return nil
 }
 
@@ -361,7 +356,7 @@ func (w *rewriter) object(rs, rp State, depth int) error {
 			return 0, 0, start, nil
 		}
 		if escaped {
-			w.scratch = unescape(w.scratch[:0], name)
+			w.scratch = jsonlex.Unescape(w.scratch[:0], name)
 			name = w.scratch
 		}
 		var crs, crp State
@@ -417,43 +412,12 @@ func (w *rewriter) replace(depth int) error {
 // str reads a string from its opening quote; escaped says whether it
 // holds escape sequences.
 func (w *rewriter) str() (escaped bool, err error) {
-	w.pos++
-	for {
-		q := bytes.IndexByte(w.in[w.pos:], '"')
-		if q < 0 {
-			return false, w.fail("unterminated string")
-		}
-		b := bytes.IndexByte(w.in[w.pos:w.pos+q], '\\')
-		if b < 0 {
-			w.pos += q + 1
-			return escaped, nil
-		}
-		escaped = true
-		w.pos += b + 1
-		if w.pos >= len(w.in) {
-			return false, w.fail("unterminated string")
-		}
-		switch w.in[w.pos] {
-		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-			w.pos++
-		case 'u':
-			if w.pos+5 > len(w.in) || !hex4(w.in[w.pos+1:w.pos+5]) {
-				return false, w.fail(`invalid \u escape`)
-			}
-			w.pos += 5
-		default:
-			return false, w.fail("invalid escape")
-		}
+	end, escaped, lerr := jsonlex.String(w.in, w.pos)
+	if lerr != nil {
+		return false, lexError(lerr)
 	}
-}
-
-func hex4(b []byte) bool {
-	for _, c := range b {
-		if !('0' <= c && c <= '9' || 'a' <= c|0x20 && c|0x20 <= 'f') {
-			return false
-		}
-	}
-	return true
+	w.pos = end
+	return escaped, nil
 }
 
 // maskString masks the string value that spans in[start:pos].
@@ -465,7 +429,7 @@ func (w *rewriter) maskString(start int, escaped bool) {
 		}
 		return
 	}
-	w.scratch = unescape(w.scratch[:0], content)
+	w.scratch = jsonlex.Unescape(w.scratch[:0], content)
 	if !w.e.MaskString(w.scratch) {
 		return
 	}
@@ -477,38 +441,12 @@ func (w *rewriter) maskString(start int, escaped bool) {
 
 func (w *rewriter) number() error {
 	start := w.pos
-	if w.in[w.pos] == '-' {
-		w.pos++
+	end, intDigits, integer, err := jsonlex.Number(w.in, w.pos)
+	if err != nil {
+		return lexError(err)
 	}
-	digits := w.pos
-	switch {
-	case w.pos < len(w.in) && w.in[w.pos] == '0':
-		w.pos++
-	case w.pos < len(w.in) && '1' <= w.in[w.pos] && w.in[w.pos] <= '9':
-		w.pos = skipDigits(w.in, w.pos)
-	default:
-		return w.fail("invalid number")
-	}
-	integer := w.pos - digits
-	frac := false
-	if w.pos < len(w.in) && w.in[w.pos] == '.' {
-		frac = true
-		if w.pos = skipDigits(w.in, w.pos+1); w.in[w.pos-1] == '.' {
-			return w.fail("invalid number")
-		}
-	}
-	if w.pos < len(w.in) && w.in[w.pos]|0x20 == 'e' {
-		frac = true
-		w.pos++
-		if w.pos < len(w.in) && (w.in[w.pos] == '+' || w.in[w.pos] == '-') {
-			w.pos++
-		}
-		d := w.pos
-		if w.pos = skipDigits(w.in, w.pos); w.pos == d {
-			return w.fail("invalid number")
-		}
-	}
-	if w.e.MaskNumbers && w.e.MaskString != nil && w.quiet == 0 && !frac && integer >= 12 {
+	w.pos = end
+	if w.e.MaskNumbers && w.e.MaskString != nil && w.quiet == 0 && integer && intDigits >= 12 {
 		w.maskNumber(start)
 	}
 	return nil
@@ -533,67 +471,6 @@ func skipDigits(b []byte, i int) int {
 		i++
 	}
 	return i
-}
-
-// unescape appends the content of a JSON string (escapes checked by str)
-// to dst, decoded.
-func unescape(dst, s []byte) []byte {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c != '\\' {
-			dst = append(dst, c)
-			continue
-		}
-		if i+1 >= len(s) { // a lone backslash (the light pass does not check escapes)
-			dst = append(dst, c)
-			break
-		}
-		i++
-		switch s[i] {
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		case 'u':
-			if i+5 > len(s) || !hex4(s[i+1:i+5]) {
-				dst = append(dst, '\\', 'u')
-				continue
-			}
-			r := rune(hexVal(s[i+1 : i+5]))
-			i += 4
-			if utf16.IsSurrogate(r) && i+6 < len(s) && s[i+1] == '\\' && s[i+2] == 'u' && hex4(s[i+3:i+7]) {
-				if r2 := rune(hexVal(s[i+3 : i+7])); utf16.IsSurrogate(r2) {
-					r = utf16.DecodeRune(r, r2)
-					i += 6
-				}
-			}
-			dst = utf8.AppendRune(dst, r)
-		case '"', '\\', '/':
-			dst = append(dst, s[i])
-		default: // not an escape (the light pass does not check): as it is
-			dst = append(dst, '\\', s[i])
-		}
-	}
-	return dst
-}
-
-func hexVal(b []byte) int {
-	v := 0
-	for _, c := range b {
-		switch {
-		case '0' <= c && c <= '9':
-			v = v<<4 | int(c-'0')
-		default:
-			v = v<<4 | int(c|0x20-'a'+10)
-		}
-	}
-	return v
 }
 
 // appendQuoted appends s as a JSON string.
