@@ -2,6 +2,8 @@ package config
 
 import (
 	"encoding/json"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -187,7 +189,8 @@ type EventSink struct {
 // MarshalJSON writes the type and format beside the settings' keys, as
 // the file has them.
 func (s EventSink) MarshalJSON() ([]byte, error) {
-	return flatJSON(s.Settings, map[string]any{"type": s.Type, "format": s.Format})
+	type own EventSink
+	return withSettings(own(s), s.Settings)
 }
 
 // Tracing configures OpenTelemetry tracing.
@@ -342,24 +345,7 @@ type Response struct {
 // the file has them.
 func (r Response) MarshalJSON() ([]byte, error) {
 	type own Response
-	b, err := json.Marshal(own(r))
-	if err != nil {
-		return nil, err
-	}
-	m := map[string]any{}
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, err
-	}
-	for _, s := range r.Transforms {
-		b, err := json.Marshal(s)
-		if err != nil {
-			return nil, err
-		}
-		if err := json.Unmarshal(b, &m); err != nil {
-			return nil, err
-		}
-	}
-	return json.Marshal(m)
+	return withSettings(own(r), slices.Collect(maps.Values(r.Transforms))...)
 }
 
 // Transforms are the transforms a section sets, by name: the settings of
@@ -622,14 +608,8 @@ type Store struct {
 // MarshalJSON writes the driver and the common keys beside the
 // settings' keys, as the file has them.
 func (s Store) MarshalJSON() ([]byte, error) {
-	fields := map[string]any{"driver": s.Driver}
-	if s.SyncInterval != 0 {
-		fields["sync_interval"] = s.SyncInterval
-	}
-	if s.HashKey != nil {
-		fields["hash_key"] = s.HashKey
-	}
-	return flatJSON(s.Settings, fields)
+	type own Store
+	return withSettings(own(s), s.Settings)
 }
 
 // State configures where rate-limit state lives: the driver and its
@@ -643,7 +623,8 @@ type State struct {
 // MarshalJSON writes the driver beside the settings' keys, as the file
 // has them.
 func (s State) MarshalJSON() ([]byte, error) {
-	return flatJSON(s.Settings, map[string]any{"driver": s.Driver})
+	type own State
+	return withSettings(own(s), s.Settings)
 }
 
 // Identity configures what the gateway tells upstreams about the caller.
@@ -665,7 +646,8 @@ type Authenticator struct {
 // MarshalJSON writes the type beside its settings' keys, as the file has
 // them.
 func (a Authenticator) MarshalJSON() ([]byte, error) {
-	return flatJSON(a.Settings, map[string]any{"type": a.Type})
+	type own Authenticator
+	return withSettings(own(a), a.Settings)
 }
 
 // Settings are the keys of one type of a union: an authenticator, an
@@ -690,12 +672,13 @@ type Settings interface {
 // package knows no type.
 type SettingsTypes map[string]func() Settings
 
-// flatJSON is settings' JSON object with fields added: a union as the
-// file has it.
-func flatJSON(settings Settings, fields map[string]any) ([]byte, error) {
+// withSettings is the JSON object of v (a section, as a type without
+// its MarshalJSON) with the keys of each of settings added: the section
+// as the file has it.
+func withSettings(v any, settings ...Settings) ([]byte, error) {
 	m := map[string]any{}
-	if settings != nil {
-		b, err := json.Marshal(settings)
+	for _, x := range append([]any{v}, anys(settings)...) {
+		b, err := json.Marshal(x)
 		if err != nil {
 			return nil, err
 		}
@@ -703,12 +686,18 @@ func flatJSON(settings Settings, fields map[string]any) ([]byte, error) {
 			return nil, err
 		}
 	}
-	for k, v := range fields {
-		if v != "" && v != nil {
-			m[k] = v
+	return json.Marshal(m)
+}
+
+// anys is settings without the nil ones, as values of any.
+func anys(settings []Settings) []any {
+	var out []any
+	for _, s := range settings {
+		if s != nil {
+			out = append(out, s)
 		}
 	}
-	return json.Marshal(m)
+	return out
 }
 
 // Consumer is a caller the gateway knows by id.
