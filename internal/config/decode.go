@@ -372,7 +372,7 @@ func (d *decoder) decodeUnion(n *yaml.Node, v reflect.Value, path string, u unio
 			d.positions[join(path, k.Value)+"#key"] = d.pos(k)
 			d.decode(val, v.FieldByIndex(f.index), join(path, k.Value))
 			continue
-		case own.byName[k.Value].index == nil && types.keyOfAny(k.Value):
+		case own.byName[k.Value].index == nil && types.owner(k.Value) != "":
 			d.errorf(k, join(path, k.Value), "%s does not apply to %s %s, %s", k.Value, u.key, name, own.describe())
 			continue
 		}
@@ -416,10 +416,13 @@ func extensionsOf(t reflect.Type) (extension, bool) {
 	return extension{}, false
 }
 
+// structOf is the struct of the settings of type name.
+func (t SettingsTypes) structOf(name string) reflect.Type { return reflect.TypeOf(t[name]()).Elem() }
+
 // owner is the type whose settings have key, or "".
 func (t SettingsTypes) owner(key string) string {
 	for _, name := range t.Names() {
-		if _, ok := structFields(reflect.TypeOf(t[name]()).Elem()).byName[key]; ok {
+		if _, ok := structFields(t.structOf(name)).byName[key]; ok {
 			return name
 		}
 	}
@@ -430,23 +433,13 @@ func (t SettingsTypes) owner(key string) string {
 func (t SettingsTypes) keys() []string {
 	var out []string
 	for _, name := range t.Names() {
-		out = append(out, structFields(reflect.TypeOf(t[name]()).Elem()).names...)
+		out = append(out, structFields(t.structOf(name)).names...)
 	}
 	return out
 }
 
 // Names lists the types, sorted.
 func (t SettingsTypes) Names() []string { return slices.Sorted(maps.Keys(t)) }
-
-// keyOfAny reports whether key is a setting of some type.
-func (t SettingsTypes) keyOfAny(key string) bool {
-	for _, newSettings := range t {
-		if _, ok := structFields(reflect.TypeOf(newSettings()).Elem()).byName[key]; ok {
-			return true
-		}
-	}
-	return false
-}
 
 func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind != yaml.MappingNode {

@@ -76,7 +76,7 @@ func (sc schemer) properties(t reflect.Type, props map[string]any) (required []s
 		if inline && sf.Type == transformsType {
 			types := sc.types[sf.Tag.Get("extensions")]
 			for _, name := range types.Names() {
-				sc.properties(reflect.TypeOf(types[name]()).Elem(), props)
+				sc.properties(types.structOf(name), props)
 			}
 			continue
 		}
@@ -106,7 +106,7 @@ func (sc schemer) union(t reflect.Type, u union) map[string]any {
 	for _, name := range types.Names() {
 		props := map[string]any{}
 		required := sc.properties(t, props)
-		required = append(required, sc.properties(reflect.TypeOf(types[name]()).Elem(), props)...)
+		required = append(required, sc.properties(types.structOf(name), props)...)
 		props[u.key] = map[string]any{"const": name}
 		one = append(one, map[string]any{"type": "object", "properties": props, "required": required, "additionalProperties": false})
 	}

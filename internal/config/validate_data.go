@@ -5,7 +5,6 @@ import (
 	"maps"
 	"net"
 	"net/url"
-	"reflect"
 	"slices"
 	"strings"
 )
@@ -34,7 +33,7 @@ func (v *validator) policyResponse(base string, p *Policy) {
 	if len(r.Transforms) == 0 {
 		var first []string
 		for _, name := range v.transforms.Names() {
-			first = append(first, structFields(reflect.TypeOf(v.transforms[name]()).Elem()).names[0])
+			first = append(first, structFields(v.transforms.structOf(name)).names[0])
 		}
 		v.errorf(path, "response filters nothing: list %s", orList(first))
 	}
