@@ -217,7 +217,10 @@ func (v *validator) policyWAF(base string, p *Policy) {
 			v.errorf(ep+".target", "%q is not a target such as ARGS:json.comment or REQUEST_COOKIES:prefs", e.Target)
 		}
 	}
-	if msg := wafRulesProblem(w.Rules); msg != "" {
+	if msg := wafRulesProblem(w.RulesBefore, wafDirectivesBefore); msg != "" {
+		v.errorf(base+".waf.rules_before", "%s", msg)
+	}
+	if msg := wafRulesProblem(w.Rules, wafDirectives); msg != "" {
 		v.errorf(base+".waf.rules", "%s", msg)
 	}
 }
@@ -226,19 +229,36 @@ func (v *validator) policyWAF(base string, p *Policy) {
 // tuning, never engine settings or includes (which read files).
 var wafDirectives = []string{"SecRule ", "SecAction ", "SecMarker ", "SecRuleRemoveById ", "SecRuleRemoveByTag ", "SecRuleUpdateTargetById ", "SecRuleUpdateTargetByTag "}
 
+// directiveNames lists directives for a message.
+func directiveNames(ds []string) string {
+	names := make([]string, len(ds))
+	for i, d := range ds {
+		names[i] = strings.TrimSpace(d)
+	}
+	return strings.Join(names, ", ")
+}
+
+// wafDirectivesBefore are the directives waf.rules_before may use: the
+// CRS's rules are not defined yet where they run, so SecRuleRemoveBy* and
+// SecRuleUpdateTargetBy* belong in waf.rules (or ctl: actions here).
+var wafDirectivesBefore = wafDirectives[:3]
+
 var wafRuleID = regexp.MustCompile(`\bid:\s*'?(\d+)`)
 
 // wafRulesProblem explains what is wrong with an operator's rules, or
 // returns "". Coraza compiles them when the config is applied.
-func wafRulesProblem(rules string) string {
+func wafRulesProblem(rules string, allowed []string) string {
 	lines := strings.Split(strings.ReplaceAll(rules, "\\\n", " "), "\n")
 	for i, l := range lines {
 		l = strings.TrimSpace(l)
 		if l == "" || l[0] == '#' {
 			continue
 		}
-		if !slices.ContainsFunc(wafDirectives, func(d string) bool { return strings.HasPrefix(l, d) }) {
-			return fmt.Sprintf("directive %d (%.40q) is not one of SecRule, SecAction, SecMarker, SecRuleRemoveBy*, SecRuleUpdateTargetBy*", i+1, l)
+		if !slices.ContainsFunc(allowed, func(d string) bool { return strings.HasPrefix(l, d) }) {
+			if len(allowed) < len(wafDirectives) && slices.ContainsFunc(wafDirectives, func(d string) bool { return strings.HasPrefix(l, d) }) {
+				return fmt.Sprintf("directive %d (%.40q) changes CRS rules, which are not defined yet before the CRS: put it in waf.rules, or use a ctl:ruleRemoveById action here", i+1, l)
+			}
+			return fmt.Sprintf("directive %d (%.40q) is not one of %s", i+1, l, directiveNames(allowed))
 		}
 		for _, m := range wafRuleID.FindAllStringSubmatch(l, -1) {
 			if id, _ := strconv.Atoi(m[1]); id <= 0 || id >= 900000 {

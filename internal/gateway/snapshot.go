@@ -175,15 +175,16 @@ func (g *Gateway) build(cfg *config.Config) (_ *Snapshot, err error) {
 				return nil, cfg.ErrorAt("policies."+name+".waf.log_file", lerr)
 			}
 			s.releases = append(s.releases, func() { g.res.wafLogs.release(lk) })
-			o.Log = lw
+			o.Log = lw.Synchronous()
 		}
-		k := keyOf("waf", waf.Directives(o)+"\x00log:"+logPath, "")
+		k := keyOf("waf", waf.Directives(o), "")
 		rs, werr := g.res.wafs.acquire(k, func() (coraza.WAF, error) { return waf.New(o) })
 		if werr != nil {
 			return nil, cfg.ErrorAt("policies."+name+".waf", werr)
 		}
 		s.releases = append(s.releases, func() { g.res.wafs.release(k) })
-		wafs[name] = &waf.Stage{WAF: rs, Detect: o.Detect, Policy: name, Count: g.metrics.WAF(name), CountGroup: g.metrics.WAFGroups(name), Gate: g.wafGate, LogPhase: o.LogPhase(),
+		wafs[name] = &waf.Stage{WAF: rs, Detect: o.Detect, Policy: name, Count: g.metrics.WAF(name), CountGroup: g.metrics.WAFGroups(name), Gate: g.wafGate,
+			LogPhase: o.LogPhase(), Log: o.Log,
 			Responses: o.Responses, ResponseBodyLimit: int(o.ResponseBodyLimit)}
 	}
 	shedders := map[string]*shed.Limiter{}
@@ -264,7 +265,8 @@ func upstreamTLSFiles(cfg *config.Config, u *config.Upstream) [32]byte {
 // policy's body limit.
 func wafOptions(p *config.Policy, serverLimit int64) waf.Options {
 	w := p.WAF
-	o := waf.Options{Paranoia: w.Paranoia, Detect: w.Mode == "detect", Threshold: w.InboundThreshold, BodyLimit: serverLimit, Rules: w.Rules,
+	o := waf.Options{Paranoia: w.Paranoia, Detect: w.Mode == "detect", Threshold: w.InboundThreshold, BodyLimit: serverLimit,
+		RulesBefore: w.RulesBefore, Rules: w.Rules,
 		Responses: w.InspectResponses, ResponseBodyLimit: int64(w.ResponseBodyLimit)}
 	if p.Validate != nil && p.Validate.MaxBodyBytes > 0 {
 		o.BodyLimit = min(o.BodyLimit, int64(p.Validate.MaxBodyBytes))
@@ -358,6 +360,9 @@ func (s *Snapshot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ci, _ := r.Context().Value(connInfoKey{}).(*connInfo)
 	if ci != nil && ci.wire != nil && r.ProtoMajor == 1 {
 		st.Wire = ci.wire
+		if r.ProtoMinor == 0 {
+			st.HostMissing = ci.wire.hostMissing()
+		}
 		if len(r.Header["Upgrade"]) > 0 {
 			// The wire holds what follows an upgrade request until it
 			// knows whether the protocol switched (the proxy tells it
@@ -394,7 +399,7 @@ func (s *Snapshot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reqctx.Refuse(rw, r, reqctx.Refusal{Type: hr.Type, Reason: hr.Reason, Stage: "sanitize", Rule: "header_rules", Detail: hr.Detail})
 		return
 	}
-	st.Upgrade = guard.Sanitize(r, trustedPeer)
+	st.Upgrade = guard.Sanitize(r, trustedPeer, st)
 	pathFlags, msg := guard.NormalizePath(r, false)
 	if msg == "" && pathFlags.Parameters {
 		// Routed as a parameter-dropping server would read it; only a
@@ -501,7 +506,8 @@ func (s *Snapshot) redirectHTTPS(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusPermanentRedirect)
 }
 
-// wafLogFlush bounds how long a WAF match waits before it is in
-// waf.log_file: the CRS tooling (go-ftw) reads the file right after each
-// request. Matches are rare, so the writes stay few.
-const wafLogFlush = 10 * time.Millisecond
+// wafLogFlush is the LineWriter's interval for waf.log_file; each
+// transaction's lines are written before the client is answered anyway
+// (LineWriter.Synchronous), so the CRS tooling (go-ftw), which reads the
+// file right after each response, finds them.
+const wafLogFlush = time.Second

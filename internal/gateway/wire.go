@@ -50,6 +50,9 @@ type wireConn struct {
 	refusal atomic.Pointer[guard.WireError]
 	body    atomic.Pointer[guard.WireError] // a refused chunked body
 	outcome atomic.Int32                    // outcomeTunnel or outcomeResume, set by the request's goroutine
+
+	mu          sync.Mutex
+	http10Hosts []bool // per HTTP/1.0 request head checked and not yet served: whether it had a Host field
 }
 
 // tlsWireConn is a wireConn over a *tls.Conn whose handshake the listener
@@ -114,6 +117,7 @@ func (c *wireConn) Read(p []byte) (int, error) {
 			var refused *guard.WireError
 			c.out, refused = c.wire.Feed(c.out[:0], c.buf[:n])
 			c.off = 0
+			c.takeHeads()
 			if refused != nil {
 				c.refuse(refused)
 			}
@@ -167,10 +171,39 @@ func (c *wireConn) switched(o int32) error {
 		return nil
 	}
 	var refused *guard.WireError
-	if c.out, refused = c.wire.Resume(c.out); refused != nil {
+	c.out, refused = c.wire.Resume(c.out)
+	c.takeHeads()
+	if refused != nil {
 		c.refuse(refused)
 	}
 	return nil
+}
+
+// takeHeads queues what the wire noted of the HTTP/1.0 heads it passed,
+// for the requests' goroutines (hostMissing).
+func (c *wireConn) takeHeads() {
+	if len(c.wire.HTTP10Hosts) == 0 {
+		return
+	}
+	c.mu.Lock()
+	c.http10Hosts = append(c.http10Hosts, c.wire.HTTP10Hosts...)
+	c.mu.Unlock()
+	c.wire.HTTP10Hosts = c.wire.HTTP10Hosts[:0]
+}
+
+// hostMissing reports whether the HTTP/1.0 request now served had no
+// Host field at all (rather than an empty one); net/http reads both as
+// Request.Host "". Requests on a connection are served in order, so the
+// wire's notes are taken in order too.
+func (c *wireConn) hostMissing() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.http10Hosts) == 0 {
+		return false
+	}
+	had := c.http10Hosts[0]
+	c.http10Hosts = c.http10Hosts[1:]
+	return !had
 }
 
 // Tunnel tells the wire that the connection switched protocols: the

@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -8,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/rampart-gw/rampart/internal/reqctx"
 )
 
 func prefixes(t testing.TB, ss ...string) Trusted {
@@ -103,8 +106,20 @@ func TestSanitize(t *testing.T) {
 		"Te":                     {"trailers"},
 		"Accept":                 {"application/json"},
 	}
-	if up := Sanitize(r, false); up != "" {
+	r.TransferEncoding = []string{"chunked"}
+	st := &reqctx.State{}
+	if up := Sanitize(r, false, st); up != "" {
 		t.Errorf("upgrade = %q for a plain request", up)
+	}
+	// What the client sent of its connection is kept for the WAF.
+	kept := map[string]string{}
+	for _, f := range st.ClientHopByHop {
+		kept[f.Name] = strings.Join(f.Values, ",")
+	}
+	want := map[string]string{"Transfer-Encoding": "chunked", "Connection": "keep-alive, X-Secret-Hop, X-Request-Id", "Keep-Alive": "timeout=5",
+		"Te": "trailers", "X-Secret-Hop": "1"}
+	if !maps.Equal(kept, want) {
+		t.Errorf("ClientHopByHop = %v, want %v", kept, want)
 	}
 	for _, k := range []string{"X-Forwarded-For", "Forwarded", "X-Real-Ip", "X-Original-Url", "X-Http-Method-Override", "X-Rampart-Consumer", "X-Rampart-Scopes", "Connection", "X-Secret-Hop", "Keep-Alive", "Te"} {
 		if _, ok := r.Header[k]; ok {
@@ -119,13 +134,13 @@ func TestSanitize(t *testing.T) {
 	ws := httptest.NewRequest("GET", "/ws", nil)
 	ws.Header.Set("Connection", "keep-alive, Upgrade")
 	ws.Header.Set("Upgrade", "websocket")
-	if up := Sanitize(ws, false); up != "websocket" {
+	if up := Sanitize(ws, false, &reqctx.State{}); up != "websocket" {
 		t.Errorf("websocket upgrade = %q", up)
 	}
 	h2c := httptest.NewRequest("GET", "/", nil)
 	h2c.Header.Set("Connection", "Upgrade, HTTP2-Settings")
 	h2c.Header.Set("Upgrade", "h2c")
-	if up := Sanitize(h2c, false); up != "" || h2c.Header.Get("Upgrade") != "" {
+	if up := Sanitize(h2c, false, &reqctx.State{}); up != "" || h2c.Header.Get("Upgrade") != "" {
 		t.Errorf("h2c upgrade must not pass: %q", up)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/rampart-gw/rampart/internal/reqctx"
 )
 
 // spoofable are request headers that carry claims only the gateway may
@@ -31,27 +33,43 @@ var HopByHop = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-A
 // and sidecars (CF-Connecting-IP, X-Envoy-*, X-Forwarded-Client-Cert ...)
 // unless the peer is a trusted proxy. It returns the upgrade protocol to
 // pass on ("websocket") when the request is a valid WebSocket upgrade,
-// else "".
-func Sanitize(r *http.Request, trustedPeer bool) (upgrade string) {
+// else "". The connection's own fields it removes (hop-by-hop ones, those
+// Connection names, and Transfer-Encoding, which net/http keeps in
+// Request.TransferEncoding) are recorded in st.ClientHopByHop as the
+// client sent them, for the WAF.
+func Sanitize(r *http.Request, trustedPeer bool, st *reqctx.State) (upgrade string) {
 	h := r.Header
 	if r.ProtoMajor == 1 && r.ProtoMinor == 1 && r.Method == http.MethodGet &&
 		headerHasToken(h, "Connection", "upgrade") && strings.EqualFold(h.Get("Upgrade"), "websocket") {
 		upgrade = "websocket"
 	}
-	if conn := h["Connection"]; len(conn) > 0 {
-		for _, v := range conn {
+	if len(r.TransferEncoding) > 0 {
+		st.AddClientHopByHop("Transfer-Encoding", r.TransferEncoding)
+	}
+	for _, k := range HopByHop {
+		if v, ok := h[k]; ok {
+			st.AddClientHopByHop(k, v)
+			delete(h, k)
+		}
+	}
+	for _, f := range st.ClientHopByHop {
+		if f.Name != "Connection" {
+			continue
+		}
+		for _, v := range f.Values {
 			for name := range strings.SplitSeq(v, ",") {
 				name = http.CanonicalHeaderKey(strings.TrimSpace(name))
 				// A client must not be able to strip the gateway's own
 				// headers or trace context by naming them in Connection.
-				if name != "" && name != "X-Request-Id" && name != "Traceparent" {
+				if name == "" || name == "X-Request-Id" || name == "Traceparent" {
+					continue
+				}
+				if v, ok := h[name]; ok {
+					st.AddClientHopByHop(name, v)
 					delete(h, name)
 				}
 			}
 		}
-	}
-	for _, k := range HopByHop {
-		delete(h, k)
 	}
 	for _, k := range spoofable {
 		delete(h, k)

@@ -47,6 +47,13 @@ type Wire struct {
 	held     []byte    // the block or line being assembled, or the bytes held after an upgrade request
 	started  bool      // a request head was seen: an HTTP/2 preface no longer switches protocols
 	lastPost bool      // the last request was a POST: net/http skips up to 4 CR or LF bytes before the next
+
+	// HTTP10Hosts has one entry per HTTP/1.0 request head passed, in
+	// order: whether it had a Host field. net/http reads a missing Host
+	// and an empty one alike (Request.Host ""), and the WAF's rules tell
+	// them apart (920280, 920290). The caller takes the entries as it
+	// serves the requests and truncates the slice.
+	HTTP10Hosts []bool
 }
 
 type wireState uint8
@@ -525,6 +532,11 @@ func (w *Wire) check(block []byte) *WireError {
 			if hosts++; hosts > 1 {
 				return malformed("duplicate_host", "The request has more than one Host header. Send exactly one.")
 			}
+			if len(value) == 0 && !http10 {
+				// An empty Host is allowed only for a target without an
+				// authority (RFC 9112 §3.2), which origin-form never is.
+				return malformed("empty_host", "The Host header is empty. Send Host: with the name the gateway serves.")
+			}
 			if !httpguts.ValidHostHeader(string(value)) {
 				return malformed("invalid_host", "The Host header "+strconv.Quote(problem.Clip(string(value), 60))+" is not a valid host[:port].")
 			}
@@ -544,6 +556,9 @@ func (w *Wire) check(block []byte) *WireError {
 		return malformed("transfer_encoding_http10", "HTTP/1.0 has no Transfer-Encoding. Use HTTP/1.1, or send a Content-Length.")
 	case hosts == 0 && !http10:
 		return malformed("missing_host", "An HTTP/1.1 request must have a Host header. Send Host: with the name the gateway serves.")
+	}
+	if http10 {
+		w.HTTP10Hosts = append(w.HTTP10Hosts, hosts > 0)
 	}
 	w.after = wireHeader
 	if upgrade {

@@ -126,6 +126,19 @@ func (lw *LineWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// Synchronous is lw for writers that need each Write on disk before it
+// returns (the WAF's matched-rule log, which tools read right after a
+// response): it appends, then flushes.
+func (lw *LineWriter) Synchronous() io.Writer { return syncLines{lw} }
+
+type syncLines struct{ lw *LineWriter }
+
+func (s syncLines) Write(p []byte) (int, error) {
+	n, err := s.lw.Write(p)
+	s.lw.Flush()
+	return n, err
+}
+
 // Flush writes buffered lines out.
 func (lw *LineWriter) Flush() {
 	lw.writeMu.Lock()

@@ -56,6 +56,15 @@ type State struct {
 	// Upgrade is the protocol of a connection upgrade the client asked
 	// for (websocket), kept by the sanitizer for the proxy.
 	Upgrade string
+	// ClientHopByHop are the connection's own fields the client sent
+	// (Connection, Transfer-Encoding, TE, Keep-Alive, Upgrade ... and the
+	// fields Connection names), which the sanitizer removes before any
+	// stage reads the headers; the WAF inspects the request as sent.
+	ClientHopByHop []Field
+	hopBuf         [2]Field
+	// HostMissing is set when an HTTP/1.0 request had no Host field;
+	// Request.Host is "" for it and for an empty Host alike.
+	HostMissing bool
 
 	// MaxBodyBytes is the body limit in force for this request;
 	// BodyTooLarge is set once the body read past it.
@@ -150,6 +159,15 @@ func FieldIndex(fields []Field, name string) int {
 		}
 	}
 	return -1
+}
+
+// AddClientHopByHop records a connection field the client sent
+// (ClientHopByHop); the first two cost no allocation.
+func (st *State) AddClientHopByHop(name string, values []string) {
+	if st.ClientHopByHop == nil {
+		st.ClientHopByHop = st.hopBuf[:0]
+	}
+	st.ClientHopByHop = append(st.ClientHopByHop, Field{Name: name, Values: values})
 }
 
 // AddResponseFilter adds f to ResponseFilters; the first two cost no

@@ -33,6 +33,7 @@ const (
 type heldResponse struct {
 	http.ResponseWriter
 	s      *Stage
+	t      *txn
 	tx     types.Transaction
 	r      *http.Request
 	state  holdState
@@ -157,12 +158,14 @@ func (h *heldResponse) decide() bool {
 // pass sends the status held so far; what follows goes straight through.
 func (h *heldResponse) pass() {
 	h.state = holdPassing
+	h.t.end() // the response phases' matches are in the log before the client has the response
 	h.ResponseWriter.WriteHeader(h.status)
 }
 
 // refuse replaces the upstream's response with a problem.
 func (h *heldResponse) refuse() {
 	h.state = holdRefused
+	h.t.end()
 	h.s.count("response_blocked")
 	reqctx.RefuseResponse(h.ResponseWriter, h.r, h.own, reqctx.Refusal{Type: problem.ResponseWithheld, Reason: "waf_response", Stage: "waf",
 		Rule: leakIDs(h.tx.MatchedRules()),

@@ -15,6 +15,7 @@ import (
 
 	coreruleset "github.com/corazawaf/coraza-coreruleset/v4"
 	"github.com/corazawaf/coraza/v3"
+	"github.com/corazawaf/coraza/v3/experimental/plugins/plugintypes"
 	"github.com/corazawaf/coraza/v3/types"
 
 	"github.com/rampart-gw/rampart/internal/guard"
@@ -37,6 +38,11 @@ type Options struct {
 	Threshold  int  // inbound anomaly score that blocks
 	BodyLimit  int64
 	Exclusions []Exclusion
+	// RulesBefore are the operator's own SecLang rules run before the
+	// CRS (after its setup), as the CRS's REQUEST-900 exclusion file
+	// does: they can set the tx variables the CRS reads (allowed
+	// methods, content types, limits) and remove rules at run time.
+	RulesBefore string
 	// Rules are the operator's own SecLang rules, after the CRS.
 	Rules string
 	// Responses runs the response phases too: the CRS's data-leakage
@@ -45,14 +51,15 @@ type Options struct {
 	Responses         bool
 	ResponseBodyLimit int64
 	// Log, if set, gets one line per rule match in Coraza's error-log
-	// format (the ModSecurity one the CRS tooling reads).
+	// format (the ModSecurity one the CRS tooling reads): each
+	// transaction's lines in one Write, before the client is answered.
 	Log io.Writer
 }
 
 // Directives is the Coraza configuration for o: the recommended engine
 // settings, the CRS setup with o's paranoia level and threshold, the
-// rules, the operator's rules, then the exclusions (which must follow the
-// rules they change).
+// operator's rules to run first, the CRS, the operator's rules to run
+// after, then the exclusions (which must follow the rules they change).
 func Directives(o Options) string {
 	engine := "On"
 	if o.Detect {
@@ -72,8 +79,13 @@ Include @crs-setup.conf.example
 SecAction "id:900000,phase:1,pass,t:none,nolog,setvar:tx.blocking_paranoia_level=%d"
 SecAction "id:900001,phase:1,pass,t:none,nolog,setvar:tx.detection_paranoia_level=%d"
 SecAction "id:900110,phase:1,pass,t:none,nolog,setvar:tx.inbound_anomaly_score_threshold=%d"
-Include @owasp_crs/*.conf
+SecDefaultAction "phase:5,log,auditlog,pass"
 `, engine, o.BodyLimit, o.BodyLimit, responseDirectives(o), o.Paranoia, o.Paranoia, o.Threshold)
+	if o.RulesBefore != "" {
+		b.WriteString(o.RulesBefore)
+		b.WriteString("\n")
+	}
+	b.WriteString("Include @owasp_crs/*.conf\n")
 	if o.Rules != "" {
 		b.WriteString(o.Rules)
 		b.WriteString("\n")
@@ -106,34 +118,22 @@ SecDefaultAction "phase:4,log,auditlog,pass"`, o.ResponseBodyLimit)
 }
 
 // New compiles the rule set for o (about a second: the CRS is large).
+// The matched-rule log (o.Log) is written by the Stage, per transaction.
 func New(o Options) (coraza.WAF, error) {
-	c := coraza.NewWAFConfig().WithRootFS(coreruleset.FS).WithDirectives(Directives(o))
-	if o.Log != nil {
-		c = c.WithErrorCallback(func(mr types.MatchedRule) {
-			if id := mr.Rule().ID(); attack(id) || id == blockingEvaluation || id == outboundEvaluation || custom(id) {
-				_, _ = io.WriteString(o.Log, mr.ErrorLog()+"\n")
-			}
-		})
-	}
-	return coraza.NewWAF(c)
+	return coraza.NewWAF(coraza.NewWAFConfig().WithRootFS(coreruleset.FS).WithDirectives(Directives(o)))
 }
 
 // logPhaseRule finds a rule of the logging phase in SecLang.
 var logPhaseRule = regexp.MustCompile(`phase:\s*'?(?:5|logging)\b`)
 
-// LogPhase reports whether o's rules need the logging phase (5) run after
-// each request: only when the operator's own rules have one. The CRS's
-// phase-5 rules (980*) only write correlation lines, which the gateway
-// does not log, and running the phase costs about a tenth of an
-// inspection.
-func (o Options) LogPhase() bool { return logPhaseRule.MatchString(o.Rules) }
-
-// blockingEvaluation and outboundEvaluation are the CRS rules that block
-// on the inbound and the outbound anomaly score.
-const (
-	blockingEvaluation = 949110
-	outboundEvaluation = 959100
-)
+// LogPhase reports whether the logging phase (5) must run after each
+// request: when there is a log for its lines (the CRS's correlation rule
+// 980170 writes one) or the operator's own rules have that phase.
+// Otherwise it is skipped: it costs about a tenth of an inspection and
+// the CRS's phase-5 rules only write log lines.
+func (o Options) LogPhase() bool {
+	return o.Log != nil || logPhaseRule.MatchString(o.Rules) || logPhaseRule.MatchString(o.RulesBefore)
+}
 
 // Gate admits a bounded number of inspections at once, first come first
 // served. Inspection is pure CPU work (milliseconds of it for a JSON
@@ -180,11 +180,38 @@ type Stage struct {
 	Gate Gate
 	// LogPhase runs the logging phase after inspection (Options.LogPhase).
 	LogPhase bool
+	// Log gets each transaction's matched-rule lines (Options.Log) in one
+	// Write, before the client is answered: a tool that reads the log
+	// right after a response (go-ftw) finds them. May be nil.
+	Log io.Writer
 	// Responses inspects the upstream's responses (Options.Responses),
 	// holding each until inspected: headers always, the body up to
 	// ResponseBodyLimit when its media type is one the rules read.
 	Responses         bool
 	ResponseBodyLimit int
+	// Route holds what the route tells the CRS (ForRoute).
+	Route RouteVars
+}
+
+// RouteVars are what a route declares that the CRS otherwise assumes:
+// they are set as tx variables before the rules run, so the CRS's
+// defaults (901160, 901162) do not replace them and the operator's
+// rules_before can still.
+type RouteVars struct {
+	// Methods is tx.allowed_methods, e.g. "GET HEAD PUT": 911100 flags
+	// any other. Empty keeps the CRS default (GET HEAD POST OPTIONS).
+	Methods string
+	// ContentTypes is tx.allowed_request_content_type, e.g.
+	// "|application/json|": 920420 flags any other. Empty keeps the
+	// CRS default.
+	ContentTypes string
+}
+
+// ForRoute is s for one route of its policy.
+func (s *Stage) ForRoute(v RouteVars) *Stage {
+	c := *s
+	c.Route = v
+	return &c
 }
 
 // Name names the stage in traces and docs/architecture.md (stage 13).
@@ -204,23 +231,15 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 		if !s.Gate.enter(r.Context().Done()) {
 			return // the client went away while waiting
 		}
-		tx := s.WAF.NewTransactionWithID(st.RequestID)
-		closed := false
-		closeTx := func() { // back to Coraza's pool: about a megabyte for a JSON body
-			if !closed {
-				closed = true
-				if s.LogPhase {
-					tx.ProcessLogging()
-				}
-				_ = tx.Close()
-			}
-		}
-		defer closeTx()
-		blocked, detected, ids := s.verdict(tx, r, body)
+		t := &txn{s: s, tx: s.WAF.NewTransactionWithID(st.RequestID)}
+		defer t.close()
+		blocked, detected, ids := s.verdict(t.tx, r, body)
+		t.writeLog()
 		switch {
 		case blocked:
 			s.count("blocked")
 			s.countGroups(ids)
+			t.end()
 			reqctx.Refuse(w, r, reqctx.Refusal{Type: problem.WAFBlocked, Reason: "waf", Stage: "waf", Rule: ids,
 				Detail: "The request looks like an attack (for example SQL or script injection) and was refused. If it is legitimate, " +
 					"give the API operator the request id so the rule can be tuned."})
@@ -233,16 +252,72 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 			s.count("passed")
 		}
 		if !s.Responses {
-			closeTx() // not held while the upstream answers
+			t.close() // not held while the upstream answers
 			next.ServeHTTP(w, r)
 			return
 		}
 		// The headers the gateway set so far (request id, rate limits) are
 		// the ones a withheld response keeps, as any refusal does.
-		h := &heldResponse{ResponseWriter: w, s: s, tx: tx, r: r, own: w.Header().Clone()}
+		h := &heldResponse{ResponseWriter: w, s: s, t: t, tx: t.tx, r: r, own: w.Header().Clone()}
 		next.ServeHTTP(h, r)
 		h.finish()
 	})
+}
+
+// txn is one request's Coraza transaction: its matched-rule lines go to
+// the log as each group of phases ends, and the logging phase runs once,
+// before the client is answered.
+type txn struct {
+	s      *Stage
+	tx     types.Transaction
+	logged int // matched rules already looked at for the log
+	ended  bool
+	closed bool
+}
+
+// writeLog writes the lines of the rules matched since the last call
+// that have the log action, in one Write.
+func (t *txn) writeLog() {
+	m := t.tx.MatchedRules()
+	if t.s.Log == nil || t.logged == len(m) {
+		t.logged = len(m)
+		return
+	}
+	var b []byte
+	for _, mr := range m[t.logged:] {
+		if l, ok := mr.(interface{ Log() bool }); ok && !l.Log() {
+			continue
+		}
+		b = append(b, mr.ErrorLog()...)
+		b = append(b, '\n')
+	}
+	t.logged = len(m)
+	if len(b) > 0 {
+		_, _ = t.s.Log.Write(b)
+	}
+}
+
+// end runs the logging phase, when the stage does, and logs its matches.
+func (t *txn) end() {
+	if t.ended {
+		return
+	}
+	t.ended = true
+	if t.s.LogPhase {
+		t.tx.ProcessLogging()
+	}
+	t.writeLog()
+}
+
+// close ends the transaction and gives it back to Coraza's pool (about a
+// megabyte for a JSON body).
+func (t *txn) close() {
+	if t.closed {
+		return
+	}
+	t.end()
+	t.closed = true
+	_ = t.tx.Close()
 }
 
 // detected publishes a waf.detect event for rules matched in detect mode.
@@ -275,6 +350,7 @@ func (s *Stage) inspect(tx types.Transaction, r *http.Request, body []byte) *typ
 		cport = int(ap.Port())
 	}
 	tx.ProcessConnection(client, cport, "", 0)
+	s.setRouteVars(tx)
 	// The rules see the target as the client sent it, before the path
 	// was normalised: "../" and odd escapes are signals in themselves.
 	uri := r.RequestURI
@@ -287,7 +363,16 @@ func (s *Stage) inspect(tx types.Transaction, r *http.Request, body []byte) *typ
 			tx.AddRequestHeader(k, v)
 		}
 	}
-	tx.AddRequestHeader("Host", r.Host)
+	// The connection's own fields, which the sanitizer removed, as the
+	// client sent them (920171, 920210 read them).
+	for _, f := range st.ClientHopByHop {
+		for _, v := range f.Values {
+			tx.AddRequestHeader(f.Name, v)
+		}
+	}
+	if !st.HostMissing { // an HTTP/1.0 request without Host (920280), not an empty one (920290)
+		tx.AddRequestHeader("Host", r.Host)
+	}
 	if it := tx.ProcessRequestHeaders(); it != nil {
 		return it
 	}
@@ -307,6 +392,24 @@ func (s *Stage) inspect(tx types.Transaction, r *http.Request, body []byte) *typ
 	return it
 }
 
+// setRouteVars hands the route's methods and content types to the CRS.
+func (s *Stage) setRouteVars(tx types.Transaction) {
+	if s.Route == (RouteVars{}) {
+		return
+	}
+	ts, ok := tx.(plugintypes.TransactionState)
+	if !ok {
+		return
+	}
+	vars := ts.Variables().TX()
+	if s.Route.Methods != "" {
+		vars.Set("allowed_methods", []string{s.Route.Methods})
+	}
+	if s.Route.ContentTypes != "" {
+		vars.Set("allowed_request_content_type", []string{s.Route.ContentTypes})
+	}
+}
+
 func (s *Stage) count(outcome string) {
 	if s.Count != nil {
 		s.Count(outcome)
@@ -323,9 +426,6 @@ func attack(id int) bool {
 
 // leak reports a CRS response (data-leakage) rule.
 func leak(id int) bool { return id >= 950000 && id < 959000 && id%1000 >= 100 }
-
-// custom reports an operator's own rule: the CRS reserves 900000-999999.
-func custom(id int) bool { return id > 0 && id < 900000 }
 
 func hasAttack(m []types.MatchedRule) bool {
 	return slices.ContainsFunc(m, func(r types.MatchedRule) bool { return attack(r.Rule().ID()) })

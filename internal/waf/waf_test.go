@@ -2,11 +2,13 @@ package waf
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -138,6 +140,102 @@ func TestLogPhase(t *testing.T) {
 		if got := (Options{Rules: rules}).LogPhase(); got != want {
 			t.Errorf("%q: LogPhase %v, want %v", rules, got, want)
 		}
+		if got := (Options{RulesBefore: rules}).LogPhase(); got != want {
+			t.Errorf("%q before the CRS: LogPhase %v, want %v", rules, got, want)
+		}
+	}
+	// With a log, the logging phase runs: its correlation rule (980170)
+	// writes a line.
+	if !(Options{Log: io.Discard}).LogPhase() {
+		t.Error("no logging phase with a log")
+	}
+}
+
+// syncBuffer is a log the test reads while the stage writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// TestStageFidelity drives the stage as the gateway does, in detect mode
+// with a log: the lines of a transaction are in the log before the
+// upstream is called (so before the client has its response), the
+// logging phase's correlation line with them; the connection's own
+// fields the sanitizer removed reach the rules; an HTTP/1.0 request
+// without Host reads as missing, not empty; and a route's methods and
+// content types are the CRS's, unless rules before the CRS say otherwise.
+func TestStageFidelity(t *testing.T) {
+	run := func(o Options, v RouteVars, r *http.Request, st *reqctx.State) string {
+		t.Helper()
+		log := &syncBuffer{}
+		o.Paranoia, o.Threshold, o.BodyLimit, o.Detect, o.Log = 1, 5, 1<<20, true, log
+		w, err := New(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := (&Stage{WAF: w, Detect: true, Log: log, LogPhase: o.LogPhase()}).ForRoute(v)
+		var before string
+		h := s.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { before = log.String() }))
+		st.ClientIP, st.Events = netip.MustParseAddr("192.0.2.1"), observe.NewBus(nil, nil, nil)
+		r.Header.Set("User-Agent", "rampart-test/1.0")
+		r.Header.Set("Accept", "*/*")
+		h.ServeHTTP(httptest.NewRecorder(), r.WithContext(reqctx.With(r.Context(), st)))
+		if after := log.String(); after != before {
+			t.Errorf("log lines written after the upstream was called:\n%s", strings.TrimPrefix(after, before))
+		}
+		return before
+	}
+	has := func(log string, id int) bool { return strings.Contains(log, fmt.Sprintf(`[id "%d"]`, id)) }
+
+	attack := run(Options{}, RouteVars{}, httptest.NewRequest("GET", "/items?q=1%27%20OR%20%271%27%3D%271", nil), &reqctx.State{})
+	if !has(attack, 942100) || !has(attack, 980170) {
+		t.Errorf("an attack's log lacks the rule or the correlation line:\n%s", attack)
+	}
+
+	hop := &reqctx.State{}
+	hop.AddClientHopByHop("Connection", []string{"keep-alive, close"})
+	if log := run(Options{}, RouteVars{}, httptest.NewRequest("GET", "/", nil), hop); !has(log, 920210) {
+		t.Errorf("conflicting Connection values not seen (920210):\n%s", log)
+	}
+
+	for _, tc := range []struct {
+		missing bool
+		id      int
+	}{{true, 920280}, {false, 920290}} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Proto, r.ProtoMinor, r.Host = "HTTP/1.0", 0, ""
+		if log := run(Options{}, RouteVars{}, r, &reqctx.State{HostMissing: tc.missing}); !has(log, tc.id) || has(log, 920280+920290-tc.id) {
+			t.Errorf("Host missing %v: want %d alone:\n%s", tc.missing, tc.id, log)
+		}
+	}
+
+	put := func() *http.Request {
+		r := httptest.NewRequest("PUT", "/orders/7", strings.NewReader(`{"status":"shipped"}`))
+		r.Header.Set("Content-Type", "application/merge-patch+json")
+		return r
+	}
+	api := RouteVars{Methods: "GET HEAD PUT", ContentTypes: "|application/json| |application/merge-patch+json|"}
+	if log := run(Options{}, RouteVars{}, put(), &reqctx.State{}); !has(log, 911100) || !has(log, 920420) {
+		t.Errorf("the CRS's defaults flag PUT and merge-patch:\n%s", log)
+	}
+	if log := run(Options{}, api, put(), &reqctx.State{}); has(log, 911100) || has(log, 920420) {
+		t.Errorf("the route's methods and content types were not the CRS's:\n%s", log)
+	}
+	before := Options{RulesBefore: `SecAction "id:1002,phase:1,pass,nolog,setvar:'tx.allowed_methods=GET HEAD'"`}
+	if log := run(before, api, put(), &reqctx.State{}); !has(log, 911100) {
+		t.Errorf("rules before the CRS did not narrow the methods:\n%s", log)
 	}
 }
 

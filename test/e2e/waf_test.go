@@ -28,7 +28,7 @@ upstreams:
   app: {targets: [{url: %s}]}
 policies:
   guarded: {authenticate: [], waf: {paranoia: 1, mode: block, log_file: waf.log}}
-  watched: {authenticate: [], waf: {paranoia: 1, mode: detect}}
+  watched: {authenticate: [], waf: {paranoia: 1, mode: detect, log_file: watched.log}}
   tuned:
     authenticate: []
     waf:
@@ -82,6 +82,19 @@ routes:
 			t.Errorf("legitimate JSON %s: %d %s", body, r.status, r.body)
 		}
 	}
+	// The route serves every method of an API, and the CRS is told so:
+	// PUT, PATCH and DELETE pass (911100 flags them by default), as does
+	// a JSON merge patch (920420 flags content types not on its list).
+	for _, m := range []struct{ method, ct string }{{"PUT", "application/json"}, {"PATCH", "application/merge-patch+json"}, {"DELETE", ""}} {
+		h := hdr
+		var body io.Reader
+		if m.ct != "" {
+			h, body = with(hdr, "Content-Type", m.ct), strings.NewReader(`{"status": "shipped", "note": "left with the neighbour"}`)
+		}
+		if r := do(t, client, m.method, g.url("/api/orders/7"), body, h); r.status != 200 {
+			t.Errorf("%s %s: %d %s", m.method, m.ct, r.status, r.body)
+		}
+	}
 	// A false positive, and its exclusion for one parameter only.
 	if r := query("/api", "q", "3 < 5 and 7 > 2"); r.status != 403 {
 		t.Fatalf("the false positive was not refused without the exclusion: %d", r.status)
@@ -109,11 +122,36 @@ routes:
 		}
 		return blocked && detected
 	})
-	// Each match is also a ModSecurity-format error-log line, for the CRS tooling.
-	waitFor(t, 5*time.Second, "waf.log lines", func() bool {
-		b, _ := os.ReadFile(filepath.Join(g.dir, "waf.log"))
-		return strings.Contains(string(b), `[id "942100"]`) && strings.Contains(string(b), `[id "949110"]`)
-	})
+	// Each match is also a ModSecurity-format error-log line, for the CRS
+	// tooling, written before the response: it is there when the client
+	// has its answer.
+	if b, _ := os.ReadFile(filepath.Join(g.dir, "waf.log")); !strings.Contains(string(b), `[id "942100"]`) || !strings.Contains(string(b), `[id "949110"]`) {
+		t.Errorf("waf.log, right after the responses:\n%s", b)
+	}
+	// The rules see the request as the client sent it: an HTTP/1.0
+	// request without Host (920280) and one with an empty Host (920290),
+	// pipelined on one connection, and the connection's own fields,
+	// which are never forwarded (920210: conflicting Connection values).
+	_ = rawRequest(t, g.http, "GET /beta/nohost HTTP/1.0\r\nConnection: keep-alive\r\nUser-Agent: e2e\r\nAccept: */*\r\n\r\n"+
+		"GET /beta/emptyhost HTTP/1.0\r\nHost:\r\nUser-Agent: e2e\r\nAccept: */*\r\n\r\n")
+	_ = rawRequest(t, g.http, "GET /beta/conn HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, close\r\nUser-Agent: e2e\r\nAccept: */*\r\n\r\n")
+	b, _ := os.ReadFile(filepath.Join(g.dir, "watched.log"))
+	lines := map[string]string{}
+	for l := range strings.SplitSeq(string(b), "\n") {
+		for _, u := range []string{"nohost", "emptyhost", "conn"} {
+			if strings.Contains(l, `[uri "/beta/`+u+`"]`) {
+				lines[u] += l
+			}
+		}
+	}
+	for u, want := range map[string]string{"nohost": "920280", "emptyhost": "920290", "conn": "920210"} {
+		if !strings.Contains(lines[u], `[id "`+want+`"]`) {
+			t.Errorf("/beta/%s: no %s line in\n%s", u, want, lines[u])
+		}
+	}
+	if strings.Contains(lines["nohost"], `[id "920290"]`) || strings.Contains(lines["emptyhost"], `[id "920280"]`) {
+		t.Errorf("a missing Host and an empty one were confused:\n%s\n%s", lines["nohost"], lines["emptyhost"])
+	}
 	g.metricsHave(t, `rampart_waf_total{outcome="blocked",policy="guarded"}`, `rampart_waf_total{outcome="detected",policy="watched"}`,
 		`rampart_waf_rule_groups_total{group="sqli",policy="guarded"}`, `rampart_waf_rule_groups_total{group="xss",policy="guarded"}`)
 }
