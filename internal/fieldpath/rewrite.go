@@ -295,7 +295,9 @@ func (w *rewriter) container(rs, rp State, depth int, closer byte, member func(i
 		case w.e.Remove.Matched(crs):
 			if err = w.skip(depth); err == nil {
 				if prevEnd >= 0 {
-					w.splice(prevEnd, w.pos, nil) // the comma before it, and it
+					// The comma before it, and it; after a member already
+					// left out, from where that one ended.
+					w.splice(max(prevEnd, w.copied), w.pos, nil)
 				} else if cutFrom < 0 {
 					cutFrom = start // it and the comma after it, once known
 				}
