@@ -63,6 +63,7 @@ staticcheck: $(STATICCHECK)
 unit:
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	$(GO) test -race -count=1 -tags re2_cgo ./internal/waf
+	@$(GO) test -count=1 -run TestBenignCorpus -v ./internal/waf | grep -o 'benign API corpus at paranoia [0-9]: [^(]*([^)]*)' || true
 	cd test && $(GO) test -race -count=1 -timeout 20m ./...
 
 # Each fuzz target runs for FUZZTIME on its own (go test allows one -fuzz

@@ -8,6 +8,8 @@ import (
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/registry"
 	"github.com/rampart-gw/rampart/internal/respfilter"
+	"github.com/rampart-gw/rampart/internal/schema"
+	"github.com/rampart-gw/rampart/internal/waf"
 )
 
 // Explain writes, for the route named name, the chain of checks a request
@@ -128,6 +130,13 @@ func Explain(w io.Writer, cfg *config.Config, reg registry.Set, name string) err
 			action = "detect only: waf.detect events, nothing blocked"
 		}
 		step("13", "WAF: OWASP CRS at paranoia %d, inbound threshold %d, %d exclusions; %s", w.Paranoia, w.InboundThreshold, len(w.Exclusions), action)
+		var types []string
+		if pol.Validate != nil {
+			types = pol.Validate.ContentTypes
+		}
+		v := waf.RouteVarsOf(r.Match.Methods, types)
+		step("", "the CRS is told the route's methods (tx.allowed_methods %q) and body types (tx.allowed_request_content_type %q)", v.Methods, v.ContentTypes)
+		wafReads(step, cfg, pol)
 	}
 	if u := cfg.Upstreams[r.Upstream]; u != nil && u.LoadShedding != nil {
 		prio := "normal for authenticated callers, low for anonymous ones"
@@ -161,6 +170,29 @@ func Explain(w io.Writer, cfg *config.Config, reg registry.Set, name string) err
 
 // responseSteps describes stage 17: what the gateway changes in the
 // upstream's response before the client sees it.
+// wafReads says which fields of JSON bodies the WAF reads: all of them,
+// but for the fields the OpenAPI description proves typed (schema.Typed).
+func wafReads(step func(n, format string, args ...any), cfg *config.Config, pol *config.Policy) {
+	if pol.Validate == nil || pol.Validate.OpenAPI == "" {
+		step("", "the WAF reads every field of the request (no OpenAPI description proves any typed)")
+		return
+	}
+	doc, err := schema.LoadDocument(cfg.Path(pol.Validate.OpenAPI))
+	if err != nil {
+		step("", "the WAF reads every field of the request (%s does not load: %v)", pol.Validate.OpenAPI, err)
+		return
+	}
+	ops := schema.TypedOperations(doc)
+	if len(ops) == 0 {
+		step("", "the WAF reads every field of the request: %s proves no body field typed", pol.Validate.OpenAPI)
+		return
+	}
+	step("", "the WAF reads every field but those %s proves typed once validated (integers, numbers, booleans, enum members, uuid, date-time; patterns marked x-rampart-waf: trusted):", pol.Validate.OpenAPI)
+	for _, op := range ops {
+		step("", "  %s %s: not read: %s", op.Method, op.Path, strings.Join(op.Fields, ", "))
+	}
+}
+
 func responseSteps(cfg *config.Config, pol *config.Policy, transforms respfilter.Transforms) []string {
 	var out []string
 	if pol != nil && pol.CORS != nil {

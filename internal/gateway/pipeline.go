@@ -3,9 +3,6 @@ package gateway
 import (
 	"fmt"
 	"hash/maphash"
-	"net/http"
-	"slices"
-	"strings"
 
 	"github.com/getkin/kin-openapi/openapi3"
 
@@ -282,47 +279,12 @@ func rateLimits(pol *config.Policy, r *config.Route, l *stageDeps) (pre, post *r
 	return pre, post, nil
 }
 
-// wafRouteVars are what a route tells the CRS (waf.RouteVars): the
-// methods it serves, where the CRS would otherwise allow only GET, HEAD,
-// POST and OPTIONS and flag every PUT, PATCH and DELETE of an API (911100),
-// and the body media types its policy accepts.
+// wafRouteVars are what a route tells the CRS: its methods and the body
+// media types its policy accepts (waf.RouteVarsOf).
 func wafRouteVars(r *config.Route, pol *config.Policy) waf.RouteVars {
-	var v waf.RouteVars
-	methods := r.Match.Methods
-	if len(methods) == 0 {
-		methods = apiMethods
-	}
-	var ms []string
-	for _, m := range methods {
-		if !slices.Contains(ms, m) {
-			ms = append(ms, m)
-		}
-		if m == http.MethodGet && !slices.Contains(methods, http.MethodHead) {
-			ms = append(ms, http.MethodHead) // the router serves HEAD on a GET route
-		}
-	}
-	v.Methods = strings.Join(ms, " ")
-	types := defaultContentTypes
-	if pol != nil && pol.Validate != nil && len(pol.Validate.ContentTypes) > 0 {
+	var types []string
+	if pol != nil && pol.Validate != nil {
 		types = pol.Validate.ContentTypes
 	}
-	var b strings.Builder
-	for i, t := range types {
-		if i > 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteString("|" + strings.ToLower(t) + "|")
-	}
-	v.ContentTypes = b.String()
-	return v
+	return waf.RouteVarsOf(r.Match.Methods, types)
 }
-
-// apiMethods are the methods of a route that names none: every method of
-// an API, not TRACE (cross-site tracing) nor CONNECT (refused on the wire).
-var apiMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
-
-// defaultContentTypes are the body media types the CRS allows by default
-// (901162) and the JSON patch formats a PATCH of a JSON API sends (RFC 7386,
-// RFC 6902), for a policy that does not list its own (validate.content_types).
-var defaultContentTypes = []string{"application/x-www-form-urlencoded", "multipart/form-data", "text/xml", "application/xml",
-	"application/soap+xml", "application/json", "application/merge-patch+json", "application/json-patch+json"}

@@ -11,6 +11,7 @@ import (
 	"net/textproto"
 	"time"
 
+	"github.com/rampart-gw/rampart/internal/fieldpath"
 	"github.com/rampart-gw/rampart/internal/observe"
 	"github.com/rampart-gw/rampart/internal/problem"
 	"github.com/rampart-gw/rampart/internal/route"
@@ -80,6 +81,11 @@ type State struct {
 	// so later stages inspect the same bytes instead of reading again.
 	Body         []byte
 	BodyBuffered bool
+	// TypedFields are the fields of the JSON body that schema validation
+	// proved to be integers, numbers, booleans, enum members or strings
+	// of a format such as uuid (schema.Typed): the WAF need not read
+	// them. Nil when no schema validated the body.
+	TypedFields *fieldpath.Set
 
 	// Identity is who the request was authenticated as; nil when
 	// anonymous. Set by the authenticate stage, read by later ones.

@@ -9,14 +9,18 @@ package schema
 import (
 	"errors"
 	"fmt"
+	"mime"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/legacy"
 
+	"github.com/rampart-gw/rampart/internal/bodyguard"
+	"github.com/rampart-gw/rampart/internal/fieldpath"
 	"github.com/rampart-gw/rampart/internal/guard"
 	"github.com/rampart-gw/rampart/internal/problem"
 	"github.com/rampart-gw/rampart/internal/reqctx"
@@ -41,6 +45,7 @@ type Stage struct {
 	responses bool
 	count     func(outcome string)
 	opts      *openapi3filter.Options
+	typed     sync.Map // *openapi3.MediaType -> *fieldpath.Set (nil: none)
 }
 
 // New compiles a stage for doc, as config validation loaded it (its
@@ -52,7 +57,8 @@ func New(doc *openapi3.T, o Options) (*Stage, error) {
 		return nil, err
 	}
 	return &Stage{router: r, strict: o.Strict, responses: o.Responses, count: o.Count, opts: &openapi3filter.Options{MultiError: true,
-		AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}, nil // authentication is stage 9's
+		AuthenticationFunc:      openapi3filter.NoopAuthenticationFunc, // authentication is stage 9's
+		SchemaValidationOptions: []openapi3.SchemaValidationOption{openapi3.WithStringFormatValidators(formats)}}}, nil
 }
 
 // Name names the stage in traces and docs/architecture.md (stage 12, OpenAPI validation).
@@ -75,19 +81,35 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 			reqctx.Refuse(w, r, reqctx.Refusal{Type: typ, Reason: "undocumented_operation", Stage: "schema", Rule: "openapi", Detail: detail})
 			return
 		}
+		var body []byte
 		if guard.HasBody(r) {
 			// Read once through the size guard: an oversized body is a
 			// 413, not a schema violation, and later stages reuse it.
-			if _, ok := guard.ReadBody(w, r); !ok {
+			var ok bool
+			if body, ok = guard.ReadBody(w, r); !ok {
 				return
 			}
 		}
+		media := s.jsonMedia(route.Operation, r)
+		errs := repeatedParameters(route, r)
+		if media != nil && body != nil {
+			// The schema validates one reading of the body; parsers
+			// disagree on which of two equal keys wins.
+			if v := bodyguard.CheckJSON(body, bodyguard.JSONLimits{}); v != nil {
+				errs = append(errs, problem.FieldError{Location: "body#" + v.Pointer, Message: v.Message})
+			}
+		}
 		in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route, Options: s.opts}
-		if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil {
-			errs := fieldErrors(err)
+		if err := openapi3filter.ValidateRequest(r.Context(), in); err != nil || len(errs) > 0 {
+			if err != nil {
+				errs = append(errs, fieldErrors(err)...)
+			}
 			reqctx.Refuse(w, r, reqctx.Refusal{Type: problem.SchemaViolation, Reason: "schema_violation", Stage: "schema", Rule: "openapi",
 				Detail: fmt.Sprintf("The request does not match the API description (%d problems). Fix the places in errors.", len(errs)), Errors: errs})
 			return
+		}
+		if media != nil && body != nil {
+			reqctx.From(r.Context()).TypedFields = s.typedFields(media)
 		}
 		if s.responses {
 			s.checkResponse(next, w, r, in)
@@ -95,6 +117,60 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// jsonMedia is the operation's description of the request's body when
+// its media type is JSON, else nil.
+func (s *Stage) jsonMedia(op *openapi3.Operation, r *http.Request) *openapi3.MediaType {
+	if op == nil || op.RequestBody == nil || op.RequestBody.Value == nil {
+		return nil
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || !guard.IsJSON(mt) {
+		return nil
+	}
+	return op.RequestBody.Value.Content.Get(mt)
+}
+
+// typedFields are the fields of bodies of media m the WAF need not read
+// once validated (Typed), compiled once per media type.
+func (s *Stage) typedFields(m *openapi3.MediaType) *fieldpath.Set {
+	if v, ok := s.typed.Load(m); ok {
+		return v.(*fieldpath.Set)
+	}
+	set := typedSet(m)
+	s.typed.Store(m, set)
+	return set
+}
+
+// repeatedParameters refuses a query parameter the description declares
+// single-valued (not an array) that arrives more than once: validation
+// reads the first value, and the upstream may read another
+// (limit=5&limit=500).
+func repeatedParameters(route *routers.Route, r *http.Request) []problem.FieldError {
+	if r.URL.RawQuery == "" {
+		return nil
+	}
+	var errs []problem.FieldError
+	check := func(params openapi3.Parameters) {
+		for _, ref := range params {
+			p := ref.Value
+			if p == nil || p.In != openapi3.ParameterInQuery || p.Schema == nil || p.Schema.Value == nil || p.Schema.Value.Type.Is("array") || p.Schema.Value.Type.Is("object") {
+				continue
+			}
+			if n := len(r.URL.Query()[p.Name]); n > 1 {
+				errs = append(errs, problem.FieldError{Location: "query." + p.Name,
+					Message: fmt.Sprintf("sent %d times; the API describes one value: send it once", n)})
+			}
+		}
+	}
+	if route.PathItem != nil {
+		check(route.PathItem.Parameters)
+	}
+	if route.Operation != nil {
+		check(route.Operation.Parameters)
+	}
+	return errs
 }
 
 // fieldErrors turns validation errors into problem entries: where

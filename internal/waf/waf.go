@@ -18,6 +18,7 @@ import (
 	"github.com/corazawaf/coraza/v3/experimental/plugins/plugintypes"
 	"github.com/corazawaf/coraza/v3/types"
 
+	"github.com/rampart-gw/rampart/internal/fieldpath"
 	"github.com/rampart-gw/rampart/internal/guard"
 	"github.com/rampart-gw/rampart/internal/observe"
 	"github.com/rampart-gw/rampart/internal/problem"
@@ -207,6 +208,47 @@ type RouteVars struct {
 	ContentTypes string
 }
 
+// RouteVarsOf are the RouteVars of a route serving methods (none: every
+// method of an API) with bodies of contentTypes (none: the CRS's list and
+// the JSON patch formats). The CRS would otherwise allow only GET, HEAD,
+// POST and OPTIONS and flag every PUT, PATCH and DELETE of an API
+// (911100), and a JSON merge patch (920420).
+func RouteVarsOf(methods, contentTypes []string) RouteVars {
+	if len(methods) == 0 {
+		methods = apiMethods
+	}
+	var ms []string
+	for _, m := range methods {
+		if !slices.Contains(ms, m) {
+			ms = append(ms, m)
+		}
+		if m == http.MethodGet && !slices.Contains(methods, http.MethodHead) {
+			ms = append(ms, http.MethodHead) // the router serves HEAD on a GET route
+		}
+	}
+	if len(contentTypes) == 0 {
+		contentTypes = defaultContentTypes
+	}
+	var b strings.Builder
+	for i, t := range contentTypes {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString("|" + strings.ToLower(t) + "|")
+	}
+	return RouteVars{Methods: strings.Join(ms, " "), ContentTypes: b.String()}
+}
+
+// apiMethods are the methods of a route that names none: every method of
+// an API, not TRACE (cross-site tracing) nor CONNECT (refused on the wire).
+var apiMethods = []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+
+// defaultContentTypes are the body media types the CRS allows by default
+// (901162) and the JSON patch formats a PATCH of a JSON API sends (RFC
+// 7386, RFC 6902), for a policy that lists none (validate.content_types).
+var defaultContentTypes = []string{"application/x-www-form-urlencoded", "multipart/form-data", "text/xml", "application/xml",
+	"application/soap+xml", "application/json", "application/merge-patch+json", "application/json-patch+json"}
+
 // ForRoute is s for one route of its policy.
 func (s *Stage) ForRoute(v RouteVars) *Stage {
 	c := *s
@@ -233,7 +275,7 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 		}
 		t := &txn{s: s, tx: s.WAF.NewTransactionWithID(st.RequestID)}
 		defer t.close()
-		blocked, detected, ids := s.verdict(t.tx, r, body)
+		blocked, detected, ids := s.verdict(t.tx, r, inspected(st, body))
 		t.writeLog()
 		switch {
 		case blocked:
@@ -318,6 +360,20 @@ func (t *txn) close() {
 	t.end()
 	t.closed = true
 	_ = t.tx.Close()
+}
+
+// inspected is the body as the rules read it: without the fields schema
+// validation proved typed (reqctx.State.TypedFields), which no injection
+// fits; everything else, and every body no schema validated, whole.
+func inspected(st *reqctx.State, body []byte) []byte {
+	if st.TypedFields == nil || body == nil {
+		return body
+	}
+	out, _, err := fieldpath.Rewrite(body, &fieldpath.Edits{Remove: st.TypedFields}, make([]byte, 0, len(body)))
+	if err != nil {
+		return body // validated JSON, so never; read it all if it were not
+	}
+	return out
 }
 
 // detected publishes a waf.detect event for rules matched in detect mode.
@@ -427,9 +483,12 @@ func attack(id int) bool {
 // leak reports a CRS response (data-leakage) rule.
 func leak(id int) bool { return id >= 950000 && id < 959000 && id%1000 >= 100 }
 
-func hasAttack(m []types.MatchedRule) bool {
-	return slices.ContainsFunc(m, func(r types.MatchedRule) bool { return attack(r.Rule().ID()) })
-}
+// attackMatch reports a match of an attack rule that says what it found:
+// the CRS's flow-control rules in the same id ranges (920539 skips a rule
+// for JSON bodies) match silently, with no message, and are no finding.
+func attackMatch(r types.MatchedRule) bool { return attack(r.Rule().ID()) && r.Message() != "" }
+
+func hasAttack(m []types.MatchedRule) bool { return slices.ContainsFunc(m, attackMatch) }
 
 // ruleGroups names the CRS rule files by their number (the first three
 // digits of a rule id).
@@ -467,7 +526,7 @@ func (s *Stage) countGroups(ids string) {
 
 // ruleIDs lists the attack rules that matched, for the event.
 func ruleIDs(m []types.MatchedRule) string {
-	return idsOf(m, func(r types.MatchedRule) bool { return attack(r.Rule().ID()) })
+	return idsOf(m, attackMatch)
 }
 
 // leakIDs lists the data-leakage rules that matched: those with a

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rampart-gw/rampart/internal/fieldpath"
 	"github.com/rampart-gw/rampart/internal/observe"
 	"github.com/rampart-gw/rampart/internal/reqctx"
 )
@@ -348,5 +349,63 @@ func TestRuleGroup(t *testing.T) {
 		if got := RuleGroup(id); got != want {
 			t.Errorf("RuleGroup(%s) = %s, want %s", id, got, want)
 		}
+	}
+}
+
+// TestTypedFieldsNotRead: the fields schema validation proved typed are
+// left out of the body the rules read; every other field is read.
+func TestTypedFieldsNotRead(t *testing.T) {
+	w, err := New(Options{Paranoia: 1, Threshold: 5, BodyLimit: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Stage{WAF: w}
+	typed, err := fieldpath.Compile([]string{"status", "lines[*].qty"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		body    string
+		blocked bool
+	}{
+		// Values no schema would pass as typed; here they stand for what
+		// the rules would flag if they read the field.
+		{`{"status":"1' OR '1'='1","lines":[{"qty":"<script>alert(1)</script>","name":"Widget"}]}`, false},
+		{`{"status":"open","lines":[{"qty":2,"name":"<script>alert(1)</script>"}]}`, true},
+		{`{"status":"open","note":"1' UNION SELECT password FROM users--"}`, true},
+	} {
+		r := httptest.NewRequest("POST", "/orders", strings.NewReader(tc.body))
+		r.Header.Set("Content-Type", "application/json")
+		st := &reqctx.State{ClientIP: netip.MustParseAddr("192.0.2.1"), TypedFields: typed}
+		r = r.WithContext(reqctx.With(r.Context(), st))
+		tx := w.NewTransaction()
+		if got := s.inspect(tx, r, inspected(st, []byte(tc.body))) != nil; got != tc.blocked {
+			t.Errorf("%s: blocked %v, want %v", tc.body, got, tc.blocked)
+		}
+		_ = tx.Close()
+	}
+}
+
+// TestDetectBenignJSON: in detect mode a benign JSON body is "passed",
+// not "detected": the CRS's silent flow-control match for JSON bodies
+// (920539) is no finding.
+func TestDetectBenignJSON(t *testing.T) {
+	w, err := New(Options{Paranoia: 1, Threshold: 5, BodyLimit: 1 << 20, Detect: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var outcomes []string
+	s := &Stage{WAF: w, Detect: true, Count: func(o string) { outcomes = append(outcomes, o) }}
+	h := s.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	body := `{"sku":"WID-0037","qty":2}`
+	r := httptest.NewRequest("POST", "/orders", strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set("Content-Length", fmt.Sprint(len(body))) // as net/http's server keeps it
+	r.Header.Set("User-Agent", "rampart-test/1.0")
+	r.Header.Set("Accept", "application/json")
+	st := &reqctx.State{ClientIP: netip.MustParseAddr("192.0.2.1"), MaxBodyBytes: 1 << 20, Events: observe.NewBus(nil, nil, nil)}
+	h.ServeHTTP(httptest.NewRecorder(), r.WithContext(reqctx.With(r.Context(), st)))
+	if len(outcomes) != 1 || outcomes[0] != "passed" {
+		t.Errorf("outcomes %v, want [passed]", outcomes)
 	}
 }
