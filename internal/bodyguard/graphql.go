@@ -19,6 +19,7 @@ type GraphQLLimits struct {
 	MaxCost       int // fields weighted by the page sizes (first, last, limit) above them
 	MaxBatch      int // operations in one batched request
 	MaxTokens     int // lexer tokens: bounds parsing work
+	MaxDirectives int // directives, fragments expanded
 	Introspection bool
 }
 
@@ -77,8 +78,14 @@ func CheckGraphQLBatch(reqs []GraphQLRequest, lim GraphQLLimits) *Violation {
 // expanded, stopping as soon as a limit is passed, so a fragment bomb
 // costs at most MaxFields steps.
 func CheckGraphQL(query string, vars map[string]any, lim GraphQLLimits) *Violation {
+	_, v := checkGraphQL(query, vars, lim)
+	return v
+}
+
+// checkGraphQL is CheckGraphQL, with the parsed document when it passes.
+func checkGraphQL(query string, vars map[string]any, lim GraphQLLimits) (*ast.QueryDocument, *Violation) {
 	if strings.TrimSpace(query) == "" {
-		return &Violation{Message: "no query: send the GraphQL document in query"}
+		return nil, &Violation{Message: "no query: send the GraphQL document in query"}
 	}
 	tokens := lim.MaxTokens
 	if tokens <= 0 {
@@ -86,7 +93,7 @@ func CheckGraphQL(query string, vars map[string]any, lim GraphQLLimits) *Violati
 	}
 	doc, err := parser.ParseQueryWithTokenLimit(&ast.Source{Input: query}, tokens)
 	if err != nil {
-		return &Violation{Message: "malformed GraphQL: " + err.Error()}
+		return nil, &Violation{Message: "malformed GraphQL: " + err.Error()}
 	}
 	w := &walker{doc: doc, lim: lim, vars: vars, active: map[string]bool{}}
 	for _, op := range doc.Operations {
@@ -95,9 +102,26 @@ func CheckGraphQL(query string, vars map[string]any, lim GraphQLLimits) *Violati
 			name += " " + op.Name
 		}
 		w.path = []string{name}
-		if v := w.selections(op.SelectionSet, 1, 1); v != nil {
-			return v
+		if v := w.directives(len(op.Directives)); v != nil {
+			return nil, v
 		}
+		for _, vd := range op.VariableDefinitions {
+			if v := w.directives(len(vd.Directives)); v != nil {
+				return nil, v
+			}
+		}
+		if v := w.selections(op.SelectionSet, 1, 1); v != nil {
+			return nil, v
+		}
+	}
+	return doc, nil
+}
+
+// directives counts n more directives (directive overloading: @aa @aa
+// ... or @include repeated a thousand times on one field).
+func (w *walker) directives(n int) *Violation {
+	if w.dirs += n; w.lim.MaxDirectives > 0 && w.dirs > w.lim.MaxDirectives {
+		return w.fail("more than %d directives (fragments expanded)", w.lim.MaxDirectives)
 	}
 	return nil
 }
@@ -109,6 +133,7 @@ type walker struct {
 	path                  []string
 	active                map[string]bool // fragments being expanded: a cycle is refused
 	fields, aliases, cost int
+	dirs                  int
 }
 
 func (w *walker) fail(format string, args ...any) *Violation {
@@ -124,6 +149,9 @@ func (w *walker) selections(set ast.SelectionSet, depth, mult int) *Violation {
 				return v
 			}
 		case *ast.InlineFragment:
+			if v := w.directives(len(s.Directives)); v != nil {
+				return v
+			}
 			if v := w.selections(s.SelectionSet, depth, mult); v != nil {
 				return v
 			}
@@ -134,6 +162,9 @@ func (w *walker) selections(set ast.SelectionSet, depth, mult int) *Violation {
 			}
 			if w.active[s.Name] {
 				return w.fail("fragment %s spreads itself", s.Name)
+			}
+			if v := w.directives(len(s.Directives) + len(f.Directives)); v != nil {
+				return v
 			}
 			w.active[s.Name] = true
 			v := w.selections(f.SelectionSet, depth, mult)
@@ -151,6 +182,9 @@ func (w *walker) field(f *ast.Field, depth, mult int) *Violation {
 	defer func() { w.path = w.path[:len(w.path)-1] }()
 	if !w.lim.Introspection && (f.Name == "__schema" || f.Name == "__type") {
 		return w.fail("introspection is not allowed here")
+	}
+	if v := w.directives(len(f.Directives)); v != nil {
+		return v
 	}
 	if w.lim.MaxDepth > 0 && depth > w.lim.MaxDepth {
 		return w.fail("nested deeper than %d fields", w.lim.MaxDepth)

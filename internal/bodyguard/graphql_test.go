@@ -6,7 +6,7 @@ import (
 )
 
 func TestCheckGraphQL(t *testing.T) {
-	lim := GraphQLLimits{MaxDepth: 4, MaxAliases: 3, MaxFields: 50, MaxCost: 200, MaxBatch: 2}
+	lim := GraphQLLimits{MaxDepth: 4, MaxAliases: 3, MaxFields: 50, MaxCost: 200, MaxBatch: 2, MaxDirectives: 10}
 	aliasBomb := "query {" + strings.Repeat("a1: me { id } a2: me { id } a3: me { id } a4: me { id }", 1) + "}"
 	fragmentBomb := `query { ...A }
 fragment A on Q { ...B ...B ...B ...B }
@@ -24,6 +24,10 @@ fragment D on Q { a b c d }`
 		{"type introspection", `{ __type(name: "User") { fields { name } } }`, "query.__type", "introspection"},
 		{"cost", `{ users(first: 100) { friends(first: 10) { id } } }`, "query.users.friends.id", "cost passes 200"},
 		{"malformed", `{ orders( }`, "", "malformed GraphQL"},
+		{"a few directives", `query Q($a: Boolean!) @live { me @include(if: $a) { id @skip(if: false) } }`, "", ""},
+		{"directive overloading", `{ me` + strings.Repeat(" @aa", 11) + ` { id } }`, "query.me", "more than 10 directives"},
+		{"@include a thousand times", `{ me { id` + strings.Repeat(" @include(if: true)", 1000) + ` } }`, "query.me.id", "more than 10 directives"},
+		{"directives multiplied by fragments", `{ ...A ...A ...A } fragment A on Q @x @y @z { id @w }`, "query", "more than 10 directives"},
 		{"empty", ` `, "", "no query"},
 	} {
 		v := CheckGraphQL(tc.query, nil, lim)

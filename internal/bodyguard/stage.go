@@ -8,6 +8,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/vektah/gqlparser/v2/ast"
+
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/guard"
 	"github.com/rampart-gw/rampart/internal/problem"
@@ -21,7 +23,9 @@ type Stage struct {
 	json    *JSONLimits
 	xml     *XMLLimits
 	graphql *GraphQLLimits
-	allowed string // for the 415 detail
+	// graphqlGet passes queries over GET; graphqlIDE the IDE page.
+	graphqlGet, graphqlIDE bool
+	allowed                string // for the 415 detail
 }
 
 // New compiles a policy's validate section (defaults applied); it
@@ -36,7 +40,8 @@ func New(v *config.Validate) *Stage {
 	}
 	if g := v.GraphQL; g != nil {
 		s.graphql = &GraphQLLimits{MaxDepth: g.MaxDepth, MaxAliases: g.MaxAliases, MaxFields: g.MaxFields, MaxCost: g.MaxCost,
-			MaxBatch: g.MaxBatch, MaxTokens: g.MaxTokens, Introspection: g.Introspection}
+			MaxBatch: g.MaxBatch, MaxTokens: g.MaxTokens, MaxDirectives: g.MaxDirectives, Introspection: g.Introspection}
+		s.graphqlGet, s.graphqlIDE = g.Get != "off", g.IDE
 	}
 	if x := v.XML; x != nil {
 		s.xml = &XMLLimits{MaxDepth: x.MaxDepth, MaxElements: x.MaxElements, MaxAttributes: x.MaxAttributes, MaxText: int(x.MaxText)}
@@ -50,11 +55,15 @@ func (s *Stage) Name() string { return "body_structure" }
 // Wrap implements the gateway's Stage.
 func (s *Stage) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !guard.HasBody(r) {
-			if s.graphql != nil && r.Method == http.MethodGet && r.URL.Query().Has("query") {
-				if !s.checkGraphQLQuery(w, r) {
-					return
-				}
+		hasBody := guard.HasBody(r)
+		// A POST, PUT or PATCH that says it sends JSON or XML and sends
+		// nothing (Content-Length: 0) is checked as the empty document it
+		// claims to be.
+		emptyClaimed := !hasBody && len(r.Header["Content-Length"]) > 0 && len(r.Header["Content-Type"]) > 0 &&
+			(r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch)
+		if !hasBody && !emptyClaimed {
+			if s.graphql != nil && r.Method == http.MethodGet && !s.checkGraphQLGet(w, r) {
+				return
 			}
 			next.ServeHTTP(w, r)
 			return
@@ -72,6 +81,18 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 		checkGraphQL := s.graphql != nil && (guard.IsJSON(mt) || mt == "application/graphql")
 		if !checkJSON && !checkXML && !checkGraphQL {
 			next.ServeHTTP(w, r)
+			return
+		}
+		if !hasBody {
+			// Content-Length: 0 with a JSON or XML type: an empty body is
+			// no document, and an upstream may read it as {} or fail.
+			kind := "JSON"
+			if checkXML && !checkJSON {
+				kind = "XML"
+			}
+			reqctx.Refuse(w, r, reqctx.Refusal{Type: problem.InvalidBody, Reason: "invalid_body", Stage: "body", Rule: strings.ToLower(kind),
+				Detail: "The body is empty, yet Content-Type says " + mt + ": an empty body is no " + kind + " document. Send one, or send no Content-Type.",
+				Errors: []problem.FieldError{{Location: "body", Message: "empty"}}})
 			return
 		}
 		body, ok := guard.ReadBody(w, r)
@@ -122,10 +143,25 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 	})
 }
 
-// checkGraphQLQuery checks a GET request's query parameters; it answers
-// and reports false when they are refused.
-func (s *Stage) checkGraphQLQuery(w http.ResponseWriter, r *http.Request) bool {
+// checkGraphQLGet checks a GET request to a GraphQL route: a query in
+// its parameters (GraphQL over GET), or a browser asking for the IDE
+// page; it answers and reports false when the request is refused.
+func (s *Stage) checkGraphQLGet(w http.ResponseWriter, r *http.Request) bool {
 	q := r.URL.Query()
+	if !q.Has("query") {
+		if !s.graphqlIDE && acceptsHTML(r) {
+			reqctx.Refuse(w, r, reqctx.Refusal{Type: problem.NotFound, Reason: "graphql_ide", Stage: "body", Rule: "graphql",
+				Detail: "The GraphQL IDE page is not served here (validate.graphql.ide is off). Send queries with POST, or use a local IDE."})
+			return false
+		}
+		return true
+	}
+	if !s.graphqlGet {
+		reqctx.Refuse(w, r, reqctx.Refusal{Type: problem.MethodNotAllowed, Reason: "graphql_get", Stage: "body", Rule: "graphql",
+			Header: map[string]string{"Allow": "POST"},
+			Detail: "GraphQL over GET is off for this API (validate.graphql.get). Send the query with POST as JSON {query, variables}."})
+		return false
+	}
 	var vars map[string]any
 	if raw := q.Get("variables"); raw != "" {
 		if err := json.Unmarshal([]byte(raw), &vars); err != nil {
@@ -133,11 +169,32 @@ func (s *Stage) checkGraphQLQuery(w http.ResponseWriter, r *http.Request) bool {
 			return false
 		}
 	}
-	if v := CheckGraphQL(q.Get("query"), vars, *s.graphql); v != nil {
+	doc, v := checkGraphQL(q.Get("query"), vars, *s.graphql)
+	if v != nil {
 		refuseGraphQL(w, r, v)
 		return false
 	}
+	for _, op := range doc.Operations {
+		if op.Operation == ast.Mutation {
+			// GraphQL over HTTP: a GET must not change anything, and a
+			// link or an image can make a browser send one.
+			reqctx.Refuse(w, r, reqctx.Refusal{Type: problem.MethodNotAllowed, Reason: "graphql_get_mutation", Stage: "body", Rule: "graphql",
+				Header: map[string]string{"Allow": "POST"},
+				Detail: "A mutation cannot be sent over GET. Send it with POST as JSON {query, variables}."})
+			return false
+		}
+	}
 	return true
+}
+
+// acceptsHTML reports a browser's navigation: text/html accepted.
+func acceptsHTML(r *http.Request) bool {
+	for _, v := range r.Header["Accept"] {
+		if strings.Contains(strings.ToLower(v), "text/html") {
+			return true
+		}
+	}
+	return false
 }
 
 func refuseGraphQL(w http.ResponseWriter, r *http.Request, v *Violation) {

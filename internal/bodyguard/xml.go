@@ -20,6 +20,21 @@ type XMLLimits struct {
 	MaxText       int // bytes of one text or attribute value
 }
 
+// xincludeSpaces are the XInclude namespaces: the recommendation's and
+// the 2003 draft's, which libxml2 still honours.
+var xincludeSpaces = []string{"http://www.w3.org/2001/XInclude", "http://www.w3.org/2003/XInclude"}
+
+// xinclude reports an element of XInclude (its namespace, as the decoder
+// resolved the prefix).
+func xinclude(space string) bool {
+	for _, s := range xincludeSpaces {
+		if strings.EqualFold(strings.TrimSpace(space), s) {
+			return true
+		}
+	}
+	return false
+}
+
 // CheckXML checks an XML document and reports the first violation, or
 // nil. The location is an XPath-like path of the open elements, e.g.
 // /order/items/item[3].
@@ -65,6 +80,9 @@ func CheckXML(body []byte, lim XMLLimits) *Violation {
 			name, _, _ := strings.Cut(strings.TrimSpace(string(t)), " ")
 			return fail("an XML directive <!%.32s> is not accepted", name)
 		case xml.StartElement:
+			if xinclude(t.Name.Space) {
+				return fail("XInclude (<xi:include>) is not accepted: like an external entity, it makes a parser read another file or URL into the document")
+			}
 			if len(path) == 0 {
 				if roots++; roots > 1 {
 					return fail("more than one root element")

@@ -124,6 +124,10 @@ func applyDefaults(c *Config) {
 			setInt(&g.MaxCost, 10000)
 			setInt(&g.MaxBatch, 5)
 			setInt(&g.MaxTokens, 15000)
+			setInt(&g.MaxDirectives, 50)
+			if g.Get == "" {
+				g.Get = "queries"
+			}
 		}
 		if v := p.Validate; v != nil && v.XML != nil {
 			x := v.XML

@@ -731,7 +731,11 @@ type GraphQLLimits struct {
 	MaxCost       int  `yaml:"max_cost" json:"max_cost,omitempty" doc:"Fields weighted by the page sizes (first, last, limit) above them. Default 10000."`
 	MaxBatch      int  `yaml:"max_batch" json:"max_batch,omitempty" doc:"Operations in one batched request. Default 5."`
 	MaxTokens     int  `yaml:"max_tokens" json:"max_tokens,omitempty" doc:"Lexer tokens in one document: bounds parsing work. Default 15000."`
-	Introspection bool `yaml:"introspection" json:"introspection,omitempty" doc:"Allow __schema and __type queries. Off by default: the schema is not published to anyone who asks."`
+	MaxDirectives int    `yaml:"max_directives" json:"max_directives,omitempty" doc:"Directives in one request (@include, @skip, custom ones), fragments expanded: bounds directive overloading. Default 50."`
+	Introspection bool   `yaml:"introspection" json:"introspection,omitempty" doc:"Allow __schema and __type queries. Off by default: the schema is not published to anyone who asks."`
+	Suggestions   bool   `yaml:"suggestions" json:"suggestions,omitempty" doc:"Pass the upstream's field suggestions (Did you mean ...?) in error messages. Off by default: they are cut from errors[*].message of JSON responses, since they publish the schema a field at a time even with introspection off."`
+	Get           string `yaml:"get" json:"get,omitempty" enum:"queries|off" doc:"GraphQL over GET: queries (default) passes queries sent as ?query=; off refuses them (405), for APIs whose clients POST. A mutation over GET is always refused."`
+	IDE           bool   `yaml:"ide" json:"ide,omitempty" doc:"Serve the upstream's IDE page (GraphiQL, Playground): a browser's GET without a query. Off by default: 404, so the page does not invite exploration of a production API."`
 }
 
 // XMLLimits bound an XML request body's structure.

@@ -172,7 +172,7 @@ func (v *validator) policyValidate(base string, p *Policy) {
 	}
 	if g := val.GraphQL; g != nil {
 		for key, n := range map[string]int{"max_depth": g.MaxDepth, "max_aliases": g.MaxAliases, "max_fields": g.MaxFields,
-			"max_cost": g.MaxCost, "max_batch": g.MaxBatch, "max_tokens": g.MaxTokens} {
+			"max_cost": g.MaxCost, "max_batch": g.MaxBatch, "max_tokens": g.MaxTokens, "max_directives": g.MaxDirectives} {
 			if n < 0 || n > 1_000_000 {
 				v.errorf(base+".validate.graphql."+key, "%s %d must be between 1 and 1000000", key, n)
 			}

@@ -138,6 +138,10 @@ func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, ac
 		}
 		stages = append(stages, rf)
 	}
+	// 17 GraphQL field suggestions cut from the upstream's errors
+	if pol != nil && pol.Validate != nil && pol.Validate.GraphQL != nil && !pol.Validate.GraphQL.Suggestions {
+		stages = append(stages, graphqlSuggestions(r.Policy))
+	}
 	stages = append(stages, secheaders.New(cfg.Server.StripResponseHeaders, securityHeaders(pol)))
 	// 15 request transform: fields encrypted (after every check has seen
 	// them in clear), identity to upstream
@@ -287,4 +291,13 @@ func wafRouteVars(r *config.Route, pol *config.Policy) waf.RouteVars {
 		types = pol.Validate.ContentTypes
 	}
 	return waf.RouteVarsOf(r.Match.Methods, types)
+}
+
+// graphqlSuggestions cuts "Did you mean ...?" from the error messages of a
+// GraphQL upstream's JSON responses (validate.graphql.suggestions off).
+// Error responses are small: a response over the hold limit passes as it
+// is rather than being withheld.
+func graphqlSuggestions(policy string) *respfilter.Stage {
+	paths, _ := fieldpath.Compile([]string{bodyguard.SuggestionsPath}) // a constant pattern
+	return respfilter.New(respfilter.Options{Policy: policy, Rewrite: paths, RewriteValue: bodyguard.ScrubSuggestions, PassOversize: true})
 }

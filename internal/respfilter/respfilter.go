@@ -45,6 +45,11 @@ type Options struct {
 	Decrypt    *fieldpath.Set
 	Keys       Opener
 	DecryptFor []string
+	// Rewrite names string values RewriteValue rewrites for everyone
+	// (GraphQL error messages cut of their field suggestions); a stage
+	// either rewrites or decrypts, not both.
+	Rewrite      *fieldpath.Set
+	RewriteValue func(dst, raw []byte) ([]byte, error)
 	// Count counts outcomes: filtered, clean, skipped, oversize_passed,
 	// refused. CountMasked counts masked values by detector. Both may be
 	// nil.
@@ -83,7 +88,8 @@ func New(o Options) *Stage {
 		maskBytes, maskDigits = bytescan.NewSet(needs), digits
 	}
 	s.pool.New = func() any {
-		w := &work{edits: fieldpath.Edits{Remove: o.Remove, MaskNumbers: true, MaskBytes: maskBytes, MaskDigits: maskDigits}}
+		w := &work{edits: fieldpath.Edits{Remove: o.Remove, MaskNumbers: true, MaskBytes: maskBytes, MaskDigits: maskDigits,
+			Replace: o.Rewrite, ReplaceValue: o.RewriteValue}}
 		if o.Mask != nil {
 			w.masker = o.Mask.NewMasker()
 			w.edits.MaskString = func(v []byte) bool { return w.masker.Mask(v) > 0 }

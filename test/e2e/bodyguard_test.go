@@ -70,11 +70,19 @@ routes:
 		{"billion laughs", `<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol1 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">]><lolz>&lol1;</lolz>`, "/"},
 		{"XXE", `<?xml version="1.0"?><!DOCTYPE foo [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><foo>&xxe;</foo>`, "/"},
 		{"deep XML", strings.Repeat("<a>", 20) + strings.Repeat("</a>", 20), "/a/a/a/a/a/a/a/a/a"},
+		{"XInclude", `<foo xmlns:xi="http://www.w3.org/2001/XInclude"><xi:include parse="text" href="file:///etc/passwd"/></foo>`, "/foo"},
 	} {
 		p := problemOf(t, post("application/xml", tc.body), 400)
 		errs, _ := p["errors"].([]any)
 		if p["type"] != "tag:rampart-gw.github.io,2026:problems/invalid-body" || len(errs) != 1 || errs[0].(map[string]any)["location"] != tc.location {
 			t.Errorf("%s: %v", tc.name, p)
+		}
+	}
+	// An empty body labelled JSON is no JSON document (Content-Length: 0).
+	for _, ct := range []string{"application/json", "application/xml"} {
+		p := problemOf(t, post(ct, ""), 400)
+		if errs, _ := p["errors"].([]any); p["type"] != "tag:rampart-gw.github.io,2026:problems/invalid-body" || len(errs) != 1 || errs[0].(map[string]any)["location"] != "body" {
+			t.Errorf("an empty %s body: %v", ct, p)
 		}
 	}
 	if r := post("application/json", `{"a": "`+strings.Repeat("x", 70<<10)+`"}`); r.status != 413 {
