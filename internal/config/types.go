@@ -725,12 +725,12 @@ type Validate struct {
 
 // GraphQLLimits bound what one GraphQL request may ask for.
 type GraphQLLimits struct {
-	MaxDepth      int  `yaml:"max_depth" json:"max_depth,omitempty" doc:"Field nesting. Default 10."`
-	MaxAliases    int  `yaml:"max_aliases" json:"max_aliases,omitempty" doc:"Aliased fields per request. Default 30."`
-	MaxFields     int  `yaml:"max_fields" json:"max_fields,omitempty" doc:"Fields selected, fragments expanded. Default 500."`
-	MaxCost       int  `yaml:"max_cost" json:"max_cost,omitempty" doc:"Fields weighted by the page sizes (first, last, limit) above them. Default 10000."`
-	MaxBatch      int  `yaml:"max_batch" json:"max_batch,omitempty" doc:"Operations in one batched request. Default 5."`
-	MaxTokens     int  `yaml:"max_tokens" json:"max_tokens,omitempty" doc:"Lexer tokens in one document: bounds parsing work. Default 15000."`
+	MaxDepth      int    `yaml:"max_depth" json:"max_depth,omitempty" doc:"Field nesting. Default 10."`
+	MaxAliases    int    `yaml:"max_aliases" json:"max_aliases,omitempty" doc:"Aliased fields per request. Default 30."`
+	MaxFields     int    `yaml:"max_fields" json:"max_fields,omitempty" doc:"Fields selected, fragments expanded. Default 500."`
+	MaxCost       int    `yaml:"max_cost" json:"max_cost,omitempty" doc:"Fields weighted by the page sizes (first, last, limit) above them. Default 10000."`
+	MaxBatch      int    `yaml:"max_batch" json:"max_batch,omitempty" doc:"Operations in one batched request. Default 5."`
+	MaxTokens     int    `yaml:"max_tokens" json:"max_tokens,omitempty" doc:"Lexer tokens in one document: bounds parsing work. Default 15000."`
 	MaxDirectives int    `yaml:"max_directives" json:"max_directives,omitempty" doc:"Directives in one request (@include, @skip, custom ones), fragments expanded: bounds directive overloading. Default 50."`
 	Introspection bool   `yaml:"introspection" json:"introspection,omitempty" doc:"Allow __schema and __type queries. Off by default: the schema is not published to anyone who asks."`
 	Suggestions   bool   `yaml:"suggestions" json:"suggestions,omitempty" doc:"Pass the upstream's field suggestions (Did you mean ...?) in error messages. Off by default: they are cut from errors[*].message of JSON responses, since they publish the schema a field at a time even with introspection off."`
