@@ -7,10 +7,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/corazawaf/coraza/v3/types"
 
 	"github.com/rampart-gw/rampart/internal/fieldpath"
 	"github.com/rampart-gw/rampart/internal/observe"
@@ -418,5 +421,40 @@ func TestDetectBenignJSON(t *testing.T) {
 	h.ServeHTTP(httptest.NewRecorder(), r.WithContext(reqctx.With(r.Context(), st)))
 	if len(outcomes) != 1 || outcomes[0] != "passed" {
 		t.Errorf("outcomes %v, want [passed]", outcomes)
+	}
+}
+
+// TestRxPrefilterMisses: the CRS regression tests that Coraza's literal
+// prefilter for @rx (SecRxPreFilter On) made the rules miss: a number
+// that sends PHP's strtod into a loop (942220) and an IMAP command
+// injected after a CRLF (932311, paranoia 3). With either regex engine,
+// the rules must see them.
+func TestRxPrefilterMisses(t *testing.T) {
+	w, err := New(Options{Paranoia: 3, Threshold: 5, BodyLimit: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Stage{WAF: w}
+	for _, tc := range []struct {
+		rule                     int
+		method, target, ct, body string
+	}{
+		{942220, "GET", "/get?i=2.2250738585072011e-308", "", ""},
+		{932311, "POST", "/post", "application/x-www-form-urlencoded", "textarea=%0d%0ad%20store%202%20%2BFLAGS%20%28%5CDeleted%29\n"},
+	} {
+		r := httptest.NewRequest(tc.method, tc.target, strings.NewReader(tc.body))
+		if tc.ct != "" {
+			r.Header.Set("Content-Type", tc.ct)
+			r.Header.Set("Content-Length", fmt.Sprint(len(tc.body)))
+		}
+		r.Header.Set("User-Agent", "rampart-test/1.0")
+		r.Header.Set("Accept", "*/*")
+		r = r.WithContext(reqctx.With(r.Context(), &reqctx.State{ClientIP: netip.MustParseAddr("192.0.2.1")}))
+		tx := w.NewTransaction()
+		_ = s.inspect(tx, r, bodyOf(tc.body))
+		if !slices.ContainsFunc(tx.MatchedRules(), func(m types.MatchedRule) bool { return m.Rule().ID() == tc.rule }) {
+			t.Errorf("%d did not match %s %s %q", tc.rule, tc.method, tc.target, tc.body)
+		}
+		_ = tx.Close()
 	}
 }
