@@ -8,6 +8,9 @@ command -v wrk >/dev/null || missing+=(wrk)
 command -v nginx >/dev/null || missing+=(nginx)
 command -v h2load >/dev/null || missing+=(nghttp2-client)
 command -v redis-server >/dev/null || missing+=(redis-server)
+# The WAF peer of the threat scenarios: nginx with ModSecurity 3 and the CRS.
+[ -e /usr/lib/nginx/modules/ngx_http_modsecurity_module.so ] || missing+=(libnginx-mod-http-modsecurity)
+[ -d /usr/share/modsecurity-crs/rules ] || missing+=(modsecurity-crs)
 # Rampart is built as `make build` builds it: the WAF's @rx on RE2 (cgo).
 pkg-config --exists re2 2>/dev/null || missing+=(libre2-dev pkg-config g++)
 if [ ${#missing[@]} -gt 0 ]; then

@@ -34,6 +34,10 @@ type env struct {
 	sec                     *security
 	postScript, closeScript string
 	nginxVersion            string
+	// modsec is nginx with ModSecurity 3 and the CRS (Debian's
+	// libnginx-mod-http-modsecurity and modsecurity-crs), the WAF peer
+	// of the threat scenarios, http://host:port; "" when not installed.
+	modsec string
 }
 
 func (e *env) stop() {
@@ -186,8 +190,10 @@ wrk.headers["Content-Type"] = "application/octet-stream"
 	}
 	// BENCH.md: keepalive to the upstream, HTTP/1.1 and an empty
 	// Connection header, or nginx opens a connection per request.
+	nWAF := freePort()
+	modsecLoad, modsecServer := modsecConfig(dir, nWAF)
 	ncfg := writeFile(dir, "nginx.conf", fmt.Sprintf(`user root;
-worker_processes 2;
+%[7]sworker_processes 2;
 pid %[1]s/nginx.pid;
 error_log %[1]s/logs/nginx-error.log warn;
 events { worker_connections 8192; }
@@ -215,8 +221,8 @@ http {
       proxy_set_header X-Forwarded-For $remote_addr;
     }
   }
-}
-`, dir, bPlain, nPlain, nTLS, cert, key))
+%[8]s}
+`, dir, bPlain, nPlain, nTLS, cert, key, modsecLoad, modsecServer))
 	cmd := exec.Command("nginx", "-c", ncfg, "-p", dir, "-g", "daemon off;")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -227,6 +233,9 @@ http {
 		return fail(err)
 	}
 	e.nginx = target{name: "nginx", plain: "http://" + nPlain, tls: "https://" + nTLS}
+	if modsecServer != "" {
+		e.modsec = "http://" + nWAF
+	}
 	v, _ := runCmd("nginx", "-v")
 	e.nginxVersion = strings.TrimSpace(strings.TrimPrefix(v, "nginx version: "))
 	return e, nil
