@@ -87,6 +87,26 @@ func Handler(name string) http.Handler {
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = w.Write(small)
 			return
+		case p == "/anything":
+			// httpbin's: the request, its body included, as JSON.
+			b, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+			if err != nil {
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(map[string]string{"method": r.Method, "path": p, "query": r.URL.RawQuery, "data": string(b)})
+			return
+		case p == "/response-headers":
+			// httpbin's: each query parameter as a response header.
+			q := r.URL.Query()
+			for k, vs := range q {
+				for _, v := range vs {
+					w.Header().Add(k, v)
+				}
+			}
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(q)
+			return
 		case p == "/mirror":
 			b, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 			if err != nil {
