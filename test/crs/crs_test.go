@@ -338,6 +338,9 @@ func waitPort(addr string) bool {
 }
 
 func write(t *testing.T, path, s string) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(path, []byte(s), 0o600); err != nil {
 		t.Fatal(err)
 	}
