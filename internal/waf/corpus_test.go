@@ -76,7 +76,7 @@ func refusals(t *testing.T, corpus []corpusRequest, paranoia int) map[string]str
 		r = r.WithContext(reqctx.With(r.Context(), st))
 		tx := w.NewTransaction()
 		s.setRouteVars(tx)
-		if it := s.inspect(tx, r, bodyOf(c.Body)); it != nil {
+		if it := s.inspect(tx, r, inspected(st, c.ContentType, bodyOf(c.Body))); it != nil {
 			out[c.Name] = ruleIDs(tx.MatchedRules())
 			if os.Getenv("CORPUS_DEBUG") != "" {
 				for _, m := range tx.MatchedRules() {
@@ -101,18 +101,21 @@ func refusals(t *testing.T, corpus []corpusRequest, paranoia int) map[string]str
 // testdata/gen-benign-api.py from hand-written values) is held out: it is
 // measured, never tuned on. `make test` prints the rates and the rules.
 //
-// The bounds are the rates measured when the corpus was added (21 of 240
-// at paranoia 1, 97 at paranoia 2), so that they only go down; the aim is
-// none at paranoia 1 and under 1% at paranoia 2. What is left is the
-// CRS's own reading of prose and markdown as SQL (942360, 942190 at
-// paranoia 1; 942430, 942440, 942362 at 2) and of data: URIs as script
-// (941170), listed in docs/waf.md.
+// The bounds are the rates measured last (9 of 240 at paranoia 1, 90 at
+// paranoia 2; 21 and 97 when the corpus was added, before @rx took
+// ModSecurity v2's flags and inline images were proven inert), so that
+// they only go down; the aim is none at paranoia 1 and under 1% at
+// paranoia 2. What is left at paranoia 1 is the CRS's own reading of
+// prose as SQL or shell: a quoted keyword ("about 'select' plan", 942190),
+// a line that starts with a command word ("\n\nCancel my subscription",
+// 932235), a note that starts with punctuation and "Update" (942360);
+// docs/waf.md lists them, and how to exclude a free-text field from a rule.
 func TestBenignCorpus(t *testing.T) {
 	corpus := readCorpus(t, "testdata/benign-api.jsonl")
 	for _, tc := range []struct {
 		paranoia int
 		maxRate  float64 // refused / requests
-	}{{1, 21.0 / 240}, {2, 97.0 / 240}} {
+	}{{1, 9.0 / 240}, {2, 90.0 / 240}} {
 		refused := refusals(t, corpus, tc.paranoia)
 		rate := float64(len(refused)) / float64(len(corpus))
 		names := make([]string, 0, len(refused))

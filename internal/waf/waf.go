@@ -6,6 +6,7 @@ package waf
 import (
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
 	"net/netip"
 	"regexp"
@@ -277,7 +278,7 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 		}
 		t := &txn{s: s, tx: s.WAF.NewTransactionWithID(st.RequestID)}
 		defer t.close()
-		blocked, detected, ids := s.verdict(t.tx, r, inspected(st, body))
+		blocked, detected, ids := s.verdict(t.tx, r, inspected(st, r.Header.Get("Content-Type"), body))
 		t.writeLog()
 		switch {
 		case blocked:
@@ -364,11 +365,18 @@ func (t *txn) close() {
 	_ = t.tx.Close()
 }
 
-// inspected is the body as the rules read it: without the fields schema
-// validation proved typed (reqctx.State.TypedFields), which no injection
-// fits; everything else, and every body no schema validated, whole.
-func inspected(st *reqctx.State, body []byte) []byte {
-	if st.TypedFields == nil || body == nil {
+// inspected is the body as the rules read it: a JSON body without the
+// fields schema validation proved typed (reqctx.State.TypedFields) and
+// with its inert images blanked (withoutInertImages), neither of which
+// any injection fits; everything else whole.
+func inspected(st *reqctx.State, contentType string, body []byte) []byte {
+	if body == nil {
+		return nil
+	}
+	if mt, _, err := mime.ParseMediaType(contentType); err == nil && guard.IsJSON(mt) {
+		body = withoutInertImages(body)
+	}
+	if st.TypedFields == nil {
 		return body
 	}
 	out, _, err := fieldpath.Rewrite(body, &fieldpath.Edits{Remove: st.TypedFields}, make([]byte, 0, len(body)))

@@ -134,7 +134,7 @@ func BenchmarkInspect(b *testing.B) {
 				st := &reqctx.State{ClientIP: netip.MustParseAddr("192.0.2.1"), TypedFields: tc.typed}
 				r = r.WithContext(reqctx.With(r.Context(), st))
 				tx := w.NewTransaction()
-				if it := s.inspect(tx, r, inspected(st, bodyOf(tc.body))); it != nil {
+				if it := s.inspect(tx, r, inspected(st, r.Header.Get("Content-Type"), bodyOf(tc.body))); it != nil {
 					b.Fatal("blocked")
 				}
 				_ = tx.Close()
@@ -393,7 +393,7 @@ func TestTypedFieldsNotRead(t *testing.T) {
 		st := &reqctx.State{ClientIP: netip.MustParseAddr("192.0.2.1"), TypedFields: typed}
 		r = r.WithContext(reqctx.With(r.Context(), st))
 		tx := w.NewTransaction()
-		if got := s.inspect(tx, r, inspected(st, []byte(tc.body))) != nil; got != tc.blocked {
+		if got := s.inspect(tx, r, inspected(st, r.Header.Get("Content-Type"), []byte(tc.body))) != nil; got != tc.blocked {
 			t.Errorf("%s: blocked %v, want %v", tc.body, got, tc.blocked)
 		}
 		_ = tx.Close()

@@ -65,6 +65,12 @@ routes:
 	if p := problemOf(t, postJSON(`{"note": "x' UNION SELECT password FROM users --"}`), 403); p["type"] != "tag:rampart-gw.github.io,2026:problems/waf-blocked" {
 		t.Errorf("SQL injection in a JSON field: %v", p)
 	}
+	// What only looks like an inline image is read as ever.
+	for _, avatar := range []string{"data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==", "data:image/svg+xml;base64,PHN2ZyBvbmxvYWQ9YWxlcnQoMSk+", "data:image/png;base64,iVBORw0K<script>alert(1)</script>"} {
+		if r := postJSON(`{"avatar": "` + avatar + `"}`); r.status != 403 {
+			t.Errorf("avatar %s: %d %s", avatar, r.status, r.body)
+		}
+	}
 	// A chunked body past the body limit is a 413 problem, not a dropped
 	// connection, when the WAF is the stage that reads it.
 	big := io.MultiReader(strings.NewReader(`{"pad": "`), strings.NewReader(strings.Repeat("x", 1<<20)), strings.NewReader(`"}`))
@@ -77,6 +83,9 @@ routes:
 		`{"product": "Drop Table Lamp", "description": "A table lamp; order by phone or online.", "tags": ["home", "light"]}`,
 		`{"avatar": "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==", "nested": {"a": {"b": {"c": [1, 2, 3]}}}}`,
 		`{"query": "price >= 10 and price <= 20", "sort": "-created_at", "page": {"size": 50, "cursor": "eyJpZCI6MTIzfQ"}}`,
+		// an inline avatar, and a note of numbered lines (^ is the start of the value, not of each line)
+		`{"name": "Ada", "avatar": "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="}`,
+		`{"note": "Meeting notes:\n\n1. Budget approved.\n2. Select a vendor by Friday.\n- [ ] update the CRM record"}`,
 	} {
 		if r := postJSON(body); r.status != 200 {
 			t.Errorf("legitimate JSON %s: %d %s", body, r.status, r.body)
