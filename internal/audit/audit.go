@@ -62,6 +62,7 @@ func (f Finding) String() string {
 
 type auditor struct {
 	cfg   *config.Config
+	now   time.Time
 	kinds *authn.Kinds
 	out   []Finding
 }
@@ -76,8 +77,13 @@ var loginPath = regexp.MustCompile(`(?i)(^|/)(login|signin|sign-in|logon|auth|au
 // Audit returns cfg's findings, most severe first, then in file order;
 // reg's authenticator types say what each finds weak in its settings.
 func Audit(cfg *config.Config, reg registry.Set) []Finding {
+	return AuditAt(cfg, reg, time.Now())
+}
+
+// AuditAt is Audit as of now (dates in the config are judged against it).
+func AuditAt(cfg *config.Config, reg registry.Set, now time.Time) []Finding {
 	reg.Fill()
-	a := &auditor{cfg: cfg, kinds: reg.Authenticators}
+	a := &auditor{cfg: cfg, kinds: reg.Authenticators, now: now}
 	a.listeners()
 	a.admin()
 	a.authenticators()
@@ -213,6 +219,22 @@ func (a *auditor) routes() {
 		if r.ForwardAuthorization {
 			a.add(base+".forward_authorization", Medium, "token-forwarded", "the client's Authorization header reaches upstream %s, which can replay it elsewhere; upstreams should use X-Rampart-Assertion", r.Upstream)
 		}
+		a.lifecycle(base, r)
+	}
+}
+
+// lifecycle reports deprecated routes that are past their sunset (dead
+// config that answers only 410) or have none (callers cannot plan).
+func (a *auditor) lifecycle(base string, r *config.Route) {
+	d := r.Deprecation
+	switch {
+	case d == nil:
+	case d.Sunset.IsZero():
+		a.add(base+".deprecation", Info, "deprecated-without-sunset",
+			"route %s is deprecated with no sunset date: callers get no Sunset header to plan their move by; set deprecation.sunset", r.Name)
+	case !a.now.Before(d.Sunset.Time):
+		a.add(base+".deprecation.sunset", Low, "route-past-sunset",
+			"route %s passed its sunset on %s and answers only 410 Gone; remove it once route.deprecated events and rampart_deprecated_requests_total show its callers have moved", r.Name, d.Sunset.UTC().Format(time.DateOnly))
 	}
 }
 

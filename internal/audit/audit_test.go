@@ -81,6 +81,8 @@ func TestAudit(t *testing.T) {
 		{"login-without-rate-limit", "routes[0].match.paths[0]", High, 22, 35},
 		{"anonymous-route", "routes[1].policy", Medium, 23, 90},
 		{"token-forwarded", "routes[2].forward_authorization", Medium, 24, 111},
+		{"route-past-sunset", "routes[4].deprecation.sunset", Low, 26, 132},
+		{"deprecated-without-sunset", "routes[5].deprecation", Info, 27, 106},
 	} {
 		f, ok := got[want.id+" "+want.path]
 		if !ok {

@@ -118,6 +118,15 @@ func TestErrors(t *testing.T) {
 		{"bad field pattern", minimal + "policies: {p: {response: {remove_fields: [\"a..b\"]}}}\n", "policies.p.response.remove_fields[0]:"},
 		{"unknown detector", minimal + "policies: {p: {response: {mask: [emial]}}}\n", "policies.p.response.mask[0]: unknown detector \"emial\""},
 		{"settings enum", minimal + "authenticators: {idp: {type: mtls, consumer_from: cn}}\n", "x.yaml:9:51: authenticators.idp.consumer_from: \"cn\" is not one of subject_cn, san_uri, san_dns, fingerprint"},
+		{"accept param name", strings.Replace(minimal, `match: {paths: ["/"]}`, `match: {paths: ["/"], accept_params: {Version: "2"}}`, 1), "routes[0].match.accept_params.Version: invalid media-type parameter name \"Version\""},
+		{"accept param q", strings.Replace(minimal, `match: {paths: ["/"]}`, `match: {paths: ["/"], accept_params: {q: "1"}}`, 1), "q is the quality weight"},
+		{"accept param value", strings.Replace(minimal, `match: {paths: ["/"]}`, `match: {paths: ["/"], accept_params: {version: "2 beta"}}`, 1), "routes[0].match.accept_params.version: parameter value \"2 beta\" must be a token"},
+		{"deprecation without since", strings.Replace(minimal, "    policy: public\n", "    policy: public\n    deprecation: {sunset: 2027-01-01}\n", 1), "routes[0].deprecation.since: required key \"since\" is missing"},
+		{"deprecation bad time", strings.Replace(minimal, "    policy: public\n", "    policy: public\n    deprecation: {since: June 1st}\n", 1), "x.yaml:9:26: routes[0].deprecation.since: invalid time \"June 1st\": use a date such as 2026-06-01"},
+		{"sunset before since", strings.Replace(minimal, "    policy: public\n", "    policy: public\n    deprecation: {since: 2026-06-01, sunset: 2026-01-01}\n", 1), "x.yaml:9:46: routes[0].deprecation.sunset: sunset (2026-01-01T00:00:00Z) must come after since (2026-06-01T00:00:00Z)"},
+		{"deprecation link http", strings.Replace(minimal, "    policy: public\n", "    policy: public\n    deprecation: {since: 2026-06-01, link: \"http://docs.example/v2\"}\n", 1), "routes[0].deprecation.link: link must be an https URL"},
+		{"deprecation link header injection", strings.Replace(minimal, "    policy: public\n", "    policy: public\n    deprecation: {since: 2026-06-01, link: \"https://docs.example/v2>; rel=x\"}\n", 1), "routes[0].deprecation.link: link must be an https URL"},
+		{"successor relative", strings.Replace(minimal, "    policy: public\n", "    policy: public\n    deprecation: {since: 2026-06-01, successor: v2/orders}\n", 1), "routes[0].deprecation.successor: successor must be an https URL (http for localhost) or a path starting with /"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -118,3 +118,24 @@ func (d *Duration) Default(v time.Duration) {
 		*d = Duration(v)
 	}
 }
+
+// Time is an instant written as a date (2026-06-01, midnight UTC) or an
+// RFC 3339 time (2026-06-01T09:00:00+02:00).
+type Time struct{ time.Time }
+
+func (t *Time) decodeScalar(s string) error {
+	s = strings.TrimSpace(s)
+	if v, err := time.Parse(time.DateOnly, s); err == nil {
+		t.Time = v
+		return nil
+	}
+	v, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return fmt.Errorf("invalid time %q: use a date such as 2026-06-01 or an RFC 3339 time such as 2026-06-01T09:00:00Z", s)
+	}
+	t.Time = v.UTC()
+	return nil
+}
+
+// MarshalJSON renders t as an RFC 3339 time in UTC.
+func (t Time) MarshalJSON() ([]byte, error) { return json.Marshal(t.UTC().Format(time.RFC3339)) }

@@ -20,6 +20,7 @@ func Schema(o LoadOptions) ([]byte, error) {
 var (
 	durationType = reflect.TypeOf(Duration(0))
 	sizeType     = reflect.TypeOf(Size(0))
+	timeType     = reflect.TypeOf(Time{})
 )
 
 type schemer struct{ types map[string]SettingsTypes }
@@ -35,6 +36,8 @@ func (sc schemer) of(t reflect.Type) map[string]any {
 		return map[string]any{"type": []string{"string", "integer"}, "pattern": `^[0-9]+ ?(B|KiB|MiB|GiB)?$`, "description": "Bytes: 512, 32KiB, 1MiB, 1GiB."}
 	case secretType:
 		return map[string]any{"type": "string", "pattern": "^(env|file):.+$", "description": "env:NAME or file:PATH; never inline."}
+	case timeType:
+		return map[string]any{"type": "string", "pattern": `^[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2}))?$`, "description": "A date (2026-06-01, midnight UTC) or an RFC 3339 time."}
 	}
 	switch t.Kind() {
 	case reflect.Pointer:

@@ -771,7 +771,19 @@ type Route struct {
 	AllowGetBody bool `yaml:"allow_get_body" json:"allow_get_body,omitempty" doc:"Accept a body on GET and HEAD requests (some search APIs send one) and pass it upstream. Off by default: such requests get a 400 problem, since servers and caches disagree on whether the body belongs to the request."`
 	// PathParameters is what happens to a ';' parameter in a path segment.
 	PathParameters string `yaml:"path_parameters" json:"path_parameters,omitempty" enum:"refuse|strip" doc:"A path segment with a ';' parameter (/a;jsessionid=1/b): refuse it (default: Tomcat, Jetty and Spring drop parameters before routing, other servers do not, so the router and the upstream would see different paths), or strip the parameters from every segment, once, for the router and the upstream alike. A dot segment hidden behind a parameter (..;) is always refused."`
-	Pos            Pos    `yaml:"-" json:"-"`
+	// Deprecation announces that the route's API version is going away.
+	Deprecation *Deprecation `yaml:"deprecation" json:"deprecation,omitempty"`
+	Pos         Pos          `yaml:"-" json:"-"`
+}
+
+// Deprecation announces a route's end of life to its callers: the
+// Deprecation (RFC 9745) and Sunset (RFC 8594) headers and Link relations
+// on every response, then 410 Gone from the sunset on.
+type Deprecation struct {
+	Since     Time   `yaml:"since,required" json:"since,omitempty" doc:"When the route was, or will be, deprecated: a date (2026-06-01, midnight UTC) or an RFC 3339 time. Sent as the Deprecation header."`
+	Sunset    Time   `yaml:"sunset" json:"sunset,omitempty" doc:"When the route stops answering: from then on every request gets a 410 problem naming the successor. Sent as the Sunset header. After since."`
+	Link      string `yaml:"link" json:"link,omitempty" doc:"An https URL of a page about the deprecation and how to migrate (Link rel=\"deprecation\")."`
+	Successor string `yaml:"successor" json:"successor,omitempty" doc:"Where the next version lives: an https URL or a path on this gateway such as /v2/orders (Link rel=\"successor-version\")."`
 }
 
 // Match selects requests.
@@ -780,6 +792,8 @@ type Match struct {
 	Paths   []string          `yaml:"paths,required" json:"paths,omitempty" doc:"Exact, {param} for one segment, /** for any suffix."`
 	Methods []string          `yaml:"methods" json:"methods,omitempty" doc:"Empty allows every method."`
 	Headers map[string]string `yaml:"headers" json:"headers,omitempty" doc:"Headers that must be present with exactly these values."`
+	// AcceptParams select a version by media-type parameter.
+	AcceptParams map[string]string `yaml:"accept_params" json:"accept_params,omitempty" doc:"Media-type parameters the Accept header must carry, with exactly these values: {version: \"2\"} matches Accept: application/vnd.example+json; version=2 (the first media range that has the parameter decides). Each counts as a header condition."`
 }
 
 // Rewrite changes the path sent upstream.

@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // PublicPolicy is the built-in anonymous policy.
@@ -524,6 +525,7 @@ func (v *validator) routes() {
 		}
 		v.match(i, r)
 		v.rewrite(base, r)
+		v.deprecation(base, r)
 	}
 }
 
@@ -555,6 +557,29 @@ func (v *validator) match(i int, r *Route) {
 			v.keyErrorf(base+".headers."+name, "invalid header name %q", name)
 		}
 	}
+	for _, name := range sortedKeys(r.Match.AcceptParams) {
+		if !mediaToken(name) || name != strings.ToLower(name) || name == "q" {
+			v.keyErrorf(base+".accept_params."+name, "invalid media-type parameter name %q: use a lower-case token such as version (q is the quality weight, not a parameter)", name)
+		}
+		if !mediaToken(r.Match.AcceptParams[name]) {
+			v.errorf(base+".accept_params."+name, "parameter value %q must be a token such as 2 or 2024-06-01 (letters, digits and !#$%%&'*+-.^_`|~)", r.Match.AcceptParams[name])
+		}
+	}
+}
+
+// mediaToken reports whether s is an RFC 9110 token, the form of a
+// media-type parameter name, and the form its value is compared in.
+func mediaToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // Methods are the request methods a route, a role or CORS may name: the
@@ -602,6 +627,52 @@ func (v *validator) rewrite(base string, r *Route) {
 	if _, err := TemplateParams(rw.Path); err != nil {
 		v.errorf(p+".path", "%v", err)
 	}
+}
+
+// deprecation checks a route's end-of-life dates and links.
+func (v *validator) deprecation(base string, r *Route) {
+	d := r.Deprecation
+	if d == nil {
+		return
+	}
+	p := base + ".deprecation"
+	if !d.Sunset.IsZero() && !d.Sunset.After(d.Since.Time) {
+		v.errorf(p+".sunset", "sunset (%s) must come after since (%s): a route is deprecated first, then retired",
+			d.Sunset.UTC().Format(time.RFC3339), d.Since.UTC().Format(time.RFC3339))
+	}
+	if d.Link != "" && !LinkTarget(d.Link, false) {
+		v.errorf(p+".link", "link must be an https URL (http for localhost) without spaces, quotes or angle brackets")
+	}
+	if d.Successor != "" && !LinkTarget(d.Successor, true) {
+		v.errorf(p+".successor", "successor must be an https URL (http for localhost) or a path starting with /, without spaces, quotes or angle brackets")
+	}
+}
+
+// LinkTarget reports whether s may be the target of a Link header the
+// gateway sends (RFC 8288): an https URL (http for a loopback host), or
+// with path true also an absolute path; printable ASCII without the
+// characters that would end the <...> or the header.
+func LinkTarget(s string, path bool) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f || c == '<' || c == '>' || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	if path && strings.HasPrefix(s, "/") && !strings.HasPrefix(s, "//") {
+		return true
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || u.User != nil {
+		return false
+	}
+	switch u.Scheme {
+	case "https":
+		return true
+	case "http":
+		h := u.Hostname()
+		return h == "localhost" || h == "127.0.0.1" || h == "::1"
+	}
+	return false
 }
 
 // TemplateParams returns the {param} names of a rewrite path template.

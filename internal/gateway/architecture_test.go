@@ -41,7 +41,8 @@ policies:
     request: {encrypt_fields: [ssn], keyset: k}
     response: {remove_fields: [secret]}
 routes:
-  - {name: r, match: {paths: ["/**"]}, upstream: api, policy: all}
+  - {name: r, match: {paths: ["/**"]}, upstream: api, policy: all,
+     deprecation: {since: 2026-01-01, sunset: 2999-01-01, link: "https://docs.example/v2", successor: /v2}}
 `
 
 // TestArchitectureListsStages: every stage a route can have is in the
@@ -64,7 +65,7 @@ func TestArchitectureListsStages(t *testing.T) {
 	}
 	defer g.Shutdown(t.Context())
 	got := g.current.Load().routes[0].stages
-	want := []string{"ip_filter", "cors", "rate_limit", "bots", "rate_limit", "body_limit", "body_structure", "authenticate",
+	want := []string{"lifecycle", "ip_filter", "cors", "rate_limit", "bots", "rate_limit", "body_limit", "body_structure", "authenticate",
 		"authorize", "rate_limit", "rate_limit", "rate_limit", "schema", "waf", "load_shedding", "response_filter",
 		"security_headers", "encrypt_fields", "identity"}
 	if !slices.Equal(got, want) {

@@ -16,6 +16,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/guard"
 	"github.com/rampart-gw/rampart/internal/identity"
 	"github.com/rampart-gw/rampart/internal/ipfilter"
+	"github.com/rampart-gw/rampart/internal/lifecycle"
 	"github.com/rampart-gw/rampart/internal/observe"
 	"github.com/rampart-gw/rampart/internal/pii"
 	"github.com/rampart-gw/rampart/internal/ratelimit"
@@ -33,6 +34,11 @@ import (
 func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, access map[string]*authz.Stage, deps *stageDeps) ([]Stage, error) {
 	pol := cfg.Policies[r.Policy] // nil for the built-in public policy
 	var stages []Stage
+	// 3 a deprecated route: its lifecycle headers on every answer, and
+	// from its sunset on a 410 before any other work
+	if r.Deprecation != nil {
+		stages = append(stages, lifecycle.New(r.Name, r.Deprecation, lifecycle.Options{Count: deps.metrics.Deprecated(r.Name)}))
+	}
 	// 4 IP and geo allow/deny          (threats)
 	if pol != nil && (pol.IP != nil || pol.Geo != nil) {
 		stages = append(stages, addressFilter(pol, deps))

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 
@@ -33,7 +34,30 @@ type API struct {
 	Limits      []string // rate limits, in words
 	Quota       string   // the quota, in words; "" when none
 	Groups      []Group  // operations by their first tag
-	spec        []byte   // the OpenAPI document as JSON
+	// Retiring is the route's deprecation notice, in words; "" when the
+	// route is not deprecated.
+	Retiring string
+	spec     []byte // the OpenAPI document as JSON
+}
+
+// retiring says, for a deprecated route, since when, until when and
+// where to go instead.
+func retiring(d *config.Deprecation) string {
+	if d == nil {
+		return ""
+	}
+	s := "Deprecated since " + d.Since.UTC().Format(time.DateOnly)
+	if !d.Sunset.IsZero() {
+		s += "; it stops answering (410 Gone) on " + d.Sunset.UTC().Format(time.DateOnly)
+	}
+	s += "."
+	if d.Successor != "" {
+		s += " Move to " + d.Successor + "."
+	}
+	if d.Link != "" {
+		s += " Migration notes: " + d.Link
+	}
+	return s
 }
 
 // Auth is what a policy asks of a caller.
@@ -134,8 +158,9 @@ func catalog(cfg *config.Config, kinds *authn.Kinds, rules []route.Rule, docs ma
 			}
 			a.Quota = fmt.Sprintf("%d per %s per %s", q.Limit, q.Period, key)
 		}
-		a.Groups = operations(doc, rules[i])
+		a.Groups = operations(doc, rules[i], r.Deprecation != nil)
 		a.Served = servedAt(r)
+		a.Retiring = retiring(r.Deprecation)
 		apis = append(apis, a)
 	}
 	titles := map[string]int{}
@@ -203,8 +228,9 @@ func authOf(cfg *config.Config, kinds *authn.Kinds, pol *config.Policy) Auth {
 }
 
 // operations lists the document's operations that the route's match
-// rule serves, grouped by first tag, in path order.
-func operations(doc *openapi3.T, rule route.Rule) []Group {
+// rule serves, grouped by first tag, in path order; every one is marked
+// deprecated when the route is.
+func operations(doc *openapi3.T, rule route.Rule, deprecated bool) []Group {
 	byTag := map[string][]Op{}
 	if doc.Paths == nil {
 		return nil
@@ -222,7 +248,7 @@ func operations(doc *openapi3.T, rule route.Rule) []Group {
 			if len(op.Tags) > 0 {
 				tag = op.Tags[0]
 			}
-			byTag[tag] = append(byTag[tag], Op{Method: method, Path: p, Summary: op.Summary, ID: op.OperationID, Deprecated: op.Deprecated})
+			byTag[tag] = append(byTag[tag], Op{Method: method, Path: p, Summary: op.Summary, ID: op.OperationID, Deprecated: op.Deprecated || deprecated})
 		}
 	}
 	groups := make([]Group, 0, len(byTag))

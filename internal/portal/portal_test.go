@@ -142,6 +142,40 @@ func TestCatalogSameTitle(t *testing.T) {
 	}
 }
 
+// TestCatalogDeprecated: a deprecated route's operations are marked so,
+// and its card says until when it answers and where to go.
+func TestCatalogDeprecated(t *testing.T) {
+	o := compiled(t, load(t, "  - {name: orders-v0, match: {paths: [\"/v1/orders/{id}\"], methods: [DELETE]}, upstream: orders, policy: orders, deprecation: {since: 2026-06-01, sunset: 2027-01-01, successor: /v2/orders, link: \"https://developer.example.com/v2\"}}\nportal: {}\n"))
+	apis, err := catalog(o.Config, o.Authenticators, o.Rules, o.Documents)
+	if err != nil || len(apis) != 2 {
+		t.Fatalf("%v %v", apis, err)
+	}
+	if apis[0].Retiring != "" || apis[0].Groups[0].Ops[0].Deprecated {
+		t.Fatalf("the current route is marked deprecated: %+v", apis[0])
+	}
+	v0 := apis[1]
+	if want := "Deprecated since 2026-06-01; it stops answering (410 Gone) on 2027-01-01. Move to /v2/orders. Migration notes: https://developer.example.com/v2"; v0.Retiring != want {
+		t.Fatalf("retiring %q, want %q", v0.Retiring, want)
+	}
+	for _, g := range v0.Groups {
+		for _, op := range g.Ops {
+			if !op.Deprecated {
+				t.Errorf("%s %s not marked deprecated", op.Method, op.Path)
+			}
+		}
+	}
+	o.CSRF = webui.NewCSRF("c", "/")
+	p, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := httptest.NewRecorder()
+	p.ServeHTTP(w, httptest.NewRequest("GET", "/portal/", nil))
+	if body := w.Body.String(); !strings.Contains(body, "stops answering (410 Gone) on 2027-01-01") || !strings.Contains(body, `<span class="tag">deprecated</span>`) {
+		t.Fatalf("the index does not show the deprecation:\n%s", body)
+	}
+}
+
 func TestCodeSpans(t *testing.T) {
 	got := codeSpans("Wait for `Retry-After`, then <retry>.")
 	if len(got) != 3 || !got[1].Code || got[1].Text != "Retry-After" || got[2].Text != ", then <retry>." {

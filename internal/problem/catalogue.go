@@ -115,6 +115,9 @@ var (
 	CSRFRefused = Type{Slug: "csrf-refused", Title: "Cross-site request refused", Status: http.StatusForbidden,
 		Cause: "A state-changing call to the developer portal or the security dashboard (rotating a key, lifting a ban) came without the page's CSRF token, with a token that does not match the browser's cookie, or from another site. Such calls are accepted only from the portal's or dashboard's own pages, so no other site can make a logged-in browser act.",
 		Fix:   "Reload the page and repeat the action from it. A script calling these endpoints must send the page's token in the `X-CSRF-Token` header along with the cookie it was issued with."}
+	Gone = Type{Slug: "gone", Title: "API version retired", Status: http.StatusGone,
+		Cause: "This endpoint belonged to an API version that has reached its sunset date (announced beforehand in the `Deprecation` and `Sunset` response headers) and no longer answers.",
+		Fix:   "Move to the version named in `detail` and in the `Link` header (rel=\"successor-version\"); the `deprecation` link explains the changes. Do not retry here."}
 	IdentityUnavailable = Type{Slug: "identity-provider-unavailable", Title: "Identity provider unavailable", Status: http.StatusServiceUnavailable,
 		Cause: "The gateway could not reach the identity provider needed to check the credentials (its signing keys or its introspection endpoint), so it neither accepted nor refused them.",
 		Fix:   "Retry after the time given in `Retry-After`; the credentials themselves may be fine."}
@@ -122,6 +125,6 @@ var (
 
 // Catalogue lists every problem type, in documentation order.
 func Catalogue() []Type {
-	return []Type{BadRequest, MalformedRequest, HTTPVersionNotSupported, Unauthorized, InvalidCredentials, InsufficientAuthentication, Forbidden, CSRFRefused, NotFound, MethodNotAllowed, PayloadTooLarge, RequestTimeout, HeadersTooLarge, RateLimited, QuotaExceeded, ConcurrencyLimited, AbuseBlocked, Banned, BotBlocked, ChallengeRequired, CORSRejected, AddressDenied, UnsupportedMediaType, InvalidBody, SchemaViolation, GraphQLRefused, WAFBlocked, ResponseWithheld, ResponseNotFiltered,
+	return []Type{BadRequest, MalformedRequest, HTTPVersionNotSupported, Unauthorized, InvalidCredentials, InsufficientAuthentication, Forbidden, CSRFRefused, NotFound, MethodNotAllowed, Gone, PayloadTooLarge, RequestTimeout, HeadersTooLarge, RateLimited, QuotaExceeded, ConcurrencyLimited, AbuseBlocked, Banned, BotBlocked, ChallengeRequired, CORSRejected, AddressDenied, UnsupportedMediaType, InvalidBody, SchemaViolation, GraphQLRefused, WAFBlocked, ResponseWithheld, ResponseNotFiltered,
 		TooManyConnections, Overloaded, BadGateway, NoHealthyUpstream, GatewayTimeout, IdentityUnavailable, AuthorizationUnavailable, Unavailable, Internal}
 }

@@ -25,7 +25,7 @@ func Rules(cfg *config.Config) ([]Rule, config.Errors) {
 			continue
 		}
 		base := fmt.Sprintf("routes[%d]", i)
-		rule, ok := Rule{ID: i, Headers: r.Match.Headers}, len(r.Match.Paths) > 0
+		rule, ok := Rule{ID: i, Headers: r.Match.Headers, AcceptParams: r.Match.AcceptParams}, len(r.Match.Paths) > 0
 		for j, h := range r.Match.Hosts {
 			nh, err := NormalizeHost(h)
 			if err != nil {

@@ -2,6 +2,7 @@ package route
 
 import (
 	"fmt"
+	"mime"
 	"net/http"
 	"net/textproto"
 	"sort"
@@ -15,6 +16,10 @@ type Rule struct {
 	Patterns []*Pattern
 	Methods  Methods // 0 means any
 	Headers  map[string]string
+	// AcceptParams are media-type parameters the request's Accept header
+	// must carry (version: "2" for Accept: application/vnd.x+json;
+	// version=2): each counts as a header condition.
+	AcceptParams map[string]string
 }
 
 // Conflict reports two rules of equal specificity that match the same
@@ -31,9 +36,11 @@ func (c *Conflict) Error() string {
 	if host == "" {
 		host = "any host"
 	}
-	return fmt.Sprintf("matches the same requests as another route with equal specificity (%s, path %s); make one more specific (host, methods or headers) or merge them", host, c.Pattern)
+	return fmt.Sprintf("matches the same requests as another route with equal specificity (%s, path %s); make one more specific (host, methods, headers or accept_params) or merge them", host, c.Pattern)
 }
 
+// header is a condition on a header's value; a name that starts with ';'
+// is one on a media-type parameter of Accept (acceptParam).
 type header struct{ name, value string }
 
 type entry struct {
@@ -88,9 +95,12 @@ func (b *Builder) Add(r Rule) []*Conflict {
 	if methods&GET != 0 {
 		methods |= HEAD
 	}
-	hs := make([]header, 0, len(r.Headers))
+	hs := make([]header, 0, len(r.Headers)+len(r.AcceptParams))
 	for k, v := range r.Headers {
 		hs = append(hs, header{textproto.CanonicalMIMEHeaderKey(k), v})
+	}
+	for k, v := range r.AcceptParams {
+		hs = append(hs, header{";" + strings.ToLower(k), v})
 	}
 	sort.Slice(hs, func(i, j int) bool { return hs[i].name < hs[j].name })
 	hosts := r.Hosts
@@ -325,6 +335,12 @@ func pick(es []*entry, mb Methods, h http.Header, m *Match) bool {
 
 func headersMatch(want []header, h http.Header) bool {
 	for _, w := range want {
+		if w.name[0] == ';' {
+			if v, ok := acceptParam(h, w.name[1:]); !ok || v != w.value {
+				return false
+			}
+			continue
+		}
 		vs := h[w.name]
 		if len(vs) == 0 || vs[0] != w.value {
 			return false
@@ -356,4 +372,26 @@ func lastLabels(host string, n int) string {
 		i = j
 	}
 	return host[i+1:]
+}
+
+// acceptParam returns the value of the media-type parameter name on the
+// first media range of the Accept header that carries it: the version a
+// client asks for with Accept: application/vnd.acme+json; version=2. A
+// range that does not parse as a media type is passed over.
+func acceptParam(h http.Header, name string) (string, bool) {
+	for _, line := range h["Accept"] {
+		for rng := range strings.SplitSeq(line, ",") {
+			if strings.IndexByte(rng, ';') < 0 {
+				continue // no parameters: the common case, no parse
+			}
+			_, params, err := mime.ParseMediaType(rng)
+			if err != nil {
+				continue
+			}
+			if v, ok := params[name]; ok {
+				return v, true
+			}
+		}
+	}
+	return "", false
 }

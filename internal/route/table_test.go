@@ -105,6 +105,42 @@ func TestLookup(t *testing.T) {
 	}
 }
 
+// TestAcceptParams: a version asked for by a media-type parameter of
+// Accept selects its route; no parameter, or one no route names, gets
+// the route without the condition.
+func TestAcceptParams(t *testing.T) {
+	tab := build(t,
+		Rule{ID: 1, Patterns: mustPatterns(t, "/orders")},
+		Rule{ID: 2, Patterns: mustPatterns(t, "/orders"), AcceptParams: map[string]string{"version": "2"}},
+		Rule{ID: 3, Patterns: mustPatterns(t, "/orders"), AcceptParams: map[string]string{"version": "3"}},
+	)
+	for _, tc := range []struct {
+		accept []string
+		want   int
+	}{
+		{nil, 1},
+		{[]string{"application/json"}, 1},
+		{[]string{"application/vnd.acme+json; version=2"}, 2},
+		{[]string{"application/vnd.acme+json;version=\"3\";q=0.9"}, 3},
+		{[]string{"text/html, application/vnd.acme+json; version=2"}, 2},
+		{[]string{"application/json", "application/vnd.acme+json; version=3"}, 3},
+		{[]string{"application/vnd.acme+json; version=2, application/vnd.acme+json; version=3"}, 2}, // the first decides
+		{[]string{"application/vnd.acme+json; version=9"}, 1},
+		{[]string{"application/vnd.acme+json; Version=2"}, 2},   // parameter names are case-insensitive
+		{[]string{"application/vnd.acme+json; version=2;;"}, 1}, // does not parse: passed over
+	} {
+		h := http.Header{}
+		if tc.accept != nil {
+			h["Accept"] = tc.accept
+		}
+		var m Match
+		res := tab.Lookup("api.example.com", "GET", "/orders", h, &m)
+		if res != Found || m.ID != tc.want {
+			t.Errorf("Accept %q: route %d (%v), want %d", tc.accept, m.ID, res, tc.want)
+		}
+	}
+}
+
 func TestConflicts(t *testing.T) {
 	tests := []struct {
 		name string
@@ -118,6 +154,9 @@ func TestConflicts(t *testing.T) {
 		{"more headers is more specific", Rule{Patterns: mustPatterns(t, "/a")}, Rule{Patterns: mustPatterns(t, "/a"), Headers: map[string]string{"X": "1"}}, false},
 		{"contradicting headers", Rule{Patterns: mustPatterns(t, "/a"), Headers: map[string]string{"X": "1"}}, Rule{Patterns: mustPatterns(t, "/a"), Headers: map[string]string{"x": "2"}}, false},
 		{"overlapping header sets", Rule{Patterns: mustPatterns(t, "/a"), Headers: map[string]string{"X": "1"}}, Rule{Patterns: mustPatterns(t, "/a"), Headers: map[string]string{"Y": "2"}}, true},
+		{"contradicting accept params", Rule{Patterns: mustPatterns(t, "/a"), AcceptParams: map[string]string{"version": "1"}}, Rule{Patterns: mustPatterns(t, "/a"), AcceptParams: map[string]string{"version": "2"}}, false},
+		{"an accept param is a condition", Rule{Patterns: mustPatterns(t, "/a")}, Rule{Patterns: mustPatterns(t, "/a"), AcceptParams: map[string]string{"version": "2"}}, false},
+		{"accept param beside a header", Rule{Patterns: mustPatterns(t, "/a"), Headers: map[string]string{"X": "1"}}, Rule{Patterns: mustPatterns(t, "/a"), AcceptParams: map[string]string{"version": "2"}}, true},
 		{"catch-all vs exact", Rule{Patterns: mustPatterns(t, "/a/**")}, Rule{Patterns: mustPatterns(t, "/a")}, false},
 		{"two catch-alls", Rule{Patterns: mustPatterns(t, "/a/**")}, Rule{Patterns: mustPatterns(t, "/a/**")}, true},
 	}
