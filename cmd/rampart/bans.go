@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/rampart-gw/rampart/internal/gateway"
 	"github.com/rampart-gw/rampart/internal/ratelimit"
 )
 
@@ -51,36 +49,14 @@ func cmdBans(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
-	cfg, err := gateway.Load(*path, false)
-	if err != nil {
-		printConfigErrors(stderr, err)
-		return 1
-	}
-	base := *adminURL
-	if base == "" {
-		base = "http://" + dialable(cfg.Admin.Listen)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	method, target := http.MethodGet, strings.TrimSuffix(base, "/")+"/bans"
+	method, target := http.MethodGet, "/bans"
 	if sub == "lift" {
 		method, target = http.MethodDelete, target+"/"+url.PathEscape(id)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, target, nil)
-	if err != nil {
-		fmt.Fprintf(stderr, "rampart bans: %v\n", err)
+	resp, body, ok := askAdmin(*path, *adminURL, method, target, "rampart bans", stderr)
+	if !ok {
 		return 1
 	}
-	if tok := cfg.Admin.Token.Value(); tok != "" {
-		req.Header.Set("Authorization", "Bearer "+tok)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		fmt.Fprintf(stderr, "rampart bans: the admin API at %s did not answer (%v); is the gateway running? Use --admin to point elsewhere.\n", base, err)
-		return 1
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
 	switch {
 	case resp.StatusCode == http.StatusNoContent:
 		fmt.Fprintf(stdout, "lifted the ban of %s\n", id)

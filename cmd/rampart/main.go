@@ -54,6 +54,7 @@ Usage:
   rampart consumers put|get|list --id ID [--roles a,b] [--scopes a,b] [--attr k=v]
                                      manage consumer records (roles, attributes) in the store
   rampart bans list|lift [ID]        list or lift graduated-response bans (asks the admin API)
+  rampart cache purge [ROUTE]        drop cached responses of a route, or all (asks the admin API)
   rampart trail verify|export        check the tamper-evident audit trail, or export it for a SIEM
   rampart schema                     JSON Schema of the config, for editors
   rampart echo -listen ADDR          run the built-in echo upstream alone
@@ -85,6 +86,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdBans(args, stdout, stderr)
 	case "trail":
 		return cmdTrail(args, stdout, stderr)
+	case "cache":
+		return cmdCache(args, stdout, stderr)
 	case "audit":
 		return cmdAudit(args, stdout, stderr)
 	case "schema":

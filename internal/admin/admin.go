@@ -31,6 +31,9 @@ type Source interface {
 	Bans
 	Quotas
 	Dashboard
+	// PurgeCache removes a route's cached responses ("" for all) and
+	// returns how many keys it removed.
+	PurgeCache(route string) int
 	// Publish puts an event on the gateway's bus: admin actions are
 	// security events (admin.*), and go into the audit trail.
 	Publish(e observe.Event)
@@ -59,6 +62,7 @@ func Handler(g Source, metrics http.Handler, log *slog.Logger) http.Handler {
 	keys.routes(mux)
 	keys.consumerRoutes(mux)
 	banRoutes(mux, g)
+	cacheRoutes(mux, g)
 	quotaRoutes(mux, g)
 	dash := dashboardRoutes(mux, g)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

@@ -23,6 +23,8 @@ const (
 	DefaultAssertionTTL           = 60 * time.Second
 	DefaultKeyRotation            = 24 * time.Hour
 	DefaultTokenBytes             = 8 << 10
+	// DefaultCacheMaxBytes is the response cache's memory.
+	DefaultCacheMaxBytes = 64 << 20
 )
 
 func setDur(d *Duration, v time.Duration) {

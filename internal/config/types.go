@@ -61,15 +61,21 @@ type Config struct {
 
 // Server configures the client-facing side.
 type Server struct {
-	Listen               []string `yaml:"listen" json:"listen,omitempty" doc:"Cleartext listen addresses (HTTP/1.1 and h2c). Default [\":8080\"] when no TLS listener is set."`
-	TLS                  *TLS     `yaml:"tls" json:"tls,omitempty" doc:"TLS listeners (HTTP/1.1 and h2 via ALPN)."`
-	Limits               Limits   `yaml:"limits" json:"limits,omitempty"`
-	HTTPSRedirect        bool     `yaml:"https_redirect" json:"https_redirect,omitempty" doc:"Cleartext listeners answer every request with a 308 to the same URL on the first TLS listener."`
-	TrustedProxies       []string `yaml:"trusted_proxies" json:"trusted_proxies,omitempty" doc:"CIDRs or addresses whose X-Forwarded-For is believed."`
-	DrainDelay           Duration `yaml:"drain_delay" json:"drain_delay,omitempty" doc:"After SIGTERM, keep serving this long with /readyz at 503 and Connection: close, so load balancers stop sending, before closing the listeners. Default 0."`
-	ShutdownTimeout      Duration `yaml:"shutdown_timeout" json:"shutdown_timeout,omitempty" doc:"How long SIGTERM waits for in-flight requests. Default 30s."`
-	Headers              Headers  `yaml:"headers" json:"headers,omitempty"`
-	StripResponseHeaders []string `yaml:"strip_response_headers" json:"strip_response_headers,omitempty" doc:"Upstream response headers removed because they tell attackers what runs behind the gateway. Default [Server, X-Powered-By, X-AspNet-Version, X-AspNetMvc-Version, X-Generator, X-Runtime]; [] keeps them all."`
+	Listen               []string    `yaml:"listen" json:"listen,omitempty" doc:"Cleartext listen addresses (HTTP/1.1 and h2c). Default [\":8080\"] when no TLS listener is set."`
+	TLS                  *TLS        `yaml:"tls" json:"tls,omitempty" doc:"TLS listeners (HTTP/1.1 and h2 via ALPN)."`
+	Limits               Limits      `yaml:"limits" json:"limits,omitempty"`
+	HTTPSRedirect        bool        `yaml:"https_redirect" json:"https_redirect,omitempty" doc:"Cleartext listeners answer every request with a 308 to the same URL on the first TLS listener."`
+	TrustedProxies       []string    `yaml:"trusted_proxies" json:"trusted_proxies,omitempty" doc:"CIDRs or addresses whose X-Forwarded-For is believed."`
+	DrainDelay           Duration    `yaml:"drain_delay" json:"drain_delay,omitempty" doc:"After SIGTERM, keep serving this long with /readyz at 503 and Connection: close, so load balancers stop sending, before closing the listeners. Default 0."`
+	ShutdownTimeout      Duration    `yaml:"shutdown_timeout" json:"shutdown_timeout,omitempty" doc:"How long SIGTERM waits for in-flight requests. Default 30s."`
+	Headers              Headers     `yaml:"headers" json:"headers,omitempty"`
+	Cache                ServerCache `yaml:"cache" json:"cache,omitempty"`
+	StripResponseHeaders []string    `yaml:"strip_response_headers" json:"strip_response_headers,omitempty" doc:"Upstream response headers removed because they tell attackers what runs behind the gateway. Default [Server, X-Powered-By, X-AspNet-Version, X-AspNetMvc-Version, X-Generator, X-Runtime]; [] keeps them all."`
+}
+
+// ServerCache bounds the response cache the routes share.
+type ServerCache struct {
+	MaxBytes Size `yaml:"max_bytes" json:"max_bytes,omitempty" doc:"Memory for cached responses, least recently used dropped first. Default 64MiB. Read at start."`
 }
 
 // Headers are the server-wide rules for request header names.
@@ -771,9 +777,20 @@ type Route struct {
 	AllowGetBody bool `yaml:"allow_get_body" json:"allow_get_body,omitempty" doc:"Accept a body on GET and HEAD requests (some search APIs send one) and pass it upstream. Off by default: such requests get a 400 problem, since servers and caches disagree on whether the body belongs to the request."`
 	// PathParameters is what happens to a ';' parameter in a path segment.
 	PathParameters string `yaml:"path_parameters" json:"path_parameters,omitempty" enum:"refuse|strip" doc:"A path segment with a ';' parameter (/a;jsessionid=1/b): refuse it (default: Tomcat, Jetty and Spring drop parameters before routing, other servers do not, so the router and the upstream would see different paths), or strip the parameters from every segment, once, for the router and the upstream alike. A dot segment hidden behind a parameter (..;) is always refused."`
+	// Cache keeps the route's responses (GET) for reuse.
+	Cache *RouteCache `yaml:"cache" json:"cache,omitempty"`
 	// Deprecation announces that the route's API version is going away.
 	Deprecation *Deprecation `yaml:"deprecation" json:"deprecation,omitempty"`
 	Pos         Pos          `yaml:"-" json:"-"`
+}
+
+// RouteCache is a route's response cache (RFC 9111 semantics, as a
+// shared cache that keeps what is one caller's for that caller alone).
+type RouteCache struct {
+	TTL        Duration `yaml:"ttl" json:"ttl,omitempty" doc:"How long a response stays fresh when the upstream says nothing (no Cache-Control max-age or s-maxage, no Expires). 0 (default): keep only what the upstream marks fresh."`
+	Shared     bool     `yaml:"shared" json:"shared,omitempty" doc:"One entry for every caller. Off by default: an authenticated caller's responses are kept for that consumer alone. Even when shared, a response to a request with credentials is kept only if the upstream marks it public (or s-maxage)."`
+	KeyHeaders []string `yaml:"key_headers" json:"key_headers,omitempty" doc:"Request headers that are part of the key besides method, host, path and query (the upstream's Vary is honoured as well)."`
+	MaxBody    Size     `yaml:"max_body" json:"max_body,omitempty" doc:"The largest response body kept. Default 1MiB."`
 }
 
 // Deprecation announces a route's end of life to its callers: the

@@ -526,6 +526,7 @@ func (v *validator) routes() {
 		v.match(i, r)
 		v.rewrite(base, r)
 		v.deprecation(base, r)
+		v.routeCache(base, r)
 	}
 }
 
@@ -626,6 +627,23 @@ func (v *validator) rewrite(base string, r *Route) {
 	}
 	if _, err := TemplateParams(rw.Path); err != nil {
 		v.errorf(p+".path", "%v", err)
+	}
+}
+
+// routeCache checks a route's response cache.
+func (v *validator) routeCache(base string, r *Route) {
+	c := r.Cache
+	if c == nil {
+		return
+	}
+	p := base + ".cache"
+	for j, h := range c.KeyHeaders {
+		if !ValidHeaderName(h) {
+			v.errorf(fmt.Sprintf("%s.key_headers[%d]", p, j), "invalid header name %q", h)
+		}
+	}
+	if len(r.Match.Methods) > 0 && !slices.Contains(r.Match.Methods, "GET") {
+		v.errorf(p, "the cache keeps GET responses, and route %s takes no GET: add GET to match.methods or remove cache", r.Name)
 	}
 }
 

@@ -42,7 +42,8 @@ policies:
     response: {remove_fields: [secret]}
 routes:
   - {name: r, match: {paths: ["/**"]}, upstream: api, policy: all,
-     deprecation: {since: 2026-01-01, sunset: 2999-01-01, link: "https://docs.example/v2", successor: /v2}}
+     deprecation: {since: 2026-01-01, sunset: 2999-01-01, link: "https://docs.example/v2", successor: /v2},
+     cache: {ttl: 10s}}
 `
 
 // TestArchitectureListsStages: every stage a route can have is in the
@@ -66,7 +67,7 @@ func TestArchitectureListsStages(t *testing.T) {
 	defer g.Shutdown(t.Context())
 	got := g.current.Load().routes[0].stages
 	want := []string{"lifecycle", "ip_filter", "cors", "rate_limit", "bots", "rate_limit", "body_limit", "body_structure", "authenticate",
-		"authorize", "rate_limit", "rate_limit", "rate_limit", "schema", "waf", "load_shedding", "response_filter",
+		"authorize", "rate_limit", "rate_limit", "rate_limit", "schema", "waf", "cache", "load_shedding", "response_filter",
 		"security_headers", "encrypt_fields", "identity"}
 	if !slices.Equal(got, want) {
 		t.Errorf("stages of a route with every policy section:\n got %v\nwant %v", got, want)

@@ -29,6 +29,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/authn/dpop"
 	"github.com/rampart-gw/rampart/internal/authz"
 	"github.com/rampart-gw/rampart/internal/bots"
+	"github.com/rampart-gw/rampart/internal/cache"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/dashboard"
 	"github.com/rampart-gw/rampart/internal/identity"
@@ -142,6 +143,7 @@ type resources struct {
 // trafficState is the state of the traffic stages. It outlives reloads:
 // a limit whose definition did not change keeps its budgets.
 type trafficState struct {
+	responses *cache.Store // the response cache, across reloads
 	// limits holds rate-limit state; it outlives reloads, and a limit
 	// whose definition did not change keeps its budgets.
 	limits    ratelimit.Store        // *ratelimit.Memory or *ratelimit.Redis
@@ -180,6 +182,15 @@ func (g *Gateway) QuotaUsage(ctx context.Context, consumer string) ([]ratelimit.
 // LiftBan ends a ban; it reports whether the key was banned.
 func (g *Gateway) LiftBan(ctx context.Context, id string) (bool, error) {
 	return g.state.abuse.Lift(ctx, id, time.Now().UnixNano())
+}
+
+// PurgeCache removes a route's cached responses, or every route's when
+// route is empty, and returns how many keys it removed.
+func (g *Gateway) PurgeCache(route string) int {
+	if route == "" {
+		return g.state.responses.DeletePrefix("")
+	}
+	return g.state.responses.DeletePrefix(cache.KeyPrefix(route))
 }
 
 // JWKS serves the public keys of X-Rampart-Assertion.
@@ -231,6 +242,11 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	}
 	g.state.limits, g.state.quotas, g.state.abuse, g.state.once = ts.Limits, ts.Quotas, ts.Abuse, ts.Once
 	g.state.gates, g.state.goodBots = ratelimit.NewGates(), bots.NewDNSCache()
+	cacheBytes := int64(cfg.Server.Cache.MaxBytes)
+	if cacheBytes == 0 {
+		cacheBytes = config.DefaultCacheMaxBytes
+	}
+	g.state.responses = cache.NewStore(cacheBytes)
 	g.metrics = observe.NewMetrics(opts.Version, g.health)
 	g.redactor = observe.NewRedactor(nil)
 	if !cfg.AccessLog.Disabled {

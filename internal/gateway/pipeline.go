@@ -1,14 +1,19 @@
 package gateway
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"hash/maphash"
+	"slices"
 
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/rampart-gw/rampart/internal/authz"
 	"github.com/rampart-gw/rampart/internal/bodyguard"
 	"github.com/rampart-gw/rampart/internal/bots"
+	"github.com/rampart-gw/rampart/internal/cache"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/cors"
 	"github.com/rampart-gw/rampart/internal/fieldcrypt"
@@ -122,7 +127,11 @@ func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, ac
 	if ws := deps.wafs[r.Policy]; ws != nil {
 		stages = append(stages, ws.ForRoute(wafRouteVars(r, pol)))
 	}
-	// 14 cache lookup
+	// 14 cache lookup; it stores (18) what the stages inside it, the
+	// response filters among them, made of the upstream's answer
+	if r.Cache != nil {
+		stages = append(stages, routeCache(r, pol, deps))
+	}
 	// adaptive load shedding: last before the upstream, so its limit
 	// counts only requests the upstream will see
 	if l := deps.shedders[r.Upstream]; l != nil {
@@ -170,6 +179,21 @@ func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, ac
 		}
 	}
 	return stages, nil
+}
+
+// routeCache is a route's response cache stage (14 and 18). Its entries
+// carry a generation, the hash of the route and its policy as
+// configured, so that a reload that changes either never serves what the
+// old definition stored.
+func routeCache(r *config.Route, pol *config.Policy, deps *stageDeps) Stage {
+	def, _ := json.Marshal(struct {
+		R *config.Route
+		P *config.Policy
+	}{r, pol})
+	sum := sha256.Sum256(def)
+	c := r.Cache
+	return cache.New(deps.responses, cache.Options{Route: r.Name, Generation: hex.EncodeToString(sum[:8]), TTL: c.TTL.D(), Shared: c.Shared,
+		KeyHeaders: slices.Clone(c.KeyHeaders), MaxBody: int64(c.MaxBody), Count: deps.metrics.Cache(r.Name)})
 }
 
 // addressFilter is a policy's IP and country rules (stage 4).
@@ -229,6 +253,7 @@ type stageDeps struct {
 	quotaStages map[string]*ratelimit.QuotaStage // by policy, filled by quota
 	geo         *ipfilter.DB                     // the country database; nil without geoip
 	wafs        map[string]*waf.Stage            // by policy
+	responses   *cache.Store                     // the response cache
 	transforms  respfilter.Transforms            // the registry of response transforms
 }
 

@@ -1,0 +1,256 @@
+// Package cache is the gateway's response cache (stages 14 and 18 of the
+// request path): a byte-bounded LRU store of responses, and a stage per
+// route that answers from it, fetches once for concurrent misses and
+// stores what HTTP caching (RFC 9111) allows a shared cache to keep.
+//
+// It is a shared cache in RFC 9111's sense, and errs on the side of not
+// sharing: a response to an authenticated caller is kept for that
+// consumer alone unless the route is declared shared, and then only when
+// the upstream marked it public; a response with Set-Cookie, private or
+// no-store is never kept; what is kept is the response as the client got
+// it, after every response filter (fields removed, values masked).
+package cache
+
+import (
+	"container/list"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Entry is one stored response.
+type Entry struct {
+	Status int
+	Header http.Header // as sent to the client, without per-request fields
+	Body   []byte
+	Stored time.Time     // when the response was received
+	Fresh  time.Duration // its freshness lifetime
+	// Vary names the request headers the response varies on (canonical),
+	// and VaryValues their values in the request that fetched it.
+	Vary       []string
+	VaryValues []string
+}
+
+// size is what an entry counts against the store's budget.
+func (e *Entry) size(key string) int64 {
+	n := int64(len(key) + len(e.Body) + 256)
+	for k, vs := range e.Header {
+		n += int64(len(k))
+		for _, v := range vs {
+			n += int64(len(v) + 16)
+		}
+	}
+	for i := range e.Vary {
+		n += int64(len(e.Vary[i]) + len(e.VaryValues[i]))
+	}
+	return n
+}
+
+// Age is how old the entry is at now (RFC 9111 §4.2.3, without upstream
+// Age, which the stage folds into Stored).
+func (e *Entry) Age(now time.Time) time.Duration { return max(now.Sub(e.Stored), 0) }
+
+// FreshAt reports whether the entry is fresh at now.
+func (e *Entry) FreshAt(now time.Time) bool { return e.Age(now) < e.Fresh }
+
+// matches reports whether the entry's variant fits a request's headers.
+func (e *Entry) matches(h http.Header) bool {
+	for i, name := range e.Vary {
+		if joined(h, name) != e.VaryValues[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// joined is a request header's values as one comparable string.
+func joined(h http.Header, name string) string {
+	vs := h[name]
+	switch len(vs) {
+	case 0:
+		return ""
+	case 1:
+		return vs[0]
+	}
+	n := 0
+	for _, v := range vs {
+		n += len(v) + 2
+	}
+	b := make([]byte, 0, n)
+	for i, v := range vs {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = append(b, v...)
+	}
+	return string(b)
+}
+
+// maxVariants bounds the variants kept under one key (one per value of
+// the Vary headers): an attacker varying Accept-Language must not fill
+// the store under one URL.
+const maxVariants = 8
+
+// Store holds entries up to a byte budget, dropping the least recently
+// used first. It is safe for concurrent use and outlives config reloads.
+type Store struct {
+	mu      sync.Mutex
+	max     int64
+	used    int64
+	lru     *list.List // of *slot, most recent first
+	byKey   map[string]*list.Element
+	flights map[string]*flight
+}
+
+// slot is the variants stored under one key.
+type slot struct {
+	key      string
+	variants []*Entry
+	size     int64
+}
+
+// NewStore returns a store bounded to maxBytes.
+func NewStore(maxBytes int64) *Store {
+	return &Store{max: maxBytes, lru: list.New(), byKey: map[string]*list.Element{}, flights: map[string]*flight{}}
+}
+
+// Get returns the variant stored under key that fits the request headers
+// h, or nil.
+func (s *Store) Get(key string, h http.Header) *Entry {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	el := s.byKey[key]
+	if el == nil {
+		return nil
+	}
+	sl := el.Value.(*slot)
+	for _, e := range sl.variants {
+		if e.matches(h) {
+			s.lru.MoveToFront(el)
+			return e
+		}
+	}
+	return nil
+}
+
+// Put stores e under key, in place of the variant with the same Vary
+// values; an entry larger than a quarter of the budget is not kept.
+func (s *Store) Put(key string, e *Entry) bool {
+	size := e.size(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if size > s.max/4 {
+		return false
+	}
+	el := s.byKey[key]
+	if el == nil {
+		el = s.lru.PushFront(&slot{key: key})
+		s.byKey[key] = el
+	} else {
+		s.lru.MoveToFront(el)
+	}
+	sl := el.Value.(*slot)
+	kept := sl.variants[:0]
+	for _, old := range sl.variants {
+		if sameVariant(old, e) {
+			sl.size -= old.size(key)
+			s.used -= old.size(key)
+			continue
+		}
+		kept = append(kept, old)
+	}
+	sl.variants = kept
+	if len(sl.variants) >= maxVariants {
+		old := sl.variants[0]
+		sl.size -= old.size(key)
+		s.used -= old.size(key)
+		sl.variants = sl.variants[1:]
+	}
+	sl.variants = append(sl.variants, e)
+	sl.size += size
+	s.used += size
+	for s.used > s.max {
+		back := s.lru.Back()
+		if back == el && s.lru.Len() == 1 {
+			break
+		}
+		s.removeElement(back)
+	}
+	return true
+}
+
+func sameVariant(a, b *Entry) bool {
+	if len(a.Vary) != len(b.Vary) {
+		return false
+	}
+	for i := range a.Vary {
+		if a.Vary[i] != b.Vary[i] || a.VaryValues[i] != b.VaryValues[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// Delete removes every variant under key.
+func (s *Store) Delete(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if el := s.byKey[key]; el != nil {
+		s.removeElement(el)
+	}
+}
+
+// DeletePrefix removes every key that starts with prefix and returns how
+// many it removed.
+func (s *Store) DeletePrefix(prefix string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for k, el := range s.byKey {
+		if len(k) >= len(prefix) && k[:len(prefix)] == prefix {
+			s.removeElement(el)
+			n++
+		}
+	}
+	return n
+}
+
+func (s *Store) removeElement(el *list.Element) {
+	sl := el.Value.(*slot)
+	s.lru.Remove(el)
+	delete(s.byKey, sl.key)
+	s.used -= sl.size
+}
+
+// Used is the bytes the store holds, by its count.
+func (s *Store) Used() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.used
+}
+
+// flight is one upstream fetch that concurrent misses of a key wait for.
+type flight struct{ done chan struct{} }
+
+// join returns the flight for key, and whether the caller leads it (and
+// must call land); a follower waits on its done channel.
+func (s *Store) join(key string) (*flight, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f := s.flights[key]; f != nil {
+		return f, false
+	}
+	f := &flight{done: make(chan struct{})}
+	s.flights[key] = f
+	return f, true
+}
+
+// land ends the flight for key.
+func (s *Store) land(key string, f *flight) {
+	s.mu.Lock()
+	if s.flights[key] == f {
+		delete(s.flights, key)
+	}
+	s.mu.Unlock()
+	close(f.done)
+}
