@@ -68,7 +68,8 @@ func (s *Stage) Name() string { return "cache" }
 // Wrap implements the gateway's Stage.
 func (s *Stage) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if reason := bypass(r); reason != "" {
+		reqCC := parseCacheControl(r.Header)
+		if reason := bypass(r, reqCC); reason != "" {
 			w.Header()["Cache-Status"] = []string{"Rampart; fwd=" + reason}
 			s.o.Count("bypass")
 			next.ServeHTTP(w, r)
@@ -76,7 +77,6 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 		}
 		st := reqctx.From(r.Context())
 		key := s.key(r, st)
-		reqCC := parseCacheControl(r.Header)
 		revalidate := reqCC.has("no-cache") || reqCC["max-age"] == "0"
 		now := s.o.Now()
 		if !revalidate {
@@ -110,13 +110,13 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 
 // bypass says why a request does not use the cache at all (RFC 9211's
 // fwd values), or "".
-func bypass(r *http.Request) string {
+func bypass(r *http.Request, cc directives) string {
 	switch {
 	case r.Method != http.MethodGet:
 		return "method"
 	case r.Header.Get("Range") != "":
 		return "request" // ranges are neither stored nor served from here
-	case parseCacheControl(r.Header).has("no-store"):
+	case cc.has("no-store"):
 		return "request"
 	}
 	return ""

@@ -683,14 +683,7 @@ func LinkTarget(s string, path bool) bool {
 	if err != nil || u.Host == "" || u.User != nil {
 		return false
 	}
-	switch u.Scheme {
-	case "https":
-		return true
-	case "http":
-		h := u.Hostname()
-		return h == "localhost" || h == "127.0.0.1" || h == "::1"
-	}
-	return false
+	return u.Scheme == "https" || u.Scheme == "http" && IsLoopback(u.Hostname())
 }
 
 // TemplateParams returns the {param} names of a rewrite path template.

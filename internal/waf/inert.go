@@ -2,8 +2,10 @@ package waf
 
 import (
 	"bytes"
+	"mime"
 
 	"github.com/rampart-gw/rampart/internal/fieldpath"
+	"github.com/rampart-gw/rampart/internal/guard"
 )
 
 // An API that takes images inline (an avatar, a signature, a scanned
@@ -81,13 +83,16 @@ func maskInert(v []byte) bool {
 	return true
 }
 
-// withoutInertImages is a JSON body as the rules read it: a copy in which
-// every string value that is an inert image is blanked; body itself when
-// it holds none. A body that is not valid JSON is returned as it is, for
-// the rules and the JSON processor to judge.
-func withoutInertImages(body []byte) []byte {
+// withoutInertImages is a body as the rules read it: for JSON, a copy in
+// which every string value that is an inert image is blanked; body itself
+// when it holds none, or is not JSON. A body that is not valid JSON is
+// returned as it is, for the rules and the JSON processor to judge.
+func withoutInertImages(contentType string, body []byte) []byte {
 	if !bytes.Contains(body, []byte(";base64,")) {
-		return body // the common case: a scan at memchr speed, no copy
+		return body // the common case: a scan at memchr speed, no copy, no parse
+	}
+	if mt, _, err := mime.ParseMediaType(contentType); err != nil || !guard.IsJSON(mt) {
+		return body
 	}
 	buf := bytes.Clone(body)
 	out, changed, err := fieldpath.Rewrite(buf, &fieldpath.Edits{MaskString: maskInert}, nil)

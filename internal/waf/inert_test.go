@@ -105,7 +105,7 @@ func FuzzWithoutInertImages(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		orig := bytes.Clone(in)
-		out := withoutInertImages(in)
+		out := withoutInertImages("application/json", in)
 		if !bytes.Equal(in, orig) {
 			t.Fatalf("input changed: %q", in)
 		}

@@ -6,7 +6,6 @@ package waf
 import (
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"net/netip"
 	"regexp"
@@ -373,9 +372,7 @@ func inspected(st *reqctx.State, contentType string, body []byte) []byte {
 	if body == nil {
 		return nil
 	}
-	if mt, _, err := mime.ParseMediaType(contentType); err == nil && guard.IsJSON(mt) {
-		body = withoutInertImages(body)
-	}
+	body = withoutInertImages(contentType, body)
 	if st.TypedFields == nil {
 		return body
 	}
