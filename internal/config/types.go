@@ -781,7 +781,54 @@ type Route struct {
 	Cache *RouteCache `yaml:"cache" json:"cache,omitempty"`
 	// Deprecation announces that the route's API version is going away.
 	Deprecation *Deprecation `yaml:"deprecation" json:"deprecation,omitempty"`
-	Pos         Pos          `yaml:"-" json:"-"`
+	// Transform edits what the route sends upstream and what it answers.
+	Transform *Transform `yaml:"transform" json:"transform,omitempty"`
+	Pos       Pos        `yaml:"-" json:"-"`
+}
+
+// Transform edits a route's requests after every check has seen them as
+// the client sent them (stage 15), and its responses before the response
+// filters mask them (stage 17). Values come from templates such as
+// "{{ consumer.id }}" over the request and its consumer (docs/transform.md).
+type Transform struct {
+	Request  *RequestTransform  `yaml:"request" json:"request,omitempty"`
+	Response *ResponseTransform `yaml:"response" json:"response,omitempty"`
+}
+
+// RequestTransform edits the request sent upstream.
+type RequestTransform struct {
+	Method  string      `yaml:"method" json:"method,omitempty" doc:"The method sent upstream in place of the client's (method override), for example POST for an upstream that takes a query as a body."`
+	Headers *FieldEdits `yaml:"headers" json:"headers,omitempty" doc:"Header edits. Names the gateway owns (hop-by-hop, Host, Content-Length, X-Forwarded-*, X-Request-Id, X-Rampart-*, trace context) cannot be edited."`
+	Query   *FieldEdits `yaml:"query" json:"query,omitempty" doc:"Query parameter edits; parameters not named keep their place and encoding."`
+	Body    *BodyEdits  `yaml:"body" json:"body,omitempty" doc:"JSON body edits. With body edits a non-empty body must be JSON and not compressed (else 415); an empty one starts as {}."`
+}
+
+// ResponseTransform edits the response sent to the client.
+type ResponseTransform struct {
+	Status        map[string]int `yaml:"status" json:"status,omitempty" doc:"Upstream status codes mapped to the status the client gets, for example {\"502\": 503}."`
+	Headers       *FieldEdits    `yaml:"headers" json:"headers,omitempty" doc:"Header edits. Names the gateway owns (hop-by-hop, Content-Length, Content-Encoding, Set-Cookie aside, security headers, CORS, RateLimit, Cache-Status, Deprecation, Sunset, X-Request-Id) cannot be edited."`
+	Body          *BodyEdits     `yaml:"body" json:"body,omitempty" doc:"JSON body edits, on JSON responses that are not replaced as errors."`
+	ReplaceErrors []string       `yaml:"replace_errors" json:"replace_errors,omitempty" doc:"Upstream statuses whose body is replaced by a problem+json (so a stack trace never reaches a client): codes such as 404, or classes 4xx and 5xx."`
+	MaxBody       Size           `yaml:"max_body" json:"max_body,omitempty" doc:"The largest response body edited; a larger one is withheld with a 502 problem. Default 1MiB."`
+}
+
+// FieldEdits edit named fields: headers or query parameters. Values are
+// templates. Removals run first, then renames, sets and adds.
+type FieldEdits struct {
+	Set    map[string]string `yaml:"set" json:"set,omitempty" doc:"Fields set to a template's value, replacing any the client sent."`
+	Add    map[string]string `yaml:"add" json:"add,omitempty" doc:"Fields added with a template's value, after any the client sent."`
+	Remove []string          `yaml:"remove" json:"remove,omitempty" doc:"Fields removed."`
+	Rename map[string]string `yaml:"rename" json:"rename,omitempty" doc:"Fields renamed, old name to new, values kept; a field of the new name is replaced."`
+}
+
+// BodyEdits edit a JSON document. Paths are field paths (user.id,
+// items[0].sku); set and rename take exact paths, remove takes patterns
+// (items[*].cost, **.debug). Removals run first, then renames, then sets.
+type BodyEdits struct {
+	Set     map[string]string `yaml:"set" json:"set,omitempty" doc:"Fields set to a template's value as a JSON string; objects on the way are created."`
+	SetJSON map[string]string `yaml:"set_json" json:"set_json,omitempty" doc:"Fields set to JSON text (a number, true, an object ...) in which a template's value is inserted as JSON, a claim keeping its type: {\"owner\": \"{{ claims.uid }}\"}."`
+	Remove  []string          `yaml:"remove" json:"remove,omitempty" doc:"Field patterns removed."`
+	Rename  map[string]string `yaml:"rename" json:"rename,omitempty" doc:"Fields moved, old path to new; a field at the new path is replaced. A missing field is left missing."`
 }
 
 // RouteCache is a route's response cache (RFC 9111 semantics, as a

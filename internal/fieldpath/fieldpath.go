@@ -233,3 +233,32 @@ func Check(cfg *config.Config, path string, patterns []string) config.Errors {
 	}
 	return errs
 }
+
+// PathStep is one step of an exact path: an object member (Name), or an
+// array element (Index, when Name is "" and IsIndex).
+type PathStep struct {
+	Name    string
+	Index   int
+	IsIndex bool
+}
+
+// Exact parses a pattern that names one place: member names and [N]
+// steps, no wildcards.
+func Exact(p string) ([]PathStep, error) {
+	steps, err := Parse(p)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]PathStep, len(steps))
+	for i, sp := range steps {
+		switch sp.kind {
+		case stepName:
+			out[i] = PathStep{Name: sp.name}
+		case stepIndex:
+			out[i] = PathStep{Index: sp.index, IsIndex: true}
+		default:
+			return nil, fmt.Errorf("field path %q: names one place only, without * or **", p)
+		}
+	}
+	return out, nil
+}

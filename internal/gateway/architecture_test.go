@@ -43,7 +43,8 @@ policies:
 routes:
   - {name: r, match: {paths: ["/**"]}, upstream: api, policy: all,
      deprecation: {since: 2026-01-01, sunset: 2999-01-01, link: "https://docs.example/v2", successor: /v2},
-     cache: {ttl: 10s}}
+     cache: {ttl: 10s},
+     transform: {request: {headers: {set: {X-Tenant: "{{ consumer.id }}"}}}, response: {replace_errors: [5xx]}}}
 `
 
 // TestArchitectureListsStages: every stage a route can have is in the
@@ -68,7 +69,7 @@ func TestArchitectureListsStages(t *testing.T) {
 	got := g.current.Load().routes[0].stages
 	want := []string{"lifecycle", "ip_filter", "cors", "rate_limit", "bots", "rate_limit", "body_limit", "body_structure", "authenticate",
 		"authorize", "rate_limit", "rate_limit", "rate_limit", "schema", "waf", "cache", "load_shedding", "response_filter",
-		"security_headers", "encrypt_fields", "identity"}
+		"security_headers", "transform", "encrypt_fields", "identity"}
 	if !slices.Equal(got, want) {
 		t.Errorf("stages of a route with every policy section:\n got %v\nwant %v", got, want)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/route"
 	"github.com/rampart-gw/rampart/internal/schema"
 	"github.com/rampart-gw/rampart/internal/trail"
+	"github.com/rampart-gw/rampart/internal/transform"
 )
 
 // Checks are the checks of what the packages building a snapshot
@@ -23,7 +24,7 @@ import (
 // every problem with its position. Building a snapshot compiles the same
 // values and refuses what would fail here.
 func Checks() []config.Check {
-	return []config.Check{route.Check, authz.Check, bots.Check, schema.Check, trail.Check, checkPEMFiles, checkDetectors, checkFieldPaths, checkKeysets}
+	return []config.Check{route.Check, authz.Check, bots.Check, schema.Check, trail.Check, checkPEMFiles, checkDetectors, checkFieldPaths, checkKeysets, transform.Check}
 }
 
 // LoadOptions are the options of a load by main or a reload: the

@@ -29,6 +29,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/schema"
 	"github.com/rampart-gw/rampart/internal/secheaders"
 	"github.com/rampart-gw/rampart/internal/shed"
+	"github.com/rampart-gw/rampart/internal/transform"
 	"github.com/rampart-gw/rampart/internal/waf"
 )
 
@@ -158,6 +159,16 @@ func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, ac
 		stages = append(stages, graphqlSuggestions(r.Policy))
 	}
 	stages = append(stages, secheaders.New(cfg.Server.StripResponseHeaders, securityHeaders(pol)))
+	// 15 and 17 the route's transform: it edits the request after every
+	// check above has seen it as sent, and the upstream's response before
+	// the response filters (outside it) mask what it made
+	if r.Transform != nil {
+		tr, err := transform.New(cfg, r, transform.Options{Route: r.Name, Count: deps.metrics.Transform(r.Name)})
+		if err != nil {
+			return nil, fmt.Errorf("route %s: %w", r.Name, err)
+		}
+		stages = append(stages, tr)
+	}
 	// 15 request transform: fields encrypted (after every check has seen
 	// them in clear), identity to upstream
 	if pol != nil && pol.Request != nil {
@@ -192,8 +203,14 @@ func routeCache(r *config.Route, pol *config.Policy, deps *stageDeps) Stage {
 	}{r, pol})
 	sum := sha256.Sum256(def)
 	c := r.Cache
+	keyHeaders := slices.Clone(c.KeyHeaders)
+	if r.Transform != nil {
+		// what the transform passes upstream from the request's headers
+		// shapes the answer, so it is part of the key
+		keyHeaders = append(keyHeaders, transform.KeyHeaders(r.Transform)...)
+	}
 	return cache.New(deps.responses, cache.Options{Route: r.Name, Generation: hex.EncodeToString(sum[:8]), TTL: c.TTL.D(), Shared: c.Shared,
-		KeyHeaders: slices.Clone(c.KeyHeaders), MaxBody: int64(c.MaxBody), Count: deps.metrics.Cache(r.Name)})
+		KeyHeaders: keyHeaders, MaxBody: int64(c.MaxBody), Count: deps.metrics.Cache(r.Name)})
 }
 
 // addressFilter is a policy's IP and country rules (stage 4).

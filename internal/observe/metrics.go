@@ -37,6 +37,7 @@ type Metrics struct {
 	quota         *prometheus.CounterVec
 	deprecated    *prometheus.CounterVec
 	cache         *prometheus.CounterVec
+	transform     *prometheus.CounterVec
 	abuse         *prometheus.CounterVec
 	shed          *prometheus.CounterVec
 	bots          *prometheus.CounterVec
@@ -89,6 +90,7 @@ func NewMetrics(version string, health func() []TargetHealth) *Metrics {
 	m.ratelimit = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_ratelimit_total", Help: "Rate-limit checks by policy, limit and outcome (admitted, refused, shadow_refused)."}, []string{"policy", "limit", "outcome"})
 	m.stateErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "rampart_state_errors_total", Help: "Calls to the shared rate-limit state (Redis) that failed; state.on_state_error decided those requests."})
 	m.concurrency = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_concurrency_total", Help: "Concurrency-cap decisions by policy and outcome (admitted, refused)."}, []string{"policy", "outcome"})
+	m.transform = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_transform_total", Help: "Request and response transformation outcomes by route: transformed (edits made), refused (a value the request lacks, a body that is not JSON), error_replaced (an upstream error body replaced by a problem), response_refused (a response that could not be edited, withheld)."}, []string{"route", "outcome"})
 	m.cache = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_cache_total", Help: "Response cache outcomes by route: hit (answered from the cache), miss (sent upstream), stored (a miss kept), bypass (not a GET, a range, or no-store asked)."}, []string{"route", "outcome"})
 	m.deprecated = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_deprecated_requests_total", Help: "Requests to deprecated routes by route and outcome (served before the sunset, gone after it). The consumers still calling are in route.deprecated events."}, []string{"route", "outcome"})
 	m.quota = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_quota_total", Help: "Quota decisions by policy and outcome (admitted, refused)."}, []string{"policy", "outcome"})
@@ -103,7 +105,7 @@ func NewMetrics(version string, health func() []TargetHealth) *Metrics {
 	m.wafGroups = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_waf_rule_groups_total", Help: "Blocked or detected requests by policy and the CRS rule group they matched (sqli, xss, rce, lfi, php, protocol-enforcement ...; custom for your own rules)."}, []string{"policy", "group"})
 	m.fieldCrypto = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_field_encryption_total", Help: "Request bodies through a policy's request.encrypt_fields, by policy and outcome: encrypted, unchanged (no such field), skipped (no JSON body), refused."}, []string{"policy", "outcome"})
 	m.authnChildren = &counters{vec: m.authn}
-	m.reg.MustRegister(m.authn, m.idp, m.authz, m.ratelimit, m.stateErrors, m.concurrency, m.quota, m.deprecated, m.cache, m.abuse, m.shed, m.shedLimit, m.bots, m.waf, m.schemaResp, m.respFilter, m.masked, m.fieldCrypto, m.wafGroups)
+	m.reg.MustRegister(m.authn, m.idp, m.authz, m.ratelimit, m.stateErrors, m.concurrency, m.quota, m.deprecated, m.cache, m.transform, m.abuse, m.shed, m.shedLimit, m.bots, m.waf, m.schemaResp, m.respFilter, m.masked, m.fieldCrypto, m.wafGroups)
 	m.reg.MustRegister(m.requests, m.duration, m.upstreamDur, m.refusals, m.reloads, m.lastReload, m.configOK, m.tls, m.dropped, m.connRefused, m.retries, m.upstreamErrs, m.connsOpen, m.inFlight, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if health != nil {
@@ -187,6 +189,12 @@ func (m *Metrics) Concurrency(policy string) func(outcome string) {
 // Cache returns the counter of one route's response cache outcomes.
 func (m *Metrics) Cache(route string) func(outcome string) {
 	c := &counters{vec: m.cache.MustCurryWith(prometheus.Labels{"route": route}), one: true}
+	return func(outcome string) { c.inc(outcome, "") }
+}
+
+// Transform returns the counter of one route's transform outcomes.
+func (m *Metrics) Transform(route string) func(outcome string) {
+	c := &counters{vec: m.transform.MustCurryWith(prometheus.Labels{"route": route}), one: true}
 	return func(outcome string) { c.inc(outcome, "") }
 }
 

@@ -118,6 +118,12 @@ var (
 	Gone = Type{Slug: "gone", Title: "API version retired", Status: http.StatusGone,
 		Cause: "This endpoint belonged to an API version that has reached its sunset date (announced beforehand in the `Deprecation` and `Sunset` response headers) and no longer answers.",
 		Fix:   "Move to the version named in `detail` and in the `Link` header (rel=\"successor-version\"); the `deprecation` link explains the changes. Do not retry here."}
+	MissingValue = Type{Slug: "missing-value", Title: "Request lacks a value the API needs", Status: http.StatusBadRequest,
+		Cause: "This endpoint passes a value of the request on to its service (a header, a query parameter, a path parameter), and the request does not have it, or has a query parameter more than once. `detail` names the value.",
+		Fix:   "Send the value named in `detail`, once, and retry."}
+	UpstreamError = Type{Slug: "upstream-error", Title: "Upstream error", Status: http.StatusBadGateway,
+		Cause: "The service behind this endpoint answered with an error, and the route replaces upstream error bodies with this problem so that no internal detail (a stack trace, a query) reaches clients. The status is the upstream's (or the one the route maps it to); `detail` says whether the service failed or refused the request.",
+		Fix:   "For a 5xx, retry later; if it persists, report the request id to the API operator, whose logs hold the service's answer. For a 4xx, check the request against the API's documentation."}
 	IdentityUnavailable = Type{Slug: "identity-provider-unavailable", Title: "Identity provider unavailable", Status: http.StatusServiceUnavailable,
 		Cause: "The gateway could not reach the identity provider needed to check the credentials (its signing keys or its introspection endpoint), so it neither accepted nor refused them.",
 		Fix:   "Retry after the time given in `Retry-After`; the credentials themselves may be fine."}
@@ -125,6 +131,6 @@ var (
 
 // Catalogue lists every problem type, in documentation order.
 func Catalogue() []Type {
-	return []Type{BadRequest, MalformedRequest, HTTPVersionNotSupported, Unauthorized, InvalidCredentials, InsufficientAuthentication, Forbidden, CSRFRefused, NotFound, MethodNotAllowed, Gone, PayloadTooLarge, RequestTimeout, HeadersTooLarge, RateLimited, QuotaExceeded, ConcurrencyLimited, AbuseBlocked, Banned, BotBlocked, ChallengeRequired, CORSRejected, AddressDenied, UnsupportedMediaType, InvalidBody, SchemaViolation, GraphQLRefused, WAFBlocked, ResponseWithheld, ResponseNotFiltered,
-		TooManyConnections, Overloaded, BadGateway, NoHealthyUpstream, GatewayTimeout, IdentityUnavailable, AuthorizationUnavailable, Unavailable, Internal}
+	return []Type{BadRequest, MalformedRequest, HTTPVersionNotSupported, Unauthorized, InvalidCredentials, InsufficientAuthentication, Forbidden, CSRFRefused, NotFound, MethodNotAllowed, Gone, PayloadTooLarge, RequestTimeout, HeadersTooLarge, RateLimited, QuotaExceeded, ConcurrencyLimited, AbuseBlocked, Banned, BotBlocked, ChallengeRequired, CORSRejected, AddressDenied, UnsupportedMediaType, InvalidBody, SchemaViolation, GraphQLRefused, MissingValue, WAFBlocked, ResponseWithheld, ResponseNotFiltered,
+		TooManyConnections, Overloaded, BadGateway, UpstreamError, NoHealthyUpstream, GatewayTimeout, IdentityUnavailable, AuthorizationUnavailable, Unavailable, Internal}
 }

@@ -1,0 +1,392 @@
+package transform
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/fieldpath"
+	"github.com/rampart-gw/rampart/internal/observe"
+	"github.com/rampart-gw/rampart/internal/reqctx"
+)
+
+func TestParseTemplate(t *testing.T) {
+	tests := []struct {
+		src, err string
+		refs     int
+	}{
+		{src: "plain", refs: 0},
+		{src: "{{ consumer.id }}", refs: 1},
+		{src: "t-{{claims.tenant}}/{{ params.id | default \"0\" }}", refs: 2},
+		{src: `{{ "{{" }} literal`, refs: 0},
+		{src: "{{ header.X-Tenant }}", refs: 1},
+		{src: "{{ consumer.attributes.team }}", refs: 1},
+		{src: "{{ consumr.id }}", err: `column 1: "consumr.id" is not a value`},
+		{src: "ab{{ consumer.name }}", err: "column 3: consumer.name is not a value; consumer has id"},
+		{src: "{{ client.ip", err: "column 1: {{ is not closed"},
+		{src: "x }}", err: "column 3: }} without {{"},
+		{src: "{{ claims.a | upper }}", err: "only default"},
+		{src: "{{ claims.a..b }}", err: "empty name"},
+		{src: "{{ header.X:Y }}", err: "not a header name"},
+	}
+	for _, tt := range tests {
+		tpl, err := Parse(tt.src)
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("Parse(%q) = %v, want error containing %q", tt.src, err, tt.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("Parse(%q): %v", tt.src, err)
+			continue
+		}
+		if got := len(tpl.Refs()); got != tt.refs {
+			t.Errorf("Parse(%q): %d holes, want %d", tt.src, got, tt.refs)
+		}
+	}
+}
+
+func TestRender(t *testing.T) {
+	look := func(r *Ref) (any, bool) {
+		switch r.String() {
+		case "claims.uid":
+			return float64(42), true
+		case "consumer.id":
+			return "ann", true
+		}
+		return nil, false
+	}
+	tests := []struct{ src, text, json, err string }{
+		{src: "{{ consumer.id }}", text: "ann", json: `"ann"`},
+		{src: "u{{ claims.uid }}", text: "u42", json: "u42"},
+		{src: `{{ claims.tenant | default "acme" }}`, text: "acme", json: `"acme"`},
+		{src: "{{ claims.tenant }}", err: "no value for claims.tenant"},
+	}
+	for _, tt := range tests {
+		tpl, err := Parse(tt.src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := tpl.Render(nil, look)
+		if tt.err != "" {
+			if err == nil || err.Error() != tt.err {
+				t.Errorf("Render(%q) error %v, want %q", tt.src, err, tt.err)
+			}
+			continue
+		}
+		gotJSON, _ := tpl.RenderJSON(nil, look)
+		if string(got) != tt.text || string(gotJSON) != tt.json {
+			t.Errorf("Render(%q) = %q, %q; want %q, %q", tt.src, got, gotJSON, tt.text, tt.json)
+		}
+	}
+}
+
+func TestBodyEdits(t *testing.T) {
+	tests := []struct {
+		name  string
+		edits config.BodyEdits
+		in    string
+		want  string
+		err   string
+	}{
+		{name: "set new and nested", edits: config.BodyEdits{Set: map[string]string{"owner": "{{ consumer.id }}", "meta.source": "gw"}},
+			in: `{"a":1}`, want: `{"a":1,"meta":{"source":"gw"},"owner":"ann"}`},
+		{name: "set replaces every duplicate, in place", edits: config.BodyEdits{Set: map[string]string{"owner": "{{ consumer.id }}"}},
+			in: `{"owner":"eve","b":2,"owner":"mallory"}`, want: `{"owner":"ann","b":2}`},
+		{name: "escaped name matches", edits: config.BodyEdits{Set: map[string]string{"owner": "x"}},
+			in: `{"\u006fwner":"eve"}`, want: `{"\u006fwner":"x"}`},
+		{name: "set_json keeps the claim's type", edits: config.BodyEdits{SetJSON: map[string]string{"uid": "{{ claims.uid }}", "tags": `["a", {{ consumer.id }}]`}},
+			in: `{}`, want: `{"tags":["a","ann"],"uid":42}`},
+		{name: "remove patterns", edits: config.BodyEdits{Remove: []string{"items[*].cost", "**.debug"}},
+			in: `{"items":[{"sku":"a","cost":1},{"cost":2}],"x":{"debug":true,"y":[{"debug":1}]}}`, want: `{"items":[{"sku":"a"},{}],"x":{"y":[{}]}}`},
+		{name: "rename moves", edits: config.BodyEdits{Rename: map[string]string{"user.name": "name", "gone": "here"}},
+			in: `{"user":{"name":"ann","id":1},"name":"old"}`, want: `{"user":{"id":1},"name":"ann"}`},
+		{name: "untouched bytes kept", edits: config.BodyEdits{Set: map[string]string{"z": "1"}},
+			in: ` { "a" : 1.50e2 , "s":"\u00e9\n" } `, want: `{"a":1.50e2,"s":"\u00e9\n","z":"1"}`},
+		{name: "through a non-object", edits: config.BodyEdits{Set: map[string]string{"a.b": "1"}},
+			in: `{"a":[1]}`, err: "field a.b: its parent is not an object"},
+		{name: "index through an object", edits: config.BodyEdits{Set: map[string]string{"a[0].b": "1"}},
+			in: `{"a":{"0":1}}`, err: "field a[0].b: a step goes through a value that is not an array"},
+		{name: "top level array", edits: config.BodyEdits{Set: map[string]string{"a": "1"}},
+			in: `[1]`, err: "field a: its parent is not an object"},
+	}
+	look := func(r *Ref) (any, bool) {
+		switch r.String() {
+		case "claims.uid":
+			return float64(42), true
+		case "consumer.id":
+			return "ann", true
+		}
+		return nil, false
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &compiler{ctx: Context{Authenticated: true}}
+			be := c.body("body", &tt.edits)
+			if len(c.errs) > 0 {
+				t.Fatal(c.errs[0].err)
+			}
+			sets, err := renderSets(be, look)
+			if err != nil {
+				t.Fatal(err)
+			}
+			doc, err := parseDoc([]byte(tt.in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = be.apply(doc, sets)
+			if tt.err != "" {
+				if err == nil || err.Error() != tt.err {
+					t.Fatalf("error %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := string(appendDoc(nil, doc)); got != tt.want {
+				t.Errorf("got  %s\nwant %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCompileErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		tr   config.Transform
+		ctx  Context
+		path string
+		err  string
+	}{
+		{name: "owned request header", tr: config.Transform{Request: &config.RequestTransform{Headers: &config.FieldEdits{Set: map[string]string{"x-forwarded-for": "1.2.3.4"}}}},
+			path: "t.request.headers.set.x-forwarded-for", err: "X-Forwarded-For is the gateway's own header"},
+		{name: "owned response header", tr: config.Transform{Response: &config.ResponseTransform{Headers: &config.FieldEdits{Remove: []string{"Strict-Transport-Security"}}}},
+			path: "t.response.headers.remove[0]", err: "gateway's own header"},
+		{name: "consumer on a public route", tr: config.Transform{Request: &config.RequestTransform{Headers: &config.FieldEdits{Set: map[string]string{"X-User": "{{ consumer.id }}"}}}},
+			path: "t.request.headers.set.X-User", err: "authenticates no one"},
+		{name: "consumer with a shared cache", ctx: Context{Authenticated: true, Cached: true, SharedCache: true},
+			tr:   config.Transform{Request: &config.RequestTransform{Headers: &config.FieldEdits{Set: map[string]string{"X-User": "{{ claims.sub }}"}}}},
+			path: "t.request.headers.set.X-User", err: "cache is shared"},
+		{name: "client ip with a cache", ctx: Context{Cached: true},
+			tr:   config.Transform{Request: &config.RequestTransform{Query: &config.FieldEdits{Set: map[string]string{"ip": "{{ client.ip }}"}}}},
+			path: "t.request.query.set.ip", err: "client.ip differs per client"},
+		{name: "param not captured", ctx: Context{Params: []string{"id"}},
+			tr:   config.Transform{Request: &config.RequestTransform{Body: &config.BodyEdits{Set: map[string]string{"x": "{{ params.name }}"}}}},
+			path: "t.request.body.set.x", err: "captures {name}"},
+		{name: "set_json not JSON", tr: config.Transform{Request: &config.RequestTransform{Body: &config.BodyEdits{SetJSON: map[string]string{"x": `"id-{{ route.name }}"`}}}},
+			path: "t.request.body.set_json.x", err: "is not JSON text"},
+		{name: "overlapping", tr: config.Transform{Request: &config.RequestTransform{Body: &config.BodyEdits{Set: map[string]string{"a": "1", "a.b": "2"}}}},
+			path: "t.request.body", err: "fields a and a.b overlap"},
+		{name: "wildcard set", tr: config.Transform{Request: &config.RequestTransform{Body: &config.BodyEdits{Set: map[string]string{"a[*]": "1"}}}},
+			path: "t.request.body.set.a[*]", err: "names one place only"},
+		{name: "bad method", tr: config.Transform{Request: &config.RequestTransform{Method: "CONNECT"}},
+			path: "t.request.method", err: "not a method"},
+		{name: "bad status", tr: config.Transform{Response: &config.ResponseTransform{Status: map[string]int{"502": 204}}},
+			path: "t.response.status.502", err: "not 204 or 304"},
+		{name: "bad error class", tr: config.Transform{Response: &config.ResponseTransform{ReplaceErrors: []string{"3xx"}}},
+			path: "t.response.replace_errors[0]", err: "not an error status"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, errs := compile("t", &tt.tr, tt.ctx)
+			if len(errs) != 1 {
+				t.Fatalf("errors %v, want one", errs)
+			}
+			if errs[0].path != tt.path || !strings.Contains(errs[0].err.Error(), tt.err) {
+				t.Errorf("error at %s: %v; want at %s containing %q", errs[0].path, errs[0].err, tt.path, tt.err)
+			}
+		})
+	}
+}
+
+func TestEditQuery(t *testing.T) {
+	e := &fieldEdits{remove: []string{"debug"}, rename: [][2]string{{"q", "search"}}}
+	set, _ := Parse("{{ consumer.id }}")
+	e.set = []named{{name: "user", t: set}}
+	add, _ := Parse("b")
+	e.add = []named{{name: "tag", t: add}}
+	look := func(*Ref) (any, bool) { return "a&b", true }
+	got, err := editQuery("q=x%20y&debug=1&tag=a&user=mallory&%64ebug=2&keep=%2F", e, look)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "search=x%20y&tag=a&keep=%2F&user=a%26b&tag=b"; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+	if n := countQuery("a=1&%61=2&b=3", "a"); n != 2 {
+		t.Errorf("countQuery = %d, want 2", n)
+	}
+}
+
+// serve runs a request through a transform in front of upstream.
+func serve(t *testing.T, tr *config.Transform, ctx Context, id *reqctx.Identity, r *http.Request, upstream http.HandlerFunc) (*httptest.ResponseRecorder, *reqctx.State) {
+	t.Helper()
+	s, errs := compile("transform", tr, ctx)
+	if len(errs) > 0 {
+		t.Fatal(errs[0].err)
+	}
+	s.o.Count = func(string) {}
+	st := &reqctx.State{Identity: id, MaxBodyBytes: 1 << 20, Events: observe.NewBus(nil, nil, nil)}
+	st.RequestID, st.Route = "req-1", "r"
+	w := httptest.NewRecorder()
+	s.Wrap(upstream).ServeHTTP(w, r.WithContext(reqctx.With(r.Context(), st)))
+	return w, st
+}
+
+func TestRequestStage(t *testing.T) {
+	tr := &config.Transform{Request: &config.RequestTransform{
+		Method:  "POST",
+		Headers: &config.FieldEdits{Set: map[string]string{"X-Tenant": "{{ claims.tenant }}"}, Remove: []string{"X-Debug"}},
+		Query:   &config.FieldEdits{Set: map[string]string{"v": "2"}},
+		Body:    &config.BodyEdits{Set: map[string]string{"owner": "{{ consumer.id }}"}, Remove: []string{"admin"}},
+	}}
+	id := &reqctx.Identity{Consumer: "ann", Claims: map[string]any{"tenant": "acme"}}
+	var got struct {
+		method, query string
+		body          []byte
+	}
+	upstream := func(w http.ResponseWriter, r *http.Request) {
+		got.method, got.query = r.Method, r.URL.RawQuery
+		got.body, _ = io.ReadAll(r.Body)
+		w.WriteHeader(204)
+	}
+	r := httptest.NewRequest("PUT", "/x?v=1", strings.NewReader(`{"owner":"mallory","admin":true,"n":1}`))
+	r.Header.Set("Content-Type", "application/json")
+	w, st := serve(t, tr, Context{Authenticated: true}, id, r, upstream)
+	if w.Code != 204 || got.method != "POST" || got.query != "v=2" || string(got.body) != `{"owner":"ann","n":1}` {
+		t.Errorf("got %d %s ?%s %s", w.Code, got.method, got.query, got.body)
+	}
+	if vs, _ := st.UpstreamValues("X-Tenant"); !reflect.DeepEqual(vs, []string{"acme"}) {
+		t.Errorf("X-Tenant = %v", vs)
+	}
+	if vs, ok := st.UpstreamValues("X-Debug"); !ok || vs != nil {
+		t.Errorf("X-Debug not removed: %v %v", vs, ok)
+	}
+
+	// fail closed: a claim the credential lacks, a body that is not JSON
+	for _, tc := range []struct {
+		id     *reqctx.Identity
+		ct     string
+		status int
+		slug   string
+	}{
+		{&reqctx.Identity{Consumer: "ann"}, "application/json", 403, "forbidden"},
+		{id, "text/plain", 415, "unsupported-media-type"},
+	} {
+		r := httptest.NewRequest("POST", "/x", strings.NewReader(`{"a":1}`))
+		r.Header.Set("Content-Type", tc.ct)
+		called := false
+		w, _ := serve(t, tr, Context{Authenticated: true}, tc.id, r, func(http.ResponseWriter, *http.Request) { called = true })
+		if called || w.Code != tc.status || !strings.Contains(w.Body.String(), tc.slug) {
+			t.Errorf("%s: got %d %s (upstream called: %v)", tc.ct, w.Code, w.Body, called)
+		}
+	}
+}
+
+func TestResponseStage(t *testing.T) {
+	tr := &config.Transform{Response: &config.ResponseTransform{
+		Status:        map[string]int{"502": 503},
+		Headers:       &config.FieldEdits{Set: map[string]string{"X-Api-Version": "2"}, Remove: []string{"X-Internal"}},
+		Body:          &config.BodyEdits{Rename: map[string]string{"user_name": "name"}, Remove: []string{"internal"}},
+		ReplaceErrors: []string{"5xx"},
+	}}
+	up := func(status int, ct, body string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", ct)
+			w.Header().Set("X-Internal", "node-7")
+			w.Header().Set("Etag", `"abc"`)
+			w.WriteHeader(status)
+			_, _ = io.WriteString(w, body)
+		}
+	}
+	w, _ := serve(t, tr, Context{}, nil, httptest.NewRequest("GET", "/", nil), up(200, "application/json", `{"user_name":"ann","internal":1}`))
+	if w.Code != 200 || w.Body.String() != `{"name":"ann"}` || w.Header().Get("X-Api-Version") != "2" || w.Header().Get("X-Internal") != "" || w.Header().Get("Etag") != `W/"abc"` {
+		t.Errorf("edited: %d %v %s", w.Code, w.Header(), w.Body)
+	}
+	w, st := serve(t, tr, Context{}, nil, httptest.NewRequest("GET", "/", nil), up(502, "text/html", "<pre>Traceback: secret.py line 3</pre>"))
+	var p map[string]any
+	_ = json.Unmarshal(w.Body.Bytes(), &p)
+	if w.Code != 503 || w.Header().Get("Content-Type") != "application/problem+json" || strings.Contains(w.Body.String(), "Traceback") ||
+		p["status"] != float64(503) || st.Problem != "upstream-error" || w.Header().Get("X-Api-Version") != "2" {
+		t.Errorf("replaced: %d %v %s", w.Code, w.Header(), w.Body)
+	}
+	w, _ = serve(t, tr, Context{}, nil, httptest.NewRequest("GET", "/", nil), up(200, "application/json", `{"a":`))
+	if w.Code != 502 || !strings.Contains(w.Body.String(), "response-not-filtered") {
+		t.Errorf("invalid JSON: %d %s", w.Code, w.Body)
+	}
+	w, _ = serve(t, tr, Context{}, nil, httptest.NewRequest("GET", "/", nil), up(404, "text/plain", "no such thing"))
+	if w.Code != 404 || w.Body.String() != "no such thing" {
+		t.Errorf("4xx passed: %d %s", w.Code, w.Body)
+	}
+}
+
+// FuzzDoc holds the editing reader to encoding/json: it accepts exactly
+// what encoding/json accepts, and writes back a document that means the
+// same.
+func FuzzDoc(f *testing.F) {
+	for _, s := range []string{`{"a":1}`, `[1,"x",true,null,{"b":[]}]`, `{"a":"\u00e9\ud800","a":2}`, ` 1e5 `, `{"a" 1}`, `[1,]`, `"\x01"`, `{"\u0061":{"b":-0.5}}`} {
+		f.Add([]byte(s))
+	}
+	set, err := fieldpath.Compile([]string{"**.a"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		doc, err := parseDoc(in)
+		if valid := json.Valid(in); valid != (err == nil) {
+			t.Fatalf("parseDoc error %v, json.Valid %v for %q", err, valid, in)
+		}
+		if err != nil {
+			return
+		}
+		out := appendDoc(nil, doc)
+		a, errA := decode(in)
+		b, errB := decode(out)
+		if errA != nil || errB != nil || !reflect.DeepEqual(a, b) {
+			t.Fatalf("%q written back as %q", in, out)
+		}
+		remove(doc, set, set.Start())
+		out = appendDoc(nil, doc)
+		if c, err := decode(out); err != nil || hasKey(c, "a") {
+			t.Fatalf("removing **.a from %q gave %q", in, out)
+		}
+	})
+}
+
+// hasKey reports whether an object in v has a member named key.
+func hasKey(v any, key string) bool {
+	switch v := v.(type) {
+	case map[string]any:
+		if _, ok := v[key]; ok {
+			return true
+		}
+		for _, e := range v {
+			if hasKey(e, key) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range v {
+			if hasKey(e, key) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// decode reads a document as encoding/json does, numbers kept as text.
+func decode(b []byte) (any, error) {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	var v any
+	return v, d.Decode(&v)
+}
