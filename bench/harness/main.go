@@ -143,6 +143,10 @@ func main() {
 		dataTable(env, *rounds, *dur, *warm)
 	}
 
+	if *only == "" || strings.Contains("functions cache transform", *only) {
+		functionsTable(env, path, *rounds, *dur, *warm)
+	}
+
 	if env.rampartRedis != "" && (*only == "" || strings.Contains("ratelimit latency", *only)) {
 		rateLimitLatency(env, path, *rate, *rounds, *dur, *warm)
 	}

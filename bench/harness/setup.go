@@ -161,7 +161,7 @@ wrk.headers["Content-Type"] = "application/octet-stream"
 	gPlain, gTLS := freePort(), freePort()
 	threatPolicies, threatRoutes := threatsConfig(dir)
 	threatPolicies += dataPolicies
-	threatRoutes += dataRoutes
+	threatRoutes += dataRoutes + functionRoutes
 	cfg := writeFile(dir, "rampart.yaml", gatewayHead("rampart", gPlain, gTLS, cert, key, dir, bPlain)+fmt.Sprintf(`%s%sroutes:
 %s%s  - {name: api, match: {paths: ["/**"]}, upstream: backend, policy: public}
 `, dataTop(dir)+e.sec.config(dir, bPlain), threatPolicies, e.sec.routes(), threatRoutes))

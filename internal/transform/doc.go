@@ -2,22 +2,35 @@ package transform
 
 import (
 	"fmt"
+	"slices"
 	"unicode/utf8"
 
 	"github.com/rampart-gw/rampart/internal/fieldpath"
 	"github.com/rampart-gw/rampart/internal/jsonlex"
 )
 
-// node is one value of a JSON document read for editing. Objects keep
+// doc is a JSON document read for editing: its values are nodes in one
+// slab, a container's members and elements a run of node indexes in
+// another, so reading a document costs a handful of allocations however
+// many values it has (and none once its doc is reused). Objects keep
 // their members in order (and a duplicate name as sent); scalars and
 // member names keep the bytes they were sent as, so what no edit touches
 // goes on unchanged.
+type doc struct {
+	nodes   []node
+	kids    []int32
+	stack   []int32
+	scratch []byte
+}
+
+// node is one value of a doc.
 type node struct {
-	kind    byte     // '{', '[' or 0 for a scalar
-	raw     []byte   // a scalar's JSON text
-	rawKeys [][]byte // an object's member names as sent, quotes included
-	keys    []string // an object's member names, unescaped
-	vals    []*node  // an object's member values, an array's elements
+	kind byte   // '{', '[' or 0 for a scalar
+	esc  bool   // key holds escapes
+	key  []byte // as a member: its name as sent, between the quotes
+	made string // as a member an edit made: its name
+	raw  []byte // a scalar's JSON text
+	kids []int32
 }
 
 // maxDepth bounds the nesting of a document read for editing.
@@ -31,113 +44,130 @@ type SyntaxError struct {
 
 func (e *SyntaxError) Error() string { return fmt.Sprintf("at byte %d: %s", e.Offset, e.Msg) }
 
-// parseDoc reads one JSON document (RFC 8259, as encoding/json accepts it).
-func parseDoc(b []byte) (*node, error) {
-	p := parser{b: b}
+// reset empties d for another document, keeping its memory.
+func (d *doc) reset() {
+	clear(d.nodes) // drop the references to the last document's bytes
+	d.nodes, d.kids, d.stack = d.nodes[:0], d.kids[:0], d.stack[:0]
+}
+
+// parse reads one JSON document (RFC 8259, as encoding/json accepts it)
+// into d and returns its root. b must not change while d is used.
+func (d *doc) parse(b []byte) (int32, error) {
+	p := parser{b: b, d: d}
 	p.ws()
-	n, err := p.value(0)
+	root, err := p.value(0)
 	if err != nil {
-		return nil, err
+		return -1, err
 	}
 	p.ws()
 	if p.i != len(b) {
-		return nil, p.fail("data after the document")
+		return -1, p.fail("data after the document")
 	}
-	return n, nil
+	return root, nil
 }
 
 type parser struct {
 	b []byte
 	i int
+	d *doc
 }
 
 func (p *parser) ws()                   { p.i = jsonlex.Space(p.b, p.i) }
 func (p *parser) fail(msg string) error { return &SyntaxError{Offset: p.i, Msg: msg} }
 func lexErr(e *jsonlex.Error) error     { return &SyntaxError{Offset: e.Offset, Msg: "expected " + e.Want} }
 func (p *parser) at(c byte) bool        { return p.i < len(p.b) && p.b[p.i] == c }
-func (p *parser) scalar(end int) *node  { n := &node{raw: p.b[p.i:end]}; p.i = end; return n }
-func (p *parser) str() (int, bool, error) {
-	end, esc, err := jsonlex.String(p.b, p.i)
-	if err != nil {
-		return 0, false, lexErr(err)
-	}
-	return end, esc, nil
+
+// add appends a node to the slab and returns its index.
+func (d *doc) add(n node) int32 {
+	d.nodes = append(d.nodes, n)
+	return int32(len(d.nodes) - 1)
 }
 
-func (p *parser) value(depth int) (*node, error) {
+func (p *parser) scalar(end int) int32 {
+	i := p.d.add(node{raw: p.b[p.i:end:end]})
+	p.i = end
+	return i
+}
+
+func (p *parser) value(depth int) (int32, error) {
 	if p.i >= len(p.b) {
-		return nil, p.fail("expected a value")
+		return -1, p.fail("expected a value")
 	}
 	switch c := p.b[p.i]; {
 	case c == '{' || c == '[':
 		if depth >= maxDepth {
-			return nil, p.fail("nested too deep")
+			return -1, p.fail("nested too deep")
 		}
 		return p.container(c, depth+1)
 	case c == '"':
-		end, _, err := p.str()
+		end, _, err := jsonlex.String(p.b, p.i)
 		if err != nil {
-			return nil, err
+			return -1, lexErr(err)
 		}
 		return p.scalar(end), nil
 	case c == '-' || '0' <= c && c <= '9':
 		end, _, _, err := jsonlex.Number(p.b, p.i)
 		if err != nil {
-			return nil, lexErr(err)
+			return -1, lexErr(err)
 		}
 		return p.scalar(end), nil
 	case c == 't' || c == 'f' || c == 'n':
-		word := map[byte]string{'t': "true", 'f': "false", 'n': "null"}[c]
+		word := "null"
+		switch c {
+		case 't':
+			word = "true"
+		case 'f':
+			word = "false"
+		}
 		end, err := jsonlex.Literal(p.b, p.i, word)
 		if err != nil {
-			return nil, lexErr(err)
+			return -1, lexErr(err)
 		}
 		return p.scalar(end), nil
 	}
-	return nil, p.fail("expected a value")
+	return -1, p.fail("expected a value")
 }
 
-func (p *parser) container(open byte, depth int) (*node, error) {
-	n := &node{kind: open}
+func (p *parser) container(open byte, depth int) (int32, error) {
+	d := p.d
+	self := d.add(node{kind: open})
 	closer := byte(']')
 	if open == '{' {
 		closer = '}'
 	}
+	base := len(d.stack)
 	p.i++
 	p.ws()
 	if p.at(closer) {
 		p.i++
-		return n, nil
+		return self, nil
 	}
 	for {
+		var key []byte
+		var esc bool
 		if open == '{' {
 			if !p.at('"') {
-				return nil, p.fail("expected a member name")
+				return -1, p.fail("expected a member name")
 			}
-			start := p.i
-			end, esc, err := p.str()
+			end, e, err := jsonlex.String(p.b, p.i)
 			if err != nil {
-				return nil, err
+				return -1, lexErr(err)
 			}
-			raw := p.b[start:end]
-			key := string(raw[1 : len(raw)-1])
-			if esc {
-				key = string(jsonlex.Unescape(nil, raw[1:len(raw)-1]))
-			}
-			n.rawKeys, n.keys = append(n.rawKeys, raw), append(n.keys, key)
+			key, esc = p.b[p.i+1:end-1:end-1], e
 			p.i = end
 			p.ws()
 			if !p.at(':') {
-				return nil, p.fail("expected :")
+				return -1, p.fail("expected :")
 			}
 			p.i++
 			p.ws()
 		}
 		v, err := p.value(depth)
 		if err != nil {
-			return nil, err
+			return -1, err
 		}
-		n.vals = append(n.vals, v)
+		d.nodes[v].key, d.nodes[v].esc = key, esc
+		d.stack = append(d.stack, v)
 		p.ws()
 		switch {
 		case p.at(','):
@@ -145,42 +175,74 @@ func (p *parser) container(open byte, depth int) (*node, error) {
 			p.ws()
 		case p.at(closer):
 			p.i++
-			return n, nil
+			// the members move from the stack to one run of the slab
+			k := len(d.kids)
+			d.kids = append(d.kids, d.stack[base:]...)
+			d.nodes[self].kids = d.kids[k:len(d.kids):len(d.kids)]
+			d.stack = d.stack[:base]
+			return self, nil
 		default:
-			return nil, p.fail(fmt.Sprintf("expected , or %c", closer))
+			return -1, p.fail(fmt.Sprintf("expected , or %c", closer))
 		}
 	}
 }
 
-// appendDoc appends n's JSON text to dst.
-func appendDoc(dst []byte, n *node) []byte {
+// appendJSON appends node i's JSON text to dst.
+func (d *doc) appendJSON(dst []byte, i int32) []byte {
+	n := &d.nodes[i]
 	switch n.kind {
-	case '{':
-		dst = append(dst, '{')
-		for i, v := range n.vals {
-			if i > 0 {
+	case '{', '[':
+		dst = append(dst, n.kind)
+		for j, k := range n.kids {
+			if j > 0 {
 				dst = append(dst, ',')
 			}
-			if n.rawKeys[i] != nil {
-				dst = append(dst, n.rawKeys[i]...)
-			} else {
-				dst = appendString(dst, n.keys[i])
+			if n.kind == '{' {
+				m := &d.nodes[k]
+				if m.made != "" {
+					dst = appendString(dst, m.made)
+				} else {
+					dst = append(dst, '"')
+					dst = append(dst, m.key...)
+					dst = append(dst, '"')
+				}
+				dst = append(dst, ':')
 			}
-			dst = append(dst, ':')
-			dst = appendDoc(dst, v)
+			dst = d.appendJSON(dst, k)
 		}
-		return append(dst, '}')
-	case '[':
-		dst = append(dst, '[')
-		for i, v := range n.vals {
-			if i > 0 {
-				dst = append(dst, ',')
-			}
-			dst = appendDoc(dst, v)
+		if n.kind == '{' {
+			return append(dst, '}')
 		}
 		return append(dst, ']')
 	}
 	return append(dst, n.raw...)
+}
+
+// name returns member node i's name, unescaped (in d.scratch when it had
+// escapes: valid until the next call).
+func (d *doc) name(i int32) []byte {
+	n := &d.nodes[i]
+	switch {
+	case n.made != "":
+		d.scratch = append(d.scratch[:0], n.made...)
+		return d.scratch
+	case n.esc:
+		d.scratch = jsonlex.Unescape(d.scratch[:0], n.key)
+		return d.scratch
+	}
+	return n.key
+}
+
+// named reports whether member node i is called name.
+func (d *doc) named(i int32, name string) bool {
+	n := &d.nodes[i]
+	switch {
+	case n.made != "":
+		return n.made == name
+	case n.esc:
+		return string(d.name(i)) == name
+	}
+	return string(n.key) == name
 }
 
 // appendString appends s as a JSON string: quotes, backslashes and
@@ -214,31 +276,33 @@ func appendString(dst []byte, s string) []byte {
 }
 
 // remove deletes the members and elements set matches, at any depth.
-func remove(n *node, set *fieldpath.Set, st fieldpath.State) {
+func (d *doc) remove(i int32, set *fieldpath.Set, st fieldpath.State) {
+	n := &d.nodes[i]
 	if n.kind == 0 || st.Empty() {
 		return
 	}
-	keep := 0
-	for i, v := range n.vals {
+	kids := n.kids
+	keep := kids[:0:0] // a new run only once something goes
+	for j, k := range kids {
 		var next fieldpath.State
 		if n.kind == '{' {
-			next = set.Member(st, []byte(n.keys[i]))
+			next = set.Member(st, d.name(k))
 		} else {
-			next = set.Element(st, i)
+			next = set.Element(st, j)
 		}
 		if set.Matched(next) {
+			if keep == nil || cap(keep) == 0 {
+				keep = append(make([]int32, 0, len(kids)), kids[:j]...)
+			}
 			continue
 		}
-		remove(v, set, next)
-		n.vals[keep] = v
-		if n.kind == '{' {
-			n.keys[keep], n.rawKeys[keep] = n.keys[i], n.rawKeys[i]
+		d.remove(k, set, next)
+		if cap(keep) > 0 {
+			keep = append(keep, k)
 		}
-		keep++
 	}
-	n.vals = n.vals[:keep]
-	if n.kind == '{' {
-		n.keys, n.rawKeys = n.keys[:keep], n.rawKeys[:keep]
+	if cap(keep) > 0 {
+		d.nodes[i].kids = keep
 	}
 }
 
@@ -251,128 +315,120 @@ type PathError struct {
 
 func (e *PathError) Error() string { return fmt.Sprintf("field %s: %s", e.Path, e.Msg) }
 
+// lastMember is the index in object o's kids of the member named name
+// that a reader such as encoding/json takes (the last), or -1.
+func (d *doc) lastMember(o int32, name string) int {
+	kids := d.nodes[o].kids
+	for j := len(kids) - 1; j >= 0; j-- {
+		if d.named(kids[j], name) {
+			return j
+		}
+	}
+	return -1
+}
+
 // lookupParent walks path's steps but the last; with create, missing
-// objects on the way are made. It returns nil when a step is missing.
-func lookupParent(root *node, path []fieldpath.PathStep, name string, create bool) (*node, error) {
+// objects on the way are made. It returns -1 when a step is missing.
+func (d *doc) lookupParent(root int32, path []fieldpath.PathStep, name string, create bool) (int32, error) {
 	n := root
 	for _, sp := range path[:len(path)-1] {
-		var next *node
-		switch {
+		next := int32(-1)
+		switch kids := d.nodes[n].kids; {
 		case sp.IsIndex:
-			if n.kind != '[' {
-				return nil, &PathError{name, "a step goes through a value that is not an array"}
+			if d.nodes[n].kind != '[' {
+				return -1, &PathError{name, "a step goes through a value that is not an array"}
 			}
-			if sp.Index < len(n.vals) {
-				next = n.vals[sp.Index]
+			if sp.Index < len(kids) {
+				next = kids[sp.Index]
 			}
 		default:
-			if n.kind != '{' {
-				return nil, &PathError{name, "a step goes through a value that is not an object"}
+			if d.nodes[n].kind != '{' {
+				return -1, &PathError{name, "a step goes through a value that is not an object"}
 			}
-			if i := lastMember(n, sp.Name); i >= 0 {
-				next = n.vals[i]
+			if j := d.lastMember(n, sp.Name); j >= 0 {
+				next = kids[j]
 			} else if create {
-				next = &node{kind: '{'}
-				n.keys, n.rawKeys, n.vals = append(n.keys, sp.Name), append(n.rawKeys, nil), append(n.vals, next)
+				next = d.add(node{kind: '{', made: sp.Name})
+				d.nodes[n].kids = append(kids, next)
 			}
 		}
-		if next == nil {
-			return nil, nil
+		if next < 0 {
+			return -1, nil
 		}
 		n = next
 	}
 	return n, nil
 }
 
-// lastMember is the index of the member named name that a reader such
-// as encoding/json takes (the last), or -1.
-func lastMember(n *node, name string) int {
-	for i := len(n.keys) - 1; i >= 0; i-- {
-		if n.keys[i] == name {
-			return i
-		}
-	}
-	return -1
-}
-
-// dropMembers removes every member named name from an object.
-func dropMembers(n *node, name string) {
-	keep := 0
-	for i := range n.vals {
-		if n.keys[i] == name {
-			continue
-		}
-		n.keys[keep], n.rawKeys[keep], n.vals[keep] = n.keys[i], n.rawKeys[i], n.vals[i]
-		keep++
-	}
-	n.keys, n.rawKeys, n.vals = n.keys[:keep], n.rawKeys[:keep], n.vals[:keep]
-}
-
-// setAt puts v at path, creating objects on the way; a member of that
-// name is replaced (and any duplicate of it dropped, so that every reader
-// sees v). An element index past an array's end is a PathError.
-func setAt(root *node, path []fieldpath.PathStep, name string, v *node) error {
-	parent, err := lookupParent(root, path, name, true)
+// setAt puts node v at path, creating objects on the way; a member of
+// that name is replaced (and any duplicate of it dropped, so that every
+// reader sees v). An element index past an array's end is a PathError.
+func (d *doc) setAt(root int32, path []fieldpath.PathStep, name string, v int32) error {
+	parent, err := d.lookupParent(root, path, name, true)
 	if err != nil {
 		return err
 	}
 	last := path[len(path)-1]
 	if last.IsIndex {
-		if parent == nil || parent.kind != '[' || last.Index >= len(parent.vals) {
+		if parent < 0 || d.nodes[parent].kind != '[' || last.Index >= len(d.nodes[parent].kids) {
 			return &PathError{name, "no such array element"}
 		}
-		parent.vals[last.Index] = v
+		kids := slices.Clone(d.nodes[parent].kids)
+		kids[last.Index] = v
+		d.nodes[parent].kids = kids
 		return nil
 	}
-	if parent.kind != '{' {
+	if d.nodes[parent].kind != '{' {
 		return &PathError{name, "its parent is not an object"}
 	}
-	if lastMember(parent, last.Name) >= 0 {
-		// the first member of the name keeps its place and takes v;
-		// the others go
-		keep, seen := 0, false
-		for i := range parent.vals {
-			if parent.keys[i] == last.Name {
-				if seen {
-					continue
-				}
-				seen = true
-				parent.vals[i] = v
-			}
-			parent.keys[keep], parent.rawKeys[keep], parent.vals[keep] = parent.keys[i], parent.rawKeys[i], parent.vals[i]
-			keep++
-		}
-		parent.keys, parent.rawKeys, parent.vals = parent.keys[:keep], parent.rawKeys[:keep], parent.vals[:keep]
+	d.nodes[v].made, d.nodes[v].key, d.nodes[v].esc = last.Name, nil, false
+	kids := d.nodes[parent].kids
+	if d.lastMember(parent, last.Name) < 0 {
+		d.nodes[parent].kids = append(kids, v)
 		return nil
 	}
-	parent.keys, parent.rawKeys, parent.vals = append(parent.keys, last.Name), append(parent.rawKeys, nil), append(parent.vals, v)
+	// the first member of the name keeps its place and takes v; the
+	// others go
+	out := make([]int32, 0, len(kids))
+	seen := false
+	for _, k := range kids {
+		if d.named(k, last.Name) {
+			if seen {
+				continue
+			}
+			seen, k = true, v
+		}
+		out = append(out, k)
+	}
+	d.nodes[parent].kids = out
 	return nil
 }
 
 // take removes the value at path from the document and returns it, or
-// nil when there is none.
-func take(root *node, path []fieldpath.PathStep, name string) (*node, error) {
-	parent, err := lookupParent(root, path, name, false)
-	if err != nil || parent == nil {
-		return nil, err
+// -1 when there is none.
+func (d *doc) take(root int32, path []fieldpath.PathStep, name string) (int32, error) {
+	parent, err := d.lookupParent(root, path, name, false)
+	if err != nil || parent < 0 {
+		return -1, err
 	}
 	last := path[len(path)-1]
+	kids := d.nodes[parent].kids
 	if last.IsIndex {
-		if parent.kind != '[' || last.Index >= len(parent.vals) {
-			return nil, nil
+		if d.nodes[parent].kind != '[' || last.Index >= len(kids) {
+			return -1, nil
 		}
-		v := parent.vals[last.Index]
-		parent.vals = append(parent.vals[:last.Index], parent.vals[last.Index+1:]...)
+		v := kids[last.Index]
+		d.nodes[parent].kids = slices.Delete(slices.Clone(kids), last.Index, last.Index+1)
 		return v, nil
 	}
-	if parent.kind != '{' {
-		return nil, nil
+	if d.nodes[parent].kind != '{' {
+		return -1, nil
 	}
-	i := lastMember(parent, last.Name)
-	if i < 0 {
-		return nil, nil
+	j := d.lastMember(parent, last.Name)
+	if j < 0 {
+		return -1, nil
 	}
-	v := parent.vals[i]
-	dropMembers(parent, last.Name)
+	v := kids[j]
+	d.nodes[parent].kids = slices.DeleteFunc(slices.Clone(kids), func(k int32) bool { return d.named(k, last.Name) })
 	return v, nil
 }

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/rampart-gw/rampart/internal/guard"
 	"github.com/rampart-gw/rampart/internal/problem"
@@ -30,6 +30,8 @@ type Stage struct {
 	maxBody     int64
 	keyHeaders  []string // request headers the templates read
 	queryRefs   []string // query parameters the templates read
+	docs        sync.Pool
+	fixed       *rendered // the response's values, when none depends on the request
 }
 
 // Name names the stage in traces and docs/architecture.md.
@@ -47,7 +49,10 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 	responds := s.responds()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := reqctx.From(r.Context())
-		look := func(ref *Ref) (any, bool) { return lookup(r, st, ref) }
+		// templates read the request as the client sent it, whatever
+		// the edits before them changed
+		sent := sentRequest{method: r.Method, query: r.URL.RawQuery}
+		look := func(ref *Ref) (any, bool) { return lookup(r, &sent, st, ref) }
 		for _, q := range s.queryRefs {
 			if n := countQuery(r.URL.RawQuery, q); n > 1 {
 				s.o.Count("refused")
@@ -124,8 +129,14 @@ func (s *Stage) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	}
 }
 
+// sentRequest is what of the request the edits change, as the client
+// sent it.
+type sentRequest struct {
+	method, query string
+}
+
 // lookup finds a hole's value in the request.
-func lookup(r *http.Request, st *reqctx.State, ref *Ref) (any, bool) {
+func lookup(r *http.Request, sent *sentRequest, st *reqctx.State, ref *Ref) (any, bool) {
 	id := st.Identity
 	switch ref.Source {
 	case SourceConsumer:
@@ -173,11 +184,11 @@ func lookup(r *http.Request, st *reqctx.State, ref *Ref) (any, bool) {
 		}
 		return strings.Join(vs, ", "), true
 	case SourceQuery:
-		return queryValue(r.URL.RawQuery, ref.Name)
+		return queryValue(sent.query, ref.Name)
 	case SourceRequest:
 		switch ref.Name {
 		case "method":
-			return r.Method, true
+			return sent.method, true
 		case "path":
 			return r.URL.Path, true
 		case "host":
@@ -241,34 +252,29 @@ func renderValue(n named, look Lookup) ([]string, error) {
 	return []string{string(b)}, nil
 }
 
-// renderSets renders the values a body's edits set.
-func renderSets(b *bodyEdits, look Lookup) ([]*node, error) {
-	if b == nil {
+// renderSets renders the values a body's edits set, as JSON text.
+func renderSets(b *bodyEdits, look Lookup) ([][]byte, error) {
+	if b == nil || len(b.set) == 0 {
 		return nil, nil
 	}
-	out := make([]*node, len(b.set))
+	out := make([][]byte, len(b.set))
 	for i, bs := range b.set {
-		if bs.fix != nil {
+		switch {
+		case bs.fix != nil:
 			out[i] = bs.fix
-			continue
-		}
-		if !bs.json {
-			txt, err := bs.t.Render(nil, look)
+		case bs.json:
+			txt, err := bs.t.RenderJSON(nil, look)
 			if err != nil {
 				return nil, err
 			}
-			out[i] = &node{raw: appendString(nil, string(txt))}
-			continue
+			out[i] = txt
+		default:
+			txt, err := bs.t.RenderString(nil, look)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = txt
 		}
-		txt, err := bs.t.RenderJSON(nil, look)
-		if err != nil {
-			return nil, err
-		}
-		n, err := parseDoc(txt)
-		if err != nil {
-			return nil, fmt.Errorf("set_json %s rendered %q, which is not JSON: %w", bs.name, txt, err)
-		}
-		out[i] = n
 	}
 	return out, nil
 }
@@ -276,10 +282,13 @@ func renderSets(b *bodyEdits, look Lookup) ([]*node, error) {
 // rendered are a response's edits with their values.
 type rendered struct {
 	set, add [][]string
-	body     []*node
+	body     [][]byte
 }
 
 func (s *Stage) renderResponse(look Lookup) (*rendered, error) {
+	if s.fixed != nil {
+		return s.fixed, nil // no template of the response's has holes
+	}
 	rv := &rendered{}
 	if e := s.respHeaders; e != nil {
 		for _, list := range []struct {
@@ -432,14 +441,16 @@ func (s *Stage) editRequestBody(w http.ResponseWriter, r *http.Request, st *reqc
 		body = []byte("{}")
 		r.Header.Set("Content-Type", "application/json")
 	}
-	doc, err := parseDoc(body)
+	d := s.docs.Get().(*doc)
+	defer s.putDoc(d)
+	root, err := d.parse(body)
 	if err != nil {
 		return &requestError{problem.InvalidBody, "invalid_body", fmt.Sprintf("The request body is not valid JSON (%v), so the fields this endpoint edits could not be edited.", err)}
 	}
-	if err := s.reqBody.apply(doc, sets); err != nil {
+	if err := s.reqBody.apply(d, root, sets); err != nil {
 		return &requestError{problem.InvalidBody, "invalid_body", fmt.Sprintf("This endpoint edits the request body, and cannot in this one: %v.", err)}
 	}
-	out := appendDoc(make([]byte, 0, len(body)+64), doc)
+	out := d.appendJSON(make([]byte, 0, len(body)+64), root)
 	st.Body, st.BodyBuffered = out, true
 	r.Body, r.ContentLength, r.TransferEncoding = io.NopCloser(bytes.NewReader(out)), int64(len(out)), nil
 	for _, h := range []string{"Content-Md5", "Digest", "Content-Digest", "Repr-Digest"} {
@@ -452,28 +463,42 @@ func (s *Stage) editRequestBody(w http.ResponseWriter, r *http.Request, st *reqc
 // answer for (a body over its limit).
 var errAnswered = errors.New("answered")
 
-// apply makes the edits on a document: removals, then renames, then sets.
-func (b *bodyEdits) apply(doc *node, sets []*node) error {
+// apply makes the edits on a document: removals, then renames, then
+// sets (sets[i], JSON text, is set.i's value).
+func (b *bodyEdits) apply(d *doc, root int32, sets [][]byte) error {
 	if b.remove != nil {
-		remove(doc, b.remove, b.remove.Start())
+		d.remove(root, b.remove, b.remove.Start())
 	}
 	for _, rn := range b.rename {
-		v, err := take(doc, rn.from, rn.fromName)
+		v, err := d.take(root, rn.from, rn.fromName)
 		if err != nil {
 			return err
 		}
-		if v != nil {
-			if err := setAt(doc, rn.to, rn.toName, v); err != nil {
+		if v >= 0 {
+			if err := d.setAt(root, rn.to, rn.toName, v); err != nil {
 				return err
 			}
 		}
 	}
 	for i, bs := range b.set {
-		if err := setAt(doc, bs.path, bs.name, sets[i]); err != nil {
+		v, err := d.parse(sets[i])
+		if err != nil {
+			return fmt.Errorf("set_json %s rendered %q, which is not JSON: %w", bs.name, sets[i], err)
+		}
+		if err := d.setAt(root, bs.path, bs.name, v); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// putDoc returns a doc to the pool unless a large document grew it.
+func (s *Stage) putDoc(d *doc) {
+	if cap(d.nodes) > 1<<14 || cap(d.kids) > 1<<15 {
+		return
+	}
+	d.reset()
+	s.docs.Put(d)
 }
 
 // replaces reports whether an upstream status's body is replaced.
@@ -562,9 +587,11 @@ func (w *writer) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(out)
 }
 
+// isJSON reports whether a Content-Type names JSON, its parameters aside.
 func isJSON(contentType string) bool {
-	mt, _, err := mime.ParseMediaType(contentType)
-	return err == nil && guard.IsJSON(mt)
+	mt, _, _ := strings.Cut(contentType, ";")
+	mt = strings.TrimSpace(mt)
+	return guard.IsJSON(mt) || guard.IsJSON(strings.ToLower(mt))
 }
 
 // editHeaders makes the response's header edits.
@@ -650,16 +677,18 @@ func (w *writer) finish() {
 	}
 	out := w.body
 	if len(bytes.TrimSpace(w.body)) > 0 {
-		doc, err := parseDoc(w.body)
+		d := w.s.docs.Get().(*doc)
+		defer w.s.putDoc(d)
+		root, err := d.parse(w.body)
 		if err != nil {
 			w.refuse("invalid_json", "The upstream's response is labelled JSON but is not valid JSON, so it could not be edited and was withheld.")
 			return
 		}
-		if err := w.s.respBody.apply(doc, w.rv.body); err != nil {
+		if err := w.s.respBody.apply(d, root, w.rv.body); err != nil {
 			w.refuse("not_editable", fmt.Sprintf("The upstream's response does not have the shape this endpoint edits (%v), so it was withheld.", err))
 			return
 		}
-		out = appendDoc(make([]byte, 0, len(w.body)+64), doc)
+		out = d.appendJSON(make([]byte, 0, len(w.body)+64), root)
 	}
 	h := w.Header()
 	h.Set("Content-Length", strconv.Itoa(len(out)))

@@ -250,6 +250,35 @@ func (t *Template) Render(dst []byte, look Lookup) ([]byte, error) {
 	return dst, nil
 }
 
+// RenderString appends the template's text to dst as a JSON string.
+func (t *Template) RenderString(dst []byte, look Lookup) ([]byte, error) {
+	start := len(dst)
+	dst, err := t.Render(dst, look)
+	if err != nil {
+		return nil, err
+	}
+	if !needsEscape(dst[start:]) {
+		dst = append(dst, 0, 0)
+		copy(dst[start+1:], dst[start:len(dst)-2])
+		dst[start], dst[len(dst)-1] = '"', '"'
+		return dst, nil
+	}
+	text := string(dst[start:])
+	return appendString(dst[:start], text), nil
+}
+
+// needsEscape reports whether text is not written as it is in a JSON
+// string: a quote, a backslash, a control character or a byte that is
+// not ASCII (checked as UTF-8 by appendString).
+func needsEscape(text []byte) bool {
+	for _, c := range text {
+		if c < 0x20 || c == '"' || c == '\\' || c >= 0x80 {
+			return true
+		}
+	}
+	return false
+}
+
 // RenderJSON appends JSON text to dst: the template's literal text as
 // written, each hole's value encoded as JSON (a string quoted, a claim
 // keeping its type). The caller checks the result is valid JSON.

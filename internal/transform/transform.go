@@ -259,7 +259,7 @@ type bodySet struct {
 	path []fieldpath.PathStep
 	t    *Template
 	json bool // set_json: the template renders JSON text
-	fix  *node
+	fix  []byte // the value's JSON text, when the template has no holes
 }
 
 // bodyEdits are compiled JSON body edits.
@@ -325,7 +325,7 @@ func (c *compiler) body(path string, be *config.BodyEdits) *bodyEdits {
 				}
 			}
 			if v, ok := t.Constant(); ok {
-				bs.fix = constantNode(v, bs.json)
+				bs.fix = constantText(v, bs.json)
 			}
 			out.set = append(out.set, bs)
 			targets = append(targets, f)
@@ -348,26 +348,26 @@ func (c *compiler) body(path string, be *config.BodyEdits) *bodyEdits {
 func probeJSON(t *Template) error {
 	for _, v := range []any{"x", nil} {
 		probe, _ := t.RenderJSON(nil, func(*Ref) (any, bool) { return v, true })
-		if _, err := parseDoc(probe); err != nil {
+		if _, err := new(doc).parse(probe); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// constantNode is a template without holes as a document value.
-func constantNode(v string, isJSON bool) *node {
+// constantText is a template without holes as JSON text.
+func constantText(v string, isJSON bool) []byte {
 	if isJSON {
-		n, _ := parseDoc([]byte(v))
-		return n
+		return []byte(v)
 	}
-	return &node{raw: appendString(nil, v)}
+	return appendString(nil, v)
 }
 
 // compile compiles a route's transform at path base.
 func compile(base string, t *config.Transform, ctx Context) (*Stage, []fieldError) {
 	c := &compiler{ctx: ctx}
 	s := &Stage{}
+	s.docs.New = func() any { return new(doc) }
 	if rq := t.Request; rq != nil {
 		p := base + ".request"
 		if rq.Method != "" {
@@ -409,12 +409,35 @@ func compile(base string, t *config.Transform, ctx Context) (*Stage, []fieldErro
 		s.respBody = c.body(p+".body", rs.Body)
 		s.maxBody = int64(rs.MaxBody)
 	}
+	if s.responds() && s.responseConstant() {
+		s.fixed, _ = s.renderResponse(func(*Ref) (any, bool) { return nil, false }) // the same for every request
+	}
 	if s.maxBody <= 0 {
 		s.maxBody = 1 << 20
 	}
 	s.keyHeaders = slices.Compact(slices.Sorted(slices.Values(c.keyHeaders)))
 	s.queryRefs = slices.Compact(slices.Sorted(slices.Values(c.queryRefs)))
 	return s, c.errs
+}
+
+// responseConstant reports whether no template of the response's edits
+// has a hole.
+func (s *Stage) responseConstant() bool {
+	if e := s.respHeaders; e != nil {
+		for _, n := range append(slices.Clip(e.set), e.add...) {
+			if n.fix == nil {
+				return false
+			}
+		}
+	}
+	if b := s.respBody; b != nil {
+		for _, bs := range b.set {
+			if bs.fix == nil {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // statusRange reads 404, 4xx or 5xx.

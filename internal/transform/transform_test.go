@@ -101,7 +101,7 @@ func TestBodyEdits(t *testing.T) {
 		{name: "set replaces every duplicate, in place", edits: config.BodyEdits{Set: map[string]string{"owner": "{{ consumer.id }}"}},
 			in: `{"owner":"eve","b":2,"owner":"mallory"}`, want: `{"owner":"ann","b":2}`},
 		{name: "escaped name matches", edits: config.BodyEdits{Set: map[string]string{"owner": "x"}},
-			in: `{"\u006fwner":"eve"}`, want: `{"\u006fwner":"x"}`},
+			in: `{"\u006fwner":"eve"}`, want: `{"owner":"x"}`},
 		{name: "set_json keeps the claim's type", edits: config.BodyEdits{SetJSON: map[string]string{"uid": "{{ claims.uid }}", "tags": `["a", {{ consumer.id }}]`}},
 			in: `{}`, want: `{"tags":["a","ann"],"uid":42}`},
 		{name: "remove patterns", edits: config.BodyEdits{Remove: []string{"items[*].cost", "**.debug"}},
@@ -137,11 +137,12 @@ func TestBodyEdits(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			doc, err := parseDoc([]byte(tt.in))
+			d := new(doc)
+			root, err := d.parse([]byte(tt.in))
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = be.apply(doc, sets)
+			err = be.apply(d, root, sets)
 			if tt.err != "" {
 				if err == nil || err.Error() != tt.err {
 					t.Fatalf("error %v, want %q", err, tt.err)
@@ -151,7 +152,7 @@ func TestBodyEdits(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := string(appendDoc(nil, doc)); got != tt.want {
+			if got := string(d.appendJSON(nil, root)); got != tt.want {
 				t.Errorf("got  %s\nwant %s", got, tt.want)
 			}
 		})
@@ -340,21 +341,22 @@ func FuzzDoc(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
-		doc, err := parseDoc(in)
+		d := new(doc)
+		root, err := d.parse(in)
 		if valid := json.Valid(in); valid != (err == nil) {
-			t.Fatalf("parseDoc error %v, json.Valid %v for %q", err, valid, in)
+			t.Fatalf("parse error %v, json.Valid %v for %q", err, valid, in)
 		}
 		if err != nil {
 			return
 		}
-		out := appendDoc(nil, doc)
+		out := d.appendJSON(nil, root)
 		a, errA := decode(in)
 		b, errB := decode(out)
 		if errA != nil || errB != nil || !reflect.DeepEqual(a, b) {
 			t.Fatalf("%q written back as %q", in, out)
 		}
-		remove(doc, set, set.Start())
-		out = appendDoc(nil, doc)
+		d.remove(root, set, set.Start())
+		out = d.appendJSON(nil, root)
 		if c, err := decode(out); err != nil || hasKey(c, "a") {
 			t.Fatalf("removing **.a from %q gave %q", in, out)
 		}
@@ -389,4 +391,24 @@ func decode(b []byte) (any, error) {
 	d.UseNumber()
 	var v any
 	return v, d.Decode(&v)
+}
+
+func TestRenderString(t *testing.T) {
+	tpl, err := Parse("v={{ header.X }}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"plain", `quo"te`, `back\slash`, "new\nline", "é", "\xff"} {
+		got, err := tpl.RenderString([]byte("prefix"), func(*Ref) (any, bool) { return v, true })
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := json.Marshal("v=" + v)
+		var back, wantBack string
+		_ = json.Unmarshal(got[len("prefix"):], &back)
+		_ = json.Unmarshal(want, &wantBack)
+		if string(got[:len("prefix")]) != "prefix" || back != wantBack {
+			t.Errorf("RenderString(%q) = %s, want %s", v, got, want)
+		}
+	}
 }
