@@ -258,7 +258,7 @@ type bodySet struct {
 	name string
 	path []fieldpath.PathStep
 	t    *Template
-	json bool // set_json: the template renders JSON text
+	json bool   // set_json: the template renders JSON text
 	fix  []byte // the value's JSON text, when the template has no holes
 }
 
