@@ -11,11 +11,12 @@ import (
 )
 
 const cacheUsage = `Usage:
-  rampart cache purge [ROUTE] [-c rampart.yaml] [--admin URL]
+  rampart cache purge [ROUTE] [--path /PREFIX] [--tag TAG] [-c rampart.yaml] [--admin URL]
 
 Removes a route's cached responses (every route's without ROUTE) from
 the running gateway, through its admin API (admin.listen and token from
-the config).
+the config): all of them, or those to paths under --path, or those the
+upstream tagged (Cache-Tag) with --tag.
 `
 
 // cmdCache purges the response cache through the admin API.
@@ -33,12 +34,24 @@ func cmdCache(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	path := fs.String("c", "rampart.yaml", "config file")
 	adminURL := fs.String("admin", "", "admin API base URL (default: from the config's admin.listen)")
+	prefix := fs.String("path", "", "only responses to paths starting with this prefix")
+	tag := fs.String("tag", "", "only responses the upstream tagged with this Cache-Tag")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	target := "/cache"
 	if route != "" {
 		target += "/" + url.PathEscape(route)
+	}
+	q := url.Values{}
+	if *prefix != "" {
+		q.Set("path", *prefix)
+	}
+	if *tag != "" {
+		q.Set("tag", *tag)
+	}
+	if len(q) > 0 {
+		target += "?" + q.Encode()
 	}
 	resp, body, ok := askAdmin(*path, *adminURL, http.MethodDelete, target, "rampart cache purge", stderr)
 	if !ok {
@@ -57,6 +70,12 @@ func cmdCache(args []string, stdout, stderr io.Writer) int {
 	if route != "" {
 		what = "route " + route
 	}
-	fmt.Fprintf(stdout, "purged %d cached keys of %s\n", out.Purged, what)
+	if *prefix != "" {
+		what += " under " + *prefix
+	}
+	if *tag != "" {
+		what += " tagged " + *tag
+	}
+	fmt.Fprintf(stdout, "purged %d cached responses of %s\n", out.Purged, what)
 	return 0
 }

@@ -31,9 +31,10 @@ type Source interface {
 	Bans
 	Quotas
 	Dashboard
-	// PurgeCache removes a route's cached responses ("" for all) and
-	// returns how many keys it removed.
-	PurgeCache(route string) int
+	// PurgeCache removes a route's cached responses ("" for every
+	// route's), those under a path prefix and with a Cache-Tag when
+	// given, and returns how many it removed.
+	PurgeCache(route, pathPrefix, tag string) int
 	// Publish puts an event on the gateway's bus: admin actions are
 	// security events (admin.*), and go into the audit trail.
 	Publish(e observe.Event)

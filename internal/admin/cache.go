@@ -1,29 +1,52 @@
 package admin
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/problem"
 )
 
 // cacheRoutes serves DELETE /cache (every route's cached responses) and
-// DELETE /cache/{route}, what `rampart cache purge` calls.
+// DELETE /cache/{route}, what `rampart cache purge` calls. Either takes
+// ?path=/prefix (responses to paths under it) and ?tag=name (responses
+// the upstream tagged with Cache-Tag: name).
 func cacheRoutes(mux *http.ServeMux, g Source) {
-	mux.HandleFunc("DELETE /cache", func(w http.ResponseWriter, r *http.Request) {
-		n := g.PurgeCache("")
-		action(g, r, "cache_purged", "", "", "Every route's cached responses were purged.")
-		writeJSON(w, http.StatusOK, map[string]any{"purged": n})
-	})
+	purge := func(w http.ResponseWriter, r *http.Request, route string) {
+		q := r.URL.Query()
+		path, tag := q.Get("path"), q.Get("tag")
+		if path != "" && !strings.HasPrefix(path, "/") {
+			writeProblem(w, r, problem.New(problem.BadRequest, "path must be a path prefix starting with /, as the gateway normalised it (percent-encoded as requests send it)."))
+			return
+		}
+		n := g.PurgeCache(route, path, tag)
+		what := "Every route's cached responses"
+		if route != "" {
+			what = "A route's cached responses"
+		}
+		if path != "" {
+			what += fmt.Sprintf(" under %s", problem.Clip(path, 128))
+		}
+		if tag != "" {
+			what += fmt.Sprintf(" tagged %s", problem.Clip(tag, 64))
+		}
+		action(g, r, "cache_purged", route, "", what+" were purged.")
+		out := map[string]any{"purged": n}
+		if route != "" {
+			out["route"] = route
+		}
+		writeJSON(w, http.StatusOK, out)
+	}
+	mux.HandleFunc("DELETE /cache", func(w http.ResponseWriter, r *http.Request) { purge(w, r, "") })
 	mux.HandleFunc("DELETE /cache/{route}", func(w http.ResponseWriter, r *http.Request) {
 		name := r.PathValue("route")
 		if !slices.ContainsFunc(g.Config().Routes, func(rt *config.Route) bool { return rt.Name == name && rt.Cache != nil }) {
 			writeProblem(w, r, problem.New(problem.NotFound, "No route of that name has a cache; the route names are in GET /config."))
 			return
 		}
-		n := g.PurgeCache(name)
-		action(g, r, "cache_purged", name, "", "A route's cached responses were purged.")
-		writeJSON(w, http.StatusOK, map[string]any{"route": name, "purged": n})
+		purge(w, r, name)
 	})
 }

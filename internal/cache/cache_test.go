@@ -248,7 +248,7 @@ func TestStoreBounded(t *testing.T) {
 	if s.Put("big", &Entry{Body: make([]byte, 32<<10)}) {
 		t.Error("an entry over a quarter of the budget was kept")
 	}
-	if n := s.DeletePrefix("k"); n == 0 || s.Get("k499", nil) != nil {
+	if n := s.Purge(Selector{KeyPrefix: "k"}); n == 0 || s.Get("k499", nil) != nil {
 		t.Errorf("purge by prefix removed %d", n)
 	}
 }
@@ -280,5 +280,123 @@ func TestDecidesOnUpstreamHead(t *testing.T) {
 	get(gw, "/x", client{})
 	if w := get(gw, "/x", client{}); own.Load() != 2 || !strings.Contains(w.Header().Get("Cache-Status"), "detail=gateway") {
 		t.Errorf("the gateway's own answer was kept: %d calls, %v", own.Load(), w.Header())
+	}
+}
+
+// TestStale: a stale entry with validators is revalidated (the upstream's
+// 304 refreshes it and the client gets the stored body), answers the
+// others while one request fetches (stale-while-revalidate), answers in
+// place of an upstream error (stale-if-error), and not past its windows.
+func TestStale(t *testing.T) {
+	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	var clock atomic.Int64
+	clock.Store(now.UnixNano())
+	var mode atomic.Value // "ok", "fail", "slow"
+	mode.Store("ok")
+	var calls atomic.Int64
+	started := make(chan struct{}, 1)
+	release := make(chan struct{})
+	upstream := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		st := reqctx.From(r.Context())
+		h := w.Header()
+		h.Set("Cache-Control", "max-age=10, stale-while-revalidate=30, stale-if-error=60")
+		h.Set("Etag", `"v1"`)
+		h.Set("Cache-Tag", "orders, eu")
+		for _, f := range st.ResponseFilters {
+			f(h, st)
+		}
+		switch mode.Load() {
+		case "fail":
+			w.WriteHeader(503)
+			_, _ = w.Write([]byte("upstream down"))
+			return
+		case "slow":
+			started <- struct{}{}
+			<-release
+		}
+		if inm, _ := st.UpstreamValues("If-None-Match"); len(inm) == 1 && inm[0] == `"v1"` {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		_, _ = w.Write([]byte("body v1"))
+	})
+	store := NewStore(1 << 20)
+	s := New(store, Options{Route: "r", Now: func() time.Time { return time.Unix(0, clock.Load()) }})
+	h := s.Wrap(upstream)
+	at := func(d time.Duration) { clock.Store(now.Add(d).UnixNano()) }
+	check := func(what string, w *httptest.ResponseRecorder, status int, body, cacheStatus string) {
+		t.Helper()
+		if w.Code != status || w.Body.String() != body || !strings.Contains(w.Header().Get("Cache-Status"), cacheStatus) {
+			t.Errorf("%s: %d %q %q, want %d %q %q", what, w.Code, w.Body, w.Header().Get("Cache-Status"), status, body, cacheStatus)
+		}
+	}
+
+	check("first", get(h, "/o", client{}), 200, "body v1", "fwd=uri-miss")
+	if w := get(h, "/o", client{}); w.Header().Get("Cache-Tag") != "" {
+		t.Errorf("Cache-Tag reached the client: %v", w.Header())
+	}
+	at(15 * time.Second)
+	check("revalidated", get(h, "/o", client{}), 200, "body v1", "detail=revalidated")
+	n := calls.Load()
+	check("fresh again", get(h, "/o", client{}), 200, "body v1", "hit")
+	if calls.Load() != n {
+		t.Errorf("a fresh entry went upstream")
+	}
+
+	// stale-while-revalidate: one request fetches, another is answered stale
+	at(30 * time.Second)
+	mode.Store("slow")
+	done := make(chan *httptest.ResponseRecorder)
+	go func() { done <- get(h, "/o", client{}) }()
+	<-started
+	check("while revalidating", get(h, "/o", client{}), 200, "body v1", "detail=stale-while-revalidate")
+	close(release)
+	check("the fetching one", <-done, 200, "body v1", "detail=revalidated")
+
+	// stale-if-error, within its window and past it
+	mode.Store("fail")
+	at(50 * time.Second)
+	check("upstream failing", get(h, "/o", client{}), 200, "body v1", "stale-if-error; fwd-status=503")
+	at(200 * time.Second)
+	check("past stale-if-error", get(h, "/o", client{}), 503, "upstream down", "fwd=uri-miss")
+}
+
+func TestPurge(t *testing.T) {
+	s := NewStore(1 << 20)
+	put := func(key, path string, tags ...string) {
+		s.Put(key, &Entry{Status: 200, Body: []byte("x"), Path: path, Tags: tags, Fresh: time.Hour, Stored: time.Now()})
+	}
+	reset := func() {
+		s.Purge(Selector{})
+		put("a\x00/orders/1", "/orders/1", "orders", "eu")
+		put("a\x00/orders/2", "/orders/2", "orders")
+		put("a\x00/users/1", "/users/1", "users", "eu")
+		put("b\x00/orders/1", "/orders/1", "orders")
+	}
+	for _, tc := range []struct {
+		sel  Selector
+		want int
+	}{
+		{Selector{}, 4},
+		{Selector{KeyPrefix: "a\x00"}, 3},
+		{Selector{KeyPrefix: "a\x00", PathPrefix: "/orders/"}, 2},
+		{Selector{Tag: "eu"}, 2},
+		{Selector{KeyPrefix: "a\x00", PathPrefix: "/orders/", Tag: "eu"}, 1},
+		{Selector{Tag: "none"}, 0},
+	} {
+		reset()
+		before := s.Used()
+		if n := s.Purge(tc.sel); n != tc.want {
+			t.Errorf("Purge(%q) = %d, want %d", tc.sel, n, tc.want)
+		}
+		if tc.want > 0 && s.Used() >= before {
+			t.Errorf("Purge(%q) freed nothing: %d -> %d", tc.sel, before, s.Used())
+		}
+	}
+	reset()
+	s.Purge(Selector{})
+	if s.Used() != 0 {
+		t.Errorf("an empty store counts %d bytes", s.Used())
 	}
 }

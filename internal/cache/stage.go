@@ -28,6 +28,9 @@ type Options struct {
 	KeyHeaders []string
 	// MaxBody is the largest body kept; larger responses pass unkept.
 	MaxBody int64
+	// StaleWhileRevalidate and StaleIfError apply to responses whose
+	// upstream gave none.
+	StaleWhileRevalidate, StaleIfError time.Duration
 	// Count counts each request by outcome: hit, miss, bypass, stored.
 	Count func(outcome string)
 	Now   func() time.Time
@@ -79,17 +82,26 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 		key := s.key(r, st)
 		revalidate := reqCC.has("no-cache") || reqCC["max-age"] == "0"
 		now := s.o.Now()
+		var stale *Entry // what the store has past its freshness
 		if !revalidate {
-			if e := s.store.Get(key, r.Header); e != nil && e.FreshAt(now) {
-				s.serve(w, r, e, now)
-				return
+			if e := s.store.Get(key, r.Header); e != nil {
+				if e.FreshAt(now) {
+					s.serve(w, r, e, now, "")
+					return
+				}
+				stale = e
 			}
 		}
 		f, lead := s.store.join(key)
 		if !lead {
-			// Another request fetches this key: wait for it, then answer
-			// from what it stored, or fetch as well when it stored nothing
-			// (a response for one caller is never handed to another).
+			// Another request fetches this key: answer stale meanwhile if
+			// the entry allows it, or wait for it, then answer from what
+			// it stored, or fetch as well when it stored nothing (a
+			// response for one caller is never handed to another).
+			if stale != nil && stale.staleFor(now, stale.StaleWhileRevalidate) {
+				s.serve(w, r, stale, now, "stale-while-revalidate")
+				return
+			}
 			select {
 			case <-f.done:
 			case <-r.Context().Done():
@@ -97,14 +109,14 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 			}
 			now = s.o.Now()
 			if e := s.store.Get(key, r.Header); e != nil && e.FreshAt(now) && !revalidate {
-				s.serve(w, r, e, now)
+				s.serve(w, r, e, now, "")
 				return
 			}
-			s.fetch(w, r, next, st, key, now)
+			s.fetch(w, r, next, st, key, now, stale)
 			return
 		}
 		defer s.store.land(key, f)
-		s.fetch(w, r, next, st, key, now)
+		s.fetch(w, r, next, st, key, now, stale)
 	})
 }
 
@@ -154,15 +166,20 @@ func credentialed(r *http.Request, st *reqctx.State) bool {
 	return st.Identity != nil || r.Header.Get("Authorization") != "" || r.Header.Get("Cookie") != ""
 }
 
-// serve answers from e: a 304 when the client's validators match.
-func (s *Stage) serve(w http.ResponseWriter, r *http.Request, e *Entry, now time.Time) {
+// serve answers from e: a 304 when the client's validators match. A
+// stale entry's detail says why it was used.
+func (s *Stage) serve(w http.ResponseWriter, r *http.Request, e *Entry, now time.Time, detail string) {
 	h := w.Header()
 	for k, vs := range e.Header {
 		h[k] = vs[:len(vs):len(vs)] // shared with every hit: clipped, never written
 	}
 	age := e.Age(now)
 	h["Age"] = []string{strconv.FormatInt(int64(age/time.Second), 10)}
-	h["Cache-Status"] = []string{"Rampart; hit; ttl=" + strconv.FormatInt(int64((e.Fresh-age)/time.Second), 10)}
+	cs := "Rampart; hit; ttl=" + strconv.FormatInt(int64((e.Fresh-age)/time.Second), 10)
+	if detail != "" {
+		cs += "; detail=" + detail
+	}
+	h["Cache-Status"] = []string{cs}
 	s.o.Count("hit")
 	if notModified(r.Header, e.Header) {
 		delete(h, "Content-Length")
@@ -200,10 +217,22 @@ func notModified(req, res http.Header) bool {
 	return err == nil && !lm.After(ims)
 }
 
-// fetch sends the request on and stores the response when it may.
-func (s *Stage) fetch(w http.ResponseWriter, r *http.Request, next http.Handler, st *reqctx.State, key string, now time.Time) {
+// fetch sends the request on and stores the response when it may. With
+// a stale entry it asks the upstream whether the entry is still good
+// (its validators), and answers with the entry when the upstream says so
+// (304) or fails within the entry's stale-if-error.
+func (s *Stage) fetch(w http.ResponseWriter, r *http.Request, next http.Handler, st *reqctx.State, key string, now time.Time, stale *Entry) {
 	s.o.Count("miss")
 	c := &capture{w: w, h: http.Header{}, max: s.o.MaxBody}
+	if stale != nil {
+		etag, lm := stale.validators()
+		if etag != "" || lm != "" {
+			c.revalidating = true
+			st.SetUpstream("If-None-Match", nonEmpty(etag))
+			st.SetUpstream("If-Modified-Since", nonEmpty(lm))
+		}
+		c.fallback = stale.staleFor(now, stale.StaleIfError)
+	}
 	// What the upstream said about caching, before the stages inside
 	// change the head for the client (security headers turn an
 	// authenticated answer's Cache-Control into no-store for the caches
@@ -219,7 +248,8 @@ func (s *Stage) fetch(w http.ResponseWriter, r *http.Request, next http.Handler,
 		}
 	})
 	c.decide = func(status int, h http.Header) {
-		if origin == nil { // the gateway's own answer, not the upstream's: never kept
+		delete(h, "Cache-Tag") // the upstream's word to this cache, not the client's business
+		if origin == nil {     // the gateway's own answer, not the upstream's: never kept
 			h["Cache-Status"] = []string{"Rampart; fwd=uri-miss; detail=gateway"}
 			return
 		}
@@ -232,6 +262,17 @@ func (s *Stage) fetch(w http.ResponseWriter, r *http.Request, next http.Handler,
 		h["Cache-Status"] = []string{cs}
 	}
 	next.ServeHTTP(c, r)
+	switch {
+	case c.held == http.StatusNotModified:
+		s.refresh(w, r, st, key, stale, origin, c.h, now)
+		return
+	case c.held != 0:
+		// the upstream failed: the stale entry answers in its place
+		st.Problem = ""
+		s.o.Count("stale")
+		s.serve(w, r, stale, s.o.Now(), "stale-if-error; fwd-status="+strconv.Itoa(c.held))
+		return
+	}
 	if !c.keep || c.over || !c.wrote || r.Context().Err() != nil {
 		return
 	}
@@ -239,6 +280,7 @@ func (s *Stage) fetch(w http.ResponseWriter, r *http.Request, next http.Handler,
 		return // cut short: never kept
 	}
 	e := &Entry{Status: c.status, Header: storedHeader(c.h), Body: c.body.Bytes(), Stored: now.Add(-upstreamAge(origin)), Fresh: c.fresh}
+	s.describe(e, r, origin)
 	for _, v := range append(origin.Values("Vary"), c.h.Values("Vary")...) {
 		for name := range strings.SplitSeq(v, ",") {
 			if name = http.CanonicalHeaderKey(strings.TrimSpace(name)); name != "" && !slices.Contains(e.Vary, name) {
@@ -255,13 +297,84 @@ func (s *Stage) fetch(w http.ResponseWriter, r *http.Request, next http.Handler,
 	}
 }
 
+// nonEmpty is v as a header's values, none when empty.
+func nonEmpty(v string) []string {
+	if v == "" {
+		return nil
+	}
+	return []string{v}
+}
+
+// describe sets what an entry's upstream said beside its freshness: how
+// long it may serve stale, and the tags and path a purge selects by.
+func (s *Stage) describe(e *Entry, r *http.Request, origin http.Header) {
+	cc := parseCacheControl(origin)
+	e.StaleWhileRevalidate = s.o.StaleWhileRevalidate
+	if d, ok := cc.seconds("stale-while-revalidate"); ok {
+		e.StaleWhileRevalidate = d
+	}
+	e.StaleIfError = s.o.StaleIfError
+	if d, ok := cc.seconds("stale-if-error"); ok {
+		e.StaleIfError = d
+	}
+	if cc.has("must-revalidate") || cc.has("proxy-revalidate") {
+		e.StaleWhileRevalidate, e.StaleIfError = 0, 0 // RFC 9111 §5.2.2.2: never served stale
+	}
+	e.Path = r.URL.EscapedPath()
+	for _, v := range origin.Values("Cache-Tag") {
+		for t := range strings.SplitSeq(v, ",") {
+			if t = strings.TrimSpace(t); t != "" && len(e.Tags) < maxTags && !slices.Contains(e.Tags, t) {
+				e.Tags = append(e.Tags, t)
+			}
+		}
+	}
+}
+
+// maxTags bounds the tags kept per entry.
+const maxTags = 32
+
+// refresh handles the upstream's 304 to a revalidation: the stale entry
+// is good again, with the freshness the 304 gives, and answers.
+func (s *Stage) refresh(w http.ResponseWriter, r *http.Request, st *reqctx.State, key string, stale *Entry, origin, h http.Header, now time.Time) {
+	// RFC 9111 §4.3.4: the stored response takes the 304's fields
+	merged := http.Header{}
+	for k, vs := range origin {
+		merged[k] = vs
+	}
+	for k, vs := range stale.Header {
+		if _, ok := merged[k]; !ok {
+			merged[k] = vs
+		}
+	}
+	d := storable(stale.Status, merged, now, s.o.TTL, credentialed(r, st), s.shared(st))
+	e := *stale
+	e.Header = stale.Header.Clone()
+	for _, k := range []string{"Etag", "Last-Modified", "Expires", "Date"} {
+		if vs, ok := h[k]; ok {
+			e.Header[k] = vs
+		}
+	}
+	e.Stored, e.Fresh = now.Add(-upstreamAge(origin)), d.fresh
+	s.describe(&e, r, merged)
+	e.Tags = stale.Tags
+	if d.store {
+		if s.store.Put(key, &e) {
+			s.o.Count("stored")
+		}
+	} else {
+		s.store.Delete(key)
+	}
+	s.o.Count("revalidated")
+	s.serve(w, r, &e, s.o.Now(), "revalidated")
+}
+
 // cacheFields are the upstream's fields that decide whether and how long
 // its response is kept.
-var cacheFields = []string{"Cache-Control", "Expires", "Date", "Age", "Vary", "Set-Cookie"}
+var cacheFields = []string{"Cache-Control", "Expires", "Date", "Age", "Vary", "Set-Cookie", "Cache-Tag"}
 
 // perResponse are fields of a response that belong to the one exchange,
 // never to a stored copy.
-var perResponse = []string{"Age", "Cache-Status", "Connection", "Keep-Alive", "Trailer", "Transfer-Encoding", "Set-Cookie", "X-Request-Id"}
+var perResponse = []string{"Age", "Cache-Status", "Connection", "Keep-Alive", "Trailer", "Transfer-Encoding", "Set-Cookie", "X-Request-Id", "Cache-Tag"}
 
 func storedHeader(h http.Header) http.Header {
 	out := h.Clone()
@@ -286,6 +399,12 @@ type capture struct {
 	body   bytes.Buffer
 	max    int64
 	over   bool
+	// revalidating: the upstream was asked with a stale entry's
+	// validators, so its 304 is the cache's, not the client's.
+	// fallback: a stale entry may answer in place of an upstream error.
+	// held is the status of a response kept from the client for either.
+	revalidating, fallback bool
+	held                   int
 }
 
 func (c *capture) Header() http.Header { return c.h }
@@ -298,6 +417,10 @@ func (c *capture) WriteHeader(status int) {
 		c.w.WriteHeader(status) // interim: nothing to keep
 		return
 	}
+	if c.revalidating && status == http.StatusNotModified || c.fallback && status >= 500 {
+		c.held = status
+		return
+	}
 	c.wrote, c.status = true, status
 	c.decide(status, c.h)
 	dst := c.w.Header()
@@ -308,8 +431,11 @@ func (c *capture) WriteHeader(status int) {
 }
 
 func (c *capture) Write(p []byte) (int, error) {
-	if !c.wrote {
+	if !c.wrote && c.held == 0 {
 		c.WriteHeader(http.StatusOK)
+	}
+	if c.held != 0 {
+		return 0, reqctx.ErrResponseReplaced // the stale entry answers
 	}
 	if c.keep && !c.over {
 		if int64(c.body.Len()+len(p)) > c.max {
@@ -324,6 +450,9 @@ func (c *capture) Write(p []byte) (int, error) {
 
 // Flush passes a flush on, so streamed responses stay streamed.
 func (c *capture) Flush() {
+	if c.held != 0 {
+		return
+	}
 	if !c.wrote {
 		c.WriteHeader(http.StatusOK)
 	}

@@ -14,6 +14,8 @@ package cache
 import (
 	"container/list"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -29,6 +31,26 @@ type Entry struct {
 	// and VaryValues their values in the request that fetched it.
 	Vary       []string
 	VaryValues []string
+	// StaleWhileRevalidate and StaleIfError extend its use past its
+	// freshness (RFC 5861): while a request fetches it anew, and in
+	// place of an upstream error.
+	StaleWhileRevalidate time.Duration
+	StaleIfError         time.Duration
+	// Path is the request path it answers, as the key holds it, and Tags
+	// the upstream's Cache-Tag values: what a purge selects entries by.
+	Path string
+	Tags []string
+}
+
+// staleFor reports whether the entry, stale at now, is still within
+// window past its freshness.
+func (e *Entry) staleFor(now time.Time, window time.Duration) bool {
+	return window > 0 && e.Age(now) < e.Fresh+window
+}
+
+// validators are the stored response's ETag and Last-Modified.
+func (e *Entry) validators() (etag, lastModified string) {
+	return e.Header.Get("Etag"), e.Header.Get("Last-Modified")
 }
 
 // size is what an entry counts against the store's budget.
@@ -42,6 +64,10 @@ func (e *Entry) size(key string) int64 {
 	}
 	for i := range e.Vary {
 		n += int64(len(e.Vary[i]) + len(e.VaryValues[i]))
+	}
+	n += int64(len(e.Path))
+	for _, t := range e.Tags {
+		n += int64(len(t) + 16)
 	}
 	return n
 }
@@ -200,16 +226,44 @@ func (s *Store) Delete(key string) {
 	}
 }
 
-// DeletePrefix removes every key that starts with prefix and returns how
-// many it removed.
-func (s *Store) DeletePrefix(prefix string) int {
+// Selector picks stored entries for a purge: those under keys with
+// KeyPrefix, and of those the ones whose path starts with PathPrefix
+// and that carry Tag (each only when set).
+type Selector struct {
+	KeyPrefix  string
+	PathPrefix string
+	Tag        string
+}
+
+func (sel Selector) picks(e *Entry) bool {
+	return strings.HasPrefix(e.Path, sel.PathPrefix) && (sel.Tag == "" || slices.Contains(e.Tags, sel.Tag))
+}
+
+// Purge removes the entries sel picks and returns how many it removed.
+func (s *Store) Purge(sel Selector) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
 	for k, el := range s.byKey {
-		if len(k) >= len(prefix) && k[:len(prefix)] == prefix {
+		if !strings.HasPrefix(k, sel.KeyPrefix) {
+			continue
+		}
+		sl := el.Value.(*slot)
+		kept := sl.variants[:0]
+		for _, e := range sl.variants {
+			if sel.picks(e) {
+				size := e.size(k)
+				sl.size -= size
+				s.used -= size
+				n++
+				continue
+			}
+			kept = append(kept, e)
+		}
+		clear(sl.variants[len(kept):])
+		sl.variants = kept
+		if len(kept) == 0 {
 			s.removeElement(el)
-			n++
 		}
 	}
 	return n

@@ -838,6 +838,10 @@ type RouteCache struct {
 	Shared     bool     `yaml:"shared" json:"shared,omitempty" doc:"One entry for every caller. Off by default: an authenticated caller's responses are kept for that consumer alone. Even when shared, a response to a request with credentials is kept only if the upstream marks it public (or s-maxage)."`
 	KeyHeaders []string `yaml:"key_headers" json:"key_headers,omitempty" doc:"Request headers that are part of the key besides method, host, path and query (the upstream's Vary is honoured as well)."`
 	MaxBody    Size     `yaml:"max_body" json:"max_body,omitempty" doc:"The largest response body kept. Default 1MiB."`
+	// StaleWhileRevalidate and StaleIfError extend an entry's use past
+	// its freshness (RFC 5861) when the upstream says nothing.
+	StaleWhileRevalidate Duration `yaml:"stale_while_revalidate" json:"stale_while_revalidate,omitempty" doc:"How long past its freshness an entry still answers while one request fetches it anew, when the upstream's Cache-Control gives no stale-while-revalidate. 0 (default): the others wait for that request."`
+	StaleIfError         Duration `yaml:"stale_if_error" json:"stale_if_error,omitempty" doc:"How long past its freshness an entry answers in place of an upstream error (a 5xx, a timeout, no upstream reachable), when the upstream's Cache-Control gives no stale-if-error. 0 (default): the error is passed on."`
 }
 
 // Deprecation announces a route's end of life to its callers: the

@@ -184,13 +184,15 @@ func (g *Gateway) LiftBan(ctx context.Context, id string) (bool, error) {
 	return g.state.abuse.Lift(ctx, id, time.Now().UnixNano())
 }
 
-// PurgeCache removes a route's cached responses, or every route's when
-// route is empty, and returns how many keys it removed.
-func (g *Gateway) PurgeCache(route string) int {
-	if route == "" {
-		return g.state.responses.DeletePrefix("")
+// PurgeCache removes cached responses: a route's ("" for every route's),
+// of those the ones whose path starts with pathPrefix and that carry
+// tag (each only when set). It returns how many it removed.
+func (g *Gateway) PurgeCache(route, pathPrefix, tag string) int {
+	sel := cache.Selector{PathPrefix: pathPrefix, Tag: tag}
+	if route != "" {
+		sel.KeyPrefix = cache.KeyPrefix(route)
 	}
-	return g.state.responses.DeletePrefix(cache.KeyPrefix(route))
+	return g.state.responses.Purge(sel)
 }
 
 // JWKS serves the public keys of X-Rampart-Assertion.

@@ -210,7 +210,7 @@ func routeCache(r *config.Route, pol *config.Policy, deps *stageDeps) Stage {
 		keyHeaders = append(keyHeaders, transform.KeyHeaders(r.Transform)...)
 	}
 	return cache.New(deps.responses, cache.Options{Route: r.Name, Generation: hex.EncodeToString(sum[:8]), TTL: c.TTL.D(), Shared: c.Shared,
-		KeyHeaders: keyHeaders, MaxBody: int64(c.MaxBody), Count: deps.metrics.Cache(r.Name)})
+		KeyHeaders: keyHeaders, StaleWhileRevalidate: c.StaleWhileRevalidate.D(), StaleIfError: c.StaleIfError.D(), MaxBody: int64(c.MaxBody), Count: deps.metrics.Cache(r.Name)})
 }
 
 // addressFilter is a policy's IP and country rules (stage 4).
