@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -231,24 +232,24 @@ func TestStoreBounded(t *testing.T) {
 	s := NewStore(64 << 10)
 	body := make([]byte, 1000)
 	for i := range 500 {
-		s.Put(fmt.Sprint("k", i), &Entry{Status: 200, Header: http.Header{}, Body: body, Fresh: time.Minute})
+		s.Put(context.Background(), fmt.Sprint("k", i), &Entry{Status: 200, Header: http.Header{}, Body: body, Fresh: time.Minute}, time.Now())
 		if s.Used() > 64<<10 {
 			t.Fatalf("%d bytes held", s.Used())
 		}
 	}
-	if s.Get("k0", nil) != nil || s.Get("k499", nil) == nil {
+	if s.getLocal("k0", nil) != nil || s.getLocal("k499", nil) == nil {
 		t.Error("not least recently used first")
 	}
 	for i := range 50 {
-		s.Put("v", &Entry{Status: 200, Body: body, Vary: []string{"Accept-Language"}, VaryValues: []string{fmt.Sprint(i)}})
+		s.Put(context.Background(), "v", &Entry{Status: 200, Body: body, Vary: []string{"Accept-Language"}, VaryValues: []string{fmt.Sprint(i)}}, time.Now())
 	}
 	if n := len(s.byKey["v"].Value.(*slot).variants); n != maxVariants {
 		t.Errorf("%d variants under one key", n)
 	}
-	if s.Put("big", &Entry{Body: make([]byte, 32<<10)}) {
+	if s.Put(context.Background(), "big", &Entry{Body: make([]byte, 32<<10)}, time.Now()) {
 		t.Error("an entry over a quarter of the budget was kept")
 	}
-	if n := s.Purge(Selector{KeyPrefix: "k"}); n == 0 || s.Get("k499", nil) != nil {
+	if n := s.Purge(context.Background(), Selector{KeyPrefix: "k"}); n == 0 || s.getLocal("k499", nil) != nil {
 		t.Errorf("purge by prefix removed %d", n)
 	}
 }
@@ -365,10 +366,10 @@ func TestStale(t *testing.T) {
 func TestPurge(t *testing.T) {
 	s := NewStore(1 << 20)
 	put := func(key, path string, tags ...string) {
-		s.Put(key, &Entry{Status: 200, Body: []byte("x"), Path: path, Tags: tags, Fresh: time.Hour, Stored: time.Now()})
+		s.Put(context.Background(), key, &Entry{Status: 200, Body: []byte("x"), Path: path, Tags: tags, Fresh: time.Hour, Stored: time.Now()}, time.Now())
 	}
 	reset := func() {
-		s.Purge(Selector{})
+		s.Purge(context.Background(), Selector{})
 		put("a\x00/orders/1", "/orders/1", "orders", "eu")
 		put("a\x00/orders/2", "/orders/2", "orders")
 		put("a\x00/users/1", "/users/1", "users", "eu")
@@ -387,7 +388,7 @@ func TestPurge(t *testing.T) {
 	} {
 		reset()
 		before := s.Used()
-		if n := s.Purge(tc.sel); n != tc.want {
+		if n := s.Purge(context.Background(), tc.sel); n != tc.want {
 			t.Errorf("Purge(%q) = %d, want %d", tc.sel, n, tc.want)
 		}
 		if tc.want > 0 && s.Used() >= before {
@@ -395,7 +396,7 @@ func TestPurge(t *testing.T) {
 		}
 	}
 	reset()
-	s.Purge(Selector{})
+	s.Purge(context.Background(), Selector{})
 	if s.Used() != 0 {
 		t.Errorf("an empty store counts %d bytes", s.Used())
 	}

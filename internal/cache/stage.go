@@ -84,7 +84,7 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 		now := s.o.Now()
 		var stale *Entry // what the store has past its freshness
 		if !revalidate {
-			if e := s.store.Get(key, r.Header); e != nil {
+			if e := s.store.Get(r.Context(), key, r.Header, now); e != nil {
 				if e.FreshAt(now) {
 					s.serve(w, r, e, now, "")
 					return
@@ -108,7 +108,7 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 				return
 			}
 			now = s.o.Now()
-			if e := s.store.Get(key, r.Header); e != nil && e.FreshAt(now) && !revalidate {
+			if e := s.store.Get(r.Context(), key, r.Header, now); e != nil && e.FreshAt(now) && !revalidate {
 				s.serve(w, r, e, now, "")
 				return
 			}
@@ -292,7 +292,7 @@ func (s *Stage) fetch(w http.ResponseWriter, r *http.Request, next http.Handler,
 	if !e.FreshAt(s.o.Now()) {
 		return
 	}
-	if s.store.Put(key, e) {
+	if s.store.Put(r.Context(), key, e, now) {
 		s.o.Count("stored")
 	}
 }
@@ -358,11 +358,11 @@ func (s *Stage) refresh(w http.ResponseWriter, r *http.Request, st *reqctx.State
 	s.describe(&e, r, merged)
 	e.Tags = stale.Tags
 	if d.store {
-		if s.store.Put(key, &e) {
+		if s.store.Put(r.Context(), key, &e, now) {
 			s.o.Count("stored")
 		}
 	} else {
-		s.store.Delete(key)
+		s.store.Delete(r.Context(), key)
 	}
 	s.o.Count("revalidated")
 	s.serve(w, r, &e, s.o.Now(), "revalidated")

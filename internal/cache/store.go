@@ -13,6 +13,7 @@ package cache
 
 import (
 	"container/list"
+	"context"
 	"net/http"
 	"slices"
 	"strings"
@@ -126,6 +127,11 @@ type Store struct {
 	lru     *list.List // of *slot, most recent first
 	byKey   map[string]*list.Element
 	flights map[string]*flight
+	// shared is the level every node shares, nil when there is none;
+	// stopShared ends the subscription to its purges.
+	shared     Shared
+	stopShared context.CancelFunc
+	sharedDone chan struct{}
 }
 
 // slot is the variants stored under one key.
@@ -141,8 +147,17 @@ func NewStore(maxBytes int64) *Store {
 }
 
 // Get returns the variant stored under key that fits the request headers
-// h, or nil.
-func (s *Store) Get(key string, h http.Header) *Entry {
+// h, or nil. Without a fresh one in memory it asks the shared level, if
+// any, for a newer one (another node may have fetched it).
+func (s *Store) Get(ctx context.Context, key string, h http.Header, now time.Time) *Entry {
+	e := s.getLocal(key, h)
+	if e != nil && e.FreshAt(now) || s.shared == nil {
+		return e
+	}
+	return s.loadShared(ctx, key, h, e)
+}
+
+func (s *Store) getLocal(key string, h http.Header) *Entry {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	el := s.byKey[key]
@@ -160,8 +175,19 @@ func (s *Store) Get(key string, h http.Header) *Entry {
 }
 
 // Put stores e under key, in place of the variant with the same Vary
-// values; an entry larger than a quarter of the budget is not kept.
-func (s *Store) Put(key string, e *Entry) bool {
+// values, in memory and in the shared level; an entry larger than a
+// quarter of the budget is not kept.
+func (s *Store) Put(ctx context.Context, key string, e *Entry, now time.Time) bool {
+	if !s.putLocal(key, e) {
+		return false
+	}
+	if s.shared != nil {
+		s.saveShared(ctx, key, now)
+	}
+	return true
+}
+
+func (s *Store) putLocal(key string, e *Entry) bool {
 	size := e.size(key)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -217,12 +243,15 @@ func sameVariant(a, b *Entry) bool {
 	return true
 }
 
-// Delete removes every variant under key.
-func (s *Store) Delete(key string) {
+// Delete removes every variant under key, here and in the shared level.
+func (s *Store) Delete(ctx context.Context, key string) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if el := s.byKey[key]; el != nil {
 		s.removeElement(el)
+	}
+	s.mu.Unlock()
+	if s.shared != nil {
+		s.shared.Drop(ctx, key)
 	}
 }
 
@@ -239,8 +268,18 @@ func (sel Selector) picks(e *Entry) bool {
 	return strings.HasPrefix(e.Path, sel.PathPrefix) && (sel.Tag == "" || slices.Contains(e.Tags, sel.Tag))
 }
 
-// Purge removes the entries sel picks and returns how many it removed.
-func (s *Store) Purge(sel Selector) int {
+// Purge removes the entries sel picks, here, in the shared level and
+// (through it) on every node, and returns how many it removed: in the
+// shared level when there is one, else here.
+func (s *Store) Purge(ctx context.Context, sel Selector) int {
+	n := s.purgeLocal(sel)
+	if s.shared != nil {
+		return s.shared.Purge(ctx, sel)
+	}
+	return n
+}
+
+func (s *Store) purgeLocal(sel Selector) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0

@@ -75,7 +75,8 @@ type Server struct {
 
 // ServerCache bounds the response cache the routes share.
 type ServerCache struct {
-	MaxBytes Size `yaml:"max_bytes" json:"max_bytes,omitempty" doc:"Memory for cached responses, least recently used dropped first. Default 64MiB. Read at start."`
+	MaxBytes Size   `yaml:"max_bytes" json:"max_bytes,omitempty" doc:"Memory for cached responses, least recently used dropped first. Default 64MiB. Read at start."`
+	Store    string `yaml:"store" json:"store,omitempty" enum:"state|memory" doc:"Where cached responses live: state (default) shares them through the state driver when it is shared (redis: every node answers from what any node fetched, and a purge reaches every node), memory keeps each node's own. Read at start."`
 }
 
 // Headers are the server-wide rules for request header names.

@@ -192,7 +192,9 @@ func (g *Gateway) PurgeCache(route, pathPrefix, tag string) int {
 	if route != "" {
 		sel.KeyPrefix = cache.KeyPrefix(route)
 	}
-	return g.state.responses.Purge(sel)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return g.state.responses.Purge(ctx, sel)
 }
 
 // JWKS serves the public keys of X-Rampart-Assertion.
@@ -296,6 +298,9 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		g.loadedFP = fingerprint(g.watchedFiles())
 	}
 	go g.sweepLimits()
+	if ts.Responses != nil && cfg.Server.Cache.Store != "memory" {
+		g.state.responses.Share(ts.Responses) // Shutdown stops following its purges
+	}
 	return g, nil
 }
 
@@ -536,6 +541,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		s.release()
 	}
 	g.stopSweepOnce.Do(func() { close(g.stopSweep) })
+	g.state.responses.Close()
 	if c, ok := g.state.limits.(interface{ Close() error }); ok {
 		_ = c.Close()
 	}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/rampart-gw/rampart/internal/cache"
 	"github.com/rampart-gw/rampart/internal/config"
 )
 
@@ -17,6 +18,9 @@ type TrafficState struct {
 	Quotas QuotaCounter
 	Abuse  Abuse
 	Once   Once
+	// Responses is the response cache's level shared by every node; nil
+	// when the driver keeps state per node.
+	Responses cache.Shared
 }
 
 // StateOptions are what opening a state driver may use.
@@ -58,7 +62,7 @@ func BuiltinStateDrivers() StateDrivers {
 				st := o.State.Settings.(*RedisSettings)
 				rd := NewRedis(RedisOptions{Addrs: st.Addrs, Username: st.Username, Password: st.Password.Value(),
 					DB: st.DB, Timeout: st.Timeout.D(), OnError: OnError(st.OnStateError), Log: o.Log, Failures: o.Failures})
-				return TrafficState{Limits: rd, Quotas: rd, Abuse: rd, Once: rd}
+				return TrafficState{Limits: rd, Quotas: rd, Abuse: rd, Once: rd, Responses: cache.NewRedis(rd.c, o.Log, o.Failures)}
 			},
 		},
 	}
