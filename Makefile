@@ -5,6 +5,10 @@ GO          ?= go
 TOOLS       := $(CURDIR)/.tools
 STATICCHECK := $(TOOLS)/staticcheck
 STATICCHECK_VERSION := v0.8.2
+# Let's Encrypt's test ACME server, which the managed-certificate tests
+# run on loopback.
+PEBBLE      := $(TOOLS)/pebble
+PEBBLE_VERSION := v2.10.3
 FUZZTIME    ?= 5s
 PKGS        := ./...
 # The WAF's @rx runs on RE2 (cgo and the system's libre2) in builds tagged
@@ -25,7 +29,10 @@ build:
 $(STATICCHECK):
 	GOBIN=$(TOOLS) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
-test: deps fmt-check vet staticcheck unit fuzz
+$(PEBBLE):
+	GOBIN=$(TOOLS) $(GO) install github.com/letsencrypt/pebble/v2/cmd/pebble@$(PEBBLE_VERSION)
+
+test: deps $(PEBBLE) fmt-check vet staticcheck unit fuzz
 	@echo "make test: all checks passed"
 
 # The tests start real servers of their own (PostgreSQL: initdb + postgres

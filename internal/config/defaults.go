@@ -2,6 +2,14 @@ package config
 
 import "time"
 
+// The ACME CA when the config names none (Let's Encrypt's production
+// directory), and the part of a certificate's lifetime left when it is
+// renewed.
+const (
+	DefaultACMECA           = "https://acme-v02.api.letsencrypt.org/directory"
+	DefaultACMERenewalRatio = 0.33
+)
+
 // Defaults, named so docs and tests can refer to them.
 const (
 	DefaultListen              = ":8080"
@@ -19,6 +27,7 @@ const (
 	// DefaultMaxResponseHeaderBytes bounds an upstream response's head.
 	DefaultMaxResponseHeaderBytes = 64 << 10
 	DefaultHSTSMaxAge             = 365 * 24 * time.Hour
+	DefaultCertificateWarnBefore  = 14 * 24 * time.Hour
 	DefaultStoreSync              = 2 * time.Second
 	DefaultAssertionTTL           = 60 * time.Second
 	DefaultKeyRotation            = 24 * time.Hour
@@ -68,6 +77,21 @@ func applyDefaults(c *Config) {
 		}
 		if t.ClientAuth.Mode == "" {
 			t.ClientAuth.Mode = "none"
+		}
+		setDur(&t.ExpiryWarning, DefaultCertificateWarnBefore)
+		if a := t.ACME; a != nil {
+			if a.CA == "" {
+				a.CA = DefaultACMECA
+			}
+			if len(a.Challenges) == 0 {
+				a.Challenges = []string{"tls-alpn-01"}
+				if len(s.Listen) > 0 {
+					a.Challenges = []string{"http-01", "tls-alpn-01"}
+				}
+			}
+			if a.RenewalRatio == 0 {
+				a.RenewalRatio = DefaultACMERenewalRatio
+			}
 		}
 		if t.HSTS == nil {
 			t.HSTS = &HSTS{}

@@ -86,12 +86,27 @@ type Headers struct {
 
 // TLS configures the TLS listeners.
 type TLS struct {
-	Listen       []string      `yaml:"listen,required" json:"listen,omitempty"`
-	Certificates []Certificate `yaml:"certificates,required" json:"certificates,omitempty" doc:"Certificate files, reloaded when they change."`
-	MinVersion   string        `yaml:"min_version" json:"min_version,omitempty" enum:"1.2|1.3" hint:"TLS 1.0 and 1.1 are insecure and never accepted" doc:"Lowest TLS version accepted. Default 1.2."`
-	ClientAuth   ClientAuth    `yaml:"client_auth" json:"client_auth,omitempty"`
-	HSTS         *HSTS         `yaml:"hsts" json:"hsts,omitempty" doc:"Strict-Transport-Security on TLS responses; on by default."`
-	Pos          Pos           `yaml:"-" json:"-"`
+	Listen        []string      `yaml:"listen,required" json:"listen,omitempty"`
+	Certificates  []Certificate `yaml:"certificates" json:"certificates,omitempty" doc:"Certificate files, reloaded when they change. Either these or acme."`
+	ACME          *ACME         `yaml:"acme" json:"acme,omitempty" doc:"Certificates obtained and renewed from an ACME CA (RFC 8555) instead of files."`
+	ExpiryWarning Duration      `yaml:"expiry_warning" json:"expiry_warning,omitempty" doc:"A tls.certificate_expiring event, once a day, while a listener certificate (from a file or the CA) expires within this. Default 336h (14 days)."`
+	MinVersion    string        `yaml:"min_version" json:"min_version,omitempty" enum:"1.2|1.3" hint:"TLS 1.0 and 1.1 are insecure and never accepted" doc:"Lowest TLS version accepted. Default 1.2."`
+	ClientAuth    ClientAuth    `yaml:"client_auth" json:"client_auth,omitempty"`
+	HSTS          *HSTS         `yaml:"hsts" json:"hsts,omitempty" doc:"Strict-Transport-Security on TLS responses; on by default."`
+	Pos           Pos           `yaml:"-" json:"-"`
+}
+
+// ACME manages the listener's certificates with an ACME CA: obtained at
+// start, renewed ahead of expiry, kept in the store (shared by the nodes
+// that share it, one node obtaining under a lease).
+type ACME struct {
+	Domains      []string `yaml:"domains,required" json:"domains,omitempty" doc:"The host names to obtain certificates for (no wildcards: those need DNS-01)."`
+	Email        string   `yaml:"email" json:"email,omitempty" doc:"The account's contact, where the CA writes about expiring or revoked certificates."`
+	CA           string   `yaml:"ca" json:"ca,omitempty" doc:"The CA's ACME directory URL. Default Let's Encrypt's production directory."`
+	CARoot       string   `yaml:"ca_root" json:"ca_root,omitempty" doc:"A PEM file of the roots that the CA's directory's own TLS certificate chains to, for a private CA (step-ca, Pebble); default the system's roots."`
+	AcceptTerms  bool     `yaml:"accept_terms" json:"accept_terms,omitempty" doc:"You accept the CA's terms of service (required: the CA refuses an account without it)."`
+	Challenges   []string `yaml:"challenges" json:"challenges,omitempty" doc:"Challenge types offered: http-01 (answered on server.listen, which must be reachable on port 80), tls-alpn-01 (answered on server.tls.listen, port 443). Default both."`
+	RenewalRatio float64  `yaml:"renewal_ratio" json:"renewal_ratio,omitempty" doc:"Renew when this fraction of a certificate's lifetime is left. Default 0.33 (a 90-day certificate 30 days before expiry)."`
 }
 
 // Certificate is one certificate chain and its key.

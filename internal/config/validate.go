@@ -217,8 +217,14 @@ func (v *validator) server() {
 		for i, a := range t.Listen {
 			v.listenAddr(fmt.Sprintf("server.tls.listen[%d]", i), a)
 		}
-		if len(t.Certificates) == 0 {
-			v.errorf("server.tls.certificates", "at least one certificate is required")
+		switch {
+		case len(t.Certificates) == 0 && t.ACME == nil:
+			v.errorf("server.tls.certificates", "at least one certificate is required, or acme to obtain them")
+		case len(t.Certificates) > 0 && t.ACME != nil:
+			v.errorf("server.tls.acme", "certificates and acme are exclusive: the listener's certificates come from files or from the CA")
+		}
+		if t.ACME != nil {
+			v.acme("server.tls.acme", t.ACME, len(s.Listen) > 0)
 		}
 		for i, crt := range t.Certificates {
 			v.keyPair(fmt.Sprintf("server.tls.certificates[%d]", i), crt.CertFile, crt.KeyFile)
@@ -603,6 +609,56 @@ func ValidHeaderName(s string) bool {
 		}
 	}
 	return http.CanonicalHeaderKey(s) != ""
+}
+
+// ValidHostName reports whether s is a DNS host name: dot-separated
+// labels of letters, digits and inner hyphens, 63 bytes each, 253 in all.
+func ValidHostName(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(strings.TrimSuffix(s, "."), ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			if c := label[i] | 0x20; !(c >= 'a' && c <= 'z' || label[i] >= '0' && label[i] <= '9' || label[i] == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// acme checks the managed certificates' settings.
+func (v *validator) acme(p string, a *ACME, cleartext bool) {
+	if !a.AcceptTerms {
+		v.errorf(p+".accept_terms", "the CA refuses an account whose holder has not accepted its terms of service: read them (the directory's meta.termsOfService) and set accept_terms: true")
+	}
+	for i, d := range a.Domains {
+		if strings.Contains(d, "*") || net.ParseIP(d) != nil || !ValidHostName(d) {
+			v.errorf(fmt.Sprintf("%s.domains[%d]", p, i), "%q is not a host name a certificate can be obtained for here (no wildcards, no IP addresses)", d)
+		}
+	}
+	if a.CA != "" {
+		if u, err := url.Parse(a.CA); err != nil || u.Host == "" || u.Scheme != "https" {
+			v.errorf(p+".ca", "ca must be the https URL of the CA's ACME directory")
+		}
+	}
+	if a.CARoot != "" {
+		v.caFile(p+".ca_root", a.CARoot)
+	}
+	for i, c := range a.Challenges {
+		switch {
+		case c == "http-01" && !cleartext:
+			v.errorf(fmt.Sprintf("%s.challenges[%d]", p, i), "http-01 is answered on a cleartext listener: add server.listen (port 80) or offer tls-alpn-01 only")
+		case c != "http-01" && c != "tls-alpn-01":
+			v.errorf(fmt.Sprintf("%s.challenges[%d]", p, i), "%q is not one of http-01, tls-alpn-01", c)
+		}
+	}
+	if a.RenewalRatio < 0 || a.RenewalRatio >= 1 {
+		v.errorf(p+".renewal_ratio", "renewal_ratio is a fraction of the lifetime, between 0 and 1")
+	}
 }
 
 // rewrite checks a route's rewrite as data; the router checks its host

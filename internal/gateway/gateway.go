@@ -26,6 +26,7 @@ import (
 
 	"github.com/corazawaf/coraza/v3"
 
+	"github.com/rampart-gw/rampart/internal/acme"
 	"github.com/rampart-gw/rampart/internal/authn/dpop"
 	"github.com/rampart-gw/rampart/internal/authz"
 	"github.com/rampart-gw/rampart/internal/bots"
@@ -67,6 +68,13 @@ type Gateway struct {
 	// trailStore is the store the audit trail appends to (nil without
 	// a trail); closed after the bus, whose trail sink writes last.
 	trailStore store.Driver
+	// acme manages the listener's certificates (server.tls.acme), kept
+	// in acmeStore; nil without.
+	acme      *acme.Manager
+	acmeStore store.Driver
+	// certCheck asks the certificate watch to look now (a certificate
+	// obtained, a reload).
+	certCheck chan struct{}
 	// tracer exports the request path's spans; nil without tracing.
 	tracer *tracing.Tracer
 	// redactor is the one redaction of everything that leaves the gateway
@@ -239,7 +247,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	}
 	g.signer = signer
 	g.dpop = dpop.New(nil)
-	g.state.limitSeed, g.stopSweep = maphash.MakeSeed(), make(chan struct{})
+	g.state.limitSeed, g.stopSweep, g.certCheck = maphash.MakeSeed(), make(chan struct{}), make(chan struct{}, 1)
 	ts, err := g.opts.StateDrivers.Open(ratelimit.StateOptions{State: &cfg.State, Log: g.log, Failures: func() { g.metrics.StateError() }})
 	if err != nil {
 		return nil, cfg.ErrorAt("state.driver", err)
@@ -283,8 +291,17 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	warn := newSinkWarnings(g.log, 10*time.Second)
 	g.bus = observe.NewBus(sinks, g.metrics.EventDropped, warn.failed)
 	g.bus.Redact(g.redactor)
+	if t := cfg.Server.TLS; t != nil && t.ACME != nil {
+		if err := g.startACME(cfg); err != nil {
+			_ = g.bus.Close()
+			g.closeTrail()
+			g.closeWriters()
+			return nil, cfg.ErrorAt("server.tls.acme", err)
+		}
+	}
 	snap, err := g.build(cfg)
 	if err != nil {
+		g.stopACME()
 		_ = g.bus.Close()
 		g.closeTrail()
 		g.closeWriters()
@@ -298,6 +315,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		g.loadedFP = fingerprint(g.watchedFiles())
 	}
 	go g.sweepLimits()
+	go g.watchCertificates(time.Hour)
 	if ts.Responses != nil && cfg.Server.Cache.Store != "memory" {
 		g.state.responses.Share(ts.Responses) // Shutdown stops following its purges
 	}
@@ -361,8 +379,12 @@ func (g *Gateway) health() []observe.TargetHealth {
 	return out
 }
 
-// ServeHTTP serves one request on the current snapshot.
+// ServeHTTP serves one request on the current snapshot (an ACME http-01
+// challenge before it).
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if g.acme != nil && g.acmeChallenge(w, r) {
+		return
+	}
 	g.current.Load().ServeHTTP(w, r)
 }
 
@@ -431,6 +453,14 @@ func (g *Gateway) Start(admin map[string]http.Handler) error {
 		if err := bind("admin", "admin.listen", addr, h, false); err != nil {
 			g.closeServers()
 			return err
+		}
+	}
+	if g.acme != nil {
+		// the listeners answer the challenges: obtaining starts now, in
+		// the background
+		if err := g.acme.Start(); err != nil {
+			g.closeServers()
+			return cfg.ErrorAt("server.tls.acme", err)
 		}
 	}
 	return nil
@@ -541,6 +571,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		s.release()
 	}
 	g.stopSweepOnce.Do(func() { close(g.stopSweep) })
+	g.stopACME()
 	g.state.responses.Close()
 	if c, ok := g.state.limits.(interface{ Close() error }); ok {
 		_ = c.Close()
@@ -572,6 +603,15 @@ func (g *Gateway) sweepLimits() {
 	}
 }
 
+// tlsACME is the managed certificates' settings, "" without.
+func tlsACME(c *config.Config) string {
+	if c.Server.TLS == nil || c.Server.TLS.ACME == nil {
+		return ""
+	}
+	b, _ := json.Marshal(c.Server.TLS.ACME)
+	return string(b)
+}
+
 // ImmutableError reports a change to a setting that only a restart
 // applies; the reload is refused and the old config keeps serving.
 type ImmutableError struct{ Setting string }
@@ -595,6 +635,8 @@ func restartOnly(old, cur *config.Config) error {
 		{"portal.listen", portalListen(old), portalListen(cur)},
 		{"access_log", old.AccessLog, cur.AccessLog},
 		{"state", stateOf(old), stateOf(cur)},
+		{"server.tls.acme", tlsACME(old), tlsACME(cur)},
+		{"server.cache", old.Server.Cache, cur.Server.Cache},
 		{"events", old.Events, cur.Events},
 		{"identity.key_rotation", old.Identity.KeyRotation, cur.Identity.KeyRotation},
 	}
@@ -654,6 +696,7 @@ func (g *Gateway) Reload(source string) error {
 		return err
 	}
 	g.current.Store(snap)
+	g.checkCertificates() // a file may hold a new certificate
 	g.redactor.SetCredentials(g.credentialCarriers(cfg))
 	g.connCap.Store(int64(cfg.Server.Limits.MaxConnectionsPerIP))
 	old.release()

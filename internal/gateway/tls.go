@@ -39,6 +39,13 @@ func (g *Gateway) serverTLS(cfg *config.Config) (*tls.Config, error) {
 	if t.MinVersion == "1.3" {
 		tc.MinVersion = tls.VersionTLS13
 	}
+	if g.acme != nil {
+		// the managed certificates, swapped by renewals without a reload
+		tc.GetCertificate = g.acme.GetCertificate
+		if g.acme.ALPN() {
+			tc.NextProtos = append(tc.NextProtos, "acme-tls/1") // the tls-alpn-01 challenge's
+		}
+	}
 	for i, c := range t.Certificates {
 		crt, err := pki.KeyPair(cfg.Path(c.CertFile), cfg.Path(c.KeyFile))
 		if err != nil {
@@ -85,6 +92,9 @@ func (g *Gateway) listenerTLS() *tls.Config {
 			tc, err := current()
 			if err != nil {
 				return nil, err
+			}
+			if tc.GetCertificate != nil {
+				return tc.GetCertificate(hello)
 			}
 			return &tc.Certificates[0], nil
 		},

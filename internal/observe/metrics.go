@@ -1,6 +1,8 @@
 package observe
 
 import (
+	"time"
+
 	"maps"
 	"net/http"
 	"strconv"
@@ -24,6 +26,7 @@ type Metrics struct {
 	lastReload    prometheus.Gauge
 	configOK      prometheus.Gauge
 	tls           *prometheus.CounterVec
+	certExpiry    *prometheus.GaugeVec
 	dropped       *prometheus.CounterVec
 	connRefused   prometheus.Counter
 	retries       *prometheus.CounterVec
@@ -75,6 +78,7 @@ func NewMetrics(version string, health func() []TargetHealth) *Metrics {
 	m.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_config_reloads_total", Help: "Config reloads by result."}, []string{"result"})
 	m.lastReload = prometheus.NewGauge(prometheus.GaugeOpts{Name: "rampart_config_last_reload_success_timestamp_seconds", Help: "When the serving config was applied."})
 	m.configOK = prometheus.NewGauge(prometheus.GaugeOpts{Name: "rampart_config_last_reload_successful", Help: "1 if the last reload attempt applied, 0 if it was refused."})
+	m.certExpiry = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "rampart_tls_certificate_expiry_timestamp_seconds", Help: "When each listener certificate expires (Unix time), by name (its first DNS name, or the managed domain) and source (file or acme): alert on it minus time() falling under your renewal margin."}, []string{"name", "source"})
 	m.tls = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_tls_handshakes_total", Help: "Completed TLS handshakes by version and key-exchange group."}, []string{"version", "group"})
 	m.dropped = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_events_dropped_total", Help: "Security events dropped because a sink's queue was full."}, []string{"sink"})
 	m.connRefused = prometheus.NewCounter(prometheus.CounterOpts{Name: "rampart_connections_refused_total", Help: "Connections closed by the per-IP connection cap."})
@@ -105,6 +109,7 @@ func NewMetrics(version string, health func() []TargetHealth) *Metrics {
 	m.wafGroups = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_waf_rule_groups_total", Help: "Blocked or detected requests by policy and the CRS rule group they matched (sqli, xss, rce, lfi, php, protocol-enforcement ...; custom for your own rules)."}, []string{"policy", "group"})
 	m.fieldCrypto = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_field_encryption_total", Help: "Request bodies through a policy's request.encrypt_fields, by policy and outcome: encrypted, unchanged (no such field), skipped (no JSON body), refused."}, []string{"policy", "outcome"})
 	m.authnChildren = &counters{vec: m.authn}
+	m.reg.MustRegister(m.certExpiry)
 	m.reg.MustRegister(m.authn, m.idp, m.authz, m.ratelimit, m.stateErrors, m.concurrency, m.quota, m.deprecated, m.cache, m.transform, m.abuse, m.shed, m.shedLimit, m.bots, m.waf, m.schemaResp, m.respFilter, m.masked, m.fieldCrypto, m.wafGroups)
 	m.reg.MustRegister(m.requests, m.duration, m.upstreamDur, m.refusals, m.reloads, m.lastReload, m.configOK, m.tls, m.dropped, m.connRefused, m.retries, m.upstreamErrs, m.connsOpen, m.inFlight, info,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -141,6 +146,11 @@ func (m *Metrics) Reload(ok bool, unixSeconds float64) {
 
 // TLSHandshake counts one handshake.
 func (m *Metrics) TLSHandshake(version, group string) { m.tls.WithLabelValues(version, group).Inc() }
+
+// CertificateExpiry records when a listener certificate expires.
+func (m *Metrics) CertificateExpiry(name, source string, notAfter time.Time) {
+	m.certExpiry.WithLabelValues(name, source).Set(float64(notAfter.Unix()))
+}
 
 // EventDropped counts one dropped event.
 func (m *Metrics) EventDropped(sink string) { m.dropped.WithLabelValues(sink).Inc() }

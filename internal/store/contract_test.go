@@ -196,3 +196,58 @@ func TestTrailContract(t *testing.T) {
 		})
 	}
 }
+
+// TestBlobsContract: blobs and leases behave alike on every driver.
+func TestBlobsContract(t *testing.T) {
+	for name, d := range drivers(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			if _, err := d.GetBlob(ctx, "certs/a"); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("missing blob: %v", err)
+			}
+			before := time.Now().Add(-time.Second)
+			for _, n := range []string{"certs/a/cert", "certs/a/key", "certs/ab", "acme/account"} {
+				if err := d.PutBlob(ctx, n, []byte("v:"+n)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := d.PutBlob(ctx, "certs/a/cert", []byte("v2")); err != nil {
+				t.Fatal(err)
+			}
+			b, err := d.GetBlob(ctx, "certs/a/cert")
+			if err != nil || string(b.Value) != "v2" || b.Modified.Before(before) {
+				t.Fatalf("GetBlob = %q %v %v", b.Value, b.Modified, err)
+			}
+			if names, err := d.ListBlobs(ctx, "certs/"); err != nil || !reflect.DeepEqual(names, []string{"certs/a/cert", "certs/a/key", "certs/ab"}) {
+				t.Fatalf("ListBlobs = %v %v", names, err)
+			}
+			if err := d.DeleteBlobs(ctx, "certs/a"); err != nil {
+				t.Fatal(err)
+			}
+			if names, _ := d.ListBlobs(ctx, ""); !reflect.DeepEqual(names, []string{"acme/account", "certs/ab"}) {
+				t.Fatalf("after DeleteBlobs(certs/a): %v", names)
+			}
+
+			won := func(owner string, ttl time.Duration) bool {
+				ok, err := d.TryLease(ctx, "obtain", owner, ttl)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return ok
+			}
+			if !won("node-a", time.Minute) || won("node-b", time.Minute) || !won("node-a", time.Minute) {
+				t.Fatal("a held lease went to another owner, or not back to its own")
+			}
+			if err := d.DropLease(ctx, "obtain", "node-b"); err != nil || won("node-b", time.Minute) {
+				t.Fatal("another owner dropped the lease")
+			}
+			if err := d.DropLease(ctx, "obtain", "node-a"); err != nil || !won("node-b", 50*time.Millisecond) {
+				t.Fatal("a dropped lease was not free")
+			}
+			time.Sleep(100 * time.Millisecond)
+			if !won("node-a", time.Minute) {
+				t.Fatal("an expired lease was not free")
+			}
+		})
+	}
+}

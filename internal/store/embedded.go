@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -20,6 +21,8 @@ var (
 	bucketConsumers = []byte("consumers")
 	bucketMeta      = []byte("meta")
 	keyVersion      = []byte("version")
+	bucketBlobs     = []byte("blobs")
+	bucketLeases    = []byte("leases")
 )
 
 // Embedded is the single-file driver (bbolt: pure Go, nothing to
@@ -41,7 +44,7 @@ func OpenEmbedded(path string) (*Embedded, error) {
 	}
 	e := &Embedded{path: path}
 	err := e.update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketKeys, bucketConsumers, bucketMeta} {
+		for _, b := range [][]byte{bucketKeys, bucketConsumers, bucketMeta, bucketBlobs, bucketLeases} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -175,3 +178,90 @@ func (e *Embedded) Version(context.Context) (uint64, error) {
 
 // Close implements Driver; the file is not held open between operations.
 func (e *Embedded) Close() error { return nil }
+
+// PutBlob implements Blobs: the value after the time it was written
+// (unix nanoseconds, 8 bytes).
+func (e *Embedded) PutBlob(_ context.Context, name string, value []byte) error {
+	v := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(value)), uint64(time.Now().UnixNano()))
+	v = append(v, value...)
+	return e.update(func(tx *bolt.Tx) error { return tx.Bucket(bucketBlobs).Put([]byte(name), v) })
+}
+
+// GetBlob implements Blobs.
+func (e *Embedded) GetBlob(_ context.Context, name string) (Blob, error) {
+	var b Blob
+	err := e.view(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketBlobs).Get([]byte(name))
+		if len(v) < 8 {
+			return ErrNotFound
+		}
+		b.Modified = time.Unix(0, int64(binary.BigEndian.Uint64(v))).UTC()
+		b.Value = append([]byte(nil), v[8:]...) // bbolt's bytes live only as long as the transaction
+		return nil
+	})
+	return b, err
+}
+
+// DeleteBlobs implements Blobs.
+func (e *Embedded) DeleteBlobs(_ context.Context, name string) error {
+	return e.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketBlobs)
+		if err := b.Delete([]byte(name)); err != nil {
+			return err
+		}
+		dir := []byte(name + "/")
+		c := b.Cursor()
+		for k, _ := c.Seek(dir); k != nil && bytes.HasPrefix(k, dir); k, _ = c.Seek(dir) {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// ListBlobs implements Blobs.
+func (e *Embedded) ListBlobs(_ context.Context, prefix string) ([]string, error) {
+	var names []string
+	err := e.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketBlobs).Cursor()
+		p := []byte(prefix)
+		for k, _ := c.Seek(p); k != nil && bytes.HasPrefix(k, p); k, _ = c.Next() {
+			names = append(names, string(k))
+		}
+		return nil
+	})
+	return names, err
+}
+
+// TryLease implements Blobs: the owner and the expiry (unix
+// nanoseconds) under the name, read and written in one transaction,
+// which bbolt's file lock makes exclusive between processes.
+func (e *Embedded) TryLease(_ context.Context, name, owner string, ttl time.Duration) (bool, error) {
+	won := false
+	err := e.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketLeases)
+		now := time.Now()
+		if v := b.Get([]byte(name)); len(v) >= 8 {
+			expires := time.Unix(0, int64(binary.BigEndian.Uint64(v)))
+			if string(v[8:]) != owner && now.Before(expires) {
+				return nil
+			}
+		}
+		v := binary.BigEndian.AppendUint64(nil, uint64(now.Add(ttl).UnixNano()))
+		won = true
+		return b.Put([]byte(name), append(v, owner...))
+	})
+	return won, err
+}
+
+// DropLease implements Blobs.
+func (e *Embedded) DropLease(_ context.Context, name, owner string) error {
+	return e.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketLeases)
+		if v := b.Get([]byte(name)); len(v) >= 8 && string(v[8:]) == owner {
+			return b.Delete([]byte(name))
+		}
+		return nil
+	})
+}

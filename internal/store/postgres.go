@@ -63,6 +63,18 @@ var migrations = []string{
 		hash  bytea NOT NULL,
 		data  bytea NOT NULL
 	);`,
+	// 3: blobs (managed certificates) and the leases that serialise work
+	// on them across nodes.
+	`CREATE TABLE rampart_blobs (
+		name      text PRIMARY KEY,
+		value     bytea NOT NULL,
+		modified  timestamptz NOT NULL
+	);
+	CREATE TABLE rampart_leases (
+		name     text PRIMARY KEY,
+		owner    text NOT NULL,
+		expires  timestamptz NOT NULL
+	);`,
 }
 
 // migrationLock is the advisory lock id held while migrating ("rampart"
@@ -242,4 +254,55 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// PutBlob implements Blobs.
+func (p *Postgres) PutBlob(ctx context.Context, name string, value []byte) error {
+	_, err := p.pool.Exec(ctx, `INSERT INTO rampart_blobs (name, value, modified) VALUES ($1, $2, now())
+		ON CONFLICT (name) DO UPDATE SET value = excluded.value, modified = excluded.modified`, name, value)
+	return err
+}
+
+// GetBlob implements Blobs.
+func (p *Postgres) GetBlob(ctx context.Context, name string) (Blob, error) {
+	var b Blob
+	err := p.pool.QueryRow(ctx, `SELECT value, modified FROM rampart_blobs WHERE name = $1`, name).Scan(&b.Value, &b.Modified)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return b, ErrNotFound
+	}
+	b.Modified = b.Modified.UTC()
+	return b, err
+}
+
+// DeleteBlobs implements Blobs.
+func (p *Postgres) DeleteBlobs(ctx context.Context, name string) error {
+	_, err := p.pool.Exec(ctx, `DELETE FROM rampart_blobs WHERE name = $1 OR starts_with(name, $2)`, name, name+"/")
+	return err
+}
+
+// ListBlobs implements Blobs.
+func (p *Postgres) ListBlobs(ctx context.Context, prefix string) ([]string, error) {
+	rows, err := p.pool.Query(ctx, `SELECT name FROM rampart_blobs WHERE starts_with(name, $1) ORDER BY name`, prefix)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowTo[string])
+}
+
+// TryLease implements Blobs: one statement, so two nodes asking at once
+// cannot both win.
+func (p *Postgres) TryLease(ctx context.Context, name, owner string, ttl time.Duration) (bool, error) {
+	tag, err := p.pool.Exec(ctx, `INSERT INTO rampart_leases (name, owner, expires) VALUES ($1, $2, now() + $3 * interval '1 millisecond')
+		ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires = excluded.expires
+		WHERE rampart_leases.expires < now() OR rampart_leases.owner = excluded.owner`, name, owner, ttl.Milliseconds())
+	if err != nil {
+		return false, err
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// DropLease implements Blobs.
+func (p *Postgres) DropLease(ctx context.Context, name, owner string) error {
+	_, err := p.pool.Exec(ctx, `DELETE FROM rampart_leases WHERE name = $1 AND owner = $2`, name, owner)
+	return err
 }

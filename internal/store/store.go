@@ -63,5 +63,6 @@ type Driver interface {
 	// in one transaction; ListTrail lists up to limit records after seq.
 	AppendTrail(ctx context.Context, build TrailBuild) error
 	ListTrail(ctx context.Context, after uint64, limit int) ([]TrailRecord, error)
+	Blobs
 	Close() error
 }
