@@ -11,12 +11,13 @@ import (
 )
 
 const cacheUsage = `Usage:
-  rampart cache purge [ROUTE] [--path /PREFIX] [--tag TAG] [-c rampart.yaml] [--admin URL]
+  rampart cache purge [ROUTE] [--path /PREFIX [--exact]] [--tag TAG] [-c rampart.yaml] [--admin URL]
 
 Removes a route's cached responses (every route's without ROUTE) from
 the running gateway, through its admin API (admin.listen and token from
-the config): all of them, or those to paths under --path, or those the
-upstream tagged (Cache-Tag) with --tag.
+the config): all of them, or those to paths under --path (with --exact,
+to that one path, every query of it), or those the upstream tagged
+(Cache-Tag) with --tag.
 `
 
 // cmdCache purges the response cache through the admin API.
@@ -36,6 +37,7 @@ func cmdCache(args []string, stdout, stderr io.Writer) int {
 	adminURL := fs.String("admin", "", "admin API base URL (default: from the config's admin.listen)")
 	prefix := fs.String("path", "", "only responses to paths starting with this prefix")
 	tag := fs.String("tag", "", "only responses the upstream tagged with this Cache-Tag")
+	exact := fs.Bool("exact", false, "with --path: only responses to that path, not those under it")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -49,6 +51,13 @@ func cmdCache(args []string, stdout, stderr io.Writer) int {
 	}
 	if *tag != "" {
 		q.Set("tag", *tag)
+	}
+	if *exact {
+		if *prefix == "" {
+			fmt.Fprintln(stderr, "rampart cache purge: --exact needs --path")
+			return 2
+		}
+		q.Set("exact", "true")
 	}
 	if len(q) > 0 {
 		target += "?" + q.Encode()
@@ -70,7 +79,10 @@ func cmdCache(args []string, stdout, stderr io.Writer) int {
 	if route != "" {
 		what = "route " + route
 	}
-	if *prefix != "" {
+	switch {
+	case *exact:
+		what += " to " + *prefix
+	case *prefix != "":
 		what += " under " + *prefix
 	}
 	if *tag != "" {

@@ -32,9 +32,9 @@ type Source interface {
 	Quotas
 	Dashboard
 	// PurgeCache removes a route's cached responses ("" for every
-	// route's), those under a path prefix and with a Cache-Tag when
-	// given, and returns how many it removed.
-	PurgeCache(route, pathPrefix, tag string) int
+	// route's), those under a path prefix (or to exactly that path) and
+	// with a Cache-Tag when given, and returns how many it removed.
+	PurgeCache(route, pathPrefix string, exact bool, tag string) int
 	// Publish puts an event on the gateway's bus: admin actions are
 	// security events (admin.*), and go into the audit trail.
 	Publish(e observe.Event)

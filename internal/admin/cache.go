@@ -12,22 +12,30 @@ import (
 
 // cacheRoutes serves DELETE /cache (every route's cached responses) and
 // DELETE /cache/{route}, what `rampart cache purge` calls. Either takes
-// ?path=/prefix (responses to paths under it) and ?tag=name (responses
-// the upstream tagged with Cache-Tag: name).
+// ?path=/prefix (responses to paths under it; with &exact=true, to that
+// path alone) and ?tag=name (responses the upstream tagged with
+// Cache-Tag: name).
 func cacheRoutes(mux *http.ServeMux, g Source) {
 	purge := func(w http.ResponseWriter, r *http.Request, route string) {
 		q := r.URL.Query()
-		path, tag := q.Get("path"), q.Get("tag")
+		path, tag, exact := q.Get("path"), q.Get("tag"), q.Get("exact") == "true"
 		if path != "" && !strings.HasPrefix(path, "/") {
 			writeProblem(w, r, problem.New(problem.BadRequest, "path must be a path prefix starting with /, as the gateway normalised it (percent-encoded as requests send it)."))
 			return
 		}
-		n := g.PurgeCache(route, path, tag)
+		if exact && path == "" {
+			writeProblem(w, r, problem.New(problem.BadRequest, "exact=true needs path: the one path whose responses to purge."))
+			return
+		}
+		n := g.PurgeCache(route, path, exact, tag)
 		what := "Every route's cached responses"
 		if route != "" {
 			what = "A route's cached responses"
 		}
-		if path != "" {
+		switch {
+		case exact:
+			what += fmt.Sprintf(" to %s", problem.Clip(path, 128))
+		case path != "":
 			what += fmt.Sprintf(" under %s", problem.Clip(path, 128))
 		}
 		if tag != "" {

@@ -382,6 +382,8 @@ func TestPurge(t *testing.T) {
 		{Selector{}, 4},
 		{Selector{KeyPrefix: "a\x00"}, 3},
 		{Selector{KeyPrefix: "a\x00", PathPrefix: "/orders/"}, 2},
+		{Selector{PathPrefix: "/orders/1", ExactPath: true}, 2},
+		{Selector{PathPrefix: "/orders", ExactPath: true}, 0},
 		{Selector{Tag: "eu"}, 2},
 		{Selector{KeyPrefix: "a\x00", PathPrefix: "/orders/", Tag: "eu"}, 1},
 		{Selector{Tag: "none"}, 0},
@@ -389,10 +391,10 @@ func TestPurge(t *testing.T) {
 		reset()
 		before := s.Used()
 		if n := s.Purge(context.Background(), tc.sel); n != tc.want {
-			t.Errorf("Purge(%q) = %d, want %d", tc.sel, n, tc.want)
+			t.Errorf("Purge(%+v) = %d, want %d", tc.sel, n, tc.want)
 		}
 		if tc.want > 0 && s.Used() >= before {
-			t.Errorf("Purge(%q) freed nothing: %d -> %d", tc.sel, before, s.Used())
+			t.Errorf("Purge(%+v) freed nothing: %d -> %d", tc.sel, before, s.Used())
 		}
 	}
 	reset()

@@ -256,16 +256,22 @@ func (s *Store) Delete(ctx context.Context, key string) {
 }
 
 // Selector picks stored entries for a purge: those under keys with
-// KeyPrefix, and of those the ones whose path starts with PathPrefix
-// and that carry Tag (each only when set).
+// KeyPrefix, and of those the ones whose path starts with PathPrefix (or
+// is it, with ExactPath) and that carry Tag (each only when set).
 type Selector struct {
 	KeyPrefix  string
 	PathPrefix string
-	Tag        string
+	// ExactPath makes PathPrefix the whole path: one URL's responses
+	// (every query and variant of it).
+	ExactPath bool
+	Tag       string
 }
 
 func (sel Selector) picks(e *Entry) bool {
-	return strings.HasPrefix(e.Path, sel.PathPrefix) && (sel.Tag == "" || slices.Contains(e.Tags, sel.Tag))
+	if sel.ExactPath && e.Path != sel.PathPrefix || !strings.HasPrefix(e.Path, sel.PathPrefix) {
+		return false
+	}
+	return sel.Tag == "" || slices.Contains(e.Tags, sel.Tag)
 }
 
 // Purge removes the entries sel picks, here, in the shared level and

@@ -193,10 +193,11 @@ func (g *Gateway) LiftBan(ctx context.Context, id string) (bool, error) {
 }
 
 // PurgeCache removes cached responses: a route's ("" for every route's),
-// of those the ones whose path starts with pathPrefix and that carry
-// tag (each only when set). It returns how many it removed.
-func (g *Gateway) PurgeCache(route, pathPrefix, tag string) int {
-	sel := cache.Selector{PathPrefix: pathPrefix, Tag: tag}
+// of those the ones whose path starts with pathPrefix (is it, when
+// exact) and that carry tag (each only when set). It returns how many it
+// removed.
+func (g *Gateway) PurgeCache(route, pathPrefix string, exact bool, tag string) int {
+	sel := cache.Selector{PathPrefix: pathPrefix, ExactPath: exact, Tag: tag}
 	if route != "" {
 		sel.KeyPrefix = cache.KeyPrefix(route)
 	}
