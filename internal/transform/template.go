@@ -228,6 +228,12 @@ func (e *MissingError) Error() string { return "no value for " + e.Ref.String() 
 // Render appends the template's text for one request to dst: holes get
 // their value as text (a claim that is not a string as its JSON).
 func (t *Template) Render(dst []byte, look Lookup) ([]byte, error) {
+	return t.render(dst, look, false)
+}
+
+// render appends the literal text and each hole's value: as JSON with
+// asJSON, else a string as it is and anything else as JSON.
+func (t *Template) render(dst []byte, look Lookup, asJSON bool) ([]byte, error) {
 	for _, p := range t.parts {
 		if p.ref == nil {
 			dst = append(dst, p.text...)
@@ -237,7 +243,7 @@ func (t *Template) Render(dst []byte, look Lookup) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		if s, ok := v.(string); ok {
+		if s, ok := v.(string); ok && !asJSON {
 			dst = append(dst, s...)
 			continue
 		}
@@ -283,22 +289,7 @@ func needsEscape(text []byte) bool {
 // written, each hole's value encoded as JSON (a string quoted, a claim
 // keeping its type). The caller checks the result is valid JSON.
 func (t *Template) RenderJSON(dst []byte, look Lookup) ([]byte, error) {
-	for _, p := range t.parts {
-		if p.ref == nil {
-			dst = append(dst, p.text...)
-			continue
-		}
-		v, err := value(p.ref, look)
-		if err != nil {
-			return nil, err
-		}
-		b, err := json.Marshal(v)
-		if err != nil {
-			return nil, err
-		}
-		dst = append(dst, b...)
-	}
-	return dst, nil
+	return t.render(dst, look, true)
 }
 
 func value(r *Ref, look Lookup) (any, error) {

@@ -53,16 +53,18 @@ func TestParseTemplate(t *testing.T) {
 	}
 }
 
-func TestRender(t *testing.T) {
-	look := func(r *Ref) (any, bool) {
-		switch r.String() {
-		case "claims.uid":
-			return float64(42), true
-		case "consumer.id":
-			return "ann", true
-		}
-		return nil, false
+// look is a request whose consumer is ann, with a numeric uid claim.
+func look(r *Ref) (any, bool) {
+	switch r.String() {
+	case "claims.uid":
+		return float64(42), true
+	case "consumer.id":
+		return "ann", true
 	}
+	return nil, false
+}
+
+func TestRender(t *testing.T) {
 	tests := []struct{ src, text, json, err string }{
 		{src: "{{ consumer.id }}", text: "ann", json: `"ann"`},
 		{src: "u{{ claims.uid }}", text: "u42", json: "u42"},
@@ -116,15 +118,6 @@ func TestBodyEdits(t *testing.T) {
 			in: `{"a":{"0":1}}`, err: "field a[0].b: a step goes through a value that is not an array"},
 		{name: "top level array", edits: config.BodyEdits{Set: map[string]string{"a": "1"}},
 			in: `[1]`, err: "field a: its parent is not an object"},
-	}
-	look := func(r *Ref) (any, bool) {
-		switch r.String() {
-		case "claims.uid":
-			return float64(42), true
-		case "consumer.id":
-			return "ann", true
-		}
-		return nil, false
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
