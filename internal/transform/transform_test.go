@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -404,4 +405,44 @@ func TestRenderString(t *testing.T) {
 			t.Errorf("RenderString(%q) = %s, want %s", v, got, want)
 		}
 	}
+}
+
+// FuzzEditQuery holds the query edits to net/url's reading: what the
+// upstream parses from the edited query is what it would have parsed
+// from the client's, with the removed parameter gone, the renamed one
+// renamed and the set one set.
+func FuzzEditQuery(f *testing.F) {
+	for _, s := range []string{"a=1&b=2", "a=1&a=2&%61=3", "q=x%20y&debug", "b=%zz&a=1", "&&a=&=b", "c=1;d=2"} {
+		f.Add(s)
+	}
+	set, _ := Parse("v")
+	e := &fieldEdits{remove: []string{"a"}, rename: [][2]string{{"b", "c"}}, set: []named{{name: "d", t: set, fix: []string{"v"}}}}
+	f.Fuzz(func(t *testing.T, raw string) {
+		before, err := url.ParseQuery(raw)
+		if err != nil {
+			return // the router refuses what net/url cannot read
+		}
+		out, err := editQuery(raw, e, func(*Ref) (any, bool) { return nil, false })
+		if err != nil {
+			t.Fatal(err)
+		}
+		after, err := url.ParseQuery(out)
+		if err != nil {
+			t.Fatalf("%q edited to %q, which does not parse: %v", raw, out, err)
+		}
+		want := url.Values{}
+		for k, vs := range before {
+			switch k {
+			case "a", "c", "d":
+			case "b":
+				want["c"] = vs
+			default:
+				want[k] = vs
+			}
+		}
+		want["d"] = []string{"v"}
+		if !reflect.DeepEqual(after, want) {
+			t.Fatalf("%q edited to %q: %v, want %v", raw, out, after, want)
+		}
+	})
 }
