@@ -59,7 +59,7 @@ func HasBody(r *http.Request) bool {
 func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	st := reqctx.From(r.Context())
 	if !st.BodyBuffered {
-		body, err := io.ReadAll(r.Body)
+		body, err := readAll(r.Body, r.ContentLength, st.MaxBodyBytes)
 		if err != nil {
 			RefuseBodyError(w, r, err)
 			return nil, false
@@ -69,6 +69,32 @@ func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	}
 	r.Body = io.NopCloser(bytes.NewReader(st.Body))
 	return st.Body, true
+}
+
+// readAll reads a body whose Content-Length is n (-1: unknown) into one
+// buffer of that size when the limit allows it, or grows one as it
+// reads.
+func readAll(body io.Reader, n, limit int64) ([]byte, error) {
+	if n <= 0 || limit > 0 && n > limit || n > 64<<20 {
+		return io.ReadAll(body)
+	}
+	buf := make([]byte, n, n+1)
+	if _, err := io.ReadFull(body, buf); err != nil {
+		return nil, err
+	}
+	// the framing ends the body here; a reader that says otherwise (a
+	// limit, a fault) is heard
+	if m, err := body.Read(buf[n : n+1]); m > 0 || err != nil && err != io.EOF {
+		rest, err2 := io.ReadAll(body)
+		if err == nil || err == io.EOF {
+			err = err2
+		}
+		if err != nil {
+			return nil, err
+		}
+		return append(buf[:n+int64(m)], rest...), nil
+	}
+	return buf, nil
 }
 
 // IsJSON reports whether a media type (as mime.ParseMediaType returns it:

@@ -1,6 +1,8 @@
 package guard
 
 import (
+	"errors"
+	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -8,6 +10,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"unicode/utf8"
 
 	"github.com/rampart-gw/rampart/internal/reqctx"
@@ -274,4 +277,26 @@ func FuzzNormalizePath(f *testing.F) {
 			t.Fatalf("%q normalised to %q, which keeps an empty segment", p, once)
 		}
 	})
+}
+
+func TestReadAll(t *testing.T) {
+	errLimit := errors.New("over the limit")
+	for _, tc := range []struct {
+		name     string
+		body     io.Reader
+		n, limit int64
+		want     string
+		err      error
+	}{
+		{"sized", strings.NewReader("hello"), 5, 0, "hello", nil},
+		{"unknown length", strings.NewReader("hello"), -1, 0, "hello", nil},
+		{"over the limit: read as it comes", strings.NewReader("hello"), 5, 4, "hello", nil},
+		{"short", strings.NewReader("hel"), 5, 0, "", io.ErrUnexpectedEOF},
+		{"a fault after the length", io.MultiReader(strings.NewReader("hello"), iotest.ErrReader(errLimit)), 5, 0, "", errLimit},
+	} {
+		got, err := readAll(tc.body, tc.n, tc.limit)
+		if string(got) != tc.want || !errors.Is(err, tc.err) {
+			t.Errorf("%s: %q %v, want %q %v", tc.name, got, err, tc.want, tc.err)
+		}
+	}
 }
