@@ -174,7 +174,7 @@ func (s *RequestStage) Wrap(next http.Handler) http.Handler {
 		st := reqctx.From(r.Context())
 		st.Body = out
 		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(out)), int64(len(out))
-		for _, h := range []string{"Content-Md5", "Digest", "Content-Digest", "Repr-Digest"} {
+		for _, h := range guard.DigestFields {
 			delete(r.Header, h)
 		}
 		next.ServeHTTP(w, r)

@@ -71,6 +71,10 @@ func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 	return st.Body, true
 }
 
+// DigestFields carry a digest of a message's body: a stage that changes
+// the body removes them, since they no longer match.
+var DigestFields = []string{"Content-Md5", "Digest", "Content-Digest", "Repr-Digest"}
+
 // readAll reads a body whose Content-Length is n (-1: unknown) into one
 // buffer of that size when the limit allows it, or grows one as it
 // reads.

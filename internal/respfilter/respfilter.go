@@ -351,7 +351,7 @@ func (w *writer) filter() {
 	h := w.Header()
 	h.Set("Content-Length", strconv.Itoa(len(out))) // the upstream's was removed or is wrong now
 	if changed || w.gzip {
-		for _, k := range []string{"Content-Md5", "Digest", "Content-Digest", "Repr-Digest"} {
+		for _, k := range guard.DigestFields {
 			delete(h, k)
 		}
 		if et := h.Get("Etag"); et != "" && !strings.HasPrefix(et, "W/") {

@@ -453,7 +453,7 @@ func (s *Stage) editRequestBody(w http.ResponseWriter, r *http.Request, st *reqc
 	out := d.appendJSON(make([]byte, 0, len(body)+64), root)
 	st.Body, st.BodyBuffered = out, true
 	r.Body, r.ContentLength, r.TransferEncoding = io.NopCloser(bytes.NewReader(out)), int64(len(out)), nil
-	for _, h := range []string{"Content-Md5", "Digest", "Content-Digest", "Repr-Digest"} {
+	for _, h := range guard.DigestFields {
 		delete(r.Header, h)
 	}
 	return nil
@@ -692,7 +692,7 @@ func (w *writer) finish() {
 	}
 	h := w.Header()
 	h.Set("Content-Length", strconv.Itoa(len(out)))
-	for _, k := range []string{"Content-Md5", "Digest", "Content-Digest", "Repr-Digest"} {
+	for _, k := range guard.DigestFields {
 		delete(h, k)
 	}
 	if et := h.Get("Etag"); et != "" && !strings.HasPrefix(et, "W/") {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/fieldpath"
+	"github.com/rampart-gw/rampart/internal/guard"
 	"github.com/rampart-gw/rampart/internal/route"
 )
 
@@ -121,7 +122,7 @@ var ownedResponse = []string{"Content-Length", "Content-Encoding", "Transfer-Enc
 // owned reports whether a transform may not edit header name.
 func owned(name string, response bool) bool {
 	c := textproto.CanonicalMIMEHeaderKey(name)
-	for _, h := range hopByHop {
+	for _, h := range guard.HopByHop {
 		if c == h {
 			return true
 		}
@@ -135,8 +136,6 @@ func owned(name string, response bool) bool {
 	}
 	return slices.Contains(list, c) || strings.HasPrefix(c, "X-Forwarded-") || strings.HasPrefix(c, "X-Rampart-")
 }
-
-var hopByHop = []string{"Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate", "Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade"}
 
 // compiler collects a transform's errors and what its templates read.
 type compiler struct {
