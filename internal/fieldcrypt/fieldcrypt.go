@@ -9,12 +9,10 @@
 package fieldcrypt
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 
@@ -173,7 +171,7 @@ func (s *RequestStage) Wrap(next http.Handler) http.Handler {
 		count("encrypted")
 		st := reqctx.From(r.Context())
 		st.Body = out
-		r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(out)), int64(len(out))
+		r.Body, r.ContentLength = guard.BodyReader(out), int64(len(out))
 		for _, h := range guard.DigestFields {
 			delete(r.Header, h)
 		}

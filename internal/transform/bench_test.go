@@ -28,7 +28,7 @@ func BenchmarkStage(b *testing.B) {
 			Body:    &config.BodyEdits{Rename: map[string]string{"page": "page_number"}, Remove: []string{"items[*].id"}},
 		},
 	}
-	s, errs := compile("transform", tr, Context{})
+	s, errs := compile("transform", tr, Context{Route: "transformed"})
 	if len(errs) > 0 {
 		b.Fatal(errs[0].err)
 	}

@@ -276,34 +276,29 @@ func appendString(dst []byte, s string) []byte {
 }
 
 // remove deletes the members and elements set matches, at any depth.
+// A container's run is its own (its capacity ends where it does), so the
+// run is filtered in place.
 func (d *doc) remove(i int32, set *fieldpath.Set, st fieldpath.State) {
 	n := &d.nodes[i]
 	if n.kind == 0 || st.Empty() {
 		return
 	}
-	kids := n.kids
-	keep := kids[:0:0] // a new run only once something goes
+	kids, kind := n.kids, n.kind
+	keep := kids[:0]
 	for j, k := range kids {
 		var next fieldpath.State
-		if n.kind == '{' {
+		if kind == '{' {
 			next = set.Member(st, d.name(k))
 		} else {
 			next = set.Element(st, j)
 		}
 		if set.Matched(next) {
-			if keep == nil || cap(keep) == 0 {
-				keep = append(make([]int32, 0, len(kids)), kids[:j]...)
-			}
 			continue
 		}
 		d.remove(k, set, next)
-		if cap(keep) > 0 {
-			keep = append(keep, k)
-		}
+		keep = append(keep, k)
 	}
-	if cap(keep) > 0 {
-		d.nodes[i].kids = keep
-	}
+	d.nodes[i].kids = keep
 }
 
 // PathError is an edit the document's shape does not allow: a step
@@ -373,9 +368,7 @@ func (d *doc) setAt(root int32, path []fieldpath.PathStep, name string, v int32)
 		if parent < 0 || d.nodes[parent].kind != '[' || last.Index >= len(d.nodes[parent].kids) {
 			return &PathError{name, "no such array element"}
 		}
-		kids := slices.Clone(d.nodes[parent].kids)
-		kids[last.Index] = v
-		d.nodes[parent].kids = kids
+		d.nodes[parent].kids[last.Index] = v
 		return nil
 	}
 	if d.nodes[parent].kind != '{' {
@@ -389,7 +382,7 @@ func (d *doc) setAt(root int32, path []fieldpath.PathStep, name string, v int32)
 	}
 	// the first member of the name keeps its place and takes v; the
 	// others go
-	out := make([]int32, 0, len(kids))
+	out := kids[:0]
 	seen := false
 	for _, k := range kids {
 		if d.named(k, last.Name) {
@@ -418,7 +411,7 @@ func (d *doc) take(root int32, path []fieldpath.PathStep, name string) (int32, e
 			return -1, nil
 		}
 		v := kids[last.Index]
-		d.nodes[parent].kids = slices.Delete(slices.Clone(kids), last.Index, last.Index+1)
+		d.nodes[parent].kids = slices.Delete(kids, last.Index, last.Index+1)
 		return v, nil
 	}
 	if d.nodes[parent].kind != '{' {
@@ -429,6 +422,6 @@ func (d *doc) take(root int32, path []fieldpath.PathStep, name string) (int32, e
 		return -1, nil
 	}
 	v := kids[j]
-	d.nodes[parent].kids = slices.DeleteFunc(slices.Clone(kids), func(k int32) bool { return d.named(k, last.Name) })
+	d.nodes[parent].kids = slices.DeleteFunc(kids, func(k int32) bool { return d.named(k, last.Name) })
 	return v, nil
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -28,9 +27,10 @@ type Stage struct {
 	respHeaders *fieldEdits
 	respBody    *bodyEdits
 	maxBody     int64
-	keyHeaders  []string // request headers the templates read
-	queryRefs   []string // query parameters the templates read
-	docs        sync.Pool
+	keyHeaders  []string  // request headers the templates read
+	queryRefs   []string  // query parameters the templates read
+	docs        sync.Pool // *doc
+	bufs        sync.Pool // *[]byte: edited response bodies
 	fixed       *rendered // the response's values, when none depends on the request
 }
 
@@ -452,7 +452,7 @@ func (s *Stage) editRequestBody(w http.ResponseWriter, r *http.Request, st *reqc
 	}
 	out := d.appendJSON(make([]byte, 0, len(body)+64), root)
 	st.Body, st.BodyBuffered = out, true
-	r.Body, r.ContentLength, r.TransferEncoding = io.NopCloser(bytes.NewReader(out)), int64(len(out)), nil
+	r.Body, r.ContentLength, r.TransferEncoding = guard.BodyReader(out), int64(len(out)), nil
 	for _, h := range guard.DigestFields {
 		delete(r.Header, h)
 	}
@@ -499,6 +499,14 @@ func (s *Stage) putDoc(d *doc) {
 	}
 	d.reset()
 	s.docs.Put(d)
+}
+
+// putBuf returns an output buffer to the pool unless a large response
+// grew it.
+func (s *Stage) putBuf(b *[]byte) {
+	if cap(*b) <= 64<<10 {
+		s.bufs.Put(b)
+	}
 }
 
 // replaces reports whether an upstream status's body is replaced.
@@ -576,9 +584,15 @@ func (w *writer) WriteHeader(code int) {
 			w.refuse("unreadable", "The upstream sent the response compressed, so the gateway could not edit it, and withheld it.")
 			return
 		}
-		if n, err := strconv.ParseInt(h.Get("Content-Length"), 10, 64); err == nil && n > s.maxBody {
-			w.refuse("oversize", fmt.Sprintf("The upstream's response is larger than this endpoint edits (%d bytes), so it was withheld.", s.maxBody))
-			return
+		if cl := h.Get("Content-Length"); cl != "" {
+			n, err := strconv.ParseInt(cl, 10, 64)
+			if err == nil && n > s.maxBody {
+				w.refuse("oversize", fmt.Sprintf("The upstream's response is larger than this endpoint edits (%d bytes), so it was withheld.", s.maxBody))
+				return
+			}
+			if err == nil && n > 0 {
+				w.body = make([]byte, 0, n)
+			}
 		}
 		w.state = stateHolding
 		return
@@ -688,7 +702,10 @@ func (w *writer) finish() {
 			w.refuse("not_editable", fmt.Sprintf("The upstream's response does not have the shape this endpoint edits (%v), so it was withheld.", err))
 			return
 		}
-		out = d.appendJSON(make([]byte, 0, len(w.body)+64), root)
+		buf := w.s.bufs.Get().(*[]byte)
+		defer w.s.putBuf(buf)
+		out = d.appendJSON((*buf)[:0], root)
+		*buf = out
 	}
 	h := w.Header()
 	h.Set("Content-Length", strconv.Itoa(len(out)))

@@ -204,6 +204,15 @@ func (t *Template) Refs() []*Ref {
 	return refs
 }
 
+// bind fills the holes of source src with the text v, known at load.
+func (t *Template) bind(src Source, name, v string) {
+	for i, p := range t.parts {
+		if p.ref != nil && p.ref.Source == src && p.ref.Name == name {
+			t.parts[i] = part{text: v}
+		}
+	}
+}
+
 // Constant reports whether the template has no holes, and its text.
 func (t *Template) Constant() (string, bool) {
 	var b strings.Builder

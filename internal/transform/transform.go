@@ -35,11 +35,13 @@ type Context struct {
 	// transform must not make an answer depend on what its key leaves
 	// out.
 	Cached, SharedCache bool
+	// Route is the route's name: route.name is text from the load on.
+	Route string
 }
 
 // RouteContext is the Context of route r in cfg.
 func RouteContext(cfg *config.Config, r *config.Route) Context {
-	c := Context{Cached: r.Cache != nil, SharedCache: r.Cache != nil && r.Cache.Shared}
+	c := Context{Cached: r.Cache != nil, SharedCache: r.Cache != nil && r.Cache.Shared, Route: r.Name}
 	if pol := cfg.Policies[r.Policy]; pol != nil && len(pol.Authenticate) > 0 {
 		c.Authenticated = true
 	}
@@ -156,6 +158,9 @@ func (c *compiler) template(path, src string) *Template {
 	if err != nil {
 		c.fail(path, "template %q: %v", src, err)
 		return nil
+	}
+	if c.ctx.Route != "" {
+		t.bind(SourceRoute, "name", c.ctx.Route)
 	}
 	for _, ref := range t.Refs() {
 		switch ref.Source {
@@ -367,6 +372,7 @@ func compile(base string, t *config.Transform, ctx Context) (*Stage, []fieldErro
 	c := &compiler{ctx: ctx}
 	s := &Stage{}
 	s.docs.New = func() any { return new(doc) }
+	s.bufs.New = func() any { return new([]byte) }
 	if rq := t.Request; rq != nil {
 		p := base + ".request"
 		if rq.Method != "" {

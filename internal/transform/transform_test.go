@@ -327,13 +327,16 @@ func TestResponseStage(t *testing.T) {
 // what encoding/json accepts, and writes back a document that means the
 // same.
 func FuzzDoc(f *testing.F) {
-	for _, s := range []string{`{"a":1}`, `[1,"x",true,null,{"b":[]}]`, `{"a":"\u00e9\ud800","a":2}`, ` 1e5 `, `{"a" 1}`, `[1,]`, `"\x01"`, `{"\u0061":{"b":-0.5}}`} {
+	for _, s := range []string{`{"a":1}`, `[1,"x",true,null,{"b":[]}]`, `{"a":"\u00e9\ud800","a":2}`, ` 1e5 `, `{"a" 1}`, `[1,]`, `"\x01"`, `{"\u0061":{"b":-0.5}}`, `{"b":[1,{"a":2}],"a":3,"c":{"a":1}}`, `{"b":1,"b":[2],"c":0,"c":[4]}`} {
 		f.Add([]byte(s))
 	}
 	set, err := fieldpath.Compile([]string{"**.a"})
 	if err != nil {
 		f.Fatal(err)
 	}
+	pathB, _ := fieldpath.Exact("b")
+	pathC, _ := fieldpath.Exact("c")
+	pathC0, _ := fieldpath.Exact("c[0]")
 	f.Fuzz(func(t *testing.T, in []byte) {
 		d := new(doc)
 		root, err := d.parse(in)
@@ -349,34 +352,60 @@ func FuzzDoc(f *testing.F) {
 		if errA != nil || errB != nil || !reflect.DeepEqual(a, b) {
 			t.Fatalf("%q written back as %q", in, out)
 		}
+		// the edits, made in place on the document's runs, must leave
+		// every other value as it was: checked against the same edits on
+		// encoding/json's reading
 		d.remove(root, set, set.Start())
-		out = d.appendJSON(nil, root)
-		if c, err := decode(out); err != nil || hasKey(c, "a") {
-			t.Fatalf("removing **.a from %q gave %q", in, out)
+		want := withoutKey(a, "a")
+		m, isObject := want.(map[string]any)
+		if isObject {
+			if v, ok := m["b"]; ok { // rename b to c
+				delete(m, "b")
+				m["c"] = v
+			}
+			v, err := d.take(root, pathB, "b")
+			if err == nil && v >= 0 {
+				err = d.setAt(root, pathC, "c", v)
+			}
+			if err != nil {
+				t.Fatalf("renaming b to c in %q: %v", in, err)
+			}
+		}
+		same := func(step string) {
+			out = d.appendJSON(nil, root)
+			if c, err := decode(out); err != nil || !reflect.DeepEqual(c, want) {
+				t.Fatalf("%s: %q became %q", step, in, out)
+			}
+		}
+		same("removing **.a, renaming b to c")
+		if x, ok := m["c"].([]any); ok && len(x) > 0 { // set c[0] to 7
+			x[0] = json.Number("7")
+			seven, err := d.parse([]byte("7"))
+			if err == nil {
+				err = d.setAt(root, pathC0, "c[0]", seven)
+			}
+			if err != nil {
+				t.Fatalf("setting c[0] in %q: %v", in, err)
+			}
+			same("setting c[0]")
 		}
 	})
 }
 
-// hasKey reports whether an object in v has a member named key.
-func hasKey(v any, key string) bool {
+// withoutKey is v without the members named key, at any depth.
+func withoutKey(v any, key string) any {
 	switch v := v.(type) {
 	case map[string]any:
-		if _, ok := v[key]; ok {
-			return true
-		}
-		for _, e := range v {
-			if hasKey(e, key) {
-				return true
-			}
+		delete(v, key)
+		for k, e := range v {
+			v[k] = withoutKey(e, key)
 		}
 	case []any:
-		for _, e := range v {
-			if hasKey(e, key) {
-				return true
-			}
+		for i, e := range v {
+			v[i] = withoutKey(e, key)
 		}
 	}
-	return false
+	return v
 }
 
 // decode reads a document as encoding/json does, numbers kept as text.
