@@ -109,6 +109,10 @@ func (s *Set) Start() State {
 // is one the patterns name.
 func (s *Set) Matched(st State) bool { return s != nil && st&s.ends != 0 }
 
+// Deep reports whether a pattern at st can match at any depth below (a
+// ** is under way).
+func (s *Set) Deep(st State) bool { return s != nil && st&s.deep != 0 }
+
 // Member steps st into the object member called name.
 func (s *Set) Member(st State, name []byte) State {
 	next := st & s.deep // ** goes on matching below

@@ -16,6 +16,12 @@ import (
 // their members in order (and a duplicate name as sent); scalars and
 // member names keep the bytes they were sent as, so what no edit touches
 // goes on unchanged.
+//
+// The whole document is validated when it is read, but only the root's
+// values become nodes: a nested container stays its text (lazy) until an
+// edit goes into it, so an edit costs what it touches, not the size of
+// the document. An edit that can reach any depth (**) reads the
+// container it enters whole, so no text is read more than twice.
 type doc struct {
 	nodes   []node
 	kids    []int32
@@ -27,9 +33,10 @@ type doc struct {
 type node struct {
 	kind byte   // '{', '[' or 0 for a scalar
 	esc  bool   // key holds escapes
+	lazy bool   // a container not read yet: raw is its text
 	key  []byte // as a member: its name as sent, between the quotes
 	made string // as a member an edit made: its name
-	raw  []byte // a scalar's JSON text
+	raw  []byte // a scalar's JSON text, or a lazy container's
 	kids []int32
 }
 
@@ -53,7 +60,13 @@ func (d *doc) reset() {
 // parse reads one JSON document (RFC 8259, as encoding/json accepts it)
 // into d and returns its root. b must not change while d is used.
 func (d *doc) parse(b []byte) (int32, error) {
-	p := parser{b: b, d: d}
+	return d.read(b, 1)
+}
+
+// read reads b, making nodes of the containers less than eager deep
+// (the root is at depth 0).
+func (d *doc) read(b []byte, eager int) (int32, error) {
+	p := parser{b: b, d: d, eager: eager}
 	p.ws()
 	root, err := p.value(0)
 	if err != nil {
@@ -67,9 +80,27 @@ func (d *doc) parse(b []byte) (int32, error) {
 }
 
 type parser struct {
-	b []byte
-	i int
-	d *doc
+	b        []byte
+	i        int
+	d        *doc
+	eager    int  // containers at this depth or deeper are kept as text
+	skipping bool // validating a lazy container: no nodes
+}
+
+// expand reads lazy container i's values into nodes (its own containers
+// stay lazy; all with whole).
+func (d *doc) expand(i int32, whole bool) {
+	if i < 0 || !d.nodes[i].lazy {
+		return
+	}
+	eager := 1
+	if whole {
+		eager = maxDepth + 1
+	}
+	// the text was validated when the document was read
+	if r, err := d.read(d.nodes[i].raw, eager); err == nil {
+		d.nodes[i].kids, d.nodes[i].lazy, d.nodes[i].raw = d.nodes[r].kids, false, nil
+	}
 }
 
 func (p *parser) ws()                   { p.i = jsonlex.Space(p.b, p.i) }
@@ -84,9 +115,12 @@ func (d *doc) add(n node) int32 {
 }
 
 func (p *parser) scalar(end int) int32 {
-	i := p.d.add(node{raw: p.b[p.i:end:end]})
+	start := p.i
 	p.i = end
-	return i
+	if p.skipping {
+		return -1
+	}
+	return p.d.add(node{raw: p.b[start:end:end]})
 }
 
 func (p *parser) value(depth int) (int32, error) {
@@ -98,7 +132,17 @@ func (p *parser) value(depth int) (int32, error) {
 		if depth >= maxDepth {
 			return -1, p.fail("nested too deep")
 		}
-		return p.container(c, depth+1)
+		if p.skipping || depth < p.eager {
+			return p.container(c, depth+1)
+		}
+		start := p.i
+		p.skipping = true
+		_, err := p.container(c, depth+1)
+		p.skipping = false
+		if err != nil {
+			return -1, err
+		}
+		return p.d.add(node{kind: c, lazy: true, raw: p.b[start:p.i:p.i]}), nil
 	case c == '"':
 		end, _, err := jsonlex.String(p.b, p.i)
 		if err != nil {
@@ -130,7 +174,10 @@ func (p *parser) value(depth int) (int32, error) {
 
 func (p *parser) container(open byte, depth int) (int32, error) {
 	d := p.d
-	self := d.add(node{kind: open})
+	self := int32(-1)
+	if !p.skipping {
+		self = d.add(node{kind: open})
+	}
 	closer := byte(']')
 	if open == '{' {
 		closer = '}'
@@ -166,8 +213,10 @@ func (p *parser) container(open byte, depth int) (int32, error) {
 		if err != nil {
 			return -1, err
 		}
-		d.nodes[v].key, d.nodes[v].esc = key, esc
-		d.stack = append(d.stack, v)
+		if !p.skipping {
+			d.nodes[v].key, d.nodes[v].esc = key, esc
+			d.stack = append(d.stack, v)
+		}
 		p.ws()
 		switch {
 		case p.at(','):
@@ -175,6 +224,9 @@ func (p *parser) container(open byte, depth int) (int32, error) {
 			p.ws()
 		case p.at(closer):
 			p.i++
+			if p.skipping {
+				return -1, nil
+			}
 			// the members move from the stack to one run of the slab
 			k := len(d.kids)
 			d.kids = append(d.kids, d.stack[base:]...)
@@ -190,8 +242,10 @@ func (p *parser) container(open byte, depth int) (int32, error) {
 // appendJSON appends node i's JSON text to dst.
 func (d *doc) appendJSON(dst []byte, i int32) []byte {
 	n := &d.nodes[i]
-	switch n.kind {
-	case '{', '[':
+	switch {
+	case n.lazy:
+		return append(dst, n.raw...)
+	case n.kind != 0:
 		dst = append(dst, n.kind)
 		for j, k := range n.kids {
 			if j > 0 {
@@ -279,11 +333,11 @@ func appendString(dst []byte, s string) []byte {
 // A container's run is its own (its capacity ends where it does), so the
 // run is filtered in place.
 func (d *doc) remove(i int32, set *fieldpath.Set, st fieldpath.State) {
-	n := &d.nodes[i]
-	if n.kind == 0 || st.Empty() {
+	if d.nodes[i].kind == 0 || st.Empty() {
 		return
 	}
-	kids, kind := n.kids, n.kind
+	d.expand(i, set.Deep(st))
+	kids, kind := d.nodes[i].kids, d.nodes[i].kind
 	keep := kids[:0]
 	for j, k := range kids {
 		var next fieldpath.State
@@ -313,6 +367,7 @@ func (e *PathError) Error() string { return fmt.Sprintf("field %s: %s", e.Path, 
 // lastMember is the index in object o's kids of the member named name
 // that a reader such as encoding/json takes (the last), or -1.
 func (d *doc) lastMember(o int32, name string) int {
+	d.expand(o, false)
 	kids := d.nodes[o].kids
 	for j := len(kids) - 1; j >= 0; j-- {
 		if d.named(kids[j], name) {
@@ -328,6 +383,7 @@ func (d *doc) lookupParent(root int32, path []fieldpath.PathStep, name string, c
 	n := root
 	for _, sp := range path[:len(path)-1] {
 		next := int32(-1)
+		d.expand(n, false)
 		switch kids := d.nodes[n].kids; {
 		case sp.IsIndex:
 			if d.nodes[n].kind != '[' {
@@ -364,6 +420,7 @@ func (d *doc) setAt(root int32, path []fieldpath.PathStep, name string, v int32)
 		return err
 	}
 	last := path[len(path)-1]
+	d.expand(parent, false)
 	if last.IsIndex {
 		if parent < 0 || d.nodes[parent].kind != '[' || last.Index >= len(d.nodes[parent].kids) {
 			return &PathError{name, "no such array element"}
@@ -405,6 +462,7 @@ func (d *doc) take(root int32, path []fieldpath.PathStep, name string) (int32, e
 		return -1, err
 	}
 	last := path[len(path)-1]
+	d.expand(parent, false)
 	kids := d.nodes[parent].kids
 	if last.IsIndex {
 		if d.nodes[parent].kind != '[' || last.Index >= len(kids) {
