@@ -278,7 +278,11 @@ func applyDefaults(c *Config) {
 			u.HashKey = "client_ip"
 		}
 		setDur(&u.Timeouts.Connect, DefaultConnectTimeout)
-		setDur(&u.Timeouts.ResponseHeader, DefaultResponseHeader)
+		if u.Protocol != "grpc" {
+			// a gRPC server answers a unary call's headers with its
+			// reply: the call's deadline bounds the wait instead
+			setDur(&u.Timeouts.ResponseHeader, DefaultResponseHeader)
+		}
 		setInt(&u.MaxIdleConns, DefaultMaxIdleConns)
 		if u.MaxResponseHeaderBytes == 0 {
 			u.MaxResponseHeaderBytes = DefaultMaxResponseHeaderBytes

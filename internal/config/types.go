@@ -236,7 +236,9 @@ type Trail struct {
 
 // Upstream is a pool of targets.
 type Upstream struct {
-	Targets        []Target        `yaml:"targets,required" json:"targets,omitempty"`
+	Targets []Target `yaml:"targets,required" json:"targets,omitempty"`
+	// Protocol is how the gateway speaks to the targets.
+	Protocol       string          `yaml:"protocol" json:"protocol,omitempty" enum:"http1|h2|h2c|grpc" doc:"http1: HTTP/1.1 (the default for http:// targets; https:// targets default to HTTP/2 when the target offers it by ALPN, else HTTP/1.1). h2: HTTP/2 over TLS only (https:// targets). h2c: cleartext HTTP/2 with prior knowledge (http:// targets). grpc: HTTP/2 (h2c for http://, h2 for https://) with trailers, and active health checks by the gRPC health checking protocol; routes with grpc: need it (or h2/h2c)."`
 	Balancer       string          `yaml:"balancer" json:"balancer,omitempty" enum:"round_robin|least_requests|consistent_hash|random" doc:"Default round_robin."`
 	HashKey        string          `yaml:"hash_key" json:"hash_key,omitempty" doc:"consistent_hash key: header:NAME, cookie:NAME or client_ip (default)."`
 	HealthCheck    HealthCheck     `yaml:"health_check" json:"health_check,omitempty"`
@@ -275,7 +277,9 @@ type HealthCheck struct {
 
 // ActiveCheck probes each target on an interval.
 type ActiveCheck struct {
-	Path               string   `yaml:"path,required" json:"path,omitempty"`
+	Path string `yaml:"path" json:"path,omitempty" doc:"The path probed with GET. Required, except on a grpc upstream, which is probed by the gRPC health checking protocol (grpc.health.v1.Health/Check)."`
+	// GRPCService is the service a grpc upstream's check asks about.
+	GRPCService        string   `yaml:"grpc_service" json:"grpc_service,omitempty" doc:"The service name a grpc upstream's check asks grpc.health.v1.Health/Check about; empty (default) asks about the server as a whole."`
 	Interval           Duration `yaml:"interval" json:"interval,omitempty" doc:"Default 5s."`
 	Timeout            Duration `yaml:"timeout" json:"timeout,omitempty" doc:"Default 2s."`
 	HealthyThreshold   int      `yaml:"healthy_threshold" json:"healthy_threshold,omitempty" doc:"Consecutive successes to mark healthy. Default 2."`
@@ -799,7 +803,19 @@ type Route struct {
 	Deprecation *Deprecation `yaml:"deprecation" json:"deprecation,omitempty"`
 	// Transform edits what the route sends upstream and what it answers.
 	Transform *Transform `yaml:"transform" json:"transform,omitempty"`
-	Pos       Pos        `yaml:"-" json:"-"`
+	// GRPC makes the route a gRPC route (docs/grpc.md).
+	GRPC *RouteGRPC `yaml:"grpc" json:"grpc,omitempty"`
+	Pos  Pos        `yaml:"-" json:"-"`
+}
+
+// RouteGRPC makes a route serve gRPC calls: requests must be gRPC over
+// HTTP/2, refusals reach the client as gRPC statuses, deadlines are
+// capped and each message of a stream is bounded instead of the body as
+// a whole. The route's paths name services and methods
+// (/package.Service/Method, /package.Service/{method}).
+type RouteGRPC struct {
+	MaxMessageBytes Size     `yaml:"max_message_bytes" json:"max_message_bytes,omitempty" doc:"Largest message a client may send in a call, per message of a stream (the body limit does not apply to a stream as a whole). Default 4MiB, gRPC's own default; at most 64MiB."`
+	MaxTimeout      Duration `yaml:"max_timeout" json:"max_timeout,omitempty" doc:"Cap on a call's deadline: a grpc-timeout above it is lowered to it, and a call without one gets it. The upstream gets the remaining time as grpc-timeout. Default 5m."`
 }
 
 // Transform edits a route's requests after every check has seen them as

@@ -387,9 +387,16 @@ func (v *validator) upstream(name string, u *Upstream) {
 			v.errorf(base+".hash_key", "hash_key %q must be header:NAME, cookie:NAME or client_ip", u.HashKey)
 		}
 	}
+	v.upstreamProtocol(base, u)
 	if a := u.HealthCheck.Active; a != nil {
 		p := base + ".health_check.active"
-		if !strings.HasPrefix(a.Path, "/") {
+		switch {
+		case u.Protocol == "grpc" && a.Path != "":
+			v.errorf(p+".path", "a grpc upstream is checked by the gRPC health checking protocol, not a path: remove path (grpc_service names the service to ask about)")
+		case u.Protocol == "grpc":
+		case a.GRPCService != "":
+			v.errorf(p+".grpc_service", "grpc_service applies to upstreams with protocol: grpc")
+		case !strings.HasPrefix(a.Path, "/"):
 			v.errorf(p+".path", "path must start with /")
 		}
 		if a.Interval != 0 && a.Interval.D() < 100_000_000 {
@@ -452,6 +459,24 @@ func (v *validator) upstream(name string, u *Upstream) {
 	}
 	if m := u.MaxResponseHeaderBytes; m != 0 && (m < 1<<10 || m > 1<<20) {
 		v.errorf(base+".max_response_header_bytes", "must be between 1KiB and 1MiB")
+	}
+}
+
+// upstreamProtocol checks that the targets' schemes fit the protocol.
+func (v *validator) upstreamProtocol(base string, u *Upstream) {
+	want := ""
+	switch u.Protocol {
+	case "", "http1", "grpc":
+		return
+	case "h2":
+		want = "https"
+	case "h2c":
+		want = "http"
+	}
+	for i, t := range u.Targets {
+		if s, _, ok := strings.Cut(t.URL, "://"); ok && s != want {
+			v.errorf(fmt.Sprintf("%s.targets[%d].url", base, i), "protocol %s needs %s:// targets (h2 is HTTP/2 over TLS, h2c cleartext HTTP/2)", u.Protocol, want)
+		}
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/fieldcrypt"
 	"github.com/rampart-gw/rampart/internal/fieldpath"
+	"github.com/rampart-gw/rampart/internal/grpcguard"
 	"github.com/rampart-gw/rampart/internal/pii"
 	"github.com/rampart-gw/rampart/internal/pki"
 	"github.com/rampart-gw/rampart/internal/registry"
@@ -24,7 +25,7 @@ import (
 // every problem with its position. Building a snapshot compiles the same
 // values and refuses what would fail here.
 func Checks() []config.Check {
-	return []config.Check{route.Check, authz.Check, bots.Check, schema.Check, trail.Check, checkPEMFiles, checkDetectors, checkFieldPaths, checkKeysets, transform.Check}
+	return []config.Check{route.Check, grpcguard.Check, authz.Check, bots.Check, schema.Check, trail.Check, checkPEMFiles, checkDetectors, checkFieldPaths, checkKeysets, transform.Check}
 }
 
 // LoadOptions are the options of a load by main or a reload: the

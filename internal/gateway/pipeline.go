@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/maphash"
+	"net/http"
 	"slices"
 
 	"github.com/getkin/kin-openapi/openapi3"
@@ -18,6 +19,8 @@ import (
 	"github.com/rampart-gw/rampart/internal/cors"
 	"github.com/rampart-gw/rampart/internal/fieldcrypt"
 	"github.com/rampart-gw/rampart/internal/fieldpath"
+	"github.com/rampart-gw/rampart/internal/grpcguard"
+	"github.com/rampart-gw/rampart/internal/grpcwire"
 	"github.com/rampart-gw/rampart/internal/guard"
 	"github.com/rampart-gw/rampart/internal/identity"
 	"github.com/rampart-gw/rampart/internal/ipfilter"
@@ -78,8 +81,14 @@ func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, ac
 	if pre != nil {
 		stages = append(stages, pre)
 	}
-	// 8 body guards: size, then content type and structure (threats)
-	stages = append(stages, &guard.BodyLimit{Max: bodyLimit(cfg, pol)})
+	// 8 body guards: size, then content type and structure (threats);
+	// on a gRPC route the call's guard: each message bounded, the
+	// deadline capped
+	if r.GRPC != nil {
+		stages = append(stages, grpcguard.New(r.GRPC))
+	} else {
+		stages = append(stages, &guard.BodyLimit{Max: bodyLimit(cfg, pol)})
+	}
 	if pol != nil {
 		if bg := bodyguard.New(pol.Validate); bg != nil {
 			stages = append(stages, bg)
@@ -337,6 +346,14 @@ func wafRouteVars(r *config.Route, pol *config.Policy) waf.RouteVars {
 	var types []string
 	if pol != nil && pol.Validate != nil {
 		types = pol.Validate.ContentTypes
+	}
+	if r.GRPC != nil {
+		// a call's messages are a binary stream the rules cannot read,
+		// and reading it whole would stall every streaming call: the
+		// WAF sees the call's path and metadata
+		v := waf.RouteVarsOf([]string{http.MethodPost}, grpcwire.ContentTypes)
+		v.Streaming = true
+		return v
 	}
 	return waf.RouteVarsOf(r.Match.Methods, types)
 }

@@ -143,6 +143,11 @@ const StatusClientClosed = 499
 // and the handler is aborted.
 func RefuseBodyError(w http.ResponseWriter, r *http.Request, err error) {
 	st := reqctx.From(r.Context())
+	var br BodyRefusal
+	if errors.As(err, &br) {
+		reqctx.Refuse(w, r, br.Refusal())
+		return
+	}
 	switch {
 	case st.BodyTooLarge || errors.Is(err, ErrBodyTooLarge):
 		RefuseBodyTooLarge(w, r, st.MaxBodyBytes)
@@ -164,6 +169,13 @@ func RefuseBodyError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	w.Header().Set("Connection", "close")
 	reqctx.Refuse(w, r, reqctx.Refusal{Type: problem.MalformedRequest, Reason: reason, Stage: "body", Rule: "http_framing", Detail: detail})
+}
+
+// BodyRefusal is an error of a stage's body reader that says how the
+// request is refused (a gRPC message over its limit).
+type BodyRefusal interface {
+	error
+	Refusal() reqctx.Refusal
 }
 
 // RefuseBodyTimeout answers 408.

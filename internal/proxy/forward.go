@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rampart-gw/rampart/internal/grpcwire"
 	"github.com/rampart-gw/rampart/internal/guard"
 	"github.com/rampart-gw/rampart/internal/observe"
 	"github.com/rampart-gw/rampart/internal/problem"
@@ -184,7 +185,7 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				guard.RefuseBodyError(w, r, berr)
 				return
 			}
-			if r.Context().Err() != nil {
+			if r.Context().Err() != nil && !deadlinePassed(r) {
 				st.Status = StatusClientClosed
 				return
 			}
@@ -209,7 +210,7 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			release()
 			continue
 		}
-		f.respond(w, r, st, res, t)
+		f.respond(w, r, st, res, t, body)
 		return
 	}
 }
@@ -369,7 +370,7 @@ func drain(body io.ReadCloser) {
 	body.Close()
 }
 
-func (f *Forwarder) respond(w http.ResponseWriter, r *http.Request, st *reqctx.State, res *http.Response, t *Target) {
+func (f *Forwarder) respond(w http.ResponseWriter, r *http.Request, st *reqctx.State, res *http.Response, t *Target, body *trackedBody) {
 	defer res.Body.Close()
 	if res.StatusCode == http.StatusSwitchingProtocols {
 		f.upgrade(w, r, st, res)
@@ -391,10 +392,15 @@ func (f *Forwarder) respond(w http.ResponseWriter, r *http.Request, st *reqctx.S
 		dst["Trailer"] = []string{strings.Join(names, ", ")}
 	}
 	w.WriteHeader(res.StatusCode)
-	flush := res.ContentLength == -1 || strings.HasPrefix(res.Header.Get("Content-Type"), "text/event-stream")
+	call := grpcwire.IsGRPCRequest(r) && grpcwire.IsGRPC(res.Header.Get("Content-Type"))
+	flush := call || res.ContentLength == -1 || strings.HasPrefix(res.Header.Get("Content-Type"), "text/event-stream")
 	if err := copyBody(w, res.Body, flush); err != nil {
 		if err == reqctx.ErrResponseReplaced {
 			return // a stage answered instead; its answer is complete
+		}
+		if call {
+			f.endCall(w, r, st, err, body, t)
+			return
 		}
 		if r.Context().Err() != nil {
 			st.Status = StatusClientClosed
@@ -416,7 +422,44 @@ func (f *Forwarder) respond(w http.ResponseWriter, r *http.Request, st *reqctx.S
 		panic(http.ErrAbortHandler)
 	}
 	for k, vs := range res.Trailer {
-		dst[k] = vs
+		// prefixed, a trailer goes out whether or not it was announced
+		// (gRPC servers announce theirs in no Trailer header)
+		dst[http.TrailerPrefix+k] = vs
+	}
+}
+
+// deadlinePassed reports whether r's deadline (a gRPC call's) has passed:
+// its context ended at the deadline rather than with the client, or the
+// clock is past it and the context's timer has yet to fire (the upstream,
+// given the same deadline, may end the call a moment before it does).
+func deadlinePassed(r *http.Request) bool {
+	ctx := r.Context()
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return true
+	}
+	return errors.Is(ctx.Err(), context.DeadlineExceeded)
+}
+
+// endCall ends a gRPC call whose response broke off: the client gets the
+// status that says why as the call's trailers, where an HTTP response
+// could only be cut.
+func (f *Forwarder) endCall(w http.ResponseWriter, r *http.Request, st *reqctx.State, err error, body *trackedBody, t *Target) {
+	var br guard.BodyRefusal
+	switch {
+	case err == errClientWrite || r.Context().Err() != nil && !deadlinePassed(r):
+		st.Status = StatusClientClosed
+		panic(http.ErrAbortHandler)
+	case errors.As(body.failed(), &br):
+		reqctx.RefuseInCall(w, r, br.Refusal())
+	case deadlinePassed(r):
+		reqctx.RefuseInCall(w, r, reqctx.Refusal{Type: problem.GatewayTimeout, Reason: "deadline_exceeded", Stage: "proxy",
+			Detail: "The call's deadline passed before the upstream service finished it."})
+	default:
+		st.UpstreamError = "truncated_response"
+		f.Pool.upstreamError(st.UpstreamError)
+		t.report(time.Now(), errored)
+		reqctx.RefuseInCall(w, r, reqctx.Refusal{Type: problem.BadGateway, Reason: "upstream_error", Stage: "proxy",
+			Detail: "The upstream service broke off the call. Retry; if it persists, report the request id to the API operator."})
 	}
 }
 

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/grpcwire"
 )
 
 // check probes one target every interval until ctx ends, marking it
@@ -18,6 +20,11 @@ func (p *Pool) check(ctx context.Context, t *Target, a *config.ActiveCheck) {
 	client := &http.Client{Transport: p.transport.std, Timeout: a.Timeout.D(),
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	url := t.URL.String() + a.Path
+	probe := probeHTTP
+	if p.grpc {
+		url = t.URL.String() + grpcwire.HealthCheckPath
+		probe = probeGRPC(a.GRPCService)
+	}
 	ok, fail := 0, 0
 	tick := time.NewTimer(0) // first probe at once
 	defer tick.Stop()
@@ -27,7 +34,9 @@ func (p *Pool) check(ctx context.Context, t *Target, a *config.ActiveCheck) {
 			return
 		case <-tick.C:
 		}
-		healthy := probe(ctx, client, url, a.ExpectStatus)
+		pctx, cancel := context.WithTimeout(ctx, a.Timeout.D())
+		healthy := probe(pctx, client, url, a.ExpectStatus)
+		cancel()
 		if healthy {
 			ok, fail = ok+1, 0
 		} else {
@@ -50,7 +59,39 @@ func (p *Pool) check(ctx context.Context, t *Target, a *config.ActiveCheck) {
 	}
 }
 
-func probe(ctx context.Context, c *http.Client, url string, expect []int) bool {
+// probeGRPC asks a gRPC server's health service about service: healthy
+// when the call ends OK and the reply says SERVING.
+func probeGRPC(service string) func(context.Context, *http.Client, string, []int) bool {
+	return func(ctx context.Context, c *http.Client, url string, _ []int) bool {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(grpcwire.HealthRequest(service)))
+		if err != nil {
+			return false
+		}
+		req.Header["Content-Type"] = []string{grpcwire.ContentType}
+		req.Header["Te"] = []string{"trailers"}
+		req.Header["User-Agent"] = []string{"rampart-health-check"}
+		if d, ok := ctx.Deadline(); ok {
+			req.Header["Grpc-Timeout"] = []string{grpcwire.FormatTimeout(time.Until(d))}
+		}
+		res, err := c.Do(req)
+		if err != nil {
+			return false
+		}
+		defer res.Body.Close()
+		body, err := io.ReadAll(io.LimitReader(res.Body, 1<<10))
+		if err != nil || res.StatusCode != http.StatusOK || !grpcwire.IsGRPC(res.Header.Get("Content-Type")) {
+			return false
+		}
+		status := res.Trailer.Get(grpcwire.HeaderStatus)
+		if status == "" {
+			status = res.Header.Get(grpcwire.HeaderStatus) // Trailers-Only
+		}
+		serving, err := grpcwire.HealthServing(body)
+		return status == "0" && err == nil && serving
+	}
+}
+
+func probeHTTP(ctx context.Context, c *http.Client, url string, expect []int) bool {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return false

@@ -31,6 +31,7 @@ type Pool struct {
 	retry     retryPolicy
 	budget    *Budget
 	timeout   time.Duration // whole exchange; 0 for none
+	grpc      bool          // protocol grpc: gRPC health checks
 	log       *slog.Logger
 	observer  interface{ Observe(float64) }
 	onRetry   func(upstream, result string)
@@ -59,7 +60,7 @@ type Options struct {
 
 // NewPool compiles u. Start must be called to run active health checks.
 func NewPool(name string, u *config.Upstream, o Options) (*Pool, error) {
-	p := &Pool{Name: name, log: o.Log, timeout: u.Timeouts.Request.D()}
+	p := &Pool{Name: name, log: o.Log, timeout: u.Timeouts.Request.D(), grpc: u.Protocol == "grpc"}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}
@@ -107,7 +108,7 @@ func NewPool(name string, u *config.Upstream, o Options) (*Pool, error) {
 		return nil, fmt.Errorf("upstream %s: %w", name, err)
 	}
 	p.transport = &transport{std: std}
-	if std.TLSClientConfig == nil {
+	if std.TLSClientConfig == nil && (u.Protocol == "" || u.Protocol == "http1") {
 		p.transport.fast = newH1Transport(std.DialContext, u.MaxIdleConns, u.Timeouts.ResponseHeader.D(), int64(u.MaxResponseHeaderBytes))
 	}
 	return p, nil
@@ -137,6 +138,21 @@ func newTransport(u *config.Upstream, o Options) (*http.Transport, error) {
 		tr.TLSClientConfig = tc
 		tr.ForceAttemptHTTP2 = true
 	}
+	var protos http.Protocols
+	switch u.Protocol {
+	case "http1":
+		protos.SetHTTP1(true)
+	case "h2":
+		protos.SetHTTP2(true)
+	case "h2c":
+		protos.SetUnencryptedHTTP2(true) // prior knowledge: no Upgrade dance
+	case "grpc":
+		protos.SetHTTP2(true)
+		protos.SetUnencryptedHTTP2(true)
+	default:
+		return tr, nil // HTTP/1.1, or HTTP/2 where a TLS target offers it
+	}
+	tr.Protocols = &protos
 	return tr, nil
 }
 

@@ -9,9 +9,12 @@ import (
 	"net/http"
 	"net/netip"
 	"net/textproto"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rampart-gw/rampart/internal/fieldpath"
+	"github.com/rampart-gw/rampart/internal/grpcwire"
 	"github.com/rampart-gw/rampart/internal/observe"
 	"github.com/rampart-gw/rampart/internal/problem"
 	"github.com/rampart-gw/rampart/internal/route"
@@ -216,7 +219,20 @@ type Refusal struct {
 // Refuse answers the request with a problem, marks the access record, and
 // emits a security event. Upstream failures (5xx of the proxy stage) are
 // not security decisions and emit no event.
+//
+// A gRPC call gets the gRPC status that says the same instead
+// (docs/grpc.md): a gRPC library reads no HTTP body.
 func Refuse(w http.ResponseWriter, r *http.Request, rf Refusal) {
+	refuse(w, r, rf, false)
+}
+
+// RefuseInCall is Refuse for a gRPC call whose response has begun: the
+// status goes out as the call's trailers.
+func RefuseInCall(w http.ResponseWriter, r *http.Request, rf Refusal) {
+	refuse(w, r, rf, true)
+}
+
+func refuse(w http.ResponseWriter, r *http.Request, rf Refusal, started bool) {
 	st := From(r.Context())
 	p := problem.New(rf.Type, rf.Detail).Rebase(st.ProblemBase)
 	p.Errors = rf.Errors
@@ -224,7 +240,18 @@ func Refuse(w http.ResponseWriter, r *http.Request, rf Refusal) {
 		p.With(k, v)
 	}
 	st.Problem = rf.Type.Slug
-	problem.Write(w, p, st.RequestID)
+	switch {
+	case started:
+		grpcwire.SetTrailers(w.Header(), GRPCStatus(p, rf.Type.Slug, st.RequestID))
+	case grpcwire.IsGRPCRequest(r):
+		h := w.Header()
+		for k, vs := range p.Header {
+			h[k] = vs
+		}
+		grpcwire.WriteTrailersOnly(w, GRPCStatus(p, rf.Type.Slug, st.RequestID))
+	default:
+		problem.Write(w, p, st.RequestID)
+	}
 	if st.Refused != nil {
 		st.Refused(st.Route, rf.Stage, rf.Reason)
 	}
@@ -246,6 +273,22 @@ func Refuse(w http.ResponseWriter, r *http.Request, rf Refusal) {
 		Method:    r.Method,
 		Path:      st.Path,
 	})
+}
+
+// GRPCStatus is the gRPC status that says what problem p (of type slug)
+// says: its code, its detail as the message, and an ErrorInfo detail
+// with the reason (the slug, as UPPER_SNAKE_CASE), the problem's type
+// URI and the request id; a Retry-After becomes a RetryInfo.
+func GRPCStatus(p *problem.Problem, slug, requestID string) *grpcwire.Status {
+	s := &grpcwire.Status{Code: grpcwire.CodeForStatus(p.Status), Message: p.Detail, ProblemType: p.Type,
+		Reason: strings.ToUpper(strings.ReplaceAll(slug, "-", "_")), Domain: "rampart", Metadata: map[string]string{"type": p.Type}}
+	if requestID != "" {
+		s.Metadata["request_id"] = requestID
+	}
+	if ra, err := strconv.Atoi(p.Header.Get("Retry-After")); err == nil && ra > 0 {
+		s.RetryAfter = time.Duration(ra) * time.Second
+	}
+	return s
 }
 
 // RefuseResponse is Refuse in place of an upstream response a stage held

@@ -208,6 +208,9 @@ type RouteVars struct {
 	// "|application/json|": 920420 flags any other. Empty keeps the
 	// CRS default.
 	ContentTypes string
+	// Streaming routes (gRPC) carry bodies the WAF does not read: their
+	// requests are checked on the line and headers.
+	Streaming bool
 }
 
 // RouteVarsOf are the RouteVars of a route serving methods (none: every
@@ -266,7 +269,7 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := reqctx.From(r.Context())
 		var body []byte
-		if guard.HasBody(r) {
+		if guard.HasBody(r) && !s.Route.Streaming {
 			var ok bool
 			if body, ok = guard.ReadBody(w, r); !ok {
 				return // the body was over its limit or too slow

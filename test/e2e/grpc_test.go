@@ -1,0 +1,389 @@
+package e2e
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	testgrpc "google.golang.org/grpc/interop/grpc_testing"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+)
+
+// startGRPCServer runs the gRPC upstream (test/grpcserver) and returns its
+// process and address.
+func startGRPCServer(t *testing.T, args ...string) (*proc, string) {
+	t.Helper()
+	p := startBin(t, grpcBinary, args...)
+	var addr string
+	waitFor(t, 20*time.Second, "grpc upstream", func() bool {
+		s := p.stderr.String()
+		if i := strings.Index(s, "grpcserver listening on "); i >= 0 {
+			addr = strings.TrimSpace(strings.SplitN(s[i+len("grpcserver listening on "):], "\n", 2)[0])
+			return true
+		}
+		return false
+	})
+	return p, addr
+}
+
+// grpcClient dials the gateway's listener at addr as a gRPC client.
+func grpcClient(t *testing.T, addr string, creds credentials.TransportCredentials) testgrpc.TestServiceClient {
+	t.Helper()
+	cc, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(creds))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	return testgrpc.NewTestServiceClient(cc)
+}
+
+// refusal is what a gRPC client learns of a gateway refusal.
+type refusal struct {
+	code    codes.Code
+	msg     string
+	info    *errdetails.ErrorInfo
+	retry   *errdetails.RetryInfo
+	trailer metadata.MD
+}
+
+func refusalOf(t *testing.T, err error, trailer metadata.MD) refusal {
+	t.Helper()
+	st, ok := status.FromError(err)
+	if !ok {
+		t.Fatalf("not a gRPC status: %v", err)
+	}
+	r := refusal{code: st.Code(), msg: st.Message(), trailer: trailer}
+	for _, d := range st.Details() {
+		switch d := d.(type) {
+		case *errdetails.ErrorInfo:
+			r.info = d
+		case *errdetails.RetryInfo:
+			r.retry = d
+		}
+	}
+	return r
+}
+
+func TestGRPC(t *testing.T) {
+	srv, addr := startGRPCServer(t, "-name", "backend-1")
+	g := startGateway(t, fmt.Sprintf(`version: 1
+server:
+  listen: ["127.0.0.1:0"]
+admin: {listen: "127.0.0.1:0"}
+store: {driver: embedded, path: rampart.db}
+authenticators:
+  keys: {type: api_key, in: "header:X-API-Key"}
+upstreams:
+  grpc:
+    protocol: grpc
+    targets: [{url: "http://%s"}]
+    health_check: {active: {interval: 200ms, healthy_threshold: 1, unhealthy_threshold: 1}}
+policies:
+  callers:
+    authenticate: [keys]
+    authorize: {any_authenticated: true}
+    rate_limits: [{key: consumer, rate: 4/m, burst: 4, name: unary}]
+routes:
+  - name: unary
+    match: {paths: ["/grpc.testing.TestService/UnaryCall"]}
+    upstream: grpc
+    policy: callers
+    grpc: {max_message_bytes: 64KiB}
+  - name: testservice
+    match: {paths: ["/grpc.testing.TestService/{method}"]}
+    upstream: grpc
+    policy: public
+    grpc: {max_message_bytes: 64KiB, max_timeout: 1s}
+  - name: reflection
+    match: {paths: ["/grpc.reflection.v1.ServerReflection/{method}", "/grpc.reflection.v1alpha.ServerReflection/{method}"]}
+    upstream: grpc
+    policy: public
+    grpc: {}
+`, addr))
+	code, key, errs := g.cli("keys", "create", "--consumer", "alice")
+	if code != 0 {
+		t.Fatalf("keys create: %s", errs)
+	}
+	key = strings.TrimSpace(key)
+	c := grpcClient(t, g.http, insecure.NewCredentials())
+	ctx := context.Background()
+	withKey := metadata.AppendToOutgoingContext(ctx, "x-api-key", key)
+	waitFor(t, 10*time.Second, "the new key (store sync)", func() bool {
+		_, err := c.UnaryCall(withKey, &testgrpc.SimpleRequest{})
+		return status.Code(err) != codes.Unauthenticated
+	})
+
+	t.Run("unary, authenticated, identity passed on", func(t *testing.T) {
+		var hdr, trl metadata.MD
+		res, err := c.UnaryCall(withKey, &testgrpc.SimpleRequest{ResponseSize: 10}, grpc.Header(&hdr), grpc.Trailer(&trl))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.GetUsername() != "alice" || res.GetServerId() != "backend-1" || len(res.GetPayload().GetBody()) != 10 {
+			t.Fatalf("reply %v", res)
+		}
+		if len(hdr.Get("seen-x-api-key")) != 0 || len(hdr.Get("seen-x-rampart-consumer")) != 1 {
+			t.Fatalf("the upstream saw %v", hdr)
+		}
+		// no grpc-timeout from the client: the route's cap (5m default)
+		if ms, _ := strconv.Atoi(hdr.Get("deadline-ms")[0]); ms < 250_000 || ms > 300_000 {
+			t.Fatalf("the upstream's deadline: %v ms", ms)
+		}
+		if len(hdr.Get("x-request-id")) != 1 {
+			t.Fatalf("no request id in %v", hdr)
+		}
+	})
+
+	t.Run("refusals are gRPC statuses", func(t *testing.T) {
+		var trl metadata.MD
+		_, err := c.UnaryCall(ctx, &testgrpc.SimpleRequest{}, grpc.Trailer(&trl))
+		r := refusalOf(t, err, trl)
+		if r.code != codes.Unauthenticated || r.info == nil || r.info.Reason != "UNAUTHORIZED" || r.info.Domain != "rampart" ||
+			!strings.Contains(r.info.Metadata["type"], "unauthorized") || r.info.Metadata["request_id"] == "" || len(trl.Get("rampart-problem-type")) != 1 {
+			t.Fatalf("without a key: %+v", r)
+		}
+		// an unknown service: the gateway's 404 is UNIMPLEMENTED
+		cc, _ := grpc.NewClient("passthrough:///"+g.http, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		defer cc.Close()
+		err = cc.Invoke(ctx, "/grpc.testing.UnimplementedService/UnimplementedCall", &testgrpc.Empty{}, &testgrpc.Empty{})
+		if r := refusalOf(t, err, nil); r.code != codes.Unimplemented {
+			t.Fatalf("unknown service: %+v", r)
+		}
+		// the upstream's own status passes through, message and all
+		_, err = c.UnaryCall(withKey, &testgrpc.SimpleRequest{ResponseStatus: &testgrpc.EchoStatus{Code: int32(codes.FailedPrecondition), Message: "not yet ✓"}})
+		if r := refusalOf(t, err, nil); r.code != codes.FailedPrecondition || r.msg != "not yet ✓" {
+			t.Fatalf("the upstream's status: %+v", r)
+		}
+		// the rate limit (4 a minute, 3 used) is RESOURCE_EXHAUSTED with
+		// a RetryInfo
+		var last refusal
+		for range 2 {
+			if _, err = c.UnaryCall(withKey, &testgrpc.SimpleRequest{}); err != nil {
+				last = refusalOf(t, err, nil)
+				break
+			}
+		}
+		if last.code != codes.ResourceExhausted || last.retry == nil || last.retry.RetryDelay.AsDuration() < time.Second {
+			t.Fatalf("over the rate limit: %+v", last)
+		}
+	})
+
+	t.Run("streaming, all three kinds", func(t *testing.T) {
+		out, err := c.StreamingOutputCall(ctx, &testgrpc.StreamingOutputCallRequest{ResponseParameters: []*testgrpc.ResponseParameters{{Size: 1}, {Size: 2}, {Size: 3, IntervalUs: 50_000}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 1; ; i++ {
+			m, err := out.Recv()
+			if err == io.EOF {
+				if i != 4 {
+					t.Fatalf("%d messages", i-1)
+				}
+				break
+			}
+			if err != nil || len(m.GetPayload().GetBody()) != i {
+				t.Fatalf("message %d: %v %v", i, m, err)
+			}
+		}
+		in, err := c.StreamingInputCall(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []int{100, 2000, 30000} {
+			if err := in.Send(&testgrpc.StreamingInputCallRequest{Payload: &testgrpc.Payload{Body: make([]byte, n)}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if res, err := in.CloseAndRecv(); err != nil || res.GetAggregatedPayloadSize() != 32100 {
+			t.Fatalf("client stream: %v %v", res, err)
+		}
+		// bidirectional, in lock step: each reply comes before the next
+		// message is sent, so nothing may wait for the request stream
+		// to end
+		bidi, err := c.FullDuplexCall(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 1; i <= 3; i++ {
+			if err := bidi.Send(&testgrpc.StreamingOutputCallRequest{ResponseParameters: []*testgrpc.ResponseParameters{{Size: int32(i)}}}); err != nil {
+				t.Fatal(err)
+			}
+			if m, err := bidi.Recv(); err != nil || len(m.GetPayload().GetBody()) != i {
+				t.Fatalf("round %d: %v %v", i, m, err)
+			}
+		}
+		if err := bidi.CloseSend(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := bidi.Recv(); err != io.EOF {
+			t.Fatalf("end of the call: %v", err)
+		}
+	})
+
+	t.Run("deadlines", func(t *testing.T) {
+		// the client's deadline reaches the upstream
+		var hdr metadata.MD
+		short, cancel := context.WithTimeout(ctx, 700*time.Millisecond)
+		defer cancel()
+		out, err := c.StreamingOutputCall(short, &testgrpc.StreamingOutputCallRequest{ResponseParameters: []*testgrpc.ResponseParameters{{Size: 1}}}, grpc.Header(&hdr))
+		if err == nil {
+			_, err = out.Recv()
+			hdr, _ = out.Header()
+		}
+		if ms, _ := strconv.Atoi(strings.Join(hdr.Get("deadline-ms"), "")); err != nil || ms <= 0 || ms > 700 {
+			t.Fatalf("the upstream's deadline: %v ms (%v)", hdr.Get("deadline-ms"), err)
+		}
+		// the route caps it at 1s: a 3s stream ends DEADLINE_EXCEEDED
+		// after its first messages
+		long, cancel2 := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel2()
+		began := time.Now()
+		out, err = c.StreamingOutputCall(long, &testgrpc.StreamingOutputCallRequest{ResponseParameters: []*testgrpc.ResponseParameters{{Size: 1, IntervalUs: 300_000}, {Size: 1, IntervalUs: 2_700_000}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := 0
+		for {
+			if _, err = out.Recv(); err != nil {
+				break
+			}
+			got++
+		}
+		if status.Code(err) != codes.DeadlineExceeded || got != 1 || time.Since(began) > 2500*time.Millisecond {
+			t.Fatalf("over the route's cap: %v after %d messages and %v", err, got, time.Since(began))
+		}
+	})
+
+	t.Run("message size", func(t *testing.T) {
+		// before the reply: the status alone (Trailers-Only)
+		in, err := c.StreamingInputCall(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = in.Send(&testgrpc.StreamingInputCallRequest{Payload: &testgrpc.Payload{Body: make([]byte, 100<<10)}})
+		_, err = in.CloseAndRecv()
+		if r := refusalOf(t, err, nil); r.code != codes.ResourceExhausted || !strings.Contains(r.msg, "65536") {
+			t.Fatalf("an oversize message: %+v", r)
+		}
+		// mid-stream: the reply has begun, so the status comes as
+		// trailers
+		bidi, err := c.FullDuplexCall(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := bidi.Send(&testgrpc.StreamingOutputCallRequest{ResponseParameters: []*testgrpc.ResponseParameters{{Size: 5}}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := bidi.Recv(); err != nil {
+			t.Fatal(err)
+		}
+		_ = bidi.Send(&testgrpc.StreamingOutputCallRequest{Payload: &testgrpc.Payload{Body: make([]byte, 100<<10)}})
+		_, err = bidi.Recv()
+		if r := refusalOf(t, err, bidi.Trailer()); r.code != codes.ResourceExhausted || r.info == nil || r.info.Reason != "PAYLOAD_TOO_LARGE" {
+			t.Fatalf("an oversize message mid-stream: %+v", r)
+		}
+	})
+
+	t.Run("not gRPC", func(t *testing.T) {
+		r := do(t, client, "POST", g.url("/grpc.testing.TestService/EmptyCall"), strings.NewReader("{}"), map[string]string{"Content-Type": "application/json"})
+		problemOf(t, r, http.StatusUnsupportedMediaType)
+	})
+
+	t.Run("grpcurl, through reflection", func(t *testing.T) {
+		bin := grpcurl(t)
+		out, err := exec.Command(bin, "-plaintext", g.http, "list").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "grpc.testing.TestService") {
+			t.Fatalf("grpcurl list: %v\n%s", err, out)
+		}
+		out, err = exec.Command(bin, "-plaintext", "-H", "x-api-key: "+key, "-d", `{"response_size": 3, "fill_server_id": true}`, g.http, "grpc.testing.TestService/UnaryCall").CombinedOutput()
+		if err != nil && !strings.Contains(string(out), "ResourceExhausted") || err == nil && !strings.Contains(string(out), `"serverId": "backend-1"`) {
+			t.Fatalf("grpcurl call: %v\n%s", err, out)
+		}
+		out, _ = exec.Command(bin, "-plaintext", "-d", `{}`, g.http, "grpc.testing.TestService/UnaryCall").CombinedOutput()
+		if !strings.Contains(string(out), "Code: Unauthenticated") || !strings.Contains(string(out), "X-Api-Key") {
+			t.Fatalf("grpcurl without a key:\n%s", out)
+		}
+	})
+
+	t.Run("health", func(t *testing.T) {
+		if err := srv.cmd.Process.Signal(syscall.SIGUSR1); err != nil { // NOT_SERVING
+			t.Fatal(err)
+		}
+		waitFor(t, 10*time.Second, "the target marked unhealthy", func() bool {
+			_, err := c.EmptyCall(ctx, &testgrpc.Empty{})
+			return status.Code(err) == codes.Unavailable
+		})
+		if err := srv.cmd.Process.Signal(syscall.SIGUSR1); err != nil { // SERVING
+			t.Fatal(err)
+		}
+		waitFor(t, 10*time.Second, "the target healthy again", func() bool {
+			_, err := c.EmptyCall(ctx, &testgrpc.Empty{})
+			return err == nil
+		})
+	})
+	g.metricsHave(t, `rampart_requests_total{`, `route="testservice"`)
+}
+
+// TestGRPCOverTLS runs a call over TLS at both ends: h2 by ALPN from the
+// client, and to an upstream serving gRPC over TLS only.
+func TestGRPCOverTLS(t *testing.T) {
+	dir := t.TempDir()
+	p := newPKI(t, dir)
+	_, addr := startGRPCServer(t, "-name", "tls-backend", "-cert", p.certFile, "-key", p.keyFile)
+	g := startGatewayIn(t, dir, fmt.Sprintf(`version: 1
+server:
+  listen: ["127.0.0.1:0"]
+  tls:
+    listen: ["127.0.0.1:0"]
+    certificates: [{cert_file: server.pem, key_file: server.key}]
+admin: {listen: "127.0.0.1:0"}
+upstreams:
+  grpc:
+    protocol: grpc
+    targets: [{url: "https://%s"}]
+    tls: {ca_file: ca.pem, server_name: localhost}
+routes:
+  - {name: svc, match: {paths: ["/grpc.testing.TestService/{method}"]}, upstream: grpc, policy: public, grpc: {}}
+`, addr))
+	c := grpcClient(t, g.https, credentials.NewTLS(p.clientTLS()))
+	res, err := c.UnaryCall(context.Background(), &testgrpc.SimpleRequest{ResponseSize: 7})
+	if err != nil || res.GetServerId() != "tls-backend" || len(res.GetPayload().GetBody()) != 7 {
+		t.Fatalf("over TLS: %v %v", res, err)
+	}
+	// HTTP/1.1 to a gRPC route is refused: gRPC needs HTTP/2
+	h1 := &http.Client{Transport: &http.Transport{TLSClientConfig: p.clientTLS(), TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{}}}
+	r := do(t, h1, "POST", "https://"+g.https+"/grpc.testing.TestService/EmptyCall", strings.NewReader("\x00\x00\x00\x00\x00"), map[string]string{"Content-Type": "application/grpc"})
+	if r.status != http.StatusOK || r.header.Get("Grpc-Status") != strconv.Itoa(int(codes.Internal)) {
+		t.Fatalf("gRPC over HTTP/1.1: %d %v", r.status, r.header)
+	}
+}
+
+// grpcurl finds the grpcurl binary `make test` installs.
+func grpcurl(t *testing.T) string {
+	t.Helper()
+	if bin, err := exec.LookPath("grpcurl"); err == nil {
+		return bin
+	}
+	bin, _ := filepath.Abs("../../.tools/grpcurl")
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatal("grpcurl not found: `make test` installs it (go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.3)")
+	}
+	return bin
+}
+
