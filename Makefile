@@ -9,6 +9,9 @@ STATICCHECK_VERSION := v0.8.2
 # run on loopback.
 PEBBLE      := $(TOOLS)/pebble
 PEBBLE_VERSION := v2.10.3
+# The gRPC command-line client the gRPC tests drive the gateway with.
+GRPCURL     := $(TOOLS)/grpcurl
+GRPCURL_VERSION := v1.9.3
 FUZZTIME    ?= 5s
 PKGS        := ./...
 # The WAF's @rx runs on RE2 (cgo and the system's libre2) in builds tagged
@@ -32,7 +35,10 @@ $(STATICCHECK):
 $(PEBBLE):
 	GOBIN=$(TOOLS) $(GO) install github.com/letsencrypt/pebble/v2/cmd/pebble@$(PEBBLE_VERSION)
 
-test: deps $(PEBBLE) fmt-check vet staticcheck unit fuzz
+$(GRPCURL):
+	GOBIN=$(TOOLS) $(GO) install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+
+test: deps $(PEBBLE) $(GRPCURL) fmt-check vet staticcheck unit fuzz
 	@echo "make test: all checks passed"
 
 # The tests start real servers of their own (PostgreSQL: initdb + postgres

@@ -7,6 +7,7 @@
 package grpcwire
 
 import (
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -145,7 +146,10 @@ func ParseTimeout(v string) (time.Duration, bool) {
 		}
 		n = n*10 + int64(c-'0')
 	}
-	return time.Duration(n) * unit, true // 8 digits of hours fit an int64 of nanoseconds
+	if n > math.MaxInt64/int64(unit) {
+		return math.MaxInt64, true // 8 digits of hours are more than an int64 of nanoseconds holds
+	}
+	return time.Duration(n) * unit, true
 }
 
 // FormatTimeout writes d as a grpc-timeout value: in the finest unit
@@ -160,11 +164,20 @@ func FormatTimeout(d time.Duration) string {
 		d time.Duration
 		c byte
 	}{{time.Nanosecond, 'n'}, {time.Microsecond, 'u'}, {time.Millisecond, 'm'}, {time.Second, 'S'}, {time.Minute, 'M'}} {
-		if n := (d + u.d - 1) / u.d; n <= limit {
-			return strconv.FormatInt(int64(n), 10) + string(u.c)
+		if n := ceilDiv(d, u.d); n <= limit {
+			return strconv.FormatInt(n, 10) + string(u.c)
 		}
 	}
-	return strconv.FormatInt(int64(min((d+time.Hour-1)/time.Hour, limit)), 10) + "H"
+	return strconv.FormatInt(min(ceilDiv(d, time.Hour), limit), 10) + "H"
+}
+
+// ceilDiv is d/u rounded up, without overflow.
+func ceilDiv(d, u time.Duration) int64 {
+	n := int64(d / u)
+	if d%u != 0 {
+		n++
+	}
+	return n
 }
 
 // EncodeMessage percent-encodes a grpc-message value: bytes outside
