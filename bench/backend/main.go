@@ -21,6 +21,7 @@ func main() {
 	tlsAddr := flag.String("tls", "", "TLS address (h2 and HTTP/1.1)")
 	cert := flag.String("cert", "", "certificate file")
 	key := flag.String("key", "", "key file")
+	grpcAddr := flag.String("grpc", "", "gRPC (h2c) address: the interop TestService's unary call")
 	jwksFile := flag.String("jwks", "", "a JWKS file to serve at /.well-known/jwks.json (the security scenarios' IdP keys)")
 	flag.Parse()
 	var jwks []byte
@@ -53,6 +54,9 @@ func main() {
 		hd["Content-Length"] = []string{strconv.Itoa(len(out))}
 		_, _ = w.Write(out)
 	})
+	if *grpcAddr != "" {
+		serveGRPC(*grpcAddr)
+	}
 	l, err := net.Listen("tcp", *plain)
 	if err != nil {
 		log.Fatal(err)

@@ -146,6 +146,9 @@ func main() {
 	if *only == "" || strings.Contains("functions cache transform", *only) {
 		functionsTable(env, path, *rounds, *dur, *warm)
 	}
+	if *only == "" || strings.Contains("grpc", *only) {
+		grpcTable(env, path, *rounds, *dur, *warm)
+	}
 
 	if env.rampartRedis != "" && (*only == "" || strings.Contains("ratelimit latency", *only)) {
 		rateLimitLatency(env, path, *rate, *rounds, *dur, *warm)

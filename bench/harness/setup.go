@@ -38,6 +38,8 @@ type env struct {
 	// libnginx-mod-http-modsecurity and modsecurity-crs), the WAF peer
 	// of the threat scenarios, http://host:port; "" when not installed.
 	modsec string
+	// grpcDirect is the backend's gRPC listener (h2c), http://host:port.
+	grpcDirect string
 }
 
 func (e *env) stop() {
@@ -149,20 +151,21 @@ wrk.headers["Content-Type"] = "application/octet-stream"
 	if e.sec, err = prepareSecurity(dir); err != nil {
 		return fail(err)
 	}
-	bPlain, bTLS := freePort(), freePort()
-	if _, err := e.start("backend http", filepath.Join(dir, "backend"), "-listen", bPlain, "-tls", bTLS, "-cert", cert, "-key", key, "-jwks", e.sec.jwksFile); err != nil {
+	bPlain, bTLS, bGRPC := freePort(), freePort(), freePort()
+	if _, err := e.start("backend http", filepath.Join(dir, "backend"), "-listen", bPlain, "-tls", bTLS, "-cert", cert, "-key", key, "-jwks", e.sec.jwksFile, "-grpc", bGRPC); err != nil {
 		return fail(err)
 	}
 	if err := waitPort(bTLS); err != nil {
 		return fail(err)
 	}
 	e.direct = target{name: "direct", plain: "http://" + bPlain, tls: "https://" + bTLS}
+	e.grpcDirect = "http://" + bGRPC
 
 	gPlain, gTLS := freePort(), freePort()
 	threatPolicies, threatRoutes := threatsConfig(dir)
 	threatPolicies += dataPolicies
-	threatRoutes += dataRoutes + functionRoutes
-	cfg := writeFile(dir, "rampart.yaml", gatewayHead("rampart", gPlain, gTLS, cert, key, dir, bPlain)+fmt.Sprintf(`%s%sroutes:
+	threatRoutes += dataRoutes + functionRoutes + grpcRoutes
+	cfg := writeFile(dir, "rampart.yaml", gatewayHead("rampart", gPlain, gTLS, cert, key, dir, bPlain)+grpcUpstream(e.grpcDirect)+fmt.Sprintf(`%s%sroutes:
 %s%s  - {name: api, match: {paths: ["/**"]}, upstream: backend, policy: public}
 `, dataTop(dir)+e.sec.config(dir, bPlain), threatPolicies, e.sec.routes(), threatRoutes))
 	if err := e.sec.createKey(filepath.Join(dir, "rampart"), cfg); err != nil {

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/binary"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// grpcRoutes is the gRPC scenario's route: the interop TestService on the
+// backend's gRPC listener, a public gRPC route.
+const grpcRoutes = `  - {name: grpc, match: {paths: ["/grpc.testing.TestService/{method}"]}, upstream: grpc-backend, policy: public, grpc: {}}
+`
+
+// grpcUpstream is the gRPC scenario's upstream, under upstreams:.
+func grpcUpstream(url string) string {
+	return fmt.Sprintf("  grpc-backend: {protocol: grpc, targets: [{url: %q}]}\n", url)
+}
+
+// unaryRequest is a grpc.testing.SimpleRequest asking for a 64-byte
+// payload and carrying one, framed as a gRPC message.
+func unaryRequest() []byte {
+	payload := append([]byte{0x1a, 66, 0x12, 64}, bytes.Repeat([]byte{'x'}, 64)...) // payload {body: 64 bytes}
+	msg := append([]byte{0x10, 64}, payload...)                                     // response_size: 64
+	frame := []byte{0, 0, 0, 0, 0}
+	binary.BigEndian.PutUint32(frame[1:], uint32(len(msg)))
+	return append(frame, msg...)
+}
+
+const unaryPath = "/grpc.testing.TestService/UnaryCall"
+
+// checkUnary makes one call over h2c and checks it ends with status OK.
+func checkUnary(base string) error {
+	var protos http.Protocols
+	protos.SetUnencryptedHTTP2(true)
+	c := &http.Client{Transport: &http.Transport{Protocols: &protos}, Timeout: 5 * time.Second}
+	req, _ := http.NewRequest(http.MethodPost, base+unaryPath, bytes.NewReader(unaryRequest()))
+	req.Header.Set("Content-Type", "application/grpc")
+	req.Header.Set("Te", "trailers")
+	res, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	var body bytes.Buffer
+	_, _ = body.ReadFrom(res.Body)
+	status := cmp.Or(res.Trailer.Get("Grpc-Status"), res.Header.Get("Grpc-Status"))
+	if res.StatusCode != 200 || status != "0" || body.Len() < 5+64 {
+		return fmt.Errorf("%s: HTTP %d, grpc-status %q (%s), %d bytes", base, res.StatusCode, status, res.Header.Get("Grpc-Message"), body.Len())
+	}
+	return nil
+}
+
+// h2loadGRPC runs unary calls over h2c: conns connections of streams
+// concurrent streams each.
+func h2loadGRPC(url, bodyFile string, d time.Duration, conns, streams int) (result, error) {
+	out, err := runCmd("h2load", "-c", strconv.Itoa(conns), "-m", strconv.Itoa(streams), "-D", strconv.Itoa(int(d.Seconds())),
+		"-d", bodyFile, "-H", "content-type: application/grpc", "-H", "te: trailers", "-H", "user-agent: rampart-bench/1", url)
+	if err != nil {
+		return result{}, err
+	}
+	m := h2RPS.FindStringSubmatch(out)
+	if m == nil {
+		return result{}, fmt.Errorf("cannot parse h2load output:\n%s", out)
+	}
+	var r result
+	r.rps, _ = strconv.ParseFloat(m[1], 64)
+	if f := h2Failures.FindStringSubmatch(out); f != nil && f[2] != "0" {
+		return r, fmt.Errorf("h2load: %s failed calls", f[2])
+	}
+	if !strings.Contains(out, "2xx") {
+		return r, fmt.Errorf("h2load: no 2xx status:\n%s", out)
+	}
+	return r, nil
+}
+
+// grpcTable measures gRPC unary calls through Rampart against the same
+// calls made to the backend directly (h2load over h2c, 10 connections of
+// 10 streams), beside the HTTP/1.1 plain proxy and its direct baseline
+// (wrk), interleaved rounds.
+func grpcTable(env *env, path string, rounds int, dur, warm time.Duration) {
+	gw := env.rampart.plain
+	for _, base := range []string{env.grpcDirect, gw} {
+		if err := checkUnary(base); err != nil {
+			fmt.Fprintln(os.Stderr, "grpc:", err)
+			return
+		}
+	}
+	bodyFile := writeFile(env.dir, "unary.bin", string(unaryRequest()))
+	rows := []struct{ name, url string }{
+		{"direct, GET (HTTP/1.1)", env.direct.plain + path},
+		{"plain proxy, GET (HTTP/1.1)", env.rampart.plain + path},
+		{"direct, gRPC unary (h2c)", env.grpcDirect + unaryPath},
+		{"Rampart, gRPC unary (h2c)", gw + unaryPath},
+	}
+	names := make([]string, len(rows))
+	for i, rw := range rows {
+		names[i] = rw.name
+	}
+	all := interleave("grpc", names, rounds, warm, func(i int, d time.Duration) (result, error) {
+		if i < 2 {
+			return wrk(rows[i].url, cmp.Or(d, dur), 50, "")
+		}
+		return h2loadGRPC(rows[i].url, bodyFile, max(cmp.Or(d, dur), time.Second), 10, 10)
+	})
+	fmt.Printf("\ngRPC unary (64-byte messages, h2load over h2c: 10 connections x 10 streams) beside GET small over HTTP/1.1 (wrk), %d rounds of %v, medians:\n\n", rounds, dur)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\treq/s\tratio to its direct\tper round: median (lowest-highest)\t")
+	for i, rw := range rows {
+		base := names[0]
+		if i >= 2 {
+			base = names[2]
+		}
+		m := median(all[rw.name])
+		perRound := "-"
+		if med, lo, hi, ok := roundRatios(all[rw.name], all[base]); ok && rw.name != base {
+			perRound = fmt.Sprintf("%.2f (%.2f-%.2f)", med, lo, hi)
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t\n", rw.name, m.rps, ratio(m.rps, median(all[base]).rps), perRound)
+	}
+	tw.Flush()
+	if direct := median(all[names[2]]).rps; direct > 0 {
+		fmt.Printf("\ngRPC unary through Rampart: %.2f of direct (target at least 0.5); HTTP/1.1 plain proxy: %.2f of direct\n",
+			median(all[names[3]]).rps/direct, median(all[names[1]]).rps/median(all[names[0]]).rps)
+	}
+	fmt.Fprintln(os.Stderr, "done: grpc")
+}
