@@ -816,6 +816,7 @@ type Route struct {
 type RouteGRPC struct {
 	MaxMessageBytes Size     `yaml:"max_message_bytes" json:"max_message_bytes,omitempty" doc:"Largest message a client may send in a call, per message of a stream (the body limit does not apply to a stream as a whole). Default 4MiB, gRPC's own default; at most 64MiB."`
 	MaxTimeout      Duration `yaml:"max_timeout" json:"max_timeout,omitempty" doc:"Cap on a call's deadline: a grpc-timeout above it is lowered to it, and a call without one gets it. The upstream gets the remaining time as grpc-timeout. Default 5m."`
+	Web             bool     `yaml:"web" json:"web,omitempty" doc:"Take gRPC-Web calls too (application/grpc-web and application/grpc-web-text, over HTTP/1.1 or HTTP/2), as browsers make them: the upstream gets a gRPC call, and the client a gRPC-Web reply with the trailers in its body. With cors, allow_headers must list x-grpc-web and expose_headers grpc-status and grpc-message."`
 }
 
 // Transform edits a route's requests after every check has seen them as

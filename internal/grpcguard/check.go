@@ -3,6 +3,7 @@ package grpcguard
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/rampart-gw/rampart/internal/config"
@@ -50,6 +51,14 @@ func Check(cfg *config.Config) config.Errors {
 			continue
 		}
 		pp := "policies." + r.Policy
+		if c := pol.CORS; c != nil && r.GRPC.Web {
+			if !listed(c.AllowHeaders, "x-grpc-web") {
+				fail(pp+".cors.allow_headers", "route %s takes gRPC-Web calls from browsers, which send x-grpc-web (and x-user-agent, grpc-timeout): add them, or every call fails its preflight", r.Name)
+			}
+			if !listed(c.ExposeHeaders, "grpc-status") || !listed(c.ExposeHeaders, "grpc-message") {
+				fail(pp+".cors.expose_headers", "route %s takes gRPC-Web calls from browsers, whose clients read the call's status from grpc-status and grpc-message: add both", r.Name)
+			}
+		}
 		if v := pol.Validate; v != nil {
 			if v.OpenAPI != "" {
 				fail(pp+".validate.openapi", "route %s serves gRPC, and an OpenAPI document describes HTTP operations, not gRPC methods: give the route a policy without openapi", r.Name)
@@ -69,4 +78,9 @@ func Check(cfg *config.Config) config.Errors {
 		}
 	}
 	return errs
+}
+
+// listed reports whether a CORS header list names name, or is *.
+func listed(list []string, name string) bool {
+	return slices.ContainsFunc(list, func(h string) bool { return h == "*" || strings.EqualFold(h, name) })
 }

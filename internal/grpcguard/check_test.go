@@ -37,6 +37,12 @@ routes:
 		{name: "openapi", protocol: "grpc", policy: "validate: {openapi: spec.yaml}", want: "policies.p.validate.openapi"},
 		{name: "content types", protocol: "grpc", policy: "validate: {content_types: [application/json]}", want: "policies.p.validate.content_types"},
 		{name: "grpc content type", protocol: "grpc", policy: "validate: {content_types: [application/grpc]}"},
+		{name: "web with cors", protocol: "grpc", grpc: "web: true",
+			policy: "cors: {allow_origins: [\"https://app.example\"], allow_headers: [content-type, x-grpc-web, x-user-agent], expose_headers: [grpc-status, grpc-message]}"},
+		{name: "web, cors without x-grpc-web", protocol: "grpc", grpc: "web: true",
+			policy: "cors: {allow_origins: [\"https://app.example\"], expose_headers: [grpc-status, grpc-message]}", want: "policies.p.cors.allow_headers"},
+		{name: "web, cors hiding the status", protocol: "grpc", grpc: "web: true",
+			policy: "cors: {allow_origins: [\"https://app.example\"], allow_headers: [\"*\"]}", want: "policies.p.cors.expose_headers"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg, err := config.Parse("c.yaml", fmt.Appendf(nil, base, tc.protocol, tc.policy, tc.match, tc.grpc, tc.route), func(string) (string, bool) { return "", false })

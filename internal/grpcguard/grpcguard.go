@@ -34,6 +34,7 @@ const (
 type Stage struct {
 	maxMessage uint32
 	maxTimeout time.Duration
+	web        bool // gRPC-Web calls are taken too
 }
 
 // New compiles a route's grpc settings.
@@ -45,6 +46,7 @@ func New(g *config.RouteGRPC) *Stage {
 	if g.MaxTimeout > 0 {
 		s.maxTimeout = g.MaxTimeout.D()
 	}
+	s.web = g.Web
 	return s
 }
 
@@ -58,12 +60,16 @@ var trailers = []string{"trailers"}
 func (s *Stage) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := reqctx.From(r.Context())
+		kind := grpcwire.KindOf(r)
 		switch {
-		case !grpcwire.IsGRPCRequest(r):
-			reqctx.Refuse(w, r, reqctx.Refusal{Type: problem.UnsupportedMediaType, Reason: "not_grpc", Stage: "grpc",
-				Detail: "This endpoint serves gRPC: call it with a gRPC client (Content-Type: application/grpc, over HTTP/2)."})
+		case kind == grpcwire.NotCall, kind != grpcwire.GRPC && !s.web:
+			detail := "This endpoint serves gRPC: call it with a gRPC client (Content-Type: application/grpc, over HTTP/2)."
+			if s.web {
+				detail = "This endpoint serves gRPC and gRPC-Web: call it with a gRPC client (Content-Type: application/grpc, over HTTP/2) or a gRPC-Web client (application/grpc-web, application/grpc-web-text)."
+			}
+			reqctx.Refuse(w, r, reqctx.Refusal{Type: problem.UnsupportedMediaType, Reason: "not_grpc", Stage: "grpc", Detail: detail})
 			return
-		case r.ProtoMajor != 2:
+		case kind == grpcwire.GRPC && r.ProtoMajor != 2:
 			reqctx.Refuse(w, r, reqctx.Refusal{Type: problem.HTTPVersionNotSupported, Reason: "grpc_needs_http2", Stage: "grpc",
 				Detail: "gRPC runs over HTTP/2: call this endpoint over HTTP/2 (TLS with ALPN h2, or cleartext with prior knowledge)."})
 			return
@@ -90,10 +96,26 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 		_ = http.NewResponseController(w).SetReadDeadline(deadline)
 		st.SetUpstream("Grpc-Timeout", []string{grpcwire.FormatTimeout(timeout)})
 		st.SetUpstream("Te", trailers)
-		if r.Body != nil && r.Body != http.NoBody {
-			r.Body = &callBody{rc: r.Body, st: st, l: grpcwire.Limiter{R: r.Body, Max: s.maxMessage}}
+		var body io.Reader = r.Body
+		if kind != grpcwire.GRPC {
+			// the upstream gets a gRPC call
+			st.SetUpstream("Content-Type", []string{grpcwire.ContentType})
+			if kind == grpcwire.WebText && r.Body != nil && r.Body != http.NoBody {
+				body = &textDecoder{r: r.Body}
+				r.ContentLength = -1
+			}
 		}
-		next.ServeHTTP(w, r.WithContext(ctx))
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = &callBody{rc: r.Body, st: st, l: grpcwire.Limiter{R: body, Max: s.maxMessage}}
+		}
+		r = r.WithContext(ctx)
+		if kind == grpcwire.GRPC {
+			next.ServeHTTP(w, r)
+			return
+		}
+		ww := newWebWriter(w, kind)
+		next.ServeHTTP(ww, r)
+		ww.finish()
 	})
 }
 

@@ -60,15 +60,65 @@ var ContentTypes = []string{"application/grpc", "application/grpc+proto"}
 // IsGRPC reports whether a request's Content-Type is gRPC's:
 // application/grpc, alone or with a +format suffix or parameters.
 // gRPC-Web (application/grpc-web) is another protocol.
-func IsGRPC(contentType string) bool {
-	rest, ok := cutPrefixFold(contentType, ContentType)
-	return ok && (rest == "" || rest[0] == '+' || rest[0] == ';')
-}
+func IsGRPC(contentType string) bool { return isType(contentType, ContentType) }
 
 // IsGRPCRequest reports whether r is a gRPC call.
 func IsGRPCRequest(r *http.Request) bool {
 	ct := r.Header["Content-Type"]
 	return len(ct) == 1 && IsGRPC(ct[0])
+}
+
+// Kind is the protocol of a call.
+type Kind uint8
+
+// The kinds of call.
+const (
+	NotCall Kind = iota
+	GRPC         // application/grpc over HTTP/2
+	Web          // gRPC-Web, binary messages (application/grpc-web)
+	WebText      // gRPC-Web, messages in base64 (application/grpc-web-text)
+)
+
+// Web content types (grpc/grpc doc/PROTOCOL-WEB.md).
+const (
+	WebContentType     = "application/grpc-web"
+	WebTextContentType = "application/grpc-web-text"
+)
+
+// KindOf is the kind of call r is, by its one Content-Type.
+func KindOf(r *http.Request) Kind {
+	ct := r.Header["Content-Type"]
+	if len(ct) != 1 {
+		return NotCall
+	}
+	switch {
+	case IsGRPC(ct[0]):
+		return GRPC
+	case isType(ct[0], WebTextContentType):
+		return WebText
+	case isType(ct[0], WebContentType):
+		return Web
+	}
+	return NotCall
+}
+
+// isType reports whether contentType is base, alone or with a +format
+// suffix or parameters.
+func isType(contentType, base string) bool {
+	rest, ok := cutPrefixFold(contentType, base)
+	return ok && (rest == "" || rest[0] == '+' || rest[0] == ';')
+}
+
+// ResponseContentType is the Content-Type the gateway answers a call of
+// kind k with.
+func (k Kind) ResponseContentType() string {
+	switch k {
+	case Web:
+		return WebContentType + "+proto"
+	case WebText:
+		return WebTextContentType + "+proto"
+	}
+	return ContentType
 }
 
 func cutPrefixFold(s, prefix string) (string, bool) {

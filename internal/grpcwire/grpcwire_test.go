@@ -74,7 +74,7 @@ func TestStatusDetails(t *testing.T) {
 		Metadata: map[string]string{"type": "tag:x", "request_id": "abc"}, RetryAfter: 1500 * time.Millisecond, ProblemType: "tag:x"}
 	w := httptest.NewRecorder()
 	w.Header().Set("Content-Length", "12")
-	WriteTrailersOnly(w, s)
+	WriteTrailersOnly(w, GRPC, s)
 	h := w.Result().Header
 	if w.Code != 200 || h.Get("Content-Type") != ContentType || h.Get(HeaderStatus) != "8" || h.Get(HeaderMessage) != "slow down" ||
 		h.Get("Content-Length") != "" || h.Get(HeaderProblem) != "tag:x" {

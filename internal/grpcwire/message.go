@@ -12,7 +12,7 @@ const PrefixLen = 5
 
 // MessageError is a message of a stream the gateway does not pass on.
 type MessageError struct {
-	Reason string // message_too_large, bad_flag, truncated
+	Reason string // message_too_large, bad_flag, truncated, bad_text
 	Size   uint32 // the declared length, for message_too_large
 	Limit  uint32
 }
@@ -23,6 +23,8 @@ func (e *MessageError) Error() string {
 		return fmt.Sprintf("a message of %d bytes, over the limit of %d", e.Size, e.Limit)
 	case "bad_flag":
 		return "a message prefix whose flag byte is neither 0 nor 1"
+	case "bad_text":
+		return "a gRPC-Web text body that is not base64"
 	}
 	return "the stream ended inside a message"
 }

@@ -40,12 +40,12 @@ const (
 // with s alone: HTTP status 200 and the status fields in the response
 // headers (the protocol's Trailers-Only response), which every gRPC
 // library reads as the call's end.
-func WriteTrailersOnly(w http.ResponseWriter, s *Status) {
+func WriteTrailersOnly(w http.ResponseWriter, k Kind, s *Status) {
 	h := w.Header()
 	for _, k := range []string{"Content-Length", "Content-Encoding", "Content-Type", "Etag", "Last-Modified", "Trailer"} {
 		delete(h, k)
 	}
-	h["Content-Type"] = []string{ContentType}
+	h["Content-Type"] = []string{k.ResponseContentType()}
 	s.set(h, "")
 	w.WriteHeader(http.StatusOK)
 }

@@ -392,7 +392,7 @@ func (f *Forwarder) respond(w http.ResponseWriter, r *http.Request, st *reqctx.S
 		dst["Trailer"] = []string{strings.Join(names, ", ")}
 	}
 	w.WriteHeader(res.StatusCode)
-	call := grpcwire.IsGRPCRequest(r) && grpcwire.IsGRPC(res.Header.Get("Content-Type"))
+	call := grpcwire.KindOf(r) != grpcwire.NotCall && grpcwire.IsGRPC(res.Header.Get("Content-Type"))
 	flush := call || res.ContentLength == -1 || strings.HasPrefix(res.Header.Get("Content-Type"), "text/event-stream")
 	if err := copyBody(w, res.Body, flush); err != nil {
 		if err == reqctx.ErrResponseReplaced {

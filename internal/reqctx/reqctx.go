@@ -243,12 +243,12 @@ func refuse(w http.ResponseWriter, r *http.Request, rf Refusal, started bool) {
 	switch {
 	case started:
 		grpcwire.SetTrailers(w.Header(), GRPCStatus(p, rf.Type.Slug, st.RequestID))
-	case grpcwire.IsGRPCRequest(r):
+	case grpcwire.KindOf(r) != grpcwire.NotCall:
 		h := w.Header()
 		for k, vs := range p.Header {
 			h[k] = vs
 		}
-		grpcwire.WriteTrailersOnly(w, GRPCStatus(p, rf.Type.Slug, st.RequestID))
+		grpcwire.WriteTrailersOnly(w, grpcwire.KindOf(r), GRPCStatus(p, rf.Type.Slug, st.RequestID))
 	default:
 		problem.Write(w, p, st.RequestID)
 	}

@@ -1,8 +1,11 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
+	bin "encoding/binary"
 	"fmt"
 	"io"
 	"net/http"
@@ -23,6 +26,7 @@ import (
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 )
 
 // startGRPCServer runs the gRPC upstream (test/grpcserver) and returns its
@@ -387,3 +391,141 @@ func grpcurl(t *testing.T) string {
 	return bin
 }
 
+// webCall is a gRPC-Web reply as a browser's client reads it: the
+// messages of its body, and the trailers from its last frame (or its
+// headers, for a status-only reply).
+type webCall struct {
+	status   int
+	header   http.Header
+	messages [][]byte
+	trailers map[string]string
+}
+
+// callWeb makes a gRPC-Web call over HTTP/1.1, text or binary, and
+// reads the reply by the gRPC-Web protocol.
+func callWeb(t *testing.T, url string, text bool, msg proto.Message, hdr map[string]string) webCall {
+	t.Helper()
+	b, err := proto.Marshal(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := append([]byte{0, 0, 0, 0, 0}, b...)
+	bin.BigEndian.PutUint32(body[1:5], uint32(len(b)))
+	ct := "application/grpc-web+proto"
+	if text {
+		ct = "application/grpc-web-text"
+		body = []byte(base64.StdEncoding.EncodeToString(body))
+	}
+	h := map[string]string{"Content-Type": ct, "X-Grpc-Web": "1", "X-User-Agent": "grpc-web-javascript/0.1"}
+	for k, v := range hdr {
+		h[k] = v
+	}
+	r := do(t, client, "POST", url, bytes.NewReader(body), h)
+	out := webCall{status: r.status, header: r.header, trailers: map[string]string{}}
+	data := r.body
+	if text {
+		// each chunk of a streamed reply may be padded: decode by groups
+		var dec []byte
+		for i := 0; i+4 <= len(data); i += 4 {
+			g, err := base64.StdEncoding.DecodeString(string(data[i : i+4]))
+			if err != nil {
+				t.Fatalf("reply is not base64: %q", data)
+			}
+			dec = append(dec, g...)
+		}
+		data = dec
+	}
+	for len(data) >= 5 {
+		n := int(bin.BigEndian.Uint32(data[1:5]))
+		if len(data) < 5+n {
+			t.Fatalf("a cut frame in %x", data)
+		}
+		if data[0]&0x80 != 0 {
+			for _, line := range strings.Split(strings.TrimSpace(string(data[5:5+n])), "\r\n") {
+				k, v, _ := strings.Cut(line, ": ")
+				out.trailers[k] = v
+			}
+		} else {
+			out.messages = append(out.messages, data[5:5+n])
+		}
+		data = data[5+n:]
+	}
+	if len(data) != 0 {
+		t.Fatalf("trailing bytes %x", data)
+	}
+	if s := r.header.Get("Grpc-Status"); s != "" {
+		out.trailers["grpc-status"] = s
+		out.trailers["grpc-message"] = r.header.Get("Grpc-Message")
+	}
+	return out
+}
+
+func TestGRPCWeb(t *testing.T) {
+	_, addr := startGRPCServer(t, "-name", "web-backend")
+	g := startGateway(t, fmt.Sprintf(`version: 1
+server:
+  listen: ["127.0.0.1:0"]
+admin: {listen: "127.0.0.1:0"}
+upstreams:
+  grpc: {protocol: grpc, targets: [{url: "http://%s"}]}
+policies:
+  browsers:
+    cors:
+      allow_origins: ["https://app.example"]
+      allow_headers: [content-type, x-grpc-web, x-user-agent, grpc-timeout]
+      expose_headers: [grpc-status, grpc-message]
+routes:
+  - name: web
+    match: {paths: ["/grpc.testing.TestService/{method}"]}
+    upstream: grpc
+    policy: browsers
+    grpc: {web: true, max_message_bytes: 1KiB}
+`, addr))
+	url := g.url("/grpc.testing.TestService/")
+	origin := map[string]string{"Origin": "https://app.example"}
+	for _, text := range []bool{false, true} {
+		c := callWeb(t, url+"UnaryCall", text, &testgrpc.SimpleRequest{ResponseSize: 5, FillServerId: true}, origin)
+		var res testgrpc.SimpleResponse
+		if c.status != 200 || len(c.messages) != 1 || proto.Unmarshal(c.messages[0], &res) != nil || res.GetServerId() != "web-backend" ||
+			len(res.GetPayload().GetBody()) != 5 || c.trailers["grpc-status"] != "0" {
+			t.Fatalf("text %v: %+v", text, c)
+		}
+		if want := "application/grpc-web+proto"; text && c.header.Get("Content-Type") != "application/grpc-web-text+proto" || !text && c.header.Get("Content-Type") != want {
+			t.Fatalf("text %v: content type %q", text, c.header.Get("Content-Type"))
+		}
+		if !strings.Contains(c.header.Get("Access-Control-Expose-Headers"), "Grpc-Status") && !strings.Contains(strings.ToLower(c.header.Get("Access-Control-Expose-Headers")), "grpc-status") {
+			t.Fatalf("the status is not exposed to scripts: %v", c.header)
+		}
+		// a server stream: every message, then the trailers
+		c = callWeb(t, url+"StreamingOutputCall", text, &testgrpc.StreamingOutputCallRequest{ResponseParameters: []*testgrpc.ResponseParameters{{Size: 1}, {Size: 2, IntervalUs: 20_000}, {Size: 3}}}, origin)
+		if len(c.messages) != 3 || c.trailers["grpc-status"] != "0" {
+			t.Fatalf("text %v, stream: %+v", text, c)
+		}
+		// the upstream's error status, in the body's trailers
+		c = callWeb(t, url+"UnaryCall", text, &testgrpc.SimpleRequest{ResponseStatus: &testgrpc.EchoStatus{Code: int32(codes.NotFound), Message: "no such order"}}, origin)
+		if c.trailers["grpc-status"] != "5" || c.trailers["grpc-message"] != "no such order" {
+			t.Fatalf("text %v, upstream error: %+v", text, c)
+		}
+		// the gateway's own refusal: a status-only reply a browser reads
+		c = callWeb(t, url+"UnaryCall", text, &testgrpc.SimpleRequest{Payload: &testgrpc.Payload{Body: make([]byte, 4<<10)}}, origin)
+		if c.status != 200 || c.trailers["grpc-status"] != "8" || len(c.messages) != 0 || !strings.HasPrefix(c.header.Get("Content-Type"), "application/grpc-web") {
+			t.Fatalf("text %v, oversize: %+v", text, c)
+		}
+	}
+	// the browser's preflight
+	r := do(t, client, "OPTIONS", url+"UnaryCall", nil, map[string]string{"Origin": "https://app.example",
+		"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type,x-grpc-web,x-user-agent"})
+	if r.status != http.StatusNoContent || r.header.Get("Access-Control-Allow-Origin") != "https://app.example" {
+		t.Fatalf("preflight: %d %v", r.status, r.header)
+	}
+	// a text body that is not base64 is refused as malformed
+	bad := do(t, client, "POST", url+"UnaryCall", strings.NewReader("not*base64!"), map[string]string{"Content-Type": "application/grpc-web-text"})
+	if bad.header.Get("Grpc-Status") != strconv.Itoa(int(codes.InvalidArgument)) {
+		t.Fatalf("bad text: %d %v %s", bad.status, bad.header, bad.body)
+	}
+	// plain gRPC still works on the same route
+	c := grpcClient(t, g.http, insecure.NewCredentials())
+	if _, err := c.EmptyCall(context.Background(), &testgrpc.Empty{}); err != nil {
+		t.Fatal(err)
+	}
+}
