@@ -171,11 +171,11 @@ func (e *textEncoder) flush() error {
 // of which may be padded (a client may send its messages encoded one by
 // one).
 type textDecoder struct {
-	r    io.Reader
-	in   []byte // undecoded input
-	out  []byte // decoded, not yet read
-	raw  [4096]byte
-	eof  bool
+	r   io.Reader
+	in  []byte // undecoded input
+	out []byte // decoded, not yet read
+	raw [4096]byte
+	eof bool
 }
 
 func (d *textDecoder) Read(p []byte) (int, error) {
