@@ -805,7 +805,19 @@ type Route struct {
 	Transform *Transform `yaml:"transform" json:"transform,omitempty"`
 	// GRPC makes the route a gRPC route (docs/grpc.md).
 	GRPC *RouteGRPC `yaml:"grpc" json:"grpc,omitempty"`
-	Pos  Pos        `yaml:"-" json:"-"`
+	// Transcode serves gRPC methods to REST/JSON clients (docs/grpc.md).
+	Transcode *Transcode `yaml:"transcode" json:"transcode,omitempty"`
+	Pos       Pos        `yaml:"-" json:"-"`
+}
+
+// Transcode serves the methods of gRPC services to REST/JSON clients by
+// their google.api.http rules: the route's requests become gRPC calls to
+// its upstream, and the replies JSON.
+type Transcode struct {
+	DescriptorSet string   `yaml:"descriptor_set,required" json:"descriptor_set,omitempty" doc:"A compiled descriptor set with the services and their imports (protoc --include_imports --descriptor_set_out=FILE, or buf build -o FILE), relative to the config file. Imports it lacks are taken from the well-known types and google/api."`
+	Services      []string `yaml:"services" json:"services,omitempty" doc:"Full names of the services to serve (package.Service). Default: every service of the set whose methods have google.api.http rules."`
+	MaxReplyBytes Size     `yaml:"max_reply_bytes" json:"max_reply_bytes,omitempty" doc:"Largest reply message converted to JSON; a larger one is a 502 problem. Default 4MiB, at most 64MiB."`
+	Pos           Pos      `yaml:"-" json:"-"`
 }
 
 // RouteGRPC makes a route serve gRPC calls: requests must be gRPC over

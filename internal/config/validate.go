@@ -558,6 +558,10 @@ func (v *validator) routes() {
 		v.rewrite(base, r)
 		v.deprecation(base, r)
 		v.routeCache(base, r)
+		if t := r.Transcode; t != nil {
+			// the bindings are read and checked by transcode.Check
+			v.fileReadable(base+".transcode.descriptor_set", t.DescriptorSet)
+		}
 	}
 }
 

@@ -32,6 +32,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/schema"
 	"github.com/rampart-gw/rampart/internal/secheaders"
 	"github.com/rampart-gw/rampart/internal/shed"
+	"github.com/rampart-gw/rampart/internal/transcode"
 	"github.com/rampart-gw/rampart/internal/transform"
 	"github.com/rampart-gw/rampart/internal/waf"
 )
@@ -193,6 +194,15 @@ func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, ac
 	}
 	stages = append(stages, &identity.Stage{Signer: auth.signer, Issuer: cfg.Identity.Issuer, Audience: r.Upstream,
 		TTL: cfg.Identity.AssertionTTL.D(), ForwardAuthorization: r.ForwardAuthorization})
+	// 16 a transcoded route's REST request becomes a gRPC call, last
+	// before the proxy, and its reply JSON
+	if t := r.Transcode; t != nil {
+		set, err := transcode.LoadFile(cfg.Path(t.DescriptorSet), t.Services)
+		if err != nil {
+			return nil, cfg.ErrorAt(fmt.Sprintf("routes[%d].transcode.descriptor_set", slices.Index(cfg.Routes, r)), err)
+		}
+		stages = append(stages, transcode.New(set, int(t.MaxReplyBytes)))
+	}
 	for _, s := range stages {
 		if s == nil {
 			return nil, fmt.Errorf("route %s: internal error: nil stage", r.Name)

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	bin "encoding/binary"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/genproto/googleapis/api/annotations"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -27,6 +29,9 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/descriptorpb"
 )
 
 // startGRPCServer runs the gRPC upstream (test/grpcserver) and returns its
@@ -527,5 +532,91 @@ routes:
 	c := grpcClient(t, g.http, insecure.NewCredentials())
 	if _, err := c.EmptyCall(context.Background(), &testgrpc.Empty{}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// writeDescriptorSet writes the interop TestService with HTTP rules as a
+// descriptor set, as protoc --descriptor_set_out writes one.
+func writeDescriptorSet(t *testing.T, path string, rules map[string]*annotations.HttpRule) {
+	t.Helper()
+	fdp := protodesc.ToFileDescriptorProto(testgrpc.File_grpc_testing_test_proto)
+	for _, svc := range fdp.GetService() {
+		for _, m := range svc.GetMethod() {
+			if r := rules[m.GetName()]; r != nil {
+				m.Options = &descriptorpb.MethodOptions{}
+				proto.SetExtension(m.Options, annotations.E_Http, r)
+			}
+		}
+	}
+	set := &descriptorpb.FileDescriptorSet{}
+	for _, dep := range []protoreflect.FileDescriptor{testgrpc.File_grpc_testing_empty_proto, testgrpc.File_grpc_testing_messages_proto} {
+		set.File = append(set.File, protodesc.ToFileDescriptorProto(dep))
+	}
+	set.File = append(set.File, fdp)
+	b, err := proto.Marshal(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestGRPCTranscode(t *testing.T) {
+	_, addr := startGRPCServer(t, "-name", "rest-backend")
+	dir := t.TempDir()
+	writeDescriptorSet(t, filepath.Join(dir, "testservice.pb"), map[string]*annotations.HttpRule{
+		"UnaryCall": {Pattern: &annotations.HttpRule_Post{Post: "/v1/unary/{response_size}"}, Body: "payload",
+			AdditionalBindings: []*annotations.HttpRule{{Pattern: &annotations.HttpRule_Get{Get: "/v1/unary"}}}},
+		"EmptyCall": {Pattern: &annotations.HttpRule_Get{Get: "/v1/empty"}},
+	})
+	g := startGatewayIn(t, dir, fmt.Sprintf(`version: 1
+server:
+  listen: ["127.0.0.1:0"]
+admin: {listen: "127.0.0.1:0"}
+upstreams:
+  grpc: {protocol: grpc, targets: [{url: "http://%s"}]}
+policies:
+  rest:
+    validate: {json: {max_depth: 8}}
+    response: {remove_fields: [payload.type]}
+routes:
+  - name: rest
+    match: {paths: ["/v1/**"]}
+    upstream: grpc
+    policy: rest
+    transcode: {descriptor_set: testservice.pb, services: [grpc.testing.TestService]}
+`, addr))
+	// a path variable and a body field, the reply as proto3 JSON
+	r := do(t, client, "POST", g.url("/v1/unary/4"), strings.NewReader(`{"body": "aGVsbG8="}`), map[string]string{"Content-Type": "application/json"})
+	var reply struct {
+		Payload  struct{ Body []byte }
+		ServerID string `json:"serverId"`
+	}
+	if r.status != 200 || json.Unmarshal(r.body, &reply) != nil || reply.ServerID != "rest-backend" || len(reply.Payload.Body) != 4 ||
+		!strings.HasPrefix(r.header.Get("Content-Type"), "application/json") || r.header.Get("Server-Id") != "rest-backend" {
+		t.Fatalf("POST: %d %v %s", r.status, r.header, r.body)
+	}
+	// query parameters, nested ones among them; the service's error
+	// status as a problem
+	r = get(t, g.url("/v1/unary?response_size=2&response_status.code=5&response_status.message=no%20such%20thing"))
+	p := problemOf(t, r, http.StatusNotFound)
+	if !strings.Contains(fmt.Sprint(p["detail"]), "NOT_FOUND") || !strings.Contains(fmt.Sprint(p["detail"]), "no such thing") {
+		t.Fatalf("error status: %v", p)
+	}
+	r = get(t, g.url("/v1/empty"))
+	if r.status != 200 || strings.TrimSpace(string(r.body)) != "{}" {
+		t.Fatalf("empty: %d %s", r.status, r.body)
+	}
+	// what makes no request message is the gateway's 400
+	problemOf(t, get(t, g.url("/v1/unary?response_size=big")), http.StatusBadRequest)
+	problemOf(t, do(t, client, "DELETE", g.url("/v1/empty"), nil, nil), http.StatusMethodNotAllowed)
+	problemOf(t, get(t, g.url("/v1/nothing-here")), http.StatusNotFound)
+	// the JSON body is held to the policy's limits before it is transcoded
+	deep := strings.Repeat(`{"a":`, 10) + "1" + strings.Repeat("}", 10)
+	problemOf(t, do(t, client, "POST", g.url("/v1/unary/1"), strings.NewReader(deep), map[string]string{"Content-Type": "application/json"}), http.StatusBadRequest)
+	code, _, errs := g.cli("validate", "-c", g.cfg)
+	if code != 0 {
+		t.Fatalf("validate: %s", errs)
 	}
 }
