@@ -8,6 +8,12 @@ import (
 	"slices"
 	"testing"
 
+	"google.golang.org/genproto/googleapis/api/annotations"
+	testgrpc "google.golang.org/grpc/interop/grpc_testing"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
+	"google.golang.org/protobuf/types/descriptorpb"
+
 	"github.com/rampart-gw/rampart/internal/config"
 )
 
@@ -51,6 +57,7 @@ routes:
      cache: {ttl: 10s},
      transform: {request: {headers: {set: {X-Tenant: "{{ consumer.id }}"}}}, response: {replace_errors: [5xx]}}}
   - {name: rpc, match: {paths: ["/pkg.Service/{method}"]}, upstream: rpc, policy: calls, grpc: {}}
+  - {name: rest, match: {paths: ["/rest/**"]}, upstream: rpc, policy: calls, transcode: {descriptor_set: %[1]s/api.pb}}
 `
 
 // TestArchitectureListsStages: every stage a route can have is in the
@@ -62,6 +69,7 @@ func TestArchitectureListsStages(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "api.yaml"), []byte("openapi: 3.0.3\ninfo: {title: t, version: \"1\"}\npaths: {}\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	writeDescriptorSet(t, filepath.Join(dir, "api.pb"))
 	env := func(k string) (string, bool) { return "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", k == "FIELD_KEY" }
 	cfg, err := config.ParseWith(filepath.Join(dir, "r.yaml"), fmt.Appendf(nil, everyStage, dir), env, LoadOptions(false, nil))
 	if err != nil {
@@ -87,7 +95,7 @@ func TestArchitectureListsStages(t *testing.T) {
 	for _, m := range regexp.MustCompile("(?m)^\\| `([a-z_]+)` \\| stage").FindAllStringSubmatch(string(doc), -1) {
 		documented[m[1]] = true
 	}
-	built := slices.Concat(got, g.current.Load().routes[1].stages)
+	built := slices.Concat(got, g.current.Load().routes[1].stages, g.current.Load().routes[2].stages)
 	for _, name := range built {
 		if !documented[name] {
 			t.Errorf("stage %s is not in the stage table of docs/architecture.md", name)
@@ -97,5 +105,22 @@ func TestArchitectureListsStages(t *testing.T) {
 		if !slices.Contains(built, name) {
 			t.Errorf("docs/architecture.md lists a stage %s that no route builds", name)
 		}
+	}
+}
+
+// writeDescriptorSet writes a descriptor set with one HTTP rule: the
+// gRPC interop TestService's EmptyCall at GET /rest/empty.
+func writeDescriptorSet(t *testing.T, path string) {
+	t.Helper()
+	fdp := protodesc.ToFileDescriptorProto(testgrpc.File_grpc_testing_test_proto)
+	m := fdp.GetService()[0].GetMethod()[0]
+	m.Options = &descriptorpb.MethodOptions{}
+	proto.SetExtension(m.Options, annotations.E_Http, &annotations.HttpRule{Pattern: &annotations.HttpRule_Get{Get: "/rest/empty"}})
+	b, err := proto.Marshal(&descriptorpb.FileDescriptorSet{File: []*descriptorpb.FileDescriptorProto{fdp}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }

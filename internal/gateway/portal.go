@@ -3,12 +3,16 @@ package gateway
 import (
 	"context"
 	"net/http"
+	"strings"
 	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/guard"
 	"github.com/rampart-gw/rampart/internal/portal"
 	"github.com/rampart-gw/rampart/internal/store"
+	"github.com/rampart-gw/rampart/internal/transcode"
 )
 
 // portalKeys is self-service's view of the store: the snapshot's
@@ -40,6 +44,18 @@ func (g *Gateway) buildPortal(cfg *config.Config, s *Snapshot, auth *compiledIde
 		return nil
 	}
 	o := portal.Options{Config: cfg, Authenticators: g.opts.Authenticators, Rules: s.rules, Documents: deps.documents, Quotas: g.QuotaUsage, Publish: g.bus.Publish, CSRF: g.portalCSRF}
+	for _, r := range cfg.Routes {
+		if t := r.Transcode; t != nil {
+			set, err := transcode.LoadFile(cfg.Path(t.DescriptorSet), t.Services)
+			if err != nil {
+				return err // the route's stage could not be built either
+			}
+			if o.RouteDocuments == nil {
+				o.RouteDocuments = map[string]*openapi3.T{}
+			}
+			o.RouteDocuments[r.Name] = set.OpenAPI(strings.Join(set.Services(), ", "))
+		}
+	}
 	if name := cfg.Portal.Policy; cfg.Policies[name] != nil {
 		stages, err := portalStages(cfg, name, auth, deps)
 		if err != nil {

@@ -123,10 +123,16 @@ func slug(s string) string {
 // catalog lists the config's routes that have an OpenAPI description,
 // with the operations of it each route serves: rules are the routes'
 // match rules, docs the policies' documents.
-func catalog(cfg *config.Config, kinds *authn.Kinds, rules []route.Rule, docs map[string]*openapi3.T) ([]*API, error) {
+func catalog(cfg *config.Config, kinds *authn.Kinds, rules []route.Rule, docs, routeDocs map[string]*openapi3.T) ([]*API, error) {
 	var apis []*API
 	for i, r := range cfg.Routes {
 		pol, doc := cfg.Policies[r.Policy], docs[r.Policy]
+		if d := routeDocs[r.Name]; d != nil {
+			doc = d
+		}
+		if pol == nil && r.Policy == config.PublicPolicy {
+			pol = &config.Policy{}
+		}
 		if pol == nil || doc == nil {
 			continue
 		}

@@ -50,6 +50,9 @@ type Options struct {
 	// compiled them.
 	Rules     []route.Rule
 	Documents map[string]*openapi3.T
+	// RouteDocuments describe routes by name (a transcoded route's
+	// operations, made from its descriptor set), over their policy's.
+	RouteDocuments map[string]*openapi3.T
 	// Authenticators says how clients present each type's credentials.
 	Authenticators *authn.Kinds
 	// Authenticate wraps self-service calls in the authentication of
@@ -92,7 +95,7 @@ var pages = template.Must(template.New("").Funcs(template.FuncMap{
 // New builds the portal for o.Config.
 func New(o Options) (*Portal, error) {
 	cfg := o.Config
-	apis, err := catalog(cfg, o.Authenticators, o.Rules, o.Documents)
+	apis, err := catalog(cfg, o.Authenticators, o.Rules, o.Documents, o.RouteDocuments)
 	if err != nil {
 		return nil, err
 	}

@@ -83,7 +83,7 @@ func compiled(t *testing.T, cfg *config.Config) Options {
 
 func catalogOf(t *testing.T, cfg *config.Config) ([]*API, error) {
 	o := compiled(t, cfg)
-	return catalog(cfg, o.Authenticators, o.Rules, o.Documents)
+	return catalog(cfg, o.Authenticators, o.Rules, o.Documents, o.RouteDocuments)
 }
 
 func TestCatalog(t *testing.T) {
@@ -146,7 +146,7 @@ func TestCatalogSameTitle(t *testing.T) {
 // and its card says until when it answers and where to go.
 func TestCatalogDeprecated(t *testing.T) {
 	o := compiled(t, load(t, "  - {name: orders-v0, match: {paths: [\"/v1/orders/{id}\"], methods: [DELETE]}, upstream: orders, policy: orders, deprecation: {since: 2026-06-01, sunset: 2027-01-01, successor: /v2/orders, link: \"https://developer.example.com/v2\"}}\nportal: {}\n"))
-	apis, err := catalog(o.Config, o.Authenticators, o.Rules, o.Documents)
+	apis, err := catalog(o.Config, o.Authenticators, o.Rules, o.Documents, o.RouteDocuments)
 	if err != nil || len(apis) != 2 {
 		t.Fatalf("%v %v", apis, err)
 	}

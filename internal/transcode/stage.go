@@ -1,6 +1,7 @@
 package transcode
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -234,10 +235,17 @@ func (w *replyWriter) decode(b *binding) ([]byte, error) {
 	if err := proto.Unmarshal(body[grpcwire.PrefixLen:], msg); err != nil {
 		return nil, errors.New("its encoding is broken")
 	}
-	out, err := protojson.MarshalOptions{}.Marshal(msg)
+	js, err := protojson.MarshalOptions{}.Marshal(msg)
 	if err != nil {
 		return nil, err
 	}
+	// protojson varies its spacing from build to build: the same reply
+	// is sent as the same bytes
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, js); err != nil {
+		return nil, err
+	}
+	out := compact.Bytes()
 	if f := b.responseBody; f != nil {
 		var fields map[string]json.RawMessage
 		if err := json.Unmarshal(out, &fields); err != nil {

@@ -52,6 +52,17 @@ func (s *Set) Rules() []Rule {
 	return out
 }
 
+// Services are the full names of the services with bindings.
+func (s *Set) Services() []string {
+	var out []string
+	for _, b := range s.bindings {
+		if name := string(b.method.Parent().FullName()); !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
 // LoadFile reads a descriptor set file (protoc --descriptor_set_out
 // --include_imports, or buf build -o) and binds the methods of services
 // (every service with HTTP rules when empty).

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"google.golang.org/genproto/googleapis/api/annotations"
 	testgrpc "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/protobuf/proto"
@@ -173,5 +174,37 @@ func TestStage(t *testing.T) {
 		if w.Code != tc.status || !strings.Contains(w.Body.String(), tc.want) {
 			t.Errorf("%s %s: %d %s", tc.method, tc.target, w.Code, w.Body)
 		}
+	}
+}
+
+func TestOpenAPI(t *testing.T) {
+	set, err := Load(testSet(t, shopRules), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := set.OpenAPI("Test service")
+	b, err := doc.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// read back and validated as any OpenAPI document the gateway loads
+	loaded, err := openapi3.NewLoader().LoadFromData(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := loaded.Validate(t.Context()); err != nil {
+		t.Fatalf("%v\n%s", err, b)
+	}
+	post := loaded.Paths.Value("/v1/unary/{response_size}").Post
+	if post == nil || post.OperationID != "TestService_UnaryCall" || post.RequestBody == nil || len(post.Parameters) < 2 ||
+		post.Parameters[0].Value.In != "path" || post.Parameters[0].Value.Name != "response_size" {
+		t.Fatalf("POST /v1/unary/{response_size}: %+v", post)
+	}
+	get := loaded.Paths.Value("/v1/unary").Get
+	if get == nil || get.OperationID != "TestService_UnaryCall_2" || len(get.Parameters) < 3 || get.RequestBody != nil {
+		t.Fatalf("GET /v1/unary: %+v", get)
+	}
+	if s := loaded.Components.Schemas["grpc.testing.SimpleResponse"]; s == nil || s.Value.Properties["serverId"] == nil {
+		t.Fatalf("schemas: %v", loaded.Components.Schemas)
 	}
 }

@@ -576,6 +576,7 @@ server:
 admin: {listen: "127.0.0.1:0"}
 upstreams:
   grpc: {protocol: grpc, targets: [{url: "http://%s"}]}
+portal: {title: Test APIs}
 policies:
   rest:
     validate: {json: {max_depth: 8}}
@@ -618,5 +619,18 @@ routes:
 	code, _, errs := g.cli("validate", "-c", g.cfg)
 	if code != 0 {
 		t.Fatalf("validate: %s", errs)
+	}
+	// the portal lists the operations, described from the descriptor set
+	spec := get(t, g.url("/portal/apis/rest/openapi.json"))
+	var doc struct {
+		Info  struct{ Title string }
+		Paths map[string]map[string]struct{ OperationID string }
+	}
+	if spec.status != 200 || json.Unmarshal(spec.body, &doc) != nil || doc.Info.Title != "grpc.testing.TestService" ||
+		doc.Paths["/v1/unary/{response_size}"]["post"].OperationID != "TestService_UnaryCall" || doc.Paths["/v1/empty"]["get"].OperationID == "" {
+		t.Fatalf("portal: %d %s", spec.status, spec.body)
+	}
+	if page := get(t, g.url("/portal/")); !strings.Contains(string(page.body), "grpc.testing.TestService") {
+		t.Fatalf("portal index: %s", page.body)
 	}
 }
