@@ -17,6 +17,14 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bufbuild/protocompile"
+	_ "google.golang.org/genproto/googleapis/api/annotations" // google/api/annotations.proto for the example protos
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/descriptorpb"
 )
 
 func runCLI(args ...string) (code int, stdout, stderr string) {
@@ -83,6 +91,11 @@ func TestExamplesValidate(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
+			// Descriptor sets are compiled from examples/protos, as
+			// protoc --include_imports --descriptor_set_out writes them.
+			for _, m := range regexp.MustCompile(`protos/[a-z0-9-]+\.pb`).FindAllString(string(data), -1) {
+				writeDescriptorSet(t, strings.TrimSuffix(filepath.Base(m), ".pb")+".proto", filepath.Join(dir, m))
+			}
 			path := filepath.Join(dir, filepath.Base(f))
 			if err := os.WriteFile(path, data, 0o600); err != nil {
 				t.Fatal(err)
@@ -95,6 +108,52 @@ func TestExamplesValidate(t *testing.T) {
 				t.Errorf("stdout = %q", out)
 			}
 		})
+	}
+}
+
+// writeDescriptorSet compiles examples/protos/name with its imports into
+// a descriptor set at path, as protoc --include_imports would. Imports
+// come from examples/protos, the well-known types and google/api (the
+// descriptors linked into this binary).
+func writeDescriptorSet(t *testing.T, name, path string) {
+	t.Helper()
+	linked := protocompile.ResolverFunc(func(p string) (protocompile.SearchResult, error) {
+		fd, err := protoregistry.GlobalFiles.FindFileByPath(p)
+		if err != nil {
+			return protocompile.SearchResult{}, err
+		}
+		return protocompile.SearchResult{Desc: fd}, nil
+	})
+	c := protocompile.Compiler{Resolver: protocompile.WithStandardImports(protocompile.CompositeResolver{
+		&protocompile.SourceResolver{ImportPaths: []string{"../../examples/protos"}}, linked}),
+		SourceInfoMode: protocompile.SourceInfoStandard}
+	files, err := c.Compile(t.Context(), name)
+	if err != nil {
+		t.Fatalf("compile %s: %v", name, err)
+	}
+	set := &descriptorpb.FileDescriptorSet{}
+	seen := map[string]bool{}
+	var add func(fd protoreflect.FileDescriptor)
+	add = func(fd protoreflect.FileDescriptor) {
+		if seen[fd.Path()] {
+			return
+		}
+		seen[fd.Path()] = true
+		for i := range fd.Imports().Len() {
+			add(fd.Imports().Get(i).FileDescriptor)
+		}
+		set.File = append(set.File, protodesc.ToFileDescriptorProto(fd))
+	}
+	add(files[0])
+	b, err := proto.Marshal(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
 
