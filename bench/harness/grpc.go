@@ -3,20 +3,51 @@ package main
 import (
 	"bytes"
 	"cmp"
+	"encoding/base64"
 	"encoding/binary"
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"google.golang.org/genproto/googleapis/api/annotations"
+	testgrpc "google.golang.org/grpc/interop/grpc_testing"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
+	"google.golang.org/protobuf/types/descriptorpb"
 )
 
-// grpcRoutes is the gRPC scenario's route: the interop TestService on the
-// backend's gRPC listener, a public gRPC route.
+// grpcRoutes are the gRPC scenario's routes: the interop TestService on
+// the backend's gRPC listener, as a public gRPC route, and its UnaryCall
+// transcoded from JSON (POST /rest/unary/{response_size}, the payload as
+// the body), by the rule in the descriptor set grpcDescriptors writes.
 const grpcRoutes = `  - {name: grpc, match: {paths: ["/grpc.testing.TestService/{method}"]}, upstream: grpc-backend, policy: public, grpc: {}}
+  - {name: rest, match: {paths: ["/rest/**"]}, upstream: grpc-backend, policy: public, transcode: {descriptor_set: testservice.pb}}
 `
+
+// grpcDescriptors writes the descriptor set of the transcoded route:
+// the interop TestService with an HTTP rule on UnaryCall.
+func grpcDescriptors(dir string) error {
+	fdp := protodesc.ToFileDescriptorProto(testgrpc.File_grpc_testing_test_proto)
+	for _, svc := range fdp.GetService() {
+		for _, m := range svc.GetMethod() {
+			if m.GetName() == "UnaryCall" {
+				m.Options = &descriptorpb.MethodOptions{}
+				proto.SetExtension(m.Options, annotations.E_Http, &annotations.HttpRule{
+					Pattern: &annotations.HttpRule_Post{Post: "/rest/unary/{response_size}"}, Body: "payload"})
+			}
+		}
+	}
+	b, err := proto.Marshal(&descriptorpb.FileDescriptorSet{File: []*descriptorpb.FileDescriptorProto{fdp}})
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "testservice.pb"), b, 0o600)
+}
 
 // grpcUpstream is the gRPC scenario's upstream, under upstreams:.
 func grpcUpstream(url string) string {
@@ -93,11 +124,15 @@ func grpcTable(env *env, path string, rounds int, dur, warm time.Duration) {
 		}
 	}
 	bodyFile := writeFile(env.dir, "unary.bin", string(unaryRequest()))
+	// the same call as JSON: a 64-byte payload, a 64-byte reply
+	restScript := writeFile(env.dir, "rest-unary.lua", fmt.Sprintf("wrk.method = \"POST\"\nwrk.body = %q\nwrk.headers[\"Content-Type\"] = \"application/json\"\n",
+		`{"body":"`+base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{'x'}, 64))+`"}`))
 	rows := []struct{ name, url string }{
 		{"direct, GET (HTTP/1.1)", env.direct.plain + path},
 		{"plain proxy, GET (HTTP/1.1)", env.rampart.plain + path},
 		{"direct, gRPC unary (h2c)", env.grpcDirect + unaryPath},
 		{"Rampart, gRPC unary (h2c)", gw + unaryPath},
+		{"Rampart, JSON transcoded to gRPC unary (HTTP/1.1 in)", gw + "/rest/unary/64"},
 	}
 	names := make([]string, len(rows))
 	for i, rw := range rows {
@@ -106,6 +141,9 @@ func grpcTable(env *env, path string, rounds int, dur, warm time.Duration) {
 	all := interleave("grpc", names, rounds, warm, func(i int, d time.Duration) (result, error) {
 		if i < 2 {
 			return wrk(rows[i].url, cmp.Or(d, dur), 50, "")
+		}
+		if i == 4 {
+			return wrk(rows[i].url, cmp.Or(d, dur), 50, restScript)
 		}
 		return h2loadGRPC(rows[i].url, bodyFile, max(cmp.Or(d, dur), time.Second), 10, 10)
 	})
@@ -126,8 +164,8 @@ func grpcTable(env *env, path string, rounds int, dur, warm time.Duration) {
 	}
 	tw.Flush()
 	if direct := median(all[names[2]]).rps; direct > 0 {
-		fmt.Printf("\ngRPC unary through Rampart: %.2f of direct (target at least 0.5); HTTP/1.1 plain proxy: %.2f of direct\n",
-			median(all[names[3]]).rps/direct, median(all[names[1]]).rps/median(all[names[0]]).rps)
+		fmt.Printf("\ngRPC unary through Rampart: %.2f of direct (target at least 0.5); HTTP/1.1 plain proxy: %.2f of direct; transcoded JSON call: %.2f of the gRPC call direct\n",
+			median(all[names[3]]).rps/direct, median(all[names[1]]).rps/median(all[names[0]]).rps, median(all[names[4]]).rps/direct)
 	}
 	fmt.Fprintln(os.Stderr, "done: grpc")
 }

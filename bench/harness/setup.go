@@ -161,6 +161,9 @@ wrk.headers["Content-Type"] = "application/octet-stream"
 	e.direct = target{name: "direct", plain: "http://" + bPlain, tls: "https://" + bTLS}
 	e.grpcDirect = "http://" + bGRPC
 
+	if err := grpcDescriptors(dir); err != nil {
+		return fail(err)
+	}
 	gPlain, gTLS := freePort(), freePort()
 	threatPolicies, threatRoutes := threatsConfig(dir)
 	threatPolicies += dataPolicies

@@ -250,7 +250,7 @@ routes:
 		var hdr metadata.MD
 		short, cancel := context.WithTimeout(ctx, 700*time.Millisecond)
 		defer cancel()
-		out, err := c.StreamingOutputCall(short, &testgrpc.StreamingOutputCallRequest{ResponseParameters: []*testgrpc.ResponseParameters{{Size: 1}}}, grpc.Header(&hdr))
+		out, err := c.StreamingOutputCall(short, &testgrpc.StreamingOutputCallRequest{ResponseParameters: []*testgrpc.ResponseParameters{{Size: 1}}})
 		if err == nil {
 			_, err = out.Recv()
 			hdr, _ = out.Header()
