@@ -42,7 +42,11 @@ func grpcDescriptors(dir string) error {
 			}
 		}
 	}
-	b, err := proto.Marshal(&descriptorpb.FileDescriptorSet{File: []*descriptorpb.FileDescriptorProto{fdp}})
+	// with its imports, as protoc --include_imports writes a set
+	set := &descriptorpb.FileDescriptorSet{File: []*descriptorpb.FileDescriptorProto{
+		protodesc.ToFileDescriptorProto(testgrpc.File_grpc_testing_empty_proto),
+		protodesc.ToFileDescriptorProto(testgrpc.File_grpc_testing_messages_proto), fdp}}
+	b, err := proto.Marshal(set)
 	if err != nil {
 		return err
 	}
