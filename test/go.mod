@@ -7,6 +7,7 @@ require (
 	github.com/chromedp/chromedp v0.16.0
 	github.com/corazawaf/coraza/v3 v3.8.1
 	github.com/go-jose/go-jose/v4 v4.1.6
+	github.com/graph-gophers/graphql-go v1.10.3
 	github.com/lestrrat-go/jwx/v3 v3.3.0
 	github.com/maxmind/mmdbwriter v1.2.0
 	github.com/rampart-gw/rampart v0.0.0

@@ -807,7 +807,25 @@ type Route struct {
 	GRPC *RouteGRPC `yaml:"grpc" json:"grpc,omitempty"`
 	// Transcode serves gRPC methods to REST/JSON clients (docs/grpc.md).
 	Transcode *Transcode `yaml:"transcode" json:"transcode,omitempty"`
-	Pos       Pos        `yaml:"-" json:"-"`
+	// GraphQLOperation serves one vetted GraphQL operation as the route's
+	// REST endpoint (docs/protocol-mediation.md).
+	GraphQLOperation *GraphQLOperation `yaml:"graphql_operation" json:"graphql_operation,omitempty"`
+	Pos              Pos               `yaml:"-" json:"-"`
+}
+
+// GraphQLOperation is the one GraphQL operation a route serves as a plain
+// REST endpoint: its variables come from the request by templates, the
+// upstream gets the operation and nothing else, and the client gets the
+// operation's data as JSON, or a problem.
+type GraphQLOperation struct {
+	Query         string            `yaml:"query,required" json:"query,omitempty" doc:"The GraphQL document: one operation, or several with operation_name picking one. Checked at load."`
+	OperationName string            `yaml:"operation_name" json:"operation_name,omitempty" doc:"The operation of query to run, when it has several."`
+	Variables     map[string]string `yaml:"variables" json:"variables,omitempty" doc:"Variables as strings, from templates over the request: {{ params.id }}, {{ query.q }}, {{ consumer.id }} ... (as in transform)."`
+	VariablesJSON map[string]string `yaml:"variables_json" json:"variables_json,omitempty" doc:"Variables whose template's text is their JSON value: numbers, booleans, lists (\"{{ query.first | default \\\"10\\\" }}\" makes ?first=2 the Int 2). A text that is not one JSON value is a 400."`
+	Endpoint      string            `yaml:"endpoint" json:"endpoint,omitempty" doc:"The upstream's GraphQL path. Default /graphql."`
+	Data          string            `yaml:"data" json:"data,omitempty" doc:"The field of data answered, dotted (user for data.user). Default: all of data. A null there is a 404."`
+	MaxReplyBytes Size              `yaml:"max_reply_bytes" json:"max_reply_bytes,omitempty" doc:"Largest reply held to convert. Default 4MiB, at most 64MiB."`
+	Pos           Pos               `yaml:"-" json:"-"`
 }
 
 // Transcode serves the methods of gRPC services to REST/JSON clients by

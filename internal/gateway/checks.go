@@ -10,6 +10,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/fieldcrypt"
 	"github.com/rampart-gw/rampart/internal/fieldpath"
+	"github.com/rampart-gw/rampart/internal/graphqlop"
 	"github.com/rampart-gw/rampart/internal/grpcguard"
 	"github.com/rampart-gw/rampart/internal/pii"
 	"github.com/rampart-gw/rampart/internal/pki"
@@ -26,7 +27,7 @@ import (
 // every problem with its position. Building a snapshot compiles the same
 // values and refuses what would fail here.
 func Checks() []config.Check {
-	return []config.Check{route.Check, grpcguard.Check, authz.Check, bots.Check, schema.Check, trail.Check, checkPEMFiles, checkDetectors, checkFieldPaths, checkKeysets, transform.Check, transcode.Check}
+	return []config.Check{route.Check, grpcguard.Check, authz.Check, bots.Check, schema.Check, trail.Check, checkPEMFiles, checkDetectors, checkFieldPaths, checkKeysets, transform.Check, transcode.Check, graphqlop.Check}
 }
 
 // LoadOptions are the options of a load by main or a reload: the

@@ -19,6 +19,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/cors"
 	"github.com/rampart-gw/rampart/internal/fieldcrypt"
 	"github.com/rampart-gw/rampart/internal/fieldpath"
+	"github.com/rampart-gw/rampart/internal/graphqlop"
 	"github.com/rampart-gw/rampart/internal/grpcguard"
 	"github.com/rampart-gw/rampart/internal/grpcwire"
 	"github.com/rampart-gw/rampart/internal/guard"
@@ -202,6 +203,15 @@ func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, ac
 			return nil, cfg.ErrorAt(fmt.Sprintf("routes[%d].transcode.descriptor_set", slices.Index(cfg.Routes, r)), err)
 		}
 		stages = append(stages, transcode.New(set, int(t.MaxReplyBytes)))
+	}
+	// 16 a route that serves one GraphQL operation: the request becomes
+	// the operation, the reply its data
+	if r.GraphQLOperation != nil {
+		op, err := graphqlop.New(cfg, r)
+		if err != nil {
+			return nil, fmt.Errorf("route %s: %w", r.Name, err)
+		}
+		stages = append(stages, op)
 	}
 	for _, s := range stages {
 		if s == nil {

@@ -53,7 +53,7 @@ func parseTemplate(src string) (*template, error) {
 	if i := strings.LastIndexByte(rest, ':'); i >= 0 && !strings.ContainsAny(rest[i:], "/}") {
 		t.verb, rest = rest[i+1:], rest[:i]
 		if t.verb == "" {
-			return nil, fmt.Errorf("path template %q: empty verb after :", src)
+			return nil, fmt.Errorf("path template %q: a colon with no verb after it", src)
 		}
 	}
 	for rest != "" {

@@ -129,6 +129,13 @@ func (s *Stage) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	}
 }
 
+// RequestLookup fills holes from r as it is now, and its state: for
+// stages other than the transform (a GraphQL operation's variables).
+func RequestLookup(r *http.Request, st *reqctx.State) Lookup {
+	sent := &sentRequest{method: r.Method, query: r.URL.RawQuery}
+	return func(ref *Ref) (any, bool) { return lookup(r, sent, st, ref) }
+}
+
 // sentRequest is what of the request the edits change, as the client
 // sent it.
 type sentRequest struct {

@@ -163,32 +163,61 @@ func (c *compiler) template(path, src string) *Template {
 		t.bind(SourceRoute, "name", c.ctx.Route)
 	}
 	for _, ref := range t.Refs() {
+		if msg := c.ctx.RefError(ref); msg != "" {
+			c.fail(path, "template %q, column %d: %s", src, ref.Col, msg)
+		}
 		switch ref.Source {
-		case SourceConsumer, SourceClaims:
-			if !c.ctx.Authenticated {
-				c.fail(path, "template %q, column %d: %s: the route's policy authenticates no one, so there is no consumer", src, ref.Col, ref)
-			} else if c.ctx.SharedCache {
-				c.fail(path, "template %q, column %d: %s differs per consumer, and the route's cache is shared: one consumer would get an answer made for another (remove cache.shared)", src, ref.Col, ref)
-			}
-		case SourceParams:
-			if !slices.Contains(c.ctx.Params, ref.Name) {
-				c.fail(path, "template %q, column %d: %s: not every path pattern of the route captures {%s}", src, ref.Col, ref, ref.Name)
-			}
 		case SourceHeader:
 			c.keyHeaders = append(c.keyHeaders, textproto.CanonicalMIMEHeaderKey(ref.Name))
 		case SourceQuery:
 			c.queryRefs = append(c.queryRefs, ref.Name)
-		case SourceClient:
-			if c.ctx.Cached {
-				c.fail(path, "template %q, column %d: client.ip differs per client, which the route's cache key leaves out: remove it or the cache", src, ref.Col)
-			}
-		case SourceRequest:
-			if ref.Name == "id" && c.ctx.Cached {
-				c.fail(path, "template %q, column %d: request.id differs per request, so a cached answer would carry another request's: remove it or the cache", src, ref.Col)
-			}
 		}
 	}
 	return t
+}
+
+// ParseTemplate parses a template for a route of context c: its holes
+// checked as a transform's are, route.name bound.
+func (c Context) ParseTemplate(src string) (*Template, error) {
+	t, err := Parse(src)
+	if err != nil {
+		return nil, fmt.Errorf("template %q: %w", src, err)
+	}
+	if c.Route != "" {
+		t.bind(SourceRoute, "name", c.Route)
+	}
+	for _, ref := range t.Refs() {
+		if msg := c.RefError(ref); msg != "" {
+			return nil, fmt.Errorf("template %q, column %d: %s", src, ref.Col, msg)
+		}
+	}
+	return t, nil
+}
+
+// RefError says why a hole cannot be filled on a route of context c ("":
+// it can).
+func (c Context) RefError(ref *Ref) string {
+	switch ref.Source {
+	case SourceConsumer, SourceClaims:
+		if !c.Authenticated {
+			return fmt.Sprintf("%s: the route's policy authenticates no one, so there is no consumer", ref)
+		} else if c.SharedCache {
+			return fmt.Sprintf("%s differs per consumer, and the route's cache is shared: one consumer would get an answer made for another (remove cache.shared)", ref)
+		}
+	case SourceParams:
+		if !slices.Contains(c.Params, ref.Name) {
+			return fmt.Sprintf("%s: not every path pattern of the route captures {%s}", ref, ref.Name)
+		}
+	case SourceClient:
+		if c.Cached {
+			return "client.ip differs per client, which the route's cache key leaves out: remove it or the cache"
+		}
+	case SourceRequest:
+		if ref.Name == "id" && c.Cached {
+			return "request.id differs per request, so a cached answer would carry another request's: remove it or the cache"
+		}
+	}
+	return ""
 }
 
 // named is one field edit: a name and its template.

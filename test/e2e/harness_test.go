@@ -29,7 +29,7 @@ import (
 	"time"
 )
 
-var binary, idpBinary, opBinary, receiverBinary, otlpBinary, grpcBinary string
+var binary, idpBinary, opBinary, receiverBinary, otlpBinary, grpcBinary, graphqlBinary string
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "rampart-e2e")
@@ -44,7 +44,7 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "build rampart:", err)
 		os.Exit(1)
 	}
-	for bin, pkg := range map[*string]string{&idpBinary: "idp", &opBinary: "op", &receiverBinary: "receiver", &otlpBinary: "otlpreceiver", &grpcBinary: "grpcserver"} {
+	for bin, pkg := range map[*string]string{&idpBinary: "idp", &opBinary: "op", &receiverBinary: "receiver", &otlpBinary: "otlpreceiver", &grpcBinary: "grpcserver", &graphqlBinary: "graphqlserver"} {
 		*bin = filepath.Join(dir, pkg)
 		build = exec.Command("go", "build", "-o", *bin, "../"+pkg)
 		build.Stdout, build.Stderr = os.Stdout, os.Stderr
