@@ -34,6 +34,14 @@ type GraphQLRequest struct {
 	Query         string         `json:"query"`
 	OperationName string         `json:"operationName"`
 	Variables     map[string]any `json:"variables"`
+	// A persisted operation's id, in one of the forms clients send it.
+	ID         string `json:"id"`
+	DocumentID string `json:"documentId"`
+	Extensions struct {
+		PersistedQuery *struct {
+			SHA256Hash string `json:"sha256Hash"`
+		} `json:"persistedQuery"`
+	} `json:"extensions"`
 }
 
 // ParseGraphQLBody reads a POST body: one request object, or a batch

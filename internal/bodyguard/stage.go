@@ -25,7 +25,9 @@ type Stage struct {
 	graphql *GraphQLLimits
 	// graphqlGet passes queries over GET; graphqlIDE the IDE page.
 	graphqlGet, graphqlIDE bool
-	allowed                string // for the 415 detail
+	// Persisted, when set, is the only operations that pass.
+	Persisted *Persisted
+	allowed   string // for the 415 detail
 }
 
 // New compiles a policy's validate section (defaults applied); it
@@ -79,6 +81,12 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 		}
 		checkJSON, checkXML := s.json != nil && guard.IsJSON(mt), s.xml != nil && guard.IsXML(mt)
 		checkGraphQL := s.graphql != nil && (guard.IsJSON(mt) || mt == "application/graphql")
+		if s.Persisted != nil && !checkGraphQL {
+			// an allow-list is only as good as the reading it gets
+			reqctx.Refuse(w, r, reqctx.Refusal{Type: problem.UnsupportedMediaType, Reason: "unsupported_media_type", Stage: "body", Rule: "graphql",
+				Detail: "This GraphQL API takes requests as application/json {query, variables, operationName} or application/graphql."})
+			return
+		}
 		if !checkJSON && !checkXML && !checkGraphQL {
 			next.ServeHTTP(w, r)
 			return
@@ -131,6 +139,21 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 			} else {
 				reqs, v = ParseGraphQLBody(body)
 			}
+			if v == nil && s.Persisted != nil {
+				rewrite := false
+				for i := range reqs {
+					doc, ok := s.Persisted.resolve(&reqs[i])
+					if !ok {
+						refuseUnlisted(w, r)
+						return
+					}
+					rewrite = rewrite || reqs[i].Query != doc
+					reqs[i].Query = doc
+				}
+				if rewrite && mt != "application/graphql" {
+					setGraphQLBody(r, reqs, strings.HasPrefix(strings.TrimLeft(string(body), " \t\r\n"), "["))
+				}
+			}
 			if v == nil {
 				v = CheckGraphQLBatch(reqs, *s.graphql)
 			}
@@ -143,11 +166,65 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 	})
 }
 
+// refuseUnlisted answers an operation the persisted manifest does not
+// list.
+func refuseUnlisted(w http.ResponseWriter, r *http.Request) {
+	reqctx.Refuse(w, r, reqctx.Refusal{Type: problem.Forbidden, Reason: "unknown_operation", Stage: "body", Rule: "graphql_persisted",
+		Detail: "This GraphQL API runs only its persisted operations, and this one is not among them: send a listed operation's id, or its exact text."})
+}
+
+// setGraphQLBody makes the body the requests as the upstream gets them:
+// each listed operation's text in place of its id.
+func setGraphQLBody(r *http.Request, reqs []GraphQLRequest, batch bool) {
+	type out struct {
+		Query         string         `json:"query"`
+		OperationName string         `json:"operationName,omitempty"`
+		Variables     map[string]any `json:"variables,omitempty"`
+	}
+	list := make([]out, len(reqs))
+	for i, q := range reqs {
+		list[i] = out{q.Query, q.OperationName, q.Variables}
+	}
+	var body []byte
+	if batch {
+		body, _ = json.Marshal(list)
+	} else {
+		body, _ = json.Marshal(list[0])
+	}
+	st := reqctx.From(r.Context())
+	st.Body, st.BodyBuffered = body, true
+	r.Body, r.ContentLength, r.TransferEncoding = guard.BodyReader(body), int64(len(body)), nil
+	for _, h := range guard.DigestFields {
+		delete(r.Header, h)
+	}
+}
+
 // checkGraphQLGet checks a GET request to a GraphQL route: a query in
 // its parameters (GraphQL over GET), or a browser asking for the IDE
 // page; it answers and reports false when the request is refused.
 func (s *Stage) checkGraphQLGet(w http.ResponseWriter, r *http.Request) bool {
 	q := r.URL.Query()
+	if s.Persisted != nil {
+		req := GraphQLRequest{Query: q.Get("query"), ID: q.Get("id"), DocumentID: q.Get("documentId")}
+		if ext := q.Get("extensions"); ext != "" {
+			_ = json.Unmarshal([]byte(ext), &req.Extensions)
+		}
+		if req.Query != "" || req.ID != "" || req.DocumentID != "" || req.Extensions.PersistedQuery != nil {
+			doc, ok := s.Persisted.resolve(&req)
+			if !ok {
+				refuseUnlisted(w, r)
+				return false
+			}
+			if req.Query != doc {
+				// the upstream gets the listed text
+				q.Set("query", doc)
+				q.Del("id")
+				q.Del("documentId")
+				q.Del("extensions")
+				r.URL.RawQuery = q.Encode()
+			}
+		}
+	}
 	if !q.Has("query") {
 		if !s.graphqlIDE && acceptsHTML(r) {
 			reqctx.Refuse(w, r, reqctx.Refusal{Type: problem.NotFound, Reason: "graphql_ide", Stage: "body", Rule: "graphql",

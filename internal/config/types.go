@@ -749,19 +749,28 @@ type Validate struct {
 	XML          *XMLLimits     `yaml:"xml" json:"xml,omitempty" doc:"Structure limits for XML bodies; a DTD is never accepted (no entity expansion, no external entities)."`
 }
 
+// GraphQLPersisted is a manifest of the operations a GraphQL API's
+// clients may send (persisted operations, trusted documents).
+type GraphQLPersisted struct {
+	Manifest string `yaml:"manifest,required" json:"manifest,omitempty" doc:"A JSON file, relative to the config file: an Apollo persisted query manifest ({\"format\": \"apollo-persisted-query-manifest\", \"operations\": [{\"id\", \"body\", ...}]}) or an object of id to document (GraphQL Code Generator, Relay). Each document must parse."`
+	Pos      Pos    `yaml:"-" json:"-"`
+}
+
 // GraphQLLimits bound what one GraphQL request may ask for.
 type GraphQLLimits struct {
-	MaxDepth      int    `yaml:"max_depth" json:"max_depth,omitempty" doc:"Field nesting. Default 10."`
-	MaxAliases    int    `yaml:"max_aliases" json:"max_aliases,omitempty" doc:"Aliased fields per request. Default 30."`
-	MaxFields     int    `yaml:"max_fields" json:"max_fields,omitempty" doc:"Fields selected, fragments expanded. Default 500."`
-	MaxCost       int    `yaml:"max_cost" json:"max_cost,omitempty" doc:"Fields weighted by the page sizes (first, last, limit) above them. Default 10000."`
-	MaxBatch      int    `yaml:"max_batch" json:"max_batch,omitempty" doc:"Operations in one batched request. Default 5."`
-	MaxTokens     int    `yaml:"max_tokens" json:"max_tokens,omitempty" doc:"Lexer tokens in one document: bounds parsing work. Default 15000."`
-	MaxDirectives int    `yaml:"max_directives" json:"max_directives,omitempty" doc:"Directives in one request (@include, @skip, custom ones), fragments expanded: bounds directive overloading. Default 50."`
-	Introspection bool   `yaml:"introspection" json:"introspection,omitempty" doc:"Allow __schema and __type queries. Off by default: the schema is not published to anyone who asks."`
-	Suggestions   bool   `yaml:"suggestions" json:"suggestions,omitempty" doc:"Pass the upstream's field suggestions (Did you mean ...?) in error messages. Off by default: they are cut from errors[*].message of JSON responses, since they publish the schema a field at a time even with introspection off."`
-	Get           string `yaml:"get" json:"get,omitempty" enum:"queries|off" doc:"GraphQL over GET: queries (default) passes queries sent as ?query=; off refuses them (405), for APIs whose clients POST. A mutation over GET is always refused."`
-	IDE           bool   `yaml:"ide" json:"ide,omitempty" doc:"Serve the upstream's IDE page (GraphiQL, Playground): a browser's GET without a query. Off by default: 404, so the page does not invite exploration of a production API."`
+	// Persisted allow-lists the operations clients may send.
+	Persisted     *GraphQLPersisted `yaml:"persisted" json:"persisted,omitempty" doc:"Only these operations pass: each request names one by its id (extensions.persistedQuery.sha256Hash, id or documentId), or sends a query whose SHA-256 is listed. The upstream always gets the listed text. Unknown operations get a 403 forbidden problem; bodies other than JSON and application/graphql a 415."`
+	MaxDepth      int               `yaml:"max_depth" json:"max_depth,omitempty" doc:"Field nesting. Default 10."`
+	MaxAliases    int               `yaml:"max_aliases" json:"max_aliases,omitempty" doc:"Aliased fields per request. Default 30."`
+	MaxFields     int               `yaml:"max_fields" json:"max_fields,omitempty" doc:"Fields selected, fragments expanded. Default 500."`
+	MaxCost       int               `yaml:"max_cost" json:"max_cost,omitempty" doc:"Fields weighted by the page sizes (first, last, limit) above them. Default 10000."`
+	MaxBatch      int               `yaml:"max_batch" json:"max_batch,omitempty" doc:"Operations in one batched request. Default 5."`
+	MaxTokens     int               `yaml:"max_tokens" json:"max_tokens,omitempty" doc:"Lexer tokens in one document: bounds parsing work. Default 15000."`
+	MaxDirectives int               `yaml:"max_directives" json:"max_directives,omitempty" doc:"Directives in one request (@include, @skip, custom ones), fragments expanded: bounds directive overloading. Default 50."`
+	Introspection bool              `yaml:"introspection" json:"introspection,omitempty" doc:"Allow __schema and __type queries. Off by default: the schema is not published to anyone who asks."`
+	Suggestions   bool              `yaml:"suggestions" json:"suggestions,omitempty" doc:"Pass the upstream's field suggestions (Did you mean ...?) in error messages. Off by default: they are cut from errors[*].message of JSON responses, since they publish the schema a field at a time even with introspection off."`
+	Get           string            `yaml:"get" json:"get,omitempty" enum:"queries|off" doc:"GraphQL over GET: queries (default) passes queries sent as ?query=; off refuses them (405), for APIs whose clients POST. A mutation over GET is always refused."`
+	IDE           bool              `yaml:"ide" json:"ide,omitempty" doc:"Serve the upstream's IDE page (GraphiQL, Playground): a browser's GET without a query. Off by default: 404, so the page does not invite exploration of a production API."`
 }
 
 // XMLLimits bound an XML request body's structure.

@@ -177,6 +177,10 @@ func (v *validator) policyValidate(base string, p *Policy) {
 				v.errorf(base+".validate.graphql."+key, "%s %d must be between 1 and 1000000", key, n)
 			}
 		}
+		if p := g.Persisted; p != nil {
+			// its documents are read and checked by bodyguard.Check
+			v.fileReadable(base+".validate.graphql.persisted.manifest", p.Manifest)
+		}
 	}
 	if x := val.XML; x != nil {
 		for key, n := range map[string]int{"max_depth": x.MaxDepth, "max_elements": x.MaxElements, "max_attributes": x.MaxAttributes} {

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/rampart-gw/rampart/internal/authz"
+	"github.com/rampart-gw/rampart/internal/bodyguard"
 	"github.com/rampart-gw/rampart/internal/bots"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/fieldcrypt"
@@ -27,7 +28,7 @@ import (
 // every problem with its position. Building a snapshot compiles the same
 // values and refuses what would fail here.
 func Checks() []config.Check {
-	return []config.Check{route.Check, grpcguard.Check, authz.Check, bots.Check, schema.Check, trail.Check, checkPEMFiles, checkDetectors, checkFieldPaths, checkKeysets, transform.Check, transcode.Check, graphqlop.Check}
+	return []config.Check{route.Check, grpcguard.Check, authz.Check, bots.Check, schema.Check, trail.Check, checkPEMFiles, checkDetectors, checkFieldPaths, checkKeysets, transform.Check, transcode.Check, graphqlop.Check, bodyguard.CheckPersisted}
 }
 
 // LoadOptions are the options of a load by main or a reload: the

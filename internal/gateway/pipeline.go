@@ -93,6 +93,11 @@ func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, ac
 	}
 	if pol != nil {
 		if bg := bodyguard.New(pol.Validate); bg != nil {
+			if g := pol.Validate.GraphQL; g != nil && g.Persisted != nil {
+				if bg.Persisted, err = bodyguard.LoadPersisted(cfg.Path(g.Persisted.Manifest)); err != nil {
+					return nil, cfg.ErrorAt("policies."+r.Policy+".validate.graphql.persisted.manifest", err)
+				}
+			}
 			stages = append(stages, bg)
 		}
 	}

@@ -1,9 +1,14 @@
 package e2e
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -104,6 +109,83 @@ routes:
 			vetted = vetted || d == q
 		}
 		if !vetted {
+			t.Fatalf("the server was sent %q", d)
+		}
+	}
+}
+
+// TestGraphQLPersisted: with a manifest of persisted operations, a
+// GraphQL API runs those and nothing else, by id (Apollo's APQ
+// extension, id, documentId) or by their exact text, over POST and GET,
+// and the server gets the listed text.
+func TestGraphQLPersisted(t *testing.T) {
+	p := startBin(t, graphqlBinary)
+	var addr string
+	waitFor(t, 20*time.Second, "graphql upstream", func() bool {
+		s := p.stderr.String()
+		if i := strings.Index(s, "graphqlserver listening on "); i >= 0 {
+			addr = strings.TrimSpace(strings.SplitN(s[i+len("graphqlserver listening on "):], "\n", 2)[0])
+			return true
+		}
+		return false
+	})
+	getUser := "query GetUser($id: ID!) { user(id: $id) { name } }"
+	sum := sha256.Sum256([]byte(getUser))
+	hash := hex.EncodeToString(sum[:])
+	dir := t.TempDir()
+	manifest, _ := json.Marshal(map[string]any{"format": "apollo-persisted-query-manifest", "version": 1,
+		"operations": []map[string]string{{"id": hash, "name": "GetUser", "type": "query", "body": getUser}}})
+	writeFile(t, filepath.Join(dir, "operations.json"), string(manifest))
+	g := startGatewayIn(t, dir, fmt.Sprintf(`version: 1
+server:
+  listen: ["127.0.0.1:0"]
+admin: {listen: "127.0.0.1:0"}
+upstreams:
+  users: {targets: [{url: "http://%s"}]}
+policies:
+  clients:
+    validate:
+      graphql: {persisted: {manifest: operations.json}}
+routes:
+  - {name: graphql, match: {paths: ["/graphql"], methods: [GET, POST]}, upstream: users, policy: clients}
+`, addr))
+	post := func(body string) response {
+		return do(t, client, "POST", g.url("/graphql"), strings.NewReader(body), map[string]string{"Content-Type": "application/json"})
+	}
+	vars := `"variables": {"id": "u1"}`
+	for _, body := range []string{
+		`{"id": "` + hash + `", ` + vars + `}`,
+		`{"documentId": "` + hash + `", ` + vars + `}`,
+		`{"extensions": {"persistedQuery": {"version": 1, "sha256Hash": "` + hash + `"}}, ` + vars + `}`,
+		`{"query": ` + strconv.Quote(getUser) + `, ` + vars + `}`,
+	} {
+		if r := post(body); r.status != 200 || !strings.Contains(string(r.body), "Ada Lovelace") {
+			t.Fatalf("%s: %d %s", body, r.status, r.body)
+		}
+	}
+	r := get(t, g.url("/graphql?id="+hash+"&variables="+url.QueryEscape(`{"id":"u2"}`)))
+	if r.status != 200 || !strings.Contains(string(r.body), "Alan Turing") {
+		t.Fatalf("GET by id: %d %s", r.status, r.body)
+	}
+	// anything else is refused before the server sees it
+	for _, body := range []string{
+		`{"query": "{ secret }"}`,
+		`{"query": ` + strconv.Quote(getUser+" ") + `, ` + vars + `}`,
+		`{"id": "nope"}`,
+		`{"id": "` + hash + `", "query": "{ secret }"}`,
+		`[{"id": "` + hash + `", ` + vars + `}, {"query": "{ secret }"}]`,
+	} {
+		problemOf(t, post(body), http.StatusForbidden)
+	}
+	problemOf(t, get(t, g.url("/graphql?query="+url.QueryEscape("{ secret }"))), http.StatusForbidden)
+	problemOf(t, do(t, client, "POST", g.url("/graphql"), strings.NewReader("{ secret }"), map[string]string{"Content-Type": "text/plain"}), http.StatusUnsupportedMediaType)
+	seen := get(t, "http://"+addr+"/seen")
+	var docs []string
+	if err := json.Unmarshal(seen.body, &docs); err != nil || len(docs) != 5 { // four POSTs and a GET
+		t.Fatalf("seen: %s", seen.body)
+	}
+	for _, d := range docs {
+		if d != getUser {
 			t.Fatalf("the server was sent %q", d)
 		}
 	}

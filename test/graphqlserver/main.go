@@ -112,6 +112,14 @@ func main() {
 		graphql.UseFieldResolvers())
 	mux := http.NewServeMux()
 	mux.Handle("POST /graphql", &relay.Handler{Schema: s})
+	// GraphQL over GET: ?query=&variables=
+	mux.HandleFunc("GET /graphql", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		var vars map[string]any
+		_ = json.Unmarshal([]byte(q.Get("variables")), &vars)
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(s.Exec(r.Context(), q.Get("query"), q.Get("operationName"), vars))
+	})
 	// /seen reports the operations the server was sent: the tests check
 	// that only vetted ones reach it
 	var mu sync.Mutex
@@ -129,6 +137,9 @@ func main() {
 			buf, _ := io.ReadAll(r.Body)
 			r.Body = io.NopCloser(bytes.NewReader(buf))
 			_ = json.Unmarshal(buf, &body)
+			if r.Method == http.MethodGet {
+				body.Query = r.URL.Query().Get("query")
+			}
 			mu.Lock()
 			seen = append(seen, body.Query)
 			mu.Unlock()
