@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -95,24 +94,8 @@ func checkUnary(base string) error {
 // h2loadGRPC runs unary calls over h2c: conns connections of streams
 // concurrent streams each.
 func h2loadGRPC(url, bodyFile string, d time.Duration, conns, streams int) (result, error) {
-	out, err := runCmd("h2load", "-c", strconv.Itoa(conns), "-m", strconv.Itoa(streams), "-D", strconv.Itoa(int(d.Seconds())),
+	return runH2load("-c", strconv.Itoa(conns), "-m", strconv.Itoa(streams), "-D", strconv.Itoa(int(d.Seconds())),
 		"-d", bodyFile, "-H", "content-type: application/grpc", "-H", "te: trailers", "-H", "user-agent: rampart-bench/1", url)
-	if err != nil {
-		return result{}, err
-	}
-	m := h2RPS.FindStringSubmatch(out)
-	if m == nil {
-		return result{}, fmt.Errorf("cannot parse h2load output:\n%s", out)
-	}
-	var r result
-	r.rps, _ = strconv.ParseFloat(m[1], 64)
-	if f := h2Failures.FindStringSubmatch(out); f != nil && f[2] != "0" {
-		return r, fmt.Errorf("h2load: %s failed calls", f[2])
-	}
-	if !strings.Contains(out, "2xx") {
-		return r, fmt.Errorf("h2load: no 2xx status:\n%s", out)
-	}
-	return r, nil
 }
 
 // grpcTable measures gRPC unary calls through Rampart against the same

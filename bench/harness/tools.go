@@ -67,8 +67,14 @@ func wrk(url string, d time.Duration, conns int, script string, headers ...strin
 
 // h2load measures h2 over TLS; it reports a mean, not percentiles.
 func h2load(url string, d time.Duration, conns int) (result, error) {
-	out, err := runCmd("h2load", "-c", strconv.Itoa(conns), "-m", "1", "-D", strconv.Itoa(int(d.Seconds())),
+	return runH2load("-c", strconv.Itoa(conns), "-m", "1", "-D", strconv.Itoa(int(d.Seconds())),
 		"-H", "Accept: application/json", "-H", "User-Agent: rampart-bench/1", url)
+}
+
+// runH2load runs h2load with args and reads its throughput: an error for
+// any failed request, or when it spoke no HTTP/2.
+func runH2load(args ...string) (result, error) {
+	out, err := runCmd("h2load", args...)
 	if err != nil {
 		return result{}, err
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/guard"
+	"github.com/rampart-gw/rampart/internal/heldreply"
 	"github.com/rampart-gw/rampart/internal/problem"
 	"github.com/rampart-gw/rampart/internal/reqctx"
 	"github.com/rampart-gw/rampart/internal/transform"
@@ -233,62 +234,11 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 		for _, h := range append([]string{"Content-Encoding"}, guard.DigestFields...) {
 			st.SetUpstream(h, nil)
 		}
-		rw := &replyWriter{ResponseWriter: w, st: st, max: s.maxReply, own: w.Header().Clone()}
+		rw := heldreply.New(w, st, s.maxReply)
 		next.ServeHTTP(rw, r)
 		s.finish(rw, r)
 	})
 }
-
-// replyWriter holds the upstream's reply; the gateway's own answers pass.
-type replyWriter struct {
-	http.ResponseWriter
-	st      *reqctx.State
-	max     int
-	own     http.Header
-	status  int
-	started bool
-	passing bool
-	over    bool
-	body    []byte
-}
-
-func (w *replyWriter) WriteHeader(code int) {
-	if w.started || code < 200 {
-		return
-	}
-	w.started = true
-	if w.st.Problem != "" {
-		w.passing = true
-		w.ResponseWriter.WriteHeader(code)
-		return
-	}
-	w.status = code
-}
-
-func (w *replyWriter) Write(p []byte) (int, error) {
-	if !w.started {
-		w.WriteHeader(http.StatusOK)
-	}
-	if w.passing {
-		return w.ResponseWriter.Write(p)
-	}
-	if len(w.body)+len(p) > w.max {
-		w.over = true
-		return 0, reqctx.ErrResponseReplaced
-	}
-	w.body = append(w.body, p...)
-	return len(p), nil
-}
-
-// Flush sends a passing answer; a held reply stays held.
-func (w *replyWriter) Flush() {
-	if w.passing {
-		_ = http.NewResponseController(w.ResponseWriter).Flush()
-	}
-}
-
-// Unwrap lets http.ResponseController reach the connection.
-func (w *replyWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // reply is a GraphQL response.
 type reply struct {
@@ -309,20 +259,20 @@ var statusOf = map[string]int{
 }
 
 // finish answers with the operation's data, or a problem.
-func (s *Stage) finish(w *replyWriter, r *http.Request) {
-	if w.passing || !w.started {
+func (s *Stage) finish(w *heldreply.Writer, r *http.Request) {
+	if !w.Held() {
 		return
 	}
 	refuse := func(t problem.Type, reason, detail string) {
-		reqctx.RefuseResponse(w.ResponseWriter, r, w.own, reqctx.Refusal{Type: t, Reason: reason, Stage: "proxy", Detail: detail})
+		w.Refuse(r, reqctx.Refusal{Type: t, Reason: reason, Stage: "proxy", Detail: detail})
 	}
-	if w.over {
-		refuse(problem.BadGateway, "reply_too_large", fmt.Sprintf("The service's reply is larger than this endpoint passes on (%d bytes).", w.max))
+	if w.Over {
+		refuse(problem.BadGateway, "reply_too_large", fmt.Sprintf("The service's reply is larger than this endpoint passes on (%d bytes).", s.maxReply))
 		return
 	}
 	var rep reply
-	if err := json.Unmarshal(w.body, &rep); err != nil || (len(rep.Data) == 0 && len(rep.Errors) == 0) {
-		refuse(problem.BadGateway, "not_graphql", fmt.Sprintf("The service did not answer as a GraphQL service (HTTP %d).", w.status))
+	if err := json.Unmarshal(w.Body, &rep); err != nil || (len(rep.Data) == 0 && len(rep.Errors) == 0) {
+		refuse(problem.BadGateway, "not_graphql", fmt.Sprintf("The service did not answer as a GraphQL service (HTTP %d).", w.Status))
 		return
 	}
 	data := rep.Data

@@ -18,6 +18,7 @@ import (
 
 	"github.com/rampart-gw/rampart/internal/grpcwire"
 	"github.com/rampart-gw/rampart/internal/guard"
+	"github.com/rampart-gw/rampart/internal/heldreply"
 	"github.com/rampart-gw/rampart/internal/problem"
 	"github.com/rampart-gw/rampart/internal/reqctx"
 )
@@ -92,9 +93,9 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 		for _, h := range append([]string{"Content-Encoding", "Accept"}, guard.DigestFields...) {
 			st.SetUpstream(h, nil)
 		}
-		rw := &replyWriter{ResponseWriter: w, st: st, max: s.maxReply, own: w.Header().Clone()}
+		rw := heldreply.New(w, st, s.maxReply+grpcwire.PrefixLen)
 		next.ServeHTTP(rw, r)
-		rw.finish(r, b)
+		finish(rw, r, b)
 	})
 }
 
@@ -116,74 +117,22 @@ func (s *Stage) refuseUnbound(w http.ResponseWriter, r *http.Request, pathMatche
 		Detail: fmt.Sprintf("No operation of this API is at %s %s. Check the URL against the API documentation.", r.Method, problem.Clip(r.URL.Path, 128))})
 }
 
-// replyWriter holds the upstream's gRPC reply for conversion; the
-// gateway's own answers (a 502 from the proxy) pass.
-type replyWriter struct {
-	http.ResponseWriter
-	st      *reqctx.State
-	max     int
-	own     http.Header
-	status  int
-	started bool
-	passing bool
-	over    bool
-	body    []byte
-}
-
-func (w *replyWriter) WriteHeader(code int) {
-	if w.started || code < 200 {
-		return
-	}
-	w.started = true
-	if w.st.Problem != "" {
-		w.passing = true
-		w.ResponseWriter.WriteHeader(code)
-		return
-	}
-	w.status = code
-}
-
-func (w *replyWriter) Write(p []byte) (int, error) {
-	if !w.started {
-		w.WriteHeader(http.StatusOK)
-	}
-	if w.passing {
-		return w.ResponseWriter.Write(p)
-	}
-	if len(w.body)+len(p) > w.max+grpcwire.PrefixLen {
-		w.over = true
-		return 0, reqctx.ErrResponseReplaced
-	}
-	w.body = append(w.body, p...)
-	return len(p), nil
-}
-
-// Flush sends a passing answer; a held reply stays held.
-func (w *replyWriter) Flush() {
-	if w.passing {
-		_ = http.NewResponseController(w.ResponseWriter).Flush()
-	}
-}
-
-// Unwrap lets http.ResponseController reach the connection.
-func (w *replyWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
 // finish answers with the reply as JSON, or the call's status as a
 // problem.
-func (w *replyWriter) finish(r *http.Request, b *binding) {
-	if w.passing || !w.started {
+func finish(w *heldreply.Writer, r *http.Request, b *binding) {
+	if !w.Held() {
 		return
 	}
 	h := w.Header()
 	fail := func(reason, detail string) {
-		reqctx.RefuseResponse(w.ResponseWriter, r, w.own, reqctx.Refusal{Type: problem.BadGateway, Reason: reason, Stage: "proxy", Detail: detail})
+		w.Refuse(r, reqctx.Refusal{Type: problem.BadGateway, Reason: reason, Stage: "proxy", Detail: detail})
 	}
-	if w.over {
-		fail("reply_too_large", fmt.Sprintf("The service's reply is larger than this operation passes on (%d bytes).", w.max))
+	if w.Over {
+		fail("reply_too_large", "The service's reply is larger than this operation passes on.")
 		return
 	}
-	if w.status != http.StatusOK || !grpcwire.IsGRPC(h.Get("Content-Type")) {
-		fail("not_grpc", fmt.Sprintf("The service did not answer as a gRPC service (HTTP %d).", w.status))
+	if w.Status != http.StatusOK || !grpcwire.IsGRPC(h.Get("Content-Type")) {
+		fail("not_grpc", fmt.Sprintf("The service did not answer as a gRPC service (HTTP %d).", w.Status))
 		return
 	}
 	status, message := trailer(h, grpcwire.HeaderStatus), trailer(h, grpcwire.HeaderMessage)
@@ -193,10 +142,10 @@ func (w *replyWriter) finish(r *http.Request, b *binding) {
 		return
 	}
 	if code != 0 {
-		w.refuseStatus(r, grpcwire.Code(code), message)
+		refuseStatus(w, r, grpcwire.Code(code), message)
 		return
 	}
-	reply, err := w.decode(b)
+	reply, err := decode(w.Body, b)
 	if err != nil {
 		fail("bad_reply", "The service's reply is not a "+string(b.method.Output().Name())+": "+err.Error()+".")
 		return
@@ -222,8 +171,7 @@ func trailer(h http.Header, name string) string {
 }
 
 // decode reads the reply's one message as JSON.
-func (w *replyWriter) decode(b *binding) ([]byte, error) {
-	body := w.body
+func decode(body []byte, b *binding) ([]byte, error) {
 	if len(body) < grpcwire.PrefixLen || body[0] != 0 {
 		return nil, errors.New("no uncompressed message")
 	}
@@ -272,7 +220,7 @@ var statusOf = map[grpcwire.Code]int{
 // upstream-error problem: the service's message is the detail for a
 // client's error, and withheld for the service's own (it may say what a
 // client must not see).
-func (w *replyWriter) refuseStatus(r *http.Request, code grpcwire.Code, message string) {
+func refuseStatus(w *heldreply.Writer, r *http.Request, code grpcwire.Code, message string) {
 	st := statusOf[code]
 	if st == 0 {
 		st = 500
@@ -286,5 +234,5 @@ func (w *replyWriter) refuseStatus(r *http.Request, code grpcwire.Code, message 
 		}
 		detail = fmt.Sprintf("The service refused the request (%s): %s", code, problem.Clip(message, 512))
 	}
-	reqctx.RefuseResponse(w.ResponseWriter, r, w.own, reqctx.Refusal{Type: t, Reason: "upstream_" + strings.ToLower(code.String()), Stage: "proxy", Detail: detail})
+	w.Refuse(r, reqctx.Refusal{Type: t, Reason: "upstream_" + strings.ToLower(code.String()), Stage: "proxy", Detail: detail})
 }

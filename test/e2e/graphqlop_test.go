@@ -14,11 +14,10 @@ import (
 	"time"
 )
 
-// TestGraphQLOperation serves vetted operations of a real GraphQL server
-// (graph-gophers/graphql-go) as REST endpoints: variables from the path
-// and query, data as plain JSON, GraphQL errors as problems, and nothing
-// but the configured documents reaching the server.
-func TestGraphQLOperation(t *testing.T) {
+// startGraphQLServer runs the GraphQL upstream (test/graphqlserver) and
+// returns its address.
+func startGraphQLServer(t *testing.T) string {
+	t.Helper()
 	p := startBin(t, graphqlBinary)
 	var addr string
 	waitFor(t, 20*time.Second, "graphql upstream", func() bool {
@@ -29,6 +28,15 @@ func TestGraphQLOperation(t *testing.T) {
 		}
 		return false
 	})
+	return addr
+}
+
+// TestGraphQLOperation serves vetted operations of a real GraphQL server
+// (graph-gophers/graphql-go) as REST endpoints: variables from the path
+// and query, data as plain JSON, GraphQL errors as problems, and nothing
+// but the configured documents reaching the server.
+func TestGraphQLOperation(t *testing.T) {
+	addr := startGraphQLServer(t)
 	queries := []string{
 		"query GetUser($id: ID!) { user(id: $id) { id name } }",
 		"query ListUsers($first: Int) { users(first: $first) { id name } }",
@@ -119,16 +127,7 @@ routes:
 // extension, id, documentId) or by their exact text, over POST and GET,
 // and the server gets the listed text.
 func TestGraphQLPersisted(t *testing.T) {
-	p := startBin(t, graphqlBinary)
-	var addr string
-	waitFor(t, 20*time.Second, "graphql upstream", func() bool {
-		s := p.stderr.String()
-		if i := strings.Index(s, "graphqlserver listening on "); i >= 0 {
-			addr = strings.TrimSpace(strings.SplitN(s[i+len("graphqlserver listening on "):], "\n", 2)[0])
-			return true
-		}
-		return false
-	})
+	addr := startGraphQLServer(t)
 	getUser := "query GetUser($id: ID!) { user(id: $id) { name } }"
 	sum := sha256.Sum256([]byte(getUser))
 	hash := hex.EncodeToString(sum[:])

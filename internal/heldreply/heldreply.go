@@ -1,0 +1,79 @@
+// Package heldreply holds an upstream's reply for a stage that answers
+// the client with something made from it (a transcoded gRPC reply made
+// JSON, a GraphQL response made plain data), while the gateway's own
+// answers (a 502 of the proxy's, a refusal) pass through untouched.
+package heldreply
+
+import (
+	"net/http"
+
+	"github.com/rampart-gw/rampart/internal/reqctx"
+)
+
+// Writer is the ResponseWriter the stages after a converting stage write
+// to.
+type Writer struct {
+	http.ResponseWriter
+	st  *reqctx.State
+	max int
+	// Own are the gateway's headers before the upstream's were added,
+	// for a refusal in the reply's place (reqctx.RefuseResponse).
+	Own http.Header
+	// Status and Body are the upstream's reply.
+	Status int
+	Body   []byte
+	// Started: something was written. Passing: the gateway's own
+	// answer went out. Over: the reply was larger than max.
+	Started, Passing, Over bool
+}
+
+// New returns a Writer over w holding replies up to max bytes.
+func New(w http.ResponseWriter, st *reqctx.State, max int) *Writer {
+	return &Writer{ResponseWriter: w, st: st, max: max, Own: w.Header().Clone()}
+}
+
+// Held reports whether there is an upstream reply to convert.
+func (w *Writer) Held() bool { return w.Started && !w.Passing }
+
+func (w *Writer) WriteHeader(code int) {
+	if w.Started || code < 200 {
+		return
+	}
+	w.Started = true
+	if w.st.Problem != "" {
+		w.Passing = true
+		w.ResponseWriter.WriteHeader(code)
+		return
+	}
+	w.Status = code
+}
+
+func (w *Writer) Write(p []byte) (int, error) {
+	if !w.Started {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.Passing {
+		return w.ResponseWriter.Write(p)
+	}
+	if len(w.Body)+len(p) > w.max {
+		w.Over = true
+		return 0, reqctx.ErrResponseReplaced
+	}
+	w.Body = append(w.Body, p...)
+	return len(p), nil
+}
+
+// Flush sends a passing answer; a held reply stays held.
+func (w *Writer) Flush() {
+	if w.Passing {
+		_ = http.NewResponseController(w.ResponseWriter).Flush()
+	}
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *Writer) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// Refuse answers with a refusal in the reply's place.
+func (w *Writer) Refuse(r *http.Request, rf reqctx.Refusal) {
+	reqctx.RefuseResponse(w.ResponseWriter, r, w.Own, rf)
+}
