@@ -819,7 +819,24 @@ type Route struct {
 	// GraphQLOperation serves one vetted GraphQL operation as the route's
 	// REST endpoint (docs/protocol-mediation.md).
 	GraphQLOperation *GraphQLOperation `yaml:"graphql_operation" json:"graphql_operation,omitempty"`
-	Pos              Pos               `yaml:"-" json:"-"`
+	// SOAPOperation serves one SOAP operation as the route's JSON
+	// endpoint (docs/protocol-mediation.md).
+	SOAPOperation *SOAPOperation `yaml:"soap_operation" json:"soap_operation,omitempty"`
+	Pos           Pos            `yaml:"-" json:"-"`
+}
+
+// SOAPOperation is the one SOAP operation a route serves as a JSON
+// endpoint: the request's values fill the envelope's body from a
+// template, and the reply's result element comes back as JSON, a fault as
+// a problem.
+type SOAPOperation struct {
+	Endpoint      string `yaml:"endpoint,required" json:"endpoint,omitempty" doc:"The upstream's SOAP endpoint path, for example /ws/users."`
+	Action        string `yaml:"action" json:"action,omitempty" doc:"The operation's SOAPAction (SOAP 1.1 header, or the action parameter of the SOAP 1.2 media type)."`
+	Version       string `yaml:"version" json:"version,omitempty" enum:"1.1|1.2" doc:"Default 1.1."`
+	Body          string `yaml:"body,required" json:"body,omitempty" doc:"The XML inside soap:Body, with templates ({{ params.id }}, {{ query.q }}, {{ consumer.id }} ...) whose values are XML-escaped. Checked for well-formedness at load."`
+	Result        string `yaml:"result" json:"result,omitempty" doc:"The element under soap:Body answered as JSON, by local names, dotted (GetUserResponse.user). Default: the body's first element."`
+	MaxReplyBytes Size   `yaml:"max_reply_bytes" json:"max_reply_bytes,omitempty" doc:"Largest reply held to convert. Default 1MiB, at most 64MiB."`
+	Pos           Pos    `yaml:"-" json:"-"`
 }
 
 // GraphQLOperation is the one GraphQL operation a route serves as a plain

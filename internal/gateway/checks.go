@@ -18,6 +18,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/registry"
 	"github.com/rampart-gw/rampart/internal/route"
 	"github.com/rampart-gw/rampart/internal/schema"
+	"github.com/rampart-gw/rampart/internal/soapop"
 	"github.com/rampart-gw/rampart/internal/trail"
 	"github.com/rampart-gw/rampart/internal/transcode"
 	"github.com/rampart-gw/rampart/internal/transform"
@@ -28,7 +29,7 @@ import (
 // every problem with its position. Building a snapshot compiles the same
 // values and refuses what would fail here.
 func Checks() []config.Check {
-	return []config.Check{route.Check, grpcguard.Check, authz.Check, bots.Check, schema.Check, trail.Check, checkPEMFiles, checkDetectors, checkFieldPaths, checkKeysets, transform.Check, transcode.Check, graphqlop.Check, bodyguard.CheckPersisted}
+	return []config.Check{route.Check, grpcguard.Check, authz.Check, bots.Check, schema.Check, trail.Check, checkPEMFiles, checkDetectors, checkFieldPaths, checkKeysets, transform.Check, transcode.Check, graphqlop.Check, soapop.Check, bodyguard.CheckPersisted}
 }
 
 // LoadOptions are the options of a load by main or a reload: the

@@ -33,6 +33,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/schema"
 	"github.com/rampart-gw/rampart/internal/secheaders"
 	"github.com/rampart-gw/rampart/internal/shed"
+	"github.com/rampart-gw/rampart/internal/soapop"
 	"github.com/rampart-gw/rampart/internal/transcode"
 	"github.com/rampart-gw/rampart/internal/transform"
 	"github.com/rampart-gw/rampart/internal/waf"
@@ -213,6 +214,15 @@ func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, ac
 	// the operation, the reply its data
 	if r.GraphQLOperation != nil {
 		op, err := graphqlop.New(cfg, r)
+		if err != nil {
+			return nil, fmt.Errorf("route %s: %w", r.Name, err)
+		}
+		stages = append(stages, op)
+	}
+	// 16 a route that serves one SOAP operation: the request fills the
+	// envelope, the reply's result is made JSON
+	if r.SOAPOperation != nil {
+		op, err := soapop.New(cfg, r)
 		if err != nil {
 			return nil, fmt.Errorf("route %s: %w", r.Name, err)
 		}
