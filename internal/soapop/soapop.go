@@ -253,6 +253,11 @@ func (s *Stage) finish(w *heldreply.Writer, r *http.Request) {
 	out, _ := json.Marshal(result.value())
 	out = append(out, '\n')
 	h := w.Header()
+	for k := range h {
+		if strings.HasPrefix(k, http.TrailerPrefix) {
+			delete(h, k) // the reply's trailers describe the envelope
+		}
+	}
 	for _, k := range []string{"Content-Length", "Content-Encoding", "Etag", "Last-Modified", "Trailer"} {
 		delete(h, k)
 	}
