@@ -9,12 +9,10 @@ package graphqlop
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"maps"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/vektah/gqlparser/v2/ast"
@@ -179,8 +177,6 @@ func New(cfg *config.Config, r *config.Route) (*Stage, error) {
 // Name names the stage in traces and docs/architecture.md.
 func (s *Stage) Name() string { return "graphql_operation" }
 
-var jsonType = []string{"application/json"}
-
 // Wrap implements the gateway's Stage.
 func (s *Stage) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -196,12 +192,7 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 				text, err = v.t.RenderString(nil, look)
 			}
 			if err != nil {
-				var miss *transform.MissingError
-				detail := "This endpoint needs a value the request does not have."
-				if errors.As(err, &miss) {
-					detail = fmt.Sprintf("This endpoint needs %s, and the request has none.", miss.Ref)
-				}
-				reqctx.Refuse(w, r, reqctx.Refusal{Type: problem.MissingValue, Reason: "missing_value", Stage: "graphql_operation", Detail: detail})
+				reqctx.Refuse(w, r, transform.MissingRefusal(err, "graphql_operation"))
 				return
 			}
 			if v.asJSON && !json.Valid(text) {
@@ -226,14 +217,8 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 				return
 			}
 		}
-		r.Method = http.MethodPost
-		r.URL.Path, r.URL.RawPath, r.URL.RawQuery = s.endpoint, "", ""
-		r.Body, r.ContentLength, r.TransferEncoding = guard.BodyReader(body), int64(len(body)), nil
-		st.SetUpstream("Content-Type", jsonType)
+		heldreply.Post(r, st, s.endpoint, body, "application/json")
 		st.SetUpstream("Accept", []string{"application/graphql-response+json, application/json"})
-		for _, h := range append([]string{"Content-Encoding"}, guard.DigestFields...) {
-			st.SetUpstream(h, nil)
-		}
 		rw := heldreply.New(w, st, s.maxReply)
 		next.ServeHTTP(rw, r)
 		s.finish(rw, r)
@@ -302,18 +287,5 @@ func (s *Stage) finish(w *heldreply.Writer, r *http.Request) {
 		refuse(problem.NotFound, "not_found", "The service has nothing at this address.")
 		return
 	}
-	out := append(bytes.Clone(data), '\n')
-	h := w.Header()
-	for _, k := range []string{"Content-Length", "Content-Encoding", "Etag", "Last-Modified", "Trailer"} {
-		delete(h, k)
-	}
-	for k := range h {
-		if strings.HasPrefix(k, http.TrailerPrefix) {
-			delete(h, k)
-		}
-	}
-	h["Content-Type"] = jsonType
-	h["Content-Length"] = []string{strconv.Itoa(len(out))}
-	w.ResponseWriter.WriteHeader(http.StatusOK)
-	_, _ = w.ResponseWriter.Write(out)
+	w.WriteJSON(append(bytes.Clone(data), '\n'), "")
 }

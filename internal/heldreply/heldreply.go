@@ -6,7 +6,10 @@ package heldreply
 
 import (
 	"net/http"
+	"strconv"
+	"strings"
 
+	"github.com/rampart-gw/rampart/internal/guard"
 	"github.com/rampart-gw/rampart/internal/reqctx"
 )
 
@@ -25,6 +28,20 @@ type Writer struct {
 	// Started: something was written. Passing: the gateway's own
 	// answer went out. Over: the reply was larger than max.
 	Started, Passing, Over bool
+}
+
+// Post makes r the request the upstream gets in the client's place: a
+// POST of body to path, without the client's query, as contentType; the
+// client's body encoding and digests go no further.
+func Post(r *http.Request, st *reqctx.State, path string, body []byte, contentType string) {
+	r.Method = http.MethodPost
+	r.URL.Path, r.URL.RawPath, r.URL.RawQuery = path, "", ""
+	r.Body, r.ContentLength, r.TransferEncoding = guard.BodyReader(body), int64(len(body)), nil
+	st.SetUpstream("Content-Type", []string{contentType})
+	st.SetUpstream("Content-Encoding", nil)
+	for _, h := range guard.DigestFields {
+		st.SetUpstream(h, nil)
+	}
 }
 
 // New returns a Writer over w holding replies up to max bytes.
@@ -76,4 +93,27 @@ func (w *Writer) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // Refuse answers with a refusal in the reply's place.
 func (w *Writer) Refuse(r *http.Request, rf reqctx.Refusal) {
 	reqctx.RefuseResponse(w.ResponseWriter, r, w.Own, rf)
+}
+
+// entityFields describe the upstream's body, which the made answer
+// replaces.
+var entityFields = []string{"Content-Length", "Content-Encoding", "Content-Type", "Etag", "Last-Modified", "Trailer"}
+
+// WriteJSON answers with the JSON made of the reply: the upstream's
+// other headers kept, those that described its body (and its trailers,
+// and the fields named by drop, such as Grpc-) removed.
+func (w *Writer) WriteJSON(out []byte, dropPrefix string) {
+	h := w.Header()
+	for _, k := range entityFields {
+		delete(h, k)
+	}
+	for k := range h {
+		if strings.HasPrefix(k, http.TrailerPrefix) || dropPrefix != "" && strings.HasPrefix(k, dropPrefix) {
+			delete(h, k)
+		}
+	}
+	h["Content-Type"] = []string{"application/json"}
+	h["Content-Length"] = []string{strconv.Itoa(len(out))}
+	w.ResponseWriter.WriteHeader(http.StatusOK)
+	_, _ = w.ResponseWriter.Write(out)
 }

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/rampart-gw/rampart/internal/config"
@@ -166,12 +165,7 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 			return esc.String(), true
 		})
 		if err != nil {
-			var miss *transform.MissingError
-			detail := "This endpoint needs a value the request does not have."
-			if errors.As(err, &miss) {
-				detail = fmt.Sprintf("This endpoint needs %s, and the request has none.", miss.Ref)
-			}
-			reqctx.Refuse(w, r, reqctx.Refusal{Type: problem.MissingValue, Reason: "missing_value", Stage: "soap_operation", Detail: detail})
+			reqctx.Refuse(w, r, transform.MissingRefusal(err, "soap_operation"))
 			return
 		}
 		ns, ct := ns11, "text/xml; charset=utf-8"
@@ -189,16 +183,10 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 				return
 			}
 		}
-		r.Method = http.MethodPost
-		r.URL.Path, r.URL.RawPath, r.URL.RawQuery = s.endpoint, "", ""
-		r.Body, r.ContentLength, r.TransferEncoding = guard.BodyReader(env), int64(len(env)), nil
-		st.SetUpstream("Content-Type", []string{ct})
+		heldreply.Post(r, st, s.endpoint, env, ct)
 		st.SetUpstream("Accept", []string{strings.SplitN(ct, ";", 2)[0]})
 		if !s.v12 {
 			st.SetUpstream("Soapaction", []string{`"` + s.action + `"`})
-		}
-		for _, h := range append([]string{"Content-Encoding"}, guard.DigestFields...) {
-			st.SetUpstream(h, nil)
 		}
 		rw := heldreply.New(w, st, s.maxReply)
 		next.ServeHTTP(rw, r)
@@ -251,20 +239,7 @@ func (s *Stage) finish(w *heldreply.Writer, r *http.Request) {
 		return
 	}
 	out, _ := json.Marshal(result.value())
-	out = append(out, '\n')
-	h := w.Header()
-	for k := range h {
-		if strings.HasPrefix(k, http.TrailerPrefix) {
-			delete(h, k) // the reply's trailers describe the envelope
-		}
-	}
-	for _, k := range []string{"Content-Length", "Content-Encoding", "Etag", "Last-Modified", "Trailer"} {
-		delete(h, k)
-	}
-	h["Content-Type"] = []string{"application/json"}
-	h["Content-Length"] = []string{strconv.Itoa(len(out))}
-	w.ResponseWriter.WriteHeader(http.StatusOK)
-	_, _ = w.ResponseWriter.Write(out)
+	w.WriteJSON(append(out, '\n'), "")
 }
 
 func withStatus(t problem.Type, status int) problem.Type {

@@ -45,10 +45,7 @@ func New(set *Set, maxReply int) *Stage {
 // Name names the stage in traces and docs/architecture.md.
 func (s *Stage) Name() string { return "transcode" }
 
-var (
-	grpcType = []string{grpcwire.ContentType}
-	trailers = []string{"trailers"}
-)
+var trailers = []string{"trailers"}
 
 // Wrap implements the gateway's Stage.
 func (s *Stage) Wrap(next http.Handler) http.Handler {
@@ -85,14 +82,9 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 		}
 		call := grpcwire.Frame(make([]byte, 0, grpcwire.PrefixLen+len(payload)), payload)
 		// the upstream gets the gRPC call
-		r.Method = http.MethodPost
-		r.URL.Path, r.URL.RawPath, r.URL.RawQuery = b.path, "", ""
-		r.Body, r.ContentLength, r.TransferEncoding = guard.BodyReader(call), int64(len(call)), nil
-		st.SetUpstream("Content-Type", grpcType)
+		heldreply.Post(r, st, b.path, call, grpcwire.ContentType)
 		st.SetUpstream("Te", trailers)
-		for _, h := range append([]string{"Content-Encoding", "Accept"}, guard.DigestFields...) {
-			st.SetUpstream(h, nil)
-		}
+		st.SetUpstream("Accept", nil)
 		rw := heldreply.New(w, st, s.maxReply+grpcwire.PrefixLen)
 		next.ServeHTTP(rw, r)
 		finish(rw, r, b)
@@ -150,15 +142,7 @@ func finish(w *heldreply.Writer, r *http.Request, b *binding) {
 		fail("bad_reply", "The service's reply is not a "+string(b.method.Output().Name())+": "+err.Error()+".")
 		return
 	}
-	for k := range h {
-		if strings.HasPrefix(k, http.TrailerPrefix) || strings.HasPrefix(k, "Grpc-") || k == "Trailer" || k == "Content-Length" {
-			delete(h, k)
-		}
-	}
-	h["Content-Type"] = []string{"application/json"}
-	h["Content-Length"] = []string{strconv.Itoa(len(reply))}
-	w.ResponseWriter.WriteHeader(http.StatusOK)
-	_, _ = w.ResponseWriter.Write(reply)
+	w.WriteJSON(reply, "Grpc-")
 }
 
 // trailer is a trailer field of the reply, or its header in a

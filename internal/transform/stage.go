@@ -136,6 +136,18 @@ func RequestLookup(r *http.Request, st *reqctx.State) Lookup {
 	return func(ref *Ref) (any, bool) { return lookup(r, sent, st, ref) }
 }
 
+// MissingRefusal is the refusal of a request that lacks a value a
+// template of stage needs (err from Render), for stages other than the
+// transform.
+func MissingRefusal(err error, stage string) reqctx.Refusal {
+	detail := "This endpoint needs a value the request does not have."
+	var miss *MissingError
+	if errors.As(err, &miss) {
+		detail = fmt.Sprintf("This endpoint needs %s, and the request has none.", miss.Ref)
+	}
+	return reqctx.Refusal{Type: problem.MissingValue, Reason: "missing_value", Stage: stage, Detail: detail}
+}
+
 // sentRequest is what of the request the edits change, as the client
 // sent it.
 type sentRequest struct {
