@@ -52,7 +52,7 @@ func parseTemplate(src string) (*template, error) {
 	// the verb is a ":" after the last segment, outside a variable
 	if i := strings.LastIndexByte(rest, ':'); i >= 0 && !strings.ContainsAny(rest[i:], "/}") {
 		t.verb, rest = rest[i+1:], rest[:i]
-		if t.verb == "" {
+		if t.verb == "" || !literalText(t.verb) {
 			return nil, fmt.Errorf("path template %q: a colon with no verb after it", src)
 		}
 	}
@@ -124,10 +124,23 @@ func parseSegment(src, s string, outside bool) (segment, error) {
 		return segment{kind: segOne}, nil
 	case s == "**":
 		return segment{kind: segRest}, nil
-	case s == "" || strings.ContainsAny(s, "{}*=") || outside && strings.Contains(s, ":"):
+	case s == "" || strings.ContainsAny(s, "{}*=") || outside && strings.Contains(s, ":") || !literalText(s):
 		return segment{}, fmt.Errorf("path template %q: %q is not a segment", src, s)
 	}
 	return segment{literal: s}, nil
+}
+
+// literalText reports whether s is text a path segment carries as it is
+// (RFC 3986 pchar, no percent-escape): what the matcher compares with
+// the path as sent.
+func literalText(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~!$&'()*+,;=:@", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // match matches a request path (as sent, escaped) against t and returns
@@ -145,6 +158,9 @@ func (t *template) match(escapedPath string) ([]string, bool) {
 	} else if i := strings.LastIndexByte(p, '/'); strings.Contains(p[i+1:], ":") {
 		// a custom verb this template does not have
 		return nil, false
+	}
+	if len(t.segs) == 0 {
+		return []string{}, p == "" // the template "/"
 	}
 	raw := strings.Split(p, "/")
 	if len(t.segs) > 0 && t.segs[len(t.segs)-1].kind == segRest {
