@@ -152,15 +152,7 @@ func Check(cfg *config.Config) config.Errors {
 		for _, fe := range ferrs {
 			errs = append(errs, cfg.FieldError(base+".graphql_operation."+fe.path, fmt.Errorf("%s", fe.msg)))
 		}
-		if r.Rewrite != nil {
-			errs = append(errs, cfg.FieldError(base+".rewrite", fmt.Errorf("the path sent upstream is the operation's endpoint: remove rewrite")))
-		}
-		if r.Transcode != nil || r.GRPC != nil {
-			errs = append(errs, cfg.FieldError(base+".graphql_operation", fmt.Errorf("a route serves one protocol: give graphql_operation, transcode and grpc routes of their own")))
-		}
-		if t := r.Transform; t != nil && t.Request != nil && (t.Request.Body != nil || t.Request.Method != "") {
-			errs = append(errs, cfg.FieldError(base+".transform.request", fmt.Errorf("the request sent upstream is the operation: its body and method cannot be transformed")))
-		}
+		errs = append(errs, heldreply.RouteErrors(cfg, base, r, "graphql_operation", "operation")...)
 	}
 	return errs
 }

@@ -5,10 +5,12 @@
 package heldreply
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
 
+	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/guard"
 	"github.com/rampart-gw/rampart/internal/reqctx"
 )
@@ -116,4 +118,28 @@ func (w *Writer) WriteJSON(out []byte, dropPrefix string) {
 	h["Content-Length"] = []string{strconv.Itoa(len(out))}
 	w.ResponseWriter.WriteHeader(http.StatusOK)
 	_, _ = w.ResponseWriter.Write(out)
+}
+
+// RouteErrors are what a route whose request a converting stage makes
+// (at key, such as soap_operation) cannot also have: a rewrite of the
+// path, a transform of the body or method, another protocol. sent names
+// what the upstream gets in the request's place.
+func RouteErrors(cfg *config.Config, base string, r *config.Route, key, sent string) config.Errors {
+	var errs config.Errors
+	if r.Rewrite != nil {
+		errs = append(errs, cfg.FieldError(base+".rewrite", errors.New("the path sent upstream is the operation's endpoint: remove rewrite")))
+	}
+	protocols := 0
+	for _, set := range []bool{r.GRPC != nil, r.Transcode != nil, r.GraphQLOperation != nil, r.SOAPOperation != nil} {
+		if set {
+			protocols++
+		}
+	}
+	if protocols > 1 {
+		errs = append(errs, cfg.FieldError(base+"."+key, errors.New("a route serves one protocol: give soap_operation, graphql_operation, transcode and grpc routes of their own")))
+	}
+	if t := r.Transform; t != nil && t.Request != nil && (t.Request.Body != nil || t.Request.Method != "") {
+		errs = append(errs, cfg.FieldError(base+".transform.request", errors.New("the request sent upstream is the "+sent+": its body and method cannot be transformed")))
+	}
+	return errs
 }

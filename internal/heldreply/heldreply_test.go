@@ -3,8 +3,10 @@ package heldreply
 import (
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
+	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/reqctx"
 )
 
@@ -38,5 +40,40 @@ func TestWriter(t *testing.T) {
 	_, _ = w.Write([]byte("problem body"))
 	if w.Held() || rec.Code != 502 || rec.Body.String() != "problem body" {
 		t.Fatalf("passing: %d %q", rec.Code, rec.Body)
+	}
+}
+
+func TestRouteErrors(t *testing.T) {
+	cfg, err := config.Parse("c.yaml", []byte(`version: 1
+server: {listen: ["127.0.0.1:0"]}
+upstreams:
+  u: {targets: [{url: "http://127.0.0.1:9"}]}
+routes:
+  - {name: ok, match: {paths: ["/a"]}, upstream: u, policy: public, soap_operation: {endpoint: /ws, body: "<x/>"}}
+  - name: all-wrong
+    match: {paths: ["/b/**"]}
+    upstream: u
+    policy: public
+    rewrite: {strip_prefix: /b}
+    transform: {request: {method: PUT}}
+    soap_operation: {endpoint: /ws, body: "<x/>"}
+    graphql_operation: {query: "{ a }"}
+`), func(string) (string, bool) { return "", false })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs := RouteErrors(cfg, "routes[0]", cfg.Routes[0], "soap_operation", "envelope"); len(errs) != 0 {
+		t.Fatalf("a plain route: %v", errs)
+	}
+	errs := RouteErrors(cfg, "routes[1]", cfg.Routes[1], "soap_operation", "envelope")
+	var got []string
+	for _, e := range errs {
+		got = append(got, e.Error())
+	}
+	all := strings.Join(got, "\n")
+	for _, want := range []string{"routes[1].rewrite", "routes[1].soap_operation: a route serves one protocol", "routes[1].transform.request: the request sent upstream is the envelope"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("want %q in\n%s", want, all)
+		}
 	}
 }

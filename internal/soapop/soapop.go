@@ -120,15 +120,7 @@ func Check(cfg *config.Config) config.Errors {
 		if _, path, err := compile(r.SOAPOperation, transform.RouteContext(cfg, r)); err != nil {
 			errs = append(errs, cfg.FieldError(base+".soap_operation."+path[0], err))
 		}
-		if r.Rewrite != nil {
-			errs = append(errs, cfg.FieldError(base+".rewrite", errors.New("the path sent upstream is the operation's endpoint: remove rewrite")))
-		}
-		if r.Transcode != nil || r.GRPC != nil || r.GraphQLOperation != nil {
-			errs = append(errs, cfg.FieldError(base+".soap_operation", errors.New("a route serves one protocol: give soap_operation, graphql_operation, transcode and grpc routes of their own")))
-		}
-		if t := r.Transform; t != nil && t.Request != nil && (t.Request.Body != nil || t.Request.Method != "") {
-			errs = append(errs, cfg.FieldError(base+".transform.request", errors.New("the request sent upstream is the envelope: its body and method cannot be transformed")))
-		}
+		errs = append(errs, heldreply.RouteErrors(cfg, base, r, "soap_operation", "envelope")...)
 	}
 	return errs
 }
