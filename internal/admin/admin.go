@@ -31,6 +31,7 @@ type Source interface {
 	Bans
 	Quotas
 	Dashboard
+	ThreatFeeds
 	// PurgeCache removes a route's cached responses ("" for every
 	// route's), those under a path prefix (or to exactly that path) and
 	// with a Cache-Tag when given, and returns how many it removed.
@@ -65,6 +66,7 @@ func Handler(g Source, metrics http.Handler, log *slog.Logger) http.Handler {
 	banRoutes(mux, g)
 	cacheRoutes(mux, g)
 	quotaRoutes(mux, g)
+	threatRoutes(mux, g)
 	dash := dashboardRoutes(mux, g)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -97,7 +99,7 @@ func Handler(g Source, metrics http.Handler, log *slog.Logger) http.Handler {
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeProblem(w, r, problem.New(problem.NotFound, "The admin API serves /healthz, /readyz, /config, /config/status, POST /config/reload, /metrics, /keys, /consumers, /bans, /dashboard and "+JWKSPath+"."))
+		writeProblem(w, r, problem.New(problem.NotFound, "The admin API serves /healthz, /readyz, /config, /config/status, POST /config/reload, /metrics, /keys, /consumers, /bans, /threat-intel/feeds, /dashboard and "+JWKSPath+"."))
 	})
 	return authenticate(g, dash, redacted(g.Redactor(), mux))
 }

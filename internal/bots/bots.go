@@ -165,24 +165,10 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 					Detail: "Refused by the bot rule " + rl.name + ". If you are not a bot, contact the API operator with the request id."})
 				return
 			case "challenge":
-				switch s.challenge.Check(w, r, st, s.Now()) {
-				case Passed:
-					s.count(rl.name, "passed")
-					continue
-				case Solved:
-					s.count(rl.name, "solved")
-					s.event(r, st, "bot.challenge_solved", rl.name, "The client solved the proof-of-work challenge and got a pass.")
+				if s.challenge.Demand(w, r, st, s.Now(), "bots", rl.name, "This client looks automated (rule "+rl.name+")",
+					func(outcome string) { s.count(rl.name, outcome) }) {
 					continue
 				}
-				s.count(rl.name, "challenged")
-				if !acceptsHTML(r) {
-					reqctx.Refuse(w, r, reqctx.Refusal{Type: problem.ChallengeRequired, Reason: "bot_challenge", Stage: "bots", Rule: rl.name,
-						Detail: "This client looks automated (rule " + rl.name + ") and must pass a browser challenge, which needs a browser. Use the credentials issued for automated access."})
-					return
-				}
-				st.Problem = problem.ChallengeRequired.Slug
-				s.event(r, st, "bot.challenge", rl.name, "A proof-of-work challenge page was served.")
-				s.challenge.Present(w, r, st, s.Now())
 				return
 			}
 		}
@@ -197,7 +183,11 @@ func (s *Stage) count(rule, outcome string) {
 }
 
 func (s *Stage) event(r *http.Request, st *reqctx.State, typ, rule, detail string) {
-	st.Events.Publish(observe.Event{Type: typ, Reason: "bot", Stage: "bots", Rule: rule, Detail: detail, Consumer: st.Consumer,
+	publish(r, st, typ, "bots", rule, detail)
+}
+
+func publish(r *http.Request, st *reqctx.State, typ, stage, rule, detail string) {
+	st.Events.Publish(observe.Event{Type: typ, Reason: "bot", Stage: stage, Rule: rule, Detail: detail, Consumer: st.Consumer,
 		ClientIP: st.ClientIP.String(), RequestID: st.RequestID, Route: st.Route, Method: r.Method, Path: st.Path})
 }
 

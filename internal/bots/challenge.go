@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/rampart-gw/rampart/internal/problem"
 	"github.com/rampart-gw/rampart/internal/ratelimit"
 	"github.com/rampart-gw/rampart/internal/reqctx"
 )
@@ -130,6 +131,37 @@ func (c *Challenge) Check(w http.ResponseWriter, r *http.Request, st *reqctx.Sta
 		HttpOnly: true, Secure: st.TLS, SameSite: http.SameSiteLaxMode})
 	http.SetCookie(w, &http.Cookie{Name: SolutionCookie, Value: "", Path: "/", MaxAge: -1, Secure: st.TLS, SameSite: http.SameSiteLaxMode})
 	return Solved
+}
+
+// Demand puts a request that a rule picked to the challenge: it reports
+// whether the request may go on (a valid pass, or a solution just
+// exchanged for one). Otherwise it has answered: the page for a browser,
+// a challenge-required problem for other clients, which cannot run it.
+// stage and rule name the check in the refusal and its events; count
+// (may be nil) hears passed, solved or challenged.
+func (c *Challenge) Demand(w http.ResponseWriter, r *http.Request, st *reqctx.State, now time.Time, stage, rule, why string, count func(outcome string)) bool {
+	if count == nil {
+		count = func(string) {}
+	}
+	switch c.Check(w, r, st, now) {
+	case Passed:
+		count("passed")
+		return true
+	case Solved:
+		count("solved")
+		publish(r, st, "bot.challenge_solved", stage, rule, "The client solved the proof-of-work challenge and got a pass.")
+		return true
+	}
+	count("challenged")
+	if !acceptsHTML(r) {
+		reqctx.Refuse(w, r, reqctx.Refusal{Type: problem.ChallengeRequired, Reason: "bot_challenge", Stage: stage, Rule: rule,
+			Detail: why + " and must pass a browser challenge, which needs a browser. Use the credentials issued for automated access."})
+		return false
+	}
+	st.Problem = problem.ChallengeRequired.Slug
+	publish(r, st, "bot.challenge", stage, rule, "A proof-of-work challenge page was served.")
+	c.Present(w, r, st, now)
+	return false
 }
 
 // leadingZeros counts the leading zero bits of SHA-256(seed ":" nonce).

@@ -34,6 +34,13 @@ const (
 	DefaultTokenBytes             = 8 << 10
 	// DefaultCacheMaxBytes is the response cache's memory.
 	DefaultCacheMaxBytes = 64 << 20
+	// Threat-intelligence feeds: how often a URL and a file are checked,
+	// and the bounds past which a new version is refused.
+	DefaultFeedRefreshURL  = time.Hour
+	DefaultFeedRefreshFile = time.Minute
+	DefaultFeedTimeout     = 30 * time.Second
+	DefaultFeedMaxBytes    = 64 << 20
+	DefaultFeedMaxEntries  = 5_000_000
 )
 
 func setDur(d *Duration, v time.Duration) {
@@ -71,6 +78,25 @@ func applyDefaults(c *Config) {
 	setDur(&l.BodyTimeout, DefaultBodyTimeout)
 	setInt(&l.MaxConnectionsPerIP, DefaultMaxConnectionsPerIP)
 	setDur(&s.ShutdownTimeout, DefaultShutdownTimeout)
+	if ti := c.ThreatIntel; ti != nil {
+		for _, f := range ti.Feeds {
+			if f == nil {
+				continue
+			}
+			if f.Format == "" {
+				f.Format = "plain"
+			}
+			if f.File != "" {
+				setDur(&f.Refresh, DefaultFeedRefreshFile)
+			}
+			setDur(&f.Refresh, DefaultFeedRefreshURL)
+			setDur(&f.Timeout, DefaultFeedTimeout)
+			if f.MaxBytes == 0 {
+				f.MaxBytes = DefaultFeedMaxBytes
+			}
+			setInt(&f.MaxEntries, DefaultFeedMaxEntries)
+		}
+	}
 	if t := s.TLS; t != nil {
 		if t.MinVersion == "" {
 			t.MinVersion = "1.2"

@@ -27,6 +27,7 @@ type Config struct {
 	Store          *Store                    `yaml:"store" json:"store,omitempty" doc:"Where consumers and API keys live. Default: no store (consumers from this file only)."`
 	State          State                     `yaml:"state" json:"state,omitempty" doc:"Where rate-limit counters live: this node's memory, or a Redis shared by every node."`
 	GeoIP          *GeoIP                    `yaml:"geoip" json:"geoip,omitempty" doc:"The country database policies' geo rules look addresses up in."`
+	ThreatIntel    *ThreatIntel              `yaml:"threat_intel" json:"threat_intel,omitempty" doc:"Threat-intelligence feeds: lists of attacking addresses and TLS fingerprints, read from files or HTTPS URLs and refreshed in the background. Policies' threat_intel rules act on them."`
 	Identity       Identity                  `yaml:"identity" json:"identity,omitempty" doc:"The signed identity assertion sent to upstreams."`
 	Upstreams      map[string]*Upstream      `yaml:"upstreams" json:"upstreams,omitempty" doc:"Named pools of backend targets."`
 	Authenticators map[string]*Authenticator `yaml:"authenticators" json:"authenticators,omitempty" doc:"Named authenticators that policies list under authenticate."`
@@ -349,6 +350,7 @@ type Policy struct {
 	SecurityHeaders *SecurityHeaders `yaml:"security_headers" json:"security_headers,omitempty" doc:"Security headers added to this policy's responses when the upstream sent none."`
 	CORS            *CORS            `yaml:"cors" json:"cors,omitempty" doc:"Cross-origin access from browsers: preflights answered by the gateway, Access-Control-* headers owned by it."`
 	Bots            *Bots            `yaml:"bots" json:"bots,omitempty" doc:"Bot defence: rules on client fingerprints (JA4, User-Agent, header consistency), a proof-of-work challenge for browsers, and an allow-list of good bots."`
+	ThreatIntel     []*ThreatRule    `yaml:"threat_intel" json:"threat_intel,omitempty" doc:"What to do with clients that threat-intelligence feeds list: block, challenge or flag; checked in order at stage 6, the first rule whose feeds list the client decides."`
 	Graduated       *Graduated       `yaml:"graduated" json:"graduated,omitempty" doc:"Escalation against a key that keeps offending: warn, throttle, block, then ban for growing periods."`
 	Validate        *Validate        `yaml:"validate" json:"validate,omitempty"`
 	Request         *RequestFilters  `yaml:"request" json:"request,omitempty" doc:"What the gateway changes in this policy's request bodies before the upstream sees them."`
@@ -494,6 +496,33 @@ type WAF struct {
 type WAFExclusion struct {
 	Rule   int    `yaml:"rule,required" json:"rule,omitempty" doc:"The CRS rule id, as the waf.detect or request.refused event names it."`
 	Target string `yaml:"target" json:"target,omitempty" doc:"Only for this target, e.g. ARGS:json.comment (a JSON field) or REQUEST_COOKIES:prefs; empty: everywhere."`
+}
+
+// ThreatIntel is the gateway's threat-intelligence feeds.
+type ThreatIntel struct {
+	Feeds map[string]*ThreatFeed `yaml:"feeds,required" json:"feeds,omitempty" doc:"Named feeds that policies' threat_intel rules refer to."`
+	Pos   Pos                    `yaml:"-" json:"-"`
+}
+
+// ThreatFeed is one feed: where it is read from and in what format.
+type ThreatFeed struct {
+	URL        string             `yaml:"url" json:"url,omitempty" doc:"An https:// URL the feed is downloaded from, with a conditional request (ETag, Last-Modified) on each refresh. Give url or file."`
+	File       string             `yaml:"file" json:"file,omitempty" doc:"A file the feed is read from, relative to the config file; read again when it changes."`
+	Format     string             `yaml:"format" json:"format,omitempty" enum:"plain|netset|spamhaus_drop|ja4" doc:"plain (default): an address, CIDR range or first-last range per line; netset: FireHOL netsets and ipsets; spamhaus_drop: Spamhaus DROP/EDROP, text or JSON lines; ja4: JA4 TLS fingerprints."`
+	Refresh    Duration           `yaml:"refresh" json:"refresh,omitempty" doc:"How often the feed is checked for a new version. Default 1h for a URL (most publishers ask for no more), 1m for a file; at least 1s."`
+	Timeout    Duration           `yaml:"timeout" json:"timeout,omitempty" doc:"Bound on one download. Default 30s."`
+	MaxBytes   Size               `yaml:"max_bytes" json:"max_bytes,omitempty" doc:"A larger feed is refused and the previous version kept. Default 64MiB."`
+	MaxEntries int                `yaml:"max_entries" json:"max_entries,omitempty" doc:"A feed listing more entries is refused and the previous version kept. Default 5000000."`
+	CAFile     string             `yaml:"ca_file" json:"ca_file,omitempty" doc:"CA bundle the feed's server certificate is verified with, in place of the system's roots."`
+	Headers    map[string]*Secret `yaml:"headers" json:"headers,omitempty" doc:"Request headers sent with each download, e.g. an API key (Key: env:ABUSEIPDB_KEY); the values are secrets, as env:NAME or file:PATH."`
+	Pos        Pos                `yaml:"-" json:"-"`
+}
+
+// ThreatRule is one of a policy's threat-intelligence rules.
+type ThreatRule struct {
+	Feeds  []string `yaml:"feeds,required" json:"feeds,omitempty" doc:"Feeds from threat_intel.feeds; the rule applies to a client any of them lists (its address, or its JA4 fingerprint for a ja4 feed)."`
+	Action string   `yaml:"action,required" json:"action,omitempty" enum:"block|challenge|flag" doc:"block: a 403 threat-listed problem; challenge: the bots proof-of-work challenge for browsers, a 403 for other clients (needs bots.challenge); flag: a threat.listed event and a threat-listed offence for the graduated response, and the request goes on."`
+	Pos    Pos      `yaml:"-" json:"-"`
 }
 
 // GeoIP is the country database.

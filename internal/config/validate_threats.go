@@ -272,3 +272,98 @@ func wafRulesProblem(rules string, allowed []string) string {
 	}
 	return ""
 }
+
+// threatIntel checks the feeds: one source each, HTTPS for downloads
+// (a feed read in clear could be rewritten on the way to list anyone),
+// sane bounds.
+func (v *validator) threatIntel() {
+	ti := v.cfg.ThreatIntel
+	if ti == nil {
+		return
+	}
+	if len(ti.Feeds) == 0 {
+		v.errorf("threat_intel.feeds", "threat_intel lists no feed: name one, e.g. spamhaus-drop: {url: https://www.spamhaus.org/drop/drop_v4.json, format: spamhaus_drop}")
+	}
+	for _, name := range sortedKeys(ti.Feeds) {
+		f := ti.Feeds[name]
+		path := "threat_intel.feeds." + name
+		if !nameRE.MatchString(name) {
+			v.keyErrorf(path, "feed name %q must be letters, digits, '.', '_' or '-'", name)
+		}
+		if f == nil {
+			v.errorf(path, "a feed needs url or file")
+			continue
+		}
+		switch {
+		case f.URL == "" && f.File == "":
+			v.errorf(path, "a feed needs url or file")
+		case f.URL != "" && f.File != "":
+			v.errorf(path, "give url or file, not both")
+		case f.URL != "":
+			u, err := url.Parse(f.URL)
+			switch {
+			case err != nil || u.Host == "":
+				v.errorf(path+".url", "%q is not a URL", f.URL)
+			case u.Scheme != "https":
+				v.errorf(path+".url", "feeds are downloaded over https only: a list fetched in clear can be rewritten on the way to refuse anyone")
+			case u.User != nil:
+				v.errorf(path+".url", "put credentials in headers (as secrets), not in the URL")
+			}
+		default:
+			v.fileReadable(path+".file", f.File)
+		}
+		if f.CAFile != "" {
+			if f.URL == "" {
+				v.errorf(path+".ca_file", "ca_file verifies a download: this feed is a file")
+			}
+			v.fileReadable(path+".ca_file", f.CAFile)
+		}
+		if len(f.Headers) > 0 && f.URL == "" {
+			v.errorf(path+".headers", "headers go with a download: this feed is a file")
+		}
+		for h := range f.Headers {
+			if !ValidHeaderName(h) {
+				v.keyErrorf(path+".headers."+h, "%q is not a header name", h)
+			}
+		}
+		if f.Refresh.D() < time.Second {
+			v.errorf(path+".refresh", "refresh %s is under 1s", f.Refresh.D())
+		}
+		if f.Timeout.D() < 0 {
+			v.errorf(path+".timeout", "timeout must be positive")
+		}
+		if f.MaxBytes < 0 || f.MaxBytes > 1<<30 {
+			v.errorf(path+".max_bytes", "max_bytes %s must be between 1 byte and 1GiB", f.MaxBytes)
+		}
+		if f.MaxEntries < 0 || f.MaxEntries > 50_000_000 {
+			v.errorf(path+".max_entries", "max_entries %d must be between 1 and 50000000", f.MaxEntries)
+		}
+	}
+}
+
+// policyThreatIntel checks a policy's threat_intel rules: known feeds,
+// and the challenge they ask for configured.
+func (v *validator) policyThreatIntel(base string, p *Policy) {
+	for i, r := range p.ThreatIntel {
+		path := fmt.Sprintf("%s.threat_intel[%d]", base, i)
+		if r == nil {
+			v.errorf(path, "a rule needs feeds and action")
+			continue
+		}
+		if len(r.Feeds) == 0 {
+			v.errorf(path+".feeds", "the rule names no feed")
+		}
+		var feeds []string
+		if v.cfg.ThreatIntel != nil {
+			feeds = sortedKeys(v.cfg.ThreatIntel.Feeds)
+		}
+		for j, f := range r.Feeds {
+			if !slices.Contains(feeds, f) {
+				v.errorf(fmt.Sprintf("%s.feeds[%d]", path, j), "unknown feed %q%s: feeds are defined under threat_intel.feeds", f, suggest(f, feeds))
+			}
+		}
+		if r.Action == "challenge" && (p.Bots == nil || p.Bots.Challenge == nil) {
+			v.errorf(path+".action", "action challenge serves the bots challenge, so the policy needs bots: {challenge: {secret: env:NAME}}")
+		}
+	}
+}

@@ -67,7 +67,7 @@ func (v *validator) policyQuota(base string, p *Policy) {
 // upstream's failures.
 var offenceTypes = []string{"rate-limited", "quota-exceeded", "concurrency-limited", "unauthorized", "invalid-credentials",
 	"forbidden", "insufficient-authentication", "bad-request", "not-found", "method-not-allowed", "payload-too-large", "headers-too-large",
-	"bot-blocked", "challenge-required", "rate-anomaly"}
+	"bot-blocked", "challenge-required", "rate-anomaly", "threat-listed"}
 
 // policyBots checks a policy's bot defence.
 func (v *validator) policyBots(base string, p *Policy) {

@@ -42,6 +42,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/shed"
 	"github.com/rampart-gw/rampart/internal/siem"
 	"github.com/rampart-gw/rampart/internal/store"
+	"github.com/rampart-gw/rampart/internal/threatintel"
 	"github.com/rampart-gw/rampart/internal/tracing"
 	"github.com/rampart-gw/rampart/internal/trail"
 	"github.com/rampart-gw/rampart/internal/waf"
@@ -146,6 +147,9 @@ type resources struct {
 	wafLogs *refSet[*observe.LineWriter]
 	// geoDBs is the open country database, reopened when its file changes.
 	geoDBs *refSet[*ipfilter.DB]
+	// feeds are the threat-intelligence feeds, kept with their lists and
+	// refresh loops while their definitions are unchanged.
+	feeds *refSet[*threatintel.Feed]
 }
 
 // trafficState is the state of the traffic stages. It outlives reloads:
@@ -234,6 +238,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		externals:   newRefSet(func(*authz.External) {}),
 		shedders:    newRefSet(func(*shed.Limiter) {}),
 		geoDBs:      newRefSet(func(d *ipfilter.DB) { _ = d.Close() }),
+		feeds:       newRefSet(func(f *threatintel.Feed) { f.Close() }),
 		wafs:        newRefSet(closeWAF),
 		wafLogs:     newRefSet(func(w *observe.LineWriter) { _ = w.Close() })},
 		portalCSRF: webui.NewCSRF("rampart_portal_csrf", "/"),

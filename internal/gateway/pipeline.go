@@ -34,6 +34,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/secheaders"
 	"github.com/rampart-gw/rampart/internal/shed"
 	"github.com/rampart-gw/rampart/internal/soapop"
+	"github.com/rampart-gw/rampart/internal/threatintel"
 	"github.com/rampart-gw/rampart/internal/transcode"
 	"github.com/rampart-gw/rampart/internal/transform"
 	"github.com/rampart-gw/rampart/internal/waf"
@@ -66,6 +67,9 @@ func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, ac
 	}
 	if graduated != nil && graduated.G.PreAuth() {
 		stages = append(stages, graduated) // wraps the bot checks: their refusals can be offences
+	}
+	if pol != nil && len(pol.ThreatIntel) > 0 {
+		stages = append(stages, threatStage(cfg, r.Policy, pol, deps))
 	}
 	if pol != nil && pol.Bots != nil {
 		o := deps.bots
@@ -313,6 +317,7 @@ type stageDeps struct {
 	metrics     *observe.Metrics
 	quotaStages map[string]*ratelimit.QuotaStage // by policy, filled by quota
 	geo         *ipfilter.DB                     // the country database; nil without geoip
+	feeds       map[string]*threatintel.Feed     // threat-intelligence feeds, by name
 	wafs        map[string]*waf.Stage            // by policy
 	responses   *cache.Store                     // the response cache
 	transforms  respfilter.Transforms            // the registry of response transforms

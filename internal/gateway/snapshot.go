@@ -30,6 +30,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/route"
 	"github.com/rampart-gw/rampart/internal/schema"
 	"github.com/rampart-gw/rampart/internal/shed"
+	"github.com/rampart-gw/rampart/internal/threatintel"
 	"github.com/rampart-gw/rampart/internal/tracing"
 	"github.com/rampart-gw/rampart/internal/waf"
 	"github.com/rampart-gw/rampart/internal/webui"
@@ -55,6 +56,7 @@ type Snapshot struct {
 	tls            *tls.Config // nil without TLS listeners
 	unmatched      *observe.RouteMetrics
 	quotas         map[string]*ratelimit.QuotaStage // by policy
+	feeds          map[string]*threatintel.Feed     // threat-intelligence feeds, by name
 	// portal serves the developer portal under portalPath; nil without.
 	portal        http.Handler
 	portalPath    string
@@ -156,6 +158,9 @@ func (g *Gateway) build(cfg *config.Config) (_ *Snapshot, err error) {
 		}
 		s.releases = append(s.releases, func() { g.res.geoDBs.release(k) })
 	}
+	if s.feeds, err = g.acquireFeeds(cfg, s); err != nil {
+		return nil, err
+	}
 	wafs := map[string]*waf.Stage{}
 	for _, name := range slices.Sorted(maps.Keys(cfg.Policies)) {
 		p := cfg.Policies[name]
@@ -211,7 +216,7 @@ func (g *Gateway) build(cfg *config.Config) (_ *Snapshot, err error) {
 	}
 	deps := &stageDeps{transforms: g.opts.ResponseTransforms, documents: docs, store: g.state.limits, gates: g.state.gates, seed: g.state.limitSeed, quotas: g.state.quotas, abuse: g.state.abuse, responses: g.state.responses,
 		shedders: shedders, bots: bots.Options{Once: g.state.once, DNS: g.state.goodBots}, metrics: g.metrics,
-		quotaStages: map[string]*ratelimit.QuotaStage{}, geo: geo, wafs: wafs}
+		quotaStages: map[string]*ratelimit.QuotaStage{}, geo: geo, wafs: wafs, feeds: s.feeds}
 	b := route.NewBuilder()
 	for i, r := range cfg.Routes {
 		if c := b.Add(rules[i]); len(c) > 0 {

@@ -54,6 +54,10 @@ type Metrics struct {
 	idp           *prometheus.CounterVec
 	connsOpen     prometheus.Gauge
 	inFlight      prometheus.Gauge
+	threatIntel   *prometheus.CounterVec
+	feedEntries   *prometheus.GaugeVec
+	feedRefresh   *prometheus.CounterVec
+	feedSuccess   *prometheus.GaugeVec
 }
 
 // TargetHealth is one upstream target's state, read at scrape time.
@@ -108,7 +112,12 @@ func NewMetrics(version string, health func() []TargetHealth) *Metrics {
 	m.masked = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_masked_values_total", Help: "Values masked in responses, by policy and detector (email, card, ...). The values themselves are never recorded."}, []string{"policy", "detector"})
 	m.wafGroups = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_waf_rule_groups_total", Help: "Blocked or detected requests by policy and the CRS rule group they matched (sqli, xss, rce, lfi, php, protocol-enforcement ...; custom for your own rules)."}, []string{"policy", "group"})
 	m.fieldCrypto = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_field_encryption_total", Help: "Request bodies through a policy's request.encrypt_fields, by policy and outcome: encrypted, unchanged (no such field), skipped (no JSON body), refused."}, []string{"policy", "outcome"})
+	m.threatIntel = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_threat_intel_total", Help: "Clients listed by a threat-intelligence feed, by policy, feed and outcome (blocked, challenged, solved, passed, flagged)."}, []string{"policy", "feed", "outcome"})
+	m.feedEntries = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "rampart_threat_feed_entries", Help: "Entries in the list each threat-intelligence feed has in use."}, []string{"feed"})
+	m.feedRefresh = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_threat_feed_refreshes_total", Help: "Threat-intelligence feed refreshes by feed and result: updated (a new list in use), unchanged (304, or the file not modified), failed (the previous list stays; see threat_intel.feed_failed events)."}, []string{"feed", "result"})
+	m.feedSuccess = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "rampart_threat_feed_last_success_timestamp_seconds", Help: "When each threat-intelligence feed was last refreshed without error (Unix time): alert when time() minus it grows past a few refresh periods."}, []string{"feed"})
 	m.authnChildren = &counters{vec: m.authn}
+	m.reg.MustRegister(m.threatIntel, m.feedEntries, m.feedRefresh, m.feedSuccess)
 	m.reg.MustRegister(m.certExpiry)
 	m.reg.MustRegister(m.authn, m.idp, m.authz, m.ratelimit, m.stateErrors, m.concurrency, m.quota, m.deprecated, m.cache, m.transform, m.abuse, m.shed, m.shedLimit, m.bots, m.waf, m.schemaResp, m.respFilter, m.masked, m.fieldCrypto, m.wafGroups)
 	m.reg.MustRegister(m.requests, m.duration, m.upstreamDur, m.refusals, m.reloads, m.lastReload, m.configOK, m.tls, m.dropped, m.connRefused, m.retries, m.upstreamErrs, m.connsOpen, m.inFlight, info,
@@ -252,6 +261,29 @@ func (m *Metrics) Abuse(policy string) func(outcome string) { return byOutcome(m
 func (m *Metrics) Bots(policy string) func(rule, outcome string) {
 	v := m.bots.MustCurryWith(prometheus.Labels{"policy": policy})
 	return func(rule, outcome string) { v.WithLabelValues(rule, outcome).Inc() }
+}
+
+// ThreatIntel returns the counter of one policy's threat-intelligence
+// matches, by feed and outcome.
+func (m *Metrics) ThreatIntel(policy string) func(feed, outcome string) {
+	c := &counters{vec: m.threatIntel.MustCurryWith(prometheus.Labels{"policy": policy})}
+	return func(feed, outcome string) { c.inc(feed, outcome) }
+}
+
+// ThreatFeed records one refresh of a feed: its result, and the entries
+// of the list it has in use.
+func (m *Metrics) ThreatFeed(feed, result string, entries int, now time.Time) {
+	m.feedRefresh.WithLabelValues(feed, result).Inc()
+	m.feedEntries.WithLabelValues(feed).Set(float64(entries))
+	if result != "failed" {
+		m.feedSuccess.WithLabelValues(feed).Set(float64(now.Unix()))
+	}
+}
+
+// ForgetThreatFeed drops a feed's gauges when it is no longer configured.
+func (m *Metrics) ForgetThreatFeed(feed string) {
+	m.feedEntries.DeleteLabelValues(feed)
+	m.feedSuccess.DeleteLabelValues(feed)
 }
 
 // Shed returns the counter of one upstream's shed requests, by priority.

@@ -52,6 +52,9 @@ var (
 	ChallengeRequired = Type{Slug: "challenge-required", Title: "Browser challenge required", Status: http.StatusForbidden,
 		Cause: "This endpoint asks clients that look automated to solve a browser challenge first, and this client does not accept HTML, so it cannot.",
 		Fix:   "Open the page in a browser, or for automated access use the API credentials the API operator issues; a verified crawler is let through by its operator's allow-list."}
+	ThreatListed = Type{Slug: "threat-listed", Title: "Client on a threat list", Status: http.StatusForbidden,
+		Cause: "The client's address, or its TLS fingerprint, is on a threat-intelligence list (a blocklist of addresses that attack sites) that this endpoint refuses.",
+		Fix:   "If the address was listed by mistake (a shared or reassigned address, a VPN exit), ask the list's publisher to delist it, or give the API operator the request id."}
 	UnsupportedMediaType = Type{Slug: "unsupported-media-type", Title: "Unsupported body type", Status: http.StatusUnsupportedMediaType,
 		Cause: "The request body's Content-Type is not one this endpoint accepts.",
 		Fix:   "Send the body in one of the media types listed in `detail`, with a matching Content-Type header."}
@@ -131,6 +134,6 @@ var (
 
 // Catalogue lists every problem type, in documentation order.
 func Catalogue() []Type {
-	return []Type{BadRequest, MalformedRequest, HTTPVersionNotSupported, Unauthorized, InvalidCredentials, InsufficientAuthentication, Forbidden, CSRFRefused, NotFound, MethodNotAllowed, Gone, PayloadTooLarge, RequestTimeout, HeadersTooLarge, RateLimited, QuotaExceeded, ConcurrencyLimited, AbuseBlocked, Banned, BotBlocked, ChallengeRequired, CORSRejected, AddressDenied, UnsupportedMediaType, InvalidBody, SchemaViolation, GraphQLRefused, MissingValue, WAFBlocked, ResponseWithheld, ResponseNotFiltered,
+	return []Type{BadRequest, MalformedRequest, HTTPVersionNotSupported, Unauthorized, InvalidCredentials, InsufficientAuthentication, Forbidden, CSRFRefused, NotFound, MethodNotAllowed, Gone, PayloadTooLarge, RequestTimeout, HeadersTooLarge, RateLimited, QuotaExceeded, ConcurrencyLimited, AbuseBlocked, Banned, BotBlocked, ChallengeRequired, CORSRejected, AddressDenied, ThreatListed, UnsupportedMediaType, InvalidBody, SchemaViolation, GraphQLRefused, MissingValue, WAFBlocked, ResponseWithheld, ResponseNotFiltered,
 		TooManyConnections, Overloaded, BadGateway, UpstreamError, NoHealthyUpstream, GatewayTimeout, IdentityUnavailable, AuthorizationUnavailable, Unavailable, Internal}
 }
