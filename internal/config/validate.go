@@ -155,6 +155,23 @@ func (v *validator) fileReadable(path, file string) bool {
 	return true
 }
 
+// dataReadable is fileReadable for a file that is not part of the
+// config: data a component re-reads by itself when it changes (a
+// threat feed), so a change to it must not reload the config.
+func (v *validator) dataReadable(path, file string) {
+	_, err := os.Stat(v.cfg.Path(file))
+	if v.offline && errors.Is(err, fs.ErrNotExist) {
+		v.cfg.Unchecked = append(v.cfg.Unchecked, path+": file "+file)
+		return
+	}
+	f, err := os.Open(v.cfg.Path(file))
+	if err != nil {
+		v.errorf(path, "cannot read %s: %v", file, errorsWithoutPath(err))
+		return
+	}
+	f.Close()
+}
+
 // present records a file the config reads (see Config.Files) and reports
 // whether to check it: false only offline, for a file that is not there.
 func (v *validator) present(path, file string) bool {

@@ -310,7 +310,7 @@ func (v *validator) threatIntel() {
 				v.errorf(path+".url", "put credentials in headers (as secrets), not in the URL")
 			}
 		default:
-			v.fileReadable(path+".file", f.File)
+			v.dataReadable(path+".file", f.File) // the feed re-reads it: no config reload on a change
 		}
 		if f.CAFile != "" {
 			if f.URL == "" {
@@ -326,7 +326,7 @@ func (v *validator) threatIntel() {
 				v.keyErrorf(path+".headers."+h, "%q is not a header name", h)
 			}
 		}
-		if f.Refresh.D() < time.Second {
+		if f.Refresh != 0 && f.Refresh.D() < time.Second {
 			v.errorf(path+".refresh", "refresh %s is under 1s", f.Refresh.D())
 		}
 		if f.Timeout.D() < 0 {

@@ -25,6 +25,8 @@ admin: {disabled: true}
 access_log: {path: %[1]s/access.log}
 authenticators:
   idp: {type: jwt, issuer: "https://idp.test", jwks_uri: "http://127.0.0.1:1/jwks", audiences: [a]}
+threat_intel:
+  feeds: {bad: {file: %[1]s/bad.txt}}
 keysets:
   k: {primary: k1, keys: [{id: k1, secret: env:FIELD_KEY}]}
 upstreams:
@@ -39,6 +41,7 @@ policies:
     ip: {allow: [0.0.0.0/0, "::/0"]}
     cors: {allow_origins: ["https://app.example"]}
     graduated: {block: 3}
+    threat_intel: [{feeds: [bad], action: flag}]
     bots: {rules: [{name: curl, when: 'client.user_agent.startsWith("curl")', action: flag}]}
     rate_limits: [{key: ip, rate: 100/s}, {key: consumer, rate: 10/s}]
     quota: {limit: 1000, period: day}
@@ -74,6 +77,9 @@ func TestArchitectureListsStages(t *testing.T) {
 		t.Fatal(err)
 	}
 	writeDescriptorSet(t, filepath.Join(dir, "api.pb"))
+	if err := os.WriteFile(filepath.Join(dir, "bad.txt"), []byte("192.0.2.0/24\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	env := func(k string) (string, bool) { return "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", k == "FIELD_KEY" }
 	cfg, err := config.ParseWith(filepath.Join(dir, "r.yaml"), fmt.Appendf(nil, everyStage, dir), env, LoadOptions(false, nil))
 	if err != nil {
@@ -85,7 +91,7 @@ func TestArchitectureListsStages(t *testing.T) {
 	}
 	defer g.Shutdown(t.Context())
 	got := g.current.Load().routes[0].stages
-	want := []string{"lifecycle", "ip_filter", "cors", "rate_limit", "bots", "rate_limit", "body_limit", "body_structure", "authenticate",
+	want := []string{"lifecycle", "ip_filter", "cors", "rate_limit", "threat_intel", "bots", "rate_limit", "body_limit", "body_structure", "authenticate",
 		"authorize", "rate_limit", "rate_limit", "rate_limit", "schema", "waf", "cache", "load_shedding", "response_filter",
 		"security_headers", "transform", "encrypt_fields", "identity"}
 	if !slices.Equal(got, want) {
