@@ -306,4 +306,3 @@ func ja4Of(t *testing.T, cfg *tls.Config, h2 bool) string {
 		return ""
 	}
 }
-
