@@ -49,6 +49,7 @@ func TestExamplesValidate(t *testing.T) {
 	t.Setenv("PII_KEY_2026", "q1Xh4cW0a9bQm0Yx8dV3kz6Nf2Lr7TsJ5uEo1Gi9HpA=")
 	t.Setenv("PII_KEY_2025", "Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGw=")
 	t.Setenv("SPLUNK_HEC_TOKEN", "example-hec-token")
+	t.Setenv("RAMPART_INTEL_FEED_TOKEN", "Bearer example-feed-token")
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			dir := t.TempDir()
@@ -74,6 +75,19 @@ func TestExamplesValidate(t *testing.T) {
 					t.Fatal(err)
 				}
 				if err := os.WriteFile(filepath.Join(dir, m), spec, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Threat-feed files are read from examples/feeds.
+			for _, m := range regexp.MustCompile(`feeds/[a-z0-9-]+\.(txt|netset)`).FindAllString(string(data), -1) {
+				feed, err := os.ReadFile(filepath.Join("../../examples", m))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.MkdirAll(filepath.Join(dir, "feeds"), 0o700); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(filepath.Join(dir, m), feed, 0o600); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -185,6 +199,30 @@ func writePEM(t *testing.T, path string, k *ecdsa.PrivateKey, key bool) {
 // TestExamplesValidateOffline runs `rampart validate --offline` on the
 // examples as a fresh clone has them: no environment variables, no
 // certificates, keys or databases, which are listed as not checked.
+// TestValidateFeedFile: validate reads a threat feed's file as run
+// would, and points at the setting with the feed's own line.
+func TestValidateFeedFile(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "bad.netset"), []byte("# list\n192.0.2.0/24\n192.0.2.300\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "r.yaml")
+	if err := os.WriteFile(cfg, []byte(`version: 1
+threat_intel:
+  feeds:
+    local: {file: bad.netset, format: netset}
+upstreams: {app: {targets: [{url: "http://127.0.0.1:9000"}]}}
+policies: {p: {authenticate: [], threat_intel: [{feeds: [local], action: block}]}}
+routes: [{name: r, match: {paths: ["/**"]}, upstream: app, policy: p}]
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runCLI("validate", "-c", cfg)
+	if want := `r.yaml:4:19: threat_intel.feeds.local.file: line 3: "192.0.2.300" is not an address`; code != 1 || !strings.Contains(out+errs, want) {
+		t.Fatalf("exit %d, want 1 with %q:\n%s%s", code, want, out, errs)
+	}
+}
+
 func TestExamplesValidateOffline(t *testing.T) {
 	files, err := filepath.Glob("../../examples/*.yaml")
 	if err != nil || len(files) == 0 {

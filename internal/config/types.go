@@ -515,6 +515,7 @@ type ThreatFeed struct {
 	MaxEntries int                `yaml:"max_entries" json:"max_entries,omitempty" doc:"A feed listing more entries is refused and the previous version kept. Default 5000000."`
 	CAFile     string             `yaml:"ca_file" json:"ca_file,omitempty" doc:"CA bundle the feed's server certificate is verified with, in place of the system's roots."`
 	Headers    map[string]*Secret `yaml:"headers" json:"headers,omitempty" doc:"Request headers sent with each download, e.g. an API key (Key: env:ABUSEIPDB_KEY); the values are secrets, as env:NAME or file:PATH."`
+	Exclude    []string           `yaml:"exclude" json:"exclude,omitempty" doc:"Addresses and CIDR ranges this feed never lists, whatever it says: your own networks, and the private ranges some lists include (FireHOL level 1 lists 10.0.0.0/8, 192.168.0.0/16 ...)."`
 	Pos        Pos                `yaml:"-" json:"-"`
 }
 

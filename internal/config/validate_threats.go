@@ -326,6 +326,11 @@ func (v *validator) threatIntel() {
 				v.keyErrorf(path+".headers."+h, "%q is not a header name", h)
 			}
 		}
+		for i, c := range f.Exclude {
+			if _, err := ParsePrefix(c); err != nil {
+				v.errorf(fmt.Sprintf("%s.exclude[%d]", path, i), "%v", err)
+			}
+		}
 		if f.Refresh != 0 && f.Refresh.D() < time.Second {
 			v.errorf(path+".refresh", "refresh %s is under 1s", f.Refresh.D())
 		}

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 	"maps"
@@ -9,13 +10,14 @@ import (
 
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/ipfilter"
+	"github.com/rampart-gw/rampart/internal/threatintel"
 	"github.com/rampart-gw/rampart/internal/waf"
 )
 
 // Check compiles what `rampart validate` cannot check from the config's
 // data alone and `run` would refuse: each policy's WAF rule set (Coraza
-// compiles operator rules, and refuses what it cannot parse) and the
-// country database. It opens no listener, store or connection; the
+// compiles operator rules, and refuses what it cannot parse), the
+// country database and threat-feed files. It opens no listener, store or connection; the
 // errors carry the position of the setting at fault.
 func Check(cfg *config.Config) error {
 	var out config.Errors
@@ -28,6 +30,23 @@ func Check(cfg *config.Config) error {
 			add("geoip.database", err)
 		} else {
 			_ = db.Close()
+		}
+	}
+	// A feed file run would refuse: a line that is not an entry, too
+	// many entries. Downloads are not made here.
+	if ti := cfg.ThreatIntel; ti != nil {
+		for _, name := range slices.Sorted(maps.Keys(ti.Feeds)) {
+			f := ti.Feeds[name]
+			if f == nil || f.File == "" || !fileExists(cfg.Path(f.File)) {
+				continue
+			}
+			src, err := feedSource(cfg, name, f)
+			if err == nil {
+				_, err = threatintel.New(src, threatintel.Options{}).Refresh(context.Background())
+			}
+			if err != nil {
+				add("threat_intel.feeds."+name+".file", err)
+			}
 		}
 	}
 	for _, name := range slices.Sorted(maps.Keys(cfg.Policies)) {

@@ -87,6 +87,13 @@ func feedSource(cfg *config.Config, name string, fc *config.ThreatFeed) (threati
 	if fc.File != "" {
 		src.File = cfg.Path(fc.File)
 	}
+	for _, c := range fc.Exclude {
+		p, err := config.ParsePrefix(c)
+		if err != nil {
+			return src, fmt.Errorf("exclude: %w", err)
+		}
+		src.Exclude = append(src.Exclude, p.Masked())
+	}
 	if fc.CAFile != "" {
 		pool, err := pki.CertPool(cfg.Path(fc.CAFile))
 		if err != nil {

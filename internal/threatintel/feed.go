@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -26,6 +27,7 @@ type Source struct {
 	MaxEntries int
 	TLS        *tls.Config       // for URL; nil: the system's roots
 	Header     map[string]string // sent with each download
+	Exclude    []netip.Prefix    // never listed, whatever the feed says
 }
 
 // Status is what a feed's last refreshes did, for the admin API.
@@ -109,6 +111,24 @@ func (f *Feed) Name() string { return f.src.Name }
 
 // Set is the list in use; nil before the first successful load.
 func (f *Feed) Set() *Set { return f.set.Load() }
+
+// ListsAddr reports whether the list in use holds ip, and the feed's
+// exclusions do not.
+func (f *Feed) ListsAddr(ip netip.Addr) bool {
+	if !f.set.Load().Contains(ip) {
+		return false
+	}
+	ip = ip.Unmap()
+	for _, p := range f.src.Exclude {
+		if p.Contains(ip) {
+			return false
+		}
+	}
+	return true
+}
+
+// ListsJA4 reports whether the list in use holds the fingerprint.
+func (f *Feed) ListsJA4(fp string) bool { return f.set.Load().ContainsJA4(fp) }
 
 // Status returns the feed's status.
 func (f *Feed) Status() Status {

@@ -134,8 +134,12 @@ func TestFeedFile(t *testing.T) {
 	if err := os.WriteFile(path, []byte("192.0.2.1\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	f := New(Source{Name: "local", File: path, Format: FormatPlain, Refresh: 20 * time.Millisecond, MaxBytes: 1 << 20}, Options{})
-	if r, err := f.Refresh(context.Background()); r != Updated || err != nil {
+	f := New(Source{Name: "local", File: path, Format: FormatPlain, Refresh: 20 * time.Millisecond, MaxBytes: 1 << 20,
+		Exclude: []netip.Prefix{netip.MustParsePrefix("192.0.2.2/32")}}, Options{})
+	if f.ListsAddr(netip.MustParseAddr("192.0.2.1")) {
+		t.Fatal("listed before the first read")
+	}
+	if r, err := f.Refresh(context.Background()); r != Updated || err != nil || !f.ListsAddr(netip.MustParseAddr("::ffff:192.0.2.1")) {
 		t.Fatalf("first read: %v %v", r, err)
 	}
 	if r, _ := f.Refresh(context.Background()); r != Unchanged {
@@ -147,10 +151,13 @@ func TestFeedFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for !f.Set().Contains(netip.MustParseAddr("192.0.2.2")) {
+	for !f.Set().Contains(netip.MustParseAddr("192.0.2.2")) { // in the list, excluded by the feed
 		if time.Now().After(deadline) {
 			t.Fatal("the changed file was not read again")
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	if f.ListsAddr(netip.MustParseAddr("192.0.2.2")) || !f.ListsAddr(netip.MustParseAddr("192.0.2.1")) {
+		t.Error("exclusions not applied")
 	}
 }

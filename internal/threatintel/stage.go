@@ -87,14 +87,13 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 // whether it listed its fingerprint; "" when none does.
 func (s *Stage) listed(rl *Rule, st *reqctx.State) (string, bool) {
 	for j, f := range rl.Feeds {
-		set := f.Set()
 		if rl.JA4[j] {
-			if set.ContainsJA4(st.JA4) {
+			if f.ListsJA4(st.JA4) {
 				return f.Name(), true
 			}
 			continue
 		}
-		if set.Contains(st.ClientIP) {
+		if f.ListsAddr(st.ClientIP) {
 			return f.Name(), false
 		}
 	}

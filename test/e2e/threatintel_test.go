@@ -110,7 +110,7 @@ threat_intel:
       format: spamhaus_drop
       ca_file: ca.pem
       headers: {Authorization: env:RAMPART_TEST_FEED_TOKEN}
-    local: {file: local.netset, format: netset, refresh: 1s}
+    local: {file: local.netset, format: netset, refresh: 1s, exclude: [192.0.2.64/27]}
     scanners: {file: ja4.txt, format: ja4, refresh: 1s}
 upstreams:
   app: {targets: [{url: %s}]}
@@ -159,6 +159,7 @@ routes:
 	listed("/api/x", "203.0.113.9")
 	listed("/api/x", "2001:db8:bad:1::7")
 	listed("/api/x", "192.0.2.100")
+	passes("/api/x", "192.0.2.70") // excluded from the feed
 	passes("/api/x", "192.0.2.200")
 	passes("/api/x", "198.51.100.1")
 	var list struct{ Feeds []map[string]any }
