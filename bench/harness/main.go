@@ -314,6 +314,8 @@ func securityTable(env *env, path string, rounds int, dur, warm time.Duration) {
 		{"authorize", base + "/authz/acme" + path, []string{"Authorization: Bearer " + env.sec.es256}},
 		// A per-IP limit high enough never to refuse: the cost of the check.
 		{"ratelimit-memory", base + "/rl" + path, nil},
+		// A block rule on a million-entry feed that does not list the client.
+		{"threat feed, 1M entries", base + "/feed" + path, nil},
 	}
 	if env.rampartRedis != "" {
 		// The same limit in Redis, through a second Rampart process.
@@ -339,6 +341,10 @@ func securityTable(env *env, path string, rounds int, dur, warm time.Duration) {
 		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t\n", rw.name, m.rps, ms(m.p50), ms(m.p99), ratio(m.rps, plain), perRound)
 	}
 	tw.Flush()
+	if med, lo, hi, ok := roundRatios(all["threat feed, 1M entries"], all["plain proxy"]); ok {
+		fmt.Printf("\nthreat feed of 1M entries: costs %.1f%% of plain-proxy throughput per round, median (%.1f%% to %.1f%%; target at most 5%%)\n",
+			100*(1-med), 100*(1-hi), 100*(1-lo))
+	}
 	if jwt := median(all["jwt ES256"]).rps; jwt > 0 {
 		fmt.Printf("\nauthorize on top of jwt ES256 (same token): %.2f of its throughput\n", median(all["authorize"]).rps/jwt)
 	}

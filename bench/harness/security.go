@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/big"
+	mrand "math/rand/v2"
 	"path/filepath"
 	"strings"
 	"time"
@@ -47,6 +48,7 @@ func prepareSecurity(dir string) (*security, error) {
 	}
 	body, _ := json.Marshal(map[string]any{"keys": keys})
 	s := &security{jwksFile: writeFile(dir, "jwks.json", string(body))}
+	writeFile(dir, "million.netset", millionFeed())
 	claims, _ := json.Marshal(map[string]any{"iss": benchIssuer, "aud": "bench", "sub": "bench-client", "scope": "items:read",
 		"iat": time.Now().Unix(), "exp": time.Now().Add(6 * time.Hour).Unix()})
 	sign := func(alg, kid string, f func([]byte) []byte) string {
@@ -70,6 +72,9 @@ func prepareSecurity(dir string) (*security, error) {
 // backend is the backend's cleartext host:port, which also serves the JWKS.
 func (s *security) config(dir, backend string) string {
 	return fmt.Sprintf(`store: {driver: embedded, path: %s}
+threat_intel:
+  feeds:
+    million: {file: million.netset, format: netset, max_entries: 2000000}
 authenticators:
   idp: {type: jwt, issuer: %q, jwks_uri: "http://%s/.well-known/jwks.json", audiences: [bench], algorithms: [ES256, RS256]}
   keys: {type: api_key}
@@ -83,6 +88,9 @@ policies:
   limited:
     authenticate: []
     rate_limits: [{key: ip, rate: 1000000/s, burst: 1000000, name: bench-ip}]
+  feed:
+    authenticate: []
+    threat_intel: [{feeds: [million], action: block}]
   authz:
     authenticate: [idp]
     authorize:
@@ -98,7 +106,30 @@ func (s *security) routes() string {
   - {name: key, match: {paths: ["/key/**"]}, upstream: backend, policy: key, rewrite: {strip_prefix: /key}}
   - {name: authz, match: {paths: ["/authz/{account}/**"]}, upstream: backend, policy: authz}
   - {name: limited, match: {paths: ["/rl/**"]}, upstream: backend, policy: limited, rewrite: {strip_prefix: /rl}}
+  - {name: feed, match: {paths: ["/feed/**"]}, upstream: backend, policy: feed, rewrite: {strip_prefix: /feed}}
 `
+}
+
+// millionFeed is a threat feed of a million entries, three in four
+// single addresses and one in four /24s, spread over the public IPv4
+// space and never 127.0.0.0/8, where the load comes from.
+func millionFeed() string {
+	r := mrand.New(mrand.NewPCG(26, 27))
+	var b strings.Builder
+	b.Grow(16 << 20)
+	b.WriteString("# a million-entry feed for the bench\n")
+	for i := range 1_000_000 {
+		first := 1 + r.IntN(222)
+		if first == 127 {
+			first = 128
+		}
+		fmt.Fprintf(&b, "%d.%d.%d.%d", first, r.IntN(256), r.IntN(256), r.IntN(256))
+		if i%4 == 0 {
+			b.WriteString("/24")
+		}
+		b.WriteByte('\n')
+	}
+	return b.String()
 }
 
 // createKey issues the API key with the built binary.
