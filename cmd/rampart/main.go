@@ -53,6 +53,8 @@ Usage:
                                      manage API keys in the configured store
   rampart consumers put|get|list --id ID [--roles a,b] [--scopes a,b] [--attr k=v]
                                      manage consumer records (roles, attributes) in the store
+  rampart grants create|list|revoke --consumer ID --role ROLE --for 2h --reason TEXT
+                                     just-in-time roles that expire by themselves
   rampart bans list|lift [ID]        list or lift graduated-response bans (asks the admin API)
   rampart cache purge [ROUTE]        drop cached responses of a route, or all (asks the admin API)
   rampart trail verify|export        check the tamper-evident audit trail, or export it for a SIEM
@@ -82,6 +84,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdKeys(args, stdout, stderr)
 	case "consumers":
 		return cmdConsumers(args, stdout, stderr)
+	case "grants":
+		return cmdGrants(args, stdout, stderr)
 	case "bans":
 		return cmdBans(args, stdout, stderr)
 	case "trail":

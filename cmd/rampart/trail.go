@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/rampart-gw/rampart/internal/config"
@@ -143,11 +142,7 @@ func cliTrail(ctx context.Context, cfg *config.Config, d store.Driver, action, s
 	}
 	key, err := trail.SigningKey(cfg)
 	if err == nil {
-		user := os.Getenv("SUDO_USER")
-		if user == "" {
-			user = os.Getenv("USER")
-		}
-		w := trail.NewWriter(d, trail.Options{Key: key, Actor: strings.TrimSuffix("cli:"+user, ":"), CheckpointEvery: cfg.Trail.CheckpointEvery})
+		w := trail.NewWriter(d, trail.Options{Key: key, Actor: cliActor(), CheckpointEvery: cfg.Trail.CheckpointEvery})
 		err = w.Append(ctx, trail.Entry{Kind: trail.KindAction, Action: action, Subject: subject, Detail: detail})
 	}
 	if err != nil {

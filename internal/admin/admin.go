@@ -63,6 +63,7 @@ func Handler(g Source, metrics http.Handler, log *slog.Logger) http.Handler {
 	keys := &keysAPI{g: g, open: g.OpenStore, log: log}
 	keys.routes(mux)
 	keys.consumerRoutes(mux)
+	keys.grantRoutes(mux)
 	banRoutes(mux, g)
 	cacheRoutes(mux, g)
 	quotaRoutes(mux, g)
@@ -99,7 +100,7 @@ func Handler(g Source, metrics http.Handler, log *slog.Logger) http.Handler {
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeProblem(w, r, problem.New(problem.NotFound, "The admin API serves /healthz, /readyz, /config, /config/status, POST /config/reload, /metrics, /keys, /consumers, /bans, /threat-intel/feeds, /dashboard and "+JWKSPath+"."))
+		writeProblem(w, r, problem.New(problem.NotFound, "The admin API serves /healthz, /readyz, /config, /config/status, POST /config/reload, /metrics, /keys, /consumers, /grants, /bans, /threat-intel/feeds, /dashboard and "+JWKSPath+"."))
 	})
 	return authenticate(g, dash, redacted(g.Redactor(), mux))
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/rampart-gw/rampart/internal/problem"
 	"github.com/rampart-gw/rampart/internal/reqctx"
@@ -178,20 +179,34 @@ func (s *Stage) admit(a Authenticator, id *reqctx.Identity) *Failure {
 		return nil
 	}
 	c, ok := s.Consumers.Consumer(id.Consumer)
-	if !ok {
-		return nil
+	if ok {
+		if c.Disabled {
+			return &Failure{Reason: "consumer_disabled", Description: "the consumer is disabled", Consumer: id.Consumer, KeyID: id.KeyID}
+		}
+		id.Roles = c.Roles
+		id.Attributes = c.Attributes
+		for _, sc := range c.Scopes {
+			if !slices.Contains(id.Scopes, sc) {
+				id.Scopes = append(id.Scopes, sc)
+			}
+		}
 	}
-	if c.Disabled {
-		return &Failure{Reason: "consumer_disabled", Description: "the consumer is disabled", Consumer: id.Consumer, KeyID: id.KeyID}
-	}
-	id.Roles = c.Roles
-	id.Attributes = c.Attributes
-	for _, sc := range c.Scopes {
-		if !slices.Contains(id.Scopes, sc) {
-			id.Scopes = append(id.Scopes, sc)
+	// just-in-time grants add roles for their while, to a consumer of
+	// the directory or one known only to its identity provider
+	if g, ok := s.Consumers.(GrantedRoles); ok {
+		for _, r := range g.GrantedRoles(id.Consumer, time.Now()) {
+			if !slices.Contains(id.Roles, r) {
+				id.Roles = append(slices.Clip(id.Roles), r) // never into the consumer record's array
+			}
 		}
 	}
 	return nil
+}
+
+// GrantedRoles is a consumer directory with just-in-time grants: the
+// roles a consumer holds at now beyond its own.
+type GrantedRoles interface {
+	GrantedRoles(consumer string, now time.Time) []string
 }
 
 func (s *Stage) count(name, result string) {

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
@@ -119,9 +120,12 @@ type Gateway struct {
 	connCap  atomic.Int64
 	tlsPort  atomic.Value // string: the first TLS listener's bound port
 	draining atomic.Bool
-	servers  []*http.Server
-	addrs    []Addr
-	serveWG  sync.WaitGroup
+	// nodeID names this process among the nodes sharing a store, in
+	// leases (a grant's expiry is reported by one node).
+	nodeID  string
+	servers []*http.Server
+	addrs   []Addr
+	serveWG sync.WaitGroup
 }
 
 // resources are what snapshots acquire and share: a resource is keyed by
@@ -246,6 +250,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
+	g.nodeID = rand.Text()
 	g.opts.Fill()
 	signer, err := identity.NewSigner(cfg.Identity.KeyRotation.D())
 	if err != nil {
@@ -321,6 +326,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 		g.loadedFP = fingerprint(g.watchedFiles())
 	}
 	go g.sweepLimits()
+	go g.watchGrants()
 	go g.watchCertificates(time.Hour)
 	if ts.Responses != nil && cfg.Server.Cache.Store != "memory" {
 		g.state.responses.Share(ts.Responses) // Shutdown stops following its purges

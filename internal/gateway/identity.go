@@ -34,7 +34,8 @@ func (c *compiledIdentity) stage(names []string) *authn.Stage {
 // in both, the config wins.
 type consumerView struct {
 	config map[string]authn.Consumer
-	dir    *store.Directory // nil without a store
+	dir    *store.Directory        // nil without a store
+	roles  map[string]*config.Role // the roles the config defines
 }
 
 func (v *consumerView) Consumer(id string) (authn.Consumer, bool) {
@@ -49,6 +50,20 @@ func (v *consumerView) Consumer(id string) (authn.Consumer, bool) {
 		return authn.Consumer{}, false
 	}
 	return authn.Consumer{ID: sc.ID, Roles: sc.Roles, Scopes: sc.Scopes, Attributes: sc.Attributes, Disabled: sc.Disabled}, true
+}
+
+// GrantedRoles implements authn.GrantedRoles: the roles the store's
+// just-in-time grants give the consumer at now, those the config still
+// defines (a grant of a role since removed gives nothing).
+func (v *consumerView) GrantedRoles(consumer string, now time.Time) []string {
+	if v.dir == nil {
+		return nil
+	}
+	roles := v.dir.GrantedRoles(consumer, now)
+	if len(roles) == 0 {
+		return nil
+	}
+	return slices.DeleteFunc(roles, func(r string) bool { return v.roles[r] == nil })
 }
 
 // OpenStore opens the store cfg names, by its driver (Options.Stores).
@@ -70,7 +85,7 @@ type sharedResource struct {
 // rereads the store.
 func (g *Gateway) compileIdentity(cfg *config.Config, s *Snapshot) (*compiledIdentity, error) {
 	c := &compiledIdentity{byName: map[string]authn.Authenticator{}, signer: g.signer, count: g.metrics.Authn,
-		consumers: &consumerView{config: map[string]authn.Consumer{}}}
+		consumers: &consumerView{config: map[string]authn.Consumer{}, roles: cfg.Roles}}
 	for _, cn := range cfg.Consumers {
 		c.consumers.config[cn.ID] = authn.Consumer{ID: cn.ID, Roles: cn.Roles, Scopes: cn.Scopes, Attributes: cn.Attributes, Disabled: cn.Disabled}
 	}
@@ -99,7 +114,7 @@ func (g *Gateway) compileIdentity(cfg *config.Config, s *Snapshot) (*compiledIde
 			return nil, cfg.ErrorAt("store", fmt.Errorf("cannot open the %s store: %w", st.Driver, err))
 		}
 		s.releases = append(s.releases, func() { g.res.stores.release(k) })
-		c.consumers.dir = dir
+		c.consumers.dir, s.directory = dir, dir
 		hasher = store.NewHasher(st.HashKey.Value())
 	}
 	env := &authn.BuildEnv{Config: cfg, Log: g.log, Proofs: g.dpop, Hasher: hasher,

@@ -30,6 +30,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/route"
 	"github.com/rampart-gw/rampart/internal/schema"
 	"github.com/rampart-gw/rampart/internal/shed"
+	"github.com/rampart-gw/rampart/internal/store"
 	"github.com/rampart-gw/rampart/internal/threatintel"
 	"github.com/rampart-gw/rampart/internal/tracing"
 	"github.com/rampart-gw/rampart/internal/waf"
@@ -57,6 +58,7 @@ type Snapshot struct {
 	unmatched      *observe.RouteMetrics
 	quotas         map[string]*ratelimit.QuotaStage // by policy
 	feeds          map[string]*threatintel.Feed     // threat-intelligence feeds, by name
+	directory      *store.Directory                 // the store's consumers, keys and grants; nil without a store
 	// portal serves the developer portal under portalPath; nil without.
 	portal        http.Handler
 	portalPath    string

@@ -251,3 +251,80 @@ func TestBlobsContract(t *testing.T) {
 		})
 	}
 }
+
+// TestGrantsContract: just-in-time grants on every driver, and in the
+// directory a gateway reads: a grant is in force from its creation to
+// its expiry or revocation, the version moves with each change, and
+// nothing of the record is lost between writing and reading.
+func TestGrantsContract(t *testing.T) {
+	for name, d := range drivers(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			clock := time.Date(2026, 12, 6, 9, 0, 0, 0, time.UTC)
+			gs := Grants{D: d, Now: func() time.Time { return clock }}
+			for _, bad := range []struct {
+				role   string
+				d      time.Duration
+				reason string
+				want   string
+			}{
+				{"oncall", 10 * time.Second, "INC-1", "a grant lasts from"},
+				{"oncall", 31 * 24 * time.Hour, "INC-1", "a grant lasts from"},
+				{"oncall", time.Hour, " ", "needs a reason"},
+				{"oncall", time.Hour, "a\nb", "one line"},
+				{"", time.Hour, "INC-1", "needs a consumer and a role"},
+			} {
+				if _, err := gs.Create(ctx, "acme", bad.role, bad.d, bad.reason, "test"); !errors.Is(err, ErrGrantInvalid) || !strings.Contains(err.Error(), bad.want) {
+					t.Fatalf("grant %+v: %v", bad, err)
+				}
+			}
+			v0, _ := d.Version(ctx)
+			g1, err := gs.Create(ctx, "acme", "orders.admin", 2*time.Hour, "INC-4711: refund stuck orders", "cli:alice")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v1, _ := d.Version(ctx); v1 == v0 {
+				t.Fatal("version did not change on a grant")
+			}
+			g2, _ := gs.Create(ctx, "beta", "orders.reader", time.Hour, "CHG-12", "admin:10.0.0.5")
+			got, err := d.GetGrant(ctx, g1.ID)
+			if err != nil || !reflect.DeepEqual(got, g1) {
+				t.Fatalf("stored %+v, %v; wrote %+v", got, err, g1)
+			}
+			if g1.ExpiresAt != clock.Add(2*time.Hour) || !strings.HasPrefix(g1.ID, "g_") {
+				t.Fatalf("grant %+v", g1)
+			}
+			if list, _ := d.ListGrants(ctx, "acme"); len(list) != 1 || list[0].ID != g1.ID {
+				t.Fatalf("acme's grants %+v", list)
+			}
+			dir, err := OpenDirectory(ctx, d, time.Hour, slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer dir.Close()
+			if r := dir.GrantedRoles("acme", clock.Add(time.Hour)); !reflect.DeepEqual(r, []string{"orders.admin"}) {
+				t.Fatalf("granted roles %v", r)
+			}
+			if r := dir.GrantedRoles("acme", clock.Add(2*time.Hour)); r != nil {
+				t.Fatalf("roles at the expiry: %v", r)
+			}
+			clock = clock.Add(30 * time.Minute)
+			rev, err := gs.Revoke(ctx, g2.ID, "cli:bob")
+			if err != nil || rev.State(clock) != "revoked" || rev.RevokedBy != "cli:bob" {
+				t.Fatalf("revoke: %+v %v", rev, err)
+			}
+			if _, err := gs.Revoke(ctx, g2.ID, "cli:bob"); !errors.Is(err, ErrGrantInvalid) || !strings.Contains(err.Error(), "revoked already") {
+				t.Fatalf("second revoke: %v", err)
+			}
+			if _, err := gs.Revoke(ctx, "g_none", "cli:bob"); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("revoke of nothing: %v", err)
+			}
+			if active, _ := gs.Active(ctx, ""); len(active) != 1 || active[0].ID != g1.ID {
+				t.Fatalf("active %+v", active)
+			}
+			if all, _ := d.ListGrants(ctx, ""); len(all) != 2 {
+				t.Fatalf("grants are kept after revocation: %+v", all)
+			}
+		})
+	}
+}

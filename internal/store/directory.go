@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,6 +31,7 @@ type dirSnapshot struct {
 	version   uint64
 	keys      map[string]Key
 	consumers map[string]Consumer
+	grants    map[string][]Grant // by consumer: those not revoked nor expired when loaded
 }
 
 // OpenDirectory loads the store once, then keeps the copy current.
@@ -78,7 +80,17 @@ func (dir *Directory) reload(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("list consumers: %w", err)
 	}
-	s := &dirSnapshot{version: v, keys: make(map[string]Key, len(keys)), consumers: make(map[string]Consumer, len(consumers))}
+	grants, err := dir.d.ListGrants(ctx, "")
+	if err != nil {
+		return fmt.Errorf("list grants: %w", err)
+	}
+	s := &dirSnapshot{version: v, keys: make(map[string]Key, len(keys)), consumers: make(map[string]Consumer, len(consumers)), grants: map[string][]Grant{}}
+	now := time.Now()
+	for _, g := range grants {
+		if g.State(now) == "active" {
+			s.grants[g.Consumer] = append(s.grants[g.Consumer], g)
+		}
+	}
 	for _, k := range keys {
 		s.keys[k.ID] = k
 	}
@@ -99,6 +111,32 @@ func (dir *Directory) Key(id string) (Key, bool) {
 func (dir *Directory) Consumer(id string) (Consumer, bool) {
 	c, ok := dir.snap.Load().consumers[id]
 	return c, ok
+}
+
+// GrantedRoles returns the roles the consumer's grants give at now; nil
+// when none is in force. A grant stops at its expiry on the dot, sync or
+// no sync; a revocation takes effect at the next sync.
+func (dir *Directory) GrantedRoles(consumer string, now time.Time) []string {
+	list := dir.snap.Load().grants[consumer]
+	if len(list) == 0 {
+		return nil
+	}
+	var roles []string
+	for i := range list {
+		if g := &list[i]; g.State(now) == "active" && !slices.Contains(roles, g.Role) {
+			roles = append(roles, g.Role)
+		}
+	}
+	return roles
+}
+
+// Grants returns the grants in force when the directory last loaded.
+func (dir *Directory) Grants() []Grant {
+	var out []Grant
+	for _, list := range dir.snap.Load().grants {
+		out = append(out, list...)
+	}
+	return out
 }
 
 // Driver is the store the directory reads.

@@ -23,6 +23,7 @@ var (
 	keyVersion      = []byte("version")
 	bucketBlobs     = []byte("blobs")
 	bucketLeases    = []byte("leases")
+	bucketGrants    = []byte("grants")
 )
 
 // Embedded is the single-file driver (bbolt: pure Go, nothing to
@@ -44,7 +45,7 @@ func OpenEmbedded(path string) (*Embedded, error) {
 	}
 	e := &Embedded{path: path}
 	err := e.update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketKeys, bucketConsumers, bucketMeta, bucketBlobs, bucketLeases} {
+		for _, b := range [][]byte{bucketKeys, bucketConsumers, bucketMeta, bucketBlobs, bucketLeases, bucketGrants} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -162,6 +163,21 @@ func (e *Embedded) GetConsumer(_ context.Context, id string) (Consumer, error) {
 // ListConsumers implements Driver.
 func (e *Embedded) ListConsumers(context.Context) ([]Consumer, error) {
 	return list[Consumer](e, bucketConsumers, nil)
+}
+
+// PutGrant implements Driver.
+func (e *Embedded) PutGrant(_ context.Context, g Grant) error { return e.put(bucketGrants, g.ID, g) }
+
+// GetGrant implements Driver.
+func (e *Embedded) GetGrant(_ context.Context, id string) (Grant, error) {
+	return get[Grant](e, bucketGrants, id)
+}
+
+// ListGrants implements Driver.
+func (e *Embedded) ListGrants(_ context.Context, consumer string) ([]Grant, error) {
+	grants, err := list(e, bucketGrants, func(g *Grant) bool { return consumer == "" || g.Consumer == consumer })
+	sort.Slice(grants, func(i, j int) bool { return grants[i].CreatedAt.Before(grants[j].CreatedAt) })
+	return grants, err
 }
 
 // Version implements Driver.

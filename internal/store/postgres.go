@@ -75,6 +75,22 @@ var migrations = []string{
 		owner    text NOT NULL,
 		expires  timestamptz NOT NULL
 	);`,
+	// 4: just-in-time grants, which change what requests may do: a
+	// change bumps the version the gateways poll.
+	`CREATE TABLE rampart_grants (
+		id          text PRIMARY KEY,
+		consumer    text NOT NULL,
+		role        text NOT NULL,
+		reason      text NOT NULL,
+		granted_by  text NOT NULL,
+		created_at  timestamptz NOT NULL,
+		expires_at  timestamptz NOT NULL,
+		revoked_at  timestamptz,
+		revoked_by  text NOT NULL DEFAULT ''
+	);
+	CREATE INDEX rampart_grants_consumer ON rampart_grants (consumer);
+	CREATE TRIGGER rampart_grants_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rampart_grants
+		FOR EACH STATEMENT EXECUTE FUNCTION rampart_bump_version();`,
 }
 
 // migrationLock is the advisory lock id held while migrating ("rampart"
@@ -233,6 +249,47 @@ func (p *Postgres) ListConsumers(ctx context.Context) ([]Consumer, error) {
 		return nil, err
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Consumer, error) { return scanConsumer(r) })
+}
+
+const grantColumns = `id, consumer, role, reason, granted_by, created_at, expires_at, revoked_at, revoked_by`
+
+func scanGrant(row pgx.Row) (Grant, error) {
+	var g Grant
+	var revoked *time.Time
+	if err := row.Scan(&g.ID, &g.Consumer, &g.Role, &g.Reason, &g.GrantedBy, &g.CreatedAt, &g.ExpiresAt, &revoked, &g.RevokedBy); err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return g, ErrNotFound
+		}
+		return g, err
+	}
+	g.CreatedAt, g.ExpiresAt = g.CreatedAt.UTC(), g.ExpiresAt.UTC()
+	if revoked != nil {
+		g.RevokedAt = revoked.UTC()
+	}
+	return g, nil
+}
+
+// PutGrant implements Driver.
+func (p *Postgres) PutGrant(ctx context.Context, g Grant) error {
+	_, err := p.pool.Exec(ctx, `INSERT INTO rampart_grants (`+grantColumns+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9)
+		ON CONFLICT (id) DO UPDATE SET consumer=$2, role=$3, reason=$4, granted_by=$5, created_at=$6, expires_at=$7, revoked_at=$8, revoked_by=$9`,
+		g.ID, g.Consumer, g.Role, g.Reason, g.GrantedBy, g.CreatedAt, g.ExpiresAt, nullTime(g.RevokedAt), g.RevokedBy)
+	return err
+}
+
+// GetGrant implements Driver.
+func (p *Postgres) GetGrant(ctx context.Context, id string) (Grant, error) {
+	return scanGrant(p.pool.QueryRow(ctx, `SELECT `+grantColumns+` FROM rampart_grants WHERE id = $1`, id))
+}
+
+// ListGrants implements Driver.
+func (p *Postgres) ListGrants(ctx context.Context, consumer string) ([]Grant, error) {
+	rows, err := p.pool.Query(ctx, `SELECT `+grantColumns+` FROM rampart_grants
+		WHERE $1 = '' OR consumer = $1 ORDER BY created_at, id`, consumer)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Grant, error) { return scanGrant(r) })
 }
 
 // Version implements Driver.

@@ -56,6 +56,11 @@ type Driver interface {
 	PutConsumer(ctx context.Context, c Consumer) error
 	GetConsumer(ctx context.Context, id string) (Consumer, error)
 	ListConsumers(ctx context.Context) ([]Consumer, error)
+	// PutGrant writes a just-in-time grant; GetGrant reads one;
+	// ListGrants lists a consumer's (or with "" every) grant, oldest first.
+	PutGrant(ctx context.Context, g Grant) error
+	GetGrant(ctx context.Context, id string) (Grant, error)
+	ListGrants(ctx context.Context, consumer string) ([]Grant, error)
 	// Version changes whenever a record does, so a reader can tell
 	// cheaply whether to reload.
 	Version(ctx context.Context) (uint64, error)
