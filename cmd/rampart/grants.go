@@ -21,7 +21,7 @@ const grantsUsage = `Usage:
   rampart grants list   [--consumer ID] [--all] [--json] [-c rampart.yaml]
   rampart grants revoke --id GRANT_ID [-c rampart.yaml]
 
-A grant gives a consumer a role of the config for a while (1m to 720h),
+A grant gives a consumer a role of the config for a while (5s to 720h),
 for a reason that goes into the audit trail with the grant, its
 revocation and its expiry. Gateways apply a new grant within
 store.sync_interval (default 2s); it ends at its expiry on every node.

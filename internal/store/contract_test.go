@@ -268,7 +268,7 @@ func TestGrantsContract(t *testing.T) {
 				reason string
 				want   string
 			}{
-				{"oncall", 10 * time.Second, "INC-1", "a grant lasts from"},
+				{"oncall", 4 * time.Second, "INC-1", "a grant lasts from"},
 				{"oncall", 31 * 24 * time.Hour, "INC-1", "a grant lasts from"},
 				{"oncall", time.Hour, " ", "needs a reason"},
 				{"oncall", time.Hour, "a\nb", "one line"},

@@ -40,7 +40,7 @@ func (g *Grant) State(t time.Time) string {
 // Limits of a grant.
 const (
 	MaxGrantFor    = 30 * 24 * time.Hour // just in time: days at most, never standing access
-	MinGrantFor    = time.Minute
+	MinGrantFor    = 5 * time.Second
 	maxGrantReason = 500
 )
 
