@@ -352,6 +352,9 @@ type Stage struct {
 	// Count, if not nil, counts each decision: allow or deny, and the
 	// check that decided.
 	Count func(decision, check string)
+	// RoleUsed, if not nil, hears which of the consumer's roles allowed
+	// each allowed request (access reviews find the roles never used).
+	RoleUsed func(consumer, role string)
 }
 
 // Name names the stage in traces and docs/architecture.md (stage 10).
@@ -377,6 +380,11 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 		}
 		for k, v := range d.Upstream {
 			st.SetUpstream(k, v)
+		}
+		if s.RoleUsed != nil && st.Identity != nil && len(s.Policy.roles) > 0 {
+			if rd := s.Policy.role(r, st); rd.Allow {
+				s.RoleUsed(st.Identity.Consumer, rd.Rule)
+			}
 		}
 		next.ServeHTTP(w, r)
 	})

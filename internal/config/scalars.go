@@ -13,13 +13,20 @@ type scalar interface {
 	decodeScalar(s string) error
 }
 
-// Duration is a non-negative Go duration such as 250ms or 5m.
+// Duration is a non-negative Go duration such as 250ms or 5m, or a
+// whole number of days such as 90d.
 type Duration time.Duration
 
 func (d *Duration) decodeScalar(s string) error {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		if n, err := strconv.Atoi(days); err == nil && n >= 0 && n <= 100*365 {
+			*d = Duration(time.Duration(n) * 24 * time.Hour)
+			return nil
+		}
+	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf("invalid duration %q: use a number with a unit such as 250ms, 5s or 2m", s)
+		return fmt.Errorf("invalid duration %q: use a number with a unit such as 250ms, 5s, 2m or 90d", s)
 	}
 	if v < 0 {
 		return fmt.Errorf("duration %q must not be negative", s)

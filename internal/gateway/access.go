@@ -4,12 +4,14 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/rampart-gw/rampart/internal/authz"
 	"github.com/rampart-gw/rampart/internal/config"
 )
 
-// compileAccess builds each policy's authorize stage. External services
+// compileAccess builds each policy's authorize stage (after
+// compileIdentity, whose store directory records the roles used). External services
 // keep their decision cache and breaker across reloads that leave them
 // unchanged.
 func (g *Gateway) compileAccess(cfg *config.Config, s *Snapshot) (map[string]*authz.Stage, error) {
@@ -37,7 +39,12 @@ func (g *Gateway) compileAccess(cfg *config.Config, s *Snapshot) (map[string]*au
 		if err != nil {
 			return nil, fmt.Errorf("policy %s: %w", name, err)
 		}
-		out[name] = &authz.Stage{Policy: pol, Count: g.metrics.Authz(name)}
+		st := &authz.Stage{Policy: pol, Count: g.metrics.Authz(name)}
+		if dir := s.directory; dir != nil && len(a.Roles) > 0 {
+			// which role allowed, for access reviews' "never exercised"
+			st.RoleUsed = func(consumer, role string) { dir.MarkRoleUsed(consumer, role, time.Now()) }
+		}
+		out[name] = st
 	}
 	return out, nil
 }

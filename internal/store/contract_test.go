@@ -328,3 +328,52 @@ func TestGrantsContract(t *testing.T) {
 		})
 	}
 }
+
+// TestUsageContract: last-use times only move forward, are listed back
+// to the second, leave the version alone, and a directory writes what
+// it saw used.
+func TestUsageContract(t *testing.T) {
+	for name, d := range drivers(t) {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+			v0, _ := d.Version(ctx)
+			if err := d.RecordUsage(ctx, []Usage{{UsageKey, "k1", t0}, {UsageRole, RoleSubject("acme", "orders.reader"), t0}}); err != nil {
+				t.Fatal(err)
+			}
+			if err := d.RecordUsage(ctx, []Usage{{UsageKey, "k1", t0.Add(-time.Hour)}, {UsageKey, "k2", t0.Add(time.Minute)}}); err != nil {
+				t.Fatal(err)
+			}
+			if v1, _ := d.Version(ctx); v1 != v0 {
+				t.Fatal("usage moved the version: every node would reload")
+			}
+			dir, err := OpenDirectory(ctx, d, time.Hour, slog.New(slog.DiscardHandler))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer dir.Close() // it closes the driver too
+			dir.MarkUsed("k2", t0.Add(2*time.Hour))
+			dir.MarkRoleUsed("acme", "orders.writer", t0.Add(3*time.Hour))
+			if err := dir.flushUsage(ctx); err != nil {
+				t.Fatal(err)
+			}
+			dir.MarkUsed("k2", t0.Add(2*time.Hour+time.Second)) // the same minute: nothing new to write
+			if c := dir.keysUsed.changed(); len(c) != 0 {
+				t.Fatalf("rewritten within the minute: %v", c)
+			}
+			got, err := d.ListUsage(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]time.Time{"key k1": t0, "key k2": t0.Add(2 * time.Hour), "role acme orders.reader": t0, "role acme orders.writer": t0.Add(3 * time.Hour)}
+			if len(got) != len(want) {
+				t.Fatalf("usage %+v", got)
+			}
+			for _, u := range got {
+				if w := want[u.Kind+" "+u.Subject]; !u.At.Equal(w) {
+					t.Errorf("%s %s at %v, want %v", u.Kind, u.Subject, u.At, w)
+				}
+			}
+		})
+	}
+}

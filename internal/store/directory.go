@@ -22,9 +22,56 @@ type Directory struct {
 	snap     atomic.Pointer[dirSnapshot]
 	stop     chan struct{}
 	wg       sync.WaitGroup
-	// used holds, by key id, when this node last accepted the key (unix
-	// seconds, *atomic.Int64): what self-service shows as "last used".
-	used sync.Map
+	// keysUsed holds, by key id, when this node last accepted the key
+	// (unix seconds): what self-service shows as "last used", and what
+	// is written to the store's usage for access reviews.
+	keysUsed usageMap
+	// roles is when each consumer last exercised each role.
+	roles usageMap
+}
+
+// usageMap is when each subject was last used (unix seconds), and what
+// of it has been written to the store.
+type usageMap struct {
+	m       sync.Map // subject -> *usage
+	flushed sync.Map // subject -> int64, the last time written
+}
+
+type usage struct{ sec atomic.Int64 }
+
+// mark records a use at t; at most one store per second and subject, so
+// a busy key costs a load, not a contended write.
+func mark(u *usageMap, subject string, t time.Time) {
+	sec := t.Unix()
+	v, ok := u.m.Load(subject)
+	if !ok {
+		v, _ = u.m.LoadOrStore(subject, new(usage))
+	}
+	if last := &v.(*usage).sec; last.Load() < sec {
+		last.Store(sec)
+	}
+}
+
+func (u *usageMap) last(subject string) time.Time {
+	if v, ok := u.m.Load(subject); ok {
+		return time.Unix(v.(*usage).sec.Load(), 0)
+	}
+	return time.Time{}
+}
+
+// changed returns the uses not written yet at minute precision, and
+// marks them written.
+func (u *usageMap) changed() map[string]int64 {
+	out := map[string]int64{}
+	u.m.Range(func(k, v any) bool {
+		sec := v.(*usage).sec.Load()
+		if f, ok := u.flushed.Load(k); !ok || sec/60 > f.(int64)/60 {
+			out[k.(string)] = sec
+			u.flushed.Store(k, sec)
+		}
+		return true
+	})
+	return out
 }
 
 type dirSnapshot struct {
@@ -49,10 +96,16 @@ func (dir *Directory) loop() {
 	defer dir.wg.Done()
 	t := time.NewTicker(dir.interval)
 	defer t.Stop()
+	flush := time.NewTicker(usageFlushInterval)
+	defer flush.Stop()
 	for {
 		select {
 		case <-dir.stop:
+			dir.flush()
 			return
+		case <-flush.C:
+			dir.flush()
+			continue
 		case <-t.C:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), max(dir.interval, 5*time.Second))
@@ -64,6 +117,16 @@ func (dir *Directory) loop() {
 		if err != nil {
 			dir.log.Warn("store unreadable; serving the last copy of keys and consumers", "error", err)
 		}
+	}
+}
+
+// flush writes the usage seen since the last flush; a failure is logged
+// and those uses are lost (the next ones are written).
+func (dir *Directory) flush() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := dir.flushUsage(ctx); err != nil {
+		dir.log.Warn("store: key and role usage could not be written; access reviews will miss it", "error", err)
 	}
 }
 
@@ -142,27 +205,12 @@ func (dir *Directory) Grants() []Grant {
 // Driver is the store the directory reads.
 func (dir *Directory) Driver() Driver { return dir.d }
 
-// MarkUsed records that key id was accepted at t. It writes at most once
-// a second per key, so busy keys cost a load, not a contended store.
-func (dir *Directory) MarkUsed(id string, t time.Time) {
-	sec := t.Unix()
-	v, ok := dir.used.Load(id)
-	if !ok {
-		v, _ = dir.used.LoadOrStore(id, new(atomic.Int64))
-	}
-	if last := v.(*atomic.Int64); last.Load() != sec {
-		last.Store(sec)
-	}
-}
+// MarkUsed records that key id was accepted at t.
+func (dir *Directory) MarkUsed(id string, t time.Time) { mark(&dir.keysUsed, id, t) }
 
 // LastUsed is when this node last accepted key id since it started; zero
 // when it has not.
-func (dir *Directory) LastUsed(id string) time.Time {
-	if v, ok := dir.used.Load(id); ok {
-		return time.Unix(v.(*atomic.Int64).Load(), 0)
-	}
-	return time.Time{}
-}
+func (dir *Directory) LastUsed(id string) time.Time { return dir.keysUsed.last(id) }
 
 // Close stops the sync loop and closes the driver.
 func (dir *Directory) Close() error {

@@ -24,6 +24,7 @@ var (
 	bucketBlobs     = []byte("blobs")
 	bucketLeases    = []byte("leases")
 	bucketGrants    = []byte("grants")
+	bucketUsage     = []byte("usage")
 )
 
 // Embedded is the single-file driver (bbolt: pure Go, nothing to
@@ -45,7 +46,7 @@ func OpenEmbedded(path string) (*Embedded, error) {
 	}
 	e := &Embedded{path: path}
 	err := e.update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketKeys, bucketConsumers, bucketMeta, bucketBlobs, bucketLeases, bucketGrants} {
+		for _, b := range [][]byte{bucketKeys, bucketConsumers, bucketMeta, bucketBlobs, bucketLeases, bucketGrants, bucketUsage} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
@@ -178,6 +179,39 @@ func (e *Embedded) ListGrants(_ context.Context, consumer string) ([]Grant, erro
 	grants, err := list(e, bucketGrants, func(g *Grant) bool { return consumer == "" || g.Consumer == consumer })
 	sort.Slice(grants, func(i, j int) bool { return grants[i].CreatedAt.Before(grants[j].CreatedAt) })
 	return grants, err
+}
+
+// RecordUsage implements Driver: kind NUL subject -> unix seconds, in
+// one transaction, outside the version.
+func (e *Embedded) RecordUsage(_ context.Context, batch []Usage) error {
+	return e.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketUsage)
+		for _, u := range batch {
+			k := []byte(u.Kind + "\x00" + u.Subject)
+			if cur := b.Get(k); len(cur) == 8 && int64(binary.BigEndian.Uint64(cur)) >= u.At.Unix() {
+				continue
+			}
+			if err := b.Put(k, binary.BigEndian.AppendUint64(nil, uint64(u.At.Unix()))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// ListUsage implements Driver.
+func (e *Embedded) ListUsage(context.Context) ([]Usage, error) {
+	var out []Usage
+	err := e.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketUsage).ForEach(func(k, v []byte) error {
+			kind, subject, ok := bytes.Cut(k, []byte{0})
+			if ok && len(v) == 8 {
+				out = append(out, Usage{Kind: string(kind), Subject: string(subject), At: time.Unix(int64(binary.BigEndian.Uint64(v)), 0).UTC()})
+			}
+			return nil
+		})
+	})
+	return out, err
 }
 
 // Version implements Driver.

@@ -91,6 +91,14 @@ var migrations = []string{
 	CREATE INDEX rampart_grants_consumer ON rampart_grants (consumer);
 	CREATE TRIGGER rampart_grants_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON rampart_grants
 		FOR EACH STATEMENT EXECUTE FUNCTION rampart_bump_version();`,
+	// 5: when keys and roles were last used, for access reviews; no
+	// trigger: usage is not a change the gateways reload for.
+	`CREATE TABLE rampart_usage (
+		kind       text NOT NULL,
+		subject    text NOT NULL,
+		last_used  timestamptz NOT NULL,
+		PRIMARY KEY (kind, subject)
+	);`,
 }
 
 // migrationLock is the advisory lock id held while migrating ("rampart"
@@ -290,6 +298,30 @@ func (p *Postgres) ListGrants(ctx context.Context, consumer string) ([]Grant, er
 		return nil, err
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Grant, error) { return scanGrant(r) })
+}
+
+// RecordUsage implements Driver.
+func (p *Postgres) RecordUsage(ctx context.Context, batch []Usage) error {
+	b := &pgx.Batch{}
+	for _, u := range batch {
+		b.Queue(`INSERT INTO rampart_usage (kind, subject, last_used) VALUES ($1, $2, $3)
+			ON CONFLICT (kind, subject) DO UPDATE SET last_used = GREATEST(rampart_usage.last_used, EXCLUDED.last_used)`, u.Kind, u.Subject, u.At)
+	}
+	return p.pool.SendBatch(ctx, b).Close()
+}
+
+// ListUsage implements Driver.
+func (p *Postgres) ListUsage(ctx context.Context) ([]Usage, error) {
+	rows, err := p.pool.Query(ctx, `SELECT kind, subject, last_used FROM rampart_usage ORDER BY kind, subject`)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Usage, error) {
+		var u Usage
+		err := r.Scan(&u.Kind, &u.Subject, &u.At)
+		u.At = u.At.UTC()
+		return u, err
+	})
 }
 
 // Version implements Driver.

@@ -61,6 +61,10 @@ type Driver interface {
 	PutGrant(ctx context.Context, g Grant) error
 	GetGrant(ctx context.Context, id string) (Grant, error)
 	ListGrants(ctx context.Context, consumer string) ([]Grant, error)
+	// RecordUsage raises the last-use times of keys and roles (never
+	// lowers one); it does not move Version. ListUsage lists them all.
+	RecordUsage(ctx context.Context, u []Usage) error
+	ListUsage(ctx context.Context) ([]Usage, error)
 	// Version changes whenever a record does, so a reader can tell
 	// cheaply whether to reload.
 	Version(ctx context.Context) (uint64, error)
