@@ -55,6 +55,8 @@ Usage:
                                      manage consumer records (roles, attributes) in the store
   rampart grants create|list|revoke --consumer ID --role ROLE --for 2h --reason TEXT
                                      just-in-time roles that expire by themselves
+  rampart access review [--format table|json|csv] [--revoke-unused]
+                                     consumers' roles, keys and grants; unused keys and roles flagged
   rampart bans list|lift [ID]        list or lift graduated-response bans (asks the admin API)
   rampart cache purge [ROUTE]        drop cached responses of a route, or all (asks the admin API)
   rampart trail verify|export        check the tamper-evident audit trail, or export it for a SIEM
@@ -86,6 +88,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdConsumers(args, stdout, stderr)
 	case "grants":
 		return cmdGrants(args, stdout, stderr)
+	case "access":
+		return cmdAccess(args, stdout, stderr)
 	case "bans":
 		return cmdBans(args, stdout, stderr)
 	case "trail":

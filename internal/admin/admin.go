@@ -11,6 +11,7 @@ import (
 	"net/http/pprof"
 	"strings"
 
+	"github.com/rampart-gw/rampart/internal/accessreview"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/dashboard"
 	"github.com/rampart-gw/rampart/internal/gateway"
@@ -32,6 +33,9 @@ type Source interface {
 	Quotas
 	Dashboard
 	ThreatFeeds
+	// AccessReview builds the access review of the serving config's
+	// consumers and store.
+	AccessReview(ctx context.Context) (*accessreview.Report, error)
 	// PurgeCache removes a route's cached responses ("" for every
 	// route's), those under a path prefix (or to exactly that path) and
 	// with a Cache-Tag when given, and returns how many it removed.
@@ -68,6 +72,19 @@ func Handler(g Source, metrics http.Handler, log *slog.Logger) http.Handler {
 	cacheRoutes(mux, g)
 	quotaRoutes(mux, g)
 	threatRoutes(mux, g)
+	mux.HandleFunc("GET /access-review", func(w http.ResponseWriter, r *http.Request) {
+		rep, err := g.AccessReview(r.Context())
+		if err != nil {
+			unavailable(w, r, "The access review could not be built: "+err.Error()+".")
+			return
+		}
+		if r.URL.Query().Get("format") == "csv" {
+			w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+			_ = rep.WriteCSV(w)
+			return
+		}
+		writeJSON(w, http.StatusOK, rep)
+	})
 	dash := dashboardRoutes(mux, g)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -100,7 +117,7 @@ func Handler(g Source, metrics http.Handler, log *slog.Logger) http.Handler {
 	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeProblem(w, r, problem.New(problem.NotFound, "The admin API serves /healthz, /readyz, /config, /config/status, POST /config/reload, /metrics, /keys, /consumers, /grants, /bans, /threat-intel/feeds, /dashboard and "+JWKSPath+"."))
+		writeProblem(w, r, problem.New(problem.NotFound, "The admin API serves /healthz, /readyz, /config, /config/status, POST /config/reload, /metrics, /keys, /consumers, /grants, /access-review, /bans, /threat-intel/feeds, /dashboard and "+JWKSPath+"."))
 	})
 	return authenticate(g, dash, redacted(g.Redactor(), mux))
 }

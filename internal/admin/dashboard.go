@@ -2,6 +2,8 @@ package admin
 
 import (
 	"context"
+	"github.com/rampart-gw/rampart/internal/accessreview"
+	"github.com/rampart-gw/rampart/internal/threatintel"
 	"net/http"
 
 	"github.com/rampart-gw/rampart/internal/dashboard"
@@ -25,9 +27,13 @@ func (d dashboardSource) Bans(ctx context.Context) ([]ratelimit.Ban, error) { re
 func (d dashboardSource) LiftBan(ctx context.Context, id string) (bool, error) {
 	return d.g.LiftBan(ctx, id)
 }
-func (d dashboardSource) Health() []observe.TargetHealth { return d.g.Health() }
-func (d dashboardSource) Publish(e observe.Event)        { d.g.Publish(e) }
-func (d dashboardSource) Token() string                  { return d.g.Config().Admin.Token.Value() }
+func (d dashboardSource) Health() []observe.TargetHealth    { return d.g.Health() }
+func (d dashboardSource) Publish(e observe.Event)           { d.g.Publish(e) }
+func (d dashboardSource) Token() string                     { return d.g.Config().Admin.Token.Value() }
+func (d dashboardSource) ThreatFeeds() []threatintel.Status { return d.g.ThreatFeeds() }
+func (d dashboardSource) AccessReview(ctx context.Context) (*accessreview.Report, error) {
+	return d.g.AccessReview(ctx)
+}
 func (d dashboardSource) Reloads() []dashboard.Reload {
 	var out []dashboard.Reload
 	for _, st := range d.g.Reloads() {

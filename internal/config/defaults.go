@@ -78,6 +78,10 @@ func applyDefaults(c *Config) {
 	setDur(&l.BodyTimeout, DefaultBodyTimeout)
 	setInt(&l.MaxConnectionsPerIP, DefaultMaxConnectionsPerIP)
 	setDur(&s.ShutdownTimeout, DefaultShutdownTimeout)
+	if a := c.AccessReview; a != nil {
+		setDur(&a.UnusedAfter, 90*24*time.Hour)
+		setDur(&a.LapseWithin, 24*time.Hour)
+	}
 	if ti := c.ThreatIntel; ti != nil {
 		for _, f := range ti.Feeds {
 			if f == nil {

@@ -146,3 +146,10 @@ func (t *Time) decodeScalar(s string) error {
 
 // MarshalJSON renders t as an RFC 3339 time in UTC.
 func (t Time) MarshalJSON() ([]byte, error) { return json.Marshal(t.UTC().Format(time.RFC3339)) }
+
+// ParseDuration reads a duration as the config does: 250ms, 5m, 90d.
+func ParseDuration(s string) (time.Duration, error) {
+	var d Duration
+	err := d.decodeScalar(s)
+	return d.D(), err
+}

@@ -23,6 +23,7 @@ type Config struct {
 	AccessLog      AccessLog                 `yaml:"access_log" json:"access_log,omitempty" doc:"One JSON line per request."`
 	Events         Events                    `yaml:"events" json:"events,omitempty" doc:"Where security events go."`
 	Tracing        *Tracing                  `yaml:"tracing" json:"tracing,omitempty" doc:"OpenTelemetry traces of the request path, exported over OTLP."`
+	AccessReview   *AccessReview             `yaml:"access_review" json:"access_review,omitempty" doc:"The thresholds of access reviews (rampart access review, the admin API, the dashboard), and the automatic revocation of API keys nobody uses."`
 	Trail          *Trail                    `yaml:"trail" json:"trail,omitempty" doc:"The tamper-evident audit trail of admin actions and security events, hash-chained in the store with signed checkpoints."`
 	Store          *Store                    `yaml:"store" json:"store,omitempty" doc:"Where consumers and API keys live. Default: no store (consumers from this file only)."`
 	State          State                     `yaml:"state" json:"state,omitempty" doc:"Where rate-limit counters live: this node's memory, or a Redis shared by every node."`
@@ -496,6 +497,15 @@ type WAF struct {
 type WAFExclusion struct {
 	Rule   int    `yaml:"rule,required" json:"rule,omitempty" doc:"The CRS rule id, as the waf.detect or request.refused event names it."`
 	Target string `yaml:"target" json:"target,omitempty" doc:"Only for this target, e.g. ARGS:json.comment (a JSON field) or REQUEST_COOKIES:prefs; empty: everywhere."`
+}
+
+// AccessReview sets what an access review flags, and whether the
+// gateway revokes unused keys by itself.
+type AccessReview struct {
+	UnusedAfter      Duration `yaml:"unused_after" json:"unused_after,omitempty" doc:"An API key or a role not used for this long is flagged (a key never used, from its creation). Default 90d."`
+	LapseWithin      Duration `yaml:"lapse_within" json:"lapse_within,omitempty" doc:"A just-in-time grant ending within this is flagged. Default 24h."`
+	RevokeUnusedKeys bool     `yaml:"revoke_unused_keys" json:"revoke_unused_keys,omitempty" doc:"The gateway revokes the keys unused for unused_after, hourly, one node at a time, each in the audit trail. Default false: flagged only. Needs unused_after of at least 7d."`
+	Pos              Pos      `yaml:"-" json:"-"`
 }
 
 // ThreatIntel is the gateway's threat-intelligence feeds.

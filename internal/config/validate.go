@@ -61,6 +61,7 @@ func (v *validator) validate() {
 	v.detectors()
 	v.keysets()
 	v.trail()
+	v.accessReview()
 	v.tracing()
 	for _, name := range sortedKeys(c.Policies) {
 		v.policy(name, c.Policies[name])

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 )
 
 // MaxResponseFilterBytes bounds response.max_body_bytes: a filtered
@@ -105,6 +106,23 @@ func (v *validator) keysets() {
 
 // trail checks the audit trail: it lives in the store. That its key is
 // an Ed25519 key is checked by the trail (trail.Check).
+// accessReview checks the review's thresholds: automatic revocation
+// needs a store, and a threshold no typo can make a mass revocation.
+func (v *validator) accessReview() {
+	a := v.cfg.AccessReview
+	if a == nil {
+		return
+	}
+	if a.RevokeUnusedKeys {
+		if v.cfg.Store == nil {
+			v.errorf("access_review.revoke_unused_keys", "keys live in the store: add store: {driver: embedded, path: data/rampart.db}")
+		}
+		if a.UnusedAfter != 0 && a.UnusedAfter.D() < 7*24*time.Hour {
+			v.errorf("access_review.unused_after", "with revoke_unused_keys, unused_after %s would revoke keys in use every week or less: give at least 7d", a.UnusedAfter.D())
+		}
+	}
+}
+
 func (v *validator) trail() {
 	t := v.cfg.Trail
 	if t == nil {

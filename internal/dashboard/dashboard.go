@@ -17,9 +17,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/rampart-gw/rampart/internal/accessreview"
 	"github.com/rampart-gw/rampart/internal/observe"
 	"github.com/rampart-gw/rampart/internal/problem"
 	"github.com/rampart-gw/rampart/internal/ratelimit"
+	"github.com/rampart-gw/rampart/internal/threatintel"
 	"github.com/rampart-gw/rampart/internal/webui"
 )
 
@@ -37,6 +39,11 @@ type Source interface {
 	Publish(e observe.Event)
 	// Token is the admin token; "" when the admin API has none.
 	Token() string
+	// ThreatFeeds is the threat-intelligence feeds' state.
+	ThreatFeeds() []threatintel.Status
+	// AccessReview builds the access review of the consumers in the
+	// config and the store.
+	AccessReview(ctx context.Context) (*accessreview.Report, error)
 }
 
 // Reload is one config load attempt.
@@ -129,6 +136,7 @@ func New(src Source, rec *Recorder) *Handler {
 	h.mux.HandleFunc("POST "+Path+"/login", h.login)
 	h.mux.HandleFunc("POST "+Path+"/logout", h.logout)
 	h.mux.Handle("GET "+Path+"/api/data", h.signedIn(http.HandlerFunc(h.data)))
+	h.mux.Handle("GET "+Path+"/api/access-review", h.signedIn(http.HandlerFunc(h.review)))
 	h.mux.Handle("POST "+Path+"/api/bans/{id}/lift", h.signedIn(h.guarded(http.HandlerFunc(h.lift))))
 	return h
 }
@@ -288,10 +296,11 @@ type Data struct {
 	BansErr  string                 `json:"bans_error,omitempty"`
 	Upstream []observe.TargetHealth `json:"upstreams"`
 	Reloads  []Reload               `json:"reloads"`
+	Feeds    []threatintel.Status   `json:"threat_feeds"`
 }
 
 func (h *Handler) data(w http.ResponseWriter, r *http.Request) {
-	d := Data{View: h.rec.View(), Upstream: h.src.Health(), Reloads: h.src.Reloads()}
+	d := Data{View: h.rec.View(), Upstream: h.src.Health(), Reloads: h.src.Reloads(), Feeds: h.src.ThreatFeeds()}
 	bans, err := h.src.Bans(r.Context())
 	if err != nil {
 		d.BansErr = "The ban list could not be read from the shared state: " + err.Error()
@@ -306,7 +315,28 @@ func (h *Handler) data(w http.ResponseWriter, r *http.Request) {
 	if d.Reloads == nil {
 		d.Reloads = []Reload{}
 	}
+	if d.Feeds == nil {
+		d.Feeds = []threatintel.Status{}
+	}
 	webui.WriteJSON(w, http.StatusOK, d)
+}
+
+// review serves the access review as JSON, or as CSV with ?format=csv
+// (a download for a spreadsheet).
+func (h *Handler) review(w http.ResponseWriter, r *http.Request) {
+	rep, err := h.src.AccessReview(r.Context())
+	if err != nil {
+		h.problem(w, problem.New(problem.Unavailable, "The access review could not be built: "+err.Error()+"."))
+		return
+	}
+	if r.URL.Query().Get("format") == "csv" {
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Content-Disposition", `attachment; filename="access-review.csv"`)
+		w.Header().Set("Cache-Control", "no-store")
+		_ = rep.WriteCSV(w)
+		return
+	}
+	webui.WriteJSON(w, http.StatusOK, rep)
 }
 
 func (h *Handler) lift(w http.ResponseWriter, r *http.Request) {

@@ -13,8 +13,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/rampart-gw/rampart/internal/accessreview"
 	"github.com/rampart-gw/rampart/internal/observe"
 	"github.com/rampart-gw/rampart/internal/ratelimit"
+	"github.com/rampart-gw/rampart/internal/threatintel"
 )
 
 func TestRecorder(t *testing.T) {
@@ -88,6 +90,12 @@ func (s *source) Reloads() []Reload {
 }
 func (s *source) Publish(e observe.Event) { s.events = append(s.events, e) }
 func (s *source) Token() string           { return s.token }
+func (s *source) ThreatFeeds() []threatintel.Status {
+	return []threatintel.Status{{Name: "spamhaus-drop", Entries: 1400}}
+}
+func (s *source) AccessReview(context.Context) (*accessreview.Report, error) {
+	return &accessreview.Report{Findings: 1, Consumers: []accessreview.Consumer{{ID: "acme", Keys: []accessreview.Key{{ID: "k1", State: "active", Flags: []string{accessreview.KeyUnused}}}}}}, nil
+}
 
 func TestHandler(t *testing.T) {
 	src := &source{bans: []ratelimit.Ban{{ID: "b1", Subject: "ip=203.0.113.9"}}, token: "tok"}
@@ -130,6 +138,16 @@ func TestHandler(t *testing.T) {
 	var d Data
 	if w.Code != 200 || json.Unmarshal(w.Body.Bytes(), &d) != nil || len(d.Bans) != 1 || d.Reloads[0].Errors[0] != "rampart.yaml:3:5: routes[0]: bad" {
 		t.Fatalf("data: %d %s", w.Code, w.Body)
+	}
+	if len(d.Feeds) != 1 || d.Feeds[0].Entries != 1400 {
+		t.Fatalf("threat feeds: %+v", d.Feeds)
+	}
+	if w := do("GET", "/dashboard/api/access-review", "", nil); w.Code != 200 || !strings.Contains(w.Body.String(), `"key-unused"`) {
+		t.Fatalf("access review: %d %s", w.Code, w.Body)
+	}
+	if w := do("GET", "/dashboard/api/access-review?format=csv", "", nil); w.Code != 200 || !strings.HasPrefix(w.Body.String(), "consumer,kind,subject") ||
+		!strings.Contains(w.Header().Get("Content-Disposition"), "access-review.csv") {
+		t.Fatalf("access review csv: %d %s", w.Code, w.Body)
 	}
 	page = do("GET", "/dashboard", "", nil)
 	token := regexp.MustCompile(`name="csrf-token" content="([^"]+)"`).FindStringSubmatch(page.Body.String())[1]

@@ -327,6 +327,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	}
 	go g.sweepLimits()
 	go g.watchGrants()
+	go g.revokeUnusedKeys()
 	go g.watchCertificates(time.Hour)
 	if ts.Responses != nil && cfg.Server.Cache.Store != "memory" {
 		g.state.responses.Share(ts.Responses) // Shutdown stops following its purges

@@ -133,6 +133,17 @@
       row(rl, [new Date(r.time).toLocaleString(), r.source, res]);
     });
 
+    var feeds = $("feeds");
+    clear(feeds);
+    d.threat_feeds.forEach(function (f) {
+      var st = document.createElement("span");
+      st.className = f.error ? "health-down" : "health-up";
+      st.textContent = f.error ? "failing (" + f.failures + "): " + f.error : "ok";
+      row(feeds, [f.name, f.entries, f.loaded ? new Date(f.loaded).toLocaleString() : "never",
+        f.checked ? new Date(f.checked).toLocaleString() : "never", st]);
+    });
+    $("feeds-empty").classList.toggle("hidden", d.threat_feeds.length > 0);
+
     var ev = $("events");
     clear(ev);
     d.recent_events.forEach(function (e) {
@@ -146,6 +157,28 @@
       return res.json();
     }).then(function (d) { if (d) { draw(d); } }, function (err) { failed("The dashboard could not reach the gateway: " + err); });
   }
+  // review lists the access review's findings, one row each.
+  function review() {
+    fetch("/dashboard/api/access-review", { credentials: "same-origin" }).then(function (res) {
+      if (!res.ok) { return res.json().then(function (p) { $("review-summary").textContent = p.detail || res.statusText; return null; }); }
+      return res.json();
+    }).then(function (rep) {
+      if (!rep) { return; }
+      var t = $("review");
+      clear(t);
+      function used(s) { return s ? new Date(s).toLocaleDateString() : "never"; }
+      (rep.consumers || []).forEach(function (c) {
+        (c.flags || []).forEach(function (f) { row(t, [c.id, "consumer", "", f]); });
+        (c.roles || []).forEach(function (r) { (r.flags || []).forEach(function (f) { row(t, [c.id, "role " + r.name, used(r.last_used), f]); }); });
+        (c.keys || []).forEach(function (k) { (k.flags || []).forEach(function (f) { row(t, [c.id, "key " + k.id + " (" + k.age_days + " days old)", used(k.last_used), f]); }); });
+        (c.grants || []).forEach(function (g) { (g.flags || []).forEach(function (f) { row(t, [c.id, "grant of " + g.role + " until " + new Date(g.expires_at).toLocaleString(), "", f]); }); });
+      });
+      $("review-summary").textContent = rep.findings + " findings among " + (rep.consumers || []).length +
+        " consumers (unused after " + rep.unused_after + ", grants lapsing within " + rep.lapse_within + ")";
+    }, function (err) { $("review-summary").textContent = "The access review could not be loaded: " + err; });
+  }
   refresh();
+  review();
   setInterval(refresh, 2000);
+  setInterval(review, 60000);
 })();
