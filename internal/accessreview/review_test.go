@@ -23,7 +23,7 @@ func TestBuild(t *testing.T) {
 	at := func(days int) time.Time { return now.Add(-time.Duration(days) * 24 * time.Hour) }
 	clock := at(200)
 	ks := &store.Keys{D: d, Hasher: store.NewHasher(""), Now: func() time.Time { return clock }}
-	_, old, _ := ks.Create(ctx, "acme", store.CreateOptions{}) // 200 days old, used 100 days ago
+	_, old, _ := ks.Create(ctx, "acme", store.CreateOptions{})  // 200 days old, used 100 days ago
 	_, idle, _ := ks.Create(ctx, "acme", store.CreateOptions{}) // 200 days old, never used
 	clock = at(10)
 	_, fresh, _ := ks.Create(ctx, "acme", store.CreateOptions{}) // 10 days old, never used: not yet stale
@@ -76,7 +76,7 @@ func TestBuild(t *testing.T) {
 		old.ID: {KeyUnused}, idle.ID: {KeyUnused}, fresh.ID: nil, busy.ID: nil, gone.ID: nil,
 		"acme role orders.reader": nil, "acme role orders.writer": {RoleUnused}, "acme role reports": {RoleNeverUsed},
 		"acme role orders.admin": nil, // by a grant: judged by its expiry
-		soon.ID:                    {GrantLapsesSoon}, later.ID: nil,
+		soon.ID:                  {GrantLapsesSoon}, later.ID: nil,
 		"globex": {DisabledWithKeys}, "ghost": nil, "sso:dana": nil, sso.ID: nil,
 		"globex role orders.writer": {RoleNeverUsed},
 	} {

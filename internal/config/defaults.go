@@ -55,6 +55,12 @@ func setInt(i *int, v int) {
 	}
 }
 
+func setInt64(i *int64, v int64) {
+	if *i == 0 {
+		*i = v
+	}
+}
+
 func setFloat(f *float64, v float64) {
 	if *f == 0 {
 		*f = v
@@ -237,6 +243,21 @@ func applyDefaults(c *Config) {
 		}
 		if gr := p.Graduated; gr != nil {
 			graduatedDefaults(gr)
+		}
+		if c := p.Correlate; c != nil {
+			if cs := c.CredentialStuffing; cs != nil {
+				if cs.Key == "" {
+					cs.Key = "ip"
+				}
+				setDur(&cs.Window, 10*time.Minute)
+				setInt64(&cs.Failures, 20)
+				setInt64(&cs.Distinct, 5)
+			}
+			if e := c.Enumeration; e != nil {
+				setDur(&e.Window, 5*time.Minute)
+				setInt64(&e.Refusals, 30)
+				setInt64(&e.Distinct, 20)
+			}
 		}
 		for _, rl := range p.RateLimits {
 			if rl == nil {

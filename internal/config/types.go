@@ -351,6 +351,7 @@ type Policy struct {
 	SecurityHeaders *SecurityHeaders `yaml:"security_headers" json:"security_headers,omitempty" doc:"Security headers added to this policy's responses when the upstream sent none."`
 	CORS            *CORS            `yaml:"cors" json:"cors,omitempty" doc:"Cross-origin access from browsers: preflights answered by the gateway, Access-Control-* headers owned by it."`
 	Bots            *Bots            `yaml:"bots" json:"bots,omitempty" doc:"Bot defence: rules on client fingerprints (JA4, User-Agent, header consistency), a proof-of-work challenge for browsers, and an allow-list of good bots."`
+	Correlate       *Correlate       `yaml:"correlate" json:"correlate,omitempty" doc:"Attack patterns recognised across requests: credential stuffing (failed logins for many accounts from one client) and enumeration (refusals over many object ids from one consumer). Each detection is an event that says why, and an offence for the graduated response."`
 	ThreatIntel     []*ThreatRule    `yaml:"threat_intel" json:"threat_intel,omitempty" doc:"What to do with clients that threat-intelligence feeds list: block, challenge or flag; checked in order at stage 6, the first rule whose feeds list the client decides."`
 	Graduated       *Graduated       `yaml:"graduated" json:"graduated,omitempty" doc:"Escalation against a key that keeps offending: warn, throttle, block, then ban for growing periods."`
 	Validate        *Validate        `yaml:"validate" json:"validate,omitempty"`
@@ -506,6 +507,30 @@ type AccessReview struct {
 	LapseWithin      Duration `yaml:"lapse_within" json:"lapse_within,omitempty" doc:"A just-in-time grant ending within this is flagged. Default 24h."`
 	RevokeUnusedKeys bool     `yaml:"revoke_unused_keys" json:"revoke_unused_keys,omitempty" doc:"The gateway revokes the keys unused for unused_after, hourly, one node at a time, each in the audit trail. Default false: flagged only. Needs unused_after of at least 7d."`
 	Pos              Pos      `yaml:"-" json:"-"`
+}
+
+// Correlate is a policy's attack-pattern detectors.
+type Correlate struct {
+	CredentialStuffing *Stuffing    `yaml:"credential_stuffing" json:"credential_stuffing,omitempty" doc:"Failed authentications (401) for many distinct credentials from one client."`
+	Enumeration        *Enumeration `yaml:"enumeration" json:"enumeration,omitempty" doc:"Refusals and misses (403, 404) over many distinct object ids from one consumer (BOLA probing), on routes with path parameters."`
+	Pos                Pos          `yaml:"-" json:"-"`
+}
+
+// Stuffing detects credential stuffing.
+type Stuffing struct {
+	Key      string   `yaml:"key" json:"key,omitempty" enum:"ip|ja4" hint:"credential stuffing is told by where it comes from: ip, or ja4 for a botnet sharing one TLS stack" doc:"Whose failures count together: ip (default) or ja4 (one TLS client across many addresses)."`
+	Window   Duration `yaml:"window" json:"window,omitempty" doc:"Failures are counted over this sliding window. Default 10m."`
+	Failures int64    `yaml:"failures" json:"failures,omitempty" doc:"From this many failed authentications in the window... Default 20."`
+	Distinct int64    `yaml:"distinct" json:"distinct,omitempty" doc:"...for at least this many distinct credentials (accounts, keys, tokens), the client is stuffing. Default 5; at most 1000."`
+	Pos      Pos      `yaml:"-" json:"-"`
+}
+
+// Enumeration detects object enumeration.
+type Enumeration struct {
+	Window   Duration `yaml:"window" json:"window,omitempty" doc:"Refusals are counted over this sliding window. Default 5m."`
+	Refusals int64    `yaml:"refusals" json:"refusals,omitempty" doc:"From this many 403 and 404 answers in the window... Default 30."`
+	Distinct int64    `yaml:"distinct" json:"distinct,omitempty" doc:"...over at least this many distinct object ids (path parameter values), the consumer is enumerating. Default 20; at most 1000."`
+	Pos      Pos      `yaml:"-" json:"-"`
 }
 
 // ThreatIntel is the gateway's threat-intelligence feeds.

@@ -536,6 +536,7 @@ func (v *validator) policy(name string, p *Policy) {
 	v.policyQuota(base, p)
 	v.policyGraduated(base, p)
 	v.policyBots(base, p)
+	v.policyCorrelate(base, p)
 	v.policyCORS(base, p)
 	v.policyIP(base, p)
 	v.policyThreatIntel(base, p)

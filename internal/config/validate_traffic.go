@@ -67,7 +67,7 @@ func (v *validator) policyQuota(base string, p *Policy) {
 // upstream's failures.
 var offenceTypes = []string{"rate-limited", "quota-exceeded", "concurrency-limited", "unauthorized", "invalid-credentials",
 	"forbidden", "insufficient-authentication", "bad-request", "not-found", "method-not-allowed", "payload-too-large", "headers-too-large",
-	"bot-blocked", "challenge-required", "rate-anomaly", "threat-listed"}
+	"bot-blocked", "challenge-required", "rate-anomaly", "threat-listed", "credential-stuffing", "enumeration"}
 
 // policyBots checks a policy's bot defence.
 func (v *validator) policyBots(base string, p *Policy) {
@@ -274,5 +274,44 @@ func (v *validator) policyRateLimits(base string, p *Policy) {
 func (v *validator) state() {
 	if st := v.cfg.State; st.Settings != nil {
 		st.Settings.Validate(&Validation{v: v, Base: "state", Type: st.Driver})
+	}
+}
+
+// policyCorrelate checks a policy's attack-pattern detectors.
+func (v *validator) policyCorrelate(base string, p *Policy) {
+	c := p.Correlate
+	if c == nil {
+		return
+	}
+	path := base + ".correlate"
+	if c.CredentialStuffing == nil && c.Enumeration == nil {
+		v.errorf(path, "correlate names no detector: add credential_stuffing: {} or enumeration: {}")
+	}
+	window := func(p string, d Duration) {
+		if d != 0 && (d.D() < time.Second || d.D() > 24*time.Hour) {
+			v.errorf(p, "window %s must be between 1s and 24h", d.D())
+		}
+	}
+	counts := func(p, what string, n, distinct int64) {
+		if n < 0 || distinct < 0 {
+			v.errorf(p, "%s and distinct must be positive", what)
+		}
+		if distinct > 1000 {
+			v.errorf(p+".distinct", "distinct %d is above 1000", distinct)
+		}
+		if n != 0 && distinct > n {
+			v.errorf(p+".distinct", "distinct %d cannot exceed %s %d: each distinct one is at least one", distinct, what, n)
+		}
+	}
+	if s := c.CredentialStuffing; s != nil {
+		window(path+".credential_stuffing.window", s.Window)
+		counts(path+".credential_stuffing", "failures", s.Failures, s.Distinct)
+		if len(p.Authenticate) == 0 {
+			v.errorf(path+".credential_stuffing", "the policy authenticates nobody, so no request fails authentication here: put the detector on the policy of your login or API routes")
+		}
+	}
+	if e := c.Enumeration; e != nil {
+		window(path+".enumeration.window", e.Window)
+		counts(path+".enumeration", "refusals", e.Refusals, e.Distinct)
 	}
 }

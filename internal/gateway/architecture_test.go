@@ -42,6 +42,7 @@ policies:
     cors: {allow_origins: ["https://app.example"]}
     graduated: {block: 3}
     threat_intel: [{feeds: [bad], action: flag}]
+    correlate: {credential_stuffing: {}, enumeration: {}}
     bots: {rules: [{name: curl, when: 'client.user_agent.startsWith("curl")', action: flag}]}
     rate_limits: [{key: ip, rate: 100/s}, {key: consumer, rate: 10/s}]
     quota: {limit: 1000, period: day}
@@ -91,7 +92,7 @@ func TestArchitectureListsStages(t *testing.T) {
 	}
 	defer g.Shutdown(t.Context())
 	got := g.current.Load().routes[0].stages
-	want := []string{"lifecycle", "ip_filter", "cors", "rate_limit", "threat_intel", "bots", "rate_limit", "body_limit", "body_structure", "authenticate",
+	want := []string{"lifecycle", "ip_filter", "cors", "rate_limit", "correlate", "threat_intel", "bots", "rate_limit", "body_limit", "body_structure", "authenticate",
 		"authorize", "rate_limit", "rate_limit", "rate_limit", "schema", "waf", "cache", "load_shedding", "response_filter",
 		"security_headers", "transform", "encrypt_fields", "identity"}
 	if !slices.Equal(got, want) {

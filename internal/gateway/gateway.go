@@ -167,6 +167,7 @@ type trafficState struct {
 	quotas    ratelimit.QuotaCounter // *ratelimit.MemoryQuotas or the Redis store
 	abuse     ratelimit.Abuse        // graduated response: *ratelimit.MemoryAbuse or the Redis store
 	once      ratelimit.Once         // spent bot-challenge solutions: *ratelimit.MemoryOnce or the Redis store
+	evidence  ratelimit.Evidence     // attack correlation's counts: *ratelimit.MemoryEvidence or the Redis store
 	goodBots  *bots.DNSCache         // reverse-DNS verifications of good bots
 	limitSeed maphash.Seed
 }
@@ -263,7 +264,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, cfg.ErrorAt("state.driver", err)
 	}
-	g.state.limits, g.state.quotas, g.state.abuse, g.state.once = ts.Limits, ts.Quotas, ts.Abuse, ts.Once
+	g.state.limits, g.state.quotas, g.state.abuse, g.state.once, g.state.evidence = ts.Limits, ts.Quotas, ts.Abuse, ts.Once, ts.Evidence
 	g.state.gates, g.state.goodBots = ratelimit.NewGates(), bots.NewDNSCache()
 	cacheBytes := int64(cfg.Server.Cache.MaxBytes)
 	if cacheBytes == 0 {
@@ -607,7 +608,7 @@ func (g *Gateway) sweepLimits() {
 		case <-g.stopSweep:
 			return
 		case now := <-t.C:
-			for _, st := range []any{g.state.limits, g.state.quotas, g.state.abuse, g.state.once} {
+			for _, st := range []any{g.state.limits, g.state.quotas, g.state.abuse, g.state.once, g.state.evidence} {
 				if sw, ok := st.(interface{ Sweep(int64) }); ok {
 					sw.Sweep(now.UnixNano())
 				}

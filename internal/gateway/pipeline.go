@@ -16,6 +16,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/bots"
 	"github.com/rampart-gw/rampart/internal/cache"
 	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/correlate"
 	"github.com/rampart-gw/rampart/internal/cors"
 	"github.com/rampart-gw/rampart/internal/fieldcrypt"
 	"github.com/rampart-gw/rampart/internal/fieldpath"
@@ -67,6 +68,9 @@ func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, ac
 	}
 	if graduated != nil && graduated.G.PreAuth() {
 		stages = append(stages, graduated) // wraps the bot checks: their refusals can be offences
+	}
+	if pol != nil && pol.Correlate != nil {
+		stages = append(stages, correlateStage(r.Policy, pol.Correlate, graduated, deps))
 	}
 	if pol != nil && len(pol.ThreatIntel) > 0 {
 		stages = append(stages, threatStage(cfg, r.Policy, pol, deps))
@@ -261,6 +265,22 @@ func routeCache(r *config.Route, pol *config.Policy, deps *stageDeps) Stage {
 		KeyHeaders: keyHeaders, StaleWhileRevalidate: c.StaleWhileRevalidate.D(), StaleIfError: c.StaleIfError.D(), MaxBody: int64(c.MaxBody), Count: deps.metrics.Cache(r.Name)})
 }
 
+// correlateStage is a policy's attack-pattern detectors (stage 6), whose
+// detections are offences for its graduated response.
+func correlateStage(name string, c *config.Correlate, graduated *ratelimit.AbuseStage, deps *stageDeps) *correlate.Stage {
+	st := &correlate.Stage{Policy: name, Evidence: deps.evidence, Seed: deps.seed, Shared: deps.sharedState, Count: deps.metrics.Correlation(name)}
+	if s := c.CredentialStuffing; s != nil {
+		st.Stuffing = &correlate.Detector{Window: s.Window.D(), Events: s.Failures, Distinct: s.Distinct, ByJA4: s.Key == "ja4"}
+	}
+	if e := c.Enumeration; e != nil {
+		st.Enumeration = &correlate.Detector{Window: e.Window.D(), Events: e.Refusals, Distinct: e.Distinct}
+	}
+	if graduated != nil {
+		st.Offend = graduated.OffendAs
+	}
+	return st
+}
+
 // addressFilter is a policy's IP and country rules (stage 4).
 func addressFilter(pol *config.Policy, deps *stageDeps) Stage {
 	var geo ipfilter.Countries
@@ -318,6 +338,8 @@ type stageDeps struct {
 	quotaStages map[string]*ratelimit.QuotaStage // by policy, filled by quota
 	geo         *ipfilter.DB                     // the country database; nil without geoip
 	feeds       map[string]*threatintel.Feed     // threat-intelligence feeds, by name
+	evidence    ratelimit.Evidence               // attack correlation's counts
+	sharedState bool                             // the state driver is shared by the nodes
 	wafs        map[string]*waf.Stage            // by policy
 	responses   *cache.Store                     // the response cache
 	transforms  respfilter.Transforms            // the registry of response transforms

@@ -218,7 +218,8 @@ func (g *Gateway) build(cfg *config.Config) (_ *Snapshot, err error) {
 	}
 	deps := &stageDeps{transforms: g.opts.ResponseTransforms, documents: docs, store: g.state.limits, gates: g.state.gates, seed: g.state.limitSeed, quotas: g.state.quotas, abuse: g.state.abuse, responses: g.state.responses,
 		shedders: shedders, bots: bots.Options{Once: g.state.once, DNS: g.state.goodBots}, metrics: g.metrics,
-		quotaStages: map[string]*ratelimit.QuotaStage{}, geo: geo, wafs: wafs, feeds: s.feeds}
+		quotaStages: map[string]*ratelimit.QuotaStage{}, geo: geo, wafs: wafs, feeds: s.feeds,
+		evidence: g.state.evidence, sharedState: g.state.abuse.Shared()}
 	b := route.NewBuilder()
 	for i, r := range cfg.Routes {
 		if c := b.Add(rules[i]); len(c) > 0 {

@@ -55,6 +55,7 @@ type Metrics struct {
 	connsOpen     prometheus.Gauge
 	inFlight      prometheus.Gauge
 	threatIntel   *prometheus.CounterVec
+	correlation   *prometheus.CounterVec
 	feedEntries   *prometheus.GaugeVec
 	feedRefresh   *prometheus.CounterVec
 	feedSuccess   *prometheus.GaugeVec
@@ -117,7 +118,8 @@ func NewMetrics(version string, health func() []TargetHealth) *Metrics {
 	m.feedRefresh = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_threat_feed_refreshes_total", Help: "Threat-intelligence feed refreshes by feed and result: updated (a new list in use), unchanged (304, or the file not modified), failed (the previous list stays; see threat_intel.feed_failed events)."}, []string{"feed", "result"})
 	m.feedSuccess = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "rampart_threat_feed_last_success_timestamp_seconds", Help: "When each threat-intelligence feed was last refreshed without error (Unix time): alert when time() minus it grows past a few refresh periods."}, []string{"feed"})
 	m.authnChildren = &counters{vec: m.authn}
-	m.reg.MustRegister(m.threatIntel, m.feedEntries, m.feedRefresh, m.feedSuccess)
+	m.correlation = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "rampart_correlation_total", Help: "Attack correlation by policy, detector (credential_stuffing, enumeration) and outcome: observed (a failure or refusal counted), detected (one past the thresholds)."}, []string{"policy", "detector", "outcome"})
+	m.reg.MustRegister(m.threatIntel, m.feedEntries, m.feedRefresh, m.feedSuccess, m.correlation)
 	m.reg.MustRegister(m.certExpiry)
 	m.reg.MustRegister(m.authn, m.idp, m.authz, m.ratelimit, m.stateErrors, m.concurrency, m.quota, m.deprecated, m.cache, m.transform, m.abuse, m.shed, m.shedLimit, m.bots, m.waf, m.schemaResp, m.respFilter, m.masked, m.fieldCrypto, m.wafGroups)
 	m.reg.MustRegister(m.requests, m.duration, m.upstreamDur, m.refusals, m.reloads, m.lastReload, m.configOK, m.tls, m.dropped, m.connRefused, m.retries, m.upstreamErrs, m.connsOpen, m.inFlight, info,
@@ -268,6 +270,13 @@ func (m *Metrics) Bots(policy string) func(rule, outcome string) {
 func (m *Metrics) ThreatIntel(policy string) func(feed, outcome string) {
 	c := &counters{vec: m.threatIntel.MustCurryWith(prometheus.Labels{"policy": policy})}
 	return func(feed, outcome string) { c.inc(feed, outcome) }
+}
+
+// Correlation returns the counter of one policy's attack correlation, by
+// detector and outcome.
+func (m *Metrics) Correlation(policy string) func(detector, outcome string) {
+	c := &counters{vec: m.correlation.MustCurryWith(prometheus.Labels{"policy": policy})}
+	return func(detector, outcome string) { c.inc(detector, outcome) }
 }
 
 // ThreatFeed records one refresh of a feed: its result, and the entries

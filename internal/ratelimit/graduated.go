@@ -227,6 +227,18 @@ func (s *AbuseStage) offend(k Key, r *http.Request, st *reqctx.State, now int64)
 		Consumer: st.Consumer, ClientIP: st.ClientIP.String(), RequestID: st.RequestID, Route: st.Route, Method: r.Method, Path: st.Path})
 }
 
+// OffendAs records an offence of the request's key found after the
+// fact (attack correlation), when the graduated response counts that
+// offence.
+func (s *AbuseStage) OffendAs(r *http.Request, st *reqctx.State, offence string) {
+	if !s.G.offences[offence] {
+		return
+	}
+	var buf [512]byte
+	k := hashKey(s.Seed, appendKey(buf[:0], s.G.id, s.G.parts, r, st), s.shared)
+	s.offend(k, r, st, s.Now().UnixNano())
+}
+
 func (s *AbuseStage) count(outcome string) {
 	if s.Count != nil {
 		s.Count(outcome)

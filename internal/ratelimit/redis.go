@@ -52,9 +52,10 @@ type Redis struct {
 	timeout  time.Duration
 	onError  OnError
 	fallback *Memory
-	quotas   *MemoryQuotas // the quota fallback
-	abuse    *MemoryAbuse  // the graduated-response fallback
-	once     *MemoryOnce   // the challenge replay-guard fallback
+	quotas   *MemoryQuotas   // the quota fallback
+	abuse    *MemoryAbuse    // the graduated-response fallback
+	once     *MemoryOnce     // the challenge replay-guard fallback
+	evidence *MemoryEvidence // the attack-correlation fallback
 	log      *slog.Logger
 	// downUntil (unix ns): after a failure, Redis is left alone for a
 	// second instead of costing every request a timeout.
@@ -85,7 +86,7 @@ func NewRedis(o RedisOptions) *Redis {
 	}
 	c := redis.NewUniversalClient(&redis.UniversalOptions{Addrs: o.Addrs, Username: o.Username, Password: o.Password, DB: o.DB,
 		DialTimeout: o.Timeout, ReadTimeout: o.Timeout, WriteTimeout: o.Timeout, MaxRetries: -1, PoolSize: 64})
-	return &Redis{c: c, timeout: o.Timeout, onError: o.OnError, fallback: NewMemory(0), quotas: NewMemoryQuotas(0), abuse: NewMemoryAbuse(0), once: NewMemoryOnce(0), log: o.Log, failures: o.Failures}
+	return &Redis{c: c, timeout: o.Timeout, onError: o.OnError, fallback: NewMemory(0), quotas: NewMemoryQuotas(0), abuse: NewMemoryAbuse(0), once: NewMemoryOnce(0), evidence: NewMemoryEvidence(0), log: o.Log, failures: o.Failures}
 }
 
 // Shared implements Store.
@@ -177,4 +178,5 @@ func (r *Redis) Sweep(now int64) {
 	r.quotas.Sweep(now)
 	r.abuse.Sweep(now)
 	r.once.Sweep(now)
+	r.evidence.Sweep(now)
 }

@@ -18,6 +18,8 @@ type TrafficState struct {
 	Quotas QuotaCounter
 	Abuse  Abuse
 	Once   Once
+	// Evidence is attack correlation's counts.
+	Evidence Evidence
 	// Responses is the response cache's level shared by every node; nil
 	// when the driver keeps state per node.
 	Responses cache.Shared
@@ -53,7 +55,7 @@ func BuiltinStateDrivers() StateDrivers {
 		"memory": {
 			Settings: func() config.Settings { return &MemorySettings{} },
 			Open: func(StateOptions) TrafficState {
-				return TrafficState{Limits: NewMemory(0), Quotas: NewMemoryQuotas(0), Abuse: NewMemoryAbuse(0), Once: NewMemoryOnce(0)}
+				return TrafficState{Limits: NewMemory(0), Quotas: NewMemoryQuotas(0), Abuse: NewMemoryAbuse(0), Once: NewMemoryOnce(0), Evidence: NewMemoryEvidence(0)}
 			},
 		},
 		"redis": {
@@ -62,7 +64,7 @@ func BuiltinStateDrivers() StateDrivers {
 				st := o.State.Settings.(*RedisSettings)
 				rd := NewRedis(RedisOptions{Addrs: st.Addrs, Username: st.Username, Password: st.Password.Value(),
 					DB: st.DB, Timeout: st.Timeout.D(), OnError: OnError(st.OnStateError), Log: o.Log, Failures: o.Failures})
-				return TrafficState{Limits: rd, Quotas: rd, Abuse: rd, Once: rd, Responses: cache.NewRedis(rd.c, o.Log, o.Failures)}
+				return TrafficState{Limits: rd, Quotas: rd, Abuse: rd, Once: rd, Evidence: rd, Responses: cache.NewRedis(rd.c, o.Log, o.Failures)}
 			},
 		},
 	}

@@ -244,6 +244,10 @@ func (m *Match) Params() map[string]string {
 	return out
 }
 
+// Values returns the path parameters' values in pattern order, without
+// copying them (/** tails included).
+func (m *Match) Values() []string { return m.values[:m.n] }
+
 // Pattern returns the matched path pattern.
 func (m *Match) Pattern() string {
 	if m.e == nil {

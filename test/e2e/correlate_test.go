@@ -1,0 +1,128 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rampart-gw/rampart/internal/testenv"
+)
+
+// TestAttackCorrelation: two gateways share a real Redis. Failed logins
+// for several accounts from one address, spread over both nodes, are
+// recognised as credential stuffing (an event that names the counts and
+// thresholds) and become offences that block the address on both nodes;
+// the same address failing with one account is not. A consumer probing
+// order ids that do not exist is recognised as enumeration.
+func TestAttackCorrelation(t *testing.T) {
+	rs := testenv.StartRedis(t)
+	orders := serveUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/o-1") {
+			_, _ = w.Write([]byte(`{"id":"o-1"}`))
+			return
+		}
+		http.Error(w, `{"error":"no such order"}`, http.StatusNotFound)
+	}))
+	cfg := fmt.Sprintf(`version: 1
+server:
+  listen: ["127.0.0.1:0"]
+  trusted_proxies: [127.0.0.1/32]
+admin: {listen: "127.0.0.1:0"}
+events: {sinks: [{type: jsonl, path: stderr}]}
+state: {driver: redis, addrs: [%q], timeout: 500ms}
+store: {driver: embedded, path: data/rampart.db}
+authenticators:
+  keys: {type: api_key, in: "header:X-API-Key"}
+upstreams:
+  orders: {targets: [{url: "http://%s"}]}
+policies:
+  api:
+    authenticate: [keys]
+    authorize: {any_authenticated: true}
+    correlate:
+      credential_stuffing: {window: 1m, failures: 6, distinct: 3}
+      enumeration: {window: 1m, refusals: 6, distinct: 5}
+    graduated: {key: ip, window: 1m, offences: [credential-stuffing, enumeration], block: 3}
+routes:
+  - {name: orders, match: {paths: ["/v1/orders/{id}"]}, upstream: orders, policy: api}
+`, rs.Addr, orders)
+	var nodes []*gw
+	for range 2 {
+		nodes = append(nodes, startGateway(t, cfg))
+	}
+	call := func(n int, ip, key, id string) response {
+		return do(t, client, "GET", nodes[n%2].url("/v1/orders/"+id), nil, map[string]string{"X-Forwarded-For": ip, "X-API-Key": key})
+	}
+	bogus := func(i int) string { return fmt.Sprintf("rk_%016d_%052d", i, i) }
+	// one account guessed from one address: failures, no stuffing
+	for i := range 8 {
+		if r := call(i, "198.51.100.7", bogus(1), "o-1"); r.status != 401 {
+			t.Fatalf("one account, try %d: %d", i, r.status)
+		}
+	}
+	// many accounts from one address, alternating nodes
+	var statuses []int
+	for i := range 12 {
+		statuses = append(statuses, call(i, "203.0.113.66", bogus(10+i%4), "o-1").status)
+	}
+	want := []int{401, 401, 401, 401, 401, 401, 401, 401, 429, 429, 429, 429}
+	if fmt.Sprint(statuses) != fmt.Sprint(want) {
+		t.Fatalf("stuffing: %v, want %v (detected from the 6th failure, three offences block)", statuses, want)
+	}
+	for n := range nodes { // blocked on both nodes, not the other address
+		if r := call(n, "203.0.113.66", bogus(99), "o-1"); r.status != 429 {
+			t.Fatalf("node %d: %d", n, r.status)
+		}
+		if r := call(n, "198.51.100.7", bogus(1), "o-1"); r.status != 401 {
+			t.Fatalf("the brute-forcing address on node %d: %d", n, r.status)
+		}
+	}
+	// each node publishes the detection it made first: the 6th failure on
+	// one, the 7th on the other
+	var details []string
+	waitFor(t, 5*time.Second, "attack.credential_stuffing events from both nodes", func() bool {
+		details = nil
+		for _, g := range nodes {
+			for _, e := range g.events() {
+				if e["type"] == "attack.credential_stuffing" && e["client_ip"] == "203.0.113.66" {
+					details = append(details, e["detail"].(string))
+				}
+			}
+		}
+		return len(details) == 2
+	})
+	all := strings.Join(details, "\n")
+	if !strings.Contains(all, "6 failed authentications for 4 distinct credentials from ip 203.0.113.66 in the last 1m0s (thresholds: 6 failures, 3 credentials)") ||
+		!strings.Contains(all, "7 failed authentications") {
+		t.Fatalf("stuffing events:\n%s", all)
+	}
+
+	// enumeration: a consumer walking order ids
+	code, key, errs := nodes[0].cli("keys", "create", "--consumer", "prober")
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	// each node has its own embedded store: the key is on node 0's
+	waitFor(t, 5*time.Second, "the key on node 0", func() bool { return call(0, "192.0.2.40", key, "o-1").status == 200 })
+	for i := range 7 {
+		if r := call(0, "192.0.2.40", key, fmt.Sprintf("o-%d", 100+i)); r.status != 404 {
+			t.Fatalf("probe %d: %d", i, r.status)
+		}
+	}
+	var enum map[string]any
+	waitFor(t, 5*time.Second, "an attack.enumeration event", func() bool {
+		for _, e := range nodes[0].events() {
+			if e["type"] == "attack.enumeration" {
+				enum = e
+				return true
+			}
+		}
+		return false
+	})
+	if d := enum["detail"].(string); enum["consumer"] != "prober" || !strings.Contains(d, "over 6 distinct object ids for consumer prober") || !strings.Contains(d, "/v1/orders/{id}") {
+		t.Fatalf("enumeration event %v", enum)
+	}
+	nodes[0].metricsHave(t, `rampart_correlation_total{detector="enumeration",outcome="detected",policy="api"}`)
+}
