@@ -23,6 +23,7 @@ type Config struct {
 	AccessLog      AccessLog                 `yaml:"access_log" json:"access_log,omitempty" doc:"One JSON line per request."`
 	Events         Events                    `yaml:"events" json:"events,omitempty" doc:"Where security events go."`
 	Tracing        *Tracing                  `yaml:"tracing" json:"tracing,omitempty" doc:"OpenTelemetry traces of the request path, exported over OTLP."`
+	Baselines      *Baselines                `yaml:"baselines" json:"baselines,omitempty" doc:"Each route's usual error rate and latency, learnt; an interval far beyond them is a route.error_spike or route.latency_spike event."`
 	AccessReview   *AccessReview             `yaml:"access_review" json:"access_review,omitempty" doc:"The thresholds of access reviews (rampart access review, the admin API, the dashboard), and the automatic revocation of API keys nobody uses."`
 	Trail          *Trail                    `yaml:"trail" json:"trail,omitempty" doc:"The tamper-evident audit trail of admin actions and security events, hash-chained in the store with signed checkpoints."`
 	Store          *Store                    `yaml:"store" json:"store,omitempty" doc:"Where consumers and API keys live. Default: no store (consumers from this file only)."`
@@ -498,6 +499,14 @@ type WAF struct {
 type WAFExclusion struct {
 	Rule   int    `yaml:"rule,required" json:"rule,omitempty" doc:"The CRS rule id, as the waf.detect or request.refused event names it."`
 	Target string `yaml:"target" json:"target,omitempty" doc:"Only for this target, e.g. ARGS:json.comment (a JSON field) or REQUEST_COOKIES:prefs; empty: everywhere."`
+}
+
+// Baselines configures the routes' learnt baselines.
+type Baselines struct {
+	Interval    Duration `yaml:"interval" json:"interval,omitempty" doc:"Each route is judged and learns once per interval. Default 1m; 1s to 1h."`
+	Tolerance   float64  `yaml:"tolerance" json:"tolerance,omitempty" doc:"An interval beyond the baseline's mean by more than this many standard deviations is a spike. Default 4; 2 to 20."`
+	MinRequests int64    `yaml:"min_requests" json:"min_requests,omitempty" doc:"An interval with fewer requests on a route is neither judged nor learnt. Default 100."`
+	Pos         Pos      `yaml:"-" json:"-"`
 }
 
 // AccessReview sets what an access review flags, and whether the

@@ -62,6 +62,7 @@ func (v *validator) validate() {
 	v.keysets()
 	v.trail()
 	v.accessReview()
+	v.baselines()
 	v.tracing()
 	for _, name := range sortedKeys(c.Policies) {
 		v.policy(name, c.Policies[name])

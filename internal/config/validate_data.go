@@ -123,6 +123,23 @@ func (v *validator) accessReview() {
 	}
 }
 
+// baselines checks the routes' baseline settings.
+func (v *validator) baselines() {
+	b := v.cfg.Baselines
+	if b == nil {
+		return
+	}
+	if b.Interval != 0 && (b.Interval.D() < time.Second || b.Interval.D() > time.Hour) {
+		v.errorf("baselines.interval", "interval %s must be between 1s and 1h", b.Interval.D())
+	}
+	if b.Tolerance != 0 && (b.Tolerance < 2 || b.Tolerance > 20) {
+		v.errorf("baselines.tolerance", "tolerance %g must be between 2 and 20 standard deviations", b.Tolerance)
+	}
+	if b.MinRequests < 0 {
+		v.errorf("baselines.min_requests", "min_requests cannot be negative")
+	}
+}
+
 func (v *validator) trail() {
 	t := v.cfg.Trail
 	if t == nil {

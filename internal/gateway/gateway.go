@@ -120,6 +120,9 @@ type Gateway struct {
 	connCap  atomic.Int64
 	tlsPort  atomic.Value // string: the first TLS listener's bound port
 	draining atomic.Bool
+	// baselines learns the routes' error rates and latencies.
+	baselineMu sync.Mutex
+	baselines  *routeBaselines
 	// nodeID names this process among the nodes sharing a store, in
 	// leases (a grant's expiry is reported by one node).
 	nodeID  string
@@ -585,6 +588,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		s.release()
 	}
 	g.stopSweepOnce.Do(func() { close(g.stopSweep) })
+	g.stopBaselines()
 	g.stopACME()
 	g.state.responses.Close()
 	if c, ok := g.state.limits.(interface{ Close() error }); ok {

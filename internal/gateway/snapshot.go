@@ -17,6 +17,7 @@ import (
 	"github.com/corazawaf/coraza/v3"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/rampart-gw/rampart/internal/baseline"
 	"github.com/rampart-gw/rampart/internal/bots"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/guard"
@@ -67,11 +68,12 @@ type Snapshot struct {
 }
 
 type compiledRoute struct {
-	name    string
-	stages  []string // its stages' names, in request-path order
-	handler http.Handler
-	metrics *observe.RouteMetrics
-	cors    bool // its policy answers CORS preflights
+	name     string
+	baseline *baseline.Route // nil without baselines
+	stages   []string        // its stages' names, in request-path order
+	handler  http.Handler
+	metrics  *observe.RouteMetrics
+	cors     bool // its policy answers CORS preflights
 	// encodedSlashes: the route accepts %2F and %5C in paths.
 	encodedSlashes bool
 	// allowGetBody: the route accepts a body on GET and HEAD.
@@ -245,6 +247,11 @@ func (g *Gateway) build(cfg *config.Config) (_ *Snapshot, err error) {
 		pol := cfg.Policies[r.Policy]
 		s.routes = append(s.routes, &compiledRoute{name: r.Name, stages: names, handler: Chain(final, stages...), metrics: g.metrics.Route(r.Name), encodedSlashes: r.AllowEncodedSlashes,
 			cors: pol != nil && pol.CORS != nil, allowGetBody: r.AllowGetBody, stripParams: r.PathParameters == "strip"})
+	}
+	if set := g.baselinesFor(cfg); set != nil {
+		for _, cr := range s.routes {
+			cr.baseline = set.Route(cr.name)
+		}
 	}
 	s.quotas = deps.quotaStages
 	if err := g.buildPortal(cfg, s, auth, deps); err != nil {
@@ -483,7 +490,11 @@ func (s *Snapshot) finish(st *reqctx.State, rw *recorder, r *http.Request, m *ob
 		}
 	}
 	rec.BytesOut = rw.bytes
-	m.Observe(rec.Status, time.Since(rec.Start).Seconds())
+	d := time.Since(rec.Start)
+	m.Observe(rec.Status, d.Seconds())
+	if id := st.Match.ID; rec.Route != "" && id < len(s.routes) && s.routes[id].baseline != nil && s.routes[id].name == rec.Route {
+		s.routes[id].baseline.Observe(rec.Status, d)
+	}
 	s.g.access.Log(rec, r.Header)
 }
 

@@ -3,7 +3,9 @@ package e2e
 import (
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -125,4 +127,55 @@ routes:
 		t.Fatalf("enumeration event %v", enum)
 	}
 	nodes[0].metricsHave(t, `rampart_correlation_total{detector="enumeration",outcome="detected",policy="api"}`)
+}
+
+// TestRouteBaselines: a route's usual error rate is learnt from its
+// traffic; when its upstream starts failing, the gateway reports a
+// route.error_rate_spike event that gives the rate and the baseline.
+func TestRouteBaselines(t *testing.T) {
+	var failing atomic.Bool
+	up := serveUpstream(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if failing.Load() {
+			http.Error(w, "down", http.StatusInternalServerError)
+			return
+		}
+		_, _ = w.Write([]byte("ok"))
+	}))
+	g := startGateway(t, fmt.Sprintf(`version: 1
+server: {listen: ["127.0.0.1:0"]}
+admin: {listen: "127.0.0.1:0"}
+events: {sinks: [{type: jsonl, path: stderr}]}
+baselines: {interval: 1s, min_requests: 5}
+upstreams:
+  app: {targets: [{url: "http://%s"}]}
+routes:
+  - {name: app, match: {paths: ["/**"]}, upstream: app, policy: public}
+`, up))
+	spike := func() map[string]any {
+		for _, e := range g.events() {
+			if e["type"] == "route.error_rate_spike" {
+				return e
+			}
+		}
+		return nil
+	}
+	deadline := time.Now().Add(13 * time.Second) // the baseline learns for 10 intervals
+	for time.Now().Before(deadline) {
+		get(t, g.url("/x"))
+		time.Sleep(20 * time.Millisecond)
+	}
+	if e := spike(); e != nil {
+		t.Fatalf("a spike while nothing changed: %v", e)
+	}
+	failing.Store(true)
+	var e map[string]any
+	waitFor(t, 5*time.Second, "a route.error_rate_spike event", func() bool {
+		get(t, g.url("/x"))
+		time.Sleep(10 * time.Millisecond)
+		e = spike()
+		return e != nil
+	})
+	if d := e["detail"].(string); e["route"] != "app" || !regexp.MustCompile(`^Route app: error rate [0-9.]+% in the last 1s \(\d+ requests\) against a baseline of 0\.0% ± 0\.0% \(the last hour\)\.$`).MatchString(d) {
+		t.Fatalf("event %v", e)
+	}
 }
