@@ -50,8 +50,9 @@ deps:
 	if ! pkg-config --exists re2 2>/dev/null; then missing="$$missing libre2-dev pkg-config g++"; fi; \
 	if ! command -v rsyslogd >/dev/null && [ ! -x /usr/sbin/rsyslogd ]; then missing="$$missing rsyslog"; fi; \
 	if ! command -v chromium >/dev/null; then missing="$$missing chromium fonts-dejavu-core"; fi; \
+	if ! command -v softhsm2-util >/dev/null; then missing="$$missing softhsm2"; fi; \
 	if [ -n "$$missing" ]; then \
-		echo "installing$$missing for the store, rate-limit, RE2 WAF, syslog and browser tests"; \
+		echo "installing$$missing for the store, rate-limit, RE2 WAF, syslog, browser and HSM tests"; \
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $$missing; \
 	fi
 

@@ -23,6 +23,7 @@ type Config struct {
 	AccessLog      AccessLog                 `yaml:"access_log" json:"access_log,omitempty" doc:"One JSON line per request."`
 	Events         Events                    `yaml:"events" json:"events,omitempty" doc:"Where security events go."`
 	Tracing        *Tracing                  `yaml:"tracing" json:"tracing,omitempty" doc:"OpenTelemetry traces of the request path, exported over OTLP."`
+	PKCS11         *PKCS11                   `yaml:"pkcs11" json:"pkcs11,omitempty" doc:"A PKCS#11 module (an HSM's, SoftHSM2) whose tokens hold private keys that settings name by pkcs11: URIs (RFC 7512) instead of files: the listeners' TLS keys, the identity assertion's signing key. The keys never leave the token."`
 	Baselines      *Baselines                `yaml:"baselines" json:"baselines,omitempty" doc:"Each route's usual error rate and latency, learnt; an interval far beyond them is a route.error_spike or route.latency_spike event."`
 	AccessReview   *AccessReview             `yaml:"access_review" json:"access_review,omitempty" doc:"The thresholds of access reviews (rampart access review, the admin API, the dashboard), and the automatic revocation of API keys nobody uses."`
 	Trail          *Trail                    `yaml:"trail" json:"trail,omitempty" doc:"The tamper-evident audit trail of admin actions and security events, hash-chained in the store with signed checkpoints."`
@@ -501,6 +502,13 @@ type WAFExclusion struct {
 	Target string `yaml:"target" json:"target,omitempty" doc:"Only for this target, e.g. ARGS:json.comment (a JSON field) or REQUEST_COOKIES:prefs; empty: everywhere."`
 }
 
+// PKCS11 is the module keys in tokens are used through.
+type PKCS11 struct {
+	Module string  `yaml:"module,required" json:"module,omitempty" doc:"Path of the PKCS#11 library, e.g. /usr/lib/softhsm/libsofthsm2.so or the HSM vendor's."`
+	Pin    *Secret `yaml:"pin,required" json:"pin,omitempty" doc:"The token user's PIN, as env:NAME or file:PATH."`
+	Pos    Pos     `yaml:"-" json:"-"`
+}
+
 // Baselines configures the routes' learnt baselines.
 type Baselines struct {
 	Interval    Duration `yaml:"interval" json:"interval,omitempty" doc:"Each route is judged and learns once per interval. Default 1m; 1s to 1h."`
@@ -733,6 +741,8 @@ type Identity struct {
 	AssertionTTL Duration `yaml:"assertion_ttl" json:"assertion_ttl,omitempty" doc:"Lifetime of X-Rampart-Assertion. Default 60s."`
 	Issuer       string   `yaml:"issuer" json:"issuer,omitempty" doc:"iss of the assertion. Default rampart."`
 	KeyRotation  Duration `yaml:"key_rotation" json:"key_rotation,omitempty" doc:"How often the assertion signing key is replaced; the old key stays in the JWKS for one more period. Default 24h."`
+	SigningKey   string   `yaml:"signing_key" json:"signing_key,omitempty" doc:"An ECDSA P-256 key in a PKCS#11 token (pkcs11:token=...;object=...) that signs every assertion, in place of keys the gateway makes and rotates itself; it is rotated in the token. Needs the pkcs11 section."`
+	Pos          Pos      `yaml:"-" json:"-"`
 }
 
 // Authenticator is one way to establish who is calling: its type, and

@@ -63,6 +63,7 @@ func (v *validator) validate() {
 	v.trail()
 	v.accessReview()
 	v.baselines()
+	v.pkcs11()
 	v.tracing()
 	for _, name := range sortedKeys(c.Policies) {
 		v.policy(name, c.Policies[name])
@@ -188,9 +189,34 @@ func (v *validator) present(path, file string) bool {
 // keyPair checks that a certificate and its key can be read, and lists
 // them for the check of what they hold (PEMFiles).
 func (v *validator) keyPair(path, cert, key string) {
+	if strings.HasPrefix(key, "pkcs11:") {
+		// a key in a token: the URI is read where the token is (gateway.Check)
+		if v.cfg.PKCS11 == nil {
+			v.errorf(path+".key_file", "a pkcs11: key needs the pkcs11 section: {module: /path/to/module.so, pin: env:NAME}")
+		}
+		if v.fileReadable(path+".cert_file", cert) {
+			v.cfg.pem = append(v.cfg.pem, PEMFile{Path: path + ".cert_file", Kind: KeyPairFile, File: v.cfg.Path(cert), KeyFile: key})
+		}
+		return
+	}
 	c, k := v.fileReadable(path+".cert_file", cert), v.fileReadable(path+".key_file", key)
 	if c && k {
 		v.cfg.pem = append(v.cfg.pem, PEMFile{Path: path + ".cert_file", Kind: KeyPairFile, File: v.cfg.Path(cert), KeyFile: v.cfg.Path(key)})
+	}
+}
+
+// pkcs11 checks the module and the settings that name keys in tokens.
+func (v *validator) pkcs11() {
+	if p := v.cfg.PKCS11; p != nil {
+		v.fileReadable("pkcs11.module", p.Module)
+	}
+	if k := v.cfg.Identity.SigningKey; k != "" {
+		switch {
+		case !strings.HasPrefix(k, "pkcs11:"):
+			v.errorf("identity.signing_key", "signing_key names a key in a token: pkcs11:token=LABEL;object=LABEL")
+		case v.cfg.PKCS11 == nil:
+			v.errorf("identity.signing_key", "a pkcs11: key needs the pkcs11 section: {module: /path/to/module.so, pin: env:NAME}")
+		}
 	}
 }
 

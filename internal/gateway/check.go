@@ -9,6 +9,7 @@ import (
 	"slices"
 
 	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/hsm"
 	"github.com/rampart-gw/rampart/internal/ipfilter"
 	"github.com/rampart-gw/rampart/internal/threatintel"
 	"github.com/rampart-gw/rampart/internal/waf"
@@ -30,6 +31,12 @@ func Check(cfg *config.Config) error {
 			add("geoip.database", err)
 		} else {
 			_ = db.Close()
+		}
+	}
+	// A token's key is named by its URI; the token is not opened here.
+	if k := cfg.Identity.SigningKey; hsm.IsURI(k) {
+		if _, err := hsm.ParseURI(k); err != nil {
+			add("identity.signing_key", err)
 		}
 	}
 	// A feed file run would refuse: a line that is not an entry, too

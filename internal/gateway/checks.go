@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"fmt"
+	"github.com/rampart-gw/rampart/internal/hsm"
 	"maps"
 	"slices"
 
@@ -59,6 +60,12 @@ func checkPEMFiles(cfg *config.Config) config.Errors {
 		var err error
 		switch f.Kind {
 		case config.KeyPairFile:
+			if hsm.IsURI(f.KeyFile) { // the token is not opened by a check: the URI and the chain are read
+				if _, err = hsm.ParseURI(f.KeyFile); err == nil {
+					_, _, err = certChain(f.File)
+				}
+				break
+			}
 			_, err = pki.KeyPair(f.File, f.KeyFile)
 		case config.CABundleFile:
 			_, err = pki.CertPool(f.File)

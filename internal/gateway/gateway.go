@@ -34,6 +34,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/cache"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/dashboard"
+	"github.com/rampart-gw/rampart/internal/hsm"
 	"github.com/rampart-gw/rampart/internal/identity"
 	"github.com/rampart-gw/rampart/internal/ipfilter"
 	"github.com/rampart-gw/rampart/internal/observe"
@@ -120,6 +121,8 @@ type Gateway struct {
 	connCap  atomic.Int64
 	tlsPort  atomic.Value // string: the first TLS listener's bound port
 	draining atomic.Bool
+	// hsm is the PKCS#11 module of keys in tokens; nil without.
+	hsm *hsm.Module
 	// baselines learns the routes' error rates and latencies.
 	baselineMu sync.Mutex
 	baselines  *routeBaselines
@@ -256,8 +259,12 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	}
 	g.nodeID = rand.Text()
 	g.opts.Fill()
-	signer, err := identity.NewSigner(cfg.Identity.KeyRotation.D())
+	if p := cfg.PKCS11; p != nil {
+		g.hsm = &hsm.Module{Path: cfg.Path(p.Module), Pin: p.Pin.Value()}
+	}
+	signer, err := g.assertionSigner(cfg)
 	if err != nil {
+		g.closeHSM()
 		return nil, err
 	}
 	g.signer = signer
@@ -589,6 +596,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	}
 	g.stopSweepOnce.Do(func() { close(g.stopSweep) })
 	g.stopBaselines()
+	defer g.closeHSM() // after the listeners, whose TLS keys it holds
 	g.stopACME()
 	g.state.responses.Close()
 	if c, ok := g.state.limits.(interface{ Close() error }); ok {
@@ -650,6 +658,8 @@ func restartOnly(old, cur *config.Config) error {
 		{"admin", old.Admin.Listen, cur.Admin.Listen},
 		{"admin.disabled", old.Admin.Disabled, cur.Admin.Disabled},
 		{"admin.dashboard", old.Admin.Dashboard, cur.Admin.Dashboard},
+		{"pkcs11", old.PKCS11, cur.PKCS11},
+		{"identity.signing_key", old.Identity.SigningKey, cur.Identity.SigningKey},
 		{"portal.listen", portalListen(old), portalListen(cur)},
 		{"access_log", old.AccessLog, cur.AccessLog},
 		{"state", stateOf(old), stateOf(cur)},

@@ -47,7 +47,7 @@ func (g *Gateway) serverTLS(cfg *config.Config) (*tls.Config, error) {
 		}
 	}
 	for i, c := range t.Certificates {
-		crt, err := pki.KeyPair(cfg.Path(c.CertFile), cfg.Path(c.KeyFile))
+		crt, err := g.keyPair(cfg.Path(c.CertFile), keyPath(cfg, c.KeyFile))
 		if err != nil {
 			return nil, cfg.ErrorAt(fmt.Sprintf("server.tls.certificates[%d].cert_file", i), err)
 		}

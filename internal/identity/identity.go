@@ -6,12 +6,17 @@
 package identity
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/asn1"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
 	"math/big"
 	"net/http"
 	"strings"
@@ -52,8 +57,53 @@ type assertionKey struct {
 
 type signingKey struct {
 	kid     string
-	priv    *ecdsa.PrivateKey
+	priv    *ecdsa.PrivateKey // a key of the gateway's; nil for one in a token
+	signer  crypto.Signer     // a key in a token (PKCS#11): it signs, the gateway never holds it
+	pub     *ecdsa.PublicKey
 	created time.Time
+}
+
+// sign returns the JWS ES256 signature of input.
+func (k *signingKey) sign(input []byte) ([]byte, error) {
+	if k.priv != nil {
+		return SignES256(k.priv, input)
+	}
+	sum := sha256.Sum256(input)
+	der, err := k.signer.Sign(rand.Reader, sum[:], crypto.SHA256)
+	if err != nil {
+		return nil, err
+	}
+	var sig struct{ R, S *big.Int }
+	if rest, err := asn1.Unmarshal(der, &sig); err != nil || len(rest) > 0 {
+		return nil, fmt.Errorf("the token's signature is not an ECDSA signature: %v", err)
+	}
+	n := k.pub.Curve.Params().N
+	if sig.S.Cmp(new(big.Int).Rsh(n, 1)) > 0 { // low s, as SignES256 makes it
+		sig.S.Sub(n, sig.S)
+	}
+	out := make([]byte, 64)
+	sig.R.FillBytes(out[:32])
+	sig.S.FillBytes(out[32:])
+	return out, nil
+}
+
+// NewSignerWithKey returns a Signer whose one key is signer, an ECDSA
+// P-256 key in a token: it is never rotated here (rotate it in the
+// token, and restart).
+func NewSignerWithKey(signer crypto.Signer) (*Signer, error) {
+	pub, ok := signer.Public().(*ecdsa.PublicKey)
+	if !ok || pub.Curve != elliptic.P256() {
+		return nil, errors.New("the assertion signing key must be an ECDSA P-256 key (ES256)")
+	}
+	p, err := pub.ECDH()
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(p.Bytes())
+	s := &Signer{rotation: time.Duration(math.MaxInt64), now: time.Now, cache: map[assertionKey]cachedAssertion{}}
+	s.cur = &signingKey{kid: b64.EncodeToString(sum[:12]), signer: signer, pub: pub, created: time.Now()}
+	s.jwks = s.buildJWKS()
+	return s, nil
 }
 
 type cachedAssertion struct {
@@ -84,7 +134,7 @@ func (s *Signer) rotateLocked() error {
 	}
 	pub, _ := priv.PublicKey.ECDH() // for the uncompressed point
 	sum := sha256.Sum256(pub.Bytes())
-	s.prev, s.cur = s.cur, &signingKey{kid: b64.EncodeToString(sum[:12]), priv: priv, created: s.now()}
+	s.prev, s.cur = s.cur, &signingKey{kid: b64.EncodeToString(sum[:12]), priv: priv, pub: &priv.PublicKey, created: s.now()}
 	s.jwks = s.buildJWKS()
 	return nil
 }
@@ -127,7 +177,7 @@ func (s *Signer) buildJWKS() []byte {
 			continue
 		}
 		x, y := make([]byte, 32), make([]byte, 32)
-		pub, _ := k.priv.PublicKey.ECDH()
+		pub, _ := k.pub.ECDH()
 		raw := pub.Bytes() // 0x04 || X || Y
 		copy(x, raw[1:33])
 		copy(y, raw[33:65])
@@ -200,7 +250,7 @@ func (s *Signer) Sign(id *reqctx.Identity, scope, issuer, audience string, ttl t
 		return "", err
 	}
 	input := b64.EncodeToString(hb) + "." + b64.EncodeToString(cb)
-	sig, err := SignES256(k.priv, []byte(input))
+	sig, err := k.sign([]byte(input))
 	if err != nil {
 		return "", err
 	}

@@ -1,0 +1,105 @@
+package hsm
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rsa"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/ThalesGroup/crypto11"
+)
+
+// Module is one PKCS#11 library and the PIN of its tokens' user, with a
+// context per token opened on first use.
+type Module struct {
+	Path string
+	Pin  string
+
+	mu     sync.Mutex
+	tokens map[string]*crypto11.Context // by token label, or "#" serial
+}
+
+// Signer returns the private key u names, as a crypto.Signer whose Sign
+// asks the token. ECDSA and RSA keys are supported.
+func (m *Module) Signer(u URI) (crypto.Signer, error) {
+	if u.Type != "" && u.Type != "private" {
+		return nil, fmt.Errorf("the URI names a %s object: a signing key is type=private", u.Type)
+	}
+	ctx, err := m.token(u)
+	if err != nil {
+		return nil, err
+	}
+	var label []byte
+	if u.Object != "" {
+		label = []byte(u.Object)
+	}
+	s, err := ctx.FindKeyPair(u.ID, label)
+	if err != nil {
+		return nil, fmt.Errorf("token %s: no key pair %s: %w", tokenName(u), keyName(u), err)
+	}
+	if s == nil {
+		return nil, fmt.Errorf("token %s has no key pair %s", tokenName(u), keyName(u))
+	}
+	switch s.Public().(type) {
+	case *ecdsa.PublicKey, *rsa.PublicKey:
+	default:
+		return nil, fmt.Errorf("key %s is of a type Rampart does not sign with (ECDSA and RSA are)", keyName(u))
+	}
+	return s, nil
+}
+
+// token returns the context of u's token, logging in with the PIN.
+func (m *Module) token(u URI) (*crypto11.Context, error) {
+	if u.Module != "" && u.Module != m.Path {
+		return nil, fmt.Errorf("the URI's module-path %s is not the pkcs11 section's module %s", u.Module, m.Path)
+	}
+	if u.Token == "" && u.Serial == "" {
+		return nil, errors.New("the URI names no token: give token=LABEL or serial=SERIAL")
+	}
+	name := u.Token
+	if name == "" {
+		name = "#" + u.Serial
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if ctx := m.tokens[name]; ctx != nil {
+		return ctx, nil
+	}
+	ctx, err := crypto11.Configure(&crypto11.Config{Path: m.Path, TokenLabel: u.Token, TokenSerial: u.Serial, Pin: m.Pin})
+	if err != nil {
+		return nil, fmt.Errorf("token %s in %s: %w", tokenName(u), m.Path, err)
+	}
+	if m.tokens == nil {
+		m.tokens = map[string]*crypto11.Context{}
+	}
+	m.tokens[name] = ctx
+	return ctx, nil
+}
+
+// Close logs out of every token.
+func (m *Module) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var errs []error
+	for _, ctx := range m.tokens {
+		errs = append(errs, ctx.Close())
+	}
+	m.tokens = nil
+	return errors.Join(errs...)
+}
+
+func tokenName(u URI) string {
+	if u.Token != "" {
+		return u.Token
+	}
+	return "serial " + u.Serial
+}
+
+func keyName(u URI) string {
+	if u.Object != "" {
+		return fmt.Sprintf("labelled %q", u.Object)
+	}
+	return fmt.Sprintf("with id %x", u.ID)
+}
