@@ -50,6 +50,7 @@ func TestExamplesValidate(t *testing.T) {
 	t.Setenv("PII_KEY_2025", "Zm9vYmFyYmF6cXV4cXV1eGNvcmdlZ3JhdWx0Z2FycGw=")
 	t.Setenv("SPLUNK_HEC_TOKEN", "example-hec-token")
 	t.Setenv("RAMPART_INTEL_FEED_TOKEN", "Bearer example-feed-token")
+	t.Setenv("RAMPART_HSM_PIN", "example-pin")
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			dir := t.TempDir()

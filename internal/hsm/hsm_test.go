@@ -24,7 +24,7 @@ func TestParseURI(t *testing.T) {
 		{in: "pkcs11:token=My%20Token;id=%01%02;manufacturer=SoftHSM%20project?module-path=/usr/lib/softhsm/libsofthsm2.so",
 			want: URI{Token: "My Token", ID: []byte{1, 2}, Module: "/usr/lib/softhsm/libsofthsm2.so"}},
 		{in: "pkcs11:serial=abc123;object=k", want: URI{Serial: "abc123", Object: "k"}},
-		{in: "file:key.pem", err: "starts with pkcs11:"},
+		{in: "file:key.pem", err: `starts with "pkcs11:"`},
 		{in: "pkcs11:token=a", err: "names no key"},
 		{in: "pkcs11:token=a;object=k?pin-value=1234", err: "pin-value puts the PIN in the URI"},
 		{in: "pkcs11:token=a;object=k;object=j", err: "given twice"},

@@ -37,7 +37,7 @@ type URI struct {
 func ParseURI(s string) (URI, error) {
 	var u URI
 	if !IsURI(s) {
-		return u, errors.New("a PKCS#11 URI starts with pkcs11:")
+		return u, errors.New(`a PKCS#11 URI starts with "pkcs11:"`)
 	}
 	rest := s[len(Scheme):]
 	path, query, _ := strings.Cut(rest, "?")
