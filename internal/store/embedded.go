@@ -147,7 +147,9 @@ func (e *Embedded) GetKey(_ context.Context, id string) (Key, error) {
 // ListKeys implements Driver.
 func (e *Embedded) ListKeys(_ context.Context, consumer string) ([]Key, error) {
 	keys, err := list(e, bucketKeys, func(k *Key) bool { return consumer == "" || k.Consumer == consumer })
-	sort.Slice(keys, func(i, j int) bool { return keys[i].CreatedAt.Before(keys[j].CreatedAt) })
+	sort.Slice(keys, func(i, j int) bool { // as PostgreSQL orders them
+		return keys[i].CreatedAt.Before(keys[j].CreatedAt) || (keys[i].CreatedAt.Equal(keys[j].CreatedAt) && keys[i].ID < keys[j].ID)
+	})
 	return keys, err
 }
 
@@ -177,7 +179,9 @@ func (e *Embedded) GetGrant(_ context.Context, id string) (Grant, error) {
 // ListGrants implements Driver.
 func (e *Embedded) ListGrants(_ context.Context, consumer string) ([]Grant, error) {
 	grants, err := list(e, bucketGrants, func(g *Grant) bool { return consumer == "" || g.Consumer == consumer })
-	sort.Slice(grants, func(i, j int) bool { return grants[i].CreatedAt.Before(grants[j].CreatedAt) })
+	sort.Slice(grants, func(i, j int) bool {
+		return grants[i].CreatedAt.Before(grants[j].CreatedAt) || (grants[i].CreatedAt.Equal(grants[j].CreatedAt) && grants[i].ID < grants[j].ID)
+	})
 	return grants, err
 }
 
