@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+
+	"github.com/rampart-gw/rampart/internal/problem"
 )
 
 // Scheme starts a PKCS#11 URI; a setting that takes a key file takes one
@@ -45,7 +47,7 @@ func ParseURI(s string) (URI, error) {
 	for _, attr := range split(path, ';') {
 		k, v, ok := strings.Cut(attr, "=")
 		if !ok {
-			return u, fmt.Errorf("attribute %q has no value: write name=value", clip(attr))
+			return u, fmt.Errorf("attribute %q has no value: write name=value", problem.Clip(attr, 40))
 		}
 		if seen[k] {
 			return u, fmt.Errorf("attribute %s is given twice", k)
@@ -69,11 +71,11 @@ func ParseURI(s string) (URI, error) {
 			case "private", "secret-key", "secret", "public", "cert", "data":
 				u.Type = val
 			default:
-				return u, fmt.Errorf("type %q is not private, secret-key, public, cert or data", clip(val))
+				return u, fmt.Errorf("type %q is not private, secret-key, public, cert or data", problem.Clip(val, 40))
 			}
 		case "manufacturer", "model", "library-manufacturer", "library-description", "library-version", "slot-manufacturer", "slot-description", "slot-id":
 		default:
-			return u, fmt.Errorf("unknown attribute %q", clip(k))
+			return u, fmt.Errorf("unknown attribute %q", problem.Clip(k, 40))
 		}
 	}
 	for _, attr := range split(query, '&') {
@@ -90,7 +92,7 @@ func ParseURI(s string) (URI, error) {
 		case "pin-source", "module-name":
 			return u, fmt.Errorf("%s is not supported: give the module and the PIN in the pkcs11 section", k)
 		default:
-			return u, fmt.Errorf("unknown query attribute %q", clip(k))
+			return u, fmt.Errorf("unknown query attribute %q", problem.Clip(k, 40))
 		}
 	}
 	if u.Object == "" && len(u.ID) == 0 {
@@ -108,11 +110,4 @@ func split(s string, sep byte) []string {
 		}
 	}
 	return out
-}
-
-func clip(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "..."
-	}
-	return s
 }

@@ -8,6 +8,8 @@ import (
 	"net/netip"
 	"regexp"
 	"strings"
+
+	"github.com/rampart-gw/rampart/internal/problem"
 )
 
 // The formats a feed may be in.
@@ -94,7 +96,7 @@ func (b *builder) addLine(text, format string) error {
 	}
 	if format == FormatJA4 {
 		if !ja4RE.MatchString(entry) {
-			return fmt.Errorf("%q is not a JA4 fingerprint such as t13d1516h2_8daaf6152771_02713d6af862", clip(entry))
+			return fmt.Errorf("%q is not a JA4 fingerprint such as t13d1516h2_8daaf6152771_02713d6af862", problem.Clip(entry, 64))
 		}
 		b.addJA4(strings.Clone(entry)) // not a view into the whole feed
 		return nil
@@ -107,7 +109,7 @@ func (b *builder) addEntry(s string) error {
 	if strings.Contains(s, "/") {
 		p, err := netip.ParsePrefix(s)
 		if err != nil {
-			return fmt.Errorf("%q is not a CIDR range", clip(s))
+			return fmt.Errorf("%q is not a CIDR range", problem.Clip(s, 64))
 		}
 		if p.Bits() == 0 || (p.Masked().Addr().Is4In6() && p.Bits() == 96) {
 			return fmt.Errorf("%s lists every address: a feed with it would refuse everyone", s)
@@ -119,7 +121,7 @@ func (b *builder) addEntry(s string) error {
 		lo, err1 := netip.ParseAddr(first)
 		hi, err2 := netip.ParseAddr(last)
 		if err1 != nil || err2 != nil || lo.Unmap().Is4() != hi.Unmap().Is4() || hi.Unmap().Less(lo.Unmap()) {
-			return fmt.Errorf("%q is not a range first-last of one address family, first not after last", clip(s))
+			return fmt.Errorf("%q is not a range first-last of one address family, first not after last", problem.Clip(s, 64))
 		}
 		if lo.Unmap() == netip.IPv4Unspecified() && hi.Unmap() == netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
 			return fmt.Errorf("%s lists every address: a feed with it would refuse everyone", s)
@@ -129,16 +131,8 @@ func (b *builder) addEntry(s string) error {
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil || a.Zone() != "" {
-		return fmt.Errorf("%q is not an address, a CIDR range or a range first-last", clip(s))
+		return fmt.Errorf("%q is not an address, a CIDR range or a range first-last", problem.Clip(s, 64))
 	}
 	b.addPrefix(netip.PrefixFrom(a, a.BitLen()))
 	return nil
-}
-
-// clip shortens what an error quotes from a feed.
-func clip(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "..."
-	}
-	return s
 }
