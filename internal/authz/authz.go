@@ -191,18 +191,26 @@ func deny(check, rule string, t problem.Type, detail string) *Decision {
 
 // Decide runs the policy's checks for r.
 func (p *Policy) Decide(r *http.Request, st *reqctx.State) *Decision {
+	d, _ := p.decide(r, st)
+	return d
+}
+
+// decide is Decide, and on an allow the role that allowed (checked
+// before the condition and the external service, which can name
+// another check as the decider); "" when roles did not decide.
+func (p *Policy) decide(r *http.Request, st *reqctx.State) (_ *Decision, role string) {
 	id := st.Identity
 	if p.anyAuthenticated {
 		if id == nil {
-			return deny("any_authenticated", "", problem.Forbidden, "This endpoint is for authenticated callers only.")
+			return deny("any_authenticated", "", problem.Forbidden, "This endpoint is for authenticated callers only."), ""
 		}
-		return allowAny
+		return allowAny, ""
 	}
 	// allowed is the last check passed: the one an allow names.
 	var allowed *Decision
 	if len(p.acr) > 0 || p.maxAuthAge > 0 {
 		if d := p.stepUp(id); d != nil {
-			return d
+			return d, ""
 		}
 		allowed = allowStepUp
 	}
@@ -215,36 +223,36 @@ func (p *Policy) Decide(r *http.Request, st *reqctx.State) *Decision {
 		}
 		if len(missing) > 0 {
 			return deny("scopes", strings.Join(missing, " "), problem.Forbidden,
-				"The credentials lack the scope "+quoteList(missing)+" that this endpoint requires. Request a token or key that grants it.")
+				"The credentials lack the scope "+quoteList(missing)+" that this endpoint requires. Request a token or key that grants it."), ""
 		}
 		allowed = allowScopes
 	}
 	if len(p.roles) > 0 {
 		d := p.role(r, st)
 		if !d.Allow {
-			return d
+			return d, ""
 		}
-		allowed = d
+		allowed, role = d, d.Rule
 	}
 	if p.when != nil {
 		ok, err := p.when.Eval(p.input(r, st))
 		switch {
 		case err != nil:
 			return deny("when", "error", problem.Forbidden,
-				"The request does not meet a condition of this endpoint's access policy: a value the condition needs is missing.")
+				"The request does not meet a condition of this endpoint's access policy: a value the condition needs is missing."), ""
 		case !ok:
 			return deny("when", "false", problem.Forbidden,
-				"The request does not meet a condition of this endpoint's access policy (for example, the resource belongs to another account).")
+				"The request does not meet a condition of this endpoint's access policy (for example, the resource belongs to another account)."), ""
 		}
 		allowed = allowWhen
 	}
 	if p.external != nil {
-		return p.external.Decide(r, st)
+		return p.external.Decide(r, st), role
 	}
 	if allowed == nil { // a policy with no check; validation refuses one
-		return deny("none", "", problem.Forbidden, "This endpoint's access policy allows nothing.")
+		return deny("none", "", problem.Forbidden, "This endpoint's access policy allows nothing."), ""
 	}
-	return allowed
+	return allowed, role
 }
 
 // role: the consumer holds one of the required roles, and that role
@@ -364,7 +372,7 @@ func (s *Stage) Name() string { return "authorize" }
 func (s *Stage) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := reqctx.From(r.Context())
-		d := s.Policy.Decide(r, st)
+		d, role := s.Policy.decide(r, st)
 		st.Authz = d.String()
 		if s.Count != nil {
 			verdict := "deny"
@@ -381,10 +389,8 @@ func (s *Stage) Wrap(next http.Handler) http.Handler {
 		for k, v := range d.Upstream {
 			st.SetUpstream(k, v)
 		}
-		if s.RoleUsed != nil && st.Identity != nil && len(s.Policy.roles) > 0 {
-			if rd := s.Policy.role(r, st); rd.Allow {
-				s.RoleUsed(st.Identity.Consumer, rd.Rule)
-			}
+		if s.RoleUsed != nil && role != "" {
+			s.RoleUsed(st.Identity.Consumer, role)
 		}
 		next.ServeHTTP(w, r)
 	})
