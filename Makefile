@@ -12,6 +12,10 @@ PEBBLE_VERSION := v2.10.3
 # The gRPC command-line client the gRPC tests drive the gateway with.
 GRPCURL     := $(TOOLS)/grpcurl
 GRPCURL_VERSION := v1.9.3
+# CrowdSec's Local API, which the threat-intelligence tests run on
+# loopback: Debian's package, unpacked (its post-install script registers
+# with the Central API, which needs the Internet).
+CROWDSEC    := $(TOOLS)/crowdsec/usr/bin/crowdsec
 FUZZTIME    ?= 5s
 PKGS        := ./...
 # The WAF's @rx runs on RE2 (cgo and the system's libre2) in builds tagged
@@ -38,7 +42,12 @@ $(PEBBLE):
 $(GRPCURL):
 	GOBIN=$(TOOLS) $(GO) install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
 
-test: deps $(PEBBLE) $(GRPCURL) fmt-check vet staticcheck unit fuzz
+$(CROWDSEC):
+	mkdir -p $(TOOLS)
+	cd $(TOOLS) && rm -f crowdsec_*.deb && { apt-get download crowdsec || { apt-get update && apt-get download crowdsec; }; } && \
+		dpkg-deb -x crowdsec_*.deb crowdsec && rm -f crowdsec_*.deb
+
+test: deps $(PEBBLE) $(GRPCURL) $(CROWDSEC) fmt-check vet staticcheck unit fuzz
 	@echo "make test: all checks passed"
 
 # The tests start real servers of their own (PostgreSQL: initdb + postgres

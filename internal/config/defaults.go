@@ -38,9 +38,12 @@ const (
 	// and the bounds past which a new version is refused.
 	DefaultFeedRefreshURL  = time.Hour
 	DefaultFeedRefreshFile = time.Minute
-	DefaultFeedTimeout     = 30 * time.Second
-	DefaultFeedMaxBytes    = 64 << 20
-	DefaultFeedMaxEntries  = 5_000_000
+	// DefaultFeedRefreshCrowdSec is how often a CrowdSec decisions stream is
+	// pulled: the pace of its own bouncers.
+	DefaultFeedRefreshCrowdSec = 10 * time.Second
+	DefaultFeedTimeout         = 30 * time.Second
+	DefaultFeedMaxBytes        = 64 << 20
+	DefaultFeedMaxEntries      = 5_000_000
 )
 
 func setDur(d *Duration, v time.Duration) {
@@ -93,11 +96,17 @@ func applyDefaults(c *Config) {
 			if f == nil {
 				continue
 			}
-			if f.Format == "" {
+			if f.Format == "" && f.CrowdSec == nil {
 				f.Format = "plain"
 			}
 			if f.File != "" {
 				setDur(&f.Refresh, DefaultFeedRefreshFile)
+			}
+			if cs := f.CrowdSec; cs != nil {
+				setDur(&f.Refresh, DefaultFeedRefreshCrowdSec)
+				if len(cs.DecisionTypes) == 0 {
+					cs.DecisionTypes = []string{"ban"}
+				}
 			}
 			setDur(&f.Refresh, DefaultFeedRefreshURL)
 			setDur(&f.Timeout, DefaultFeedTimeout)

@@ -206,7 +206,7 @@ type Events struct {
 
 // EventSink is one subscriber of the security event bus.
 type EventSink struct {
-	Type     string   `yaml:"type,required" json:"type,omitempty" doc:"The sink type; each has its own keys. jsonl: one JSON object a line to a file or stream; syslog: RFC 5424 over TCP or TLS; http: batches POSTed to a webhook or Splunk HEC."`
+	Type     string   `yaml:"type,required" json:"type,omitempty" doc:"The sink type; each has its own keys. jsonl: one JSON object a line to a file or stream; syslog: RFC 5424 over TCP or TLS; http: batches POSTed to a webhook or Splunk HEC; crowdsec: alerts (signals) about attacking addresses to a CrowdSec Local API."`
 	Format   string   `yaml:"format" json:"format,omitempty" enum:"rampart|ecs|ocsf" doc:"The events' shape: rampart (default, the gateway's own), ecs (Elastic Common Schema), ocsf (OCSF: Authentication, HTTP Activity, Detection Finding, API Activity)."`
 	Settings Settings `yaml:",inline" types:"sinks,type" json:"-"`
 	Pos      Pos      `yaml:"-" json:"-"`
@@ -558,10 +558,11 @@ type ThreatIntel struct {
 
 // ThreatFeed is one feed: where it is read from and in what format.
 type ThreatFeed struct {
-	URL        string             `yaml:"url" json:"url,omitempty" doc:"An https:// URL the feed is downloaded from, with a conditional request (ETag, Last-Modified) on each refresh. Give url or file."`
+	URL        string             `yaml:"url" json:"url,omitempty" doc:"An https:// URL the feed is downloaded from, with a conditional request (ETag, Last-Modified) on each refresh. Give url, file or crowdsec."`
 	File       string             `yaml:"file" json:"file,omitempty" doc:"A file the feed is read from, relative to the config file; read again when it changes."`
-	Format     string             `yaml:"format" json:"format,omitempty" enum:"plain|netset|spamhaus_drop|ja4" doc:"plain (default): an address, CIDR range or first-last range per line; netset: FireHOL netsets and ipsets; spamhaus_drop: Spamhaus DROP/EDROP, text or JSON lines; ja4: JA4 TLS fingerprints."`
-	Refresh    Duration           `yaml:"refresh" json:"refresh,omitempty" doc:"How often the feed is checked for a new version. Default 1h for a URL (most publishers ask for no more), 1m for a file; at least 1s."`
+	CrowdSec   *CrowdSecFeed      `yaml:"crowdsec" json:"crowdsec,omitempty" doc:"A CrowdSec Local API the gateway follows as a bouncer: the addresses and ranges of its active decisions, kept current through its decisions stream."`
+	Format     string             `yaml:"format" json:"format,omitempty" enum:"plain|netset|spamhaus_drop|ja4" doc:"plain (default): an address, CIDR range or first-last range per line; netset: FireHOL netsets and ipsets; spamhaus_drop: Spamhaus DROP/EDROP, text or JSON lines; ja4: JA4 TLS fingerprints. Not for a crowdsec feed."`
+	Refresh    Duration           `yaml:"refresh" json:"refresh,omitempty" doc:"How often the feed is checked for a new version. Default 1h for a URL (most publishers ask for no more), 1m for a file, 10s for a CrowdSec stream; at least 1s."`
 	Timeout    Duration           `yaml:"timeout" json:"timeout,omitempty" doc:"Bound on one download. Default 30s."`
 	MaxBytes   Size               `yaml:"max_bytes" json:"max_bytes,omitempty" doc:"A larger feed is refused and the previous version kept. Default 64MiB."`
 	MaxEntries int                `yaml:"max_entries" json:"max_entries,omitempty" doc:"A feed listing more entries is refused and the previous version kept. Default 5000000."`
@@ -569,6 +570,17 @@ type ThreatFeed struct {
 	Headers    map[string]*Secret `yaml:"headers" json:"headers,omitempty" doc:"Request headers sent with each download, e.g. an API key (Key: env:ABUSEIPDB_KEY); the values are secrets, as env:NAME or file:PATH."`
 	Exclude    []string           `yaml:"exclude" json:"exclude,omitempty" doc:"Addresses and CIDR ranges this feed never lists, whatever it says: your own networks, and the private ranges some lists include (FireHOL level 1 lists 10.0.0.0/8, 192.168.0.0/16 ...)."`
 	Pos        Pos                `yaml:"-" json:"-"`
+}
+
+// CrowdSecFeed is a CrowdSec Local API followed as a bouncer.
+type CrowdSecFeed struct {
+	URL                    string   `yaml:"url,required" json:"url,omitempty" doc:"The Local API, e.g. http://127.0.0.1:8080: http only on loopback (the key would travel in clear), https elsewhere, verified with the feed's ca_file or the system's roots."`
+	APIKey                 *Secret  `yaml:"api_key,required" json:"api_key,omitempty" doc:"The bouncer key from cscli bouncers add NAME, as env:NAME or file:PATH. The Local API sends each key only what changed since its own last pull: give each gateway node and each crowdsec feed a key of its own."`
+	DecisionTypes          []string `yaml:"decision_types" json:"decision_types,omitempty" doc:"The decision types this feed lists (ban, captcha, throttle or a custom one). Default [ban]; a second feed with [captcha] and its own key can serve a policy's challenge rule."`
+	Origins                []string `yaml:"origins" json:"origins,omitempty" doc:"Only decisions of these origins (crowdsec, cscli, CAPI, lists ...). Default: all."`
+	ScenariosContaining    []string `yaml:"scenarios_containing" json:"scenarios_containing,omitempty" doc:"Only decisions whose scenario contains one of these words."`
+	ScenariosNotContaining []string `yaml:"scenarios_not_containing" json:"scenarios_not_containing,omitempty" doc:"No decision whose scenario contains one of these words."`
+	Pos                    Pos      `yaml:"-" json:"-"`
 }
 
 // ThreatRule is one of a policy's threat-intelligence rules.

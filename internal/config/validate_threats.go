@@ -284,6 +284,7 @@ func (v *validator) threatIntel() {
 	if len(ti.Feeds) == 0 {
 		v.errorf("threat_intel.feeds", "threat_intel lists no feed: name one, e.g. spamhaus-drop: {url: https://www.spamhaus.org/drop/drop_v4.json, format: spamhaus_drop}")
 	}
+	bouncerKeys := map[string]string{} // URL and key: the feed using them
 	for _, name := range sortedKeys(ti.Feeds) {
 		f := ti.Feeds[name]
 		path := "threat_intel.feeds." + name
@@ -294,11 +295,19 @@ func (v *validator) threatIntel() {
 			v.errorf(path, "a feed needs url or file")
 			continue
 		}
+		sources := 0
+		for _, set := range []bool{f.URL != "", f.File != "", f.CrowdSec != nil} {
+			if set {
+				sources++
+			}
+		}
 		switch {
-		case f.URL == "" && f.File == "":
-			v.errorf(path, "a feed needs url or file")
-		case f.URL != "" && f.File != "":
-			v.errorf(path, "give url or file, not both")
+		case sources == 0:
+			v.errorf(path, "a feed needs url, file or crowdsec")
+		case sources > 1:
+			v.errorf(path, "give one of url, file and crowdsec")
+		case f.CrowdSec != nil:
+			v.crowdSecFeed(path, f, bouncerKeys)
 		case f.URL != "":
 			u, err := url.Parse(f.URL)
 			switch {
@@ -313,13 +322,13 @@ func (v *validator) threatIntel() {
 			v.dataReadable(path+".file", f.File) // the feed re-reads it: no config reload on a change
 		}
 		if f.CAFile != "" {
-			if f.URL == "" {
+			if f.File != "" {
 				v.errorf(path+".ca_file", "ca_file verifies a download: this feed is a file")
 			}
 			v.fileReadable(path+".ca_file", f.CAFile)
 		}
 		if len(f.Headers) > 0 && f.URL == "" {
-			v.errorf(path+".headers", "headers go with a download: this feed is a file")
+			v.errorf(path+".headers", "headers go with a download: this feed is not one")
 		}
 		for h := range f.Headers {
 			if !ValidHeaderName(h) {
@@ -342,6 +351,41 @@ func (v *validator) threatIntel() {
 		}
 		if f.MaxEntries < 0 || f.MaxEntries > 50_000_000 {
 			v.errorf(path+".max_entries", "max_entries %d must be between 1 and 50000000", f.MaxEntries)
+		}
+	}
+}
+
+// crowdSecFeed checks a CrowdSec feed: the Local API's URL (the key
+// travels in clear only on loopback) and a bouncer key no other feed
+// uses, since the Local API sends a key only what changed since its own
+// last pull, and two feeds sharing one would each miss the other's part.
+func (v *validator) crowdSecFeed(path string, f *ThreatFeed, keys map[string]string) {
+	cs := f.CrowdSec
+	path += ".crowdsec"
+	if f.Format != "" {
+		v.errorf(path, "a crowdsec feed has no format: the Local API answers in its own")
+	}
+	u, err := url.Parse(cs.URL)
+	switch {
+	case err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https"):
+		v.errorf(path+".url", "%q is not the Local API's URL, e.g. http://127.0.0.1:8080", cs.URL)
+	case u.User != nil:
+		v.errorf(path+".url", "the bouncer key goes in api_key, not in the URL")
+	case u.Scheme == "http" && !IsLoopback(u.Hostname()):
+		v.errorf(path+".url", "the bouncer key would travel in clear to %s: use https (the Local API's api.server.tls), or http on loopback only", u.Host)
+	}
+	if k := cs.URL + "\x00" + cs.APIKey.Value(); cs.APIKey.Value() != "" {
+		if other, ok := keys[k]; ok {
+			v.errorf(path+".api_key", "the feed %s already pulls %s with this key: the Local API sends a key only what changed since its last pull, so each feed needs a key of its own (cscli bouncers add NAME)", other, cs.URL)
+		}
+		keys[k] = strings.TrimPrefix(strings.TrimSuffix(path, ".crowdsec"), "threat_intel.feeds.")
+	}
+	for field, list := range map[string][]string{"decision_types": cs.DecisionTypes, "origins": cs.Origins,
+		"scenarios_containing": cs.ScenariosContaining, "scenarios_not_containing": cs.ScenariosNotContaining} {
+		for i, s := range list {
+			if s == "" || strings.ContainsAny(s, ",&=?#") || strings.TrimSpace(s) != s {
+				v.errorf(fmt.Sprintf("%s.%s[%d]", path, field, i), "%q is not a word the Local API filters on", s)
+			}
 		}
 	}
 }

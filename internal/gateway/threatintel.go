@@ -42,6 +42,9 @@ func (g *Gateway) acquireFeeds(cfg *config.Config, s *Snapshot) (map[string]*thr
 		for h, v := range src.Header {
 			headers[h] = sha256.Sum256([]byte(v))
 		}
+		if src.CrowdSec != nil { // a new bouncer key makes a new feed
+			headers["X-Api-Key"] = sha256.Sum256([]byte(src.CrowdSec.APIKey))
+		}
 		var ca [32]byte
 		if fc.CAFile != "" {
 			ca = pki.Fingerprint(cfg.Path(fc.CAFile)) // a rotated CA bundle makes a new feed
@@ -106,6 +109,11 @@ func feedSource(cfg *config.Config, name string, fc *config.ThreatFeed) (threati
 		for h, v := range fc.Headers {
 			src.Header[h] = v.Value()
 		}
+	}
+	if cs := fc.CrowdSec; cs != nil {
+		src.Format = threatintel.FormatCrowdSec
+		src.CrowdSec = &threatintel.CrowdSec{URL: cs.URL, APIKey: cs.APIKey.Value(), Types: cs.DecisionTypes,
+			Origins: cs.Origins, ScenariosContaining: cs.ScenariosContaining, ScenariosNotContaining: cs.ScenariosNotContaining}
 	}
 	return src, nil
 }

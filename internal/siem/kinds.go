@@ -37,9 +37,10 @@ type SinkEnv struct {
 // SinkKinds is the registry of event sink types.
 type SinkKinds map[string]*SinkKind
 
-// BuiltinSinks returns the sink types of this build: jsonl, syslog, http.
+// BuiltinSinks returns the sink types of this build: jsonl, syslog, http,
+// crowdsec.
 func BuiltinSinks() SinkKinds {
-	return SinkKinds{"jsonl": jsonlKind, "syslog": syslogKind, "http": httpKind}
+	return SinkKinds{"jsonl": jsonlKind, "syslog": syslogKind, "http": httpKind, "crowdsec": crowdsecKind}
 }
 
 // Types lists the registered types, sorted.

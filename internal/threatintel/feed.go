@@ -18,8 +18,9 @@ import (
 // Source is where a feed is read from and how.
 type Source struct {
 	Name       string
-	URL        string // https://; or File
+	URL        string // https://; or File, or CrowdSec
 	File       string // an absolute path
+	CrowdSec   *CrowdSec
 	Format     string
 	Refresh    time.Duration
 	Timeout    time.Duration
@@ -42,6 +43,9 @@ type Status struct {
 	// in use stays the last good one.
 	Error    string `json:"error,omitempty"`
 	Failures int    `json:"failures"` // in a row
+	// Skipped counts the decisions a CrowdSec feed could not use: a
+	// value that is no address or range.
+	Skipped int `json:"skipped,omitempty"`
 }
 
 // Result is one refresh's outcome.
@@ -75,6 +79,9 @@ type Feed struct {
 	fileStamp     time.Time // the file's modification time when read
 	fileSize      int64
 
+	pullMu   sync.Mutex // one CrowdSec pull at a time
+	crowdsec crowdSecState
+
 	refreshNow chan struct{}
 	cancel     context.CancelFunc
 	done       chan struct{}
@@ -85,6 +92,9 @@ type Feed struct {
 func New(src Source, o Options) *Feed {
 	f := &Feed{src: src, opts: o, refreshNow: make(chan struct{}, 1),
 		status: Status{Name: src.Name, Source: src.URL + src.File, Format: src.Format}}
+	if src.CrowdSec != nil {
+		f.status.Source, f.status.Format = src.CrowdSec.URL, FormatCrowdSec
+	}
 	f.client = o.Client
 	if f.client == nil {
 		tr := &http.Transport{Proxy: http.ProxyFromEnvironment, TLSClientConfig: src.TLS, ForceAttemptHTTP2: true,
@@ -137,8 +147,9 @@ func (f *Feed) Status() Status {
 	return f.status
 }
 
-// Refresh checks the feed once: downloads it (conditionally) or reads
-// the file if it changed, and swaps in the new list when it parses.
+// Refresh checks the feed once: downloads it (conditionally), reads the
+// file if it changed, or pulls a CrowdSec Local API's changed decisions,
+// and swaps in the new list when it parses.
 // On any failure the list in use stays.
 func (f *Feed) Refresh(ctx context.Context) (Result, error) {
 	var (
@@ -146,9 +157,12 @@ func (f *Feed) Refresh(ctx context.Context) (Result, error) {
 		res Result
 		err error
 	)
-	if f.src.File != "" {
+	switch {
+	case f.src.File != "":
 		set, res, err = f.readFile()
-	} else {
+	case f.src.CrowdSec != nil:
+		set, res, err = f.pullDecisions(ctx)
+	default:
 		set, res, err = f.download(ctx)
 	}
 	now := time.Now()
