@@ -51,6 +51,9 @@ func TestExamplesValidate(t *testing.T) {
 	t.Setenv("SPLUNK_HEC_TOKEN", "example-hec-token")
 	t.Setenv("RAMPART_INTEL_FEED_TOKEN", "Bearer example-feed-token")
 	t.Setenv("RAMPART_HSM_PIN", "example-pin")
+	t.Setenv("RAMPART_CROWDSEC_BOUNCER_KEY", "example-bouncer-key")
+	t.Setenv("RAMPART_CROWDSEC_CAPTCHA_KEY", "example-captcha-key")
+	t.Setenv("RAMPART_CROWDSEC_PASSWORD", "example-machine-password")
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			dir := t.TempDir()

@@ -109,7 +109,7 @@ func TestErrors(t *testing.T) {
 		{"key of no type", minimal + "authenticators: {idp: {type: mtls, consumer_form: subject_cn}}\n", "x.yaml:9:36: authenticators.idp: unknown key \"consumer_form\"; did you mean \"consumer_from\"?"},
 		{"sink key of another type", minimal + "events: {sinks: [{type: jsonl, path: stderr, url: \"https://x\"}]}\n", "x.yaml:9:46: events.sinks[0].url: url does not apply to type jsonl, whose keys are: path, max_bytes, keep"},
 		{"sink needs url", minimal + "events: {sinks: [{type: http, format: ecs}]}\n", "x.yaml:9:18: events.sinks[0].url: an http sink needs url"},
-		{"sink type", minimal + "events: {sinks: [{type: kafka}]}\n", "events.sinks[0].type: \"kafka\" is not one of http, jsonl, syslog"},
+		{"sink type", minimal + "events: {sinks: [{type: kafka}]}\n", "events.sinks[0].type: \"kafka\" is not one of crowdsec, http, jsonl, syslog"},
 		{"sink format", minimal + "events: {sinks: [{type: jsonl, path: stderr, format: cef}]}\n", "events.sinks[0].format: \"cef\" is not one of rampart, ecs, ocsf"},
 		{"store key of another driver", minimal + "store: {driver: embedded, path: x.db, dsn: env:DSN}\n", "x.yaml:9:39: store.dsn: dsn does not apply to driver embedded, whose keys are: path"},
 		{"store without driver", minimal + "store: {path: x.db}\n", "store.driver: required key \"driver\" is missing"},
@@ -490,7 +490,22 @@ func TestTrafficErrors(t *testing.T) {
 		{"unknown feed", policy("    threat_intel: [{feeds: [drop], action: block}]\n"), "policies.p.threat_intel[0].feeds[0]: unknown feed \"drop\""},
 		{"feed over http", "threat_intel: {feeds: {drop: {url: \"http://feeds.example/drop.txt\"}}}\n" + policy("    threat_intel: [{feeds: [drop], action: block}]\n"),
 			"threat_intel.feeds.drop.url: feeds are downloaded over https only"},
-		{"feed without source", "threat_intel: {feeds: {drop: {format: netset}}}\n" + minimal, "threat_intel.feeds.drop: a feed needs url or file"},
+		{"feed without source", "threat_intel: {feeds: {drop: {format: netset}}}\n" + minimal, "threat_intel.feeds.drop: a feed needs url, file or crowdsec"},
+		{"feed with two sources", "threat_intel: {feeds: {cs: {file: x.txt, crowdsec: {url: \"http://127.0.0.1:8080\", api_key: env:K}}}}\n" + minimal,
+			"threat_intel.feeds.cs: give one of url, file and crowdsec"},
+		{"crowdsec in clear", "threat_intel: {feeds: {cs: {crowdsec: {url: \"http://lapi.example:8080\", api_key: env:K}}}}\n" + minimal,
+			"threat_intel.feeds.cs.crowdsec.url: the bouncer key would travel in clear to lapi.example:8080"},
+		{"crowdsec with a format", "threat_intel: {feeds: {cs: {format: netset, crowdsec: {url: \"https://lapi.example\", api_key: env:K}}}}\n" + minimal,
+			"a crowdsec feed has no format"},
+		{"crowdsec without key", "threat_intel: {feeds: {cs: {crowdsec: {url: \"https://lapi.example\"}}}}\n" + minimal, "api_key"},
+		{"crowdsec filter", "threat_intel: {feeds: {cs: {crowdsec: {url: \"https://lapi.example\", api_key: env:K, origins: [\"a,b\"]}}}}\n" + minimal,
+			"threat_intel.feeds.cs.crowdsec.origins[0]: \"a,b\" is not a word the Local API filters on"},
+		{"crowdsec sink in clear", "events: {sinks: [{type: crowdsec, url: \"http://lapi.example:8080\", machine_id: r, password: env:P}]}\n" + minimal,
+			"events.sinks[0].url: the machine's password would travel in clear"},
+		{"crowdsec sink without machine", "events: {sinks: [{type: crowdsec, url: \"http://127.0.0.1:8080\", password: env:P}]}\n" + minimal,
+			"events.sinks[0].machine_id: a crowdsec sink logs in as a machine"},
+		{"crowdsec sink event", "events: {sinks: [{type: crowdsec, url: \"http://127.0.0.1:8080\", machine_id: r, password: env:P, events: [\"Attack!\"]}]}\n" + minimal,
+			"events.sinks[0].events[0]: \"Attack!\" is not an event type"},
 		{"feed unknown format", "threat_intel: {feeds: {drop: {url: \"https://feeds.example/d\", format: csv}}}\n" + minimal, `"csv" is not one of plain, netset, spamhaus_drop, ja4`},
 		{"feed refresh", "threat_intel: {feeds: {drop: {url: \"https://feeds.example/d\", refresh: 10ms}}}\n" + minimal, "refresh 10ms is under 1s"},
 		{"feed headers inline", "threat_intel: {feeds: {drop: {url: \"https://feeds.example/d\", headers: {Key: abc}}}}\n" + minimal, "never inline"},
@@ -598,5 +613,30 @@ func TestOpenAPIDocumentRead(t *testing.T) {
 		case err == nil && !slices.Contains(cfg.Files(), spec):
 			t.Errorf("%s: %v does not list the document", c.name, cfg.Files())
 		}
+	}
+}
+
+// TestCrowdSecFeedsShareNoKey: the Local API sends a bouncer key only
+// what changed since its own last pull, so two feeds with one key would
+// each miss the other's part.
+func TestCrowdSecFeedsShareNoKey(t *testing.T) {
+	env := func(name string) (string, bool) { return map[string]string{"K1": "key-1", "K2": "key-1", "K3": "key-3"}[name], true }
+	feeds := func(k2 string) string {
+		return `threat_intel:
+  feeds:
+    bans: {crowdsec: {url: "http://127.0.0.1:8080", api_key: env:K1}}
+    captchas: {crowdsec: {url: "http://127.0.0.1:8080", api_key: env:` + k2 + `, decision_types: [captcha]}}
+` + minimal
+	}
+	_, err := parseChecked("x.yaml", []byte(feeds("K2")), env)
+	if err == nil || !strings.Contains(err.Error(), "threat_intel.feeds.captchas.crowdsec.api_key: the feed bans already pulls http://127.0.0.1:8080 with this key") {
+		t.Errorf("one key for two feeds: %v", err)
+	}
+	cfg, err := parseChecked("x.yaml", []byte(feeds("K3")), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := cfg.ThreatIntel.Feeds["bans"]; f.Refresh.D() != DefaultFeedRefreshCrowdSec || !slices.Equal(f.CrowdSec.DecisionTypes, []string{"ban"}) || f.Format != "" {
+		t.Errorf("defaults: refresh %s, types %v, format %q", f.Refresh.D(), f.CrowdSec.DecisionTypes, f.Format)
 	}
 }
