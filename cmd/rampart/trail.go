@@ -2,8 +2,9 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
+	"crypto"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rampart-gw/rampart/internal/config"
+	"github.com/rampart-gw/rampart/internal/hsm"
 	"github.com/rampart-gw/rampart/internal/siem"
 	"github.com/rampart-gw/rampart/internal/store"
 	"github.com/rampart-gw/rampart/internal/trail"
@@ -43,7 +45,7 @@ func cmdTrail(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("trail "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("c", "rampart.yaml", "config file")
-	pubFile := fs.String("public-key", "", "PEM Ed25519 public key (default: derived from trail.signing_key)")
+	pubFile := fs.String("public-key", "", "PEM public key, Ed25519 or ECDSA P-256 (default: derived from trail.signing_key or token_key)")
 	var anchors anchorFlags
 	fs.Var(&anchors, "anchor", "SEQ:HASH of a published trail.checkpoint event (repeatable)")
 	after := fs.Uint64("after", 0, "export entries after this sequence number")
@@ -116,7 +118,7 @@ func cmdTrail(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func trailPublicKey(cfg *config.Config, file string) (ed25519.PublicKey, error) {
+func trailPublicKey(cfg *config.Config, file string) (crypto.PublicKey, error) {
 	if file != "" {
 		b, err := os.ReadFile(file)
 		if err != nil {
@@ -127,11 +129,23 @@ func trailPublicKey(cfg *config.Config, file string) (ed25519.PublicKey, error) 
 	if cfg.Trail == nil {
 		return nil, fmt.Errorf("the config has no trail; give --public-key")
 	}
-	key, err := trail.SigningKey(cfg)
+	tokens, closeTokens := cliTokens(cfg)
+	defer closeTokens()
+	key, err := trail.SigningKey(cfg, tokens)
 	if err != nil {
 		return nil, err
 	}
-	return key.Public().(ed25519.PublicKey), nil
+	return key.Public(), nil
+}
+
+// cliTokens opens the config's PKCS#11 module for a command that uses a
+// key in a token; the function returned logs out.
+func cliTokens(cfg *config.Config) (func(uri string) (crypto.Signer, error), func()) {
+	if cfg.PKCS11 == nil {
+		return func(string) (crypto.Signer, error) { return nil, errors.New("a pkcs11: key needs the pkcs11 section") }, func() {}
+	}
+	m := &hsm.Module{Path: cfg.Path(cfg.PKCS11.Module), Pin: cfg.PKCS11.Pin.Value()}
+	return m.SignerURI, func() { _ = m.Close() }
 }
 
 // cliTrail appends an action of the CLI to the trail, when the config
@@ -140,12 +154,17 @@ func cliTrail(ctx context.Context, cfg *config.Config, d store.Driver, action, s
 	if cfg.Trail == nil {
 		return
 	}
-	key, err := trail.SigningKey(cfg)
+	tokens, closeTokens := cliTokens(cfg)
+	defer closeTokens()
+	key, err := trail.SigningKey(cfg, tokens)
 	if err == nil {
 		w := trail.NewWriter(d, trail.Options{Key: key, Actor: cliActor(), CheckpointEvery: cfg.Trail.CheckpointEvery})
 		err = w.Append(ctx, trail.Entry{Kind: trail.KindAction, Action: action, Subject: subject, Detail: detail})
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, trail.ErrUnsigned):
+		fmt.Fprintf(stderr, "warning: the action is in the audit trail, but the checkpoint due was not signed (the next one will be): %v\n", err)
+	case err != nil:
 		fmt.Fprintf(stderr, "warning: the action was done, but not recorded in the audit trail: %v\n", err)
 	}
 }

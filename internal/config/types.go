@@ -23,7 +23,7 @@ type Config struct {
 	AccessLog      AccessLog                 `yaml:"access_log" json:"access_log,omitempty" doc:"One JSON line per request."`
 	Events         Events                    `yaml:"events" json:"events,omitempty" doc:"Where security events go."`
 	Tracing        *Tracing                  `yaml:"tracing" json:"tracing,omitempty" doc:"OpenTelemetry traces of the request path, exported over OTLP."`
-	PKCS11         *PKCS11                   `yaml:"pkcs11" json:"pkcs11,omitempty" doc:"A PKCS#11 module (an HSM's, SoftHSM2) whose tokens hold private keys that settings name by pkcs11: URIs (RFC 7512) instead of files: the listeners' TLS keys, the identity assertion's signing key. The keys never leave the token."`
+	PKCS11         *PKCS11                   `yaml:"pkcs11" json:"pkcs11,omitempty" doc:"A PKCS#11 module (an HSM's, SoftHSM2) whose tokens hold private keys that settings name by pkcs11: URIs (RFC 7512) instead of files: the listeners' and upstream clients' TLS keys, the identity assertion's and the audit trail's signing keys. The keys never leave the token."`
 	Baselines      *Baselines                `yaml:"baselines" json:"baselines,omitempty" doc:"Each route's usual error rate and latency, learnt; an interval far beyond them is a route.error_spike or route.latency_spike event."`
 	AccessReview   *AccessReview             `yaml:"access_review" json:"access_review,omitempty" doc:"The thresholds of access reviews (rampart access review, the admin API, the dashboard), and the automatic revocation of API keys nobody uses."`
 	Trail          *Trail                    `yaml:"trail" json:"trail,omitempty" doc:"The tamper-evident audit trail of admin actions and security events, hash-chained in the store with signed checkpoints."`
@@ -231,7 +231,8 @@ type Tracing struct {
 
 // Trail configures the audit trail.
 type Trail struct {
-	SigningKey         *Secret  `yaml:"signing_key,required" json:"signing_key,omitempty" doc:"The Ed25519 key that signs checkpoints: a PEM private key (openssl genpkey -algorithm ed25519) or 32 random bytes in base64, as env:NAME or file:PATH."`
+	SigningKey         *Secret  `yaml:"signing_key" json:"signing_key,omitempty" doc:"The Ed25519 key that signs checkpoints: a PEM private key (openssl genpkey -algorithm ed25519) or 32 random bytes in base64, as env:NAME or file:PATH. Give signing_key or token_key."`
+	TokenKey           string   `yaml:"token_key" json:"token_key,omitempty" doc:"An ECDSA P-256 key in a PKCS#11 token (pkcs11:token=...;object=...) that signs checkpoints in place of signing_key: the key never leaves the token. Needs the pkcs11 section; restart-only."`
 	CheckpointEvery    int      `yaml:"checkpoint_every" json:"checkpoint_every,omitempty" doc:"A signed checkpoint after this many entries. Default 100."`
 	CheckpointInterval Duration `yaml:"checkpoint_interval" json:"checkpoint_interval,omitempty" doc:"A signed checkpoint at least this often while entries arrive. Default 1m."`
 	MinSeverity        string   `yaml:"min_severity" json:"min_severity,omitempty" enum:"info|low|medium|high" doc:"Security events at or above this severity go into the trail; admin actions and config changes always do. Default medium."`

@@ -151,6 +151,16 @@ func (v *validator) trail() {
 	if t.CheckpointEvery < 0 {
 		v.errorf("trail.checkpoint_every", "checkpoint_every cannot be negative")
 	}
+	switch {
+	case t.SigningKey.IsSet() && t.TokenKey != "":
+		v.errorf("trail", "give signing_key or token_key, not both")
+	case !t.SigningKey.IsSet() && t.TokenKey == "":
+		v.errorf("trail", "the trail's checkpoints are signed: give signing_key (an Ed25519 key, as env:NAME or file:PATH) or token_key (a pkcs11: URI)")
+	case t.TokenKey != "" && !strings.HasPrefix(t.TokenKey, "pkcs11:"):
+		v.errorf("trail.token_key", "token_key names a key in a token: pkcs11:token=LABEL;object=LABEL")
+	case t.TokenKey != "" && v.cfg.PKCS11 == nil:
+		v.errorf("trail.token_key", "a pkcs11: key needs the pkcs11 section: {module: /path/to/module.so, pin: env:NAME}")
+	}
 }
 
 // TrailSeverity is the trail's min_severity on the 1-4 scale.

@@ -848,9 +848,13 @@ func (g *Gateway) eventSinks(cfg *config.Config) ([]observe.Sink, error) {
 		return nil, err
 	}
 	if t := cfg.Trail; t != nil {
-		key, err := trail.SigningKey(cfg)
+		key, err := trail.SigningKey(cfg, g.tokenSigner)
 		if err != nil {
-			return nil, cfg.ErrorAt("trail.signing_key", err)
+			setting := "trail.signing_key"
+			if t.TokenKey != "" {
+				setting = "trail.token_key"
+			}
+			return nil, cfg.ErrorAt(setting, err)
 		}
 		d, err := g.opts.Stores.Open(context.Background(), cfg)
 		if err != nil {

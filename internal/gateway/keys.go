@@ -36,14 +36,10 @@ func (g *Gateway) assertionSigner(cfg *config.Config) (*identity.Signer, error) 
 
 // tokenSigner is the key a pkcs11: URI names, in the configured module.
 func (g *Gateway) tokenSigner(uri string) (crypto.Signer, error) {
-	u, err := hsm.ParseURI(uri)
-	if err != nil {
-		return nil, err
-	}
 	if g.hsm == nil {
 		return nil, errors.New("a pkcs11: key needs the pkcs11 section")
 	}
-	return g.hsm.Signer(u)
+	return g.hsm.SignerURI(uri)
 }
 
 // keyPair loads a certificate chain and its key: from PEM files, or the

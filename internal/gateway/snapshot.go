@@ -137,7 +137,8 @@ func (g *Gateway) build(cfg *config.Config) (_ *Snapshot, err error) {
 			TLS [32]byte
 		}{u, upstreamTLSFiles(cfg, u)}, cfg.BaseDir)
 		p, perr := g.res.pools.acquire(k, func() (*proxy.Pool, error) {
-			p, err := proxy.NewPool(name, u, proxy.Options{Path: cfg.Path, Log: g.log, Metrics: g.metrics})
+			p, err := proxy.NewPool(name, u, proxy.Options{Path: cfg.Path, Log: g.log, Metrics: g.metrics,
+				KeyPair: func(cert, key string) (tls.Certificate, error) { return g.keyPair(cfg.Path(cert), keyPath(cfg, key)) }})
 			if err == nil {
 				p.Start(u)
 			}

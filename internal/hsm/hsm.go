@@ -50,6 +50,15 @@ func (m *Module) Signer(u URI) (crypto.Signer, error) {
 	return s, nil
 }
 
+// SignerURI is Signer for a pkcs11: URI as written.
+func (m *Module) SignerURI(uri string) (crypto.Signer, error) {
+	u, err := ParseURI(uri)
+	if err != nil {
+		return nil, err
+	}
+	return m.Signer(u)
+}
+
 // token returns the context of u's token, logging in with the PIN.
 func (m *Module) token(u URI) (*crypto11.Context, error) {
 	if u.Module != "" && u.Module != m.Path {

@@ -56,6 +56,10 @@ type Options struct {
 	Path    func(string) string
 	Log     *slog.Logger
 	Metrics *observe.Metrics // may be nil
+	// KeyPair loads a client certificate and its key from the settings
+	// as written (a key may be a pkcs11: URI, in a token); default: PEM
+	// files, resolved with Path.
+	KeyPair func(certFile, keyFile string) (tls.Certificate, error)
 }
 
 // NewPool compiles u. Start must be called to run active health checks.
@@ -185,8 +189,12 @@ func upstreamTLS(c *config.UpstreamTLS, o Options) (*tls.Config, error) {
 		}
 		tc.RootCAs = pool
 	}
+	keyPair := o.KeyPair
+	if keyPair == nil {
+		keyPair = func(cert, key string) (tls.Certificate, error) { return pki.KeyPair(path(cert), path(key)) }
+	}
 	if c.CertFile != "" {
-		crt, err := pki.KeyPair(path(c.CertFile), path(c.KeyFile))
+		crt, err := keyPair(c.CertFile, c.KeyFile)
 		if err != nil {
 			return nil, fmt.Errorf("tls client certificate: %w", err)
 		}

@@ -1,16 +1,27 @@
 package trail
 
 import (
-	"crypto/ed25519"
+	"crypto"
 	"fmt"
 
 	"github.com/rampart-gw/rampart/internal/config"
 )
 
-// SigningKey returns the signing key of the config's trail.
-func SigningKey(cfg *config.Config) (ed25519.PrivateKey, error) {
+// SigningKey returns the signing key of the config's trail: its
+// signing_key, or the key in a token token_key names, through token.
+func SigningKey(cfg *config.Config, token func(uri string) (crypto.Signer, error)) (crypto.Signer, error) {
 	if cfg.Trail == nil {
 		return nil, fmt.Errorf("no trail is configured")
+	}
+	if uri := cfg.Trail.TokenKey; uri != "" {
+		k, err := token(uri)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkKey(k.Public()); err != nil {
+			return nil, err
+		}
+		return k, nil
 	}
 	return ParsePrivateKey(cfg.Trail.SigningKey.Value())
 }

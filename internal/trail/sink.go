@@ -2,6 +2,7 @@ package trail
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"time"
@@ -85,7 +86,7 @@ func (s *Sink) flush() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err := s.w.Append(ctx, batch...)
-	if err != nil {
+	if err != nil && !errors.Is(err, ErrUnsigned) {
 		s.dropped(len(batch))
 	}
 	return err

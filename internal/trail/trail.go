@@ -4,15 +4,19 @@
 // the store as a hash chain. Each entry carries the SHA-256 of the one
 // before it, so an edit, a deletion or a reordering breaks the chain at
 // that place; every N entries or T seconds a checkpoint entry signs the
-// chain's head with Ed25519, so rewriting the chain from some point on
-// also needs the signing key. Each checkpoint is also published as a
+// chain's head (Ed25519, or ECDSA P-256 with a key in an HSM), so
+// rewriting the chain from some point on also needs the signing key. Each checkpoint is also published as a
 // trail.checkpoint security event: kept by a SIEM, it is the anchor that
 // shows a truncated trail.
 package trail
 
 import (
 	"context"
+	"crypto"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
@@ -56,17 +60,65 @@ type Entry struct {
 type Checkpoint struct {
 	KeyID     string `json:"key_id"`
 	Covers    uint64 `json:"covers"`
-	Signature string `json:"signature"` // base64 Ed25519 over signedMessage
+	// Signature is base64: Ed25519 over signedMessage, or ECDSA P-256
+	// (ASN.1) over its SHA-256.
+	Signature string `json:"signature"`
 }
 
 func signedMessage(covers uint64, hash string) []byte {
 	return []byte("rampart-trail-checkpoint/v1\n" + strconv.FormatUint(covers, 10) + "\n" + hash)
 }
 
-// KeyID names a public key: the first 8 bytes of its SHA-256, in hex.
-func KeyID(pub ed25519.PublicKey) string {
-	h := sha256.Sum256(pub)
+// KeyID names a public key: the first 8 bytes of the SHA-256 of an
+// Ed25519 key, or of an ECDSA key's PKIX encoding, in hex.
+func KeyID(pub crypto.PublicKey) string {
+	var h [32]byte
+	switch k := pub.(type) {
+	case ed25519.PublicKey:
+		h = sha256.Sum256(k)
+	default:
+		der, err := x509.MarshalPKIXPublicKey(pub)
+		if err != nil {
+			return "invalid"
+		}
+		h = sha256.Sum256(der)
+	}
 	return hex.EncodeToString(h[:8])
+}
+
+// checkKey accepts the keys checkpoints are signed with: Ed25519, and
+// ECDSA P-256 (what HSMs offer where they have no EdDSA).
+func checkKey(pub crypto.PublicKey) error {
+	switch k := pub.(type) {
+	case ed25519.PublicKey:
+		return nil
+	case *ecdsa.PublicKey:
+		if k.Curve == elliptic.P256() {
+			return nil
+		}
+	}
+	return fmt.Errorf("a trail key is Ed25519 or ECDSA P-256, not %T", pub)
+}
+
+// sign signs a checkpoint's message.
+func sign(k crypto.Signer, msg []byte) ([]byte, error) {
+	if _, ok := k.Public().(ed25519.PublicKey); ok {
+		return k.Sign(nil, msg, crypto.Hash(0))
+	}
+	h := sha256.Sum256(msg)
+	return k.Sign(rand.Reader, h[:], crypto.SHA256)
+}
+
+// verify checks a checkpoint's signature.
+func verify(pub crypto.PublicKey, msg, sig []byte) bool {
+	switch k := pub.(type) {
+	case ed25519.PublicKey:
+		return ed25519.Verify(k, msg, sig)
+	case *ecdsa.PublicKey:
+		h := sha256.Sum256(msg)
+		return ecdsa.VerifyASN1(k, h[:], sig)
+	}
+	return false
 }
 
 // ParsePrivateKey reads a signing key: a PEM PKCS #8 Ed25519 private key
@@ -91,8 +143,9 @@ func ParsePrivateKey(s string) (ed25519.PrivateKey, error) {
 	return ed25519.NewKeyFromSeed(seed), nil
 }
 
-// ParsePublicKey reads a PEM PKIX Ed25519 public key.
-func ParsePublicKey(s string) (ed25519.PublicKey, error) {
+// ParsePublicKey reads a PEM PKIX public key: Ed25519, or ECDSA P-256
+// (a key in an HSM).
+func ParsePublicKey(s string) (crypto.PublicKey, error) {
 	blk, _ := pem.Decode([]byte(s))
 	if blk == nil {
 		return nil, errors.New("not a PEM public key")
@@ -101,16 +154,20 @@ func ParsePublicKey(s string) (ed25519.PublicKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	ed, ok := k.(ed25519.PublicKey)
-	if !ok {
-		return nil, errors.New("not an Ed25519 public key")
+	if err := checkKey(k); err != nil {
+		return nil, err
 	}
-	return ed, nil
+	return k, nil
 }
+
+// ErrUnsigned is returned by Append and Checkpoint when the entries
+// were appended but the checkpoint due could not be signed (a token out
+// of reach): they are chained, and the next append signs them.
+var ErrUnsigned = errors.New("the checkpoint could not be signed")
 
 // Options configure a Writer.
 type Options struct {
-	Key                ed25519.PrivateKey
+	Key                crypto.Signer // Ed25519, or ECDSA P-256
 	Actor              string        // written on entries that name none
 	CheckpointEvery    int           // entries; default 100
 	CheckpointInterval time.Duration // default 1m
@@ -144,7 +201,7 @@ func NewWriter(d store.Driver, o Options) *Writer {
 	if o.Checkpointed == nil {
 		o.Checkpointed = func(uint64, string) {}
 	}
-	return &Writer{d: d, o: o, keyID: KeyID(o.Key.Public().(ed25519.PublicKey)), last: o.Now()}
+	return &Writer{d: d, o: o, keyID: KeyID(o.Key.Public()), last: o.Now()}
 }
 
 // Append adds entries to the chain (their Seq and Prev are set here), and
@@ -170,6 +227,7 @@ func (w *Writer) append(ctx context.Context, entries []Entry, force bool) error 
 	defer w.mu.Unlock()
 	var since int
 	var signed *Anchor // the checkpoint written, if one was
+	var signErr error
 	err := w.d.AppendTrail(ctx, func(last store.TrailRecord) ([]store.TrailRecord, error) {
 		seq, prev := last.Seq, hex.EncodeToString(last.Hash)
 		var recs []store.TrailRecord
@@ -200,7 +258,11 @@ func (w *Writer) append(ctx context.Context, entries []Entry, force bool) error 
 			since++
 		}
 		if force || since >= w.o.CheckpointEvery || w.o.Now().Sub(w.last) >= w.o.CheckpointInterval && since > 0 {
-			sig := ed25519.Sign(w.o.Key, signedMessage(seq, prev))
+			sig, err := sign(w.o.Key, signedMessage(seq, prev))
+			if err != nil {
+				signErr = fmt.Errorf("%w: %v", ErrUnsigned, err)
+				return recs, nil
+			}
 			if err := add(Entry{Kind: KindCheckpoint, Action: "trail.checkpoint", Actor: "gateway",
 				Checkpoint: &Checkpoint{KeyID: w.keyID, Covers: seq, Signature: base64.StdEncoding.EncodeToString(sig)}}); err != nil {
 				return nil, err
@@ -218,5 +280,5 @@ func (w *Writer) append(ctx context.Context, entries []Entry, force bool) error 
 		w.last = w.o.Now()
 		w.o.Checkpointed(signed.Seq, signed.Hash)
 	}
-	return nil
+	return signErr
 }

@@ -2,13 +2,20 @@ package trail
 
 import (
 	"context"
+	"crypto"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
+	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -215,5 +222,70 @@ func TestSink(t *testing.T) {
 	}
 	if rep, _ := Verify(context.Background(), d, pub, nil); !rep.OK() || rep.Unsigned() != 0 {
 		t.Errorf("%+v", rep)
+	}
+}
+
+// flakySigner is an ECDSA P-256 key in a token that is out of reach
+// while down is set.
+type flakySigner struct {
+	*ecdsa.PrivateKey
+	down bool
+}
+
+func (s *flakySigner) Sign(r io.Reader, digest []byte, o crypto.SignerOpts) ([]byte, error) {
+	if s.down {
+		return nil, errors.New("CKR_DEVICE_REMOVED")
+	}
+	return s.PrivateKey.Sign(r, digest, o)
+}
+
+// TestECDSAKey: checkpoints signed by an ECDSA P-256 key (a key in an
+// HSM) verify with its public key, as PEM too, and not with another; a
+// checkpoint the token cannot sign leaves the entries chained, and the
+// next append signs them.
+func TestECDSAKey(t *testing.T) {
+	d, err := store.OpenEmbedded(filepath.Join(t.TempDir(), "rampart.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	s := &flakySigner{PrivateKey: k}
+	w := NewWriter(d, Options{Key: s, CheckpointEvery: 2, CheckpointInterval: time.Hour})
+	ctx := context.Background()
+	add := func() error { return w.Append(ctx, Entry{Kind: KindAction, Action: "key.created"}) }
+	for range 2 {
+		if err := add(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.down = true
+	if err := errors.Join(add(), add()); !errors.Is(err, ErrUnsigned) || !strings.Contains(err.Error(), "CKR_DEVICE_REMOVED") {
+		t.Fatalf("a checkpoint the token cannot sign: %v", err)
+	}
+	der, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	pub, err := ParsePublicKey(string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Verify(ctx, d, pub, nil)
+	if err != nil || !rep.OK() || rep.Checkpoints != 1 || rep.Entries != 5 || rep.Unsigned() != 2 {
+		t.Fatalf("while the token is down: %+v %v", rep, err)
+	}
+	s.down = false
+	if err := add(); err != nil {
+		t.Fatal(err)
+	}
+	if rep, _ := Verify(ctx, d, pub, nil); !rep.OK() || rep.Checkpoints != 2 || rep.Unsigned() != 0 {
+		t.Errorf("after the token is back: %+v", rep)
+	}
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if rep, _ := Verify(ctx, d, &other.PublicKey, nil); rep.OK() || rep.BadSeq != 3 {
+		t.Errorf("another key: %+v", rep)
+	}
+	p384, _ := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	der, _ = x509.MarshalPKIXPublicKey(&p384.PublicKey)
+	if _, err := ParsePublicKey(string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))); err == nil {
+		t.Error("a P-384 key was taken")
 	}
 }

@@ -2,7 +2,7 @@ package trail
 
 import (
 	"context"
-	"crypto/ed25519"
+	"crypto"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -53,8 +53,11 @@ func (r Report) Unsigned() uint64 { return r.Entries - r.LastCheckpoint }
 // number, follow the one before (hash chain), and every checkpoint's
 // signature must verify with pub; each anchor's entry must be there with
 // its hash. It stops at the first entry that does not.
-func Verify(ctx context.Context, d store.Driver, pub ed25519.PublicKey, anchors []Anchor) (Report, error) {
+func Verify(ctx context.Context, d store.Driver, pub crypto.PublicKey, anchors []Anchor) (Report, error) {
 	var rep Report
+	if err := checkKey(pub); err != nil {
+		return rep, err
+	}
 	want := map[uint64]string{}
 	for _, a := range anchors {
 		want[a.Seq] = a.Hash
@@ -94,7 +97,7 @@ func Verify(ctx context.Context, d store.Driver, pub ed25519.PublicKey, anchors 
 					c = &Checkpoint{}
 				}
 				sig, err := base64.StdEncoding.DecodeString(c.Signature)
-				if err != nil || c.Covers != seq-1 || c.KeyID != KeyID(pub) || !ed25519.Verify(pub, signedMessage(c.Covers, prev), sig) {
+				if err != nil || c.Covers != seq-1 || c.KeyID != KeyID(pub) || !verify(pub, signedMessage(c.Covers, prev), sig) {
 					return bad(seq, "checkpoint %d does not verify with the trail's public key (key %s): the entries before it were rewritten, or it was signed with another key", seq, KeyID(pub))
 				}
 				rep.Checkpoints++
