@@ -500,6 +500,14 @@ func TestTrafficErrors(t *testing.T) {
 		{"crowdsec without key", "threat_intel: {feeds: {cs: {crowdsec: {url: \"https://lapi.example\"}}}}\n" + minimal, "api_key"},
 		{"crowdsec filter", "threat_intel: {feeds: {cs: {crowdsec: {url: \"https://lapi.example\", api_key: env:K, origins: [\"a,b\"]}}}}\n" + minimal,
 			"threat_intel.feeds.cs.crowdsec.origins[0]: \"a,b\" is not a word the Local API filters on"},
+		{"trail without key", "store: {driver: embedded, path: d.db}\ntrail: {checkpoint_every: 10}\n" + minimal,
+			"trail: the trail's checkpoints are signed: give signing_key"},
+		{"trail with two keys", "store: {driver: embedded, path: d.db}\ntrail: {signing_key: env:K, token_key: \"pkcs11:token=t;object=o\"}\n" + minimal,
+			"trail: give signing_key or token_key, not both"},
+		{"trail token key without module", "store: {driver: embedded, path: d.db}\ntrail: {token_key: \"pkcs11:token=t;object=o\"}\n" + minimal,
+			"trail.token_key: a pkcs11: key needs the pkcs11 section"},
+		{"trail token key not a URI", "store: {driver: embedded, path: d.db}\ntrail: {token_key: /etc/key.pem}\n" + minimal,
+			"trail.token_key: token_key names a key in a token"},
 		{"crowdsec sink in clear", "events: {sinks: [{type: crowdsec, url: \"http://lapi.example:8080\", machine_id: r, password: env:P}]}\n" + minimal,
 			"events.sinks[0].url: the machine's password would travel in clear"},
 		{"crowdsec sink without machine", "events: {sinks: [{type: crowdsec, url: \"http://127.0.0.1:8080\", password: env:P}]}\n" + minimal,
@@ -620,7 +628,9 @@ func TestOpenAPIDocumentRead(t *testing.T) {
 // what changed since its own last pull, so two feeds with one key would
 // each miss the other's part.
 func TestCrowdSecFeedsShareNoKey(t *testing.T) {
-	env := func(name string) (string, bool) { return map[string]string{"K1": "key-1", "K2": "key-1", "K3": "key-3"}[name], true }
+	env := func(name string) (string, bool) {
+		return map[string]string{"K1": "key-1", "K2": "key-1", "K3": "key-3"}[name], true
+	}
 	feeds := func(k2 string) string {
 		return `threat_intel:
   feeds:

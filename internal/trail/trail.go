@@ -58,8 +58,8 @@ type Entry struct {
 // Checkpoint signs the chain up to and including entry Covers, whose hash
 // is the checkpoint entry's Prev.
 type Checkpoint struct {
-	KeyID     string `json:"key_id"`
-	Covers    uint64 `json:"covers"`
+	KeyID  string `json:"key_id"`
+	Covers uint64 `json:"covers"`
 	// Signature is base64: Ed25519 over signedMessage, or ECDSA P-256
 	// (ASN.1) over its SHA-256.
 	Signature string `json:"signature"`
