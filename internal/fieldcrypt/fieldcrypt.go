@@ -5,19 +5,27 @@
 // management with AES-256-GCM content encryption, the key id in the
 // protected header. Keys come as a keyset: a primary key that new
 // ciphertexts are made with, and older keys kept to decrypt what they
-// made, so keys rotate without downtime.
+// made, so keys rotate without downtime. A key is 32 bytes from a secret,
+// or an AES-256 key in a PKCS#11 token that never leaves it (any
+// cipher.AEAD that is AES-256-GCM with a 96-bit nonce).
+//
+// The JWE is read and written here, for that one shape only: a value
+// with another algorithm, compression or critical header parameters is
+// refused, and FuzzOpen holds the reading to go-jose's (jwx).
 package fieldcrypt
 
 import (
+	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
-
-	"github.com/lestrrat-go/jwx/v3/jwa"
-	"github.com/lestrrat-go/jwx/v3/jwe"
 
 	"github.com/rampart-gw/rampart/internal/fieldpath"
 	"github.com/rampart-gw/rampart/internal/guard"
@@ -27,6 +35,12 @@ import (
 
 // KeySize is the size of every key: AES-256.
 const KeySize = 32
+
+// The sizes A256GCM fixes (RFC 7518 section 5.3).
+const (
+	ivSize  = 12
+	tagSize = 16
+)
 
 // DecodeKey reads a key as written in a secret: 32 bytes in base64
 // (standard or URL alphabet, padded or not; `openssl rand -base64 32`).
@@ -43,43 +57,99 @@ func DecodeKey(s string) ([]byte, error) {
 	return nil, errors.New("the key is not base64; field encryption takes 32 random bytes, base64-encoded (openssl rand -base64 32)")
 }
 
+// AESKey is a 32-byte key as the AEAD a keyset takes.
+func AESKey(k []byte) (cipher.AEAD, error) {
+	if len(k) != KeySize {
+		return nil, fmt.Errorf("the key is %d bytes, want %d", len(k), KeySize)
+	}
+	b, err := aes.NewCipher(k)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(b)
+}
+
 // Keyset is a primary key and the older keys still accepted.
 type Keyset struct {
 	name    string
 	primary string
-	keys    map[string][]byte
-	headers jwe.Headers
+	keys    map[string]cipher.AEAD
+	headers map[string]string // each key's protected header, base64url
 }
 
 // NewKeyset returns a keyset; keys maps key ids to 32-byte keys, and
 // primary must be one of them.
 func NewKeyset(name, primary string, keys map[string][]byte) (*Keyset, error) {
+	aeads := make(map[string]cipher.AEAD, len(keys))
 	for id, k := range keys {
-		if len(k) != KeySize {
-			return nil, fmt.Errorf("keyset %s: key %s is %d bytes, want %d", name, id, len(k), KeySize)
+		a, err := AESKey(k)
+		if err != nil {
+			return nil, fmt.Errorf("keyset %s: key %s: %v", name, id, err)
 		}
+		aeads[id] = a
 	}
+	return NewKeysetAEAD(name, primary, aeads)
+}
+
+// NewKeysetAEAD returns a keyset of AES-256-GCM keys as AEADs (keys in
+// a token among them); primary must be one of them.
+func NewKeysetAEAD(name, primary string, keys map[string]cipher.AEAD) (*Keyset, error) {
 	if _, ok := keys[primary]; !ok {
 		return nil, fmt.Errorf("keyset %s: the primary key %q is not among its keys", name, primary)
 	}
-	h := jwe.NewHeaders()
-	if err := h.Set(jwe.KeyIDKey, primary); err != nil {
-		return nil, err
+	ks := &Keyset{name: name, primary: primary, keys: keys, headers: map[string]string{}}
+	for id, a := range keys {
+		if a.NonceSize() != ivSize || a.Overhead() != tagSize {
+			return nil, fmt.Errorf("keyset %s: key %s is not AES-GCM with a 96-bit nonce and a 128-bit tag", name, id)
+		}
+		h, err := json.Marshal(struct {
+			Alg string `json:"alg"`
+			Enc string `json:"enc"`
+			Kid string `json:"kid"`
+		}{"dir", "A256GCM", id})
+		if err != nil {
+			return nil, err
+		}
+		ks.headers[id] = base64.RawURLEncoding.EncodeToString(h)
 	}
-	return &Keyset{name: name, primary: primary, keys: keys, headers: h}, nil
+	return ks, nil
 }
+
+var b64 = base64.RawURLEncoding.Strict()
 
 // Seal appends to dst a JSON string holding plaintext (a JSON value)
 // encrypted with the primary key.
 func (k *Keyset) Seal(dst, plaintext []byte) ([]byte, error) {
-	ct, err := jwe.Encrypt(plaintext, jwe.WithKey(jwa.DIRECT(), k.keys[k.primary]), jwe.WithContentEncryption(jwa.A256GCM()),
-		jwe.WithProtectedHeaders(k.headers), jwe.WithCompact())
-	if err != nil {
+	header := k.headers[k.primary]
+	var iv [ivSize]byte
+	if _, err := rand.Read(iv[:]); err != nil {
 		return nil, err
 	}
+	sealed, err := seal(k.keys[k.primary], iv[:], plaintext, []byte(header))
+	if err != nil {
+		return nil, fmt.Errorf("keyset %s, key %s: %w", k.name, k.primary, err)
+	}
+	ct, tag := sealed[:len(sealed)-tagSize], sealed[len(sealed)-tagSize:]
 	dst = append(dst, '"')
-	dst = append(dst, ct...)
+	dst = append(dst, header...)
+	dst = append(dst, ".."...) // an empty encrypted key: dir
+	dst = b64.AppendEncode(dst, iv[:])
+	dst = append(dst, '.')
+	dst = b64.AppendEncode(dst, ct)
+	dst = append(dst, '.')
+	dst = b64.AppendEncode(dst, tag)
 	return append(dst, '"'), nil
+}
+
+// seal is a.Seal, with a token's failure (which crypto11 panics with)
+// as an error.
+func seal(a cipher.AEAD, iv, plaintext, aad []byte) (out []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, fmt.Errorf("encryption failed: %v", r)
+		}
+	}()
+	return a.Seal(nil, iv, plaintext, aad), nil
 }
 
 // ErrTampered is a ciphertext that does not decrypt with the key its
@@ -95,24 +165,97 @@ func (k *Keyset) Open(dst, value []byte) ([]byte, error) {
 	if len(value) < 2 || value[0] != '"' || json.Unmarshal(value, &s) != nil || strings.Count(s, ".") != 4 || !strings.HasPrefix(s, "eyJ") {
 		return append(dst, value...), nil
 	}
-	msg, err := jwe.Parse([]byte(s))
-	if err != nil {
-		return nil, ErrTampered
-	}
-	h := msg.ProtectedHeaders()
-	kid, _ := h.KeyID()
-	alg, _ := h.Algorithm()
-	enc, _ := h.ContentEncryption()
-	_, zipped := h.Compression()
-	key, known := k.keys[kid]
-	if !known || alg != jwa.DIRECT() || enc != jwa.A256GCM() || zipped {
-		return nil, ErrTampered
-	}
-	pt, err := jwe.Decrypt([]byte(s), jwe.WithKey(jwa.DIRECT(), key))
-	if err != nil || !json.Valid(pt) {
+	pt, ok := k.open(s)
+	if !ok || !json.Valid(pt) {
 		return nil, ErrTampered
 	}
 	return append(dst, pt...), nil
+}
+
+// open decrypts a compact JWE: dir, A256GCM, a kid of the keyset, no
+// encrypted key, no compression, no critical parameters.
+func (k *Keyset) open(s string) ([]byte, bool) {
+	parts := strings.Split(s, ".")
+	if len(parts) != 5 || parts[1] != "" {
+		return nil, false
+	}
+	raw, err := b64.DecodeString(parts[0])
+	if err != nil {
+		return nil, false
+	}
+	h, ok := headerParams(raw)
+	if !ok {
+		return nil, false
+	}
+	var alg, enc, kid string
+	for name, v := range h {
+		var err error
+		switch name {
+		case "alg":
+			err = json.Unmarshal(v, &alg)
+		case "enc":
+			err = json.Unmarshal(v, &enc)
+		case "kid":
+			err = json.Unmarshal(v, &kid)
+		case "zip", "crit":
+			return nil, false // compressed, or parameters this reader would have to understand
+		}
+		if err != nil {
+			return nil, false
+		}
+	}
+	key, known := k.keys[kid]
+	if !known || alg != "dir" || enc != "A256GCM" {
+		return nil, false
+	}
+	iv, err1 := b64.DecodeString(parts[2])
+	ct, err2 := b64.DecodeString(parts[3])
+	tag, err3 := b64.DecodeString(parts[4])
+	if err1 != nil || err2 != nil || err3 != nil || len(iv) != ivSize || len(tag) != tagSize {
+		return nil, false
+	}
+	pt, err := open(key, iv, append(ct, tag...), []byte(parts[0]))
+	return pt, err == nil
+}
+
+// headerParams reads a protected header: one JSON object, each name
+// once (a repeated name could be read one way here and another way by
+// whoever else reads the JWE).
+func headerParams(raw []byte) (map[string]json.RawMessage, bool) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil, false
+	}
+	h := map[string]json.RawMessage{}
+	for dec.More() {
+		t, err := dec.Token()
+		name, isName := t.(string)
+		if err != nil || !isName {
+			return nil, false
+		}
+		var v json.RawMessage
+		if _, seen := h[name]; seen || dec.Decode(&v) != nil {
+			return nil, false
+		}
+		h[name] = v
+	}
+	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
+		return nil, false
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, false // something after the object
+	}
+	return h, true
+}
+
+// open is a.Open, with a token's failure as an error.
+func open(a cipher.AEAD, iv, sealed, aad []byte) (out []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			out, err = nil, fmt.Errorf("decryption failed: %v", r)
+		}
+	}()
+	return a.Open(nil, iv, sealed, aad)
 }
 
 // RequestStage encrypts a policy's chosen fields of JSON request bodies

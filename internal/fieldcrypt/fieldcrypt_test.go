@@ -216,3 +216,67 @@ func BenchmarkSeal(b *testing.B) {
 		}
 	}
 }
+
+// FuzzOpen holds the JWE reading to a JOSE library's (jwx). The fuzzer
+// picks a protected header and a plaintext; the test encrypts them
+// properly under that header (so the tag is good and only the header's
+// reading is in question), and whatever Open opens, jwx must open
+// to the same plaintext with the header this reader checked (dir,
+// A256GCM, kid k1, no compression). The header string is also tried as a
+// whole compact JWE, for the splitting and decoding around it.
+func FuzzOpen(f *testing.F) {
+	k1 := bytes.Repeat([]byte{7}, KeySize)
+	ks, err := NewKeyset("pii", "k1", map[string][]byte{"k1": k1})
+	if err != nil {
+		f.Fatal(err)
+	}
+	gcm, _ := AESKey(k1)
+	for _, h := range []string{`{"alg":"dir","enc":"A256GCM","kid":"k1"}`, `{"alg":"dir","enc":"A256GCM","kid":"k1","zip":"DEF"}`,
+		`{"alg":"dir","alg":"dir","enc":"A256GCM","kid":"k1"}`, `{"enc":"A256GCM","kid":"k1","alg":"dir"} `,
+		`{"alg":"dir","enc":"A256GCM","kid":"k1","crit":["exp"],"exp":1}`, `{"alg":"dir","enc":"A128GCM","kid":"k1"}`,
+		`{"alg":"dir","enc":"A256GCM","kid":"k\u0031"}`, `{"alg":"dir","enc":"A256GCM","kid":"k1","cty":"JWT"}`} {
+		f.Add(h, []byte(`{"card":"4111"}`))
+	}
+	f.Fuzz(func(t *testing.T, header string, plaintext []byte) {
+		_, _ = ks.open(header) // never panics
+		iv := bytes.Repeat([]byte{1}, ivSize)
+		h := base64.RawURLEncoding.EncodeToString([]byte(header))
+		sealed := gcm.Seal(nil, iv, plaintext, []byte(h))
+		s := h + ".." + base64.RawURLEncoding.EncodeToString(iv) + "." + base64.RawURLEncoding.EncodeToString(sealed[:len(sealed)-tagSize]) +
+			"." + base64.RawURLEncoding.EncodeToString(sealed[len(sealed)-tagSize:])
+		value, _ := json.Marshal(s)
+		pt, err := ks.Open(nil, value)
+		if err != nil || bytes.Equal(pt, value) {
+			return // refused, or not taken for a JWE and passed as it is
+		}
+		ref, err := jwe.Decrypt([]byte(s), jwe.WithKey(jwa.DIRECT(), k1))
+		if err != nil {
+			t.Fatalf("header %q, plaintext %q: opened here, refused by jwx: %v", header, plaintext, err)
+		}
+		if !bytes.Equal(pt, ref) || !bytes.Equal(pt, plaintext) {
+			t.Fatalf("header %q: %q here, %q in jwx, %q sealed", header, pt, ref, plaintext)
+		}
+		msg, err := jwe.Parse([]byte(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ph := msg.ProtectedHeaders()
+		kid, _ := ph.KeyID()
+		alg, _ := ph.Algorithm()
+		enc, _ := ph.ContentEncryption()
+		if _, zipped := ph.Compression(); zipped || kid != "k1" || alg != jwa.DIRECT() || enc != jwa.A256GCM() {
+			t.Fatalf("header %q: jwx reads kid %q alg %v enc %v zip %v", header, kid, alg, enc, zipped)
+		}
+	})
+}
+
+func BenchmarkOpen(b *testing.B) {
+	ks, _ := NewKeyset("pii", "k1", map[string][]byte{"k1": key(b)})
+	sealed, _ := ks.Seal(nil, []byte(`"4111 1111 1111 1111"`))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ks.Open(nil, sealed); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
