@@ -23,7 +23,7 @@ type Config struct {
 	AccessLog      AccessLog                 `yaml:"access_log" json:"access_log,omitempty" doc:"One JSON line per request."`
 	Events         Events                    `yaml:"events" json:"events,omitempty" doc:"Where security events go."`
 	Tracing        *Tracing                  `yaml:"tracing" json:"tracing,omitempty" doc:"OpenTelemetry traces of the request path, exported over OTLP."`
-	PKCS11         *PKCS11                   `yaml:"pkcs11" json:"pkcs11,omitempty" doc:"A PKCS#11 module (an HSM's, SoftHSM2) whose tokens hold private keys that settings name by pkcs11: URIs (RFC 7512) instead of files: the listeners' and upstream clients' TLS keys, the identity assertion's and the audit trail's signing keys. The keys never leave the token."`
+	PKCS11         *PKCS11                   `yaml:"pkcs11" json:"pkcs11,omitempty" doc:"A PKCS#11 module (an HSM's, SoftHSM2) whose tokens hold private keys that settings name by pkcs11: URIs (RFC 7512) instead of files: the listeners' and upstream clients' TLS keys, the identity assertion's and the audit trail's signing keys, field-encryption keys. The keys never leave the token."`
 	Baselines      *Baselines                `yaml:"baselines" json:"baselines,omitempty" doc:"Each route's usual error rate and latency, learnt; an interval far beyond them is a route.error_spike or route.latency_spike event."`
 	AccessReview   *AccessReview             `yaml:"access_review" json:"access_review,omitempty" doc:"The thresholds of access reviews (rampart access review, the admin API, the dashboard), and the automatic revocation of API keys nobody uses."`
 	Trail          *Trail                    `yaml:"trail" json:"trail,omitempty" doc:"The tamper-evident audit trail of admin actions and security events, hash-chained in the store with signed checkpoints."`
@@ -405,8 +405,10 @@ type Keyset struct {
 // KeysetKey is one key of a keyset.
 type KeysetKey struct {
 	ID     string  `yaml:"id,required" json:"id,omitempty" doc:"The key id, written in each ciphertext's header."`
-	Secret *Secret `yaml:"secret,required" json:"secret,omitempty" doc:"32 random bytes, base64-encoded (openssl rand -base64 32), as env:NAME or file:PATH."`
-	Pos    Pos     `yaml:"-" json:"-"`
+	Secret *Secret `yaml:"secret" json:"secret,omitempty" doc:"32 random bytes, base64-encoded (openssl rand -base64 32), as env:NAME or file:PATH. Give secret or token_key."`
+	// TokenKey names an AES-256 key in a PKCS#11 token.
+	TokenKey string `yaml:"token_key" json:"token_key,omitempty" doc:"An AES-256 key in a PKCS#11 token (pkcs11:token=...;object=...), in place of secret: the token encrypts and decrypts, and the key never leaves it. Needs the pkcs11 section."`
+	Pos      Pos    `yaml:"-" json:"-"`
 }
 
 // Detector is an operator-defined kind of sensitive value.

@@ -97,6 +97,14 @@ func (v *validator) keysets() {
 				v.errorf(kp+".id", "key id %q is used twice", k.ID)
 			}
 			seen[k.ID] = true
+			switch {
+			case k.Secret.IsSet() == (k.TokenKey != ""):
+				v.errorf(kp, "a key is a secret (32 random bytes in base64, as env:NAME or file:PATH) or a token_key (a pkcs11: URI): give one")
+			case k.TokenKey != "" && !strings.HasPrefix(k.TokenKey, "pkcs11:"):
+				v.errorf(kp+".token_key", "token_key names a key in a token: pkcs11:token=LABEL;object=LABEL")
+			case k.TokenKey != "" && v.cfg.PKCS11 == nil:
+				v.errorf(kp+".token_key", "a pkcs11: key needs the pkcs11 section: {module: /path/to/module.so, pin: env:NAME}")
+			}
 		}
 		if ks.Primary != "" && !seen[ks.Primary] {
 			v.errorf(path+".primary", "the primary key %q is not among keys", ks.Primary)

@@ -1,8 +1,9 @@
 package gateway
 
 import (
+	"crypto/cipher"
+	"errors"
 	"fmt"
-	"github.com/rampart-gw/rampart/internal/hsm"
 	"maps"
 	"slices"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/fieldpath"
 	"github.com/rampart-gw/rampart/internal/graphqlop"
 	"github.com/rampart-gw/rampart/internal/grpcguard"
+	"github.com/rampart-gw/rampart/internal/hsm"
 	"github.com/rampart-gw/rampart/internal/pii"
 	"github.com/rampart-gw/rampart/internal/pki"
 	"github.com/rampart-gw/rampart/internal/registry"
@@ -124,21 +126,42 @@ func checkFieldPaths(cfg *config.Config) config.Errors {
 	return errs
 }
 
-// fieldKeyset builds the keyset called name.
-func fieldKeyset(cfg *config.Config, name string) (*fieldcrypt.Keyset, error) {
+// fieldKeyset builds the keyset called name: keys from secrets, and
+// keys in a token through tokens.
+func fieldKeyset(cfg *config.Config, name string, tokens func(uri string) (cipher.AEAD, error)) (*fieldcrypt.Keyset, error) {
 	ks, ok := cfg.Keysets[name]
 	if !ok || ks == nil {
 		return nil, fmt.Errorf("no keyset %q", name)
 	}
-	keys := make(map[string][]byte, len(ks.Keys))
+	keys := make(map[string]cipher.AEAD, len(ks.Keys))
 	for _, k := range ks.Keys {
-		b, err := fieldcrypt.DecodeKey(k.Secret.Value())
+		a, err := keysetKey(k, tokens)
 		if err != nil {
 			return nil, fmt.Errorf("keyset %s, key %s: %v", name, k.ID, err)
 		}
-		keys[k.ID] = b
+		keys[k.ID] = a
 	}
-	return fieldcrypt.NewKeyset(name, ks.Primary, keys)
+	return fieldcrypt.NewKeysetAEAD(name, ks.Primary, keys)
+}
+
+// keysetKey is one key of a keyset: in a token, or from its secret.
+func keysetKey(k config.KeysetKey, tokens func(uri string) (cipher.AEAD, error)) (cipher.AEAD, error) {
+	if k.TokenKey != "" {
+		return tokens(k.TokenKey)
+	}
+	b, err := fieldcrypt.DecodeKey(k.Secret.Value())
+	if err != nil {
+		return nil, err
+	}
+	return fieldcrypt.AESKey(b)
+}
+
+// tokenAEAD is the AES key a pkcs11: URI names, in the configured module.
+func (g *Gateway) tokenAEAD(uri string) (cipher.AEAD, error) {
+	if g.hsm == nil {
+		return nil, errors.New("a pkcs11: key needs the pkcs11 section")
+	}
+	return g.hsm.AEAD(uri)
 }
 
 // checkKeysets checks that every key of every keyset decodes: 32 bytes
@@ -151,7 +174,7 @@ func checkKeysets(cfg *config.Config) config.Errors {
 			continue
 		}
 		for i, k := range ks.Keys {
-			if !k.Secret.IsSet() || k.Secret.Value() == "" {
+			if k.Secret == nil || !k.Secret.IsSet() || k.Secret.Value() == "" {
 				continue
 			}
 			if _, err := fieldcrypt.DecodeKey(k.Secret.Value()); err != nil {

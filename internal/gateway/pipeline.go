@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"crypto/cipher"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -197,7 +198,7 @@ func routeStages(cfg *config.Config, r *config.Route, auth *compiledIdentity, ac
 	// 15 request transform: fields encrypted (after every check has seen
 	// them in clear), identity to upstream
 	if pol != nil && pol.Request != nil {
-		ks, err := fieldKeyset(cfg, pol.Request.Keyset)
+		ks, err := fieldKeyset(cfg, pol.Request.Keyset, deps.tokenAEAD)
 		if err != nil {
 			return nil, fmt.Errorf("route %s: request: %w", r.Name, err)
 		}
@@ -296,7 +297,7 @@ func responseFilter(cfg *config.Config, policy string, rc *config.Response, deps
 	env := &respfilter.Env{Config: cfg,
 		Detector: func(name string) (*pii.Detector, error) { return detector(cfg, name) },
 		Keyset: func(name string) (respfilter.Opener, error) {
-			ks, err := fieldKeyset(cfg, name)
+			ks, err := fieldKeyset(cfg, name, deps.tokenAEAD)
 			if err != nil {
 				return nil, err
 			}
@@ -325,7 +326,8 @@ func bodyLimit(cfg *config.Config, pol *config.Policy) int64 {
 // state (limit counters, bans, adaptive limits, the country database)
 // and its metrics.
 type stageDeps struct {
-	documents map[string]*openapi3.T // by policy
+	tokenAEAD func(uri string) (cipher.AEAD, error) // keys in a PKCS#11 token
+	documents map[string]*openapi3.T                // by policy
 	store     ratelimit.Store
 	gates     *ratelimit.Gates
 	seed      maphash.Seed

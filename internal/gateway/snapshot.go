@@ -219,7 +219,7 @@ func (g *Gateway) build(cfg *config.Config) (_ *Snapshot, err error) {
 	if err != nil {
 		return nil, err
 	}
-	deps := &stageDeps{transforms: g.opts.ResponseTransforms, documents: docs, store: g.state.limits, gates: g.state.gates, seed: g.state.limitSeed, quotas: g.state.quotas, abuse: g.state.abuse, responses: g.state.responses,
+	deps := &stageDeps{tokenAEAD: g.tokenAEAD, transforms: g.opts.ResponseTransforms, documents: docs, store: g.state.limits, gates: g.state.gates, seed: g.state.limitSeed, quotas: g.state.quotas, abuse: g.state.abuse, responses: g.state.responses,
 		shedders: shedders, bots: bots.Options{Once: g.state.once, DNS: g.state.goodBots}, metrics: g.metrics,
 		quotaStages: map[string]*ratelimit.QuotaStage{}, geo: geo, wafs: wafs, feeds: s.feeds,
 		evidence: g.state.evidence, sharedState: g.state.abuse.Shared()}

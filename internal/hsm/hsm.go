@@ -2,8 +2,10 @@ package hsm
 
 import (
 	"crypto"
+	"crypto/cipher"
 	"crypto/ecdsa"
 	"crypto/rsa"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
@@ -50,6 +52,52 @@ func (m *Module) Signer(u URI) (crypto.Signer, error) {
 	return s, nil
 }
 
+// AEAD returns the AES-256 secret key a pkcs11: URI names as an
+// AES-GCM AEAD (96-bit nonces, 128-bit tags) whose Seal and Open ask the
+// token; crypto11 panics when the token fails, which callers recover.
+func (m *Module) AEAD(uri string) (cipher.AEAD, error) {
+	u, err := ParseURI(uri)
+	if err != nil {
+		return nil, err
+	}
+	if u.Type != "" && u.Type != "secret-key" {
+		return nil, fmt.Errorf("the URI names a %s object: an encryption key is type=secret-key", u.Type)
+	}
+	ctx, err := m.token(u)
+	if err != nil {
+		return nil, err
+	}
+	var label []byte
+	if u.Object != "" {
+		label = []byte(u.Object)
+	}
+	k, err := ctx.FindKey(u.ID, label)
+	if err != nil {
+		return nil, fmt.Errorf("token %s: no secret key %s: %w", tokenName(u), keyName(u), err)
+	}
+	if k == nil {
+		return nil, fmt.Errorf("token %s has no secret key %s", tokenName(u), keyName(u))
+	}
+	if k.Cipher != crypto11.CipherAES {
+		return nil, fmt.Errorf("key %s is not an AES key", keyName(u))
+	}
+	if a, err := ctx.GetAttribute(k, crypto11.CkaValueLen); err != nil || len(a.Value) == 0 || bytesToUint(a.Value) != 32 {
+		return nil, fmt.Errorf("key %s is not an AES-256 key (CKA_VALUE_LEN 32)", keyName(u))
+	}
+	return k.NewGCM()
+}
+
+// bytesToUint reads a CK_ULONG attribute, in the machine's byte order.
+func bytesToUint(b []byte) uint64 {
+	switch len(b) {
+	case 8:
+		return binary.NativeEndian.Uint64(b)
+	case 4:
+		return uint64(binary.NativeEndian.Uint32(b))
+	}
+	return 0
+}
+
 // SignerURI is Signer for a pkcs11: URI as written.
 func (m *Module) SignerURI(uri string) (crypto.Signer, error) {
 	u, err := ParseURI(uri)
@@ -76,7 +124,9 @@ func (m *Module) token(u URI) (*crypto11.Context, error) {
 	if ctx := m.tokens[name]; ctx != nil {
 		return ctx, nil
 	}
-	ctx, err := crypto11.Configure(&crypto11.Config{Path: m.Path, TokenLabel: u.Token, TokenSerial: u.Serial, Pin: m.Pin})
+	// 96-bit GCM nonces: what AES-GCM is specified with, and what JWE's
+	// A256GCM requires
+	ctx, err := crypto11.Configure(&crypto11.Config{Path: m.Path, TokenLabel: u.Token, TokenSerial: u.Serial, Pin: m.Pin, GCMIVLength: 12})
 	if err != nil {
 		return nil, fmt.Errorf("token %s in %s: %w", tokenName(u), m.Path, err)
 	}

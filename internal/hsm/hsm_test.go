@@ -2,15 +2,20 @@ package hsm
 
 import (
 	"crypto"
+	"crypto/cipher"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/json"
 	"strings"
 	"testing"
 
 	"github.com/ThalesGroup/crypto11"
+	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/lestrrat-go/jwx/v3/jwe"
 
+	"github.com/rampart-gw/rampart/internal/fieldcrypt"
 	"github.com/rampart-gw/rampart/internal/testenv"
 )
 
@@ -105,5 +110,60 @@ func TestSoftHSM(t *testing.T) {
 	defer bad.Close()
 	if _, err := bad.Signer(u); err == nil || !strings.Contains(err.Error(), "CKR_PIN_INCORRECT") {
 		t.Errorf("wrong PIN: %v", err)
+	}
+}
+
+// TestSoftHSMAEAD: an AES-256 key in a real SoftHSM2 token encrypts
+// and decrypts through the module as AES-GCM does in software with the
+// same key (the key is imported, so the test knows it); a field-
+// encryption keyset on it makes JWEs a JOSE library opens with that key.
+// Keys that are not AES-256 are refused.
+func TestSoftHSMAEAD(t *testing.T) {
+	h := testenv.StartSoftHSM(t)
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	h.ImportAESKey(t, "pii-2026", []byte{9}, key)
+	h.ImportAESKey(t, "aes-128", []byte{10}, key[:16])
+	m := &Module{Path: h.Module, Pin: h.Pin}
+	defer m.Close()
+	token, err := m.AEAD("pkcs11:token=" + h.Label + ";object=pii-2026;type=secret-key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	soft, _ := fieldcrypt.AESKey(key)
+	nonce := make([]byte, 12)
+	_, _ = rand.Read(nonce)
+	aad := []byte("eyJhbGciOiJkaXIifQ")
+	sealed := token.Seal(nil, nonce, []byte("4111 1111 1111 1111"), aad)
+	if pt, err := soft.Open(nil, nonce, sealed, aad); err != nil || string(pt) != "4111 1111 1111 1111" {
+		t.Fatalf("software AES-GCM opens the token's ciphertext: %q %v", pt, err)
+	}
+	if pt, err := token.Open(nil, nonce, soft.Seal(nil, nonce, []byte("078-05-1120"), aad), aad); err != nil || string(pt) != "078-05-1120" {
+		t.Fatalf("the token opens software AES-GCM: %q %v", pt, err)
+	}
+	if _, err := token.Open(nil, nonce, append(sealed[:len(sealed)-1], sealed[len(sealed)-1]^1), aad); err == nil {
+		t.Error("the token opened an altered ciphertext")
+	}
+	ks, err := fieldcrypt.NewKeysetAEAD("pii", "2026", map[string]cipher.AEAD{"2026": token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := ks.Seal(nil, []byte(`{"card":"4111"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var compact string
+	_ = json.Unmarshal(v, &compact)
+	if pt, err := jwe.Decrypt([]byte(compact), jwe.WithKey(jwa.DIRECT(), key)); err != nil || string(pt) != `{"card":"4111"}` {
+		t.Fatalf("jwx opens the token's JWE with the key: %q %v", pt, err)
+	}
+	for uri, want := range map[string]string{
+		"pkcs11:token=" + h.Label + ";object=aes-128":               "not an AES-256 key",
+		"pkcs11:token=" + h.Label + ";object=nope":                  `no secret key labelled "nope"`,
+		"pkcs11:token=" + h.Label + ";object=pii-2026;type=private": "an encryption key is type=secret-key",
+	} {
+		if _, err := m.AEAD(uri); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", uri, err, want)
+		}
 	}
 }

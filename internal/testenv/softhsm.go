@@ -6,6 +6,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/miekg/pkcs11"
 )
 
 // SoftHSM is a SoftHSM2 token initialised for a test: its module, label
@@ -52,4 +54,51 @@ func StartSoftHSM(t testing.TB) *SoftHSM {
 		t.Fatalf("softhsm2-util --init-token: %v\n%s", err, out)
 	}
 	return h
+}
+
+// ImportAESKey puts an AES key of known bytes into the token (C_CreateObject,
+// sensitive and not extractable, as a key made in it would be), so that a
+// test can check what the token encrypts against a software AES of the
+// same key.
+func (h *SoftHSM) ImportAESKey(t testing.TB, label string, id, key []byte) {
+	t.Helper()
+	p := pkcs11.New(h.Module)
+	if p == nil {
+		t.Fatalf("cannot load %s", h.Module)
+	}
+	defer p.Destroy()
+	if err := p.Initialize(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = p.Finalize() }()
+	slots, err := p.GetSlotList(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, slot := range slots {
+		info, err := p.GetTokenInfo(slot)
+		if err != nil || info.Label != h.Label {
+			continue
+		}
+		s, err := p.OpenSession(slot, pkcs11.CKF_SERIAL_SESSION|pkcs11.CKF_RW_SESSION)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = p.CloseSession(s) }()
+		if err := p.Login(s, pkcs11.CKU_USER, h.Pin); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = p.Logout(s) }()
+		_, err = p.CreateObject(s, []*pkcs11.Attribute{
+			pkcs11.NewAttribute(pkcs11.CKA_CLASS, pkcs11.CKO_SECRET_KEY), pkcs11.NewAttribute(pkcs11.CKA_KEY_TYPE, pkcs11.CKK_AES),
+			pkcs11.NewAttribute(pkcs11.CKA_TOKEN, true), pkcs11.NewAttribute(pkcs11.CKA_PRIVATE, true),
+			pkcs11.NewAttribute(pkcs11.CKA_LABEL, label), pkcs11.NewAttribute(pkcs11.CKA_ID, id), pkcs11.NewAttribute(pkcs11.CKA_VALUE, key),
+			pkcs11.NewAttribute(pkcs11.CKA_ENCRYPT, true), pkcs11.NewAttribute(pkcs11.CKA_DECRYPT, true),
+			pkcs11.NewAttribute(pkcs11.CKA_SENSITIVE, true), pkcs11.NewAttribute(pkcs11.CKA_EXTRACTABLE, false)})
+		if err != nil {
+			t.Fatalf("C_CreateObject: %v", err)
+		}
+		return
+	}
+	t.Fatalf("no token labelled %s", h.Label)
 }

@@ -12,6 +12,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -27,23 +28,29 @@ import (
 
 	"github.com/ThalesGroup/crypto11"
 	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/lestrrat-go/jwx/v3/jwe"
 	"github.com/lestrrat-go/jwx/v3/jwt"
 
 	"github.com/rampart-gw/rampart/internal/testenv"
 )
 
 // TestHSMKeys: the TLS listener's private key, the upstream client
-// certificate's key, the identity assertion's signing key and the audit
-// trail's checkpoint key are made in a real SoftHSM2 token and never
-// leave it. A client's handshake verifies against the certificate of
+// certificate's key, the identity assertion's signing key, the audit
+// trail's checkpoint key and a field-encryption key live in a real
+// SoftHSM2 token and never leave it (the AES key is imported, so that
+// the test can open what the token sealed). A client's handshake verifies against the certificate of
 // the token's key, an upstream that requires a client certificate
 // accepts the token's, the assertion upstream verifies with the token's
 // public key (which the gateway publishes in its JWKS), and the trail's
 // checkpoints, signed by the gateway and by the CLI, verify with the
-// token's trail key. With a wrong PIN the gateway refuses to start,
+// token's trail key, and an encrypted field reaches the upstream as a
+// JWE that opens with the token's AES key. With a wrong PIN the gateway refuses to start,
 // naming the setting.
 func TestHSMKeys(t *testing.T) {
 	h := testenv.StartSoftHSM(t)
+	piiKey := make([]byte, 32) // imported, so that the test can open what the token sealed
+	_, _ = rand.Read(piiKey)
+	h.ImportAESKey(t, "pii-2026", []byte{5}, piiKey)
 	ctx, err := crypto11.Configure(&crypto11.Config{Path: h.Module, TokenLabel: h.Label, Pin: h.Pin})
 	if err != nil {
 		t.Fatal(err)
@@ -112,6 +119,8 @@ admin: {listen: "127.0.0.1:0"}
 pkcs11: {module: %s, pin: env:RAMPART_TEST_HSM_PIN}
 identity: {signing_key: "pkcs11:token=%[1]s;object=assertion"}
 trail: {token_key: "pkcs11:token=%[1]s;object=trail", checkpoint_every: 1}
+keysets:
+  pii: {primary: hsm-2026, keys: [{id: hsm-2026, token_key: "pkcs11:token=%[1]s;object=pii-2026"}]}
 store: {driver: embedded, path: data/rampart.db, sync_interval: 200ms}
 authenticators:
   keys: {type: api_key, in: "header:X-API-Key"}
@@ -122,8 +131,10 @@ upstreams:
     tls: {ca_file: ca.pem, server_name: localhost, cert_file: client.pem, key_file: "pkcs11:token=%[1]s;object=upstream-client"}
 policies:
   keyed: {authenticate: [keys], authorize: {any_authenticated: true}}
+  vault: {authenticate: [keys], authorize: {any_authenticated: true}, request: {encrypt_fields: [card], keyset: pii}}
 routes:
   - {name: secure, match: {paths: ["/secure"]}, upstream: secure, policy: public}
+  - {name: vault, match: {paths: ["/vault/**"]}, upstream: echo, policy: vault, rewrite: {strip_prefix: /vault}}
   - {name: echo, match: {paths: ["/**"]}, upstream: echo, policy: keyed}
 `, h.Label, h.Module, up.url(), l.Addr())
 	if code, out, errs := (&gw{cfg: writeConfig(t, dir, cfg)}).cli("validate"); code != 0 {
@@ -161,6 +172,18 @@ routes:
 	// the upstream that requires a client certificate gets the token's
 	if r := get(t, g.url("/secure")); r.status != 200 || string(r.body) != "hello rampart-in-a-token" {
 		t.Fatalf("upstream mTLS with the token's key: %d %s", r.status, r.body)
+	}
+
+	// field encryption in the token: the upstream gets a JWE that opens
+	// with the token's key
+	r = do(t, c, "POST", "https://"+g.https+"/vault/mirror", strings.NewReader(`{"name":"Jane","card":"4111 1111 1111 1111"}`),
+		map[string]string{"X-API-Key": key, "Content-Type": "application/json"})
+	var seen struct{ Name, Card string }
+	if err := json.Unmarshal(r.body, &seen); err != nil || seen.Name != "Jane" || !strings.HasPrefix(seen.Card, "eyJ") {
+		t.Fatalf("the upstream saw: %d %s", r.status, r.body)
+	}
+	if pt, err := jwe.Decrypt([]byte(seen.Card), jwe.WithKey(jwa.DIRECT(), piiKey)); err != nil || string(pt) != `"4111 1111 1111 1111"` {
+		t.Fatalf("the token's JWE opened with its key: %q %v", pt, err)
 	}
 
 	// the trail: checkpoints signed in the token, by the CLI (keys
