@@ -538,7 +538,7 @@ type Correlate struct {
 
 // Stuffing detects credential stuffing.
 type Stuffing struct {
-	Key      string   `yaml:"key" json:"key,omitempty" enum:"ip|ja4" hint:"credential stuffing is told by where it comes from: ip, or ja4 for a botnet sharing one TLS stack" doc:"Whose failures count together: ip (default) or ja4 (one TLS client across many addresses)."`
+	Key      string   `yaml:"key" json:"key,omitempty" enum:"ip|ja4|asn" hint:"credential stuffing is told by where it comes from: ip, ja4 for a botnet sharing one TLS stack, or asn for one hosting network" doc:"Whose failures count together: ip (default), ja4 (one TLS client across many addresses) or asn (one autonomous system, e.g. a hosting provider's addresses; needs geoip.asn_database; an address in no AS counts by itself)."`
 	Window   Duration `yaml:"window" json:"window,omitempty" doc:"Failures are counted over this sliding window. Default 10m."`
 	Failures int64    `yaml:"failures" json:"failures,omitempty" doc:"From this many failed authentications in the window... Default 20."`
 	Distinct int64    `yaml:"distinct" json:"distinct,omitempty" doc:"...for at least this many distinct credentials (accounts, keys, tokens), the client is stuffing. Default 5; at most 1000."`
@@ -595,8 +595,9 @@ type ThreatRule struct {
 
 // GeoIP is the country database.
 type GeoIP struct {
-	Database string `yaml:"database,required" json:"database,omitempty" doc:"A MaxMind-format file (GeoLite2-Country.mmdb or any with country.iso_code), relative to the config file. Reloads reopen it."`
-	Pos      Pos    `yaml:"-" json:"-"`
+	Database    string `yaml:"database" json:"database,omitempty" doc:"A MaxMind-format file (GeoLite2-Country.mmdb or any with country.iso_code), relative to the config file, for policies' geo rules. Reloads reopen it."`
+	ASNDatabase string `yaml:"asn_database" json:"asn_database,omitempty" doc:"A MaxMind-format ASN file (GeoLite2-ASN.mmdb: autonomous_system_number and _organization), for credential-stuffing detection keyed by asn. Reloads reopen it."`
+	Pos         Pos    `yaml:"-" json:"-"`
 }
 
 // IPRules are a policy's address lists: deny wins, and a non-empty allow

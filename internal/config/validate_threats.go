@@ -95,7 +95,7 @@ func (v *validator) policyIP(base string, p *Policy) {
 	if g == nil {
 		return
 	}
-	if v.cfg.GeoIP == nil {
+	if v.cfg.GeoIP == nil || v.cfg.GeoIP.Database == "" {
 		v.errorf(base+".geo", "geo rules need a country database: add geoip: {database: GeoLite2-Country.mmdb}")
 	}
 	switch {
@@ -113,10 +113,20 @@ func (v *validator) policyIP(base string, p *Policy) {
 	}
 }
 
-// geoip checks the country database can be read.
+// geoip checks the country and ASN databases can be read.
 func (v *validator) geoip() {
-	if g := v.cfg.GeoIP; g != nil {
+	g := v.cfg.GeoIP
+	if g == nil {
+		return
+	}
+	if g.Database == "" && g.ASNDatabase == "" {
+		v.errorf("geoip", "geoip names no database: give database (countries) or asn_database (autonomous systems)")
+	}
+	if g.Database != "" {
 		v.fileReadable("geoip.database", g.Database)
+	}
+	if g.ASNDatabase != "" {
+		v.fileReadable("geoip.asn_database", g.ASNDatabase)
 	}
 }
 

@@ -306,6 +306,9 @@ func (v *validator) policyCorrelate(base string, p *Policy) {
 	if s := c.CredentialStuffing; s != nil {
 		window(path+".credential_stuffing.window", s.Window)
 		counts(path+".credential_stuffing", "failures", s.Failures, s.Distinct)
+		if s.Key == "asn" && (v.cfg.GeoIP == nil || v.cfg.GeoIP.ASNDatabase == "") {
+			v.errorf(path+".credential_stuffing.key", "key asn looks addresses up in an ASN database: add geoip: {asn_database: GeoLite2-ASN.mmdb}")
+		}
 		if len(p.Authenticate) == 0 {
 			v.errorf(path+".credential_stuffing", "the policy authenticates nobody, so no request fails authentication here: put the detector on the policy of your login or API routes")
 		}

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -38,7 +39,9 @@ type Detector struct {
 	Window   time.Duration
 	Events   int64 // failures or refusals
 	Distinct int64
-	ByJA4    bool // credential stuffing keyed by the TLS fingerprint instead of the address
+	// Key is whose credential-stuffing failures count together: ip (""),
+	// ja4 (the TLS fingerprint), or asn (the address's autonomous system).
+	Key string
 }
 
 // Stage is a policy's detectors.
@@ -52,8 +55,10 @@ type Stage struct {
 	// Offend records an offence in the policy's graduated response, which
 	// counts it when it lists it; nil without one.
 	Offend func(r *http.Request, st *reqctx.State, offence string)
-	Count  func(detector, outcome string) // observed, detected; may be nil
-	Now    func() time.Time
+	// ASN looks up an address's autonomous system, for Key asn.
+	ASN   func(ip netip.Addr) (uint32, string, error)
+	Count func(detector, outcome string) // observed, detected; may be nil
+	Now   func() time.Time
 
 	mu       sync.Mutex
 	reported map[string]int64 // detector and key -> when its event may be published again (unix ns)
@@ -100,11 +105,22 @@ func outcome(st *reqctx.State) int {
 func (s *Stage) stuffing(r *http.Request, st *reqctx.State, cred presented) {
 	d := s.Stuffing
 	key, who := "ip", st.AccessRecord.ClientIP
-	if d.ByJA4 {
+	var org string // the AS's organisation, for the event
+	switch d.Key {
+	case "ja4":
 		if st.JA4 == "" {
 			return // cleartext: no fingerprint to count by
 		}
 		key, who = "ja4", st.JA4
+	case "asn":
+		// an address in no autonomous system (private, unallocated) counts
+		// by itself, not with every other such address
+		if n, name, err := s.lookupASN(st.ClientIP); err == nil && n != 0 {
+			key, who = "asn", fmt.Sprintf("AS%d", n)
+			if name != "" {
+				org = " (" + name + ")"
+			}
+		}
 	}
 	count, distinct := s.observe(r, "stuffing\x00"+key+"\x00"+who, d, cred.member(st))
 	s.count("credential_stuffing", "observed")
@@ -112,8 +128,8 @@ func (s *Stage) stuffing(r *http.Request, st *reqctx.State, cred presented) {
 		return
 	}
 	s.detected(r, st, "credential_stuffing", OffenceStuffing, key+"="+who, d,
-		fmt.Sprintf("%d failed authentications for %d distinct credentials from %s %s in the last %s (thresholds: %d failures, %d credentials).",
-			count, distinct, key, who, d.Window, d.Events, d.Distinct))
+		fmt.Sprintf("%d failed authentications for %d distinct credentials from %s %s%s in the last %s (thresholds: %d failures, %d credentials).",
+			count, distinct, key, who, org, d.Window, d.Events, d.Distinct))
 }
 
 func (s *Stage) enumeration(r *http.Request, st *reqctx.State, status int) {
@@ -131,6 +147,13 @@ func (s *Stage) enumeration(r *http.Request, st *reqctx.State, status int) {
 	s.detected(r, st, "enumeration", OffenceEnumeration, key+"="+who, d,
 		fmt.Sprintf("%d answers 403 or 404 (this one %d on %s) over %d distinct object ids for %s %s in the last %s (thresholds: %d answers, %d ids).",
 			count, status, st.Match.Pattern(), distinct, key, who, d.Window, d.Events, d.Distinct))
+}
+
+func (s *Stage) lookupASN(ip netip.Addr) (uint32, string, error) {
+	if s.ASN == nil || !ip.IsValid() {
+		return 0, "", nil
+	}
+	return s.ASN(ip)
 }
 
 // observe counts one event of the key about member. It is recorded

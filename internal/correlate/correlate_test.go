@@ -4,9 +4,13 @@ import (
 	"hash/maphash"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/rampart-gw/rampart/internal/observe"
 	"github.com/rampart-gw/rampart/internal/problem"
 	"github.com/rampart-gw/rampart/internal/ratelimit"
 	"github.com/rampart-gw/rampart/internal/reqctx"
@@ -85,3 +89,51 @@ func basic(u, p string) string {
 	r.SetBasicAuth(u, p)
 	return r.Header.Get("Authorization")[len("Basic "):]
 }
+
+// TestStuffingByASN: failures from many addresses of one autonomous
+// system count together; an address in no AS counts by itself.
+func TestStuffingByASN(t *testing.T) {
+	var events []observe.Event
+	bus := observe.NewBus([]observe.Sink{sinkFunc(func(e *observe.Event) { events = append(events, *e) })}, nil, nil)
+	detected := 0
+	s := &Stage{Policy: "api", Evidence: ratelimit.NewMemoryEvidence(0), Seed: maphash.MakeSeed(),
+		Stuffing: &Detector{Window: time.Minute, Events: 4, Distinct: 3, Key: "asn"},
+		ASN: func(ip netip.Addr) (uint32, string, error) {
+			if netip.MustParsePrefix("203.0.113.0/24").Contains(ip) {
+				return 64500, "Bulletproof Hosting", nil
+			}
+			return 0, "", nil
+		},
+		Count: func(_, outcome string) {
+			if outcome == "detected" {
+				detected++
+			}
+		}}
+	h := s.Wrap(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	send := func(ip, user string) {
+		req := httptest.NewRequest("GET", "/login", nil)
+		req.Header.Set("Authorization", "Basic "+basic(user, "pw"))
+		st := &reqctx.State{Events: bus, ClientIP: netip.MustParseAddr(ip)}
+		st.AccessRecord.ClientIP, st.Problem = ip, problem.InvalidCredentials.Slug
+		h.ServeHTTP(httptest.NewRecorder(), req.WithContext(reqctx.With(req.Context(), st)))
+	}
+	for i := range 3 { // private addresses: no AS, each its own
+		send("10.0.0."+strconv.Itoa(i+1), "u"+strconv.Itoa(i))
+	}
+	if detected != 0 {
+		t.Fatal("addresses in no AS counted together")
+	}
+	for i := range 4 { // four addresses of one AS, four accounts
+		send("203.0.113."+strconv.Itoa(i+1), "v"+strconv.Itoa(i))
+	}
+	bus.Close()
+	if detected != 1 || len(events) != 1 || !strings.Contains(events[0].Detail, "from asn AS64500 (Bulletproof Hosting)") {
+		t.Fatalf("detected %d, events %+v", detected, events)
+	}
+}
+
+type sinkFunc func(e *observe.Event)
+
+func (f sinkFunc) Name() string                 { return "test" }
+func (f sinkFunc) Write(e *observe.Event) error { f(e); return nil }
+func (f sinkFunc) Close() error                 { return nil }

@@ -26,11 +26,16 @@ func Check(cfg *config.Config) error {
 		out = append(out, &config.FieldError{Pos: cfg.Pos(path), Path: path, Msg: err.Error()})
 	}
 	// Offline, a database that is not there was listed as not checked.
-	if gi := cfg.GeoIP; gi != nil && fileExists(cfg.Path(gi.Database)) {
-		if db, err := ipfilter.Open(cfg.Path(gi.Database)); err != nil {
-			add("geoip.database", err)
-		} else {
-			_ = db.Close()
+	if gi := cfg.GeoIP; gi != nil {
+		for setting, file := range map[string]string{"geoip.database": gi.Database, "geoip.asn_database": gi.ASNDatabase} {
+			if file == "" || !fileExists(cfg.Path(file)) {
+				continue
+			}
+			if db, err := ipfilter.Open(cfg.Path(file)); err != nil {
+				add(setting, err)
+			} else {
+				_ = db.Close()
+			}
 		}
 	}
 	// A token's key is named by its URI; the token is not opened here.

@@ -271,7 +271,10 @@ func routeCache(r *config.Route, pol *config.Policy, deps *stageDeps) Stage {
 func correlateStage(name string, c *config.Correlate, graduated *ratelimit.AbuseStage, deps *stageDeps) *correlate.Stage {
 	st := &correlate.Stage{Policy: name, Evidence: deps.evidence, Seed: deps.seed, Shared: deps.sharedState, Count: deps.metrics.Correlation(name)}
 	if s := c.CredentialStuffing; s != nil {
-		st.Stuffing = &correlate.Detector{Window: s.Window.D(), Events: s.Failures, Distinct: s.Distinct, ByJA4: s.Key == "ja4"}
+		st.Stuffing = &correlate.Detector{Window: s.Window.D(), Events: s.Failures, Distinct: s.Distinct, Key: s.Key}
+		if s.Key == "asn" && deps.asn != nil {
+			st.ASN = deps.asn.ASN
+		}
 	}
 	if e := c.Enumeration; e != nil {
 		st.Enumeration = &correlate.Detector{Window: e.Window.D(), Events: e.Refusals, Distinct: e.Distinct}
@@ -339,6 +342,7 @@ type stageDeps struct {
 	metrics     *observe.Metrics
 	quotaStages map[string]*ratelimit.QuotaStage // by policy, filled by quota
 	geo         *ipfilter.DB                     // the country database; nil without geoip
+	asn         *ipfilter.DB                     // the ASN database; nil without geoip.asn_database
 	feeds       map[string]*threatintel.Feed     // threat-intelligence feeds, by name
 	evidence    ratelimit.Evidence               // attack correlation's counts
 	sharedState bool                             // the state driver is shared by the nodes

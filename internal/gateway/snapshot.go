@@ -150,18 +150,14 @@ func (g *Gateway) build(cfg *config.Config) (_ *Snapshot, err error) {
 		s.releases = append(s.releases, func() { g.res.pools.release(k) })
 		pools[name] = p
 	}
-	var geo *ipfilter.DB
+	var geo, asn *ipfilter.DB
 	if gi := cfg.GeoIP; gi != nil {
-		path := cfg.Path(gi.Database)
-		var stamp string
-		if fi, serr := os.Stat(path); serr == nil {
-			stamp = fi.ModTime().String() + "/" + strconv.FormatInt(fi.Size(), 10)
+		if geo, err = g.acquireMMDB(cfg, s, "geoip.database", gi.Database); err != nil {
+			return nil, err
 		}
-		k := keyOf("geoip", path+"@"+stamp, "")
-		if geo, err = g.res.geoDBs.acquire(k, func() (*ipfilter.DB, error) { return ipfilter.Open(path) }); err != nil {
-			return nil, cfg.ErrorAt("geoip.database", err)
+		if asn, err = g.acquireMMDB(cfg, s, "geoip.asn_database", gi.ASNDatabase); err != nil {
+			return nil, err
 		}
-		s.releases = append(s.releases, func() { g.res.geoDBs.release(k) })
 	}
 	if s.feeds, err = g.acquireFeeds(cfg, s); err != nil {
 		return nil, err
@@ -221,7 +217,7 @@ func (g *Gateway) build(cfg *config.Config) (_ *Snapshot, err error) {
 	}
 	deps := &stageDeps{tokenAEAD: g.tokenAEAD, transforms: g.opts.ResponseTransforms, documents: docs, store: g.state.limits, gates: g.state.gates, seed: g.state.limitSeed, quotas: g.state.quotas, abuse: g.state.abuse, responses: g.state.responses,
 		shedders: shedders, bots: bots.Options{Once: g.state.once, DNS: g.state.goodBots}, metrics: g.metrics,
-		quotaStages: map[string]*ratelimit.QuotaStage{}, geo: geo, wafs: wafs, feeds: s.feeds,
+		quotaStages: map[string]*ratelimit.QuotaStage{}, geo: geo, asn: asn, wafs: wafs, feeds: s.feeds,
 		evidence: g.state.evidence, sharedState: g.state.abuse.Shared()}
 	b := route.NewBuilder()
 	for i, r := range cfg.Routes {
@@ -261,6 +257,27 @@ func (g *Gateway) build(cfg *config.Config) (_ *Snapshot, err error) {
 	s.table = b.Build()
 	s.unmatched = g.metrics.Route("")
 	return s, nil
+}
+
+// acquireMMDB opens a MaxMind-format database for the snapshot, shared
+// with the serving one while the file is the same edition; nil for no
+// file.
+func (g *Gateway) acquireMMDB(cfg *config.Config, s *Snapshot, setting, file string) (*ipfilter.DB, error) {
+	if file == "" {
+		return nil, nil
+	}
+	path := cfg.Path(file)
+	var stamp string
+	if fi, err := os.Stat(path); err == nil {
+		stamp = fi.ModTime().String() + "/" + strconv.FormatInt(fi.Size(), 10)
+	}
+	k := keyOf("geoip", path+"@"+stamp, "")
+	db, err := g.res.geoDBs.acquire(k, func() (*ipfilter.DB, error) { return ipfilter.Open(path) })
+	if err != nil {
+		return nil, cfg.ErrorAt(setting, err)
+	}
+	s.releases = append(s.releases, func() { g.res.geoDBs.release(k) })
+	return db, nil
 }
 
 // upstreamTLSFiles fingerprints the files of an upstream's TLS settings.

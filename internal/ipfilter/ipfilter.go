@@ -52,6 +52,20 @@ func (d *DB) Country(ip netip.Addr) (string, error) {
 	return rec.Country.ISOCode, nil
 }
 
+// ASN looks up an address's autonomous system in an ASN database
+// (GeoLite2-ASN): its number, 0 when the database places the address in
+// none, and its organisation.
+func (d *DB) ASN(ip netip.Addr) (uint32, string, error) {
+	var rec struct {
+		Number uint32 `maxminddb:"autonomous_system_number"`
+		Org    string `maxminddb:"autonomous_system_organization"`
+	}
+	if err := d.r.Lookup(ip.Unmap()).Decode(&rec); err != nil {
+		return 0, "", err
+	}
+	return rec.Number, rec.Org, nil
+}
+
 // Stage is one policy's address and country rules.
 type Stage struct {
 	allow, deny []netip.Prefix

@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rampart-gw/rampart/internal/testenv"
+	"github.com/rampart-gw/rampart/test/ipfiltertest"
 )
 
 // TestAttackCorrelation: two gateways share a real Redis. Failed logins
@@ -127,6 +129,70 @@ routes:
 		t.Fatalf("enumeration event %v", enum)
 	}
 	nodes[0].metricsHave(t, `rampart_correlation_total{detector="enumeration",outcome="detected",policy="api"}`)
+}
+
+// TestStuffingByASN: credential stuffing spread over the addresses of one
+// hosting network is counted by its autonomous system, from a generated
+// GeoLite2-ASN database; the graduated response blocks each address
+// that goes on, and an address of another network is not counted with
+// them.
+func TestStuffingByASN(t *testing.T) {
+	up := startUpstream(t, "app")
+	dir := t.TempDir()
+	if err := ipfiltertest.WriteASNDB(filepath.Join(dir, "asn.mmdb"), map[string]ipfiltertest.AS{
+		"203.0.113.0/24": {Number: 64500, Org: "Bulletproof Hosting"}, "198.51.100.0/24": {Number: 64501, Org: "Home ISP"}}); err != nil {
+		t.Fatal(err)
+	}
+	g := startGatewayIn(t, dir, fmt.Sprintf(`version: 1
+server:
+  listen: ["127.0.0.1:0"]
+  trusted_proxies: [127.0.0.1/32]
+admin: {listen: "127.0.0.1:0"}
+events: {sinks: [{type: jsonl, path: stderr}]}
+geoip: {asn_database: asn.mmdb}
+store: {driver: embedded, path: data/rampart.db}
+authenticators:
+  keys: {type: api_key, in: "header:X-API-Key"}
+upstreams:
+  app: {targets: [{url: %s}]}
+policies:
+  api:
+    authenticate: [keys]
+    authorize: {any_authenticated: true}
+    correlate:
+      credential_stuffing: {key: asn, window: 1m, failures: 6, distinct: 6}
+    graduated: {key: ip, window: 1m, offences: [credential-stuffing], block: 1}
+routes:
+  - {name: app, match: {paths: ["/**"]}, upstream: app, policy: api}
+`, up.url()))
+	call := func(ip string, i int) int {
+		return do(t, client, "GET", g.url("/x"), nil, map[string]string{"X-Forwarded-For": ip, "X-API-Key": fmt.Sprintf("rk_%016d_%052d", i, i)}).status
+	}
+	var statuses []int
+	for i := range 6 { // six addresses of AS64500, one try each
+		statuses = append(statuses, call(fmt.Sprintf("203.0.113.%d", 10+i), i))
+	}
+	if fmt.Sprint(statuses) != "[401 401 401 401 401 401]" {
+		t.Fatalf("stuffing over one AS: %v", statuses)
+	}
+	if s := call("203.0.113.15", 99); s != 429 {
+		t.Fatalf("the address whose failure crossed the threshold, again: %d, want blocked", s)
+	}
+	if s := call("198.51.100.9", 100); s != 401 {
+		t.Fatalf("an address of another AS: %d", s)
+	}
+	waitFor(t, 5*time.Second, "an attack.credential_stuffing event", func() bool {
+		for _, e := range g.events() {
+			if e["type"] == "attack.credential_stuffing" {
+				d := e["detail"].(string)
+				if !strings.Contains(d, "6 failed authentications for 6 distinct credentials from asn AS64500 (Bulletproof Hosting)") {
+					t.Fatalf("event detail: %s", d)
+				}
+				return true
+			}
+		}
+		return false
+	})
 }
 
 // TestRouteBaselines: a route's usual error rate is learnt from its

@@ -1,4 +1,4 @@
-// Package ipfiltertest writes country databases for tests.
+// Package ipfiltertest writes country and ASN databases for tests.
 package ipfiltertest
 
 import (
@@ -13,16 +13,41 @@ import (
 // to an ISO country code, as GeoLite2-Country lays it out. It replaces
 // path atomically (a rename), as a database update does.
 func WriteGeoDB(path string, countries map[string]string) error {
-	w, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: "GeoLite2-Country", IncludeReservedNetworks: true, RecordSize: 24})
+	records := map[string]mmdbtype.Map{}
+	for cidr, iso := range countries {
+		records[cidr] = mmdbtype.Map{"country": mmdbtype.Map{"iso_code": mmdbtype.String(iso)}}
+	}
+	return write(path, "GeoLite2-Country", records)
+}
+
+// AS is an autonomous system as an ASN database records it.
+type AS struct {
+	Number uint32
+	Org    string
+}
+
+// WriteASNDB writes a MaxMind-format ASN database mapping each CIDR to
+// an autonomous system, as GeoLite2-ASN lays it out.
+func WriteASNDB(path string, systems map[string]AS) error {
+	records := map[string]mmdbtype.Map{}
+	for cidr, as := range systems {
+		records[cidr] = mmdbtype.Map{"autonomous_system_number": mmdbtype.Uint32(as.Number),
+			"autonomous_system_organization": mmdbtype.String(as.Org)}
+	}
+	return write(path, "GeoLite2-ASN", records)
+}
+
+func write(path, dbType string, records map[string]mmdbtype.Map) error {
+	w, err := mmdbwriter.New(mmdbwriter.Options{DatabaseType: dbType, IncludeReservedNetworks: true, RecordSize: 24})
 	if err != nil {
 		return err
 	}
-	for cidr, iso := range countries {
+	for cidr, rec := range records {
 		_, n, err := net.ParseCIDR(cidr)
 		if err != nil {
 			return err
 		}
-		if err := w.Insert(n, mmdbtype.Map{"country": mmdbtype.Map{"iso_code": mmdbtype.String(iso)}}); err != nil {
+		if err := w.Insert(n, rec); err != nil {
 			return err
 		}
 	}
