@@ -653,7 +653,7 @@ func TestCrowdSecFeedsShareNoKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f := cfg.ThreatIntel.Feeds["bans"]; f.Refresh.D() != DefaultFeedRefreshCrowdSec || !slices.Equal(f.CrowdSec.DecisionTypes, []string{"ban"}) || f.Format != "" {
+	if f := cfg.ThreatIntel.Feeds["bans"]; f.Refresh.D() != DefaultCrowdSecRefresh || !slices.Equal(f.CrowdSec.DecisionTypes, []string{"ban"}) || f.Format != "" {
 		t.Errorf("defaults: refresh %s, types %v, format %q", f.Refresh.D(), f.CrowdSec.DecisionTypes, f.Format)
 	}
 }

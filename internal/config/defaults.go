@@ -38,12 +38,12 @@ const (
 	// and the bounds past which a new version is refused.
 	DefaultFeedRefreshURL  = time.Hour
 	DefaultFeedRefreshFile = time.Minute
-	// DefaultFeedRefreshCrowdSec is how often a CrowdSec decisions stream is
+	// DefaultCrowdSecRefresh is how often a CrowdSec decisions stream is
 	// pulled: the pace of its own bouncers.
-	DefaultFeedRefreshCrowdSec = 10 * time.Second
-	DefaultFeedTimeout         = 30 * time.Second
-	DefaultFeedMaxBytes        = 64 << 20
-	DefaultFeedMaxEntries      = 5_000_000
+	DefaultCrowdSecRefresh = 10 * time.Second
+	DefaultFeedTimeout     = 30 * time.Second
+	DefaultFeedMaxBytes    = 64 << 20
+	DefaultFeedMaxEntries  = 5_000_000
 )
 
 func setDur(d *Duration, v time.Duration) {
@@ -103,7 +103,7 @@ func applyDefaults(c *Config) {
 				setDur(&f.Refresh, DefaultFeedRefreshFile)
 			}
 			if cs := f.CrowdSec; cs != nil {
-				setDur(&f.Refresh, DefaultFeedRefreshCrowdSec)
+				setDur(&f.Refresh, DefaultCrowdSecRefresh)
 				if len(cs.DecisionTypes) == 0 {
 					cs.DecisionTypes = []string{"ban"}
 				}
