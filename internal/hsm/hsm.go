@@ -26,16 +26,9 @@ type Module struct {
 // Signer returns the private key u names, as a crypto.Signer whose Sign
 // asks the token. ECDSA and RSA keys are supported.
 func (m *Module) Signer(u URI) (crypto.Signer, error) {
-	if u.Type != "" && u.Type != "private" {
-		return nil, fmt.Errorf("the URI names a %s object: a signing key is type=private", u.Type)
-	}
-	ctx, err := m.token(u)
+	ctx, label, err := m.object(u, "private", "a signing key")
 	if err != nil {
 		return nil, err
-	}
-	var label []byte
-	if u.Object != "" {
-		label = []byte(u.Object)
 	}
 	s, err := ctx.FindKeyPair(u.ID, label)
 	if err != nil {
@@ -60,16 +53,9 @@ func (m *Module) AEAD(uri string) (cipher.AEAD, error) {
 	if err != nil {
 		return nil, err
 	}
-	if u.Type != "" && u.Type != "secret-key" {
-		return nil, fmt.Errorf("the URI names a %s object: an encryption key is type=secret-key", u.Type)
-	}
-	ctx, err := m.token(u)
+	ctx, label, err := m.object(u, "secret-key", "an encryption key")
 	if err != nil {
 		return nil, err
-	}
-	var label []byte
-	if u.Object != "" {
-		label = []byte(u.Object)
 	}
 	k, err := ctx.FindKey(u.ID, label)
 	if err != nil {
@@ -105,6 +91,23 @@ func (m *Module) SignerURI(uri string) (crypto.Signer, error) {
 		return nil, err
 	}
 	return m.Signer(u)
+}
+
+// object checks that u names an object of type typ (or none), and
+// returns its token's context and the object's label.
+func (m *Module) object(u URI, typ, what string) (*crypto11.Context, []byte, error) {
+	if u.Type != "" && u.Type != typ {
+		return nil, nil, fmt.Errorf("the URI names a %s object: %s is type=%s", u.Type, what, typ)
+	}
+	ctx, err := m.token(u)
+	if err != nil {
+		return nil, nil, err
+	}
+	var label []byte
+	if u.Object != "" {
+		label = []byte(u.Object)
+	}
+	return ctx, label, nil
 }
 
 // token returns the context of u's token, logging in with the PIN.
