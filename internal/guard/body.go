@@ -157,7 +157,11 @@ func RefuseBodyError(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	reason, detail := "", ""
-	if st.Wire != nil {
+	var we *WireError
+	switch {
+	case errors.As(err, &we): // the HTTP/1.1 server's own reader refused the framing
+		reason, detail = we.Reason, we.Detail
+	case st.Wire != nil:
 		reason, detail = st.Wire.BodyFault()
 	}
 	if reason == "" {

@@ -47,6 +47,7 @@ type Wire struct {
 	held     []byte    // the block or line being assembled, or the bytes held after an upgrade request
 	started  bool      // a request head was seen: an HTTP/2 preface no longer switches protocols
 	lastPost bool      // the last request was a POST: net/http skips up to 4 CR or LF bytes before the next
+	head     Head      // the last request head, its fields' capacity kept
 
 	// HTTP10Hosts has one entry per HTTP/1.0 request head passed, in
 	// order: whether it had a Host field. net/http reads a missing Host
@@ -78,6 +79,9 @@ type WireError struct {
 	// request head already reached the server, which is reading the body.
 	InBody bool
 }
+
+// Error implements error: the detail, for the client.
+func (e *WireError) Error() string { return e.Detail }
 
 // Off reports whether Wire has stepped aside for the rest of the
 // connection.
@@ -269,6 +273,22 @@ func (w *Wire) chunkLine(line []byte) *WireError {
 	return nil
 }
 
+// ChunkSize parses a chunk-size line without its CRLF, as Wire does: the
+// size, or the refusal.
+func ChunkSize(line []byte) (int64, *WireError) { return chunkSize(line) }
+
+// CheckTrailer checks a complete trailer section (its field lines and the
+// empty line that ends it) as Wire does.
+func CheckTrailer(block []byte) *WireError { return checkTrailer(block) }
+
+// LeadingCRLF says how many of the CR and LF bytes that start b may be
+// skipped before the request that follows a POST (a CRLF or two), or
+// that it cannot tell yet (wait), or that they are refused (bad).
+func LeadingCRLF(b []byte) (skip int, wait, bad bool) { return leadingCRLF(b) }
+
+// MaxChunkLine bounds a chunk-size line.
+const MaxChunkLine = maxChunkLine
+
 // chunkSize parses a chunk-size line without its CRLF: 1 to 15 hex
 // digits, then nothing or a chunk extension (';' and no control byte).
 // net/http takes the same, and also whitespace after the size, which is
@@ -439,21 +459,36 @@ func controlError(line []byte) *WireError {
 	return malformed("control_character", "The request holds a control byte. Remove it.") // not reached: HasControl found one
 }
 
-// check validates one complete header block and sets the state that
-// follows it, with w.left set for a Content-Length body.
-func (w *Wire) check(block []byte) *WireError {
-	var (
-		first      = true
-		http10     bool
-		clSeen     bool
-		teSeen     bool
-		contentLen int64
-		hosts      int
-		upgrade    bool
-	)
-	connStart := !w.started // the connection's first request
-	w.started = true
-	w.left = 0
+// Head is a request head as ParseHead read it: views into the block it
+// was read from, valid while the block is. A Head is reused from one
+// request to the next (its Fields keep their capacity).
+type Head struct {
+	Method, Target, Version []byte
+	HTTP10                  bool
+	// Fields are the header fields in order, each value without the
+	// whitespace around it.
+	Fields        []Field
+	ContentLength int64 // -1: none
+	Chunked       bool  // Transfer-Encoding: chunked
+	HasHost       bool
+	Host          []byte
+	Upgrade       bool // an Upgrade field with a value: the connection may change protocol
+	// H2Preface is set for the HTTP/2 connection preface as the
+	// connection's first bytes (PRI * HTTP/2.0); nothing else is.
+	H2Preface bool
+}
+
+// Field is one header field line.
+type Field struct{ Name, Value []byte }
+
+// ParseHead reads one complete request head (the request line, the
+// field lines and the empty line, as blockEnd delimits it) with the
+// rules Wire holds every request to, into h. connStart says it is the
+// connection's first request, where the HTTP/2 preface may come.
+func ParseHead(h *Head, block []byte, connStart bool) *WireError {
+	*h = Head{Fields: h.Fields[:0], ContentLength: -1}
+	first := true
+	hosts := 0
 	for len(block) > 0 {
 		line, rest, ok := splitLine(block)
 		block = rest
@@ -473,7 +508,7 @@ func (w *Wire) check(block []byte) *WireError {
 			first = false
 			if string(line) == "PRI * HTTP/2.0" {
 				if connStart {
-					w.state = wireOff // HTTP/2 with prior knowledge
+					h.H2Preface = true // HTTP/2 with prior knowledge
 					return nil
 				}
 				return malformed("h2_preface_mid_connection", "The HTTP/2 connection preface came after HTTP/1.1 requests on the same connection. Open a new connection for HTTP/2.")
@@ -485,7 +520,7 @@ func (w *Wire) check(block []byte) *WireError {
 			switch v := string(version); {
 			case v == "HTTP/1.1":
 			case v == "HTTP/1.0":
-				http10 = true
+				h.HTTP10 = true
 			case len(v) == 8 && v[:5] == "HTTP/" && isDigit(v[5]) && v[6] == '.' && isDigit(v[7]):
 				// Well formed, but not served: HTTP/1.2-1.9 (which
 				// net/http would read as HTTP/1.1), HTTP/0.9, HTTP/2.0.
@@ -502,37 +537,37 @@ func (w *Wire) check(block []byte) *WireError {
 				return malformed("invalid_request_target", "The request target "+strconv.Quote(problem.Clip(string(target), 60))+
 					" is not a valid URI: a % must begin an escape of two hex digits (send a literal % as %25), a target starts with /, and a fragment (#...) is never sent.")
 			}
-			w.lastPost = string(method) == "POST"
+			h.Method, h.Target, h.Version = method, target, version
 			continue
 		}
 		name, value, err := fieldLine(line, "header")
 		if err != nil {
 			return err
 		}
+		h.Fields = append(h.Fields, Field{name, value})
 		switch {
 		case bytes.EqualFold(name, []byte("Content-Length")):
-			if clSeen {
+			if h.ContentLength >= 0 {
 				return malformed("duplicate_content_length", "The request has more than one Content-Length. Send exactly one.")
 			}
-			clSeen = true
 			n, ok := decimal(value)
 			if !ok {
 				return malformed("invalid_content_length", "Content-Length "+strconv.Quote(problem.Clip(string(value), 30))+" is not a decimal number of bytes.")
 			}
-			contentLen = n
+			h.ContentLength = n
 		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
-			if teSeen {
+			if h.Chunked {
 				return malformed("duplicate_transfer_encoding", "The request has more than one Transfer-Encoding header. Send one: Transfer-Encoding: chunked.")
 			}
-			teSeen = true
 			if !bytes.EqualFold(value, []byte("chunked")) {
 				return malformed("unsupported_transfer_encoding", "Transfer-Encoding "+strconv.Quote(problem.Clip(string(value), 40))+" is refused; the only transfer coding accepted is chunked. Compress with Content-Encoding instead.")
 			}
+			h.Chunked = true
 		case bytes.EqualFold(name, []byte("Host")):
 			if hosts++; hosts > 1 {
 				return malformed("duplicate_host", "The request has more than one Host header. Send exactly one.")
 			}
-			if len(value) == 0 && !http10 {
+			if len(value) == 0 && !h.HTTP10 {
 				// An empty Host is allowed only for a target without an
 				// authority (RFC 9112 §3.2), which origin-form never is.
 				return malformed("empty_host", "The Host header is empty. Send Host: with the name the gateway serves.")
@@ -540,9 +575,10 @@ func (w *Wire) check(block []byte) *WireError {
 			if !httpguts.ValidHostHeader(string(value)) {
 				return malformed("invalid_host", "The Host header "+strconv.Quote(problem.Clip(string(value), 60))+" is not a valid host[:port].")
 			}
+			h.HasHost, h.Host = true, value
 		case bytes.EqualFold(name, []byte("Upgrade")):
 			if len(value) > 0 {
-				upgrade = true // the connection may change protocol: hold what follows
+				h.Upgrade = true
 			}
 		}
 	}
@@ -550,25 +586,43 @@ func (w *Wire) check(block []byte) *WireError {
 		return malformed("empty_line_before_request", "The request starts with an empty line. Send the request line first, and nothing between requests.")
 	}
 	switch {
-	case clSeen && teSeen:
+	case h.ContentLength >= 0 && h.Chunked:
 		return malformed("content_length_and_transfer_encoding", "The request has both Content-Length and Transfer-Encoding, which frame its body differently. Send one of them.")
-	case teSeen && http10:
+	case h.Chunked && h.HTTP10:
 		return malformed("transfer_encoding_http10", "HTTP/1.0 has no Transfer-Encoding. Use HTTP/1.1, or send a Content-Length.")
-	case hosts == 0 && !http10:
+	case !h.HasHost && !h.HTTP10:
 		return malformed("missing_host", "An HTTP/1.1 request must have a Host header. Send Host: with the name the gateway serves.")
 	}
-	if http10 {
-		w.HTTP10Hosts = append(w.HTTP10Hosts, hosts > 0)
+	return nil
+}
+
+// check validates one complete header block and sets the state that
+// follows it, with w.left set for a Content-Length body.
+func (w *Wire) check(block []byte) *WireError {
+	connStart := !w.started // the connection's first request
+	w.started = true
+	w.left = 0
+	h := &w.head
+	if err := ParseHead(h, block, connStart); err != nil {
+		return err
+	}
+	if h.H2Preface {
+		w.state = wireOff
+		return nil
+	}
+	w.lastPost = string(h.Method) == "POST"
+	if h.HTTP10 {
+		w.HTTP10Hosts = append(w.HTTP10Hosts, h.HasHost)
 	}
 	w.after = wireHeader
-	if upgrade {
-		w.after = wireUpgrade
+	if h.Upgrade {
+		w.after = wireUpgrade // the connection may change protocol: hold what follows
 	}
 	switch {
-	case teSeen:
+	case h.Chunked:
 		w.state = wireChunkSize
-	case contentLen > 0:
-		w.state, w.left = wireBody, contentLen
+	case h.ContentLength > 0:
+		w.state, w.left = wireBody, h.ContentLength
 	default:
 		w.state = w.after
 	}

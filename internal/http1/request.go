@@ -1,0 +1,240 @@
+// Package http1 is the gateway's HTTP/1.1 server codec: request heads
+// read once, with the strict rules the wire guard holds every request to
+// (guard.ParseHead: one parser, not a checker in front of another), into
+// the *http.Request the request path reads, and request bodies framed by
+// Content-Length or by a strictly read chunked coding.
+//
+// What it reads, net/http reads alike or refuses: FuzzReadRequest feeds
+// the same bytes to http.ReadRequest and holds the two to the same
+// method, target, version, header, host, framing, body and trailers.
+package http1
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"strconv"
+
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/rampart-gw/rampart/internal/guard"
+	"github.com/rampart-gw/rampart/internal/problem"
+)
+
+// ErrH2Preface is returned for the HTTP/2 connection preface as a
+// connection's first bytes: the connection is HTTP/2 with prior
+// knowledge, for an HTTP/2 server to take over.
+var ErrH2Preface = errors.New("http1: the HTTP/2 connection preface")
+
+// Reader reads the requests of one connection.
+type Reader struct {
+	br *bufio.Reader
+	// MaxHeader bounds a request head or a trailer section; past it the
+	// request is refused (431 for a head).
+	MaxHeader int
+
+	started  bool   // a request head was read: the HTTP/2 preface no longer counts
+	lastPost bool   // the last request was a POST: a CRLF or two may precede the next
+	block    []byte // the head being read, reused
+	head     guard.Head
+}
+
+// NewReader returns a Reader of br's requests.
+func NewReader(br *bufio.Reader, maxHeader int) *Reader {
+	return &Reader{br: br, MaxHeader: maxHeader}
+}
+
+// ReadRequest reads the next request head and returns the request, its
+// body reading from the connection (the caller reads or discards it
+// before the next ReadRequest). It returns io.EOF when the connection
+// ended cleanly between requests, a *guard.WireError for a request the
+// rules refuse (answer it, then close the connection), and ErrH2Preface.
+func (r *Reader) ReadRequest() (*http.Request, error) {
+	if r.lastPost {
+		if err := r.skipCRLF(); err != nil {
+			return nil, err
+		}
+	}
+	block, err := r.readHead()
+	if err != nil {
+		return nil, err
+	}
+	connStart := !r.started
+	r.started = true
+	h := &r.head
+	if werr := guard.ParseHead(h, block, connStart); werr != nil {
+		return nil, werr
+	}
+	if h.H2Preface {
+		return nil, ErrH2Preface
+	}
+	r.lastPost = string(h.Method) == "POST"
+	return r.request(h)
+}
+
+// readHead reads up to and including the empty line that ends a head,
+// at most MaxHeader bytes.
+func (r *Reader) readHead() ([]byte, error) {
+	r.block = r.block[:0]
+	for {
+		line, err := r.br.ReadSlice('\n')
+		if len(r.block)+len(line) > r.MaxHeader {
+			return nil, tooLarge(r.MaxHeader)
+		}
+		r.block = append(r.block, line...)
+		switch {
+		case err == bufio.ErrBufferFull:
+			continue // a line longer than the buffer: go on reading it
+		case err == io.EOF && len(r.block) == 0:
+			return nil, io.EOF
+		case err != nil:
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF // the connection ended inside a head
+			}
+			return nil, err
+		}
+		// a line ended: the head ends at an empty one (CRLF, or a bare
+		// LF, which ParseHead refuses with its reason)
+		if n := len(line); (n == 2 && line[0] == '\r') || n == 1 {
+			return r.block, nil // (an empty line before the request line too: ParseHead refuses it)
+		}
+	}
+}
+
+// skipCRLF skips a CRLF or two after a POST, as net/http does for old
+// clients that end a body with one; other CR and LF mixes are refused.
+func (r *Reader) skipCRLF() error {
+	b, _ := r.br.Peek(4)
+	skip, _, bad := guard.LeadingCRLF(b) // Peek waits for 4 bytes, or the end
+	if bad {
+		return &guard.WireError{Type: problem.MalformedRequest, Reason: "bare_lf",
+			Detail: "The request starts with a bare CR or LF. End every line with CRLF, and send nothing between requests."}
+	}
+	_, _ = r.br.Discard(skip)
+	return nil
+}
+
+// request is the *http.Request of a head ParseHead accepted, as
+// net/http's ReadRequest would make it. The head becomes one string,
+// which the method, target and header values are cut from, and the
+// values share one slice: three allocations for any number of fields.
+func (r *Reader) request(h *guard.Head) (*http.Request, error) {
+	text := string(r.block)
+	at := func(b []byte) string { // b is within r.block, or empty (bytes.Trim's nil)
+		if len(b) == 0 {
+			return ""
+		}
+		o := cap(r.block) - cap(b)
+		return text[o : o+len(b)]
+	}
+	req := &http.Request{Method: at(h.Method), RequestURI: at(h.Target), Proto: at(h.Version),
+		ProtoMajor: 1, ProtoMinor: 1, Header: make(http.Header, len(h.Fields))}
+	if h.HTTP10 {
+		req.ProtoMinor = 0
+	}
+	u, err := url.ParseRequestURI(req.RequestURI)
+	if err != nil {
+		return nil, malformed("invalid_request_target", "The request target "+strconv.Quote(req.RequestURI)+" is not a valid URI.")
+	}
+	req.URL = u
+	values := make([]string, len(h.Fields))
+	for i, f := range h.Fields {
+		k, ok := commonKeys[string(f.Name)]
+		if !ok {
+			k = textproto.CanonicalMIMEHeaderKey(string(f.Name))
+		}
+		values[i] = at(f.Value)
+		if vv := req.Header[k]; vv != nil {
+			req.Header[k] = append(vv, values[i])
+		} else {
+			req.Header[k] = values[i : i+1 : i+1]
+		}
+	}
+	req.Host = u.Host
+	if req.Host == "" && h.HasHost {
+		req.Host = string(h.Host)
+	}
+	delete(req.Header, "Host")
+	if pragma := req.Header["Pragma"]; len(pragma) > 0 && pragma[0] == "no-cache" {
+		if _, ok := req.Header["Cache-Control"]; !ok {
+			req.Header["Cache-Control"] = []string{"no-cache"}
+		}
+	}
+	conn := req.Header["Connection"]
+	req.Close = httpguts.HeaderValuesContainsToken(conn, "close") ||
+		(h.HTTP10 && !httpguts.HeaderValuesContainsToken(conn, "keep-alive"))
+	switch {
+	case h.Chunked:
+		delete(req.Header, "Transfer-Encoding")
+		req.TransferEncoding = []string{"chunked"}
+		req.ContentLength = -1
+		if req.Trailer, err = declaredTrailer(req.Header); err != nil {
+			return nil, err
+		}
+		req.Body = &chunkedBody{r: r, req: req}
+	case h.ContentLength > 0:
+		req.ContentLength = h.ContentLength
+		req.Body = &lengthBody{br: r.br, left: h.ContentLength}
+	default:
+		req.Body = http.NoBody
+	}
+	return req, nil
+}
+
+// commonKeys are the canonical names of common fields, as most clients
+// send them: found here, a name costs no allocation.
+var commonKeys = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{"Accept", "Accept-Charset", "Accept-Encoding", "Accept-Language", "Authorization", "Cache-Control",
+		"Connection", "Content-Encoding", "Content-Length", "Content-Type", "Cookie", "Date", "Dnt", "Expect", "Forwarded", "Host",
+		"If-Match", "If-Modified-Since", "If-None-Match", "If-Range", "If-Unmodified-Since", "Keep-Alive", "Origin", "Pragma",
+		"Priority", "Range", "Referer", "Sec-Ch-Ua", "Sec-Ch-Ua-Mobile", "Sec-Ch-Ua-Platform", "Sec-Fetch-Dest", "Sec-Fetch-Mode",
+		"Sec-Fetch-Site", "Sec-Fetch-User", "Sec-Websocket-Key", "Sec-Websocket-Version", "Te", "Trailer", "Traceparent",
+		"Tracestate", "Transfer-Encoding", "Upgrade", "Upgrade-Insecure-Requests", "User-Agent", "Via", "X-Api-Key",
+		"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip", "X-Request-Id", "X-Requested-With"} {
+		m[k] = k
+	}
+	return m
+}()
+
+// declaredTrailer is the Trailer header's fields, the keys a chunked
+// body's trailer section may fill; the header goes.
+func declaredTrailer(hdr http.Header) (http.Header, error) {
+	vv, ok := hdr["Trailer"]
+	if !ok {
+		return nil, nil
+	}
+	delete(hdr, "Trailer")
+	var t http.Header
+	for _, v := range vv {
+		for _, k := range bytes.Split([]byte(v), []byte(",")) {
+			k = bytes.Trim(k, " \t")
+			if len(k) == 0 {
+				continue
+			}
+			key := http.CanonicalHeaderKey(string(k))
+			switch key {
+			case "Transfer-Encoding", "Trailer", "Content-Length":
+				return nil, malformed("invalid_trailer", "The Trailer header names "+key+", which frames a request and cannot be a trailer. Declare only the fields the trailer section sends.")
+			}
+			if t == nil {
+				t = http.Header{}
+			}
+			t[key] = nil
+		}
+	}
+	return t, nil
+}
+
+func malformed(reason, detail string) *guard.WireError {
+	return &guard.WireError{Type: problem.MalformedRequest, Reason: reason, Detail: detail}
+}
+
+func tooLarge(limit int) *guard.WireError {
+	return &guard.WireError{Type: problem.HeadersTooLarge, Reason: "headers_too_large",
+		Detail: "The request line and headers exceed " + strconv.Itoa(limit) + " bytes. Send fewer or smaller headers and cookies."}
+}
