@@ -1,0 +1,763 @@
+package http1
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+
+	"github.com/rampart-gw/rampart/internal/guard"
+	"github.com/rampart-gw/rampart/internal/problem"
+)
+
+// Server serves HTTP/1.1 connections: each request head read once by a
+// Reader, the request handed to Handler on the connection's goroutine,
+// the response written through one buffered writer. Requests on a
+// connection are served one at a time, in order (pipelined ones wait in
+// the read buffer); keep-alive, Expect: 100-continue, chunked responses
+// with trailers, Flush and Hijack work as net/http's server has them.
+type Server struct {
+	Handler http.Handler
+	// MaxHeaderBytes bounds a request head and a trailer section.
+	MaxHeaderBytes int
+	// ReadHeaderTimeout bounds the reading of a request head, from its
+	// first byte; IdleTimeout the wait for the next request on a kept-
+	// alive connection. Zero: none.
+	ReadHeaderTimeout, IdleTimeout time.Duration
+	// Refused answers a request the reader refused (a malformed head, a
+	// refused chunked body): r stands in for the request, and the
+	// connection closes after the answer. Nil: a bare 400.
+	Refused func(w http.ResponseWriter, r *http.Request, err *guard.WireError)
+	// ConnContext may add to the context of a connection's requests.
+	ConnContext func(ctx context.Context, c net.Conn) context.Context
+	// H2 takes over a connection that opened with the HTTP/2 preface
+	// (cleartext HTTP/2 with prior knowledge), given the bytes already
+	// read from it; nil: the connection is refused.
+	H2 func(c net.Conn, read []byte)
+	// ConnState is told when a connection is new (before its first
+	// request), active (a request head was read), idle (waiting for the
+	// next), hijacked or closed, as net/http's Server.ConnState; may be
+	// nil.
+	ConnState func(c net.Conn, state http.ConnState)
+}
+
+type hostMissingKey struct{}
+
+// HostMissing reports whether the HTTP/1.0 request of ctx had no Host
+// field at all, rather than an empty one (net/http reads both as
+// Request.Host ""; the WAF's rules tell them apart).
+func HostMissing(ctx context.Context) bool {
+	m, _ := ctx.Value(hostMissingKey{}).(bool)
+	return m
+}
+
+// connState is what a connection keeps from one request to the next.
+type connState struct {
+	remote string // the client's address, for Request.RemoteAddr
+	buf    []byte // the held body of a response, reused
+}
+
+// bodyBufferSize is how much of a response is held before its head is
+// written: a response that ends within it gets a Content-Length, a
+// longer one is chunked (net/http holds as much).
+const bodyBufferSize = 2048
+
+// maxDrain bounds the unread request body discarded after a response so
+// that the connection can serve the next request; past it, it closes.
+const maxDrain = 256 << 10
+
+// ServeConn serves c until it closes, the client or the server ends it,
+// or ctx is done; c is closed on return unless a handler hijacked it.
+func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
+	cr := &connReader{conn: c}
+	br := bufio.NewReaderSize(cr, 4096)
+	bw := bufio.NewWriterSize(c, 4096)
+	maxHeader := s.MaxHeaderBytes
+	if maxHeader <= 0 {
+		maxHeader = 1 << 20
+	}
+	rd := NewReader(br, maxHeader)
+	cs := &connState{remote: c.RemoteAddr().String()}
+	if s.ConnContext != nil {
+		ctx = s.ConnContext(ctx, c)
+	}
+	hijacked := false
+	state := func(st http.ConnState) {
+		if s.ConnState != nil {
+			s.ConnState(c, st)
+		}
+	}
+	defer func() {
+		if !hijacked {
+			_ = c.Close()
+			state(http.StateClosed)
+		}
+	}()
+	state(http.StateNew)
+	for first := true; ; first = false {
+		if !first {
+			state(http.StateIdle)
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if !first && s.IdleTimeout > 0 {
+			_ = c.SetReadDeadline(time.Now().Add(s.IdleTimeout))
+			if _, err := br.Peek(1); err != nil {
+				return // idle past the timeout, or the client left
+			}
+		}
+		if s.ReadHeaderTimeout > 0 {
+			_ = c.SetReadDeadline(time.Now().Add(s.ReadHeaderTimeout))
+		}
+		req, err := rd.ReadRequest()
+		_ = c.SetReadDeadline(time.Time{})
+		var werr *guard.WireError
+		switch {
+		case err == ErrH2Preface && s.H2 != nil:
+			hijacked = true
+			state(http.StateHijacked)
+			read := append([]byte(nil), rd.block...)
+			buffered, _ := br.Peek(br.Buffered())
+			s.H2(c, append(read, buffered...))
+			return
+		case errors.As(err, &werr):
+			s.refuse(ctx, c, bw, werr)
+			return
+		case err != nil:
+			return // the client left, or was too slow
+		}
+		state(http.StateActive)
+		rctx := ctx
+		if rd.head.HTTP10 && !rd.head.HasHost {
+			rctx = context.WithValue(ctx, hostMissingKey{}, true)
+		}
+		w, done := s.serve(rctx, c, cs, cr, br, bw, req)
+		if w.hijacked {
+			hijacked = true
+			state(http.StateHijacked)
+			return
+		}
+		if done {
+			return
+		}
+	}
+}
+
+// serve runs the handler for one request and finishes its response; done
+// is set when the connection must close after it.
+func (s *Server) serve(ctx context.Context, c net.Conn, cs *connState, cr *connReader, br *bufio.Reader, bw *bufio.Writer, req *http.Request) (w *response, done bool) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	req.RemoteAddr = cs.remote
+	if ts, ok := c.(interface{ ConnectionState() tls.ConnectionState }); ok {
+		st := ts.ConnectionState()
+		req.TLS = &st
+	}
+	w = &response{c: c, cr: cr, br: br, bw: bw, req: req, header: http.Header{}, contentLength: -1, buf: cs.buf[:0]}
+	defer func() {
+		if !w.hijacked && cap(w.buf) <= bodyBufferSize {
+			cs.buf = w.buf[:0] // the next response holds its body in it again
+		}
+	}()
+	if e := req.Header["Expect"]; len(e) > 0 {
+		if !strings.EqualFold(e[0], "100-continue") || len(e) > 1 || req.ProtoMinor == 0 {
+			s.refuse(ctx, c, bw, &guard.WireError{Type: problem.MalformedRequest, Reason: "unsupported_expectation",
+				Detail: "The request's Expect header asks for something other than 100-continue, which is all the gateway does. Remove it."})
+			return w, true
+		}
+		if req.ContentLength != 0 {
+			w.expectContinue = true
+			req.Body = &continueReader{w: w, body: req.Body}
+		}
+	}
+	w.body = req.Body
+	req = req.WithContext(ctx)
+	w.req = req
+	cr.arm(cancel, br)
+	switch b := unwrapBody(req.Body).(type) {
+	case *lengthBody:
+		b.eof = cr.startBackgroundRead
+	case *chunkedBody:
+		b.eof = cr.startBackgroundRead
+	default: // no body: watch the connection now
+		cr.startBackgroundRead()
+	}
+	func() {
+		defer func() {
+			if p := recover(); p != nil && p != http.ErrAbortHandler {
+				w.closeAfter = true
+				panic(p)
+			}
+		}()
+		s.Handler.ServeHTTP(w, req)
+	}()
+	cr.stopBackgroundRead()
+	if w.hijacked {
+		return w, true
+	}
+	refused := bodyRefusal(w.body) != nil
+	if refused {
+		w.closeAfter = true // the body was refused: nothing after it is read
+	}
+	w.finish()
+	if refused {
+		_ = bw.Flush()
+		closeWrite(c)
+		return w, true
+	}
+	if !w.closeAfter && !req.Close && !w.drain() {
+		w.closeAfter = true
+	}
+	if err := bw.Flush(); err != nil {
+		return w, true
+	}
+	return w, w.closeAfter || req.Close
+}
+
+// refuse answers a refused request through Refused, on a stand-in
+// request, and closes the connection after it.
+func (s *Server) refuse(ctx context.Context, c net.Conn, bw *bufio.Writer, werr *guard.WireError) {
+	r, _ := http.NewRequestWithContext(ctx, http.MethodGet, "/", nil)
+	r.Host, r.RemoteAddr, r.Close = "", c.RemoteAddr().String(), true
+	w := &response{c: c, bw: bw, req: r, header: http.Header{}, contentLength: -1, closeAfter: true}
+	if s.Refused != nil {
+		s.Refused(w, r, werr)
+	} else {
+		w.WriteHeader(werr.Type.Status)
+	}
+	w.finish()
+	_ = bw.Flush()
+	closeWrite(c)
+}
+
+// closeWrite half-closes c and lets the client read what was written
+// before the close, so that it sees the answer rather than a reset.
+func closeWrite(c net.Conn) {
+	if tc, ok := c.(interface{ CloseWrite() error }); ok {
+		_ = tc.CloseWrite()
+		_ = c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		_, _ = io.Copy(io.Discard, io.LimitReader(c, maxDrain))
+	}
+}
+
+// bodyRefusal is the wire refusal a request body ended in, if any.
+func bodyRefusal(body io.ReadCloser) *guard.WireError {
+	if cr, ok := body.(*continueReader); ok {
+		body = cr.body
+	}
+	if cb, ok := body.(*chunkedBody); ok {
+		var werr *guard.WireError
+		if errors.As(cb.err, &werr) {
+			return werr
+		}
+	}
+	return nil
+}
+
+// unwrapBody is the body as the Reader made it.
+func unwrapBody(b io.ReadCloser) io.ReadCloser {
+	if cr, ok := b.(*continueReader); ok {
+		return cr.body
+	}
+	return b
+}
+
+// continueReader sends 100 Continue before the first read of a body the
+// client waits to send.
+type continueReader struct {
+	w    *response
+	body io.ReadCloser
+	sent bool
+}
+
+func (r *continueReader) Read(p []byte) (int, error) {
+	if !r.sent {
+		r.sent = true
+		if !r.w.wroteHeader {
+			_, _ = r.w.bw.WriteString("HTTP/1.1 100 Continue\r\n\r\n")
+			_ = r.w.bw.Flush()
+		}
+	}
+	return r.body.Read(p)
+}
+
+func (r *continueReader) Close() error { return r.body.Close() }
+
+// connReader is the connection as its requests are read: while a handler
+// runs with the request body read, one background read watches for the
+// client leaving (which cancels the request) and keeps the byte it gets
+// for the next request.
+type connReader struct {
+	conn net.Conn
+
+	mu      sync.Mutex
+	stash   []byte // read by the background read, for the next Read
+	armed   bool   // a handler runs: a background read may start
+	cancel  context.CancelFunc
+	br      *bufio.Reader
+	bg      bool // a background read is in progress
+	bgDone  chan struct{}
+	aborted bool // the background read was ended by stopBackgroundRead
+}
+
+func (r *connReader) Read(p []byte) (int, error) {
+	r.mu.Lock()
+	if len(r.stash) > 0 {
+		n := copy(p, r.stash)
+		r.stash = r.stash[n:]
+		r.mu.Unlock()
+		return n, nil
+	}
+	r.mu.Unlock()
+	return r.conn.Read(p)
+}
+
+// arm readies the background read of one request: cancel cancels it.
+func (r *connReader) arm(cancel context.CancelFunc, br *bufio.Reader) {
+	r.mu.Lock()
+	r.armed, r.cancel, r.br = true, cancel, br
+	r.mu.Unlock()
+}
+
+// startBackgroundRead watches the connection while the handler runs,
+// once the request's body is all read (or it has none), unless the next
+// request is already buffered: the client closing cancels the request.
+// It may be called from any goroutine (the body's reader), until
+// stopBackgroundRead.
+func (r *connReader) startBackgroundRead() {
+	r.mu.Lock()
+	if !r.armed || r.bg || r.br.Buffered() > 0 {
+		r.mu.Unlock()
+		return
+	}
+	r.bg, r.bgDone, r.aborted = true, make(chan struct{}), false
+	done, cancel := r.bgDone, r.cancel
+	r.mu.Unlock()
+	_ = r.conn.SetReadDeadline(time.Time{}) // the body's deadline is no longer the client's to meet
+	go func() {
+		defer close(done)
+		var b [1]byte
+		n, err := r.conn.Read(b[:])
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if n > 0 {
+			r.stash = append(r.stash, b[0]) // a pipelined request: keep it
+		}
+		var ne net.Error
+		if err != nil && !(r.aborted && errors.As(err, &ne) && ne.Timeout()) {
+			cancel() // the client left
+		}
+	}()
+}
+
+// stopBackgroundRead ends the background read, if one runs, and waits
+// for it.
+func (r *connReader) stopBackgroundRead() {
+	r.mu.Lock()
+	r.armed = false
+	if !r.bg {
+		r.mu.Unlock()
+		return
+	}
+	r.bg, r.aborted = false, true
+	done := r.bgDone
+	r.mu.Unlock()
+	_ = r.conn.SetReadDeadline(time.Unix(1, 0))
+	<-done
+	_ = r.conn.SetReadDeadline(time.Time{})
+}
+
+// response is an http.ResponseWriter writing HTTP/1.1 to the connection.
+type response struct {
+	c    net.Conn
+	cr   *connReader
+	br   *bufio.Reader
+	bw   *bufio.Writer
+	req  *http.Request
+	body io.ReadCloser // the request's body, as read by the handler
+
+	header         http.Header
+	status         int
+	wroteHeader    bool  // WriteHeader was called with a final status
+	sentHeader     bool  // the response head is on the wire (or in bw)
+	contentLength  int64 // declared, -1 for none
+	chunked        bool
+	written        int64
+	buf            []byte // the body held before the head is sent
+	sniff          []byte // the first write, when too large to hold: its type is sniffed
+	trailers       []string
+	closeAfter     bool
+	hijacked       bool
+	expectContinue bool
+	err            error // a write to the connection failed
+}
+
+func (w *response) Header() http.Header { return w.header }
+
+func (w *response) WriteHeader(code int) {
+	if w.hijacked || w.wroteHeader {
+		return
+	}
+	if code < 100 || code > 999 {
+		panic("http1: invalid WriteHeader code " + strconv.Itoa(code))
+	}
+	if code >= 100 && code < 200 && code != http.StatusSwitchingProtocols {
+		// informational: its own head, now (103 Early Hints)
+		w.writeStatusLine(code)
+		_ = w.header.Write(w.bw)
+		_, _ = w.bw.WriteString("\r\n")
+		_ = w.bw.Flush()
+		return
+	}
+	w.wroteHeader, w.status = true, code
+	if cl := w.header.Get("Content-Length"); cl != "" {
+		if n, err := strconv.ParseInt(cl, 10, 64); err == nil && n >= 0 {
+			w.contentLength = n
+		} else {
+			w.header.Del("Content-Length")
+		}
+	}
+}
+
+// bodyAllowed reports whether the response may have a body.
+func (w *response) bodyAllowed() bool {
+	return w.req.Method != http.MethodHead && w.status != http.StatusNoContent && w.status != http.StatusNotModified &&
+		!(w.status >= 100 && w.status < 200)
+}
+
+func (w *response) Write(p []byte) (int, error) {
+	if w.hijacked {
+		return 0, http.ErrHijacked
+	}
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if !w.bodyAllowed() {
+		if w.req.Method == http.MethodHead {
+			w.written += int64(len(p))
+			if !w.sentHeader && len(w.buf) < sniffLen {
+				w.buf = append(w.buf, p[:min(len(p), sniffLen-len(w.buf))]...) // only to sniff its type
+			}
+			return len(p), nil
+		}
+		return 0, http.ErrBodyNotAllowed
+	}
+	if w.contentLength >= 0 && w.written+int64(len(p)) > w.contentLength {
+		return 0, http.ErrContentLength
+	}
+	w.written += int64(len(p))
+	if !w.sentHeader {
+		if len(w.buf)+len(p) <= bodyBufferSize {
+			w.buf = append(w.buf, p...)
+			return len(p), nil
+		}
+		if len(w.buf) == 0 {
+			w.sniff = p
+		}
+		w.sendHeader(false)
+	}
+	return len(p), w.writeBody(p)
+}
+
+func (w *response) WriteString(s string) (int, error) { return w.Write([]byte(s)) }
+
+// writeBody writes body bytes after the head, in a chunk when chunked.
+func (w *response) writeBody(p []byte) error {
+	if w.err != nil {
+		return w.err
+	}
+	if len(w.buf) > 0 {
+		held := w.buf
+		w.buf = held[:0] // kept for the connection's next response
+		if err := w.writeBody(held); err != nil {
+			return err
+		}
+	}
+	if len(p) == 0 {
+		return nil
+	}
+	if w.chunked {
+		_, _ = w.bw.WriteString(strconv.FormatInt(int64(len(p)), 16))
+		_, _ = w.bw.WriteString("\r\n")
+	}
+	if _, err := w.bw.Write(p); err != nil {
+		w.err = err
+		return err
+	}
+	if w.chunked {
+		_, w.err = w.bw.WriteString("\r\n")
+	}
+	return w.err
+}
+
+func (w *response) writeStatusLine(code int) {
+	_, _ = w.bw.WriteString("HTTP/1.1 ")
+	var num [3]byte
+	_, _ = w.bw.Write(strconv.AppendInt(num[:0], int64(code), 10))
+	_ = w.bw.WriteByte(' ')
+	text := http.StatusText(code)
+	if text == "" {
+		text = "status code " + strconv.Itoa(code)
+	}
+	_, _ = w.bw.WriteString(text)
+	_, _ = w.bw.WriteString("\r\n")
+}
+
+// sendHeader writes the response head, framing the body: the declared
+// Content-Length, the length of the whole body when final (the handler
+// is done and all of it is held), else chunked (HTTP/1.1) or the end of
+// the connection (HTTP/1.0).
+func (w *response) sendHeader(final bool) {
+	w.sentHeader = true
+	h := w.header
+	if _, declared := h["Trailer"]; declared {
+		for _, v := range h["Trailer"] {
+			for _, k := range strings.Split(v, ",") {
+				if k = strings.TrimSpace(k); k != "" {
+					w.trailers = append(w.trailers, http.CanonicalHeaderKey(k))
+				}
+			}
+		}
+	}
+	// Fields the server adds go straight to the wire, not into the
+	// handler's header map: no allocation for them.
+	var extra [4][2]string
+	n := 0
+	add := func(k, v string) { extra[n] = [2]string{k, v}; n++ }
+	autoLength := int64(-1)
+	if _, ok := h["Date"]; !ok {
+		add("Date", httpDate(time.Now()))
+	}
+	sniff := w.buf
+	if len(sniff) == 0 {
+		sniff = w.sniff
+	}
+	if _, ok := h["Content-Type"]; !ok && len(sniff) > 0 && h.Get("Transfer-Encoding") == "" && statusHasBody(w.status) {
+		add("Content-Type", http.DetectContentType(sniff))
+	}
+	w.sniff = nil
+	if w.req.Method == http.MethodHead {
+		w.buf = nil // held only to sniff
+	}
+	te := h.Get("Transfer-Encoding")
+	switch {
+	case !w.bodyAllowed():
+		if w.req.Method == http.MethodHead && final && w.contentLength < 0 && w.written > 0 && w.status != http.StatusNoContent && w.status != http.StatusNotModified {
+			autoLength = w.written
+		}
+		delIfSet(h, "Transfer-Encoding")
+		if w.status == http.StatusNoContent || w.status == http.StatusNotModified || (w.status >= 100 && w.status < 200) {
+			delIfSet(h, "Content-Length")
+		}
+	case te == "chunked" && w.req.ProtoMinor > 0:
+		delIfSet(h, "Content-Length")
+		w.chunked, w.contentLength = true, -1
+	case w.contentLength >= 0:
+		delIfSet(h, "Transfer-Encoding")
+	case final && len(w.trailers) == 0:
+		delIfSet(h, "Transfer-Encoding")
+		w.contentLength = int64(len(w.buf))
+		autoLength = w.contentLength
+	case w.req.ProtoMinor > 0:
+		delIfSet(h, "Content-Length")
+		delIfSet(h, "Transfer-Encoding")
+		add("Transfer-Encoding", "chunked")
+		w.chunked = true
+	default: // HTTP/1.0 of unknown length: the end of the connection ends it
+		delIfSet(h, "Transfer-Encoding")
+		w.closeAfter = true
+	}
+	switch {
+	case w.closeAfter || w.req.Close || httpguts.HeaderValuesContainsToken(h["Connection"], "close"):
+		w.closeAfter = true
+		delIfSet(h, "Connection")
+		add("Connection", "close")
+	case w.req.ProtoMinor == 0: // HTTP/1.0 that asked to be kept alive
+		delIfSet(h, "Connection")
+		add("Connection", "keep-alive")
+	}
+	if w.status == http.StatusSwitchingProtocols {
+		delIfSet(h, "Content-Length")
+		delIfSet(h, "Transfer-Encoding")
+		autoLength = -1
+	}
+	w.writeStatusLine(w.status)
+	var exclude map[string]bool // the trailers: written after the body
+	for k := range h {
+		if strings.HasPrefix(k, http.TrailerPrefix) {
+			if exclude == nil {
+				exclude = map[string]bool{}
+			}
+			exclude[k] = true
+		}
+	}
+	for _, k := range w.trailers {
+		if exclude == nil {
+			exclude = map[string]bool{}
+		}
+		exclude[k] = true
+	}
+	if err := h.WriteSubset(w.bw, exclude); err != nil {
+		w.err = err
+	}
+	for _, kv := range extra[:n] {
+		_, _ = w.bw.WriteString(kv[0])
+		_, _ = w.bw.WriteString(": ")
+		_, _ = w.bw.WriteString(kv[1])
+		_, _ = w.bw.WriteString("\r\n")
+	}
+	if autoLength >= 0 {
+		var num [20]byte
+		_, _ = w.bw.WriteString("Content-Length: ")
+		_, _ = w.bw.Write(strconv.AppendInt(num[:0], autoLength, 10))
+		_, _ = w.bw.WriteString("\r\n")
+	}
+	_, _ = w.bw.WriteString("\r\n")
+}
+
+// delIfSet deletes a field only when the header has it (Del
+// canonicalizes the key, which costs).
+func delIfSet(h http.Header, k string) {
+	if _, ok := h[k]; ok {
+		delete(h, k)
+	}
+}
+
+// date is the Date field of the current second, formatted once.
+type date struct {
+	sec  int64
+	text string
+}
+
+var dateNow atomic.Pointer[date]
+
+// httpDate is now in the Date field's format (RFC 9110 IMF-fixdate).
+func httpDate(now time.Time) string {
+	sec := now.Unix()
+	if d := dateNow.Load(); d != nil && d.sec == sec {
+		return d.text
+	}
+	d := &date{sec: sec, text: now.UTC().Format(http.TimeFormat)}
+	dateNow.Store(d)
+	return d.text
+}
+
+// sniffLen is how much of a body net/http's DetectContentType reads.
+const sniffLen = 512
+
+// statusHasBody reports whether a response with the status may have a
+// body (whatever the method).
+func statusHasBody(code int) bool {
+	return code != http.StatusNoContent && code != http.StatusNotModified && !(code >= 100 && code < 200)
+}
+
+// finish completes the response after the handler: the head if not yet
+// sent, the held body, the last chunk and the trailers.
+func (w *response) finish() {
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if !w.sentHeader {
+		w.sendHeader(true)
+	}
+	_ = w.writeBody(nil)
+	if w.chunked {
+		_, _ = w.bw.WriteString("0\r\n")
+		trailer := http.Header{}
+		for _, k := range w.trailers {
+			if vv, ok := w.header[k]; ok {
+				trailer[k] = vv
+			}
+		}
+		for k, vv := range w.header {
+			if t, ok := strings.CutPrefix(k, http.TrailerPrefix); ok {
+				trailer[http.CanonicalHeaderKey(t)] = vv
+			}
+		}
+		_ = trailer.Write(w.bw)
+		_, _ = w.bw.WriteString("\r\n")
+	}
+	if w.bodyAllowed() && w.contentLength >= 0 && w.written < w.contentLength {
+		w.closeAfter = true // the client waits for bytes that will never come
+	}
+	if w.err != nil {
+		w.closeAfter = true
+	}
+}
+
+// drain discards what the handler left of the request body, so that the
+// next request can be read; false when it cannot (too much, the client
+// sent none after Expect: 100-continue, or an error).
+func (w *response) drain() bool {
+	body := w.body
+	if cr, ok := body.(*continueReader); ok {
+		if !cr.sent {
+			return false // 100 Continue was never sent: the client may or may not send the body
+		}
+		body = cr.body
+	}
+	if body == http.NoBody || body == nil {
+		return true
+	}
+	n, err := io.Copy(io.Discard, io.LimitReader(body, maxDrain+1))
+	return err == nil && n <= maxDrain
+}
+
+// Flush sends the head, if not yet sent (chunked, unless a length was
+// declared), and what is buffered.
+func (w *response) Flush() {
+	_ = w.FlushError()
+}
+
+// FlushError is Flush, with its error (http.ResponseController).
+func (w *response) FlushError() error {
+	if w.hijacked {
+		return http.ErrHijacked
+	}
+	if !w.wroteHeader {
+		w.WriteHeader(http.StatusOK)
+	}
+	if !w.sentHeader {
+		w.sendHeader(false)
+	}
+	if err := w.writeBody(nil); err != nil {
+		return err
+	}
+	return w.bw.Flush()
+}
+
+// Hijack hands the connection to the handler, with what is buffered of
+// it (http.Hijacker): an upgrade's tunnel.
+func (w *response) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	if w.hijacked {
+		return nil, nil, http.ErrHijacked
+	}
+	if w.sentHeader {
+		return nil, nil, errors.New("http1: hijack after the response head was sent")
+	}
+	w.cr.stopBackgroundRead()
+	w.hijacked = true
+	if err := w.bw.Flush(); err != nil {
+		return nil, nil, err
+	}
+	return w.c, bufio.NewReadWriter(w.br, w.bw), nil
+}
+
+// SetReadDeadline and SetWriteDeadline are the connection's, for
+// http.ResponseController.
+func (w *response) SetReadDeadline(t time.Time) error  { return w.c.SetReadDeadline(t) }
+func (w *response) SetWriteDeadline(t time.Time) error { return w.c.SetWriteDeadline(t) }

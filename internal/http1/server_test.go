@@ -1,0 +1,418 @@
+package http1
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rampart-gw/rampart/internal/guard"
+)
+
+// testHandler answers by path, as the tests below ask.
+func testHandler(t *testing.T) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/small", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "hello") })
+	mux.HandleFunc("/big", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, strings.Repeat("x", 10000)) })
+	mux.HandleFunc("/json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", "2")
+		_, _ = io.WriteString(w, "{}")
+	})
+	mux.HandleFunc("/empty", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	mux.HandleFunc("/notmodified", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("ETag", `"v1"`)
+		w.WriteHeader(http.StatusNotModified)
+	})
+	mux.HandleFunc("/echo", func(w http.ResponseWriter, r *http.Request) {
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Trailer", "X-Got-Trailer")
+		fmt.Fprintf(w, "%s %s %d %q", r.Method, r.Host, r.ContentLength, b)
+		w.Header().Set("X-Got-Trailer", r.Trailer.Get("X-Sum"))
+	})
+	mux.HandleFunc("/trailer", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Trailer", "X-Sum")
+		_, _ = io.WriteString(w, "body")
+		w.Header().Set("X-Sum", "42")
+		w.Header().Set(http.TrailerPrefix+"X-Late", "yes")
+	})
+	mux.HandleFunc("/short", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "10")
+		_, _ = io.WriteString(w, "abc")
+	})
+	mux.HandleFunc("/sniff", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "<html><body>hi</body></html>") })
+	mux.HandleFunc("/early", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</a.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		_, _ = io.WriteString(w, "done")
+	})
+	mux.HandleFunc("/status", func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusTeapot)
+		_, _ = io.WriteString(w, "short and stout")
+	})
+	mux.HandleFunc("/close", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Connection", "close")
+		_, _ = io.WriteString(w, "bye")
+	})
+	return mux
+}
+
+// listen serves h on loopback with srv, each connection by ServeConn;
+// it returns the address and a count of accepted connections.
+func listen(t *testing.T, srv *Server) (string, *atomic.Int32) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns atomic.Int32
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			wg.Go(func() { srv.ServeConn(ctx, c) })
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		_ = l.Close()
+		wg.Wait()
+	})
+	return l.Addr().String(), &conns
+}
+
+// stdlib serves h with net/http, for the parity test.
+func stdlib(t *testing.T, h http.Handler) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = s.Serve(l) }()
+	t.Cleanup(func() { _ = s.Close() })
+	return l.Addr().String()
+}
+
+// exchange writes raw to a new connection and reads the responses.
+func exchange(t *testing.T, addr, raw string, methods ...string) []*http.Response {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(c, raw); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	var out []*http.Response
+	for _, m := range methods {
+		res, err := http.ReadResponse(br, &http.Request{Method: m})
+		if err != nil {
+			t.Fatalf("response %d to %q: %v", len(out)+1, raw, err)
+		}
+		b, err := io.ReadAll(res.Body)
+		if err != nil {
+			t.Fatalf("response %d body: %v", len(out)+1, err)
+		}
+		res.Body = io.NopCloser(strings.NewReader(string(b)))
+		out = append(out, res)
+	}
+	return out
+}
+
+// TestParity: the same handler behind this server and net/http's gives
+// the same responses to the same bytes: status, header (but Date), body,
+// framing, trailers and whether the connection stays open.
+func TestParity(t *testing.T) {
+	h := testHandler(t)
+	ours, _ := listen(t, &Server{Handler: h, MaxHeaderBytes: 8192})
+	ref := stdlib(t, h)
+	for _, c := range []struct {
+		raw     string
+		methods []string
+	}{
+		{"GET /small HTTP/1.1\r\nHost: a\r\n\r\n", []string{"GET"}},
+		{"GET /big HTTP/1.1\r\nHost: a\r\n\r\n", []string{"GET"}},
+		{"GET /json HTTP/1.1\r\nHost: a\r\n\r\n", []string{"GET"}},
+		{"HEAD /small HTTP/1.1\r\nHost: a\r\n\r\n", []string{"HEAD"}},
+		{"HEAD /json HTTP/1.1\r\nHost: a\r\n\r\n", []string{"HEAD"}},
+		{"GET /empty HTTP/1.1\r\nHost: a\r\n\r\n", []string{"GET"}},
+		{"GET /notmodified HTTP/1.1\r\nHost: a\r\n\r\n", []string{"GET"}},
+		{"GET /trailer HTTP/1.1\r\nHost: a\r\n\r\n", []string{"GET"}},
+		{"GET /sniff HTTP/1.1\r\nHost: a\r\n\r\n", []string{"GET"}},
+		{"GET /status HTTP/1.1\r\nHost: a\r\n\r\n", []string{"GET"}},
+		{"GET /close HTTP/1.1\r\nHost: a\r\n\r\n", []string{"GET"}},
+		{"GET /early HTTP/1.1\r\nHost: a\r\n\r\n", []string{"GET"}},
+		{"GET /small HTTP/1.0\r\n\r\n", []string{"GET"}},
+		{"GET /small HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", []string{"GET"}},
+		{"GET /big HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", []string{"GET"}},
+		{"GET /small HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n", []string{"GET"}},
+		{"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhelloGET /small HTTP/1.1\r\nHost: a\r\n\r\n", []string{"POST", "GET"}},
+		{"POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n5\r\nhello\r\n0\r\nX-Sum: 42\r\n\r\n", []string{"POST"}},
+		{"POST /small HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabcGET /json HTTP/1.1\r\nHost: a\r\n\r\n", []string{"POST", "GET"}},
+		{"GET /small HTTP/1.1\r\nHost: a\r\n\r\nGET /big HTTP/1.1\r\nHost: a\r\n\r\nHEAD /json HTTP/1.1\r\nHost: a\r\n\r\n", []string{"GET", "GET", "HEAD"}},
+		{"GET /nope HTTP/1.1\r\nHost: a\r\n\r\n", []string{"GET"}},
+	} {
+		a, b := exchange(t, ours, c.raw, c.methods...), exchange(t, ref, c.raw, c.methods...)
+		for i := range a {
+			x, y := a[i], b[i]
+			x.Header.Del("Date")
+			y.Header.Del("Date")
+			bx, _ := io.ReadAll(x.Body)
+			by, _ := io.ReadAll(y.Body)
+			for _, d := range []struct {
+				what string
+				a, b any
+			}{
+				{"status", x.StatusCode, y.StatusCode}, {"header", x.Header, y.Header}, {"body", string(bx), string(by)},
+				{"length", x.ContentLength, y.ContentLength}, {"transfer encoding", x.TransferEncoding, y.TransferEncoding},
+				{"close", x.Close, y.Close}, {"trailer", x.Trailer, y.Trailer},
+			} {
+				if !reflect.DeepEqual(d.a, d.b) {
+					t.Errorf("%q, response %d: %s %#v here, %#v from net/http", c.raw, i+1, d.what, d.a, d.b)
+				}
+			}
+		}
+	}
+}
+
+// TestKeepAlive: a client's requests reuse one connection.
+func TestKeepAlive(t *testing.T) {
+	addr, conns := listen(t, &Server{Handler: testHandler(t), IdleTimeout: time.Minute})
+	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+	defer c.CloseIdleConnections()
+	for i := range 6 {
+		path := []string{"/small", "/big", "/json"}[i%3]
+		res, err := c.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, res.Body)
+		res.Body.Close()
+	}
+	res, err := c.Post("http://"+addr+"/echo", "text/plain", strings.NewReader(strings.Repeat("y", 100000)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !strings.HasPrefix(string(b), "POST "+addr+" 100000 ") {
+		t.Errorf("echo: %.60s", b)
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("%d connections for 7 requests, want 1", n)
+	}
+}
+
+// TestRefused: a request the reader refuses reaches Refused, whose
+// answer the client gets before the connection closes.
+func TestRefused(t *testing.T) {
+	var got []string
+	var mu sync.Mutex
+	addr, _ := listen(t, &Server{Handler: testHandler(t), MaxHeaderBytes: 8192, Refused: func(w http.ResponseWriter, r *http.Request, err *guard.WireError) {
+		mu.Lock()
+		got = append(got, err.Reason)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/problem+json")
+		w.WriteHeader(err.Type.Status)
+		fmt.Fprintf(w, `{"detail":%q}`, err.Detail)
+	}})
+	for raw, reason := range map[string]string{
+		"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n":  "content_length_and_transfer_encoding",
+		"GET /small HTTP/1.1\r\nHost: a\r\nExpect: magic\r\n\r\n":                                             "unsupported_expectation",
+		"GET /small HTTP/1.1\r\nHost: a\r\n" + strings.Repeat("X-Pad: "+strings.Repeat("p", 100)+"\r\n", 100): "headers_too_large",
+	} {
+		mu.Lock()
+		got = nil
+		mu.Unlock()
+		res := exchange(t, addr, raw, "GET")[0]
+		if res.StatusCode/100 != 4 || res.Header.Get("Content-Type") != "application/problem+json" || !res.Close {
+			t.Errorf("%s: %d %v close=%v", reason, res.StatusCode, res.Header, res.Close)
+		}
+		mu.Lock()
+		if len(got) != 1 || got[0] != reason {
+			t.Errorf("refused for %v, want %s", got, reason)
+		}
+		mu.Unlock()
+	}
+	// a refused chunked body: the handler's read fails, and nothing after it is read
+	res := exchange(t, addr, "POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5 \r\nhello\r\n0\r\n\r\nGET /small HTTP/1.1\r\nHost: a\r\n\r\n", "POST")[0]
+	if res.StatusCode != 400 || !res.Close {
+		t.Errorf("refused chunked body: %d close=%v", res.StatusCode, res.Close)
+	}
+}
+
+// TestExpectContinue: the body is asked for when the handler reads it.
+func TestExpectContinue(t *testing.T) {
+	addr, _ := listen(t, &Server{Handler: testHandler(t)})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	_, _ = io.WriteString(c, "POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+	br := bufio.NewReader(c)
+	line, err := br.ReadString('\n')
+	if err != nil || line != "HTTP/1.1 100 Continue\r\n" {
+		t.Fatalf("before the body: %q %v", line, err)
+	}
+	_, _ = br.ReadString('\n')
+	_, _ = io.WriteString(c, "hello")
+	res, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	if !strings.HasPrefix(string(b), `POST a 5 "hello"`) {
+		t.Errorf("%s", b)
+	}
+}
+
+// TestFlushAndCancel: a flushed event reaches the client before the
+// handler is done, and the client hanging up cancels the request.
+func TestFlushAndCancel(t *testing.T) {
+	cancelled := make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		_, _ = io.WriteString(w, "data: 1\n\n")
+		w.(http.Flusher).Flush()
+		select {
+		case <-r.Context().Done():
+			close(cancelled)
+		case <-time.After(5 * time.Second):
+		}
+	})
+	addr, _ := listen(t, &Server{Handler: h})
+	res, err := http.Get("http://" + addr + "/events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(res.Body).ReadString('\n')
+	if err != nil || line != "data: 1\n" || res.TransferEncoding[0] != "chunked" {
+		t.Fatalf("first event: %q %v %v", line, err, res.TransferEncoding)
+	}
+	res.Body.Close() // the client leaves
+	select {
+	case <-cancelled:
+	case <-time.After(3 * time.Second):
+		t.Fatal("the request was not cancelled when the client left")
+	}
+}
+
+// TestHijack: an upgrade handler takes the connection over, with what
+// the client already sent.
+func TestHijack(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, rw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer c.Close()
+		_, _ = rw.WriteString("HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n")
+		_ = rw.Flush()
+		line, _ := rw.ReadString('\n')
+		_, _ = rw.WriteString("echo: " + line)
+		_ = rw.Flush()
+	})
+	addr, _ := listen(t, &Server{Handler: h})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	_, _ = io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\nping\n")
+	b, _ := io.ReadAll(c)
+	if !strings.HasSuffix(string(b), "\r\n\r\necho: ping\n") || !strings.HasPrefix(string(b), "HTTP/1.1 101") {
+		t.Errorf("%q", b)
+	}
+}
+
+// TestTimeouts: a head sent too slowly, and a connection idle too long,
+// are closed.
+func TestTimeouts(t *testing.T) {
+	addr, _ := listen(t, &Server{Handler: testHandler(t), ReadHeaderTimeout: 200 * time.Millisecond, IdleTimeout: 300 * time.Millisecond})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, _ = io.WriteString(c, "GET /small HTTP/1.1\r\nHost: a\r\n") // never ends
+	_ = c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	start := time.Now()
+	if _, err := c.Read(make([]byte, 1)); !errors.Is(err, io.EOF) || time.Since(start) > 2*time.Second {
+		t.Errorf("slow head: %v after %v", err, time.Since(start))
+	}
+	c2, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	_ = c2.SetDeadline(time.Now().Add(3 * time.Second))
+	_, _ = io.WriteString(c2, "GET /small HTTP/1.1\r\nHost: a\r\n\r\n")
+	br := bufio.NewReader(c2)
+	if res, err := http.ReadResponse(br, nil); err != nil || res.StatusCode != 200 {
+		t.Fatalf("%v", err)
+	} else {
+		_, _ = io.Copy(io.Discard, res.Body)
+	}
+	start = time.Now()
+	if _, err := br.ReadByte(); !errors.Is(err, io.EOF) || time.Since(start) > 2*time.Second {
+		t.Errorf("idle: %v after %v", err, time.Since(start))
+	}
+}
+
+// TestCancelAfterBody: once a request's body is read, the client hanging
+// up cancels the request (the proxy stops waiting on the upstream).
+func TestCancelAfterBody(t *testing.T) {
+	cancelled := make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
+		select {
+		case <-r.Context().Done():
+			close(cancelled)
+		case <-time.After(5 * time.Second):
+		}
+	})
+	addr, _ := listen(t, &Server{Handler: h})
+	for _, raw := range []string{
+		"POST /a HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc",
+		"POST /a HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+	} {
+		cancelled = make(chan struct{})
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.WriteString(c, raw)
+		time.Sleep(100 * time.Millisecond)
+		c.Close()
+		select {
+		case <-cancelled:
+		case <-time.After(3 * time.Second):
+			t.Fatalf("%q: not cancelled when the client left", raw)
+		}
+	}
+}
