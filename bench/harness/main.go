@@ -65,7 +65,7 @@ func main() {
 		os.Exit(130)
 	}()
 
-	targets := []target{env.direct, env.rampart, env.nginx}
+	targets := []target{env.direct, env.rampart, env.h1, env.nginx}
 	if env.before.name != "" {
 		targets = append(targets, env.before)
 	}
@@ -93,6 +93,7 @@ func main() {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "scenario\ttarget\treq/s\tp50\tp99\tratio to direct\t")
 	var afterBefore []string // the working tree against -baseline, per scenario
+	var engines []string     // http1_engine: rampart against net/http, per scenario
 	for _, sc := range scenarios {
 		if *only != "" && !strings.Contains(sc.name, *only) {
 			continue
@@ -112,6 +113,9 @@ func main() {
 				all[t.name] = append(all[t.name], res)
 			}
 		}
+		if med, lo, hi, ok := roundRatios(all[env.h1.name], all["rampart"]); ok {
+			engines = append(engines, fmt.Sprintf("%s: rampart-h1 (http1_engine: rampart) / rampart (net/http) per round %.3f (%.3f-%.3f)", sc.name, med, lo, hi))
+		}
 		if med, lo, hi, ok := roundRatios(all["rampart"], all[env.before.name]); ok && env.before.name != "" {
 			afterBefore = append(afterBefore, fmt.Sprintf("%s: rampart / %s per round %.3f (%.3f-%.3f)", sc.name, env.before.name, med, lo, hi))
 		}
@@ -127,6 +131,9 @@ func main() {
 		fmt.Fprintf(os.Stderr, "done: %s\n", sc.name)
 	}
 	tw.Flush()
+	for _, l := range engines {
+		fmt.Println(l)
+	}
 	for _, l := range afterBefore {
 		fmt.Println(l)
 	}

@@ -27,6 +27,10 @@ type env struct {
 	// before is the -baseline build on its plain route; its name is ""
 	// without one.
 	before target
+	// h1 is the same build with server.http1_engine: rampart, on its
+	// plain route with the same logging: the gateway's own HTTP/1.1
+	// server against net/http's in one run.
+	h1 target
 	// rampartRedis is a second Rampart whose rate limits live in Redis;
 	// empty when redis-server is not installed.
 	rampartRedis            string
@@ -183,6 +187,9 @@ wrk.headers["Content-Type"] = "application/octet-stream"
 			return fail(err)
 		}
 	}
+	if err := e.startEngineRampart(dir, bPlain, cert, key); err != nil {
+		return fail(err)
+	}
 	if err := e.startRedisRampart(dir, bPlain); err != nil {
 		return fail(err)
 	}
@@ -310,6 +317,22 @@ func (e *env) startBaseline(dir, root, baseline, tags, backend, cert, key string
 	}
 	e.before = target{name: "before", plain: "http://" + plain, tls: "https://" + tls}
 	fmt.Printf("Baseline %s built\n", baseline)
+	return nil
+}
+
+// startEngineRampart runs the working tree's Rampart with its own
+// HTTP/1.1 server (server.http1_engine: rampart) on the plain route only,
+// logging as the main one does.
+func (e *env) startEngineRampart(dir, backend, cert, key string) error {
+	plain, tls := freePort(), freePort()
+	head := strings.Replace(gatewayHead("rampart-h1", plain, tls, cert, key, dir, backend), "  limits:", "  http1_engine: rampart\n  limits:", 1)
+	cfg := writeFile(dir, "rampart-h1.yaml", head+`routes:
+  - {name: api, match: {paths: ["/**"]}, upstream: backend, policy: public}
+`)
+	if _, err := e.start(`"msg":"ready"`, filepath.Join(dir, "rampart"), "run", "-c", cfg); err != nil {
+		return err
+	}
+	e.h1 = target{name: "rampart-h1", plain: "http://" + plain, tls: "https://" + tls}
 	return nil
 }
 

@@ -74,6 +74,7 @@ type Server struct {
 	ShutdownTimeout      Duration    `yaml:"shutdown_timeout" json:"shutdown_timeout,omitempty" doc:"How long SIGTERM waits for in-flight requests. Default 30s."`
 	Headers              Headers     `yaml:"headers" json:"headers,omitempty"`
 	Cache                ServerCache `yaml:"cache" json:"cache,omitempty"`
+	HTTP1Engine          string      `yaml:"http1_engine" json:"http1_engine,omitempty" enum:"stdlib|rampart" doc:"What serves HTTP/1.1 on the gateway's listeners: stdlib (default), net/http behind the wire guard (each request head checked, then parsed again by net/http); rampart, the gateway's own HTTP/1.1 server, which reads each head once with the wire guard's rules (experimental; HTTP/2 stays on x/net/http2 either way). Restart-only."`
 	StripResponseHeaders []string    `yaml:"strip_response_headers" json:"strip_response_headers,omitempty" doc:"Upstream response headers removed because they tell attackers what runs behind the gateway. Default [Server, X-Powered-By, X-AspNet-Version, X-AspNetMvc-Version, X-Generator, X-Runtime]; [] keeps them all."`
 }
 

@@ -129,7 +129,7 @@ type Gateway struct {
 	// nodeID names this process among the nodes sharing a store, in
 	// leases (a grant's expiry is reported by one node).
 	nodeID  string
-	servers []*http.Server
+	servers []listenerServer
 	addrs   []Addr
 	serveWG sync.WaitGroup
 }
@@ -428,6 +428,28 @@ func (g *Gateway) Start(admin map[string]http.Handler) error {
 			g.tlsPort.Store(port)
 		}
 		srv := g.newServer(cfg, h, tlsOn)
+		if kind != "admin" && cfg.Server.HTTP1Engine == "rampart" {
+			if tlsOn {
+				srv.TLSConfig = g.listenerTLS()
+			}
+			e := g.newEngine(srv, h) // before any handshake reads srv.TLSConfig, which it completes for HTTP/2
+			cl := newCapListener(l, &g.connCap, tlsOn, g.refusedConn)
+			cl.onOpen, cl.onClose = g.metrics.ConnOpened, g.metrics.ConnClosed
+			l = cl
+			if tlsOn {
+				// the HTTP/1.1 server reads the heads itself: plain
+				l = newTLSListener(l, srv.TLSConfig, g.handshakeTimeout, g.wireMaxHeader, true)
+			}
+			e.l = l
+			g.servers = append(g.servers, e)
+			g.serveWG.Add(1)
+			go func() {
+				defer g.serveWG.Done()
+				e.serve()
+			}()
+			g.log.Info("listening", "kind", kind, "addr", l.Addr().String(), "http1_engine", "rampart")
+			return nil
+		}
 		g.servers = append(g.servers, srv)
 		if kind != "admin" {
 			cl := newCapListener(l, &g.connCap, tlsOn, g.refusedConn)
@@ -435,7 +457,7 @@ func (g *Gateway) Start(admin map[string]http.Handler) error {
 			l = cl
 			if tlsOn {
 				srv.TLSConfig = g.listenerTLS()
-				l = newTLSListener(l, srv.TLSConfig, g.handshakeTimeout, g.wireMaxHeader)
+				l = newTLSListener(l, srv.TLSConfig, g.handshakeTimeout, g.wireMaxHeader, false)
 			} else {
 				l = wireListener{Listener: l, maxHeader: g.wireMaxHeader}
 			}
@@ -659,6 +681,7 @@ func restartOnly(old, cur *config.Config) error {
 		{"admin.disabled", old.Admin.Disabled, cur.Admin.Disabled},
 		{"admin.dashboard", old.Admin.Dashboard, cur.Admin.Dashboard},
 		{"pkcs11", old.PKCS11, cur.PKCS11},
+		{"server.http1_engine", old.Server.HTTP1Engine, cur.Server.HTTP1Engine},
 		{"identity.signing_key", old.Identity.SigningKey, cur.Identity.SigningKey},
 		{"portal.listen", portalListen(old), portalListen(cur)},
 		{"access_log", old.AccessLog, cur.AccessLog},

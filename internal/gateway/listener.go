@@ -99,6 +99,15 @@ type cappedConn struct {
 	ja4 string
 }
 
+// CloseWrite half-closes the connection, as net/http and the HTTP/1.1
+// server do before closing after an answer.
+func (c *cappedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
 func (c *cappedConn) Close() error {
 	c.once.Do(c.release)
 	return c.Conn.Close()

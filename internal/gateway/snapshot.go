@@ -21,6 +21,7 @@ import (
 	"github.com/rampart-gw/rampart/internal/bots"
 	"github.com/rampart-gw/rampart/internal/config"
 	"github.com/rampart-gw/rampart/internal/guard"
+	"github.com/rampart-gw/rampart/internal/http1"
 	"github.com/rampart-gw/rampart/internal/ipfilter"
 	"github.com/rampart-gw/rampart/internal/observe"
 	"github.com/rampart-gw/rampart/internal/pki"
@@ -391,6 +392,9 @@ func (s *Snapshot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = http.NewResponseController(w).SetReadDeadline(rec.Start.Add(s.bodyTimeout))
 	}
 	ci, _ := r.Context().Value(connInfoKey{}).(*connInfo)
+	if r.ProtoMajor == 1 && r.ProtoMinor == 0 && (ci == nil || ci.wire == nil) {
+		st.HostMissing = http1.HostMissing(r.Context()) // the gateway's own HTTP/1.1 server
+	}
 	if ci != nil && ci.wire != nil && r.ProtoMajor == 1 {
 		st.Wire = ci.wire
 		if r.ProtoMinor == 0 {

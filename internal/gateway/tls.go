@@ -8,6 +8,7 @@ import (
 
 	"github.com/rampart-gw/rampart/internal/config"
 	clientfp "github.com/rampart-gw/rampart/internal/fingerprint"
+	"github.com/rampart-gw/rampart/internal/guard"
 	"github.com/rampart-gw/rampart/internal/pki"
 )
 
@@ -108,6 +109,9 @@ type connInfo struct {
 	counted atomic.Bool // TLS handshake counted
 	conn    *cappedConn // the TLS connection's own, for its JA4; nil on cleartext
 	wire    *wireConn   // HTTP/1 framing check; nil on HTTP/2 over TLS and admin
+	// refused is the request head the HTTP/1.1 server refused, on the
+	// request standing in for it (http1_engine: rampart).
+	refused *guard.WireError
 }
 
 // ja4 returns the JA4 fingerprint of the request's TLS connection.

@@ -235,6 +235,9 @@ func (c *wireConn) CloseWrite() error {
 // wireRefusal returns the refusal a request stands in for, or nil when it
 // is a request the client sent.
 func wireRefusal(r *http.Request, ci *connInfo) *guard.WireError {
+	if ci != nil && ci.refused != nil {
+		return ci.refused
+	}
 	if ci == nil || ci.wire == nil || r.ProtoMajor != 1 {
 		return nil
 	}
@@ -255,14 +258,18 @@ type tlsListener struct {
 	timeout   func() time.Duration // for the handshake
 	maxHeader func() int
 
+	// plain passes HTTP/1.1 connections as *tls.Conn, for a server that
+	// reads their heads itself (http1_engine: rampart).
+	plain bool
+
 	conns     chan net.Conn
 	done      chan struct{}
 	closeOnce sync.Once
 	err       error // why accepting stopped; set before done closes
 }
 
-func newTLSListener(inner net.Listener, config *tls.Config, timeout func() time.Duration, maxHeader func() int) *tlsListener {
-	l := &tlsListener{inner: inner, config: config, timeout: timeout, maxHeader: maxHeader,
+func newTLSListener(inner net.Listener, config *tls.Config, timeout func() time.Duration, maxHeader func() int, plain bool) *tlsListener {
+	l := &tlsListener{inner: inner, config: config, timeout: timeout, maxHeader: maxHeader, plain: plain,
 		conns: make(chan net.Conn), done: make(chan struct{})}
 	go l.acceptLoop()
 	return l
@@ -297,7 +304,7 @@ func (l *tlsListener) handshake(c net.Conn) {
 		return
 	}
 	var out net.Conn = tc
-	if st := tc.ConnectionState(); st.NegotiatedProtocol != "h2" {
+	if st := tc.ConnectionState(); st.NegotiatedProtocol != "h2" && !l.plain {
 		out = &tlsWireConn{wireConn: newWireConn(tc, l.maxHeader()), state: st}
 	}
 	select {

@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -199,8 +200,44 @@ func startGateway(t *testing.T, yaml string) *gw {
 	return startGatewayIn(t, dir, yaml)
 }
 
+// engineOverride is the server.http1_engine every gateway of the run
+// gets (RAMPART_E2E_HTTP1_ENGINE), so that the whole suite runs on
+// either HTTP/1.1 server; "" leaves the configs as the tests wrote them.
+var engineOverride = os.Getenv("RAMPART_E2E_HTTP1_ENGINE")
+
+// withEngine sets server.http1_engine in a config when engineOverride
+// asks for it, keeping the lines where they were where it can (tests
+// check the positions of config errors): on the line of a flow-style
+// server mapping, at the end of a block-style one (the lines after it
+// move down one), or in a new server mapping at the end.
+func withEngine(cfg string) string {
+	if engineOverride == "" {
+		return cfg
+	}
+	key := "http1_engine: " + engineOverride
+	lines := strings.Split(cfg, "\n")
+	for i, l := range lines {
+		switch {
+		case strings.HasPrefix(l, "server: {}"):
+			lines[i] = "server: {" + key + "}" + l[len("server: {}"):]
+			return strings.Join(lines, "\n")
+		case strings.HasPrefix(l, "server: {"):
+			lines[i] = "server: {" + key + ", " + l[len("server: {"):]
+			return strings.Join(lines, "\n")
+		case l == "server:": // at the end of the block: the lines in it stay
+			end := i + 1
+			for end < len(lines) && (strings.HasPrefix(lines[end], " ") || lines[end] == "") {
+				end++
+			}
+			return strings.Join(slices.Insert(lines, end, "  "+key), "\n")
+		}
+	}
+	return cfg + "\nserver: {" + key + "}\n"
+}
+
 func startGatewayIn(t *testing.T, dir, yaml string) *gw {
 	t.Helper()
+	yaml = withEngine(yaml)
 	cfg := filepath.Join(dir, "rampart.yaml")
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
@@ -270,6 +307,7 @@ func (g *gw) cli(args ...string) (int, string, string) {
 // rewrite replaces the config file and signals a reload.
 func (g *gw) rewrite(t *testing.T, yaml string, sighup bool) {
 	t.Helper()
+	yaml = withEngine(yaml)
 	tmp := g.cfg + ".tmp"
 	if err := os.WriteFile(tmp, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
