@@ -559,40 +559,40 @@ func (w *response) sendHeader(final bool) {
 		if w.req.Method == http.MethodHead && final && w.contentLength < 0 && w.written > 0 && w.status != http.StatusNoContent && w.status != http.StatusNotModified {
 			autoLength = w.written
 		}
-		delIfSet(h, "Transfer-Encoding")
+		delete(h, "Transfer-Encoding")
 		if w.status == http.StatusNoContent || w.status == http.StatusNotModified || (w.status >= 100 && w.status < 200) {
-			delIfSet(h, "Content-Length")
+			delete(h, "Content-Length")
 		}
 	case te == "chunked" && w.req.ProtoMinor > 0:
-		delIfSet(h, "Content-Length")
+		delete(h, "Content-Length")
 		w.chunked, w.contentLength = true, -1
 	case w.contentLength >= 0:
-		delIfSet(h, "Transfer-Encoding")
+		delete(h, "Transfer-Encoding")
 	case final && len(w.trailers) == 0:
-		delIfSet(h, "Transfer-Encoding")
+		delete(h, "Transfer-Encoding")
 		w.contentLength = int64(len(w.buf))
 		autoLength = w.contentLength
 	case w.req.ProtoMinor > 0:
-		delIfSet(h, "Content-Length")
-		delIfSet(h, "Transfer-Encoding")
+		delete(h, "Content-Length")
+		delete(h, "Transfer-Encoding")
 		add("Transfer-Encoding", "chunked")
 		w.chunked = true
 	default: // HTTP/1.0 of unknown length: the end of the connection ends it
-		delIfSet(h, "Transfer-Encoding")
+		delete(h, "Transfer-Encoding")
 		w.closeAfter = true
 	}
 	switch {
 	case w.closeAfter || w.req.Close || httpguts.HeaderValuesContainsToken(h["Connection"], "close"):
 		w.closeAfter = true
-		delIfSet(h, "Connection")
+		delete(h, "Connection")
 		add("Connection", "close")
 	case w.req.ProtoMinor == 0: // HTTP/1.0 that asked to be kept alive
-		delIfSet(h, "Connection")
+		delete(h, "Connection")
 		add("Connection", "keep-alive")
 	}
 	if w.status == http.StatusSwitchingProtocols {
-		delIfSet(h, "Content-Length")
-		delIfSet(h, "Transfer-Encoding")
+		delete(h, "Content-Length")
+		delete(h, "Transfer-Encoding")
 		autoLength = -1
 	}
 	w.writeStatusLine(w.status)
@@ -627,14 +627,6 @@ func (w *response) sendHeader(final bool) {
 		_, _ = w.bw.WriteString("\r\n")
 	}
 	_, _ = w.bw.WriteString("\r\n")
-}
-
-// delIfSet deletes a field only when the header has it (Del
-// canonicalizes the key, which costs).
-func delIfSet(h http.Header, k string) {
-	if _, ok := h[k]; ok {
-		delete(h, k)
-	}
 }
 
 // date is the Date field of the current second, formatted once.
