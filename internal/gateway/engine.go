@@ -48,7 +48,7 @@ type engine struct {
 func (g *Gateway) newEngine(srv *http.Server, h http.Handler) *engine {
 	e := &engine{g: g, base: srv, conns: map[net.Conn]http.ConnState{}, h2: newHandoff()}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
-	e.h1 = &http1.Server{Handler: h, MaxHeaderBytes: g.wireMaxHeader(),
+	e.h1 = &http1.Server{Handler: h, MaxHeaderBytes: g.wireMaxHeader(), Log: g.log,
 		ReadHeaderTimeout: srv.ReadHeaderTimeout, IdleTimeout: srv.IdleTimeout,
 		ConnContext: srv.ConnContext, ConnState: e.connState,
 		Refused: func(w http.ResponseWriter, r *http.Request, werr *guard.WireError) {

@@ -5,9 +5,12 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,6 +47,9 @@ type Server struct {
 	// (cleartext HTTP/2 with prior knowledge), given the bytes already
 	// read from it; nil: the connection is refused.
 	H2 func(c net.Conn, read []byte)
+	// Log gets the panics of handlers other than http.ErrAbortHandler;
+	// nil: they are not logged (the connection is dropped either way).
+	Log *slog.Logger
 	// ConnState is told when a connection is new (before its first
 	// request), active (a request head was read), idle (waiting for the
 	// next), hijacked or closed, as net/http's Server.ConnState; may be
@@ -193,18 +199,23 @@ func (s *Server) serve(ctx context.Context, c net.Conn, cs *connState, cr *connR
 	default: // no body: watch the connection now
 		cr.startBackgroundRead()
 	}
+	aborted := false
 	func() {
 		defer func() {
-			if p := recover(); p != nil && p != http.ErrAbortHandler {
-				w.closeAfter = true
-				panic(p)
+			if p := recover(); p != nil {
+				// As net/http: the connection is dropped without a
+				// response; a panic other than ErrAbortHandler is logged.
+				aborted = true
+				if p != http.ErrAbortHandler && s.Log != nil {
+					s.Log.Error("panic serving an HTTP/1.1 request", "remote", cs.remote, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				}
 			}
 		}()
 		s.Handler.ServeHTTP(w, req)
 	}()
 	cr.stopBackgroundRead()
-	if w.hijacked {
-		return w, true
+	if w.hijacked || aborted {
+		return w, true // (a hijacked connection is the handler's; an aborted one closes unanswered)
 	}
 	refused := bodyRefusal(w.body) != nil
 	if refused {

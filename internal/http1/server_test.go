@@ -416,3 +416,40 @@ func TestCancelAfterBody(t *testing.T) {
 		}
 	}
 }
+
+// TestPanic: a handler's panic drops its connection without an answer
+// (net/http does the same), and the server goes on serving others.
+func TestPanic(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/abort":
+			_, _ = io.WriteString(w, "partial")
+			panic(http.ErrAbortHandler)
+		case "/bug":
+			var m map[string]int
+			m["x"]++
+		}
+		_, _ = io.WriteString(w, "ok")
+	})
+	addr, _ := listen(t, &Server{Handler: h})
+	for _, path := range []string{"/abort", "/bug"} {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		_, _ = io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: a\r\n\r\n")
+		if b, _ := io.ReadAll(c); len(b) != 0 {
+			t.Errorf("%s: %q written", path, b)
+		}
+		c.Close()
+	}
+	res, err := http.Get("http://" + addr + "/fine")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 {
+		t.Errorf("after the panics: %d", res.StatusCode)
+	}
+}
