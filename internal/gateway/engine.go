@@ -63,14 +63,19 @@ func (g *Gateway) newEngine(srv *http.Server, h http.Handler) *engine {
 	return e
 }
 
-// serve accepts until the listener closes.
-func (e *engine) serve() {
+// start starts the server of the HTTP/2 connections handed over; called
+// once the listener is set, before serve and before any Shutdown.
+func (e *engine) start() {
 	e.h2.addr = e.l.Addr()
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
 		_ = e.base.Serve(e.h2) // returns when Shutdown or Close closes the handoff
 	}()
+}
+
+// serve accepts until the listener closes.
+func (e *engine) serve() {
 	for {
 		c, err := e.l.Accept()
 		if err != nil {

@@ -441,6 +441,7 @@ func (g *Gateway) Start(admin map[string]http.Handler) error {
 				l = newTLSListener(l, srv.TLSConfig, g.handshakeTimeout, g.wireMaxHeader, true)
 			}
 			e.l = l
+			e.start()
 			g.servers = append(g.servers, e)
 			g.serveWG.Add(1)
 			go func() {
