@@ -80,6 +80,11 @@ staticcheck: $(STATICCHECK)
 	$(STATICCHECK) -tags re2_cgo ./internal/waf
 	cd test && $(STATICCHECK) ./...
 
+# The protocol tests run a second time with the gateway's own HTTP/1.1
+# server (server.http1_engine: rampart); RAMPART_E2E_HTTP1_ENGINE=rampart
+# on the whole e2e suite runs all of it so.
+ENGINE_TESTS := ^(TestProxyBasics|TestBodyGuards|TestDesyncGuardian|TestUpgradeKeepsWireGuard|TestClientBodyFraming|TestHeaderHygiene|TestPathHygiene|TestBodiesOnGet|TestConnectAndHSTS|TestGracefulShutdown|TestDrainDelay|TestConnectionCap|TestTLSListener|TestHTTPSRedirect|TestH2CAndStreaming|TestSmuggling|TestSlowloris|TestClientCertificateModes|TestGRPC|TestWAF|TestCorazaConnectorCases|TestUpstreamResponseDesync)$$
+
 # test/ is a module of its own (the end-to-end tests, the test IdPs and
 # receivers, the leak check), so the gateway's module requires none of
 # what only tests use (chromedp, zitadel/oidc, mmdbwriter, goleak).
@@ -88,6 +93,7 @@ unit:
 	$(GO) test -race -count=1 -tags re2_cgo ./internal/waf
 	@$(GO) test -count=1 -run TestBenignCorpus -v ./internal/waf | grep -o 'benign API corpus at paranoia [0-9]: [^(]*([^)]*)' || true
 	cd test && $(GO) test -race -count=1 -timeout 20m ./...
+	cd test && RAMPART_E2E_HTTP1_ENGINE=rampart $(GO) test -count=1 -timeout 10m -run '$(ENGINE_TESTS)' ./e2e
 
 # Each fuzz target runs for FUZZTIME on its own (go test allows one -fuzz
 # target per run).
