@@ -318,6 +318,8 @@ type connReader struct {
 	cancel  context.CancelFunc
 	br      *bufio.Reader
 	bg      bool // a background read is in progress
+	waiting bool // its timer is set
+	timer   *time.Timer
 	bgDone  chan struct{}
 	aborted bool // the background read was ended by stopBackgroundRead
 }
@@ -341,45 +343,68 @@ func (r *connReader) arm(cancel context.CancelFunc, br *bufio.Reader) {
 	r.mu.Unlock()
 }
 
+// watchDelay is how long a handler runs before the connection is
+// watched for its client leaving: most requests are answered sooner,
+// and the watch costs a read (a system call) and a goroutine.
+const watchDelay = 5 * time.Millisecond
+
 // startBackgroundRead watches the connection while the handler runs,
-// once the request's body is all read (or it has none), unless the next
-// request is already buffered: the client closing cancels the request.
-// It may be called from any goroutine (the body's reader), until
-// stopBackgroundRead.
+// once the request's body is all read (or it has none) and the handler
+// has run watchDelay, unless the next request is already buffered: the
+// client closing cancels the request. It may be called from any
+// goroutine (the body's reader), until stopBackgroundRead.
 func (r *connReader) startBackgroundRead() {
 	r.mu.Lock()
-	if !r.armed || r.bg || r.br.Buffered() > 0 {
-		r.mu.Unlock()
+	defer r.mu.Unlock()
+	if !r.armed || r.bg || r.waiting || r.br.Buffered() > 0 {
 		return
+	}
+	r.waiting = true
+	if r.timer == nil {
+		r.timer = time.AfterFunc(watchDelay, r.watch)
+	} else {
+		r.timer.Reset(watchDelay)
+	}
+}
+
+// watch reads one byte while the handler runs: the client's next
+// request, kept for it, or the end of the connection, which cancels the
+// request.
+func (r *connReader) watch() {
+	r.mu.Lock()
+	r.waiting = false
+	if !r.armed || r.bg {
+		r.mu.Unlock()
+		return // the handler is done
 	}
 	r.bg, r.bgDone, r.aborted = true, make(chan struct{}), false
 	done, cancel := r.bgDone, r.cancel
 	r.mu.Unlock()
+	defer close(done)
 	_ = r.conn.SetReadDeadline(time.Time{}) // the body's deadline is no longer the client's to meet
-	go func() {
-		defer close(done)
-		var b [1]byte
-		n, err := r.conn.Read(b[:])
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		if n > 0 {
-			r.stash = append(r.stash, b[0]) // a pipelined request: keep it
-		}
-		var ne net.Error
-		if err != nil && !(r.aborted && errors.As(err, &ne) && ne.Timeout()) {
-			cancel() // the client left
-		}
-	}()
+	var b [1]byte
+	n, err := r.conn.Read(b[:])
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if n > 0 {
+		r.stash = append(r.stash, b[0]) // a pipelined request: keep it
+	}
+	var ne net.Error
+	if err != nil && !(r.aborted && errors.As(err, &ne) && ne.Timeout()) {
+		cancel() // the client left
+	}
 }
 
-// stopBackgroundRead ends the background read, if one runs, and waits
-// for it.
+// stopBackgroundRead ends the watch, if it started, and waits for it.
 func (r *connReader) stopBackgroundRead() {
 	r.mu.Lock()
 	r.armed = false
+	if r.waiting && r.timer.Stop() {
+		r.waiting = false
+	}
 	if !r.bg {
 		r.mu.Unlock()
-		return
+		return // not started; if the timer fired meanwhile, watch sees armed unset
 	}
 	r.bg, r.aborted = false, true
 	done := r.bgDone
