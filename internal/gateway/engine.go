@@ -27,7 +27,6 @@ type listenerServer interface {
 // with prior knowledge) are handed to net/http's server, which serves
 // them exactly as with http1_engine: stdlib.
 type engine struct {
-	g    *Gateway
 	base *http.Server // serves the HTTP/2 connections handed to it
 	h2   *handoff
 	h1   *http1.Server
@@ -35,18 +34,18 @@ type engine struct {
 	ctx    context.Context // cancelled by Close: every connection ends
 	cancel context.CancelFunc
 
-	mu       sync.Mutex
 	l        net.Listener
+	mu       sync.Mutex
 	conns    map[net.Conn]http.ConnState
 	draining bool
 	wg       sync.WaitGroup
 }
 
-// newEngine makes the engine of a listener from the settings net/http's
-// server would have had (srv).
-// Its listener is set before serve.
-func (g *Gateway) newEngine(srv *http.Server, h http.Handler) *engine {
-	e := &engine{g: g, base: srv, conns: map[net.Conn]http.ConnState{}, h2: newHandoff()}
+// newEngine makes the engine of listener l from the settings net/http's
+// server would have had (srv), and starts the server of the HTTP/2
+// connections it will hand over; serve accepts.
+func (g *Gateway) newEngine(srv *http.Server, h http.Handler, l net.Listener) *engine {
+	e := &engine{base: srv, l: l, conns: map[net.Conn]http.ConnState{}, h2: newHandoff(l.Addr())}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	e.h1 = &http1.Server{Handler: h, MaxHeaderBytes: g.wireMaxHeader(), Log: g.log,
 		ReadHeaderTimeout: srv.ReadHeaderTimeout, IdleTimeout: srv.IdleTimeout,
@@ -59,19 +58,14 @@ func (g *Gateway) newEngine(srv *http.Server, h http.Handler) *engine {
 			}
 			h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), connInfoKey{}, refused)))
 		},
-		H2: func(c net.Conn, read []byte) { e.serveH2(c, read) }}
-	return e
-}
-
-// start starts the server of the HTTP/2 connections handed over; called
-// once the listener is set, before serve and before any Shutdown.
-func (e *engine) start() {
-	e.h2.addr = e.l.Addr()
+		H2: e.serveH2}
+	// before any Shutdown can Wait
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
 		_ = e.base.Serve(e.h2) // returns when Shutdown or Close closes the handoff
 	}()
+	return e
 }
 
 // serve accepts until the listener closes.
@@ -129,8 +123,8 @@ type handoff struct {
 	addr  net.Addr
 }
 
-func newHandoff() *handoff {
-	return &handoff{conns: make(chan net.Conn), done: make(chan struct{})}
+func newHandoff(addr net.Addr) *handoff {
+	return &handoff{conns: make(chan net.Conn), done: make(chan struct{}), addr: addr}
 }
 
 // give passes c to the server; false once the handoff is closed.
@@ -204,16 +198,13 @@ func (e *engine) forget(c net.Conn) {
 func (e *engine) Shutdown(ctx context.Context) error {
 	e.mu.Lock()
 	e.draining = true
-	l := e.l
 	for c, st := range e.conns {
 		if st == http.StateIdle || st == http.StateNew {
 			_ = c.Close()
 		}
 	}
 	e.mu.Unlock()
-	if l != nil {
-		_ = l.Close()
-	}
+	_ = e.l.Close()
 	// the HTTP/2 connections: GOAWAY, then wait for their streams
 	if err := e.base.Shutdown(ctx); err != nil {
 		return err
@@ -235,14 +226,11 @@ func (e *engine) Shutdown(ctx context.Context) error {
 func (e *engine) Close() error {
 	e.mu.Lock()
 	e.draining = true
-	l := e.l
 	for c := range e.conns {
 		_ = c.Close()
 	}
 	e.mu.Unlock()
 	e.cancel()
-	if l != nil {
-		_ = l.Close()
-	}
+	_ = e.l.Close()
 	return e.base.Close()
 }

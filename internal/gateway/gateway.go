@@ -428,20 +428,23 @@ func (g *Gateway) Start(admin map[string]http.Handler) error {
 			g.tlsPort.Store(port)
 		}
 		srv := g.newServer(cfg, h, tlsOn)
-		if kind != "admin" && cfg.Server.HTTP1Engine == "rampart" {
-			if tlsOn {
-				srv.TLSConfig = g.listenerTLS()
-			}
-			e := g.newEngine(srv, h) // before any handshake reads srv.TLSConfig, which it completes for HTTP/2
+		// the gateway's own HTTP/1.1 server reads the heads itself: no
+		// wire check in front of it
+		own := kind != "admin" && cfg.Server.HTTP1Engine == "rampart"
+		if kind != "admin" {
 			cl := newCapListener(l, &g.connCap, tlsOn, g.refusedConn)
 			cl.onOpen, cl.onClose = g.metrics.ConnOpened, g.metrics.ConnClosed
 			l = cl
-			if tlsOn {
-				// the HTTP/1.1 server reads the heads itself: plain
-				l = newTLSListener(l, srv.TLSConfig, g.handshakeTimeout, g.wireMaxHeader, true)
+			switch {
+			case tlsOn:
+				srv.TLSConfig = g.listenerTLS()
+				l = newTLSListener(l, srv.TLSConfig, g.handshakeTimeout, g.wireMaxHeader, own)
+			case !own:
+				l = wireListener{Listener: l, maxHeader: g.wireMaxHeader}
 			}
-			e.l = l
-			e.start()
+		}
+		if own {
+			e := g.newEngine(srv, h, l)
 			g.servers = append(g.servers, e)
 			g.serveWG.Add(1)
 			go func() {
@@ -452,17 +455,6 @@ func (g *Gateway) Start(admin map[string]http.Handler) error {
 			return nil
 		}
 		g.servers = append(g.servers, srv)
-		if kind != "admin" {
-			cl := newCapListener(l, &g.connCap, tlsOn, g.refusedConn)
-			cl.onOpen, cl.onClose = g.metrics.ConnOpened, g.metrics.ConnClosed
-			l = cl
-			if tlsOn {
-				srv.TLSConfig = g.listenerTLS()
-				l = newTLSListener(l, srv.TLSConfig, g.handshakeTimeout, g.wireMaxHeader, false)
-			} else {
-				l = wireListener{Listener: l, maxHeader: g.wireMaxHeader}
-			}
-		}
 		g.serveWG.Add(1)
 		go func() {
 			defer g.serveWG.Done()

@@ -189,9 +189,6 @@ func (b *chunkedBody) trailer() error {
 		if b.req.Trailer == nil {
 			b.req.Trailer = http.Header{}
 		}
-		if _, declared := b.req.Trailer[k]; declared && b.req.Trailer[k] == nil {
-			b.req.Trailer[k] = []string{}
-		}
 		b.req.Trailer[k] = append(b.req.Trailer[k], string(bytes.Trim(line[colon+1:], " \t")))
 	}
 	return nil

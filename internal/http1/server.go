@@ -183,7 +183,6 @@ func (s *Server) serve(ctx context.Context, c net.Conn, cs *connState, cr *connR
 			return w, true
 		}
 		if req.ContentLength != 0 {
-			w.expectContinue = true
 			req.Body = &continueReader{w: w, body: req.Body}
 		}
 	}
@@ -423,20 +422,19 @@ type response struct {
 	req  *http.Request
 	body io.ReadCloser // the request's body, as read by the handler
 
-	header         http.Header
-	status         int
-	wroteHeader    bool  // WriteHeader was called with a final status
-	sentHeader     bool  // the response head is on the wire (or in bw)
-	contentLength  int64 // declared, -1 for none
-	chunked        bool
-	written        int64
-	buf            []byte // the body held before the head is sent
-	sniff          []byte // the first write, when too large to hold: its type is sniffed
-	trailers       []string
-	closeAfter     bool
-	hijacked       bool
-	expectContinue bool
-	err            error // a write to the connection failed
+	header        http.Header
+	status        int
+	wroteHeader   bool  // WriteHeader was called with a final status
+	sentHeader    bool  // the response head is on the wire (or in bw)
+	contentLength int64 // declared, -1 for none
+	chunked       bool
+	written       int64
+	buf           []byte // the body held before the head is sent
+	sniff         []byte // the first write, when too large to hold: its type is sniffed
+	trailers      []string
+	closeAfter    bool
+	hijacked      bool
+	err           error // a write to the connection failed
 }
 
 func (w *response) Header() http.Header { return w.header }
