@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
 # make bench: installs the load tools and nginx when missing, then runs the
 # harness. Extra flags pass through: scripts/bench.sh -rounds 5 -only TLS
+# BENCH_PIN=1 is the pinned run (8 cores or more): every process on its
+# own cores, with nginx and HAProxy as the peers (bench/harness/pinned.go).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 missing=()
+pin=()
+if [ "${BENCH_PIN:-0}" = 1 ]; then
+  pin=(-pin)
+  command -v haproxy >/dev/null || missing+=(haproxy)
+  command -v taskset >/dev/null || missing+=(util-linux)
+fi
 command -v wrk >/dev/null || missing+=(wrk)
 command -v nginx >/dev/null || missing+=(nginx)
 command -v h2load >/dev/null || missing+=(nghttp2-client)
@@ -20,5 +28,5 @@ fi
 [ -x .tools/vegeta ] || GOBIN="$PWD/.tools" go install github.com/tsenart/vegeta/v12@v12.13.0
 mkdir -p bench/results
 out="bench/results/$(date -u +%Y%m%dT%H%M%SZ).txt"
-go run ./bench/harness "$@" | tee "$out"
+go run ./bench/harness "${pin[@]}" "$@" | tee "$out"
 echo "saved to $out"

@@ -15,11 +15,24 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
 )
+
+// stopOnSignal stops env's processes on Ctrl-C or a kill: none of the
+// backend, Rampart or the peers is left behind.
+func stopOnSignal(env *env) {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-sig
+		env.stop()
+		os.Exit(130)
+	}()
+}
 
 type target struct {
 	name  string
@@ -35,6 +48,7 @@ type scenario struct {
 type result struct {
 	rps      float64
 	p50, p99 time.Duration // zero when the tool does not report them
+	max      time.Duration // the slowest request; vegeta only
 	note     string
 	round    int // set by interleave
 }
@@ -48,7 +62,41 @@ func main() {
 	only := flag.String("only", "", "run only scenarios whose name contains this")
 	tags := flag.String("tags", "re2_cgo", "build tags for Rampart (re2_cgo: the WAF's @rx on RE2, as `make build` does when libre2 is installed)")
 	baseline := flag.String("baseline", "", "a git ref (a commit, a branch, HEAD~1) built and measured beside the working tree's Rampart in the first table, on its plain route with the same logging: a change's cost in one run")
+	pin := flag.Bool("pin", false, "the pinned run (BENCH_PIN=1): every process on its own cores, proxies on 2 (and 4) of them, with nginx and HAProxy as peers; needs 8 cores, or every -pin-* flag")
+	var layout cpuLayout
+	flag.StringVar(&layout.proxy, "pin-proxy", "", "with -pin: the proxies' cores for the 2-core rows, a taskset list (default 0-1)")
+	flag.StringVar(&layout.proxy4, "pin-proxy4", "", "with -pin: the proxies' cores for the 4-core rows (default 0-3 from 16 cores, else none)")
+	flag.StringVar(&layout.load, "pin-load", "", "with -pin: the load tool's cores (default the four after the proxies')")
+	flag.StringVar(&layout.backend, "pin-backend", "", "with -pin: the backend's cores (default the rest)")
+	pinRates := flag.String("pin-rates", "2000,10000", "with -pin: the fixed rates of the latency runs, req/s")
 	flag.Parse()
+
+	path := "/api/v1/items?page=2&sort=name&q=widget"
+	if *pin {
+		l, err := pinLayoutFlags(layout, runtime.NumCPU())
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(2)
+		}
+		var rates []int
+		for _, f := range strings.Split(*pinRates, ",") {
+			r, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || r <= 0 {
+				fmt.Fprintf(os.Stderr, "bench: -pin-rates %q: each rate is a positive number of requests per second\n", *pinRates)
+				os.Exit(2)
+			}
+			rates = append(rates, r)
+		}
+		e, err := setupPinned(*tags, l)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench setup:", err)
+			os.Exit(1)
+		}
+		defer e.stop()
+		stopOnSignal(e.env)
+		pinnedTables(e, path, *rounds, *dur, *warm, rates)
+		return
+	}
 
 	env, err := setup(*tags, *baseline)
 	if err != nil {
@@ -56,20 +104,12 @@ func main() {
 		os.Exit(1)
 	}
 	defer env.stop()
-	// Ctrl-C or a kill must not leave the backend, Rampart or nginx behind.
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
-	go func() {
-		<-sig
-		env.stop()
-		os.Exit(130)
-	}()
+	stopOnSignal(env)
 
 	targets := []target{env.direct, env.rampart, env.h1, env.nginx}
 	if env.before.name != "" {
 		targets = append(targets, env.before)
 	}
-	path := "/api/v1/items?page=2&sort=name&q=widget"
 	scenarios := []scenario{
 		{"GET small, keep-alive, HTTP/1.1", func(t target, d time.Duration) (result, error) {
 			return wrk(t.plain+path, d, 50, "")
@@ -275,6 +315,7 @@ func median(rs []result) result {
 		rps:  pick(func(r result) float64 { return r.rps }),
 		p50:  time.Duration(pick(func(r result) float64 { return float64(r.p50) })),
 		p99:  time.Duration(pick(func(r result) float64 { return float64(r.p99) })),
+		max:  time.Duration(pick(func(r result) float64 { return float64(r.max) })),
 		note: rs[len(rs)/2].note,
 	}
 }

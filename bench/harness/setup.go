@@ -74,7 +74,13 @@ func freePort() string {
 // start runs a process and waits until its stderr has a line with ready,
 // returning that line.
 func (e *env) start(ready string, name string, args ...string) (string, error) {
-	cmd := exec.Command(name, args...)
+	return e.startCmd(ready, exec.Command(name, args...))
+}
+
+// startCmd is start for a command made by the caller (pinned, with its
+// own environment).
+func (e *env) startCmd(ready string, cmd *exec.Cmd) (string, error) {
+	name := filepath.Base(cmd.Path)
 	pr, pw, _ := os.Pipe()
 	cmd.Stderr = pw
 	cmd.Stdout = nil
@@ -135,12 +141,9 @@ func setup(tags, baseline string) (*env, error) {
 	root, _ := os.Getwd()
 	e := &env{dir: dir, tools: filepath.Join(root, ".tools")}
 	fail := func(err error) (*env, error) { e.stop(); return nil, err }
-	for _, b := range [][3]string{{"rampart", "./cmd/rampart", tags}, {"backend", "./bench/backend", ""}} {
-		if out, err := runCmd("go", "build", "-tags", b[2], "-o", filepath.Join(dir, b[0]), b[1]); err != nil {
-			return fail(fmt.Errorf("build %s: %v %s", b[0], err, out))
-		}
+	if err := buildBinaries(dir, tags); err != nil {
+		return fail(err)
 	}
-	fmt.Printf("Rampart built with tags %q\n", tags)
 	cert, key, err := selfSigned(dir)
 	if err != nil {
 		return fail(err)
@@ -252,6 +255,17 @@ http {
 	v, _ := runCmd("nginx", "-v")
 	e.nginxVersion = strings.TrimSpace(strings.TrimPrefix(v, "nginx version: "))
 	return e, nil
+}
+
+// buildBinaries builds Rampart (with tags) and the backend into dir.
+func buildBinaries(dir, tags string) error {
+	for _, b := range [][3]string{{"rampart", "./cmd/rampart", tags}, {"backend", "./bench/backend", ""}} {
+		if out, err := runCmd("go", "build", "-tags", b[2], "-o", filepath.Join(dir, b[0]), b[1]); err != nil {
+			return fmt.Errorf("build %s: %v %s", b[0], err, out)
+		}
+	}
+	fmt.Printf("Rampart built with tags %q\n", tags)
+	return nil
 }
 
 func selfSigned(dir string) (certFile, keyFile string, err error) {

@@ -34,7 +34,27 @@ func parseDur(v, unit string) time.Duration {
 // wrk runs one closed-loop measurement with one thread (the load tool's
 // own CPU is part of the result on a small machine).
 func wrk(url string, d time.Duration, conns int, script string, headers ...string) (result, error) {
-	args := []string{"-t1", fmt.Sprintf("-c%d", conns), fmt.Sprintf("-d%ds", int(d.Seconds())), "--latency",
+	return load{threads: 1}.wrk(url, d, conns, script, headers...)
+}
+
+// load is where the load tool runs: its threads, and the cores it is
+// pinned to ("": wherever the scheduler puts it).
+type load struct {
+	threads int
+	cpus    string
+}
+
+// command is name with args, run through taskset on l.cpus when set.
+func (l load) command(name string, args ...string) *exec.Cmd {
+	if l.cpus == "" {
+		return exec.Command(name, args...)
+	}
+	return exec.Command("taskset", append([]string{"-c", l.cpus, name}, args...)...)
+}
+
+// wrk runs one closed-loop measurement with l's threads and cores.
+func (l load) wrk(url string, d time.Duration, conns int, script string, headers ...string) (result, error) {
+	args := []string{fmt.Sprintf("-t%d", l.threads), fmt.Sprintf("-c%d", conns), fmt.Sprintf("-d%ds", int(d.Seconds())), "--latency",
 		"-H", "Accept: application/json", "-H", "User-Agent: rampart-bench/1", "-H", "X-Client-Version: 4.2"}
 	for _, h := range headers {
 		args = append(args, "-H", h)
@@ -42,9 +62,11 @@ func wrk(url string, d time.Duration, conns int, script string, headers ...strin
 	if script != "" {
 		args = append(args, "-s", script)
 	}
-	out, err := runCmd("wrk", append(args, url)...)
+	cmd := l.command("wrk", append(args, url)...)
+	b, err := cmd.CombinedOutput()
+	out := string(b)
 	if err != nil {
-		return result{}, err
+		return result{}, fmt.Errorf("%s: %w\n%s", strings.Join(cmd.Args, " "), err, out)
 	}
 	m := wrkRPS.FindStringSubmatch(out)
 	if m == nil {
@@ -100,10 +122,15 @@ func vegeta(tools, url string, rate int, d time.Duration) (result, error) {
 
 // vegetaTargets is vegeta with targets in its HTTP format.
 func vegetaTargets(tools, targets string, rate int, d time.Duration) (result, error) {
-	attack := exec.Command(filepath.Join(tools, "vegeta"), "attack", "-rate", strconv.Itoa(rate), "-duration", d.String(),
+	return load{}.vegeta(tools, targets, rate, d)
+}
+
+// vegeta is vegetaTargets on l's cores.
+func (l load) vegeta(tools, targets string, rate int, d time.Duration) (result, error) {
+	attack := l.command(filepath.Join(tools, "vegeta"), "attack", "-rate", strconv.Itoa(rate), "-duration", d.String(),
 		"-max-connections", "64", "-max-workers", "64", "-header", "Accept: application/json", "-header", "User-Agent: rampart-bench/1")
 	attack.Stdin = strings.NewReader(targets)
-	report := exec.Command(filepath.Join(tools, "vegeta"), "report", "-type", "json")
+	report := l.command(filepath.Join(tools, "vegeta"), "report", "-type", "json")
 	pipe, err := attack.StdoutPipe()
 	if err != nil {
 		return result{}, err
@@ -124,6 +151,7 @@ func vegetaTargets(tools, targets string, rate int, d time.Duration) (result, er
 		Latencies struct {
 			P50 int64 `json:"50th"`
 			P99 int64 `json:"99th"`
+			Max int64 `json:"max"`
 		} `json:"latencies"`
 		Throughput float64 `json:"throughput"`
 		Success    float64 `json:"success"`
@@ -131,7 +159,7 @@ func vegetaTargets(tools, targets string, rate int, d time.Duration) (result, er
 	if err := json.Unmarshal(out, &rep); err != nil {
 		return result{}, fmt.Errorf("vegeta report: %w: %s", err, out)
 	}
-	return result{rps: rep.Throughput, p50: time.Duration(rep.Latencies.P50), p99: time.Duration(rep.Latencies.P99),
+	return result{rps: rep.Throughput, p50: time.Duration(rep.Latencies.P50), p99: time.Duration(rep.Latencies.P99), max: time.Duration(rep.Latencies.Max),
 		note: fmt.Sprintf("%.2f%%", rep.Success*100)}, nil
 }
 

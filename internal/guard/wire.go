@@ -473,6 +473,9 @@ type Head struct {
 	HasHost       bool
 	Host          []byte
 	Upgrade       bool // an Upgrade field with a value: the connection may change protocol
+	// Continue is set for Expect: 100-continue, the only expectation
+	// accepted (an HTTP/1.0 client's is ignored, RFC 9110 §10.1.1).
+	Continue bool
 	// H2Preface is set for the HTTP/2 connection preface as the
 	// connection's first bytes (PRI * HTTP/2.0); nothing else is.
 	H2Preface bool
@@ -580,6 +583,13 @@ func ParseHead(h *Head, block []byte, connStart bool) *WireError {
 			if len(value) > 0 {
 				h.Upgrade = true
 			}
+		case bytes.EqualFold(name, []byte("Expect")):
+			// 100-continue is the only expectation HTTP defines; net/http
+			// answers any other with a plain-text 417 of its own.
+			if h.Continue || !bytes.EqualFold(value, []byte("100-continue")) {
+				return malformed("unsupported_expectation", "The request's Expect header asks for something other than one 100-continue, which is all the gateway does. Remove it, or send Expect: 100-continue alone.")
+			}
+			h.Continue = true
 		}
 	}
 	if first {

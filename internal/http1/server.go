@@ -20,7 +20,6 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/rampart-gw/rampart/internal/guard"
-	"github.com/rampart-gw/rampart/internal/problem"
 )
 
 // Server serves HTTP/1.1 connections: each request head read once by a
@@ -176,15 +175,10 @@ func (s *Server) serve(ctx context.Context, c net.Conn, cs *connState, cr *connR
 			cs.buf = w.buf[:0] // the next response holds its body in it again
 		}
 	}()
-	if e := req.Header["Expect"]; len(e) > 0 {
-		if !strings.EqualFold(e[0], "100-continue") || len(e) > 1 || req.ProtoMinor == 0 {
-			s.refuse(ctx, c, bw, &guard.WireError{Type: problem.MalformedRequest, Reason: "unsupported_expectation",
-				Detail: "The request's Expect header asks for something other than 100-continue, which is all the gateway does. Remove it."})
-			return w, true
-		}
-		if req.ContentLength != 0 {
-			req.Body = &continueReader{w: w, body: req.Body}
-		}
+	// ParseHead let through no Expect but one 100-continue, which an
+	// HTTP/1.0 client's server ignores (RFC 9110 §10.1.1).
+	if len(req.Header["Expect"]) > 0 && req.ProtoMinor == 1 && req.ContentLength != 0 {
+		req.Body = &continueReader{w: w, body: req.Body}
 	}
 	w.body = req.Body
 	req = req.WithContext(ctx)

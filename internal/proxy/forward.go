@@ -186,8 +186,12 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 			if r.Context().Err() != nil && !deadlinePassed(r) {
+				// The client went away (or half-closed, which net/http's
+				// server takes for the same): nothing is answered, or
+				// the server would send an empty 200 for a request that
+				// never reached the upstream.
 				st.Status = StatusClientClosed
-				return
+				panic(http.ErrAbortHandler)
 			}
 			lastFail = classify(err, ctx)
 			p.upstreamError(lastFail.String())
@@ -403,8 +407,9 @@ func (f *Forwarder) respond(w http.ResponseWriter, r *http.Request, st *reqctx.S
 			return
 		}
 		if r.Context().Err() != nil {
+			// Returning would end a chunked body as if it were whole.
 			st.Status = StatusClientClosed
-			return
+			panic(http.ErrAbortHandler)
 		}
 		if err != errClientWrite {
 			// The upstream broke off its body (shorter than its

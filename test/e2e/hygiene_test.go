@@ -131,6 +131,80 @@ func dialRaw(t *testing.T, addr string) net.Conn {
 	return c
 }
 
+// TestExpectContinue: a client that sends Expect: 100-continue gets the
+// interim 100 before it sends its body, and the body reaches the
+// upstream; any other expectation is a malformed-request problem (not
+// net/http's plain-text 417); an HTTP/1.0 client's expectation is
+// ignored (RFC 9110 §10.1.1).
+func TestExpectContinue(t *testing.T) {
+	g, rec, _ := hygieneGateway(t, "")
+	t.Run("100 before the body", func(t *testing.T) {
+		c := dialRaw(t, g.http)
+		_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+		if _, err := io.WriteString(c, "POST /api/continue HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		rd := bufio.NewReader(c)
+		interim, err := http.ReadResponse(rd, nil)
+		if err != nil || interim.StatusCode != 100 {
+			t.Fatalf("before the body: %v %v", interim, err)
+		}
+		if _, err := io.WriteString(c, "hello"); err != nil {
+			t.Fatal(err)
+		}
+		res, err := http.ReadResponse(rd, nil)
+		if err != nil || res.StatusCode != 200 {
+			t.Fatalf("after the body: %v %v", res, err)
+		}
+		if seen := rec.with("/api/continue"); len(seen) != 1 || seen[0].Body != "hello" {
+			t.Fatalf("upstream saw %+v", seen)
+		}
+	})
+	t.Run("with Go's client", func(t *testing.T) {
+		c := &http.Client{Transport: &http.Transport{ExpectContinueTimeout: 5 * time.Second}}
+		defer c.CloseIdleConnections()
+		start := time.Now()
+		r := do(t, c, "POST", g.url("/api/continue-go"), strings.NewReader("payload"), map[string]string{"Expect": "100-continue"})
+		if r.status != 200 || time.Since(start) > 4*time.Second {
+			t.Fatalf("%d after %v: %s", r.status, time.Since(start), r.body)
+		}
+		if seen := rec.with("/api/continue-go"); len(seen) != 1 || seen[0].Body != "payload" {
+			t.Fatalf("upstream saw %+v", seen)
+		}
+	})
+	for _, tc := range []struct{ name, expect string }{
+		{"another expectation", "Expect: magic\r\n"},
+		{"100-continue and another", "Expect: 100-continue, magic\r\n"},
+		{"two Expect headers", "Expect: 100-continue\r\nExpect: 100-continue\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := dialRaw(t, g.http)
+			statuses, bodies, closed := exchange(t, c, "POST /api/expect-refused HTTP/1.1\r\nHost: x\r\n"+tc.expect+"Content-Length: 2\r\n\r\nhi")
+			if len(statuses) != 1 || statuses[0] != 400 || !closed {
+				t.Fatalf("got %v %q closed=%v", statuses, bodies, closed)
+			}
+			var p map[string]any
+			_ = json.Unmarshal([]byte(bodies[0]), &p)
+			if !strings.HasSuffix(fmt.Sprint(p["type"]), "malformed-request") || !strings.Contains(fmt.Sprint(p["detail"]), "Expect") {
+				t.Fatalf("problem %s", bodies[0])
+			}
+		})
+	}
+	if n := len(rec.with("/api/expect-refused")); n != 0 {
+		t.Errorf("%d refused expectations reached the upstream", n)
+	}
+	t.Run("HTTP/1.0 ignores it", func(t *testing.T) {
+		c := dialRaw(t, g.http)
+		statuses, bodies, _ := exchange(t, c, "POST /api/continue-10 HTTP/1.0\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi")
+		if len(statuses) != 1 || statuses[0] != 200 {
+			t.Fatalf("got %v %q", statuses, bodies)
+		}
+		if seen := rec.with("/api/continue-10"); len(seen) != 1 || seen[0].Body != "hi" {
+			t.Fatalf("upstream saw %+v", seen)
+		}
+	})
+}
+
 // TestUpgradeKeepsWireGuard: an Upgrade header switches nothing off. The
 // upstream does not switch protocols, so the requests that follow on the
 // connection are checked like any other: a smuggling attempt behind an

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func TestPinLayout(t *testing.T) {
+	tests := []struct {
+		ncpu int
+		want cpuLayout
+		err  bool
+	}{
+		{2, cpuLayout{}, true},
+		{7, cpuLayout{}, true},
+		{8, cpuLayout{proxy: "0-1", load: "2-5", backend: "6-7"}, false},
+		{12, cpuLayout{proxy: "0-1", load: "2-5", backend: "6-11"}, false},
+		{16, cpuLayout{proxy: "0-1", proxy4: "0-3", load: "4-7", backend: "8-15"}, false},
+		{64, cpuLayout{proxy: "0-1", proxy4: "0-3", load: "4-7", backend: "8-63"}, false},
+	}
+	for _, tt := range tests {
+		got, err := pinLayout(tt.ncpu)
+		if (err != nil) != tt.err || got != tt.want {
+			t.Errorf("pinLayout(%d) = %+v, %v; want %+v, error %v", tt.ncpu, got, err, tt.want, tt.err)
+		}
+		if err == nil {
+			// No two kinds of process share a core, the 4-core proxies aside.
+			seen := map[string]string{}
+			for _, part := range []struct{ who, cpus string }{{"proxy", got.proxy4 + "," + got.proxy}, {"load", got.load}, {"backend", got.backend}} {
+				for _, c := range cpuSet(t, part.cpus) {
+					if other, ok := seen[c]; ok && other != part.who {
+						t.Errorf("pinLayout(%d): core %s is both %s's and %s's", tt.ncpu, c, other, part.who)
+					}
+					seen[c] = part.who
+				}
+			}
+			if n := len(seen); n > tt.ncpu {
+				t.Errorf("pinLayout(%d) uses %d cores", tt.ncpu, n)
+			}
+		}
+	}
+}
+
+// cpuSet expands a taskset list (leading or trailing commas allowed).
+func cpuSet(t *testing.T, list string) []string {
+	t.Helper()
+	var out []string
+	for _, part := range strings.Split(strings.Trim(list, ","), ",") {
+		n := cpuCount(part)
+		if n == 0 {
+			t.Fatalf("bad CPU list %q", part)
+		}
+		lo, _, _ := strings.Cut(part, "-")
+		for i := range n {
+			first, err := strconv.Atoi(lo)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, strconv.Itoa(first+i))
+		}
+	}
+	return out
+}
+
+func TestPinLayoutFlags(t *testing.T) {
+	tests := []struct {
+		name string
+		set  cpuLayout
+		ncpu int
+		want cpuLayout
+		err  bool
+	}{
+		{"defaults", cpuLayout{}, 16, cpuLayout{proxy: "0-1", proxy4: "0-3", load: "4-7", backend: "8-15"}, false},
+		{"one flag over the defaults", cpuLayout{backend: "8-11"}, 16, cpuLayout{proxy: "0-1", proxy4: "0-3", load: "4-7", backend: "8-11"}, false},
+		{"all flags on a small machine", cpuLayout{proxy: "0", load: "1", backend: "0-1"}, 2, cpuLayout{proxy: "0", load: "1", backend: "0-1"}, false},
+		{"some flags on a small machine", cpuLayout{proxy: "0"}, 2, cpuLayout{}, true},
+		{"a bad list", cpuLayout{proxy: "0-x", load: "1", backend: "0"}, 2, cpuLayout{}, true},
+	}
+	for _, tt := range tests {
+		got, err := pinLayoutFlags(tt.set, tt.ncpu)
+		if (err != nil) != tt.err || got != tt.want {
+			t.Errorf("%s: got %+v, %v; want %+v, error %v", tt.name, got, err, tt.want, tt.err)
+		}
+	}
+}
+
+func TestCPUCount(t *testing.T) {
+	for list, want := range map[string]int{"0": 1, "0-1": 2, "8-15": 8, "0-3,6,8-9": 7, "": 0, "3-1": 0, "a": 0, "1-": 0, "-1": 0} {
+		if got := cpuCount(list); got != want {
+			t.Errorf("cpuCount(%q) = %d, want %d", list, got, want)
+		}
+	}
+}
