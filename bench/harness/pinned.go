@@ -205,20 +205,39 @@ func setupPinned(tags string, l cpuLayout) (*pinnedEnv, error) {
 }
 
 // pinnedNginx writes an nginx config for workers worker processes
-// proxying listen to backend the way BENCH.md asks (keep-alive upstream
-// connections), and returns its path.
+// proxying listen to backend, under a prefix of its own, and returns its
+// path.
 func pinnedNginx(dir string, workers int, listen, backend string) string {
-	ng := filepath.Join(dir, fmt.Sprintf("nginx-%d", workers))
+	prefix := filepath.Join(dir, fmt.Sprintf("nginx-%d", workers))
+	return writeFile(dir, fmt.Sprintf("nginx-%d.conf", workers), nginxConfig(nginxSite{prefix: prefix, workers: workers, backend: backend, listen: listen}))
+}
+
+// nginxSite is what differs between the bench's nginx configs.
+type nginxSite struct {
+	prefix  string // pid, logs and temporary files go under it
+	workers int
+	backend string // host:port
+	listen  string // the cleartext listener, host:port
+	tls     string // lines of the proxy's server block for its TLS listener
+	modules string // load_module lines
+	servers string // further server blocks
+}
+
+// nginxConfig is an nginx config proxying s.listen to s.backend the way
+// BENCH.md asks: keep-alive upstream connections over HTTP/1.1 with an
+// empty Connection header (or nginx opens a connection per request), and
+// bodies streamed as Rampart streams them. It makes s.prefix's folders.
+func nginxConfig(s nginxSite) string {
 	for _, d := range []string{"tmp", "logs"} {
-		_ = os.MkdirAll(filepath.Join(ng, d), 0o755)
+		_ = os.MkdirAll(filepath.Join(s.prefix, d), 0o755)
 	}
-	return writeFile(dir, fmt.Sprintf("nginx-%d.conf", workers), fmt.Sprintf(`user root;
-worker_processes %[2]d;
+	return fmt.Sprintf(`user root;
+%[6]sworker_processes %[2]d;
 pid %[1]s/nginx.pid;
-error_log %[1]s/logs/error.log warn;
+error_log %[1]s/logs/nginx-error.log warn;
 events { worker_connections 16384; }
 http {
-  access_log %[1]s/logs/access.log;
+  access_log %[1]s/logs/nginx-access.log;
   client_body_temp_path %[1]s/tmp/body;
   proxy_temp_path %[1]s/tmp/proxy;
   fastcgi_temp_path %[1]s/tmp/fcgi;
@@ -228,8 +247,8 @@ http {
   upstream backend { server %[4]s; keepalive 256; }
   server {
     listen %[3]s;
-    client_max_body_size 1m;
-    proxy_request_buffering off;
+%[5]s    client_max_body_size 1m;
+    proxy_request_buffering off;        # stream bodies, as Rampart does
     location / {
       proxy_pass http://backend;
       proxy_http_version 1.1;
@@ -237,8 +256,8 @@ http {
       proxy_set_header X-Forwarded-For $remote_addr;
     }
   }
-}
-`, ng, workers, listen, backend))
+%[7]s}
+`, s.prefix, s.workers, s.listen, s.backend, s.tls, s.modules, s.servers)
 }
 
 // pinnedHAProxy is an HAProxy config with threads threads proxying listen

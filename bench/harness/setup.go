@@ -204,41 +204,14 @@ wrk.headers["Content-Type"] = "application/octet-stream"
 	for _, d := range []string{"tmp", "logs"} {
 		_ = os.MkdirAll(filepath.Join(dir, d), 0o755)
 	}
-	// BENCH.md: keepalive to the upstream, HTTP/1.1 and an empty
-	// Connection header, or nginx opens a connection per request.
 	nWAF := freePort()
 	modsecLoad, modsecServer := modsecConfig(dir, nWAF)
-	ncfg := writeFile(dir, "nginx.conf", fmt.Sprintf(`user root;
-%[7]sworker_processes 2;
-pid %[1]s/nginx.pid;
-error_log %[1]s/logs/nginx-error.log warn;
-events { worker_connections 8192; }
-http {
-  access_log %[1]s/logs/nginx-access.log;
-  client_body_temp_path %[1]s/tmp/body;
-  proxy_temp_path %[1]s/tmp/proxy;
-  fastcgi_temp_path %[1]s/tmp/fcgi;
-  uwsgi_temp_path %[1]s/tmp/uwsgi;
-  scgi_temp_path %[1]s/tmp/scgi;
-  keepalive_requests 100000;
-  upstream backend { server %[2]s; keepalive 256; }
-  server {
-    listen %[3]s;
-    listen %[4]s ssl http2;
-    ssl_certificate %[5]s;
-    ssl_certificate_key %[6]s;
+	ncfg := writeFile(dir, "nginx.conf", nginxConfig(nginxSite{prefix: dir, workers: 2, backend: bPlain, listen: nPlain,
+		tls: fmt.Sprintf(`    listen %s ssl http2;
+    ssl_certificate %s;
+    ssl_certificate_key %s;
     ssl_protocols TLSv1.2 TLSv1.3;
-    client_max_body_size 1m;
-    proxy_request_buffering off;        # stream bodies, as Rampart does
-    location / {
-      proxy_pass http://backend;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header X-Forwarded-For $remote_addr;
-    }
-  }
-%[8]s}
-`, dir, bPlain, nPlain, nTLS, cert, key, modsecLoad, modsecServer))
+`, nTLS, cert, key), modules: modsecLoad, servers: modsecServer}))
 	cmd := exec.Command("nginx", "-c", ncfg, "-p", dir, "-g", "daemon off;")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
