@@ -8,10 +8,11 @@ import (
 	"net/http"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/rampart-gw/rampart/internal/testenv"
 )
 
 // outcome is what a client made of an upstream's answer.
@@ -35,12 +36,8 @@ func fuzzUpstream(t *testing.T, path string, raw []byte) (stop func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	serve := func(c net.Conn, first bool) {
-		defer wg.Done()
-		defer c.Close()
+	return testenv.ServeConns(l, func(c net.Conn, n int) {
+		first := n == 0
 		br := bufio.NewReader(c)
 		for {
 			_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
@@ -58,31 +55,7 @@ func fuzzUpstream(t *testing.T, path string, raw []byte) (stop func()) {
 			_, _ = io.Copy(io.Discard, br) // a second request here is never answered
 			return
 		}
-	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for first := true; ; first = false {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go serve(c, first)
-		}
-	}()
-	return func() {
-		l.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	}
+	})
 }
 
 // exchangeTwice sends method /first then GET /second through rt.
