@@ -103,7 +103,10 @@ type Gateway struct {
 	bus        *observe.Bus
 	access     *observe.AccessLog
 	metrics    *observe.Metrics
-	writers    []*observe.LineWriter // closed by Shutdown
+	// refused is metrics.Refusal, taken once: a method value made per
+	// request is an allocation.
+	refused func(route, stage, reason string)
+	writers []*observe.LineWriter // closed by Shutdown
 	// reopeners are the event sink files: closed by the bus, reopened on
 	// SIGUSR1 like the access log.
 	reopeners []*observe.LineWriter
@@ -282,6 +285,7 @@ func New(cfg *config.Config, opts Options) (*Gateway, error) {
 	}
 	g.state.responses = cache.NewStore(cacheBytes)
 	g.metrics = observe.NewMetrics(opts.Version, g.health)
+	g.refused = g.metrics.Refusal
 	g.redactor = observe.NewRedactor(nil)
 	if !cfg.AccessLog.Disabled {
 		w, err := observe.OpenLines(logPath(cfg, cfg.AccessLog.Path), 100*time.Millisecond)

@@ -13,6 +13,9 @@ type recorder struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	// requestID backs the response's X-Request-Id values: one
+	// allocation fewer a request.
+	requestID [1]string
 }
 
 func (w *recorder) WriteHeader(code int) {

@@ -324,7 +324,7 @@ func (s *Snapshot) release() {
 // route match) and then the matched route's chain.
 func (s *Snapshot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g := s.g
-	st := &reqctx.State{Events: g.bus, Refused: g.metrics.Refusal, ProblemBase: s.problemBase}
+	st := &reqctx.State{Events: g.bus, Refused: g.refused, ProblemBase: s.problemBase}
 	rec := &st.AccessRecord
 	rec.Start = time.Now()
 	rec.Method, rec.Host, rec.Path, rec.Query, rec.Proto = r.Method, r.Host, r.URL.Path, r.URL.RawQuery, r.Proto
@@ -380,7 +380,8 @@ func (s *Snapshot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			rec.ClientRequestID = problem.Clip(id, 128)
 		}
 	}
-	rw.Header()["X-Request-Id"] = []string{rec.RequestID}
+	rw.requestID[0] = rec.RequestID
+	rw.Header()["X-Request-Id"] = rw.requestID[:]
 	if s.hsts != "" && st.TLS {
 		rw.Header()["Strict-Transport-Security"] = []string{s.hsts}
 	}
@@ -410,7 +411,7 @@ func (s *Snapshot) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := reqctx.With(r.Context(), st)
 	r = r.WithContext(ctx)
 	st.ClientIP = guard.ClientIP(peer.Addr(), r.Header["X-Forwarded-For"], s.trusted)
-	rec.ClientIP = st.ClientIP.String()
+	rec.ClientIP = addrString(st.ClientIP, peer, r.RemoteAddr)
 	if wr := wireRefusal(r, ci); wr != nil {
 		// A stand-in for a request head guard.Wire refused: nothing of
 		// the client's request is known but its connection.
@@ -552,3 +553,15 @@ func (s *Snapshot) redirectHTTPS(w http.ResponseWriter, r *http.Request) {
 // (LineWriter.Synchronous), so the CRS tooling (go-ftw), which reads the
 // file right after each response, finds them.
 const wafLogFlush = time.Second
+
+// addrString is ip as text: for a client that is the connection's own
+// IPv4 peer, the address part of remoteAddr ("a.b.c.d:port", as the
+// servers write it), which costs no allocation.
+func addrString(ip netip.Addr, peer netip.AddrPort, remoteAddr string) string {
+	if ip.Is4() && peer.Addr() == ip {
+		if host, _, ok := strings.Cut(remoteAddr, ":"); ok && len(host) <= len("255.255.255.255") {
+			return host
+		}
+	}
+	return ip.String()
+}

@@ -12,6 +12,7 @@ package http1
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -54,6 +55,12 @@ func NewReader(br *bufio.Reader, maxHeader int) *Reader {
 // ended cleanly between requests, a *guard.WireError for a request the
 // rules refuse (answer it, then close the connection), and ErrH2Preface.
 func (r *Reader) ReadRequest() (*http.Request, error) {
+	return r.ReadRequestContext(context.Background())
+}
+
+// ReadRequestContext is ReadRequest with the request's context: the
+// request is made with it, not copied afterwards (Request.WithContext).
+func (r *Reader) ReadRequestContext(ctx context.Context) (*http.Request, error) {
 	if r.lastPost {
 		if err := r.skipCRLF(); err != nil {
 			return nil, err
@@ -73,7 +80,7 @@ func (r *Reader) ReadRequest() (*http.Request, error) {
 		return nil, ErrH2Preface
 	}
 	r.lastPost = string(h.Method) == "POST"
-	return r.request(h)
+	return r.request(ctx, h)
 }
 
 // readHead reads up to and including the empty line that ends a head,
@@ -122,7 +129,7 @@ func (r *Reader) skipCRLF() error {
 // net/http's ReadRequest would make it. The head becomes one string,
 // which the method, target and header values are cut from, and the
 // values share one slice: three allocations for any number of fields.
-func (r *Reader) request(h *guard.Head) (*http.Request, error) {
+func (r *Reader) request(ctx context.Context, h *guard.Head) (*http.Request, error) {
 	text := string(r.block)
 	at := func(b []byte) string { // b is within r.block, or empty (bytes.Trim's nil)
 		if len(b) == 0 {
@@ -131,8 +138,8 @@ func (r *Reader) request(h *guard.Head) (*http.Request, error) {
 		o := cap(r.block) - cap(b)
 		return text[o : o+len(b)]
 	}
-	req := &http.Request{Method: at(h.Method), RequestURI: at(h.Target), Proto: at(h.Version),
-		ProtoMajor: 1, ProtoMinor: 1, Header: make(http.Header, len(h.Fields))}
+	req := (&http.Request{Method: at(h.Method), RequestURI: at(h.Target), Proto: at(h.Version),
+		ProtoMajor: 1, ProtoMinor: 1, Header: make(http.Header, len(h.Fields))}).WithContext(ctx)
 	if h.HTTP10 {
 		req.ProtoMinor = 0
 	}

@@ -125,29 +125,34 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 		if s.ReadHeaderTimeout > 0 {
 			_ = c.SetReadDeadline(time.Now().Add(s.ReadHeaderTimeout))
 		}
-		req, err := rd.ReadRequest()
+		// The request's context is canceled when its handler returns
+		// or its client leaves; the request is made with it.
+		rctx, cancel := context.WithCancel(ctx)
+		req, err := rd.ReadRequestContext(rctx)
 		_ = c.SetReadDeadline(time.Time{})
-		var werr *guard.WireError
-		switch {
+		switch werr, refused := errors.AsType[*guard.WireError](err); {
+		case err == nil:
 		case err == ErrH2Preface && s.H2 != nil:
+			cancel()
 			hijacked = true
 			state(http.StateHijacked)
 			read := append([]byte(nil), rd.block...)
 			buffered, _ := br.Peek(br.Buffered())
 			s.H2(c, append(read, buffered...))
 			return
-		case errors.As(err, &werr):
+		case refused:
+			cancel()
 			s.refuse(ctx, c, bw, werr)
 			return
-		case err != nil:
+		default:
+			cancel()
 			return // the client left, or was too slow
 		}
 		state(http.StateActive)
-		rctx := ctx
 		if rd.head.HTTP10 && !rd.head.HasHost {
-			rctx = context.WithValue(ctx, hostMissingKey{}, true)
+			req = req.WithContext(context.WithValue(rctx, hostMissingKey{}, true))
 		}
-		w, done := s.serve(rctx, c, cs, cr, br, bw, req)
+		w, done := s.serve(cancel, c, cs, cr, br, bw, req)
 		if w.hijacked {
 			hijacked = true
 			state(http.StateHijacked)
@@ -160,9 +165,9 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 }
 
 // serve runs the handler for one request and finishes its response; done
-// is set when the connection must close after it.
-func (s *Server) serve(ctx context.Context, c net.Conn, cs *connState, cr *connReader, br *bufio.Reader, bw *bufio.Writer, req *http.Request) (w *response, done bool) {
-	ctx, cancel := context.WithCancel(ctx)
+// is set when the connection must close after it. cancel cancels the
+// request's context: serve calls it when the handler returns.
+func (s *Server) serve(cancel context.CancelFunc, c net.Conn, cs *connState, cr *connReader, br *bufio.Reader, bw *bufio.Writer, req *http.Request) (w *response, done bool) {
 	defer cancel()
 	req.RemoteAddr = cs.remote
 	if ts, ok := c.(interface{ ConnectionState() tls.ConnectionState }); ok {
@@ -181,8 +186,6 @@ func (s *Server) serve(ctx context.Context, c net.Conn, cs *connState, cr *connR
 		req.Body = &continueReader{w: w, body: req.Body}
 	}
 	w.body = req.Body
-	req = req.WithContext(ctx)
-	w.req = req
 	cr.arm(cancel, br)
 	switch b := unwrapBody(req.Body).(type) {
 	case *lengthBody:
@@ -534,8 +537,10 @@ func (w *response) writeBody(p []byte) error {
 
 func (w *response) writeStatusLine(code int) {
 	_, _ = w.bw.WriteString("HTTP/1.1 ")
-	var num [3]byte
-	_, _ = w.bw.Write(strconv.AppendInt(num[:0], int64(code), 10))
+	// WriteHeader took only three-digit codes.
+	_ = w.bw.WriteByte(byte('0' + code/100))
+	_ = w.bw.WriteByte(byte('0' + code/10%10))
+	_ = w.bw.WriteByte(byte('0' + code%10))
 	_ = w.bw.WriteByte(' ')
 	text := http.StatusText(code)
 	if text == "" {

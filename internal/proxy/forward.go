@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -361,6 +362,16 @@ func RemoveHopHeaders(h http.Header) {
 				h.Del(name)
 			}
 		}
+	}
+	if len(h) < len(guard.HopByHop) {
+		// A response usually has fewer fields than the list has names:
+		// comparing its keys costs less than hashing every name.
+		for k := range h {
+			if slices.Contains(guard.HopByHop, k) {
+				delete(h, k)
+			}
+		}
+		return
 	}
 	for _, k := range guard.HopByHop {
 		delete(h, k)

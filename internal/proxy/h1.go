@@ -72,6 +72,7 @@ type h1Conn struct {
 	written int64 // bytes written to the connection, in all
 	limit   int64 // bytes the reader may still take; < 0 for no limit
 	check   *quietCheck
+	abort   func() // unblocks any read or write: the request was canceled
 }
 
 // errHeaderTooLarge is returned when a response head is over the limit.
@@ -107,6 +108,7 @@ func newH1Conn(c net.Conn) *h1Conn {
 	pc := &h1Conn{Conn: c, limit: -1, check: newQuietCheck(c)}
 	pc.br = bufio.NewReaderSize(h1Reader{pc}, 16<<10)
 	pc.bw = bufio.NewWriterSize(h1Writer{pc}, 16<<10)
+	pc.abort = func() { _ = pc.SetDeadline(time.Unix(1, 0)) } // made once, not per request
 	return pc
 }
 
@@ -180,7 +182,7 @@ func (e *timeoutError) Temporary() bool { return true }
 func (t *h1Transport) exchange(ctx context.Context, pc *h1Conn, req *http.Request, h *head, key string) (*http.Response, error) {
 	// Cancellation (client gone, request timeout) unblocks any read or
 	// write by moving the deadline into the past.
-	stop := context.AfterFunc(ctx, func() { _ = pc.SetDeadline(time.Unix(1, 0)) })
+	stop := context.AfterFunc(ctx, pc.abort)
 	release := func(err error) error {
 		stop()
 		if ctx.Err() != nil {
