@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make bench: installs the load tools and nginx when missing, then runs the
 # harness. Extra flags pass through: scripts/bench.sh -rounds 5 -only TLS
-# BENCH_PIN=1 is the pinned run (8 cores or more): every process on its
-# own cores, with nginx and HAProxy as the peers (bench/harness/pinned.go).
+# BENCH_PIN=1 is the pinned run: every process on its own cores, with
+# nginx and HAProxy as the peers (bench/harness/pinned.go); under 8 cores
+# the proxies get core 0 alone and the backend is a static nginx.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 missing=()

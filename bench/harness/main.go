@@ -62,12 +62,13 @@ func main() {
 	only := flag.String("only", "", "run only scenarios whose name contains this")
 	tags := flag.String("tags", "re2_cgo", "build tags for Rampart (re2_cgo: the WAF's @rx on RE2, as `make build` does when libre2 is installed)")
 	baseline := flag.String("baseline", "", "a git ref (a commit, a branch, HEAD~1) built and measured beside the working tree's Rampart in the first table, on its plain route with the same logging: a change's cost in one run")
-	pin := flag.Bool("pin", false, "the pinned run (BENCH_PIN=1): every process on its own cores, proxies on 2 (and 4) of them, with nginx and HAProxy as peers; needs 8 cores, or every -pin-* flag")
+	pin := flag.Bool("pin", false, "the pinned run (BENCH_PIN=1): every process on its own cores, proxies on 2 (and 4) of them, with nginx and HAProxy as peers; under 8 cores the proxies get core 0 and the backend is a static nginx")
 	var layout cpuLayout
 	flag.StringVar(&layout.proxy, "pin-proxy", "", "with -pin: the proxies' cores for the 2-core rows, a taskset list (default 0-1)")
 	flag.StringVar(&layout.proxy4, "pin-proxy4", "", "with -pin: the proxies' cores for the 4-core rows (default 0-3 from 16 cores, else none)")
 	flag.StringVar(&layout.load, "pin-load", "", "with -pin: the load tool's cores (default the four after the proxies')")
 	flag.StringVar(&layout.backend, "pin-backend", "", "with -pin: the backend's cores (default the rest)")
+	flag.BoolVar(&layout.static, "pin-static-backend", false, "with -pin: the backend is nginx answering the small GET itself, not bench/backend (the default under 8 cores)")
 	pinRates := flag.String("pin-rates", "2000,10000", "with -pin: the fixed rates of the latency runs, req/s")
 	flag.Parse()
 

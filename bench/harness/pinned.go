@@ -21,21 +21,34 @@ type cpuLayout struct {
 	proxy4  string // the 4-core rows; "" leaves them out
 	load    string
 	backend string
+	// static makes the backend nginx answering the small GET itself
+	// (bench/backend's body and type) instead of bench/backend: where
+	// the backend shares the load tool's cores, a Go backend would be
+	// slower than the proxies it serves.
+	static bool
 }
 
 // pinLayout is the layout for a machine of ncpu cores: proxies on 0-1
 // (and 0-3 for the 4-core rows, from 16 cores), the load tool on the
-// next four, the backend on the rest. Fewer than 8 cores is an error:
-// the backend would share the load tool's cores, and the figures would
-// say nothing the unpinned run does not.
+// next four, the backend on the rest. Under 8 cores the proxies get core
+// 0 alone and the load tool and a static backend (nginx) share the
+// others: the proxies' figures on one dedicated core, each compared with
+// nginx on that core (whose own row may be held back by the load tool's
+// core). One core is an error.
 func pinLayout(ncpu int) (cpuLayout, error) {
 	switch {
 	case ncpu >= 16:
 		return cpuLayout{proxy: "0-1", proxy4: "0-3", load: "4-7", backend: fmt.Sprintf("8-%d", ncpu-1)}, nil
 	case ncpu >= 8:
 		return cpuLayout{proxy: "0-1", load: "2-5", backend: fmt.Sprintf("6-%d", ncpu-1)}, nil
+	case ncpu >= 2:
+		rest := "1"
+		if ncpu > 2 {
+			rest = fmt.Sprintf("1-%d", ncpu-1)
+		}
+		return cpuLayout{proxy: "0", load: rest, backend: rest, static: true}, nil
 	}
-	return cpuLayout{}, fmt.Errorf("a pinned run needs at least 8 cores (2 for the proxy, 4 for the load tool, 2 or more for the backend); this machine has %d. Set every -pin-* flag to try the recipe on fewer", ncpu)
+	return cpuLayout{}, fmt.Errorf("a pinned run needs at least 2 cores (the proxy on one, the load tool and the backend on the rest); this machine has %d", ncpu)
 }
 
 // pinLayoutFlags is pinLayout with the cores the flags name in set: all
@@ -62,6 +75,7 @@ func pinLayoutFlags(set cpuLayout, ncpu int) (cpuLayout, error) {
 			*f.into = *f.set
 		}
 	}
+	l.static = l.static || set.static
 	return l, nil
 }
 
@@ -138,10 +152,19 @@ func setupPinned(tags string, l cpuLayout) (*pinnedEnv, error) {
 		return fail(err)
 	}
 	backend := freePort()
-	if err := e.pinned(l.backend, "backend http", filepath.Join(dir, "backend"), "-listen", backend); err != nil {
+	direct := fmt.Sprintf("direct (backend, %d cores)", cpuCount(l.backend))
+	if l.static {
+		direct = fmt.Sprintf("direct (nginx static backend, %d cores)", cpuCount(l.backend))
+		if err := e.pinned(l.backend, "", "nginx", "-c", staticNginx(dir, cpuCount(l.backend), backend), "-p", dir, "-g", "daemon off;"); err != nil {
+			return fail(err)
+		}
+		if err := waitPort(backend); err != nil {
+			return fail(err)
+		}
+	} else if err := e.pinned(l.backend, "backend http", filepath.Join(dir, "backend"), "-listen", backend); err != nil {
 		return fail(err)
 	}
-	e.rows = append(e.rows, pinnedRow{fmt.Sprintf("direct (backend, %d cores)", cpuCount(l.backend)), 0, "http://" + backend})
+	e.rows = append(e.rows, pinnedRow{direct, 0, "http://" + backend})
 	alone := freePort()
 	if err := e.pinned(l.proxy, "backend http", filepath.Join(dir, "backend"), "-listen", alone); err != nil {
 		return fail(err)
@@ -210,6 +233,35 @@ func setupPinned(tags string, l cpuLayout) (*pinnedEnv, error) {
 func pinnedNginx(dir string, workers int, listen, backend string) string {
 	prefix := filepath.Join(dir, fmt.Sprintf("nginx-%d", workers))
 	return writeFile(dir, fmt.Sprintf("nginx-%d.conf", workers), nginxConfig(nginxSite{prefix: prefix, workers: workers, backend: backend, listen: listen}))
+}
+
+// staticNginx writes the config of an nginx with workers worker
+// processes answering every request on listen itself with
+// bench/backend's small JSON body, logging nothing, and returns its
+// path: the backend of the pinned run on a small machine.
+func staticNginx(dir string, workers int, listen string) string {
+	prefix := filepath.Join(dir, "nginx-static")
+	for _, d := range []string{"tmp", "logs"} {
+		_ = os.MkdirAll(filepath.Join(prefix, d), 0o755)
+	}
+	return writeFile(dir, "nginx-static.conf", fmt.Sprintf(`user root;
+worker_processes %[2]d;
+pid %[1]s/nginx.pid;
+error_log %[1]s/logs/nginx-error.log warn;
+events { worker_connections 16384; }
+http {
+  access_log off;
+  client_body_temp_path %[1]s/tmp/body;
+  keepalive_requests 1000000;
+  server {
+    listen %[3]s;
+    location / {
+      default_type application/json;
+      return 200 '{"items":[{"id":1,"name":"widget"},{"id":2,"name":"gadget"}],"page":2}';
+    }
+  }
+}
+`, prefix, workers, listen))
 }
 
 // nginxSite is what differs between the bench's nginx configs.
@@ -293,8 +345,14 @@ func pinnedTables(e *pinnedEnv, path string, rounds int, dur, warm time.Duration
 	if l.proxy4 != "" {
 		fmt.Printf(" and %s for the 4-core rows", l.proxy4)
 	}
-	fmt.Printf(", the load tool on %s, the backend on %s (GOMAXPROCS=%d). Peers: %s. %d rounds of %v, medians.\n\n",
-		l.load, l.backend, cpuCount(l.backend), strings.Join(e.peers, ", "), rounds, dur)
+	if l.static {
+		fmt.Printf(", the load tool on %s, the backend (nginx answering itself, %d workers) on %s. Peers: %s. %d rounds of %v, medians.\n",
+			l.load, cpuCount(l.backend), l.backend, strings.Join(e.peers, ", "), rounds, dur)
+		fmt.Printf("The load tool and the backend share their cores: a proxy faster than they are (nginx, HAProxy) is held back by them, and its row is a lower bound.\n\n")
+	} else {
+		fmt.Printf(", the load tool on %s, the backend on %s (GOMAXPROCS=%d). Peers: %s. %d rounds of %v, medians.\n\n",
+			l.load, l.backend, cpuCount(l.backend), strings.Join(e.peers, ", "), rounds, dur)
+	}
 
 	names := make([]string, len(e.rows))
 	for i, r := range e.rows {

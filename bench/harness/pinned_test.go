@@ -12,8 +12,9 @@ func TestPinLayout(t *testing.T) {
 		want cpuLayout
 		err  bool
 	}{
-		{2, cpuLayout{}, true},
-		{7, cpuLayout{}, true},
+		{1, cpuLayout{}, true},
+		{2, cpuLayout{proxy: "0", load: "1", backend: "1", static: true}, false},
+		{7, cpuLayout{proxy: "0", load: "1-6", backend: "1-6", static: true}, false},
 		{8, cpuLayout{proxy: "0-1", load: "2-5", backend: "6-7"}, false},
 		{12, cpuLayout{proxy: "0-1", load: "2-5", backend: "6-11"}, false},
 		{16, cpuLayout{proxy: "0-1", proxy4: "0-3", load: "4-7", backend: "8-15"}, false},
@@ -25,9 +26,15 @@ func TestPinLayout(t *testing.T) {
 			t.Errorf("pinLayout(%d) = %+v, %v; want %+v, error %v", tt.ncpu, got, err, tt.want, tt.err)
 		}
 		if err == nil {
-			// No two kinds of process share a core, the 4-core proxies aside.
+			// No two kinds of process share a core, the 4-core proxies
+			// aside, and a static backend, which may share the load
+			// tool's: the proxies' cores are theirs alone.
 			seen := map[string]string{}
-			for _, part := range []struct{ who, cpus string }{{"proxy", got.proxy4 + "," + got.proxy}, {"load", got.load}, {"backend", got.backend}} {
+			backend := "backend"
+			if got.static {
+				backend = "load"
+			}
+			for _, part := range []struct{ who, cpus string }{{"proxy", got.proxy4 + "," + got.proxy}, {"load", got.load}, {backend, got.backend}} {
 				for _, c := range cpuSet(t, part.cpus) {
 					if other, ok := seen[c]; ok && other != part.who {
 						t.Errorf("pinLayout(%d): core %s is both %s's and %s's", tt.ncpu, c, other, part.who)
@@ -74,7 +81,10 @@ func TestPinLayoutFlags(t *testing.T) {
 		{"defaults", cpuLayout{}, 16, cpuLayout{proxy: "0-1", proxy4: "0-3", load: "4-7", backend: "8-15"}, false},
 		{"one flag over the defaults", cpuLayout{backend: "8-11"}, 16, cpuLayout{proxy: "0-1", proxy4: "0-3", load: "4-7", backend: "8-11"}, false},
 		{"all flags on a small machine", cpuLayout{proxy: "0", load: "1", backend: "0-1"}, 2, cpuLayout{proxy: "0", load: "1", backend: "0-1"}, false},
-		{"some flags on a small machine", cpuLayout{proxy: "0"}, 2, cpuLayout{}, true},
+		{"a small machine", cpuLayout{}, 2, cpuLayout{proxy: "0", load: "1", backend: "1", static: true}, false},
+		{"some flags on a small machine", cpuLayout{load: "1", backend: "1"}, 4, cpuLayout{proxy: "0", load: "1", backend: "1", static: true}, false},
+		{"a static backend asked for", cpuLayout{static: true}, 8, cpuLayout{proxy: "0-1", load: "2-5", backend: "6-7", static: true}, false},
+		{"one core", cpuLayout{proxy: "0"}, 1, cpuLayout{}, true},
 		{"a bad list", cpuLayout{proxy: "0-x", load: "1", backend: "0"}, 2, cpuLayout{}, true},
 	}
 	for _, tt := range tests {
