@@ -49,6 +49,7 @@ type result struct {
 	rps      float64
 	p50, p99 time.Duration // zero when the tool does not report them
 	max      time.Duration // the slowest request; vegeta only
+	cpu      time.Duration // the target's CPU time (user and system) a request; pinned throughput only
 	note     string
 	round    int // set by interleave
 }
@@ -317,6 +318,7 @@ func median(rs []result) result {
 		p50:  time.Duration(pick(func(r result) float64 { return float64(r.p50) })),
 		p99:  time.Duration(pick(func(r result) float64 { return float64(r.p99) })),
 		max:  time.Duration(pick(func(r result) float64 { return float64(r.max) })),
+		cpu:  time.Duration(pick(func(r result) float64 { return float64(r.cpu) })),
 		note: rs[len(rs)/2].note,
 	}
 }

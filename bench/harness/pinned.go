@@ -100,11 +100,15 @@ func cpuCount(list string) int {
 	return n
 }
 
+// floorRow names bench/floorproxy's rows: the least a Go proxy does.
+const floorRow = "Go floor proxy"
+
 // pinnedRow is one proxy (or the backend alone) of the pinned run.
 type pinnedRow struct {
 	name  string
 	cores int    // the proxy's cores: its rows are compared with nginx's on as many
 	url   string // http://host:port
+	pid   int    // its process (nginx's master: its workers are counted with it)
 }
 
 // pinnedEnv is a pinned run's processes.
@@ -114,6 +118,9 @@ type pinnedEnv struct {
 	rows   []pinnedRow
 	peers  []string // versions of nginx and HAProxy
 }
+
+// lastPID is the process started last.
+func (e *pinnedEnv) lastPID() int { return e.procs[len(e.procs)-1].Process.Pid }
 
 // pinned starts a process on cpus with GOMAXPROCS set to their count.
 func (e *pinnedEnv) pinned(cpus, ready, name string, args ...string) error {
@@ -164,12 +171,16 @@ func setupPinned(tags string, l cpuLayout) (*pinnedEnv, error) {
 	} else if err := e.pinned(l.backend, "backend http", filepath.Join(dir, "backend"), "-listen", backend); err != nil {
 		return fail(err)
 	}
-	e.rows = append(e.rows, pinnedRow{direct, 0, "http://" + backend})
+	e.rows = append(e.rows, pinnedRow{direct, 0, "http://" + backend, e.lastPID()})
 	alone := freePort()
 	if err := e.pinned(l.proxy, "backend http", filepath.Join(dir, "backend"), "-listen", alone); err != nil {
 		return fail(err)
 	}
-	e.rows = append(e.rows, pinnedRow{"Go net/http server alone", cpuCount(l.proxy), "http://" + alone})
+	e.rows = append(e.rows, pinnedRow{"Go net/http server alone", cpuCount(l.proxy), "http://" + alone, e.lastPID()})
+	floor := filepath.Join(dir, "floorproxy")
+	if out, err := runCmd("go", "build", "-o", floor, "./bench/floorproxy"); err != nil {
+		return fail(fmt.Errorf("build floorproxy: %v %s", err, out))
+	}
 	haproxy := true
 	if _, err := exec.LookPath("haproxy"); err != nil {
 		haproxy = false
@@ -194,16 +205,21 @@ func setupPinned(tags string, l cpuLayout) (*pinnedEnv, error) {
 			if err := e.pinned(cpus, `"msg":"ready"`, filepath.Join(dir, "rampart"), "run", "-c", cfg); err != nil {
 				return fail(err)
 			}
-			e.rows = append(e.rows, pinnedRow{name, n, "http://" + plain})
+			e.rows = append(e.rows, pinnedRow{name, n, "http://" + plain, e.lastPID()})
 		}
 		listen := freePort()
+		if err := e.pinned(cpus, "floorproxy http", floor, "-listen", listen, "-backend", backend); err != nil {
+			return fail(err)
+		}
+		e.rows = append(e.rows, pinnedRow{floorRow, n, "http://" + listen, e.lastPID()})
+		listen = freePort()
 		if err := e.pinned(cpus, "", "nginx", "-c", pinnedNginx(dir, n, listen, backend), "-p", dir, "-g", "daemon off;"); err != nil {
 			return fail(err)
 		}
 		if err := waitPort(listen); err != nil {
 			return fail(err)
 		}
-		e.rows = append(e.rows, pinnedRow{"nginx", n, "http://" + listen})
+		e.rows = append(e.rows, pinnedRow{"nginx", n, "http://" + listen, e.lastPID()})
 		if haproxy {
 			listen := freePort()
 			cfg := writeFile(dir, fmt.Sprintf("haproxy-%d.cfg", n), pinnedHAProxy(n, listen, backend))
@@ -213,7 +229,7 @@ func setupPinned(tags string, l cpuLayout) (*pinnedEnv, error) {
 			if err := waitPort(listen); err != nil {
 				return fail(err)
 			}
-			e.rows = append(e.rows, pinnedRow{"haproxy", n, "http://" + listen})
+			e.rows = append(e.rows, pinnedRow{"haproxy", n, "http://" + listen, e.lastPID()})
 		}
 	}
 	v, _ := runCmd("nginx", "-v")
@@ -362,32 +378,47 @@ func pinnedTables(e *pinnedEnv, path string, rounds int, dur, warm time.Duration
 		if d == 0 {
 			d = dur
 		}
-		return ld.wrk(e.rows[i].url+path, d, 128, "")
+		before, ok := procCPU(e.rows[i].pid)
+		res, err := ld.wrk(e.rows[i].url+path, d, 128, "")
+		if after, ok2 := procCPU(e.rows[i].pid); err == nil && ok && ok2 && res.rps > 0 {
+			res.cpu = time.Duration(float64(after-before) / (res.rps * d.Seconds()))
+		}
+		return res, err
 	})
 	fmt.Printf("GET small, keep-alive, HTTP/1.1, wrk -t%d -c128:\n\n", ld.threads)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\tcores\treq/s\tp50\tp99\tratio to nginx (same cores)\tper round: median (lowest-highest)\t")
+	fmt.Fprintln(tw, "target\tcores\treq/s\tp50\tp99\tratio to nginx (same cores)\tper round: median (lowest-highest)\tCPU a request\tnginx's CPU a request / this\t")
 	for _, r := range e.rows {
 		m := median(all[rowName(r)])
 		peer := rowName(pinnedRow{name: "nginx", cores: r.cores})
-		rat, perRound := "-", "-"
+		rat, perRound, byCPU := "-", "-", "-"
 		if r.cores > 0 {
 			rat = ratio(m.rps, median(all[peer]).rps)
 			if med, lo, hi, ok := roundRatios(all[rowName(r)], all[peer]); ok && r.name != "nginx" {
 				perRound = fmt.Sprintf("%.2f (%.2f-%.2f)", med, lo, hi)
+			}
+			if pc := median(all[peer]).cpu; pc > 0 && m.cpu > 0 {
+				byCPU = fmt.Sprintf("%.2f", float64(pc)/float64(m.cpu))
 			}
 		}
 		cores := "-"
 		if r.cores > 0 {
 			cores = strconv.Itoa(r.cores)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t\n", r.name, cores, m.rps, ms(m.p50), ms(m.p99), rat, perRound)
+		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.name, cores, m.rps, ms(m.p50), ms(m.p99), rat, perRound, us(m.cpu), byCPU)
 	}
 	tw.Flush()
+	fmt.Println("(CPU a request: the process's user and system time over the run, /proc, over the requests it answered; the last column is what the\nthroughput ratio would be were no proxy held back by the load tool or the backend.)")
 	for _, cpus := range []string{l.proxy, l.proxy4} {
 		n := cpuCount(cpus)
 		if med, lo, hi, ok := roundRatios(all[rowName(pinnedRow{name: "rampart-h1", cores: n})], all[rowName(pinnedRow{name: "rampart", cores: n})]); ok && cpus != "" {
 			fmt.Printf("proxies on cores %s: rampart-h1 (http1_engine: rampart) / rampart (net/http) per round %.2f (%.2f-%.2f); the engine becomes the default from 1.4\n", cpus, med, lo, hi)
+		}
+		if med, lo, hi, ok := roundRatios(all[rowName(pinnedRow{name: "rampart-h1", cores: n})], all[rowName(pinnedRow{name: floorRow, cores: n})]); ok && cpus != "" {
+			fmt.Printf("proxies on cores %s: rampart-h1 / %s (the least a Go proxy does) per round %.2f (%.2f-%.2f)\n", cpus, floorRow, med, lo, hi)
+		}
+		if h1, std := median(all[rowName(pinnedRow{name: "rampart-h1", cores: n})]).cpu, median(all[rowName(pinnedRow{name: "rampart", cores: n})]).cpu; h1 > 0 && std > 0 && cpus != "" {
+			fmt.Printf("proxies on cores %s: CPU a request, rampart (net/http) / rampart-h1: %.2f\n", cpus, float64(std)/float64(h1))
 		}
 	}
 	fmt.Fprintln(os.Stderr, "done: pinned throughput")
@@ -453,4 +484,12 @@ func cpuModel() string {
 		}
 	}
 	return ""
+}
+
+// us is d in microseconds, "-" for none.
+func us(d time.Duration) string {
+	if d <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1fµs", float64(d)/1e3)
 }

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestPinLayout(t *testing.T) {
@@ -100,5 +103,26 @@ func TestCPUCount(t *testing.T) {
 		if got := cpuCount(list); got != want {
 			t.Errorf("cpuCount(%q) = %d, want %d", list, got, want)
 		}
+	}
+}
+
+func TestStatCPU(t *testing.T) {
+	for _, tt := range []struct {
+		stat string
+		want time.Duration
+		ok   bool
+	}{
+		{"4242 (nginx) S 1 4242 4242 0 -1 4194624 120 0 0 0 250 130 0 0 20 0 1 0 100 1000 10", 3800 * time.Millisecond, true},
+		{"4243 (a (b) c) R 1 1 1 0 -1 0 0 0 0 0 7 3 0 0 20 0 1 0 1 1 1", 100 * time.Millisecond, true},
+		{"4244 (short) S 1 2 3", 0, false},
+		{"no parenthesis", 0, false},
+	} {
+		got, ok := statCPU(tt.stat)
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("statCPU(%q) = %v, %v; want %v, %v", tt.stat, got, ok, tt.want, tt.ok)
+		}
+	}
+	if _, ok := procCPU(os.Getpid()); !ok && runtime.GOOS == "linux" {
+		t.Error("procCPU of this process: /proc did not say")
 	}
 }
