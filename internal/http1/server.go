@@ -96,6 +96,11 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 	if s.ConnContext != nil {
 		ctx = s.ConnContext(ctx, c)
 	}
+	// The connection's own context: each request's hangs from it, so a
+	// request's context joins and leaves this connection's, not the
+	// server's, which every connection shares (one lock for them all).
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	hijacked := false
 	state := func(st http.ConnState) {
 		if s.ConnState != nil {
