@@ -257,9 +257,7 @@ func pinnedNginx(dir string, workers int, listen, backend string) string {
 // path: the backend of the pinned run on a small machine.
 func staticNginx(dir string, workers int, listen string) string {
 	prefix := filepath.Join(dir, "nginx-static")
-	for _, d := range []string{"tmp", "logs"} {
-		_ = os.MkdirAll(filepath.Join(prefix, d), 0o755)
-	}
+	makeNginxPrefix(prefix)
 	return writeFile(dir, "nginx-static.conf", fmt.Sprintf(`user root;
 worker_processes %[2]d;
 pid %[1]s/nginx.pid;
@@ -296,9 +294,7 @@ type nginxSite struct {
 // empty Connection header (or nginx opens a connection per request), and
 // bodies streamed as Rampart streams them. It makes s.prefix's folders.
 func nginxConfig(s nginxSite) string {
-	for _, d := range []string{"tmp", "logs"} {
-		_ = os.MkdirAll(filepath.Join(s.prefix, d), 0o755)
-	}
+	makeNginxPrefix(s.prefix)
 	return fmt.Sprintf(`user root;
 %[6]sworker_processes %[2]d;
 pid %[1]s/nginx.pid;
@@ -326,6 +322,14 @@ http {
   }
 %[7]s}
 `, s.prefix, s.workers, s.listen, s.backend, s.tls, s.modules, s.servers)
+}
+
+// makeNginxPrefix makes the folders an nginx config under prefix names
+// (its logs, its temporary files).
+func makeNginxPrefix(prefix string) {
+	for _, d := range []string{"tmp", "logs"} {
+		_ = os.MkdirAll(filepath.Join(prefix, d), 0o755)
+	}
 }
 
 // pinnedHAProxy is an HAProxy config with threads threads proxying listen
@@ -361,14 +365,16 @@ func pinnedTables(e *pinnedEnv, path string, rounds int, dur, warm time.Duration
 	if l.proxy4 != "" {
 		fmt.Printf(" and %s for the 4-core rows", l.proxy4)
 	}
+	backend := fmt.Sprintf("the backend on %s (GOMAXPROCS=%d)", l.backend, cpuCount(l.backend))
 	if l.static {
-		fmt.Printf(", the load tool on %s, the backend (nginx answering itself, %d workers) on %s. Peers: %s. %d rounds of %v, medians.\n",
-			l.load, cpuCount(l.backend), l.backend, strings.Join(e.peers, ", "), rounds, dur)
-		fmt.Printf("The load tool and the backend share their cores: a proxy faster than they are (nginx, HAProxy) is held back by them, and its row is a lower bound.\n\n")
-	} else {
-		fmt.Printf(", the load tool on %s, the backend on %s (GOMAXPROCS=%d). Peers: %s. %d rounds of %v, medians.\n\n",
-			l.load, l.backend, cpuCount(l.backend), strings.Join(e.peers, ", "), rounds, dur)
+		backend = fmt.Sprintf("the backend (nginx answering itself, %d workers) on %s", cpuCount(l.backend), l.backend)
 	}
+	fmt.Printf(", the load tool on %s, %s. Peers: %s. %d rounds of %v, medians.\n",
+		l.load, backend, strings.Join(e.peers, ", "), rounds, dur)
+	if l.static {
+		fmt.Println("The load tool and the backend share their cores: a proxy faster than they are (nginx, HAProxy) is held back by them, and its row is a lower bound.")
+	}
+	fmt.Println()
 
 	names := make([]string, len(e.rows))
 	for i, r := range e.rows {
@@ -410,15 +416,19 @@ func pinnedTables(e *pinnedEnv, path string, rounds int, dur, warm time.Duration
 	tw.Flush()
 	fmt.Println("(CPU a request: the process's user and system time over the run, /proc, over the requests it answered; the last column is what the\nthroughput ratio would be were no proxy held back by the load tool or the backend.)")
 	for _, cpus := range []string{l.proxy, l.proxy4} {
-		n := cpuCount(cpus)
-		if med, lo, hi, ok := roundRatios(all[rowName(pinnedRow{name: "rampart-h1", cores: n})], all[rowName(pinnedRow{name: "rampart", cores: n})]); ok && cpus != "" {
+		if cpus == "" {
+			continue
+		}
+		runs := func(name string) []result { return all[rowName(pinnedRow{name: name, cores: cpuCount(cpus)})] }
+		h1, std := runs("rampart-h1"), runs("rampart")
+		if med, lo, hi, ok := roundRatios(h1, std); ok {
 			fmt.Printf("proxies on cores %s: rampart-h1 (http1_engine: rampart) / rampart (net/http) per round %.2f (%.2f-%.2f); the engine becomes the default from 1.4\n", cpus, med, lo, hi)
 		}
-		if med, lo, hi, ok := roundRatios(all[rowName(pinnedRow{name: "rampart-h1", cores: n})], all[rowName(pinnedRow{name: floorRow, cores: n})]); ok && cpus != "" {
+		if med, lo, hi, ok := roundRatios(h1, runs(floorRow)); ok {
 			fmt.Printf("proxies on cores %s: rampart-h1 / %s (the least a Go proxy does) per round %.2f (%.2f-%.2f)\n", cpus, floorRow, med, lo, hi)
 		}
-		if h1, std := median(all[rowName(pinnedRow{name: "rampart-h1", cores: n})]).cpu, median(all[rowName(pinnedRow{name: "rampart", cores: n})]).cpu; h1 > 0 && std > 0 && cpus != "" {
-			fmt.Printf("proxies on cores %s: CPU a request, rampart (net/http) / rampart-h1: %.2f\n", cpus, float64(std)/float64(h1))
+		if h1cpu, stdcpu := median(h1).cpu, median(std).cpu; h1cpu > 0 && stdcpu > 0 {
+			fmt.Printf("proxies on cores %s: CPU a request, rampart (net/http) / rampart-h1: %.2f\n", cpus, float64(stdcpu)/float64(h1cpu))
 		}
 	}
 	fmt.Fprintln(os.Stderr, "done: pinned throughput")

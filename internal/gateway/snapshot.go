@@ -555,11 +555,12 @@ func (s *Snapshot) redirectHTTPS(w http.ResponseWriter, r *http.Request) {
 const wafLogFlush = time.Second
 
 // addrString is ip as text: for a client that is the connection's own
-// IPv4 peer, the address part of remoteAddr ("a.b.c.d:port", as the
-// servers write it), which costs no allocation.
+// IPv4 peer (peer was parsed from remoteAddr, "a.b.c.d:port", and
+// netip reads IPv4 only in its canonical form), the address part of
+// remoteAddr, which costs no allocation.
 func addrString(ip netip.Addr, peer netip.AddrPort, remoteAddr string) string {
 	if ip.Is4() && peer.Addr() == ip {
-		if host, _, ok := strings.Cut(remoteAddr, ":"); ok && len(host) <= len("255.255.255.255") {
+		if host, _, ok := strings.Cut(remoteAddr, ":"); ok {
 			return host
 		}
 	}

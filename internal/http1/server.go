@@ -99,8 +99,8 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 	// The connection's own context: each request's hangs from it, so a
 	// request's context joins and leaves this connection's, not the
 	// server's, which every connection shares (one lock for them all).
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
 	hijacked := false
 	state := func(st http.ConnState) {
 		if s.ConnState != nil {
