@@ -57,14 +57,18 @@ func (b *lengthBody) Remaining() int64 { return b.left }
 // chunkedBody is a chunked body read as RFC 9112 frames it, with the
 // rules of the wire guard: hex sizes alone or with an extension, CRLF
 // everywhere, a bounded trailer section without framing fields, whose
-// fields go to the request's Trailer at the end.
+// fields go to *trailers (the request's or the response's Trailer) at the
+// end. A response's body (upstream) reports what the rules refuse as a
+// *guard.ResponseError, a request's as a *guard.WireError.
 type chunkedBody struct {
-	r    *Reader
-	req  *http.Request
-	left int64 // of the current chunk's data
-	data bool  // inside chunk data (left > 0), or before its CRLF
-	err  error
-	eof  func() // called when the body has been read to its end; may be nil
+	br         *bufio.Reader
+	maxTrailer int
+	trailers   *http.Header
+	upstream   bool
+	left       int64 // of the current chunk's data
+	data       bool  // inside chunk data (left > 0), or before its CRLF
+	err        error
+	eof        func() // called when the body has been read to its end; may be nil
 }
 
 func (b *chunkedBody) Read(p []byte) (int, error) {
@@ -81,7 +85,7 @@ func (b *chunkedBody) Read(p []byte) (int, error) {
 			if int64(len(p)) > b.left {
 				p = p[:b.left]
 			}
-			n, err := b.r.br.Read(p)
+			n, err := b.br.Read(p)
 			b.left -= int64(n)
 			if err == io.EOF && b.left > 0 {
 				err = io.ErrUnexpectedEOF
@@ -109,13 +113,16 @@ func (b *chunkedBody) Read(p []byte) (int, error) {
 		}
 		b.left, b.data = size, true
 	}
+	if werr, ok := b.err.(*guard.WireError); ok && b.upstream {
+		b.err = &guard.ResponseError{Reason: werr.Reason, Detail: "the chunked body of the response is malformed (" + werr.Reason + ")"}
+	}
 	return 0, b.err
 }
 
 // line reads one line of the body's framing, with its CRLF, at most max
 // bytes; what comes back is refused unless it ends in CRLF.
 func (b *chunkedBody) line(max int, tooLong *guard.WireError) ([]byte, error) {
-	line, err := b.r.br.ReadSlice('\n')
+	line, err := b.br.ReadSlice('\n')
 	switch {
 	case err == bufio.ErrBufferFull || len(line) > max:
 		return nil, tooLong
@@ -144,7 +151,7 @@ func (b *chunkedBody) sizeLine() (int64, error) {
 // chunkEnd reads the CRLF after a chunk's data.
 func (b *chunkedBody) chunkEnd() error {
 	var crlf [2]byte
-	if _, err := io.ReadFull(b.r.br, crlf[:]); err != nil {
+	if _, err := io.ReadFull(b.br, crlf[:]); err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF
 		}
@@ -157,13 +164,13 @@ func (b *chunkedBody) chunkEnd() error {
 }
 
 // trailer reads the trailer section up to its empty line, checks it, and
-// sets its fields in the request's Trailer.
+// sets its fields in *b.trailers.
 func (b *chunkedBody) trailer() error {
 	var block []byte
 	tooLarge := chunkError("trailer_too_large", "The trailer section of the chunked request body is too large. Send fewer trailer fields.")
 	for {
-		line, err := b.r.br.ReadSlice('\n')
-		if err == bufio.ErrBufferFull || len(block)+len(line) > b.r.MaxHeader {
+		line, err := b.br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull || len(block)+len(line) > b.maxTrailer {
 			return tooLarge
 		}
 		if err != nil {
@@ -186,10 +193,10 @@ func (b *chunkedBody) trailer() error {
 		block = block[nl+1:]
 		colon := bytes.IndexByte(line, ':')
 		k := textproto.CanonicalMIMEHeaderKey(string(line[:colon]))
-		if b.req.Trailer == nil {
-			b.req.Trailer = http.Header{}
+		if *b.trailers == nil {
+			*b.trailers = http.Header{}
 		}
-		b.req.Trailer[k] = append(b.req.Trailer[k], string(bytes.Trim(line[colon+1:], " \t")))
+		(*b.trailers)[k] = append((*b.trailers)[k], string(bytes.Trim(line[colon+1:], " \t")))
 	}
 	return nil
 }

@@ -1,12 +1,17 @@
-// Package http1 is the gateway's HTTP/1.1 server codec: request heads
-// read once, with the strict rules the wire guard holds every request to
-// (guard.ParseHead: one parser, not a checker in front of another), into
-// the *http.Request the request path reads, and request bodies framed by
-// Content-Length or by a strictly read chunked coding.
+// Package http1 is the gateway's HTTP/1.1 codec. On the server side,
+// request heads are read once, with the strict rules the wire guard holds
+// every request to (guard.ParseHead: one parser, not a checker in front of
+// another), into the *http.Request the request path reads, and request
+// bodies are framed by Content-Length or by a strictly read chunked
+// coding. On the client side, ResponseReader reads an upstream's
+// responses with the same line rules (guard.ParseResponseHead) and the
+// same chunked reader.
 //
 // What it reads, net/http reads alike or refuses: FuzzReadRequest feeds
 // the same bytes to http.ReadRequest and holds the two to the same
-// method, target, version, header, host, framing, body and trailers.
+// method, target, version, header, host, framing, body and trailers;
+// FuzzReadResponse does the same with http.ReadResponse, and checks each
+// refusal net/http does not make against the bytes.
 package http1
 
 import (
@@ -86,28 +91,42 @@ func (r *Reader) ReadRequestContext(ctx context.Context) (*http.Request, error) 
 // readHead reads up to and including the empty line that ends a head,
 // at most MaxHeader bytes.
 func (r *Reader) readHead() ([]byte, error) {
-	r.block = r.block[:0]
+	block, err := readHead(r.br, r.block[:0], r.MaxHeader)
+	r.block = block
+	if err == errHeadTooLarge {
+		return nil, tooLarge(r.MaxHeader)
+	}
+	return block, err
+}
+
+// errHeadTooLarge is readHead's: the head is longer than its limit.
+var errHeadTooLarge = errors.New("http1: head too large")
+
+// readHead appends to block what br holds up to and including the empty
+// line that ends a head, at most max bytes in all (errHeadTooLarge), and
+// returns it. io.EOF means the connection ended before a byte of it.
+func readHead(br *bufio.Reader, block []byte, max int) ([]byte, error) {
 	for {
-		line, err := r.br.ReadSlice('\n')
-		if len(r.block)+len(line) > r.MaxHeader {
-			return nil, tooLarge(r.MaxHeader)
+		line, err := br.ReadSlice('\n')
+		if len(block)+len(line) > max {
+			return block, errHeadTooLarge
 		}
-		r.block = append(r.block, line...)
+		block = append(block, line...)
 		switch {
 		case err == bufio.ErrBufferFull:
 			continue // a line longer than the buffer: go on reading it
-		case err == io.EOF && len(r.block) == 0:
-			return nil, io.EOF
+		case err == io.EOF && len(block) == 0:
+			return block, io.EOF
 		case err != nil:
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF // the connection ended inside a head
 			}
-			return nil, err
+			return block, err
 		}
 		// a line ended: the head ends at an empty one (CRLF, or a bare
-		// LF, which ParseHead refuses with its reason)
+		// LF, which the head's parser refuses with its reason)
 		if n := len(line); (n == 2 && line[0] == '\r') || n == 1 {
-			return r.block, nil // (an empty line before the request line too: ParseHead refuses it)
+			return block, nil // (an empty line first too: the parser refuses it)
 		}
 	}
 }
@@ -182,7 +201,7 @@ func (r *Reader) request(ctx context.Context, h *guard.Head) (*http.Request, err
 		if req.Trailer, err = declaredTrailer(req.Header); err != nil {
 			return nil, err
 		}
-		req.Body = &chunkedBody{r: r, req: req}
+		req.Body = &chunkedBody{br: r.br, maxTrailer: r.MaxHeader, trailers: &req.Trailer}
 	case h.ContentLength > 0:
 		req.ContentLength = h.ContentLength
 		req.Body = &lengthBody{br: r.br, left: h.ContentLength}
@@ -192,8 +211,9 @@ func (r *Reader) request(ctx context.Context, h *guard.Head) (*http.Request, err
 	return req, nil
 }
 
-// commonKeys are the canonical names of common fields, as most clients
-// send them: found here, a name costs no allocation.
+// commonKeys are the canonical names of common request and response
+// fields, as most clients and servers send them: found here, a name costs
+// no allocation.
 var commonKeys = func() map[string]string {
 	m := map[string]string{}
 	for _, k := range []string{"Accept", "Accept-Charset", "Accept-Encoding", "Accept-Language", "Authorization", "Cache-Control",
@@ -202,7 +222,11 @@ var commonKeys = func() map[string]string {
 		"Priority", "Range", "Referer", "Sec-Ch-Ua", "Sec-Ch-Ua-Mobile", "Sec-Ch-Ua-Platform", "Sec-Fetch-Dest", "Sec-Fetch-Mode",
 		"Sec-Fetch-Site", "Sec-Fetch-User", "Sec-Websocket-Key", "Sec-Websocket-Version", "Te", "Trailer", "Traceparent",
 		"Tracestate", "Transfer-Encoding", "Upgrade", "Upgrade-Insecure-Requests", "User-Agent", "Via", "X-Api-Key",
-		"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip", "X-Request-Id", "X-Requested-With"} {
+		"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip", "X-Request-Id", "X-Requested-With",
+		// responses
+		"Accept-Ranges", "Access-Control-Allow-Origin", "Age", "Content-Language", "Content-Security-Policy", "Etag", "Expires",
+		"Last-Modified", "Link", "Location", "Retry-After", "Server", "Set-Cookie", "Strict-Transport-Security", "Vary",
+		"Www-Authenticate", "X-Content-Type-Options"} {
 		m[k] = k
 	}
 	return m

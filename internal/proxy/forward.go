@@ -196,6 +196,15 @@ func (f *Forwarder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			lastFail = classify(err, ctx)
 			p.upstreamError(lastFail.String())
+			if rej, ok := errors.AsType[*guard.ResponseError](err); ok {
+				// A response the codec refuses (two Content-Lengths, a
+				// folded header...) may be an attempt to split responses:
+				// it is named in the access log and as an event.
+				st.UpstreamError = rej.Reason
+				st.Events.Publish(observe.Event{Type: "upstream.error", Reason: rej.Reason, Stage: "proxy",
+					Detail:    "The upstream's response was refused and the connection closed: " + rej.Detail + ".",
+					RequestID: st.RequestID, Route: st.Route, ClientIP: st.ClientIP.String(), Method: r.Method, Path: r.URL.Path})
+			}
 			t.report(time.Now(), lastFail.attemptOutcome())
 			if p.mayRetry(attempt, lastFail, 0, idempotent, body) {
 				continue
@@ -295,7 +304,7 @@ func classify(err error, ctx context.Context) failure {
 		return failReset
 	}
 	var pe *textproto.ProtocolError
-	if errors.Is(err, errHeaderTooLarge) || errors.As(err, &pe) || strings.Contains(err.Error(), "malformed HTTP") ||
+	if isResponseError(err) || errors.As(err, &pe) || strings.Contains(err.Error(), "malformed HTTP") ||
 		strings.Contains(err.Error(), "server response headers exceeded") {
 		return failInvalid
 	}

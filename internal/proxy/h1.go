@@ -9,7 +9,16 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/rampart-gw/rampart/internal/guard"
+	"github.com/rampart-gw/rampart/internal/http1"
 )
+
+// isResponseError reports a response the codec's rules refuse.
+func isResponseError(err error) bool {
+	_, ok := errors.AsType[*guard.ResponseError](err)
+	return ok
+}
 
 // h1Transport is a synchronous HTTP/1.1 client for cleartext upstreams:
 // the calling goroutine writes the request and reads the response itself.
@@ -19,7 +28,7 @@ import (
 // declared body of at most h1MaxBody bytes and no upgrade (eligible); the
 // rest go through net/http's Transport (concurrent body writing,
 // upgrades, h2). It writes the request head itself (head.write) and reads
-// responses with net/http.ReadResponse.
+// responses with http1.ResponseReader, the codec's strict client side.
 //
 // It keeps net/http.Transport's rules where they decide what a byte on the
 // connection means:
@@ -29,15 +38,18 @@ import (
 //     unasked (a second response, a body after a HEAD answer) would
 //     otherwise be read as the next client's response; an end of file
 //     means the upstream closed the idle connection.
-//   - A response head is read through a byte limit (maxHeader), as the
-//     Transport's MaxResponseHeaderBytes.
+//   - Response heads, a final one and any 1xx before it together, are
+//     read within a byte limit (maxHeader), as the Transport's
+//     MaxResponseHeaderBytes; a head ParseResponseHead refuses (two
+//     Content-Lengths, Content-Length with Transfer-Encoding, obs-fold,
+//     bare LF...) fails the exchange, where net/http would pick a reading.
 //   - A request is sent again on a fresh connection only as net/http
 //     does: when nothing of it was written, or when it is replayable (GET,
 //     HEAD, OPTIONS, TRACE without a body) and the reused connection broke
 //     before any byte of the response came.
 //   - 1xx interim responses are read past; Connection: close, HTTP/1.0
 //     and bodies read to end of file retire the connection; HEAD, 204 and
-//     304 have no body (ReadResponse frames them).
+//     304 have no body (the response reader frames them).
 type h1Transport struct {
 	dial          func(ctx context.Context, network, addr string) (net.Conn, error)
 	maxIdle       int
@@ -61,38 +73,24 @@ const h1MaxBody = 64 << 10
 const DefaultMaxResponseHeaderBytes = 64 << 10
 
 // h1Conn is one upstream connection. Its reader counts the bytes it takes
-// from the connection and, while a response head is read, stops at the
-// head limit; its writer counts the bytes written for the request.
+// from the connection, its writer those written for the request.
 type h1Conn struct {
 	net.Conn
 	br      *bufio.Reader
 	bw      *bufio.Writer
+	rr      *http1.ResponseReader
 	idleAt  time.Time
 	read    int64 // bytes read from the connection, in all
 	written int64 // bytes written to the connection, in all
-	limit   int64 // bytes the reader may still take; < 0 for no limit
 	check   *quietCheck
 	abort   func() // unblocks any read or write: the request was canceled
 }
 
-// errHeaderTooLarge is returned when a response head is over the limit.
-var errHeaderTooLarge = errors.New("upstream response headers exceed the limit")
-
 type h1Reader struct{ pc *h1Conn }
 
 func (r h1Reader) Read(p []byte) (int, error) {
-	pc := r.pc
-	if pc.limit == 0 {
-		return 0, errHeaderTooLarge
-	}
-	if pc.limit > 0 && int64(len(p)) > pc.limit {
-		p = p[:pc.limit]
-	}
-	n, err := pc.Conn.Read(p)
-	pc.read += int64(n)
-	if pc.limit > 0 {
-		pc.limit -= int64(n)
-	}
+	n, err := r.pc.Conn.Read(p)
+	r.pc.read += int64(n)
 	return n, err
 }
 
@@ -104,9 +102,10 @@ func (w h1Writer) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func newH1Conn(c net.Conn) *h1Conn {
-	pc := &h1Conn{Conn: c, limit: -1, check: newQuietCheck(c)}
+func newH1Conn(c net.Conn, maxHeader int64) *h1Conn {
+	pc := &h1Conn{Conn: c, check: newQuietCheck(c)}
 	pc.br = bufio.NewReaderSize(h1Reader{pc}, 16<<10)
+	pc.rr = http1.NewResponseReader(pc.br, int(maxHeader))
 	pc.bw = bufio.NewWriterSize(h1Writer{pc}, 16<<10)
 	pc.abort = func() { _ = pc.SetDeadline(time.Unix(1, 0)) } // made once, not per request
 	return pc
@@ -155,7 +154,7 @@ func (t *h1Transport) RoundTrip(req *http.Request, h *head) (*http.Response, err
 			if err != nil {
 				return nil, err
 			}
-			pc = newH1Conn(c)
+			pc = newH1Conn(c, t.maxHeader)
 		}
 		written, read := pc.written, pc.read
 		res, err := t.exchange(ctx, pc, req, h, key)
@@ -163,7 +162,7 @@ func (t *h1Transport) RoundTrip(req *http.Request, h *head) (*http.Response, err
 			return res, nil
 		}
 		pc.Close()
-		if reused && try == 0 && ctx.Err() == nil && !errors.Is(err, errHeaderTimeout) && !errors.Is(err, errHeaderTooLarge) &&
+		if reused && try == 0 && ctx.Err() == nil && !errors.Is(err, errHeaderTimeout) && !isResponseError(err) &&
 			(pc.written == written || replayable(req) && pc.read == read) {
 			continue // the upstream closed the idle connection: try a fresh one
 		}
@@ -199,32 +198,19 @@ func (t *h1Transport) exchange(ctx context.Context, pc *h1Conn, req *http.Reques
 	if t.headerTimeout > 0 {
 		_ = pc.SetReadDeadline(time.Now().Add(t.headerTimeout))
 	}
-	var res *http.Response
-	for {
-		// The head limit counts what the reader may take from the
-		// connection, bytes already buffered included (as net/http).
-		pc.limit = max(t.maxHeader-int64(pc.br.Buffered()), 0)
-		var err error
-		res, err = http.ReadResponse(pc.br, req)
-		pc.limit = -1
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() && ctx.Err() == nil {
-				err = errHeaderTimeout
-			}
-			return nil, release(err)
+	// 1xx interim responses (100 Continue, 103 Early Hints) are read
+	// past, not forwarded; a 101 is refused (no upgrades on this path).
+	res, err := pc.rr.ReadResponse(req)
+	if err != nil {
+		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() && ctx.Err() == nil {
+			err = errHeaderTimeout
 		}
-		// 1xx interim responses (100 Continue, 103 Early Hints) are not
-		// forwarded; 101 never comes here (no upgrades on this path).
-		if res.StatusCode >= 100 && res.StatusCode < 200 && res.StatusCode != http.StatusSwitchingProtocols {
-			continue
-		}
-		break
+		return nil, release(err)
 	}
 	if t.headerTimeout > 0 {
 		_ = pc.SetReadDeadline(time.Time{})
 	}
-	reuse := !res.Close && !req.Close && res.ProtoAtLeast(1, 1) && res.StatusCode != http.StatusSwitchingProtocols
+	reuse := !res.Close && !req.Close && res.ProtoAtLeast(1, 1)
 	res.Body = &h1Body{rc: res.Body, pc: pc, t: t, key: key, reuse: reuse, stop: stop}
 	return res, nil
 }

@@ -93,6 +93,73 @@ func TestUpstreamResponseDesync(t *testing.T) {
 	}
 }
 
+// TestUpstreamAmbiguousResponse: a response head that two parsers could
+// frame differently (the stuff of response splitting) is refused with a
+// 502 problem and its connection closed, never passed on under one
+// reading; the rule it broke is in the access log and an upstream.error
+// event, and the next request gets a clean answer on a new connection.
+func TestUpstreamAmbiguousResponse(t *testing.T) {
+	heads := map[string]string{
+		"/two-lengths":    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok",
+		"/length-and-te":  "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+		"/folded":         "HTTP/1.1 200 OK\r\nX-A: 1\r\n Content-Length: 99\r\nContent-Length: 2\r\n\r\nok",
+		"/bare-lf":        "HTTP/1.1 200 OK\nContent-Length: 2\n\nok",
+		"/te-on-1.0":      "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+		"/te-not-chunked": "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
+	}
+	want := map[string]string{"/two-lengths": "duplicate_content_length", "/length-and-te": "content_length_and_transfer_encoding",
+		"/folded": "obs_fold", "/bare-lf": "bare_lf", "/te-on-1.0": "transfer_encoding_http10", "/te-not-chunked": "unsupported_transfer_encoding"}
+	up := rawHTTPUpstream(t, func(w io.Writer, r *http.Request, _ int) bool {
+		if raw, ok := heads[r.URL.Path]; ok {
+			io.WriteString(w, raw)
+			return true
+		}
+		io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nclean")
+		return true
+	})
+	g := startGateway(t, fmt.Sprintf(`version: 1
+server:
+  listen: ["127.0.0.1:0"]
+admin: {listen: 127.0.0.1:0}
+events: {sinks: [{type: jsonl, path: stderr}]}
+upstreams:
+  app:
+    targets: [{url: "http://%s"}]
+    retries: {attempts: 0}
+routes:
+  - {name: all, match: {paths: ["/**"]}, upstream: app, policy: public}
+`, up))
+	for path := range want {
+		problemOf(t, get(t, g.url(path)), 502)
+		if r := get(t, g.url("/after"+path)); r.status != 200 || string(r.body) != "clean" {
+			t.Errorf("after %s: %d %q", path, r.status, r.body)
+		}
+	}
+	named := func(entries []map[string]any, key string) bool { // every path's entry names its reason
+		got := map[string]any{}
+		for _, e := range entries {
+			got[fmt.Sprint(e["path"])] = e[key]
+		}
+		for path, reason := range want {
+			if got[path] != reason {
+				return false
+			}
+		}
+		return true
+	}
+	waitFor(t, 5*time.Second, "an upstream.error event naming each rule", func() bool {
+		var events []map[string]any
+		for _, e := range g.events() {
+			if e["type"] == "upstream.error" {
+				events = append(events, e)
+			}
+		}
+		return named(events, "reason")
+	})
+	waitFor(t, 5*time.Second, "access log lines naming each rule", func() bool { return named(g.accessLog(t), "upstream_error") })
+	g.metricsHave(t, fmt.Sprintf(`rampart_upstream_errors_total{kind="invalid_response",upstream="app"} %d`, len(want)))
+}
+
 // TestUpstreamHeaderLimit: a response head over the upstream's limit is a
 // 502 problem; the limit is configurable.
 func TestUpstreamHeaderLimit(t *testing.T) {
