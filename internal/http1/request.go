@@ -147,18 +147,12 @@ func (r *Reader) skipCRLF() error {
 // request is the *http.Request of a head ParseHead accepted, as
 // net/http's ReadRequest would make it. The head becomes one string,
 // which the method, target and header values are cut from, and the
-// values share one slice: three allocations for any number of fields.
+// values share one slice (headText): three allocations for any number
+// of fields.
 func (r *Reader) request(ctx context.Context, h *guard.Head) (*http.Request, error) {
-	text := string(r.block)
-	at := func(b []byte) string { // b is within r.block, or empty (bytes.Trim's nil)
-		if len(b) == 0 {
-			return ""
-		}
-		o := cap(r.block) - cap(b)
-		return text[o : o+len(b)]
-	}
-	req := (&http.Request{Method: at(h.Method), RequestURI: at(h.Target), Proto: at(h.Version),
-		ProtoMajor: 1, ProtoMinor: 1, Header: make(http.Header, len(h.Fields))}).WithContext(ctx)
+	t := newHeadText(r.block)
+	req := (&http.Request{Method: t.at(h.Method), RequestURI: t.at(h.Target), Proto: t.at(h.Version),
+		ProtoMajor: 1, ProtoMinor: 1, Header: t.header(h.Fields)}).WithContext(ctx)
 	if h.HTTP10 {
 		req.ProtoMinor = 0
 	}
@@ -167,19 +161,6 @@ func (r *Reader) request(ctx context.Context, h *guard.Head) (*http.Request, err
 		return nil, malformed("invalid_request_target", "The request target "+strconv.Quote(req.RequestURI)+" is not a valid URI.")
 	}
 	req.URL = u
-	values := make([]string, len(h.Fields))
-	for i, f := range h.Fields {
-		k, ok := commonKeys[string(f.Name)]
-		if !ok {
-			k = textproto.CanonicalMIMEHeaderKey(string(f.Name))
-		}
-		values[i] = at(f.Value)
-		if vv := req.Header[k]; vv != nil {
-			req.Header[k] = append(vv, values[i])
-		} else {
-			req.Header[k] = values[i : i+1 : i+1]
-		}
-	}
 	req.Host = u.Host
 	if req.Host == "" && h.HasHost {
 		req.Host = string(h.Host)
@@ -209,6 +190,45 @@ func (r *Reader) request(ctx context.Context, h *guard.Head) (*http.Request, err
 		req.Body = http.NoBody
 	}
 	return req, nil
+}
+
+// headText is a head's block made one string, which the views
+// ParseHead or ParseResponseHead made into the block are cut from.
+type headText struct {
+	block []byte
+	text  string
+}
+
+func newHeadText(block []byte) headText { return headText{block, string(block)} }
+
+// at is b's text; b is within the block, or empty (bytes.Trim's nil).
+func (t headText) at(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	o := cap(t.block) - cap(b)
+	return t.text[o : o+len(b)]
+}
+
+// header is the header of fields, names canonical, values cut from the
+// text and sharing one slice: two allocations for any number of fields
+// (and the map's growth).
+func (t headText) header(fields []guard.Field) http.Header {
+	hdr := make(http.Header, len(fields))
+	values := make([]string, len(fields))
+	for i, f := range fields {
+		k, ok := commonKeys[string(f.Name)]
+		if !ok {
+			k = textproto.CanonicalMIMEHeaderKey(string(f.Name))
+		}
+		values[i] = t.at(f.Value)
+		if vv := hdr[k]; vv != nil {
+			hdr[k] = append(vv, values[i])
+		} else {
+			hdr[k] = values[i : i+1 : i+1]
+		}
+	}
+	return hdr
 }
 
 // commonKeys are the canonical names of common request and response

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"io"
 	"net/http"
-	"net/textproto"
 	"strconv"
 
 	"golang.org/x/net/http/httpguts"
@@ -75,31 +74,11 @@ func (r *ResponseReader) ReadResponse(req *http.Request) (*http.Response, error)
 // and header values are cut from, and the values share one slice.
 func (r *ResponseReader) response(req *http.Request) (*http.Response, error) {
 	h := &r.head
-	text := string(r.block)
-	at := func(b []byte) string { // b is within r.block, or empty (bytes.Trim's nil)
-		if len(b) == 0 {
-			return ""
-		}
-		o := cap(r.block) - cap(b)
-		return text[o : o+len(b)]
-	}
-	res := &http.Response{Status: at(h.Status), StatusCode: h.Code, Proto: at(h.Version), ProtoMajor: 1, ProtoMinor: 1,
-		Header: make(http.Header, len(h.Fields)), Request: req}
+	t := newHeadText(r.block)
+	res := &http.Response{Status: t.at(h.Status), StatusCode: h.Code, Proto: t.at(h.Version), ProtoMajor: 1, ProtoMinor: 1,
+		Header: t.header(h.Fields), Request: req}
 	if h.HTTP10 {
 		res.ProtoMinor = 0
-	}
-	values := make([]string, len(h.Fields))
-	for i, f := range h.Fields {
-		k, ok := commonKeys[string(f.Name)]
-		if !ok {
-			k = textproto.CanonicalMIMEHeaderKey(string(f.Name))
-		}
-		values[i] = at(f.Value)
-		if vv := res.Header[k]; vv != nil {
-			res.Header[k] = append(vv, values[i])
-		} else {
-			res.Header[k] = values[i : i+1 : i+1]
-		}
 	}
 	if pragma := res.Header["Pragma"]; len(pragma) > 0 && pragma[0] == "no-cache" {
 		if _, ok := res.Header["Cache-Control"]; !ok {
