@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -82,13 +83,13 @@ const StatusClientClosed = guard.StatusClientClosed
 // same body. net/http's Transport reads it on a goroutine of its own.
 type trackedBody struct {
 	io.ReadCloser
-	read bool // set before the transport reads; read after RoundTrip returns
+	read atomic.Bool // set before the transport reads; a transport may read on after RoundTrip returns
 	mu   sync.Mutex
 	err  error // the first read error other than io.EOF
 }
 
 func (b *trackedBody) Read(p []byte) (int, error) {
-	b.read = true
+	b.read.Store(true)
 	n, err := b.ReadCloser.Read(p)
 	if err != nil && err != io.EOF {
 		b.mu.Lock()
@@ -253,7 +254,7 @@ func (p *Pool) mayRetry(attempt int, f failure, status int, idempotent bool, bod
 	if attempt >= rp.attempts {
 		return false
 	}
-	bodySent := body != nil && body.read
+	bodySent := body != nil && body.read.Load()
 	switch {
 	case f == failConnect:
 		// Nothing reached the upstream: safe for any method.

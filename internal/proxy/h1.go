@@ -25,10 +25,12 @@ func isResponseError(err error) bool {
 // net/http's Transport hands every request to a writer and a reader
 // goroutine per connection; on a small machine those handoffs were a large
 // share of the proxy's CPU. It serves requests without a body or with a
-// declared body of at most h1MaxBody bytes and no upgrade (eligible); the
-// rest go through net/http's Transport (concurrent body writing,
-// upgrades, h2). It writes the request head itself (head.write) and reads
-// responses with http1.ResponseReader, the codec's strict client side.
+// declared one (Content-Length), and no upgrade (eligible); the rest go
+// through net/http's Transport (chunked request bodies, upgrades, TLS,
+// h2). A body of more than h1MaxBody bytes is written from a goroutine of
+// its own while the calling one reads the answer (bodyWriter). It writes
+// the request head itself (head.write) and reads responses with
+// http1.ResponseReader, the codec's strict client side.
 //
 // It keeps net/http.Transport's rules where they decide what a byte on the
 // connection means:
@@ -62,9 +64,9 @@ type h1Transport struct {
 	closed bool                 // after CloseIdleConnections: pool nothing
 }
 
-// h1MaxBody bounds the bodies the synchronous client writes: small enough
-// to fit in socket buffers, so writing cannot stall against an upstream
-// that answers before reading.
+// h1MaxBody bounds the bodies the calling goroutine writes itself: small
+// enough to fit in socket buffers, so writing cannot stall against an
+// upstream that answers before reading. Larger ones get a bodyWriter.
 const h1MaxBody = 64 << 10
 
 // DefaultMaxResponseHeaderBytes bounds an upstream's response head when
@@ -124,7 +126,7 @@ func eligible(req *http.Request, h *head) bool {
 	if req.URL.Scheme != "http" || !h.writable(req) {
 		return false
 	}
-	return req.Body == nil || (req.ContentLength > 0 && req.ContentLength <= h1MaxBody)
+	return req.Body == nil || req.ContentLength > 0
 }
 
 // replayable reports a request net/http's Transport would send again after
@@ -162,12 +164,24 @@ func (t *h1Transport) RoundTrip(req *http.Request, h *head) (*http.Response, err
 			return res, nil
 		}
 		pc.Close()
-		if reused && try == 0 && ctx.Err() == nil && !errors.Is(err, errHeaderTimeout) && !isResponseError(err) &&
-			(pc.written == written || replayable(req) && pc.read == read) {
+		if reused && try == 0 && ctx.Err() == nil && resendable(req, err, pc.written == written, pc.read == read) {
 			continue // the upstream closed the idle connection: try a fresh one
 		}
 		return nil, err
 	}
+}
+
+// resendable says whether a request that failed on a reused connection
+// may go again on a fresh one, as net/http's Transport would send it:
+// when nothing of it was written, or when it is replayable and nothing of
+// an answer came. A request with a body never goes again: its body was
+// read (into the write buffer at least) and cannot be read twice. Nor
+// does one that timed out or got an answer the codec refused.
+func resendable(req *http.Request, err error, wroteNothing, readNothing bool) bool {
+	if req.Body != nil || errors.Is(err, errHeaderTimeout) || isResponseError(err) {
+		return false
+	}
+	return wroteNothing || replayable(req) && readNothing
 }
 
 var errHeaderTimeout = &timeoutError{"timeout awaiting response headers"}
@@ -189,31 +203,126 @@ func (t *h1Transport) exchange(ctx context.Context, pc *h1Conn, req *http.Reques
 		}
 		return err
 	}
-	if err := h.write(pc.bw, req); err != nil {
-		return nil, release(err)
-	}
-	if err := pc.bw.Flush(); err != nil {
-		return nil, release(err)
-	}
-	if t.headerTimeout > 0 {
-		_ = pc.SetReadDeadline(time.Now().Add(t.headerTimeout))
+	var bw *bodyWriter
+	if req.Body != nil && req.ContentLength > h1MaxBody {
+		if err := h.writeHead(pc.bw, req); err != nil {
+			return nil, release(err)
+		}
+		bw = startBody(pc, req, t.headerTimeout)
+	} else {
+		if err := h.write(pc.bw, req); err != nil {
+			return nil, release(err)
+		}
+		if err := pc.bw.Flush(); err != nil {
+			return nil, release(err)
+		}
+		if t.headerTimeout > 0 {
+			_ = pc.SetReadDeadline(time.Now().Add(t.headerTimeout))
+		}
 	}
 	// 1xx interim responses (100 Continue, 103 Early Hints) are read
 	// past, not forwarded; a 101 is refused (no upgrades on this path).
 	res, err := pc.rr.ReadResponse(req)
 	if err != nil {
+		if bw != nil {
+			pc.abort() // stop the writer, if it still writes
+			<-bw.done
+			if bw.fromClient {
+				err = bw.err // the client's body broke off: the cause, not the abort
+			}
+		}
 		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() && ctx.Err() == nil {
 			err = errHeaderTimeout
 		}
 		return nil, release(err)
 	}
-	if t.headerTimeout > 0 {
+	if bw != nil {
+		bw.headRead(pc)
+	} else if t.headerTimeout > 0 {
 		_ = pc.SetReadDeadline(time.Time{})
 	}
 	reuse := !res.Close && !req.Close && res.ProtoAtLeast(1, 1)
-	res.Body = &h1Body{rc: res.Body, pc: pc, t: t, key: key, reuse: reuse, stop: stop}
+	res.Body = &h1Body{rc: res.Body, pc: pc, t: t, key: key, reuse: reuse, stop: stop, bw: bw}
 	return res, nil
 }
+
+// bodyWriter writes a request body of more than h1MaxBody bytes from a
+// goroutine of its own, while the calling one reads the answer: an
+// upstream may answer before it has read the body (a 413, a 401), or
+// while it reads it. As with net/http's Transport, the response header
+// timeout starts once the body is written, and a connection whose body
+// was not all written carries no other request. The goroutine never
+// outlives the exchange: an error, or the end of the response body,
+// waits for it (and closes the connection first if it still writes).
+type bodyWriter struct {
+	done       chan struct{}
+	err        error // set before done is closed
+	fromClient bool  // err is the client's body's: it broke off or came short
+	mu         sync.Mutex
+	read       bool // the response head was read: the header timeout no longer applies
+	deadline   bool // the writer set the header timeout
+}
+
+func startBody(pc *h1Conn, req *http.Request, headerTimeout time.Duration) *bodyWriter {
+	w := &bodyWriter{done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		src := &sourceBody{r: req.Body}
+		err := writeBody(pc.bw, src, req.ContentLength)
+		if err == nil {
+			err = pc.bw.Flush()
+		}
+		w.err = err
+		w.fromClient = src.err != nil || err == errShortBody
+		switch {
+		case w.fromClient:
+			pc.abort() // the exchange cannot complete: unblock the reader
+		case err == nil && headerTimeout > 0:
+			w.mu.Lock()
+			if !w.read {
+				_ = pc.SetReadDeadline(time.Now().Add(headerTimeout))
+				w.deadline = true
+			}
+			w.mu.Unlock()
+		}
+	}()
+	return w
+}
+
+// writerGrace is how long the end of a response waits for its body's
+// writer before closing the connection under it (net/http's Transport
+// waits 50 ms, maxWriteWaitBeforeConnReuse).
+const writerGrace = 50 * time.Millisecond
+
+// errBodyNotSent marks a body whose upstream answered before taking it all.
+var errBodyNotSent = errors.New("the upstream answered before it took the whole request body")
+
+// headRead says the response head came: a header timeout the writer set
+// is lifted, and it sets none from now on.
+func (w *bodyWriter) headRead(pc *h1Conn) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.read = true
+	if w.deadline {
+		_ = pc.SetReadDeadline(time.Time{})
+	}
+}
+
+// sourceBody records an error reading the client's body.
+type sourceBody struct {
+	r   io.ReadCloser
+	err error
+}
+
+func (s *sourceBody) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF {
+		s.err = err
+	}
+	return n, err
+}
+
+func (s *sourceBody) Close() error { return s.r.Close() }
 
 // h1Body returns the connection to the pool once the response body has
 // been read to the end, and closes it if the body is abandoned early.
@@ -224,6 +333,7 @@ type h1Body struct {
 	key   string
 	reuse bool
 	stop  func() bool
+	bw    *bodyWriter // nil for a body written before the response was read
 	eof   bool
 	done  bool
 }
@@ -259,6 +369,31 @@ func (b *h1Body) finish() {
 		return
 	}
 	b.done = true
+	if w := b.bw; w != nil {
+		select {
+		case <-w.done:
+		default:
+			// The writer may be about to say it is done (its last write
+			// returned before the upstream answered), so it is given a
+			// moment, as net/http's Transport gives it. Past that, the
+			// upstream answered before it took the whole body: the
+			// connection cannot carry another request, and closing it
+			// ends the writer's writes. It is waited for, so it never
+			// reads the client's body after the handler returns.
+			grace := time.NewTimer(writerGrace)
+			select {
+			case <-w.done:
+			case <-grace.C:
+				b.pc.Close()
+				<-w.done
+				w.err = errBodyNotSent
+			}
+			grace.Stop()
+		}
+		if w.err != nil {
+			b.reuse = false
+		}
+	}
 	// If the cancellation hook already fired, the connection's deadline
 	// is in the past: it must not be reused. Nor may a connection that
 	// holds bytes past the response: the upstream sent something unasked.

@@ -139,7 +139,7 @@ func TestH1StaleConnectionRetried(t *testing.T) {
 	res, err := tr.RoundTrip(req, &head{in: req.Header})
 	if err == nil {
 		res.Body.Close()
-		if !body.read {
+		if !body.read.Load() {
 			t.Fatal("body not sent")
 		}
 	}
@@ -195,7 +195,7 @@ func TestH1Eligibility(t *testing.T) {
 	}{
 		{"GET", "http://x/", 0, false, false, true},
 		{"POST", "http://x/", 100, true, false, true},
-		{"POST", "http://x/", h1MaxBody + 1, true, false, false},
+		{"POST", "http://x/", h1MaxBody + 1, true, false, true},
 		{"POST", "http://x/", -1, true, false, false},
 		{"GET", "https://x/", 0, false, false, false},
 		// Hosts net/http rewrites (IDN to punycode, an IPv6 zone removed)

@@ -148,6 +148,17 @@ var errShortBody = errors.New("request body shorter than its Content-Length")
 // become spaces, so no value (a consumer id taken from a token, say) can
 // start a header of its own.
 func (h *head) write(w *bufio.Writer, req *http.Request) error {
+	if err := h.writeHead(w, req); err != nil {
+		return err
+	}
+	if req.Body == nil {
+		return nil
+	}
+	return writeBody(w, req.Body, req.ContentLength)
+}
+
+// writeHead writes req's request line and this head, as write does.
+func (h *head) writeHead(w *bufio.Writer, req *http.Request) error {
 	_, _ = w.WriteString(req.Method)
 	_ = w.WriteByte(' ')
 	writeRequestURI(w, req.URL)
@@ -176,17 +187,21 @@ func (h *head) write(w *bufio.Writer, req *http.Request) error {
 			writeField(w, f.Name, f.Values)
 		}
 	}
-	if _, err := w.WriteString("\r\n"); err != nil {
-		return err
+	_, err := w.WriteString("\r\n")
+	return err
+}
+
+// writeBody writes n bytes of body (none for n <= 0), and closes it.
+func writeBody(w *bufio.Writer, body io.ReadCloser, n int64) error {
+	defer body.Close()
+	if n <= 0 {
+		return nil
 	}
-	if n > 0 {
-		defer req.Body.Close()
-		if _, err := io.CopyN(w, req.Body, n); err != nil {
-			if err == io.EOF {
-				err = errShortBody
-			}
-			return err
+	if _, err := io.CopyN(w, body, n); err != nil {
+		if err == io.EOF {
+			err = errShortBody
 		}
+		return err
 	}
 	return nil
 }

@@ -160,6 +160,51 @@ routes:
 	g.metricsHave(t, fmt.Sprintf(`rampart_upstream_errors_total{kind="invalid_response",upstream="app"} %d`, len(want)))
 }
 
+// TestUpstreamLargeUploads: bodies over 64 KiB go to the upstream whole
+// (the synchronous client writes them from a goroutine of its own while
+// it reads the answer), one after another on a keep-alive connection;
+// an upstream that answers before reading an upload gets its answer to
+// the client at once, not after the upload.
+func TestUpstreamLargeUploads(t *testing.T) {
+	echo := startUpstream(t, "files")
+	early := rawUpstream(t, func(c net.Conn) {
+		go func() {
+			defer c.Close()
+			if _, err := http.ReadRequest(bufio.NewReader(c)); err != nil {
+				return
+			}
+			io.WriteString(c, "HTTP/1.1 401 Unauthorized\r\nContent-Type: text/plain\r\nContent-Length: 12\r\n\r\nsign in now\n")
+			time.Sleep(3 * time.Second) // reads none of the body, keeps the connection
+		}()
+	})
+	g := startGateway(t, fmt.Sprintf(`version: 1
+server:
+  listen: ["127.0.0.1:0"]
+  limits: {max_body_bytes: 16MiB}
+admin: {listen: "127.0.0.1:0"}
+upstreams:
+  files: {targets: [{url: %s}]}
+  early: {targets: [{url: "http://%s"}], retries: {attempts: 0}}
+routes:
+  - {name: files, match: {paths: ["/files/**"]}, upstream: files, policy: public}
+  - {name: early, match: {paths: ["/early/**"]}, upstream: early, policy: public}
+`, echo.url(), early))
+	for _, n := range []int{64<<10 + 1, 1 << 20, 5 << 20} {
+		r := do(t, client, "POST", g.url("/files/up"), strings.NewReader(strings.Repeat("u", n)), map[string]string{"Content-Type": "application/octet-stream"})
+		if e := echoOf(t, r); e.BodyBytes != int64(n) {
+			t.Errorf("upload of %d bytes: the upstream got %d", n, e.BodyBytes)
+		}
+	}
+	start := time.Now()
+	r := do(t, client, "POST", g.url("/early/up"), strings.NewReader(strings.Repeat("e", 12<<20)), map[string]string{"Content-Type": "application/octet-stream"})
+	if r.status != 401 || string(r.body) != "sign in now\n" || time.Since(start) > 2500*time.Millisecond {
+		t.Errorf("an answer before the upload: %d %q after %v", r.status, r.body, time.Since(start))
+	}
+	if e := echoOf(t, get(t, g.url("/files/after"))); e.Path != "/files/after" {
+		t.Errorf("after the early answer: %+v", e)
+	}
+}
+
 // TestUpstreamHeaderLimit: a response head over the upstream's limit is a
 // 502 problem; the limit is configurable.
 func TestUpstreamHeaderLimit(t *testing.T) {
