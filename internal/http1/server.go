@@ -234,7 +234,31 @@ func (s *Server) serve(cancel context.CancelFunc, c net.Conn, cs *connState, cr 
 	if err := bw.Flush(); err != nil {
 		return w, true
 	}
-	return w, w.closeAfter || req.Close
+	closing := w.closeAfter || req.Close
+	if closing && !bodyRead(w.body) {
+		// The client may still be sending the body (an upload the
+		// handler answered without reading it all): closing at once
+		// would reset the connection under the answer, and the client
+		// might never read it. Half-close and linger, as net/http's
+		// server does.
+		closeWrite(c)
+	}
+	return w, closing
+}
+
+// bodyRead says whether a request body was read to its end (or there was
+// none, or the client was never asked for it).
+func bodyRead(body io.ReadCloser) bool {
+	if cr, ok := body.(*continueReader); ok && !cr.sent {
+		return true // 100 Continue never went: the client sends nothing unasked
+	}
+	switch b := unwrapBody(body).(type) {
+	case *lengthBody:
+		return b.left == 0
+	case *chunkedBody:
+		return b.err == io.EOF
+	}
+	return true
 }
 
 // refuse answers a refused request through Refused, on a stand-in
@@ -254,12 +278,15 @@ func (s *Server) refuse(ctx context.Context, c net.Conn, bw *bufio.Writer, werr 
 }
 
 // closeWrite half-closes c and lets the client read what was written
-// before the close, so that it sees the answer rather than a reset.
+// before the close, so that it sees the answer rather than a reset: what
+// it still sends is discarded until it closes too, for half a second at
+// most (net/http's server waits as long). A limit in bytes instead would
+// reset the connection at once under a client still uploading.
 func closeWrite(c net.Conn) {
 	if tc, ok := c.(interface{ CloseWrite() error }); ok {
 		_ = tc.CloseWrite()
 		_ = c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
-		_, _ = io.Copy(io.Discard, io.LimitReader(c, maxDrain))
+		_, _ = io.Copy(io.Discard, c)
 	}
 }
 

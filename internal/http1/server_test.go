@@ -452,3 +452,28 @@ func TestPanic(t *testing.T) {
 		t.Errorf("after the panics: %d", res.StatusCode)
 	}
 }
+
+// TestAnswerBeforeUpload: a handler that answers an upload without
+// reading it gets its answer to the client, which is still sending: the
+// server half-closes and lingers instead of resetting the connection
+// under the answer. A real client (net/http's) must read the 413, on
+// both servers.
+func TestAnswerBeforeUpload(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "too large", http.StatusRequestEntityTooLarge)
+	})
+	for name, addr := range map[string]string{"http1": func() string { a, _ := listen(t, &Server{Handler: h}); return a }(), "net/http": stdlib(t, h)} {
+		for range 5 {
+			body := strings.NewReader(strings.Repeat("u", 16<<20))
+			res, err := http.Post("http://"+addr+"/up", "application/octet-stream", body)
+			if err != nil {
+				t.Fatalf("%s: %v: the answer was lost", name, err)
+			}
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(b), "too large") {
+				t.Fatalf("%s: %d %q", name, res.StatusCode, b)
+			}
+		}
+	}
+}

@@ -24,11 +24,11 @@ func isResponseError(err error) bool {
 // the calling goroutine writes the request and reads the response itself.
 // net/http's Transport hands every request to a writer and a reader
 // goroutine per connection; on a small machine those handoffs were a large
-// share of the proxy's CPU. It serves requests without a body or with a
-// declared one (Content-Length), and no upgrade (eligible); the rest go
-// through net/http's Transport (chunked request bodies, upgrades, TLS,
-// h2). A body of more than h1MaxBody bytes is written from a goroutine of
-// its own while the calling one reads the answer (bodyWriter). It writes
+// share of the proxy's CPU. It serves cleartext requests without an
+// upgrade (eligible); the rest go through net/http's Transport
+// (upgrades, TLS, h2). A body of more than h1MaxBody bytes, or of unknown
+// length (sent chunked), is written from a goroutine of its own while the
+// calling one reads the answer (bodyWriter). It writes
 // the request head itself (head.write) and reads responses with
 // http1.ResponseReader, the codec's strict client side.
 //
@@ -126,7 +126,7 @@ func eligible(req *http.Request, h *head) bool {
 	if req.URL.Scheme != "http" || !h.writable(req) {
 		return false
 	}
-	return req.Body == nil || req.ContentLength > 0
+	return req.Body == nil || req.ContentLength != 0
 }
 
 // replayable reports a request net/http's Transport would send again after
@@ -204,7 +204,7 @@ func (t *h1Transport) exchange(ctx context.Context, pc *h1Conn, req *http.Reques
 		return err
 	}
 	var bw *bodyWriter
-	if req.Body != nil && req.ContentLength > h1MaxBody {
+	if req.Body != nil && (req.ContentLength > h1MaxBody || req.ContentLength < 0) {
 		if err := h.writeHead(pc.bw, req); err != nil {
 			return nil, release(err)
 		}
@@ -246,8 +246,8 @@ func (t *h1Transport) exchange(ctx context.Context, pc *h1Conn, req *http.Reques
 	return res, nil
 }
 
-// bodyWriter writes a request body of more than h1MaxBody bytes from a
-// goroutine of its own, while the calling one reads the answer: an
+// bodyWriter writes a request body of more than h1MaxBody bytes, or of
+// unknown length, from a goroutine of its own, while the calling one reads the answer: an
 // upstream may answer before it has read the body (a 413, a 401), or
 // while it reads it. As with net/http's Transport, the response header
 // timeout starts once the body is written, and a connection whose body

@@ -281,3 +281,79 @@ func TestH1Resendable(t *testing.T) {
 		}
 	}
 }
+
+// streamBody yields parts one at a time, each only after the upstream
+// said it got the one before (got).
+type streamBody struct {
+	parts []string
+	got   chan struct{}
+	first bool
+}
+
+func (b *streamBody) Read(p []byte) (int, error) {
+	if b.first {
+		select {
+		case <-b.got:
+		case <-time.After(2 * time.Second):
+			return 0, errors.New("the upstream never got the last part: it was not sent on")
+		}
+	}
+	b.first = true
+	if len(b.parts) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, b.parts[0])
+	b.parts = b.parts[1:]
+	return n, nil
+}
+
+// TestH1ChunkedUpload: a body of unknown length goes chunked, each part
+// sent as it is read (a stream, not a buffered upload), and the
+// connection is reused after it.
+func TestH1ChunkedUpload(t *testing.T) {
+	got := make(chan struct{}, 1)
+	var conns atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(r.TransferEncoding) != 1 || r.TransferEncoding[0] != "chunked" || r.ContentLength != -1 {
+			http.Error(w, fmt.Sprintf("framing %v %d", r.TransferEncoding, r.ContentLength), 400)
+			return
+		}
+		var all []byte
+		buf := make([]byte, 1024)
+		for {
+			n, err := r.Body.Read(buf)
+			if n > 0 {
+				all = append(all, buf[:n]...)
+				got <- struct{}{}
+			}
+			if err != nil {
+				break
+			}
+		}
+		w.Write(all)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	tr := newTestH1(time.Second)
+	defer tr.CloseIdleConnections()
+	for range 2 {
+		req, _ := largeRequest(srv.URL+"/stream", &streamBody{parts: []string{"one ", "two ", "three"}, got: got}, -1)
+		res, err := tr.RoundTrip(req, &head{in: req.Header})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != 200 || string(b) != "one two three" {
+			t.Fatalf("chunked upload: %d %q", res.StatusCode, b)
+		}
+	}
+	if n := conns.Load(); n != 1 {
+		t.Errorf("%d connections for two chunked uploads, want 1", n)
+	}
+}

@@ -196,7 +196,7 @@ func TestH1Eligibility(t *testing.T) {
 		{"GET", "http://x/", 0, false, false, true},
 		{"POST", "http://x/", 100, true, false, true},
 		{"POST", "http://x/", h1MaxBody + 1, true, false, true},
-		{"POST", "http://x/", -1, true, false, false},
+		{"POST", "http://x/", -1, true, false, true},
 		{"GET", "https://x/", 0, false, false, false},
 		// Hosts net/http rewrites (IDN to punycode, an IPv6 zone removed)
 		// go through it.

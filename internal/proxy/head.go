@@ -170,8 +170,10 @@ func (h *head) writeHead(w *bufio.Writer, req *http.Request) error {
 		n = 0
 	}
 	// As net/http: a length for any body, and a zero one for the methods
-	// that usually carry one.
-	if n > 0 || req.Method == http.MethodPost || req.Method == http.MethodPut || req.Method == http.MethodPatch {
+	// that usually carry one; a body of unknown length is chunked.
+	if n < 0 {
+		_, _ = w.WriteString("Transfer-Encoding: chunked\r\n")
+	} else if n > 0 || req.Method == http.MethodPost || req.Method == http.MethodPut || req.Method == http.MethodPatch {
 		var b [20]byte
 		_, _ = w.WriteString("Content-Length: ")
 		_, _ = w.Write(strconv.AppendInt(b[:0], n, 10))
@@ -191,10 +193,14 @@ func (h *head) writeHead(w *bufio.Writer, req *http.Request) error {
 	return err
 }
 
-// writeBody writes n bytes of body (none for n <= 0), and closes it.
+// writeBody writes n bytes of body (none for n == 0; for n < 0, all of
+// it in the chunked coding), and closes it.
 func writeBody(w *bufio.Writer, body io.ReadCloser, n int64) error {
 	defer body.Close()
-	if n <= 0 {
+	if n < 0 {
+		return writeChunked(w, body)
+	}
+	if n == 0 {
 		return nil
 	}
 	if _, err := io.CopyN(w, body, n); err != nil {
@@ -204,6 +210,33 @@ func writeBody(w *bufio.Writer, body io.ReadCloser, n int64) error {
 		return err
 	}
 	return nil
+}
+
+// writeChunked writes body in the chunked coding, a chunk for each read,
+// each sent at once: a body of unknown length may be a stream. It sends
+// no trailer (nor does the Transport for the outbound request).
+func writeChunked(w *bufio.Writer, body io.Reader) error {
+	buf := make([]byte, 16<<10)
+	var size [16]byte
+	for {
+		n, err := body.Read(buf)
+		if n > 0 {
+			_, _ = w.Write(strconv.AppendUint(size[:0], uint64(n), 16))
+			_, _ = w.WriteString("\r\n")
+			_, _ = w.Write(buf[:n])
+			_, _ = w.WriteString("\r\n")
+			if ferr := w.Flush(); ferr != nil {
+				return ferr
+			}
+		}
+		if err == io.EOF {
+			_, _ = w.WriteString("0\r\n\r\n")
+			return nil // flushed by the caller
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
 
 func writeRequestURI(w *bufio.Writer, u *url.URL) {
