@@ -8,11 +8,9 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"runtime"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -55,6 +53,17 @@ func largeRequest(url string, body io.Reader, n int64) (*http.Request, *trackedB
 	return req, tb
 }
 
+// oneRequestServer answers the first request of each connection with
+// handle, which reads its body or not, then closes the connection.
+func oneRequestServer(t *testing.T, handle func(c net.Conn, req *http.Request)) string {
+	return rawServer(t, func(c net.Conn) {
+		defer c.Close()
+		if req, err := http.ReadRequest(bufio.NewReader(c)); err == nil {
+			handle(c, req)
+		}
+	})
+}
+
 // waitWriters waits until no body writer runs (a goroutine started by
 // startBody).
 func waitWriters(t *testing.T) {
@@ -75,18 +84,10 @@ func waitWriters(t *testing.T) {
 // TestH1LargeBody: bodies over h1MaxBody go through the synchronous
 // client, whole, and the connection is reused after them.
 func TestH1LargeBody(t *testing.T) {
-	var conns atomic.Int32
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv, conns := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		n, _ := io.Copy(io.Discard, r.Body)
 		fmt.Fprintf(w, "%d", n)
 	}))
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	srv.Start()
-	defer srv.Close()
 	tr := newTestH1(time.Second)
 	defer tr.CloseIdleConnections()
 	for _, n := range []int{h1MaxBody + 1, 1 << 20, 4 << 20} {
@@ -111,22 +112,9 @@ func TestH1LargeBody(t *testing.T) {
 // connection is not reused, and the body writer is gone once the
 // response body is closed.
 func TestH1EarlyAnswer(t *testing.T) {
-	var conns atomic.Int32
-	addr := rawServer(t, func(c net.Conn) {
-		defer c.Close()
-		conns.Add(1)
-		br := bufio.NewReader(c)
-		req, err := http.ReadRequest(br)
-		if err != nil {
-			return
-		}
-		if req.URL.Path == "/early" {
-			io.WriteString(c, "HTTP/1.1 413 Content Too Large\r\nContent-Length: 4\r\n\r\nbig!")
-			time.Sleep(3 * time.Second) // neither reads nor closes
-			return
-		}
-		io.Copy(io.Discard, req.Body)
-		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+	addr := oneRequestServer(t, func(c net.Conn, _ *http.Request) {
+		io.WriteString(c, "HTTP/1.1 413 Content Too Large\r\nContent-Length: 4\r\n\r\nbig!")
+		time.Sleep(3 * time.Second) // neither reads nor closes
 	})
 	tr := newTestH1(time.Second)
 	defer tr.CloseIdleConnections()
@@ -151,13 +139,7 @@ func TestH1EarlyAnswer(t *testing.T) {
 // head first, then a chunk for each part read) gets all of it: the head's
 // coming first does not end the upload.
 func TestH1FullDuplex(t *testing.T) {
-	addr := rawServer(t, func(c net.Conn) {
-		defer c.Close()
-		br := bufio.NewReader(c)
-		req, err := http.ReadRequest(br)
-		if err != nil {
-			return
-		}
+	addr := oneRequestServer(t, func(c net.Conn, req *http.Request) {
 		io.WriteString(c, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
 		buf := make([]byte, 32<<10)
 		for {
@@ -195,12 +177,8 @@ func TestH1FullDuplex(t *testing.T) {
 // TestH1BodyBreaksOff: a client body that fails midway fails the
 // exchange with its own error, at once, not with a header timeout.
 func TestH1BodyBreaksOff(t *testing.T) {
-	addr := rawServer(t, func(c net.Conn) {
-		defer c.Close()
-		br := bufio.NewReader(c)
-		if req, err := http.ReadRequest(br); err == nil {
-			io.Copy(io.Discard, req.Body)
-		}
+	addr := oneRequestServer(t, func(_ net.Conn, req *http.Request) {
+		io.Copy(io.Discard, req.Body)
 	})
 	tr := newTestH1(5 * time.Second)
 	defer tr.CloseIdleConnections()
@@ -220,13 +198,7 @@ func TestH1BodyBreaksOff(t *testing.T) {
 // the body is written: an upload slower than the timeout succeeds, and an
 // upstream that takes the body and never answers times out.
 func TestH1HeaderTimeoutAfterBody(t *testing.T) {
-	addr := rawServer(t, func(c net.Conn) {
-		defer c.Close()
-		br := bufio.NewReader(c)
-		req, err := http.ReadRequest(br)
-		if err != nil {
-			return
-		}
+	addr := oneRequestServer(t, func(c net.Conn, req *http.Request) {
 		io.Copy(io.Discard, req.Body)
 		if req.URL.Path == "/silent" {
 			time.Sleep(time.Second)
@@ -312,8 +284,7 @@ func (b *streamBody) Read(p []byte) (int, error) {
 // connection is reused after it.
 func TestH1ChunkedUpload(t *testing.T) {
 	got := make(chan struct{}, 1)
-	var conns atomic.Int32
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv, conns := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if len(r.TransferEncoding) != 1 || r.TransferEncoding[0] != "chunked" || r.ContentLength != -1 {
 			http.Error(w, fmt.Sprintf("framing %v %d", r.TransferEncoding, r.ContentLength), 400)
 			return
@@ -332,13 +303,6 @@ func TestH1ChunkedUpload(t *testing.T) {
 		}
 		w.Write(all)
 	}))
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		if s == http.StateNew {
-			conns.Add(1)
-		}
-	}
-	srv.Start()
-	defer srv.Close()
 	tr := newTestH1(time.Second)
 	defer tr.CloseIdleConnections()
 	for range 2 {
