@@ -166,11 +166,7 @@ func (r *Reader) request(ctx context.Context, h *guard.Head) (*http.Request, err
 		req.Host = string(h.Host)
 	}
 	delete(req.Header, "Host")
-	if pragma := req.Header["Pragma"]; len(pragma) > 0 && pragma[0] == "no-cache" {
-		if _, ok := req.Header["Cache-Control"]; !ok {
-			req.Header["Cache-Control"] = []string{"no-cache"}
-		}
-	}
+	fixPragma(req.Header)
 	conn := req.Header["Connection"]
 	req.Close = httpguts.HeaderValuesContainsToken(conn, "close") ||
 		(h.HTTP10 && !httpguts.HeaderValuesContainsToken(conn, "keep-alive"))
@@ -190,6 +186,17 @@ func (r *Reader) request(ctx context.Context, h *guard.Head) (*http.Request, err
 		req.Body = http.NoBody
 	}
 	return req, nil
+}
+
+// fixPragma adds Cache-Control: no-cache to a header whose first Pragma
+// is no-cache and that has no Cache-Control, as net/http's readers do
+// (fixPragmaCacheControl), for requests and responses alike.
+func fixPragma(h http.Header) {
+	if pragma := h["Pragma"]; len(pragma) > 0 && pragma[0] == "no-cache" {
+		if _, ok := h["Cache-Control"]; !ok {
+			h["Cache-Control"] = []string{"no-cache"}
+		}
+	}
 }
 
 // headText is a head's block made one string, which the views

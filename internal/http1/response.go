@@ -80,11 +80,7 @@ func (r *ResponseReader) response(req *http.Request) (*http.Response, error) {
 	if h.HTTP10 {
 		res.ProtoMinor = 0
 	}
-	if pragma := res.Header["Pragma"]; len(pragma) > 0 && pragma[0] == "no-cache" {
-		if _, ok := res.Header["Cache-Control"]; !ok {
-			res.Header["Cache-Control"] = []string{"no-cache"}
-		}
-	}
+	fixPragma(res.Header)
 	conn := res.Header["Connection"]
 	if h.HTTP10 {
 		res.Close = httpguts.HeaderValuesContainsToken(conn, "close") || !httpguts.HeaderValuesContainsToken(conn, "keep-alive")
