@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -20,13 +21,13 @@ func isResponseError(err error) bool {
 	return ok
 }
 
-// h1Transport is a synchronous HTTP/1.1 client for cleartext upstreams:
-// the calling goroutine writes the request and reads the response itself.
-// net/http's Transport hands every request to a writer and a reader
-// goroutine per connection; on a small machine those handoffs were a large
-// share of the proxy's CPU. It serves cleartext requests without an
-// upgrade (eligible); the rest go through net/http's Transport
-// (upgrades, TLS, h2). A body of more than h1MaxBody bytes, or of unknown
+// h1Transport is a synchronous HTTP/1.1 client: the calling goroutine
+// writes the request and reads the response itself. net/http's Transport
+// hands every request to a writer and a reader goroutine per connection;
+// on a small machine those handoffs were a large share of the proxy's
+// CPU. It serves requests without an upgrade (eligible), over cleartext
+// and over TLS (withTLS, h1tls.go); the rest go through net/http's
+// Transport (upgrades, HTTP/2). A body of more than h1MaxBody bytes, or of unknown
 // length (sent chunked), is written from a goroutine of its own while the
 // calling one reads the answer (bodyWriter). It writes
 // the request head itself (head.write) and reads responses with
@@ -59,9 +60,15 @@ type h1Transport struct {
 	idleTimeout   time.Duration
 	maxHeader     int64 // response head limit
 
+	// tls is the client config for https targets (nil: cleartext), and
+	// handshakeTimeout bounds its handshake.
+	tls              *tls.Config
+	handshakeTimeout time.Duration
+
 	mu     sync.Mutex
 	idle   map[string][]*h1Conn // by host:port, most recently used last
 	closed bool                 // after CloseIdleConnections: pool nothing
+	h2     map[string]bool      // host:port of TLS targets that picked HTTP/2
 }
 
 // h1MaxBody bounds the bodies the calling goroutine writes itself: small
@@ -82,10 +89,12 @@ type h1Conn struct {
 	bw      *bufio.Writer
 	rr      *http1.ResponseReader
 	idleAt  time.Time
-	read    int64 // bytes read from the connection, in all
-	written int64 // bytes written to the connection, in all
-	check   *quietCheck
-	abort   func() // unblocks any read or write: the request was canceled
+	read    int64       // bytes read from the connection, in all
+	written int64       // bytes written to the connection, in all
+	check   *quietCheck // on the socket
+	abort   func()      // unblocks any read or write: the request was canceled
+	records *recordConn // under a TLS connection; nil in cleartext
+	probe   [1]byte     // tlsQuiet's read
 }
 
 type h1Reader struct{ pc *h1Conn }
@@ -104,8 +113,10 @@ func (w h1Writer) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func newH1Conn(c net.Conn, maxHeader int64) *h1Conn {
-	pc := &h1Conn{Conn: c, check: newQuietCheck(c)}
+// newH1Conn makes a connection of c (a TLS connection, or socket itself),
+// whose socket is socket.
+func newH1Conn(c, socket net.Conn, maxHeader int64) *h1Conn {
+	pc := &h1Conn{Conn: c, check: newQuietCheck(socket)}
 	pc.br = bufio.NewReaderSize(h1Reader{pc}, 16<<10)
 	pc.rr = http1.NewResponseReader(pc.br, int(maxHeader))
 	pc.bw = bufio.NewWriterSize(h1Writer{pc}, 16<<10)
@@ -118,12 +129,21 @@ func newH1Transport(dial func(context.Context, string, string) (net.Conn, error)
 		maxHeader = DefaultMaxResponseHeaderBytes
 	}
 	return &h1Transport{dial: dial, maxIdle: maxIdle, headerTimeout: headerTimeout, idleTimeout: 90 * time.Second,
-		maxHeader: maxHeader, idle: map[string][]*h1Conn{}}
+		maxHeader: maxHeader, idle: map[string][]*h1Conn{}, h2: map[string]bool{}}
+}
+
+// withTLS makes t a client of https targets, with cfg. It offers HTTP/2
+// by ALPN when cfg does (a target that picks it is served by net/http's
+// Transport, see speaksH2), and HTTP/1.1.
+func (t *h1Transport) withTLS(cfg *tls.Config, handshakeTimeout time.Duration) *h1Transport {
+	t.tls = cfg
+	t.handshakeTimeout = handshakeTimeout
+	return t
 }
 
 // eligible says whether the synchronous client can send req with head h.
-func eligible(req *http.Request, h *head) bool {
-	if req.URL.Scheme != "http" || !h.writable(req) {
+func (t *h1Transport) eligible(req *http.Request, h *head) bool {
+	if req.URL.Scheme != "http" && (req.URL.Scheme != "https" || t.tls == nil) || !h.writable(req) {
 		return false
 	}
 	return req.Body == nil || req.ContentLength != 0
@@ -152,11 +172,10 @@ func (t *h1Transport) RoundTrip(req *http.Request, h *head) (*http.Response, err
 	for try := 0; ; try++ {
 		pc, reused := t.get(key)
 		if pc == nil {
-			c, err := t.dial(ctx, "tcp", key)
-			if err != nil {
+			var err error
+			if pc, err = t.connect(ctx, req.URL.Scheme, key); err != nil {
 				return nil, err
 			}
-			pc = newH1Conn(c, t.maxHeader)
 		}
 		written, read := pc.written, pc.read
 		res, err := t.exchange(ctx, pc, req, h, key)
@@ -169,6 +188,18 @@ func (t *h1Transport) RoundTrip(req *http.Request, h *head) (*http.Response, err
 		}
 		return nil, err
 	}
+}
+
+// connect dials a new connection to addr.
+func (t *h1Transport) connect(ctx context.Context, scheme, addr string) (*h1Conn, error) {
+	if scheme == "https" {
+		return t.dialTLS(ctx, addr)
+	}
+	c, err := t.dial(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return newH1Conn(c, c, t.maxHeader), nil
 }
 
 // resendable says whether a request that failed on a reused connection
@@ -429,9 +460,13 @@ func (t *h1Transport) get(key string) (*h1Conn, bool) {
 }
 
 // quiet reports that nothing arrived on the idle connection: no byte
-// buffered, no byte and no end of file waiting in the socket.
+// buffered, none held by the TLS layer, no byte and no end of file
+// waiting in the socket.
 func (pc *h1Conn) quiet() bool {
-	return pc.br.Buffered() == 0 && pc.check.quiet()
+	if pc.br.Buffered() > 0 || pc.records != nil && !pc.tlsQuiet() {
+		return false
+	}
+	return pc.check.quiet()
 }
 
 func (t *h1Transport) put(key string, pc *h1Conn) {
@@ -465,19 +500,32 @@ func (t *h1Transport) CloseIdleConnections() {
 }
 
 // transport sends eligible requests through the synchronous client and
-// the rest through net/http's Transport.
+// the rest through net/http's Transport: upgrades, and HTTP/2 (configured,
+// or picked by a TLS target).
 type transport struct {
-	fast *h1Transport // nil for TLS upstreams
+	fast *h1Transport // nil where the upstream speaks HTTP/2 only
 	std  *http.Transport
 }
 
 // RoundTrip sends req with head h.
 func (t *transport) RoundTrip(req *http.Request, h *head) (*http.Response, error) {
-	if t.fast != nil && eligible(req, h) {
-		return t.fast.RoundTrip(req, h)
+	h2 := false // the request would be the synchronous client's but for HTTP/2
+	if t.fast != nil && t.fast.eligible(req, h) {
+		if h2 = t.fast.speaksH2(req.URL.Host); !h2 {
+			res, err := t.fast.RoundTrip(req, h)
+			if err != errChoseH2 {
+				return res, err
+			}
+		}
 	}
 	req.Header = h.header()
-	return t.std.RoundTrip(req)
+	res, err := t.std.RoundTrip(req)
+	if h2 && err == nil && res.ProtoMajor == 1 {
+		// The target no longer picks HTTP/2: HTTP/1.1 goes back to the
+		// synchronous client, and its codec, from the next request on.
+		t.fast.setH2(req.URL.Host, false)
+	}
+	return res, err
 }
 
 func (t *transport) CloseIdleConnections() {

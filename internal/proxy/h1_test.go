@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -182,19 +183,24 @@ func TestH1Eligibility(t *testing.T) {
 		cl          int64
 		hasBody     bool
 		upgrade     bool
+		tls         bool // the upstream has a TLS config
 		want        bool
 	}{
-		{"GET", "http://x/", 0, false, false, true},
-		{"POST", "http://x/", 100, true, false, true},
-		{"POST", "http://x/", h1MaxBody + 1, true, false, true},
-		{"POST", "http://x/", -1, true, false, true},
-		{"GET", "https://x/", 0, false, false, false},
+		{"GET", "http://x/", 0, false, false, false, true},
+		{"POST", "http://x/", 100, true, false, false, true},
+		{"POST", "http://x/", h1MaxBody + 1, true, false, false, true},
+		{"POST", "http://x/", -1, true, false, false, true},
+		{"GET", "https://x/", 0, false, false, false, false},
+		{"GET", "https://x/", 0, false, false, true, true},
+		{"POST", "https://x/", -1, true, false, true, true},
+		{"GET", "https://x/", 0, false, true, true, false},
+		{"GET", "ws://x/", 0, false, false, true, false},
 		// Hosts net/http rewrites (IDN to punycode, an IPv6 zone removed)
 		// go through it.
-		{"GET", "http://bücher.example/", 0, false, false, false},
-		{"GET", "http://[fe80::1%25eth0]:8080/", 0, false, false, false},
-		{"GET", "http://[::1]:8080/", 0, false, false, true},
-		{"GET", "http://x/", 0, false, true, false},
+		{"GET", "http://bücher.example/", 0, false, false, false, false},
+		{"GET", "http://[fe80::1%25eth0]:8080/", 0, false, false, false, false},
+		{"GET", "http://[::1]:8080/", 0, false, false, false, true},
+		{"GET", "http://x/", 0, false, true, false, false},
 	}
 	for _, tt := range tests {
 		req, _ := http.NewRequest(tt.method, tt.url, nil)
@@ -207,8 +213,12 @@ func TestH1Eligibility(t *testing.T) {
 		if tt.upgrade {
 			h.upgrade = "websocket"
 		}
-		if got := eligible(req, h); got != tt.want {
-			t.Errorf("%s %s cl=%d upgrade=%v: eligible %v", tt.method, tt.url, tt.cl, tt.upgrade, got)
+		tr := newTestH1(time.Second)
+		if tt.tls {
+			tr.withTLS(&tls.Config{}, time.Second)
+		}
+		if got := tr.eligible(req, h); got != tt.want {
+			t.Errorf("%s %s cl=%d upgrade=%v tls=%v: eligible %v", tt.method, tt.url, tt.cl, tt.upgrade, tt.tls, got)
 		}
 	}
 }

@@ -59,6 +59,24 @@ func rawServer(t *testing.T, handle func(net.Conn)) string {
 // closed when the test ends.
 func countingServer(t *testing.T, h http.Handler) (*httptest.Server, *atomic.Int32) {
 	t.Helper()
+	srv, conns := newCountingServer(h)
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return srv, conns
+}
+
+// countingTLSServer is countingServer over TLS, offering HTTP/2 by ALPN
+// when h2 is set (HTTP/1.1 only otherwise).
+func countingTLSServer(t *testing.T, h http.Handler, h2 bool) (*httptest.Server, *atomic.Int32) {
+	t.Helper()
+	srv, conns := newCountingServer(h)
+	srv.EnableHTTP2 = h2
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return srv, conns
+}
+
+func newCountingServer(h http.Handler) (*httptest.Server, *atomic.Int32) {
 	conns := &atomic.Int32{}
 	srv := httptest.NewUnstartedServer(h)
 	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
@@ -66,7 +84,5 @@ func countingServer(t *testing.T, h http.Handler) (*httptest.Server, *atomic.Int
 			conns.Add(1)
 		}
 	}
-	srv.Start()
-	t.Cleanup(srv.Close)
 	return srv, conns
 }

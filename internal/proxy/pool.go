@@ -112,8 +112,18 @@ func NewPool(name string, u *config.Upstream, o Options) (*Pool, error) {
 		return nil, fmt.Errorf("upstream %s: %w", name, err)
 	}
 	p.transport = &transport{std: std}
-	if std.TLSClientConfig == nil && (u.Protocol == "" || u.Protocol == "http1") {
+	if u.Protocol == "" || u.Protocol == "http1" {
+		// HTTP/1.1 goes through the synchronous client and its codec,
+		// over TLS too; HTTP/2 through net/http's Transport.
 		p.transport.fast = newH1Transport(std.DialContext, u.MaxIdleConns, u.Timeouts.ResponseHeader.D(), int64(u.MaxResponseHeaderBytes))
+		if std.TLSClientConfig != nil {
+			tc := std.TLSClientConfig.Clone()
+			tc.NextProtos = []string{"http/1.1"}
+			if u.Protocol == "" {
+				tc.NextProtos = []string{"h2", "http/1.1"} // as the Transport offers: HTTP/2 where the target has it
+			}
+			p.transport.fast.withTLS(tc, u.Timeouts.Connect.D())
+		}
 	}
 	return p, nil
 }

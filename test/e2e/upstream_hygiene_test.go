@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -20,44 +21,86 @@ import (
 // connection without one.
 func rawHTTPUpstream(t *testing.T, handle func(w io.Writer, r *http.Request, n int) bool) string {
 	t.Helper()
-	return rawUpstream(t, func(c net.Conn) {
-		go func() {
-			defer c.Close()
-			br := bufio.NewReader(c)
-			for n := 0; ; n++ {
-				r, err := http.ReadRequest(br)
-				if err != nil {
-					return
-				}
-				_, _ = io.Copy(io.Discard, r.Body)
-				if !handle(c, r, n) {
-					return
-				}
-			}
-		}()
-	})
+	return rawUpstream(t, func(c net.Conn) { go serveRawHTTP(c, handle) })
+}
+
+// rawHTTPSUpstream is rawHTTPUpstream over TLS (HTTP/1.1 by ALPN), with a
+// certificate for localhost from a CA written to dir/ca.pem.
+func rawHTTPSUpstream(t *testing.T, dir string, handle func(w io.Writer, r *http.Request, n int) bool) string {
+	t.Helper()
+	p := newPKI(t, dir)
+	crt, err := tls.LoadX509KeyPair(p.certFile, p.keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{crt}, NextProtos: []string{"http/1.1"}, MinVersion: tls.VersionTLS12}
+	return rawUpstream(t, func(c net.Conn) { go serveRawHTTP(tls.Server(c, cfg), handle) })
+}
+
+func serveRawHTTP(c net.Conn, handle func(w io.Writer, r *http.Request, n int) bool) {
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for n := 0; ; n++ {
+		r, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		_, _ = io.Copy(io.Discard, r.Body)
+		if !handle(c, r, n) {
+			return
+		}
+	}
+}
+
+// rawSchemes are the ways a raw upstream is reached: cleartext, and TLS
+// (the gateway trusting dir/ca.pem).
+var rawSchemes = []string{"http", "https"}
+
+// rawHTTPUpstreamOver is rawHTTPUpstream or rawHTTPSUpstream, by scheme;
+// it returns the target's URL and the upstream's TLS settings.
+func rawHTTPUpstreamOver(t *testing.T, scheme, dir string, handle func(w io.Writer, r *http.Request, n int) bool) (url, tlsSettings string) {
+	t.Helper()
+	if scheme == "https" {
+		return "https://" + rawHTTPSUpstream(t, dir, handle), "    tls: {ca_file: ca.pem, server_name: localhost}\n"
+	}
+	return "http://" + rawHTTPUpstream(t, handle), ""
 }
 
 func gatewayFor(t *testing.T, upstream string, extra string) *gw {
 	t.Helper()
-	return startGateway(t, fmt.Sprintf(`version: 1
+	return gatewayForURL(t, t.TempDir(), "http://"+upstream, extra)
+}
+
+// gatewayForURL runs a gateway in dir with one public route to target.
+func gatewayForURL(t *testing.T, dir, target, extra string) *gw {
+	t.Helper()
+	return startGatewayIn(t, dir, fmt.Sprintf(`version: 1
 server:
   listen: ["127.0.0.1:0"]
 admin: {listen: 127.0.0.1:0}
+events: {sinks: [{type: jsonl, path: stderr}]}
 upstreams:
   app:
-    targets: [{url: "http://%s"}]
+    targets: [{url: "%s"}]
 %s
 routes:
   - {name: all, match: {paths: ["/**"]}, upstream: app, policy: public}
-`, upstream, extra))
+`, target, extra))
 }
 
 // TestUpstreamResponseDesync: an upstream that answers one request twice,
 // or sends a body after a HEAD answer, never hands one client's extra
-// bytes to the next client: the connection is not reused.
+// bytes to the next client: the connection is not reused. Over
+// cleartext and over TLS.
 func TestUpstreamResponseDesync(t *testing.T) {
-	up := rawHTTPUpstream(t, func(w io.Writer, r *http.Request, _ int) bool {
+	for _, scheme := range rawSchemes {
+		t.Run(scheme, func(t *testing.T) { testUpstreamResponseDesync(t, scheme) })
+	}
+}
+
+func testUpstreamResponseDesync(t *testing.T, scheme string) {
+	dir := t.TempDir()
+	up, tlsSettings := rawHTTPUpstreamOver(t, scheme, dir, func(w io.Writer, r *http.Request, _ int) bool {
 		switch r.URL.Path {
 		case "/double":
 			io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nfirst"+"HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nstolen")
@@ -72,7 +115,7 @@ func TestUpstreamResponseDesync(t *testing.T) {
 		}
 		return true
 	})
-	g := gatewayFor(t, up, "")
+	g := gatewayForURL(t, dir, up, tlsSettings)
 	for _, tc := range []struct {
 		method, path string
 		wait         time.Duration
@@ -98,7 +141,14 @@ func TestUpstreamResponseDesync(t *testing.T) {
 // 502 problem and its connection closed, never passed on under one
 // reading; the rule it broke is in the access log and an upstream.error
 // event, and the next request gets a clean answer on a new connection.
+// Over cleartext and over TLS.
 func TestUpstreamAmbiguousResponse(t *testing.T) {
+	for _, scheme := range rawSchemes {
+		t.Run(scheme, func(t *testing.T) { testUpstreamAmbiguousResponse(t, scheme) })
+	}
+}
+
+func testUpstreamAmbiguousResponse(t *testing.T, scheme string) {
 	heads := map[string]string{
 		"/two-lengths":    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok",
 		"/length-and-te":  "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n",
@@ -109,7 +159,8 @@ func TestUpstreamAmbiguousResponse(t *testing.T) {
 	}
 	want := map[string]string{"/two-lengths": "duplicate_content_length", "/length-and-te": "content_length_and_transfer_encoding",
 		"/folded": "obs_fold", "/bare-lf": "bare_lf", "/te-on-1.0": "transfer_encoding_http10", "/te-not-chunked": "unsupported_transfer_encoding"}
-	up := rawHTTPUpstream(t, func(w io.Writer, r *http.Request, _ int) bool {
+	dir := t.TempDir()
+	up, tlsSettings := rawHTTPUpstreamOver(t, scheme, dir, func(w io.Writer, r *http.Request, _ int) bool {
 		if raw, ok := heads[r.URL.Path]; ok {
 			io.WriteString(w, raw)
 			return true
@@ -117,18 +168,7 @@ func TestUpstreamAmbiguousResponse(t *testing.T) {
 		io.WriteString(w, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nclean")
 		return true
 	})
-	g := startGateway(t, fmt.Sprintf(`version: 1
-server:
-  listen: ["127.0.0.1:0"]
-admin: {listen: 127.0.0.1:0}
-events: {sinks: [{type: jsonl, path: stderr}]}
-upstreams:
-  app:
-    targets: [{url: "http://%s"}]
-    retries: {attempts: 0}
-routes:
-  - {name: all, match: {paths: ["/**"]}, upstream: app, policy: public}
-`, up))
+	g := gatewayForURL(t, dir, up, tlsSettings+"    retries: {attempts: 0}")
 	for path := range want {
 		problemOf(t, get(t, g.url(path)), 502)
 		if r := get(t, g.url("/after"+path)); r.status != 200 || string(r.body) != "clean" {
