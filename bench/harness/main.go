@@ -119,6 +119,12 @@ func main() {
 		{"POST 16 KiB, keep-alive, HTTP/1.1", func(t target, d time.Duration) (result, error) {
 			return wrk(t.plain+"/api/v1/items", d, 50, env.postScript)
 		}},
+		{"GET small, keep-alive, upstream over TLS", func(t target, d time.Duration) (result, error) {
+			if t.name == "direct" { // the backend's TLS listener itself
+				return wrk(t.tls+path, d, 50, "")
+			}
+			return wrk(t.plain+path, d, 50, "", "X-Bench-Upstream: tls")
+		}},
 		{"GET small, new connection each", func(t target, d time.Duration) (result, error) {
 			waitTimeWait(25000)
 			return wrk(t.plain+path, d/2, 8, env.closeScript)

@@ -283,10 +283,13 @@ type nginxSite struct {
 	prefix  string // pid, logs and temporary files go under it
 	workers int
 	backend string // host:port
-	listen  string // the cleartext listener, host:port
-	tls     string // lines of the proxy's server block for its TLS listener
-	modules string // load_module lines
-	servers string // further server blocks
+	// backendTLS, when set, is the backend's TLS listener (host:port):
+	// requests with X-Bench-Upstream: tls go there, over kept-alive TLS.
+	backendTLS string
+	listen     string // the cleartext listener, host:port
+	tls        string // lines of the proxy's server block for its TLS listener
+	modules    string // load_module lines
+	servers    string // further server blocks
 }
 
 // nginxConfig is an nginx config proxying s.listen to s.backend the way
@@ -295,6 +298,11 @@ type nginxSite struct {
 // bodies streamed as Rampart streams them. It makes s.prefix's folders.
 func nginxConfig(s nginxSite) string {
 	makeNginxPrefix(s.prefix)
+	tlsBlock, tlsPass := "", ""
+	if s.backendTLS != "" {
+		tlsBlock = fmt.Sprintf("  upstream backend_tls { server %s; keepalive 256; }\n", s.backendTLS)
+		tlsPass = "      if ($http_x_bench_upstream = \"tls\") { proxy_pass https://backend_tls; }\n"
+	}
 	return fmt.Sprintf(`user root;
 %[6]sworker_processes %[2]d;
 pid %[1]s/nginx.pid;
@@ -309,19 +317,19 @@ http {
   scgi_temp_path %[1]s/tmp/scgi;
   keepalive_requests 1000000;
   upstream backend { server %[4]s; keepalive 256; }
-  server {
+%[8]s  server {
     listen %[3]s;
 %[5]s    client_max_body_size 1m;
     proxy_request_buffering off;        # stream bodies, as Rampart does
     location / {
-      proxy_pass http://backend;
+%[9]s      proxy_pass http://backend;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_set_header X-Forwarded-For $remote_addr;
     }
   }
 %[7]s}
-`, s.prefix, s.workers, s.listen, s.backend, s.tls, s.modules, s.servers)
+`, s.prefix, s.workers, s.listen, s.backend, s.tls, s.modules, s.servers, tlsBlock, tlsPass)
 }
 
 // makeNginxPrefix makes the folders an nginx config under prefix names

@@ -175,9 +175,9 @@ wrk.headers["Content-Type"] = "application/octet-stream"
 	threatPolicies, threatRoutes := threatsConfig(dir)
 	threatPolicies += dataPolicies
 	threatRoutes += dataRoutes + functionRoutes + grpcRoutes
-	cfg := writeFile(dir, "rampart.yaml", gatewayHead("rampart", gPlain, gTLS, cert, key, dir, bPlain)+grpcUpstream(e.grpcDirect)+fmt.Sprintf(`%s%sroutes:
-%s%s  - {name: api, match: {paths: ["/**"]}, upstream: backend, policy: public}
-`, dataTop(dir)+e.sec.config(dir, bPlain), threatPolicies, e.sec.routes(), threatRoutes))
+	cfg := writeFile(dir, "rampart.yaml", gatewayHead("rampart", gPlain, gTLS, cert, key, dir, bPlain)+grpcUpstream(e.grpcDirect)+tlsUpstream(bTLS, cert)+fmt.Sprintf(`%s%sroutes:
+%s%s%s  - {name: api, match: {paths: ["/**"]}, upstream: backend, policy: public}
+`, dataTop(dir)+e.sec.config(dir, bPlain), threatPolicies, e.sec.routes(), threatRoutes, tlsUpstreamRoute))
 	if err := e.sec.createKey(filepath.Join(dir, "rampart"), cfg); err != nil {
 		return fail(err)
 	}
@@ -186,11 +186,11 @@ wrk.headers["Content-Type"] = "application/octet-stream"
 	}
 	e.rampart = target{name: "rampart", plain: "http://" + gPlain, tls: "https://" + gTLS}
 	if baseline != "" {
-		if err := e.startBaseline(dir, root, baseline, tags, bPlain, cert, key); err != nil {
+		if err := e.startBaseline(dir, root, baseline, tags, bPlain, bTLS, cert, key); err != nil {
 			return fail(err)
 		}
 	}
-	if err := e.startEngineRampart(dir, bPlain, cert, key); err != nil {
+	if err := e.startEngineRampart(dir, bPlain, bTLS, cert, key); err != nil {
 		return fail(err)
 	}
 	if err := e.startRedisRampart(dir, bPlain); err != nil {
@@ -206,7 +206,7 @@ wrk.headers["Content-Type"] = "application/octet-stream"
 	}
 	nWAF := freePort()
 	modsecLoad, modsecServer := modsecConfig(dir, nWAF)
-	ncfg := writeFile(dir, "nginx.conf", nginxConfig(nginxSite{prefix: dir, workers: 2, backend: bPlain, listen: nPlain,
+	ncfg := writeFile(dir, "nginx.conf", nginxConfig(nginxSite{prefix: dir, workers: 2, backend: bPlain, backendTLS: bTLS, listen: nPlain,
 		tls: fmt.Sprintf(`    listen %s ssl http2;
     ssl_certificate %s;
     ssl_certificate_key %s;
@@ -278,10 +278,20 @@ upstreams:
 `, plain, tls, cert, key, dir, name, dir, name, backend)
 }
 
+// tlsUpstream is the backend's TLS listener as an upstream, trusting the
+// bench's self-signed certificate; tlsUpstreamRoute sends requests with
+// X-Bench-Upstream: tls to it (the scenario "upstream over TLS").
+func tlsUpstream(backendTLS, cert string) string {
+	return fmt.Sprintf("  backend-tls: {targets: [{url: \"https://%s\"}], tls: {ca_file: %s}}\n", backendTLS, cert)
+}
+
+const tlsUpstreamRoute = `  - {name: api-tls, match: {paths: ["/**"], headers: {X-Bench-Upstream: tls}}, upstream: backend-tls, policy: public}
+`
+
 // startBaseline builds Rampart at the git ref baseline (from git archive,
 // so the working tree is left alone) and runs it with the plain route
-// only, logging as the main one does.
-func (e *env) startBaseline(dir, root, baseline, tags, backend, cert, key string) error {
+// and the TLS upstream's, logging as the main one does.
+func (e *env) startBaseline(dir, root, baseline, tags, backend, backendTLS, cert, key string) error {
 	src := filepath.Join(dir, "baseline-src")
 	if err := os.MkdirAll(src, 0o755); err != nil {
 		return err
@@ -296,8 +306,8 @@ func (e *env) startBaseline(dir, root, baseline, tags, backend, cert, key string
 		return fmt.Errorf("build baseline %s: %v %s", baseline, err, out)
 	}
 	plain, tls := freePort(), freePort()
-	cfg := writeFile(dir, "rampart-baseline.yaml", gatewayHead("baseline", plain, tls, cert, key, dir, backend)+`routes:
-  - {name: api, match: {paths: ["/**"]}, upstream: backend, policy: public}
+	cfg := writeFile(dir, "rampart-baseline.yaml", gatewayHead("baseline", plain, tls, cert, key, dir, backend)+tlsUpstream(backendTLS, cert)+`routes:
+`+tlsUpstreamRoute+`  - {name: api, match: {paths: ["/**"]}, upstream: backend, policy: public}
 `)
 	if _, err := e.start(`"msg":"ready"`, bin, "run", "-c", cfg); err != nil {
 		return err
@@ -308,13 +318,13 @@ func (e *env) startBaseline(dir, root, baseline, tags, backend, cert, key string
 }
 
 // startEngineRampart runs the working tree's Rampart with its own
-// HTTP/1.1 server (server.http1_engine: rampart) on the plain route only,
-// logging as the main one does.
-func (e *env) startEngineRampart(dir, backend, cert, key string) error {
+// HTTP/1.1 server (server.http1_engine: rampart) on the plain route and
+// the TLS upstream's, logging as the main one does.
+func (e *env) startEngineRampart(dir, backend, backendTLS, cert, key string) error {
 	plain, tls := freePort(), freePort()
 	head := strings.Replace(gatewayHead("rampart-h1", plain, tls, cert, key, dir, backend), "  limits:", "  http1_engine: rampart\n  limits:", 1)
-	cfg := writeFile(dir, "rampart-h1.yaml", head+`routes:
-  - {name: api, match: {paths: ["/**"]}, upstream: backend, policy: public}
+	cfg := writeFile(dir, "rampart-h1.yaml", head+tlsUpstream(backendTLS, cert)+`routes:
+`+tlsUpstreamRoute+`  - {name: api, match: {paths: ["/**"]}, upstream: backend, policy: public}
 `)
 	if _, err := e.start(`"msg":"ready"`, filepath.Join(dir, "rampart"), "run", "-c", cfg); err != nil {
 		return err
