@@ -37,11 +37,24 @@ func NewResponseReader(br *bufio.Reader, maxHeader int) *ResponseReader {
 // whether a body follows), reading past 1xx interim responses, and
 // returns it with its body reading from the connection. It returns a
 // *guard.ResponseError for a response the rules refuse, and for a 101
-// Switching Protocols: the requests it reads the answers to ask for no
-// upgrade. Res.Close says whether the connection must close after the
-// body (Connection: close, HTTP/1.0 without keep-alive, a body read to
-// the end of the connection).
+// Switching Protocols: req asked for no upgrade. Res.Close says whether
+// the connection must close after the body (Connection: close, HTTP/1.0
+// without keep-alive, a body read to the end of the connection).
 func (r *ResponseReader) ReadResponse(req *http.Request) (*http.Response, error) {
+	return r.read(req, false)
+}
+
+// ReadUpgradeResponse is ReadResponse for a request that asked for an
+// upgrade: a 101 Switching Protocols is a final response too. Its Body is
+// http.NoBody: what follows its head on the connection is the protocol
+// switched to, which the caller reads from the bufio.Reader itself. A 101
+// that frames a body (Content-Length, Transfer-Encoding) is refused:
+// no 1xx response may (RFC 9110, section 8.6; RFC 9112, section 6.1).
+func (r *ResponseReader) ReadUpgradeResponse(req *http.Request) (*http.Response, error) {
+	return r.read(req, true)
+}
+
+func (r *ResponseReader) read(req *http.Request, upgrade bool) (*http.Response, error) {
 	budget := r.MaxHeader
 	for {
 		block, err := readHead(r.br, r.block[:0], budget)
@@ -59,8 +72,13 @@ func (r *ResponseReader) ReadResponse(req *http.Request) (*http.Response, error)
 			return nil, rerr
 		}
 		switch code := r.head.Code; {
-		case code == http.StatusSwitchingProtocols:
+		case code == http.StatusSwitchingProtocols && !upgrade:
 			return nil, &guard.ResponseError{Reason: "unrequested_upgrade", Detail: "the upstream switched protocols (101) for a request that asked for no upgrade"}
+		case code == http.StatusSwitchingProtocols:
+			if r.head.ContentLength >= 0 || r.head.Chunked {
+				return nil, &guard.ResponseError{Reason: "framed_upgrade", Detail: "the upstream's 101 Switching Protocols frames a body (Content-Length or Transfer-Encoding), which no 1xx response may"}
+			}
+			return r.switched(req), nil
 		case code < 200:
 			budget -= len(block) // 1xx interim responses are read past
 			continue
@@ -119,6 +137,19 @@ func (r *ResponseReader) response(req *http.Request) (*http.Response, error) {
 		res.Body = untilClose{r.br}
 	}
 	return res, nil
+}
+
+// switched is the *http.Response of a 101 just parsed: no body, and the
+// connection no longer HTTP.
+func (r *ResponseReader) switched(req *http.Request) *http.Response {
+	t := newHeadText(r.block)
+	h := &r.head
+	res := &http.Response{Status: t.at(h.Status), StatusCode: h.Code, Proto: t.at(h.Version), ProtoMajor: 1, ProtoMinor: 1,
+		Header: t.header(h.Fields), Request: req, Body: http.NoBody}
+	if h.HTTP10 {
+		res.ProtoMinor = 0
+	}
+	return res
 }
 
 // untilClose is a response body that ends with the connection.

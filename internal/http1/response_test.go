@@ -126,6 +126,9 @@ func headHas(reason string, head []byte, ref *http.Response) bool {
 		return ref.StatusCode < 100 || ref.StatusCode > 599
 	case "unrequested_upgrade":
 		return ref.StatusCode == http.StatusSwitchingProtocols
+	case "framed_upgrade":
+		f := fields()
+		return ref.StatusCode == http.StatusSwitchingProtocols && (len(f["Content-Length"]) > 0 || len(f["Transfer-Encoding"]) > 0)
 	case "duplicate_content_length":
 		return len(fields()["Content-Length"]) > 1
 	case "duplicate_transfer_encoding", "unsupported_transfer_encoding":
@@ -153,17 +156,24 @@ var strictChunked = map[string]bool{"bare_lf": true, "invalid_chunk_size": true,
 // compared (the second after a keep-alive first), so that both must agree
 // where each one ends. Where this reader refuses a head net/http takes,
 // the refusal's reason must be what the head has, as the test checks
-// it on its own (refusedFairly).
+// it on its own (refusedFairly). With upgrade, the requests ask for an
+// upgrade: a 101 is read as net/http reads it, and what follows its head
+// is left in the stream for the protocol switched to, the same bytes as
+// net/http leaves.
 func FuzzReadResponse(f *testing.F) {
 	for _, s := range responseSeeds {
-		f.Add([]byte(s), false, false)
-		f.Add([]byte(s), true, false)
+		f.Add([]byte(s), false, false, false)
+		f.Add([]byte(s), true, false, false)
+		f.Add([]byte(s), false, false, true)
 	}
-	f.Fuzz(func(t *testing.T, data []byte, head1, head2 bool) {
+	f.Add([]byte("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x02hi"), false, false, true)
+	f.Add([]byte("HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nContent-Length: 2\r\n\r\nhi"), false, false, true)
+	f.Fuzz(func(t *testing.T, data []byte, head1, head2, upgrade bool) {
 		if len(data) > 8192 {
 			return
 		}
-		ours := NewResponseReader(bufio.NewReaderSize(bytes.NewReader(data), 256), 16<<10)
+		ourBR := bufio.NewReaderSize(bytes.NewReader(data), 256)
+		ours := NewResponseReader(ourBR, 16<<10)
 		refRD := bytes.NewReader(data)
 		refBR := bufio.NewReader(refRD)
 		for i, isHead := range []bool{head1, head2} {
@@ -172,7 +182,11 @@ func FuzzReadResponse(f *testing.F) {
 				method = "HEAD"
 			}
 			start := len(data) - refRD.Len() - refBR.Buffered() // where this response starts
-			res, err := ours.ReadResponse(&http.Request{Method: method})
+			read := ours.ReadResponse
+			if upgrade {
+				read = ours.ReadUpgradeResponse
+			}
+			res, err := read(&http.Request{Method: method})
 			ref, rerr := refRead(refBR, method)
 			if err != nil {
 				rej, ok := errors.AsType[*guard.ResponseError](err)
@@ -198,6 +212,14 @@ func FuzzReadResponse(f *testing.F) {
 			same("status", [2]any{res.StatusCode, res.Status}, [2]any{ref.StatusCode, ref.Status})
 			same("proto", [3]any{res.Proto, res.ProtoMajor, res.ProtoMinor}, [3]any{ref.Proto, ref.ProtoMajor, ref.ProtoMinor})
 			same("header", res.Header, ref.Header)
+			if res.StatusCode == http.StatusSwitchingProtocols {
+				// No body, whatever length net/http makes of it: the
+				// stream goes on in the protocol switched to.
+				rest, _ := io.ReadAll(ourBR)
+				refRest, _ := io.ReadAll(refBR)
+				same("the switched protocol's bytes", rest, refRest)
+				return
+			}
 			same("content length", res.ContentLength, ref.ContentLength)
 			same("transfer encoding", res.TransferEncoding, ref.TransferEncoding)
 			same("close", res.Close, ref.Close)
@@ -228,24 +250,31 @@ func FuzzReadResponse(f *testing.F) {
 func TestReadResponse(t *testing.T) {
 	for _, c := range []struct {
 		in, refused string
+		upgrade     bool // read as the answer to an upgrade request
 	}{
-		{responseSeeds[10], "duplicate_content_length"},
-		{responseSeeds[11], "content_length_and_transfer_encoding"},
-		{responseSeeds[12], "obs_fold"},
-		{responseSeeds[13], "bare_lf"},
-		{responseSeeds[14], "transfer_encoding_http10"},
-		{responseSeeds[15], "unsupported_http_version"},
-		{responseSeeds[16], "invalid_status_code"},
-		{responseSeeds[17], "unrequested_upgrade"},
-		{responseSeeds[18], "malformed_status_line"},
-		{responseSeeds[19], "unsupported_transfer_encoding"},
-		{responseSeeds[20], "invalid_chunk_size"},
-		{"HTTP/1.1 200 OK\r\nX: " + strings.Repeat("a", 200) + "\r\n\r\n", "response_headers_too_large"},
+		{responseSeeds[10], "duplicate_content_length", false},
+		{responseSeeds[11], "content_length_and_transfer_encoding", false},
+		{responseSeeds[12], "obs_fold", false},
+		{responseSeeds[13], "bare_lf", false},
+		{responseSeeds[14], "transfer_encoding_http10", false},
+		{responseSeeds[15], "unsupported_http_version", false},
+		{responseSeeds[16], "invalid_status_code", false},
+		{responseSeeds[17], "unrequested_upgrade", false},
+		{responseSeeds[18], "malformed_status_line", false},
+		{responseSeeds[19], "unsupported_transfer_encoding", false},
+		{responseSeeds[20], "invalid_chunk_size", false},
+		{"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nContent-Length: 2\r\n\r\nhi", "framed_upgrade", true},
+		{"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "framed_upgrade", true},
+		{"HTTP/1.1 200 OK\r\nX: " + strings.Repeat("a", 200) + "\r\n\r\n", "response_headers_too_large", false},
 		// the heads of 1xx responses count toward the limit with the final one's
-		{strings.Repeat("HTTP/1.1 100 Continue\r\nX: "+strings.Repeat("a", 40)+"\r\n\r\n", 4) + "HTTP/1.1 200 OK\r\n\r\n", "response_headers_too_large"},
+		{strings.Repeat("HTTP/1.1 100 Continue\r\nX: "+strings.Repeat("a", 40)+"\r\n\r\n", 4) + "HTTP/1.1 200 OK\r\n\r\n", "response_headers_too_large", false},
 	} {
 		r := NewResponseReader(bufio.NewReader(strings.NewReader(c.in)), 200)
-		res, err := r.ReadResponse(&http.Request{Method: "GET"})
+		read := r.ReadResponse
+		if c.upgrade {
+			read = r.ReadUpgradeResponse
+		}
+		res, err := read(&http.Request{Method: "GET"})
 		if err == nil {
 			_, err = io.ReadAll(res.Body)
 		}
@@ -254,8 +283,19 @@ func TestReadResponse(t *testing.T) {
 		}
 	}
 
+	// An upgrade: past a 100, the 101 is final, and the bytes after its
+	// head are left for the protocol switched to.
+	br := bufio.NewReader(strings.NewReader("HTTP/1.1 100 Continue\r\n\r\n" + responseSeeds[17] + "\x81\x02hi"))
+	res, err := NewResponseReader(br, 8192).ReadUpgradeResponse(&http.Request{Method: "GET"})
+	if err != nil || res.StatusCode != http.StatusSwitchingProtocols || res.Header.Get("Upgrade") != "websocket" || res.Body != http.NoBody {
+		t.Fatalf("upgrade: %v %v", res, err)
+	}
+	if rest, _ := io.ReadAll(br); string(rest) != "\x81\x02hi" {
+		t.Errorf("after the 101: %q", rest)
+	}
+
 	r := NewResponseReader(bufio.NewReader(strings.NewReader(responseSeeds[1]+responseSeeds[2])), 8192)
-	res, err := r.ReadResponse(&http.Request{Method: "GET"})
+	res, err = r.ReadResponse(&http.Request{Method: "GET"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,9 +25,9 @@ func isResponseError(err error) bool {
 // writes the request and reads the response itself. net/http's Transport
 // hands every request to a writer and a reader goroutine per connection;
 // on a small machine those handoffs were a large share of the proxy's
-// CPU. It serves requests without an upgrade (eligible), over cleartext
-// and over TLS (withTLS, h1tls.go); the rest go through net/http's
-// Transport (upgrades, HTTP/2). A body of more than h1MaxBody bytes, or of unknown
+// CPU. It serves HTTP/1.1 requests, upgrades included (eligible), over
+// cleartext and over TLS (withTLS, h1tls.go); HTTP/2 goes through
+// net/http's Transport. A body of more than h1MaxBody bytes, or of unknown
 // length (sent chunked), is written from a goroutine of its own while the
 // calling one reads the answer (bodyWriter). It writes
 // the request head itself (head.write) and reads responses with
@@ -173,7 +173,7 @@ func (t *h1Transport) RoundTrip(req *http.Request, h *head) (*http.Response, err
 		pc, reused := t.get(key)
 		if pc == nil {
 			var err error
-			if pc, err = t.connect(ctx, req.URL.Scheme, key); err != nil {
+			if pc, err = t.connect(ctx, req.URL.Scheme, key, h.upgrade != ""); err != nil {
 				return nil, err
 			}
 		}
@@ -190,10 +190,11 @@ func (t *h1Transport) RoundTrip(req *http.Request, h *head) (*http.Response, err
 	}
 }
 
-// connect dials a new connection to addr.
-func (t *h1Transport) connect(ctx context.Context, scheme, addr string) (*h1Conn, error) {
+// connect dials a new connection to addr; over TLS, offering HTTP/1.1
+// alone when h1only (an upgrade: HTTP/2 has none).
+func (t *h1Transport) connect(ctx context.Context, scheme, addr string, h1only bool) (*h1Conn, error) {
 	if scheme == "https" {
-		return t.dialTLS(ctx, addr)
+		return t.dialTLS(ctx, addr, h1only)
 	}
 	c, err := t.dial(ctx, "tcp", addr)
 	if err != nil {
@@ -252,8 +253,15 @@ func (t *h1Transport) exchange(ctx context.Context, pc *h1Conn, req *http.Reques
 		}
 	}
 	// 1xx interim responses (100 Continue, 103 Early Hints) are read
-	// past, not forwarded; a 101 is refused (no upgrades on this path).
-	res, err := pc.rr.ReadResponse(req)
+	// past, not forwarded; a 101 is final for an upgrade, refused for
+	// the rest.
+	var res *http.Response
+	var err error
+	if h.upgrade != "" {
+		res, err = pc.rr.ReadUpgradeResponse(req)
+	} else {
+		res, err = pc.rr.ReadResponse(req)
+	}
 	if err != nil {
 		if bw != nil {
 			pc.abort() // stop the writer, if it still writes
@@ -272,9 +280,40 @@ func (t *h1Transport) exchange(ctx context.Context, pc *h1Conn, req *http.Reques
 	} else if t.headerTimeout > 0 {
 		_ = pc.SetReadDeadline(time.Time{})
 	}
-	reuse := !res.Close && !req.Close && res.ProtoAtLeast(1, 1)
+	if res.StatusCode == http.StatusSwitchingProtocols {
+		if bw != nil && !bw.finished() {
+			// The upstream switched before it had the request's body:
+			// the body's rest would reach the new protocol.
+			pc.abort()
+			<-bw.done
+			return nil, release(errSwitchedEarly)
+		}
+		// The connection is the upgraded stream's now: the forwarder
+		// relays it, and ends it when the client's request ends.
+		stop()
+		res.Body = &switchedConn{pc: pc}
+		return res, nil
+	}
+	// A connection that carried an upgrade request is not reused, even
+	// when the upstream declined: it may have read on as the new protocol.
+	reuse := !res.Close && !req.Close && res.ProtoAtLeast(1, 1) && h.upgrade == ""
 	res.Body = &h1Body{rc: res.Body, pc: pc, t: t, key: key, reuse: reuse, stop: stop, bw: bw}
 	return res, nil
+}
+
+// switchedConn is a 101's body: the upstream connection after the
+// switch, read through the bytes buffered behind the 101's head, written
+// straight to the connection. It is never pooled.
+type switchedConn struct {
+	pc   *h1Conn
+	once sync.Once
+}
+
+func (s *switchedConn) Read(p []byte) (int, error)  { return s.pc.br.Read(p) }
+func (s *switchedConn) Write(p []byte) (int, error) { return s.pc.Conn.Write(p) }
+func (s *switchedConn) Close() error {
+	s.once.Do(func() { s.pc.Close() })
+	return nil
 }
 
 // bodyWriter writes a request body of more than h1MaxBody bytes, or of
@@ -324,6 +363,20 @@ func startBody(pc *h1Conn, req *http.Request, headerTimeout time.Duration) *body
 // writer before closing the connection under it (net/http's Transport
 // waits 50 ms, maxWriteWaitBeforeConnReuse).
 const writerGrace = 50 * time.Millisecond
+
+// errSwitchedEarly is a 101 to an upgrade request whose body was still
+// being written.
+var errSwitchedEarly = errors.New("the upstream switched protocols before it took the whole request body")
+
+// finished reports that the writer is done.
+func (w *bodyWriter) finished() bool {
+	select {
+	case <-w.done:
+		return true
+	default:
+		return false
+	}
+}
 
 // errBodyNotSent marks a body whose upstream answered before taking it all.
 var errBodyNotSent = errors.New("the upstream answered before it took the whole request body")
@@ -500,8 +553,8 @@ func (t *h1Transport) CloseIdleConnections() {
 }
 
 // transport sends eligible requests through the synchronous client and
-// the rest through net/http's Transport: upgrades, and HTTP/2 (configured,
-// or picked by a TLS target).
+// the rest through net/http's Transport: HTTP/2 (configured, or picked by
+// a TLS target) and hosts net/http would rewrite (head.writable).
 type transport struct {
 	fast *h1Transport // nil where the upstream speaks HTTP/2 only
 	std  *http.Transport
@@ -511,7 +564,7 @@ type transport struct {
 func (t *transport) RoundTrip(req *http.Request, h *head) (*http.Response, error) {
 	h2 := false // the request would be the synchronous client's but for HTTP/2
 	if t.fast != nil && t.fast.eligible(req, h) {
-		if h2 = t.fast.speaksH2(req.URL.Host); !h2 {
+		if h2 = h.upgrade == "" && t.fast.speaksH2(req.URL.Host); !h2 {
 			res, err := t.fast.RoundTrip(req, h)
 			if err != errChoseH2 {
 				return res, err

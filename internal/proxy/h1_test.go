@@ -193,14 +193,14 @@ func TestH1Eligibility(t *testing.T) {
 		{"GET", "https://x/", 0, false, false, false, false},
 		{"GET", "https://x/", 0, false, false, true, true},
 		{"POST", "https://x/", -1, true, false, true, true},
-		{"GET", "https://x/", 0, false, true, true, false},
+		{"GET", "https://x/", 0, false, true, true, true},
 		{"GET", "ws://x/", 0, false, false, true, false},
 		// Hosts net/http rewrites (IDN to punycode, an IPv6 zone removed)
 		// go through it.
 		{"GET", "http://bücher.example/", 0, false, false, false, false},
 		{"GET", "http://[fe80::1%25eth0]:8080/", 0, false, false, false, false},
 		{"GET", "http://[::1]:8080/", 0, false, false, false, true},
-		{"GET", "http://x/", 0, false, true, false, false},
+		{"GET", "http://x/", 0, false, true, false, true},
 	}
 	for _, tt := range tests {
 		req, _ := http.NewRequest(tt.method, tt.url, nil)

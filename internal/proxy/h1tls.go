@@ -110,13 +110,17 @@ func (pc *h1Conn) tlsQuiet() bool {
 }
 
 // dialTLS dials addr and shakes hands, within the connect timeout; the
-// server name is the target's host unless the config names one.
-func (t *h1Transport) dialTLS(ctx context.Context, addr string) (*h1Conn, error) {
+// server name is the target's host unless the config names one. With
+// h1only it offers HTTP/1.1 alone.
+func (t *h1Transport) dialTLS(ctx context.Context, addr string, h1only bool) (*h1Conn, error) {
 	raw, err := t.dial(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
 	cfg := t.tls.Clone()
+	if h1only {
+		cfg.NextProtos = []string{"http/1.1"}
+	}
 	if cfg.ServerName == "" {
 		host, _, err := net.SplitHostPort(addr)
 		if err != nil {

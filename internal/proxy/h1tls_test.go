@@ -15,6 +15,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/rampart-gw/rampart/internal/reqctx"
 )
 
 // trusting is a client config that trusts srv's certificate and offers
@@ -113,14 +115,18 @@ func TestH1TLSPicksH2(t *testing.T) {
 	}
 }
 
-// rawTLSServer serves each TLS connection with handle; it returns the
-// address and a client config that trusts it.
-func rawTLSServer(t *testing.T, handle func(c *tls.Conn)) (string, *tls.Config) {
+// rawTLSServer serves each TLS connection with handle, offering protos by
+// ALPN (HTTP/1.1 when none); it returns the address and a client config
+// that trusts it.
+func rawTLSServer(t *testing.T, handle func(c *tls.Conn), protos ...string) (string, *tls.Config) {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(nil)
 	srv.StartTLS() // for its certificate
 	cfg := srv.TLS.Clone()
 	cfg.NextProtos = []string{"http/1.1"}
+	if len(protos) > 0 {
+		cfg.NextProtos = protos
+	}
 	client := trusting(srv, "http/1.1")
 	srv.Close()
 	addr := rawServer(t, func(c net.Conn) {
@@ -185,7 +191,7 @@ func TestTLSQuietSeesPlaintext(t *testing.T) {
 		time.Sleep(time.Second)
 	})
 	tr := newTestH1(time.Second).withTLS(cfg, time.Second)
-	pc, err := tr.dialTLS(t.Context(), addr)
+	pc, err := tr.dialTLS(t.Context(), addr, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,4 +340,89 @@ func endsAtRecord(stream []byte) bool {
 		at += tlsRecordHeaderLen + (int(stream[at+3])<<8 | int(stream[at+4]))
 	}
 	return at == len(stream)
+}
+
+// upgradeHead is the head of a WebSocket upgrade request, as newHead
+// makes it.
+func upgradeHead(req *http.Request) *head {
+	return &head{in: req.Header, upgrade: "websocket", set: []reqctx.Field{
+		{Name: "Connection", Values: connUpgrade}, {Name: "Upgrade", Values: []string{"websocket"}}}}
+}
+
+// TestH1Upgrade: an upgrade goes through the synchronous client, over
+// cleartext and over TLS (to a target that offers HTTP/2, which an
+// upgrade cannot use): the 101 is read by the codec, the bytes the
+// upstream sent right behind it come first, then both ways are relayed;
+// the connection is never pooled, nor is one whose upgrade was declined.
+func TestH1Upgrade(t *testing.T) {
+	serve := func(c net.Conn) {
+		defer c.Close()
+		br := bufio.NewReader(c)
+		r, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		if r.URL.Path == "/declined" {
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nno")
+			io.Copy(io.Discard, br)
+			return
+		}
+		if r.Header.Get("Upgrade") != "websocket" || r.Header.Get("Connection") != "Upgrade" {
+			io.WriteString(c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nhello")
+		io.Copy(c, br) // echo
+	}
+	plain := rawServer(t, serve)
+	tlsAddr, cfg := rawTLSServer(t, func(c *tls.Conn) { serve(c) }, "h2", "http/1.1")
+	cfg.NextProtos = []string{"h2", "http/1.1"}
+	for _, tc := range []struct {
+		name, url string
+		tr        *h1Transport
+	}{
+		{"cleartext", "http://" + plain, newTestH1(time.Second)},
+		{"tls", "https://" + tlsAddr, newTestH1(time.Second).withTLS(cfg, time.Second)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			defer tc.tr.CloseIdleConnections()
+			req, _ := http.NewRequest("GET", tc.url+"/ws", nil)
+			req.Body = nil
+			res, err := tc.tr.RoundTrip(req, upgradeHead(req))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.StatusCode != http.StatusSwitchingProtocols {
+				t.Fatalf("status %d", res.StatusCode)
+			}
+			stream, ok := res.Body.(io.ReadWriteCloser)
+			if !ok {
+				t.Fatalf("a 101's body is a %T, not the connection", res.Body)
+			}
+			buf := make([]byte, 5)
+			if _, err := io.ReadFull(stream, buf); err != nil || string(buf) != "hello" {
+				t.Fatalf("the bytes behind the 101: %q %v", buf, err)
+			}
+			io.WriteString(stream, "ping")
+			if _, err := io.ReadFull(stream, buf[:4]); err != nil || string(buf[:4]) != "ping" {
+				t.Fatalf("echo: %q %v", buf[:4], err)
+			}
+			stream.Close()
+			req, _ = http.NewRequest("GET", tc.url+"/declined", nil)
+			req.Body = nil
+			res, err = tc.tr.RoundTrip(req, upgradeHead(req))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode != 200 || string(b) != "no" {
+				t.Fatalf("declined: %d %q", res.StatusCode, b)
+			}
+			host := strings.TrimPrefix(strings.TrimPrefix(tc.url, "http://"), "https://")
+			if n := len(tc.tr.idle[host]); n != 0 {
+				t.Errorf("%d connections pooled after upgrade requests", n)
+			}
+		})
+	}
 }

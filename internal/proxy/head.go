@@ -116,11 +116,10 @@ func (h *head) header() http.Header {
 }
 
 // writable says whether write can send req with this head: a Host header
-// that is ASCII and has no IPv6 zone (net/http rewrites those), and no
-// upgrade.
+// that is ASCII and has no IPv6 zone (net/http rewrites those).
 func (h *head) writable(req *http.Request) bool {
 	host := hostOf(req)
-	return h.upgrade == "" && httpguts.ValidHostHeader(host) && !strings.Contains(host, "%")
+	return httpguts.ValidHostHeader(host) && !strings.Contains(host, "%")
 }
 
 func hostOf(req *http.Request) string {

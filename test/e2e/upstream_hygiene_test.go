@@ -411,3 +411,60 @@ func TestUpstreamTruncatedResponse(t *testing.T) {
 		return false
 	})
 }
+
+// TestUpstreamUpgrade: a WebSocket upgrade to an upstream, over cleartext
+// and over TLS: the 101 passes, with the bytes the upstream sent right
+// behind it; a 101 that frames a body (no 1xx response may) is a 502
+// problem, its rule in the access log.
+func TestUpstreamUpgrade(t *testing.T) {
+	for _, scheme := range rawSchemes {
+		t.Run(scheme, func(t *testing.T) {
+			dir := t.TempDir()
+			up, tlsSettings := rawHTTPUpstreamOver(t, scheme, dir, func(w io.Writer, r *http.Request, _ int) bool {
+				framing := ""
+				if r.URL.Path == "/framed" {
+					framing = "Content-Length: 5\r\n"
+				}
+				io.WriteString(w, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"+framing+"\r\nhello")
+				return false // the stream ends with that
+			})
+			g := gatewayForURL(t, dir, up, tlsSettings)
+			upgrade := func(path string) (*http.Response, string) {
+				t.Helper()
+				c, err := net.Dial("tcp", g.http)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+				fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", path)
+				br := bufio.NewReader(c)
+				res, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var rest []byte
+				if res.StatusCode == http.StatusSwitchingProtocols {
+					rest, _ = io.ReadAll(br)
+				} else {
+					rest, _ = io.ReadAll(res.Body)
+				}
+				return res, string(rest)
+			}
+			if res, rest := upgrade("/ws"); res.StatusCode != http.StatusSwitchingProtocols || rest != "hello" {
+				t.Fatalf("upgrade: %d, then %q", res.StatusCode, rest)
+			}
+			if res, body := upgrade("/framed"); res.StatusCode != http.StatusBadGateway || res.Header.Get("Content-Type") != "application/problem+json" {
+				t.Fatalf("a 101 with Content-Length: %d %q", res.StatusCode, body)
+			}
+			waitFor(t, 5*time.Second, "the rule in the access log", func() bool {
+				for _, e := range g.accessLog(t) {
+					if e["path"] == "/framed" && e["upstream_error"] == "framed_upgrade" {
+						return true
+					}
+				}
+				return false
+			})
+		})
+	}
+}
