@@ -426,3 +426,28 @@ func TestH1Upgrade(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkTLSQuiet: the reuse check of an idle TLS connection (the
+// plaintext probe and the socket's non-blocking read).
+func BenchmarkTLSQuiet(b *testing.B) {
+	srv := httptest.NewUnstartedServer(echoProto)
+	srv.StartTLS()
+	defer srv.Close()
+	tr := newTestH1(time.Second).withTLS(trusting(srv, "http/1.1"), time.Second)
+	defer tr.CloseIdleConnections()
+	req, _ := http.NewRequest("GET", srv.URL+"/q", nil)
+	req.Body = nil
+	res, err := tr.RoundTrip(req, &head{in: req.Header})
+	if err != nil {
+		b.Fatal(err)
+	}
+	io.ReadAll(res.Body)
+	res.Body.Close()
+	pc := tr.idle[strings.TrimPrefix(srv.URL, "https://")][0]
+	b.ReportAllocs()
+	for b.Loop() {
+		if !pc.quiet() {
+			b.Fatal("not quiet")
+		}
+	}
+}
