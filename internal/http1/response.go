@@ -48,8 +48,10 @@ func (r *ResponseReader) ReadResponse(req *http.Request) (*http.Response, error)
 // upgrade: a 101 Switching Protocols is a final response too. Its Body is
 // http.NoBody: what follows its head on the connection is the protocol
 // switched to, which the caller reads from the bufio.Reader itself. A 101
-// that frames a body (Content-Length, Transfer-Encoding) is refused:
-// no 1xx response may (RFC 9110, section 8.6; RFC 9112, section 6.1).
+// that frames a body (Content-Length, Transfer-Encoding) is refused: no
+// 1xx response may (RFC 9110, section 8.6; RFC 9112, section 6.1); so is
+// one without Upgrade and Connection: upgrade, which it must send (RFC
+// 9110, section 7.8) and without which net/http takes no switch either.
 func (r *ResponseReader) ReadUpgradeResponse(req *http.Request) (*http.Response, error) {
 	return r.read(req, true)
 }
@@ -78,7 +80,11 @@ func (r *ResponseReader) read(req *http.Request, upgrade bool) (*http.Response, 
 			if r.head.ContentLength >= 0 || r.head.Chunked {
 				return nil, &guard.ResponseError{Reason: "framed_upgrade", Detail: "the upstream's 101 Switching Protocols frames a body (Content-Length or Transfer-Encoding), which no 1xx response may"}
 			}
-			return r.switched(req), nil
+			res := r.switched(req)
+			if res.Header.Get("Upgrade") == "" || !httpguts.HeaderValuesContainsToken(res.Header["Connection"], "upgrade") {
+				return nil, &guard.ResponseError{Reason: "invalid_upgrade", Detail: "the upstream's 101 Switching Protocols does not name its protocol in Upgrade with Connection: upgrade"}
+			}
+			return res, nil
 		case code < 200:
 			budget -= len(block) // 1xx interim responses are read past
 			continue

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/rampart-gw/rampart/internal/guard"
+	"golang.org/x/net/http/httpguts"
 )
 
 // responseSeeds are responses and near-responses, well and badly framed.
@@ -126,6 +127,9 @@ func headHas(reason string, head []byte, ref *http.Response) bool {
 		return ref.StatusCode < 100 || ref.StatusCode > 599
 	case "unrequested_upgrade":
 		return ref.StatusCode == http.StatusSwitchingProtocols
+	case "invalid_upgrade":
+		return ref.StatusCode == http.StatusSwitchingProtocols &&
+			(ref.Header.Get("Upgrade") == "" || !httpguts.HeaderValuesContainsToken(ref.Header["Connection"], "upgrade"))
 	case "framed_upgrade":
 		f := fields()
 		return ref.StatusCode == http.StatusSwitchingProtocols && (len(f["Content-Length"]) > 0 || len(f["Transfer-Encoding"]) > 0)
@@ -264,6 +268,8 @@ func TestReadResponse(t *testing.T) {
 		{responseSeeds[19], "unsupported_transfer_encoding", false},
 		{responseSeeds[20], "invalid_chunk_size", false},
 		{"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nContent-Length: 2\r\n\r\nhi", "framed_upgrade", true},
+		{"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n", "invalid_upgrade", true},
+		{"HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\n\r\n", "invalid_upgrade", true},
 		{"HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "framed_upgrade", true},
 		{"HTTP/1.1 200 OK\r\nX: " + strings.Repeat("a", 200) + "\r\n\r\n", "response_headers_too_large", false},
 		// the heads of 1xx responses count toward the limit with the final one's

@@ -69,13 +69,19 @@ func fuzzUpstream(t *testing.T, path string, raw []byte) (stop func()) {
 	})
 }
 
-// exchangeTwice sends method /first then GET /second through rt.
-func exchangeTwice(rt func(*http.Request) (*http.Response, error), method string) (first, second outcome) {
-	do := func(method, path string) outcome {
+// exchangeTwice sends method /first (asking for a WebSocket upgrade
+// with upgrade) then GET /second through rt. A 101's body is what the
+// upstream sent after it.
+func exchangeTwice(rt func(*http.Request) (*http.Response, error), method string, upgrade bool) (first, second outcome) {
+	do := func(method, path string, upgrade bool) outcome {
 		ctx, cancel := context.WithTimeout(context.Background(), 250*time.Millisecond)
 		defer cancel()
 		req, _ := http.NewRequestWithContext(ctx, method, "http://upstream.test"+path, nil)
 		req.Body = nil
+		if upgrade {
+			req.Header.Set("Connection", "Upgrade")
+			req.Header.Set("Upgrade", "websocket")
+		}
 		res, err := rt(req)
 		if err != nil {
 			return failed(err)
@@ -87,12 +93,25 @@ func exchangeTwice(rt func(*http.Request) (*http.Response, error), method string
 		}
 		return outcome{status: res.StatusCode, body: string(b)}
 	}
-	return do(method, "/first"), do("GET", "/second")
+	return do(method, "/first", upgrade), do("GET", "/second", false)
+}
+
+// h1RoundTrip sends req through the synchronous client, with the head
+// newHead would make (an upgrade's fields in it where req asks for one).
+func h1RoundTrip(tr *h1Transport) func(*http.Request) (*http.Response, error) {
+	return func(req *http.Request) (*http.Response, error) {
+		h := &head{in: req.Header}
+		if req.Header.Get("Upgrade") != "" {
+			h = upgradeHead(req)
+		}
+		return tr.RoundTrip(req, h)
+	}
 }
 
 // FuzzH1Response runs the synchronous client and net/http's Transport,
 // the reference, against an upstream whose first answer is the fuzzed
-// bytes, for a GET or a HEAD, then a second request: both clients must
+// bytes, for a GET or a HEAD (asking for an upgrade, or not), then a
+// second request: both clients must
 // make the same of the first answer (an error, or the same status and
 // body), unless the synchronous client refused it by a rule of the
 // codec, neither may take anything of it for the second request's answer
@@ -109,13 +128,16 @@ func FuzzH1Response(f *testing.F) {
 		"HTTP/1.1 304 Not Modified\r\nConnection: close\r\n\r\n",
 		"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
 		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok",
+		"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x02hi",
+		"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\nstream",
 	} {
-		f.Add([]byte(s), false)
-		f.Add([]byte(s), true)
+		f.Add([]byte(s), false, false)
+		f.Add([]byte(s), true, false)
+		f.Add([]byte(s), false, true)
 	}
 	dir := f.TempDir()
 	var n atomic.Int64
-	f.Fuzz(func(t *testing.T, raw []byte, isHead bool) {
+	f.Fuzz(func(t *testing.T, raw []byte, isHead, upgrade bool) {
 		if len(raw) > 4096 {
 			return
 		}
@@ -129,16 +151,14 @@ func FuzzH1Response(f *testing.F) {
 
 		stop := fuzzUpstream(t, path, raw)
 		ours := newH1Transport(dial, 4, 200*time.Millisecond, 0)
-		o1, o2 := exchangeTwice(func(req *http.Request) (*http.Response, error) {
-			return ours.RoundTrip(req, &head{in: req.Header})
-		}, method)
+		o1, o2 := exchangeTwice(h1RoundTrip(ours), method, upgrade)
 		ours.CloseIdleConnections()
 		stop()
 
 		stop = fuzzUpstream(t, path, raw)
 		std := &http.Transport{DialContext: dial, DisableCompression: true, MaxResponseHeaderBytes: DefaultMaxResponseHeaderBytes,
 			ResponseHeaderTimeout: 200 * time.Millisecond}
-		s1, s2 := exchangeTwice(std.RoundTrip, method)
+		s1, s2 := exchangeTwice(std.RoundTrip, method, upgrade)
 		std.CloseIdleConnections()
 		stop()
 
@@ -147,7 +167,7 @@ func FuzzH1Response(f *testing.F) {
 		// have read it: FuzzReadResponse holds each such refusal to what
 		// the bytes have.
 		if o1.refused == "" && o1 != s1 {
-			t.Fatalf("first answer %q to %s: ours %+v, net/http %+v", raw, method, o1, s1)
+			t.Fatalf("first answer %q to %s (upgrade %v): ours %+v, net/http %+v", raw, method, upgrade, o1, s1)
 		}
 		for name, o := range map[string]outcome{"ours": o2, "net/http": s2} {
 			if !o.err && (o.status != 200 || o.body != "SECOND") {
