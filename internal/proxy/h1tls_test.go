@@ -143,6 +143,7 @@ func rawTLSServer(t *testing.T, handle func(c *tls.Conn), protos ...string) (str
 // fresh connection.
 func TestH1TLSUnaskedBytes(t *testing.T) {
 	var conns atomic.Int32
+	written := make(chan struct{}, 1) // all a first answer's bytes are sent
 	addr, cfg := rawTLSServer(t, func(c *tls.Conn) {
 		conns.Add(1)
 		br := bufio.NewReader(c)
@@ -163,7 +164,9 @@ func TestH1TLSUnaskedBytes(t *testing.T) {
 				c.CloseWrite()
 			default:
 				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nvictim")
+				continue
 			}
+			written <- struct{}{}
 		}
 	})
 	tr := newTestH1(time.Second).withTLS(cfg, time.Second)
@@ -173,7 +176,8 @@ func TestH1TLSUnaskedBytes(t *testing.T) {
 		if _, b := roundTrip(t, tr, "GET", url+path, nil, 0); b != "first" {
 			t.Fatalf("%s: %q", path, b)
 		}
-		time.Sleep(50 * time.Millisecond)
+		<-written
+		time.Sleep(5 * time.Millisecond) // for loopback to deliver the last write
 		if _, b := roundTrip(t, tr, "GET", url+"/next", nil, 0); b != "victim" {
 			t.Fatalf("after %s the next request got %q", path, b)
 		}
