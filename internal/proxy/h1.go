@@ -65,10 +65,11 @@ type h1Transport struct {
 	tls              *tls.Config
 	handshakeTimeout time.Duration
 
-	mu     sync.Mutex
-	idle   map[string][]*h1Conn // by host:port, most recently used last
-	closed bool                 // after CloseIdleConnections: pool nothing
-	h2     map[string]bool      // host:port of TLS targets that picked HTTP/2
+	mu      sync.Mutex
+	idle    map[string][]*h1Conn     // by host:port, most recently used last
+	closed  bool                     // after CloseIdleConnections: pool nothing
+	alpn    map[string]string        // by host:port, what a TLS target picked when last dialed: "h2" or "http/1.1"
+	probing map[string]chan struct{} // by host:port, closed when the dial learning alpn ends (awaitProbe)
 }
 
 // h1MaxBody bounds the bodies the calling goroutine writes itself: small
@@ -129,7 +130,8 @@ func newH1Transport(dial func(context.Context, string, string) (net.Conn, error)
 		maxHeader = DefaultMaxResponseHeaderBytes
 	}
 	return &h1Transport{dial: dial, maxIdle: maxIdle, headerTimeout: headerTimeout, idleTimeout: 90 * time.Second,
-		maxHeader: maxHeader, idle: map[string][]*h1Conn{}, h2: map[string]bool{}}
+		maxHeader: maxHeader, idle: map[string][]*h1Conn{},
+		alpn: map[string]string{}, probing: map[string]chan struct{}{}}
 }
 
 // withTLS makes t a client of https targets, with cfg. It offers HTTP/2
@@ -576,7 +578,7 @@ func (t *transport) RoundTrip(req *http.Request, h *head) (*http.Response, error
 	if h2 && err == nil && res.ProtoMajor == 1 {
 		// The target no longer picks HTTP/2: HTTP/1.1 goes back to the
 		// synchronous client, and its codec, from the next request on.
-		t.fast.setH2(req.URL.Host, false)
+		t.fast.forgetH2(req.URL.Host)
 	}
 	return res, err
 }

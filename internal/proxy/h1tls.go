@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"slices"
 	"time"
 )
 
@@ -113,6 +114,16 @@ func (pc *h1Conn) tlsQuiet() bool {
 // server name is the target's host unless the config names one. With
 // h1only it offers HTTP/1.1 alone.
 func (t *h1Transport) dialTLS(ctx context.Context, addr string, h1only bool) (*h1Conn, error) {
+	learn := !h1only && slices.Contains(t.tls.NextProtos, "h2")
+	if learn {
+		probed, err := t.awaitProbe(ctx, addr)
+		if err != nil {
+			return nil, err
+		}
+		if probed != nil {
+			defer probed()
+		}
+	}
 	raw, err := t.dial(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
@@ -140,14 +151,57 @@ func (t *h1Transport) dialTLS(ctx context.Context, addr string, h1only bool) (*h
 		raw.Close()
 		return nil, err
 	}
-	if tc.ConnectionState().NegotiatedProtocol == "h2" {
+	h2 := tc.ConnectionState().NegotiatedProtocol == "h2"
+	if learn {
+		t.setH2(addr, h2)
+	}
+	if h2 {
 		tc.Close()
-		t.setH2(addr, true)
 		return nil, errChoseH2
 	}
 	pc := newH1Conn(tc, raw, t.maxHeader)
 	pc.records = records
 	return pc, nil
+}
+
+// awaitProbe lets one dial at a time learn what a TLS target picks: the
+// first to come (done is then non-nil, and ends the probe) dials; those
+// that come while it does wait for it, and then get errChoseH2 or dial
+// on (all at once: a probe that failed is not queued behind). Without
+// it, the first requests to a target that picks HTTP/2 would each make
+// a handshake only to close it.
+func (t *h1Transport) awaitProbe(ctx context.Context, addr string) (done func(), err error) {
+	t.mu.Lock()
+	if _, known := t.alpn[addr]; known {
+		h2 := t.alpn[addr] == "h2"
+		t.mu.Unlock()
+		if h2 {
+			return nil, errChoseH2
+		}
+		return nil, nil
+	}
+	ch, busy := t.probing[addr]
+	if !busy {
+		ch = make(chan struct{})
+		t.probing[addr] = ch
+		t.mu.Unlock()
+		return func() {
+			t.mu.Lock()
+			delete(t.probing, addr)
+			t.mu.Unlock()
+			close(ch)
+		}, nil
+	}
+	t.mu.Unlock()
+	select {
+	case <-ch:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if t.speaksH2(addr) {
+		return nil, errChoseH2
+	}
+	return nil, nil
 }
 
 // speaksH2 reports that addr picked HTTP/2 when last dialed.
@@ -157,15 +211,23 @@ func (t *h1Transport) speaksH2(addr string) bool {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.h2[addr]
+	return t.alpn[addr] == "h2"
 }
 
-func (t *h1Transport) setH2(addr string, on bool) {
+// setH2 records what addr picked when dialed.
+func (t *h1Transport) setH2(addr string, h2 bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if on {
-		t.h2[addr] = true
+	if h2 {
+		t.alpn[addr] = "h2"
 	} else {
-		delete(t.h2, addr)
+		t.alpn[addr] = "http/1.1"
 	}
+}
+
+// forgetH2 makes the next dial to addr learn what it picks.
+func (t *h1Transport) forgetH2(addr string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.alpn, addr)
 }

@@ -115,6 +115,45 @@ func TestH1TLSPicksH2(t *testing.T) {
 	}
 }
 
+// TestH1TLSProbesOnce: the first requests to a target not known yet, at
+// once, make one handshake to learn what it picks; when it picks HTTP/2,
+// every one of them goes to the Transport (errChoseH2).
+func TestH1TLSProbesOnce(t *testing.T) {
+	var hellos atomic.Int32
+	srv := httptest.NewUnstartedServer(echoProto)
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	defer srv.Close()
+	base := srv.TLS.Clone()
+	srv.TLS.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		hellos.Add(1)
+		time.Sleep(20 * time.Millisecond) // a slow handshake: the others come meanwhile
+		return base, nil
+	}
+	tr := newTestH1(time.Second).withTLS(trusting(srv, "h2", "http/1.1"), time.Second)
+	defer tr.CloseIdleConnections()
+	errs := make(chan error, 20)
+	for range cap(errs) {
+		go func() {
+			req, _ := http.NewRequest("GET", srv.URL+"/x", nil)
+			req.Body = nil
+			res, err := tr.RoundTrip(req, &head{in: req.Header})
+			if err == nil {
+				res.Body.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range cap(errs) {
+		if err := <-errs; err != errChoseH2 {
+			t.Fatalf("a first request to an HTTP/2 target: %v, want errChoseH2", err)
+		}
+	}
+	if n := hellos.Load(); n != 1 {
+		t.Errorf("%d handshakes to learn that the target picks HTTP/2, want 1", n)
+	}
+}
+
 // rawTLSServer serves each TLS connection with handle, offering protos by
 // ALPN (HTTP/1.1 when none); it returns the address and a client config
 // that trusts it.
