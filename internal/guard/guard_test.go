@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -186,6 +187,12 @@ func TestNormalizePath(t *testing.T) {
 		{target: "/api/%2e%2e;/admin", refused: true},
 		{target: "/api/%252e%252e/admin/x", refused: true},
 		{target: "/api/..%252fadmin/x", refused: true},
+		// An escape whose hex digits are themselves escaped: decoding
+		// them once makes %252e, which a server decoding twice reads as "."
+		{target: "/api/%25%32e%25%32e/admin/x", refused: true},
+		{target: "/api/%25%32%45/x", refused: true},
+		{target: "/api/%25%410", refused: true},
+		{target: "/api/%25%2F", path: "/api/%/", raw: "/api/%25%2F", encodedSlash: true}, // %25 then an escaped slash: no hex digits follow
 		{target: "/api/%c0%ae%c0%ae/admin/x", refused: true},
 		{target: "/api/%ff", refused: true},
 		{target: "/caf%C3%A9", path: "/café"},
@@ -236,8 +243,11 @@ func TestNormalizePathStripsParameters(t *testing.T) {
 // FuzzNormalizePath checks that a normalised path is in normal form (a
 // second pass changes nothing), never climbs above the root and keeps no
 // dot or empty segment.
+// escapedEscapeRE is an escaped '%' followed by two hex digits.
+var escapedEscapeRE = regexp.MustCompile(`(?i)%25[0-9a-f]{2}`)
+
 func FuzzNormalizePath(f *testing.F) {
-	for _, s := range []string{"/a/../b", "/a%2fb/./c//", "/%2e%2E/x", "/a%7e%41%3b", "/a/..;/b", "/a/%252e/b", "/%c0%ae/x", "/a;x=1/b"} {
+	for _, s := range []string{"/a/../b", "/a%2fb/./c//", "/%2e%2E/x", "/a%7e%41%3b", "/a/..;/b", "/a/%252e/b", "/%c0%ae/x", "/a;x=1/b", "/%25%32e%25%32e/admin"} {
 		f.Add(s, false)
 		f.Add(s, true)
 	}
@@ -275,6 +285,11 @@ func FuzzNormalizePath(f *testing.F) {
 		}
 		if strings.Contains(once, "//") {
 			t.Fatalf("%q normalised to %q, which keeps an empty segment", p, once)
+		}
+		// Nor may a server that decodes twice find an escape the first
+		// decoding made.
+		if escapedEscapeRE.MatchString(once) {
+			t.Fatalf("%q normalised to %q, which holds an escaped escape", p, once)
 		}
 	})
 }

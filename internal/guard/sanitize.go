@@ -183,8 +183,6 @@ func NormalizePath(r *http.Request, stripParams bool) (flags PathFlags, msg stri
 			switch {
 			case v == 0:
 				return flags, "The path contains an encoded NUL byte (%00)."
-			case v == '%' && i+2 < len(esc) && unhex(esc[i+1]) >= 0 && unhex(esc[i+2]) >= 0:
-				return flags, "The path contains an escaped escape (such as %252e or %252f), which a server that decodes twice reads as another path. Send each character escaped once."
 			case v == '/' || v == '\\':
 				flags.EncodedSlash = true
 				b = append(b, '%', upperHex[v>>4], upperHex[v&15])
@@ -230,6 +228,11 @@ func NormalizePath(r *http.Request, stripParams bool) (flags PathFlags, msg stri
 	if trailing && len(segs) > 0 {
 		norm += "/"
 	}
+	// Looked for in what is sent, not in what came: an escape that
+	// decodes to a hex digit can complete one (%25%32e becomes %252e).
+	if hasEscapedEscape(norm) {
+		return flags, "The path contains an escaped escape (such as %252e or %252f), which a server that decodes twice reads as another path. Send each character escaped once."
+	}
 	path, err := url.PathUnescape(norm)
 	if err != nil {
 		return flags, "The path is not a valid percent-encoded path."
@@ -242,6 +245,22 @@ func NormalizePath(r *http.Request, stripParams bool) (flags PathFlags, msg stri
 		u.RawPath = norm
 	}
 	return flags, ""
+}
+
+// hasEscapedEscape reports an escaped '%' followed by two hex digits in
+// an escaped path (pass 1 writes every escape in upper case): a server
+// that decodes twice reads a character there that was never escaped once.
+func hasEscapedEscape(p string) bool {
+	for i := 0; ; i += 3 {
+		j := strings.Index(p[i:], "%25")
+		if j < 0 {
+			return false
+		}
+		i += j
+		if i+4 < len(p) && unhex(p[i+3]) >= 0 && unhex(p[i+4]) >= 0 {
+			return true
+		}
+	}
 }
 
 // paramStart returns the index of the first ';' or encoded ';' (%3B) in

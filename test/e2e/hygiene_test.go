@@ -416,7 +416,7 @@ func TestClientIPHeadersFromTrustedProxy(t *testing.T) {
 func TestPathHygiene(t *testing.T) {
 	g, rec, _ := hygieneGateway(t, "")
 	for _, target := range []string{"/api/..;/admin/x", "/api;/admin/x", "/api/x/..;jsessionid=1/admin", "/api/%252e%252e/admin/x",
-		"/api/..%252fadmin/x", "/api/%c0%ae%c0%ae/admin/x", "/admin/x#/../../api", "/api/x#frag"} {
+		"/api/..%252fadmin/x", "/api/%25%32e%25%32e/admin/x", "/api/%c0%ae%c0%ae/admin/x", "/admin/x#/../../api", "/api/x#frag"} {
 		c := dialRaw(t, g.http)
 		statuses, bodies, _ := exchange(t, c, "GET "+target+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 		if len(statuses) != 1 || statuses[0] != 400 {
