@@ -61,25 +61,33 @@ func TestH1TLS(t *testing.T) {
 	}
 }
 
+// h2Server is a TLS server of echoProto that offers HTTP/2, each
+// handshake with the config hello makes of the server's own; it is closed
+// when the test ends.
+func h2Server(t *testing.T, hello func(base *tls.Config) *tls.Config) *httptest.Server {
+	srv := httptest.NewUnstartedServer(echoProto)
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	base := srv.TLS.Clone()
+	srv.TLS.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) { return hello(base), nil }
+	return srv
+}
+
 // TestH1TLSPicksH2: a target that picks HTTP/2 by ALPN is served by
 // net/http's Transport; when it stops offering HTTP/2, HTTP/1.1 comes back
 // to the synchronous client.
 func TestH1TLSPicksH2(t *testing.T) {
 	var h2 atomic.Bool
 	h2.Store(true)
-	srv := httptest.NewUnstartedServer(echoProto)
-	srv.EnableHTTP2 = true
-	srv.StartTLS()
-	defer srv.Close()
-	base := srv.TLS.Clone()
-	srv.TLS.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+	srv := h2Server(t, func(base *tls.Config) *tls.Config {
 		c := base.Clone()
 		c.NextProtos = []string{"http/1.1"}
 		if h2.Load() {
 			c.NextProtos = []string{"h2", "http/1.1"}
 		}
-		return c, nil
-	}
+		return c
+	})
 	cfg := trusting(srv, "h2", "http/1.1")
 	tr := &transport{fast: newTestH1(time.Second).withTLS(cfg, time.Second),
 		std: &http.Transport{TLSClientConfig: cfg.Clone(), ForceAttemptHTTP2: true}}
@@ -120,16 +128,11 @@ func TestH1TLSPicksH2(t *testing.T) {
 // every one of them goes to the Transport (errChoseH2).
 func TestH1TLSProbesOnce(t *testing.T) {
 	var hellos atomic.Int32
-	srv := httptest.NewUnstartedServer(echoProto)
-	srv.EnableHTTP2 = true
-	srv.StartTLS()
-	defer srv.Close()
-	base := srv.TLS.Clone()
-	srv.TLS.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+	srv := h2Server(t, func(base *tls.Config) *tls.Config {
 		hellos.Add(1)
 		time.Sleep(20 * time.Millisecond) // a slow handshake: the others come meanwhile
-		return base, nil
-	}
+		return base
+	})
 	tr := newTestH1(time.Second).withTLS(trusting(srv, "h2", "http/1.1"), time.Second)
 	defer tr.CloseIdleConnections()
 	errs := make(chan error, 20)
