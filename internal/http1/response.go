@@ -80,7 +80,9 @@ func (r *ResponseReader) read(req *http.Request, upgrade bool) (*http.Response, 
 			if r.head.ContentLength >= 0 || r.head.Chunked {
 				return nil, &guard.ResponseError{Reason: "framed_upgrade", Detail: "the upstream's 101 Switching Protocols frames a body (Content-Length or Transfer-Encoding), which no 1xx response may"}
 			}
-			res := r.switched(req)
+			// No body: what follows the head is the protocol switched to.
+			res := r.status(req)
+			res.Body = http.NoBody
 			if res.Header.Get("Upgrade") == "" || !httpguts.HeaderValuesContainsToken(res.Header["Connection"], "upgrade") {
 				return nil, &guard.ResponseError{Reason: "invalid_upgrade", Detail: "the upstream's 101 Switching Protocols does not name its protocol in Upgrade with Connection: upgrade"}
 			}
@@ -98,12 +100,7 @@ func (r *ResponseReader) read(req *http.Request, upgrade bool) (*http.Response, 
 // and header values are cut from, and the values share one slice.
 func (r *ResponseReader) response(req *http.Request) (*http.Response, error) {
 	h := &r.head
-	t := newHeadText(r.block)
-	res := &http.Response{Status: t.at(h.Status), StatusCode: h.Code, Proto: t.at(h.Version), ProtoMajor: 1, ProtoMinor: 1,
-		Header: t.header(h.Fields), Request: req}
-	if h.HTTP10 {
-		res.ProtoMinor = 0
-	}
+	res := r.status(req)
 	fixPragma(res.Header)
 	conn := res.Header["Connection"]
 	if h.HTTP10 {
@@ -145,13 +142,13 @@ func (r *ResponseReader) response(req *http.Request) (*http.Response, error) {
 	return res, nil
 }
 
-// switched is the *http.Response of a 101 just parsed: no body, and the
-// connection no longer HTTP.
-func (r *ResponseReader) switched(req *http.Request) *http.Response {
+// status is the *http.Response of the head just parsed, its status line
+// and header, before any framing or body.
+func (r *ResponseReader) status(req *http.Request) *http.Response {
 	t := newHeadText(r.block)
 	h := &r.head
 	res := &http.Response{Status: t.at(h.Status), StatusCode: h.Code, Proto: t.at(h.Version), ProtoMajor: 1, ProtoMinor: 1,
-		Header: t.header(h.Fields), Request: req, Body: http.NoBody}
+		Header: t.header(h.Fields), Request: req}
 	if h.HTTP10 {
 		res.ProtoMinor = 0
 	}
