@@ -35,8 +35,7 @@ type engine struct {
 	cancel context.CancelFunc
 
 	l        net.Listener
-	mu       sync.Mutex
-	conns    map[net.Conn]http.ConnState
+	mu       sync.Mutex // guards draining against wg.Add
 	draining bool
 	wg       sync.WaitGroup
 }
@@ -45,11 +44,11 @@ type engine struct {
 // server would have had (srv), and starts the server of the HTTP/2
 // connections it will hand over; serve accepts.
 func (g *Gateway) newEngine(srv *http.Server, h http.Handler, l net.Listener) *engine {
-	e := &engine{base: srv, l: l, conns: map[net.Conn]http.ConnState{}, h2: newHandoff(l.Addr())}
+	e := &engine{base: srv, l: l, h2: newHandoff(l.Addr())}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 	e.h1 = &http1.Server{Handler: h, MaxHeaderBytes: g.wireMaxHeader(), Log: g.log,
 		ReadHeaderTimeout: srv.ReadHeaderTimeout, IdleTimeout: srv.IdleTimeout,
-		ConnContext: srv.ConnContext, ConnState: e.connState,
+		ConnContext: srv.ConnContext,
 		Refused: func(w http.ResponseWriter, r *http.Request, werr *guard.WireError) {
 			// answered on the request path, as every refusal is
 			refused := &connInfo{refused: werr}
@@ -85,12 +84,10 @@ func (e *engine) serve() {
 			_ = c.Close()
 			continue
 		}
-		e.conns[c] = http.StateNew
 		e.wg.Add(1)
 		e.mu.Unlock()
 		go func() {
 			defer e.wg.Done()
-			defer e.forget(c)
 			if tc, ok := c.(*tls.Conn); ok && tc.ConnectionState().NegotiatedProtocol == "h2" {
 				e.serveH2(c, nil)
 				return
@@ -104,7 +101,6 @@ func (e *engine) serve() {
 // what was already read of it (the preface of a cleartext one, which
 // the server reads again).
 func (e *engine) serveH2(c net.Conn, read []byte) {
-	e.forget(c) // net/http's server tracks it from now on
 	var rc net.Conn = c
 	if len(read) > 0 {
 		rc = &replayConn{Conn: c, r: bytes.NewReader(read)}
@@ -166,44 +162,14 @@ func (c *replayConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
-// connState tracks the HTTP/1.1 connections' states; while draining, a
-// connection waiting for a request is closed.
-func (e *engine) connState(c net.Conn, st http.ConnState) {
-	e.setState(c, st)
-	e.mu.Lock()
-	drain := e.draining && (st == http.StateIdle || st == http.StateNew)
-	e.mu.Unlock()
-	if drain {
-		_ = c.Close()
-	}
-}
-
-func (e *engine) setState(c net.Conn, st http.ConnState) {
-	e.mu.Lock()
-	if _, ok := e.conns[c]; ok {
-		e.conns[c] = st
-	}
-	e.mu.Unlock()
-}
-
-func (e *engine) forget(c net.Conn) {
-	e.mu.Lock()
-	delete(e.conns, c)
-	e.mu.Unlock()
-}
-
 // Shutdown stops accepting, closes the connections waiting for a
 // request, tells HTTP/2 clients to go (GOAWAY), and waits for the
 // requests in flight until ctx ends.
 func (e *engine) Shutdown(ctx context.Context) error {
 	e.mu.Lock()
 	e.draining = true
-	for c, st := range e.conns {
-		if st == http.StateIdle || st == http.StateNew {
-			_ = c.Close()
-		}
-	}
 	e.mu.Unlock()
+	e.h1.Shutdown()
 	_ = e.l.Close()
 	// the HTTP/2 connections: GOAWAY, then wait for their streams
 	if err := e.base.Shutdown(ctx); err != nil {
@@ -226,10 +192,8 @@ func (e *engine) Shutdown(ctx context.Context) error {
 func (e *engine) Close() error {
 	e.mu.Lock()
 	e.draining = true
-	for c := range e.conns {
-		_ = c.Close()
-	}
 	e.mu.Unlock()
+	e.h1.Close()
 	e.cancel()
 	_ = e.l.Close()
 	return e.base.Close()

@@ -54,6 +54,64 @@ type Server struct {
 	// next), hijacked or closed, as net/http's Server.ConnState; may be
 	// nil.
 	ConnState func(c net.Conn, state http.ConnState)
+
+	// The connections being served, for Shutdown and Close. A
+	// connection joins and leaves under mu once; its state changes from
+	// request to request without a lock (connState.state), as in
+	// net/http's server, so that requests on different cores share no
+	// lock here.
+	mu       sync.Mutex
+	conns    map[*connState]struct{}
+	shutdown atomic.Bool
+}
+
+// track adds cs to the connections served; false once the server is
+// shutting down (cs is then not served).
+func (s *Server) track(cs *connState) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.shutdown.Load() {
+		return false
+	}
+	if s.conns == nil {
+		s.conns = map[*connState]struct{}{}
+	}
+	s.conns[cs] = struct{}{}
+	return true
+}
+
+func (s *Server) untrack(cs *connState) {
+	s.mu.Lock()
+	delete(s.conns, cs)
+	s.mu.Unlock()
+}
+
+// Shutdown stops the server taking new connections, closes the
+// connections waiting for a request, and has every other one close
+// after the response it is writing. It does not wait: ServeConn returns
+// when its connection ends.
+func (s *Server) Shutdown() {
+	s.shutdown.Store(true)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for cs := range s.conns {
+		// A connection stores its idle state before it looks at
+		// shutdown, and Shutdown stores shutdown before it looks at
+		// the states: one of the two sees the other.
+		if st := http.ConnState(cs.state.Load()); st == http.StateIdle || st == http.StateNew {
+			_ = cs.c.Close()
+		}
+	}
+}
+
+// Close closes every connection being served now.
+func (s *Server) Close() {
+	s.shutdown.Store(true)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for cs := range s.conns {
+		_ = cs.c.Close()
+	}
 }
 
 type hostMissingKey struct{}
@@ -68,8 +126,10 @@ func HostMissing(ctx context.Context) bool {
 
 // connState is what a connection keeps from one request to the next.
 type connState struct {
-	remote string // the client's address, for Request.RemoteAddr
-	buf    []byte // the held body of a response, reused
+	c      net.Conn
+	state  atomic.Int32 // an http.ConnState
+	remote string       // the client's address, for Request.RemoteAddr
+	buf    []byte       // the held body of a response, reused
 }
 
 // bodyBufferSize is how much of a response is held before its head is
@@ -92,7 +152,12 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 		maxHeader = 1 << 20
 	}
 	rd := NewReader(br, maxHeader)
-	cs := &connState{remote: c.RemoteAddr().String()}
+	cs := &connState{c: c, remote: c.RemoteAddr().String()}
+	if !s.track(cs) {
+		_ = c.Close()
+		return
+	}
+	defer s.untrack(cs)
 	if s.ConnContext != nil {
 		ctx = s.ConnContext(ctx, c)
 	}
@@ -103,6 +168,7 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 	defer stop()
 	hijacked := false
 	state := func(st http.ConnState) {
+		cs.state.Store(int32(st))
 		if s.ConnState != nil {
 			s.ConnState(c, st)
 		}
@@ -118,7 +184,7 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 		if !first {
 			state(http.StateIdle)
 		}
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || s.shutdown.Load() {
 			return
 		}
 		if !first && s.IdleTimeout > 0 {
@@ -179,7 +245,7 @@ func (s *Server) serve(cancel context.CancelFunc, c net.Conn, cs *connState, cr 
 		st := ts.ConnectionState()
 		req.TLS = &st
 	}
-	w = &response{c: c, cr: cr, br: br, bw: bw, req: req, header: http.Header{}, contentLength: -1, buf: cs.buf[:0]}
+	w = &response{c: c, cr: cr, br: br, bw: bw, req: req, header: http.Header{}, contentLength: -1, buf: cs.buf[:0], draining: &s.shutdown}
 	defer func() {
 		if !w.hijacked && cap(w.buf) <= bodyBufferSize {
 			cs.buf = w.buf[:0] // the next response holds its body in it again
@@ -467,6 +533,7 @@ type response struct {
 	sniff         []byte // the first write, when too large to hold: its type is sniffed
 	trailers      []string
 	closeAfter    bool
+	draining      *atomic.Bool // the server's shutdown: set, the connection closes after this response
 	hijacked      bool
 	err           error // a write to the connection failed
 }
@@ -652,7 +719,7 @@ func (w *response) sendHeader(final bool) {
 		w.closeAfter = true
 	}
 	switch {
-	case w.closeAfter || w.req.Close || httpguts.HeaderValuesContainsToken(h["Connection"], "close"):
+	case w.closeAfter || w.req.Close || (w.draining != nil && w.draining.Load()) || httpguts.HeaderValuesContainsToken(h["Connection"], "close"):
 		w.closeAfter = true
 		delete(h, "Connection")
 		add("Connection", "close")

@@ -477,3 +477,114 @@ func TestAnswerBeforeUpload(t *testing.T) {
 		}
 	}
 }
+
+// TestShutdown: Shutdown closes the connections waiting for a request
+// (one that has served a request, one that has sent nothing yet), lets
+// a request in flight finish with Connection: close, and serves no new
+// connection; Close then ends a connection in flight at once.
+func TestShutdown(t *testing.T) {
+	inFlight, release := make(chan struct{}), make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			inFlight <- struct{}{}
+			<-release
+		}
+		_, _ = io.WriteString(w, "ok")
+	})
+	srv := &Server{Handler: h, IdleTimeout: time.Minute}
+	addr, _ := listen(t, srv)
+	dial := func() net.Conn {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		return c
+	}
+	// closed reports whether the server closed c with nothing more sent:
+	// EOF, or a reset where the client's bytes were never read
+	closed := func(c net.Conn, br *bufio.Reader) bool {
+		_, err := br.ReadByte()
+		var ne net.Error
+		return err != nil && !(errors.As(err, &ne) && ne.Timeout())
+	}
+
+	idle := dial()
+	idleR := bufio.NewReader(idle)
+	_, _ = io.WriteString(idle, "GET /fast HTTP/1.1\r\nHost: x\r\n\r\n")
+	res, err := http.ReadResponse(idleR, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, res.Body)
+	fresh := dial()
+	busy := dial()
+	_, _ = io.WriteString(busy, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-inFlight
+	// the fresh connection is being served (waiting for its first request)
+	// before Shutdown comes: wait for the server to hold it
+	waitFor(t, func() bool {
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		return len(srv.conns) == 3
+	})
+
+	srv.Shutdown()
+	if !closed(idle, idleR) {
+		t.Error("an idle connection stayed open after Shutdown")
+	}
+	if !closed(fresh, bufio.NewReader(fresh)) {
+		t.Error("a connection with no request yet stayed open after Shutdown")
+	}
+	close(release)
+	busyR := bufio.NewReader(busy)
+	res, err = http.ReadResponse(busyR, nil)
+	if err != nil {
+		t.Fatalf("the request in flight: %v", err)
+	}
+	b, _ := io.ReadAll(res.Body)
+	if string(b) != "ok" || !res.Close {
+		t.Errorf("the request in flight: %q, close %v; want ok and Connection: close", b, res.Close)
+	}
+	if !closed(busy, busyR) {
+		t.Error("the connection stayed open after its last response")
+	}
+	late := dial()
+	_, _ = io.WriteString(late, "GET /fast HTTP/1.1\r\nHost: x\r\n\r\n")
+	if !closed(late, bufio.NewReader(late)) {
+		t.Error("a connection after Shutdown was served")
+	}
+}
+
+func TestClose(t *testing.T) {
+	inFlight := make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inFlight <- struct{}{}
+		<-r.Context().Done()
+	})
+	srv := &Server{Handler: h}
+	addr, _ := listen(t, srv)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	_, _ = io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	<-inFlight
+	srv.Close()
+	if _, err := c.Read(make([]byte, 1)); err != io.EOF {
+		t.Errorf("read after Close: %v, want EOF", err)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatal("timed out waiting")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
