@@ -12,6 +12,10 @@ PEBBLE_VERSION := v2.10.3
 # The gRPC command-line client the gRPC tests drive the gateway with.
 GRPCURL     := $(TOOLS)/grpcurl
 GRPCURL_VERSION := v1.9.3
+# The HTTP/2 conformance suite (RFC 9113, HPACK) the protocol tests run
+# against the gateway over TLS and h2c.
+H2SPEC      := $(TOOLS)/h2spec
+H2SPEC_VERSION := v2.2.1+incompatible
 # CrowdSec's Local API, which the threat-intelligence tests run on
 # loopback: Debian's package, unpacked (its post-install script registers
 # with the Central API, which needs the Internet).
@@ -42,12 +46,15 @@ $(PEBBLE):
 $(GRPCURL):
 	GOBIN=$(TOOLS) $(GO) install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
 
+$(H2SPEC):
+	GOBIN=$(TOOLS) $(GO) install github.com/summerwind/h2spec/cmd/h2spec@$(H2SPEC_VERSION)
+
 $(CROWDSEC):
 	mkdir -p $(TOOLS)
 	cd $(TOOLS) && rm -f crowdsec_*.deb && { apt-get download crowdsec || { apt-get update && apt-get download crowdsec; }; } && \
 		dpkg-deb -x crowdsec_*.deb crowdsec && rm -f crowdsec_*.deb
 
-test: deps $(PEBBLE) $(GRPCURL) $(CROWDSEC) fmt-check vet staticcheck unit fuzz
+test: deps $(PEBBLE) $(GRPCURL) $(H2SPEC) $(CROWDSEC) fmt-check vet staticcheck unit fuzz
 	@echo "make test: all checks passed"
 
 # The tests start real servers of their own (PostgreSQL: initdb + postgres
@@ -83,7 +90,7 @@ staticcheck: $(STATICCHECK)
 # The protocol tests run a second time with the gateway's own HTTP/1.1
 # server (server.http1_engine: rampart); RAMPART_E2E_HTTP1_ENGINE=rampart
 # on the whole e2e suite runs all of it so.
-ENGINE_TESTS := ^(TestProxyBasics|TestBodyGuards|TestDesyncGuardian|TestUpgradeKeepsWireGuard|TestClientBodyFraming|TestExpectContinue|TestHeaderHygiene|TestPathHygiene|TestBodiesOnGet|TestConnectAndHSTS|TestGracefulShutdown|TestDrainDelay|TestConnectionCap|TestTLSListener|TestHTTPSRedirect|TestH2CAndStreaming|TestSmuggling|TestSlowloris|TestClientCertificateModes|TestGRPC|TestWAF|TestCorazaConnectorCases|TestUpstreamResponseDesync|TestUpstreamAmbiguousResponse|TestUpstreamLargeUploads|TestUpstreamUpgrade)$$
+ENGINE_TESTS := ^(TestProxyBasics|TestBodyGuards|TestDesyncGuardian|TestUpgradeKeepsWireGuard|TestClientBodyFraming|TestExpectContinue|TestHeaderHygiene|TestPathHygiene|TestBodiesOnGet|TestConnectAndHSTS|TestGracefulShutdown|TestDrainDelay|TestConnectionCap|TestTLSListener|TestHTTPSRedirect|TestH2CAndStreaming|TestSmuggling|TestSlowloris|TestClientCertificateModes|TestGRPC|TestWAF|TestCorazaConnectorCases|TestUpstreamResponseDesync|TestUpstreamAmbiguousResponse|TestUpstreamLargeUploads|TestUpstreamUpgrade|TestH2Spec)$$
 
 # test/ is a module of its own (the end-to-end tests, the test IdPs and
 # receivers, the leak check), so the gateway's module requires none of
