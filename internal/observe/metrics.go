@@ -1,13 +1,12 @@
 package observe
 
 import (
-	"time"
-
 	"maps"
 	"net/http"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -381,8 +380,11 @@ type RouteMetrics struct {
 	m        *Metrics
 	route    string
 	duration prometheus.Observer
-	mu       sync.RWMutex
-	byCode   map[int]prometheus.Counter
+	// byCode is read without a lock (requests on every core read it, and
+	// a read lock would be one more shared write per request); a status
+	// not seen before copies it under mu.
+	byCode atomic.Pointer[map[int]prometheus.Counter]
+	mu     sync.Mutex
 }
 
 // Route returns the series of a route ("" for unmatched requests).
@@ -390,22 +392,35 @@ func (m *Metrics) Route(name string) *RouteMetrics {
 	if name == "" {
 		name = "(unmatched)"
 	}
-	return &RouteMetrics{m: m, route: name, duration: m.duration.WithLabelValues(name), byCode: map[int]prometheus.Counter{}}
+	r := &RouteMetrics{m: m, route: name, duration: m.duration.WithLabelValues(name)}
+	r.byCode.Store(&map[int]prometheus.Counter{})
+	return r
 }
 
 // Observe records one finished request.
 func (r *RouteMetrics) Observe(code int, seconds float64) {
 	r.duration.Observe(seconds)
-	r.mu.RLock()
-	c := r.byCode[code]
-	r.mu.RUnlock()
+	c := (*r.byCode.Load())[code]
 	if c == nil {
-		c = r.m.requests.WithLabelValues(r.route, strconv.Itoa(code))
-		r.mu.Lock()
-		r.byCode[code] = c
-		r.mu.Unlock()
+		c = r.counter(code)
 	}
 	c.Inc()
+}
+
+// counter resolves the series of a status first seen, and keeps it.
+func (r *RouteMetrics) counter(code int) prometheus.Counter {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old := *r.byCode.Load()
+	if c := old[code]; c != nil {
+		return c
+	}
+	c := r.m.requests.WithLabelValues(r.route, strconv.Itoa(code))
+	next := make(map[int]prometheus.Counter, len(old)+1)
+	maps.Copy(next, old)
+	next[code] = c
+	r.byCode.Store(&next)
+	return c
 }
 
 type healthCollector struct {

@@ -62,3 +62,29 @@ func BenchmarkCounters(b *testing.B) {
 		}
 	})
 }
+
+// TestRouteMetrics: a route's requests count by status from many
+// goroutines, each status first seen by several at once.
+func TestRouteMetrics(t *testing.T) {
+	m := NewMetrics("test", nil)
+	r := m.Route("api")
+	codes := []int{200, 404, 502, 200, 201}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for i := range 100 {
+				r.Observe(codes[i%len(codes)], 0.001)
+			}
+		})
+	}
+	wg.Wait()
+	for code, want := range map[string]float64{"200": 320, "404": 160, "502": 160, "201": 160} {
+		var d dto.Metric
+		if err := m.requests.WithLabelValues("api", code).Write(&d); err != nil {
+			t.Fatal(err)
+		}
+		if got := d.GetCounter().GetValue(); got != want {
+			t.Errorf("code %s: %v requests, want %v", code, got, want)
+		}
+	}
+}
