@@ -493,15 +493,7 @@ func TestShutdown(t *testing.T) {
 	})
 	srv := &Server{Handler: h, IdleTimeout: time.Minute}
 	addr, _ := listen(t, srv)
-	dial := func() net.Conn {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = c.Close() })
-		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-		return c
-	}
+	dial := func() net.Conn { return dialFor(t, addr, 5*time.Second) }
 	// closed reports whether the server closed c with nothing more sent:
 	// EOF, or a reset where the client's bytes were never read
 	closed := func(c net.Conn, br *bufio.Reader) bool {
@@ -565,18 +557,26 @@ func TestClose(t *testing.T) {
 	})
 	srv := &Server{Handler: h}
 	addr, _ := listen(t, srv)
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	c := dialFor(t, addr, 5*time.Second)
 	_, _ = io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	<-inFlight
 	srv.Close()
 	if _, err := c.Read(make([]byte, 1)); err != io.EOF {
 		t.Errorf("read after Close: %v, want EOF", err)
 	}
+}
+
+// dialFor connects to addr with a deadline of d for everything the test
+// reads and writes; the connection closes when the test ends.
+func dialFor(t *testing.T, addr string, d time.Duration) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	_ = c.SetDeadline(time.Now().Add(d))
+	return c
 }
 
 func waitFor(t *testing.T, cond func() bool) {

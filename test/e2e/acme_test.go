@@ -8,8 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -30,13 +28,7 @@ type pebble struct {
 // nonce rejections.
 func startPebble(t *testing.T, dir string, httpPort, tlsPort int) *pebble {
 	t.Helper()
-	bin, err := exec.LookPath("pebble")
-	if err != nil {
-		bin, _ = filepath.Abs("../../.tools/pebble")
-		if _, err := os.Stat(bin); err != nil {
-			t.Fatalf("pebble not found: `make test` installs it (go install github.com/letsencrypt/pebble/v2/cmd/pebble@v2.10.3)")
-		}
-	}
+	bin := toolBinary(t, "pebble", "github.com/letsencrypt/pebble/v2/cmd/pebble@v2.10.3")
 	p := newPKI(t, dir) // pebble's own HTTPS listener's certificate
 	listen, mgmt := freeLoopback(t), freeLoopback(t)
 	conf := map[string]any{"pebble": map[string]any{

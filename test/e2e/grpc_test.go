@@ -385,15 +385,7 @@ routes:
 
 // grpcurl finds the grpcurl binary `make test` installs.
 func grpcurl(t *testing.T) string {
-	t.Helper()
-	if bin, err := exec.LookPath("grpcurl"); err == nil {
-		return bin
-	}
-	bin, _ := filepath.Abs("../../.tools/grpcurl")
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatal("grpcurl not found: `make test` installs it (go install github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.3)")
-	}
-	return bin
+	return toolBinary(t, "grpcurl", "github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.3")
 }
 
 // webCall is a gRPC-Web reply as a browser's client reads it: the

@@ -150,13 +150,5 @@ func checkH2Spec(t *testing.T, cases []h2specResult, allowed func(r h2specResult
 
 // h2spec finds the h2spec binary `make test` installs.
 func h2spec(t *testing.T) string {
-	t.Helper()
-	if bin, err := exec.LookPath("h2spec"); err == nil {
-		return bin
-	}
-	bin, _ := filepath.Abs("../../.tools/h2spec")
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatal("h2spec not found: `make test` installs it (go install github.com/summerwind/h2spec/cmd/h2spec@v2.2.1+incompatible)")
-	}
-	return bin
+	return toolBinary(t, "h2spec", "github.com/summerwind/h2spec/cmd/h2spec@v2.2.1+incompatible")
 }

@@ -91,6 +91,20 @@ func start(t *testing.T, args ...string) *proc {
 	return startBin(t, binary, args...)
 }
 
+// toolBinary finds a tool `make test` installs in .tools (or one on the
+// PATH); pkg is what installs it, for the message when it is missing.
+func toolBinary(t *testing.T, name, pkg string) string {
+	t.Helper()
+	if bin, err := exec.LookPath(name); err == nil {
+		return bin
+	}
+	bin, _ := filepath.Abs("../../.tools/" + name)
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("%s not found: `make test` installs it (go install %s)", name, pkg)
+	}
+	return bin
+}
+
 // startBin runs bin with args, killed by PID when the test ends.
 func startBin(t *testing.T, bin string, args ...string) *proc {
 	t.Helper()
