@@ -392,12 +392,7 @@ func pinnedTables(e *pinnedEnv, path string, rounds int, dur, warm time.Duration
 		if d == 0 {
 			d = dur
 		}
-		before, ok := procCPU(e.rows[i].pid)
-		res, err := ld.wrk(e.rows[i].url+path, d, 128, "")
-		if after, ok2 := procCPU(e.rows[i].pid); err == nil && ok && ok2 && res.rps > 0 {
-			res.cpu = time.Duration(float64(after-before) / (res.rps * d.Seconds()))
-		}
-		return res, err
+		return withCPU(e.rows[i].pid, d, func() (result, error) { return ld.wrk(e.rows[i].url+path, d, 128, "") })
 	})
 	fmt.Printf("GET small, keep-alive, HTTP/1.1, wrk -t%d -c128:\n\n", ld.threads)
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
@@ -457,11 +452,11 @@ func pinnedTables(e *pinnedEnv, path string, rounds int, dur, warm time.Duration
 			if d == 0 {
 				d = dur
 			}
-			return ld.vegeta(e.tools, "GET "+lat[i].url+path+"\n", rate, d)
+			return withCPU(lat[i].pid, d, func() (result, error) { return ld.vegeta(e.tools, "GET "+lat[i].url+path+"\n", rate, d) })
 		})
 		fmt.Printf("\nFixed rate %d req/s, GET small, keep-alive, vegeta (open loop, 64 connections), proxies on cores %s:\n\n", rate, l.proxy)
 		tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "target\tp50\tp99\tmax (median of the rounds')\tslowest of all rounds\tp99 added over nginx\tsuccess\t")
+		fmt.Fprintln(tw, "target\tp50\tp99\tmax (median of the rounds')\tslowest of all rounds\tp99 added over nginx\tsuccess\tCPU a request\tnginx's CPU a request / this\t")
 		peer := median(all[rowName(pinnedRow{name: "nginx", cores: cpuCount(l.proxy)})])
 		for _, r := range lat {
 			runs := all[rowName(r)]
@@ -474,11 +469,28 @@ func pinnedTables(e *pinnedEnv, path string, rounds int, dur, warm time.Duration
 			if r.cores > 0 && r.name != "nginx" && peer.p99 > 0 {
 				added = fmt.Sprintf("%+.2fms", float64(m.p99-peer.p99)/1e6)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.name, ms(m.p50), ms(m.p99), ms(m.max), ms(slowest), added, m.note)
+			byCPU := "-"
+			if r.cores > 0 && peer.cpu > 0 && m.cpu > 0 {
+				byCPU = fmt.Sprintf("%.2f", float64(peer.cpu)/float64(m.cpu))
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", r.name, ms(m.p50), ms(m.p99), ms(m.max), ms(slowest), added, m.note, us(m.cpu), byCPU)
 		}
 		tw.Flush()
+		fmt.Println("(CPU a request at a fixed rate: every proxy answers as many requests, so no proxy's cost is raised by a load tool or backend left idle\nmore often by a slower proxy, as in the closed loop above.)")
 		fmt.Fprintf(os.Stderr, "done: pinned %d req/s\n", rate)
 	}
+}
+
+// withCPU runs one load run of d against the process pid and adds its
+// CPU time a request (user and system, from /proc, over the requests
+// answered) to the result.
+func withCPU(pid int, d time.Duration, run func() (result, error)) (result, error) {
+	before, ok := procCPU(pid)
+	res, err := run()
+	if after, ok2 := procCPU(pid); err == nil && ok && ok2 && res.rps > 0 {
+		res.cpu = time.Duration(float64(after-before) / (res.rps * d.Seconds()))
+	}
+	return res, err
 }
 
 // rowName tells rows with the same proxy on different cores apart.
