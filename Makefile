@@ -90,7 +90,7 @@ staticcheck: $(STATICCHECK)
 # The protocol tests run a second time with the gateway's own HTTP/1.1
 # server (server.http1_engine: rampart); RAMPART_E2E_HTTP1_ENGINE=rampart
 # on the whole e2e suite runs all of it so.
-ENGINE_TESTS := ^(TestProxyBasics|TestBodyGuards|TestDesyncGuardian|TestUpgradeKeepsWireGuard|TestClientBodyFraming|TestExpectContinue|TestHeaderHygiene|TestPathHygiene|TestBodiesOnGet|TestConnectAndHSTS|TestGracefulShutdown|TestDrainDelay|TestConnectionCap|TestTLSListener|TestHTTPSRedirect|TestH2CAndStreaming|TestSmuggling|TestSlowloris|TestClientCertificateModes|TestGRPC|TestWAF|TestCorazaConnectorCases|TestUpstreamResponseDesync|TestUpstreamAmbiguousResponse|TestUpstreamLargeUploads|TestUpstreamUpgrade|TestH2Spec)$$
+ENGINE_TESTS := ^(TestProxyBasics|TestBodyGuards|TestDesyncGuardian|TestUpgradeKeepsWireGuard|TestClientBodyFraming|TestExpectContinue|TestHeaderHygiene|TestPathHygiene|TestBodiesOnGet|TestConnectAndHSTS|TestGracefulShutdown|TestDrainDelay|TestConnectionCap|TestTLSListener|TestHTTPSRedirect|TestH2CAndStreaming|TestSmuggling|TestSlowloris|TestClientCertificateModes|TestGRPC|TestWAF|TestCorazaConnectorCases|TestUpstreamResponseDesync|TestUpstreamAmbiguousResponse|TestUpstreamLargeUploads|TestUpstreamUpgrade|TestH2Spec|TestShutdownFirstRequest)$$
 
 # test/ is a module of its own (the end-to-end tests, the test IdPs and
 # receivers, the leak check), so the gateway's module requires none of

@@ -171,15 +171,34 @@ func (e *engine) Shutdown(ctx context.Context) error {
 	e.mu.Unlock()
 	e.h1.Shutdown()
 	_ = e.l.Close()
-	// the HTTP/2 connections: GOAWAY, then wait for their streams
-	if err := e.base.Shutdown(ctx); err != nil {
-		return err
-	}
 	done := make(chan struct{})
 	go func() {
 		e.wg.Wait()
 		close(done)
 	}()
+	// A connection spared for its first request is closed once it has
+	// waited past the grace: look again until the drain ends, as
+	// net/http's server does.
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				e.h1.CloseIdle()
+			case <-stop:
+				return
+			case <-done:
+				return
+			}
+		}
+	}()
+	// the HTTP/2 connections: GOAWAY, then wait for their streams
+	if err := e.base.Shutdown(ctx); err != nil {
+		return err
+	}
 	select {
 	case <-done:
 		return nil

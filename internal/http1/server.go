@@ -63,7 +63,17 @@ type Server struct {
 	mu       sync.Mutex
 	conns    map[*connState]struct{}
 	shutdown atomic.Bool
+	// newGrace is how long a connection may wait for its first request
+	// before a shutdown closes it as idle; zero: firstRequestGrace.
+	newGrace time.Duration
 }
+
+// firstRequestGrace spares a connection that has not sent its first
+// request from a shutdown for its first seconds, as net/http's server
+// does (golang/go#22682): a client that connected just before the drain
+// is most likely sending a request, which is served with Connection:
+// close. After it, the connection counts as idle.
+const firstRequestGrace = 5 * time.Second
 
 // track adds cs to the connections served; false once the server is
 // shutting down (cs is then not served).
@@ -87,20 +97,41 @@ func (s *Server) untrack(cs *connState) {
 }
 
 // Shutdown stops the server taking new connections, closes the
-// connections waiting for a request, and has every other one close
-// after the response it is writing. It does not wait: ServeConn returns
-// when its connection ends.
+// connections waiting for a request (CloseIdle), and has every other one
+// close after the response it is writing. It does not wait: ServeConn
+// returns when its connection ends. Call CloseIdle until then: a
+// connection spared for its first request counts as idle after
+// firstRequestGrace.
 func (s *Server) Shutdown() {
 	s.shutdown.Store(true)
+	s.CloseIdle()
+}
+
+// CloseIdle closes the connections waiting for their next request, and
+// those that have waited for their first one longer than
+// firstRequestGrace.
+func (s *Server) CloseIdle() {
+	grace := s.newGrace
+	if grace == 0 {
+		grace = firstRequestGrace
+	}
+	now := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for cs := range s.conns {
 		// A connection stores its idle state before it looks at
 		// shutdown, and Shutdown stores shutdown before it looks at
 		// the states: one of the two sees the other.
-		if st := http.ConnState(cs.state.Load()); st == http.StateIdle || st == http.StateNew {
-			_ = cs.c.Close()
+		switch http.ConnState(cs.state.Load()) {
+		case http.StateIdle:
+		case http.StateNew:
+			if now.Sub(cs.accepted) < grace {
+				continue
+			}
+		default:
+			continue
 		}
+		_ = cs.c.Close()
 	}
 }
 
@@ -126,10 +157,11 @@ func HostMissing(ctx context.Context) bool {
 
 // connState is what a connection keeps from one request to the next.
 type connState struct {
-	c      net.Conn
-	state  atomic.Int32 // an http.ConnState
-	remote string       // the client's address, for Request.RemoteAddr
-	buf    []byte       // the held body of a response, reused
+	c        net.Conn
+	accepted time.Time    // when ServeConn took it
+	state    atomic.Int32 // an http.ConnState
+	remote   string       // the client's address, for Request.RemoteAddr
+	buf      []byte       // the held body of a response, reused
 }
 
 // bodyBufferSize is how much of a response is held before its head is
@@ -152,7 +184,7 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 		maxHeader = 1 << 20
 	}
 	rd := NewReader(br, maxHeader)
-	cs := &connState{c: c, remote: c.RemoteAddr().String()}
+	cs := &connState{c: c, accepted: time.Now(), remote: c.RemoteAddr().String()}
 	if !s.track(cs) {
 		_ = c.Close()
 		return

@@ -478,11 +478,14 @@ func TestAnswerBeforeUpload(t *testing.T) {
 	}
 }
 
-// TestShutdown: Shutdown closes the connections waiting for a request
-// (one that has served a request, one that has sent nothing yet), lets
-// a request in flight finish with Connection: close, and serves no new
-// connection; Close then ends a connection in flight at once.
+// TestShutdown: Shutdown closes the connections waiting for a request:
+// one that has served a request, and one that has waited for its first
+// past the grace. It spares a connection younger than the grace, whose
+// request is served with Connection: close (and which CloseIdle closes
+// once it has waited past the grace in silence), lets a request in
+// flight finish with Connection: close, and serves no new connection.
 func TestShutdown(t *testing.T) {
+	const grace = time.Second
 	inFlight, release := make(chan struct{}), make(chan struct{})
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
@@ -491,47 +494,68 @@ func TestShutdown(t *testing.T) {
 		}
 		_, _ = io.WriteString(w, "ok")
 	})
-	srv := &Server{Handler: h, IdleTimeout: time.Minute}
+	srv := &Server{Handler: h, IdleTimeout: time.Minute, newGrace: grace}
 	addr, _ := listen(t, srv)
-	dial := func() net.Conn { return dialFor(t, addr, 5*time.Second) }
+	var releaseOnce sync.Once
+	letGo := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(letGo) // before listen's cleanup waits for the handler, should the test fail early
+	dial := func() net.Conn { return dialFor(t, addr, 10*time.Second) }
 	// closed reports whether the server closed c with nothing more sent:
 	// EOF, or a reset where the client's bytes were never read
-	closed := func(c net.Conn, br *bufio.Reader) bool {
+	closed := func(br *bufio.Reader) bool {
 		_, err := br.ReadByte()
 		var ne net.Error
 		return err != nil && !(errors.As(err, &ne) && ne.Timeout())
 	}
+	// held waits until the server serves n connections
+	held := func(n int) {
+		waitFor(t, func() bool {
+			srv.mu.Lock()
+			defer srv.mu.Unlock()
+			return len(srv.conns) == n
+		})
+	}
+	get := func(c net.Conn, br *bufio.Reader, path string) *http.Response {
+		t.Helper()
+		_, _ = io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n")
+		res, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		if b, _ := io.ReadAll(res.Body); string(b) != "ok" {
+			t.Errorf("GET %s: %q", path, b)
+		}
+		return res
+	}
 
+	stale := dial()
 	idle := dial()
 	idleR := bufio.NewReader(idle)
-	_, _ = io.WriteString(idle, "GET /fast HTTP/1.1\r\nHost: x\r\n\r\n")
-	res, err := http.ReadResponse(idleR, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _ = io.Copy(io.Discard, res.Body)
-	fresh := dial()
-	busy := dial()
+	get(idle, idleR, "/fast")
+	held(2)
+	time.Sleep(grace + 100*time.Millisecond) // stale has waited past the grace
+	fresh, silent, busy := dial(), dial(), dial()
 	_, _ = io.WriteString(busy, "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
 	<-inFlight
-	// the fresh connection is being served (waiting for its first request)
-	// before Shutdown comes: wait for the server to hold it
-	waitFor(t, func() bool {
-		srv.mu.Lock()
-		defer srv.mu.Unlock()
-		return len(srv.conns) == 3
-	})
+	held(5)
 
 	srv.Shutdown()
-	if !closed(idle, idleR) {
+	if !closed(idleR) {
 		t.Error("an idle connection stayed open after Shutdown")
 	}
-	if !closed(fresh, bufio.NewReader(fresh)) {
-		t.Error("a connection with no request yet stayed open after Shutdown")
+	if !closed(bufio.NewReader(stale)) {
+		t.Error("a connection that waited past the grace for its first request stayed open after Shutdown")
 	}
-	close(release)
+	freshR := bufio.NewReader(fresh)
+	if res := get(fresh, freshR, "/fast"); !res.Close {
+		t.Error("the request of a connection made just before Shutdown was answered without Connection: close")
+	}
+	if !closed(freshR) {
+		t.Error("the connection made just before Shutdown stayed open after its response")
+	}
+	letGo()
 	busyR := bufio.NewReader(busy)
-	res, err = http.ReadResponse(busyR, nil)
+	res, err := http.ReadResponse(busyR, nil)
 	if err != nil {
 		t.Fatalf("the request in flight: %v", err)
 	}
@@ -539,13 +563,22 @@ func TestShutdown(t *testing.T) {
 	if string(b) != "ok" || !res.Close {
 		t.Errorf("the request in flight: %q, close %v; want ok and Connection: close", b, res.Close)
 	}
-	if !closed(busy, busyR) {
+	if !closed(busyR) {
 		t.Error("the connection stayed open after its last response")
 	}
 	late := dial()
 	_, _ = io.WriteString(late, "GET /fast HTTP/1.1\r\nHost: x\r\n\r\n")
-	if !closed(late, bufio.NewReader(late)) {
+	if !closed(bufio.NewReader(late)) {
 		t.Error("a connection after Shutdown was served")
+	}
+
+	// the silent connection is spared until it has waited past the grace
+	srv.CloseIdle()
+	held(1)
+	time.Sleep(grace)
+	srv.CloseIdle()
+	if !closed(bufio.NewReader(silent)) {
+		t.Error("a silent connection stayed open after the grace")
 	}
 }
 

@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -190,6 +193,59 @@ func TestGracefulShutdown(t *testing.T) {
 	if _, err := net.DialTimeout("tcp", g.http, time.Second); err == nil {
 		t.Error("still accepting after shutdown")
 	}
+}
+
+// TestShutdownFirstRequest: on the gateway's own HTTP/1.1 server, a
+// connection made just before a shutdown may still send its first
+// request, which is answered with Connection: close; one that sends
+// nothing is closed once it has waited past the grace (or the header
+// timeout), and the gateway exits.
+func TestShutdownFirstRequest(t *testing.T) {
+	if engineOverride != "rampart" {
+		t.Skip("net/http's server reads such a request and closes the connection unanswered, since it is shutting down; the Makefile runs this test on http1_engine: rampart")
+	}
+	up := startUpstream(t, "u1")
+	g := startGateway(t, basicConfig(up.url()))
+	dial := func() net.Conn {
+		c, err := net.Dial("tcp", g.http)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		_ = c.SetDeadline(time.Now().Add(15 * time.Second))
+		return c
+	}
+	fresh, silent := dial(), dial()
+	time.Sleep(200 * time.Millisecond) // both accepted
+	start := time.Now()
+	g.signal(t, syscall.SIGTERM)
+	waitFor(t, 5*time.Second, "the listener closed", func() bool {
+		c, err := net.DialTimeout("tcp", g.http, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	})
+	if _, err := io.WriteString(fresh, "GET /v1/orders HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := http.ReadResponse(bufio.NewReader(fresh), nil)
+	if err != nil {
+		t.Fatalf("the first request of a connection made before the shutdown: %v", err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 || !res.Close {
+		t.Errorf("the first request of a connection made before the shutdown: status %d, Connection: close %v", res.StatusCode, res.Close)
+	}
+	if n, err := silent.Read(make([]byte, 1)); n != 0 || err == nil {
+		t.Errorf("the silent connection: %d bytes, %v", n, err)
+	} else if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+		t.Error("the silent connection stayed open")
+	}
+	if code := g.wait(t, 10*time.Second); code != 0 {
+		t.Errorf("exit code %d, want 0", code)
+	}
+	t.Logf("exited %v after the signal", time.Since(start).Round(100*time.Millisecond))
 }
 
 func TestDrainDelay(t *testing.T) {
