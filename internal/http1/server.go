@@ -49,11 +49,6 @@ type Server struct {
 	// Log gets the panics of handlers other than http.ErrAbortHandler;
 	// nil: they are not logged (the connection is dropped either way).
 	Log *slog.Logger
-	// ConnState is told when a connection is new (before its first
-	// request), active (a request head was read), idle (waiting for the
-	// next), hijacked or closed, as net/http's Server.ConnState; may be
-	// nil.
-	ConnState func(c net.Conn, state http.ConnState)
 
 	// The connections being served, for Shutdown and Close. A
 	// connection joins and leaves under mu once; its state changes from
@@ -199,12 +194,10 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	hijacked := false
-	state := func(st http.ConnState) {
-		cs.state.Store(int32(st))
-		if s.ConnState != nil {
-			s.ConnState(c, st)
-		}
-	}
+	// new (before its first request), active (a request head was read),
+	// idle (waiting for the next), hijacked or closed, as net/http's
+	// Server.ConnState: what Shutdown and CloseIdle go by
+	state := func(st http.ConnState) { cs.state.Store(int32(st)) }
 	defer func() {
 		if !hijacked {
 			_ = c.Close()
@@ -216,7 +209,9 @@ func (s *Server) ServeConn(ctx context.Context, c net.Conn) {
 		if !first {
 			state(http.StateIdle)
 		}
-		if ctx.Err() != nil || s.shutdown.Load() {
+		// (a connection whose first request has yet to come is spared
+		// by a shutdown for firstRequestGrace: CloseIdle ends it)
+		if ctx.Err() != nil || (!first && s.shutdown.Load()) {
 			return
 		}
 		if !first && s.IdleTimeout > 0 {
