@@ -206,16 +206,10 @@ func TestShutdownFirstRequest(t *testing.T) {
 	}
 	up := startUpstream(t, "u1")
 	g := startGateway(t, basicConfig(up.url()))
-	dial := func() net.Conn {
-		c, err := net.Dial("tcp", g.http)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = c.Close() })
+	fresh, silent := dialRaw(t, g.http), dialRaw(t, g.http)
+	for _, c := range []net.Conn{fresh, silent} {
 		_ = c.SetDeadline(time.Now().Add(15 * time.Second))
-		return c
 	}
-	fresh, silent := dial(), dial()
 	time.Sleep(200 * time.Millisecond) // both accepted
 	start := time.Now()
 	g.signal(t, syscall.SIGTERM)
